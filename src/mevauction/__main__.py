@@ -1,0 +1,3 @@
+from mevauction.cli import main
+
+raise SystemExit(main())

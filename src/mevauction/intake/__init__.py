@@ -1,0 +1,1 @@
+"""Order intake: parsing and validating what searchers, users and builders send."""

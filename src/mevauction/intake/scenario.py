@@ -1,0 +1,141 @@
+"""The scenario file (``mevauction.scenario/1``, spec/auction-cli.md § 1).
+
+A scenario is one slot's auction input: orders, builder submissions, and the world
+the orders execute in. Parsing validates everything up front so that a bad file
+fails with one line naming the field, before any auction work starts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mevauction.errors import InputError, as_wei, require
+from mevauction.worlds import World, build_world
+from mevauction.worlds.base import Order
+
+SCENARIO_FORMAT = "mevauction.scenario/1"
+DEFAULT_GAS = 21_000
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderSubmission:
+    """A builder's entry: a built-in algorithm by name, or an explicit block; and a bid.
+
+    ``bid`` is an amount in wei, or ``None`` for ``"truthful"`` (the block's value).
+    """
+
+    id: str
+    algorithm: str | None
+    block: tuple[str, ...] | None
+    bid: int | None
+
+
+@dataclass(slots=True)
+class Scenario:
+    world: World
+    builders: list[BuilderSubmission]
+    block_gas_limit: int
+    seed: int
+    raw: dict[str, Any]
+
+    @property
+    def orders(self) -> dict[str, Order]:
+        return self.world.orders
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file, turning I/O and syntax problems into one-line errors."""
+    try:
+        text = Path(path).read_text() if str(path) != "-" else __import__("sys").stdin.read()
+    except OSError as exc:
+        raise InputError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(str(path), f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def parse_order_common(obj: Any, index: int) -> Order:
+    """The world-independent fields of ``orders[index]``: id, gas, txs, kind, target."""
+    where = f"orders[{index}]"
+    require(isinstance(obj, dict), where, "must be an object")
+    oid = obj.get("id")
+    require(isinstance(oid, str) and oid != "", f"{where}.id", "missing or not a non-empty string")
+    gas = obj.get("gas", DEFAULT_GAS)
+    require(isinstance(gas, int) and not isinstance(gas, bool) and gas > 0, f"{where}.gas", "must be a positive integer")
+    txs = obj.get("txs", [oid])
+    require(
+        isinstance(txs, list) and txs and all(isinstance(t, str) and t for t in txs),
+        f"{where}.txs",
+        "must be a non-empty list of transaction hashes",
+    )
+    require(len(set(txs)) == len(txs), f"{where}.txs", "repeats a transaction hash")
+    reverting = obj.get("revertingTxHashes", [])
+    require(isinstance(reverting, list) and all(isinstance(t, str) for t in reverting),
+            f"{where}.revertingTxHashes", "must be a list of transaction hashes")
+    kind = obj.get("kind", "bundle")
+    require(isinstance(kind, str), f"{where}.kind", "must be a string")
+    target = obj.get("target")
+    require(target is None or isinstance(target, str), f"{where}.target", "must be a string")
+    return Order(oid, tuple(txs), gas, frozenset(reverting), kind, target)
+
+
+def parse_orders(scenario: dict) -> list[tuple[Order, dict]]:
+    """Common order fields of every order, checking that ids are unique."""
+    orders = scenario.get("orders")
+    require(isinstance(orders, list), "orders", "missing or not a list")
+    seen: set[str] = set()
+    out = []
+    for index, obj in enumerate(orders):
+        order = parse_order_common(obj, index)
+        require(order.id not in seen, f"orders[{index}].id", f"duplicate order id {order.id!r}")
+        seen.add(order.id)
+        out.append((order, obj))
+    return out
+
+
+def parse_builders(raw: Any) -> list[BuilderSubmission]:
+    require(isinstance(raw, list), "builders", "must be a list")
+    seen: set[str] = set()
+    out = []
+    for index, obj in enumerate(raw):
+        where = f"builders[{index}]"
+        require(isinstance(obj, dict), where, "must be an object")
+        bid_ = obj.get("id")
+        require(isinstance(bid_, str) and bid_ != "", f"{where}.id", "missing or not a non-empty string")
+        require(bid_ not in seen and bid_ != "default", f"{where}.id", f"duplicate or reserved builder id {bid_!r}")
+        seen.add(bid_)
+        algorithm = obj.get("algorithm")
+        block = obj.get("block")
+        require((algorithm is None) != (block is None), where, "needs exactly one of 'algorithm' or 'block'")
+        if algorithm is not None:
+            require(isinstance(algorithm, str), f"{where}.algorithm", "must be a string")
+        if block is not None:
+            require(isinstance(block, list) and all(isinstance(x, str) for x in block),
+                    f"{where}.block", "must be a list of order ids")
+            block = tuple(block)
+        raw_bid = obj.get("bid", "truthful")
+        bid = None if raw_bid == "truthful" else as_wei(raw_bid, f"{where}.bid")
+        out.append(BuilderSubmission(bid_, algorithm, block, bid))
+    return out
+
+
+def parse_scenario(doc: Any) -> Scenario:
+    require(isinstance(doc, dict), "scenario", "must be a JSON object")
+    fmt = doc.get("format", SCENARIO_FORMAT)
+    require(fmt == SCENARIO_FORMAT, "format", f"expected {SCENARIO_FORMAT!r}, got {fmt!r}")
+    gas_limit = doc.get("block_gas_limit", 30_000_000)
+    require(isinstance(gas_limit, int) and not isinstance(gas_limit, bool) and gas_limit > 0,
+            "block_gas_limit", "must be a positive integer")
+    seed = doc.get("seed", 0)
+    require(isinstance(seed, int) and not isinstance(seed, bool), "seed", "must be an integer")
+    builders = parse_builders(doc.get("builders", []))
+    world = build_world(doc)
+    return Scenario(world, builders, gas_limit, seed, doc)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    return parse_scenario(read_json(path))

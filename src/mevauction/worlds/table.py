@@ -1,0 +1,95 @@
+"""The ``table`` world: bids looked up by the sequence of conflicting predecessors.
+
+Specified in spec/auction-cli.md § 1. The bid of order i at its place in a block is
+found by taking the orders placed before i that conflict with i *directly*, in block
+order, joining their ids with ``,`` and looking that string up in ``bid.after``;
+absent, the bid is ``bid.default``. It is exact and small, which makes it the world
+of worked examples (seed 004, Table 1) and of brute-force cross-checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mevauction.errors import InputError, as_wei, require
+from mevauction.intake.scenario import parse_orders
+from mevauction.worlds.base import Access, Order, Outcome, World
+
+
+class TableWorld(World):
+    kind = "table"
+
+    def __init__(self, orders: list[Order], accesses: Mapping[str, Access],
+                 defaults: Mapping[str, int], after: Mapping[str, Mapping[str, int]]):
+        super().__init__(orders)
+        self._access = dict(accesses)
+        self.defaults = dict(defaults)
+        self.after = {k: dict(v) for k, v in after.items()}
+        # Direct conflicts, precomputed once: the bid rule looks only at these.
+        self._direct: dict[str, frozenset[str]] = {
+            i: frozenset(j for j in self.orders if j != i and self._access[i].conflicts_with(self._access[j]))
+            for i in self.orders
+        }
+
+    def access(self, order_id: str) -> Access:
+        return self._access[order_id]
+
+    def bid_at(self, order_id: str, predecessors: list[str]) -> int:
+        """b_i at a place in a block whose earlier orders are ``predecessors``."""
+        direct = self._direct[order_id]
+        key = ",".join(p for p in predecessors if p in direct)
+        return self.after[order_id].get(key, self.defaults[order_id])
+
+    def cursor(self) -> "TableCursor":
+        return TableCursor(self)
+
+    def with_bids(self, order_id: str, default: int, after: Mapping[str, int]) -> "TableWorld":
+        """The same world with one order's bid table replaced (a misreport)."""
+        defaults = dict(self.defaults)
+        defaults[order_id] = default
+        tables = dict(self.after)
+        tables[order_id] = dict(after)
+        return TableWorld(list(self.orders.values()), self._access, defaults, tables)
+
+
+class TableCursor:
+    __slots__ = ("world", "stack")
+
+    def __init__(self, world: TableWorld):
+        self.world = world
+        self.stack: list[str] = []
+
+    def push(self, order_id: str) -> Outcome:
+        bid = self.world.bid_at(order_id, self.stack)
+        self.stack.append(order_id)
+        return Outcome(bid, True, self.world.orders[order_id].gas)
+
+    def pop(self) -> None:
+        self.stack.pop()
+
+
+def _keys(value: object, field: str) -> frozenset[str]:
+    require(isinstance(value, list) and all(isinstance(k, str) for k in value), field, "must be a list of strings")
+    return frozenset(value)  # type: ignore[arg-type]
+
+
+def from_scenario(scenario: dict) -> TableWorld:
+    orders: list[Order] = []
+    accesses: dict[str, Access] = {}
+    defaults: dict[str, int] = {}
+    after: dict[str, dict[str, int]] = {}
+    for index, (order, obj) in enumerate(parse_orders(scenario)):
+        where = f"orders[{index}]"
+        accesses[order.id] = Access(_keys(obj.get("reads", []), f"{where}.reads"),
+                                    _keys(obj.get("writes", []), f"{where}.writes"))
+        bid = obj.get("bid")
+        if bid is None:
+            raise InputError(f"{where}.bid", "missing")
+        if not isinstance(bid, dict):
+            bid = {"default": bid}
+        defaults[order.id] = as_wei(bid.get("default", 0), f"{where}.bid.default")
+        table = bid.get("after", {})
+        require(isinstance(table, dict), f"{where}.bid.after", "must be an object")
+        after[order.id] = {str(k): as_wei(v, f"{where}.bid.after.{k}") for k, v in table.items()}
+        orders.append(order)
+    return TableWorld(orders, accesses, defaults, after)
