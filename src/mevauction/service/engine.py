@@ -256,6 +256,7 @@ class Auctioneer:
                 except Exception as exc:  # e.g. storage down: keep the slot and try again next tick
                     log.error("settlement of slot %d failed: %s", slot, exc)
                     self.metrics.inc("mevauction_settlement_failures_total", help="Settlement attempts that failed")
+                    await asyncio.sleep(min(1.0, self.clock.slot_seconds))
                     break
             current = self.clock.current()
             self.metrics.set("mevauction_current_slot", current, help="The slot open for orders")

@@ -187,8 +187,8 @@ def parse_builder_bid(params: Any) -> BuilderBid:
     require((algorithm is None) != (block is None), "params[0]", "needs exactly one of 'algorithm' or 'block'")
     submission: dict[str, Any] = {}
     if algorithm is not None:
-        from mevauction.building.registry import BUILDERS  # names only; no builder is imported
-        require(algorithm in BUILDERS, "algorithm", f"unknown algorithm {algorithm!r} (known: {', '.join(BUILDERS)})")
+        known = available_algorithms()
+        require(algorithm in known, "algorithm", f"unknown algorithm {algorithm!r} (available: {', '.join(known)})")
         submission["algorithm"] = algorithm
     else:
         require(isinstance(block, list) and len(block) <= 10_000 and all(isinstance(x, str) for x in block),
@@ -197,6 +197,20 @@ def parse_builder_bid(params: Any) -> BuilderBid:
     bid = obj.get("bid", "truthful")
     submission["bid"] = "truthful" if bid == "truthful" else as_wei(bid, "bid")
     return BuilderBid(parse_slot(obj), submission)
+
+
+def available_algorithms() -> list[str]:
+    """Built-in algorithms whose modules are installed (checked without importing them)."""
+    import importlib.util
+
+    from mevauction.building.registry import BUILDERS
+
+    def installed(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ImportError:  # a parent package is missing
+            return False
+    return [name for name, target in BUILDERS.items() if installed(target.split(":")[0])]
 
 
 def parse_cancel(params: Any) -> str:

@@ -41,7 +41,7 @@ def run_scenario(scenario: dict, k_cutoff: int) -> dict:
 
     try:
         return run_auction(parse_scenario(scenario), k_cutoff=k_cutoff).to_json()
-    except InputError as exc:
+    except InputError as exc:  # e.g. two orders that no world can hold together
         return {"error": exc.one_line()}
 
 
