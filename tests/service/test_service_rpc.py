@@ -1,7 +1,6 @@
 """JSON-RPC intake, settlement and the read APIs of a running ``mevauction serve``."""
 
 import socket
-import time
 
 import httpx
 import pytest

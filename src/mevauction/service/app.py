@@ -8,6 +8,7 @@ starts the slot clock.
 
 from __future__ import annotations
 
+import gc
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -41,6 +42,10 @@ class Service:
                            RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer))
         api.register(self.http, self.engine, self.store, self.metrics)
         self.engine.start()
+        # Orders held in memory are long-lived: keep them out of the young generations'
+        # collections, so a full collection does not stall intake every few thousand orders.
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 1000)
         try:
             yield
         finally:

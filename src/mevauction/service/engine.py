@@ -20,7 +20,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
-from typing import Any
 
 from mevauction.errors import InputError
 from mevauction.service import settle

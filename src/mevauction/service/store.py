@@ -1,9 +1,9 @@
 """Durable storage: SQLite (WAL) by default, PostgreSQL by URL; group commit.
 
 Every acknowledgement waits for a durable commit. One writer thread owns the write
-connection: it takes every write queued since its last commit, runs each in its own
-savepoint (a failing write cannot undo its neighbours), commits once, and only then
-resolves the waiting requests. Under load one fsync covers many orders, which is how
+connection: it takes every write queued since its last commit, runs them in one
+transaction, commits once, and only then resolves the waiting requests (if one write
+fails, the batch is redone write by write so that only that one fails). Under load one fsync covers many orders, which is how
 durability and thousands of acknowledgements per second go together.
 
 URLs: ``sqlite:///path/to.db`` (or a bare path) and ``postgresql://user@host/db``.
@@ -165,27 +165,32 @@ class Store:
             self._deliver(batch, results)
 
     def _run_batch(self, db: Db, batch: list) -> list:
-        results: list = []
+        """One transaction for the whole batch; if anything in it fails, each write
+        is retried in a transaction of its own, so one bad write fails alone."""
         try:
-            db.execute("BEGIN")
+            return self._transaction(db, [fn for fn, _, _ in batch])
+        except Exception:
+            results = []
             for fn, _, _ in batch:
-                db.execute("SAVEPOINT op")
                 try:
-                    results.append(fn(db))
-                    db.execute("RELEASE SAVEPOINT op")
-                except Exception as exc:  # reported to that request only
-                    db.execute("ROLLBACK TO SAVEPOINT op")
-                    db.execute("RELEASE SAVEPOINT op")
+                    results.append(self._transaction(db, [fn])[0])
+                except Exception as exc:
                     results.append(StorageError(f"{type(exc).__name__}: {exc}"))
+            return results
+
+    def _transaction(self, db: Db, fns: list) -> list:
+        db.execute("BEGIN")
+        try:
+            results = [fn(db) for fn in fns]
             db.execute("COMMIT")
-            self.commits += 1
-            self.written += len(batch)
-        except Exception as exc:  # the commit itself failed: nothing in the batch is durable
+        except Exception:
             try:
                 db.execute("ROLLBACK")
             except Exception:
-                pass  # the connection may already have rolled back
-            results = [StorageError(f"commit failed: {type(exc).__name__}: {exc}")] * len(batch)
+                pass  # the failed statement may already have ended the transaction
+            raise
+        self.commits += 1
+        self.written += len(fns)
         return results
 
     @staticmethod
