@@ -124,7 +124,6 @@ class ProviderEngine:
             return self._reject(sb.digest, now, "bad-signature")
         if sb.digest in self.seen:
             return self._reject(sb.digest, now, "replay")
-        self.seen.add(sb.digest)
         block_at = self.block_time(bid.block_number)
         if block_at - now < self.params.final_offset:
             return self._reject(sb.digest, now, "expired")
@@ -146,6 +145,8 @@ class ProviderEngine:
                 self.ledger.hold(previous.signed_bid.digest, bidder, self.signer.address,
                                  previous.signed_bid.bid.bid_amt)
             return self._reject(sb.digest, now, "insufficient-deposit")
+        # Only an admitted bid counts as seen: a forged copy that fails must not block the original.
+        self.seen.add(sb.digest)
         arrived = previous.arrival if previous is not None else now
         book.pending[group] = Pending(sb, bidder, arrival.gas, arrived, now + self.params.reject_within_ms)
         book.observed.append((sb.digest.hex(), arrival.gas))
