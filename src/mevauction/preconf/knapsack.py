@@ -2,7 +2,8 @@
 
 Seed 003, "Static model", Example: the standard two-parameter knapsack auction with
 capacity C (here C_{-t}, the share of the block sold by time −t) and reserve f_res.
-Offers are taken in decreasing order of value per gas; an offer is accepted if its
+Offers are taken in decreasing order of value per gas (compared at a resolution of
+2^-64 wei per gas, then by earlier arrival, then by key); an offer is accepted if its
 value is at least ``reserve × gas`` and its gas still fits. An offer that does not fit
 is skipped and smaller ones behind it are still tried (first fit).
 
@@ -14,7 +15,8 @@ committee evaluating it over secret-shared bids) reaches the same decision.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cmp_to_key
+
+RANK_SHIFT = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,19 +29,13 @@ class Offer:
     arrival: int
 
 
-def _by_value_per_gas(a: Offer, b: Offer) -> int:
-    # a.value / a.gas > b.value / b.gas without division, so ranking is exact.
-    left, right = a.value * b.gas, b.value * a.gas
-    if left != right:
-        return -1 if left > right else 1
-    if a.arrival != b.arrival:
-        return -1 if a.arrival < b.arrival else 1
-    return -1 if a.key < b.key else (1 if a.key > b.key else 0)
+def rank_key(offer: Offer) -> tuple[int, int, str]:
+    """Sort key, best first: value per gas in units of 2^-64 wei, then arrival, then key."""
+    return (-((offer.value << RANK_SHIFT) // offer.gas), offer.arrival, offer.key)
 
 
 def ranked(offers: list[Offer]) -> list[Offer]:
-    """Offers best first: value per gas, then earlier arrival, then key."""
-    return sorted(offers, key=cmp_to_key(_by_value_per_gas))
+    return sorted(offers, key=rank_key)
 
 
 def meets_reserve(offer: Offer, reserve_per_gas: int) -> bool:

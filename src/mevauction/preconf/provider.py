@@ -21,6 +21,7 @@ Two decision rules:
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,9 @@ class Pending:
     gas: int
     arrival: int
     deadline: int
+    # Below the reserve at some round: values only decay and the reserve only rises
+    # within a block, so it can never be accepted later and is left out of the knapsack.
+    dormant: bool = False
 
     @property
     def key(self) -> str:
@@ -73,6 +77,7 @@ class BlockBook:
     reserve: int = 0
     observed: list[tuple[str, int]] = field(default_factory=list)
     observed_per_gas: list[int] = field(default_factory=list)
+    deadlines: list[tuple[int, tuple[str, str], bytes]] = field(default_factory=list)  # min-heap
 
 
 class ProviderEngine:
@@ -149,6 +154,7 @@ class ProviderEngine:
         self.seen.add(sb.digest)
         arrived = previous.arrival if previous is not None else now
         book.pending[group] = Pending(sb, bidder, arrival.gas, arrived, now + self.params.reject_within_ms)
+        heapq.heappush(book.deadlines, (now + self.params.reject_within_ms, group, sb.digest))
         book.observed.append((sb.digest.hex(), arrival.gas))
         book.observed_per_gas.append(bid.bid_amt // arrival.gas)
         return None
@@ -176,10 +182,10 @@ class ProviderEngine:
         final = ms_before <= self.params.final_offset
         book.reserve = self.params.reserve.next_reserve(book.reserve, book.observed_per_gas)
         capacity = max(0, self.params.cumulative_capacity(ms_before) - book.sold_gas)
-        by_key = {p.key: (group, p) for group, p in book.pending.items()}
-        offers = [Offer(p.key, decayed_amount(p.signed_bid.bid.bid_amt, p.signed_bid.bid.decay_start,
-                                              p.signed_bid.bid.decay_end, now), p.gas, p.arrival)
-                  for p in book.pending.values()]
+        by_key = {p.key: (group, p) for group, p in book.pending.items() if not p.dormant}
+        offers = [Offer(key, decayed_amount(p.signed_bid.bid.bid_amt, p.signed_bid.bid.decay_start,
+                                            p.signed_bid.bid.decay_end, now), p.gas, p.arrival)
+                  for key, (_, p) in by_key.items()]
         if self.rule == "committed" or final:
             accepted = forward_greedy(offers, capacity, book.reserve)
         else:
@@ -197,10 +203,15 @@ class ProviderEngine:
             book.sold_gas += pending.gas
             book.committed_groups.add(group)
             del book.pending[group]
-        for group, pending in list(book.pending.items()):
-            if final or pending.deadline <= now:
-                self.ledger.release(pending.signed_bid.digest)
-                out.append(self._reject(pending.signed_bid.digest, now, "not-selected"))
+        for offer in offers:
+            if not meets_reserve(offer, book.reserve):
+                by_key[offer.key][1].dormant = True
+        while book.deadlines and (final or book.deadlines[0][0] <= now):
+            _, group, digest = heapq.heappop(book.deadlines)
+            pending = book.pending.get(group)
+            if pending is not None and pending.signed_bid.digest == digest:
+                self.ledger.release(digest)
+                out.append(self._reject(digest, now, "not-selected"))
                 del book.pending[group]
         return out
 
@@ -244,7 +255,7 @@ class ProviderEngine:
             else:
                 book = self.books[block_number]
                 final_at = block_at - self.params.final_offset
-                overdue = any(p.deadline <= now for p in book.pending.values())
+                overdue = bool(book.deadlines) and book.deadlines[0][0] <= now
                 due = [min(now, final_at)] if (overdue or now >= final_at) and book.pending else []
             for at in due:
                 if at not in done:
