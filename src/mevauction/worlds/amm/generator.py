@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mevauction.errors import require
-from mevauction.worlds.amm.uniswap import get_amount_in, get_amount_out
+from mevauction.worlds.amm.uniswap import get_amount_in, get_amount_out, optimal_cycle_input
 
 ETH = 10**18
 GWEI = 10**9
@@ -116,7 +116,7 @@ class SlotGenerator:
             market.venues[token] = []
             for venue in range(n_venues):
                 # Venues of one pair disagree a little; every other pair by up to 2.5%.
-                skew = rng.uniform(-0.025, 0.025) if venue and rng.random() < 0.5 else rng.uniform(-0.002, 0.002)
+                skew = rng.uniform(-0.025, 0.025) if venue and rng.random() < 0.7 else rng.uniform(-0.002, 0.002)
                 weth = int(depth * rng.uniform(0.3, 1.0) * ETH)
                 pool = _pool(market, f"{token.lower()}-{venue}", NUMERAIRE, token, weth,
                              int(weth / (price * (1 + skew))))
@@ -228,8 +228,11 @@ class SlotGenerator:
         if rng.random() < 0.25:
             for cross in market.cross.get(token, []):
                 routes.append([market.venues[cross.other(token)][0], cross, a])
+        # Searchers simulate at the top of the block: most take a route that pays there,
+        # the rest bet on a route that the slot's swaps may open.
+        live = [r for r in routes if optimal_cycle_input(_hops(r)) > 0]
         for _ in range(max(1, min(room, _competitors(rng)))):
-            self.arbitrage(rng.choice(routes))
+            self.arbitrage(rng.choice(live if live and rng.random() < 0.8 else routes))
 
     def transfers(self, count: int) -> None:
         """Mostly independent transfers; some distributors and shared deposit addresses."""
@@ -282,6 +285,15 @@ def _pool(market: Market, pid: str, token0: str, token1: str, reserve0: int, res
     pool = GenPool(pid, token0, token1, max(reserve0, 10**9), max(reserve1, 10**9))
     market.pools.append(pool)
     return pool
+
+
+def _hops(path: list[GenPool]) -> list[tuple[int, int]]:
+    """(reserve_in, reserve_out) along a cycle from the numeraire, at the parent state."""
+    hops, token = [], NUMERAIRE
+    for pool in path:
+        hops.append(pool.reserves_for(token))
+        token = pool.other(token)
+    return hops
 
 
 def _popularity_rank(pool: GenPool) -> tuple[int, int, str]:
