@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from repo_paths import SRC
 from mevauction.building.conflicts import conflict_groups
 from mevauction.errors import InputError
 from mevauction.intake.scenario import parse_scenario
@@ -88,7 +89,7 @@ def test_bad_builders_option_names_the_field():
 
 def _cli(*args, cwd):
     return subprocess.run([sys.executable, "-m", "mevauction", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=60)
+                          timeout=60, env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
 
 
 def test_cli_generates_a_file_and_prints_the_histogram(tmp_path):

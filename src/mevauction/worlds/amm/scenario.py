@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from mevauction.errors import InputError, as_wei, require
+from mevauction.errors import as_wei, require
 from mevauction.intake.scenario import parse_orders
 from mevauction.worlds.amm.orders import Arbitrage, Backrun, Hop, Program, Sandwich, Swap, Transfer, balance_key
 from mevauction.worlds.amm.uniswap import MAX_RESERVE
