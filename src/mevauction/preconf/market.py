@@ -35,7 +35,7 @@ from mevauction.preconf import nike
 from mevauction.preconf.decay import decayed_amount
 from mevauction.preconf.deposits import DepositLedger
 from mevauction.preconf.keys import Signer
-from mevauction.preconf.messages import Bid, Commitment, SignedBid
+from mevauction.preconf.messages import Bid, SignedBid
 from mevauction.preconf.params import AuctionParameters
 from mevauction.preconf.policy import ReservePolicy
 from mevauction.preconf.provider import Arrival, ProviderEngine
