@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
+from eth_hash.auto import keccak
 
 from pyrevm import EVM, BlockEnv, CfgEnv, Env
 
@@ -40,6 +41,7 @@ ESCROW = "0x" + "fee0" * 10
 ACCESS_LIST_ADDRESS_GAS = 2400  # EIP-2930
 ACCESS_LIST_STORAGE_KEY_GAS = 1900
 SPEC = "CANCUN"
+EMPTY_CODE_HASH = keccak(b"")
 REVERT_OUTPUT = re.compile(r"output: 0x([0-9a-f]*)")
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 
@@ -165,7 +167,7 @@ class Executor:
         if tx.gas_limit < intrinsic:
             return f"gas limit {tx.gas_limit} below intrinsic gas {intrinsic}"
         info = self.evm.basic(tx.sender)
-        if info.code:
+        if info.code_hash != EMPTY_CODE_HASH:  # loaded accounts report padded empty code
             return "sender has code (EIP-3607)"
         expected = info.nonce + self.nonces.bumps.get(tx.sender, 0)
         if tx.nonce != expected:
