@@ -27,13 +27,12 @@ from functools import lru_cache
 
 from mevauction.worlds.base import Access
 
-ENTRY = re.compile(
-    r"AccountLoaded \{ address: (0x[0-9a-f]{40}) \}"
-    r"|StorageChange \{ address: (0x[0-9a-f]{40}), key: (\d+), had_value: (None|Some)"
-    r"|BalanceTransfer \{ from: (0x[0-9a-f]{40}), to: (0x[0-9a-f]{40}), balance: (\d+) \}"
-    r"|(?:AccountCreated|CodeChange|NonceChange) \{ address: (0x[0-9a-f]{40}) \}"
-    r"|AccountDestroyed \{ address: (0x[0-9a-f]{40}), target: (0x[0-9a-f]{40})"
-)
+LOADED = re.compile(r"AccountLoaded \{ address: (0x[0-9a-f]{40})")
+STORAGE = re.compile(r"StorageChange \{ address: (0x[0-9a-f]{40}), key: (\d+), had_value: (N|S)")
+TRANSFER = re.compile(r"BalanceTransfer \{ from: (0x[0-9a-f]{40}), to: (0x[0-9a-f]{40}), balance: (\d+)")
+CODE = re.compile(r"(?:AccountCreated|CodeChange) \{ address: (0x[0-9a-f]{40})")
+NONCE = re.compile(r"NonceChange \{ address: (0x[0-9a-f]{40})")
+DESTROYED = re.compile(r"AccountDestroyed \{ address: (0x[0-9a-f]{40}), target: (0x[0-9a-f]{40})")
 PRECOMPILES = frozenset(f"0x{i:040x}" for i in range(1, 0x12))
 BALANCE_OP, SELFBALANCE_OP = 0x31, 0x47
 
@@ -65,22 +64,21 @@ def access_from_journals(texts: Iterable[str], senders: Iterable[str], code_of, 
     writes: set[str] = set()
     loaded: set[str] = set()
     for text in texts:
-        for m in ENTRY.finditer(journal_part(text)):
-            loaded_addr, s_addr, s_key, had, b_from, b_to, b_amount, code_addr, d_addr, d_target = m.groups()
-            if loaded_addr:
-                loaded.add(loaded_addr)
-            elif s_addr:
-                key = f"slot:{s_addr}:{int(s_key):x}"
-                (reads if had == "None" else writes).add(key)
-            elif b_from:
-                if int(b_amount):
-                    writes.add(f"balance:{b_from}")
-                    writes.add(f"balance:{b_to}")
-            elif code_addr:
-                kind = m.group(0).split(" ", 1)[0]
-                writes.add(f"nonce:{code_addr}" if kind == "NonceChange" else f"code:{code_addr}")
-            elif d_addr:
-                writes.update((f"code:{d_addr}", f"balance:{d_addr}", f"balance:{d_target}"))
+        journal = journal_part(text)
+        loaded.update(LOADED.findall(journal))
+        for addr, key, had in STORAGE.findall(journal):
+            (reads if had == "N" else writes).add(f"slot:{addr}:{int(key):x}")
+        for src, dst, amount in TRANSFER.findall(journal):
+            if amount != "0":
+                writes.add(f"balance:{src}")
+                writes.add(f"balance:{dst}")
+        if "Nonce" in journal:
+            writes.update(f"nonce:{a}" for a in NONCE.findall(journal))
+        if "Code" in journal or "Created" in journal:
+            writes.update(f"code:{a}" for a in CODE.findall(journal))
+        if "Destroyed" in journal:
+            for addr, target in DESTROYED.findall(journal):
+                writes.update((f"code:{addr}", f"balance:{addr}", f"balance:{target}"))
     loaded -= ignore
     reads.update(f"code:{a}" for a in loaded)
     any_balance = False

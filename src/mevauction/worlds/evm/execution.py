@@ -163,7 +163,7 @@ class Executor:
             return f"max fee per gas {tx.max_fee} below base fee {block.base_fee}"
         if tx.gas_limit > gas_left:
             return f"gas limit {tx.gas_limit} exceeds the {gas_left} gas left in the block"
-        intrinsic = 21_000 + access_list_gas(tx) + sum(16 if b else 4 for b in tx.data)
+        intrinsic = 21_000 + access_list_gas(tx) + 16 * len(tx.data) - 12 * tx.data.count(0)
         if tx.gas_limit < intrinsic:
             return f"gas limit {tx.gas_limit} below intrinsic gas {intrinsic}"
         info = self.evm.basic(tx.sender)
