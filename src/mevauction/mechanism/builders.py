@@ -1,0 +1,75 @@
+"""Builder submissions (Fig. 3 step (3)): run each on M \\ S, check, and value it.
+
+The mechanism only accepts a builder block that is a permutation of a subset of
+M \\ S: it may not insert orders (no covert channel for exclusive flow), repeat one,
+or use a conflict-free order (those are appended by the mechanism itself). A block
+that breaks the rule is reported invalid and takes no part; the auction goes on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from mevauction.building.registry import make_builder
+from mevauction.errors import InputError
+from mevauction.intake.scenario import BuilderSubmission
+from mevauction.worlds.base import Block, World
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A builder's candidate block B_j with its bid β_j, or why it was rejected."""
+
+    id: str
+    valid: bool
+    block: Block
+    bid: int
+    reason: str | None = None
+
+    def to_json(self) -> dict:
+        out: dict = {"id": self.id, "valid": self.valid, "block": list(self.block.orders),
+                     "bid": self.bid, "value": self.block.value}
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+def permutation_violation(world: World, block: Sequence[str], allowed: Collection[str],
+                          conflict_free: Collection[str]) -> str | None:
+    """Why ``block`` is not a permutation of a subset of M \\ S, or None if it is."""
+    seen: set[str] = set()
+    txs: set[str] = set()
+    for oid in block:
+        if oid in seen:
+            return f"repeats order {oid!r}"
+        seen.add(oid)
+        if oid in conflict_free:
+            return f"includes conflict-free order {oid!r}"
+        if oid not in allowed:
+            return f"names unknown order {oid!r}"
+        for tx in world.orders[oid].txs:
+            if tx in txs:
+                return f"includes transaction {tx} twice (order {oid!r})"
+            txs.add(tx)
+    return None
+
+
+def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
+                   conflict_free: Collection[str], k_cutoff: int, seed: int) -> Candidate:
+    """Produce, check and value one builder's block (failed orders pay nothing)."""
+    if sub.algorithm is not None:
+        try:
+            builder = make_builder(sub.algorithm, k_cutoff=k_cutoff, seed=seed)
+        except InputError as exc:
+            return Candidate(sub.id, False, Block(), 0, exc.message)
+        sequence: Sequence[str] = builder.build(world, list(allowed)).orders
+    else:
+        sequence = sub.block or ()
+    allowed_set = set(allowed)
+    reason = permutation_violation(world, sequence, allowed_set, set(conflict_free))
+    if reason:
+        return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, reason)
+    block = world.evaluate(sequence)
+    bid = block.value if sub.bid is None else sub.bid
+    return Candidate(sub.id, True, block, bid)
