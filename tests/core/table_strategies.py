@@ -23,7 +23,7 @@ def table_scenarios(draw, min_orders=2, max_orders=6, shared_tx=True, builders=T
         reads = draw(st.lists(st.sampled_from(KEYS), max_size=2, unique=True))
         writes = draw(st.lists(st.sampled_from(KEYS), max_size=2, unique=True))
         txs = ["0x" + oid]
-        if shared_tx and draw(st.integers(0, 4)) == 0:
+        if shared_tx and draw(st.integers(0, 2)) == 0:
             txs.append(victim)
         others = [x for x in ids if x != oid]
         after = {}

@@ -46,16 +46,14 @@ class GroupResult:
 
 def _exclusions(world: World, members: Sequence[str]) -> list[int]:
     """Bitmask per member of the members it shares a transaction with."""
-    owner: dict[str, int] = {}
+    holders: dict[str, int] = {}  # tx hash → bitmask of members containing it
+    for idx, oid in enumerate(members):
+        for tx in world.orders[oid].txs:
+            holders[tx] = holders.get(tx, 0) | 1 << idx
     masks = [0] * len(members)
     for idx, oid in enumerate(members):
         for tx in world.orders[oid].txs:
-            if tx in owner:
-                other = owner[tx]
-                masks[idx] |= 1 << other
-                masks[other] |= 1 << idx
-            else:
-                owner[tx] = idx
+            masks[idx] |= holders[tx] & ~(1 << idx)
     return masks
 
 

@@ -19,8 +19,15 @@ from mevauction.errors import InputError
 SUBCOMMANDS = ["demo", "auction", "scenario", "bench", "sealed", "committee", "preconf", "serve", "evm"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports usage errors in one line (``mevauction <cmd> -h`` for help)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mevauction", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="mevauction", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"mevauction {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in SUBCOMMANDS:

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up a fresh clone: a virtualenv in .venv with mevauction and all extras, and
+# the Debian Chromium the web-page tests drive. Safe to run again (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[all]'
+if ! command -v chromium >/dev/null 2>&1 && [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "setup: installing Debian chromium for the browser tests" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+      || echo "setup: could not install chromium; browser tests will be skipped" >&2
+  else
+    echo "setup: chromium not found and not root; browser tests will be skipped" >&2
+  fi
+fi
