@@ -37,7 +37,11 @@ from mevauction.building.conflicts import UnionFind
 from mevauction.worlds.base import World
 
 # Largest number of blocks the choice family enumerates for one group.
-CHOICE_BUDGET = 256
+CHOICE_BUDGET = 384
+# Kinds of user orders (not searchers' bundles).
+PLAIN_KINDS = frozenset({"swap", "transfer"})
+# Number of layouts of the choice family (see ``layouts``).
+LAYOUTS = 3
 # Kind orders of the template blocks: searchers' bundles first (they were simulated
 # at the top of the block), user orders after; or user orders first.
 TEMPLATES = (
@@ -118,12 +122,13 @@ class UnionMaximum:
         return out
 
 
-def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[list[str]], list[str]]:
-    """Split a group by structure into choice sets and plain orders (seeded orders).
+def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[list[str]], list[list[str]], list[str]]:
+    """Split a group by structure: exclusive sets, arbitrage routes, plain orders.
 
-    Orders sharing a transaction are united (they exclude each other); remaining
-    arbitrages are grouped by the exact set of keys they touch (competitors for one
-    dislocation: after the first, the others find nothing left).
+    Orders sharing a transaction are united into one *exclusive set* (at most one of
+    them can be in a block: a victim's sandwiches, its backruns and its own swap).
+    Remaining arbitrages are grouped into *routes* by the exact set of keys they
+    touch (competitors for one dislocation). Everything is in seeded order.
     """
     uf = UnionFind(members)
     owner: dict[str, str] = {}
@@ -136,79 +141,128 @@ def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[l
     clusters: dict[str, list[str]] = {}
     for oid in members:
         clusters.setdefault(uf.find(oid), []).append(oid)
-    sets: list[list[str]] = []
+    exclusive: list[list[str]] = []
     plain: list[str] = []
     routes: dict[frozenset[str], list[str]] = {}
     for cluster in clusters.values():
         if len(cluster) > 1:
-            sets.append(cluster)
+            exclusive.append(cluster)
         elif world.orders[cluster[0]].kind == "arbitrage":
             routes.setdefault(world.access(cluster[0]).keys, []).append(cluster[0])
         else:
             plain.append(cluster[0])
-    sets.extend(routes.values())
-    sets = [seeded_order(s, seed) for s in sets]
-    sets.sort(key=lambda s: seeded_rank(seed, s[0]))
-    return sets, seeded_order(plain, seed)
+
+    def ordered(sets: list[list[str]]) -> list[list[str]]:
+        # Within a set, searchers' bundles before bare user orders, then seeded: a set
+        # the budget cannot enumerate contributes its first member.
+        sets = [sorted(s, key=lambda o: (world.orders[o].kind in PLAIN_KINDS, seeded_rank(seed, o))) for s in sets]
+        return sorted(sets, key=lambda s: seeded_rank(seed, s[0]))
+
+    return ordered(exclusive), ordered(list(routes.values())), seeded_order(plain, seed)
+
+
+def option_lists(sets: list[list[str]], budget: int) -> tuple[list[list[str | None]], int]:
+    """What each set may contribute: any one member or none, while the number of
+    combinations stays within ``budget`` — sets with more members first, then in
+    the given order; a set beyond the budget contributes its first member."""
+    combinations = 1
+    options: list[list[str | None]] = [[s[0]] for s in sets]
+    for index in sorted(range(len(sets)), key=lambda i: -len(sets[i])):
+        width = len(sets[index]) + 1
+        if combinations * width <= budget:
+            combinations *= width
+            options[index] = [*sets[index], None]
+    return options, combinations
+
+
+Level = list[str | None]  # one pick from the list; None = pick nothing
+
+
+class ChoiceWalk:
+    """Depth-first enumeration of every block a layout allows, on one cursor.
+
+    A layout is a sequence of levels; a level lists what may stand at that place
+    (one pick). Every complete pick is offered as a block. Orders that fail where
+    they stand have no effect and pay nothing, as in any block.
+    """
+
+    def __init__(self, world: World, levels: list[Level], best: UnionMaximum, counterfactuals: bool):
+        self.cursor = world.cursor()
+        self.levels = levels
+        self.best = best
+        self.counterfactuals = counterfactuals
+        self.path: list[str] = []
+        self.bids: dict[str, int] = {}
+
+    def push(self, oid: str) -> bool:
+        out = self.cursor.push(oid)
+        if not out.success:
+            self.cursor.pop()
+            return False
+        self.path.append(oid)
+        self.bids[oid] = out.bid
+        return True
+
+    def pop_to(self, depth: int) -> None:
+        while len(self.path) > depth:
+            self.cursor.pop()
+            del self.bids[self.path.pop()]
+
+    def walk(self, level: int = 0) -> None:
+        # Runs of single-choice levels are executed in a loop, not by recursion.
+        depth = len(self.path)
+        while level < len(self.levels) and len(self.levels[level]) == 1:
+            only = self.levels[level][0]
+            if only is not None:
+                self.push(only)
+            level += 1
+        if level == len(self.levels):
+            self.best.offer(sum(self.bids.values()), tuple(self.path), self.bids, self.counterfactuals)
+        else:
+            inner = len(self.path)
+            for choice in self.levels[level]:
+                if choice is None:
+                    self.walk(level + 1)
+                elif self.push(choice):
+                    self.walk(level + 1)
+                    self.pop_to(inner)
+        self.pop_to(depth)
+
+
+def layouts(exclusive: list[Level], plain: list[str], routes: list[Level], seed: int) -> list[list[Level]]:
+    """Where the exclusive sets stand among the plain orders, arbitrage routes last.
+
+    Victims of one pool trade in the same direction, so their bundles can push each
+    other past their slippage limits; user swaps in between move prices back. So
+    besides "all bundles at the top" (where searchers simulated them), the sets are
+    also spread evenly through the plain orders, in two seeded orders.
+    """
+    out = [[*exclusive, *([p] for p in plain), *routes]]
+    for shift in range(1, LAYOUTS):
+        shuffled = seeded_order(plain, seed + shift)
+        levels: list[Level] = []
+        step = len(shuffled) / (len(exclusive) + 1)
+        cursor = 0
+        for index, level in enumerate(exclusive):
+            until = round(step * (index + 1))
+            levels.extend([p] for p in shuffled[cursor:until])
+            cursor = until
+            levels.append(level)
+        levels.extend([p] for p in shuffled[cursor:])
+        out.append(levels + routes)
+    return out
 
 
 def choice_family(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
                   counterfactuals: bool) -> None:
-    """Enumerate the choice family (see module docstring) with one cursor.
-
-    A depth-first walk over the choice sets; each complete combination is followed
-    by the plain orders and offered as a block. Orders that fail where they stand
-    have no effect and pay nothing, as in any block.
-    """
-    sets, plain = choice_sets(world, members, seed)
-    options: list[list[str | None]] = []
-    combinations = 1
-    for s in sets:
-        if combinations * (len(s) + 1) <= CHOICE_BUDGET:
-            combinations *= len(s) + 1
-            options.append([*s, None])
-        else:
-            options.append([s[0]])
-    cursor = world.cursor()
-    path: list[str] = []
-    bids: dict[str, int] = {}
-
-    def push(oid: str) -> bool:
-        out = cursor.push(oid)
-        if not out.success:
-            cursor.pop()
-            return False
-        path.append(oid)
-        bids[oid] = out.bid
-        return True
-
-    def pop() -> None:
-        cursor.pop()
-        del bids[path.pop()]
-
-    def finish() -> None:
-        depth = len(path)
-        for oid in plain:
-            push(oid)
-        best.offer(sum(bids.values()), tuple(path), bids, counterfactuals)
-        while len(path) > depth:
-            pop()
-
-    def walk(level: int) -> None:
-        if level == len(options):
-            finish()
-            return
-        for choice in options[level]:
-            if choice is None:
-                walk(level + 1)
-            elif push(choice):
-                walk(level + 1)
-                pop()
-            elif None not in options[level]:
-                # A fixed choice that fails here leaves the block as if it were absent.
-                walk(level + 1)
-
-    walk(0)
+    """The choice family (module docstring): one pick per exclusive set and per
+    arbitrage route, in each layout; the plain orders fill the rest."""
+    exclusive, routes, plain = choice_sets(world, members, seed)
+    budget = max(1, CHOICE_BUDGET // LAYOUTS)
+    before, used = option_lists(exclusive, budget)
+    after, _ = option_lists(routes, max(1, budget // used))
+    for levels in layouts(before, plain, after, seed):
+        ChoiceWalk(world, levels, best, counterfactuals).walk()
 
 
 def template_blocks(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
