@@ -265,13 +265,25 @@ def choice_family(world: World, members: Sequence[str], seed: int, best: UnionMa
         ChoiceWalk(world, levels, best, counterfactuals).walk()
 
 
+def without_shared_transactions(world: World, sequence: Sequence[str]) -> list[str]:
+    """Keep an order only if no earlier kept order contains one of its transactions."""
+    seen: set[str] = set()
+    kept = []
+    for oid in sequence:
+        txs = world.orders[oid].txs
+        if seen.isdisjoint(txs):
+            kept.append(oid)
+            seen.update(txs)
+    return kept
+
+
 def template_blocks(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
                     counterfactuals: bool) -> None:
     """Every order of the group, sorted by a kind template, then by seeded rank."""
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
         sequence = sorted(members, key=lambda o: (rank.get(world.orders[o].kind, len(template)), seeded_rank(seed, o)))
-        block = world.evaluate(sequence)
+        block = world.evaluate(without_shared_transactions(world, sequence))
         best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
 
 
