@@ -102,3 +102,15 @@ def test_bad_options_give_one_line_errors(tmp_path, capsys, bench_table, argv, f
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert err.startswith(f"error: {field}:") and "\n" not in err
+
+
+def test_workers_give_the_same_numbers_as_a_serial_run():
+    params = BenchParams("amm", blocks=4, orders=30, seed=5)
+    serial = run_blocks(params)
+    spread = run_blocks(params, workers=2)
+    for a, b in zip(serial, spread, strict=True):
+        a, b = dict(a), dict(b)
+        for row in (a, b):
+            row.pop("runtime_ms")
+            row.pop("refunds_ms")
+        assert a == b

@@ -17,7 +17,12 @@ greedy builders include. So the family Ω searched for such a group here is the
    sets, at the top (where searchers simulated them), then every plain order in a
    seeded order. All combinations are enumerated while their number stays within a
    budget; sets beyond it keep their first option (seeded order);
-3. a few *template* blocks: every order, sorted by kind and then by seeded rank.
+3. a few *template* blocks: every order, sorted by kind and then by seeded rank;
+4. ``SHUFFLES`` seeded shuffles of every order (like the random orders of rbuilder's
+   parallel builder, but drawn from the slot seed only).
+
+In 3 and 4 an order sharing a transaction with an earlier one is left out, so the
+first of a victim's bundles in the sequence is the one that runs.
 
 Why this keeps Prop. 1: every rule looks only at the orders' structure — their
 transactions, kind and accessed keys — the group size and the slot seed; none
@@ -38,6 +43,9 @@ from mevauction.worlds.base import World
 
 # Largest number of blocks the choice family enumerates for one group.
 CHOICE_BUDGET = 384
+# Seeded shuffles of the whole group offered as blocks (rbuilder's parallel builder
+# tries 50 random orders; these are drawn from the slot seed, never from bids).
+SHUFFLES = 150
 # Kinds of user orders (not searchers' bundles).
 PLAIN_KINDS = frozenset({"swap", "transfer"})
 # Number of layouts of the choice family (see ``layouts``).
@@ -279,11 +287,14 @@ def without_shared_transactions(world: World, sequence: Sequence[str]) -> list[s
 
 def template_blocks(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
                     counterfactuals: bool) -> None:
-    """Every order of the group, sorted by a kind template, then by seeded rank."""
+    """Every order of the group sorted by a kind template, then seeded shuffles."""
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
         sequence = sorted(members, key=lambda o: (rank.get(world.orders[o].kind, len(template)), seeded_rank(seed, o)))
         block = world.evaluate(without_shared_transactions(world, sequence))
+        best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
+    for shift in range(SHUFFLES):
+        block = world.evaluate(without_shared_transactions(world, seeded_order(members, seed * 7919 + shift)))
         best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
 
 
