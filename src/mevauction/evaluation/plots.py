@@ -31,7 +31,7 @@ def plot_win_share(doc: dict, path: Path) -> None:
     width = 0.8 / (len(algorithms) + 1)
     fig, ax = plt.subplots(figsize=(8, 4.5))
     xs = range(len(labels))
-    ax.bar([x - 0.4 + width / 2 for x in xs], totals, width, label="blocks", color="#4c72b0")
+    ax.bar([x - 0.4 + width / 2 for x in xs], totals, width, label="blocks", color="#9e9e9e")
     for k, name in enumerate(algorithms):
         wins = [sum(1 for r in rows if bucket_of(r["max_group"]) == label and is_best(r, name))
                 for label in labels]
