@@ -171,3 +171,30 @@ def test_limits_rate_payload_and_slow_clients(tmp_path):
         slow.close()
     finally:
         proc.stop()
+
+
+def test_amm_slot_takes_world_orders_and_settles(tmp_path):
+    import json
+
+    from mevauction.service.demo import amm_orders
+
+    world, orders = amm_orders(30, seed=3)
+    world_file = tmp_path / "world.json"
+    world_file.write_text(json.dumps(world))
+    proc = ServerProcess(f"sqlite:///{tmp_path / 'amm.db'}", slot_seconds=1.0, world=str(world_file)).start()
+    try:
+        with Client(proc.url, Signer.random()) as c:
+            slot = c.slot()["slot"] + 2
+            referring = [o for o in orders if "victim" in o]
+            assert referring  # the generated slot has backruns/sandwiches
+            # One whose victim has not arrived yet is refused, naming the field.
+            with pytest.raises(RpcError, match=r"params\[0\]\.order\.victim"):
+                c.send_order(referring[0], slot)
+            for order in sorted(orders, key=lambda o: "victim" in o):
+                assert c.send_order(order, slot) == order["id"]
+            with pytest.raises(RpcError, match=r"params\[0\]\.order"):
+                c.send_order({"id": "bad", "kind": "swap", "pool": "no-such-pool"}, slot)
+            report = c.wait_report(slot, timeout=30)
+            assert set(report["searchers"]) == {o["id"] for o in orders}
+    finally:
+        proc.stop()

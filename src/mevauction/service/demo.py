@@ -83,31 +83,39 @@ def table_orders(slot: int, count: int, rng: random.Random) -> list[dict]:
     return orders
 
 
-def amm_orders(slot: int, count: int, seed: int) -> tuple[dict, list[dict]]:
+def amm_orders(count: int, seed: int) -> tuple[dict, list[dict]]:
+    """A generated amm slot (world and orders); every demo slot replays it on the same pools."""
     from mevauction.worlds import world_module
 
-    doc = world_module("amm").generate(count, seed + slot)
+    doc = world_module("amm").generate(count, seed)
     return doc["world"], doc["orders"]
 
 
 async def play_slot(url: str, slot: int, orders: list[dict], users: list[Signer], searchers: list[Signer],
-                    builders: list[Signer], rng: random.Random, nonces: dict[str, int], slot_seconds: float) -> int:
+                    builders: list[Signer], rng: random.Random, nonces: dict[str, int], slot_seconds: float,
+                    world_kind: str = "table") -> int:
     """Send one slot's flow spread over the first half of the slot; returns requests acknowledged."""
     async with httpx.AsyncClient(timeout=10) as http:
         def client(s: Signer) -> AsyncClient:
             return AsyncClient(url, s, http=http)
 
-        jobs = []
-        for order in orders:
-            jobs.append(client(rng.choice(searchers)).send_order(order, slot))
-        for user in users:
+        # Orders that refer to earlier ones (amm backruns and sandwiches name their
+        # victim) go first and in order; independent traffic is then sent concurrently.
+        sent = 0
+        if world_kind != "table":
+            for order in sorted(orders, key=lambda o: "victim" in o):
+                await client(rng.choice(searchers)).send_order(order, slot)
+                sent += 1
+        jobs = [client(rng.choice(searchers)).send_order(order, slot) for order in orders if world_kind == "table"]
+        # Users' plain transfers as Flashbots bundles (in the table world; generated amm
+        # slots already contain their users' swaps and transfers).
+        for user in users if world_kind == "table" else []:
             nonce = nonces.get(user.address, 0)
             nonces[user.address] = nonce + 1
             tx = signed_transfer(user.private_key, nonce, "0x" + rng.randbytes(20).hex(), tip=rng.randrange(10**8, 3 * 10**9))
             jobs.append(client(user).send_bundle([tx], slot))
         rng.shuffle(jobs)
         pause = slot_seconds * 0.4 / max(1, len(jobs))
-        sent = 0
         for start in range(0, len(jobs), 16):
             await asyncio.gather(*jobs[start:start + 16])
             sent += len(jobs[start:start + 16])
@@ -131,8 +139,8 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
         wait = info["deadline_ms"] / 1000 + (slot - first) * slot_seconds - time.time()
         await asyncio.sleep(max(0.0, wait))  # slot is now open
         slot_orders = (table_orders(slot, orders, rng) if world["kind"] == "table"
-                       else amm_orders(slot, orders, seed)[1])
-        await play_slot(url, slot, slot_orders, users, searchers, builders, rng, nonces, slot_seconds)
+                       else amm_orders(orders, seed)[1])
+        await play_slot(url, slot, slot_orders, users, searchers, builders, rng, nonces, slot_seconds, world["kind"])
     async with httpx.AsyncClient(timeout=10) as http:
         reader = AsyncClient(url, http=http)
         for slot in range(first, first + slots):
@@ -165,7 +173,7 @@ def run_demo(slots: int = 3, orders: int = 120, seed: int = 1, slot_seconds: flo
     world_arg = world
     if world == "amm":
         world_file = workdir / "world.json"
-        world_file.write_text(json.dumps(amm_orders(0, orders, seed)[0]))
+        world_file.write_text(json.dumps(amm_orders(orders, seed)[0]))
         world_arg = str(world_file)
     config = ServiceConfig(port=port, db=db or f"sqlite:///{workdir / 'demo.db'}", slot_seconds=slot_seconds,
                            world=world_arg)

@@ -140,6 +140,13 @@ class Auctioneer:
             raise InputError("blockNumber", f"slot {slot} is more than {self.config.max_slots_ahead} slots ahead of {current}")
         return self.state(slot)
 
+    def pending_orders(self, slot: int | None) -> list[dict]:
+        """The scenario orders pending in ``slot`` (None: the open slot), in arrival order."""
+        state = self.slots.get(self.clock.current() if slot is None else slot)
+        if state is None:
+            return []
+        return [e.scenario_order for e in sorted(state.orders.values(), key=lambda e: e.seq) if e.status == "pending"]
+
     async def submit(self, intake: Intake, signer: str) -> dict:
         """Store an order durably (or recognise a replay) and return the acknowledgement."""
         state = self.target_slot(intake.slot)

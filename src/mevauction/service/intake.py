@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -150,29 +151,46 @@ def bundle_scenario_order(intake: Intake, txs: list[SignedTx], world: dict) -> d
     return order
 
 
-def validate_order(order: dict, world: dict, where: str) -> None:
-    """Check ``order`` with its world's own parser (one-order scenario); errors name ``where``."""
+def validate_order(order: dict, world: dict, where: str, context: list[dict] | None = None) -> None:
+    """Check ``order`` with its world's own parser; errors name ``where``.
+
+    First alone; if that fails and ``context`` (the slot's orders so far) is given, once
+    more after them — an order may refer to earlier ones (an amm backrun names its victim).
+    """
+    module = world_module(world.get("kind"))
     try:
-        world_module(world.get("kind")).from_scenario({"world": world, "orders": [order], "builders": []})
+        module.from_scenario({"world": world, "orders": [order], "builders": []})
+        return
     except InputError as exc:
-        field = exc.field.replace("orders[0]", where + ".order", 1) if exc.field else where
-        raise InputError(field, exc.message) from None
+        first = exc
+    if context:
+        try:
+            module.from_scenario({"world": world, "orders": [*context, order], "builders": []})
+            return
+        except InputError as exc:
+            if exc.field.startswith(f"orders[{len(context)}]"):
+                first = InputError(exc.field.replace(f"orders[{len(context)}]", "orders[0]", 1), exc.message)
+    field = first.field.replace("orders[0]", where + ".order", 1) if first.field else where
+    raise InputError(field, first.message) from None
 
 
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def parse_order(params: Any, world: dict) -> Intake:
-    """``mev_sendOrder`` params: ``[{"blockNumber": hex, "order": {...}, "replacementUuid"?}]``."""
+def parse_order(params: Any, world: dict, context: Callable[[int | None], list[dict]] | None = None) -> Intake:
+    """``mev_sendOrder`` params: ``[{"blockNumber": hex, "order": {...}, "replacementUuid"?}]``.
+
+    ``context(slot)`` gives the slot's pending orders, for orders that refer to others.
+    """
     obj = single_params(params, "mev_sendOrder")
     order = obj.get("order")
     require(isinstance(order, dict), "order", "missing or not an object")
     oid = order.get("id")
     require(isinstance(oid, str) and 0 < len(oid) <= 80 and oid.isprintable() and "," not in oid,
             "order.id", "must be a printable string of 1..80 characters without ','")
-    validate_order(order, world, "params[0]")
     slot = parse_slot(obj)
+    validate_order(order, world, "params[0]", context(slot) if context else None)
     return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), order,
                   {"order": order, "blockNumber": None if slot is None else hex(slot)})
 

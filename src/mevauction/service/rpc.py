@@ -162,7 +162,7 @@ class JsonRpc:
                 item.scenario_order = intake.bundle_scenario_order(item, txs, engine.world)
                 return await engine.submit(item, signer)
             if method == "mev_sendOrder":
-                return await engine.submit(intake.parse_order(params, engine.world), signer)
+                return await engine.submit(intake.parse_order(params, engine.world, engine.pending_orders), signer)
             if method == "eth_cancelBundle":
                 return await engine.cancel(intake.parse_cancel(params), signer)
             return await engine.builder_bid(intake.parse_builder_bid(params), signer)
