@@ -22,6 +22,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from mevauction.cli.output import fmt_eth
 from mevauction.client import AsyncClient, Signer, signed_transfer
 from mevauction.service.app import create_app
 from mevauction.service.config import ServiceConfig
@@ -84,11 +85,32 @@ def table_orders(slot: int, count: int, rng: random.Random) -> list[dict]:
 
 
 def amm_orders(count: int, seed: int) -> tuple[dict, list[dict]]:
-    """A generated amm slot (world and orders); every demo slot replays it on the same pools."""
+    """A generated amm slot (world and orders) on the pools every demo slot uses."""
     from mevauction.worlds import world_module
 
     doc = world_module("amm").generate(count, seed)
     return doc["world"], doc["orders"]
+
+
+def amm_slot_flow(orders: list[dict], slot: int, rng: random.Random) -> list[dict]:
+    """One slot's amm flow: a random ~80% of the generated orders, renamed for the slot.
+
+    The service's world (pools, balances) is fixed, so slots differ by which orders
+    show up; a backrun or sandwich comes only with its victim.
+    """
+    kept = [o for o in orders if rng.random() < 0.8]
+    ids = {o["id"] for o in kept}
+    kept = [o for o in kept if o.get("victim") is None or o["victim"] in ids]
+    rename = {o["id"]: f"s{slot}-{o['id']}" for o in kept}
+    flow = []
+    for o in kept:
+        o = dict(o, id=rename[o["id"]])
+        if o.get("victim") is not None:
+            o["victim"] = rename[o["victim"]]
+        if "txs" in o:
+            o["txs"] = [f"{tx}-{slot}" for tx in o["txs"]]
+        flow.append(o)
+    return flow
 
 
 async def play_slot(url: str, slot: int, orders: list[dict], users: list[Signer], searchers: list[Signer],
@@ -135,11 +157,12 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
         info = await AsyncClient(url, http=http).slot()
     first = info["slot"] + 1
     reports = []
+    amm_flow = amm_orders(orders, seed)[1] if world["kind"] != "table" else []
     for slot in range(first, first + slots):
         wait = info["deadline_ms"] / 1000 + (slot - first) * slot_seconds - time.time()
         await asyncio.sleep(max(0.0, wait))  # slot is now open
         slot_orders = (table_orders(slot, orders, rng) if world["kind"] == "table"
-                       else amm_orders(orders, seed)[1])
+                       else amm_slot_flow(amm_flow, slot, rng))
         await play_slot(url, slot, slot_orders, users, searchers, builders, rng, nonces, slot_seconds, world["kind"])
     async with httpx.AsyncClient(timeout=10) as http:
         reader = AsyncClient(url, http=http)
@@ -154,13 +177,13 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
 
 def print_reports(reports: list[dict], console: Console) -> None:
     table = Table(title="settled slots")
-    for column in ("slot", "orders", "in block", "winner", "β0 (wei)", "refunds (wei)", "proposer (wei)"):
+    for column in ("slot", "orders", "in block", "winner", "β0 (ETH)", "refunds (ETH)", "proposer (ETH)"):
         table.add_column(column, justify="right")
     for r in reports:
         refunds = sum(s["refund"] for s in r["searchers"].values())
         winner = r["winner"] if r["winner"] == "default" else r["winner"][:10] + "…"
         table.add_row(str(r["slot"]), str(len(r["searchers"])), str(len(r["block"])), winner,
-                      str(r["default"]["value"]), str(refunds), str(r["proposer"]))
+                      fmt_eth(r["default"]["value"]), fmt_eth(refunds), fmt_eth(r["proposer"]))
     console.print(table)
 
 
