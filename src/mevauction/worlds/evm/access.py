@@ -14,9 +14,10 @@ Keys: ``slot:<address>:<key hex>``, ``balance:<address>``, ``code:<address>``,
 account for many reasons), so it is derived from code: an order reads the balance
 of every transaction sender (the fee check), of each loaded contract whose code
 contains ``SELFBALANCE``, and of every loaded account when some loaded code
-contains ``BALANCE``. Payments to the fee recipient, the gas escrow and the
+contains ``BALANCE``. Gas payments are not journaled (execution.py), so every
+sender's balance and nonce are written. Payments to the fee recipient and the
 precompiles are left out: payments to the fee recipient commute (seed 004 § 5.1),
-and no order can observe the others.
+and no order can observe the precompiles.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from mevauction.worlds.base import Access
 
 LOADED = re.compile(r"AccountLoaded \{ address: (0x[0-9a-f]{40})")
 STORAGE = re.compile(r"StorageChange \{ address: (0x[0-9a-f]{40}), key: (\d+), had_value: (N|S)")
-TRANSFER = re.compile(r"BalanceTransfer \{ from: (0x[0-9a-f]{40}), to: (0x[0-9a-f]{40}), balance: (\d+)")
+PAID = re.compile(r"BalanceTransfer \{ from: (0x[0-9a-f]{40}), to: (0x[0-9a-f]{40}), balance: [1-9]")
 CODE = re.compile(r"(?:AccountCreated|CodeChange) \{ address: (0x[0-9a-f]{40})")
 NONCE = re.compile(r"NonceChange \{ address: (0x[0-9a-f]{40})")
 DESTROYED = re.compile(r"AccountDestroyed \{ address: (0x[0-9a-f]{40}), target: (0x[0-9a-f]{40})")
@@ -63,15 +64,14 @@ def access_from_journals(texts: Iterable[str], senders: Iterable[str], code_of, 
     reads: set[str] = set()
     writes: set[str] = set()
     loaded: set[str] = set()
+    slots: set[tuple[str, str, str]] = set()
     for text in texts:
         journal = journal_part(text)
         loaded.update(LOADED.findall(journal))
-        for addr, key, had in STORAGE.findall(journal):
-            (reads if had == "N" else writes).add(f"slot:{addr}:{int(key):x}")
-        for src, dst, amount in TRANSFER.findall(journal):
-            if amount != "0":
-                writes.add(f"balance:{src}")
-                writes.add(f"balance:{dst}")
+        slots.update(STORAGE.findall(journal))
+        for src, dst in PAID.findall(journal):
+            writes.add(f"balance:{src}")
+            writes.add(f"balance:{dst}")
         if "Nonce" in journal:
             writes.update(f"nonce:{a}" for a in NONCE.findall(journal))
         if "Code" in journal or "Created" in journal:
@@ -79,6 +79,8 @@ def access_from_journals(texts: Iterable[str], senders: Iterable[str], code_of, 
         if "Destroyed" in journal:
             for addr, target in DESTROYED.findall(journal):
                 writes.update((f"code:{addr}", f"balance:{addr}", f"balance:{target}"))
+    for addr, key, had in slots:  # a slot is loaded once, and may be written many times
+        (reads if had == "N" else writes).add(f"slot:{addr}:{int(key):x}")
     loaded -= ignore
     reads.update(f"code:{a}" for a in loaded)
     any_balance = False
@@ -93,6 +95,6 @@ def access_from_journals(texts: Iterable[str], senders: Iterable[str], code_of, 
         reads.update(f"balance:{a}" for a in loaded)
     for sender in senders:
         reads.update((f"balance:{sender}", f"nonce:{sender}"))
-        writes.add(f"nonce:{sender}")
+        writes.update((f"balance:{sender}", f"nonce:{sender}"))
     ignored = {f"balance:{a}" for a in ignore}
     return Access(frozenset(reads - ignored), frozenset(writes - ignored))
