@@ -141,15 +141,24 @@ class World(ABC):
         )
 
     def evaluate(self, sequence: Sequence[str]) -> Block:
-        """Execute ``sequence`` on the parent state; failed orders are left out."""
+        """Execute ``sequence`` on the parent state; failed orders are left out.
+
+        An order containing a transaction already in the block fails, as it would
+        on chain (the transaction's nonce is used up).
+        """
         cur = self.cursor()
         included: list[str] = []
         bids: dict[str, int] = {}
+        seen: set[str] = set()
         for oid in sequence:
+            txs = self.orders[oid].txs
+            if not seen.isdisjoint(txs):
+                continue
             out = cur.push(oid)
             if out.success:
                 included.append(oid)
                 bids[oid] = out.bid
+                seen.update(txs)
             else:
                 cur.pop()
         return Block(tuple(included), bids)
