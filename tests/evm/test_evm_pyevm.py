@@ -1,8 +1,8 @@
 """Read/write sets, gas and bids of the evm world checked against py-evm.
 
-The world captures read/write sets from revm's journal (through pyrevm) and
-charges gas with its own journaled fee transfers; py-evm is an unrelated EVM
-implementation. The same signed transactions run from the same parent state must
+The world captures read/write sets from revm's journal (through pyrevm),
+charges gas itself and finalises each transaction into pyrevm's database;
+py-evm is an unrelated EVM implementation. The same signed transactions run from the same parent state must
 touch the same accounts and storage slots, write the same slots, balances and
 nonces, use the same gas and pay the fee recipient the same amount.
 """
@@ -10,7 +10,9 @@ nonces, use the same gas and pay the fee recipient the same amount.
 import json
 
 import pytest
+import rlp
 from conftest import ETHER, GWEI, address_of, scenario, signed, user_key
+from eth_hash.auto import keccak
 from pyevm_oracle import PyEvmChain
 from test_evm_bundles import PAYEE, arb_raw, swap_raw, transfer_raw, tx_hash
 
@@ -138,3 +140,34 @@ def test_block_sharing_slots_matches_pyevm(genesis, known_calls):
     assert [o.gas_used for o in first] == [gas[0], gas[1] + gas[2], gas[3], gas[4]]
     assert [o.bid for o in first] == [bids[0], bids[1] + bids[2], bids[3], bids[4]]
     assert all(o.success for o in first) and all(t.success for t in traces)
+
+
+# A factory: CREATE a contract whose code is one STOP byte, store its address in slot 0.
+INIT = bytes.fromhex("6000600053" "60016000f3")
+FACTORY = bytes.fromhex("69") + INIT + bytes.fromhex("600052" "600a60166000f0" "600055" "00")
+
+
+def created_address(creator: str, nonce: int) -> str:
+    return "0x" + keccak(rlp.encode([bytes.fromhex(creator[2:]), nonce]))[12:].hex()
+
+
+def test_contract_creation_inside_a_call_matches_pyevm(genesis):
+    """CREATE writes code and two nonces; finalising must carry them into the next order."""
+    factory = "0x" + "fa" * 20
+    first = signed(user_key(0), factory, gas=100_000)
+    second = signed(user_key(1), factory, gas=100_000)
+    doc = scenario(genesis, [{"id": "c0", "raw_txs": [first]}, {"id": "c1", "raw_txs": [second]}])
+    doc["world"]["state"][factory] = {"nonce": 1, "code": "0x" + FACTORY.hex()}
+    world = from_scenario(doc)
+    chain = PyEvmChain(world.accounts, world.block)
+    assert_same_as_pyevm(world, chain, "c0", [first])
+    one, two = created_address(factory, 1), created_address(factory, 2)
+    assert {f"code:{one}", f"nonce:{one}", f"nonce:{factory}"} <= world.access("c0").writes
+    cur = world.cursor()
+    outs = [cur.push("c0"), cur.push("c1")]
+    assert f"0x{world.executor.storage(factory, 0):040x}" == two  # c1 saw the nonce c0 left
+    cur.pop()
+    assert cur.push("c1") == outs[1] and world.executor.nonce(factory) == 3
+    traces = chain.run([first, second])
+    assert [o.gas_used for o in outs] == [t.gas_used for t in traces]
+    assert [o.bid for o in outs] == [t.coinbase_delta for t in traces]

@@ -7,7 +7,8 @@ but the fee recipient, so revm's journal lists everything the order touches:
 - ``StorageChange {address, key, had_value: None}`` — a slot was read (cold load);
 - ``StorageChange {… had_value: Some(_)}`` — a slot was written;
 - ``BalanceTransfer {from, to, balance}`` with ``balance > 0`` — both balances written;
-- ``AccountCreated`` / ``CodeChange`` / ``AccountDestroyed`` — code written.
+- ``AccountCreated`` — code and nonce written (EIP-161 starts a contract at nonce 1);
+- ``CodeChange`` / ``AccountDestroyed`` — code written.
 
 Keys: ``slot:<address>:<key hex>``, ``balance:<address>``, ``code:<address>``,
 ``nonce:<address>``. A *balance read* cannot be seen in the journal (revm loads an
@@ -32,6 +33,7 @@ LOADED = re.compile(r"AccountLoaded \{ address: (0x[0-9a-f]{40})")
 STORAGE = re.compile(r"StorageChange \{ address: (0x[0-9a-f]{40}), key: (\d+), had_value: (N|S)")
 PAID = re.compile(r"BalanceTransfer \{ from: (0x[0-9a-f]{40}), to: (0x[0-9a-f]{40}), balance: [1-9]")
 CODE = re.compile(r"(?:AccountCreated|CodeChange) \{ address: (0x[0-9a-f]{40})")
+CREATED = re.compile(r"AccountCreated \{ address: (0x[0-9a-f]{40})")
 NONCE = re.compile(r"NonceChange \{ address: (0x[0-9a-f]{40})")
 DESTROYED = re.compile(r"AccountDestroyed \{ address: (0x[0-9a-f]{40}), target: (0x[0-9a-f]{40})")
 PRECOMPILES = frozenset(f"0x{i:040x}" for i in range(1, 0x12))
@@ -72,11 +74,12 @@ def access_from_journals(texts: Iterable[str], senders: Iterable[str], code_of, 
         for src, dst in PAID.findall(journal):
             writes.add(f"balance:{src}")
             writes.add(f"balance:{dst}")
-        if "Nonce" in journal:
+        if "NonceChange {" in journal:
             writes.update(f"nonce:{a}" for a in NONCE.findall(journal))
-        if "Code" in journal or "Created" in journal:
+        if "CodeChange {" in journal or "AccountCreated {" in journal:
             writes.update(f"code:{a}" for a in CODE.findall(journal))
-        if "Destroyed" in journal:
+            writes.update(f"nonce:{a}" for a in CREATED.findall(journal))
+        if "AccountDestroyed {" in journal:
             for addr, target in DESTROYED.findall(journal):
                 writes.update((f"code:{addr}", f"balance:{addr}", f"balance:{target}"))
     for addr, key, had in slots:  # a slot is loaded once, and may be written many times

@@ -131,21 +131,25 @@ def changed_state(journal: str) -> tuple[dict[str, int], dict[tuple[str, int], i
         value = int(amount)
         deltas[src] = deltas.get(src, 0) - value
         deltas[dst] = deltas.get(dst, 0) + value
-    other = "Nonce" in journal or "Code" in journal or "Created" in journal or "Destroyed" in journal
+    # CodeChange only comes with AccountCreated; a failed CREATE leaves its NonceChange.
+    # (Patterns ending in "{" are found faster in hex-heavy text than bare names.)
+    other = "NonceChange {" in journal or "AccountCreated {" in journal or "AccountDestroyed {" in journal
     if other:
         for addr in NONCE.findall(journal) + CODE.findall(journal):
             deltas.setdefault(addr, 0)
         for addr, target in DESTROYED.findall(journal):
             deltas.setdefault(addr, 0)
             deltas.setdefault(target, 0)
-    slots: dict[tuple[str, int], int] = {}
+    first: dict[tuple[str, str], str] = {}
     pieces = journal.split(SOME)
     for i in range(1, len(pieces)):  # piece i-1 ends "StorageChange { address: A, key: K, "
-        head, tail = pieces[i - 1], pieces[i]
+        head = pieces[i - 1]
         at = head.rfind("address: ") + 9
-        slot = (head[at:at + 42], int(head[at + 49:head.index(",", at + 49)]))
-        if slot not in slots:
-            slots[slot] = int(tail[:tail.index(")")])
+        slot = (head[at:at + 42], head[at + 49:head.index(",", at + 49)])
+        if slot not in first:
+            tail = pieces[i]
+            first[slot] = tail[:tail.index(")")]
+    slots = {(addr, int(key)): int(value) for (addr, key), value in first.items()}
     return deltas, slots, other
 
 
@@ -236,9 +240,11 @@ class Executor:
             pending = later
 
     def _set_coinbase_balance(self, balance: int) -> None:
+        # Without ``code`` (pyrevm returns analysed code padded with zeros); revm
+        # fetches it by hash when the fee recipient's code is needed.
         info = self.coinbase
-        self.evm.insert_account_info(self.block.coinbase, AccountInfo(
-            balance=balance, nonce=info.nonce, code_hash=info.code_hash, code=info.code))
+        self.evm.insert_account_info(self.block.coinbase,
+                                     AccountInfo(balance=balance, nonce=info.nonce, code_hash=info.code_hash))
 
     def finalise(self, checkpoint, sender_address: str, sender, coinbase_before: int, keep: bool = True) -> int:
         """End a transaction: move what it changed from the journal into the database.
