@@ -30,7 +30,7 @@ from functools import lru_cache
 from mevauction.worlds.base import Access
 
 LOADED = re.compile(r"AccountLoaded \{ address: (0x[0-9a-f]{40})")
-STORAGE = re.compile(r"StorageChange \{ address: (0x[0-9a-f]{40}), key: (\d+), had_value: (N|S)")
+STORAGE_ENTRY = "StorageChange { address: "
 PAID = re.compile(r"BalanceTransfer \{ from: (0x[0-9a-f]{40}), to: (0x[0-9a-f]{40}), balance: [1-9]")
 CODE = re.compile(r"(?:AccountCreated|CodeChange) \{ address: (0x[0-9a-f]{40})")
 CREATED = re.compile(r"AccountCreated \{ address: (0x[0-9a-f]{40})")
@@ -55,6 +55,26 @@ def balance_opcodes(code: bytes) -> tuple[bool, bool]:
     return has_balance, has_self
 
 
+def storage_entries(journal: str) -> set[tuple[str, str, str]]:
+    """(address, decimal key, "N" for a load | "S" for a write) of every StorageChange.
+
+    A split is cheaper than a regex here; ``TransientStorageChange`` entries also
+    split off but carry a plain number as ``had_value`` and are skipped.
+    """
+    out = set()
+    for piece in journal.split(STORAGE_ENTRY)[1:]:  # "0x<40 hex>, key: <K>, had_value: …"
+        comma = piece.index(",", 49)
+        had = piece[comma + 13]
+        if had == "N" or had == "S":
+            out.add((piece[:42], piece[49:comma], had))
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def slot_key(address: str, key: str) -> str:
+    return f"slot:{address}:{int(key):x}"
+
+
 def journal_part(text: str) -> str:
     """The ``journal: [...]`` part of ``EVM.journal_str`` (the state part is not needed)."""
     start = text.rfind(", journal: [")
@@ -70,20 +90,20 @@ def access_from_journals(texts: Iterable[str], senders: Iterable[str], code_of, 
     for text in texts:
         journal = journal_part(text)
         loaded.update(LOADED.findall(journal))
-        slots.update(STORAGE.findall(journal))
+        slots.update(storage_entries(journal))
         for src, dst in PAID.findall(journal):
             writes.add(f"balance:{src}")
             writes.add(f"balance:{dst}")
         if "NonceChange {" in journal:
             writes.update(f"nonce:{a}" for a in NONCE.findall(journal))
-        if "CodeChange {" in journal or "AccountCreated {" in journal:
+        if "AccountCreated {" in journal:  # a CodeChange only comes with one
             writes.update(f"code:{a}" for a in CODE.findall(journal))
             writes.update(f"nonce:{a}" for a in CREATED.findall(journal))
         if "AccountDestroyed {" in journal:
             for addr, target in DESTROYED.findall(journal):
                 writes.update((f"code:{addr}", f"balance:{addr}", f"balance:{target}"))
     for addr, key, had in slots:  # a slot is loaded once, and may be written many times
-        (reads if had == "N" else writes).add(f"slot:{addr}:{int(key):x}")
+        (reads if had == "N" else writes).add(slot_key(addr, key))
     loaded -= ignore
     reads.update(f"code:{a}" for a in loaded)
     any_balance = False
