@@ -17,9 +17,10 @@ following execution-specs ``process_transaction``:
 4. unused gas is refunded to the sender, ``gas_used × (effective − base_fee)``
    goes to the fee recipient, ``gas_used × base_fee`` is burned (credited to
    no one);
-5. the transaction is *finalised* (see ``Executor.finalise``): the journal is read
-   for every account and slot it changed, rolled back, and the new values — with
-   the sender's nonce one higher — are written into pyrevm's database.
+5. the transaction is *finalised* (see ``Executor.finalise``; lazily, when the
+   block goes on): the journal is read for every account and slot it changed,
+   rolled back, and the new values — with the sender's nonce one higher — are
+   written into pyrevm's database.
 
 Step 5 is what makes gas exact inside a block. In revm an account or slot is warm
 (EIP-2929) exactly when it is in the journaled state, and SSTORE's "original
@@ -37,7 +38,7 @@ transaction in ``droppingTxHashes`` that is invalid or reverts is left out.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
@@ -159,6 +160,12 @@ class Executor:
     Between transactions pyrevm's journaled state is empty and the state of the
     block so far lives in its database; ``undo_log`` lists the database writes
     (account infos and slots with their previous values) so they can be undone.
+
+    The last transaction executed stays *open* (``pending``: its journal not yet
+    rolled back and written out) until something needs the block to go on: the
+    next transaction or a ``mark`` settles it, an ``undo_to`` just rolls it back.
+    A search that pushes an order, reads its bid and pops it again therefore
+    never pays for finalising it.
     """
 
     def __init__(self, evm: EVM, block: BlockContext):
@@ -174,6 +181,8 @@ class Executor:
         # does not restore its balance. Loading it here, below every checkpoint,
         # makes that permanent from the start; its balance is set explicitly.
         self.coinbase = evm.basic(block.coinbase)
+        # (checkpoint, sender address, sender info before, fee recipient balance before)
+        self.pending: tuple | None = None
 
     # --- reading without warming -------------------------------------------------
     def balance(self, address: str) -> int:
@@ -189,6 +198,7 @@ class Executor:
         return value
 
     def nonce(self, sender: str) -> int:
+        self.settle()  # an open transaction's sender nonce is bumped when it is settled
         checkpoint = self.evm.snapshot()
         value = self.evm.basic(sender).nonce
         self.evm.revert(checkpoint)
@@ -196,10 +206,29 @@ class Executor:
 
     # --- the database as the block so far -------------------------------------------
     def mark(self) -> int:
+        """A point to come back to with ``undo_to``: the block so far, open transaction included."""
+        self.settle()
         return len(self.undo_log)
 
+    def settle(self) -> None:
+        """Finalise the open transaction, if any."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.finalise(*pending)
+
+    def discard(self) -> None:
+        """Roll the open transaction back, if any."""
+        if self.pending is not None:
+            checkpoint, _, _, coinbase_before = self.pending
+            self.pending = None
+            if self.captured is not None:
+                self.captured.append(self.evm.journal_str)
+            self.evm.revert(checkpoint)
+            self._set_coinbase_balance(coinbase_before)
+
     def undo_to(self, mark: int) -> None:
-        """Undo every database write made since ``mark``: restore the oldest previous values."""
+        """Undo everything since ``mark``: the open transaction, then the database writes."""
+        self.discard()
         evm, log = self.evm, self.undo_log
         if len(log) <= mark:
             return
@@ -246,14 +275,13 @@ class Executor:
         self.evm.insert_account_info(self.block.coinbase,
                                      AccountInfo(balance=balance, nonce=info.nonce, code_hash=info.code_hash))
 
-    def finalise(self, checkpoint, sender_address: str, sender, coinbase_before: int, keep: bool = True) -> int:
+    def finalise(self, checkpoint, sender_address: str, sender, coinbase_before: int) -> None:
         """End a transaction: move what it changed from the journal into the database.
 
-        ``sender`` is the sender's account info before the transaction. Returns
-        the fee recipient's balance change. The journal is rolled back to
-        ``checkpoint`` (taken at the start of the transaction, with an empty
-        journaled state), so the next transaction starts with nothing warm. With
-        ``keep=False`` the transaction is only measured and then rolled back.
+        ``sender`` is the sender's account info before the transaction. The
+        journal is rolled back to ``checkpoint`` (taken at the start of the
+        transaction, with an empty journaled state), so the next transaction
+        starts with nothing warm.
         """
         evm = self.evm
         coinbase = self.block.coinbase
@@ -261,10 +289,6 @@ class Executor:
         if self.captured is not None:
             self.captured.append(text)
         coinbase_after = evm.get_balance(coinbase)
-        if not keep:
-            evm.revert(checkpoint)
-            self._set_coinbase_balance(coinbase_before)
-            return coinbase_after - coinbase_before
         deltas, slots, other = changed_state(journal_part(text))
         deltas.pop(coinbase, None)
         deltas.setdefault(sender_address, 0)
@@ -296,7 +320,6 @@ class Executor:
         if coinbase_after != coinbase_before:
             log.append((coinbase, coinbase_before, -1))
         self._set_coinbase_balance(coinbase_after)  # a rollback does not restore it
-        return coinbase_after - coinbase_before
 
     # --- one transaction --------------------------------------------------------
     def invalid_reason(self, tx: Transaction, gas_left: int, sender) -> str | None:
@@ -325,13 +348,14 @@ class Executor:
             return f"insufficient funds: balance {sender.balance} < gas limit × max fee + value = {need}"
         return None
 
-    def execute_tx(self, tx: Transaction, gas_left: int, keep: bool = True) -> TxResult:
-        """Execute and finalise ``tx`` on top of the block so far; an invalid tx leaves no trace.
+    def execute_tx(self, tx: Transaction, gas_left: int) -> TxResult:
+        """Execute ``tx`` on top of the block so far and leave it open; an invalid tx leaves no trace.
 
         The fee payments are plain balance updates: finalising reads every
         balance the transaction left and rolls the journal back, so they need not
         be journaled. The burned base fee is simply not credited to anyone.
         """
+        self.settle()
         evm = self.evm
         checkpoint = evm.snapshot()
         sender = evm.basic(tx.sender)
@@ -364,27 +388,24 @@ class Executor:
         tip = gas_used * (price - self.block.base_fee)
         if tip:
             evm.set_balance(coinbase, evm.get_balance(coinbase) + tip)
-        delta = self.finalise(checkpoint, tx.sender, sender, coinbase_before, keep)
-        return TxResult(tx.hash, status, gas_used, why, delta)
+        self.pending = (checkpoint, tx.sender, sender, coinbase_before)
+        return TxResult(tx.hash, status, gas_used, why, evm.get_balance(coinbase) - coinbase_before)
 
     # --- one order ---------------------------------------------------------------
-    def execute_bundle(self, txs: Sequence[Transaction], reverting: frozenset[str],
-                       dropping: frozenset[str], gas_left: int, keep: bool = True) -> tuple[BundleResult, int]:
+    def execute_bundle(self, txs: Iterable[Transaction], reverting: frozenset[str],
+                       dropping: frozenset[str], gas_left: int) -> tuple[BundleResult, int]:
         """Execute a bundle on top of the block so far.
 
         Returns the result and the undo mark that removes the whole bundle again
-        (``undo_to``). On failure the bundle is already undone. With ``keep=False``
-        (a measurement the caller undoes at once) the last transaction is not
-        written to the database.
+        (``undo_to``). On failure the bundle is already undone.
         """
         mark = self.mark()
         results: list[TxResult] = []
         used = kept = delta = 0
         error = None
-        last = len(txs) - 1
-        for index, tx in enumerate(txs):
+        for tx in txs:
             tx_mark = self.mark()
-            res = self.execute_tx(tx, gas_left - used, keep or index < last)
+            res = self.execute_tx(tx, gas_left - used)
             results.append(res)
             if res.status == "ok" or (res.status == "reverted" and tx.hash in reverting):
                 used += res.gas_used

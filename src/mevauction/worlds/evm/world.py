@@ -111,14 +111,14 @@ class EvmWorld(World):
         return [self._order_json[oid] for oid in self.orders]
 
     # --- execution -----------------------------------------------------------------
-    def _execute(self, order_id: str, gas_left: int, keep: bool = True) -> tuple[BundleResult, int]:
+    def _execute(self, order_id: str, gas_left: int) -> tuple[BundleResult, int]:
         spec = self.exec_orders[order_id]
         reason = spec.out_of_range(self.block)
         if reason is not None:
             return BundleResult(False, 0, 0, (), reason), self.executor.mark()
         order = self.orders.get(order_id)
         reverting = order.reverting_tx_hashes if order else frozenset()
-        return self.executor.execute_bundle(spec.txs, reverting, spec.dropping, gas_left, keep)
+        return self.executor.execute_bundle(spec.txs, reverting, spec.dropping, gas_left)
 
     def simulate_top(self, order_id: str) -> tuple[BundleResult, Access]:
         """Run one order at the top of the block, capturing its read/write set."""
@@ -126,9 +126,10 @@ class EvmWorld(World):
             self._active.close()
             self._active = None
         executor = self.executor
+        executor.settle()  # nothing of another run may land in this capture
         executor.captured = []
         try:
-            result, mark = self._execute(order_id, self.block.gas_limit, keep=False)
+            result, mark = self._execute(order_id, self.block.gas_limit)
             executor.undo_to(mark)
             texts = executor.captured
         finally:
