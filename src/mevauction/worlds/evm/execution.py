@@ -41,7 +41,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
 
 from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
@@ -60,15 +59,18 @@ PAID_AMOUNT = re.compile(r"BalanceTransfer \{ from: (0x[0-9a-f]{40}), to: (0x[0-
 
 
 def revert_reason(message: str, fallback: str) -> str:
-    """The ``Error(string)`` message of a revert, from pyrevm's error text, if any."""
+    """The ``Error(string)`` message of a revert, from pyrevm's error text, if any.
+
+    The ABI encoding is selector ‖ offset (32) ‖ length ‖ UTF-8 bytes, padded;
+    it is read directly (a general ABI decoder costs more than the call here).
+    """
     m = REVERT_OUTPUT.search(message)
     if m:
         data = bytes.fromhex(m.group(1))
-        if data[:4] == ERROR_SELECTOR:
-            try:
-                return f"reverted: {abi_decode(['string'], data[4:])[0]}"
-            except Exception:  # malformed revert data: fall back to the generic reason
-                pass
+        if data[:4] == ERROR_SELECTOR and len(data) >= 68 and int.from_bytes(data[4:36], "big") == 32:
+            length = int.from_bytes(data[36:68], "big")
+            if 68 + length <= len(data):
+                return f"reverted: {data[68:68 + length].decode('utf-8', 'replace')}"
     return fallback
 
 
