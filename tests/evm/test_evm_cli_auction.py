@@ -76,3 +76,9 @@ def test_budget_balances(auction):
     assert report["proposer"] >= 0
     assert paid_in == report["proposer"] + refunds  # Theorem 3: nothing created or lost
     assert len(set(report["block"])) == len(report["block"])
+
+
+def test_generate_rejects_an_empty_slot():
+    run = cli("evm", "generate", "--orders", "0")
+    assert run.returncode == 2
+    assert run.stderr.strip() == "error: orders: must be at least 1, got 0"
