@@ -35,6 +35,7 @@ max_{o∈Ω} Σ_{j≠i} b_j(o) are taken over the same union, so refunds stay ex
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Sequence
 
 from mevauction.building import search
@@ -100,16 +101,21 @@ class UnionMaximum:
         self.orders: tuple[str, ...] = ()
         self.without = {oid: 0 for oid in members}
         self.without_orders: dict[str, tuple[str, ...]] = {oid: () for oid in members}
+        # min over members of ``without``: a block worth no more cannot improve any
+        # counterfactual, since value − b_i ≤ value (bids are never negative).
+        self.floor = 0
 
     def offer(self, value: int, orders: tuple[str, ...], bids: dict[str, int], counterfactuals: bool) -> None:
         if value > self.value:
             self.value, self.orders = value, orders
-        if counterfactuals:
+        if counterfactuals and value > self.floor:
+            without = self.without
             for oid in self.members:
                 v = value - bids.get(oid, 0)
-                if v > self.without[oid]:
-                    self.without[oid] = v
+                if v > without[oid]:
+                    without[oid] = v
                     self.without_orders[oid] = orders
+            self.floor = min(without.values())
 
     def offer_result(self, result: search.GroupResult, counterfactuals: bool) -> None:
         """A family already maximised elsewhere; members outside it bid 0 in all of it."""
@@ -121,6 +127,7 @@ class UnionMaximum:
                 if v > self.without[oid]:
                     self.without[oid] = v
                     self.without_orders[oid] = result.counterfactual.get(oid, result.block.orders)
+            self.floor = min(self.without.values())
 
     def result(self, world: World, counterfactuals: bool) -> search.GroupResult:
         out = search.GroupResult(search.world_block(world, self.orders))
@@ -285,17 +292,66 @@ def without_shared_transactions(world: World, sequence: Sequence[str]) -> list[s
     return kept
 
 
+def offer_sequence(world: World, sequence: Sequence[str], best: UnionMaximum, counterfactuals: bool) -> None:
+    """Execute a sequence without shared transactions and offer its block.
+
+    Failed orders have no effect and are left out, as in ``World.evaluate``.
+    """
+    cursor = world.cursor()
+    push, pop = cursor.push, cursor.pop
+    included: list[str] = []
+    bids: dict[str, int] = {}
+    value = 0
+    for oid in sequence:
+        out = push(oid)
+        if out.success:
+            included.append(oid)
+            bids[oid] = out.bid
+            value += out.bid
+        else:
+            pop()
+    best.offer(value, tuple(included), bids, counterfactuals)
+
+
+def set_representatives(world: World, sequence: Sequence[str], set_of: dict[str, int]) -> list[str]:
+    """One order per exclusive set, standing where the set's first member falls.
+
+    The set is represented by its first searcher's bundle in the sequence (a
+    victim's bare swap only when the set has no bundle): a bundle carries the
+    victim's swap and tip too. Decided by kind and position, never by bids.
+    """
+    pick: dict[int, str] = {}
+    for oid in sequence:
+        k = set_of.get(oid)
+        if k is not None and (k not in pick or (world.orders[pick[k]].kind in PLAIN_KINDS
+                                                and world.orders[oid].kind not in PLAIN_KINDS)):
+            pick[k] = oid
+    out: list[str] = []
+    placed: set[int] = set()
+    for oid in sequence:
+        k = set_of.get(oid)
+        if k is None:
+            out.append(oid)
+        elif k not in placed:
+            placed.add(k)
+            out.append(pick[k])
+    return out
+
+
 def template_blocks(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
                     counterfactuals: bool) -> None:
     """Every order of the group sorted by a kind template, then seeded shuffles."""
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
         sequence = sorted(members, key=lambda o: (rank.get(world.orders[o].kind, len(template)), seeded_rank(seed, o)))
-        block = world.evaluate(without_shared_transactions(world, sequence))
-        best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
+        offer_sequence(world, without_shared_transactions(world, sequence), best, counterfactuals)
+    exclusive, _, _ = choice_sets(world, members, seed)
+    set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}
+    base = seeded_order(members, seed)
     for shift in range(SHUFFLES):
-        block = world.evaluate(without_shared_transactions(world, seeded_order(members, seed * 7919 + shift)))
-        best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
+        shuffled = list(base)
+        random.Random(seed * 7919 + shift).shuffle(shuffled)
+        offer_sequence(world, set_representatives(world, shuffled, set_of), best, counterfactuals)
 
 
 def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,
