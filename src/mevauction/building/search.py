@@ -79,7 +79,7 @@ def _commuting_below(world: World, members: Sequence[str]) -> list[int]:
             if access[idx].conflicts_with(access[other]):
                 conflict[idx] |= 1 << other
                 conflict[other] |= 1 << idx
-    by_keys_only = getattr(world, "disjoint_orders_commute", False)
+    by_keys_only = world.disjoint_orders_commute
     masks = [0] * n
     for idx in range(n):
         for low in range(idx):
