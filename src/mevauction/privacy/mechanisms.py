@@ -1,0 +1,223 @@
+"""The auction functions, each over secret-shared bids, each with its clear twin.
+
+Every secure function takes share arrays of the admitted bids (in bid order, which is
+the tie-break order: ties go to the earliest bid) and opens only its stated output:
+
+- ``first``: winner index and its bid;
+- ``second``: winner index and the highest other bid (Vickrey);
+- ``builder``: Boost+ Fig. 3 steps (3)–(4): the highest builder bid β* wins if it beats
+  the secret reserve β0 (ties go to the default block), paying max(β0, β′);
+- ``topk``: the set of the k highest bidders (not their order) and the uniform price,
+  the (k+1)-th highest bid;
+- ``double``: the clearing price of sealed buy and sell curves over a public price grid
+  (the sugar-beet design: aggregate locally, compare demand and supply at every grid
+  price in one parallel step, open only how many grid prices clear) and who trades.
+
+Tournaments keep the left (earlier) element unless the right one is strictly greater.
+The clear twins define the expected results the tests compare with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mevauction.privacy.protocol import P, Engine, obj
+
+QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64
+
+
+@dataclass
+class Outcome:
+    """What a mechanism opens: indices into the admitted bids, and a price."""
+
+    winner: int | None = None
+    price: int | None = None
+    winners: list[int] = field(default_factory=list)
+
+
+# -- clear twins ----------------------------------------------------------------------
+
+def clear_first(bids: list[int]) -> Outcome:
+    if not bids:
+        return Outcome()
+    w = max(range(len(bids)), key=lambda i: (bids[i], -i))
+    return Outcome(w, bids[w], [w])
+
+
+def clear_second(bids: list[int]) -> Outcome:
+    if not bids:
+        return Outcome()
+    w = clear_first(bids).winner
+    return Outcome(w, max((b for i, b in enumerate(bids) if i != w), default=0), [w])
+
+
+def clear_builder(reserve: int, bids: list[int]) -> Outcome:
+    """None wins (the default block) when β0 ≥ β*; it then 'pays' β0, as the clear mechanism reports."""
+    if not bids or reserve >= max(bids):
+        return Outcome(None, reserve, [])
+    o = clear_second(bids)
+    return Outcome(o.winner, max(reserve, o.price), [o.winner])
+
+
+def clear_topk(bids: list[int], k: int) -> Outcome:
+    order = sorted(range(len(bids)), key=lambda i: (-bids[i], i))
+    price = bids[order[k]] if len(bids) > k else 0
+    return Outcome(None, price, sorted(order[:k]))
+
+
+def clear_double(grid: list[int], sides: list[str], increments: list[list[int]]) -> Outcome:
+    """Clearing price = the highest grid price at which demand ≥ supply."""
+    demand = [sum(sum(inc[g:]) for s, inc in zip(sides, increments) if s == "buy") for g in range(len(grid))]
+    supply = [sum(sum(inc[: g + 1]) for s, inc in zip(sides, increments) if s == "sell") for g in range(len(grid))]
+    clearing = sum(1 for d, s in zip(demand, supply) if d >= s) - 1
+    if clearing < 0:
+        return Outcome()
+    trading = [i for i, (s, inc) in enumerate(zip(sides, increments))
+               if (sum(inc[clearing:]) if s == "buy" else sum(inc[: clearing + 1])) > 0]
+    if not any(sides[i] == "buy" for i in trading) or not any(sides[i] == "sell" for i in trading):
+        trading = []
+    return Outcome(None, grid[clearing], trading)
+
+
+# -- secure versions ------------------------------------------------------------------
+
+async def tournament(e: Engine, values: np.ndarray, second: bool = False, index: bool = True):
+    """Secure max (and argmax, and runner-up) by a pairwise tournament, log2(n) levels.
+
+    Merging (mL, sL, iL) with (mR, sR, iR): R wins iff mR > mL; the new runner-up is
+    max(mL, sR) if R wins else max(mR, sL). The three comparisons of a merge run in the
+    same round. On the first level the runner-up is just the smaller of the two.
+    Returns (max, runner-up, index) shares; runner-up of a single bid is 0.
+    """
+    n = len(values)
+    m = values % P
+    s = np.zeros(n, dtype=object)
+    idx = obj(range(n))
+    first_level = True
+    while len(m) > 1:
+        odd = len(m) % 2
+        end = len(m) - odd
+        mL, mR = m[0:end:2], m[1:end:2]
+        iL, iR = idx[0:end:2], idx[1:end:2]
+        sL, sR = s[0:end:2], s[1:end:2]
+        h = len(mL)
+        if not second or first_level:
+            r_wins = (1 - await e.ge(mL, mR)) % P
+            deltas = [mR - mL] + ([iR - iL] if index else [])
+            prod = await e.mul(np.concatenate([r_wins] * len(deltas)), np.concatenate(deltas))
+            new_m = (mL + prod[:h]) % P
+            new_i = (iL + prod[h:]) % P if index else iL
+            new_s = (mL + mR - new_m) % P if second else sL
+        else:
+            g = await e.ge(np.concatenate([mL, sR, sL]), np.concatenate([mR, mL, mR]))
+            r_wins = (1 - g[:h]) % P
+            g2, g3 = g[h:2 * h], g[2 * h:]
+            prod = await e.mul(np.concatenate([r_wins, r_wins, g2, g3]),
+                               np.concatenate([mR - mL, iR - iL, sR - mL, sL - mR]))
+            new_m = (mL + prod[:h]) % P
+            new_i = (iL + prod[h:2 * h]) % P
+            best_if_r = (mL + prod[2 * h:3 * h]) % P   # max(mL, sR)
+            best_if_l = (mR + prod[3 * h:]) % P        # max(mR, sL)
+            new_s = await e.select(r_wins, best_if_r, best_if_l)
+        if odd:
+            new_m = np.append(new_m, m[-1:])
+            new_i = np.append(new_i, idx[-1:])
+            new_s = np.append(new_s, s[-1:])
+        m, idx, s = obj(new_m), obj(new_i), obj(new_s)
+        first_level = False
+    return m[0], s[0], idx[0]
+
+
+async def secure_first(e: Engine, bids: np.ndarray) -> Outcome:
+    if len(bids) == 0:
+        return Outcome()
+    m, _, i = await tournament(e, bids)
+    w, price = (int(v) for v in await e.open(obj([i, m])))
+    return Outcome(w, price, [w])
+
+
+async def secure_second(e: Engine, bids: np.ndarray) -> Outcome:
+    if len(bids) == 0:
+        return Outcome()
+    _, s, i = await tournament(e, bids, second=True)
+    w, price = (int(v) for v in await e.open(obj([i, s])))
+    return Outcome(w, price, [w])
+
+
+async def secure_builder(e: Engine, reserve, bids: np.ndarray) -> Outcome:
+    """Second price with a secret reserve; when the default block wins only that fact and β0 open."""
+    if len(bids) == 0:
+        return Outcome(None, int((await e.open(obj([reserve])))[0]), [])
+    m, s, i = await tournament(e, bids, second=True)
+    g = await e.ge(obj([reserve, s]), obj([m, reserve]))
+    default_wins = g[:1]
+    builder_price = await e.select(g[1:2], obj([s]), obj([reserve]))
+    # Both cases in one opening: index + 1 (0 = the default block) and the price paid.
+    prod = await e.mul(np.concatenate([(1 - default_wins) % P, default_wins]),
+                       obj([i + 1, reserve - builder_price[0]]))
+    w1, price = (int(v) for v in await e.open(obj([prod[0], builder_price[0] + prod[1]])))
+    return Outcome(w1 - 1, price, [w1 - 1]) if w1 else Outcome(None, price, [])
+
+
+async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[object, np.ndarray]:
+    """Secure max and its position as a secret unit vector (earliest on ties)."""
+    m = values % P
+    levels = []  # (comparison bits, whether an odd element was carried)
+    while len(m) > 1:
+        odd = len(m) % 2
+        end = len(m) - odd
+        mL, mR = m[0:end:2], m[1:end:2]
+        r_wins = (1 - await e.ge(mL, mR)) % P
+        new_m = (mL + await e.mul(r_wins, mR - mL)) % P
+        levels.append((r_wins, odd))
+        m = obj(np.append(new_m, m[-1:]) if odd else new_m)
+    u = obj([1])
+    for r_wins, odd in reversed(levels):
+        h = len(r_wins)
+        right = await e.mul(u[:h], r_wins)
+        children = np.empty(2 * h, dtype=object)
+        children[0::2], children[1::2] = (u[:h] - right) % P, right
+        u = obj(np.append(children, u[h:]) if odd else children)
+    return m[0], u
+
+
+async def secure_topk(e: Engine, bids: np.ndarray, k: int) -> Outcome:
+    """The k highest bidders as a set, and the (k+1)-th highest bid as uniform price.
+
+    Bids are shifted by +1 so a removed bidder (set to 0) never ties a real bid of 0.
+    """
+    n = len(bids)
+    if n <= k:
+        return Outcome(None, 0, list(range(n)))
+    vals = (bids + 1) % P
+    chosen = np.zeros(n, dtype=object)
+    for _ in range(k):
+        _, u = await argmax_unit(e, vals)
+        chosen = (chosen + u) % P
+        vals = (vals - await e.mul(u, vals)) % P
+    m, _, _ = await tournament(e, vals, index=False)
+    opened = await e.open(np.append(chosen, m))
+    return Outcome(None, int(opened[-1]) - 1, [i for i in range(n) if opened[i] == 1])
+
+
+async def secure_double(e: Engine, grid: list[int], sides: list[str], increments: np.ndarray) -> Outcome:
+    """Clearing price over the public grid from secret per-grid-point increments (n, G)."""
+    n, G = increments.shape
+    buy = np.array([s == "buy" for s in sides], dtype=bool)
+    # Per-bidder cumulative quantities: demand counts steps at or above p, supply at or below.
+    cum_up = np.cumsum(increments, axis=1) % P
+    cum_down = np.cumsum(increments[:, ::-1], axis=1)[:, ::-1] % P
+    per_bidder = np.where(buy[:, None], cum_down, cum_up)
+    demand = per_bidder[buy].sum(axis=0) % P if buy.any() else np.zeros(G, dtype=object)
+    supply = per_bidder[~buy].sum(axis=0) % P if (~buy).any() else np.zeros(G, dtype=object)
+    clears = await e.ge(obj(demand), obj(supply))
+    clearing = int((await e.open(obj([clears.sum() % P])))[0]) - 1
+    if clearing < 0:
+        return Outcome()
+    trading = ~await e.is_zero_public(obj(per_bidder[:, clearing]))
+    winners = [i for i in range(n) if trading[i]]
+    if not (trading & buy).any() or not (trading & ~buy).any():
+        winners = []
+    return Outcome(None, grid[clearing], winners)
