@@ -285,8 +285,12 @@ async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[Seale
     async with Coordinator(intake) as co:
         await co.open(spec)
         sealed = [seal(auction, b, parties) for b in bids]
-        reasons = await co.submit(sealed)
-        preprocess_s = await co.wait_ready(auction) if wait_preprocessing else 0.0
+        if mechanism == "stream":  # bids arrive after the slot's preprocessing, one by one
+            preprocess_s = await co.wait_ready(auction)
+            reasons = [(await co.submit([s]))[0] for s in sealed]
+        else:
+            reasons = await co.submit(sealed)
+            preprocess_s = await co.wait_ready(auction) if wait_preprocessing else 0.0
         if on_open is not None:
             on_open()
         statements, elapsed = await co.close(auction)

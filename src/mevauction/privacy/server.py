@@ -154,11 +154,12 @@ class CommitteeServer:
         e.fill_masks(masks - e.randoms.available)
         a.preprocess_s = time.perf_counter() - t0
         a.ready.set()
-        await a.closed.wait()
         bytes0, t1 = self.bytes_sent(), time.perf_counter()
-        if a.mechanism == "stream":
+        if a.mechanism == "stream":  # folds bids in as they arrive, opens at close
             result = await self.guarded(stream(e, a))
         else:
+            await a.closed.wait()
+            bytes0, t1 = self.bytes_sent(), time.perf_counter()
             result = await self.guarded(evaluate(e, a))
         result["timing"] = {"preprocess_s": a.preprocess_s, "online_s": time.perf_counter() - t1,
                             **result.get("timing", {})}
