@@ -140,18 +140,19 @@ def plan_material(a: Auction) -> tuple[int, int]:
 
 async def agree(e: Engine, bids: list[Submission]) -> tuple[list[Submission], list[dict]]:
     """The bids every server accepted with the same header, in agreed order."""
-    local = [(b.digest, b.seq) for b in bids]
+    local = [(b.digest, b.seq, b.header.bidder) for b in bids]
     views = await e.mpc.transfer(local)
     seqs: dict[str, list[int]] = {}
+    who: dict[str, str] = {}
     for view in views:
-        for digest, seq in view:
+        for digest, seq, bidder in view:
             seqs.setdefault(digest, []).append(seq)
+            who[digest] = bidder
     everywhere = {d for d, s in seqs.items() if len(s) == len(views)}
     mine = {b.digest: b for b in bids}
     admitted = sorted((mine[d] for d in everywhere), key=lambda b: (sum(seqs[b.digest]), b.digest))
-    excluded = [{"bidder": b.header.bidder, "digest": b.digest,
-                 "reason": "shares did not reach every server with the same header"}
-                for b in bids if b.digest not in everywhere]
+    excluded = [{"bidder": who[d], "digest": d, "reason": "shares did not reach every server with the same header"}
+                for d in sorted(set(seqs) - everywhere)]
     return admitted, excluded
 
 

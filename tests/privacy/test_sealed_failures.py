@@ -1,0 +1,123 @@
+"""Failure behaviour of the committee: cheating bidders, duplicates, late bids, a killed server."""
+
+import asyncio
+import secrets
+import time
+
+import pytest
+
+from mevauction.privacy import messages
+from mevauction.privacy.client import (Coordinator, LocalCommittee, Sealed, SealedBid, agreed_outcome,
+                                       new_auction_id, seal)
+from mevauction.privacy.field import MODULUS, share
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def committee():
+    with LocalCommittee(3) as c:
+        yield c
+
+
+def forged(auction: str, bidder: str, per_server: list[list[int]], headers_differ: bool = False) -> Sealed:
+    """A cheating bidder's messages: arbitrary shares per server, correctly hashed and signed."""
+    key = messages.new_key()
+    nonces = [secrets.token_bytes(32) for _ in per_server]
+    hashes = tuple(messages.share_hash(auction, bidder, j, s, n) for j, (s, n) in enumerate(zip(per_server, nonces)))
+
+    def header(commit_salt: bytes) -> messages.BidHeader:
+        h = messages.BidHeader(auction, bidder, messages.address(key), "", messages.commitment(auction, bidder, [0], commit_salt), hashes)
+        return messages.BidHeader(**{**h.__dict__, "signature": messages.sign(h.digest(), key)})
+
+    h0 = header(b"a" * 32)
+    h_last = header(b"b" * 32) if headers_differ else h0
+    payloads = [{"op": "bid", "header": (h_last if j == len(per_server) - 1 else h0).to_json(),
+                 "shares": [hex(v) for v in s], "nonce": "0x" + n.hex()}
+                for j, (s, n) in enumerate(zip(per_server, nonces))]
+    return Sealed(h0, payloads, {})
+
+
+async def auction(committee, mechanism, sealed_fn, *, after_close=None, kill=None):
+    auction_id = new_auction_id()
+    async with Coordinator(committee.intake) as co:
+        await co.open({"auction": auction_id, "mechanism": mechanism, "max_bids": 16})
+        reasons = await co.submit(sealed_fn(auction_id))
+        await co.wait_ready(auction_id)
+        if kill is not None:
+            close = asyncio.ensure_future(co.close(auction_id))
+            await asyncio.sleep(0.005)
+            committee.kill(kill)
+            statements, _ = await close
+        else:
+            statements, _ = await co.close(auction_id)
+        late = None
+        if after_close is not None:
+            late = await co.submit([after_close(auction_id)])
+    return reasons, statements, late
+
+
+def honest(auction_id, values):
+    return [seal(auction_id, SealedBid(f"honest{i}", [v]), 3) for i, v in enumerate(values)]
+
+
+def test_cheating_bidders_are_excluded_never_awarded(committee):
+    values = [500, 700, 600]
+    out_of_range = lambda a: seal(a, SealedBid("too-big", [1 << 64]), 3)  # noqa: E731
+    wraps_negative = lambda a: seal(a, SealedBid("negative", [MODULUS - 5]), 3)  # noqa: E731
+
+    def inconsistent(a):
+        s = share(10**30 % MODULUS, 3)
+        s[2] = (s[2] + 1) % MODULUS
+        return forged(a, "inconsistent", [[x] for x in s])
+
+    def split_header(a):
+        return forged(a, "two-faced", [[x] for x in share(900, 3)], headers_differ=True)
+
+    sealed = lambda a: honest(a, values) + [out_of_range(a), wraps_negative(a), inconsistent(a), split_header(a)]  # noqa: E731
+    reasons, statements, _ = asyncio.run(auction(committee, "second", sealed))
+    assert all(r is None for r in reasons)
+    outcome, why = agreed_outcome(statements)
+    assert outcome == {"winner": "honest1", "price": 600, "winners": ["honest1"]}, why
+    excluded = {x["bidder"]: x["reason"] for x in statements[0]["excluded"]}
+    assert excluded == {"too-big": "value out of range", "negative": "value out of range",
+                        "inconsistent": "inconsistent shares",
+                        "two-faced": "shares did not reach every server with the same header"}
+
+
+def test_duplicate_late_and_badly_signed_bids_are_rejected_with_a_reason(committee):
+    def sealed(a):
+        first = seal(a, SealedBid("alice", [5]), 3)
+        again = seal(a, SealedBid("alice", [9]), 3)
+        tampered = seal(a, SealedBid("bob", [7]), 3)
+        for p in tampered.payloads:
+            p["header"] = {**p["header"], "commitment": "0x" + "00" * 32}
+        wrong_share = seal(a, SealedBid("carol", [3]), 3)
+        wrong_share.payloads[1]["shares"] = [hex(12345)]
+        return [first, first, again, tampered, wrong_share]
+
+    late = lambda a: seal(a, SealedBid("dave", [99]), 3)  # noqa: E731
+    reasons, statements, late_reasons = asyncio.run(auction(committee, "first", sealed, after_close=late))
+    assert reasons[0] is None
+    assert "duplicate" in reasons[1] and "already received" in reasons[1]
+    assert "duplicate" in reasons[2] and "alice already bid" in reasons[2]
+    assert "bad signature" in reasons[3]
+    assert "server 1" in reasons[4] and "does not match its hash" in reasons[4]
+    assert "late" in late_reasons[0]
+    outcome, _ = agreed_outcome(statements)
+    # carol's shares reached only two servers with a valid hash: excluded at agreement.
+    assert outcome == {"winner": "alice", "price": 5, "winners": ["alice"]}
+
+
+def test_killed_server_aborts_cleanly_without_revealing_anything():
+    with LocalCommittee(3, timeout=20) as committee:
+        sealed = lambda a: honest(a, list(range(100, 116)))  # noqa: E731
+        started = time.monotonic()
+        _, statements, _ = asyncio.run(auction(committee, "second", sealed, kill=2))
+        assert time.monotonic() - started < 15
+        outcome, why = agreed_outcome(statements)
+        assert outcome is None
+        assert "server 2" in why
+        survivors = [s for s in statements if isinstance(s, dict)]
+        assert survivors and all(s["status"] == "aborted" and "outcome" not in s for s in survivors)
+        assert any("lost connection to server 2" in s["reason"] for s in survivors)
