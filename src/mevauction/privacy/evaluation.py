@@ -40,6 +40,7 @@ class Submission:
     digest: str
     shares: list[int]
     seq: int
+    masked: list[int]  # shares + [ρ]_t keyed by the digest, published for the consistency check
 
 
 @dataclass
@@ -80,7 +81,7 @@ class Auction:
         self.closed.set()
         self.arrived.set()
 
-    def accept(self, header: messages.BidHeader, shares, nonce) -> int:
+    def accept(self, header: messages.BidHeader, shares, nonce, masks) -> int:
         """Intake checks; returns the arrival sequence number or raises Rejected."""
         if self.closed.is_set():
             raise Rejected("late: the auction is closed")
@@ -113,7 +114,9 @@ class Auction:
             raise Rejected("duplicate: the reserve was already submitted")
         self._digests.add(digest)
         self._bidders.add(header.bidder)
-        self.bids.append(Submission(header, digest, values, len(self.bids)))
+        rho = masks(header.digest(), len(values))
+        masked = [(v + r) % MODULUS for v, r in zip(values, rho)]
+        self.bids.append(Submission(header, digest, values, len(self.bids), masked))
         self.arrived.set()
         return len(self.bids) - 1
 
@@ -139,39 +142,115 @@ def plan_material(a: Auction) -> tuple[int, int]:
 
 
 async def agree(e: Engine, bids: list[Submission]) -> tuple[list[Submission], list[dict]]:
-    """The bids every server accepted with the same header, in agreed order."""
-    local = [(b.digest, b.seq, b.header.bidder) for b in bids]
+    """The bids every server accepted with the same header and consistent shares, in agreed order.
+
+    One round: each server publishes, per accepted bid, its digest, arrival number and
+    masked shares; the consistency of every admitted bid is then checked locally.
+    """
+    local = [(b.digest, b.seq, b.header.bidder, b.masked) for b in bids]
     views = await e.mpc.transfer(local)
     seqs: dict[str, list[int]] = {}
+    masked: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
     for view in views:
-        for digest, seq, bidder in view:
+        for digest, seq, bidder, w in view:
             seqs.setdefault(digest, []).append(seq)
+            masked.setdefault(digest, []).append(w)
             who[digest] = bidder
     everywhere = {d for d, s in seqs.items() if len(s) == len(views)}
     mine = {b.digest: b for b in bids}
     admitted = sorted((mine[d] for d in everywhere), key=lambda b: (sum(seqs[b.digest]), b.digest))
     excluded = [{"bidder": who[d], "digest": d, "reason": "shares did not reach every server with the same header"}
                 for d in sorted(set(seqs) - everywhere)]
+    if admitted:
+        w = np.array([[x for b in admitted for x in masked[b.digest][j]] for j in range(len(views))], dtype=object)
+        V = len(admitted[0].shares)
+        ok = e.consistent_columns(w).reshape(len(admitted), V).all(axis=1)
+        excluded += [{"bidder": b.header.bidder, "digest": b.digest, "reason": "inconsistent shares"}
+                     for b, good in zip(admitted, ok) if not good]
+        admitted = [b for b, good in zip(admitted, ok) if good]
     return admitted, excluded
+
+
+def _out_of_range(bids: list[Submission], valid) -> list[dict]:
+    return [{"bidder": b.header.bidder, "digest": b.digest, "reason": "value out of range"}
+            for b, good in zip(bids, valid) if not good]
 
 
 async def admit(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Submission], np.ndarray, list[dict]]:
     """Agreement, share consistency and range checks; returns survivors and their shares."""
     admitted, excluded = await agree(e, bids)
+    shares = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), a.values_per_bid)
     if not admitted:
-        return [], np.zeros((0, a.values_per_bid), dtype=object), excluded
-    shares = np.array([b.shares for b in admitted], dtype=object)
-    ok = await e.consistent(shares)
-    excluded += [{"bidder": b.header.bidder, "digest": b.digest, "reason": "inconsistent shares"}
-                 for b, good in zip(admitted, ok) if not good]
-    admitted = [b for b, good in zip(admitted, ok) if good]
-    shares = shares[ok]
+        return [], shares, excluded
     bits = mech.QUANTITY_BITS if a.mechanism == "double" else BID_BITS
     in_range = (await e.in_range(shares.reshape(-1), bits)).reshape(shares.shape).all(axis=1)
-    excluded += [{"bidder": b.header.bidder, "digest": b.digest, "reason": "value out of range"}
-                 for b, good in zip(admitted, in_range) if not good]
+    excluded += _out_of_range(admitted, in_range)
     return [b for b, good in zip(admitted, in_range) if good], shares[in_range], excluded
+
+
+async def optimistic_tournament(e: Engine, bids: list[Submission], second: bool,
+                                reserve: Submission | None = None):
+    """Range checks folded into the tournament's first level; rerun without cheaters if any.
+
+    Returns (bids kept, their Tour or None if none left, exclusions).
+    """
+    values = obj([b.shares[0] for b in bids])
+    checked = np.append(values, reserve.shares[0]) if reserve is not None else values
+    tour = await mech.tournament(e, values, second=second, precheck=checked) if len(checked) else None
+    valid = tour.valid if tour is not None else np.zeros(0, dtype=bool)
+    if reserve is not None and not valid[-1]:
+        raise ConnectionAbortedError("the reserve is out of range")
+    valid = valid[: len(bids)]
+    if valid.all():
+        return bids, (tour if len(bids) else None), []
+    kept = [b for b, good in zip(bids, valid) if good]
+    tour = await mech.tournament(e, values[valid], second=second) if kept else None
+    return kept, tour, _out_of_range(bids, valid)
+
+
+async def evaluate(e: Engine, a: Auction) -> dict:
+    """Admission, then the mechanism; returns the public outcome with bidder labels."""
+    t0 = time.perf_counter()
+    t1 = None
+    if a.mechanism in ("first", "second", "builder", "baseline"):
+        admitted, excluded = await agree(e, a.bids)
+        t1 = time.perf_counter()
+        reserve = None
+        if a.mechanism == "builder":
+            reserves = [b for b in admitted if b.header.side == "reserve"]
+            if not reserves:
+                raise ConnectionAbortedError("the reserve was not admitted")
+            reserve = reserves[0]
+            admitted = [b for b in admitted if b is not reserve]
+        if a.mechanism == "baseline":
+            out = await baseline_second(e, obj([b.shares[0] for b in admitted]))
+        else:
+            admitted, tour, dropped = await optimistic_tournament(e, admitted, a.mechanism != "first", reserve)
+            excluded += dropped
+            if a.mechanism == "builder":
+                out = await mech.finish_builder(e, reserve.shares[0], tour)
+            elif tour is None:
+                out = mech.Outcome()
+            elif a.mechanism == "first":
+                out = await mech.finish_first(e, tour)
+            else:
+                out = await mech.finish_second(e, tour)
+    else:
+        admitted, shares, excluded = await admit(e, a, a.bids)
+        t1 = time.perf_counter()
+        if a.mechanism == "topk":
+            out = await mech.secure_topk(e, shares[:, 0], a.k)
+        else:
+            out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
+    label = lambda i: admitted[i].header.bidder  # noqa: E731
+    return {
+        "outcome": {"winner": None if out.winner is None else label(out.winner), "price": out.price,
+                    "winners": [label(i) for i in out.winners]},
+        "admitted": [b.digest for b in admitted],
+        "excluded": excluded,
+        "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1},
+    }
 
 
 async def evaluate(e: Engine, a: Auction) -> dict:
@@ -251,16 +330,16 @@ async def stream(e: Engine, a: Auction) -> dict:
             await a.arrived.wait()
         mine = a.bids[position] if position < len(a.bids) else None
         t0 = time.perf_counter()
-        views = await e.mpc.transfer(mine.digest if mine else None)
+        views = await e.mpc.transfer((mine.digest, mine.masked) if mine else None)
         if any(v is None for v in views):
             break
         position += 1
-        if len(set(views)) != 1:
+        if len({v[0] for v in views}) != 1:
             excluded.append({"bidder": mine.header.bidder, "digest": mine.digest,
                              "reason": "servers received different bids at this position"})
             continue
         value = obj([mine.shares[0]])
-        if not (await e.consistent(value.reshape(1, 1)))[0]:
+        if not e.consistent_columns(np.array([v[1] for v in views], dtype=object))[0]:
             excluded.append({"bidder": mine.header.bidder, "digest": mine.digest, "reason": "inconsistent shares"})
             continue
         if not (await e.in_range(value))[0]:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mevauction.privacy.field import BID_BITS
 from mevauction.privacy.protocol import P, Engine, obj
 
 QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64
@@ -83,18 +84,38 @@ def clear_double(grid: list[int], sides: list[str], increments: list[list[int]])
 
 # -- secure versions ------------------------------------------------------------------
 
-async def tournament(e: Engine, values: np.ndarray, second: bool = False, index: bool = True):
+@dataclass
+class Tour:
+    """A finished tournament: shares of max, runner-up and index; ``valid`` from a precheck."""
+
+    m: object
+    s: object
+    idx: object
+    valid: np.ndarray | None = None
+
+
+async def tournament(e: Engine, values: np.ndarray, second: bool = False, index: bool = True,
+                     precheck: np.ndarray | None = None) -> Tour:
     """Secure max (and argmax, and runner-up) by a pairwise tournament, log2(n) levels.
 
     Merging (mL, sL, iL) with (mR, sR, iR): R wins iff mR > mL; the new runner-up is
     max(mL, sR) if R wins else max(mR, sL). The three comparisons of a merge run in the
     same round. On the first level the runner-up is just the smaller of the two.
-    Returns (max, runner-up, index) shares; runner-up of a single bid is 0.
+    Runner-up of a single bid is 0.
+
+    ``precheck``: values to range-check *optimistically* in the first level's rounds
+    (their carries share its comparison, their zero tests its selection round). The
+    result is only meaningful if every entry of ``Tour.valid`` is True; otherwise the
+    caller drops the invalid bids and runs again. Nothing is opened but masked values,
+    so a discarded run leaks nothing.
     """
     n = len(values)
     m = values % P
     s = np.zeros(n, dtype=object)
     idx = obj(range(n))
+    valid = None
+    if precheck is not None and n < 2:
+        valid = await e.in_range(precheck)
     first_level = True
     while len(m) > 1:
         odd = len(m) % 2
@@ -104,9 +125,15 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
         sL, sR = s[0:end:2], s[1:end:2]
         h = len(mL)
         if not second or first_level:
-            r_wins = (1 - await e.ge(mL, mR)) % P
             deltas = [mR - mL] + ([iR - iL] if index else [])
-            prod = await e.mul(np.concatenate([r_wins] * len(deltas)), np.concatenate(deltas))
+            if first_level and precheck is not None:
+                hb = await e.high_bit(np.concatenate([(mL - mR + (1 << BID_BITS)) % P, precheck]))
+                r_wins = (1 - hb[:h]) % P
+                prod, valid = await e.mul_and_zero_test(np.concatenate([r_wins] * len(deltas)),
+                                                        np.concatenate(deltas), hb[h:])
+            else:
+                r_wins = (1 - await e.ge(mL, mR)) % P
+                prod = await e.mul(np.concatenate([r_wins] * len(deltas)), np.concatenate(deltas))
             new_m = (mL + prod[:h]) % P
             new_i = (iL + prod[h:]) % P if index else iL
             new_s = (mL + mR - new_m) % P if second else sL
@@ -127,38 +154,45 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
             new_s = np.append(new_s, s[-1:])
         m, idx, s = obj(new_m), obj(new_i), obj(new_s)
         first_level = False
-    return m[0], s[0], idx[0]
+        if valid is not None and not valid.all():
+            break
+    return Tour(m[0], s[0], idx[0], valid)
+
+
+async def finish_first(e: Engine, t: Tour) -> Outcome:
+    w, price = (int(v) for v in await e.open(obj([t.idx, t.m])))
+    return Outcome(w, price, [w])
+
+
+async def finish_second(e: Engine, t: Tour) -> Outcome:
+    w, price = (int(v) for v in await e.open(obj([t.idx, t.s])))
+    return Outcome(w, price, [w])
+
+
+async def finish_builder(e: Engine, reserve, t: Tour | None) -> Outcome:
+    """Second price with a secret reserve; when the default block wins only that fact and β0 open."""
+    if t is None:
+        return Outcome(None, int((await e.open(obj([reserve])))[0]), [])
+    g = await e.ge(obj([reserve, t.s]), obj([t.m, reserve]))
+    default_wins = g[:1]
+    builder_price = await e.select(g[1:2], obj([t.s]), obj([reserve]))
+    # Both cases in one opening: index + 1 (0 = the default block) and the price paid.
+    prod = await e.mul(np.concatenate([(1 - default_wins) % P, default_wins]),
+                       obj([t.idx + 1, reserve - builder_price[0]]))
+    w1, price = (int(v) for v in await e.open(obj([prod[0], builder_price[0] + prod[1]])))
+    return Outcome(w1 - 1, price, [w1 - 1]) if w1 else Outcome(None, price, [])
 
 
 async def secure_first(e: Engine, bids: np.ndarray) -> Outcome:
-    if len(bids) == 0:
-        return Outcome()
-    m, _, i = await tournament(e, bids)
-    w, price = (int(v) for v in await e.open(obj([i, m])))
-    return Outcome(w, price, [w])
+    return await finish_first(e, await tournament(e, bids)) if len(bids) else Outcome()
 
 
 async def secure_second(e: Engine, bids: np.ndarray) -> Outcome:
-    if len(bids) == 0:
-        return Outcome()
-    _, s, i = await tournament(e, bids, second=True)
-    w, price = (int(v) for v in await e.open(obj([i, s])))
-    return Outcome(w, price, [w])
+    return await finish_second(e, await tournament(e, bids, second=True)) if len(bids) else Outcome()
 
 
 async def secure_builder(e: Engine, reserve, bids: np.ndarray) -> Outcome:
-    """Second price with a secret reserve; when the default block wins only that fact and β0 open."""
-    if len(bids) == 0:
-        return Outcome(None, int((await e.open(obj([reserve])))[0]), [])
-    m, s, i = await tournament(e, bids, second=True)
-    g = await e.ge(obj([reserve, s]), obj([m, reserve]))
-    default_wins = g[:1]
-    builder_price = await e.select(g[1:2], obj([s]), obj([reserve]))
-    # Both cases in one opening: index + 1 (0 = the default block) and the price paid.
-    prod = await e.mul(np.concatenate([(1 - default_wins) % P, default_wins]),
-                       obj([i + 1, reserve - builder_price[0]]))
-    w1, price = (int(v) for v in await e.open(obj([prod[0], builder_price[0] + prod[1]])))
-    return Outcome(w1 - 1, price, [w1 - 1]) if w1 else Outcome(None, price, [])
+    return await finish_builder(e, reserve, await tournament(e, bids, second=True) if len(bids) else None)
 
 
 async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[object, np.ndarray]:
@@ -197,8 +231,8 @@ async def secure_topk(e: Engine, bids: np.ndarray, k: int) -> Outcome:
         _, u = await argmax_unit(e, vals)
         chosen = (chosen + u) % P
         vals = (vals - await e.mul(u, vals)) % P
-    m, _, _ = await tournament(e, vals, index=False)
-    opened = await e.open(np.append(chosen, m))
+    top = (await tournament(e, vals, index=False)).m
+    opened = await e.open(np.append(chosen, top))
     return Outcome(None, int(opened[-1]) - 1, [i for i in range(n) if opened[i] == 1])
 
 

@@ -126,14 +126,14 @@ class Engine:
         """Reveal a degree-t shared array to all parties (one round)."""
         if x.size == 0:
             return x
-        y = await self.mpc.output(self.field.array(x.reshape(-1) % P))
+        y = await self.mpc.output(self.field.array(x.reshape(-1) % P, check=False))
         return y.value.reshape(x.shape)
 
     async def open_product_masked(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Reveal x·y for degree-t x and y, e.g. q·ρ in a public zero test (one round)."""
         _, z = self._masks(x.size)
         d = (x.reshape(-1) * y.reshape(-1) + z) % P
-        out = await self.mpc.output(self.field.array(d), threshold=2 * self.t)
+        out = await self.mpc.output(self.field.array(d, check=False), threshold=2 * self.t)
         return out.value.reshape(x.shape)
 
     async def mul(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -142,8 +142,17 @@ class Engine:
             return x.copy()
         r, z = self._masks(x.size)
         d = (x.reshape(-1) * y.reshape(-1) + r + z) % P
-        opened = await self.mpc.output(self.field.array(d), threshold=2 * self.t)
+        opened = await self.mpc.output(self.field.array(d, check=False), threshold=2 * self.t)
         return ((opened.value - r) % P).reshape(x.shape)
+
+    async def mul_and_zero_test(self, x: np.ndarray, y: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``mul(x, y)`` and ``is_zero_public(q)`` in the same round (one opening)."""
+        n = x.size
+        r, z = self._masks(n)
+        rho, z2 = self._masks(q.size)
+        d = np.concatenate([x.reshape(-1) * y.reshape(-1) + r + z, q.reshape(-1) * rho + z2]) % P
+        opened = (await self.mpc.output(self.field.array(d, check=False), threshold=2 * self.t)).value
+        return ((opened[:n] - r) % P).reshape(x.shape), (opened[n:] == 0).reshape(q.shape)
 
     async def select(self, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """c ? a : b for a secret bit c."""
@@ -254,20 +263,32 @@ class Engine:
             rows.append(row)
         return np.array(rows, dtype=object).reshape(self.m - self.t - 1, self.t + 1)
 
-    async def consistent(self, shares: np.ndarray) -> np.ndarray:
-        """Public per-row check that the m shares of every value lie on a degree-t polynomial.
+    def digest_masks(self, digest: bytes, n: int) -> np.ndarray:
+        """[ρ]_t for the bid with this header digest: PRSS on the digest as common input.
 
-        Each party publishes its share plus a PRSS random sharing [ρ]_t; honest rows stay
-        on a degree-t polynomial whose constant term is masked by ρ, so only the
-        (in)consistency is learnt. Returns a boolean per row of ``shares`` (n, V).
+        Every party derives the same sharing for the same bid whatever order the bids
+        arrived in, so it can be computed at intake, before the deadline.
         """
+        prfs = self.mpc.prfs(self.field.order)
+        return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
+                                             b"consistency:" + digest, n).value
+
+    def consistent_columns(self, w: np.ndarray) -> np.ndarray:
+        """For the m published masked shares per value (rows = parties): degree ≤ t?
+
+        Each party publishes share + [ρ]_t (``digest_masks``); honest columns stay on a
+        degree-t polynomial whose constant term is masked by ρ, so only the
+        (in)consistency is learnt.
+        """
+        predicted = (self._check @ w[: self.t + 1]) % P
+        return np.all(predicted == w[self.t + 1:], axis=0)
+
+    async def consistent(self, shares: np.ndarray) -> np.ndarray:
+        """Public per-row consistency of ``shares`` (n, V), with fresh PRSS masks (one round)."""
         n = shares.shape[0]
         if n == 0:
             return np.zeros(0, dtype=bool)
         rho, _ = self._masks(shares.size)
         masked = (shares.reshape(-1) + rho) % P
-        all_shares = await self.mpc.transfer(masked)
-        w = np.stack([np.asarray(s, dtype=object) for s in all_shares])  # (m, n·V)
-        predicted = (self._check @ w[: self.t + 1]) % P
-        ok = np.all(predicted == w[self.t + 1:], axis=0)
-        return ok.reshape(shares.shape).all(axis=1)
+        w = np.stack([np.asarray(s, dtype=object) for s in await self.mpc.transfer(masked)])
+        return self.consistent_columns(w).reshape(shares.shape).all(axis=1)
