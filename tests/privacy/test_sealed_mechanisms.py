@@ -1,11 +1,12 @@
 """Every mechanism in a real 3-process committee equals its plaintext twin on random inputs."""
 
+import asyncio
 import random
 
 import pytest
 
 from mevauction.privacy import mechanisms as clear
-from mevauction.privacy.client import LocalCommittee, SealedBid
+from mevauction.privacy.client import Coordinator, LocalCommittee, SealedBid
 from sealed_helpers import labels, run
 
 pytestmark = pytest.mark.slow
@@ -90,3 +91,14 @@ def test_running_maximum_stream(committee):
     w = clear.clear_first(values).winner
     assert result.outcome == {"winner": names[w], "price": values[w], "winners": [names[w]]}
     assert len(result.statements[0]["timing"]["update_latency_s"]) == len(values)
+
+
+def test_tls_between_servers():
+    async def info(intake):
+        async with Coordinator(intake) as co:
+            return await co.info()
+
+    with LocalCommittee(3, tls=True) as c:
+        assert all(i["tls"] and i["tls_peers"] for i in asyncio.run(info(c.intake)))
+        result = run(c, "second", [SealedBid("a", [5]), SealedBid("b", [9]), SealedBid("c", [7])])
+        assert result.outcome == {"winner": "b", "price": 7, "winners": ["b"]}

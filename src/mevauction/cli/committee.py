@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--parties", help="host:port of every server's MPC port, comma-separated (m entries)")
     s.add_argument("--intake", help="host:port for bidders and the coordinator (default: MPC port + 1000)")
     s.add_argument("--timeout", type=float, default=60.0, help="abort an auction after this many seconds")
-    s.add_argument("--ssl", action="store_true", help="TLS between servers (MPyC --ssl; needs .config/ keys)")
+    s.add_argument("--ssl", action="store_true", help="TLS between servers (MPyC --ssl)")
+    s.add_argument("--tls-dir", help="directory holding .config/ with party_<i>.crt/.key and mpyc_ca.crt "
+                                     "(with --local: made for you)")
     s.add_argument("--local", type=int, metavar="M", nargs="?", const=3,
                    help="start all M servers (default 3) on 127.0.0.1 and wait")
     s.set_defaults(func=serve)
@@ -39,7 +41,7 @@ def _address(text: str, field: str) -> tuple[str, int]:
 
 def serve(args: argparse.Namespace) -> int:
     if args.local is not None:
-        return serve_local(args.local, args.timeout)
+        return serve_local(args.local, args.timeout, args.ssl)
     if args.parties is None or args.index is None:
         raise InputError("--parties", "give --index and --parties (or --local)")
     parties = [_address(a, "--parties") for a in args.parties.split(",") if a]
@@ -53,17 +55,17 @@ def serve(args: argparse.Namespace) -> int:
         raise InputError("--timeout", "must be positive")
     from mevauction.privacy.server import ServerConfig, serve as run_server
 
-    return run_server(ServerConfig(args.index, parties, intake[0], intake[1], args.timeout, args.ssl))
+    return run_server(ServerConfig(args.index, parties, intake[0], intake[1], args.timeout, args.ssl, args.tls_dir))
 
 
-def serve_local(m: int, timeout: float) -> int:
+def serve_local(m: int, timeout: float, tls: bool) -> int:
     from mevauction.privacy.client import LocalCommittee, privacy_warning
 
     if m < 1:
         raise InputError("--local", "needs at least one server")
     if warning := privacy_warning(m):
         print(f"warning: {warning}")
-    with LocalCommittee(m, timeout=timeout) as committee:
+    with LocalCommittee(m, timeout=timeout, tls=tls) as committee:
         print("committee intake: " + ",".join(f"{h}:{p}" for h, p in committee.intake))
         try:
             while all(p.poll() is None for p in committee.procs):

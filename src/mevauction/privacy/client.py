@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -82,12 +83,14 @@ def free_ports(n: int) -> list[int]:
 class LocalCommittee:
     """m committee servers as separate processes on one host; a context manager."""
 
-    def __init__(self, parties: int = 3, host: str = "127.0.0.1", timeout: float = 60.0):
+    def __init__(self, parties: int = 3, host: str = "127.0.0.1", timeout: float = 60.0, tls: bool = False):
         if parties < 1:
             raise ValueError("a committee needs at least one server")
         self.parties = parties
         self.host = host
         self.timeout = timeout
+        self.tls = tls
+        self._tls_dir: tempfile.TemporaryDirectory | None = None
         self.procs: list[subprocess.Popen] = []
         ports = free_ports(2 * parties)
         self.mpc_addresses = [(host, p) for p in ports[:parties]]
@@ -96,11 +99,17 @@ class LocalCommittee:
     def command(self, i: int) -> list[str]:
         return [sys.executable, "-m", "mevauction", "committee", "serve", "--index", str(i),
                 "--parties", ",".join(f"{h}:{p}" for h, p in self.mpc_addresses),
-                "--intake", f"{self.intake[i][0]}:{self.intake[i][1]}", "--timeout", str(self.timeout)]
+                "--intake", f"{self.intake[i][0]}:{self.intake[i][1]}", "--timeout", str(self.timeout)] + (
+                ["--ssl", "--tls-dir", self._tls_dir.name] if self._tls_dir else [])
 
     def start(self, ready_timeout: float = 30.0) -> "LocalCommittee":
         env = dict(os.environ)
         env["PYTHONPATH"] = SRC_DIR + os.pathsep + env.get("PYTHONPATH", "")
+        if self.tls and self._tls_dir is None:
+            from mevauction.privacy.tls import make_certificates
+
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="mevauction-tls-")
+            make_certificates(Path(self._tls_dir.name), self.parties)
         for i in range(self.parties):
             self.procs.append(subprocess.Popen(self.command(i), env=env, start_new_session=True,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
@@ -137,6 +146,9 @@ class LocalCommittee:
             if p.stderr:
                 p.stderr.close()
         self.procs = []
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
 
     def __enter__(self) -> "LocalCommittee":
         return self.start()

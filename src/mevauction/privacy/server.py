@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class ServerConfig:
     intake_port: int
     timeout: float = 60.0
     ssl: bool = False
+    tls_dir: str | None = None
 
 
 class CommitteeServer:
@@ -78,7 +80,9 @@ class CommitteeServer:
         op = req.get("op")
         if op == "info":
             return {"ok": True, "index": self.config.index, "parties": len(self.mpc.parties),
-                    "threshold": self.mpc.threshold, "signer": self.signer,
+                    "threshold": self.mpc.threshold, "signer": self.signer, "tls": bool(self.mpc.options.ssl),
+                    "tls_peers": all(p.protocol is None or p.protocol.transport.get_extra_info("ssl_object") is not None
+                                     for p in self.mpc.parties if p.pid != self.mpc.pid),
                     "modulus": str(self.engine.field.modulus)}
         if op == "open":
             return self.open_auction(req)
@@ -207,6 +211,8 @@ def serve(config: ServerConfig) -> int:
     if config.ssl:
         argv.append("--ssl")
     sys.argv = argv
+    if config.tls_dir:
+        os.chdir(config.tls_dir)  # MPyC looks for .config/ in the working directory
     from mpyc.runtime import mpc  # reads sys.argv once, at import
 
     server = CommitteeServer(config, mpc)
