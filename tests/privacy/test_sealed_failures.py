@@ -61,8 +61,14 @@ def honest(auction_id, values):
     return [seal(auction_id, SealedBid(f"honest{i}", [v]), 3) for i, v in enumerate(values)]
 
 
-def test_cheating_bidders_are_excluded_never_awarded(committee):
+@pytest.mark.parametrize("mechanism,expected", [
+    ("second", {"winner": "honest1", "price": 600, "winners": ["honest1"]}),
+    ("first", {"winner": "honest1", "price": 700, "winners": ["honest1"]}),
+    ("builder", {"winner": "honest1", "price": 650, "winners": ["honest1"]}),
+])
+def test_cheating_bidders_are_excluded_never_awarded(committee, mechanism, expected):
     values = [500, 700, 600]
+    reserve = lambda a: [seal(a, SealedBid("reserve", [650], side="reserve"), 3)] if mechanism == "builder" else []  # noqa: E731
     out_of_range = lambda a: seal(a, SealedBid("too-big", [1 << 64]), 3)  # noqa: E731
     wraps_negative = lambda a: seal(a, SealedBid("negative", [MODULUS - 5]), 3)  # noqa: E731
 
@@ -74,11 +80,12 @@ def test_cheating_bidders_are_excluded_never_awarded(committee):
     def split_header(a):
         return forged(a, "two-faced", [[x] for x in share(900, 3)], headers_differ=True)
 
-    sealed = lambda a: honest(a, values) + [out_of_range(a), wraps_negative(a), inconsistent(a), split_header(a)]  # noqa: E731
-    reasons, statements, _ = asyncio.run(auction(committee, "second", sealed))
+    sealed = lambda a: reserve(a) + honest(a, values) + [  # noqa: E731
+        out_of_range(a), wraps_negative(a), inconsistent(a), split_header(a)]
+    reasons, statements, _ = asyncio.run(auction(committee, mechanism, sealed))
     assert all(r is None for r in reasons)
     outcome, why = agreed_outcome(statements)
-    assert outcome == {"winner": "honest1", "price": 600, "winners": ["honest1"]}, why
+    assert outcome == expected, why
     excluded = {x["bidder"]: x["reason"] for x in statements[0]["excluded"]}
     assert excluded == {"too-big": "value out of range", "negative": "value out of range",
                         "inconsistent": "inconsistent shares",
