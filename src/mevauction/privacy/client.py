@@ -102,7 +102,20 @@ class LocalCommittee:
                 "--intake", f"{self.intake[i][0]}:{self.intake[i][1]}", "--timeout", str(self.timeout)] + (
                 ["--ssl", "--tls-dir", self._tls_dir.name] if self._tls_dir else [])
 
-    def start(self, ready_timeout: float = 30.0) -> "LocalCommittee":
+    def start(self, ready_timeout: float = 30.0, attempts: int = 3) -> "LocalCommittee":
+        """Start the servers; on a port taken meanwhile by another process, retry on new ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once(ready_timeout)
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+                ports = free_ports(2 * self.parties)
+                self.mpc_addresses = [(self.host, p) for p in ports[: self.parties]]
+                self.intake = [(self.host, p) for p in ports[self.parties:]]
+        return self
+
+    def _start_once(self, ready_timeout: float) -> "LocalCommittee":
         env = dict(os.environ)
         env["PYTHONPATH"] = SRC_DIR + os.pathsep + env.get("PYTHONPATH", "")
         if self.tls and self._tls_dir is None:
@@ -118,14 +131,14 @@ class LocalCommittee:
             while True:
                 if self.procs[i].poll() is not None:
                     err = self.procs[i].stderr.read().decode(errors="replace").strip().splitlines()
-                    self.stop()
+                    self._stop_processes()
                     raise RuntimeError(f"committee server {i} exited: {err[-1] if err else 'no output'}")
                 try:
                     socket.create_connection((host, port), timeout=0.5).close()
                     break
                 except OSError:
                     if time.monotonic() > deadline:
-                        self.stop()
+                        self._stop_processes()
                         raise RuntimeError(f"committee server {i} did not start within {ready_timeout:g} s")
                     time.sleep(0.05)
         return self
@@ -134,7 +147,7 @@ class LocalCommittee:
         """Kill server i at once (failure tests)."""
         _kill_group(self.procs[i], signal.SIGKILL)
 
-    def stop(self) -> None:
+    def _stop_processes(self) -> None:
         for p in self.procs:
             _kill_group(p, signal.SIGTERM)
         for p in self.procs:
@@ -146,6 +159,9 @@ class LocalCommittee:
             if p.stderr:
                 p.stderr.close()
         self.procs = []
+
+    def stop(self) -> None:
+        self._stop_processes()
         if self._tls_dir is not None:
             self._tls_dir.cleanup()
             self._tls_dir = None
