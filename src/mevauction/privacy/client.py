@@ -123,14 +123,15 @@ class LocalCommittee:
 
             self._tls_dir = tempfile.TemporaryDirectory(prefix="mevauction-tls-")
             make_certificates(Path(self._tls_dir.name), self.parties)
+        self.logs = [tempfile.TemporaryFile() for _ in range(self.parties)]
         for i in range(self.parties):
             self.procs.append(subprocess.Popen(self.command(i), env=env, start_new_session=True,
-                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+                                               stdout=subprocess.DEVNULL, stderr=self.logs[i]))
         deadline = time.monotonic() + ready_timeout
         for i, (host, port) in enumerate(self.intake):
             while True:
                 if self.procs[i].poll() is not None:
-                    err = self.procs[i].stderr.read().decode(errors="replace").strip().splitlines()
+                    err = self.log(i).strip().splitlines()
                     self._stop_processes()
                     raise RuntimeError(f"committee server {i} exited: {err[-1] if err else 'no output'}")
                 try:
@@ -142,6 +143,11 @@ class LocalCommittee:
                         raise RuntimeError(f"committee server {i} did not start within {ready_timeout:g} s")
                     time.sleep(0.05)
         return self
+
+    def log(self, i: int) -> str:
+        """What server i wrote to stderr so far."""
+        self.logs[i].seek(0)
+        return self.logs[i].read().decode(errors="replace")
 
     def kill(self, i: int) -> None:
         """Kill server i at once (failure tests)."""
@@ -156,9 +162,10 @@ class LocalCommittee:
             except subprocess.TimeoutExpired:
                 _kill_group(p, signal.SIGKILL)
                 p.wait()
-            if p.stderr:
-                p.stderr.close()
         self.procs = []
+        for f in getattr(self, "logs", []):
+            f.close()
+        self.logs = []
 
     def stop(self) -> None:
         self._stop_processes()

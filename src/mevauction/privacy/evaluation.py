@@ -148,7 +148,9 @@ async def agree(e: Engine, bids: list[Submission]) -> tuple[list[Submission], li
     masked shares; the consistency of every admitted bid is then checked locally.
     """
     local = [(b.digest, b.seq, b.header.bidder, b.masked) for b in bids]
+    t0 = time.perf_counter()
     views = await e.mpc.transfer(local)
+    e.last_round_s = time.perf_counter() - t0
     seqs: dict[str, list[int]] = {}
     masked: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
@@ -249,48 +251,8 @@ async def evaluate(e: Engine, a: Auction) -> dict:
                     "winners": [label(i) for i in out.winners]},
         "admitted": [b.digest for b in admitted],
         "excluded": excluded,
-        "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1},
-    }
-
-
-async def evaluate(e: Engine, a: Auction) -> dict:
-    """Admission, then the mechanism; returns the public outcome with bidder labels."""
-    t0 = time.perf_counter()
-    if a.mechanism == "baseline":
-        admitted, excluded = await agree(e, a.bids)
-        shares = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), 1)
-    else:
-        admitted, shares, excluded = await admit(e, a, a.bids)
-    t1 = time.perf_counter()
-    reserve = None
-    if a.mechanism == "builder":
-        sides = [b.header.side for b in admitted]
-        if "reserve" not in sides:
-            raise ConnectionAbortedError("the reserve was not admitted")
-        r = sides.index("reserve")
-        reserve = shares[r, 0]
-        admitted = admitted[:r] + admitted[r + 1:]
-        shares = np.delete(shares, r, axis=0)
-    bids = shares[:, 0] if shares.shape[1] == 1 else shares
-    if a.mechanism == "first":
-        out = await mech.secure_first(e, bids)
-    elif a.mechanism == "second":
-        out = await mech.secure_second(e, bids)
-    elif a.mechanism == "builder":
-        out = await mech.secure_builder(e, reserve, bids)
-    elif a.mechanism == "topk":
-        out = await mech.secure_topk(e, bids, a.k)
-    elif a.mechanism == "double":
-        out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
-    else:
-        out = await baseline_second(e, bids)
-    label = lambda i: admitted[i].header.bidder  # noqa: E731
-    return {
-        "outcome": {"winner": None if out.winner is None else label(out.winner), "price": out.price,
-                    "winners": [label(i) for i in out.winners]},
-        "admitted": [b.digest for b in admitted],
-        "excluded": excluded,
-        "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1},
+        "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1,
+                   "agreement_round_s": getattr(e, "last_round_s", None)},
     }
 
 

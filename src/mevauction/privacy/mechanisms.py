@@ -116,6 +116,8 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
     valid = None
     if precheck is not None and n < 2:
         valid = await e.in_range(precheck)
+    if n == 0:
+        return Tour(None, None, None, valid)
     first_level = True
     while len(m) > 1:
         odd = len(m) % 2

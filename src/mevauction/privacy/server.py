@@ -20,6 +20,7 @@ continue with a party missing; nothing of the outcome is published.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -156,6 +157,10 @@ class CommitteeServer:
         comparisons, masks = plan_material(a)
         await self.guarded(e.fill_digits(comparisons - e.digits.available))
         e.fill_masks(masks - e.randoms.available)
+        # Millions of preprocessed shares: collect once now and freeze them out of the
+        # cyclic collector, so no full collection walks them after the deadline.
+        gc.collect()
+        gc.freeze()
         a.preprocess_s = time.perf_counter() - t0
         a.ready.set()
         bytes0, t1 = self.bytes_sent(), time.perf_counter()
@@ -187,8 +192,10 @@ class CommitteeServer:
             while (job := await self.jobs.get()) is not None:
                 try:
                     await self.run_auction(job)
-                except ConnectionAbortedError as exc:
-                    self.publish(job, {"status": "aborted", "reason": str(exc)})
+                except Exception as exc:  # noqa: BLE001 — any failure aborts, never a partial result
+                    reason = str(exc) if isinstance(exc, ConnectionAbortedError) else f"internal error: {exc!r}"
+                    log.exception("auction %s aborted", job.id)
+                    self.publish(job, {"status": "aborted", "reason": reason})
                     await asyncio.sleep(0.2)  # let the reply reach the coordinator
                     status = 3
                     break
