@@ -62,7 +62,7 @@ def test_bad_bids_file_is_one_line_error(tmp_path):
 def test_replay_relay_matches_plaintext(tmp_path):
     out = tmp_path / "replay.json"
     relay = DATA / "relay" / "slot6214255_builder_blocks_received.json"
-    proc = cli("sealed", "replay", str(relay), "--json", str(out))
+    proc = cli("sealed", "replay", str(relay), "--speed", "0", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     items = sorted(enumerate(json.loads(relay.read_text())), key=lambda p: (int(p[1]["timestamp_ms"]), p[0]))

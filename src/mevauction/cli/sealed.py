@@ -40,6 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.set_defaults(func=run)
     rp = ssub.add_parser("replay", help="replay relay builder bids as sealed bids, in time order")
     rp.add_argument("relay", help="relay builder_blocks_received JSON")
+    rp.add_argument("--speed", type=float, default=1.0,
+                    help="replay speed: 1 = the relay's real arrival times (default), 10 = ten times faster, "
+                         "0 = as fast as possible")
     _common(rp)
     rp.set_defaults(func=replay)
     v = ssub.add_parser("verify", help="check a transcript (or a report with one) offline")
@@ -190,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-def load_relay(path: str):
+def load_relay(path: str) -> tuple[list, list[float]]:
+    """Sealed bids in arrival order and their arrival times in seconds after the first."""
     from mevauction.privacy.client import SealedBid
     from mevauction.privacy.field import BID_BITS
 
@@ -205,15 +209,17 @@ def load_relay(path: str):
         ts = as_wei(it.get("timestamp_ms"), f"relay[{i}].timestamp_ms")
         rows.append((ts, i, str(it["builder_pubkey"]), value))
     rows.sort()
-    return [SealedBid(b, [v]) for _, _, b, v in rows]
+    return [SealedBid(b, [v]) for _, _, b, v in rows], [(ts - rows[0][0]) / 1000 for ts, _, _, _ in rows]
 
 
 def replay(args: argparse.Namespace) -> int:
-    bids = load_relay(args.relay)
+    require(args.speed >= 0, "--speed", "must be non-negative")
+    bids, arrivals = load_relay(args.relay)
+    arrivals = [t / args.speed for t in arrivals] if args.speed > 0 else None
     values = [b.values[0] for b in bids]
     best = max(range(len(values)), key=lambda i: (values[i], -i))
     clear = {"winner": bids[best].bidder, "price": values[best]}
-    result, parties = _execute(args, "stream", bids, max_bids=len(bids))
+    result, parties = _execute(args, "stream", bids, max_bids=len(bids), arrivals_s=arrivals)
     extra = {"plaintext": clear}
     if result.ok:
         per_server = [s["timing"]["update_latency_s"] for s in result.statements]

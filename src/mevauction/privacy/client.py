@@ -311,8 +311,13 @@ class RunResult:
 
 async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[SealedBid], *, k: int = 1,
                  grid: list[int] | None = None, max_bids: int | None = None,
-                 wait_preprocessing: bool = True, on_open=None) -> RunResult:
-    """Run one auction on a running committee: open, submit, (preprocess), close."""
+                 wait_preprocessing: bool = True, on_open=None,
+                 arrivals_s: list[float] | None = None) -> RunResult:
+    """Run one auction on a running committee: open, submit, (preprocess), close.
+
+    For ``stream`` auctions, ``arrivals_s`` paces the bids: bid i is sent
+    ``arrivals_s[i]`` seconds after the first (as the relay received them).
+    """
     parties = len(intake)
     auction = new_auction_id()
     spec = {"auction": auction, "mechanism": mechanism, "max_bids": max_bids or max(1, len(bids)),
@@ -322,7 +327,12 @@ async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[Seale
         sealed = [seal(auction, b, parties) for b in bids]
         if mechanism == "stream":  # bids arrive after the slot's preprocessing, one by one
             preprocess_s = await co.wait_ready(auction)
-            reasons = [(await co.submit([s]))[0] for s in sealed]
+            reasons = []
+            start = time.monotonic()
+            for i, s in enumerate(sealed):
+                if arrivals_s is not None:
+                    await asyncio.sleep(max(0.0, start + arrivals_s[i] - time.monotonic()))
+                reasons.append((await co.submit([s]))[0])
         else:
             reasons = await co.submit(sealed)
             preprocess_s = await co.wait_ready(auction) if wait_preprocessing else 0.0
