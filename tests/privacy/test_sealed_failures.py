@@ -38,15 +38,18 @@ def forged(auction: str, bidder: str, per_server: list[list[int]], headers_diffe
     return Sealed(h0, payloads, {})
 
 
-async def auction(committee, mechanism, sealed_fn, *, after_close=None, kill=None):
+async def auction(committee, mechanism, sealed_fn, *, after_close=None, kill=None, kill_delay=None):
     auction_id = new_auction_id()
     async with Coordinator(committee.intake) as co:
-        await co.open({"auction": auction_id, "mechanism": mechanism, "max_bids": 16})
+        await co.open({"auction": auction_id, "mechanism": mechanism, "max_bids": 128})
         reasons = await co.submit(sealed_fn(auction_id))
         await co.wait_ready(auction_id)
-        if kill is not None:
+        if kill is not None and kill_delay is None:  # killed after the bids, before the deadline
+            committee.kill(kill)
+            statements, _ = await co.close(auction_id)
+        elif kill is not None:  # killed while the committee computes
             close = asyncio.ensure_future(co.close(auction_id))
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(kill_delay)
             committee.kill(kill)
             statements, _ = await close
         else:
@@ -116,13 +119,19 @@ def test_duplicate_late_and_badly_signed_bids_are_rejected_with_a_reason(committ
     assert outcome == {"winner": "alice", "price": 5, "winners": ["alice"]}
 
 
-def test_killed_server_aborts_cleanly_without_revealing_anything():
+@pytest.mark.parametrize("kill_delay", [None, 0.01])
+def test_killed_server_aborts_cleanly_without_revealing_anything(kill_delay):
+    values = list(range(100, 164))
     with LocalCommittee(3, timeout=20) as committee:
-        sealed = lambda a: honest(a, list(range(100, 116)))  # noqa: E731
+        sealed = lambda a: honest(a, values)  # noqa: E731
         started = time.monotonic()
-        _, statements, _ = asyncio.run(auction(committee, "second", sealed, kill=2))
+        _, statements, _ = asyncio.run(auction(committee, "second", sealed, kill=2, kill_delay=kill_delay))
         assert time.monotonic() - started < 15
         outcome, why = agreed_outcome(statements)
+        if kill_delay is not None and outcome is not None:
+            # The result was out before the kill: then it is complete and right.
+            assert outcome == {"winner": "honest63", "price": 162, "winners": ["honest63"]}
+            return
         assert outcome is None
         assert "server 2" in why
         survivors = [s for s in statements if isinstance(s, dict)]

@@ -99,9 +99,10 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
     """Secure max (and argmax, and runner-up) by a pairwise tournament, log2(n) levels.
 
     Merging (mL, sL, iL) with (mR, sR, iR): R wins iff mR > mL; the new runner-up is
-    max(mL, sR) if R wins else max(mR, sL). The three comparisons of a merge run in the
-    same round. On the first level the runner-up is just the smaller of the two.
-    Runner-up of a single bid is 0.
+    the larger of the winner's runner-up and the loser. That second comparison needs the
+    first one's result, so it is deferred and done together with the next level's
+    comparison (one batch, same rounds); the root's is settled at the end. On the first
+    level the runner-up is just the smaller of the two. Runner-up of a single bid is 0.
 
     ``precheck``: values to range-check *optimistically* in the first level's rounds
     (their carries share its comparison, their zero tests its selection round). The
@@ -114,6 +115,7 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
     s = np.zeros(n, dtype=object)
     idx = obj(range(n))
     valid = None
+    pend_w = pend_lo = None  # deferred runner-up comparisons, one per node
     if precheck is not None and n < 2:
         valid = await e.in_range(precheck)
     if n == 0:
@@ -140,16 +142,24 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
             new_i = (iL + prod[h:]) % P if index else iL
             new_s = (mL + mR - new_m) % P if second else sL
         else:
-            g = await e.ge(np.concatenate([mL, sR, sL]), np.concatenate([mR, mL, mR]))
-            r_wins = (1 - g[:h]) % P
-            g2, g3 = g[h:2 * h], g[2 * h:]
-            prod = await e.mul(np.concatenate([r_wins, r_wins, g2, g3]),
-                               np.concatenate([mR - mL, iR - iL, sR - mL, sL - mR]))
+            # Pipelined runner-up: this level's ge also settles the previous level's
+            # pending max(winner's runner-up, loser) — two comparisons per merge, not three.
+            pending = pend_w is not None
+            bits = await e.ge(np.concatenate([mL, pend_w]) if pending else mL,
+                              np.concatenate([mR, pend_lo]) if pending else mR)
+            r_wins = (1 - bits[:h]) % P
+            prod = await e.mul(np.concatenate([r_wins, r_wins] + ([bits[h:]] if pending else [])),
+                               np.concatenate([mR - mL, iR - iL] + ([pend_w - pend_lo] if pending else [])))
             new_m = (mL + prod[:h]) % P
             new_i = (iL + prod[h:2 * h]) % P
-            best_if_r = (mL + prod[2 * h:3 * h]) % P   # max(mL, sR)
-            best_if_l = (mR + prod[3 * h:]) % P        # max(mR, sL)
-            new_s = await e.select(r_wins, best_if_r, best_if_l)
+            if pending:
+                s = (pend_lo + prod[2 * h:]) % P
+            sL, sR = s[0:end:2], s[1:end:2]
+            pend_w = (sL + await e.mul(r_wins, sR - sL)) % P   # the winner's runner-up
+            pend_lo = (mL + mR - new_m) % P                     # the loser
+            if odd:  # a bye: max(s, 0) = s
+                pend_w, pend_lo = np.append(pend_w, s[-1:]), np.append(pend_lo, 0)
+            new_s = np.zeros(h, dtype=object)  # pending; settled by the next ge
         if odd:
             new_m = np.append(new_m, m[-1:])
             new_i = np.append(new_i, idx[-1:])
@@ -158,6 +168,9 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
         first_level = False
         if valid is not None and not valid.all():
             break
+    if pend_w is not None:
+        g = await e.ge(pend_w, pend_lo)
+        s = obj([(pend_lo[0] + (await e.mul(g, pend_w - pend_lo))[0]) % P])
     return Tour(m[0], s[0], idx[0], valid)
 
 
