@@ -3,9 +3,10 @@
 One local committee of 3 MPyC server processes on 127.0.0.1; for each size n, the same
 random 64-bit bids are auctioned
 
-- by the committee's pipeline (bid-independent preprocessing before the deadline, then
-  agreement, share-consistency check, range check 0 ≤ bid < 2^64 and the digit-based
-  tournament), and
+- by the committee's pipeline (bid-independent preprocessing before the deadline; then
+  "admission": agreement on the bid set and the share-consistency check, one round;
+  then "mechanism": the range check 0 ≤ bid < 2^64 folded into the first level of the
+  digit-based tournament, the tournament and the opening), and
 - by the straightforward version: MPyC ``np_argmax`` + ``np_amax`` over SecInt(65)
   (agreement only — no consistency or range checks, no preprocessing).
 

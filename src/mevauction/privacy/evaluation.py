@@ -304,16 +304,24 @@ async def stream(e: Engine, a: Auction) -> dict:
         if not e.consistent_columns(np.array([v[1] for v in views], dtype=object))[0]:
             excluded.append({"bidder": mine.header.bidder, "digest": mine.digest, "reason": "inconsistent shares"})
             continue
-        if not (await e.in_range(value))[0]:
+        j = len(admitted)
+        if best is None:
+            valid = (await e.in_range(value))[0]
+        else:
+            # Optimistically: the range check's carry rides with the comparison, its
+            # zero test with the selection; an invalid bid leaves the state unchanged.
+            hb = await e.high_bit(np.concatenate([(best - value + (1 << BID_BITS)) % P, value]))
+            new_wins = (1 - hb[:1]) % P
+            prod, ok = await e.mul_and_zero_test(np.concatenate([new_wins, new_wins]),
+                                                 np.concatenate([value - best, j - idx]), hb[1:])
+            valid = ok[0]
+        if not valid:
             excluded.append({"bidder": mine.header.bidder, "digest": mine.digest, "reason": "value out of range"})
             continue
-        j = len(admitted)
         admitted.append(mine)
         if best is None:
             best, idx = value, obj([j])
         else:
-            new_wins = (1 - await e.ge(best, value)) % P
-            prod = await e.mul(np.concatenate([new_wins, new_wins]), np.concatenate([value - best, j - idx]))
             best, idx = (best + prod[:1]) % P, (idx + prod[1:]) % P
         latencies.append(time.perf_counter() - t0)
     if best is None:
