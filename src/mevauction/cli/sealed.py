@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import statistics
 from pathlib import Path
 
 from rich.console import Console
 
 from mevauction.cli.output import fmt_wei, write_json
-from mevauction.errors import InputError, as_wei, require
+from mevauction.errors import as_wei, require
 from mevauction.intake.scenario import read_json
 
 MECHANISMS = ("first", "second", "builder", "topk", "double")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mevauction.privacy import messages
-from mevauction.privacy.field import MODULUS, share, threshold_for
+from mevauction.privacy.field import share, threshold_for
 
 SRC_DIR = str(Path(__file__).resolve().parents[2])
 
@@ -311,9 +311,8 @@ class RunResult:
 
 async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[SealedBid], *, k: int = 1,
                  grid: list[int] | None = None, max_bids: int | None = None,
-                 wait_preprocessing: bool = True, on_open=None,
                  arrivals_s: list[float] | None = None) -> RunResult:
-    """Run one auction on a running committee: open, submit, (preprocess), close.
+    """Run one auction on a running committee: open, submit, let preprocessing finish, close.
 
     For ``stream`` auctions, ``arrivals_s`` paces the bids: bid i is sent
     ``arrivals_s[i]`` seconds after the first (as the relay received them).
@@ -335,9 +334,7 @@ async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[Seale
                 reasons.append((await co.submit([s]))[0])
         else:
             reasons = await co.submit(sealed)
-            preprocess_s = await co.wait_ready(auction) if wait_preprocessing else 0.0
-        if on_open is not None:
-            on_open()
+            preprocess_s = await co.wait_ready(auction)
         statements, elapsed = await co.close(auction)
     outcome, reason = agreed_outcome(statements)
     accepted = [s for s, r in zip(sealed, reasons) if r is None]
@@ -367,7 +364,3 @@ def privacy_warning(parties: int) -> str | None:
         return (f"{parties} committee server(s) means threshold 0: MPyC does no secret sharing, "
                 "every server sees every bid. Use at least 3 for privacy.")
     return None
-
-
-__all__ = ["SealedBid", "seal", "LocalCommittee", "Coordinator", "run_on", "run_local", "RunResult",
-           "agreed_outcome", "privacy_warning", "MODULUS"]

@@ -198,18 +198,6 @@ async def finish_builder(e: Engine, reserve, t: Tour | None) -> Outcome:
     return Outcome(w1 - 1, price, [w1 - 1]) if w1 else Outcome(None, price, [])
 
 
-async def secure_first(e: Engine, bids: np.ndarray) -> Outcome:
-    return await finish_first(e, await tournament(e, bids)) if len(bids) else Outcome()
-
-
-async def secure_second(e: Engine, bids: np.ndarray) -> Outcome:
-    return await finish_second(e, await tournament(e, bids, second=True)) if len(bids) else Outcome()
-
-
-async def secure_builder(e: Engine, reserve, bids: np.ndarray) -> Outcome:
-    return await finish_builder(e, reserve, await tournament(e, bids, second=True) if len(bids) else None)
-
-
 async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[object, np.ndarray]:
     """Secure max and its position as a secret unit vector (earliest on ties)."""
     m = values % P

@@ -333,13 +333,3 @@ class Engine:
         """
         predicted = (self._check @ w[: self.t + 1]) % P
         return np.all(predicted == w[self.t + 1:], axis=0)
-
-    async def consistent(self, shares: np.ndarray) -> np.ndarray:
-        """Public per-row consistency of ``shares`` (n, V), with fresh PRSS masks (one round)."""
-        n = shares.shape[0]
-        if n == 0:
-            return np.zeros(0, dtype=bool)
-        rho, _ = self._masks(shares.size)
-        masked = (shares.reshape(-1) + rho) % P
-        w = np.stack([np.asarray(s, dtype=object) for s in await self.mpc.transfer(masked)])
-        return self.consistent_columns(w).reshape(shares.shape).all(axis=1)

@@ -26,9 +26,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
-
-import numpy as np
+from dataclasses import dataclass
 
 from mevauction.privacy import messages
 from mevauction.privacy.evaluation import Auction, Rejected, evaluate, plan_material, stream
