@@ -55,6 +55,8 @@ class DefaultBuilder:
         self.seed = seed
 
     def solve_group(self, world: World, members: Sequence[str], counterfactuals: bool = True) -> search.GroupResult:
+        if len(members) == 1:
+            return search.fixed_order(world, members)
         if len(members) < self.k_cutoff:
             return search.exhaustive(world, members, counterfactuals)
         return solve_large_group(world, members, self.k_cutoff, self.seed, counterfactuals)

@@ -3,12 +3,33 @@
 A group of at least k_cutoff orders is too large for exhaustive search. Alg. 1
 first checks for structure that makes the search simple (``IsFeasible`` /
 ``AlgFor``), and otherwise searches exhaustively over k_cutoff − 1 orders chosen by
-a deterministic, seeded ``Select``.
+a deterministic, seeded ``Select``. Seed 004 § 5.4 finds that this last resort is
+why the default algorithm loses on blocks with large groups: it drops orders that
+greedy builders include. So the family Ω searched for such a group here is the
+*union* of
 
-Every rule here looks only at the orders' structure — which transactions they
-contain, their kind and target — and at the slot seed. None reads a bid. That is
-what keeps the set of blocks the default algorithm considers independent of bids
-(Prop. 1 (i)), on which DSIC for searchers rests.
+1. the paper's family: all orderings of all subsets of ``Select(CG, k_cutoff − 1)``;
+2. the *choice family*: one block per combination of choices, where the group's
+   orders are split by structure into **choice sets** — orders sharing a
+   transaction (a victim's sandwiches and backruns, and the victim's own swap), and
+   arbitrages over the same pools — and **plain orders** (everything else). A
+   block takes at most one order from each choice set, in a seeded order of the
+   sets, at the top (where searchers simulated them), then every plain order in a
+   seeded order. All combinations are enumerated while their number stays within a
+   budget; sets beyond it keep their first option (seeded order);
+3. a few *template* blocks: every order, sorted by kind and then by seeded rank;
+4. ``SHUFFLES`` seeded shuffles of every order (like the random orders of rbuilder's
+   parallel builder, but drawn from the slot seed only).
+
+In 3 and 4 an order sharing a transaction with an earlier one is left out, so the
+first of a victim's bundles in the sequence is the one that runs.
+
+Why this keeps Prop. 1: every rule looks only at the orders' structure — their
+transactions, kind and accessed keys — the group size and the slot seed; none
+reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)). The maximum over
+Ω is exact (Prop. 1 (ii)): each family is enumerated completely and the maximum of a
+union is the maximum of the families' maxima. The counterfactual maxima
+max_{o∈Ω} Σ_{j≠i} b_j(o) are taken over the same union, so refunds stay exact for Ω.
 """
 
 from __future__ import annotations
@@ -17,7 +38,24 @@ import hashlib
 from collections.abc import Sequence
 
 from mevauction.building import search
+from mevauction.building.conflicts import UnionFind
 from mevauction.worlds.base import World
+
+# Largest number of blocks the choice family enumerates for one group.
+CHOICE_BUDGET = 384
+# Seeded shuffles of the whole group offered as blocks (rbuilder's parallel builder
+# tries 50 random orders; these are drawn from the slot seed, never from bids).
+SHUFFLES = 150
+# Kinds of user orders (not searchers' bundles).
+PLAIN_KINDS = frozenset({"swap", "transfer"})
+# Number of layouts of the choice family (see ``layouts``).
+LAYOUTS = 3
+# Kind orders of the template blocks: searchers' bundles first (they were simulated
+# at the top of the block), user orders after; or user orders first.
+TEMPLATES = (
+    ("sandwich", "backrun", "arbitrage", "swap", "transfer"),
+    ("backrun", "sandwich", "swap", "transfer", "arbitrage"),
+)
 
 
 def seeded_rank(seed: int, order_id: str) -> bytes:
@@ -49,6 +87,217 @@ def share_one_transaction(world: World, members: Sequence[str]) -> bool:
     return True
 
 
+class UnionMaximum:
+    """The best block over a union of families, and the best value without each b_i.
+
+    Candidates are offered one by one; ties keep the first offered, so the result
+    depends only on the (bid-independent) order in which families are walked.
+    """
+
+    def __init__(self, members: Sequence[str]):
+        self.members = list(members)
+        self.value = 0
+        self.orders: tuple[str, ...] = ()
+        self.without = {oid: 0 for oid in members}
+        self.without_orders: dict[str, tuple[str, ...]] = {oid: () for oid in members}
+
+    def offer(self, value: int, orders: tuple[str, ...], bids: dict[str, int], counterfactuals: bool) -> None:
+        if value > self.value:
+            self.value, self.orders = value, orders
+        if counterfactuals:
+            for oid in self.members:
+                v = value - bids.get(oid, 0)
+                if v > self.without[oid]:
+                    self.without[oid] = v
+                    self.without_orders[oid] = orders
+
+    def offer_result(self, result: search.GroupResult, counterfactuals: bool) -> None:
+        """A family already maximised elsewhere; members outside it bid 0 in all of it."""
+        if result.value > self.value:
+            self.value, self.orders = result.value, result.block.orders
+        if counterfactuals:
+            for oid in self.members:
+                v = result.best_without.get(oid, result.value)
+                if v > self.without[oid]:
+                    self.without[oid] = v
+                    self.without_orders[oid] = result.counterfactual.get(oid, result.block.orders)
+
+    def result(self, world: World, counterfactuals: bool) -> search.GroupResult:
+        out = search.GroupResult(search.world_block(world, self.orders))
+        if counterfactuals:
+            out.best_without = dict(self.without)
+            out.counterfactual = dict(self.without_orders)
+        return out
+
+
+def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[list[str]], list[list[str]], list[str]]:
+    """Split a group by structure: exclusive sets, arbitrage routes, plain orders.
+
+    Orders sharing a transaction are united into one *exclusive set* (at most one of
+    them can be in a block: a victim's sandwiches, its backruns and its own swap).
+    Remaining arbitrages are grouped into *routes* by the exact set of keys they
+    touch (competitors for one dislocation). Everything is in seeded order.
+    """
+    uf = UnionFind(members)
+    owner: dict[str, str] = {}
+    for oid in members:
+        for tx in world.orders[oid].txs:
+            if tx in owner:
+                uf.union(owner[tx], oid)
+            else:
+                owner[tx] = oid
+    clusters: dict[str, list[str]] = {}
+    for oid in members:
+        clusters.setdefault(uf.find(oid), []).append(oid)
+    exclusive: list[list[str]] = []
+    plain: list[str] = []
+    routes: dict[frozenset[str], list[str]] = {}
+    for cluster in clusters.values():
+        if len(cluster) > 1:
+            exclusive.append(cluster)
+        elif world.orders[cluster[0]].kind == "arbitrage":
+            routes.setdefault(world.access(cluster[0]).keys, []).append(cluster[0])
+        else:
+            plain.append(cluster[0])
+
+    def ordered(sets: list[list[str]]) -> list[list[str]]:
+        # Within a set, searchers' bundles before bare user orders, then seeded: a set
+        # the budget cannot enumerate contributes its first member.
+        sets = [sorted(s, key=lambda o: (world.orders[o].kind in PLAIN_KINDS, seeded_rank(seed, o))) for s in sets]
+        return sorted(sets, key=lambda s: seeded_rank(seed, s[0]))
+
+    return ordered(exclusive), ordered(list(routes.values())), seeded_order(plain, seed)
+
+
+def option_lists(sets: list[list[str]], budget: int) -> tuple[list[list[str | None]], int]:
+    """What each set may contribute: any one member or none, while the number of
+    combinations stays within ``budget`` — sets with more members first, then in
+    the given order; a set beyond the budget contributes its first member."""
+    combinations = 1
+    options: list[list[str | None]] = [[s[0]] for s in sets]
+    for index in sorted(range(len(sets)), key=lambda i: -len(sets[i])):
+        width = len(sets[index]) + 1
+        if combinations * width <= budget:
+            combinations *= width
+            options[index] = [*sets[index], None]
+    return options, combinations
+
+
+Level = list[str | None]  # one pick from the list; None = pick nothing
+
+
+class ChoiceWalk:
+    """Depth-first enumeration of every block a layout allows, on one cursor.
+
+    A layout is a sequence of levels; a level lists what may stand at that place
+    (one pick). Every complete pick is offered as a block. Orders that fail where
+    they stand have no effect and pay nothing, as in any block.
+    """
+
+    def __init__(self, world: World, levels: list[Level], best: UnionMaximum, counterfactuals: bool):
+        self.cursor = world.cursor()
+        self.levels = levels
+        self.best = best
+        self.counterfactuals = counterfactuals
+        self.path: list[str] = []
+        self.bids: dict[str, int] = {}
+
+    def push(self, oid: str) -> bool:
+        out = self.cursor.push(oid)
+        if not out.success:
+            self.cursor.pop()
+            return False
+        self.path.append(oid)
+        self.bids[oid] = out.bid
+        return True
+
+    def pop_to(self, depth: int) -> None:
+        while len(self.path) > depth:
+            self.cursor.pop()
+            del self.bids[self.path.pop()]
+
+    def walk(self, level: int = 0) -> None:
+        # Runs of single-choice levels are executed in a loop, not by recursion.
+        depth = len(self.path)
+        while level < len(self.levels) and len(self.levels[level]) == 1:
+            only = self.levels[level][0]
+            if only is not None:
+                self.push(only)
+            level += 1
+        if level == len(self.levels):
+            self.best.offer(sum(self.bids.values()), tuple(self.path), self.bids, self.counterfactuals)
+        else:
+            inner = len(self.path)
+            for choice in self.levels[level]:
+                if choice is None:
+                    self.walk(level + 1)
+                elif self.push(choice):
+                    self.walk(level + 1)
+                    self.pop_to(inner)
+        self.pop_to(depth)
+
+
+def layouts(exclusive: list[Level], plain: list[str], routes: list[Level], seed: int) -> list[list[Level]]:
+    """Where the exclusive sets stand among the plain orders, arbitrage routes last.
+
+    Victims of one pool trade in the same direction, so their bundles can push each
+    other past their slippage limits; user swaps in between move prices back. So
+    besides "all bundles at the top" (where searchers simulated them), the sets are
+    also spread evenly through the plain orders, in two seeded orders.
+    """
+    out = [[*exclusive, *([p] for p in plain), *routes]]
+    for shift in range(1, LAYOUTS):
+        shuffled = seeded_order(plain, seed + shift)
+        levels: list[Level] = []
+        step = len(shuffled) / (len(exclusive) + 1)
+        cursor = 0
+        for index, level in enumerate(exclusive):
+            until = round(step * (index + 1))
+            levels.extend([p] for p in shuffled[cursor:until])
+            cursor = until
+            levels.append(level)
+        levels.extend([p] for p in shuffled[cursor:])
+        out.append(levels + routes)
+    return out
+
+
+def choice_family(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
+                  counterfactuals: bool) -> None:
+    """The choice family (module docstring): one pick per exclusive set and per
+    arbitrage route, in each layout; the plain orders fill the rest."""
+    exclusive, routes, plain = choice_sets(world, members, seed)
+    budget = max(1, CHOICE_BUDGET // LAYOUTS)
+    before, used = option_lists(exclusive, budget)
+    after, _ = option_lists(routes, max(1, budget // used))
+    for levels in layouts(before, plain, after, seed):
+        ChoiceWalk(world, levels, best, counterfactuals).walk()
+
+
+def without_shared_transactions(world: World, sequence: Sequence[str]) -> list[str]:
+    """Keep an order only if no earlier kept order contains one of its transactions."""
+    seen: set[str] = set()
+    kept = []
+    for oid in sequence:
+        txs = world.orders[oid].txs
+        if seen.isdisjoint(txs):
+            kept.append(oid)
+            seen.update(txs)
+    return kept
+
+
+def template_blocks(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
+                    counterfactuals: bool) -> None:
+    """Every order of the group sorted by a kind template, then seeded shuffles."""
+    for template in TEMPLATES:
+        rank = {kind: pos for pos, kind in enumerate(template)}
+        sequence = sorted(members, key=lambda o: (rank.get(world.orders[o].kind, len(template)), seeded_rank(seed, o)))
+        block = world.evaluate(without_shared_transactions(world, sequence))
+        best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
+    for shift in range(SHUFFLES):
+        block = world.evaluate(without_shared_transactions(world, seeded_order(members, seed * 7919 + shift)))
+        best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
+
+
 def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,
                       counterfactuals: bool = True) -> search.GroupResult:
     """Best block of a group of ≥ k_cutoff orders within its bid-independent family."""
@@ -56,13 +305,9 @@ def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed:
         return search.singletons(world, members)
     if world.commutative(members):
         return search.fixed_order(world, seeded_order(members, seed))
-    chosen = select(members, k_cutoff - 1, seed)
-    result = search.exhaustive(world, chosen, counterfactuals)
-    if counterfactuals:
-        # Orders Select left out are in no candidate block: zeroing their bid changes
-        # nothing, so the best value without them is the group's best value.
-        for oid in members:
-            if oid not in result.best_without:
-                result.best_without[oid] = result.value
-                result.counterfactual[oid] = result.block.orders
-    return result
+    best = UnionMaximum(members)
+    best.offer_result(search.exhaustive(world, select(members, k_cutoff - 1, seed), counterfactuals),
+                      counterfactuals)
+    choice_family(world, members, seed, best, counterfactuals)
+    template_blocks(world, members, seed, best, counterfactuals)
+    return best.result(world, counterfactuals)

@@ -35,6 +35,9 @@ def make_builder(name: str, **options) -> BlockBuilder:
     if name not in BUILDERS:
         raise InputError("algorithm", f"unknown algorithm {name!r} (known: {', '.join(BUILDERS)})")
     module, factory = BUILDERS[name].split(":")
-    cls = getattr(importlib.import_module(module), factory)
+    try:
+        cls = getattr(importlib.import_module(module), factory)
+    except ImportError as exc:
+        raise InputError("algorithm", f"algorithm {name!r} is not available in this install ({exc})") from None
     accepted = getattr(cls, "OPTIONS", ())
     return cls(**{k: v for k, v in options.items() if k in accepted})

@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--slot-seconds", type=float, default=4.0, help="slot length for the live demo")
     p.add_argument("--port", type=int, default=8550)
+    p.add_argument("--world", choices=("amm", "table"), default="amm", help="world of the live demo (default amm)")
     p.add_argument("--keep-open", action="store_true", help="leave the service and its web page up afterwards")
     p.add_argument("--offline", action="store_true", help="no service: one generated slot through the auction")
     p.set_defaults(func=run)
@@ -36,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
         return offline(args, console)
     from mevauction.service.demo import run_demo
 
-    return run_demo(slots=args.slots, orders=args.orders, seed=args.seed, slot_seconds=args.slot_seconds,
-                    port=args.port, keep_open=args.keep_open, console=console)
+    reports = run_demo(slots=args.slots, orders=args.orders, seed=args.seed, slot_seconds=args.slot_seconds,
+                       port=args.port, keep_open=args.keep_open, console=console, world=args.world)
+    return 0 if reports else 1
 
 
 def offline(args: argparse.Namespace, console: Console) -> int:

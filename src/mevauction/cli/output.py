@@ -32,3 +32,10 @@ def fmt_wei(amount: int) -> str:
     whole, frac = divmod(abs(amount), WEI_PER_ETH)
     frac_s = f"{frac:018d}".rstrip("0")
     return f"{sign}{whole}.{frac_s or '0'} ETH" if amount and abs(amount) >= 10**9 else f"{amount} wei"
+
+
+def fmt_eth(amount: int, decimals: int = 6) -> str:
+    """Wei as ETH rounded down to ``decimals`` places, for tables (integer arithmetic)."""
+    scaled = abs(amount) // 10 ** (18 - decimals)
+    whole, frac = divmod(scaled, 10**decimals)
+    return f"{'-' if amount < 0 else ''}{whole}.{frac:0{decimals}d}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 # Order kinds whose effects on a shared target commute (seed 004 § 5.1 "Insights":
 # conflicts that arise purely from ERC-20 transfers do not depend on ordering).
@@ -61,9 +61,11 @@ class Access:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     """What executing one order at the top of a partial block gave.
+
+    A named tuple rather than a dataclass: one is made per push, the hot path of
+    exhaustive search.
 
     ``bid`` is the payment to the block's fee recipient (wei). A failed order
     (``success`` false) had no effect on the state and pays nothing.
@@ -139,15 +141,24 @@ class World(ABC):
         )
 
     def evaluate(self, sequence: Sequence[str]) -> Block:
-        """Execute ``sequence`` on the parent state; failed orders are left out."""
+        """Execute ``sequence`` on the parent state; failed orders are left out.
+
+        An order containing a transaction already in the block fails, as it would
+        on chain (the transaction's nonce is used up).
+        """
         cur = self.cursor()
         included: list[str] = []
         bids: dict[str, int] = {}
+        seen: set[str] = set()
         for oid in sequence:
+            txs = self.orders[oid].txs
+            if not seen.isdisjoint(txs):
+                continue
             out = cur.push(oid)
             if out.success:
                 included.append(oid)
                 bids[oid] = out.bid
+                seen.update(txs)
             else:
                 cur.pop()
         return Block(tuple(included), bids)

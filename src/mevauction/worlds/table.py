@@ -25,11 +25,7 @@ class TableWorld(World):
         self._access = dict(accesses)
         self.defaults = dict(defaults)
         self.after = {k: dict(v) for k, v in after.items()}
-        # Direct conflicts, precomputed once: the bid rule looks only at these.
-        self._direct: dict[str, frozenset[str]] = {
-            i: frozenset(j for j in self.orders if j != i and self._access[i].conflicts_with(self._access[j]))
-            for i in self.orders
-        }
+        self._direct = direct_conflicts(self._access)
 
     def access(self, order_id: str) -> Access:
         return self._access[order_id]
@@ -50,6 +46,27 @@ class TableWorld(World):
         tables = dict(self.after)
         tables[order_id] = dict(after)
         return TableWorld(list(self.orders.values()), self._access, defaults, tables)
+
+
+def direct_conflicts(accesses: Mapping[str, Access]) -> dict[str, frozenset[str]]:
+    """For each order, the orders it conflicts with directly (write meets read/write).
+
+    Found through a key index rather than by testing all pairs: only orders that
+    share a key can conflict.
+    """
+    by_key: dict[str, list[str]] = {}
+    for oid, acc in accesses.items():
+        for key in acc.keys:
+            by_key.setdefault(key, []).append(oid)
+    direct: dict[str, set[str]] = {oid: set() for oid in accesses}
+    for key, users in by_key.items():
+        writers = [u for u in users if key in accesses[u].writes]
+        for w in writers:
+            for u in users:
+                if u != w:
+                    direct[w].add(u)
+                    direct[u].add(w)
+    return {oid: frozenset(peers) for oid, peers in direct.items()}
 
 
 class TableCursor:

@@ -1,0 +1,204 @@
+"""``mevauction preconf …``: mev-commit-compatible bids, commitments, settlement, simulation.
+
+``bid-hash`` and ``residual`` follow spec/preconf.md exactly; ``sign-bid``, ``commit``,
+``settle`` and ``simulate`` work on the JSON formats of :mod:`mevauction.preconf`.
+Private keys are read from files (one hex line), never from the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from mevauction.errors import InputError, as_wei, require
+from mevauction.preconf.decay import residual
+from mevauction.preconf.hashing import address_bytes
+from mevauction.preconf.keys import Signer
+from mevauction.preconf.messages import Bid, Commitment, SignedBid, parse_uint
+from mevauction.preconf.nike import BadPoint, GROUP_R, shared_key
+from mevauction.preconf.settlement import PROTOCOL_FEE_PERCENT, SLASH_PENALTY_PERCENT, DeliveredBlock, settle
+
+
+def _read_json(path: str, field: str) -> object:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(field, f"no such file: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(field, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+
+
+def _read_secret(path: str, field: str) -> int:
+    try:
+        text = Path(path).read_text().strip()
+    except FileNotFoundError:
+        raise InputError(field, f"no such file: {path}") from None
+    try:
+        return int(text[2:] if text[:2].lower() == "0x" else text, 16)
+    except ValueError:
+        raise InputError(field, "must hold one hex private key") from None
+
+
+def _signer(path: str) -> Signer:
+    try:
+        return Signer(_read_secret(path, "--key-file"))
+    except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError("--key-file", str(exc)) from None
+
+
+def _contract(text: str) -> str:
+    try:
+        address_bytes(text)
+    except ValueError as exc:
+        raise InputError("--contract", f"{exc}: {text!r}") from None
+    return text
+
+
+def _chain_id(text: str) -> int:
+    return parse_uint(text, "--chain-id", 256)
+
+
+def _print_json(data: object, out: str | None) -> None:
+    text = json.dumps(data, indent=2)
+    if out:
+        Path(out).write_text(text + "\n")
+    else:
+        print(text)
+
+
+def cmd_bid_hash(args: argparse.Namespace) -> int:
+    bid = Bid.from_json(_read_json(args.bid, "BID.json"))
+    print(bid.digest(_chain_id(args.chain_id), _contract(args.contract)).hex())
+    return 0
+
+
+def cmd_residual(args: argparse.Namespace) -> int:
+    print(residual(parse_uint(args.start, "--start", 64), parse_uint(args.end, "--end", 64),
+                   parse_uint(args.dispatch, "--dispatch", 64)))
+    return 0
+
+
+def cmd_sign_bid(args: argparse.Namespace) -> int:
+    bid = Bid.from_json(_read_json(args.bid, "BID.json"))
+    signed = SignedBid.sign(bid, _signer(args.key_file), _chain_id(args.chain_id), _contract(args.contract))
+    _print_json(signed.to_json(), args.out)
+    return 0
+
+
+def cmd_commit(args: argparse.Namespace) -> int:
+    chain_id, contract = _chain_id(args.chain_id), _contract(args.contract)
+    signed = SignedBid.from_json(_read_json(args.bid, "BID.json"), chain_id, contract)
+    try:
+        signed.bidder()
+    except ValueError as exc:
+        raise InputError("BID.json.signature", str(exc)) from None
+    nike_secret = _read_secret(args.nike_key_file, "--nike-key-file")
+    require(0 < nike_secret < GROUP_R, "--nike-key-file", "must be a BN254 scalar in [1, r)")
+    try:
+        key = shared_key(nike_secret, (signed.bid.bidder_pk_x, signed.bid.bidder_pk_y))
+    except BadPoint as exc:
+        raise InputError("BID.json.bidderPKx", f"bidder key is not a BN254 point: {exc}") from None
+    commitment = Commitment.make(signed, key, _signer(args.key_file), parse_uint(args.dispatch, "--dispatch", 64))
+    _print_json(commitment.to_json(), args.out)
+    return 0
+
+
+def cmd_settle(args: argparse.Namespace) -> int:
+    commitment = Commitment.from_json(_read_json(args.commitment, "COMMITMENT.json"))
+    block = DeliveredBlock.from_json(_read_json(args.block, "BLOCK.json"))
+    try:
+        result = settle(commitment, block, as_wei(args.stake, "--stake"),
+                        as_wei(args.fee_percent, "--fee-percent"), as_wei(args.penalty_percent, "--penalty-percent"))
+    except ValueError as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError("COMMITMENT.json", str(exc)) from None
+    _print_json(result.to_json(), args.out)
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from mevauction.preconf.market import MarketConfig, simulate
+    from mevauction.preconf.plots import plot_market
+
+    require(args.slots > 0, "--slots", "must be positive")
+    require(args.bidders > 0, "--bidders", "must be positive")
+    if args.compare:
+        configs = [("deferring", False), ("deferring", True), ("greedy", False), ("dynamic-reserve", False)]
+    else:
+        configs = [(args.policy, args.decay == "on")]
+    reports = [simulate(MarketConfig(slots=args.slots, bidders=args.bidders, policy=p, decay=d, seed=args.seed))
+               for p, d in configs]
+    output = reports[0] if len(reports) == 1 else {"format": "mevauction.preconf.simulation-set/1", "runs": reports}
+    Path(args.json).write_text(json.dumps(output, indent=2) + "\n")
+    for r in reports:
+        s = r["summary"]
+        premium = f"{int(s['premiumOverSpotWeiPerSlot']) / 1e18:+.5f} ETH/slot"
+        wait = "n/a" if s["meanTimeToAcceptanceMs"] is None else f"{s['meanTimeToAcceptanceMs']:.0f} ms"
+        print(f"{r['config']['policy']:>15} decay {r['config']['decay']:<3}  revenue "
+              f"{int(s['providerRevenueWei']) / 1e18:9.4f} ETH  preconf bids {s['preconfBids']:5d}  "
+              f"early accepts {s['earlyAcceptShare']:6.1%}  premium {premium}  time to accept {wait}")
+    if args.plots:
+        for path in plot_market(reports, Path(args.plots)):
+            print(f"wrote {path}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("preconf", help="preconfirmation bids, commitments, settlement, simulation")
+    sub = parser.add_subparsers(dest="preconf_command", metavar="SUBCOMMAND")
+    parser.set_defaults(func=lambda args: parser.print_help() or 2)
+
+    p = sub.add_parser("bid-hash", help="mev-commit bid digest (64 hex, no 0x)")
+    p.add_argument("bid", metavar="BID.json")
+    p.add_argument("--chain-id", required=True)
+    p.add_argument("--contract", required=True, help="PreconfManager address")
+    p.set_defaults(func=cmd_bid_hash)
+
+    p = sub.add_parser("residual", help="mev-commit residual after decay (1e18 = 100%%)")
+    p.add_argument("--start", required=True)
+    p.add_argument("--end", required=True)
+    p.add_argument("--dispatch", required=True)
+    p.set_defaults(func=cmd_residual)
+
+    p = sub.add_parser("sign-bid", help="sign a bid (bidder key from a file)")
+    p.add_argument("bid", metavar="BID.json")
+    p.add_argument("--chain-id", required=True)
+    p.add_argument("--contract", required=True)
+    p.add_argument("--key-file", required=True)
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_sign_bid)
+
+    p = sub.add_parser("commit", help="provider commitment for a signed bid")
+    p.add_argument("bid", metavar="BID.json", help="signed bid (sign-bid output)")
+    p.add_argument("--chain-id", required=True)
+    p.add_argument("--contract", required=True)
+    p.add_argument("--key-file", required=True, help="provider secp256k1 key")
+    p.add_argument("--nike-key-file", required=True, help="provider BN254 NIKE secret")
+    p.add_argument("--dispatch", required=True, help="dispatch timestamp, Unix ms")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_commit)
+
+    p = sub.add_parser("settle", help="settle a commitment against the delivered block")
+    p.add_argument("commitment", metavar="COMMITMENT.json")
+    p.add_argument("block", metavar="BLOCK.json")
+    p.add_argument("--stake", required=True, help="provider stake, wei")
+    p.add_argument("--fee-percent", default=str(PROTOCOL_FEE_PERCENT), help="1e18 = 100%% (default 2%%)")
+    p.add_argument("--penalty-percent", default=str(SLASH_PENALTY_PERCENT), help="1e18 = 100%% (default 5%%)")
+    p.add_argument("--out")
+    p.set_defaults(func=cmd_settle)
+
+    p = sub.add_parser("simulate", help="market simulation: deferring problem and remedies")
+    p.add_argument("--slots", type=int, default=100)
+    p.add_argument("--bidders", type=int, default=20)
+    p.add_argument("--policy", choices=["greedy", "deferring", "dynamic-reserve"], default="greedy")
+    p.add_argument("--decay", choices=["on", "off"], default="on")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", required=True, metavar="OUT")
+    p.add_argument("--plots", metavar="DIR")
+    p.add_argument("--compare", action="store_true",
+                   help="run deferring/off, deferring/on, greedy/off, dynamic-reserve/off together")
+    p.set_defaults(func=cmd_simulate)

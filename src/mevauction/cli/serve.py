@@ -1,0 +1,43 @@
+"""``mevauction serve``: run the auction service (JSON-RPC, slot clock, page) on HTTP."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from mevauction.errors import InputError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("serve", help="run the real-time auction service",
+                              description="Run the auction service. Settings come from flags, then MEVAUCTION_* "
+                                          "environment variables, then a TOML file (--config), then defaults.")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default 8545)")
+    p.add_argument("--db", help="sqlite:///path.db (default sqlite:///mevauction.db) or postgresql://...")
+    p.add_argument("--slot-seconds", type=float, help="slot length in seconds (default 12)")
+    p.add_argument("--world", help="world kind (table, amm, evm) or a JSON file with a world object")
+    p.add_argument("--k-cutoff", type=int, help="exhaustive search below this group size (default 8)")
+    p.add_argument("--config", help="TOML file with these settings (a [serve] table or top-level keys)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from mevauction.service.app import create_app
+    from mevauction.service.config import load_config
+    from mevauction.service.store import connect, migrate
+
+    flags = {k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff")}
+    config = load_config(flags, args.config)
+    migrate(connect(config.db))  # fail here, with one line, if the database cannot be opened
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(f"mevauction service on http://{config.host}:{config.port}/  db={config.db}  "
+          f"slot={config.slot_seconds}s  world={config.world}", flush=True)
+    try:
+        uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning",
+                    access_log=False, loop="uvloop", http="httptools", timeout_keep_alive=30)
+    except OSError as exc:
+        raise InputError("--port", f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
+    return 0

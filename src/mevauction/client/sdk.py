@@ -1,0 +1,207 @@
+"""Signing and the HTTP calls of :mod:`mevauction.client` (sync and async)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from typing import Any
+
+import coincurve
+import httpx
+import rlp
+
+from mevauction.service.signing import address_of, flashbots_signature_header, sign
+from eth_hash.auto import keccak
+
+
+class RpcError(Exception):
+    """A JSON-RPC error object returned by the service."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class Signer:
+    """A secp256k1 key that signs requests (and, in examples, transactions)."""
+
+    def __init__(self, private_key: bytes):
+        self.private_key = private_key
+        self.address = address_of(coincurve.PrivateKey(private_key).public_key)
+
+    @classmethod
+    def random(cls) -> "Signer":
+        return cls(os.urandom(32))
+
+    def headers(self, body: bytes) -> dict[str, str]:
+        return {"Content-Type": "application/json",
+                "X-Flashbots-Signature": flashbots_signature_header(body, self.private_key)}
+
+
+def signed_transfer(private_key: bytes, nonce: int, to: str, tip: int, gas: int = 21_000, value: int = 0,
+                    max_fee: int | None = None, chain_id: int = 1, data: bytes = b"") -> str:
+    """A signed EIP-1559 (type 0x02) transaction as 0x-hex, ready for ``txs``."""
+    max_fee = tip if max_fee is None else max_fee
+    fields = [chain_id, nonce, tip, max_fee, gas, bytes.fromhex(to[2:]), value, data, []]
+    signature = sign(keccak(b"\x02" + rlp.encode(fields)), private_key)
+    y, r, s = signature[64] - 27, int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
+    return "0x02" + rlp.encode(fields + [y, r, s]).hex()
+
+
+class _Calls:
+    """Request bodies and result handling shared by the sync and async clients."""
+
+    def __init__(self, signer: Signer | None):
+        self.signer = signer
+        self._ids = itertools.count(1)
+
+    def _request(self, method: str, params: list) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params},
+                          separators=(",", ":")).encode()
+        headers = self.signer.headers(body) if self.signer else {"Content-Type": "application/json"}
+        return body, headers
+
+    @staticmethod
+    def _result(response: httpx.Response) -> Any:
+        doc = response.json()
+        if "error" in doc:
+            raise RpcError(doc["error"]["code"], doc["error"]["message"])
+        return doc["result"]
+
+    @staticmethod
+    def bundle_params(txs: list[str], block_number: int, replacement_uuid: str | None = None,
+                      reverting_tx_hashes: list[str] | None = None, min_timestamp: int = 0,
+                      max_timestamp: int = 0) -> list[dict]:
+        params: dict[str, Any] = {"txs": txs, "blockNumber": hex(block_number), "minTimestamp": min_timestamp,
+                                  "maxTimestamp": max_timestamp, "revertingTxHashes": reverting_tx_hashes or []}
+        if replacement_uuid:
+            params["replacementUuid"] = replacement_uuid
+        return [params]
+
+    @staticmethod
+    def order_params(order: dict, block_number: int | None, replacement_uuid: str | None) -> list[dict]:
+        params: dict[str, Any] = {"order": order}
+        if block_number is not None:
+            params["blockNumber"] = hex(block_number)
+        if replacement_uuid:
+            params["replacementUuid"] = replacement_uuid
+        return [params]
+
+    @staticmethod
+    def builder_params(block_number: int, algorithm: str | None, block: list[str] | None, bid: int | str) -> list[dict]:
+        params: dict[str, Any] = {"blockNumber": hex(block_number), "bid": bid}
+        params["algorithm" if algorithm is not None else "block"] = algorithm if algorithm is not None else block
+        return [params]
+
+
+class Client(_Calls):
+    """Blocking client; use as a context manager or call :meth:`close`."""
+
+    def __init__(self, url: str, signer: Signer | None = None, timeout: float = 10.0):
+        super().__init__(signer)
+        self.url = url.rstrip("/")
+        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.http.close()
+
+    def call(self, method: str, params: list) -> Any:
+        body, headers = self._request(method, params)
+        return self._result(self.http.post("/", content=body, headers=headers))
+
+    def slot(self) -> dict:
+        info = self.call("mev_slot", [])
+        return {**info, "slot": int(info["slot"], 16)}
+
+    def send_bundle(self, txs: list[str], block_number: int, **options: Any) -> str:
+        return self.call("eth_sendBundle", self.bundle_params(txs, block_number, **options))["bundleHash"]
+
+    def cancel_bundle(self, replacement_uuid: str) -> list[str]:
+        return self.call("eth_cancelBundle", [{"replacementUuid": replacement_uuid}])
+
+    def send_order(self, order: dict, block_number: int | None = None, replacement_uuid: str | None = None) -> str:
+        return self.call("mev_sendOrder", self.order_params(order, block_number, replacement_uuid))["orderId"]
+
+    def send_builder_bid(self, block_number: int, bid: int | str = "truthful", algorithm: str | None = None,
+                         block: list[str] | None = None) -> dict:
+        return self.call("mev_sendBuilderBid", self.builder_params(block_number, algorithm, block, bid))
+
+    def _get(self, path: str, **query: Any) -> Any:
+        response = self.http.get(path, params={k: v for k, v in query.items() if v is not None})
+        if response.status_code >= 400:
+            raise RpcError(response.status_code, response.json().get("message", response.text))
+        return response.json()
+
+    def report(self, slot: int) -> dict:
+        return self._get(f"/v1/slots/{slot}")
+
+    def order(self, order_id: str) -> dict:
+        return self._get(f"/v1/orders/{order_id}")
+
+    def history(self, limit: int = 50) -> list[dict]:
+        return self._get("/v1/slots", limit=limit)
+
+    def payload_delivered(self, **filters: Any) -> list[dict]:
+        return self._get("/relay/v1/data/bidtraces/proposer_payload_delivered", **filters)
+
+    def builder_blocks_received(self, **filters: Any) -> list[dict]:
+        return self._get("/relay/v1/data/bidtraces/builder_blocks_received", **filters)
+
+    def wait_report(self, slot: int, timeout: float = 60.0, poll: float = 0.1) -> dict:
+        """Block until ``slot`` has settled; its report."""
+        give_up = time.monotonic() + timeout
+        while True:
+            try:
+                return self.report(slot)
+            except RpcError as exc:
+                if exc.code != 404 or time.monotonic() > give_up:
+                    raise
+            time.sleep(poll)
+
+
+class AsyncClient(_Calls):
+    """The asyncio twin of :class:`Client` (the demo's load generator uses it)."""
+
+    def __init__(self, url: str, signer: Signer | None = None, timeout: float = 10.0,
+                 http: httpx.AsyncClient | None = None):
+        super().__init__(signer)
+        self.url = url.rstrip("/")
+        self.http = http or httpx.AsyncClient(base_url=self.url, timeout=timeout)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def call(self, method: str, params: list) -> Any:
+        body, headers = self._request(method, params)
+        return self._result(await self.http.post(self.url + "/", content=body, headers=headers))
+
+    async def slot(self) -> dict:
+        info = await self.call("mev_slot", [])
+        return {**info, "slot": int(info["slot"], 16)}
+
+    async def send_bundle(self, txs: list[str], block_number: int, **options: Any) -> str:
+        return (await self.call("eth_sendBundle", self.bundle_params(txs, block_number, **options)))["bundleHash"]
+
+    async def cancel_bundle(self, replacement_uuid: str) -> list[str]:
+        return await self.call("eth_cancelBundle", [{"replacementUuid": replacement_uuid}])
+
+    async def send_order(self, order: dict, block_number: int | None = None,
+                         replacement_uuid: str | None = None) -> str:
+        return (await self.call("mev_sendOrder", self.order_params(order, block_number, replacement_uuid)))["orderId"]
+
+    async def send_builder_bid(self, block_number: int, bid: int | str = "truthful", algorithm: str | None = None,
+                               block: list[str] | None = None) -> dict:
+        return await self.call("mev_sendBuilderBid", self.builder_params(block_number, algorithm, block, bid))
+
+    async def report(self, slot: int) -> dict | None:
+        response = await self.http.get(f"{self.url}/v1/slots/{slot}")
+        return response.json() if response.status_code == 200 else None

@@ -1,0 +1,1 @@
+"""Evaluation: the comparison harness behind ``mevauction bench``, its summary and plots."""

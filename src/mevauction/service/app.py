@@ -1,0 +1,63 @@
+"""The service as one ASGI application.
+
+``POST /`` is JSON-RPC, answered by a lean handler (this path carries the order
+flow); every other request goes to the FastAPI application (reads, relay data API,
+page). The FastAPI lifespan opens the store, resumes unsettled slots from disk and
+starts the slot clock.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from mevauction.service import api
+from mevauction.service.config import ServiceConfig
+from mevauction.service.engine import Auctioneer
+from mevauction.service.metrics import Metrics
+from mevauction.service.ratelimit import RateLimiter
+from mevauction.service.rpc import JsonRpc
+from mevauction.service.store import Store
+
+
+class Service:
+    """The running service: store, auctioneer, JSON-RPC, HTTP API."""
+
+    def __init__(self, config: ServiceConfig):
+        self.config = config
+        self.metrics = Metrics()
+        self.store: Store | None = None
+        self.engine: Auctioneer | None = None
+        self.rpc: JsonRpc | None = None
+        self.http = FastAPI(title="mevauction", version="1", lifespan=self._lifespan)
+
+    @asynccontextmanager
+    async def _lifespan(self, _app: FastAPI):
+        self.store = Store(self.config.db)
+        self.engine = Auctioneer(self.config, self.store, self.metrics)
+        self.engine.load()
+        self.rpc = JsonRpc(self.engine, self.metrics, self.config.max_body_bytes, self.config.body_timeout,
+                           RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer))
+        api.register(self.http, self.engine, self.store, self.metrics)
+        self.engine.start()
+        # Orders held in memory are long-lived: keep them out of the young generations'
+        # collections, so a full collection does not stall intake every few thousand orders.
+        gc.freeze()
+        gc.set_threshold(100_000, 50, 1000)
+        try:
+            yield
+        finally:
+            await self.engine.stop()
+            self.store.close()
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/" and scope["method"] == "POST" and self.rpc is not None:
+            await self.rpc(scope, receive, send)
+        else:
+            await self.http(scope, receive, send)
+
+
+def create_app(config: ServiceConfig) -> Service:
+    return Service(config)

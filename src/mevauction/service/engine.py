@@ -1,0 +1,317 @@
+"""The auctioneer: slots, intake rules, and the settlement loop.
+
+Intake rules (what an acknowledgement promises):
+- an order is acknowledged only after its row is durably committed;
+- an order targets the open slot or a future one (up to ``max_slots_ahead``); a slot
+  whose deadline has passed takes nothing more;
+- the same order sent again (a replay) is acknowledged again without a new row;
+- a ``replacementUuid`` belongs to its signer: a new order under it cancels the
+  signer's pending order under it; ``eth_cancelBundle`` cancels it outright.
+At each deadline the slot is closed, in-flight writes for it are awaited, and the
+slot settles (see :mod:`mevauction.service.settle`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+from mevauction.errors import InputError
+from mevauction.service import settle
+from mevauction.service.clock import SlotClock, resume_clock
+from mevauction.service.config import ServiceConfig
+from mevauction.service.intake import BuilderBid, Intake, canonical
+from mevauction.service.metrics import Metrics
+from mevauction.service.store import Db, Store
+
+log = logging.getLogger("mevauction.service")
+
+
+@dataclass(slots=True)
+class OrderEntry:
+    id: str
+    kind: str
+    signer: str
+    uuid: str | None
+    scenario_order: dict
+    seq: int
+    received_ms: int
+    status: str = "pending"
+    durable: asyncio.Future | None = None
+
+
+@dataclass(slots=True)
+class SlotState:
+    slot: int
+    orders: dict[str, OrderEntry] = field(default_factory=dict)
+    builders: dict[str, dict] = field(default_factory=dict)
+    builder_times: dict[str, int] = field(default_factory=dict)
+    closed: bool = False
+    inflight: int = 0
+    drained: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Auctioneer:
+    def __init__(self, config: ServiceConfig, store: Store, metrics: Metrics):
+        self.config = config
+        self.store = store
+        self.metrics = metrics
+        self.world = config.world_object()
+        self.slots: dict[int, SlotState] = {}
+        self.uuids: dict[tuple[str, str], tuple[int, str]] = {}
+        self.seq = 0
+        self.clock: SlotClock = SlotClock(time.time(), config.slot_seconds)
+        self.pool: ProcessPoolExecutor | None = None
+        self.last_settled: int | None = None
+        self.parent_hash = settle.ZERO_HASH
+        self.settle_seconds: dict[int, float] = {}
+        self._task: asyncio.Task | None = None
+
+    # -- start-up and recovery -----------------------------------------------------------
+    def load(self) -> None:
+        """Resume from disk: clock, unsettled slots with their orders and builder bids."""
+        def read(db: Db) -> tuple:
+            meta = dict(db.all("SELECT key, value FROM meta"))
+            orders = db.all("SELECT o.slot, o.id, o.kind, o.signer, o.replacement_uuid, o.scenario_order, o.seq, "
+                            "o.received_ms, o.status FROM orders o LEFT JOIN slots s ON s.slot = o.slot "
+                            "WHERE s.slot IS NULL ORDER BY o.seq")
+            bids = db.all("SELECT b.slot, b.builder, b.submission, b.received_ms FROM builder_bids b "
+                          "LEFT JOIN slots s ON s.slot = b.slot WHERE s.slot IS NULL")
+            top = db.one("SELECT MAX(seq) FROM orders")
+            last = db.one("SELECT slot, block_hash FROM slots ORDER BY slot DESC LIMIT 1")
+            return meta, orders, bids, top, last
+        meta, orders, bids, top, last = self.store.read_now(read)
+        self.clock = resume_clock(float(meta["genesis"]) if "genesis" in meta else None,
+                                  float(meta["slot_seconds"]) if "slot_seconds" in meta else None,
+                                  self.config.slot_seconds)
+        self.store.write_now(lambda db: db.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [("genesis", repr(self.clock.genesis)), ("slot_seconds", repr(self.clock.slot_seconds))]))
+        self.seq = int(top[0]) if top and top[0] is not None else 0
+        if last:
+            self.last_settled, self.parent_hash = int(last[0]), last[1]
+        for slot, oid, kind, signer, uuid, order_json, seq, received, status in orders:
+            entry = OrderEntry(oid, kind, signer, uuid, json.loads(order_json), int(seq), int(received), status)
+            self.state(int(slot)).orders[oid] = entry
+            if uuid and status == "pending":
+                self.uuids[(signer, uuid)] = (int(slot), oid)
+        for slot, builder, submission, received in bids:
+            state = self.state(int(slot))
+            state.builders[builder] = json.loads(submission)
+            state.builder_times[builder] = int(received)
+
+    def start(self) -> None:
+        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+        # Warm the worker now (imports, world modules) so the first deadline does not pay for it.
+        self.pool.submit(_warm_worker).result()
+        self._task = asyncio.get_running_loop().create_task(self._settle_loop(), name="slot-clock")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        if self.pool:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def state(self, slot: int) -> SlotState:
+        if slot not in self.slots:
+            self.slots[slot] = SlotState(slot)
+        return self.slots[slot]
+
+    # -- intake ----------------------------------------------------------------------------
+    def target_slot(self, requested: int | None) -> SlotState:
+        current = self.clock.current()
+        slot = current if requested is None else requested
+        if slot < current or (slot in self.slots and self.slots[slot].closed):
+            raise InputError("blockNumber", f"slot {slot} is closed for orders (open slot is {current})")
+        if slot > current + self.config.max_slots_ahead:
+            raise InputError("blockNumber", f"slot {slot} is more than {self.config.max_slots_ahead} slots ahead of {current}")
+        return self.state(slot)
+
+    def pending_orders(self, slot: int | None) -> list[dict]:
+        """The scenario orders pending in ``slot`` (None: the open slot), in arrival order."""
+        state = self.slots.get(self.clock.current() if slot is None else slot)
+        if state is None:
+            return []
+        return [e.scenario_order for e in sorted(state.orders.values(), key=lambda e: e.seq) if e.status == "pending"]
+
+    async def submit(self, intake: Intake, signer: str) -> dict:
+        """Store an order durably (or recognise a replay) and return the acknowledgement."""
+        state = self.target_slot(intake.slot)
+        ack = {"bundleHash": intake.id} if intake.kind == "bundle" else {"orderId": intake.id}
+        ack["slot"] = hex(state.slot)
+        existing = state.orders.get(intake.id)
+        if existing is not None:
+            if existing.status == "cancelled":
+                raise InputError("params[0]", f"{intake.id} was cancelled in slot {state.slot}; it cannot be revived")
+            if existing.kind != intake.kind or canonical(existing.scenario_order) != canonical(intake.scenario_order):
+                raise InputError("order.id", f"{intake.id!r} is already taken in slot {state.slot} by a different order")
+            if existing.durable is not None:
+                await asyncio.shield(existing.durable)
+            self.metrics.inc("mevauction_replays_total", help="Submissions recognised as already stored")
+            return ack
+        replaced = None
+        if intake.replacement_uuid:
+            replaced = self.uuids.get((signer, intake.replacement_uuid))
+        self.seq += 1
+        entry = OrderEntry(intake.id, intake.kind, signer, intake.replacement_uuid, intake.scenario_order,
+                           self.seq, now_ms())
+        row = (state.slot, entry.id, entry.seq, entry.kind, signer, entry.uuid, canonical(intake.params),
+               canonical(entry.scenario_order), entry.received_ms, "pending")
+        old_entry = self._entry(replaced) if replaced else None
+
+        def write(db: Db) -> None:
+            db.execute("INSERT INTO orders (slot, id, seq, kind, signer, replacement_uuid, params, scenario_order, "
+                       "received_ms, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            if replaced:
+                db.execute("UPDATE orders SET status = 'cancelled', note = ? WHERE slot = ? AND id = ? "
+                           "AND status = 'pending'", (f"replaced by {entry.id}", replaced[0], replaced[1]))
+
+        state.orders[entry.id] = entry
+        if old_entry is not None:
+            old_entry.status = "cancelled"
+        if entry.uuid:
+            self.uuids[(signer, entry.uuid)] = (state.slot, entry.id)
+        entry.durable = self._tracked_write(state, write)
+        try:
+            await asyncio.shield(entry.durable)
+        except Exception:
+            self._undo(state, entry, old_entry, replaced, signer)
+            raise
+        entry.durable = None
+        self.metrics.inc("mevauction_orders_acknowledged_total", help="Orders durably stored and acknowledged",
+                         kind=intake.kind)
+        return ack
+
+    def _undo(self, state: SlotState, entry: OrderEntry, old_entry: OrderEntry | None, replaced, signer: str) -> None:
+        state.orders.pop(entry.id, None)
+        if old_entry is not None:
+            old_entry.status = "pending"
+        if entry.uuid:
+            if replaced:
+                self.uuids[(signer, entry.uuid)] = replaced
+            else:
+                self.uuids.pop((signer, entry.uuid), None)
+
+    def _entry(self, key: tuple[int, str]) -> OrderEntry | None:
+        state = self.slots.get(key[0])
+        return state.orders.get(key[1]) if state else None
+
+    def _tracked_write(self, state: SlotState, fn) -> asyncio.Future:
+        """A durable write that settlement of ``state``'s slot must wait for."""
+        state.inflight += 1
+        state.drained.clear()
+        future = self.store.write(fn)
+
+        def done(_):
+            state.inflight -= 1
+            if state.inflight == 0:
+                state.drained.set()
+        future.add_done_callback(done)
+        return future
+
+    async def cancel(self, uuid: str, signer: str) -> list[str]:
+        """Cancel the signer's pending order under ``uuid``; returns the cancelled ids."""
+        key = self.uuids.get((signer, uuid))
+        entry = self._entry(key) if key else None
+        if entry is None or entry.status != "pending" or self.slots[key[0]].closed:
+            return []
+        state = self.slots[key[0]]
+        # The writer is FIFO: this update lands after the order's own insert.
+        entry.status = "cancelled"
+        self.uuids.pop((signer, uuid), None)
+        await asyncio.shield(self._tracked_write(state, lambda db: db.execute(
+            "UPDATE orders SET status = 'cancelled', note = 'cancelled by eth_cancelBundle' WHERE slot = ? AND id = ?",
+            (key[0], entry.id))))
+        self.metrics.inc("mevauction_cancellations_total", help="Orders cancelled by their signer")
+        return [entry.id]
+
+    async def builder_bid(self, bid: BuilderBid, signer: str) -> dict:
+        """Store a builder's sealed submission for a slot (a later one replaces it)."""
+        state = self.target_slot(bid.slot)
+        received = now_ms()
+        row = (state.slot, signer, canonical(bid.submission), received)
+        await asyncio.shield(self._tracked_write(state, lambda db: db.execute(
+            "INSERT INTO builder_bids (slot, builder, submission, received_ms) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (slot, builder) DO UPDATE SET submission = excluded.submission, "
+            "received_ms = excluded.received_ms", row)))
+        state.builders[signer] = bid.submission
+        state.builder_times[signer] = received
+        self.metrics.inc("mevauction_builder_bids_total", help="Sealed builder submissions stored")
+        return {"builder": signer, "slot": hex(state.slot)}
+
+    # -- the slot clock ----------------------------------------------------------------------
+    async def _settle_loop(self) -> None:
+        while True:
+            due = sorted(s for s in self.slots if self.clock.deadline(s) <= time.time())
+            for slot in due:
+                try:
+                    await self.settle_slot(slot)
+                except Exception as exc:  # e.g. storage down: keep the slot and try again next tick
+                    log.error("settlement of slot %d failed: %s", slot, exc)
+                    self.metrics.inc("mevauction_settlement_failures_total", help="Settlement attempts that failed")
+                    await asyncio.sleep(min(1.0, self.clock.slot_seconds))
+                    break
+            current = self.clock.current()
+            self.metrics.set("mevauction_current_slot", current, help="The slot open for orders")
+            await asyncio.sleep(max(0.0, self.clock.deadline(current) - time.time()) + 0.001)
+
+    async def settle_slot(self, slot: int) -> dict | None:
+        """Close ``slot``, wait for its in-flight writes, run the auction, store the records."""
+        state = self.slots[slot]
+        state.closed = True
+        if state.inflight:
+            await state.drained.wait()
+        pending = [e for e in sorted(state.orders.values(), key=lambda e: e.seq) if e.status == "pending"]
+        if not pending:
+            del self.slots[slot]
+            return None
+        deadline = self.clock.deadline(slot)
+        scenario = settle.build_scenario(self.world, [e.scenario_order for e in pending], state.builders,
+                                         self.config.block_gas_limit)
+        loop = asyncio.get_running_loop()
+        report = await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff)
+        recs = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
+                              now_ms(), state.builder_times)
+
+        def write(db: Db) -> None:
+            db.execute("INSERT INTO slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", recs.slot_row)
+            db.executemany("UPDATE orders SET status = ?, payment = ?, refund = ?, note = ? WHERE slot = ? AND id = ?",
+                           recs.order_rows)
+            db.executemany("INSERT INTO builder_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", recs.builder_block_rows)
+            db.executemany("INSERT INTO settlements VALUES (?, ?, ?, ?, ?)", recs.settlement_rows)
+        await self.store.write(write)
+        latency = max(0.0, time.time() - deadline)
+        self.settle_seconds[slot] = latency
+        self.metrics.observe("mevauction_settlement_seconds", latency,
+                             help="From a slot's intake deadline to its stored report")
+        self.metrics.inc("mevauction_slots_settled_total", help="Slots whose auction ran and was stored")
+        self.parent_hash = recs.slot_row[4]
+        self.last_settled = slot
+        for e in pending:
+            if e.uuid and self.uuids.get((e.signer, e.uuid)) == (slot, e.id):
+                del self.uuids[(e.signer, e.uuid)]
+        del self.slots[slot]
+        return report
+
+
+def _warm_worker() -> bool:
+    """Import the auction code in the worker; False if the mechanism is not installed."""
+    import importlib
+    try:
+        importlib.import_module("mevauction.mechanism.boost")
+    except ImportError:
+        return False
+    return True

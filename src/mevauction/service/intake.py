@@ -1,0 +1,238 @@
+"""What senders submit: Flashbots bundles, world-native orders, sealed builder bids.
+
+- ``eth_sendBundle`` (Flashbots shape): ``txs`` (signed raw transactions),
+  ``blockNumber`` (hex; this service numbers blocks by slot), ``minTimestamp``,
+  ``maxTimestamp``, ``revertingTxHashes``, ``droppingTxHashes``, ``replacementUuid``
+  and the optional refund fields. The bundle hash is keccak256 of the concatenated
+  transaction hashes, as Flashbots computes it.
+- ``mev_sendOrder``: an order object in the slot world's own format (an ``amm`` swap,
+  a ``table`` bid table, ...), validated by that world's ``from_scenario``.
+- ``mev_sendBuilderBid``: a builder's algorithm choice or explicit block, and its bid;
+  sealed — kept out of every API until the slot has settled.
+
+Each parser returns an :class:`Intake` whose ``scenario_order`` is the order as it will
+appear in the slot's ``mevauction.scenario/1`` document.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from collections.abc import Callable
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from mevauction.errors import InputError, as_wei, require
+from mevauction.service.signing import parse_hex
+from mevauction.service.transactions import SignedTx, decode_signed_tx
+from mevauction.worlds import world_module
+
+MAX_TXS_PER_BUNDLE = 100
+KNOWN_BUNDLE_FIELDS = frozenset({
+    "txs", "blockNumber", "minTimestamp", "maxTimestamp", "revertingTxHashes", "droppingTxHashes",
+    "replacementUuid", "refundPercent", "refundIndex", "refundRecipient", "refundTxHashes", "builders",
+})
+
+
+@dataclass(slots=True)
+class Intake:
+    """One accepted submission, ready to store."""
+
+    kind: str  # "bundle" | "order"
+    id: str
+    slot: int | None  # None: the slot open now
+    replacement_uuid: str | None
+    scenario_order: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BuilderBid:
+    slot: int | None
+    submission: dict[str, Any]  # a scenario ``builders`` entry, id filled in later
+
+
+def single_params(params: Any, method: str) -> dict:
+    """Flashbots methods take one object in a one-element params array."""
+    require(isinstance(params, list) and len(params) == 1 and isinstance(params[0], dict),
+            "params", f"{method} takes [object]")
+    return params[0]
+
+
+def parse_quantity(value: Any, field: str) -> int:
+    """A JSON-RPC quantity: 0x-hex string (Ethereum convention) or a plain integer."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        require(value >= 0, field, "must be non-negative")
+        return value
+    require(isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) > 2,
+            field, "must be a 0x-prefixed hex quantity")
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise InputError(field, f"not a hex quantity: {value[:40]!r}") from None
+
+
+def parse_slot(obj: dict, field: str = "blockNumber") -> int | None:
+    value = obj.get(field)
+    return None if value is None else parse_quantity(value, field)
+
+
+def parse_uuid(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    require(isinstance(value, str) and len(value) <= 64 and value.isprintable(),
+            "replacementUuid", "must be a string of at most 64 printable characters")
+    return value
+
+
+def _hash_list(obj: dict, name: str) -> list[str]:
+    value = obj.get(name) or []
+    require(isinstance(value, list) and len(value) <= MAX_TXS_PER_BUNDLE, name, "must be a list of transaction hashes")
+    return ["0x" + parse_hex(h, f"{name}[{i}]", 32).hex() for i, h in enumerate(value)]
+
+
+def bundle_hash(txs: list[SignedTx]) -> str:
+    """keccak256 of the concatenated transaction hashes (the Flashbots bundle hash)."""
+    return "0x" + keccak(b"".join(bytes.fromhex(t.hash[2:]) for t in txs)).hex()
+
+
+def parse_bundle(params: Any) -> tuple[Intake, list[SignedTx]]:
+    """``eth_sendBundle`` params → an intake; every transaction decoded and its signature checked."""
+    obj = single_params(params, "eth_sendBundle")
+    unknown = sorted(set(obj) - KNOWN_BUNDLE_FIELDS)
+    require(not unknown, unknown[0] if unknown else "", "unknown bundle field")
+    raw_txs = obj.get("txs")
+    require(isinstance(raw_txs, list) and 0 < len(raw_txs) <= MAX_TXS_PER_BUNDLE,
+            "txs", f"must be a list of 1..{MAX_TXS_PER_BUNDLE} signed transactions")
+    txs = [decode_signed_tx(parse_hex(t, f"txs[{i}]"), f"txs[{i}]") for i, t in enumerate(raw_txs)]
+    hashes = [t.hash for t in txs]
+    require(len(set(hashes)) == len(hashes), "txs", "repeats a transaction")
+    slot = parse_slot(obj)
+    require(slot is not None, "blockNumber", "missing")
+    min_ts = parse_quantity(obj.get("minTimestamp") or 0, "minTimestamp")
+    max_ts = parse_quantity(obj.get("maxTimestamp") or 0, "maxTimestamp")
+    require(max_ts == 0 or min_ts <= max_ts, "maxTimestamp", "is before minTimestamp")
+    reverting = _hash_list(obj, "revertingTxHashes")
+    dropping = _hash_list(obj, "droppingTxHashes")
+    for name, listed in (("revertingTxHashes", reverting), ("droppingTxHashes", dropping)):
+        stray = [h for h in listed if h not in hashes]
+        require(not stray, name, f"{stray[0] if stray else ''} is not a transaction of this bundle")
+    if obj.get("refundPercent") is not None:
+        pct = obj["refundPercent"]
+        require(isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 99,
+                "refundPercent", "must be an integer 0..99")
+    bhash = bundle_hash(txs)
+    params_out = {"txs": ["0x" + t.raw.hex() for t in txs], "blockNumber": hex(slot), "minTimestamp": min_ts,
+                  "maxTimestamp": max_ts, "revertingTxHashes": reverting, "droppingTxHashes": dropping,
+                  "replacementUuid": parse_uuid(obj.get("replacementUuid"))}
+    order = {"id": bhash, "txs": hashes, "gas": sum(t.gas for t in txs), "revertingTxHashes": reverting}
+    return Intake("bundle", bhash, slot, params_out["replacementUuid"], order, params_out), txs
+
+
+def bundle_scenario_order(intake: Intake, txs: list[SignedTx], world: dict) -> dict:
+    """The bundle as an order of the slot's world.
+
+    ``table`` world: a bundle's bid is its priority fees (tip × gas limit, base fee 0 on
+    this service's chain) and it touches the accounts it is sent from and to — a static
+    valuation, since the table world does not execute transactions. Other worlds get
+    the raw transactions to execute (``raw_txs``) and judge them themselves.
+    """
+    order = dict(intake.scenario_order)
+    if world.get("kind") == "table":
+        senders = {f"account:{t.sender}" for t in txs}
+        targets = {f"account:{t.to}" for t in txs if t.to}
+        order["reads"] = sorted(senders | targets)
+        order["writes"] = sorted(senders | targets)
+        order["bid"] = {"default": sum(t.tip_per_gas * t.gas for t in txs)}
+    else:
+        order["raw_txs"] = intake.params["txs"]
+    validate_order(order, world, "params[0]")
+    return order
+
+
+def validate_order(order: dict, world: dict, where: str, context: list[dict] | None = None) -> None:
+    """Check ``order`` with its world's own parser; errors name ``where``.
+
+    First alone; if that fails and ``context`` (the slot's orders so far) is given, once
+    more after them — an order may refer to earlier ones (an amm backrun names its victim).
+    """
+    module = world_module(world.get("kind"))
+    try:
+        module.from_scenario({"world": world, "orders": [order], "builders": []})
+        return
+    except InputError as exc:
+        first = exc
+    if context:
+        try:
+            module.from_scenario({"world": world, "orders": [*context, order], "builders": []})
+            return
+        except InputError as exc:
+            if exc.field.startswith(f"orders[{len(context)}]"):
+                first = InputError(exc.field.replace(f"orders[{len(context)}]", "orders[0]", 1), exc.message)
+    field = first.field.replace("orders[0]", where + ".order", 1) if first.field else where
+    raise InputError(field, first.message) from None
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def parse_order(params: Any, world: dict, context: Callable[[int | None], list[dict]] | None = None) -> Intake:
+    """``mev_sendOrder`` params: ``[{"blockNumber": hex, "order": {...}, "replacementUuid"?}]``.
+
+    ``context(slot)`` gives the slot's pending orders, for orders that refer to others.
+    """
+    obj = single_params(params, "mev_sendOrder")
+    order = obj.get("order")
+    require(isinstance(order, dict), "order", "missing or not an object")
+    oid = order.get("id")
+    require(isinstance(oid, str) and 0 < len(oid) <= 80 and oid.isprintable() and "," not in oid,
+            "order.id", "must be a printable string of 1..80 characters without ','")
+    slot = parse_slot(obj)
+    validate_order(order, world, "params[0]", context(slot) if context else None)
+    return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), order,
+                  {"order": order, "blockNumber": None if slot is None else hex(slot)})
+
+
+def parse_builder_bid(params: Any) -> BuilderBid:
+    """``mev_sendBuilderBid`` params: ``[{"blockNumber", "algorithm" | "block", "bid"}]``.
+
+    The builder is the request's signer; ``bid`` is wei or ``"truthful"``.
+    """
+    obj = single_params(params, "mev_sendBuilderBid")
+    algorithm, block = obj.get("algorithm"), obj.get("block")
+    require((algorithm is None) != (block is None), "params[0]", "needs exactly one of 'algorithm' or 'block'")
+    submission: dict[str, Any] = {}
+    if algorithm is not None:
+        known = available_algorithms()
+        require(algorithm in known, "algorithm", f"unknown algorithm {algorithm!r} (available: {', '.join(known)})")
+        submission["algorithm"] = algorithm
+    else:
+        require(isinstance(block, list) and len(block) <= 10_000 and all(isinstance(x, str) for x in block),
+                "block", "must be a list of order ids")
+        submission["block"] = block
+    bid = obj.get("bid", "truthful")
+    submission["bid"] = "truthful" if bid == "truthful" else as_wei(bid, "bid")
+    return BuilderBid(parse_slot(obj), submission)
+
+
+def available_algorithms() -> list[str]:
+    """Built-in algorithms whose modules are installed (checked without importing them)."""
+    import importlib.util
+
+    from mevauction.building.registry import BUILDERS
+
+    def installed(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ImportError:  # a parent package is missing
+            return False
+    return [name for name, target in BUILDERS.items() if installed(target.split(":")[0])]
+
+
+def parse_cancel(params: Any) -> str:
+    obj = single_params(params, "eth_cancelBundle")
+    uuid = parse_uuid(obj.get("replacementUuid"))
+    require(uuid is not None, "replacementUuid", "missing")
+    return uuid

@@ -1,0 +1,83 @@
+"""Versioned schema migrations.
+
+The database records the highest applied version in ``schema_version``; on start,
+every later migration runs in order, each in its own transaction. A migration is
+never edited once released: changes are new entries at the end of ``MIGRATIONS``.
+Statements are portable SQL (SQLite ≥ 3.24 and PostgreSQL ≥ 12). Amounts are stored
+as decimal TEXT (wei exceeds 64 bits) with a zero-padded twin where they are sorted.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[tuple[int, str, list[str]]] = [
+    (1, "orders, builder bids, slots and settlement records", [
+        """CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)""",
+        """CREATE TABLE orders (
+            slot BIGINT NOT NULL,
+            id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            signer TEXT NOT NULL,
+            replacement_uuid TEXT,
+            params TEXT NOT NULL,
+            scenario_order TEXT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            status TEXT NOT NULL,
+            payment TEXT,
+            refund TEXT,
+            note TEXT,
+            PRIMARY KEY (slot, id))""",
+        """CREATE INDEX orders_by_id ON orders (id)""",
+        """CREATE INDEX orders_by_uuid ON orders (signer, replacement_uuid)""",
+        """CREATE TABLE builder_bids (
+            slot BIGINT NOT NULL,
+            builder TEXT NOT NULL,
+            submission TEXT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            PRIMARY KEY (slot, builder))""",
+        """CREATE TABLE slots (
+            slot BIGINT PRIMARY KEY,
+            world TEXT NOT NULL,
+            report TEXT NOT NULL,
+            settled_ms BIGINT NOT NULL,
+            block_hash TEXT NOT NULL,
+            parent_hash TEXT NOT NULL,
+            winner TEXT NOT NULL,
+            builder_pubkey TEXT NOT NULL,
+            proposer_pubkey TEXT NOT NULL,
+            fee_recipient TEXT NOT NULL,
+            gas_limit BIGINT NOT NULL,
+            gas_used BIGINT NOT NULL,
+            num_tx BIGINT NOT NULL,
+            value TEXT NOT NULL,
+            value_sort TEXT NOT NULL,
+            refunds TEXT NOT NULL)""",
+        """CREATE TABLE builder_blocks (
+            slot BIGINT NOT NULL,
+            builder TEXT NOT NULL,
+            block_hash TEXT NOT NULL,
+            builder_pubkey TEXT NOT NULL,
+            valid INTEGER NOT NULL,
+            gas_used BIGINT NOT NULL,
+            num_tx BIGINT NOT NULL,
+            value TEXT NOT NULL,
+            value_sort TEXT NOT NULL,
+            timestamp_ms BIGINT NOT NULL,
+            PRIMARY KEY (slot, builder))""",
+        """CREATE INDEX builder_blocks_by_hash ON builder_blocks (block_hash)""",
+        """CREATE TABLE settlements (
+            slot BIGINT NOT NULL,
+            party TEXT NOT NULL,
+            role TEXT NOT NULL,
+            paid TEXT NOT NULL,
+            received TEXT NOT NULL,
+            PRIMARY KEY (slot, role, party))""",
+    ]),
+    (2, "look-ups of the relay data API by builder and by block hash", [
+        """CREATE INDEX slots_by_builder ON slots (builder_pubkey)""",
+        """CREATE INDEX slots_by_block_hash ON slots (block_hash)""",
+        """CREATE INDEX builder_blocks_by_builder ON builder_blocks (builder_pubkey)""",
+    ]),
+]
+
+LATEST = MIGRATIONS[-1][0]

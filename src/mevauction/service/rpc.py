@@ -1,0 +1,170 @@
+"""JSON-RPC 2.0 at ``POST /``: envelopes, authentication, limits, dispatch.
+
+Error objects follow JSON-RPC 2.0 (-32700 parse error, -32600 invalid request,
+-32601 method not found, -32602 invalid params) plus -32001 for a missing or bad
+``X-Flashbots-Signature`` and -32005 for a signer over its rate limit. Every error
+message starts with the field it is about. Bodies over the size limit get HTTP 413
+with an error object; all other errors are HTTP 200 as JSON-RPC clients expect.
+Order-taking methods authenticate first (cheap) and decode transactions after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+
+from mevauction.errors import InputError
+from mevauction.service import intake
+from mevauction.service.engine import Auctioneer
+from mevauction.service.metrics import Metrics
+from mevauction.service.ratelimit import RateLimiter
+from mevauction.service.signing import verify_flashbots_signature
+from mevauction.service.store import StorageError
+
+log = logging.getLogger("mevauction.service")
+
+PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL = -32700, -32600, -32601, -32602, -32603
+UNAUTHORIZED, LIMITED, STORAGE = -32001, -32005, -32010
+MAX_BATCH = 100
+SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
+OPEN_METHODS = ("eth_blockNumber", "mev_slot")
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str):
+        self.code = code
+        self.message = message
+
+
+def error_object(code: int, message: str, request_id: Any = None) -> dict:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+
+
+class JsonRpc:
+    def __init__(self, engine: Auctioneer, metrics: Metrics, max_body: int, body_timeout: float,
+                 limiter: RateLimiter):
+        self.engine = engine
+        self.metrics = metrics
+        self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.limiter = limiter
+
+    async def __call__(self, scope: dict, receive, send) -> None:
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or [])
+        try:
+            status, payload = await self._handle(headers, receive)
+        except Exception:  # a bug, not bad input: logged in full, answered without a traceback
+            log.exception("internal error in JSON-RPC handler")
+            status, payload = 500, self._error(INTERNAL, "server: internal error (logged)")
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.observe("mevauction_rpc_seconds", time.perf_counter() - started,
+                             help="JSON-RPC request latency, body received to response")
+
+    async def _handle(self, headers: dict, receive) -> tuple[int, Any]:
+        declared = headers.get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_body):
+            return 413, self._error(INVALID_REQUEST, f"body: exceeds {self.max_body} bytes")
+        try:
+            body = await asyncio.wait_for(self._read_body(receive), self.body_timeout)
+        except TimeoutError:
+            return 408, self._error(INVALID_REQUEST, f"body: not received within {self.body_timeout} s")
+        except RpcError as exc:
+            return 413, self._error(exc.code, exc.message)
+        if body is None:
+            return 400, self._error(INVALID_REQUEST, "body: client disconnected")
+        try:
+            doc = json.loads(body)
+        except (ValueError, RecursionError) as exc:
+            return 200, self._error(PARSE_ERROR, f"body: not valid JSON ({str(exc).splitlines()[0][:120]})")
+        signature = headers.get(b"x-flashbots-signature")
+        signature_text = signature.decode("latin-1") if signature is not None else None
+        if isinstance(doc, list):
+            if not doc or len(doc) > MAX_BATCH:
+                return 200, self._error(INVALID_REQUEST, f"body: a batch holds 1..{MAX_BATCH} requests")
+            results = await asyncio.gather(*(self._one(item, body, signature_text) for item in doc))
+            return 200, [r for r in results if r is not None] or self._error(INVALID_REQUEST, "body: batch of notifications")
+        result = await self._one(doc, body, signature_text)
+        return 200, result if result is not None else {"jsonrpc": "2.0", "id": None, "result": None}
+
+    async def _read_body(self, receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                raise RpcError(INVALID_REQUEST, f"body: exceeds {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                return b"".join(chunks)
+
+    def _error(self, code: int, message: str, request_id: Any = None) -> dict:
+        self.metrics.inc("mevauction_rpc_errors_total", help="JSON-RPC errors returned", code=str(code))
+        return error_object(code, message, request_id)
+
+    async def _one(self, req: Any, body: bytes, signature: str | None) -> dict | None:
+        if not isinstance(req, dict):
+            return self._error(INVALID_REQUEST, "request: must be an object")
+        request_id = req.get("id")
+        if not (request_id is None or isinstance(request_id, (str, int)) and not isinstance(request_id, bool)):
+            return self._error(INVALID_REQUEST, "id: must be a string, a number or null")
+        if req.get("jsonrpc") != "2.0":
+            return self._error(INVALID_REQUEST, "jsonrpc: must be \"2.0\"", request_id)
+        method = req.get("method")
+        if not isinstance(method, str):
+            return self._error(INVALID_REQUEST, "method: must be a string", request_id)
+        params = req.get("params", [])
+        if not isinstance(params, (list, dict)):
+            return self._error(INVALID_REQUEST, "params: must be an array or an object", request_id)
+        try:
+            result = await self._dispatch(method, params, body, signature)
+        except RpcError as exc:
+            return self._error(exc.code, exc.message, request_id)
+        except InputError as exc:
+            return self._error(INVALID_PARAMS, exc.one_line(), request_id)
+        self.metrics.inc("mevauction_rpc_requests_total", help="JSON-RPC requests answered with a result", method=method)
+        if "id" not in req:
+            return None  # a notification gets no response
+        return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    async def _dispatch(self, method: str, params: Any, body: bytes, signature: str | None) -> Any:
+        engine = self.engine
+        if method in OPEN_METHODS:
+            current = engine.clock.current()
+            if method == "eth_blockNumber":
+                return hex(current - 1)
+            return {"slot": hex(current), "deadline_ms": int(engine.clock.deadline(current) * 1000),
+                    "slot_seconds": engine.clock.slot_seconds, "world": engine.world.get("kind")}
+        if method not in SIGNED_METHODS:
+            raise RpcError(METHOD_NOT_FOUND, f"method: {method[:64]!r} is not supported "
+                                             f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS)})")
+        try:
+            signer = verify_flashbots_signature(body, signature)
+        except InputError as exc:
+            raise RpcError(UNAUTHORIZED, exc.one_line()) from None
+        if not self.limiter.allow(signer):
+            self.metrics.inc("mevauction_rate_limited_total", help="Requests refused by the per-signer rate limit")
+            raise RpcError(LIMITED, f"X-Flashbots-Signature: signer {signer} is over its rate limit "
+                                    f"({self.limiter.rate:g} requests/s)")
+        try:
+            if method == "eth_sendBundle":
+                item, txs = intake.parse_bundle(params)
+                item.scenario_order = intake.bundle_scenario_order(item, txs, engine.world)
+                return await engine.submit(item, signer)
+            if method == "mev_sendOrder":
+                return await engine.submit(intake.parse_order(params, engine.world, engine.pending_orders), signer)
+            if method == "eth_cancelBundle":
+                return await engine.cancel(intake.parse_cancel(params), signer)
+            return await engine.builder_bid(intake.parse_builder_bid(params), signer)
+        except StorageError as exc:  # the order is NOT acknowledged
+            raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None

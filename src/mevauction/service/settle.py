@@ -1,0 +1,128 @@
+"""Settlement of one slot: scenario from the stored orders, the Boost+ auction, records.
+
+At the deadline the slot's orders (in arrival order) and its sealed builder
+submissions become one ``mevauction.scenario/1`` document; the Boost+ mechanism
+(seed 004, Fig. 3) runs on it in a worker process, so a long auction never stalls
+intake. The report (``mevauction.report/1``) is then turned into the records the
+service keeps: each order's status with its payment and refund, the settlement
+ledger (searchers, builders, proposer), and the relay-style traces of the delivered
+payload and of every block the auction considered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from mevauction.errors import InputError
+from mevauction.service.intake import canonical
+
+SCENARIO_FORMAT = "mevauction.scenario/1"
+ZERO_HASH = "0x" + "00" * 32
+
+
+def build_scenario(world: dict, orders: list[dict], builders: dict[str, dict], gas_limit: int) -> dict:
+    """The slot as a scenario: orders in arrival order, builders sorted by id."""
+    return {
+        "format": SCENARIO_FORMAT,
+        "world": world,
+        "block_gas_limit": gas_limit,
+        "orders": orders,
+        "builders": [{"id": b, **builders[b]} for b in sorted(builders)],
+    }
+
+
+def run_scenario(scenario: dict, k_cutoff: int) -> dict:
+    """Worker-process entry: the report of the Boost+ auction, or ``{"error": ...}``."""
+    from mevauction.intake.scenario import parse_scenario
+    from mevauction.mechanism.boost import run_auction
+
+    try:
+        return run_auction(parse_scenario(scenario), k_cutoff=k_cutoff).to_json()
+    except InputError as exc:  # e.g. two orders that no world can hold together
+        return {"error": exc.one_line()}
+
+
+def identity(label: str, secret: str, slot: int | None = None, size: int = 20) -> str:
+    """A stable per-service (and per-slot, if given) identifier of ``size`` bytes."""
+    seed = f"{label}:{secret}" + ("" if slot is None else f":{slot}")
+    digest = keccak(seed.encode())
+    while len(digest) < size:
+        digest += keccak(digest)
+    return "0x" + digest[:size].hex()
+
+
+def block_hash(slot: int, parent: str, block: list[str]) -> str:
+    """The identifier of a settled block: keccak256 over its slot, parent and order ids."""
+    return "0x" + keccak(canonical({"slot": slot, "parent": parent, "block": block}).encode()).hex()
+
+
+def value_sort(value: int) -> str:
+    return f"{value:080d}"
+
+
+@dataclass(slots=True)
+class SlotRecords:
+    """Everything written when a slot settles."""
+
+    slot_row: tuple
+    order_rows: list[tuple]  # (status, payment, refund, note, slot, id)
+    builder_block_rows: list[tuple]
+    settlement_rows: list[tuple]
+
+
+def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: str, secret: str,
+            settled_ms: int, builder_times: dict[str, int]) -> SlotRecords:
+    """Turn a report into rows; orders the report does not mention are excluded."""
+    orders = {o["id"]: o for o in scenario["orders"]}
+    failed = "error" in report
+    block = [] if failed else list(report.get("block", []))
+    searchers: dict[str, Any] = {} if failed else report.get("searchers", {})
+    bhash = block_hash(slot, parent_hash, block)
+    winner = "default" if failed else str(report.get("winner", "default"))
+    default_pubkey = identity("default-builder", secret, size=48)
+    winner_pubkey = default_pubkey if winner == "default" else winner
+    proposer = 0 if failed else int(report.get("proposer", 0))
+    fee_recipient = identity("fee-recipient", secret, slot)
+    refunds = sum(int(s.get("refund", 0)) for s in searchers.values())
+
+    def gas_and_txs(ids: list[str]) -> tuple[int, int]:
+        return (sum(int(orders[i].get("gas", 21_000)) for i in ids if i in orders),
+                sum(len(orders[i].get("txs", [i])) for i in ids if i in orders))
+
+    gas_used, num_tx = gas_and_txs(block)
+    slot_row = (slot, canonical(world), canonical(report), settled_ms, bhash, parent_hash, winner,
+                winner_pubkey, identity("proposer", secret, size=48), fee_recipient,
+                int(scenario["block_gas_limit"]), gas_used, num_tx, str(proposer), value_sort(proposer), str(refunds))
+
+    in_block = set(block)
+    order_rows = []
+    for oid in orders:
+        entry = searchers.get(oid, {})
+        status = "included" if oid in in_block else "excluded"
+        note = report["error"] if failed else None
+        order_rows.append((status, str(int(entry.get("bid", 0))), str(int(entry.get("refund", 0))), note, slot, oid))
+
+    candidates = []
+    if not failed:
+        default = report.get("default", {})
+        candidates.append(("default", default_pubkey, True, list(default.get("block", [])),
+                           int(default.get("value", 0)), settled_ms))
+        for b in report.get("builders", []):
+            candidates.append((b["id"], b["id"], bool(b.get("valid")), list(b.get("block") or []),
+                               int(b.get("bid", 0)), builder_times.get(b["id"], settled_ms)))
+    builder_block_rows = []
+    for builder, pubkey, valid, blk, value, ts in candidates:
+        gas, ntx = gas_and_txs(blk)
+        builder_block_rows.append((slot, builder, block_hash(slot, parent_hash, blk), pubkey, int(valid), gas, ntx,
+                                   str(value), value_sort(value), ts))
+
+    settlement_rows = [(slot, oid, "searcher", str(int(s.get("bid", 0))), str(int(s.get("refund", 0))))
+                       for oid, s in searchers.items()]
+    if not failed:
+        for builder, s in report.get("builder_settlement", {}).items():
+            settlement_rows.append((slot, builder, "builder", str(int(s.get("paid", 0))), str(int(s.get("refund", 0)))))
+        settlement_rows.append((slot, fee_recipient, "proposer", "0", str(proposer)))
+    return SlotRecords(slot_row, order_rows, builder_block_rows, settlement_rows)

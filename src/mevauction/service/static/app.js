@@ -1,0 +1,79 @@
+// Live view of the mevauction service: polls /v1/live and the history; no build step.
+"use strict";
+const $ = (id) => document.getElementById(id);
+const short = (s) => (s.length > 14 ? s.slice(0, 8) + "…" + s.slice(-4) : s);
+let live = null, offset = 0, shownReport = null;
+
+function text(el, value) { el.textContent = value; }
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
+  return tr;
+}
+
+async function getJSON(path) {
+  const r = await fetch(path, { cache: "no-store" });
+  if (!r.ok) throw new Error(path + ": " + r.status);
+  return r.json();
+}
+
+async function pollLive() {
+  try {
+    live = await getJSON("/v1/live");
+    offset = live.now_ms - Date.now();
+    text($("slot"), live.slot); text($("world"), live.world);
+    text($("ordercount"), live.order_count); text($("builders"), live.builders_sealed);
+    text($("conflictfree"), live.conflict_free);
+    const groups = $("groups"); groups.replaceChildren();
+    for (const g of live.groups) {
+      const span = document.createElement("span");
+      span.textContent = "{" + g.map(short).join(", ") + "}";
+      groups.appendChild(span);
+    }
+    const body = $("orders").querySelector("tbody"); body.replaceChildren();
+    for (const o of live.orders.slice().reverse()) body.appendChild(row([short(o.id), o.kind, short(o.signer), o.txs, o.status]));
+    if (live.last_settled !== null && live.last_settled !== shownReport) await showReport(live.last_settled);
+  } catch (e) { /* the service may be restarting; try again next tick */ }
+}
+
+async function showReport(slot) {
+  const report = await getJSON("/v1/slots/" + slot);
+  shownReport = slot;
+  text($("lastslot"), slot); text($("winner"), report.winner); text($("proposer"), report.proposer);
+  text($("beta0"), report.default ? report.default.value : "–");
+  const block = $("block"); block.replaceChildren();
+  for (const id of report.block || []) { const li = document.createElement("li"); li.textContent = id; block.appendChild(li); }
+  const pay = $("payments").querySelector("tbody"); pay.replaceChildren();
+  for (const [id, s] of Object.entries(report.searchers || {})) pay.appendChild(row([short(id), s.bid, s.refund]));
+  await drawHistory();
+}
+
+async function drawHistory() {
+  const rows = (await getJSON("/v1/slots?limit=30")).reverse();
+  const svg = $("history"); svg.replaceChildren();
+  const W = 640, H = 200, pad = 20, ns = "http://www.w3.org/2000/svg";
+  const max = Math.max(1, ...rows.map((r) => Math.max(r.proposer, r.refunds)));
+  const w = (W - 2 * pad) / Math.max(rows.length, 1);
+  rows.forEach((r, i) => {
+    for (const [k, cls, dx] of [["proposer", "prop", 0], ["refunds", "ref", w / 2]]) {
+      const h = (H - 2 * pad) * r[k] / max;
+      const rect = document.createElementNS(ns, "rect");
+      rect.setAttribute("x", pad + i * w + dx); rect.setAttribute("y", H - pad - h);
+      rect.setAttribute("width", Math.max(1, w / 2 - 1)); rect.setAttribute("height", h);
+      rect.setAttribute("class", cls); rect.setAttribute("data-slot", r.slot);
+      svg.appendChild(rect);
+    }
+  });
+}
+
+function tick() {
+  if (live) {
+    const left = Math.max(0, live.deadline_ms - (Date.now() + offset));
+    text($("countdown"), (left / 1000).toFixed(1));
+    $("clockbar").setAttribute("width", 260 * (1 - left / (live.slot_seconds * 1000)));
+  }
+  requestAnimationFrame(tick);
+}
+
+pollLive(); setInterval(pollLive, 500); requestAnimationFrame(tick);

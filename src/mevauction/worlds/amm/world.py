@@ -1,0 +1,98 @@
+"""The ``amm`` world: constant-product pools and ERC-20 balances, executed exactly.
+
+An order's bid is what its program (see :mod:`.orders`) pays at the state it finds
+at its place in the block — a fixed tip, or a share of profit that depends on the
+reserves left by the orders before it (seed 004 § 3.2, Example 1).
+
+Access keys are structural and fixed per order: ``pool:<id>`` for every pool it
+swaps through (reserves are read and written) and ``bal:<token>:<owner>`` for every
+balance it moves. Orders on pools and balances nobody else touches are therefore
+conflict-free, and every key is both read and written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mevauction.worlds.amm.orders import Program, Transfer
+from mevauction.worlds.amm.state import AmmCursor
+from mevauction.worlds.base import Access, Order, World
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    """A Uniswap-V2 pair at the parent state."""
+
+    id: str
+    token0: str
+    token1: str
+    reserve0: int
+    reserve1: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "token0": self.token0, "token1": self.token1,
+                "reserve0": self.reserve0, "reserve1": self.reserve1}
+
+
+class AmmWorld(World):
+    kind = "amm"
+
+    def __init__(self, orders: Sequence[Order], programs: Mapping[str, Program], pools: Sequence[Pool],
+                 balances: Mapping[tuple[str, str], int], numeraire: str,
+                 order_fields: Mapping[str, dict[str, Any]]):
+        super().__init__(orders)
+        self.programs: dict[str, Program] = dict(programs)
+        self.pools = list(pools)
+        self.balances = dict(balances)
+        self.numeraire = numeraire
+        self.initial_reserves: list[int] = [r for p in self.pools for r in (p.reserve0, p.reserve1)]
+        self.initial_balances: dict[str, int] = {f"{t}:{o}": v for (t, o), v in self.balances.items()}
+        self._fields = {k: dict(v) for k, v in order_fields.items()}
+        self._access: dict[str, Access] = {}
+        for oid, program in self.programs.items():
+            keys = frozenset(program.keys)
+            self._access[oid] = Access(keys, keys)
+
+    def access(self, order_id: str) -> Access:
+        return self._access[order_id]
+
+    def cursor(self) -> AmmCursor:
+        return AmmCursor(self)
+
+    def commutative(self, order_ids: Sequence[str]) -> bool:
+        """Transfers of one token commute when every sender can cover all its transfers.
+
+        Then no transfer can fail whatever the order, balances only add up, and the
+        tips are fixed: every ordering gives the same block. Decided from the orders'
+        structure and the parent state, never from bids.
+        """
+        if not super().commutative(order_ids):
+            return False
+        outgoing: dict[str, int] = {}
+        for oid in order_ids:
+            program = self.programs[oid]
+            if not isinstance(program, Transfer):
+                return False
+            outgoing[program.from_key] = outgoing.get(program.from_key, 0) + program.amount
+        return all(self.initial_balances.get(key, 0) >= total for key, total in outgoing.items())
+
+    def to_json(self) -> dict[str, Any]:
+        balances: dict[str, dict[str, int]] = {}
+        for (token, owner), amount in self.balances.items():
+            balances.setdefault(token, {})[owner] = amount
+        return {"kind": self.kind, "numeraire": self.numeraire,
+                "pools": [p.to_json() for p in self.pools], "balances": balances}
+
+    def orders_json(self) -> list[dict[str, Any]]:
+        """The ``orders`` of a scenario file that recreates this world's orders."""
+        out = []
+        for oid, order in self.orders.items():
+            obj: dict[str, Any] = {"id": oid, "kind": order.kind, "target": order.target,
+                                   "gas": order.gas, "txs": list(order.txs)}
+            if order.reverting_tx_hashes:
+                obj["revertingTxHashes"] = sorted(order.reverting_tx_hashes)
+            obj.update(self._fields[oid])
+            out.append(obj)
+        return out

@@ -1,0 +1,272 @@
+"""The ``evm`` world: orders are signed transactions and bundles executed by pyrevm.
+
+b_i(ω) is the fee recipient's balance increase caused by order i at its place in
+block ω (priority fees plus direct transfers to ``block.coinbase``), as rbuilder
+measures coinbase profit. The fee recipient is a fresh one-time address for every
+world (seed 004, footnote 8), so no bundle can tell the default algorithm's run
+apart from any other non-integrated one; a scenario may pin it (backtests, or a
+builder's own address for the integration trick of Remark 1).
+
+Scenario fields are documented in docs/worlds/evm.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from mevauction.errors import InputError, require
+from mevauction.intake.scenario import parse_orders
+from mevauction.worlds.base import Access, Order, Outcome, World
+from mevauction.worlds.evm.access import PRECOMPILES, access_from_journals
+from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor, new_evm
+from mevauction.worlds.evm.state import AccountState, address, load_into, parse_state, state_to_json
+from mevauction.worlds.evm.txcodec import Transaction, TxError, decode
+
+DEFAULT_BLOCK = {"number": 1, "timestamp": 1_700_000_000, "base_fee": 10**10, "gas_limit": 30_000_000}
+
+
+@dataclass(frozen=True, slots=True)
+class EvmOrder:
+    """The execution side of an order: decoded transactions and bundle conditions."""
+
+    txs: tuple[Transaction, ...]
+    dropping: frozenset[str] = frozenset()
+    block_number: int | None = None
+    min_timestamp: int | None = None
+    max_timestamp: int | None = None
+    replacement_uuid: str | None = None
+
+    def out_of_range(self, block: BlockContext) -> str | None:
+        """Why a bundle's target block or time window excludes this block (eth_sendBundle)."""
+        if self.block_number is not None and self.block_number != block.number:
+            return f"bundle targets block {self.block_number}, not {block.number}"
+        if self.min_timestamp and block.timestamp < self.min_timestamp:
+            return f"block timestamp {block.timestamp} before minTimestamp {self.min_timestamp}"
+        if self.max_timestamp and block.timestamp > self.max_timestamp:
+            return f"block timestamp {block.timestamp} after maxTimestamp {self.max_timestamp}"
+        return None
+
+
+def one_time_address() -> str:
+    return "0x" + secrets.token_bytes(20).hex()
+
+
+class EvmWorld(World):
+    kind = "evm"
+
+    def __init__(self, orders: Sequence[Order], exec_orders: dict[str, EvmOrder],
+                 accounts: dict[str, AccountState], block: BlockContext, *,
+                 coinbase_pinned: bool = False, fork_url: str | None = None, fork_block: str | None = None,
+                 order_json: dict[str, dict] | None = None):
+        self.block = block
+        self.accounts = accounts
+        self.exec_orders = exec_orders
+        self.coinbase_pinned = coinbase_pinned
+        self.fork_url, self.fork_block = fork_url, fork_block
+        self._order_json = order_json or {}
+        evm = new_evm(block, fork_url, fork_block)
+        load_into(evm, accounts)
+        self.executor = Executor(evm, block)
+        self._ignore = frozenset({block.coinbase}) | PRECOMPILES
+        self._active: EvmCursor | None = None
+        self._access: dict[str, Access] = {}
+        self.top: dict[str, BundleResult] = {}
+        super().__init__(orders)
+        simulated = []
+        for order in orders:
+            result, access = self.simulate_top(order.id)
+            self.top[order.id], self._access[order.id] = result, access
+            gas = result.gas_used if result.success else sum(tx.gas_limit for tx in exec_orders[order.id].txs)
+            simulated.append(replace(order, gas=max(gas, 21_000)))
+        self.orders = {o.id: o for o in simulated}
+
+    # --- the World interface --------------------------------------------------------
+    def access(self, order_id: str) -> Access:
+        return self._access[order_id]
+
+    def cursor(self) -> "EvmCursor":
+        if self._active is not None:
+            self._active.close()
+        self._active = EvmCursor(self)
+        return self._active
+
+    def to_json(self) -> dict[str, Any]:
+        block = {"number": self.block.number, "timestamp": self.block.timestamp,
+                 "base_fee": self.block.base_fee, "gas_limit": self.block.gas_limit}
+        if self.coinbase_pinned:
+            block["coinbase"] = self.block.coinbase
+        out: dict[str, Any] = {"kind": self.kind, "chain_id": self.block.chain_id, "block": block,
+                               "state": state_to_json(self.accounts)}
+        if self.fork_url:
+            out["fork_url"] = self.fork_url
+            if self.fork_block:
+                out["fork_block"] = self.fork_block
+        return out
+
+    def orders_json(self) -> list[dict[str, Any]]:
+        """The ``orders`` of a scenario that recreates this world's orders."""
+        return [self._order_json[oid] for oid in self.orders]
+
+    # --- execution -----------------------------------------------------------------
+    def _execute(self, order_id: str, gas_left: int) -> tuple[BundleResult, int]:
+        spec = self.exec_orders[order_id]
+        reason = spec.out_of_range(self.block)
+        if reason is not None:
+            return BundleResult(False, 0, 0, (), reason), self.executor.mark()
+        order = self.orders.get(order_id)
+        reverting = order.reverting_tx_hashes if order else frozenset()
+        return self.executor.execute_bundle(spec.txs, reverting, spec.dropping, gas_left)
+
+    def simulate_top(self, order_id: str) -> tuple[BundleResult, Access]:
+        """Run one order at the top of the block, capturing its read/write set."""
+        if self._active is not None:
+            self._active.close()
+            self._active = None
+        executor = self.executor
+        executor.settle()  # nothing of another run may land in this capture
+        executor.captured = []
+        try:
+            result, mark = self._execute(order_id, self.block.gas_limit)
+            executor.undo_to(mark)
+            texts = executor.captured
+        finally:
+            executor.captured = None
+        senders = {tx.sender for tx in self.exec_orders[order_id].txs}
+        return result, access_from_journals(texts, senders, self._code_of, self._ignore)
+
+    def _code_of(self, addr: str) -> bytes | None:
+        acc = self.accounts.get(addr)
+        if acc is not None or not self.fork_url:
+            return acc.code if acc else None
+        evm = self.executor.evm
+        checkpoint = evm.snapshot()  # keep the journaled state empty (cold)
+        code = evm.get_code(addr)
+        evm.revert(checkpoint)
+        return code
+
+
+class EvmCursor:
+    """A block under construction: each push executes a bundle, pop undoes its writes."""
+
+    __slots__ = ("world", "frames", "gas_used", "closed")
+
+    def __init__(self, world: EvmWorld):
+        self.world = world
+        self.frames: list[tuple[int, int]] = []
+        self.gas_used = 0
+        self.closed = False
+
+    def push(self, order_id: str) -> Outcome:
+        if self.closed:
+            raise RuntimeError("this cursor was superseded by a newer cursor of the same world")
+        world = self.world
+        result, mark = world._execute(order_id, world.block.gas_limit - self.gas_used)
+        gas = result.gas_used if result.success else 0
+        self.frames.append((mark, gas))
+        self.gas_used += gas
+        return Outcome(result.coinbase_delta, result.success, result.gas_used, result.error)
+
+    def pop(self) -> None:
+        mark, gas = self.frames.pop()
+        self.world.executor.undo_to(mark)
+        self.gas_used -= gas
+
+    def close(self) -> None:
+        """Undo every push: the world's EVM is back at the parent state."""
+        while self.frames:
+            self.pop()
+        self.closed = True
+
+
+# --- scenario intake -------------------------------------------------------------------
+def _int_field(obj: dict, name: str, where: str, default: int | None = None) -> int:
+    value = obj.get(name, default)
+    if isinstance(value, str):
+        try:
+            value = int(value, 16) if value.lower().startswith("0x") else int(value)
+        except ValueError:
+            raise InputError(f"{where}.{name}", f"not an integer: {value!r}") from None
+    require(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
+            f"{where}.{name}", "must be a non-negative integer")
+    return value  # type: ignore[return-value]
+
+
+def parse_block(world: dict) -> tuple[BlockContext, bool]:
+    obj = world.get("block", {})
+    require(isinstance(obj, dict), "world.block", "must be an object")
+    fields = {k: _int_field(obj, k, "world.block", v) for k, v in DEFAULT_BLOCK.items()}
+    pinned = obj.get("coinbase") is not None
+    coinbase = address(obj["coinbase"], "world.block.coinbase") if pinned else one_time_address()
+    chain_id = _int_field(world, "chain_id", "world", 1)
+    return BlockContext(coinbase=coinbase, chain_id=chain_id, **fields), pinned
+
+
+def decode_raw(value: Any, where: str) -> Transaction:
+    require(isinstance(value, str) and value.startswith("0x"), where, "must be a 0x-prefixed signed raw transaction")
+    try:
+        raw = bytes.fromhex(value[2:])
+    except ValueError:
+        raise InputError(where, "not valid hex") from None
+    try:
+        return decode(raw)
+    except TxError as exc:
+        raise InputError(where, f"rejected: {exc}") from None
+
+
+def _hashes(value: Any, where: str) -> frozenset[str]:
+    require(isinstance(value, list) and all(isinstance(h, str) for h in value), where, "must be a list of tx hashes")
+    return frozenset(h.lower() for h in value)
+
+
+def parse_exec_order(order: Order, obj: dict, index: int) -> tuple[Order, EvmOrder]:
+    """An order's signed transactions: ``raw_txs`` or a Flashbots ``bundle`` object."""
+    where = f"orders[{index}]"
+    bundle = obj.get("bundle")
+    if bundle is not None:
+        require(isinstance(bundle, dict), f"{where}.bundle", "must be an eth_sendBundle params object")
+        raws, src, at = bundle.get("txs"), bundle, f"{where}.bundle"
+    else:
+        raws, src, at = obj.get("raw_txs"), obj, where
+    require(isinstance(raws, list) and raws, f"{at}.{'txs' if bundle is not None else 'raw_txs'}",
+            "missing or empty: an evm order needs its signed raw transactions")
+    txs = tuple(decode_raw(r, f"{at}.{'txs' if bundle is not None else 'raw_txs'}[{k}]") for k, r in enumerate(raws))
+    hashes = tuple(tx.hash for tx in txs)
+    require(len(set(hashes)) == len(hashes), f"{where}", "repeats a transaction")
+    if "txs" in obj and bundle is None:
+        require(tuple(h.lower() for h in obj["txs"]) == hashes, f"{where}.txs",
+                "do not match the hashes of raw_txs")
+    reverting = _hashes(src.get("revertingTxHashes", []), f"{at}.revertingTxHashes")
+    dropping = _hashes(src.get("droppingTxHashes", []), f"{at}.droppingTxHashes")
+    number = src.get("blockNumber")
+    spec = EvmOrder(
+        txs, dropping,
+        block_number=_int_field(src, "blockNumber", at) if number is not None else None,
+        min_timestamp=_int_field(src, "minTimestamp", at, 0) or None,
+        max_timestamp=_int_field(src, "maxTimestamp", at, 0) or None,
+        replacement_uuid=src.get("replacementUuid"),
+    )
+    return replace(order, txs=hashes, reverting_tx_hashes=reverting), spec
+
+
+def from_scenario(scenario: dict) -> EvmWorld:
+    world = scenario.get("world")
+    require(isinstance(world, dict), "world", "missing or not an object")
+    block, pinned = parse_block(world)
+    accounts = parse_state(world.get("state", {}), "world.state")
+    fork_url = world.get("fork_url")
+    require(fork_url is None or isinstance(fork_url, str), "world.fork_url", "must be a URL string")
+    fork_block = world.get("fork_block")
+    require(fork_block is None or isinstance(fork_block, str), "world.fork_block", "must be a string")
+    orders: list[Order] = []
+    exec_orders: dict[str, EvmOrder] = {}
+    order_json: dict[str, dict] = {}
+    for index, (order, obj) in enumerate(parse_orders(scenario)):
+        order, spec = parse_exec_order(order, obj, index)
+        orders.append(order)
+        exec_orders[order.id] = spec
+        order_json[order.id] = obj
+    return EvmWorld(orders, exec_orders, accounts, block, coinbase_pinned=pinned,
+                    fork_url=fork_url, fork_block=fork_block, order_json=order_json)

@@ -1,0 +1,51 @@
+"""Configuration precedence, the slot clock across restarts, and schema migrations."""
+
+import pytest
+
+from mevauction.errors import InputError
+from mevauction.service.clock import SlotClock, resume_clock
+from mevauction.service.config import load_config
+from mevauction.service.migrations import LATEST
+from mevauction.service.store import connect, migrate, schema_version
+
+
+def test_flags_beat_env_beat_toml(tmp_path):
+    toml = tmp_path / "serve.toml"
+    toml.write_text('[serve]\nport = 9000\nslot-seconds = 6\nworld = "table"\nrate_per_signer = 10\n')
+    env = {"MEVAUCTION_SLOT_SECONDS": "3", "MEVAUCTION_RATE_PER_SIGNER": "20"}
+    config = load_config({"port": 9100, "db": None}, str(toml), env)
+    assert (config.port, config.slot_seconds, config.rate_per_signer) == (9100, 3.0, 20.0)
+
+
+@pytest.mark.parametrize("text,field", [("bogus = 1\n", "config.bogus"), ("port = 'x'\n", "config.port")])
+def test_bad_toml_names_the_key(tmp_path, text, field):
+    toml = tmp_path / "bad.toml"
+    toml.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_config({}, str(toml), {})
+    assert info.value.field == field
+
+
+def test_bad_world_and_env_values_are_one_line_errors():
+    with pytest.raises(InputError, match="world"):
+        load_config({"world": "/no/such/world.json"}, None, {})
+    with pytest.raises(InputError, match="MEVAUCTION_SLOT_SECONDS"):
+        load_config({}, None, {"MEVAUCTION_SLOT_SECONDS": "-1"})
+
+
+def test_clock_resumes_and_never_reuses_a_slot_when_the_length_changes():
+    old = SlotClock(1000.0, 12.0)
+    now = 1000.0 + 12.0 * 50 + 5  # inside slot 50
+    assert resume_clock(1000.0, 12.0, 12.0, now) == old
+    faster = resume_clock(1000.0, 12.0, 2.0, now)
+    assert faster.slot_at(now) == 51 and faster.slot_seconds == 2.0
+    fresh = resume_clock(None, None, 4.0, now)
+    assert fresh.slot_at(now) == 0 and fresh.deadline(0) == now + 4.0
+
+
+def test_migrations_apply_once(tmp_path):
+    db = connect(f"sqlite:///{tmp_path / 'm.db'}")
+    assert migrate(db) == list(range(1, LATEST + 1))
+    assert migrate(db) == [] and schema_version(db) == LATEST
+    with pytest.raises(InputError, match="file path"):
+        connect("sqlite:///:memory:")
