@@ -35,7 +35,6 @@ P = MODULUS
 DIGIT_BITS = 4
 BASE = 1 << DIGIT_BITS
 MAX_DIGITS = BID_BITS // DIGIT_BITS
-_DIGIT_SHIFTS = np.array([DIGIT_BITS * d for d in range(MAX_DIGITS)], dtype=object)
 _DIGIT_WEIGHTS = np.array([1 << (DIGIT_BITS * d) for d in range(MAX_DIGITS)], dtype=object)
 _LOW64 = (1 << 64) - 1
 
@@ -261,7 +260,8 @@ class Engine:
         r = (digits * _DIGIT_WEIGHTS[:D]).sum(axis=1) % P
         c = await self.open(x + r + (divl << l))
         c_low = c & ((1 << l) - 1)
-        cd = ((c_low[:, None] >> _DIGIT_SHIFTS[:D]) & (BASE - 1)).astype(np.int64)
+        shifts = np.arange(0, l, DIGIT_BITS, dtype=np.uint64)
+        cd = ((c_low.astype(np.uint64)[:, None] >> shifts) & np.uint64(BASE - 1)).astype(np.intp)
         gt = np.take_along_axis(suffix, cd[..., None] + 1, axis=-1)[..., 0]
         eq = (np.take_along_axis(suffix, cd[..., None], axis=-1)[..., 0] - gt) % P
         borrow = await self._merge_digits(gt, eq)
