@@ -8,7 +8,7 @@ import pytest
 from mevauction.privacy import messages
 from mevauction.privacy.client import (Coordinator, LocalCommittee, Sealed, SealedBid, agreed_outcome,
                                        new_auction_id, seal)
-from mevauction.privacy.field import MODULUS, share
+from mevauction.privacy.field import BID_BITS, MODULUS, bits_of, share
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +35,19 @@ def forged(auction: str, bidder: str, per_server: list[list[int]], headers_diffe
                  "shares": [hex(v) for v in s], "nonce": "0x" + n.hex()}
                 for j, (s, n) in enumerate(zip(per_server, nonces))]
     return Sealed(h0, payloads, {})
+
+
+def bit_shares(bits: list[int]) -> list[list[int]]:
+    """Per server, the shares of each of the given (possibly non-)bits."""
+    columns = [share(b % MODULUS, 3) for b in bits]
+    return [[c[j] for c in columns] for j in range(3)]
+
+
+def cheater(auction: str, bidder: str, bits: list[int], tamper=None, headers_differ=False) -> Sealed:
+    per_server = bit_shares(bits)
+    if tamper is not None:
+        tamper(per_server)
+    return forged(auction, bidder, per_server, headers_differ)
 
 
 async def auction(committee, mechanism, sealed_fn, *, after_close=None, kill=None, kill_delay=None):
@@ -71,17 +84,15 @@ def honest(auction_id, values):
 def test_cheating_bidders_are_excluded_never_awarded(committee, mechanism, expected):
     values = [500, 700, 600]
     reserve = lambda a: [seal(a, SealedBid("reserve", [650], side="reserve"), 3)] if mechanism == "builder" else []  # noqa: E731
-    out_of_range = lambda a: seal(a, SealedBid("too-big", [1 << 64]), 3)  # noqa: E731
-    wraps_negative = lambda a: seal(a, SealedBid("negative", [MODULUS - 5]), 3)  # noqa: E731
+    # 2^64 + 900 spelt with a "bit" worth 2 at the top; and −5 as a field element.
+    out_of_range = lambda a: cheater(a, "too-big", bits_of(900)[:-1] + [2])  # noqa: E731
+    wraps_negative = lambda a: cheater(a, "negative", [MODULUS - 5] + [0] * (BID_BITS - 1))  # noqa: E731
 
-    def inconsistent(a):
-        s = share(10**30 % MODULUS, 3)
-        s[2] = (s[2] + 1) % MODULUS
-        return forged(a, "inconsistent", [[x] for x in s])
+    def bump(per_server):
+        per_server[2][5] = (per_server[2][5] + 1) % MODULUS
 
-    def split_header(a):
-        return forged(a, "two-faced", [[x] for x in share(900, 3)], headers_differ=True)
-
+    inconsistent = lambda a: cheater(a, "inconsistent", bits_of(10**18), tamper=bump)  # noqa: E731
+    split_header = lambda a: cheater(a, "two-faced", bits_of(900), headers_differ=True)  # noqa: E731
     sealed = lambda a: reserve(a) + honest(a, values) + [  # noqa: E731
         out_of_range(a), wraps_negative(a), inconsistent(a), split_header(a)]
     reasons, statements, _ = asyncio.run(auction(committee, mechanism, sealed))
@@ -102,7 +113,7 @@ def test_duplicate_late_and_badly_signed_bids_are_rejected_with_a_reason(committ
         for p in tampered.payloads:
             p["header"] = {**p["header"], "commitment": "0x" + "00" * 32}
         wrong_share = seal(a, SealedBid("carol", [3]), 3)
-        wrong_share.payloads[1]["shares"] = [hex(12345)]
+        wrong_share.payloads[1]["shares"][0] = hex(12345)
         return [first, first, again, tampered, wrong_share]
 
     late = lambda a: seal(a, SealedBid("dave", [99]), 3)  # noqa: E731
@@ -138,8 +149,8 @@ def test_killed_server_aborts_cleanly_without_revealing_anything(kill_delay):
 
 def test_stream_excludes_out_of_range_bids_and_keeps_the_maximum(committee):
     def sealed(a):
-        return [seal(a, SealedBid("b0", [5]), 3), seal(a, SealedBid("huge", [1 << 64]), 3),
-                seal(a, SealedBid("b2", [9]), 3), seal(a, SealedBid("neg", [MODULUS - 1]), 3),
+        return [seal(a, SealedBid("b0", [5]), 3), cheater(a, "huge", [0] * (BID_BITS - 1) + [3]),
+                seal(a, SealedBid("b2", [9]), 3), cheater(a, "neg", [MODULUS - 1] * BID_BITS),
                 seal(a, SealedBid("b4", [7]), 3)]
 
     _, statements, _ = asyncio.run(auction(committee, "stream", sealed))

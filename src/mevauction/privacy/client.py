@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mevauction.privacy import messages
-from mevauction.privacy.field import share, threshold_for
+from mevauction.privacy.field import bits_of, share, threshold_for
 
 SRC_DIR = str(Path(__file__).resolve().parents[2])
 
@@ -45,11 +45,16 @@ class Sealed:
     opening: dict
 
 
-def seal(auction: str, bid: SealedBid, parties: int) -> Sealed:
-    """Commit, share, sign: the messages one bidder sends to the m servers."""
+def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True) -> Sealed:
+    """Commit, share, sign: the messages one bidder sends to the m servers.
+
+    With ``bits`` (every mechanism but the double auction) the single bid is shared as
+    its 64 bits, which lets the committee check its range without a comparison.
+    """
     key = bid.key or messages.new_key()
     salt = messages.random_salt()
-    per_value = [share(v, parties) for v in bid.values]
+    secret = bits_of(bid.values[0]) if bits else bid.values
+    per_value = [share(v, parties) for v in secret]
     per_server = [[shares[j] for shares in per_value] for j in range(parties)]
     nonces = [messages.random_salt() for _ in range(parties)]
     hashes = tuple(messages.share_hash(auction, bid.bidder, j, per_server[j], nonces[j]) for j in range(parties))
@@ -323,7 +328,7 @@ async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[Seale
             "k": k, "grid": grid or []}
     async with Coordinator(intake) as co:
         await co.open(spec)
-        sealed = [seal(auction, b, parties) for b in bids]
+        sealed = [seal(auction, b, parties, bits=mechanism != "double") for b in bids]
         if mechanism == "stream":  # bids arrive after the slot's preprocessing, one by one
             preprocess_s = await co.wait_ready(auction)
             reasons = []

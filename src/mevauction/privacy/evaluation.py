@@ -1,14 +1,18 @@
 """One auction at one server: intake rules, admission, and the secure evaluation.
 
-Admission, in order, identical at every server:
+Single-value bids (every mechanism but ``double``) arrive as Shamir shares of their 64
+*bits*. At intake each server computes, locally, two masked values per bid (see
+``Engine.publish_bit_checks``); at the deadline one round of publication settles:
 
-1. *agreement*: every server publishes the digests of the headers it accepted; a bid
-   counts only if every server accepted the same header. Bid order (the tie-break
-   order) is by the sum of the servers' arrival sequence numbers.
-2. *consistency*: the m shares of every value must lie on one degree-t polynomial
-   (``Engine.consistent``); otherwise the bidder is excluded.
-3. *range*: 0 ≤ value < 2^64 (quantities of curves: < 2^48), checked inside the MPC.
+1. *agreement*: a bid counts only if every server accepted the same signed header.
+   Bid order (the tie-break order) is by the sum of the servers' arrival numbers.
+2. *consistency*: all shares lie on degree-t polynomials — otherwise different
+   servers would open different values;
+3. *range*: every shared bit is 0 or 1, so the bid Σ 2^j b_j is in [0, 2^64) exactly,
+   whatever field elements a cheater sent.
 
+Failing bidders are excluded with the reason. Curves (``double``) are shared value by
+value; their quantities are range-checked inside the MPC (< 2^48) after agreement.
 Only then does the mechanism run on the admitted bids.
 """
 
@@ -40,7 +44,7 @@ class Submission:
     digest: str
     shares: list[int]
     seq: int
-    masked: list[int]  # shares + [ρ]_t keyed by the digest, published for the consistency check
+    published: list[int]  # masked check values this server publishes at the deadline
 
 
 @dataclass
@@ -74,14 +78,18 @@ class Auction:
                    grid=[int(g) for g in req.get("grid") or []])
 
     @property
-    def values_per_bid(self) -> int:
-        return len(self.grid) if self.mechanism == "double" else 1
+    def bit_shared(self) -> bool:
+        return self.mechanism != "double"
+
+    @property
+    def shares_per_bid(self) -> int:
+        return BID_BITS if self.bit_shared else len(self.grid)
 
     def close(self) -> None:
         self.closed.set()
         self.arrived.set()
 
-    def accept(self, header: messages.BidHeader, shares, nonce, masks) -> int:
+    def accept(self, header: messages.BidHeader, shares, nonce, engine: Engine) -> int:
         """Intake checks; returns the arrival sequence number or raises Rejected."""
         if self.closed.is_set():
             raise Rejected("late: the auction is closed")
@@ -89,8 +97,8 @@ class Auction:
             raise Rejected("bad signature on the bid header")
         if len(header.share_hashes) != self.parties:
             raise Rejected(f"expected {self.parties} share hashes")
-        if not isinstance(shares, list) or len(shares) != self.values_per_bid:
-            raise Rejected(f"expected {self.values_per_bid} share(s)")
+        if not isinstance(shares, list) or len(shares) != self.shares_per_bid:
+            raise Rejected(f"expected {self.shares_per_bid} share(s)")
         try:
             values = [int(s, 16) if isinstance(s, str) else int(s) for s in shares]
             nonce_bytes = bytes.fromhex(str(nonce).removeprefix("0x"))
@@ -114,9 +122,12 @@ class Auction:
             raise Rejected("duplicate: the reserve was already submitted")
         self._digests.add(digest)
         self._bidders.add(header.bidder)
-        rho = masks(header.digest(), len(values))
-        masked = [(v + r) % MODULUS for v, r in zip(values, rho)]
-        self.bids.append(Submission(header, digest, values, len(self.bids), masked))
+        if self.bit_shared:
+            published = engine.publish_bit_checks(header.digest(), values)
+        else:
+            rho = engine.digest_masks(header.digest(), len(values))
+            published = [(v + int(r)) % MODULUS for v, r in zip(values, rho)]
+        self.bids.append(Submission(header, digest, values, len(self.bids), published))
         self.arrived.set()
         return len(self.bids) - 1
 
@@ -124,40 +135,50 @@ class Auction:
 def plan_material(a: Auction) -> tuple[int, int]:
     """Comparisons and multiplication masks the evaluation will use (slightly over)."""
     n, k, G = a.max_bids, a.k, max(1, len(a.grid))
-    admission = n * a.values_per_bid
-    per_mech = {
+    comparisons, products = {
         "first": (n, 2 * n),
-        "second": (2 * n, 5 * n),
-        "builder": (2 * n + 2, 5 * n + 4),
+        "second": (2 * n, 4 * n),
+        "builder": (2 * n + 2, 4 * n + 4),
         "topk": ((k + 1) * n, 4 * k * n),
-        "double": (G, 2 * n),
+        "double": (n * G + G, 3 * n),
         "stream": (n, 2 * n),
         "baseline": (0, 0),
     }[a.mechanism]
-    if a.mechanism == "baseline":
-        return 0, 0
-    comparisons = admission + per_mech[0]
-    masks = MASKS_PER_COMPARISON * comparisons + per_mech[1] + 3 * admission
-    return comparisons, masks
+    return comparisons, MASKS_PER_COMPARISON * comparisons + products
 
 
-async def agree(e: Engine, bids: list[Submission]) -> tuple[list[Submission], list[dict]]:
-    """The bids every server accepted with the same header and consistent shares, in agreed order.
+def _excluded(bids: list[Submission], keep, reason: str) -> list[dict]:
+    return [{"bidder": b.header.bidder, "digest": b.digest, "reason": reason} for b, ok in zip(bids, keep) if not ok]
+
+
+def checks(e: Engine, a: Auction, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From everyone's published values (parties × bids × values): consistent? in range?
+
+    Bit-shared bids: value 0 is the masked combination (degree t), value 1 the masked
+    bit check (degree 2t, must be 0). Curves: every value masked, consistency only.
+    """
+    n = columns.shape[1]
+    if a.bit_shared:
+        return e.consistent_columns(columns[:, :, 0]), e.zero_at_origin(columns[:, :, 1])
+    flat = columns.reshape(columns.shape[0], -1)
+    return e.consistent_columns(flat).reshape(n, -1).all(axis=1), np.ones(n, dtype=bool)
+
+
+async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Submission], list[dict]]:
+    """The bids every server accepted with the same header, with good shares, in agreed order.
 
     One round: each server publishes, per accepted bid, its digest, arrival number and
-    masked shares; the consistency of every admitted bid is then checked locally.
+    masked check values; the checks of every commonly accepted bid are then local.
     """
-    local = [(b.digest, b.seq, b.header.bidder, b.masked) for b in bids]
-    t0 = time.perf_counter()
+    local = [(b.digest, b.seq, b.header.bidder, b.published) for b in bids]
     views = await e.mpc.transfer(local)
-    e.last_round_s = time.perf_counter() - t0
     seqs: dict[str, list[int]] = {}
-    masked: dict[str, list[list[int]]] = {}
+    published: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
     for view in views:
         for digest, seq, bidder, w in view:
             seqs.setdefault(digest, []).append(seq)
-            masked.setdefault(digest, []).append(w)
+            published.setdefault(digest, []).append(w)
             who[digest] = bidder
     everywhere = {d for d, s in seqs.items() if len(s) == len(views)}
     mine = {b.digest: b for b in bids}
@@ -165,94 +186,61 @@ async def agree(e: Engine, bids: list[Submission]) -> tuple[list[Submission], li
     excluded = [{"bidder": who[d], "digest": d, "reason": "shares did not reach every server with the same header"}
                 for d in sorted(set(seqs) - everywhere)]
     if admitted:
-        w = np.array([[x for b in admitted for x in masked[b.digest][j]] for j in range(len(views))], dtype=object)
-        V = len(admitted[0].shares)
-        ok = e.consistent_columns(w).reshape(len(admitted), V).all(axis=1)
-        excluded += [{"bidder": b.header.bidder, "digest": b.digest, "reason": "inconsistent shares"}
-                     for b, good in zip(admitted, ok) if not good]
-        admitted = [b for b, good in zip(admitted, ok) if good]
+        columns = np.array([[published[b.digest][j] for b in admitted] for j in range(len(views))], dtype=object)
+        consistent, in_range = checks(e, a, columns)
+        excluded += _excluded(admitted, consistent, "inconsistent shares")
+        excluded += _excluded(admitted, ~consistent | in_range, "value out of range")
+        admitted = [b for b, c, r in zip(admitted, consistent, in_range) if c and r]
     return admitted, excluded
 
 
-def _out_of_range(bids: list[Submission], valid) -> list[dict]:
-    return [{"bidder": b.header.bidder, "digest": b.digest, "reason": "value out of range"}
-            for b, good in zip(bids, valid) if not good]
-
-
-async def admit(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Submission], np.ndarray, list[dict]]:
-    """Agreement, share consistency and range checks; returns survivors and their shares."""
-    admitted, excluded = await agree(e, bids)
-    shares = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), a.values_per_bid)
-    if not admitted:
-        return [], shares, excluded
-    bits = mech.QUANTITY_BITS if a.mechanism == "double" else BID_BITS
-    in_range = (await e.in_range(shares.reshape(-1), bits)).reshape(shares.shape).all(axis=1)
-    excluded += _out_of_range(admitted, in_range)
-    return [b for b, good in zip(admitted, in_range) if good], shares[in_range], excluded
-
-
-async def optimistic_tournament(e: Engine, bids: list[Submission], second: bool,
-                                reserve: Submission | None = None):
-    """Range checks folded into the tournament's first level; rerun without cheaters if any.
-
-    Returns (bids kept, their Tour or None if none left, exclusions).
-    """
-    values = obj([b.shares[0] for b in bids])
-    checked = np.append(values, reserve.shares[0]) if reserve is not None else values
-    tour = await mech.tournament(e, values, second=second, precheck=checked) if len(checked) else None
-    valid = tour.valid if tour is not None else np.zeros(0, dtype=bool)
-    if reserve is not None and not valid[-1]:
-        raise ConnectionAbortedError("the reserve is out of range")
-    valid = valid[: len(bids)]
-    if valid.all():
-        return bids, (tour if len(bids) else None), []
-    kept = [b for b, good in zip(bids, valid) if good]
-    tour = await mech.tournament(e, values[valid], second=second) if kept else None
-    return kept, tour, _out_of_range(bids, valid)
+def bid_values(e: Engine, bids: list[Submission]) -> np.ndarray:
+    """[bid] for bit-shared bids: Σ 2^j [b_j], local."""
+    if not bids:
+        return np.zeros(0, dtype=object)
+    return e.from_bits(np.array([b.shares for b in bids], dtype=object))
 
 
 async def evaluate(e: Engine, a: Auction) -> dict:
     """Admission, then the mechanism; returns the public outcome with bidder labels."""
     t0 = time.perf_counter()
-    t1 = None
-    if a.mechanism in ("first", "second", "builder", "baseline"):
-        admitted, excluded = await agree(e, a.bids)
-        t1 = time.perf_counter()
-        reserve = None
-        if a.mechanism == "builder":
-            reserves = [b for b in admitted if b.header.side == "reserve"]
-            if not reserves:
-                raise ConnectionAbortedError("the reserve was not admitted")
-            reserve = reserves[0]
-            admitted = [b for b in admitted if b is not reserve]
-        if a.mechanism == "baseline":
-            out = await baseline_second(e, obj([b.shares[0] for b in admitted]))
-        else:
-            admitted, tour, dropped = await optimistic_tournament(e, admitted, a.mechanism != "first", reserve)
-            excluded += dropped
-            if a.mechanism == "builder":
-                out = await mech.finish_builder(e, reserve.shares[0], tour)
-            elif tour is None:
-                out = mech.Outcome()
-            elif a.mechanism == "first":
-                out = await mech.finish_first(e, tour)
-            else:
-                out = await mech.finish_second(e, tour)
+    admitted, excluded = await agree(e, a, a.bids)
+    if a.mechanism == "double":
+        shares = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), len(a.grid))
+        ok = (await e.in_range(shares.reshape(-1), mech.QUANTITY_BITS)).reshape(shares.shape).all(axis=1)
+        excluded += _excluded(admitted, ok, "value out of range")
+        admitted, shares = [b for b, good in zip(admitted, ok) if good], shares[ok]
+    t1 = time.perf_counter()
+    if a.mechanism == "builder":
+        reserves = [b for b in admitted if b.header.side == "reserve"]
+        if not reserves:
+            raise ConnectionAbortedError("the reserve was not admitted")
+        reserve = bid_values(e, reserves[:1])[0]
+        admitted = [b for b in admitted if b is not reserves[0]]
+    if a.mechanism == "double":
+        out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
     else:
-        admitted, shares, excluded = await admit(e, a, a.bids)
-        t1 = time.perf_counter()
-        if a.mechanism == "topk":
-            out = await mech.secure_topk(e, shares[:, 0], a.k)
+        values = bid_values(e, admitted)
+        if a.mechanism == "baseline":
+            out = await baseline_second(e, values)
+        elif a.mechanism == "topk":
+            out = await mech.secure_topk(e, values, a.k)
+        elif a.mechanism == "builder":
+            tour = await mech.tournament(e, values, second=True) if len(values) else None
+            out = await mech.finish_builder(e, reserve, tour)
+        elif not len(values):
+            out = mech.Outcome()
+        elif a.mechanism == "first":
+            out = await mech.finish_first(e, await mech.tournament(e, values))
         else:
-            out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
+            out = await mech.finish_second(e, await mech.tournament(e, values, second=True))
     label = lambda i: admitted[i].header.bidder  # noqa: E731
     return {
         "outcome": {"winner": None if out.winner is None else label(out.winner), "price": out.price,
                     "winners": [label(i) for i in out.winners]},
         "admitted": [b.digest for b in admitted],
         "excluded": excluded,
-        "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1,
-                   "agreement_round_s": getattr(e, "last_round_s", None)},
+        "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1},
     }
 
 
@@ -277,9 +265,10 @@ async def baseline_second(e: Engine, bids: np.ndarray) -> mech.Outcome:
 async def stream(e: Engine, a: Auction) -> dict:
     """Running first-price maximum over bids in arrival order (relay replay).
 
-    After each arrival the servers agree on the next bid, check it, and fold it into
-    the secret (max, index) with one comparison; at close, only the final winner and
-    price are opened. Returns per-update latencies measured at this server.
+    After each arrival the servers publish the next bid's digest and check values
+    (one round), then fold it into the secret (max, index) with one comparison and one
+    selection; at close, only the final winner and price are opened. Returns the
+    per-update latencies measured at this server.
     """
     best = idx = None
     admitted: list[Submission] = []
@@ -292,36 +281,25 @@ async def stream(e: Engine, a: Auction) -> dict:
             await a.arrived.wait()
         mine = a.bids[position] if position < len(a.bids) else None
         t0 = time.perf_counter()
-        views = await e.mpc.transfer((mine.digest, mine.masked) if mine else None)
+        views = await e.mpc.transfer((mine.digest, mine.published) if mine else None)
         if any(v is None for v in views):
             break
         position += 1
         if len({v[0] for v in views}) != 1:
-            excluded.append({"bidder": mine.header.bidder, "digest": mine.digest,
-                             "reason": "servers received different bids at this position"})
+            excluded += _excluded([mine], [False], "servers received different bids at this position")
             continue
-        value = obj([mine.shares[0]])
-        if not e.consistent_columns(np.array([v[1] for v in views], dtype=object))[0]:
-            excluded.append({"bidder": mine.header.bidder, "digest": mine.digest, "reason": "inconsistent shares"})
+        consistent, in_range = checks(e, a, np.array([[v[1]] for v in views], dtype=object))
+        if not (consistent[0] and in_range[0]):
+            excluded += _excluded([mine], [False], "inconsistent shares" if not consistent[0] else "value out of range")
             continue
+        value = bid_values(e, [mine])
         j = len(admitted)
-        if best is None:
-            valid = (await e.in_range(value))[0]
-        else:
-            # Optimistically: the range check's carry rides with the comparison, its
-            # zero test with the selection; an invalid bid leaves the state unchanged.
-            hb = await e.high_bit(np.concatenate([(best - value + (1 << BID_BITS)) % P, value]))
-            new_wins = (1 - hb[:1]) % P
-            prod, ok = await e.mul_and_zero_test(np.concatenate([new_wins, new_wins]),
-                                                 np.concatenate([value - best, j - idx]), hb[1:])
-            valid = ok[0]
-        if not valid:
-            excluded.append({"bidder": mine.header.bidder, "digest": mine.digest, "reason": "value out of range"})
-            continue
         admitted.append(mine)
         if best is None:
             best, idx = value, obj([j])
         else:
+            new_wins = (1 - await e.ge(best, value)) % P
+            prod = await e.mul(np.concatenate([new_wins, new_wins]), np.concatenate([value - best, j - idx]))
             best, idx = (best + prod[:1]) % P, (idx + prod[1:]) % P
         latencies.append(time.perf_counter() - t0)
     if best is None:

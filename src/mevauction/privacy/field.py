@@ -9,6 +9,7 @@ at x = i + 1, MPyC's convention, so shares made here are MPyC shares.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 
 import gmpy2
@@ -64,3 +65,20 @@ def consistent(shares: list[int], threshold: int) -> bool:
     points = list(enumerate(shares, start=1))
     base = points[: threshold + 1]
     return all(interpolate(base, x) == y for x, y in points[threshold + 1:])
+
+
+def bits_of(value: int, width: int = BID_BITS) -> list[int]:
+    """Little-endian bits of 0 ≤ value < 2^width: what a bidder shares, bit by bit."""
+    if not 0 <= value < 1 << width:
+        raise ValueError(f"value must be in [0, 2^{width})")
+    return [(value >> j) & 1 for j in range(width)]
+
+
+def challenges(digest: bytes, label: bytes, n: int) -> list[int]:
+    """n public field elements derived from a bid's header digest (Fiat–Shamir).
+
+    The header commits to the share hashes, so a bidder fixes its shares before it
+    can know these coefficients; cheating would need a 1-in-p hash collision.
+    """
+    stream = hashlib.shake_256(b"mevauction.sealed.challenge/1" + label + digest).digest(16 * n)
+    return [int.from_bytes(stream[16 * i:16 * i + 16], "little") % MODULUS for i in range(n)]

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mevauction.privacy.field import BID_BITS
 from mevauction.privacy.protocol import P, Engine, obj
 
 QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64
@@ -86,16 +85,14 @@ def clear_double(grid: list[int], sides: list[str], increments: list[list[int]])
 
 @dataclass
 class Tour:
-    """A finished tournament: shares of max, runner-up and index; ``valid`` from a precheck."""
+    """A finished tournament: shares of the max, the runner-up and the max's index."""
 
     m: object
     s: object
     idx: object
-    valid: np.ndarray | None = None
 
 
-async def tournament(e: Engine, values: np.ndarray, second: bool = False, index: bool = True,
-                     precheck: np.ndarray | None = None) -> Tour:
+async def tournament(e: Engine, values: np.ndarray, second: bool = False, index: bool = True) -> Tour:
     """Secure max (and argmax, and runner-up) by a pairwise tournament, log2(n) levels.
 
     Merging (mL, sL, iL) with (mR, sR, iR): R wins iff mR > mL; the new runner-up is
@@ -103,23 +100,14 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
     first one's result, so it is deferred and done together with the next level's
     comparison (one batch, same rounds); the root's is settled at the end. On the first
     level the runner-up is just the smaller of the two. Runner-up of a single bid is 0.
-
-    ``precheck``: values to range-check *optimistically* in the first level's rounds
-    (their carries share its comparison, their zero tests its selection round). The
-    result is only meaningful if every entry of ``Tour.valid`` is True; otherwise the
-    caller drops the invalid bids and runs again. Nothing is opened but masked values,
-    so a discarded run leaks nothing.
     """
     n = len(values)
     m = values % P
     s = np.zeros(n, dtype=object)
     idx = obj(range(n))
-    valid = None
     pend_w = pend_lo = None  # deferred runner-up comparisons, one per node
-    if precheck is not None and n < 2:
-        valid = await e.in_range(precheck)
     if n == 0:
-        return Tour(None, None, None, valid)
+        return Tour(None, None, None)
     first_level = True
     while len(m) > 1:
         odd = len(m) % 2
@@ -130,14 +118,8 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
         h = len(mL)
         if not second or first_level:
             deltas = [mR - mL] + ([iR - iL] if index else [])
-            if first_level and precheck is not None:
-                hb = await e.high_bit(np.concatenate([(mL - mR + (1 << BID_BITS)) % P, precheck]))
-                r_wins = (1 - hb[:h]) % P
-                prod, valid = await e.mul_and_zero_test(np.concatenate([r_wins] * len(deltas)),
-                                                        np.concatenate(deltas), hb[h:])
-            else:
-                r_wins = (1 - await e.ge(mL, mR)) % P
-                prod = await e.mul(np.concatenate([r_wins] * len(deltas)), np.concatenate(deltas))
+            r_wins = (1 - await e.ge(mL, mR)) % P
+            prod = await e.mul(np.concatenate([r_wins] * len(deltas)), np.concatenate(deltas))
             new_m = (mL + prod[:h]) % P
             new_i = (iL + prod[h:]) % P if index else iL
             new_s = (mL + mR - new_m) % P if second else sL
@@ -166,12 +148,10 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
             new_s = np.append(new_s, s[-1:])
         m, idx, s = obj(new_m), obj(new_i), obj(new_s)
         first_level = False
-        if valid is not None and not valid.all():
-            break
     if pend_w is not None:
         g = await e.ge(pend_w, pend_lo)
         s = obj([(pend_lo[0] + (await e.mul(g, pend_w - pend_lo))[0]) % P])
-    return Tour(m[0], s[0], idx[0], valid)
+    return Tour(m[0], s[0], idx[0])
 
 
 async def finish_first(e: Engine, t: Tour) -> Outcome:

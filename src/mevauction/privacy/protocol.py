@@ -29,7 +29,7 @@ import numpy as np
 from mpyc import asyncoro, thresha
 from mpyc.finfields import GF
 
-from mevauction.privacy.field import BID_BITS, MODULUS, SEC_PARAM
+from mevauction.privacy.field import BID_BITS, MODULUS, SEC_PARAM, challenges
 
 P = MODULUS
 DIGIT_BITS = 4
@@ -154,6 +154,12 @@ class Engine:
         senders = [(self.pid - threshold + j) % self.m for j in range(threshold)]
         return senders, await self.mpc.gather([self.mpc._receive_message(j) for j in senders])
 
+    @staticmethod
+    def from_bits(bits: np.ndarray) -> np.ndarray:
+        """[Σ_j 2^j b_j] from bit shares (n, l): linear, local."""
+        weights = np.array([1 << j for j in range(bits.shape[1])], dtype=object)
+        return (bits * weights).sum(axis=1) % P
+
     def _lagrange(self, xs: tuple[int, ...]) -> list[int]:
         key = ("lagrange", xs)
         if key not in self._cache:
@@ -194,15 +200,6 @@ class Engine:
         d = (x.reshape(-1) * y.reshape(-1) + r + z) % P
         opened = await self._open_flat(d, 2 * self.t)
         return ((opened - r) % P).reshape(x.shape)
-
-    async def mul_and_zero_test(self, x: np.ndarray, y: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``mul(x, y)`` and ``is_zero_public(q)`` in the same round (one opening)."""
-        n = x.size
-        r, z = self._masks(n)
-        rho, z2 = self._masks(q.size)
-        d = np.concatenate([x.reshape(-1) * y.reshape(-1) + r + z, q.reshape(-1) * rho + z2]) % P
-        opened = await self._open_flat(d, 2 * self.t)
-        return ((opened[:n] - r) % P).reshape(x.shape), (opened[n:] == 0).reshape(q.shape)
 
     async def select(self, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """c ? a : b for a secret bit c."""
@@ -323,6 +320,34 @@ class Engine:
         prfs = self.mpc.prfs(self.field.order)
         return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                              b"consistency:" + digest, n).value
+
+    def digest_zero_masks(self, digest: bytes, n: int) -> np.ndarray:
+        """[0]_2t for the bid with this header digest (PRSS zero sharing, order-independent)."""
+        prfs = self.mpc.prfs(self.field.order)
+        return thresha.np_pseudorandom_share_0(self.field, self.m, self.pid, prfs,
+                                               b"bitcheck:" + digest, n).value
+
+    def publish_bit_checks(self, digest: bytes, bits: list[int]) -> list[int]:
+        """What this server publishes at the deadline about one bid's bit shares [b_j]_t.
+
+        - consistency: Σ λ_j [b_j] + [ρ]_t — every bit sharing has degree t iff (w.h.p.)
+          this combination has;
+        - bit check: Σ μ_j [b_j]·(1 − [b_j]) + [0]_2t — a degree-2t sharing of 0 iff
+          (w.h.p.) every b_j is 0 or 1, i.e. the bid Σ 2^j b_j is in [0, 2^64).
+        λ, μ are Fiat–Shamir challenges of the digest; ρ and the zero sharing are PRSS
+        keyed by it, so each published value is masked and reveals only the check.
+        Computed at intake: local, no communication.
+        """
+        lam = challenges(digest, b"consistency", len(bits))
+        mu = challenges(digest, b"bits", len(bits))
+        combo = sum(l * b for l, b in zip(lam, bits)) + int(self.digest_masks(digest, 1)[0])
+        check = sum(u * b * (1 - b) for u, b in zip(mu, bits)) + int(self.digest_zero_masks(digest, 1)[0])
+        return [combo % P, check % P]
+
+    def zero_at_origin(self, w: np.ndarray) -> np.ndarray:
+        """Per column of all m published degree-2t shares (rows = parties): is the secret 0?"""
+        coeffs = np.array(self._lagrange(tuple(range(1, self.m + 1))), dtype=object)
+        return ((coeffs @ w) % P == 0).astype(bool)
 
     def consistent_columns(self, w: np.ndarray) -> np.ndarray:
         """For the m published masked shares per value (rows = parties): degree ≤ t?

@@ -117,7 +117,7 @@ class CommitteeServer:
         try:
             if a is None:
                 raise Rejected("unknown auction")
-            seq = a.accept(header, req.get("shares"), req.get("nonce"), self.engine.digest_masks)
+            seq = a.accept(header, req.get("shares"), req.get("nonce"), self.engine)
         except Rejected as exc:
             return {"ok": False, "reason": str(exc)}
         return {"ok": True, "seq": seq}

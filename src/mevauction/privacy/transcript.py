@@ -9,7 +9,7 @@ the winners publish afterwards (values, salt, their shares and nonces).
 signature, that the m servers are distinct and signed the same outcome; that admitted
 bids are published headers and the winners are admitted; and for each opening, the
 commitment, each share against its signed hash, that the shares lie on one degree-t
-polynomial whose value is the opened bid, and the price rule (first price: price = the
+polynomial and reconstruct the opened bid (bit by bit for single bids), and the price rule (first price: price = the
 winner's bid; second/builder/top-k: price ≤ each winner's bid). It cannot prove that
 the committee compared correctly — that rests on an honest majority of servers.
 """
@@ -111,10 +111,17 @@ def _check_opening(o: dict, auction: str, m: int, t: int, outcome: dict, mechani
     for j in range(m):
         if messages.share_hash(auction, who, j, shares[j], nonces[j]) != header.share_hashes[j]:
             problems.append(f"opening of {who}: share {j} does not match its signed hash")
-    for v, value in enumerate(values):
+    secrets = []
+    for v in range(len(shares[0])):
         column = [shares[j][v] for j in range(m)]
-        if not consistent(column, t) or interpolate(list(enumerate(column, 1))[: t + 1]) != value % MODULUS:
-            problems.append(f"opening of {who}: shares do not reconstruct the opened value")
+        if not consistent(column, t):
+            problems.append(f"opening of {who}: shares of value {v} are inconsistent")
+        secrets.append(interpolate(list(enumerate(column, 1))[: t + 1]))
+    if mechanism != "double":  # a bid shared as its bits
+        if any(b not in (0, 1) for b in secrets) or values[:1] != [sum(b << j for j, b in enumerate(secrets))]:
+            problems.append(f"opening of {who}: shares do not reconstruct the opened bid bit by bit")
+    elif secrets != [v % MODULUS for v in values]:
+        problems.append(f"opening of {who}: shares do not reconstruct the opened values")
     price = outcome.get("price")
     if mechanism in ("first", "replay", "stream") and values[:1] != [price]:
         problems.append(f"first price {price} is not the winner's opened bid")
