@@ -137,8 +137,8 @@ def plan_material(a: Auction) -> tuple[int, int]:
     n, k, G = a.max_bids, a.k, max(1, len(a.grid))
     comparisons, products = {
         "first": (n, 2 * n),
-        "second": (2 * n, 4 * n),
-        "builder": (2 * n + 2, 4 * n + 4),
+        "second": (3 * n // 2 + 4, 4 * n),
+        "builder": (3 * n // 2 + 6, 4 * n + 4),
         "topk": ((k + 1) * n, 4 * k * n),
         "double": (n * G + G, 3 * n),
         "stream": (n, 2 * n),

@@ -106,6 +106,7 @@ class Engine:
         self.digit_values = Pool() # (n, 16) the random digits themselves
         self.divl = Pool()         # k-bit random high parts of comparison masks
         self._cache: dict = {}
+        self.online_refills = 0  # comparison masks made after a deadline
         self._inv = {l: pow(1 << l, -1, P) for l in range(DIGIT_BITS, BID_BITS + 1, DIGIT_BITS)}
         self._check = self._consistency_matrix()
 
@@ -237,7 +238,8 @@ class Engine:
 
     async def _take_digits(self, n: int):
         short = n - self.digits.available
-        if short > 0:
+        if short > 0:  # preprocessing fell short: make the rest now (counted, it costs latency)
+            self.online_refills += short
             await self.fill_digits(short)
         return self.digits.take(n), self.digit_values.take(n), self.divl.take(n)
 

@@ -161,6 +161,7 @@ class CommitteeServer:
         gc.freeze()
         a.preprocess_s = time.perf_counter() - t0
         a.ready.set()
+        refills0 = e.online_refills
         bytes0, t1 = self.bytes_sent(), time.perf_counter()
         if a.mechanism == "stream":  # folds bids in as they arrive, opens at close
             result = await self.guarded(stream(e, a))
@@ -169,6 +170,7 @@ class CommitteeServer:
             bytes0, t1 = self.bytes_sent(), time.perf_counter()
             result = await self.guarded(evaluate(e, a))
         result["timing"] = {"preprocess_s": a.preprocess_s, "online_s": time.perf_counter() - t1,
+                            "online_refilled_comparisons": e.online_refills - refills0,
                             **result.get("timing", {})}
         result["bytes_sent"] = self.bytes_sent() - bytes0
         self.publish(a, {"status": "ok", **result})
