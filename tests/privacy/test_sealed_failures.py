@@ -136,24 +136,13 @@ def test_killed_server_aborts_cleanly_without_revealing_anything(kill_delay):
         sealed = lambda a: honest(a, values)  # noqa: E731
         _, statements, _ = asyncio.run(auction(committee, "second", sealed, kill=2, kill_delay=kill_delay))
         outcome, why = agreed_outcome(statements)
-        if kill_delay is not None and outcome is not None:
-            # The result was out before the kill: then it is complete and right.
-            assert outcome == {"winner": "honest63", "price": 162, "winners": ["honest63"]}
+        survivors = [s for s in statements if isinstance(s, dict)]
+        right = {"winner": "honest63", "price": 162, "winners": ["honest63"]}
+        if kill_delay is not None and all(s["status"] == "ok" for s in survivors):
+            # The computation finished before the kill: what was published is complete and right.
+            assert all(s["outcome"] == right for s in survivors)
             return
         assert outcome is None
         assert "server 2" in why
-        survivors = [s for s in statements if isinstance(s, dict)]
         assert survivors and all(s["status"] == "aborted" and "outcome" not in s for s in survivors)
         assert any("lost connection to server 2" in s["reason"] for s in survivors)
-
-
-def test_stream_excludes_out_of_range_bids_and_keeps_the_maximum(committee):
-    def sealed(a):
-        return [seal(a, SealedBid("b0", [5]), 3), cheater(a, "huge", [0] * (BID_BITS - 1) + [3]),
-                seal(a, SealedBid("b2", [9]), 3), cheater(a, "neg", [MODULUS - 1] * BID_BITS),
-                seal(a, SealedBid("b4", [7]), 3)]
-
-    _, statements, _ = asyncio.run(auction(committee, "stream", sealed))
-    outcome, why = agreed_outcome(statements)
-    assert outcome == {"winner": "b2", "price": 9, "winners": ["b2"]}, why
-    assert {x["bidder"] for x in statements[0]["excluded"]} == {"huge", "neg"}
