@@ -146,3 +146,15 @@ def test_killed_server_aborts_cleanly_without_revealing_anything(kill_delay):
         assert "server 2" in why
         assert survivors and all(s["status"] == "aborted" and "outcome" not in s for s in survivors)
         assert any("lost connection to server 2" in s["reason"] for s in survivors)
+
+
+def test_stream_excludes_out_of_range_bids_and_keeps_the_maximum(committee):
+    def sealed(a):
+        return [seal(a, SealedBid("b0", [5]), 3), cheater(a, "huge", [0] * (BID_BITS - 1) + [3]),
+                seal(a, SealedBid("b2", [9]), 3), cheater(a, "neg", [MODULUS - 1] * BID_BITS),
+                seal(a, SealedBid("b4", [7]), 3)]
+
+    _, statements, _ = asyncio.run(auction(committee, "stream", sealed))
+    outcome, why = agreed_outcome(statements)
+    assert outcome == {"winner": "b2", "price": 9, "winners": ["b2"]}, why
+    assert {x["bidder"] for x in statements[0]["excluded"]} == {"huge", "neg"}
