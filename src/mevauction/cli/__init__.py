@@ -1,4 +1,4 @@
-"""The ``mevauction`` command.
+"""mevauction — private, real-time auctions for Ethereum block space.
 
 Each subcommand lives in its own module ``mevauction.cli.<name>`` exposing
 ``register(subparsers)``; the module sets ``func`` on its parser. Errors a user can
