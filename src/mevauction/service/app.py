@@ -17,6 +17,7 @@ from mevauction.service import api
 from mevauction.service.config import ServiceConfig
 from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
+from mevauction.service.preconf import PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
 from mevauction.service.rpc import JsonRpc
 from mevauction.service.store import Store
@@ -38,10 +39,16 @@ class Service:
         self.store = Store(self.config.db)
         self.engine = Auctioneer(self.config, self.store, self.metrics)
         self.engine.load()
+        desk = None
+        if self.config.preconf_key:
+            desk = PreconfDesk(self.config, self.engine.clock, self.store, self.metrics)
+            desk.load()
         self.rpc = JsonRpc(self.engine, self.metrics, self.config.max_body_bytes, self.config.body_timeout,
-                           RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer))
+                           RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer), desk)
         api.register(self.http, self.engine, self.store, self.metrics)
         self.engine.start()
+        if desk is not None:
+            desk.start()
         # Orders held in memory are long-lived: keep them out of the young generations'
         # collections, so a full collection does not stall intake every few thousand orders.
         gc.freeze()
@@ -49,6 +56,8 @@ class Service:
         try:
             yield
         finally:
+            if desk is not None:
+                await desk.stop()
             await self.engine.stop()
             self.store.close()
 
