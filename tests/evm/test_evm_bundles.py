@@ -39,7 +39,7 @@ def tx_hash(raw: str) -> str:
 
 
 def weth_balance(world, weth: str, holder: str) -> int:
-    return world.executor.evm.storage(weth, hashmap_slot(0, holder))
+    return world.executor.storage(weth, hashmap_slot(0, holder))
 
 
 def test_bundle_is_all_or_nothing_unless_reverting_allowed(genesis):

@@ -2,7 +2,6 @@
 
 from conftest import BASE_FEE, ETHER, GWEI, address_of, scenario, signed, user_key
 
-from mevauction.worlds.evm.execution import ESCROW
 from mevauction.worlds.evm.txcodec import LEGACY
 from mevauction.worlds.evm.world import from_scenario
 
@@ -17,18 +16,17 @@ def test_eip1559_transfer_fees_by_hand(genesis):
     raw = signed(user_key(0), PAYEE, value=3 * ETHER, gas=50_000, tip=2 * GWEI)
     world = _world(genesis, [raw])
     sender = address_of(user_key(0))
-    evm = world.executor.evm
+    ex = world.executor
     before = genesis.accounts[sender].balance
     cur = world.cursor()
     out = cur.push("o0")
     assert out.success and out.gas_used == 21_000
     assert out.bid == 21_000 * 2 * GWEI  # priority fee to the fee recipient
-    assert evm.get_balance(world.block.coinbase) == 21_000 * 2 * GWEI
-    assert evm.get_balance(sender) == before - 3 * ETHER - 21_000 * (BASE_FEE + 2 * GWEI)
-    assert evm.get_balance(ESCROW) == 21_000 * BASE_FEE  # burned base fee
-    assert evm.get_balance(PAYEE) == 3 * ETHER
+    assert ex.balance(world.block.coinbase) == 21_000 * 2 * GWEI
+    assert ex.balance(sender) == before - 3 * ETHER - 21_000 * (BASE_FEE + 2 * GWEI)  # base fee burned
+    assert ex.balance(PAYEE) == 3 * ETHER
     cur.pop()
-    assert evm.get_balance(sender) == before and evm.get_balance(PAYEE) == 0
+    assert ex.balance(sender) == before and ex.balance(PAYEE) == 0
 
 
 def test_fee_cap_limits_the_tip(genesis):
@@ -63,7 +61,7 @@ def test_invalid_transactions_have_no_effect(genesis):
     for i in range(len(raws)):
         out = cur.push(f"o{i}")
         assert not out.success and out.bid == 0
-    assert world.executor.evm.get_balance(world.block.coinbase) == 0
+    assert world.executor.balance(world.block.coinbase) == 0
 
 
 def test_nonces_chain_within_a_block_and_unwind_on_pop(genesis):

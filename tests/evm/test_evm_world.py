@@ -1,6 +1,7 @@
 """Generated evm slots: scenario round trip, cursor discipline, mechanism invariants."""
 
 import json
+import random
 
 import pytest
 
@@ -66,3 +67,24 @@ def test_mechanism_invariants_on_a_generated_evm_slot(slot):
             refunds += s.refund
     assert report.proposer == value - refunds >= 0  # budget balance
     assert value > 0
+
+
+def test_random_push_pop_walk_matches_fresh_evaluation(slot):
+    """Any interleaving of pushes and pops gives what pushing the same prefix afresh gives."""
+    walker, reference = build_world(slot), build_world(slot)
+    ids = list(walker.orders)
+    rng = random.Random(5)
+    cur = walker.cursor()
+    stack: list[str] = []
+    for _ in range(40):
+        if stack and rng.random() < 0.4:
+            cur.pop()
+            stack.pop()
+            continue
+        oid = rng.choice(ids)
+        out = cur.push(oid)
+        fresh = reference.cursor()
+        for earlier in stack:
+            fresh.push(earlier)
+        assert fresh.push(oid) == out, (stack, oid)
+        stack.append(oid)

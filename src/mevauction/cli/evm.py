@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from mevauction.errors import InputError
 from mevauction.intake.scenario import read_json
 
 
@@ -21,6 +22,8 @@ def _write(doc: dict, out: str) -> None:
 def _generate(args) -> int:
     from mevauction.worlds.evm import generate
 
+    if args.orders < 1:
+        raise InputError("orders", f"must be at least 1, got {args.orders}")
     _write(generate(args.orders, args.seed), args.out)
     return 0
 

@@ -3,20 +3,32 @@
 pyrevm 0.3.7 exposes revm's journaled state through ``snapshot``/``revert`` and a
 ``message_call`` that runs a call *without* charging gas (it skips revm's
 ``deduct_caller``/``reimburse_caller``/``reward_beneficiary``, which are not
-journaled). So the gas payment is done here with journaled value transfers,
+journaled) and *without finalising the journal* (what revm does at the end of a
+transaction). So the gas payment is done here with journaled value transfers,
 following execution-specs ``process_transaction``:
 
 1. validity: chain id, fee cap ≥ base fee, gas limit within the block, nonce equal
-   to the sender's, sender without code (EIP-3607, checked by revm), balance ≥
+   to the sender's, sender without code (EIP-3607), balance ≥
    ``gas_limit × max_fee + value``; an invalid transaction has no effect;
-2. the sender pays ``gas_limit × effective_gas_price`` up front (into an escrow
-   account that doubles as the burn address);
+2. the sender pays ``gas_limit × effective_gas_price`` up front;
 3. the call runs with ``gas_limit − intrinsic access-list gas``; EIP-2930 access
    lists are warmed by journaled loads (revm's own pre-load is not journaled and
    would survive a revert);
 4. unused gas is refunded to the sender, ``gas_used × (effective − base_fee)``
-   goes to the fee recipient, ``gas_used × base_fee`` stays burned in escrow;
-5. the sender's nonce goes up by one (kept in a journaled overlay, see Nonces).
+   goes to the fee recipient, ``gas_used × base_fee`` is burned (credited to
+   no one);
+5. the transaction is *finalised* (see ``Executor.finalise``; lazily, when the
+   block goes on): the journal is read for every account and slot it changed,
+   rolled back, and the new values — with the sender's nonce one higher — are
+   written into pyrevm's database.
+
+Step 5 is what makes gas exact inside a block. In revm an account or slot is warm
+(EIP-2929) exactly when it is in the journaled state, and SSTORE's "original
+value" (EIP-2200) is the value it had when loaded into it; a journal that is never
+finalised would leave everything an earlier transaction touched warm, with
+block-start originals. After step 5 the journaled state is empty between
+transactions, as on mainnet. The writes are undone from an undo log (``mark`` /
+``undo_to``) instead of pyrevm checkpoints.
 
 Bundles follow Flashbots ``eth_sendBundle``: all transactions or none, except that
 a transaction in ``revertingTxHashes`` may revert (it is kept, its gas paid) and a
@@ -29,33 +41,36 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from eth_abi import decode as abi_decode
 from eth_hash.auto import keccak
 
-from pyrevm import EVM, BlockEnv, CfgEnv, Env
+from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
 
+from mevauction.worlds.evm.access import CODE, DESTROYED, NONCE, journal_part
 from mevauction.worlds.evm.txcodec import Transaction
 
-# Escrow for the up-front gas payment; what is left there is the burned base fee.
-ESCROW = "0x" + "fee0" * 10
 ACCESS_LIST_ADDRESS_GAS = 2400  # EIP-2930
 ACCESS_LIST_STORAGE_KEY_GAS = 1900
 SPEC = "CANCUN"
 EMPTY_CODE_HASH = keccak(b"")
 REVERT_OUTPUT = re.compile(r"output: 0x([0-9a-f]*)")
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+SOME = "had_value: Some("  # a StorageChange that wrote a slot
+PAID_AMOUNT = re.compile(r"BalanceTransfer \{ from: (0x[0-9a-f]{40}), to: (0x[0-9a-f]{40}), balance: ([1-9]\d*)")
 
 
 def revert_reason(message: str, fallback: str) -> str:
-    """The ``Error(string)`` message of a revert, from pyrevm's error text, if any."""
+    """The ``Error(string)`` message of a revert, from pyrevm's error text, if any.
+
+    The ABI encoding is selector ‖ offset (32) ‖ length ‖ UTF-8 bytes, padded;
+    it is read directly (a general ABI decoder costs more than the call here).
+    """
     m = REVERT_OUTPUT.search(message)
     if m:
         data = bytes.fromhex(m.group(1))
-        if data[:4] == ERROR_SELECTOR:
-            try:
-                return f"reverted: {abi_decode(['string'], data[4:])[0]}"
-            except Exception:  # malformed revert data: fall back to the generic reason
-                pass
+        if data[:4] == ERROR_SELECTOR and len(data) >= 68 and int.from_bytes(data[4:36], "big") == 32:
+            length = int.from_bytes(data[36:68], "big")
+            if 68 + length <= len(data):
+                return f"reverted: {data[68:68 + length].decode('utf-8', 'replace')}"
     return fallback
 
 
@@ -78,6 +93,7 @@ class TxResult:
     status: str  # "ok", "reverted", "invalid"
     gas_used: int = 0
     reason: str | None = None
+    coinbase_delta: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,31 +103,6 @@ class BundleResult:
     gas_used: int
     txs: tuple[TxResult, ...]
     error: str | None = None
-
-
-class Nonces:
-    """Sender nonces on top of the EVM's: pyrevm's message calls do not bump them.
-
-    A stack of bumped senders, truncated on revert, mirrors revm's journal.
-    """
-
-    __slots__ = ("bumps", "log")
-
-    def __init__(self) -> None:
-        self.bumps: dict[str, int] = {}
-        self.log: list[str] = []
-
-    def bump(self, sender: str) -> None:
-        self.bumps[sender] = self.bumps.get(sender, 0) + 1
-        self.log.append(sender)
-
-    def mark(self) -> int:
-        return len(self.log)
-
-    def undo_to(self, mark: int) -> None:
-        while len(self.log) > mark:
-            sender = self.log.pop()
-            self.bumps[sender] -= 1
 
 
 def new_evm(block: BlockContext, fork_url: str | None = None, fork_block: str | None = None) -> EVM:
@@ -128,32 +119,216 @@ def access_list_gas(tx: Transaction) -> int:
     return sum(ACCESS_LIST_ADDRESS_GAS + ACCESS_LIST_STORAGE_KEY_GAS * len(keys) for _, keys in tx.access_list)
 
 
+def changed_state(journal: str) -> tuple[dict[str, int], dict[tuple[str, int], int], bool]:
+    """What a transaction's journal changed.
+
+    Returns the net balance change of every account in a journaled value
+    transfer, every slot written with its value before the transaction (the first
+    ``StorageChange … had_value: Some(v)`` of a slot carries the value it was
+    loaded with), and whether nonces or code changed too (CREATE, SELFDESTRUCT),
+    in which case the balance changes alone do not give the accounts' previous
+    state.
+    """
+    deltas: dict[str, int] = {}
+    for src, dst, amount in PAID_AMOUNT.findall(journal):
+        value = int(amount)
+        deltas[src] = deltas.get(src, 0) - value
+        deltas[dst] = deltas.get(dst, 0) + value
+    # CodeChange only comes with AccountCreated; a failed CREATE leaves its NonceChange.
+    # (Patterns ending in "{" are found faster in hex-heavy text than bare names.)
+    other = "NonceChange {" in journal or "AccountCreated {" in journal or "AccountDestroyed {" in journal
+    if other:
+        for addr in NONCE.findall(journal) + CODE.findall(journal):
+            deltas.setdefault(addr, 0)
+        for addr, target in DESTROYED.findall(journal):
+            deltas.setdefault(addr, 0)
+            deltas.setdefault(target, 0)
+    first: dict[tuple[str, str], str] = {}
+    pieces = journal.split(SOME)
+    for i in range(1, len(pieces)):  # piece i-1 ends "StorageChange { address: A, key: K, "
+        head = pieces[i - 1]
+        at = head.rfind("address: ") + 9
+        slot = (head[at:at + 42], head[at + 49:head.index(",", at + 49)])
+        if slot not in first:
+            tail = pieces[i]
+            first[slot] = tail[:tail.index(")")]
+    slots = {(addr, int(key)): int(value) for (addr, key), value in first.items()}
+    return deltas, slots, other
+
+
 class Executor:
-    """One EVM holding the parent state, with a block context; executes orders on it."""
+    """One EVM holding the parent state, with a block context; executes orders on it.
+
+    Between transactions pyrevm's journaled state is empty and the state of the
+    block so far lives in its database; ``undo_log`` lists the database writes
+    (account infos and slots with their previous values) so they can be undone.
+
+    The last transaction executed stays *open* (``pending``: its journal not yet
+    rolled back and written out) until something needs the block to go on: the
+    next transaction or a ``mark`` settles it, an ``undo_to`` just rolls it back.
+    A search that pushes an order, reads its bid and pops it again therefore
+    never pays for finalising it.
+    """
 
     def __init__(self, evm: EVM, block: BlockContext):
         self.evm = evm
         self.block = block
-        self.nonces = Nonces()
-        # Journal texts of transactions and bundles undone during a capture run.
+        # (address, previous slot value, key) or (address, previous info, -1); for
+        # the fee recipient the previous info is its balance.
+        self.undo_log: list[tuple[str, object, int]] = []
+        # Journal texts of the transactions run during a capture (access.py).
         self.captured: list[str] | None = None
+        # revm loads the fee recipient outside the journal at every call (EIP-3651
+        # makes it warm), so it never leaves the journaled state and a rollback
+        # does not restore its balance. Loading it here, below every checkpoint,
+        # makes that permanent from the start; its balance is set explicitly.
+        self.coinbase = evm.basic(block.coinbase)
+        # (checkpoint, sender address, sender info before, fee recipient balance before)
+        self.pending: tuple | None = None
 
-    # --- journaled primitives -------------------------------------------------
-    def _transfer(self, src: str, dst: str, amount: int) -> None:
-        if amount:
-            self.evm.message_call(src, dst, value=amount)
-
-    def _revert(self, checkpoint) -> None:
-        if self.captured is not None:
-            self.captured.append(self.evm.journal_str)
+    # --- reading without warming -------------------------------------------------
+    def balance(self, address: str) -> int:
+        checkpoint = self.evm.snapshot()
+        value = self.evm.get_balance(address)
         self.evm.revert(checkpoint)
+        return value
+
+    def storage(self, address: str, key: int) -> int:
+        checkpoint = self.evm.snapshot()
+        value = self.evm.storage(address, key)
+        self.evm.revert(checkpoint)
+        return value
 
     def nonce(self, sender: str) -> int:
-        return self.evm.basic(sender).nonce + self.nonces.bumps.get(sender, 0)
+        self.settle()  # an open transaction's sender nonce is bumped when it is settled
+        checkpoint = self.evm.snapshot()
+        value = self.evm.basic(sender).nonce
+        self.evm.revert(checkpoint)
+        return value
+
+    # --- the database as the block so far -------------------------------------------
+    def mark(self) -> int:
+        """A point to come back to with ``undo_to``: the block so far, open transaction included."""
+        self.settle()
+        return len(self.undo_log)
+
+    def settle(self) -> None:
+        """Finalise the open transaction, if any."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            self.finalise(*pending)
+
+    def discard(self) -> None:
+        """Roll the open transaction back, if any."""
+        if self.pending is not None:
+            checkpoint, _, _, coinbase_before = self.pending
+            self.pending = None
+            if self.captured is not None:
+                self.captured.append(self.evm.journal_str)
+            self.evm.revert(checkpoint)
+            self._set_coinbase_balance(coinbase_before)
+
+    def undo_to(self, mark: int) -> None:
+        """Undo everything since ``mark``: the open transaction, then the database writes."""
+        self.discard()
+        evm, log = self.evm, self.undo_log
+        if len(log) <= mark:
+            return
+        accounts: dict[str, object] = {}
+        slots: dict[tuple[str, int], int] = {}
+        for address, previous, key in log[mark:]:
+            if key < 0:
+                accounts.setdefault(address, previous)
+            else:
+                slots.setdefault((address, key), previous)
+        del log[mark:]
+        for address, previous in accounts.items():
+            if address == self.block.coinbase:
+                self._set_coinbase_balance(previous)
+            else:
+                evm.insert_account_info(address, previous)
+        self._write_slots(slots)
+
+    def _write_slots(self, values: dict[tuple[str, int], int]) -> None:
+        """Write slots into the database, leaving their accounts cold.
+
+        A cold ``insert_account_storage`` writes the database and then loads the
+        account (a second insert to it would go to the journal instead), so each
+        round writes one slot per account inside a snapshot that is rolled back.
+        """
+        evm = self.evm
+        pending = list(values.items())
+        while pending:
+            later, seen = [], set()
+            checkpoint = evm.snapshot()
+            for (address, key), value in pending:
+                if address in seen:
+                    later.append(((address, key), value))
+                else:
+                    seen.add(address)
+                    evm.insert_account_storage(address, key, value)
+            evm.revert(checkpoint)
+            pending = later
+
+    def _set_coinbase_balance(self, balance: int) -> None:
+        # Without ``code`` (pyrevm returns analysed code padded with zeros); revm
+        # fetches it by hash when the fee recipient's code is needed.
+        info = self.coinbase
+        self.evm.insert_account_info(self.block.coinbase,
+                                     AccountInfo(balance=balance, nonce=info.nonce, code_hash=info.code_hash))
+
+    def finalise(self, checkpoint, sender_address: str, sender, coinbase_before: int) -> None:
+        """End a transaction: move what it changed from the journal into the database.
+
+        ``sender`` is the sender's account info before the transaction. The
+        journal is rolled back to ``checkpoint`` (taken at the start of the
+        transaction, with an empty journaled state), so the next transaction
+        starts with nothing warm.
+        """
+        evm = self.evm
+        coinbase = self.block.coinbase
+        text = evm.journal_str
+        if self.captured is not None:
+            self.captured.append(text)
+        coinbase_after = evm.get_balance(coinbase)
+        deltas, slots, other = changed_state(journal_part(text))
+        deltas.pop(coinbase, None)
+        deltas.setdefault(sender_address, 0)
+        after = {addr: evm.basic(addr) for addr in deltas}
+        new_values = {slot: evm.storage(*slot) for slot in slots}
+        evm.revert(checkpoint)
+        if other:  # nonces or code changed: read the previous state itself
+            peek = evm.snapshot()
+            before = {addr: evm.basic(addr) for addr in deltas}
+            evm.revert(peek)
+        log = self.undo_log
+        for addr, info in after.items():
+            if addr == sender_address:  # message calls leave the caller's nonce
+                old = sender
+                info = AccountInfo(balance=info.balance, nonce=info.nonce + 1, code_hash=info.code_hash)
+            elif other:
+                old = before[addr]
+                if (info.balance, info.nonce, info.code_hash) == (old.balance, old.nonce, old.code_hash):
+                    continue
+            elif deltas[addr]:
+                old = AccountInfo(balance=info.balance - deltas[addr], nonce=info.nonce, code_hash=info.code_hash)
+            else:
+                continue
+            log.append((addr, old, -1))
+            evm.insert_account_info(addr, info)
+        written = {slot: value for slot, value in new_values.items() if value != slots[slot]}
+        log.extend((addr, slots[(addr, key)], key) for addr, key in written)
+        self._write_slots(written)
+        if coinbase_after != coinbase_before:
+            log.append((coinbase, coinbase_before, -1))
+        self._set_coinbase_balance(coinbase_after)  # a rollback does not restore it
 
     # --- one transaction --------------------------------------------------------
-    def invalid_reason(self, tx: Transaction, gas_left: int) -> str | None:
-        """Why ``tx`` cannot be included here (execution-specs ``check_transaction``)."""
+    def invalid_reason(self, tx: Transaction, gas_left: int, sender) -> str | None:
+        """Why ``tx`` cannot be included here (execution-specs ``check_transaction``).
+
+        ``sender`` is the sender's current account info.
+        """
         block = self.block
         if tx.chain_id is not None and tx.chain_id != block.chain_id:
             return f"chain id {tx.chain_id} differs from the chain's {block.chain_id}"
@@ -166,27 +341,34 @@ class Executor:
         intrinsic = 21_000 + access_list_gas(tx) + 16 * len(tx.data) - 12 * tx.data.count(0)
         if tx.gas_limit < intrinsic:
             return f"gas limit {tx.gas_limit} below intrinsic gas {intrinsic}"
-        info = self.evm.basic(tx.sender)
-        if info.code_hash != EMPTY_CODE_HASH:  # loaded accounts report padded empty code
+        if sender.code_hash != EMPTY_CODE_HASH:  # loaded accounts report padded empty code
             return "sender has code (EIP-3607)"
-        expected = info.nonce + self.nonces.bumps.get(tx.sender, 0)
-        if tx.nonce != expected:
-            return f"nonce {tx.nonce} but sender's next nonce is {expected}"
+        if tx.nonce != sender.nonce:
+            return f"nonce {tx.nonce} but sender's next nonce is {sender.nonce}"
         need = tx.gas_limit * tx.max_fee + tx.value
-        balance = self.evm.get_balance(tx.sender)
-        if balance < need:
-            return f"insufficient funds: balance {balance} < gas limit × max fee + value = {need}"
+        if sender.balance < need:
+            return f"insufficient funds: balance {sender.balance} < gas limit × max fee + value = {need}"
         return None
 
     def execute_tx(self, tx: Transaction, gas_left: int) -> TxResult:
-        """Execute ``tx`` on top of the current state; an invalid tx leaves no trace."""
-        reason = self.invalid_reason(tx, gas_left)
-        if reason is not None:
-            return TxResult(tx.hash, "invalid", 0, reason)
+        """Execute ``tx`` on top of the block so far and leave it open; an invalid tx leaves no trace.
+
+        The fee payments are plain balance updates: finalising reads every
+        balance the transaction left and rolls the journal back, so they need not
+        be journaled. The burned base fee is simply not credited to anyone.
+        """
+        self.settle()
         evm = self.evm
-        price = tx.effective_gas_price(self.block.base_fee)
         checkpoint = evm.snapshot()
-        self._transfer(tx.sender, ESCROW, tx.gas_limit * price)
+        sender = evm.basic(tx.sender)
+        reason = self.invalid_reason(tx, gas_left, sender)
+        if reason is not None:
+            evm.revert(checkpoint)
+            return TxResult(tx.hash, "invalid", 0, reason)
+        price = tx.effective_gas_price(self.block.base_fee)
+        coinbase = self.block.coinbase
+        coinbase_before = evm.get_balance(coinbase)
+        evm.set_balance(tx.sender, sender.balance - tx.gas_limit * price)
         for addr, keys in tx.access_list:  # warm, journaled (EIP-2930)
             evm.basic(addr)
             for key in keys:
@@ -199,59 +381,46 @@ class Executor:
         except Exception as exc:  # pyrevm raises for reverts, halts and validation errors alike
             result = evm.result
             if result is None or result.is_success:
-                self._revert(checkpoint)
+                evm.revert(checkpoint)
+                self._set_coinbase_balance(coinbase_before)
                 return TxResult(tx.hash, "invalid", 0, f"rejected by the EVM: {exc}")
             status, why = "reverted", revert_reason(str(exc), result.reason)
         gas_used = evm.result.gas_used + list_gas
-        self._transfer(ESCROW, tx.sender, (tx.gas_limit - gas_used) * price)
-        self._transfer(ESCROW, self.block.coinbase, gas_used * (price - self.block.base_fee))
-        evm.commit()
-        self.nonces.bump(tx.sender)
-        return TxResult(tx.hash, status, gas_used, why)
+        evm.set_balance(tx.sender, evm.get_balance(tx.sender) + (tx.gas_limit - gas_used) * price)
+        tip = gas_used * (price - self.block.base_fee)
+        if tip:
+            evm.set_balance(coinbase, evm.get_balance(coinbase) + tip)
+        self.pending = (checkpoint, tx.sender, sender, coinbase_before)
+        return TxResult(tx.hash, status, gas_used, why, evm.get_balance(coinbase) - coinbase_before)
 
     # --- one order ---------------------------------------------------------------
     def execute_bundle(self, txs: Iterable[Transaction], reverting: frozenset[str],
-                       dropping: frozenset[str], gas_left: int) -> tuple[BundleResult, object, int]:
-        """Execute a bundle on top of the current state.
+                       dropping: frozenset[str], gas_left: int) -> tuple[BundleResult, int]:
+        """Execute a bundle on top of the block so far.
 
-        Returns the result, the checkpoint to revert to (undoing the whole bundle)
-        and the nonce mark that goes with it. On failure the state is already
-        restored; the caller still owns the checkpoint bookkeeping via ``undo``.
+        Returns the result and the undo mark that removes the whole bundle again
+        (``undo_to``). On failure the bundle is already undone.
         """
-        evm = self.evm
-        checkpoint = evm.snapshot()
-        mark = self.nonces.mark()
-        coinbase = self.block.coinbase
-        before = evm.get_balance(coinbase)
+        mark = self.mark()
         results: list[TxResult] = []
-        used = kept = 0
+        used = kept = delta = 0
         error = None
         for tx in txs:
-            tx_checkpoint = evm.snapshot()
-            tx_mark = self.nonces.mark()
+            tx_mark = self.mark()
             res = self.execute_tx(tx, gas_left - used)
             results.append(res)
             if res.status == "ok" or (res.status == "reverted" and tx.hash in reverting):
-                evm.commit()
                 used += res.gas_used
+                delta += res.coinbase_delta
                 kept += 1
                 continue
             if tx.hash in dropping:
-                self._revert(tx_checkpoint)
-                self.nonces.undo_to(tx_mark)
+                self.undo_to(tx_mark)
                 continue
-            evm.commit()
             error = f"tx {tx.hash} {res.status}" + (f": {res.reason}" if res.reason else "")
             break
         if error is not None or kept == 0:
             error = error or "every transaction was dropped"
-            self._revert(checkpoint)
-            self.nonces.undo_to(mark)
-            return BundleResult(False, 0, used, tuple(results), error), None, mark
-        delta = evm.get_balance(coinbase) - before
-        return BundleResult(True, delta, used, tuple(results)), checkpoint, mark
-
-    def undo(self, checkpoint, mark: int) -> None:
-        """Undo a successful ``execute_bundle``."""
-        self.evm.revert(checkpoint)
-        self.nonces.undo_to(mark)
+            self.undo_to(mark)
+            return BundleResult(False, 0, used, tuple(results), error), mark
+        return BundleResult(True, delta, used, tuple(results)), mark

@@ -116,16 +116,14 @@ class TxFactory:
                  before: list[Transaction]) -> tuple[int, int, str]:
         """(gas used, nonce, status) of the call placed after ``before`` on the parent state."""
         ex = self.executor
-        checkpoint = ex.evm.snapshot()
-        mark = ex.nonces.mark()
+        mark = ex.mark()
         for tx in before:
             ex.execute_tx(tx, self.block.gas_limit)
         nonce = ex.nonce(sender)
         probe = Transaction(DYNAMIC_FEE, self.chain_id, nonce, 2_000_000, to, value, data, (),
                             0, self.block.base_fee, sender, "0x" + "00" * 32, b"")
         result = ex.execute_tx(probe, self.block.gas_limit)
-        ex.evm.revert(checkpoint)
-        ex.nonces.undo_to(mark)
+        ex.undo_to(mark)
         return max(result.gas_used, 21_000), nonce, result.status
 
     def make(self, key: bytes, to: str, data: bytes = b"", value: int = 0, *, tip: int,
@@ -258,11 +256,9 @@ def generate(orders: int = 200, seed: int = 0, *, tokens: int | None = None, sea
 
 def _reserves(factory: TxFactory, pair: str, weth: str) -> tuple[int, int]:
     """(WETH reserve, token reserve) of ``pair`` in the parent state."""
-    evm = factory.executor.evm
-    checkpoint = evm.snapshot()  # reads must not warm the parent state
-    r0, r1 = evm.storage(pair, 2), evm.storage(pair, 3)
-    weth_is_0 = evm.storage(pair, 0) == int(weth, 16)
-    evm.revert(checkpoint)
+    ex = factory.executor  # reads that leave the parent state cold
+    r0, r1 = ex.storage(pair, 2), ex.storage(pair, 3)
+    weth_is_0 = ex.storage(pair, 0) == int(weth, 16)
     return (r0, r1) if weth_is_0 else (r1, r0)
 
 

@@ -21,7 +21,7 @@ from mevauction.errors import InputError, require
 from mevauction.intake.scenario import parse_orders
 from mevauction.worlds.base import Access, Order, Outcome, World
 from mevauction.worlds.evm.access import PRECOMPILES, access_from_journals
-from mevauction.worlds.evm.execution import ESCROW, BlockContext, BundleResult, Executor, new_evm
+from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor, new_evm
 from mevauction.worlds.evm.state import AccountState, address, load_into, parse_state, state_to_json
 from mevauction.worlds.evm.txcodec import Transaction, TxError, decode
 
@@ -70,7 +70,7 @@ class EvmWorld(World):
         evm = new_evm(block, fork_url, fork_block)
         load_into(evm, accounts)
         self.executor = Executor(evm, block)
-        self._ignore = frozenset({block.coinbase, ESCROW}) | PRECOMPILES
+        self._ignore = frozenset({block.coinbase}) | PRECOMPILES
         self._active: EvmCursor | None = None
         self._access: dict[str, Access] = {}
         self.top: dict[str, BundleResult] = {}
@@ -111,11 +111,11 @@ class EvmWorld(World):
         return [self._order_json[oid] for oid in self.orders]
 
     # --- execution -----------------------------------------------------------------
-    def _execute(self, order_id: str, gas_left: int):
+    def _execute(self, order_id: str, gas_left: int) -> tuple[BundleResult, int]:
         spec = self.exec_orders[order_id]
         reason = spec.out_of_range(self.block)
         if reason is not None:
-            return BundleResult(False, 0, 0, (), reason), None, self.executor.nonces.mark()
+            return BundleResult(False, 0, 0, (), reason), self.executor.mark()
         order = self.orders.get(order_id)
         reverting = order.reverting_tx_hashes if order else frozenset()
         return self.executor.execute_bundle(spec.txs, reverting, spec.dropping, gas_left)
@@ -126,12 +126,11 @@ class EvmWorld(World):
             self._active.close()
             self._active = None
         executor = self.executor
+        executor.settle()  # nothing of another run may land in this capture
         executor.captured = []
         try:
-            result, checkpoint, mark = self._execute(order_id, self.block.gas_limit)
-            if result.success:
-                executor.captured.append(executor.evm.journal_str)
-                executor.undo(checkpoint, mark)
+            result, mark = self._execute(order_id, self.block.gas_limit)
+            executor.undo_to(mark)
             texts = executor.captured
         finally:
             executor.captured = None
@@ -150,13 +149,13 @@ class EvmWorld(World):
 
 
 class EvmCursor:
-    """A block under construction: each push is a journaled bundle, pop reverts it."""
+    """A block under construction: each push executes a bundle, pop undoes its writes."""
 
     __slots__ = ("world", "frames", "gas_used", "closed")
 
     def __init__(self, world: EvmWorld):
         self.world = world
-        self.frames: list[tuple[object, int, int]] = []
+        self.frames: list[tuple[int, int]] = []
         self.gas_used = 0
         self.closed = False
 
@@ -164,16 +163,15 @@ class EvmCursor:
         if self.closed:
             raise RuntimeError("this cursor was superseded by a newer cursor of the same world")
         world = self.world
-        result, checkpoint, mark = world._execute(order_id, world.block.gas_limit - self.gas_used)
-        self.frames.append((checkpoint, mark, result.gas_used if result.success else 0))
-        if result.success:
-            self.gas_used += result.gas_used
+        result, mark = world._execute(order_id, world.block.gas_limit - self.gas_used)
+        gas = result.gas_used if result.success else 0
+        self.frames.append((mark, gas))
+        self.gas_used += gas
         return Outcome(result.coinbase_delta, result.success, result.gas_used, result.error)
 
     def pop(self) -> None:
-        checkpoint, mark, gas = self.frames.pop()
-        if checkpoint is not None:
-            self.world.executor.undo(checkpoint, mark)
+        mark, gas = self.frames.pop()
+        self.world.executor.undo_to(mark)
         self.gas_used -= gas
 
     def close(self) -> None:
