@@ -32,6 +32,9 @@ class ServiceConfig:
     max_slots_ahead: int = 64
     body_timeout: float = 10.0  # seconds a client may take to send its body
     identity: str = "mevauction"  # seeds this service's builder/proposer identifiers
+    # Acceptor processes sharing the public port (0: this process serves it alone);
+    # see service/acceptors.py.
+    acceptors: int = 0
     # Sealed builder bids are opened by a local MPC committee (mevauction.privacy).
     sealed: bool = False
     committee_parties: int = 3
@@ -74,7 +77,7 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
     except (TypeError, ValueError):
         raise InputError(name, f"must be a {kind.__name__}, got {value!r}") from None
     if kind in (int, float):
-        require(result > 0 or (name.endswith("port") and result == 0), name, "must be positive")
+        require(result > 0 or (name.endswith(("port", "acceptors")) and result == 0), name, "must be positive")
     return result
 
 

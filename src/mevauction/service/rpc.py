@@ -49,9 +49,13 @@ def error_object(code: int, message: str, request_id: Any = None) -> dict:
 
 class JsonRpc:
     def __init__(self, engine: Auctioneer, metrics: Metrics, max_body: int, body_timeout: float,
-                 limiter: RateLimiter, desk: PreconfDesk | None = None):
+                 limiter: RateLimiter, desk: PreconfDesk | None = None, relay=None):
         self.engine = engine
         self.desk = desk
+        # In an acceptor process: ``relay.local(doc)`` says which requests are answered
+        # here (verified, then handed to the auctioneer); ``relay.forward`` passes the
+        # rest to the auctioneer's own HTTP listener.
+        self.relay = relay
         self.metrics = metrics
         self.max_body = max_body
         self.body_timeout = body_timeout
@@ -67,6 +71,9 @@ class JsonRpc:
             status, payload = 500, self._error(INTERNAL, "server: internal error (logged)")
         if isinstance(payload, Streamed):
             await self._stream(payload, send)
+            return
+        if callable(payload):  # a response relayed from the auctioneer
+            await payload(send)
             return
         body = json.dumps(payload, separators=(",", ":")).encode()
         await send({"type": "http.response.start", "status": status,
@@ -91,6 +98,8 @@ class JsonRpc:
             doc = json.loads(body)
         except (ValueError, RecursionError) as exc:
             return 200, self._error(PARSE_ERROR, f"body: not valid JSON ({str(exc).splitlines()[0][:120]})")
+        if self.relay is not None and not self.relay.local(doc):
+            return 200, await self.relay.forward(headers, body)
         signature = headers.get(b"x-flashbots-signature")
         signature_text = signature.decode("latin-1") if signature is not None else None
         if isinstance(doc, list):
