@@ -18,6 +18,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--slot-seconds", type=float, help="slot length in seconds (default 12)")
     p.add_argument("--world", help="world kind (table, amm, evm) or a JSON file with a world object")
     p.add_argument("--k-cutoff", type=int, help="exhaustive search below this group size (default 8)")
+    p.add_argument("--sealed", action="store_true", default=None,
+                   help="open sealed builder bids with a local MPC committee (mevauction.privacy)")
     p.add_argument("--acceptors", type=int, help="acceptor processes sharing the port (default 0: none)")
     p.add_argument("--config", help="TOML file with these settings (a [serve] table or top-level keys)")
     p.set_defaults(func=run)
@@ -30,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     from mevauction.service.config import load_config
     from mevauction.service.store import connect, migrate
 
-    flags = {k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors")}
+    flags = {k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed")}
     config = load_config(flags, args.config)
     migrate(connect(config.db))  # fail here, with one line, if the database cannot be opened
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

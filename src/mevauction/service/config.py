@@ -107,6 +107,10 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None, env: dict[s
             values[name] = _coerce(f"--{name.replace('_', '-')}", value, types[name])
     config = replace(ServiceConfig(), **values)
     config.world_object()  # fail early on a bad --world
+    if config.sealed:
+        from mevauction.service.settle import sealed_available
+        require(sealed_available(), "sealed", "the sealed-bid committee (mevauction.privacy) is not installed")
+        require(config.committee_parties >= 3, "committee_parties", "a committee needs at least 3 parties")
     if config.preconf_key:
         require(bool(config.preconf_contract), "preconf_contract", "is required with preconf_key")
         from mevauction.service.preconf import checksummed, provider_from_config
