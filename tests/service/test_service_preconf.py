@@ -149,7 +149,9 @@ def test_malformed_bid_is_a_json_rpc_error_naming_the_field(client, change, fiel
 
 def test_bids_commitments_and_escrow_survive_kill9(server, client):
     bid, _ = signed_bid(client, FUNDED, amount=21_000 * RESERVE_PER_GAS * 4)
+    client.send_preconf_bid({**bid, "signature": bid["signature"][:64] + "00" * 32 + "1b"})  # a forged copy first
     record = client.send_preconf_bid(bid)
+    assert [m["kind"] for m in record["messages"]] == ["commitment"]
     deposit = client.call("preconf_getDeposit", [FUNDED.address])
     server.kill9()
     server.start()

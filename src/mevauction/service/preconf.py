@@ -241,7 +241,9 @@ class PreconfDesk:
             # stays free for the genuine bid (a forged copy must not block the original).
             self.refused.add((digest, signature))
             record.messages.extend(message_json(m) for m in made)
-            await self._store(write, [(digest, m) for m in record.messages])
+            # Kept under digest:signature so that, on restart, it is not read as a message
+            # about the genuine bid with the same digest.
+            await self._store(write, [(f"{digest}:{signature}", m) for m in record.messages])
         else:
             self.bids[digest] = record
             await self._deliver(made, write)
