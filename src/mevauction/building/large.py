@@ -19,14 +19,22 @@ greedy builders include. So the family Ω searched for such a group here is the
    budget; sets beyond it keep their first option (seeded order);
 3. a few *template* blocks: every order, sorted by kind and then by seeded rank;
 4. ``SHUFFLES`` seeded shuffles of every order (like the random orders of rbuilder's
-   parallel builder, but drawn from the slot seed only).
+   parallel builder, but drawn from the slot seed only), where within each
+   exclusive set the bundles take the set's earliest places and the victim's bare
+   swap the last.
 
-In 3 and 4 an order sharing a transaction with an earlier one is left out, so the
-first of a victim's bundles in the sequence is the one that runs.
+In 3 an order sharing a transaction with an earlier one is left out, so the first
+of a victim's bundles in the sequence is the one that runs. In 4 the sequence is
+executed as ``World.evaluate`` does: an order repeating a transaction already
+included is refused, so when a victim's first bundle reverts at its place, its
+next bundle may run.
 
 Why this keeps Prop. 1: every rule looks only at the orders' structure — their
 transactions, kind and accessed keys — the group size and the slot seed; none
-reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)). The maximum over
+reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)). Which bundle of
+a victim runs in 4 depends on which ones revert — a property of the orders'
+programs and the state, not of their bids (an amm order's share of profit never
+decides whether it reverts) — so the executed blocks are bid-independent too. The maximum over
 Ω is exact (Prop. 1 (ii)): each family is enumerated completely and the maximum of a
 union is the maximum of the families' maxima. The counterfactual maxima
 max_{o∈Ω} Σ_{j≠i} b_j(o) are taken over the same union, so refunds stay exact for Ω.
@@ -35,6 +43,7 @@ max_{o∈Ω} Σ_{j≠i} b_j(o) are taken over the same union, so refunds stay ex
 from __future__ import annotations
 
 import hashlib
+import random
 from collections.abc import Sequence
 
 from mevauction.building import search
@@ -45,7 +54,9 @@ from mevauction.worlds.base import World
 CHOICE_BUDGET = 384
 # Seeded shuffles of the whole group offered as blocks (rbuilder's parallel builder
 # tries 50 random orders; these are drawn from the slot seed, never from bids).
-SHUFFLES = 150
+# 300: best share 83 % → 94 % over 150 at about the same runtime as 150 before the
+# exhaustive search's reduction (docs/notes/baselines.md, "Family size").
+SHUFFLES = 300
 # Kinds of user orders (not searchers' bundles).
 PLAIN_KINDS = frozenset({"swap", "transfer"})
 # Number of layouts of the choice family (see ``layouts``).
@@ -100,16 +111,21 @@ class UnionMaximum:
         self.orders: tuple[str, ...] = ()
         self.without = {oid: 0 for oid in members}
         self.without_orders: dict[str, tuple[str, ...]] = {oid: () for oid in members}
+        # min over members of ``without``: a block worth no more cannot improve any
+        # counterfactual, since value − b_i ≤ value (bids are never negative).
+        self.floor = 0
 
     def offer(self, value: int, orders: tuple[str, ...], bids: dict[str, int], counterfactuals: bool) -> None:
         if value > self.value:
             self.value, self.orders = value, orders
-        if counterfactuals:
+        if counterfactuals and value > self.floor:
+            without = self.without
             for oid in self.members:
                 v = value - bids.get(oid, 0)
-                if v > self.without[oid]:
-                    self.without[oid] = v
+                if v > without[oid]:
+                    without[oid] = v
                     self.without_orders[oid] = orders
+            self.floor = min(without.values())
 
     def offer_result(self, result: search.GroupResult, counterfactuals: bool) -> None:
         """A family already maximised elsewhere; members outside it bid 0 in all of it."""
@@ -121,6 +137,7 @@ class UnionMaximum:
                 if v > self.without[oid]:
                     self.without[oid] = v
                     self.without_orders[oid] = result.counterfactual.get(oid, result.block.orders)
+            self.floor = min(self.without.values())
 
     def result(self, world: World, counterfactuals: bool) -> search.GroupResult:
         out = search.GroupResult(search.world_block(world, self.orders))
@@ -285,17 +302,67 @@ def without_shared_transactions(world: World, sequence: Sequence[str]) -> list[s
     return kept
 
 
+def offer_sequence(world: World, sequence: Sequence[str], best: UnionMaximum, counterfactuals: bool) -> None:
+    """Execute a sequence as ``World.evaluate`` does and offer the block.
+
+    Failed orders have no effect and are left out; an order repeating a
+    transaction already included is refused (its nonce is used up), so when a
+    victim's first bundle in the sequence reverts, the next one may run.
+    """
+    cursor = world.cursor()
+    push, pop = cursor.push, cursor.pop
+    orders = world.orders
+    included: list[str] = []
+    bids: dict[str, int] = {}
+    seen: set[str] = set()
+    value = 0
+    for oid in sequence:
+        txs = orders[oid].txs
+        if not seen.isdisjoint(txs):
+            continue
+        out = push(oid)
+        if out.success:
+            included.append(oid)
+            bids[oid] = out.bid
+            value += out.bid
+            seen.update(txs)
+        else:
+            pop()
+    best.offer(value, tuple(included), bids, counterfactuals)
+
+
+def bundles_before_bare_swaps(world: World, sequence: list[str], set_of: dict[str, int]) -> list[str]:
+    """Within each exclusive set, the members' places in the sequence are kept but
+    its searchers' bundles take the earliest of them and the victim's bare swap the
+    last: a bundle carries the victim's swap and tip too, and once any member runs,
+    the rest are refused. Decided by kind and position, never by bids."""
+    places: dict[int, list[int]] = {}
+    for pos, oid in enumerate(sequence):
+        k = set_of.get(oid)
+        if k is not None:
+            places.setdefault(k, []).append(pos)
+    out = list(sequence)
+    for positions in places.values():
+        members = sorted((sequence[p] for p in positions), key=lambda o: world.orders[o].kind in PLAIN_KINDS)
+        for pos, oid in zip(positions, members):
+            out[pos] = oid
+    return out
+
+
 def template_blocks(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
                     counterfactuals: bool) -> None:
     """Every order of the group sorted by a kind template, then seeded shuffles."""
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
         sequence = sorted(members, key=lambda o: (rank.get(world.orders[o].kind, len(template)), seeded_rank(seed, o)))
-        block = world.evaluate(without_shared_transactions(world, sequence))
-        best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
+        offer_sequence(world, without_shared_transactions(world, sequence), best, counterfactuals)
+    exclusive, _, _ = choice_sets(world, members, seed)
+    set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}
+    base = seeded_order(members, seed)
     for shift in range(SHUFFLES):
-        block = world.evaluate(without_shared_transactions(world, seeded_order(members, seed * 7919 + shift)))
-        best.offer(block.value, block.orders, dict(block.bids), counterfactuals)
+        shuffled = list(base)
+        random.Random(seed * 7919 + shift).shuffle(shuffled)
+        offer_sequence(world, bundles_before_bare_swaps(world, shuffled, set_of), best, counterfactuals)
 
 
 def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,

@@ -57,44 +57,89 @@ def _exclusions(world: World, members: Sequence[str]) -> list[int]:
     return masks
 
 
+def _commuting_below(world: World, members: Sequence[str]) -> list[int]:
+    """Bitmask per member of the lower-indexed members it commutes with.
+
+    Two orders without a direct conflict (disjoint keys, no shared transaction)
+    commute in a world whose state and bids depend only on the keys each order
+    touches (``disjoint_orders_commute``, e.g. ``amm``): swapping them where they
+    stand next to each other changes neither the state after them nor any bid —
+    the premise of conflict grouping itself. In other worlds (``table``: a bid looks
+    up the *sequence* of its direct-conflict predecessors) the pair must also share
+    no member that conflicts with both. So every block has an equivalent *normal
+    form* in which no order directly follows a higher-indexed order it commutes
+    with — the lexicographically least block of its class — and the search needs
+    to visit only blocks of that form.
+    """
+    access = [world.conflict_access(oid) for oid in members]
+    n = len(members)
+    conflict = [0] * n
+    for idx in range(n):
+        for other in range(idx):
+            if access[idx].conflicts_with(access[other]):
+                conflict[idx] |= 1 << other
+                conflict[other] |= 1 << idx
+    by_keys_only = world.disjoint_orders_commute
+    masks = [0] * n
+    for idx in range(n):
+        for low in range(idx):
+            if not conflict[idx] >> low & 1 and (by_keys_only or not conflict[idx] & conflict[low]):
+                masks[idx] |= 1 << low
+    return masks
+
+
 def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = True) -> GroupResult:
     """Best over all orderings of all subsets of ``members`` (Alg. 1, line 24).
 
-    Ties keep the first block found; the walk visits members in the given
-    (bid-independent) order, so the result is deterministic.
+    Partial-order reduction: after an order, only members that conflict with it
+    directly or have a larger index are tried (:func:`_commuting_below`). A skipped
+    block equals a visited one in value and in every bid, and the depth-first walk
+    meets blocks in lexicographic order of member indices, so o*, every
+    counterfactual maximum and their tie-breaking (the first block found) are those
+    of the full enumeration. The walk follows the given (bid-independent) order of
+    ``members``, so the result is deterministic.
     """
     members = list(members)
     n = len(members)
+    everyone = (1 << n) - 1
     exclude = _exclusions(world, members)
+    skip_after = _commuting_below(world, members)
     cursor = world.cursor()
+    push, pop = cursor.push, cursor.pop
     path: list[int] = []
     bid_of = [0] * n  # bid of each member in the current path, 0 when absent
     best = [0, ()]  # value, path (indices)
     without = [0] * n  # empty block: value 0 without anyone
     without_path: list[tuple[int, ...]] = [()] * n
+    # value − b_j ≤ value: no counterfactual can improve unless value > min(without).
+    floor = [0 if counterfactuals else None]
 
-    def visit(used: int, blocked: int, total: int) -> None:
-        for idx in range(n):
-            bit = 1 << idx
-            if used & bit or blocked & bit:
-                continue
-            out = cursor.push(members[idx])
+    def visit(taken: int, skip: int, total: int) -> None:
+        # ``taken``: members on the path or sharing a transaction with one on it;
+        # ``skip``: lower members commuting with the last order of the path.
+        free = everyone & ~(taken | skip)
+        while free:
+            bit = free & -free
+            free ^= bit
+            idx = bit.bit_length() - 1
+            out = push(members[idx])
             if out.success:
                 path.append(idx)
                 bid_of[idx] = out.bid
                 value = total + out.bid
                 if value > best[0]:
                     best[0], best[1] = value, tuple(path)
-                if counterfactuals:
+                if floor[0] is not None and value > floor[0]:
                     for j in range(n):
                         v = value - bid_of[j]
                         if v > without[j]:
                             without[j] = v
                             without_path[j] = tuple(path)
-                visit(used | bit, blocked | exclude[idx], value)
+                    floor[0] = min(without)
+                visit(taken | bit | exclude[idx], skip_after[idx], value)
                 path.pop()
                 bid_of[idx] = 0
-            cursor.pop()
+            pop()
 
     visit(0, 0, 0)
     order = tuple(members[i] for i in best[1])

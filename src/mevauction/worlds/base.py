@@ -104,6 +104,11 @@ class World(ABC):
     """An execution world: orders, their accesses, and a way to execute them."""
 
     kind: str = ""
+    # True when two orders with disjoint conflict accesses commute exactly (same
+    # state, same bids either way round). Exhaustive search then walks one ordering
+    # per class of equivalent blocks. The table world's bids depend on the order of
+    # earlier conflicting orders, so it keeps the default.
+    disjoint_orders_commute: bool = False
 
     def __init__(self, orders: Iterable[Order]):
         self.orders: dict[str, Order] = {}

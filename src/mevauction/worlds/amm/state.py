@@ -51,9 +51,10 @@ class AmmCursor:
 
     def _undo(self, mark: int) -> None:
         log = self.log
-        while len(log) > mark:
-            container, key, old = log.pop()
-            container[key] = old  # type: ignore[index]
+        if len(log) > mark:
+            for container, key, old in reversed(log[mark:]):
+                container[key] = old  # type: ignore[index]
+            del log[mark:]
 
     # --- state transitions used by order programs -------------------------------
 
@@ -73,12 +74,22 @@ class AmmCursor:
         res[i_out] = reserve_out
 
     def swap_exact_in(self, pool: int, zero_for_one: bool, amount_in: int) -> int:
-        """Swap an exact input through the pair; returns the output (getAmountOut)."""
-        reserve_in, reserve_out = self.reserves(pool, zero_for_one)
+        """Swap an exact input through the pair; returns the output (getAmountOut).
+
+        The hottest state transition of the search: reserves are read and logged
+        inline rather than through ``reserves``/``_set_reserves``.
+        """
+        res = self.res
+        i_in, i_out = (2 * pool, 2 * pool + 1) if zero_for_one else (2 * pool + 1, 2 * pool)
+        reserve_in, reserve_out = res[i_in], res[i_out]
         out = get_amount_out(amount_in, reserve_in, reserve_out)
         if out <= 0:
             raise SwapError("INSUFFICIENT_OUTPUT_AMOUNT")
-        self._set_reserves(pool, zero_for_one, reserve_in + amount_in, reserve_out - out)
+        log = self.log
+        log.append((res, i_in, reserve_in))
+        log.append((res, i_out, reserve_out))
+        res[i_in] = reserve_in + amount_in
+        res[i_out] = reserve_out - out
         return out
 
     def swap_exact_out(self, pool: int, zero_for_one: bool, amount_out: int) -> int:
