@@ -31,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario)
     builder_auction = None
     if args.sealed:
+        from functools import partial
+
         from mevauction.privacy.builder_auction import sealed_builder_auction
 
-        def builder_auction(reserve, bids):
-            return sealed_builder_auction(reserve, bids, parties=args.parties)
+        builder_auction = partial(sealed_builder_auction, parties=args.parties)
 
     report = run_auction(scenario, k_cutoff=args.k_cutoff, builder_auction=builder_auction)
     if args.json:

@@ -1,0 +1,75 @@
+"""``mevauction committee serve`` — run one sealed-bid committee server (or all, locally).
+
+``--index i --parties host:port,…`` runs party i of the MPyC committee whose parties
+listen on the given addresses; bidders and the coordinator talk to its ``--intake``
+address. ``--local`` starts all m servers on 127.0.0.1 and keeps them running until
+interrupted, printing their intake addresses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from mevauction.errors import InputError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("committee", help="sealed-bid MPC committee servers",
+                       description="Sealed-bid MPC committee servers (MPyC, honest majority).")
+    csub = p.add_subparsers(dest="committee_command", metavar="ACTION")
+    s = csub.add_parser("serve", help="run a committee server (or --local: all of them)")
+    s.add_argument("--index", type=int, help="this server's index i, 0 ≤ i < m")
+    s.add_argument("--parties", help="host:port of every server's MPC port, comma-separated (m entries)")
+    s.add_argument("--intake", help="host:port for bidders and the coordinator (default: MPC port + 1000)")
+    s.add_argument("--timeout", type=float, default=60.0, help="abort an auction after this many seconds")
+    s.add_argument("--ssl", action="store_true", help="TLS between servers (MPyC --ssl)")
+    s.add_argument("--tls-dir", help="directory holding .config/ with party_<i>.crt/.key and mpyc_ca.crt "
+                                     "(with --local: made for you)")
+    s.add_argument("--local", type=int, metavar="M", nargs="?", const=3,
+                   help="start all M servers (default 3) on 127.0.0.1 and wait")
+    s.set_defaults(func=serve)
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+
+def _address(text: str, field: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise InputError(field, f"expected host:port, got {text!r}")
+    return host, int(port)
+
+
+def serve(args: argparse.Namespace) -> int:
+    if args.local is not None:
+        return serve_local(args.local, args.timeout, args.ssl)
+    if args.parties is None or args.index is None:
+        raise InputError("--parties", "give --index and --parties (or --local)")
+    parties = [_address(a, "--parties") for a in args.parties.split(",") if a]
+    if not 0 <= args.index < len(parties):
+        raise InputError("--index", f"must be in 0..{len(parties) - 1}")
+    if args.intake:
+        intake = _address(args.intake, "--intake")
+    else:
+        intake = (parties[args.index][0], parties[args.index][1] + 1000)
+    if args.timeout <= 0:
+        raise InputError("--timeout", "must be positive")
+    from mevauction.privacy.server import ServerConfig, serve as run_server
+
+    return run_server(ServerConfig(args.index, parties, intake[0], intake[1], args.timeout, args.ssl, args.tls_dir))
+
+
+def serve_local(m: int, timeout: float, tls: bool) -> int:
+    from mevauction.privacy.client import LocalCommittee, privacy_warning
+
+    if m < 1:
+        raise InputError("--local", "needs at least one server")
+    if warning := privacy_warning(m):
+        print(f"warning: {warning}")
+    with LocalCommittee(m, timeout=timeout, tls=tls) as committee:
+        print("committee intake: " + ",".join(f"{h}:{p}" for h, p in committee.intake))
+        try:
+            while all(p.poll() is None for p in committee.procs):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0

@@ -1,0 +1,371 @@
+"""The coordinator and bidder side: seal bids, run a committee, collect the outcome.
+
+``LocalCommittee`` starts m server processes on 127.0.0.1 (each its own process group)
+and stops them. ``seal`` turns a bid into a signed header plus one share message per
+server. ``Coordinator`` opens an auction, submits sealed bids, waits for preprocessing,
+closes the auction at the deadline and gathers the servers' signed statements; the
+outcome counts only if every server reports the same one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mevauction.privacy import messages
+from mevauction.privacy.field import bits_of, share, threshold_for
+
+SRC_DIR = str(Path(__file__).resolve().parents[2])
+
+
+@dataclass
+class SealedBid:
+    """A bid as its bidder knows it: label, secret values (one, or a curve's), key."""
+
+    bidder: str
+    values: list[int]
+    side: str = ""
+    key: object = None
+
+
+@dataclass
+class Sealed:
+    header: messages.BidHeader
+    payloads: list[dict]
+    opening: dict
+
+
+def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True) -> Sealed:
+    """Commit, share, sign: the messages one bidder sends to the m servers.
+
+    With ``bits`` (every mechanism but the double auction) the single bid is shared as
+    its 64 bits, which lets the committee check its range without a comparison.
+    """
+    key = bid.key or messages.new_key()
+    salt = messages.random_salt()
+    secret = bits_of(bid.values[0]) if bits else bid.values
+    per_value = [share(v, parties) for v in secret]
+    per_server = [[shares[j] for shares in per_value] for j in range(parties)]
+    nonces = [messages.random_salt() for _ in range(parties)]
+    hashes = tuple(messages.share_hash(auction, bid.bidder, j, per_server[j], nonces[j]) for j in range(parties))
+    header = messages.BidHeader(auction=auction, bidder=bid.bidder, signer=messages.address(key), side=bid.side,
+                                commitment=messages.commitment(auction, bid.bidder, bid.values, salt),
+                                share_hashes=hashes)
+    header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
+    payloads = [{"op": "bid", "header": header.to_json(), "shares": [hex(s) for s in per_server[j]],
+                 "nonce": "0x" + nonces[j].hex()} for j in range(parties)]
+    opening = {"bidder": bid.bidder, "values": list(bid.values), "salt": "0x" + salt.hex(),
+               "shares": [[hex(s) for s in per_server[j]] for j in range(parties)],
+               "nonces": ["0x" + n.hex() for n in nonces]}
+    return Sealed(header, payloads, opening)
+
+
+# -- local committee ------------------------------------------------------------------
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+class LocalCommittee:
+    """m committee servers as separate processes on one host; a context manager."""
+
+    def __init__(self, parties: int = 3, host: str = "127.0.0.1", timeout: float = 60.0, tls: bool = False):
+        if parties < 1:
+            raise ValueError("a committee needs at least one server")
+        self.parties = parties
+        self.host = host
+        self.timeout = timeout
+        self.tls = tls
+        self._tls_dir: tempfile.TemporaryDirectory | None = None
+        self.procs: list[subprocess.Popen] = []
+        ports = free_ports(2 * parties)
+        self.mpc_addresses = [(host, p) for p in ports[:parties]]
+        self.intake = [(host, p) for p in ports[parties:]]
+
+    def command(self, i: int) -> list[str]:
+        return [sys.executable, "-m", "mevauction", "committee", "serve", "--index", str(i),
+                "--parties", ",".join(f"{h}:{p}" for h, p in self.mpc_addresses),
+                "--intake", f"{self.intake[i][0]}:{self.intake[i][1]}", "--timeout", str(self.timeout)] + (
+                ["--ssl", "--tls-dir", self._tls_dir.name] if self._tls_dir else [])
+
+    def start(self, ready_timeout: float = 30.0, attempts: int = 3) -> "LocalCommittee":
+        """Start the servers; on a port taken meanwhile by another process, retry on new ports."""
+        for attempt in range(attempts):
+            try:
+                return self._start_once(ready_timeout)
+            except RuntimeError:
+                if attempt == attempts - 1:
+                    raise
+                ports = free_ports(2 * self.parties)
+                self.mpc_addresses = [(self.host, p) for p in ports[: self.parties]]
+                self.intake = [(self.host, p) for p in ports[self.parties:]]
+        return self
+
+    def _start_once(self, ready_timeout: float) -> "LocalCommittee":
+        env = dict(os.environ)
+        env["PYTHONPATH"] = SRC_DIR + os.pathsep + env.get("PYTHONPATH", "")
+        if self.tls and self._tls_dir is None:
+            from mevauction.privacy.tls import make_certificates
+
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="mevauction-tls-")
+            make_certificates(Path(self._tls_dir.name), self.parties)
+        self.logs = [tempfile.TemporaryFile() for _ in range(self.parties)]
+        for i in range(self.parties):
+            self.procs.append(subprocess.Popen(self.command(i), env=env, start_new_session=True,
+                                               stdout=subprocess.DEVNULL, stderr=self.logs[i]))
+        deadline = time.monotonic() + ready_timeout
+        for i, (host, port) in enumerate(self.intake):
+            while True:
+                if self.procs[i].poll() is not None:
+                    err = self.log(i).strip().splitlines()
+                    self._stop_processes()
+                    raise RuntimeError(f"committee server {i} exited: {err[-1] if err else 'no output'}")
+                try:
+                    socket.create_connection((host, port), timeout=0.5).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        self._stop_processes()
+                        raise RuntimeError(f"committee server {i} did not start within {ready_timeout:g} s")
+                    time.sleep(0.05)
+        return self
+
+    def log(self, i: int) -> str:
+        """What server i wrote to stderr so far."""
+        self.logs[i].seek(0)
+        return self.logs[i].read().decode(errors="replace")
+
+    def kill(self, i: int) -> None:
+        """Kill server i at once (failure tests)."""
+        _kill_group(self.procs[i], signal.SIGKILL)
+
+    def _stop_processes(self) -> None:
+        for p in self.procs:
+            _kill_group(p, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                _kill_group(p, signal.SIGKILL)
+                p.wait()
+        self.procs = []
+        for f in getattr(self, "logs", []):
+            f.close()
+        self.logs = []
+
+    def stop(self) -> None:
+        self._stop_processes()
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
+
+    def __enter__(self) -> "LocalCommittee":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def _kill_group(p: subprocess.Popen, sig: int) -> None:
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+# -- coordinator ----------------------------------------------------------------------
+
+class Coordinator:
+    """Talks to every server's intake port (one connection each, replies in order)."""
+
+    def __init__(self, intake: list[tuple[str, int]]):
+        self.intake = intake
+        self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def __aenter__(self) -> "Coordinator":
+        for host, port in self.intake:
+            self.streams.append(await asyncio.open_connection(host, port, limit=1 << 26))
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        for _, w in self.streams:
+            w.close()
+
+    async def _exchange(self, j: int, requests: list[dict]) -> list[dict]:
+        reader, writer = self.streams[j]
+        writer.write(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
+        await writer.drain()
+        replies = []
+        for _ in requests:
+            line = await reader.readline()
+            if not line:
+                raise ConnectionError(f"server {j} closed the connection")
+            replies.append(json.loads(line))
+        return replies
+
+    async def each(self, per_server: list[list[dict]]) -> list[list[dict] | Exception]:
+        """Send each server its requests; per server the replies, or the error."""
+        return await asyncio.gather(*(self._exchange(j, reqs) for j, reqs in enumerate(per_server)),
+                                    return_exceptions=True)
+
+    async def all(self, request: dict) -> list[dict | Exception]:
+        out = await self.each([[request] for _ in self.intake])
+        return [r if isinstance(r, Exception) else r[0] for r in out]
+
+    async def info(self) -> list[dict]:
+        replies = await self.all({"op": "info"})
+        for r in replies:
+            if isinstance(r, Exception):
+                raise r
+        return replies
+
+    async def open(self, spec: dict) -> None:
+        for j, r in enumerate(await self.all({"op": "open", **spec})):
+            if isinstance(r, Exception) or not r.get("ok"):
+                raise RuntimeError(f"server {j} refused the auction: {r}")
+
+    async def submit(self, sealed: list[Sealed]) -> list[str | None]:
+        """Send every bid's shares; per bid None (accepted everywhere) or the rejection reason."""
+        out = await self.each([[s.payloads[j] for s in sealed] for j in range(len(self.intake))])
+        reasons: list[str | None] = [None] * len(sealed)
+        for j, replies in enumerate(out):
+            if isinstance(replies, Exception):
+                return [f"server {j} unreachable: {replies}"] * len(sealed)
+            for i, r in enumerate(replies):
+                if not r.get("ok") and reasons[i] is None:
+                    reasons[i] = f"server {j}: {r.get('reason')}"
+        return reasons
+
+    async def wait_ready(self, auction: str, timeout: float = 300.0) -> float:
+        deadline = time.monotonic() + timeout
+        while True:
+            replies = await self.all({"op": "status", "auction": auction})
+            if all(isinstance(r, dict) and r.get("ready") for r in replies):
+                return max(r["preprocess_s"] for r in replies)
+            if any(isinstance(r, Exception) for r in replies) or time.monotonic() > deadline:
+                return -1.0
+            await asyncio.sleep(0.05)
+
+    async def close(self, auction: str) -> tuple[list[dict | Exception], float]:
+        t0 = time.perf_counter()
+        statements = await self.all({"op": "close", "auction": auction})
+        return statements, time.perf_counter() - t0
+
+    async def shutdown(self) -> None:
+        await self.all({"op": "shutdown"})
+
+
+def new_auction_id() -> str:
+    return "auction-" + uuid.uuid4().hex[:12]
+
+
+def agreed_outcome(statements: list[dict | Exception]) -> tuple[dict | None, str]:
+    """The outcome if every server signed the same one; else None and why."""
+    for j, s in enumerate(statements):
+        if isinstance(s, Exception):
+            return None, f"server {j} unreachable: {s}"
+        if s.get("status") != "ok":
+            return None, f"server {j}: {s.get('reason') or s.get('status')}"
+    keys = {json.dumps([s["outcome"], s["admitted"], s["excluded"]], sort_keys=True) for s in statements}
+    if len(keys) != 1:
+        return None, "servers disagree on the outcome"
+    return statements[0]["outcome"], ""
+
+
+@dataclass
+class RunResult:
+    """One auction's public record: what the report and the transcript are made of."""
+
+    auction: str
+    mechanism: str
+    parties: int
+    outcome: dict | None
+    reason: str
+    statements: list
+    headers: list[dict]
+    rejected: list[dict]
+    openings: list[dict]
+    elapsed_s: float
+    preprocess_s: float
+    spec: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not None
+
+
+async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[SealedBid], *, k: int = 1,
+                 grid: list[int] | None = None, max_bids: int | None = None,
+                 arrivals_s: list[float] | None = None) -> RunResult:
+    """Run one auction on a running committee: open, submit, let preprocessing finish, close.
+
+    For ``stream`` auctions, ``arrivals_s`` paces the bids: bid i is sent
+    ``arrivals_s[i]`` seconds after the first (as the relay received them).
+    """
+    parties = len(intake)
+    auction = new_auction_id()
+    spec = {"auction": auction, "mechanism": mechanism, "max_bids": max_bids or max(1, len(bids)),
+            "k": k, "grid": grid or []}
+    async with Coordinator(intake) as co:
+        await co.open(spec)
+        sealed = [seal(auction, b, parties, bits=mechanism != "double") for b in bids]
+        if mechanism == "stream":  # bids arrive after the slot's preprocessing, one by one
+            preprocess_s = await co.wait_ready(auction)
+            reasons = []
+            start = time.monotonic()
+            for i, s in enumerate(sealed):
+                if arrivals_s is not None:
+                    await asyncio.sleep(max(0.0, start + arrivals_s[i] - time.monotonic()))
+                reasons.append((await co.submit([s]))[0])
+        else:
+            reasons = await co.submit(sealed)
+            preprocess_s = await co.wait_ready(auction)
+        statements, elapsed = await co.close(auction)
+    outcome, reason = agreed_outcome(statements)
+    accepted = [s for s, r in zip(sealed, reasons) if r is None]
+    winners = set(outcome["winners"]) if outcome else set()
+    openings = [s.opening for s in accepted if s.header.bidder in winners]
+    return RunResult(auction, mechanism, parties, outcome, reason,
+                     [s if isinstance(s, dict) else {"status": "unreachable", "reason": str(s)} for s in statements],
+                     [s.header.to_json() for s in accepted],
+                     [{"bidder": s.header.bidder, "reason": r} for s, r in zip(sealed, reasons) if r is not None],
+                     openings, elapsed, preprocess_s, spec)
+
+
+def run_local(mechanism: str, bids: list[SealedBid], parties: int = 3, **kwargs) -> RunResult:
+    """Start a local committee, run one auction, shut the committee down."""
+    with LocalCommittee(parties) as committee:
+        async def go():
+            result = await run_on(committee.intake, mechanism, bids, **kwargs)
+            if result.ok:
+                async with Coordinator(committee.intake) as co:
+                    await co.shutdown()
+            return result
+        return asyncio.run(go())
+
+
+def privacy_warning(parties: int) -> str | None:
+    if threshold_for(parties) == 0:
+        return (f"{parties} committee server(s) means threshold 0: MPyC does no secret sharing, "
+                "every server sees every bid. Use at least 3 for privacy.")
+    return None

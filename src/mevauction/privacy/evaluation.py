@@ -1,0 +1,311 @@
+"""One auction at one server: intake rules, admission, and the secure evaluation.
+
+Single-value bids (every mechanism but ``double``) arrive as Shamir shares of their 64
+*bits*. At intake each server computes, locally, two masked values per bid (see
+``Engine.publish_bit_checks``); at the deadline one round of publication settles:
+
+1. *agreement*: a bid counts only if every server accepted the same signed header.
+   Bid order (the tie-break order) is by the sum of the servers' arrival numbers.
+2. *consistency*: all shares lie on degree-t polynomials — otherwise different
+   servers would open different values;
+3. *range*: every shared bit is 0 or 1, so the bid Σ 2^j b_j is in [0, 2^64) exactly,
+   whatever field elements a cheater sent.
+
+Failing bidders are excluded with the reason. Curves (``double``) are shared value by
+value; their quantities are range-checked inside the MPC (< 2^48) after agreement.
+Only then does the mechanism run on the admitted bids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mevauction.privacy import mechanisms as mech
+from mevauction.privacy import messages
+from mevauction.privacy.field import BID_BITS, MODULUS
+from mevauction.privacy.protocol import Engine, P, obj
+
+MECHANISMS = ("first", "second", "builder", "topk", "double", "stream", "baseline")
+# Multiplication masks per comparison (29 in the digit merge) and per other product.
+MASKS_PER_COMPARISON = 30
+
+
+class Rejected(Exception):
+    """A bid refused at intake; the message is the reason returned to the bidder."""
+
+
+@dataclass
+class Submission:
+    header: messages.BidHeader
+    digest: str
+    shares: list[int]
+    seq: int
+    published: list[int]  # masked check values this server publishes at the deadline
+
+
+@dataclass
+class Auction:
+    id: str
+    mechanism: str
+    max_bids: int
+    parties: int
+    index: int
+    k: int = 1
+    grid: list[int] = field(default_factory=list)
+    bids: list[Submission] = field(default_factory=list)
+    preprocess_s: float = 0.0
+
+    def __post_init__(self):
+        loop = asyncio.get_running_loop()
+        self.ready = asyncio.Event()
+        self.closed = asyncio.Event()
+        self.arrived = asyncio.Event()
+        self.result: asyncio.Future = loop.create_future()
+        self._digests: set[str] = set()
+        self._bidders: set[str] = set()
+
+    @classmethod
+    def from_request(cls, req: dict, parties: int, index: int) -> "Auction":
+        mechanism = str(req["mechanism"])
+        if mechanism not in MECHANISMS:
+            raise ValueError(f"unknown mechanism {mechanism}")
+        return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=int(req["max_bids"]),
+                   parties=parties, index=index, k=int(req.get("k") or 1),
+                   grid=[int(g) for g in req.get("grid") or []])
+
+    @property
+    def bit_shared(self) -> bool:
+        return self.mechanism != "double"
+
+    @property
+    def shares_per_bid(self) -> int:
+        return BID_BITS if self.bit_shared else len(self.grid)
+
+    def close(self) -> None:
+        self.closed.set()
+        self.arrived.set()
+
+    def accept(self, header: messages.BidHeader, shares, nonce, engine: Engine) -> int:
+        """Intake checks; returns the arrival sequence number or raises Rejected."""
+        if self.closed.is_set():
+            raise Rejected("late: the auction is closed")
+        if not header.signature_valid():
+            raise Rejected("bad signature on the bid header")
+        if len(header.share_hashes) != self.parties:
+            raise Rejected(f"expected {self.parties} share hashes")
+        if not isinstance(shares, list) or len(shares) != self.shares_per_bid:
+            raise Rejected(f"expected {self.shares_per_bid} share(s)")
+        try:
+            values = [int(s, 16) if isinstance(s, str) else int(s) for s in shares]
+            nonce_bytes = bytes.fromhex(str(nonce).removeprefix("0x"))
+        except ValueError:
+            raise Rejected("shares must be integers and the nonce hex") from None
+        if any(not 0 <= v < MODULUS for v in values):
+            raise Rejected("share outside the field")
+        expected = messages.share_hash(header.auction, header.bidder, self.index, values, nonce_bytes)
+        if expected != header.share_hashes[self.index]:
+            raise Rejected("share does not match its hash in the header")
+        digest = "0x" + header.digest().hex()
+        if digest in self._digests:
+            raise Rejected("duplicate: this bid was already received")
+        one_per_bidder = self.mechanism != "stream"
+        if one_per_bidder and header.bidder in self._bidders:
+            raise Rejected(f"duplicate: {header.bidder} already bid in this auction")
+        if len(self.bids) >= self.max_bids:
+            raise Rejected("auction full")
+        if self.mechanism == "builder" and header.side == "reserve" and any(
+                b.header.side == "reserve" for b in self.bids):
+            raise Rejected("duplicate: the reserve was already submitted")
+        self._digests.add(digest)
+        self._bidders.add(header.bidder)
+        if self.bit_shared:
+            published = engine.publish_bit_checks(header.digest(), values)
+        else:
+            rho = engine.digest_masks(header.digest(), len(values))
+            published = [(v + int(r)) % MODULUS for v, r in zip(values, rho)]
+        self.bids.append(Submission(header, digest, values, len(self.bids), published))
+        self.arrived.set()
+        return len(self.bids) - 1
+
+
+def plan_material(a: Auction) -> tuple[int, int]:
+    """Comparisons and multiplication masks the evaluation will use (slightly over)."""
+    n, k, G = a.max_bids, a.k, max(1, len(a.grid))
+    comparisons, products = {
+        "first": (n, 2 * n),
+        "second": (3 * n // 2 + 4, 4 * n),
+        "builder": (3 * n // 2 + 6, 4 * n + 4),
+        "topk": ((k + 1) * n, 4 * k * n),
+        "double": (n * G + G, 3 * n),
+        "stream": (n, 2 * n),
+        "baseline": (0, 0),
+    }[a.mechanism]
+    return comparisons, MASKS_PER_COMPARISON * comparisons + products
+
+
+def _excluded(bids: list[Submission], keep, reason: str) -> list[dict]:
+    return [{"bidder": b.header.bidder, "digest": b.digest, "reason": reason} for b, ok in zip(bids, keep) if not ok]
+
+
+def checks(e: Engine, a: Auction, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """From everyone's published values (parties × bids × values): consistent? in range?
+
+    Bit-shared bids: value 0 is the masked combination (degree t), value 1 the masked
+    bit check (degree 2t, must be 0). Curves: every value masked, consistency only.
+    """
+    n = columns.shape[1]
+    if a.bit_shared:
+        return e.consistent_columns(columns[:, :, 0]), e.zero_at_origin(columns[:, :, 1])
+    flat = columns.reshape(columns.shape[0], -1)
+    return e.consistent_columns(flat).reshape(n, -1).all(axis=1), np.ones(n, dtype=bool)
+
+
+async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Submission], list[dict]]:
+    """The bids every server accepted with the same header, with good shares, in agreed order.
+
+    One round: each server publishes, per accepted bid, its digest, arrival number and
+    masked check values; the checks of every commonly accepted bid are then local.
+    """
+    local = [(b.digest, b.seq, b.header.bidder, b.published) for b in bids]
+    views = await e.mpc.transfer(local)
+    seqs: dict[str, list[int]] = {}
+    published: dict[str, list[list[int]]] = {}
+    who: dict[str, str] = {}
+    for view in views:
+        for digest, seq, bidder, w in view:
+            seqs.setdefault(digest, []).append(seq)
+            published.setdefault(digest, []).append(w)
+            who[digest] = bidder
+    everywhere = {d for d, s in seqs.items() if len(s) == len(views)}
+    mine = {b.digest: b for b in bids}
+    admitted = sorted((mine[d] for d in everywhere), key=lambda b: (sum(seqs[b.digest]), b.digest))
+    excluded = [{"bidder": who[d], "digest": d, "reason": "shares did not reach every server with the same header"}
+                for d in sorted(set(seqs) - everywhere)]
+    if admitted:
+        columns = np.array([[published[b.digest][j] for b in admitted] for j in range(len(views))], dtype=object)
+        consistent, in_range = checks(e, a, columns)
+        excluded += _excluded(admitted, consistent, "inconsistent shares")
+        excluded += _excluded(admitted, ~consistent | in_range, "value out of range")
+        admitted = [b for b, c, r in zip(admitted, consistent, in_range) if c and r]
+    return admitted, excluded
+
+
+def bid_values(e: Engine, bids: list[Submission]) -> np.ndarray:
+    """[bid] for bit-shared bids: Σ 2^j [b_j], local."""
+    if not bids:
+        return np.zeros(0, dtype=object)
+    return e.from_bits(np.array([b.shares for b in bids], dtype=object))
+
+
+async def evaluate(e: Engine, a: Auction) -> dict:
+    """Admission, then the mechanism; returns the public outcome with bidder labels."""
+    t0 = time.perf_counter()
+    admitted, excluded = await agree(e, a, a.bids)
+    if a.mechanism == "double":
+        shares = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), len(a.grid))
+        ok = (await e.in_range(shares.reshape(-1), mech.QUANTITY_BITS)).reshape(shares.shape).all(axis=1)
+        excluded += _excluded(admitted, ok, "value out of range")
+        admitted, shares = [b for b, good in zip(admitted, ok) if good], shares[ok]
+    t1 = time.perf_counter()
+    if a.mechanism == "builder":
+        reserves = [b for b in admitted if b.header.side == "reserve"]
+        if not reserves:
+            raise ConnectionAbortedError("the reserve was not admitted")
+        reserve = bid_values(e, reserves[:1])[0]
+        admitted = [b for b in admitted if b is not reserves[0]]
+    if a.mechanism == "double":
+        out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
+    else:
+        values = bid_values(e, admitted)
+        if a.mechanism == "baseline":
+            out = await baseline_second(e, values)
+        elif a.mechanism == "topk":
+            out = await mech.secure_topk(e, values, a.k)
+        elif a.mechanism == "builder":
+            tour = await mech.tournament(e, values, second=True) if len(values) else None
+            out = await mech.finish_builder(e, reserve, tour)
+        elif not len(values):
+            out = mech.Outcome()
+        elif a.mechanism == "first":
+            out = await mech.finish_first(e, await mech.tournament(e, values))
+        else:
+            out = await mech.finish_second(e, await mech.tournament(e, values, second=True))
+    label = lambda i: admitted[i].header.bidder  # noqa: E731
+    return {
+        "outcome": {"winner": None if out.winner is None else label(out.winner), "price": out.price,
+                    "winners": [label(i) for i in out.winners]},
+        "admitted": [b.digest for b in admitted],
+        "excluded": excluded,
+        "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1},
+    }
+
+
+async def baseline_second(e: Engine, bids: np.ndarray) -> mech.Outcome:
+    """The straightforward version: MPyC np_argmax + np_amax over secure integers.
+
+    SecInt(65) so that differences of 64-bit bids fit MPyC's signed comparisons.
+    """
+    n = len(bids)
+    if n == 0:
+        return mech.Outcome()
+    mpc = e.mpc
+    secint = mpc.SecInt(BID_BITS + 1, p=MODULUS)
+    x = secint.array(secint.field.array(bids))
+    u, _ = mpc.np_argmax(x, arg_unary=True, arg_only=False)
+    winner = u @ np.arange(n)
+    second = mpc.np_amax(x - u * x)
+    w, price = await mpc.output([winner, second])
+    return mech.Outcome(int(w), int(price), [int(w)])
+
+
+async def stream(e: Engine, a: Auction) -> dict:
+    """Running first-price maximum over bids in arrival order (relay replay).
+
+    After each arrival the servers publish the next bid's digest and check values
+    (one round), then fold it into the secret (max, index) with one comparison and one
+    selection; at close, only the final winner and price are opened. Returns the
+    per-update latencies measured at this server.
+    """
+    best = idx = None
+    admitted: list[Submission] = []
+    excluded: list[dict] = []
+    latencies: list[float] = []
+    position = 0
+    while True:
+        while position >= len(a.bids) and not a.closed.is_set():
+            a.arrived.clear()
+            await a.arrived.wait()
+        mine = a.bids[position] if position < len(a.bids) else None
+        t0 = time.perf_counter()
+        views = await e.mpc.transfer((mine.digest, mine.published) if mine else None)
+        if any(v is None for v in views):
+            break
+        position += 1
+        if len({v[0] for v in views}) != 1:
+            excluded += _excluded([mine], [False], "servers received different bids at this position")
+            continue
+        consistent, in_range = checks(e, a, np.array([[v[1]] for v in views], dtype=object))
+        if not (consistent[0] and in_range[0]):
+            excluded += _excluded([mine], [False], "inconsistent shares" if not consistent[0] else "value out of range")
+            continue
+        value = bid_values(e, [mine])
+        j = len(admitted)
+        admitted.append(mine)
+        if best is None:
+            best, idx = value, obj([j])
+        else:
+            new_wins = (1 - await e.ge(best, value)) % P
+            prod = await e.mul(np.concatenate([new_wins, new_wins]), np.concatenate([value - best, j - idx]))
+            best, idx = (best + prod[:1]) % P, (idx + prod[1:]) % P
+        latencies.append(time.perf_counter() - t0)
+    if best is None:
+        outcome = {"winner": None, "price": None, "winners": []}
+    else:
+        w, price = (int(v) for v in await e.open(np.concatenate([idx, best])))
+        outcome = {"winner": admitted[w].header.bidder, "price": price, "winners": [admitted[w].header.bidder]}
+    return {"outcome": outcome, "admitted": [b.digest for b in admitted], "excluded": excluded,
+            "timing": {"update_latency_s": latencies}}

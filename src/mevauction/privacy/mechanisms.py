@@ -1,0 +1,240 @@
+"""The auction functions, each over secret-shared bids, each with its clear twin.
+
+Every secure function takes share arrays of the admitted bids (in bid order, which is
+the tie-break order: ties go to the earliest bid) and opens only its stated output:
+
+- ``first``: winner index and its bid;
+- ``second``: winner index and the highest other bid (Vickrey);
+- ``builder``: Boost+ Fig. 3 steps (3)–(4): the highest builder bid β* wins if it beats
+  the secret reserve β0 (ties go to the default block), paying max(β0, β′);
+- ``topk``: the set of the k highest bidders (not their order) and the uniform price,
+  the (k+1)-th highest bid;
+- ``double``: the clearing price of sealed buy and sell curves over a public price grid
+  (the sugar-beet design: aggregate locally, compare demand and supply at every grid
+  price in one parallel step, open only how many grid prices clear) and who trades.
+
+Tournaments keep the left (earlier) element unless the right one is strictly greater.
+The clear twins define the expected results the tests compare with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mevauction.privacy.protocol import P, Engine, obj
+
+QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64
+
+
+@dataclass
+class Outcome:
+    """What a mechanism opens: indices into the admitted bids, and a price."""
+
+    winner: int | None = None
+    price: int | None = None
+    winners: list[int] = field(default_factory=list)
+
+
+# -- clear twins ----------------------------------------------------------------------
+
+def clear_first(bids: list[int]) -> Outcome:
+    if not bids:
+        return Outcome()
+    w = max(range(len(bids)), key=lambda i: (bids[i], -i))
+    return Outcome(w, bids[w], [w])
+
+
+def clear_second(bids: list[int]) -> Outcome:
+    if not bids:
+        return Outcome()
+    w = clear_first(bids).winner
+    return Outcome(w, max((b for i, b in enumerate(bids) if i != w), default=0), [w])
+
+
+def clear_builder(reserve: int, bids: list[int]) -> Outcome:
+    """None wins (the default block) when β0 ≥ β*; it then 'pays' β0, as the clear mechanism reports."""
+    if not bids or reserve >= max(bids):
+        return Outcome(None, reserve, [])
+    o = clear_second(bids)
+    return Outcome(o.winner, max(reserve, o.price), [o.winner])
+
+
+def clear_topk(bids: list[int], k: int) -> Outcome:
+    order = sorted(range(len(bids)), key=lambda i: (-bids[i], i))
+    price = bids[order[k]] if len(bids) > k else 0
+    return Outcome(None, price, sorted(order[:k]))
+
+
+def clear_double(grid: list[int], sides: list[str], increments: list[list[int]]) -> Outcome:
+    """Clearing price = the highest grid price at which demand ≥ supply."""
+    demand = [sum(sum(inc[g:]) for s, inc in zip(sides, increments) if s == "buy") for g in range(len(grid))]
+    supply = [sum(sum(inc[: g + 1]) for s, inc in zip(sides, increments) if s == "sell") for g in range(len(grid))]
+    clearing = sum(1 for d, s in zip(demand, supply) if d >= s) - 1
+    if clearing < 0:
+        return Outcome()
+    trading = [i for i, (s, inc) in enumerate(zip(sides, increments))
+               if (sum(inc[clearing:]) if s == "buy" else sum(inc[: clearing + 1])) > 0]
+    if not any(sides[i] == "buy" for i in trading) or not any(sides[i] == "sell" for i in trading):
+        trading = []
+    return Outcome(None, grid[clearing], trading)
+
+
+# -- secure versions ------------------------------------------------------------------
+
+@dataclass
+class Tour:
+    """A finished tournament: shares of the max, the runner-up and the max's index."""
+
+    m: object
+    s: object
+    idx: object
+
+
+async def tournament(e: Engine, values: np.ndarray, second: bool = False, index: bool = True) -> Tour:
+    """Secure max (and argmax, and runner-up) by a pairwise tournament, log2(n) levels.
+
+    Merging (mL, sL, iL) with (mR, sR, iR): R wins iff mR > mL; the new runner-up is
+    the larger of the winner's runner-up and the loser. That second comparison needs the
+    first one's result, so it is deferred and done together with the next level's
+    comparison (one batch, same rounds); the root's is settled at the end. On the first
+    level the runner-up is just the smaller of the two. Runner-up of a single bid is 0.
+    """
+    n = len(values)
+    m = values % P
+    s = np.zeros(n, dtype=object)
+    idx = obj(range(n))
+    pend_w = pend_lo = None  # deferred runner-up comparisons, one per node
+    if n == 0:
+        return Tour(None, None, None)
+    first_level = True
+    while len(m) > 1:
+        odd = len(m) % 2
+        end = len(m) - odd
+        mL, mR = m[0:end:2], m[1:end:2]
+        iL, iR = idx[0:end:2], idx[1:end:2]
+        sL, sR = s[0:end:2], s[1:end:2]
+        h = len(mL)
+        if not second or first_level:
+            deltas = [mR - mL] + ([iR - iL] if index else [])
+            r_wins = (1 - await e.ge(mL, mR)) % P
+            prod = await e.mul(np.concatenate([r_wins] * len(deltas)), np.concatenate(deltas))
+            new_m = (mL + prod[:h]) % P
+            new_i = (iL + prod[h:]) % P if index else iL
+            new_s = (mL + mR - new_m) % P if second else sL
+        else:
+            # Pipelined runner-up: this level's ge also settles the previous level's
+            # pending max(winner's runner-up, loser) — two comparisons per merge, not three.
+            pending = pend_w is not None
+            bits = await e.ge(np.concatenate([mL, pend_w]) if pending else mL,
+                              np.concatenate([mR, pend_lo]) if pending else mR)
+            r_wins = (1 - bits[:h]) % P
+            prod = await e.mul(np.concatenate([r_wins, r_wins] + ([bits[h:]] if pending else [])),
+                               np.concatenate([mR - mL, iR - iL] + ([pend_w - pend_lo] if pending else [])))
+            new_m = (mL + prod[:h]) % P
+            new_i = (iL + prod[h:2 * h]) % P
+            if pending:
+                s = (pend_lo + prod[2 * h:]) % P
+            sL, sR = s[0:end:2], s[1:end:2]
+            pend_w = (sL + await e.mul(r_wins, sR - sL)) % P   # the winner's runner-up
+            pend_lo = (mL + mR - new_m) % P                     # the loser
+            if odd:  # a bye: max(s, 0) = s
+                pend_w, pend_lo = np.append(pend_w, s[-1:]), np.append(pend_lo, 0)
+            new_s = np.zeros(h, dtype=object)  # pending; settled by the next ge
+        if odd:
+            new_m = np.append(new_m, m[-1:])
+            new_i = np.append(new_i, idx[-1:])
+            new_s = np.append(new_s, s[-1:])
+        m, idx, s = obj(new_m), obj(new_i), obj(new_s)
+        first_level = False
+    if pend_w is not None:
+        g = await e.ge(pend_w, pend_lo)
+        s = obj([(pend_lo[0] + (await e.mul(g, pend_w - pend_lo))[0]) % P])
+    return Tour(m[0], s[0], idx[0])
+
+
+async def finish_first(e: Engine, t: Tour) -> Outcome:
+    w, price = (int(v) for v in await e.open(obj([t.idx, t.m])))
+    return Outcome(w, price, [w])
+
+
+async def finish_second(e: Engine, t: Tour) -> Outcome:
+    w, price = (int(v) for v in await e.open(obj([t.idx, t.s])))
+    return Outcome(w, price, [w])
+
+
+async def finish_builder(e: Engine, reserve, t: Tour | None) -> Outcome:
+    """Second price with a secret reserve; when the default block wins only that fact and β0 open."""
+    if t is None:
+        return Outcome(None, int((await e.open(obj([reserve])))[0]), [])
+    g = await e.ge(obj([reserve, t.s]), obj([t.m, reserve]))
+    default_wins = g[:1]
+    builder_price = await e.select(g[1:2], obj([t.s]), obj([reserve]))
+    # Both cases in one opening: index + 1 (0 = the default block) and the price paid.
+    prod = await e.mul(np.concatenate([(1 - default_wins) % P, default_wins]),
+                       obj([t.idx + 1, reserve - builder_price[0]]))
+    w1, price = (int(v) for v in await e.open(obj([prod[0], builder_price[0] + prod[1]])))
+    return Outcome(w1 - 1, price, [w1 - 1]) if w1 else Outcome(None, price, [])
+
+
+async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[object, np.ndarray]:
+    """Secure max and its position as a secret unit vector (earliest on ties)."""
+    m = values % P
+    levels = []  # (comparison bits, whether an odd element was carried)
+    while len(m) > 1:
+        odd = len(m) % 2
+        end = len(m) - odd
+        mL, mR = m[0:end:2], m[1:end:2]
+        r_wins = (1 - await e.ge(mL, mR)) % P
+        new_m = (mL + await e.mul(r_wins, mR - mL)) % P
+        levels.append((r_wins, odd))
+        m = obj(np.append(new_m, m[-1:]) if odd else new_m)
+    u = obj([1])
+    for r_wins, odd in reversed(levels):
+        h = len(r_wins)
+        right = await e.mul(u[:h], r_wins)
+        children = np.empty(2 * h, dtype=object)
+        children[0::2], children[1::2] = (u[:h] - right) % P, right
+        u = obj(np.append(children, u[h:]) if odd else children)
+    return m[0], u
+
+
+async def secure_topk(e: Engine, bids: np.ndarray, k: int) -> Outcome:
+    """The k highest bidders as a set, and the (k+1)-th highest bid as uniform price.
+
+    Bids are shifted by +1 so a removed bidder (set to 0) never ties a real bid of 0.
+    """
+    n = len(bids)
+    if n <= k:
+        return Outcome(None, 0, list(range(n)))
+    vals = (bids + 1) % P
+    chosen = np.zeros(n, dtype=object)
+    for _ in range(k):
+        _, u = await argmax_unit(e, vals)
+        chosen = (chosen + u) % P
+        vals = (vals - await e.mul(u, vals)) % P
+    top = (await tournament(e, vals, index=False)).m
+    opened = await e.open(np.append(chosen, top))
+    return Outcome(None, int(opened[-1]) - 1, [i for i in range(n) if opened[i] == 1])
+
+
+async def secure_double(e: Engine, grid: list[int], sides: list[str], increments: np.ndarray) -> Outcome:
+    """Clearing price over the public grid from secret per-grid-point increments (n, G)."""
+    n, G = increments.shape
+    buy = np.array([s == "buy" for s in sides], dtype=bool)
+    # Per-bidder cumulative quantities: demand counts steps at or above p, supply at or below.
+    cum_up = np.cumsum(increments, axis=1) % P
+    cum_down = np.cumsum(increments[:, ::-1], axis=1)[:, ::-1] % P
+    per_bidder = np.where(buy[:, None], cum_down, cum_up)
+    demand = per_bidder[buy].sum(axis=0) % P if buy.any() else np.zeros(G, dtype=object)
+    supply = per_bidder[~buy].sum(axis=0) % P if (~buy).any() else np.zeros(G, dtype=object)
+    clears = await e.ge(obj(demand), obj(supply))
+    clearing = int((await e.open(obj([clears.sum() % P])))[0]) - 1
+    if clearing < 0:
+        return Outcome()
+    trading = ~await e.is_zero_public(obj(per_bidder[:, clearing]))
+    winners = [i for i in range(n) if trading[i]]
+    if not (trading & buy).any() or not (trading & ~buy).any():
+        winners = []
+    return Outcome(None, grid[clearing], winners)

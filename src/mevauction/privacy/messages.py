@@ -1,0 +1,125 @@
+"""Signed bid headers, hash commitments and share commitments.
+
+A bidder publishes, before the deadline, a *header* that every server receives
+identically: the auction id, its label, the address of its secp256k1 key, the hash
+commitment C = keccak(domain ‖ auction ‖ bidder ‖ values ‖ salt) to its secret values,
+and one salted hash per share h_i = keccak(domain ‖ auction ‖ bidder ‖ i ‖ share_i ‖
+nonce_i). It signs the header digest. Server i additionally receives share_i and
+nonce_i, which only it can check against h_i. The salt keeps a low-entropy bid from
+being found by hashing guesses; the nonces do the same for the shares.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict, dataclass
+
+from eth_hash.auto import keccak
+from eth_keys import keys
+from eth_keys.exceptions import BadSignature, ValidationError
+
+from mevauction.errors import InputError
+
+COMMIT_DOMAIN = b"mevauction.sealed.commit/1"
+SHARE_DOMAIN = b"mevauction.sealed.share/1"
+HEADER_DOMAIN = b"mevauction.sealed.header/1"
+STATEMENT_DOMAIN = b"mevauction.sealed.statement/1"
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def commitment(auction: str, bidder: str, values: list[int], salt: bytes) -> str:
+    """Hash commitment to a bidder's secret values (one for a bid, a vector for a curve)."""
+    payload = COMMIT_DOMAIN + auction.encode() + b"\0" + bidder.encode() + b"\0"
+    payload += b"".join(_word(v) for v in values) + salt
+    return "0x" + keccak(payload).hex()
+
+
+def share_hash(auction: str, bidder: str, index: int, shares: list[int], nonce: bytes) -> str:
+    """Salted hash of the shares server ``index`` receives from ``bidder``."""
+    payload = SHARE_DOMAIN + auction.encode() + b"\0" + bidder.encode() + b"\0" + bytes([index])
+    payload += b"".join(_word(s) for s in shares) + nonce
+    return "0x" + keccak(payload).hex()
+
+
+def canonical(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True)
+class BidHeader:
+    """The public, signed part of a sealed bid (identical at every server)."""
+
+    auction: str
+    bidder: str
+    signer: str
+    side: str
+    commitment: str
+    share_hashes: tuple[str, ...]
+    signature: str = ""
+
+    def unsigned(self) -> dict:
+        d = asdict(self)
+        d.pop("signature")
+        d["share_hashes"] = list(self.share_hashes)
+        return d
+
+    def digest(self) -> bytes:
+        return keccak(HEADER_DOMAIN + canonical(self.unsigned()))
+
+    def to_json(self) -> dict:
+        return {**self.unsigned(), "signature": self.signature}
+
+    @classmethod
+    def from_json(cls, d: dict, field: str = "header") -> "BidHeader":
+        try:
+            return cls(auction=str(d["auction"]), bidder=str(d["bidder"]), signer=str(d["signer"]),
+                       side=str(d.get("side", "")), commitment=str(d["commitment"]),
+                       share_hashes=tuple(str(h) for h in d["share_hashes"]),
+                       signature=str(d["signature"]))
+        except (KeyError, TypeError) as exc:
+            raise InputError(field, f"malformed bid header: {exc}") from None
+
+    def signature_valid(self) -> bool:
+        return recover(self.digest(), self.signature) == self.signer.lower()
+
+
+def sign(digest: bytes, key: keys.PrivateKey) -> str:
+    return "0x" + key.sign_msg_hash(digest).to_bytes().hex()
+
+
+def recover(digest: bytes, signature: str) -> str | None:
+    """Lower-case address that signed ``digest``, or None for a malformed signature."""
+    try:
+        sig = keys.Signature(bytes.fromhex(signature.removeprefix("0x")))
+        return sig.recover_public_key_from_msg_hash(digest).to_checksum_address().lower()
+    except (BadSignature, ValidationError, ValueError):
+        return None
+
+
+def new_key() -> keys.PrivateKey:
+    return keys.PrivateKey(secrets.token_bytes(32))
+
+
+def key_from_hex(text: str, field: str) -> keys.PrivateKey:
+    try:
+        return keys.PrivateKey(bytes.fromhex(text.removeprefix("0x")))
+    except (ValueError, ValidationError):
+        raise InputError(field, "not a 32-byte hex secp256k1 private key") from None
+
+
+def address(key: keys.PrivateKey) -> str:
+    return key.public_key.to_checksum_address().lower()
+
+
+def statement_digest(statement: dict) -> bytes:
+    """Digest a server signs over its result statement (all fields but the signature)."""
+    body = {k: v for k, v in statement.items() if k != "signature"}
+    return keccak(STATEMENT_DOMAIN + canonical(body))
+
+
+def random_salt() -> bytes:
+    return secrets.token_bytes(32)

@@ -1,0 +1,362 @@
+"""Secure primitives for the committee, built on MPyC's runtime, with preprocessing.
+
+Everything works on raw Shamir shares (NumPy object arrays of ints mod p, degree t,
+party i holding the value at x = i + 1). The bid-independent material is produced by
+``Engine.preprocess`` before the deadline; the online phase then only opens masked
+values and does local arithmetic:
+
+- **multiplication** (``mul``): the local product of two degree-t shares is a degree-2t
+  sharing; adding a pseudorandom sharing [r]_t and a pseudorandom degree-2t sharing of
+  zero and opening it (all m shares) reveals xy + r, uniformly masked; subtracting [r]_t
+  leaves [xy]_t. One opening per product, no resharing round (the masks come from MPyC's
+  pseudorandom secret sharing, PRSS, computed locally without communication).
+- **carry / comparison** (``high_bit``, ``ge``): for x < 2^(l+1), the bit ⌊x / 2^l⌋ is
+  found by opening c = x + r + 2^l·s (r an l-bit random number known as hexadecimal
+  digits, s a random k-bit number that statistically hides x), then computing the
+  borrow [c mod 2^l < r] digit by digit. Each random digit is preprocessed as the
+  suffix sums of its one-hot vector, so for a public digit c_d both [r_d > c_d] and
+  [r_d = c_d] are *linear* in shares; the 16 digits are merged in a tree of 4 rounds
+  (gt = gt_hi + eq_hi·gt_lo, eq = eq_hi·eq_lo): 29 products per comparison instead of
+  the ~65 of a bitwise product and zero test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import numpy as np
+from mpyc import asyncoro, thresha
+from mpyc.finfields import GF
+
+from mevauction.privacy.field import BID_BITS, MODULUS, SEC_PARAM, challenges
+
+P = MODULUS
+DIGIT_BITS = 4
+BASE = 1 << DIGIT_BITS
+MAX_DIGITS = BID_BITS // DIGIT_BITS
+_DIGIT_WEIGHTS = np.array([1 << (DIGIT_BITS * d) for d in range(MAX_DIGITS)], dtype=object)
+_LOW64 = (1 << 64) - 1
+
+
+_HIGH_BYTES = (MODULUS.bit_length() - 64 + 7) // 8  # 5: a field element fits 8 + 5 bytes
+
+
+def _encode(x: np.ndarray) -> bytes:
+    """Field elements as 13 bytes each: the low 64-bit limb, then 5 bytes of the high one."""
+    high = (x >> 64).astype("<u8").view(np.uint8).reshape(-1, 8)[:, :_HIGH_BYTES]
+    return (x & _LOW64).astype("<u8").tobytes() + np.ascontiguousarray(high).tobytes()
+
+
+def _decode(payload: bytes, n: int) -> np.ndarray:
+    low = np.frombuffer(payload, dtype="<u8", count=n)
+    high = np.zeros((n, 8), dtype=np.uint8)
+    high[:, :_HIGH_BYTES] = np.frombuffer(payload, dtype=np.uint8, offset=8 * n).reshape(n, _HIGH_BYTES)
+    return low.astype(object) + (high.view("<u8").reshape(n).astype(object) << 64)
+
+
+def obj(values) -> np.ndarray:
+    """An object array of Python ints (field arithmetic must not overflow int64)."""
+    return np.array(list(values) if not isinstance(values, np.ndarray) else values, dtype=object)
+
+
+class Pool:
+    """A first-in-first-out store of preprocessed share arrays of one kind.
+
+    Every party takes the same amounts in the same order, so the pools stay in step;
+    when one runs dry the same refill happens at the same point at every party.
+    """
+
+    def __init__(self):
+        self.chunks: list[np.ndarray] = []
+        self.available = 0
+
+    def put(self, arr: np.ndarray) -> None:
+        if len(arr):
+            self.chunks.append(arr)
+            self.available += len(arr)
+
+    def take(self, n: int) -> np.ndarray:
+        parts, need = [], n
+        while need:
+            head = self.chunks[0]
+            if len(head) <= need:
+                parts.append(self.chunks.pop(0))
+                need -= len(head)
+            else:
+                parts.append(head[:need])
+                self.chunks[0] = head[need:]
+                need = 0
+        self.available -= n
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+class Engine:
+    """One party's view of the secure computation: its shares, masks and MPyC runtime."""
+
+    def __init__(self, mpc):
+        self.mpc = mpc
+        self.field = GF(MODULUS)
+        self.m = len(mpc.parties)
+        self.t = mpc.threshold
+        self.pid = mpc.pid
+        self.randoms = Pool()      # [r]_t, uniformly random
+        self.zeros = Pool()        # [0]_2t, pseudorandom sharings of zero
+        self.digits = Pool()       # (n, 16, 17) suffix sums of one-hot random digits
+        self.digit_values = Pool() # (n, 16) the random digits themselves
+        self.divl = Pool()         # k-bit random high parts of comparison masks
+        self._cache: dict = {}
+        self.online_refills = 0  # comparison masks made after a deadline
+        self._inv = {l: pow(1 << l, -1, P) for l in range(DIGIT_BITS, BID_BITS + 1, DIGIT_BITS)}
+        self._check = self._consistency_matrix()
+
+    # -- pseudorandom secret sharing (local, no communication) --------------------
+
+    def _prss(self, n: int, bound: int | None = None) -> np.ndarray:
+        if bound is None:
+            prfs = self.mpc.prfs(self.field.order)
+        else:
+            # As MPyC does: each of the C(m, t) PRF outputs is below bound / C(m, t).
+            d = math.comb(self.m, self.t)
+            prfs = self.mpc.prfs(1 << max(0, (bound // d).bit_length() - 1))
+        return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
+                                             self.mpc._prss_uci(), n).value
+
+    def _prss_zero(self, n: int) -> np.ndarray:
+        prfs = self.mpc.prfs(self.field.order)
+        return thresha.np_pseudorandom_share_0(self.field, self.m, self.pid, prfs,
+                                               self.mpc._prss_uci(), n).value
+
+    def fill_masks(self, n: int) -> None:
+        """Preprocess n multiplication masks ([r]_t and [0]_2t)."""
+        if n > 0:
+            self.randoms.put(self._prss(n))
+            self.zeros.put(self._prss_zero(n))
+
+    def _masks(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        short = max(n - self.randoms.available, n - self.zeros.available)
+        if short > 0:
+            self.fill_masks(short)
+        return self.randoms.take(n), self.zeros.take(n)
+
+    # -- opening and multiplication ---------------------------------------------
+
+    @asyncoro.mpc_coro
+    async def _swap(self, payload: bytes, threshold: int):
+        """Send ``payload`` to the next ``threshold`` parties, receive from the previous ones.
+
+        The exchange pattern of MPyC's ``output`` (tagged with MPyC's program counter),
+        minus its generic field-array wrapping: openings are the online phase's hot path.
+        """
+        await self.mpc.returnType(asyncio.Future)
+        for peer in range(self.m):
+            if 0 < (peer - self.pid) % self.m <= threshold:
+                self.mpc._send_message(peer, payload)
+        senders = [(self.pid - threshold + j) % self.m for j in range(threshold)]
+        return senders, await self.mpc.gather([self.mpc._receive_message(j) for j in senders])
+
+    @staticmethod
+    def from_bits(bits: np.ndarray) -> np.ndarray:
+        """[Σ_j 2^j b_j] from bit shares (n, l): linear, local."""
+        weights = np.array([1 << j for j in range(bits.shape[1])], dtype=object)
+        return (bits * weights).sum(axis=1) % P
+
+    def _lagrange(self, xs: tuple[int, ...]) -> list[int]:
+        key = ("lagrange", xs)
+        if key not in self._cache:
+            coeffs = []
+            for i, xi in enumerate(xs):
+                num, den = 1, 1
+                for k, xk in enumerate(xs):
+                    if k != i:
+                        num, den = num * -xk % P, den * (xi - xk) % P
+                coeffs.append(num * pow(den, -1, P) % P)
+            self._cache[key] = coeffs
+        return self._cache[key]
+
+    async def _open_flat(self, flat: np.ndarray, threshold: int) -> np.ndarray:
+        """Reconstruct a flat array of degree-``threshold`` shares at every party (one round)."""
+        senders, payloads = await self._swap(_encode(flat), threshold)
+        xs = tuple(j + 1 for j in senders) + (self.pid + 1,)
+        ys = [_decode(b, flat.size) for b in payloads] + [flat]
+        return sum(c * y for c, y in zip(self._lagrange(xs), ys)) % P
+
+    async def open(self, x: np.ndarray) -> np.ndarray:
+        """Reveal a degree-t shared array to all parties (one round)."""
+        if x.size == 0:
+            return x
+        return (await self._open_flat(x.reshape(-1) % P, self.t)).reshape(x.shape)
+
+    async def open_product_masked(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Reveal x·y for degree-t x and y, e.g. q·ρ in a public zero test (one round)."""
+        _, z = self._masks(x.size)
+        d = (x.reshape(-1) * y.reshape(-1) + z) % P
+        return (await self._open_flat(d, 2 * self.t)).reshape(x.shape)
+
+    async def mul(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """[x·y]_t from [x]_t and [y]_t, element-wise (one round)."""
+        if x.size == 0:
+            return x.copy()
+        r, z = self._masks(x.size)
+        d = (x.reshape(-1) * y.reshape(-1) + r + z) % P
+        opened = await self._open_flat(d, 2 * self.t)
+        return ((opened - r) % P).reshape(x.shape)
+
+    async def select(self, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """c ? a : b for a secret bit c."""
+        return (b + await self.mul(c, a - b)) % P
+
+    async def is_zero_public(self, q: np.ndarray) -> np.ndarray:
+        """Public [q == 0] per element, revealing nothing else: open q·ρ, ρ random."""
+        if q.size == 0:
+            return np.zeros(q.shape, dtype=bool)
+        rho, _ = self._masks(q.size)
+        return (await self.open_product_masked(q, rho.reshape(q.shape))) == 0
+
+    # -- comparison material ------------------------------------------------------
+
+    async def fill_digits(self, n: int) -> None:
+        """Preprocess n comparison masks: 16 random hexadecimal digits each, as one-hot suffix sums."""
+        if n <= 0:
+            return
+        bits = (await self.mpc.np_random_bits(self.field, n * MAX_DIGITS * DIGIT_BITS)).value
+        bits = bits.reshape(n, MAX_DIGITS, DIGIT_BITS)
+        b0, b1, b2, b3 = (bits[..., j] for j in range(DIGIT_BITS))
+        pair = await self.mul(np.stack([b0, b2]), np.stack([b1, b3]))
+        b01, b23 = pair[0], pair[1]
+        lo = np.stack([1 - b0 - b1 + b01, b0 - b01, b1 - b01, b01], axis=-1)
+        hi = np.stack([1 - b2 - b3 + b23, b2 - b23, b3 - b23, b23], axis=-1)
+        # one_hot[v] for v = lo_index + 4·hi_index
+        one_hot = await self.mul(np.broadcast_to(hi[..., :, None], (n, MAX_DIGITS, 4, 4)).copy(),
+                                 np.broadcast_to(lo[..., None, :], (n, MAX_DIGITS, 4, 4)).copy())
+        one_hot = one_hot.reshape(n, MAX_DIGITS, BASE)
+        suffix = np.zeros((n, MAX_DIGITS, BASE + 1), dtype=object)
+        suffix[..., :BASE] = np.cumsum(one_hot[..., ::-1], axis=-1)[..., ::-1] % P
+        self.digits.put(suffix)
+        self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % P)
+        self.divl.put(self._prss(n, 1 << SEC_PARAM))
+
+    async def _take_digits(self, n: int):
+        short = n - self.digits.available
+        if short > 0:  # preprocessing fell short: make the rest now (counted, it costs latency)
+            self.online_refills += short
+            await self.fill_digits(short)
+        return self.digits.take(n), self.digit_values.take(n), self.divl.take(n)
+
+    # -- carry and comparison -----------------------------------------------------
+
+    async def high_bit(self, x: np.ndarray, l: int = BID_BITS) -> np.ndarray:
+        """[⌊x / 2^l⌋] for secret 0 ≤ x < 2^(l+1); for any other x, a value ≠ 0, 1 may result.
+
+        The opened value c = x + r + 2^l·s hides x statistically (s has k = 30 bits).
+        """
+        n = x.size
+        if n == 0:
+            return x.copy()
+        D = l // DIGIT_BITS
+        suffix, digits, divl = await self._take_digits(n)
+        suffix, digits = suffix[:, :D, :], digits[:, :D]
+        r = (digits * _DIGIT_WEIGHTS[:D]).sum(axis=1) % P
+        c = await self.open(x + r + (divl << l))
+        c_low = c & ((1 << l) - 1)
+        shifts = np.arange(0, l, DIGIT_BITS, dtype=np.uint64)
+        cd = ((c_low.astype(np.uint64)[:, None] >> shifts) & np.uint64(BASE - 1)).astype(np.intp)
+        gt = np.take_along_axis(suffix, cd[..., None] + 1, axis=-1)[..., 0]
+        eq = (np.take_along_axis(suffix, cd[..., None], axis=-1)[..., 0] - gt) % P
+        borrow = await self._merge_digits(gt, eq)
+        return ((x - c_low + r) * self._inv[l] - borrow) % P
+
+    async def _merge_digits(self, gt: np.ndarray, eq: np.ndarray) -> np.ndarray:
+        """[r > c] from per-digit [r_d > c_d], [r_d = c_d] (least significant digit first)."""
+        while gt.shape[1] > 1:
+            if gt.shape[1] % 2:  # a neutral least significant digit: not greater, equal
+                n = gt.shape[0]
+                gt = np.hstack([np.zeros((n, 1), dtype=object), gt])
+                eq = np.hstack([np.ones((n, 1), dtype=object), eq])
+            gt_lo, gt_hi = gt[:, 0::2], gt[:, 1::2]
+            eq_lo, eq_hi = eq[:, 0::2], eq[:, 1::2]
+            if gt_hi.shape[1] == 1:
+                gt = (gt_hi + await self.mul(eq_hi, gt_lo)) % P
+                eq = None
+                break
+            prod = await self.mul(np.stack([eq_hi, eq_hi]), np.stack([gt_lo, eq_lo]))
+            gt, eq = (gt_hi + prod[0]) % P, prod[1]
+        return gt[:, 0]
+
+    async def ge(self, a: np.ndarray, b: np.ndarray, l: int = BID_BITS) -> np.ndarray:
+        """[a ≥ b] for secret 0 ≤ a, b < 2^l, element-wise."""
+        return await self.high_bit((a - b + (1 << l)) % P, l)
+
+    async def in_range(self, y: np.ndarray, l: int = BID_BITS) -> np.ndarray:
+        """Public [0 ≤ y < 2^l] for *arbitrary* field elements y (e.g. a cheater's shares).
+
+        q = (y − (y mod 2^l as reconstructed)) / 2^l is 0 exactly when y is the field
+        image of an integer in [0, 2^l): the reconstructed low part is always in that
+        range, so q = 0 forces y into it. Only [q = 0] is opened.
+        """
+        return await self.is_zero_public(await self.high_bit(y, l))
+
+    # -- shares from bidders ------------------------------------------------------
+
+    def _consistency_matrix(self) -> np.ndarray:
+        """Rows A with share_j = Σ_i A[j, i]·share_i (i ≤ t) for every degree-t sharing."""
+        xs = list(range(1, self.t + 2))
+        rows = []
+        for xj in range(self.t + 2, self.m + 1):
+            row = []
+            for i, xi in enumerate(xs):
+                num, den = 1, 1
+                for k, xk in enumerate(xs):
+                    if k != i:
+                        num, den = num * (xj - xk) % P, den * (xi - xk) % P
+                row.append(num * pow(den, -1, P) % P)
+            rows.append(row)
+        return np.array(rows, dtype=object).reshape(self.m - self.t - 1, self.t + 1)
+
+    def digest_masks(self, digest: bytes, n: int) -> np.ndarray:
+        """[ρ]_t for the bid with this header digest: PRSS on the digest as common input.
+
+        Every party derives the same sharing for the same bid whatever order the bids
+        arrived in, so it can be computed at intake, before the deadline.
+        """
+        prfs = self.mpc.prfs(self.field.order)
+        return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
+                                             b"consistency:" + digest, n).value
+
+    def digest_zero_masks(self, digest: bytes, n: int) -> np.ndarray:
+        """[0]_2t for the bid with this header digest (PRSS zero sharing, order-independent)."""
+        prfs = self.mpc.prfs(self.field.order)
+        return thresha.np_pseudorandom_share_0(self.field, self.m, self.pid, prfs,
+                                               b"bitcheck:" + digest, n).value
+
+    def publish_bit_checks(self, digest: bytes, bits: list[int]) -> list[int]:
+        """What this server publishes at the deadline about one bid's bit shares [b_j]_t.
+
+        - consistency: Σ λ_j [b_j] + [ρ]_t — every bit sharing has degree t iff (w.h.p.)
+          this combination has;
+        - bit check: Σ μ_j [b_j]·(1 − [b_j]) + [0]_2t — a degree-2t sharing of 0 iff
+          (w.h.p.) every b_j is 0 or 1, i.e. the bid Σ 2^j b_j is in [0, 2^64).
+        λ, μ are Fiat–Shamir challenges of the digest; ρ and the zero sharing are PRSS
+        keyed by it, so each published value is masked and reveals only the check.
+        Computed at intake: local, no communication.
+        """
+        lam = challenges(digest, b"consistency", len(bits))
+        mu = challenges(digest, b"bits", len(bits))
+        combo = sum(l * b for l, b in zip(lam, bits)) + int(self.digest_masks(digest, 1)[0])
+        check = sum(u * b * (1 - b) for u, b in zip(mu, bits)) + int(self.digest_zero_masks(digest, 1)[0])
+        return [combo % P, check % P]
+
+    def zero_at_origin(self, w: np.ndarray) -> np.ndarray:
+        """Per column of all m published degree-2t shares (rows = parties): is the secret 0?"""
+        coeffs = np.array(self._lagrange(tuple(range(1, self.m + 1))), dtype=object)
+        return ((coeffs @ w) % P == 0).astype(bool)
+
+    def consistent_columns(self, w: np.ndarray) -> np.ndarray:
+        """For the m published masked shares per value (rows = parties): degree ≤ t?
+
+        Each party publishes share + [ρ]_t (``digest_masks``); honest columns stay on a
+        degree-t polynomial whose constant term is masked by ρ, so only the
+        (in)consistency is learnt.
+        """
+        predicted = (self._check @ w[: self.t + 1]) % P
+        return np.all(predicted == w[self.t + 1:], axis=0)

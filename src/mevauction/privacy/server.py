@@ -1,0 +1,230 @@
+"""A committee server: one MPyC party plus an intake port for bidders and the coordinator.
+
+Intake speaks JSON lines over TCP, one request → one reply, in order:
+
+- ``info`` → index, parties, signer address, field modulus;
+- ``open`` {auction, mechanism, max_bids, k, grid} → starts preprocessing at once;
+- ``bid`` {header, shares, nonce} → accepted with a sequence number, or rejected with a
+  reason (unknown/closed auction = late, bad signature, share hash mismatch, duplicate);
+- ``status`` {auction} → whether preprocessing is done;
+- ``close`` {auction} → the deadline: the committee computes, the reply is this server's
+  signed statement (or an ``aborted`` statement);
+- ``shutdown`` → all servers leave MPyC together and exit.
+
+Auctions run one after another in the order opened, identically at every server (MPyC
+parties must execute the same program). A lost peer aborts the running auction: the
+server answers ``aborted`` with the reason and exits, since an MPyC session cannot
+continue with a party missing; nothing of the outcome is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from mevauction.privacy import messages
+from mevauction.privacy.evaluation import Auction, Rejected, evaluate, plan_material, stream
+
+log = logging.getLogger("mevauction.committee")
+
+
+@dataclass
+class ServerConfig:
+    index: int
+    parties: list[tuple[str, int]]
+    intake_host: str
+    intake_port: int
+    timeout: float = 60.0
+    ssl: bool = False
+    tls_dir: str | None = None
+
+
+class CommitteeServer:
+    def __init__(self, config: ServerConfig, mpc):
+        from mevauction.privacy.protocol import Engine
+
+        self.config = config
+        self.mpc = mpc
+        self.engine = Engine(mpc)
+        self.key = messages.new_key()
+        self.signer = messages.address(self.key)
+        self.auctions: dict[str, Auction] = {}
+        self.jobs: asyncio.Queue = asyncio.Queue()
+        self.stopping = asyncio.Event()
+
+    # -- intake -------------------------------------------------------------------
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while line := await reader.readline():
+                try:
+                    request = json.loads(line)
+                    reply = await self.dispatch(request)
+                except (ValueError, KeyError, TypeError) as exc:
+                    reply = {"ok": False, "reason": f"malformed request: {exc}"}
+                writer.write(json.dumps(reply).encode() + b"\n")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def dispatch(self, req: dict) -> dict:
+        op = req.get("op")
+        if op == "info":
+            return {"ok": True, "index": self.config.index, "parties": len(self.mpc.parties),
+                    "threshold": self.mpc.threshold, "signer": self.signer, "tls": bool(self.mpc.options.ssl),
+                    "tls_peers": all(p.protocol is None or p.protocol.transport.get_extra_info("ssl_object") is not None
+                                     for p in self.mpc.parties if p.pid != self.mpc.pid),
+                    "modulus": str(self.engine.field.modulus)}
+        if op == "open":
+            return self.open_auction(req)
+        if op == "bid":
+            return self.accept_bid(req)
+        auction = self.auctions.get(str(req.get("auction")))
+        if op == "status":
+            if auction is None:
+                return {"ok": False, "reason": "unknown auction"}
+            return {"ok": True, "ready": auction.ready.is_set(), "preprocess_s": auction.preprocess_s}
+        if op == "close":
+            if auction is None:
+                return {"ok": False, "reason": "unknown auction"}
+            auction.close()
+            return await asyncio.shield(auction.result)
+        if op == "shutdown":
+            await self.jobs.put(None)
+            return {"ok": True}
+        return {"ok": False, "reason": f"unknown op {op!r}"}
+
+    def open_auction(self, req: dict) -> dict:
+        auction_id = str(req["auction"])
+        if auction_id in self.auctions:
+            return {"ok": False, "reason": "auction id already used"}
+        a = Auction.from_request(req, parties=len(self.mpc.parties), index=self.config.index)
+        self.auctions[auction_id] = a
+        self.jobs.put_nowait(a)
+        return {"ok": True}
+
+    def accept_bid(self, req: dict) -> dict:
+        header = messages.BidHeader.from_json(req.get("header") or {})
+        a = self.auctions.get(header.auction)
+        try:
+            if a is None:
+                raise Rejected("unknown auction")
+            seq = a.accept(header, req.get("shares"), req.get("nonce"), self.engine)
+        except Rejected as exc:
+            return {"ok": False, "reason": str(exc)}
+        return {"ok": True, "seq": seq}
+
+    # -- the MPC side -------------------------------------------------------------
+
+    def bytes_sent(self) -> int:
+        return sum(p.protocol.nbytes_sent for p in self.mpc.parties
+                   if p.pid != self.mpc.pid and p.protocol is not None)
+
+    def peer_lost(self) -> int | None:
+        for p in self.mpc.parties:
+            if p.pid == self.mpc.pid:
+                continue
+            if p.protocol is None or p.protocol.transport is None or p.protocol.transport.is_closing():
+                return p.pid
+        return None
+
+    async def guarded(self, coro):
+        """Run ``coro``; abort on a lost peer or after the timeout (never a partial result)."""
+        task = asyncio.ensure_future(coro)
+        deadline = time.monotonic() + self.config.timeout
+        while not task.done():
+            lost = self.peer_lost()
+            if lost is not None or time.monotonic() > deadline:
+                task.cancel()
+                raise ConnectionAbortedError(f"lost connection to server {lost}" if lost is not None
+                                             else f"timed out after {self.config.timeout:g} s")
+            await asyncio.wait([task], timeout=0.02)
+        return task.result()
+
+    async def run_auction(self, a: Auction) -> None:
+        e = self.engine
+        t0 = time.perf_counter()
+        comparisons, masks = plan_material(a)
+        await self.guarded(e.fill_digits(comparisons - e.digits.available))
+        e.fill_masks(masks - e.randoms.available)
+        # Millions of preprocessed shares: collect once now and freeze them out of the
+        # cyclic collector, so no full collection walks them after the deadline.
+        gc.collect()
+        gc.freeze()
+        a.preprocess_s = time.perf_counter() - t0
+        a.ready.set()
+        refills0 = e.online_refills
+        bytes0, t1 = self.bytes_sent(), time.perf_counter()
+        if a.mechanism == "stream":  # folds bids in as they arrive, opens at close
+            result = await self.guarded(stream(e, a))
+        else:
+            await a.closed.wait()
+            bytes0, t1 = self.bytes_sent(), time.perf_counter()
+            result = await self.guarded(evaluate(e, a))
+        result["timing"] = {"preprocess_s": a.preprocess_s, "online_s": time.perf_counter() - t1,
+                            "online_refilled_comparisons": e.online_refills - refills0,
+                            **result.get("timing", {})}
+        result["bytes_sent"] = self.bytes_sent() - bytes0
+        self.publish(a, {"status": "ok", **result})
+
+    def publish(self, a: Auction, body: dict) -> None:
+        statement = {"format": "mevauction.statement/1", "auction": a.id, "mechanism": a.mechanism,
+                     "server": self.config.index, "signer": self.signer, **body}
+        statement["signature"] = messages.sign(messages.statement_digest(statement), self.key)
+        if not a.result.done():
+            a.result.set_result(statement)
+
+    async def main(self) -> int:
+        await self.mpc.start()
+        server = await asyncio.start_server(self.handle, self.config.intake_host, self.config.intake_port)
+        log.info("committee server %d ready on %s:%d", self.config.index,
+                 self.config.intake_host, self.config.intake_port)
+        status = 0
+        try:
+            while (job := await self.jobs.get()) is not None:
+                try:
+                    await self.run_auction(job)
+                except Exception as exc:  # noqa: BLE001 — any failure aborts, never a partial result
+                    reason = str(exc) if isinstance(exc, ConnectionAbortedError) else f"internal error: {exc!r}"
+                    log.exception("auction %s aborted", job.id)
+                    self.publish(job, {"status": "aborted", "reason": reason})
+                    await asyncio.sleep(0.2)  # let the reply reach the coordinator
+                    status = 3
+                    break
+            else:
+                await self.mpc.shutdown()
+        finally:
+            for a in self.auctions.values():
+                if not a.result.done():
+                    self.publish(a, {"status": "aborted", "reason": "server stopping"})
+            server.close()
+        return status
+
+
+def serve(config: ServerConfig) -> int:
+    """Start MPyC as party ``config.index`` and serve until shutdown or abort."""
+    argv = [sys.argv[0]]
+    for host, port in config.parties:
+        argv += ["-P", f"{host}:{port}"]
+    argv += ["-I", str(config.index), "--no-log"]
+    if config.ssl:
+        argv.append("--ssl")
+    sys.argv = argv
+    if config.tls_dir:
+        os.chdir(config.tls_dir)  # MPyC looks for .config/ in the working directory
+    from mpyc.runtime import mpc  # reads sys.argv once, at import
+
+    server = CommitteeServer(config, mpc)
+    try:
+        return mpc.run(server.main())
+    except ConnectionError as exc:
+        print(f"committee server {config.index}: {exc}", file=sys.stderr)
+        return 3

@@ -1,0 +1,130 @@
+"""The verifiable record of one sealed auction, and its offline check.
+
+A transcript (``mevauction.transcript/1``) holds the signed bid headers (the
+commitments published before the deadline), the bids refused at intake with reasons,
+every server's signed statement (outcome, admitted bids, exclusions), and the openings
+the winners publish afterwards (values, salt, their shares and nonces).
+
+``verify`` checks, without any secret: every header signature; every server statement
+signature, that the m servers are distinct and signed the same outcome; that admitted
+bids are published headers and the winners are admitted; and for each opening, the
+commitment, each share against its signed hash, that the shares lie on one degree-t
+polynomial and reconstruct the opened bid (bit by bit for single bids), and the price rule (first price: price = the
+winner's bid; second/builder/top-k: price ≤ each winner's bid). It cannot prove that
+the committee compared correctly — that rests on an honest majority of servers.
+"""
+
+from __future__ import annotations
+
+import json
+
+from mevauction.privacy import messages
+from mevauction.privacy.client import RunResult
+from mevauction.privacy.field import MODULUS, consistent, interpolate
+
+FORMAT = "mevauction.transcript/1"
+
+
+def build(result: RunResult, threshold: int) -> dict:
+    return {"format": FORMAT, "auction": result.auction, "mechanism": result.mechanism,
+            "parties": result.parties, "threshold": threshold, "modulus": str(MODULUS),
+            "k": result.spec.get("k", 1), "grid": result.spec.get("grid", []),
+            "outcome": result.outcome, "status": "ok" if result.ok else "aborted", "reason": result.reason,
+            "headers": result.headers, "rejected": result.rejected,
+            "statements": result.statements, "openings": result.openings}
+
+
+def verify(doc: dict) -> list[str]:
+    """Problems found in a transcript; an empty list means it checks out."""
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        return [f"not a {FORMAT} document"]
+    problems: list[str] = []
+    auction, m, t = doc.get("auction"), int(doc.get("parties", 0)), int(doc.get("threshold", 0))
+    if int(doc.get("modulus", 0)) != MODULUS:
+        problems.append("field modulus differs from this committee's")
+    headers = {}
+    for i, h in enumerate(doc.get("headers", [])):
+        header = messages.BidHeader.from_json(h, f"headers[{i}]")
+        if header.auction != auction:
+            problems.append(f"headers[{i}]: belongs to auction {header.auction}")
+        if not header.signature_valid():
+            problems.append(f"headers[{i}]: signature does not match signer {header.signer}")
+        headers["0x" + header.digest().hex()] = header
+    if doc.get("status") != "ok":
+        if doc.get("outcome"):
+            problems.append("an aborted auction must not publish an outcome")
+        return problems
+    statements = doc.get("statements", [])
+    if len(statements) != m:
+        problems.append(f"expected {m} server statements, found {len(statements)}")
+    signers = set()
+    for j, s in enumerate(statements):
+        if messages.recover(messages.statement_digest(s), s.get("signature", "")) != str(s.get("signer", "")).lower():
+            problems.append(f"statements[{j}]: bad signature")
+        if s.get("status") != "ok":
+            problems.append(f"statements[{j}]: status {s.get('status')}")
+        if s.get("auction") != auction:
+            problems.append(f"statements[{j}]: different auction")
+        signers.add(s.get("signer"))
+    if len(signers) != len(statements):
+        problems.append("statements are not from distinct servers")
+    views = {json.dumps([s.get("outcome"), s.get("admitted"), s.get("excluded")], sort_keys=True) for s in statements}
+    if len(views) > 1:
+        problems.append("servers signed different outcomes")
+    if problems or not statements:
+        return problems
+    outcome, admitted = statements[0]["outcome"], statements[0]["admitted"]
+    if outcome != doc.get("outcome"):
+        problems.append("the transcript's outcome is not the one the servers signed")
+    unknown = [d for d in admitted if d not in headers]
+    if unknown:
+        problems.append(f"{len(unknown)} admitted bid(s) have no published header")
+    admitted_bidders = {headers[d].bidder for d in admitted if d in headers}
+    for w in outcome.get("winners", []):
+        if w not in admitted_bidders:
+            problems.append(f"winner {w} is not an admitted bidder")
+    opened = {o.get("bidder"): o for o in doc.get("openings", [])}
+    for w in outcome.get("winners", []):
+        if w not in opened:
+            problems.append(f"winner {w} has not opened its commitment")
+            continue
+        problems += _check_opening(opened[w], auction, m, t, outcome, doc.get("mechanism"),
+                                   {headers[d].bidder: headers[d] for d in admitted if d in headers})
+    return problems
+
+
+def _check_opening(o: dict, auction: str, m: int, t: int, outcome: dict, mechanism: str,
+                   by_bidder: dict[str, messages.BidHeader]) -> list[str]:
+    who = o.get("bidder")
+    header = by_bidder.get(who)
+    if header is None:
+        return [f"opening of {who}: no admitted header"]
+    values = [int(v) for v in o.get("values", [])]
+    salt = bytes.fromhex(str(o.get("salt", "")).removeprefix("0x"))
+    problems = []
+    if messages.commitment(auction, who, values, salt) != header.commitment:
+        problems.append(f"opening of {who}: does not match its commitment")
+    shares = [[int(s, 16) for s in per] for per in o.get("shares", [])]
+    nonces = [bytes.fromhex(n.removeprefix("0x")) for n in o.get("nonces", [])]
+    if len(shares) != m or len(nonces) != m:
+        return problems + [f"opening of {who}: expected {m} shares"]
+    for j in range(m):
+        if messages.share_hash(auction, who, j, shares[j], nonces[j]) != header.share_hashes[j]:
+            problems.append(f"opening of {who}: share {j} does not match its signed hash")
+    secrets = []
+    for v in range(len(shares[0])):
+        column = [shares[j][v] for j in range(m)]
+        if not consistent(column, t):
+            problems.append(f"opening of {who}: shares of value {v} are inconsistent")
+        secrets.append(interpolate(list(enumerate(column, 1))[: t + 1]))
+    if mechanism != "double":  # a bid shared as its bits
+        if any(b not in (0, 1) for b in secrets) or values[:1] != [sum(b << j for j, b in enumerate(secrets))]:
+            problems.append(f"opening of {who}: shares do not reconstruct the opened bid bit by bit")
+    elif secrets != [v % MODULUS for v in values]:
+        problems.append(f"opening of {who}: shares do not reconstruct the opened values")
+    price = outcome.get("price")
+    if mechanism in ("first", "replay", "stream") and values[:1] != [price]:
+        problems.append(f"first price {price} is not the winner's opened bid")
+    if mechanism in ("second", "builder", "topk") and (not values or values[0] < price):
+        problems.append(f"price {price} exceeds winner {who}'s opened bid")
+    return problems
