@@ -104,12 +104,16 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10, help="how long to send (default 10)")
     parser.add_argument("--connections", type=int, default=64, help="keep-alive connections (default 64)")
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file)")
+    parser.add_argument("--acceptors", type=int, default=0,
+                        help="acceptor processes on the port in front of the auctioneer (default 0)")
     args = parser.parse_args()
     count = int(args.rate * args.seconds)
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     workdir = Path(tempfile.mkdtemp(prefix="mevauction-load-"))
     db = args.db or f"sqlite:///{workdir / 'load.db'}"
     # One long slot: the intake path alone is measured (settlement is benchmarks/service_settle.py).
     server = ServerProcess(db, slot_seconds=3600, log=workdir / "server.log",
+                           extra=["--acceptors", str(args.acceptors)] if args.acceptors else None,
                            env={"MEVAUCTION_RATE_PER_SIGNER": "100000", "MEVAUCTION_BURST_PER_SIGNER": "100000"}).start()
     try:
         slot = httpx.post(server.url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "mev_slot"}).json()["result"]["slot"]
@@ -134,6 +138,7 @@ def main() -> int:
     for line in metrics.splitlines():
         if line.startswith("mevauction_rpc_seconds_bucket"):
             print("  server-side", line)
+    print(f"load average before/after: {load_before} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"durable: {stored} rows stored for {len(latencies) - errors} acknowledgements; {commits} group commits; "
           f"cores {os.cpu_count()}")
     return 0 if errors == 0 and (stored is None or stored == len(latencies) - errors) else 1

@@ -18,6 +18,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--slot-seconds", type=float, help="slot length in seconds (default 12)")
     p.add_argument("--world", help="world kind (table, amm, evm) or a JSON file with a world object")
     p.add_argument("--k-cutoff", type=int, help="exhaustive search below this group size (default 8)")
+    p.add_argument("--sealed", action="store_true", default=None,
+                   help="open sealed builder bids with a local MPC committee (mevauction.privacy)")
+    p.add_argument("--acceptors", type=int, help="acceptor processes sharing the port (default 0: none)")
     p.add_argument("--config", help="TOML file with these settings (a [serve] table or top-level keys)")
     p.set_defaults(func=run)
 
@@ -29,14 +32,24 @@ def run(args: argparse.Namespace) -> int:
     from mevauction.service.config import load_config
     from mevauction.service.store import connect, migrate
 
-    flags = {k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff")}
+    flags = {k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed")}
     config = load_config(flags, args.config)
     migrate(connect(config.db))  # fail here, with one line, if the database cannot be opened
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"mevauction service on http://{config.host}:{config.port}/  db={config.db}  "
           f"slot={config.slot_seconds}s  world={config.world}", flush=True)
+    app, host, port = create_app(config), config.host, config.port
+    if config.acceptors:
+        # The acceptors take the public port; this process (the auctioneer) listens inside.
+        import socket
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            host, port = "127.0.0.1", s.getsockname()[1]
+        app.internal_url = f"http://{host}:{port}"
+        print(f"  {config.acceptors} acceptor processes on the public port; auctioneer on {app.internal_url}",
+              flush=True)
     try:
-        uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="warning",
+        uvicorn.run(app, host=host, port=port, log_level="warning",
                     access_log=False, loop="uvloop", http="httptools", timeout_keep_alive=30)
     except OSError as exc:
         raise InputError("--port", f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None

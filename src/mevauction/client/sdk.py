@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import coincurve
@@ -49,6 +50,19 @@ def signed_transfer(private_key: bytes, nonce: int, to: str, tip: int, gas: int 
     signature = sign(keccak(b"\x02" + rlp.encode(fields)), private_key)
     y, r, s = signature[64] - 27, int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
     return "0x02" + rlp.encode(fields + [y, r, s]).hex()
+
+
+def _sse_data(lines: Iterable[str]) -> Iterator[dict]:
+    """The JSON ``data:`` payload of each server-sent event."""
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[5:].strip())
+        elif not line and data:
+            yield json.loads("\n".join(data))
+            data = []
+    if data:
+        yield json.loads("\n".join(data))
 
 
 class _Calls:
@@ -134,6 +148,30 @@ class Client(_Calls):
     def send_builder_bid(self, block_number: int, bid: int | str = "truthful", algorithm: str | None = None,
                          block: list[str] | None = None) -> dict:
         return self.call("mev_sendBuilderBid", self.builder_params(block_number, algorithm, block, bid))
+
+    def send_preconf_bid(self, signed_bid: dict) -> dict:
+        """Send a signed preconfirmation bid (mev-commit fields + ``signature``); its record:
+        ``{bidDigest, bidder, blockNumber, status, messages}`` with what is decided so far."""
+        return self.call("preconf_sendBid", [signed_bid])
+
+    def stream_preconf_bid(self, signed_bid: dict) -> Iterator[dict]:
+        """Send a signed bid and yield, as server-sent events arrive, first its record, then
+        each commitment or reject the provider signs for it, until it is decided."""
+        body, headers = self._request("preconf_sendBid", [signed_bid])
+        headers = {**headers, "Accept": "text/event-stream"}
+        with self.http.stream("POST", "/", content=body, headers=headers, timeout=None) as response:
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                response.read()
+                yield self._result(response)
+                return
+            for data in _sse_data(response.iter_lines()):
+                if "error" in data:
+                    raise RpcError(data["error"]["code"], data["error"]["message"])
+                yield data["result"] if "result" in data else data["params"]["result"]
+
+    def preconf_bid(self, bid_digest: str, wait_ms: int = 0) -> dict:
+        """A bid's record; with ``wait_ms``, a long poll that returns once it is decided."""
+        return self.call("preconf_getBid", [bid_digest, wait_ms] if wait_ms else [bid_digest])
 
     def _get(self, path: str, **query: Any) -> Any:
         response = self.http.get(path, params={k: v for k, v in query.items() if v is not None})

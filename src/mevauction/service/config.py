@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from mevauction.errors import InputError, require
+from mevauction.errors import InputError, as_wei, require
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,23 @@ class ServiceConfig:
     max_slots_ahead: int = 64
     body_timeout: float = 10.0  # seconds a client may take to send its body
     identity: str = "mevauction"  # seeds this service's builder/proposer identifiers
+    # Acceptor processes sharing the public port (0: this process serves it alone);
+    # see service/acceptors.py.
+    acceptors: int = 0
+    # Sealed builder bids are opened by a local MPC committee (mevauction.privacy).
+    sealed: bool = False
+    committee_parties: int = 3
+    # The preconfirmation provider (off while no key is set): see service/preconf.py.
+    preconf_key: str = ""  # hex secp256k1 private key that signs commitments and rejects
+    preconf_nike_key: str = ""  # hex BN254 scalar; derived from preconf_key when empty
+    preconf_chain_id: int = 17864  # mev-commit chain
+    preconf_contract: str = ""  # the PreconfManager address the bids are signed for
+    preconf_mode: str = "continuous"
+    preconf_capacity_gas: int = 15_000_000  # gas per block sold as preconfirmations
+    preconf_reserve_per_gas: int = 1  # wei per gas
+    preconf_reject_within_ms: int = 2000
+    preconf_final_ms: int = 500  # last auction this long before the block; later bids expire
+    preconf_deposits: dict = field(default_factory=dict)  # bidder address → wei (BidderRegistry snapshot)
 
     def world_object(self) -> dict:
         """The slot world as a scenario ``world`` object."""
@@ -50,20 +67,25 @@ class ServiceConfig:
 
 def _coerce(name: str, value: Any, kind: type) -> Any:
     try:
+        if kind is dict:
+            result = json.loads(value) if isinstance(value, str) else value
+            require(isinstance(result, dict), name, "must be a table (TOML) or a JSON object (env)")
+            return dict(result)
         if kind is bool:
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes")
         result = kind(value)
     except (TypeError, ValueError):
         raise InputError(name, f"must be a {kind.__name__}, got {value!r}") from None
     if kind in (int, float):
-        require(result > 0 or (name.endswith("port") and result == 0), name, "must be positive")
+        require(result > 0 or (name.endswith(("port", "acceptors")) and result == 0), name, "must be positive")
     return result
 
 
 def load_config(flags: dict[str, Any], toml_path: str | None = None, env: dict[str, str] | None = None) -> ServiceConfig:
     """Merge the sources in increasing precedence; unknown TOML keys are an error."""
     env = os.environ if env is None else env
-    types = {f.name: type(f.default) for f in fields(ServiceConfig)}
+    types = {f.name: type(f.default) if f.default is not MISSING else type(f.default_factory())
+             for f in fields(ServiceConfig)}
     values: dict[str, Any] = {}
     toml_path = toml_path or env.get("MEVAUCTION_CONFIG")
     if toml_path:
@@ -85,4 +107,15 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None, env: dict[s
             values[name] = _coerce(f"--{name.replace('_', '-')}", value, types[name])
     config = replace(ServiceConfig(), **values)
     config.world_object()  # fail early on a bad --world
+    if config.sealed:
+        from mevauction.service.settle import sealed_available
+        require(sealed_available(), "sealed", "the sealed-bid committee (mevauction.privacy) is not installed")
+        require(config.committee_parties >= 3, "committee_parties", "a committee needs at least 3 parties")
+    if config.preconf_key:
+        require(bool(config.preconf_contract), "preconf_contract", "is required with preconf_key")
+        from mevauction.service.preconf import checksummed, provider_from_config
+        provider_from_config(config)
+        for address, amount in config.preconf_deposits.items():
+            checksummed(address, f"preconf_deposits.{address}")
+            as_wei(amount, f"preconf_deposits.{address}")
     return config

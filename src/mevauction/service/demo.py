@@ -26,6 +26,7 @@ from mevauction.cli.output import fmt_eth
 from mevauction.client import AsyncClient, Signer, signed_transfer
 from mevauction.service.app import create_app
 from mevauction.service.config import ServiceConfig
+from mevauction.service.settle import sealed_available
 from mevauction.service.intake import available_algorithms
 
 BUILDER_CHOICES = (("mgp-ordering", "truthful"), ("parallel", "truthful"), ("default", "truthful"))
@@ -189,8 +190,12 @@ def print_reports(reports: list[dict], console: Console) -> None:
 
 def run_demo(slots: int = 3, orders: int = 120, seed: int = 1, slot_seconds: float = 4.0, port: int = 8550,
              keep_open: bool = False, console: Console | None = None, world: str = "table",
-             db: str | None = None) -> list[dict]:
-    """Start the service, play ``slots`` slots of market flow, print and return the reports."""
+             db: str | None = None, sealed: bool | None = None) -> list[dict]:
+    """Start the service, play ``slots`` slots of market flow, print and return the reports.
+
+    ``sealed`` (default: whenever ``mevauction.privacy`` is installed) has the builders'
+    sealed bids opened by a local 3-party MPC committee at each deadline.
+    """
     console = console or Console()
     workdir = Path(tempfile.mkdtemp(prefix="mevauction-demo-"))
     world_arg = world
@@ -198,11 +203,15 @@ def run_demo(slots: int = 3, orders: int = 120, seed: int = 1, slot_seconds: flo
         world_file = workdir / "world.json"
         world_file.write_text(json.dumps(amm_orders(orders, seed)[0]))
         world_arg = str(world_file)
+    if sealed is None:
+        sealed = sealed_available()
     config = ServiceConfig(port=port, db=db or f"sqlite:///{workdir / 'demo.db'}", slot_seconds=slot_seconds,
-                           world=world_arg)
+                           world=world_arg, sealed=sealed)
     server = BackgroundServer(config).start()
     console.print(f"service up at {server.url}/ (live page), db {config.db}; playing {slots} slots "
-                  f"of {orders} searcher orders each")
+                  f"of {orders} searcher orders each; builder bids "
+                  + ("sealed, opened by a 3-party MPC committee" if sealed else "opened in the clear "
+                     "(mevauction.privacy not installed)"))
     try:
         reports = asyncio.run(_play(server.url, slots, orders, seed, slot_seconds, config.world_object()))
         print_reports(reports, console)

@@ -282,7 +282,8 @@ class Auctioneer:
         scenario = settle.build_scenario(self.world, [e.scenario_order for e in pending], state.builders,
                                          self.config.block_gas_limit)
         loop = asyncio.get_running_loop()
-        report = await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff)
+        parties = self.config.committee_parties if self.config.sealed and state.builders else 0
+        report = await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff, parties)
         recs = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
                               now_ms(), state.builder_times)
 

@@ -78,6 +78,23 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """CREATE INDEX slots_by_block_hash ON slots (block_hash)""",
         """CREATE INDEX builder_blocks_by_builder ON builder_blocks (builder_pubkey)""",
     ]),
+    (3, "preconfirmation bids and the provider's signed commitments and rejects", [
+        """CREATE TABLE preconf_bids (
+            seq BIGINT NOT NULL UNIQUE,
+            digest TEXT NOT NULL,
+            signature TEXT NOT NULL,
+            bidder TEXT NOT NULL,
+            block_number BIGINT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            signed_bid TEXT NOT NULL,
+            PRIMARY KEY (digest, signature))""",
+        """CREATE TABLE preconf_messages (
+            digest TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            kind TEXT NOT NULL,
+            message TEXT NOT NULL,
+            PRIMARY KEY (digest, seq))""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

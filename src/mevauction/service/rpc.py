@@ -16,10 +16,11 @@ import logging
 import time
 from typing import Any
 
-from mevauction.errors import InputError
+from mevauction.errors import InputError, require
 from mevauction.service import intake
 from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
+from mevauction.service.preconf import BidRecord as PreconfBidRecord, PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
 from mevauction.service.signing import verify_flashbots_signature
 from mevauction.service.store import StorageError
@@ -31,6 +32,9 @@ UNAUTHORIZED, LIMITED, STORAGE = -32001, -32005, -32010
 MAX_BATCH = 100
 SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
 OPEN_METHODS = ("eth_blockNumber", "mev_slot")
+# Preconfirmation bids authenticate themselves (the bid is signed); X-Flashbots-Signature
+# is optional and, when present, must name the same bidder (the engine's peer check).
+PRECONF_METHODS = ("preconf_sendBid", "preconf_getBid", "preconf_getDeposit", "preconf_getParams")
 
 
 class RpcError(Exception):
@@ -45,8 +49,13 @@ def error_object(code: int, message: str, request_id: Any = None) -> dict:
 
 class JsonRpc:
     def __init__(self, engine: Auctioneer, metrics: Metrics, max_body: int, body_timeout: float,
-                 limiter: RateLimiter):
+                 limiter: RateLimiter, desk: PreconfDesk | None = None, relay=None):
         self.engine = engine
+        self.desk = desk
+        # In an acceptor process: ``relay.local(doc)`` says which requests are answered
+        # here (verified, then handed to the auctioneer); ``relay.forward`` passes the
+        # rest to the auctioneer's own HTTP listener.
+        self.relay = relay
         self.metrics = metrics
         self.max_body = max_body
         self.body_timeout = body_timeout
@@ -60,6 +69,12 @@ class JsonRpc:
         except Exception:  # a bug, not bad input: logged in full, answered without a traceback
             log.exception("internal error in JSON-RPC handler")
             status, payload = 500, self._error(INTERNAL, "server: internal error (logged)")
+        if isinstance(payload, Streamed):
+            await self._stream(payload, send)
+            return
+        if callable(payload):  # a response relayed from the auctioneer
+            await payload(send)
+            return
         body = json.dumps(payload, separators=(",", ":")).encode()
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
@@ -83,6 +98,8 @@ class JsonRpc:
             doc = json.loads(body)
         except (ValueError, RecursionError) as exc:
             return 200, self._error(PARSE_ERROR, f"body: not valid JSON ({str(exc).splitlines()[0][:120]})")
+        if self.relay is not None and not self.relay.local(doc):
+            return 200, await self.relay.forward(headers, body)
         signature = headers.get(b"x-flashbots-signature")
         signature_text = signature.decode("latin-1") if signature is not None else None
         if isinstance(doc, list):
@@ -91,7 +108,30 @@ class JsonRpc:
             results = await asyncio.gather(*(self._one(item, body, signature_text) for item in doc))
             return 200, [r for r in results if r is not None] or self._error(INVALID_REQUEST, "body: batch of notifications")
         result = await self._one(doc, body, signature_text)
+        if (self.desk is not None and b"text/event-stream" in headers.get(b"accept", b"")
+                and doc.get("method") == "preconf_sendBid" and result is not None and "result" in result):
+            record = self.desk.bids.get(result["result"]["bidDigest"])
+            if record is not None:
+                return 200, Streamed(result, record)
         return 200, result if result is not None else {"jsonrpc": "2.0", "id": None, "result": None}
+
+    async def _stream(self, streamed: "Streamed", send) -> None:
+        """Server-sent events: the JSON-RPC response, then each later message about the bid
+        as the provider signs it (a JSON-RPC notification), until the bid is decided."""
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-store")]})
+
+        def event(name: str, data: Any) -> dict:
+            text = json.dumps(data, separators=(",", ":"))
+            return {"type": "http.response.body", "body": f"event: {name}\ndata: {text}\n\n".encode(),
+                    "more_body": True}
+        await send(event("result", streamed.response))
+        record, desk = streamed.record, self.desk
+        already = len(streamed.response["result"]["messages"])
+        async for message in desk.stream(record, desk.stream_timeout(record), skip=already):
+            await send(event("message", {"jsonrpc": "2.0", "method": "preconf_subscription",
+                                         "params": {"bidDigest": record.digest, "result": message}}))
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _read_body(self, receive) -> bytes | None:
         chunks: list[bytes] = []
@@ -139,6 +179,8 @@ class JsonRpc:
 
     async def _dispatch(self, method: str, params: Any, body: bytes, signature: str | None) -> Any:
         engine = self.engine
+        if method in PRECONF_METHODS:
+            return await self._preconf(method, params, body, signature)
         if method in OPEN_METHODS:
             current = engine.clock.current()
             if method == "eth_blockNumber":
@@ -147,7 +189,7 @@ class JsonRpc:
                     "slot_seconds": engine.clock.slot_seconds, "world": engine.world.get("kind")}
         if method not in SIGNED_METHODS:
             raise RpcError(METHOD_NOT_FOUND, f"method: {method[:64]!r} is not supported "
-                                             f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS)})")
+                                             f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS)})")
         try:
             signer = verify_flashbots_signature(body, signature)
         except InputError as exc:
@@ -168,3 +210,52 @@ class JsonRpc:
             return await engine.builder_bid(intake.parse_builder_bid(params), signer)
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+
+    async def _preconf(self, method: str, params: Any, body: bytes, signature: str | None) -> Any:
+        """The preconfirmation bidder API (mev-commit's bidder ``SendBid`` and friends)."""
+        desk = self.desk
+        if desk is None:
+            raise RpcError(METHOD_NOT_FOUND, f"method: {method} needs the preconfirmation provider "
+                                             "(set preconf_key and preconf_contract)")
+        if method == "preconf_getParams":
+            return desk.signed_params.to_json()
+        if method == "preconf_getDeposit":
+            require(isinstance(params, list) and len(params) == 1, "params", f"{method} takes [address]")
+            return desk.deposit(params[0])
+        if method == "preconf_getBid":
+            require(isinstance(params, list) and 1 <= len(params) <= 2 and isinstance(params[0], str),
+                           "params", f"{method} takes [bidDigest, waitMs?]")
+            record = desk.bids.get(params[0].lower().removeprefix("0x"))
+            require(record is not None, "params[0]", "no bid with this digest was received")
+            wait_ms = intake.parse_quantity(params[1], "params[1]") if len(params) == 2 else 0
+            await desk.wait(record, min(wait_ms, 30_000) / 1000)
+            return record.to_json()
+        sb = desk.parse(params)
+        peer = None
+        if signature is not None:
+            try:
+                peer = verify_flashbots_signature(body, signature)
+            except InputError as exc:
+                raise RpcError(UNAUTHORIZED, exc.one_line()) from None
+        try:
+            who = peer or sb.bidder()
+        except ValueError:
+            who = "preconf:unverified"  # answered with a signed bad-signature reject
+        if not self.limiter.allow(who):
+            self.metrics.inc("mevauction_rate_limited_total", help="Requests refused by the per-signer rate limit")
+            raise RpcError(LIMITED, f"params[0].signature: bidder {who} is over its rate limit "
+                                    f"({self.limiter.rate:g} requests/s)")
+        try:
+            return (await desk.send_bid(sb, peer)).to_json()
+        except StorageError as exc:
+            raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+
+
+class Streamed:
+    """A JSON-RPC response to be sent as the first of a stream of server-sent events."""
+
+    __slots__ = ("response", "record")
+
+    def __init__(self, response: dict, record: PreconfBidRecord):
+        self.response = response
+        self.record = record

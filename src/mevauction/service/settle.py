@@ -34,13 +34,38 @@ def build_scenario(world: dict, orders: list[dict], builders: dict[str, dict], g
     }
 
 
-def run_scenario(scenario: dict, k_cutoff: int) -> dict:
-    """Worker-process entry: the report of the Boost+ auction, or ``{"error": ...}``."""
+def committee_auction(parties: int):
+    """The builder auction of step (4) run by a sealed-bid MPC committee of ``parties``
+    (seed 000): the builders' bids are secret-shared and only the winner and price leave."""
+    from mevauction.privacy.builder_auction import sealed_builder_auction
+
+    def auction(reserve: int, bids: list[tuple[str, int]]):
+        return sealed_builder_auction(reserve, bids, parties=parties)
+    return auction
+
+
+def sealed_available() -> bool:
+    """Whether the sealed-bid committee (``mevauction.privacy``) is installed."""
+    import importlib.util
+    try:
+        return importlib.util.find_spec("mevauction.privacy.builder_auction") is not None
+    except ImportError:
+        return False
+
+
+def run_scenario(scenario: dict, k_cutoff: int, committee_parties: int = 0) -> dict:
+    """Worker-process entry: the report of the Boost+ auction, or ``{"error": ...}``.
+
+    With ``committee_parties`` the builder bids are opened by the MPC committee instead
+    of in the clear; the report is the same (the committee computes the same winner and
+    price), only who sees the losing bids differs.
+    """
     from mevauction.intake.scenario import parse_scenario
     from mevauction.mechanism.boost import run_auction
 
+    auction = committee_auction(committee_parties) if committee_parties else None
     try:
-        return run_auction(parse_scenario(scenario), k_cutoff=k_cutoff).to_json()
+        return run_auction(parse_scenario(scenario), k_cutoff=k_cutoff, builder_auction=auction).to_json()
     except InputError as exc:  # e.g. two orders that no world can hold together
         return {"error": exc.one_line()}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_hash.auto import keccak
+from mevauction.service.hashing import keccak
 
 from mevauction.errors import InputError
 from mevauction.service.signing import recover

@@ -1,0 +1,331 @@
+"""The service's preconfirmation provider: the bidder API over the provider engine.
+
+The service sells preconfirmations for its own blocks (block number = slot) with
+:class:`mevauction.preconf.provider.ProviderEngine` — mev-commit's provider node
+``handleBid`` flow: a bid in mev-commit's field layout, signed by the bidder, is
+admitted (addressee, chain, fields, signature, replay, deposit) or answered with a
+signed reject; admitted bids are auctioned (continuous or at the published times) and
+each is decided by a signed commitment or a signed ``not-selected`` reject by its
+reject deadline.
+
+What the service adds (issue 4 § 1):
+
+- the provider's key, NIKE key, chain, contract, capacity, reserve and the bidders'
+  deposits (a snapshot standing in for mev-commit's BidderRegistry) come from config;
+- a bid and every message the engine makes about it are stored durably before the
+  bidder hears of them (acknowledged only after the commit, like orders);
+- a bid whose digest was already received is refused without a new signature — a
+  fresh reject for a committed bid would be equivocation evidence against the service;
+- decisions are pushed to the bidder as they are made (server-sent events on the
+  JSON-RPC request, or a long poll with ``preconf_getBid``);
+- on restart, the stored bids are replayed through a fresh engine in arrival order,
+  which rebuilds the pools, escrows and replay set (signatures are deterministic).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_hash.auto import keccak
+
+from mevauction.errors import InputError, as_wei, require
+from mevauction.preconf.deposits import DepositLedger
+from mevauction.preconf.evidence import Reject
+from mevauction.preconf.hashing import address_bytes
+from mevauction.preconf.keys import Signer, checksum_address
+from mevauction.preconf.messages import Commitment, SignedBid, tx_hash_list
+from mevauction.preconf.nike import GROUP_R
+from mevauction.preconf.params import AuctionParameters, SignedParameters
+from mevauction.preconf.policy import ReservePolicy
+from mevauction.preconf.provider import Arrival, ProviderEngine
+from mevauction.service.clock import SlotClock
+from mevauction.service.config import ServiceConfig
+from mevauction.service.metrics import Metrics
+from mevauction.service.store import Db, Store
+
+log = logging.getLogger("mevauction.service")
+
+GAS_PER_TX = 21_000  # the provider's gas estimate per named transaction (bids carry no gas)
+OPEN_SCHEDULE_MS = 1 << 40  # capacity on sale from the moment a bid for the block can arrive
+TICK_SECONDS = 0.05
+
+
+@dataclass(slots=True)
+class BidRecord:
+    """One received bid: what the bidder sent and every message the provider signed about it."""
+
+    digest: str
+    signature: str
+    bidder: str
+    block_number: int
+    received_ms: int
+    signed_bid: dict
+    messages: list[dict] = field(default_factory=list)
+    listeners: list[asyncio.Queue] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        kinds = {m["kind"] for m in self.messages}
+        return "committed" if "commitment" in kinds else "rejected" if "reject" in kinds else "pending"
+
+    def to_json(self) -> dict:
+        return {"bidDigest": self.digest, "bidder": self.bidder, "blockNumber": self.block_number,
+                "status": self.status, "receivedMs": self.received_ms, "messages": list(self.messages)}
+
+
+def message_json(message: Commitment | Reject) -> dict:
+    if isinstance(message, Commitment):
+        return {"kind": "commitment", **message.to_json()}
+    return {"kind": "reject", **message.to_json()}
+
+
+def message_bid_digest(message: Commitment | Reject) -> str:
+    return (message.signed_bid.digest if isinstance(message, Commitment) else message.bid_digest).hex()
+
+
+def checksummed(address: object, field_name: str) -> str:
+    """An address as the engine keys deposits: EIP-55 checksummed."""
+    require(isinstance(address, str), field_name, "must be an address string")
+    try:
+        raw = address_bytes(address)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise InputError(field_name, str(exc)) from None
+    return checksum_address(raw)
+
+
+def nike_secret_from(config: ServiceConfig, key: bytes) -> int:
+    """The provider's BN254 NIKE secret: configured, or derived from its signing key."""
+    if config.preconf_nike_key:
+        try:
+            secret = int(config.preconf_nike_key.removeprefix("0x"), 16) % GROUP_R
+        except ValueError:
+            raise InputError("preconf_nike_key", "must be a hex BN254 scalar") from None
+    else:
+        secret = int.from_bytes(keccak(b"mevauction preconf nike key" + key), "big") % GROUP_R
+    require(secret != 0, "preconf_nike_key", "must not be zero modulo the group order")
+    return secret
+
+
+def provider_from_config(config: ServiceConfig) -> tuple[Signer, int, AuctionParameters]:
+    """Signing key, NIKE secret and published parameters from the ``preconf_*`` settings."""
+    try:
+        key = bytes.fromhex(config.preconf_key.removeprefix("0x"))
+        signer = Signer(key)
+    except ValueError:
+        raise InputError("preconf_key", "must be a 32-byte hex secp256k1 private key") from None
+    require(config.preconf_final_ms > 0, "preconf_final_ms", "must be positive")
+    try:
+        params = AuctionParameters(
+            provider=signer.address, chain_id=config.preconf_chain_id, contract=config.preconf_contract,
+            schedule=((OPEN_SCHEDULE_MS, config.preconf_capacity_gas),
+                      (config.preconf_final_ms, config.preconf_capacity_gas)),
+            reserve=ReservePolicy("fixed", config.preconf_reserve_per_gas),
+            reject_within_ms=config.preconf_reject_within_ms, mode=config.preconf_mode)
+    except ValueError as exc:
+        raise InputError("preconf_mode", str(exc)) from None
+    return signer, nike_secret_from(config, key), params
+
+
+class PreconfDesk:
+    """The provider run by the service: admission, durable decisions, streams to bidders."""
+
+    def __init__(self, config: ServiceConfig, clock: SlotClock, store: Store, metrics: Metrics):
+        self.store = store
+        self.metrics = metrics
+        self.clock = clock
+        signer, nike_secret, params = provider_from_config(config)
+        self.signer = signer
+        self.signed_params: SignedParameters = params.sign(signer)
+        self.ledger = DepositLedger()
+        for bidder, amount in config.preconf_deposits.items():
+            self.ledger.deposit(checksummed(bidder, "preconf_deposits"), signer.address, as_wei(amount, "preconf_deposits"))
+        self.engine = ProviderEngine(signer, nike_secret, params, self.ledger, self.block_time_ms)
+        self.bids: dict[str, BidRecord] = {}  # digest → the bid whose signature verified
+        self.refused: set[tuple[str, str]] = set()  # (digest, signature) of bids with bad signatures
+        self.seq = 0
+        self._task: asyncio.Task | None = None
+
+    def block_time_ms(self, block_number: int) -> int:
+        """Blocks are slots; a block is due at its slot's intake deadline."""
+        return int(self.clock.deadline(block_number) * 1000)
+
+    # -- recovery ---------------------------------------------------------------------
+    def load(self) -> None:
+        """Rebuild the engine from the stored bids and messages.
+
+        Events are replayed in time order: an auction at each stored message's time (the
+        commitment's dispatch time, the reject's time), and each bid at its arrival; so
+        the pools, escrows, sold gas and replay set are as they were, and no round that
+        already signed something is run — and signed — again.
+        """
+        def read(db: Db) -> tuple[list, list]:
+            bids = db.all("SELECT seq, digest, signature, bidder, block_number, received_ms, signed_bid "
+                          "FROM preconf_bids ORDER BY seq")
+            messages = db.all("SELECT digest, message FROM preconf_messages ORDER BY digest, seq")
+            return bids, messages
+        bids, messages = self.store.read_now(read)
+        stored: dict[str, list[dict]] = {}
+        events: list[tuple[int, int, Any]] = []
+        for digest, text in messages:
+            message = json.loads(text)
+            stored.setdefault(digest, []).append(message)
+            made_at = message.get("dispatchTimestamp", message.get("rejectTimeStamp"))
+            events.append((int(made_at), 0, None))
+        for row in bids:
+            self.seq = max(self.seq, int(row[0]))
+            events.append((int(row[5]), int(row[0]), row))
+        for at, _, row in sorted(events, key=lambda e: (e[0], e[1])):
+            self.engine.tick(at)
+            if row is None:
+                continue
+            _, digest, signature, bidder, block, received, signed_json = row
+            doc = json.loads(signed_json)
+            sb = SignedBid.from_json(doc, self.engine.params.chain_id, self.engine.params.contract)
+            made = self.engine.on_bid(self._arrival(sb, int(received), None))
+            if made and isinstance(made[0], Reject) and made[0].reason == "bad-signature":
+                self.refused.add((digest, signature))
+            else:
+                self.bids[digest] = BidRecord(digest, signature, bidder, int(block), int(received), doc,
+                                              stored.get(digest, []))
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="preconf-auctions")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    # -- the bidder API -----------------------------------------------------------------
+    def _arrival(self, sb: SignedBid, now: int, peer: str | None) -> Arrival:
+        gas = GAS_PER_TX * max(1, len(tx_hash_list(sb.bid.txn_hash)))
+        return Arrival(sb, self.signer.address, gas, now, peer)
+
+    def parse(self, params: Any) -> SignedBid:
+        require(isinstance(params, list) and len(params) == 1 and isinstance(params[0], dict),
+                "params", "preconf_sendBid takes [signed bid object]")
+        return SignedBid.from_json(params[0], self.engine.params.chain_id, self.engine.params.contract, "params[0]")
+
+    async def send_bid(self, sb: SignedBid, peer: str | None) -> BidRecord:
+        """Admit one signed bid; returns its record once it and its first decisions are durable."""
+        digest, signature = sb.digest.hex(), sb.signature.hex()
+        if digest in self.bids or (digest, signature) in self.refused:
+            self.metrics.inc("mevauction_preconf_replays_total", help="Preconfirmation bids refused as replays")
+            raise InputError("params[0].signature", f"bid {digest} was already received (replay); "
+                                                    f"its outcome: preconf_getBid")
+        now = int(time.time() * 1000)
+        made = self.engine.on_bid(self._arrival(sb, now, peer))
+        self.metrics.inc("mevauction_preconf_bids_total", help="Preconfirmation bids received")
+        try:
+            bidder = sb.bidder()
+        except ValueError:
+            bidder = ""
+        self.seq += 1
+        record = BidRecord(digest, signature, bidder, sb.bid.block_number, now, sb.to_json())
+        bad_signature = bool(made) and isinstance(made[0], Reject) and made[0].reason == "bad-signature"
+        row = (self.seq, digest, signature, bidder, sb.bid.block_number, now, json.dumps(record.signed_bid))
+
+        def write(db: Db) -> None:
+            db.execute("INSERT INTO preconf_bids (seq, digest, signature, bidder, block_number, received_ms, "
+                       "signed_bid) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+        if bad_signature:
+            # Not provably this bidder's bid: only the reject is kept with it, and the digest
+            # stays free for the genuine bid (a forged copy must not block the original).
+            self.refused.add((digest, signature))
+            record.messages.extend(message_json(m) for m in made)
+            # Kept under digest:signature so that, on restart, it is not read as a message
+            # about the genuine bid with the same digest.
+            await self._store(write, [(f"{digest}:{signature}", m) for m in record.messages])
+        else:
+            self.bids[digest] = record
+            await self._deliver(made, write)
+        return record
+
+    async def _store(self, extra, messages: list[tuple[str, dict]]) -> None:
+        def write(db: Db) -> None:
+            if extra is not None:
+                extra(db)
+            db.executemany("INSERT INTO preconf_messages (digest, seq, kind, message) "
+                           "VALUES (?, (SELECT COUNT(*) FROM preconf_messages WHERE digest = ?), ?, ?)",
+                           [(d, d, m["kind"], json.dumps(m)) for d, m in messages])
+        await asyncio.shield(self.store.write(write))
+
+    async def _deliver(self, made: list[Commitment | Reject], extra=None) -> None:
+        """Store the engine's messages (with ``extra``'s write), then hand each to its bid."""
+        if not made and extra is None:
+            return
+        pairs = [(message_bid_digest(m), message_json(m)) for m in made]
+        await self._store(extra, pairs)
+        for digest, message in pairs:
+            record = self.bids.get(digest)
+            if record is None:
+                continue
+            record.messages.append(message)
+            self.metrics.inc("mevauction_preconf_messages_total", help="Signed preconfirmation messages",
+                             kind=message["kind"])
+            for queue in record.listeners:
+                queue.put_nowait(message)
+
+    async def _tick_loop(self) -> None:
+        """Run the auctions that fall due (scheduled rounds, reject deadlines, last calls)."""
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                await self._deliver(self.engine.tick(int(time.time() * 1000)))
+            except Exception as exc:  # storage down: the messages are made again by nobody; log it
+                log.error("preconfirmation round failed: %s", exc)
+
+    async def wait(self, record: BidRecord, timeout: float) -> None:
+        """Return when ``record`` is decided or ``timeout`` seconds have passed."""
+        if record.status != "pending":
+            return
+        queue: asyncio.Queue = asyncio.Queue()
+        record.listeners.append(queue)
+        try:
+            await asyncio.wait_for(queue.get(), timeout)
+        except TimeoutError:
+            pass
+        finally:
+            record.listeners.remove(queue)
+
+    async def stream(self, record: BidRecord, timeout: float, skip: int = 0):
+        """The record's messages as they are made: those so far (after the first ``skip``),
+        then new ones until the bid is decided or ``timeout`` seconds have passed."""
+        queue: asyncio.Queue = asyncio.Queue()
+        record.listeners.append(queue)
+        try:
+            for message in record.messages[skip:]:
+                yield message
+            if record.status != "pending":
+                return
+            give_up = time.monotonic() + timeout
+            while record.status == "pending":
+                left = give_up - time.monotonic()
+                if left <= 0:
+                    return
+                try:
+                    message = await asyncio.wait_for(queue.get(), left)
+                except TimeoutError:
+                    return
+                yield message
+        finally:
+            record.listeners.remove(queue)
+
+    def stream_timeout(self, record: BidRecord) -> float:
+        """A bid is decided by its block's last auction; streams end a little after it."""
+        return max(0.0, self.block_time_ms(record.block_number) / 1000 - time.time()) + 2.0
+
+    def deposit(self, bidder: str) -> dict:
+        """The bidder's deposit with this provider: available and held in escrow (wei)."""
+        address, provider = checksummed(bidder, "params[0]"), self.signer.address
+        return {"bidder": address, "provider": provider,
+                "available": str(self.ledger.available(address, provider)),
+                "escrowed": str(self.ledger.escrowed(address, provider))}

@@ -1,0 +1,55 @@
+"""An ``evm`` slot settled through the service: real signed transactions sent as
+eth_sendBundle against a world from ``mevauction.worlds.evm.generate``, executed by the
+evm world at the deadline; the stored report equals running the auction on the same
+orders directly."""
+
+import json
+
+import pytest
+
+from mevauction.client import Client, Signer
+from mevauction.intake.scenario import parse_scenario
+from mevauction.mechanism.boost import run_auction
+from mevauction.service.intake import bundle_hash
+from mevauction.service.transactions import decode_signed_tx
+from service_harness import ServerProcess
+
+pytest.importorskip("pyrevm")
+
+ORDERS = 10
+
+
+@pytest.fixture(scope="module")
+def generated():
+    from mevauction.worlds.evm.generate import generate
+    return generate(orders=ORDERS, seed=3)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, generated):
+    where = tmp_path_factory.mktemp("evm")
+    (where / "world.json").write_text(json.dumps({"world": generated["world"]}))
+    proc = ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=4.0, world=str(where / "world.json")).start()
+    yield proc
+    proc.stop()
+
+
+def test_evm_slot_of_signed_bundles_settles_like_the_direct_auction(server, generated):
+    searcher = Signer.random()
+    expected_orders = []
+    with Client(server.url, searcher) as client:
+        slot = client.slot()["slot"] + 1
+        for order in generated["orders"]:
+            raws = order["raw_txs"]
+            options = {"reverting_tx_hashes": order["revertingTxHashes"]} if order.get("revertingTxHashes") else {}
+            bhash = client.send_bundle(raws, slot, **options)
+            assert bhash == bundle_hash([decode_signed_tx(bytes.fromhex(r[2:]), "tx") for r in raws])
+            expected_orders.append({**order, "id": bhash})
+        report = client.wait_report(slot, timeout=90)
+        direct = run_auction(parse_scenario({**generated, "orders": expected_orders, "builders": []})).to_json()
+        assert "error" not in report
+        assert report["block"] and report["block"] == direct["block"]
+        assert report["proposer"] == direct["proposer"]
+        assert report["searchers"] == direct["searchers"]
+        included = client.order(report["block"][0])
+        assert included["status"] == "included" and int(included["payment"]) == int(direct["searchers"][report["block"][0]]["bid"])

@@ -1,0 +1,162 @@
+"""The preconfirmation bidder API of a running ``mevauction serve`` (real signatures over HTTP)."""
+
+import time
+
+import pytest
+
+from mevauction.client import Client, RpcError
+from mevauction.preconf.evidence import REJECT_FORMAT, Reject
+from mevauction.preconf.hashing import keccak256
+from mevauction.preconf.keys import Signer as PreconfSigner
+from mevauction.preconf.messages import Bid, Commitment, SignedBid
+from mevauction.preconf.nike import GENERATOR, keypair, multiply
+from mevauction.preconf.params import SignedParameters
+from service_harness import ServerProcess
+
+CHAIN_ID = 17864
+CONTRACT = "0x" + "ab" * 20
+PROVIDER_KEY = keccak256(b"provider")
+PROVIDER = PreconfSigner(PROVIDER_KEY)
+NIKE_SECRET = 0x1234567890ABCDEF
+RESERVE_PER_GAS = 10
+FUNDED = PreconfSigner.from_label("funded bidder")
+POOR = PreconfSigner.from_label("poor bidder")
+DEPOSIT = 10**15
+
+
+def preconf_env() -> dict[str, str]:
+    import json
+    return {
+        "MEVAUCTION_PRECONF_KEY": PROVIDER_KEY.hex(),
+        "MEVAUCTION_PRECONF_NIKE_KEY": hex(NIKE_SECRET),
+        "MEVAUCTION_PRECONF_CONTRACT": CONTRACT,
+        "MEVAUCTION_PRECONF_RESERVE_PER_GAS": str(RESERVE_PER_GAS),
+        "MEVAUCTION_PRECONF_REJECT_WITHIN_MS": "400",
+        "MEVAUCTION_PRECONF_FINAL_MS": "200",
+        "MEVAUCTION_PRECONF_DEPOSITS": json.dumps({FUNDED.address.lower(): str(DEPOSIT), POOR.address: "5"}),
+    }
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    db = tmp_path_factory.mktemp("preconf") / "svc.db"
+    proc = ServerProcess(f"sqlite:///{db}", slot_seconds=3.0, env=preconf_env()).start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def client(server):
+    with Client(server.url) as c:
+        yield c
+
+
+_nonce = [0]
+
+
+def signed_bid(client: Client, bidder: PreconfSigner, amount: int, txs: int = 1) -> tuple[dict, int]:
+    """A fresh signed bid for the slot after next (distinct transaction hashes each call);
+    also returns the bidder's NIKE secret."""
+    _nonce[0] += 1
+    secret, public = keypair()
+    now = int(time.time() * 1000)
+    names = ",".join(f"{_nonce[0]:032x}{i:032x}" for i in range(txs))
+    bid = Bid(txn_hash=names, bid_amt=amount, block_number=client.slot()["slot"] + 2, decay_start=now,
+              decay_end=now + 60_000, slash_amt=0, bidder_pk_x=public[0], bidder_pk_y=public[1])
+    return SignedBid.sign(bid, bidder, CHAIN_ID, CONTRACT).to_json(), secret
+
+
+def test_published_parameters_are_signed_by_the_configured_provider(client):
+    params = SignedParameters.from_json(client.call("preconf_getParams", []))
+    assert params.verify() == PROVIDER.address
+    assert params.params.chain_id == CHAIN_ID and params.params.contract.lower() == CONTRACT
+
+
+def test_funded_bid_gets_a_signed_commitment_with_the_shared_key_and_escrow(client):
+    bid, secret = signed_bid(client, FUNDED, amount=21_000 * RESERVE_PER_GAS * 3)
+    before = client.call("preconf_getDeposit", [FUNDED.address])
+    record = client.send_preconf_bid(bid)
+    assert record["status"] == "committed" and record["bidder"] == FUNDED.address
+    [message] = record["messages"]
+    commitment = Commitment.from_json(message)
+    assert commitment.committer() == PROVIDER.address
+    # The bidder can open the shared key from its own NIKE secret and the provider's public key.
+    assert commitment.shared_key == multiply(multiply(GENERATOR, NIKE_SECRET), secret)
+    after = client.call("preconf_getDeposit", [FUNDED.address])
+    assert int(after["escrowed"]) - int(before["escrowed"]) == int(bid["bidAmt"])
+    assert int(before["available"]) - int(after["available"]) == int(bid["bidAmt"])
+
+
+def test_below_reserve_bid_is_streamed_its_reject_at_the_deadline(client):
+    bid, _ = signed_bid(client, FUNDED, amount=21_000 * RESERVE_PER_GAS - 1)
+    events = list(client.stream_preconf_bid(bid))
+    first, *later = events
+    assert first["status"] == "pending" and first["messages"] == []
+    assert len(later) == 1 and later[0]["kind"] == "reject" and later[0]["reason"] == "not-selected"
+    reject = Reject(bytes.fromhex(later[0]["bidDigest"]), later[0]["rejectTimeStamp"], later[0]["reason"],
+                    later[0]["chainId"], later[0]["contract"], bytes.fromhex(later[0]["signature"]))
+    assert reject.signer() == PROVIDER.address
+    assert reject.timestamp - first["receivedMs"] >= 400
+    assert client.preconf_bid(first["bidDigest"])["status"] == "rejected"
+
+
+def test_uncovered_bid_gets_a_signed_insufficient_deposit_reject(client):
+    bid, _ = signed_bid(client, POOR, amount=21_000 * RESERVE_PER_GAS)
+    record = client.send_preconf_bid(bid)
+    [message] = record["messages"]
+    assert record["status"] == "rejected" and message["format"] == REJECT_FORMAT
+    assert message["reason"] == "insufficient-deposit"
+    reject = Reject(bytes.fromhex(message["bidDigest"]), message["rejectTimeStamp"], message["reason"],
+                    message["chainId"], message["contract"], bytes.fromhex(message["signature"]))
+    assert reject.signer() == PROVIDER.address
+
+
+def test_replay_is_refused_without_a_new_signature(client):
+    bid, _ = signed_bid(client, FUNDED, amount=21_000 * RESERVE_PER_GAS * 2)
+    first = client.send_preconf_bid(bid)
+    with pytest.raises(RpcError) as err:
+        client.send_preconf_bid(bid)
+    assert err.value.code == -32602 and err.value.message.startswith("params[0].signature: ")
+    assert "replay" in err.value.message
+    assert client.preconf_bid(first["bidDigest"])["messages"] == first["messages"]
+
+
+def test_forged_signature_is_rejected_and_does_not_block_the_genuine_bid(client):
+    bid, _ = signed_bid(client, FUNDED, amount=21_000 * RESERVE_PER_GAS * 2)
+    forged = {**bid, "signature": bid["signature"][:64] + "00" * 32 + "1b"}  # s = 0 never verifies
+    record = client.send_preconf_bid(forged)
+    assert record["status"] == "rejected" and record["messages"][0]["reason"] == "bad-signature"
+    assert client.send_preconf_bid(bid)["status"] == "committed"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"bidAmt": None}, "params[0].bidAmt"),
+    ({"bidAmt": "-5"}, "params[0].bidAmt"),
+    ({"blockNumber": "0x10"}, "params[0].blockNumber"),
+    ({"signature": "0x1234"}, "params[0].signature"),
+    ({"signature": None}, "params[0].signature"),
+    ({"digest": "00" * 32}, "params[0].digest"),
+    ({"bidOptions": "0xzz"}, "params[0].bidOptions"),
+    ({"txnHash": 7}, "params[0].txnHash"),
+])
+def test_malformed_bid_is_a_json_rpc_error_naming_the_field(client, change, field):
+    bid, _ = signed_bid(client, FUNDED, amount=10**6)
+    bid = {k: v for k, v in {**bid, **change}.items() if v is not None}
+    with pytest.raises(RpcError) as err:
+        client.send_preconf_bid(bid)
+    assert err.value.code == -32602 and err.value.message.startswith(field + ":"), err.value.message
+
+
+def test_bids_commitments_and_escrow_survive_kill9(server, client):
+    bid, _ = signed_bid(client, FUNDED, amount=21_000 * RESERVE_PER_GAS * 4)
+    client.send_preconf_bid({**bid, "signature": bid["signature"][:64] + "00" * 32 + "1b"})  # a forged copy first
+    record = client.send_preconf_bid(bid)
+    assert [m["kind"] for m in record["messages"]] == ["commitment"]
+    deposit = client.call("preconf_getDeposit", [FUNDED.address])
+    server.kill9()
+    server.start()
+    with Client(server.url) as again:
+        assert again.preconf_bid(record["bidDigest"]) == record
+        assert again.call("preconf_getDeposit", [FUNDED.address]) == deposit
+        with pytest.raises(RpcError, match="replay"):
+            again.send_preconf_bid(bid)
