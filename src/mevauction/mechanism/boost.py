@@ -98,7 +98,8 @@ def run_auction(scenario: Scenario, k_cutoff: int = K_CUTOFF,
     beta0 = default.value
 
     # (3) Builder submissions on M \ S.
-    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, scenario.seed) for sub in scenario.builders]
+    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, scenario.seed, default.block)
+                  for sub in scenario.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]
 
     # (4) Winner and price: second price among builders with reserve β0.

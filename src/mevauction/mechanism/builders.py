@@ -56,14 +56,21 @@ def permutation_violation(world: World, block: Sequence[str], allowed: Collectio
 
 
 def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
-                   conflict_free: Collection[str], k_cutoff: int, seed: int) -> Candidate:
-    """Produce, check and value one builder's block (failed orders pay nothing)."""
-    if sub.algorithm is not None:
+                   conflict_free: Collection[str], k_cutoff: int, seed: int,
+                   default_block: Block | None = None) -> Candidate:
+    """Produce, check and value one builder's block (failed orders pay nothing).
+
+    A builder running the ``default`` algorithm gets o*, which the mechanism has
+    already computed on the same orders with the same k_cutoff and seed.
+    """
+    if sub.algorithm == "default" and default_block is not None:
+        sequence: Sequence[str] = default_block.orders
+    elif sub.algorithm is not None:
         try:
             builder = make_builder(sub.algorithm, k_cutoff=k_cutoff, seed=seed)
         except InputError as exc:
             return Candidate(sub.id, False, Block(), 0, exc.message)
-        sequence: Sequence[str] = builder.build(world, list(allowed)).orders
+        sequence = builder.build(world, list(allowed)).orders
     else:
         sequence = sub.block or ()
     allowed_set = set(allowed)

@@ -32,9 +32,12 @@ class TableWorld(World):
 
     def bid_at(self, order_id: str, predecessors: list[str]) -> int:
         """b_i at a place in a block whose earlier orders are ``predecessors``."""
+        table = self.after[order_id]
+        if not table:  # no state-dependent entries: the key need not be built
+            return self.defaults[order_id]
         direct = self._direct[order_id]
-        key = ",".join(p for p in predecessors if p in direct)
-        return self.after[order_id].get(key, self.defaults[order_id])
+        key = ",".join([p for p in predecessors if p in direct])
+        return table.get(key, self.defaults[order_id])
 
     def cursor(self) -> "TableCursor":
         return TableCursor(self)
