@@ -58,3 +58,13 @@ def test_reject_round_trip_and_reason_codes():
     assert Reject.from_json(reject.to_json()) == reject and reject.signer() == PROVIDER.address
     with pytest.raises(ValueError):
         Reject.make(bid.digest, 40, "because I said so", CHAIN_ID, CONTRACT, PROVIDER)
+
+
+def test_bad_signature_reject_does_not_frame_an_honest_provider():
+    """A forged copy of a bid gets a signed 'bad-signature' reject; when the genuine
+    bid with the same digest is then committed, the pair is not equivocation."""
+    bid = make_bid("ab" * 32, 100)
+    reject = Reject.make(bid.digest, 30, "bad-signature", CHAIN_ID, CONTRACT, PROVIDER)
+    commitment = Commitment.make(bid, (1, 2), PROVIDER, 50)
+    with pytest.raises(InvalidEvidence, match="forged message"):
+        Equivocation(commitment, reject).provider()

@@ -95,6 +95,10 @@ class Reject:
                    contract, parse_signature(data.get("signature"), f"{where}.signature"))  # type: ignore[arg-type]
 
 
+# Reject reasons about the message's envelope (its signature) rather than the bid.
+ENVELOPE_REASONS = frozenset({"bad-signature"})
+
+
 class InvalidEvidence(ValueError):
     """The messages do not prove that one provider equivocated."""
 
@@ -124,6 +128,11 @@ class Equivocation:
             raise InvalidEvidence("the two messages are for different chains or contracts")
         if isinstance(self.other, Commitment) and self.other.digest == self.commitment.digest:
             raise InvalidEvidence("the same commitment twice is not equivocation")
+        if isinstance(self.other, Reject) and self.other.reason in ENVELOPE_REASONS:
+            # Such a reject answers a message whose signature failed, not the bid:
+            # anyone can send the bid's fields with a bad signature, so it cannot
+            # contradict a commitment to the genuinely signed bid.
+            raise InvalidEvidence(f"a {self.other.reason!r} reject is about a forged message, not the bid")
         if first != second:
             raise InvalidEvidence(f"signed by different keys ({first} and {second})")
         return first
