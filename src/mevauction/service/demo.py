@@ -176,15 +176,24 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
     return reports
 
 
+def best_builder(report: dict) -> str:
+    """The highest valid builder bid, as opened after settlement."""
+    valid = [b for b in report.get("builders", []) if b.get("valid")]
+    if not valid:
+        return "—"
+    top = max(valid, key=lambda b: b["bid"])
+    return fmt_eth(top["bid"])
+
+
 def print_reports(reports: list[dict], console: Console) -> None:
-    table = Table(title="settled slots")
-    for column in ("slot", "orders", "in block", "winner", "β0 (ETH)", "refunds (ETH)", "proposer (ETH)"):
+    table = Table(title="settled slots (ETH; builder = top builder bid, opened after settlement)")
+    for column in ("slot", "orders", "incl.", "winner", "β0", "builder", "refunds", "proposer"):
         table.add_column(column, justify="right")
     for r in reports:
         refunds = sum(s["refund"] for s in r["searchers"].values())
         winner = r["winner"] if r["winner"] == "default" else r["winner"][:10] + "…"
         table.add_row(str(r["slot"]), str(len(r["searchers"])), str(len(r["block"])), winner,
-                      fmt_eth(r["default"]["value"]), fmt_eth(refunds), fmt_eth(r["proposer"]))
+                      fmt_eth(r["default"]["value"]), best_builder(r), fmt_eth(refunds), fmt_eth(r["proposer"]))
     console.print(table)
 
 
