@@ -32,6 +32,17 @@ from mevauction.service.store import Db, Store
 log = logging.getLogger("mevauction.service")
 
 
+async def cancel_and_wait(task: "asyncio.Task | None") -> None:
+    """Cancel a background task and wait until it has stopped."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        return
+
+
 @dataclass(slots=True)
 class OrderEntry:
     id: str
@@ -116,12 +127,7 @@ class Auctioneer:
         self._task = asyncio.get_running_loop().create_task(self._settle_loop(), name="slot-clock")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
         if self.pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
 

@@ -44,6 +44,7 @@ from mevauction.preconf.params import AuctionParameters, SignedParameters
 from mevauction.preconf.policy import ReservePolicy
 from mevauction.preconf.provider import Arrival, ProviderEngine
 from mevauction.service.clock import SlotClock
+from mevauction.service.engine import cancel_and_wait
 from mevauction.service.config import ServiceConfig
 from mevauction.service.metrics import Metrics
 from mevauction.service.store import Db, Store
@@ -197,12 +198,7 @@ class PreconfDesk:
         self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="preconf-auctions")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await cancel_and_wait(self._task)
 
     # -- the bidder API -----------------------------------------------------------------
     def _arrival(self, sb: SignedBid, now: int, peer: str | None) -> Arrival:
