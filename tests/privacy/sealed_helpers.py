@@ -1,8 +1,10 @@
 """Shared helpers for the sealed-committee tests: a real 3-server committee on 127.0.0.1."""
 
 import asyncio
+import secrets
 
-from mevauction.privacy.client import LocalCommittee, SealedBid, run_on
+from mevauction.privacy import messages
+from mevauction.privacy.client import LocalCommittee, Sealed, SealedBid, run_on
 
 
 def run(committee: LocalCommittee, mechanism: str, bids: list[SealedBid], **kw):
@@ -11,3 +13,21 @@ def run(committee: LocalCommittee, mechanism: str, bids: list[SealedBid], **kw):
 
 def labels(n: int) -> list[str]:
     return [f"bidder{i:03d}" for i in range(n)]
+
+
+def forged(auction: str, bidder: str, per_server: list[list[int]], headers_differ: bool = False) -> Sealed:
+    """A cheating bidder's messages: arbitrary shares per server, correctly hashed and signed."""
+    key = messages.new_key()
+    nonces = [secrets.token_bytes(32) for _ in per_server]
+    hashes = tuple(messages.share_hash(auction, bidder, j, s, n) for j, (s, n) in enumerate(zip(per_server, nonces)))
+
+    def header(commit_salt: bytes) -> messages.BidHeader:
+        h = messages.BidHeader(auction, bidder, messages.address(key), "", messages.commitment(auction, bidder, [0], commit_salt), hashes)
+        return messages.BidHeader(**{**h.__dict__, "signature": messages.sign(h.digest(), key)})
+
+    h0 = header(b"a" * 32)
+    h_last = header(b"b" * 32) if headers_differ else h0
+    payloads = [{"op": "bid", "header": (h_last if j == len(per_server) - 1 else h0).to_json(),
+                 "shares": [hex(v) for v in s], "nonce": "0x" + n.hex()}
+                for j, (s, n) in enumerate(zip(per_server, nonces))]
+    return Sealed(h0, payloads, {})

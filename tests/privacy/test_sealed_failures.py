@@ -1,14 +1,12 @@
 """Failure behaviour of the committee: cheating bidders, duplicates, late bids, a killed server."""
 
 import asyncio
-import secrets
 
 import pytest
 
-from mevauction.privacy import messages
-from mevauction.privacy.client import (Coordinator, LocalCommittee, Sealed, SealedBid, agreed_outcome,
-                                       new_auction_id, seal)
+from mevauction.privacy.client import Coordinator, LocalCommittee, Sealed, SealedBid, agreed_outcome, new_auction_id, seal
 from mevauction.privacy.field import BID_BITS, MODULUS, bits_of, share
+from sealed_helpers import forged
 
 pytestmark = pytest.mark.slow
 
@@ -17,24 +15,6 @@ pytestmark = pytest.mark.slow
 def committee():
     with LocalCommittee(3) as c:
         yield c
-
-
-def forged(auction: str, bidder: str, per_server: list[list[int]], headers_differ: bool = False) -> Sealed:
-    """A cheating bidder's messages: arbitrary shares per server, correctly hashed and signed."""
-    key = messages.new_key()
-    nonces = [secrets.token_bytes(32) for _ in per_server]
-    hashes = tuple(messages.share_hash(auction, bidder, j, s, n) for j, (s, n) in enumerate(zip(per_server, nonces)))
-
-    def header(commit_salt: bytes) -> messages.BidHeader:
-        h = messages.BidHeader(auction, bidder, messages.address(key), "", messages.commitment(auction, bidder, [0], commit_salt), hashes)
-        return messages.BidHeader(**{**h.__dict__, "signature": messages.sign(h.digest(), key)})
-
-    h0 = header(b"a" * 32)
-    h_last = header(b"b" * 32) if headers_differ else h0
-    payloads = [{"op": "bid", "header": (h_last if j == len(per_server) - 1 else h0).to_json(),
-                 "shares": [hex(v) for v in s], "nonce": "0x" + n.hex()}
-                for j, (s, n) in enumerate(zip(per_server, nonces))]
-    return Sealed(h0, payloads, {})
 
 
 def bit_shares(bits: list[int]) -> list[list[int]]:

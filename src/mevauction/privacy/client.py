@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mevauction.privacy import messages
-from mevauction.privacy.field import bits_of, share, threshold_for
+from mevauction.privacy.field import DEFAULT_BITS, bits_of, modulus_for, share, threshold_for
 
 SRC_DIR = str(Path(__file__).resolve().parents[2])
 
@@ -45,16 +45,18 @@ class Sealed:
     opening: dict
 
 
-def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True) -> Sealed:
+def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: int = DEFAULT_BITS) -> Sealed:
     """Commit, share, sign: the messages one bidder sends to the m servers.
 
     With ``bits`` (every mechanism but the double auction) the single bid is shared as
-    its 64 bits, which lets the committee check its range without a comparison.
+    its ``width`` bits, which lets the committee check its range without a comparison.
+    Shares are in the field of that width (``field.modulus_for``).
     """
     key = bid.key or messages.new_key()
     salt = messages.random_salt()
-    secret = bits_of(bid.values[0]) if bits else bid.values
-    per_value = [share(v, parties) for v in secret]
+    secret = bits_of(bid.values[0], width) if bits else bid.values
+    p = modulus_for(width)
+    per_value = [share(v, parties, p=p) for v in secret]
     per_server = [[shares[j] for shares in per_value] for j in range(parties)]
     nonces = [messages.random_salt() for _ in range(parties)]
     hashes = tuple(messages.share_hash(auction, bid.bidder, j, per_server[j], nonces[j]) for j in range(parties))
@@ -316,19 +318,20 @@ class RunResult:
 
 async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[SealedBid], *, k: int = 1,
                  grid: list[int] | None = None, max_bids: int | None = None,
-                 arrivals_s: list[float] | None = None) -> RunResult:
+                 arrivals_s: list[float] | None = None, bits: int = DEFAULT_BITS) -> RunResult:
     """Run one auction on a running committee: open, submit, let preprocessing finish, close.
 
+    ``bits`` is the bid width l: every bid must be in [0, 2^l) (64 by default).
     For ``stream`` auctions, ``arrivals_s`` paces the bids: bid i is sent
     ``arrivals_s[i]`` seconds after the first (as the relay received them).
     """
     parties = len(intake)
     auction = new_auction_id()
     spec = {"auction": auction, "mechanism": mechanism, "max_bids": max_bids or max(1, len(bids)),
-            "k": k, "grid": grid or []}
+            "k": k, "grid": grid or [], "bits": bits}
     async with Coordinator(intake) as co:
         await co.open(spec)
-        sealed = [seal(auction, b, parties, bits=mechanism != "double") for b in bids]
+        sealed = [seal(auction, b, parties, bits=mechanism != "double", width=bits) for b in bids]
         if mechanism == "stream":  # bids arrive after the slot's preprocessing, one by one
             preprocess_s = await co.wait_ready(auction)
             reasons = []

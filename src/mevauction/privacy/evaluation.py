@@ -1,14 +1,14 @@
 """One auction at one server: intake rules, admission, and the secure evaluation.
 
-Single-value bids (every mechanism but ``double``) arrive as Shamir shares of their 64
-*bits*. At intake each server computes, locally, two masked values per bid (see
+Single-value bids (every mechanism but ``double``) arrive as Shamir shares of their l
+*bits*, l the auction's width (64 by default, 128 for the Boost+ builder auction). At intake each server computes, locally, two masked values per bid (see
 ``Engine.publish_bit_checks``); at the deadline one round of publication settles:
 
 1. *agreement*: a bid counts only if every server accepted the same signed header.
    Bid order (the tie-break order) is by the sum of the servers' arrival numbers.
 2. *consistency*: all shares lie on degree-t polynomials — otherwise different
    servers would open different values;
-3. *range*: every shared bit is 0 or 1, so the bid Σ 2^j b_j is in [0, 2^64) exactly,
+3. *range*: every shared bit is 0 or 1, so the bid Σ 2^j b_j is in [0, 2^l) exactly,
    whatever field elements a cheater sent.
 
 Failing bidders are excluded with the reason. Curves (``double``) are shared value by
@@ -26,8 +26,8 @@ import numpy as np
 
 from mevauction.privacy import mechanisms as mech
 from mevauction.privacy import messages
-from mevauction.privacy.field import BID_BITS, MODULUS
-from mevauction.privacy.protocol import Engine, P, obj
+from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
+from mevauction.privacy.protocol import Engine, obj
 
 MECHANISMS = ("first", "second", "builder", "topk", "double", "stream", "baseline")
 # Multiplication masks per comparison (29 in the digit merge) and per other product.
@@ -56,6 +56,7 @@ class Auction:
     index: int
     k: int = 1
     grid: list[int] = field(default_factory=list)
+    bits: int = DEFAULT_BITS
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
 
@@ -73,9 +74,12 @@ class Auction:
         mechanism = str(req["mechanism"])
         if mechanism not in MECHANISMS:
             raise ValueError(f"unknown mechanism {mechanism}")
+        bits = int(req.get("bits") or DEFAULT_BITS)
+        if bits not in WIDTHS:
+            raise ValueError(f"unsupported bid width {bits}; supported: {', '.join(map(str, WIDTHS))}")
         return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=int(req["max_bids"]),
                    parties=parties, index=index, k=int(req.get("k") or 1),
-                   grid=[int(g) for g in req.get("grid") or []])
+                   grid=[int(g) for g in req.get("grid") or []], bits=bits)
 
     @property
     def bit_shared(self) -> bool:
@@ -83,7 +87,7 @@ class Auction:
 
     @property
     def shares_per_bid(self) -> int:
-        return BID_BITS if self.bit_shared else len(self.grid)
+        return self.bits if self.bit_shared else len(self.grid)
 
     def close(self) -> None:
         self.closed.set()
@@ -104,7 +108,7 @@ class Auction:
             nonce_bytes = bytes.fromhex(str(nonce).removeprefix("0x"))
         except ValueError:
             raise Rejected("shares must be integers and the nonce hex") from None
-        if any(not 0 <= v < MODULUS for v in values):
+        if any(not 0 <= v < engine.p for v in values):
             raise Rejected("share outside the field")
         expected = messages.share_hash(header.auction, header.bidder, self.index, values, nonce_bytes)
         if expected != header.share_hashes[self.index]:
@@ -126,7 +130,7 @@ class Auction:
             published = engine.publish_bit_checks(header.digest(), values)
         else:
             rho = engine.digest_masks(header.digest(), len(values))
-            published = [(v + int(r)) % MODULUS for v, r in zip(values, rho)]
+            published = [(v + int(r)) % engine.p for v, r in zip(values, rho)]
         self.bids.append(Submission(header, digest, values, len(self.bids), published))
         self.arrived.set()
         return len(self.bids) - 1
@@ -247,13 +251,13 @@ async def evaluate(e: Engine, a: Auction) -> dict:
 async def baseline_second(e: Engine, bids: np.ndarray) -> mech.Outcome:
     """The straightforward version: MPyC np_argmax + np_amax over secure integers.
 
-    SecInt(65) so that differences of 64-bit bids fit MPyC's signed comparisons.
+    SecInt(l + 1) so that differences of l-bit bids fit MPyC's signed comparisons.
     """
     n = len(bids)
     if n == 0:
         return mech.Outcome()
     mpc = e.mpc
-    secint = mpc.SecInt(BID_BITS + 1, p=MODULUS)
+    secint = mpc.SecInt(e.bits + 1, p=e.p)
     x = secint.array(secint.field.array(bids))
     u, _ = mpc.np_argmax(x, arg_unary=True, arg_only=False)
     winner = u @ np.arange(n)
@@ -298,9 +302,9 @@ async def stream(e: Engine, a: Auction) -> dict:
         if best is None:
             best, idx = value, obj([j])
         else:
-            new_wins = (1 - await e.ge(best, value)) % P
+            new_wins = (1 - await e.ge(best, value)) % e.p
             prod = await e.mul(np.concatenate([new_wins, new_wins]), np.concatenate([value - best, j - idx]))
-            best, idx = (best + prod[:1]) % P, (idx + prod[1:]) % P
+            best, idx = (best + prod[:1]) % e.p, (idx + prod[1:]) % e.p
         latencies.append(time.perf_counter() - t0)
     if best is None:
         outcome = {"winner": None, "price": None, "winners": []}

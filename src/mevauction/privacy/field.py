@@ -1,20 +1,32 @@
-"""The committee's field and Shamir sharing as a bidder computes it.
+"""The committee's fields and Shamir sharing as a bidder computes it.
 
-Bids are shared in GF(p) with p the largest Blum prime below 2^98 — the field MPyC
-itself picks for 66-bit secure integers at security parameter 30 (l + k + 2 bits).
-That leaves room to mask a 65-bit difference with 64 + 30 random bits without wrapping
-(see ``protocol.carry``). Party i (0-based) holds the value of the sharing polynomial
-at x = i + 1, MPyC's convention, so shares made here are MPyC shares.
+An auction has a bid *width* l: bids are integers in [0, 2^l). Its field is GF(p) with
+p the largest Blum prime below 2^(l + 2 + k + 2), k = 30 the statistical security
+parameter — the field MPyC itself picks for (l + 2)-bit secure integers at security
+parameter k. The comparison (``protocol.Engine.high_bit``) opens x + r + 2^l·s for a
+difference x < 2^(l+1), an l-bit mask r and a k-bit mask s; the sum is below
+2^(l+k+1) + 2^(l+1) < p, so it never wraps and hides x up to statistical distance
+2^-(k-1) *whatever l is*: widening l widens the field by the same number of bits and
+keeps the comparison exact with the same statistical security.
+
+- l = 64 (default, ``sealed run``, spec/sealed.md): p < 2^98;
+- l = 128 (the Boost+ builder auction, ``builder_auction``): p < 2^162.
+
+Party i (0-based) holds the value of the sharing polynomial at x = i + 1, MPyC's
+convention, so shares made here are MPyC shares.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
 import gmpy2
 
-BID_BITS = 64
+DEFAULT_BITS = 64
+BID_BITS = DEFAULT_BITS  # the width of ``sealed run`` bids (spec/sealed.md)
+WIDTHS = (64, 96, 128)   # supported bid widths (multiples of the 4-bit comparison digit)
 SEC_PARAM = 30
 
 
@@ -25,7 +37,15 @@ def _largest_blum_prime_below(power: int) -> int:
     return p
 
 
-MODULUS = _largest_blum_prime_below(BID_BITS + 2 + SEC_PARAM + 2)
+@functools.cache
+def modulus_for(bits: int) -> int:
+    """The field of auctions whose bids are below 2^bits (see the module docstring)."""
+    if bits not in WIDTHS:
+        raise ValueError(f"unsupported bid width {bits}; supported: {', '.join(map(str, WIDTHS))}")
+    return _largest_blum_prime_below(bits + 2 + SEC_PARAM + 2)
+
+
+MODULUS = modulus_for(DEFAULT_BITS)
 
 
 def threshold_for(parties: int) -> int:
@@ -33,52 +53,54 @@ def threshold_for(parties: int) -> int:
     return (parties - 1) // 2
 
 
-def share(value: int, parties: int, threshold: int | None = None) -> list[int]:
-    """Shamir shares of ``value``: a random polynomial of degree t evaluated at 1..m."""
+def share(value: int, parties: int, threshold: int | None = None, p: int = MODULUS) -> list[int]:
+    """Shamir shares of ``value`` in GF(p): a random polynomial of degree t evaluated at 1..m."""
     t = threshold_for(parties) if threshold is None else threshold
-    coefficients = [value % MODULUS] + [secrets.randbelow(MODULUS) for _ in range(t)]
-    return [_evaluate(coefficients, x) for x in range(1, parties + 1)]
+    coefficients = [value % p] + [secrets.randbelow(p) for _ in range(t)]
+    return [_evaluate(coefficients, x, p) for x in range(1, parties + 1)]
 
 
-def _evaluate(coefficients: list[int], x: int) -> int:
+def _evaluate(coefficients: list[int], x: int, p: int) -> int:
     y = 0
     for c in reversed(coefficients):
-        y = (y * x + c) % MODULUS
+        y = (y * x + c) % p
     return y
 
 
-def interpolate(points: list[tuple[int, int]], at: int = 0) -> int:
-    """Lagrange interpolation through ``points`` [(x, y)] evaluated at ``at``."""
+def interpolate(points: list[tuple[int, int]], at: int = 0, p: int = MODULUS) -> int:
+    """Lagrange interpolation in GF(p) through ``points`` [(x, y)] evaluated at ``at``."""
     total = 0
     for i, (xi, yi) in enumerate(points):
         num, den = 1, 1
         for j, (xj, _) in enumerate(points):
             if i != j:
-                num = num * (at - xj) % MODULUS
-                den = den * (xi - xj) % MODULUS
-        total = (total + yi * num * pow(den, -1, MODULUS)) % MODULUS
+                num = num * (at - xj) % p
+                den = den * (xi - xj) % p
+        total = (total + yi * num * pow(den, -1, p)) % p
     return total
 
 
-def consistent(shares: list[int], threshold: int) -> bool:
-    """True when all m shares lie on one polynomial of degree ≤ t."""
+def consistent(shares: list[int], threshold: int, p: int = MODULUS) -> bool:
+    """True when all m shares lie on one polynomial of degree ≤ t over GF(p)."""
     points = list(enumerate(shares, start=1))
     base = points[: threshold + 1]
-    return all(interpolate(base, x) == y for x, y in points[threshold + 1:])
+    return all(interpolate(base, x, p) == y for x, y in points[threshold + 1:])
 
 
-def bits_of(value: int, width: int = BID_BITS) -> list[int]:
+def bits_of(value: int, width: int = DEFAULT_BITS) -> list[int]:
     """Little-endian bits of 0 ≤ value < 2^width: what a bidder shares, bit by bit."""
     if not 0 <= value < 1 << width:
         raise ValueError(f"value must be in [0, 2^{width})")
     return [(value >> j) & 1 for j in range(width)]
 
 
-def challenges(digest: bytes, label: bytes, n: int) -> list[int]:
-    """n public field elements derived from a bid's header digest (Fiat–Shamir).
+def challenges(digest: bytes, label: bytes, n: int, p: int = MODULUS) -> list[int]:
+    """n public elements of GF(p) derived from a bid's header digest (Fiat–Shamir).
 
-    The header commits to the share hashes, so a bidder fixes its shares before it
-    can know these coefficients; cheating would need a 1-in-p hash collision.
+    Each is a 128-bit hash output reduced mod p. The header commits to the share
+    hashes, so a bidder fixes its shares before it can know these coefficients; a
+    malformed sharing then passes a check with probability ≤ 1/min(p, 2^128) < 2^-97
+    (a random linear combination; p > 2^97 for every width).
     """
     stream = hashlib.shake_256(b"mevauction.sealed.challenge/1" + label + digest).digest(16 * n)
-    return [int.from_bytes(stream[16 * i:16 * i + 16], "little") % MODULUS for i in range(n)]
+    return [int.from_bytes(stream[16 * i:16 * i + 16], "little") % p for i in range(n)]

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mevauction.privacy.protocol import P, Engine, obj
+from mevauction.privacy.protocol import Engine, obj
 
-QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64
+QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64 (any width)
 
 
 @dataclass
@@ -102,7 +102,7 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
     level the runner-up is just the smaller of the two. Runner-up of a single bid is 0.
     """
     n = len(values)
-    m = values % P
+    m = values % e.p
     s = np.zeros(n, dtype=object)
     idx = obj(range(n))
     pend_w = pend_lo = None  # deferred runner-up comparisons, one per node
@@ -118,27 +118,27 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
         h = len(mL)
         if not second or first_level:
             deltas = [mR - mL] + ([iR - iL] if index else [])
-            r_wins = (1 - await e.ge(mL, mR)) % P
+            r_wins = (1 - await e.ge(mL, mR)) % e.p
             prod = await e.mul(np.concatenate([r_wins] * len(deltas)), np.concatenate(deltas))
-            new_m = (mL + prod[:h]) % P
-            new_i = (iL + prod[h:]) % P if index else iL
-            new_s = (mL + mR - new_m) % P if second else sL
+            new_m = (mL + prod[:h]) % e.p
+            new_i = (iL + prod[h:]) % e.p if index else iL
+            new_s = (mL + mR - new_m) % e.p if second else sL
         else:
             # Pipelined runner-up: this level's ge also settles the previous level's
             # pending max(winner's runner-up, loser) — two comparisons per merge, not three.
             pending = pend_w is not None
             bits = await e.ge(np.concatenate([mL, pend_w]) if pending else mL,
                               np.concatenate([mR, pend_lo]) if pending else mR)
-            r_wins = (1 - bits[:h]) % P
+            r_wins = (1 - bits[:h]) % e.p
             prod = await e.mul(np.concatenate([r_wins, r_wins] + ([bits[h:]] if pending else [])),
                                np.concatenate([mR - mL, iR - iL] + ([pend_w - pend_lo] if pending else [])))
-            new_m = (mL + prod[:h]) % P
-            new_i = (iL + prod[h:2 * h]) % P
+            new_m = (mL + prod[:h]) % e.p
+            new_i = (iL + prod[h:2 * h]) % e.p
             if pending:
-                s = (pend_lo + prod[2 * h:]) % P
+                s = (pend_lo + prod[2 * h:]) % e.p
             sL, sR = s[0:end:2], s[1:end:2]
-            pend_w = (sL + await e.mul(r_wins, sR - sL)) % P   # the winner's runner-up
-            pend_lo = (mL + mR - new_m) % P                     # the loser
+            pend_w = (sL + await e.mul(r_wins, sR - sL)) % e.p   # the winner's runner-up
+            pend_lo = (mL + mR - new_m) % e.p                     # the loser
             if odd:  # a bye: max(s, 0) = s
                 pend_w, pend_lo = np.append(pend_w, s[-1:]), np.append(pend_lo, 0)
             new_s = np.zeros(h, dtype=object)  # pending; settled by the next ge
@@ -150,7 +150,7 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
         first_level = False
     if pend_w is not None:
         g = await e.ge(pend_w, pend_lo)
-        s = obj([(pend_lo[0] + (await e.mul(g, pend_w - pend_lo))[0]) % P])
+        s = obj([(pend_lo[0] + (await e.mul(g, pend_w - pend_lo))[0]) % e.p])
     return Tour(m[0], s[0], idx[0])
 
 
@@ -172,7 +172,7 @@ async def finish_builder(e: Engine, reserve, t: Tour | None) -> Outcome:
     default_wins = g[:1]
     builder_price = await e.select(g[1:2], obj([t.s]), obj([reserve]))
     # Both cases in one opening: index + 1 (0 = the default block) and the price paid.
-    prod = await e.mul(np.concatenate([(1 - default_wins) % P, default_wins]),
+    prod = await e.mul(np.concatenate([(1 - default_wins) % e.p, default_wins]),
                        obj([t.idx + 1, reserve - builder_price[0]]))
     w1, price = (int(v) for v in await e.open(obj([prod[0], builder_price[0] + prod[1]])))
     return Outcome(w1 - 1, price, [w1 - 1]) if w1 else Outcome(None, price, [])
@@ -180,14 +180,14 @@ async def finish_builder(e: Engine, reserve, t: Tour | None) -> Outcome:
 
 async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[object, np.ndarray]:
     """Secure max and its position as a secret unit vector (earliest on ties)."""
-    m = values % P
+    m = values % e.p
     levels = []  # (comparison bits, whether an odd element was carried)
     while len(m) > 1:
         odd = len(m) % 2
         end = len(m) - odd
         mL, mR = m[0:end:2], m[1:end:2]
-        r_wins = (1 - await e.ge(mL, mR)) % P
-        new_m = (mL + await e.mul(r_wins, mR - mL)) % P
+        r_wins = (1 - await e.ge(mL, mR)) % e.p
+        new_m = (mL + await e.mul(r_wins, mR - mL)) % e.p
         levels.append((r_wins, odd))
         m = obj(np.append(new_m, m[-1:]) if odd else new_m)
     u = obj([1])
@@ -195,7 +195,7 @@ async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[object, np.ndarray
         h = len(r_wins)
         right = await e.mul(u[:h], r_wins)
         children = np.empty(2 * h, dtype=object)
-        children[0::2], children[1::2] = (u[:h] - right) % P, right
+        children[0::2], children[1::2] = (u[:h] - right) % e.p, right
         u = obj(np.append(children, u[h:]) if odd else children)
     return m[0], u
 
@@ -208,12 +208,12 @@ async def secure_topk(e: Engine, bids: np.ndarray, k: int) -> Outcome:
     n = len(bids)
     if n <= k:
         return Outcome(None, 0, list(range(n)))
-    vals = (bids + 1) % P
+    vals = (bids + 1) % e.p
     chosen = np.zeros(n, dtype=object)
     for _ in range(k):
         _, u = await argmax_unit(e, vals)
-        chosen = (chosen + u) % P
-        vals = (vals - await e.mul(u, vals)) % P
+        chosen = (chosen + u) % e.p
+        vals = (vals - await e.mul(u, vals)) % e.p
     top = (await tournament(e, vals, index=False)).m
     opened = await e.open(np.append(chosen, top))
     return Outcome(None, int(opened[-1]) - 1, [i for i in range(n) if opened[i] == 1])
@@ -224,13 +224,13 @@ async def secure_double(e: Engine, grid: list[int], sides: list[str], increments
     n, G = increments.shape
     buy = np.array([s == "buy" for s in sides], dtype=bool)
     # Per-bidder cumulative quantities: demand counts steps at or above p, supply at or below.
-    cum_up = np.cumsum(increments, axis=1) % P
-    cum_down = np.cumsum(increments[:, ::-1], axis=1)[:, ::-1] % P
+    cum_up = np.cumsum(increments, axis=1) % e.p
+    cum_down = np.cumsum(increments[:, ::-1], axis=1)[:, ::-1] % e.p
     per_bidder = np.where(buy[:, None], cum_down, cum_up)
-    demand = per_bidder[buy].sum(axis=0) % P if buy.any() else np.zeros(G, dtype=object)
-    supply = per_bidder[~buy].sum(axis=0) % P if (~buy).any() else np.zeros(G, dtype=object)
+    demand = per_bidder[buy].sum(axis=0) % e.p if buy.any() else np.zeros(G, dtype=object)
+    supply = per_bidder[~buy].sum(axis=0) % e.p if (~buy).any() else np.zeros(G, dtype=object)
     clears = await e.ge(obj(demand), obj(supply))
-    clearing = int((await e.open(obj([clears.sum() % P])))[0]) - 1
+    clearing = int((await e.open(obj([clears.sum() % e.p])))[0]) - 1
     if clearing < 0:
         return Outcome()
     trading = ~await e.is_zero_public(obj(per_bidder[:, clearing]))

@@ -15,9 +15,12 @@ values and does local arithmetic:
   digits, s a random k-bit number that statistically hides x), then computing the
   borrow [c mod 2^l < r] digit by digit. Each random digit is preprocessed as the
   suffix sums of its one-hot vector, so for a public digit c_d both [r_d > c_d] and
-  [r_d = c_d] are *linear* in shares; the 16 digits are merged in a tree of 4 rounds
-  (gt = gt_hi + eq_hi·gt_lo, eq = eq_hi·eq_lo): 29 products per comparison instead of
-  the ~65 of a bitwise product and zero test.
+  [r_d = c_d] are *linear* in shares; the l/4 digits are merged in a tree of
+  ⌈log2(l/4)⌉ rounds (gt = gt_hi + eq_hi·gt_lo, eq = eq_hi·eq_lo): 29 products per
+  64-bit comparison instead of the ~65 of a bitwise product and zero test.
+
+An ``Engine`` works at one bid width l (64 by default; 128 for the builder auction) in
+that width's field (``field.modulus_for``); a server keeps one engine per width in use.
 """
 
 from __future__ import annotations
@@ -29,35 +32,54 @@ import numpy as np
 from mpyc import asyncoro, thresha
 from mpyc.finfields import GF
 
-from mevauction.privacy.field import BID_BITS, MODULUS, SEC_PARAM, challenges
+from mevauction.privacy.field import DEFAULT_BITS, SEC_PARAM, challenges, modulus_for
 
-P = MODULUS
 DIGIT_BITS = 4
 BASE = 1 << DIGIT_BITS
-MAX_DIGITS = BID_BITS // DIGIT_BITS
-_DIGIT_WEIGHTS = np.array([1 << (DIGIT_BITS * d) for d in range(MAX_DIGITS)], dtype=object)
 _LOW64 = (1 << 64) - 1
 
 
-_HIGH_BYTES = (MODULUS.bit_length() - 64 + 7) // 8  # 5: a field element fits 8 + 5 bytes
+def limb_layout(p: int) -> tuple[int, int]:
+    """(64-bit limbs per element of GF(p), bytes sent of the top limb): 98 bits → (2, 5)."""
+    limbs = (p.bit_length() + 63) // 64
+    return limbs, (p.bit_length() - 64 * (limbs - 1) + 7) // 8
 
 
-def _encode(x: np.ndarray) -> bytes:
-    """Field elements as 13 bytes each: the low 64-bit limb, then 5 bytes of the high one."""
-    high = (x >> 64).astype("<u8").view(np.uint8).reshape(-1, 8)[:, :_HIGH_BYTES]
-    return (x & _LOW64).astype("<u8").tobytes() + np.ascontiguousarray(high).tobytes()
+def encode(x: np.ndarray, p: int) -> bytes:
+    """Field elements limb by limb: full 64-bit limbs, then the top limb's significant bytes.
+
+    13 bytes per element for the 64-bit width's field (p < 2^98), 21 for 128 bits.
+    """
+    limbs, top = limb_layout(p)
+    parts = [((x >> (64 * k)) & _LOW64).astype("<u8").tobytes() for k in range(limbs - 1)]
+    high = (x >> (64 * (limbs - 1))).astype("<u8").view(np.uint8).reshape(-1, 8)[:, :top]
+    return b"".join(parts) + np.ascontiguousarray(high).tobytes()
 
 
-def _decode(payload: bytes, n: int) -> np.ndarray:
-    low = np.frombuffer(payload, dtype="<u8", count=n)
+def decode(payload: bytes, n: int, p: int) -> np.ndarray:
+    limbs, top = limb_layout(p)
+    value = np.zeros(n, dtype=object)
+    for k in range(limbs - 1):
+        value += np.frombuffer(payload, dtype="<u8", count=n, offset=8 * n * k).astype(object) << (64 * k)
     high = np.zeros((n, 8), dtype=np.uint8)
-    high[:, :_HIGH_BYTES] = np.frombuffer(payload, dtype=np.uint8, offset=8 * n).reshape(n, _HIGH_BYTES)
-    return low.astype(object) + (high.view("<u8").reshape(n).astype(object) << 64)
+    high[:, :top] = np.frombuffer(payload, dtype=np.uint8, offset=8 * n * (limbs - 1)).reshape(n, top)
+    return value + (high.view("<u8").reshape(n).astype(object) << (64 * (limbs - 1)))
 
 
 def obj(values) -> np.ndarray:
     """An object array of Python ints (field arithmetic must not overflow int64)."""
     return np.array(list(values) if not isinstance(values, np.ndarray) else values, dtype=object)
+
+
+def public_digits(c: np.ndarray, l: int) -> np.ndarray:
+    """The l/4 hexadecimal digits (least significant first) of public 0 ≤ c < 2^l, as (n, l/4)."""
+    columns = []
+    for lo in range(0, l, 64):
+        width = min(64, l - lo)
+        limb = ((c >> lo) & _LOW64).astype(np.uint64)
+        shifts = np.arange(0, width, DIGIT_BITS, dtype=np.uint64)
+        columns.append(((limb[:, None] >> shifts) & np.uint64(BASE - 1)).astype(np.intp))
+    return columns[0] if len(columns) == 1 else np.hstack(columns)
 
 
 class Pool:
@@ -92,22 +114,26 @@ class Pool:
 
 
 class Engine:
-    """One party's view of the secure computation: its shares, masks and MPyC runtime."""
+    """One party's view of the secure computation at one bid width: shares, masks, MPyC runtime."""
 
-    def __init__(self, mpc):
+    def __init__(self, mpc, bits: int = DEFAULT_BITS):
         self.mpc = mpc
-        self.field = GF(MODULUS)
+        self.bits = bits
+        self.p = modulus_for(bits)
+        self.field = GF(self.p)
+        self.n_digits = bits // DIGIT_BITS
+        self._digit_weights = np.array([1 << (DIGIT_BITS * d) for d in range(self.n_digits)], dtype=object)
         self.m = len(mpc.parties)
         self.t = mpc.threshold
         self.pid = mpc.pid
         self.randoms = Pool()      # [r]_t, uniformly random
         self.zeros = Pool()        # [0]_2t, pseudorandom sharings of zero
-        self.digits = Pool()       # (n, 16, 17) suffix sums of one-hot random digits
-        self.digit_values = Pool() # (n, 16) the random digits themselves
+        self.digits = Pool()       # (n, l/4, 17) suffix sums of one-hot random digits
+        self.digit_values = Pool() # (n, l/4) the random digits themselves
         self.divl = Pool()         # k-bit random high parts of comparison masks
         self._cache: dict = {}
         self.online_refills = 0  # comparison masks made after a deadline
-        self._inv = {l: pow(1 << l, -1, P) for l in range(DIGIT_BITS, BID_BITS + 1, DIGIT_BITS)}
+        self._inv = {l: pow(1 << l, -1, self.p) for l in range(DIGIT_BITS, bits + 1, DIGIT_BITS)}
         self._check = self._consistency_matrix()
 
     # -- pseudorandom secret sharing (local, no communication) --------------------
@@ -155,11 +181,10 @@ class Engine:
         senders = [(self.pid - threshold + j) % self.m for j in range(threshold)]
         return senders, await self.mpc.gather([self.mpc._receive_message(j) for j in senders])
 
-    @staticmethod
-    def from_bits(bits: np.ndarray) -> np.ndarray:
+    def from_bits(self, bits: np.ndarray) -> np.ndarray:
         """[Σ_j 2^j b_j] from bit shares (n, l): linear, local."""
         weights = np.array([1 << j for j in range(bits.shape[1])], dtype=object)
-        return (bits * weights).sum(axis=1) % P
+        return (bits * weights).sum(axis=1) % self.p
 
     def _lagrange(self, xs: tuple[int, ...]) -> list[int]:
         key = ("lagrange", xs)
@@ -169,28 +194,28 @@ class Engine:
                 num, den = 1, 1
                 for k, xk in enumerate(xs):
                     if k != i:
-                        num, den = num * -xk % P, den * (xi - xk) % P
-                coeffs.append(num * pow(den, -1, P) % P)
+                        num, den = num * -xk % self.p, den * (xi - xk) % self.p
+                coeffs.append(num * pow(den, -1, self.p) % self.p)
             self._cache[key] = coeffs
         return self._cache[key]
 
     async def _open_flat(self, flat: np.ndarray, threshold: int) -> np.ndarray:
         """Reconstruct a flat array of degree-``threshold`` shares at every party (one round)."""
-        senders, payloads = await self._swap(_encode(flat), threshold)
+        senders, payloads = await self._swap(encode(flat, self.p), threshold)
         xs = tuple(j + 1 for j in senders) + (self.pid + 1,)
-        ys = [_decode(b, flat.size) for b in payloads] + [flat]
-        return sum(c * y for c, y in zip(self._lagrange(xs), ys)) % P
+        ys = [decode(b, flat.size, self.p) for b in payloads] + [flat]
+        return sum(c * y for c, y in zip(self._lagrange(xs), ys)) % self.p
 
     async def open(self, x: np.ndarray) -> np.ndarray:
         """Reveal a degree-t shared array to all parties (one round)."""
         if x.size == 0:
             return x
-        return (await self._open_flat(x.reshape(-1) % P, self.t)).reshape(x.shape)
+        return (await self._open_flat(x.reshape(-1) % self.p, self.t)).reshape(x.shape)
 
     async def open_product_masked(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         """Reveal x·y for degree-t x and y, e.g. q·ρ in a public zero test (one round)."""
         _, z = self._masks(x.size)
-        d = (x.reshape(-1) * y.reshape(-1) + z) % P
+        d = (x.reshape(-1) * y.reshape(-1) + z) % self.p
         return (await self._open_flat(d, 2 * self.t)).reshape(x.shape)
 
     async def mul(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -198,13 +223,13 @@ class Engine:
         if x.size == 0:
             return x.copy()
         r, z = self._masks(x.size)
-        d = (x.reshape(-1) * y.reshape(-1) + r + z) % P
+        d = (x.reshape(-1) * y.reshape(-1) + r + z) % self.p
         opened = await self._open_flat(d, 2 * self.t)
-        return ((opened - r) % P).reshape(x.shape)
+        return ((opened - r) % self.p).reshape(x.shape)
 
     async def select(self, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """c ? a : b for a secret bit c."""
-        return (b + await self.mul(c, a - b)) % P
+        return (b + await self.mul(c, a - b)) % self.p
 
     async def is_zero_public(self, q: np.ndarray) -> np.ndarray:
         """Public [q == 0] per element, revealing nothing else: open q·ρ, ρ random."""
@@ -216,24 +241,25 @@ class Engine:
     # -- comparison material ------------------------------------------------------
 
     async def fill_digits(self, n: int) -> None:
-        """Preprocess n comparison masks: 16 random hexadecimal digits each, as one-hot suffix sums."""
+        """Preprocess n comparison masks: l/4 random hexadecimal digits each, as one-hot suffix sums."""
         if n <= 0:
             return
-        bits = (await self.mpc.np_random_bits(self.field, n * MAX_DIGITS * DIGIT_BITS)).value
-        bits = bits.reshape(n, MAX_DIGITS, DIGIT_BITS)
+        D = self.n_digits
+        bits = (await self.mpc.np_random_bits(self.field, n * D * DIGIT_BITS)).value
+        bits = bits.reshape(n, D, DIGIT_BITS)
         b0, b1, b2, b3 = (bits[..., j] for j in range(DIGIT_BITS))
         pair = await self.mul(np.stack([b0, b2]), np.stack([b1, b3]))
         b01, b23 = pair[0], pair[1]
         lo = np.stack([1 - b0 - b1 + b01, b0 - b01, b1 - b01, b01], axis=-1)
         hi = np.stack([1 - b2 - b3 + b23, b2 - b23, b3 - b23, b23], axis=-1)
         # one_hot[v] for v = lo_index + 4·hi_index
-        one_hot = await self.mul(np.broadcast_to(hi[..., :, None], (n, MAX_DIGITS, 4, 4)).copy(),
-                                 np.broadcast_to(lo[..., None, :], (n, MAX_DIGITS, 4, 4)).copy())
-        one_hot = one_hot.reshape(n, MAX_DIGITS, BASE)
-        suffix = np.zeros((n, MAX_DIGITS, BASE + 1), dtype=object)
-        suffix[..., :BASE] = np.cumsum(one_hot[..., ::-1], axis=-1)[..., ::-1] % P
+        one_hot = await self.mul(np.broadcast_to(hi[..., :, None], (n, D, 4, 4)).copy(),
+                                 np.broadcast_to(lo[..., None, :], (n, D, 4, 4)).copy())
+        one_hot = one_hot.reshape(n, D, BASE)
+        suffix = np.zeros((n, D, BASE + 1), dtype=object)
+        suffix[..., :BASE] = np.cumsum(one_hot[..., ::-1], axis=-1)[..., ::-1] % self.p
         self.digits.put(suffix)
-        self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % P)
+        self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % self.p)
         self.divl.put(self._prss(n, 1 << SEC_PARAM))
 
     async def _take_digits(self, n: int):
@@ -245,26 +271,28 @@ class Engine:
 
     # -- carry and comparison -----------------------------------------------------
 
-    async def high_bit(self, x: np.ndarray, l: int = BID_BITS) -> np.ndarray:
-        """[⌊x / 2^l⌋] for secret 0 ≤ x < 2^(l+1); for any other x, a value ≠ 0, 1 may result.
+    async def high_bit(self, x: np.ndarray, l: int | None = None) -> np.ndarray:
+        """[⌊x / 2^l⌋] for secret 0 ≤ x < 2^(l+1) (l ≤ the engine's width, default it);
+        for any other x, a value ≠ 0, 1 may result.
 
-        The opened value c = x + r + 2^l·s hides x statistically (s has k = 30 bits).
+        The opened value c = x + r + 2^l·s hides x statistically (s has k = 30 bits);
+        c < 2^(l+k+2) ≤ p, so it does not wrap (``field``).
         """
+        l = self.bits if l is None else l
         n = x.size
         if n == 0:
             return x.copy()
         D = l // DIGIT_BITS
         suffix, digits, divl = await self._take_digits(n)
         suffix, digits = suffix[:, :D, :], digits[:, :D]
-        r = (digits * _DIGIT_WEIGHTS[:D]).sum(axis=1) % P
+        r = (digits * self._digit_weights[:D]).sum(axis=1) % self.p
         c = await self.open(x + r + (divl << l))
         c_low = c & ((1 << l) - 1)
-        shifts = np.arange(0, l, DIGIT_BITS, dtype=np.uint64)
-        cd = ((c_low.astype(np.uint64)[:, None] >> shifts) & np.uint64(BASE - 1)).astype(np.intp)
+        cd = public_digits(c_low, l)
         gt = np.take_along_axis(suffix, cd[..., None] + 1, axis=-1)[..., 0]
-        eq = (np.take_along_axis(suffix, cd[..., None], axis=-1)[..., 0] - gt) % P
+        eq = (np.take_along_axis(suffix, cd[..., None], axis=-1)[..., 0] - gt) % self.p
         borrow = await self._merge_digits(gt, eq)
-        return ((x - c_low + r) * self._inv[l] - borrow) % P
+        return ((x - c_low + r) * self._inv[l] - borrow) % self.p
 
     async def _merge_digits(self, gt: np.ndarray, eq: np.ndarray) -> np.ndarray:
         """[r > c] from per-digit [r_d > c_d], [r_d = c_d] (least significant digit first)."""
@@ -276,18 +304,19 @@ class Engine:
             gt_lo, gt_hi = gt[:, 0::2], gt[:, 1::2]
             eq_lo, eq_hi = eq[:, 0::2], eq[:, 1::2]
             if gt_hi.shape[1] == 1:
-                gt = (gt_hi + await self.mul(eq_hi, gt_lo)) % P
+                gt = (gt_hi + await self.mul(eq_hi, gt_lo)) % self.p
                 eq = None
                 break
             prod = await self.mul(np.stack([eq_hi, eq_hi]), np.stack([gt_lo, eq_lo]))
-            gt, eq = (gt_hi + prod[0]) % P, prod[1]
+            gt, eq = (gt_hi + prod[0]) % self.p, prod[1]
         return gt[:, 0]
 
-    async def ge(self, a: np.ndarray, b: np.ndarray, l: int = BID_BITS) -> np.ndarray:
-        """[a ≥ b] for secret 0 ≤ a, b < 2^l, element-wise."""
-        return await self.high_bit((a - b + (1 << l)) % P, l)
+    async def ge(self, a: np.ndarray, b: np.ndarray, l: int | None = None) -> np.ndarray:
+        """[a ≥ b] for secret 0 ≤ a, b < 2^l (default: the engine's width), element-wise."""
+        l = self.bits if l is None else l
+        return await self.high_bit((a - b + (1 << l)) % self.p, l)
 
-    async def in_range(self, y: np.ndarray, l: int = BID_BITS) -> np.ndarray:
+    async def in_range(self, y: np.ndarray, l: int) -> np.ndarray:
         """Public [0 ≤ y < 2^l] for *arbitrary* field elements y (e.g. a cheater's shares).
 
         q = (y − (y mod 2^l as reconstructed)) / 2^l is 0 exactly when y is the field
@@ -308,8 +337,8 @@ class Engine:
                 num, den = 1, 1
                 for k, xk in enumerate(xs):
                     if k != i:
-                        num, den = num * (xj - xk) % P, den * (xi - xk) % P
-                row.append(num * pow(den, -1, P) % P)
+                        num, den = num * (xj - xk) % self.p, den * (xi - xk) % self.p
+                row.append(num * pow(den, -1, self.p) % self.p)
             rows.append(row)
         return np.array(rows, dtype=object).reshape(self.m - self.t - 1, self.t + 1)
 
@@ -335,21 +364,21 @@ class Engine:
         - consistency: Σ λ_j [b_j] + [ρ]_t — every bit sharing has degree t iff (w.h.p.)
           this combination has;
         - bit check: Σ μ_j [b_j]·(1 − [b_j]) + [0]_2t — a degree-2t sharing of 0 iff
-          (w.h.p.) every b_j is 0 or 1, i.e. the bid Σ 2^j b_j is in [0, 2^64).
+          (w.h.p.) every b_j is 0 or 1, i.e. the bid Σ 2^j b_j is in [0, 2^l) (l bit shares).
         λ, μ are Fiat–Shamir challenges of the digest; ρ and the zero sharing are PRSS
         keyed by it, so each published value is masked and reveals only the check.
         Computed at intake: local, no communication.
         """
-        lam = challenges(digest, b"consistency", len(bits))
-        mu = challenges(digest, b"bits", len(bits))
+        lam = challenges(digest, b"consistency", len(bits), self.p)
+        mu = challenges(digest, b"bits", len(bits), self.p)
         combo = sum(l * b for l, b in zip(lam, bits)) + int(self.digest_masks(digest, 1)[0])
         check = sum(u * b * (1 - b) for u, b in zip(mu, bits)) + int(self.digest_zero_masks(digest, 1)[0])
-        return [combo % P, check % P]
+        return [combo % self.p, check % self.p]
 
     def zero_at_origin(self, w: np.ndarray) -> np.ndarray:
         """Per column of all m published degree-2t shares (rows = parties): is the secret 0?"""
         coeffs = np.array(self._lagrange(tuple(range(1, self.m + 1))), dtype=object)
-        return ((coeffs @ w) % P == 0).astype(bool)
+        return ((coeffs @ w) % self.p == 0).astype(bool)
 
     def consistent_columns(self, w: np.ndarray) -> np.ndarray:
         """For the m published masked shares per value (rows = parties): degree ≤ t?
@@ -358,5 +387,5 @@ class Engine:
         degree-t polynomial whose constant term is masked by ρ, so only the
         (in)consistency is learnt.
         """
-        predicted = (self._check @ w[: self.t + 1]) % P
+        predicted = (self._check @ w[: self.t + 1]) % self.p
         return np.all(predicted == w[self.t + 1:], axis=0)

@@ -2,8 +2,10 @@
 
 Intake speaks JSON lines over TCP, one request → one reply, in order:
 
-- ``info`` → index, parties, signer address, field modulus;
-- ``open`` {auction, mechanism, max_bids, k, grid} → starts preprocessing at once;
+- ``info`` → index, parties, signer address, the default width's field modulus, the
+  supported bid widths;
+- ``open`` {auction, mechanism, max_bids, k, grid, bits} → starts preprocessing at once
+  (``bits``: the bid width l, bids in [0, 2^l); default 64);
 - ``bid`` {header, shares, nonce} → accepted with a sequence number, or rejected with a
   reason (unknown/closed auction = late, bad signature, share hash mismatch, duplicate);
 - ``status`` {auction} → whether preprocessing is done;
@@ -30,6 +32,8 @@ from dataclasses import dataclass
 
 from mevauction.privacy import messages
 from mevauction.privacy.evaluation import Auction, Rejected, evaluate, plan_material, stream
+from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
+from mevauction.privacy.protocol import Engine
 
 log = logging.getLogger("mevauction.committee")
 
@@ -47,16 +51,24 @@ class ServerConfig:
 
 class CommitteeServer:
     def __init__(self, config: ServerConfig, mpc):
-        from mevauction.privacy.protocol import Engine
-
         self.config = config
         self.mpc = mpc
-        self.engine = Engine(mpc)
+        self.engines: dict[int, Engine] = {}  # bid width → its engine
         self.key = messages.new_key()
         self.signer = messages.address(self.key)
         self.auctions: dict[str, Auction] = {}
         self.jobs: asyncio.Queue = asyncio.Queue()
         self.stopping = asyncio.Event()
+
+    def engine(self, bits: int) -> Engine:
+        """The engine (field, preprocessed pools) of one bid width, made on first use.
+
+        Making one consumes no shared randomness, so parties may make it at different
+        moments; every pool of it is then filled and drawn in auction order, in step.
+        """
+        if bits not in self.engines:
+            self.engines[bits] = Engine(self.mpc, bits)
+        return self.engines[bits]
 
     # -- intake -------------------------------------------------------------------
 
@@ -82,7 +94,7 @@ class CommitteeServer:
                     "threshold": self.mpc.threshold, "signer": self.signer, "tls": bool(self.mpc.options.ssl),
                     "tls_peers": all(p.protocol is None or p.protocol.transport.get_extra_info("ssl_object") is not None
                                      for p in self.mpc.parties if p.pid != self.mpc.pid),
-                    "modulus": str(self.engine.field.modulus)}
+                    "modulus": str(self.engine(DEFAULT_BITS).p), "widths": list(WIDTHS)}
         if op == "open":
             return self.open_auction(req)
         if op == "bid":
@@ -117,7 +129,7 @@ class CommitteeServer:
         try:
             if a is None:
                 raise Rejected("unknown auction")
-            seq = a.accept(header, req.get("shares"), req.get("nonce"), self.engine)
+            seq = a.accept(header, req.get("shares"), req.get("nonce"), self.engine(a.bits))
         except Rejected as exc:
             return {"ok": False, "reason": str(exc)}
         return {"ok": True, "seq": seq}
@@ -150,7 +162,7 @@ class CommitteeServer:
         return task.result()
 
     async def run_auction(self, a: Auction) -> None:
-        e = self.engine
+        e = self.engine(a.bits)
         t0 = time.perf_counter()
         comparisons, masks = plan_material(a)
         await self.guarded(e.fill_digits(comparisons - e.digits.available))

@@ -20,14 +20,15 @@ import json
 
 from mevauction.privacy import messages
 from mevauction.privacy.client import RunResult
-from mevauction.privacy.field import MODULUS, consistent, interpolate
+from mevauction.privacy.field import DEFAULT_BITS, WIDTHS, consistent, interpolate, modulus_for
 
 FORMAT = "mevauction.transcript/1"
 
 
 def build(result: RunResult, threshold: int) -> dict:
     return {"format": FORMAT, "auction": result.auction, "mechanism": result.mechanism,
-            "parties": result.parties, "threshold": threshold, "modulus": str(MODULUS),
+            "parties": result.parties, "threshold": threshold,
+            "bits": result.spec.get("bits", DEFAULT_BITS), "modulus": str(modulus_for(result.spec.get("bits", DEFAULT_BITS))),
             "k": result.spec.get("k", 1), "grid": result.spec.get("grid", []),
             "outcome": result.outcome, "status": "ok" if result.ok else "aborted", "reason": result.reason,
             "headers": result.headers, "rejected": result.rejected,
@@ -40,8 +41,12 @@ def verify(doc: dict) -> list[str]:
         return [f"not a {FORMAT} document"]
     problems: list[str] = []
     auction, m, t = doc.get("auction"), int(doc.get("parties", 0)), int(doc.get("threshold", 0))
-    if int(doc.get("modulus", 0)) != MODULUS:
-        problems.append("field modulus differs from this committee's")
+    bits = doc.get("bits", DEFAULT_BITS)
+    if bits not in WIDTHS:
+        return [f"unsupported bid width {bits!r}"]
+    p = modulus_for(bits)
+    if int(doc.get("modulus", 0)) != p:
+        problems.append(f"field modulus differs from the committee's for {bits}-bit bids")
     headers = {}
     for i, h in enumerate(doc.get("headers", [])):
         header = messages.BidHeader.from_json(h, f"headers[{i}]")
@@ -88,13 +93,15 @@ def verify(doc: dict) -> list[str]:
         if w not in opened:
             problems.append(f"winner {w} has not opened its commitment")
             continue
-        problems += _check_opening(opened[w], auction, m, t, outcome, doc.get("mechanism"),
+        problems += _check_opening(opened[w], auction, (m, t, bits), outcome, doc.get("mechanism"),
                                    {headers[d].bidder: headers[d] for d in admitted if d in headers})
     return problems
 
 
-def _check_opening(o: dict, auction: str, m: int, t: int, outcome: dict, mechanism: str,
+def _check_opening(o: dict, auction: str, committee: tuple[int, int, int], outcome: dict, mechanism: str,
                    by_bidder: dict[str, messages.BidHeader]) -> list[str]:
+    m, t, bits = committee
+    p = modulus_for(bits)
     who = o.get("bidder")
     header = by_bidder.get(who)
     if header is None:
@@ -114,13 +121,14 @@ def _check_opening(o: dict, auction: str, m: int, t: int, outcome: dict, mechani
     secrets = []
     for v in range(len(shares[0])):
         column = [shares[j][v] for j in range(m)]
-        if not consistent(column, t):
+        if not consistent(column, t, p):
             problems.append(f"opening of {who}: shares of value {v} are inconsistent")
-        secrets.append(interpolate(list(enumerate(column, 1))[: t + 1]))
+        secrets.append(interpolate(list(enumerate(column, 1))[: t + 1], p=p))
     if mechanism != "double":  # a bid shared as its bits
-        if any(b not in (0, 1) for b in secrets) or values[:1] != [sum(b << j for j, b in enumerate(secrets))]:
+        if (len(secrets) != bits or any(b not in (0, 1) for b in secrets)
+                or values[:1] != [sum(b << j for j, b in enumerate(secrets))]):
             problems.append(f"opening of {who}: shares do not reconstruct the opened bid bit by bit")
-    elif secrets != [v % MODULUS for v in values]:
+    elif secrets != [v % p for v in values]:
         problems.append(f"opening of {who}: shares do not reconstruct the opened values")
     price = outcome.get("price")
     if mechanism in ("first", "replay", "stream") and values[:1] != [price]:
