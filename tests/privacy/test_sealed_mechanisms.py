@@ -102,3 +102,29 @@ def test_tls_between_servers():
         assert all(i["tls"] and i["tls_peers"] for i in asyncio.run(info(c.intake)))
         result = run(c, "second", [SealedBid("a", [5]), SealedBid("b", [9]), SealedBid("c", [7])])
         assert result.outcome == {"winner": "b", "price": 7, "winners": ["b"]}
+
+
+@pytest.mark.parametrize("values,k", [
+    ([(1 << 64) - 1, 0, 5], 1),
+    ([(1 << 64) - 1, (1 << 64) - 1, 0, 3], 1),
+    ([0, (1 << 64) - 1, (1 << 64) - 2, 0], 2),
+    ([(1 << 64) - 1] * 4, 2),
+])
+def test_topk_at_the_top_of_the_range(committee, values, k):
+    """Bids at 2^64 − 1 next to removed bidders and zero bids (the +1 shift's edge)."""
+    names = labels(len(values))
+    result = run(committee, "topk", [SealedBid(n, [v]) for n, v in zip(names, values)], k=k)
+    assert result.ok, result.reason
+    assert as_sorted(result.outcome) == as_sorted(named(clear.clear_topk(values, k), names))
+
+
+def test_topk_random_edges(committee):
+    rng = random.Random(11)
+    edges = [0, 1, (1 << 64) - 2, (1 << 64) - 1]
+    for _ in range(12):
+        values = [rng.choice(edges) for _ in range(rng.randint(2, 6))]
+        k = rng.randint(1, len(values) - 1)
+        names = labels(len(values))
+        result = run(committee, "topk", [SealedBid(n, [v]) for n, v in zip(names, values)], k=k)
+        assert result.ok, result.reason
+        assert as_sorted(result.outcome) == as_sorted(named(clear.clear_topk(values, k), names)), (values, k)
