@@ -6,6 +6,9 @@ polls ``GET /v1/slots/{slot}`` every 5 ms after the deadline. Reported: the clie
 deadline→report time and the server's own measure (``mevauction_settlement_seconds``).
 
     PYTHONPATH=src python benchmarks/service_settle.py --orders 500 --rounds 3
+    PYTHONPATH=src python benchmarks/service_settle.py --orders 500 --rounds 3 --sealed
+
+``--sealed`` serves with ``--sealed``: the builder bids are opened by the MPC committee.
 """
 
 from __future__ import annotations
@@ -50,15 +53,16 @@ def main() -> int:
     parser.add_argument("--orders", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slot-seconds", type=float, default=6.0)
+    parser.add_argument("--sealed", action="store_true", help="serve with --sealed (the MPC committee)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="mevauction-settle-"))
     server = ServerProcess(f"sqlite:///{workdir / 's.db'}", slot_seconds=args.slot_seconds,
-                           log=workdir / "server.log").start()
+                           log=workdir / "server.log", extra=["--sealed"] if args.sealed else None).start()
     rng = random.Random(3)
     try:
         for _ in range(args.rounds):
             slot, latency, n = asyncio.run(one_round(server.url, args.orders, rng))
-            print(f"slot {slot}: {n} orders, report {1000 * latency:.0f} ms after the deadline", flush=True)
+            print(f"slot {slot}: {n} orders{', sealed' if args.sealed else ''}, report {1000 * latency:.0f} ms after the deadline", flush=True)
         metrics = httpx.get(server.url + "/metrics").text
     finally:
         server.stop()

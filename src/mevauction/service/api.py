@@ -73,7 +73,13 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
             await store.read(lambda db: db.one("SELECT 1"))
         except Exception as exc:  # the database is unreachable: unhealthy, say why
             return JSONResponse({"status": "unhealthy", "db": str(exc).splitlines()[0]}, status_code=503)
-        return JSONResponse({"status": "ok", "slot": engine.clock.current(), "world": engine.world.get("kind")})
+        body = {"status": "ok", "slot": engine.clock.current(), "world": engine.world.get("kind")}
+        if engine.committee is not None:  # --sealed: the committee's processes, for operators
+            committee = engine.committee
+            body["committee"] = {"alive": committee.alive(), "pids": committee.pids(),
+                                 "intake": [f"{h}:{p}" for h, p in committee.intake()],
+                                 "restarts": committee.restarts}
+        return JSONResponse(body)
 
     @app.get("/metrics")
     async def metrics_text() -> PlainTextResponse:

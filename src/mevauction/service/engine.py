@@ -24,6 +24,7 @@ from multiprocessing import get_context
 from mevauction.errors import InputError
 from mevauction.service import settle
 from mevauction.service.clock import SlotClock, resume_clock
+from mevauction.service.committee import CommitteeFailure, ServiceCommittee
 from mevauction.service.config import ServiceConfig
 from mevauction.service.intake import BuilderBid, Intake, canonical
 from mevauction.service.metrics import Metrics
@@ -85,6 +86,7 @@ class Auctioneer:
         self.last_settled: int | None = None
         self.parent_hash = settle.ZERO_HASH
         self.settle_seconds: dict[int, float] = {}
+        self.committee: ServiceCommittee | None = None
         self._task: asyncio.Task | None = None
 
     # -- start-up and recovery -----------------------------------------------------------
@@ -124,12 +126,17 @@ class Auctioneer:
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
         # Warm the worker now (imports, world modules) so the first deadline does not pay for it.
         self.pool.submit(_warm_worker).result()
+        if self.config.sealed:
+            self.committee = ServiceCommittee(self.config.committee_parties, self.metrics)
+            self.committee.start()
         self._task = asyncio.get_running_loop().create_task(self._settle_loop(), name="slot-clock")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
         if self.pool:
             self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.committee is not None:
+            await self.committee.stop()
 
     def state(self, slot: int) -> SlotState:
         if slot not in self.slots:
@@ -287,9 +294,10 @@ class Auctioneer:
         deadline = self.clock.deadline(slot)
         scenario = settle.build_scenario(self.world, [e.scenario_order for e in pending], state.builders,
                                          self.config.block_gas_limit)
-        loop = asyncio.get_running_loop()
-        parties = self.config.committee_parties if self.config.sealed and state.builders else 0
-        report = await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff, parties)
+        if self.committee is not None and state.builders:
+            report = await self._sealed_report(slot, scenario)
+        else:
+            report = await self._report(scenario, None)
         recs = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
                               now_ms(), state.builder_times)
 
@@ -312,6 +320,39 @@ class Auctioneer:
                 del self.uuids[(e.signer, e.uuid)]
         del self.slots[slot]
         return report
+
+    async def _report(self, scenario: dict, committee: list[tuple[str, int]] | None) -> dict:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff, committee)
+
+    async def _sealed_report(self, slot: int, scenario: dict) -> dict:
+        """The report with the builders' auction in the service's committee.
+
+        A committee found dead, or failing the auction, is restarted once and the auction
+        retried; if that fails too the slot gets an error report (every order excluded,
+        the reason in its note) — never a wrong award, never the clear auction instead.
+        """
+        committee = self.committee
+        restarted = False
+        try:
+            if not committee.alive():
+                log.warning("slot %d: sealed-bid committee is down; restarting it", slot)
+                await committee.restart()
+                restarted = True
+            try:
+                return await self._report(scenario, committee.intake())
+            except CommitteeFailure as exc:
+                if restarted:
+                    raise
+                log.warning("slot %d: sealed builder auction failed (%s); restarting the committee", slot, exc)
+            await committee.restart()
+            return await self._report(scenario, committee.intake())
+        except CommitteeFailure as exc:
+            log.error("slot %d: sealed builder auction failed after a committee restart: %s", slot, exc)
+            self.metrics.inc("mevauction_committee_failures_total",
+                             help="Slots settled to an error report because the committee failed twice")
+            reason = " ".join(str(exc).split())
+            return {"error": f"sealed: the committee failed after a restart: {reason}"}
 
 
 def _warm_worker() -> bool:

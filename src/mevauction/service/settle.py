@@ -17,6 +17,7 @@ from typing import Any
 from eth_hash.auto import keccak
 
 from mevauction.errors import InputError
+from mevauction.service.committee import CommitteeFailure
 from mevauction.service.intake import canonical
 
 SCENARIO_FORMAT = "mevauction.scenario/1"
@@ -34,13 +35,20 @@ def build_scenario(world: dict, orders: list[dict], builders: dict[str, dict], g
     }
 
 
-def committee_auction(parties: int):
-    """The builder auction of step (4) run by a sealed-bid MPC committee of ``parties``
-    (seed 000): the builders' bids are secret-shared and only the winner and price leave."""
+def committee_auction(intake: list[tuple[str, int]]):
+    """The builder auction of step (4) run by the running sealed-bid MPC committee at
+    ``intake`` (seed 000): the builders' bids are secret-shared and only the winner and
+    price leave. An amount the committee cannot take is an ``InputError`` (the slot's
+    error report); any other failure is the committee's (:class:`CommitteeFailure`)."""
     from mevauction.privacy.builder_auction import sealed_builder_auction
 
     def auction(reserve: int, bids: list[tuple[str, int]]):
-        return sealed_builder_auction(reserve, bids, parties=parties)
+        try:
+            return sealed_builder_auction(reserve, bids, committee=intake)
+        except InputError:
+            raise
+        except (OSError, RuntimeError, ValueError, KeyError) as exc:
+            raise CommitteeFailure(f"{type(exc).__name__}: {exc}") from None
     return auction
 
 
@@ -53,17 +61,18 @@ def sealed_available() -> bool:
         return False
 
 
-def run_scenario(scenario: dict, k_cutoff: int, committee_parties: int = 0) -> dict:
+def run_scenario(scenario: dict, k_cutoff: int, committee: list[tuple[str, int]] | None = None) -> dict:
     """Worker-process entry: the report of the Boost+ auction, or ``{"error": ...}``.
 
-    With ``committee_parties`` the builder bids are opened by the MPC committee instead
-    of in the clear; the report is the same (the committee computes the same winner and
-    price), only who sees the losing bids differs.
+    With ``committee`` (intake addresses of running committee servers) the builder bids
+    are opened by the MPC committee instead of in the clear; the report is the same (the
+    committee computes the same winner and price), only who sees the losing bids differs.
+    Raises :class:`CommitteeFailure` when the committee itself failed.
     """
     from mevauction.intake.scenario import parse_scenario
     from mevauction.mechanism.boost import run_auction
 
-    auction = committee_auction(committee_parties) if committee_parties else None
+    auction = committee_auction(committee) if committee else None
     try:
         return run_auction(parse_scenario(scenario), k_cutoff=k_cutoff, builder_auction=auction).to_json()
     except InputError as exc:  # e.g. two orders that no world can hold together
