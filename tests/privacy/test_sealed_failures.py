@@ -138,3 +138,51 @@ def test_stream_excludes_out_of_range_bids_and_keeps_the_maximum(committee):
     outcome, why = agreed_outcome(statements)
     assert outcome == {"winner": "b2", "price": 9, "winners": ["b2"]}, why
     assert {x["bidder"] for x in statements[0]["excluded"]} == {"huge", "neg"}
+
+
+def test_local_committee_servers_exit_when_their_parent_is_killed(tmp_path):
+    """A process holding a LocalCommittee dies by SIGKILL: its servers do not linger."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from repo_paths import SRC
+
+    script = tmp_path / "holder.py"
+    script.write_text(
+        "import sys, time\n"
+        "from mevauction.privacy.client import LocalCommittee\n"
+        "c = LocalCommittee(3).start()\n"
+        "print(' '.join(str(p.pid) for p in c.procs), flush=True)\n"
+        "time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(SRC)})
+    pids: list[int] = []
+    try:
+        pids = [int(p) for p in holder.stdout.readline().split()]
+        assert len(pids) == 3
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        alive = pids
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [p for p in pids if _running(p)]
+        assert not alive, f"committee servers still running: {alive}"
+    finally:
+        holder.kill()
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--intake", help="host:port for bidders and the coordinator (default: MPC port + 1000)")
     s.add_argument("--timeout", type=float, default=60.0, help="abort an auction after this many seconds")
     s.add_argument("--ssl", action="store_true", help="TLS between servers (MPyC --ssl)")
+    s.add_argument("--exit-with-parent", action="store_true",
+                   help="exit when the process that started this server dies (local committees)")
     s.add_argument("--tls-dir", help="directory holding .config/ with party_<i>.crt/.key and mpyc_ca.crt "
                                      "(with --local: made for you)")
     s.add_argument("--local", type=int, metavar="M", nargs="?", const=3,
@@ -55,7 +57,30 @@ def serve(args: argparse.Namespace) -> int:
         raise InputError("--timeout", "must be positive")
     from mevauction.privacy.server import ServerConfig, serve as run_server
 
+    if args.exit_with_parent:
+        exit_with_parent()
+
     return run_server(ServerConfig(args.index, parties, intake[0], intake[1], args.timeout, args.ssl, args.tls_dir))
+
+
+def exit_with_parent(poll_seconds: float = 0.5) -> None:
+    """Exit as soon as this process is orphaned (its parent died, even by SIGKILL).
+
+    A local committee's servers run in their own sessions, so a signal to the
+    parent's process group does not reach them; polling the parent id does.
+    """
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def serve_local(m: int, timeout: float, tls: bool) -> int:

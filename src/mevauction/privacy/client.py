@@ -106,7 +106,8 @@ class LocalCommittee:
     def command(self, i: int) -> list[str]:
         return [sys.executable, "-m", "mevauction", "committee", "serve", "--index", str(i),
                 "--parties", ",".join(f"{h}:{p}" for h, p in self.mpc_addresses),
-                "--intake", f"{self.intake[i][0]}:{self.intake[i][1]}", "--timeout", str(self.timeout)] + (
+                "--intake", f"{self.intake[i][0]}:{self.intake[i][1]}", "--timeout", str(self.timeout),
+                "--exit-with-parent"] + (
                 ["--ssl", "--tls-dir", self._tls_dir.name] if self._tls_dir else [])
 
     def start(self, ready_timeout: float = 30.0, attempts: int = 3) -> "LocalCommittee":
