@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
+from mevauction.settlement.ledger import MECHANISM, net_positions, settle
 from table_strategies import oracle_bids, table_scenarios
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -44,6 +45,10 @@ def check_accounting(report):
         paid_out += st_w["refund"]
     assert report.proposer >= 0
     assert mech_in == paid_out + report.proposer  # budget balance, exactly
+    # The same, through the settlement ledger's explicit transfers.
+    flows = settle(report.to_json())
+    assert net_positions(flows).get(MECHANISM, 0) == 0
+    assert all(t.amount > 0 for t in flows)
 
 
 def scaled(doc, oid, num, den):

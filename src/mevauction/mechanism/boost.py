@@ -28,6 +28,7 @@ from mevauction.building.default import K_CUTOFF, DefaultBuilder, DefaultSolutio
 from mevauction.intake.scenario import Scenario
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
 from mevauction.mechanism.builders import Candidate, run_submission
+from mevauction.settlement.ledger import settle
 
 REPORT_FORMAT = "mevauction.report/1"
 
@@ -62,6 +63,13 @@ class Report:
         return "4a" if self.winner == "default" else "4b"
 
     def to_json(self) -> dict:
+        doc = self.summary()
+        doc["transfers"] = [{"from": t.payer, "to": t.payee, "amount": t.amount, "reason": t.reason}
+                            for t in settle(doc)]
+        return doc
+
+    def summary(self) -> dict:
+        """The report's fields before the transfers that carry it out."""
         return {
             "format": REPORT_FORMAT,
             "conflict_free": self.conflict_free,

@@ -30,7 +30,7 @@ class SignedTx:
 
 
 class RlpError(ValueError):
-    pass
+    """The bytes are not canonical RLP of the expected shape."""
 
 
 def _length(data: bytes, pos: int, size: int) -> int:

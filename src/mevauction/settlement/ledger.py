@@ -1,0 +1,86 @@
+"""The transfers that settle one slot, and the checks they must pass.
+
+A report (``mevauction.report/1``) says what each party pays and gets back; this
+module turns it into explicit transfers between parties, in the order Fig. 3 (4)
+describes them, so they can be executed (refund transactions in the block) and
+audited. Parties: each order id (its searcher), each builder id, ``mechanism``
+(the account Boost+ controls) and ``proposer``.
+
+- Case (4a): every searcher pays b_i(o*) to the mechanism; the mechanism refunds
+  r_i (M \\ S) or b_i (S) and pays the rest to the proposer.
+- Case (4b): every searcher in B* ∪ S pays b_i(B*) to the winning builder, which
+  pays β* + Σ_{i∈S} b_i(B*) to the mechanism; the mechanism refunds r_i (owed even
+  to orders the builder left out), b_i to S, β* − max(β0, β′) to the builder, and
+  the rest to the proposer.
+
+The mechanism must end every slot with exactly nothing (Theorem 3: budget balance).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MECHANISM = "mechanism"
+PROPOSER = "proposer"
+
+
+class SettlementError(ValueError):
+    """The report's money flows do not balance or contain a negative amount."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    payer: str
+    payee: str
+    amount: int  # wei
+    reason: str
+
+
+def transfers(report: Mapping[str, Any]) -> list[Transfer]:
+    """The transfers that carry out ``report`` (zero amounts left out)."""
+    searchers: Mapping[str, Mapping[str, int]] = report["searchers"]
+    winner = report["winner"]
+    conflict_free = set(report.get("conflict_free", []))
+    collector = MECHANISM if winner == "default" else winner
+    out: list[Transfer] = []
+    for oid, s in searchers.items():
+        out.append(Transfer(oid, collector, int(s["bid"]), "bid in the final block"))
+    if winner != "default":
+        st = report["builder_settlement"][winner]
+        out.append(Transfer(winner, MECHANISM, int(st["paid"]), "winning bid β* plus the conflict-free orders' bids"))
+    for oid, s in searchers.items():
+        reason = "bid of a conflict-free order" if oid in conflict_free else "refund r_i (Eq. 1)"
+        out.append(Transfer(MECHANISM, oid, int(s["refund"]), reason))
+    if winner != "default":
+        out.append(Transfer(MECHANISM, winner, int(report["builder_settlement"][winner]["refund"]),
+                            "surplus β* − max(β0, β′)"))
+    out.append(Transfer(MECHANISM, PROPOSER, int(report["proposer"]), "proposer revenue"))
+    return [t for t in out if t.amount != 0]
+
+
+def net_positions(flows: Iterable[Transfer]) -> dict[str, int]:
+    """Each party's net gain (received − paid)."""
+    net: dict[str, int] = {}
+    for t in flows:
+        net[t.payer] = net.get(t.payer, 0) - t.amount
+        net[t.payee] = net.get(t.payee, 0) + t.amount
+    return net
+
+
+def check(flows: list[Transfer]) -> None:
+    """No negative transfer, and the mechanism ends with exactly zero (Theorem 3)."""
+    for t in flows:
+        if t.amount < 0:
+            raise SettlementError(f"negative transfer {t.payer} → {t.payee}: {t.amount} ({t.reason})")
+    left = net_positions(flows).get(MECHANISM, 0)
+    if left != 0:
+        raise SettlementError(f"the mechanism would end the slot with {left} wei, not 0")
+
+
+def settle(report: Mapping[str, Any]) -> list[Transfer]:
+    """The checked transfers of ``report``."""
+    flows = transfers(report)
+    check(flows)
+    return flows
