@@ -6,7 +6,7 @@ import pytest
 
 from mevauction.worlds.evm.generate import ETHER, GWEI, build_genesis, key_for
 from mevauction.worlds.evm.state import state_to_json
-from mevauction.worlds.evm.txcodec import DYNAMIC_FEE, address_of, sign
+from mevauction.intake.transactions import DYNAMIC_FEE, address_of, sign
 
 BASE_FEE = 10 * GWEI
 CHAIN_ID = 1

@@ -5,7 +5,7 @@ import rlp
 from eth_account import Account
 
 from mevauction.errors import InputError
-from mevauction.worlds.evm.txcodec import SECP256K1_N, TxError, decode
+from mevauction.intake.transactions import SECP256K1_N, TxError, decode
 from mevauction.worlds.evm.world import from_scenario
 
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")

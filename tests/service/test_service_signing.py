@@ -11,7 +11,7 @@ from eth_utils import to_checksum_address
 from mevauction.client import Signer, signed_transfer
 from mevauction.errors import InputError
 from mevauction.service.signing import SECP256K1_N, verify_flashbots_signature
-from mevauction.service.transactions import decode_signed_tx
+from mevauction.intake.transactions import decode as decode_signed_tx
 
 TO = to_checksum_address("0x" + "ab" * 20)
 BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendBundle", "params": []}).encode()

@@ -25,7 +25,7 @@ from mevauction.service.hashing import keccak
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.service.signing import parse_hex
-from mevauction.service.transactions import SignedTx, decode_signed_tx
+from mevauction.intake.transactions import Transaction, decode
 from mevauction.worlds import world_module
 
 MAX_TXS_PER_BUNDLE = 100
@@ -92,12 +92,12 @@ def _hash_list(obj: dict, name: str) -> list[str]:
     return ["0x" + parse_hex(h, f"{name}[{i}]", 32).hex() for i, h in enumerate(value)]
 
 
-def bundle_hash(txs: list[SignedTx]) -> str:
+def bundle_hash(txs: list[Transaction]) -> str:
     """keccak256 of the concatenated transaction hashes (the Flashbots bundle hash)."""
     return "0x" + keccak(b"".join(bytes.fromhex(t.hash[2:]) for t in txs)).hex()
 
 
-def parse_bundle(params: Any) -> tuple[Intake, list[SignedTx]]:
+def parse_bundle(params: Any) -> tuple[Intake, list[Transaction]]:
     """``eth_sendBundle`` params → an intake; every transaction decoded and its signature checked."""
     obj = single_params(params, "eth_sendBundle")
     unknown = sorted(set(obj) - KNOWN_BUNDLE_FIELDS)
@@ -105,7 +105,7 @@ def parse_bundle(params: Any) -> tuple[Intake, list[SignedTx]]:
     raw_txs = obj.get("txs")
     require(isinstance(raw_txs, list) and 0 < len(raw_txs) <= MAX_TXS_PER_BUNDLE,
             "txs", f"must be a list of 1..{MAX_TXS_PER_BUNDLE} signed transactions")
-    txs = [decode_signed_tx(parse_hex(t, f"txs[{i}]"), f"txs[{i}]") for i, t in enumerate(raw_txs)]
+    txs = [decode(parse_hex(t, f"txs[{i}]"), f"txs[{i}]") for i, t in enumerate(raw_txs)]
     hashes = [t.hash for t in txs]
     require(len(set(hashes)) == len(hashes), "txs", "repeats a transaction")
     slot = parse_slot(obj)
@@ -126,11 +126,11 @@ def parse_bundle(params: Any) -> tuple[Intake, list[SignedTx]]:
     params_out = {"txs": ["0x" + t.raw.hex() for t in txs], "blockNumber": hex(slot), "minTimestamp": min_ts,
                   "maxTimestamp": max_ts, "revertingTxHashes": reverting, "droppingTxHashes": dropping,
                   "replacementUuid": parse_uuid(obj.get("replacementUuid"))}
-    order = {"id": bhash, "txs": hashes, "gas": sum(t.gas for t in txs), "revertingTxHashes": reverting}
+    order = {"id": bhash, "txs": hashes, "gas": sum(t.gas_limit for t in txs), "revertingTxHashes": reverting}
     return Intake("bundle", bhash, slot, params_out["replacementUuid"], order, params_out), txs
 
 
-def bundle_scenario_order(intake: Intake, txs: list[SignedTx], world: dict) -> dict:
+def bundle_scenario_order(intake: Intake, txs: list[Transaction], world: dict) -> dict:
     """The bundle as an order of the slot's world.
 
     ``table`` world: a bundle's bid is its priority fees (tip × gas limit, base fee 0 on
@@ -144,7 +144,7 @@ def bundle_scenario_order(intake: Intake, txs: list[SignedTx], world: dict) -> d
         targets = {f"account:{t.to}" for t in txs if t.to}
         order["reads"] = sorted(senders | targets)
         order["writes"] = sorted(senders | targets)
-        order["bid"] = {"default": sum(t.tip_per_gas * t.gas for t in txs)}
+        order["bid"] = {"default": sum(t.tip_per_gas * t.gas_limit for t in txs)}
     else:
         order["raw_txs"] = intake.params["txs"]
     validate_order(order, world, "params[0]")

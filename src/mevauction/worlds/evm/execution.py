@@ -46,7 +46,7 @@ from eth_hash.auto import keccak
 from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
 
 from mevauction.worlds.evm.access import CODE, DESTROYED, NONCE, journal_part
-from mevauction.worlds.evm.txcodec import Transaction
+from mevauction.intake.transactions import Transaction
 
 ACCESS_LIST_ADDRESS_GAS = 2400  # EIP-2930
 ACCESS_LIST_STORAGE_KEY_GAS = 1900

@@ -32,7 +32,7 @@ from pyrevm import AccountInfo
 from mevauction.worlds.evm.contracts import artifact, calldata
 from mevauction.worlds.evm.execution import BlockContext, Executor, new_evm
 from mevauction.worlds.evm.state import harvest, load_into, state_to_json
-from mevauction.worlds.evm.txcodec import ACCESS_LIST, DYNAMIC_FEE, LEGACY, Transaction, address_of, decode, sign
+from mevauction.intake.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, Transaction, address_of, decode, sign
 
 ETHER = 10**18
 GWEI = 10**9

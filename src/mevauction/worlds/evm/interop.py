@@ -17,7 +17,7 @@ from eth_hash.auto import keccak
 
 from mevauction.errors import InputError, require
 from mevauction.worlds.evm.state import merge_prestate, state_to_json
-from mevauction.worlds.evm.txcodec import ACCESS_LIST, DYNAMIC_FEE, LEGACY, encode_signed, unsigned_fields
+from mevauction.intake.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, encode_signed, unsigned_fields
 
 
 def _q(tx: dict, name: str, where: str, default: Any = None) -> int:

@@ -23,7 +23,7 @@ from mevauction.worlds.base import Access, Order, Outcome, World
 from mevauction.worlds.evm.access import PRECOMPILES, access_from_journals
 from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor, new_evm
 from mevauction.worlds.evm.state import AccountState, address, load_into, parse_state, state_to_json
-from mevauction.worlds.evm.txcodec import Transaction, TxError, decode
+from mevauction.intake.transactions import Transaction, TxError, decode
 
 DEFAULT_BLOCK = {"number": 1, "timestamp": 1_700_000_000, "base_fee": 10**10, "gas_limit": 30_000_000}
 
@@ -211,9 +211,9 @@ def decode_raw(value: Any, where: str) -> Transaction:
     except ValueError:
         raise InputError(where, "not valid hex") from None
     try:
-        return decode(raw)
+        return decode(raw, where)
     except TxError as exc:
-        raise InputError(where, f"rejected: {exc}") from None
+        raise InputError(exc.field, f"rejected: {exc.message}") from None
 
 
 def _hashes(value: Any, where: str) -> frozenset[str]:
