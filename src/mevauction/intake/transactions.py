@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from coincurve import PrivateKey, PublicKey
 
 from mevauction.errors import InputError
-from mevauction.service.hashing import keccak
+from mevauction.keccak import keccak
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 LEGACY, ACCESS_LIST, DYNAMIC_FEE = 0, 1, 2

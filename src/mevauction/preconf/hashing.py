@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from Crypto.Hash import keccak as _keccak
+from mevauction.keccak import keccak
 
 UINT64_MAX = (1 << 64) - 1
 UINT256_MAX = (1 << 256) - 1
@@ -35,7 +35,7 @@ DOMAIN_VERSION = "1"
 
 
 def keccak256(data: bytes) -> bytes:
-    return _keccak.new(digest_bits=256, data=data).digest()
+    return keccak(data)
 
 
 DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
 
-from mevauction.service.hashing import keccak
+from mevauction.keccak import keccak
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.service.signing import parse_hex

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import coincurve
-from mevauction.service.hashing import keccak
+from mevauction.keccak import keccak
 
 from mevauction.errors import InputError
 

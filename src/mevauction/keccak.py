@@ -1,4 +1,4 @@
-"""keccak256 for the intake path.
+"""keccak256, the one implementation the package uses on hot paths.
 
 Every bundle costs about seven keccak256 calls (request body, EIP-191 message, two
 public keys → addresses, transaction signing hash and hash, bundle hash). When the C
