@@ -114,3 +114,17 @@ def test_workers_give_the_same_numbers_as_a_serial_run():
             row.pop("runtime_ms")
             row.pop("refunds_ms")
         assert a == b
+
+
+def test_a_local_ray_cluster_gives_the_same_numbers_as_a_serial_run():
+    """`--ray local` starts a Ray instance on this machine and spreads blocks over it."""
+    pytest.importorskip("ray")
+    params = BenchParams("amm", blocks=4, orders=30, seed=5)
+    serial = run_blocks(params)
+    spread = run_blocks(params, ray_address="local")
+    for a, b in zip(serial, spread, strict=True):
+        a, b = dict(a), dict(b)
+        for row in (a, b):
+            row.pop("runtime_ms")
+            row.pop("refunds_ms")
+        assert a == b

@@ -126,8 +126,13 @@ def _ray(params: BenchParams, address: str) -> Iterator[dict]:
         import ray  # type: ignore[import-not-found]
     except ImportError:
         raise InputError("--ray", "Ray is not installed (pip install 'mevauction[ray]')") from None
+    import mevauction
+
     try:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
+        # Ship this package's code to the workers, so a cluster only needs the
+        # dependencies installed, not this exact version of mevauction.
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+                 runtime_env={"py_modules": [mevauction]})
     except Exception as exc:  # Ray raises several types for an unreachable cluster
         raise InputError("--ray", f"cannot connect to {address}: {exc}".splitlines()[0]) from None
     remote = ray.remote(bench_block)
