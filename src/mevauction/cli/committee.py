@@ -8,6 +8,7 @@ interrupted, printing their intake addresses.
 
 from __future__ import annotations
 
+import contextlib
 import argparse
 import time
 
@@ -92,9 +93,7 @@ def serve_local(m: int, timeout: float, tls: bool) -> int:
         print(f"warning: {warning}")
     with LocalCommittee(m, timeout=timeout, tls=tls) as committee:
         print("committee intake: " + ",".join(f"{h}:{p}" for h, p in committee.intake))
-        try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the committee
             while all(p.poll() is None for p in committee.procs):
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
     return 0

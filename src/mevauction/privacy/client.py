@@ -9,6 +9,7 @@ outcome counts only if every server reports the same one.
 
 from __future__ import annotations
 
+import contextlib
 import asyncio
 import json
 import os
@@ -190,10 +191,8 @@ class LocalCommittee:
 
 def _kill_group(p: subprocess.Popen, sig: int) -> None:
     if p.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
             os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 # -- coordinator ----------------------------------------------------------------------

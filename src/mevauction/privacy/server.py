@@ -21,6 +21,7 @@ continue with a party missing; nothing of the outcome is published.
 
 from __future__ import annotations
 
+import contextlib
 import asyncio
 import gc
 import json
@@ -74,16 +75,16 @@ class CommitteeServer:
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while line := await reader.readline():
-                try:
-                    request = json.loads(line)
-                    reply = await self.dispatch(request)
-                except (ValueError, KeyError, TypeError) as exc:
-                    reply = {"ok": False, "reason": f"malformed request: {exc}"}
-                writer.write(json.dumps(reply).encode() + b"\n")
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            # A client that hangs up mid-conversation ends only its own connection.
+            with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+                while line := await reader.readline():
+                    try:
+                        request = json.loads(line)
+                        reply = await self.dispatch(request)
+                    except (ValueError, KeyError, TypeError) as exc:
+                        reply = {"ok": False, "reason": f"malformed request: {exc}"}
+                    writer.write(json.dumps(reply).encode() + b"\n")
+                    await writer.drain()
         finally:
             writer.close()
 

@@ -10,6 +10,7 @@ builder). Each slot settles at its deadline; the reports are printed and returne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import tempfile
@@ -221,15 +222,15 @@ def run_demo(slots: int = 3, orders: int = 120, seed: int = 1, slot_seconds: flo
                   f"of {orders} searcher orders each; builder bids "
                   + ("sealed, opened by a 3-party MPC committee" if sealed else "opened in the clear "
                      "(mevauction.privacy not installed)"))
+    reports: list[dict] = []
     try:
-        reports = asyncio.run(_play(server.url, slots, orders, seed, slot_seconds, config.world_object()))
-        print_reports(reports, console)
-        if keep_open:
-            console.print(f"page at {server.url}/ — Ctrl-C to stop")
-            while True:
-                time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo cleanly
+            reports = asyncio.run(_play(server.url, slots, orders, seed, slot_seconds, config.world_object()))
+            print_reports(reports, console)
+            if keep_open:
+                console.print(f"page at {server.url}/ — Ctrl-C to stop")
+                while True:
+                    time.sleep(3600)
     finally:
         server.stop()
     return reports

@@ -24,6 +24,7 @@ What the service adds (issue 4 § 1):
 
 from __future__ import annotations
 
+import contextlib
 import asyncio
 import json
 import logging
@@ -286,9 +287,8 @@ class PreconfDesk:
         queue: asyncio.Queue = asyncio.Queue()
         record.listeners.append(queue)
         try:
-            await asyncio.wait_for(queue.get(), timeout)
-        except TimeoutError:
-            pass
+            with contextlib.suppress(TimeoutError):  # undecided when the wait ends: the caller sees "pending"
+                await asyncio.wait_for(queue.get(), timeout)
         finally:
             record.listeners.remove(queue)
 
