@@ -104,27 +104,24 @@ def test_bad_options_give_one_line_errors(tmp_path, capsys, bench_table, argv, f
     assert err.startswith(f"error: {field}:") and "\n" not in err
 
 
-def test_workers_give_the_same_numbers_as_a_serial_run():
+def assert_same_numbers_as_serial(**spread_over):
+    """Blocks spread over processes or a cluster give the serial numbers, runtimes aside."""
     params = BenchParams("amm", blocks=4, orders=30, seed=5)
     serial = run_blocks(params)
-    spread = run_blocks(params, workers=2)
+    spread = run_blocks(params, **spread_over)
     for a, b in zip(serial, spread, strict=True):
         a, b = dict(a), dict(b)
         for row in (a, b):
             row.pop("runtime_ms")
             row.pop("refunds_ms")
         assert a == b
+
+
+def test_workers_give_the_same_numbers_as_a_serial_run():
+    assert_same_numbers_as_serial(workers=2)
 
 
 def test_a_local_ray_cluster_gives_the_same_numbers_as_a_serial_run():
     """`--ray local` starts a Ray instance on this machine and spreads blocks over it."""
     pytest.importorskip("ray")
-    params = BenchParams("amm", blocks=4, orders=30, seed=5)
-    serial = run_blocks(params)
-    spread = run_blocks(params, ray_address="local")
-    for a, b in zip(serial, spread, strict=True):
-        a, b = dict(a), dict(b)
-        for row in (a, b):
-            row.pop("runtime_ms")
-            row.pop("refunds_ms")
-        assert a == b
+    assert_same_numbers_as_serial(ray_address="local")

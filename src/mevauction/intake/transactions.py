@@ -81,6 +81,22 @@ def _length(data: bytes, pos: int, size: int) -> int:
     return int.from_bytes(data[pos:pos + size], "big")
 
 
+def _payload(data: bytes, pos: int, prefix: int, base: int, kind: str) -> tuple[int, int]:
+    """Start and end of the payload behind an RLP prefix of a string (base 0x80) or a
+    list (base 0xC0): short form up to 55 bytes, else a length of the length."""
+    if prefix < base + 56:
+        start, size = pos + 1, prefix - base
+    else:
+        start = pos + 1 + (prefix - base - 55)
+        size = _length(data, pos + 1, prefix - base - 55)
+        if size < 56:
+            raise RlpError(f"long form for a short {kind}")
+    end = start + size
+    if end > len(data):
+        raise RlpError("truncated")
+    return start, end
+
+
 def rlp_item(data: bytes, pos: int) -> tuple[bytes | list, int]:
     """The RLP item at ``pos``: its value and the position after it."""
     if pos >= len(data):
@@ -89,18 +105,9 @@ def rlp_item(data: bytes, pos: int) -> tuple[bytes | list, int]:
     if b < 0x80:
         return data[pos:pos + 1], pos + 1
     if b < 0xC0:
-        if b < 0xB8:
-            start, size = pos + 1, b - 0x80
-            if size == 1 and start < len(data) and data[start] < 0x80:
-                raise RlpError("single byte not encoded as itself")
-        else:
-            start = pos + 1 + (b - 0xB7)
-            size = _length(data, pos + 1, b - 0xB7)
-            if size < 56:
-                raise RlpError("long form for a short string")
-        end = start + size
-        if end > len(data):
-            raise RlpError("truncated")
+        start, end = _payload(data, pos, b, 0x80, "string")
+        if end - start == 1 and b == 0x81 and data[start] < 0x80:
+            raise RlpError("single byte not encoded as itself")
         return data[start:end], end
     items, _, end = rlp_list(data, pos)
     return items, end
@@ -113,16 +120,7 @@ def rlp_list(data: bytes, pos: int) -> tuple[list, list[int], int]:
     b = data[pos]
     if b < 0xC0:
         raise RlpError("not a list")
-    if b < 0xF8:
-        start, size = pos + 1, b - 0xC0
-    else:
-        start = pos + 1 + (b - 0xF7)
-        size = _length(data, pos + 1, b - 0xF7)
-        if size < 56:
-            raise RlpError("long form for a short list")
-    end = start + size
-    if end > len(data):
-        raise RlpError("truncated")
+    start, end = _payload(data, pos, b, 0xC0, "list")
     items, offsets, cursor = [], [], start
     while cursor < end:
         offsets.append(cursor)
