@@ -3,22 +3,16 @@
 Every error that reaches a user names the offending field and fits on one line;
 the CLI prints ``error: <field>: <message>`` and exits non-zero, the server turns it
 into a JSON-RPC error object. Nothing else in the package should print tracebacks
-for bad input.
+for bad input. :class:`InputError` itself lives in :mod:`mevauction.eth.errors` so the
+Ethereum primitives at the bottom of the package raise the same error.
 """
 
 from __future__ import annotations
 
+from mevauction.eth import fields
+from mevauction.eth.errors import InputError
 
-class InputError(ValueError):
-    """Bad input from a user: names the field (a dotted path) and what is wrong."""
-
-    def __init__(self, field: str, message: str):
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}" if field else message)
-
-    def one_line(self) -> str:
-        return str(self).replace("\n", " ")
+__all__ = ["InputError", "as_wei", "require"]
 
 
 def require(condition: bool, field: str, message: str) -> None:
@@ -27,18 +21,5 @@ def require(condition: bool, field: str, message: str) -> None:
 
 
 def as_wei(value: object, field: str) -> int:
-    """An amount in wei: a non-negative integer, or a decimal/0x-hex string of one."""
-    if isinstance(value, bool):
-        raise InputError(field, "must be an integer amount in wei, not a boolean")
-    if isinstance(value, int):
-        amount = value
-    elif isinstance(value, str):
-        try:
-            amount = int(value, 16) if value.lower().startswith("0x") else int(value, 10)
-        except ValueError:
-            raise InputError(field, f"not an integer amount: {value!r}") from None
-    else:
-        raise InputError(field, f"must be an integer amount in wei, got {type(value).__name__}")
-    if amount < 0:
-        raise InputError(field, f"must be non-negative, got {amount}")
-    return amount
+    """An amount in wei: a JSON number, a decimal string or a 0x quantity, at most uint256."""
+    return fields.wei(value, field)

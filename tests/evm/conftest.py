@@ -6,7 +6,8 @@ import pytest
 
 from mevauction.worlds.evm.generate import ETHER, GWEI, build_genesis, key_for
 from mevauction.worlds.evm.state import state_to_json
-from mevauction.intake.transactions import DYNAMIC_FEE, address_of, sign
+from mevauction.eth.secp256k1 import address_of
+from mevauction.eth.transactions import DYNAMIC_FEE, sign
 
 BASE_FEE = 10 * GWEI
 CHAIN_ID = 1

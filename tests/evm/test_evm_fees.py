@@ -2,7 +2,7 @@
 
 from conftest import BASE_FEE, ETHER, GWEI, address_of, scenario, signed, user_key
 
-from mevauction.intake.transactions import LEGACY
+from mevauction.eth.transactions import LEGACY
 from mevauction.worlds.evm.world import from_scenario
 
 PAYEE = "0x" + "ab" * 20

@@ -19,7 +19,7 @@ from test_evm_bundles import PAYEE, arb_raw, swap_raw, transfer_raw, tx_hash
 from mevauction.worlds import build_world
 from mevauction.worlds.evm import generate
 from mevauction.worlds.evm.contracts import calldata
-from mevauction.intake.transactions import ACCESS_LIST, LEGACY
+from mevauction.eth.transactions import ACCESS_LIST, LEGACY
 from mevauction.worlds.evm.world import from_scenario
 
 

@@ -5,7 +5,8 @@ import rlp
 from eth_account import Account
 
 from mevauction.errors import InputError
-from mevauction.intake.transactions import SECP256K1_N, TxError, decode
+from mevauction.eth.secp256k1 import N as SECP256K1_N
+from mevauction.eth.transactions import decode
 from mevauction.worlds.evm.world import from_scenario
 
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
@@ -44,16 +45,16 @@ def _legacy_with(**change) -> bytes:
 
 @pytest.mark.parametrize("raw, reason", [
     (b"", "empty"),
-    (b"\x05\xc0", "unsupported transaction type"),
+    (b"\x05\xc0", "unknown transaction type"),
     (b"\x02\xff\x00", "not valid RLP"),
     (rlp.encode([b"\x01", b"\x02"]), "RLP list of 9 fields"),
-    (_legacy_with(i8=(SECP256K1_N - 1).to_bytes(32, "big")), "upper half"),
+    (_legacy_with(i8=(SECP256K1_N - 1).to_bytes(32, "big")), "lower half"),
     (_legacy_with(i7=b""), "out of range"),
     (_legacy_with(i6=b"\x1d"), "legacy v must be"),
     (_legacy_with(i0=b"\x00"), "leading zero"),
 ])
 def test_malformed_transactions_rejected_with_reason(raw, reason):
-    with pytest.raises(TxError, match=reason):
+    with pytest.raises(InputError, match=reason):
         decode(raw)
 
 

@@ -9,6 +9,7 @@ Sources (primev/mev-commit @ 79f1e932):
 
 import pytest
 
+from mevauction.eth.keccak import keccak
 from mevauction.preconf import hashing
 from mevauction.preconf.keys import BadSignature, Signer, recover_signer
 from mevauction.preconf.messages import Bid, SignedBid, commitment_digest
@@ -48,7 +49,7 @@ def test_commitment_digest_matches_go():
 
 def test_domain_separator_is_not_stock_eip712():
     # Stock EIP-712 hashes name and version; mev-commit ABI-encodes the strings themselves.
-    stock = hashing.keccak256(hashing.DOMAIN_TYPEHASH + hashing.keccak256(b"PreConfBid") + hashing.keccak256(b"1")
+    stock = keccak(hashing.DOMAIN_TYPEHASH + keccak(b"PreConfBid") + keccak(b"1")
                               + hashing.word(CHAIN_ID) + b"\x00" * 12 + hashing.address_bytes(CONTRACT))
     ours = hashing.domain_separator("PreConfBid", CHAIN_ID, CONTRACT)
     assert ours != stock

@@ -11,7 +11,7 @@ from mevauction.client import Client, Signer
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
 from mevauction.service.intake import bundle_hash
-from mevauction.intake.transactions import decode as decode_signed_tx
+from mevauction.eth.transactions import decode as decode_signed_tx
 from service_harness import ServerProcess
 
 pytest.importorskip("pyrevm")

@@ -6,7 +6,7 @@ import pytest
 
 from mevauction.client import Client, RpcError
 from mevauction.preconf.evidence import REJECT_FORMAT, Reject
-from mevauction.preconf.hashing import keccak256
+from mevauction.eth.keccak import keccak as keccak256
 from mevauction.preconf.keys import Signer as PreconfSigner
 from mevauction.preconf.messages import Bid, Commitment, SignedBid
 from mevauction.preconf.nike import GENERATOR, keypair, multiply

@@ -10,8 +10,9 @@ from eth_utils import to_checksum_address
 
 from mevauction.client import Signer, signed_transfer
 from mevauction.errors import InputError
-from mevauction.service.signing import SECP256K1_N, verify_flashbots_signature
-from mevauction.intake.transactions import decode as decode_signed_tx
+from mevauction.eth.messages import verify_flashbots_header as verify_flashbots_signature
+from mevauction.eth.secp256k1 import N as SECP256K1_N
+from mevauction.eth.transactions import decode as decode_signed_tx
 
 TO = to_checksum_address("0x" + "ab" * 20)
 BODY = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendBundle", "params": []}).encode()
@@ -83,7 +84,7 @@ def test_sdk_transactions_decode_to_their_signer():
     assert decoded.sender == signer.address and decoded.to == "0x" + "22" * 20 and decoded.tip_per_gas == 5
 
 
-@pytest.mark.parametrize("raw,needle", [(b"", "empty"), (b"\x05\xc0", "unsupported"), (b"\x02\xc3\x01\x02\x03", "12 fields"),
+@pytest.mark.parametrize("raw,needle", [(b"", "empty"), (b"\x05\xc0", "unknown transaction type"), (b"\x02\xc3\x01\x02\x03", "12 fields"),
                                         (b"\xf8", "RLP")])
 def test_malformed_transactions_are_input_errors(raw, needle):
     with pytest.raises(InputError, match=needle):

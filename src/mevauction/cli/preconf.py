@@ -12,9 +12,10 @@ import json
 from pathlib import Path
 
 from mevauction.errors import InputError, as_wei, require
+from mevauction.eth import fields
 from mevauction.preconf.decay import residual
 from mevauction.preconf.hashing import address_bytes
-from mevauction.preconf.keys import Signer
+from mevauction.preconf.keys import BadSignature, Signer
 from mevauction.preconf.messages import Bid, Commitment, SignedBid, parse_uint
 from mevauction.preconf.nike import BadPoint, GROUP_R, shared_key
 from mevauction.preconf.settlement import PROTOCOL_FEE_PERCENT, SLASH_PENALTY_PERCENT, DeliveredBlock, settle
@@ -29,31 +30,27 @@ def _read_json(path: str, field: str) -> object:
         raise InputError(field, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
 
 
-def _read_secret(path: str, field: str) -> int:
+def _read_key_text(path: str, field: str) -> str:
     try:
-        text = Path(path).read_text().strip()
+        return Path(path).read_text().strip()
     except FileNotFoundError:
         raise InputError(field, f"no such file: {path}") from None
-    try:
-        return int(text[2:] if text[:2].lower() == "0x" else text, 16)
-    except ValueError:
-        raise InputError(field, "must hold one hex private key") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(field, f"cannot read: {exc}") from None
+
+
+def _read_secret(path: str, field: str) -> int:
+    """A scalar kept in a file as one line of hex (``0x`` optional), at most 32 bytes."""
+    return int.from_bytes(fields.data(_read_key_text(path, field), field, max_length=32, prefix=False), "big")
 
 
 def _signer(path: str) -> Signer:
-    try:
-        return Signer(_read_secret(path, "--key-file"))
-    except ValueError as exc:
-        if isinstance(exc, InputError):
-            raise
-        raise InputError("--key-file", str(exc)) from None
+    """The secp256k1 key in ``path``: one line of 64 hex digits (``0x`` optional)."""
+    return Signer(_read_key_text(path, "--key-file"), "--key-file")
 
 
 def _contract(text: str) -> str:
-    try:
-        address_bytes(text)
-    except ValueError as exc:
-        raise InputError("--contract", f"{exc}: {text!r}") from None
+    address_bytes(text, "--contract")
     return text
 
 
@@ -112,6 +109,8 @@ def cmd_settle(args: argparse.Namespace) -> int:
     try:
         result = settle(commitment, block, as_wei(args.stake, "--stake"),
                         as_wei(args.fee_percent, "--fee-percent"), as_wei(args.penalty_percent, "--penalty-percent"))
+    except BadSignature as exc:  # a signature inside the commitment file
+        raise InputError(f"COMMITMENT.json.{exc.field}", exc.message) from None
     except ValueError as exc:
         if isinstance(exc, InputError):
             raise

@@ -9,12 +9,10 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import coincurve
 import httpx
-import rlp
 
-from mevauction.service.signing import address_of, flashbots_signature_header, sign
-from eth_hash.auto import keccak
+from mevauction.eth import fields, secp256k1, transactions
+from mevauction.eth.messages import FLASHBOTS_HEADER, flashbots_header
 
 
 class RpcError(Exception):
@@ -31,7 +29,7 @@ class Signer:
 
     def __init__(self, private_key: bytes):
         self.private_key = private_key
-        self.address = address_of(coincurve.PrivateKey(private_key).public_key)
+        self.address = secp256k1.address_of(private_key)
 
     @classmethod
     def random(cls) -> "Signer":
@@ -39,17 +37,16 @@ class Signer:
 
     def headers(self, body: bytes) -> dict[str, str]:
         return {"Content-Type": "application/json",
-                "X-Flashbots-Signature": flashbots_signature_header(body, self.private_key)}
+                FLASHBOTS_HEADER: flashbots_header(body, self.private_key)}
 
 
 def signed_transfer(private_key: bytes, nonce: int, to: str, tip: int, gas: int = 21_000, value: int = 0,
                     max_fee: int | None = None, chain_id: int = 1, data: bytes = b"") -> str:
     """A signed EIP-1559 (type 0x02) transaction as 0x-hex, ready for ``txs``."""
-    max_fee = tip if max_fee is None else max_fee
-    fields = [chain_id, nonce, tip, max_fee, gas, bytes.fromhex(to[2:]), value, data, []]
-    signature = sign(keccak(b"\x02" + rlp.encode(fields)), private_key)
-    y, r, s = signature[64] - 27, int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big")
-    return "0x02" + rlp.encode(fields + [y, r, s]).hex()
+    raw = transactions.sign(private_key, transactions.DYNAMIC_FEE, chain_id=chain_id, nonce=nonce, gas_limit=gas,
+                            to=to, value=value, data=data, max_priority_fee=tip,
+                            max_fee=tip if max_fee is None else max_fee)
+    return "0x" + raw.hex()
 
 
 def _sse_data(lines: Iterable[str]) -> Iterator[dict]:
@@ -134,7 +131,7 @@ class Client(_Calls):
 
     def slot(self) -> dict:
         info = self.call("mev_slot", [])
-        return {**info, "slot": int(info["slot"], 16)}
+        return {**info, "slot": fields.quantity(info["slot"], "slot")}
 
     def send_bundle(self, txs: list[str], block_number: int, **options: Any) -> str:
         return self.call("eth_sendBundle", self.bundle_params(txs, block_number, **options))["bundleHash"]
@@ -224,7 +221,7 @@ class AsyncClient(_Calls):
 
     async def slot(self) -> dict:
         info = await self.call("mev_slot", [])
-        return {**info, "slot": int(info["slot"], 16)}
+        return {**info, "slot": fields.quantity(info["slot"], "slot")}
 
     async def send_bundle(self, txs: list[str], block_number: int, **options: Any) -> str:
         return (await self.call("eth_sendBundle", self.bundle_params(txs, block_number, **options)))["bundleHash"]

@@ -22,13 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mevauction.errors import require
+from mevauction.eth.keccak import keccak
 from mevauction.preconf import hashing
 from mevauction.preconf.keys import BadSignature, Signer, recover_signer
 from mevauction.preconf.messages import COMMITMENT_FORMAT, Commitment, parse_hash32, parse_signature, parse_uint
 
 REJECT_DOMAIN_NAME = "PreConfReject"
 REJECT_TYPE = b"PreConfReject(bytes32 bidHash,uint64 rejectTimeStamp,string reason)"
-REJECT_TYPEHASH = hashing.keccak256(REJECT_TYPE)
+REJECT_TYPEHASH = keccak(REJECT_TYPE)
 REJECT_FORMAT = "mevauction.preconf.reject/1"
 EVIDENCE_FORMAT = "mevauction.preconf.equivocation/1"
 
@@ -49,8 +50,8 @@ REASONS = {
 
 def reject_digest(bid_digest: bytes, reject_timestamp: int, reason: str, chain_id: int, contract: str) -> bytes:
     separator = hashing.domain_separator(REJECT_DOMAIN_NAME, chain_id, contract)
-    struct = hashing.keccak256(REJECT_TYPEHASH + bid_digest + hashing.word(reject_timestamp)
-                               + hashing.keccak256(reason.encode()))
+    struct = keccak(REJECT_TYPEHASH + bid_digest + hashing.word(reject_timestamp)
+                               + keccak(reason.encode()))
     return hashing.typed_digest(separator, struct)
 
 

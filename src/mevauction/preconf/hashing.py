@@ -10,14 +10,15 @@ stock EIP-712 matter for compatibility:
 * bids and commitments use different domain names ("PreConfBid" and
   "OpenedCommitment") under the same version "1", chain id and contract.
 
-The digest itself is the usual ``keccak256(0x1901 || domainSeparator || structHash)``.
+The digest itself is the usual ``keccak(0x1901 || domainSeparator || structHash)``.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from mevauction.keccak import keccak
+from mevauction.eth import fields
+from mevauction.eth.keccak import keccak
 
 UINT64_MAX = (1 << 64) - 1
 UINT256_MAX = (1 << 256) - 1
@@ -34,13 +35,9 @@ COMMITMENT_DOMAIN_NAME = "OpenedCommitment"
 DOMAIN_VERSION = "1"
 
 
-def keccak256(data: bytes) -> bytes:
-    return keccak(data)
-
-
-DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE)
-BID_TYPEHASH = keccak256(BID_TYPE)
-COMMITMENT_TYPEHASH = keccak256(COMMITMENT_TYPE)
+DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE)
+BID_TYPEHASH = keccak(BID_TYPE)
+COMMITMENT_TYPEHASH = keccak(COMMITMENT_TYPE)
 
 
 def word(value: int) -> bytes:
@@ -54,13 +51,9 @@ def _abi_string_tail(text: str) -> bytes:
     return word(len(raw)) + padded
 
 
-def address_bytes(address: str) -> bytes:
-    """20 bytes of a 0x-prefixed hex address (checksum not enforced, as Go's HexToAddress)."""
-    text = address[2:] if address[:2].lower() == "0x" else address
-    raw = bytes.fromhex(text)
-    if len(raw) != 20:
-        raise ValueError(f"an address has 20 bytes, got {len(raw)}")
-    return raw
+def address_bytes(address: str, field: str = "address") -> bytes:
+    """20 bytes of a 0x-prefixed hex address (a mixed-case one must carry a valid checksum)."""
+    return bytes.fromhex(fields.address(address, field)[2:])
 
 
 @lru_cache(maxsize=64)
@@ -82,24 +75,24 @@ def domain_separator(name: str, chain_id: int, contract: str) -> bytes:
         + name_tail
         + version_tail
     )
-    return keccak256(encoded)
+    return keccak(encoded)
 
 
 def typed_digest(separator: bytes, struct_hash: bytes) -> bytes:
-    return keccak256(b"\x19\x01" + separator + struct_hash)
+    return keccak(b"\x19\x01" + separator + struct_hash)
 
 
 def bid_struct_hash(txn_hash: str, reverting_tx_hashes: str, bid_amt: int, block_number: int,
                     decay_start: int, decay_end: int, slash_amt: int, bidder_pk_x: int,
                     bidder_pk_y: int, bid_options: bytes) -> bytes:
-    """``keccak256(abi.encode(BID_TYPEHASH, keccak(txnHash), ..., keccak(bidOptions)))``.
+    """``keccak(abi.encode(BID_TYPEHASH, keccak(txnHash), ..., keccak(bidOptions)))``.
 
     Strings and bytes enter as their keccak hashes; every other field is one word.
     """
-    return keccak256(
+    return keccak(
         BID_TYPEHASH
-        + keccak256(txn_hash.encode())
-        + keccak256(reverting_tx_hashes.encode())
+        + keccak(txn_hash.encode())
+        + keccak(reverting_tx_hashes.encode())
         + word(bid_amt)
         + word(block_number)
         + word(decay_start)
@@ -107,12 +100,12 @@ def bid_struct_hash(txn_hash: str, reverting_tx_hashes: str, bid_amt: int, block
         + word(slash_amt)
         + word(bidder_pk_x)
         + word(bidder_pk_y)
-        + keccak256(bid_options)
+        + keccak(bid_options)
     )
 
 
 def commitment_struct_hash(bid_digest: bytes, bid_signature: bytes, shared_key_x: int, shared_key_y: int) -> bytes:
-    """``keccak256(abi.encode(COMMITMENT_TYPEHASH, bidHash, keccak(bidSignature), x, y))``."""
-    return keccak256(
-        COMMITMENT_TYPEHASH + bid_digest + keccak256(bid_signature) + word(shared_key_x) + word(shared_key_y)
+    """``keccak(abi.encode(COMMITMENT_TYPEHASH, bidHash, keccak(bidSignature), x, y))``."""
+    return keccak(
+        COMMITMENT_TYPEHASH + bid_digest + keccak(bid_signature) + word(shared_key_x) + word(shared_key_y)
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mevauction.errors import InputError, require
+from mevauction.eth import fields
 from mevauction.preconf import hashing
 from mevauction.preconf.keys import BadSignature, Signer, recover_signer
 
@@ -21,26 +22,17 @@ COMMITMENT_FORMAT = "mevauction.preconf.commitment/1"
 
 
 def parse_uint(value: object, field_name: str, bits: int) -> int:
-    """An unsigned integer given as an int or a decimal string (as mev-commit's SetString(…, 10))."""
-    if isinstance(value, bool):
-        raise InputError(field_name, "must be an integer, not a boolean")
-    if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip(), 10)
-    else:
-        raise InputError(field_name, f"must be a decimal integer, got {value!r}")
-    require(0 <= number < (1 << bits), field_name, f"must fit in uint{bits}, got {number}")
-    return number
+    """An unsigned integer given as a JSON number or a decimal string (as mev-commit's
+    ``SetString(…, 10)``), below 2**bits."""
+    maximum = (1 << bits) - 1
+    if isinstance(value, str):
+        return fields.decimal(value, field_name, maximum)
+    return fields.integer(value, field_name, maximum)
 
 
 def parse_hex_bytes(value: object, field_name: str) -> bytes:
-    require(isinstance(value, str), field_name, "must be a hex string")
-    text = value[2:] if value[:2].lower() == "0x" else value  # type: ignore[index]
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise InputError(field_name, f"not valid hex: {value!r}") from None
+    """Hex bytes with or without ``0x`` (mev-commit writes them bare)."""
+    return fields.data(value, field_name, prefix=False)
 
 
 def parse_hash32(value: object, field_name: str) -> bytes:
@@ -147,7 +139,7 @@ class SignedBid:
     def bidder(self) -> str:
         """The address that signed this bid; raises BadSignature if the digest or signature is off."""
         if self.bid.digest(self.chain_id, self.contract) != self.digest:
-            raise BadSignature("digest does not match the bid fields")
+            raise BadSignature("digest", "does not match the bid fields")
         return recover_signer(self.digest, self.signature)
 
     @classmethod
@@ -200,7 +192,7 @@ class Commitment:
         expected = commitment_digest(self.signed_bid.digest, self.signed_bid.signature, self.shared_key,
                                      self.signed_bid.chain_id, self.signed_bid.contract)
         if expected != self.digest:
-            raise BadSignature("commitment digest does not match the bid, bid signature and shared key")
+            raise BadSignature("digest", "commitment digest does not match the bid, bid signature and shared key")
         return recover_signer(self.digest, self.signature)
 
     def to_json(self) -> dict:

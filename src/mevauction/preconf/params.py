@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 from mevauction.errors import InputError, require
 from mevauction.preconf.decay import decayed_amount
-from mevauction.preconf.hashing import address_bytes, keccak256
+from mevauction.eth.keccak import keccak
+from mevauction.preconf.hashing import address_bytes
 from mevauction.preconf.keys import BadSignature, Signer, recover_signer
 from mevauction.preconf.knapsack import Offer, forward_greedy
 from mevauction.preconf.messages import SignedBid, parse_signature, parse_uint
@@ -113,7 +114,7 @@ class AuctionParameters:
 
     def digest(self) -> bytes:
         canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
-        return keccak256(PARAMS_PREFIX + canonical)
+        return keccak(PARAMS_PREFIX + canonical)
 
     def sign(self, signer: Signer) -> "SignedParameters":
         if signer.address.lower() != self.provider.lower():
@@ -130,7 +131,7 @@ class SignedParameters:
         """The provider's address if the signature is the named provider's; raises BadSignature."""
         signer = recover_signer(self.params.digest(), self.signature)
         if signer.lower() != self.params.provider.lower():
-            raise BadSignature(f"parameters signed by {signer}, not by the named provider {self.params.provider}")
+            raise BadSignature("signature", f"parameters signed by {signer}, not by the named provider {self.params.provider}")
         return signer
 
     def to_json(self) -> dict:

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mevauction.errors import InputError
+from mevauction.eth import fields
 from mevauction.privacy import mechanisms as mech
 from mevauction.privacy import messages
 from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
@@ -104,10 +106,10 @@ class Auction:
         if not isinstance(shares, list) or len(shares) != self.shares_per_bid:
             raise Rejected(f"expected {self.shares_per_bid} share(s)")
         try:
-            values = [int(s, 16) if isinstance(s, str) else int(s) for s in shares]
-            nonce_bytes = bytes.fromhex(str(nonce).removeprefix("0x"))
-        except ValueError:
-            raise Rejected("shares must be integers and the nonce hex") from None
+            values = [fields.uint(s, f"shares[{k}]") for k, s in enumerate(shares)]
+            nonce_bytes = fields.data(nonce, "nonce", max_length=64)
+        except InputError as exc:
+            raise Rejected(f"shares must be integers and the nonce hex ({exc})") from None
         if any(not 0 <= v < engine.p for v in values):
             raise Rejected("share outside the field")
         expected = messages.share_hash(header.auction, header.bidder, self.index, values, nonce_bytes)

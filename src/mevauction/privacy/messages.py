@@ -15,11 +15,9 @@ import json
 import secrets
 from dataclasses import asdict, dataclass
 
-from eth_hash.auto import keccak
-from eth_keys import keys
-from eth_keys.exceptions import BadSignature, ValidationError
-
 from mevauction.errors import InputError
+from mevauction.eth import fields, secp256k1
+from mevauction.eth.keccak import keccak
 
 COMMIT_DOMAIN = b"mevauction.sealed.commit/1"
 SHARE_DOMAIN = b"mevauction.sealed.share/1"
@@ -87,32 +85,28 @@ class BidHeader:
         return recover(self.digest(), self.signature) == self.signer.lower()
 
 
-def sign(digest: bytes, key: keys.PrivateKey) -> str:
-    return "0x" + key.sign_msg_hash(digest).to_bytes().hex()
+def sign(digest: bytes, key: bytes) -> str:
+    return "0x" + secp256k1.sign(digest, key).hex()
 
 
 def recover(digest: bytes, signature: str) -> str | None:
     """Lower-case address that signed ``digest``, or None for a malformed signature."""
     try:
-        sig = keys.Signature(bytes.fromhex(signature.removeprefix("0x")))
-        return sig.recover_public_key_from_msg_hash(digest).to_checksum_address().lower()
-    except (BadSignature, ValidationError, ValueError):
+        return secp256k1.recover(digest, fields.data(signature, "signature", length=65))
+    except InputError:
         return None
 
 
-def new_key() -> keys.PrivateKey:
-    return keys.PrivateKey(secrets.token_bytes(32))
+def new_key() -> bytes:
+    return secp256k1.private_key(secrets.token_bytes(32))
 
 
-def key_from_hex(text: str, field: str) -> keys.PrivateKey:
-    try:
-        return keys.PrivateKey(bytes.fromhex(text.removeprefix("0x")))
-    except (ValueError, ValidationError):
-        raise InputError(field, "not a 32-byte hex secp256k1 private key") from None
+def key_from_hex(text: str, field: str) -> bytes:
+    return secp256k1.private_key(text, field)
 
 
-def address(key: keys.PrivateKey) -> str:
-    return key.public_key.to_checksum_address().lower()
+def address(key: bytes) -> str:
+    return secp256k1.address_of(key)
 
 
 def statement_digest(statement: dict) -> bytes:

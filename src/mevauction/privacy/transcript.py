@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 
+from mevauction.eth import fields
 from mevauction.privacy import messages
 from mevauction.privacy.client import RunResult
 from mevauction.privacy.field import DEFAULT_BITS, WIDTHS, consistent, interpolate, modulus_for
@@ -111,8 +112,8 @@ def _check_opening(o: dict, auction: str, committee: tuple[int, int, int], outco
     problems = []
     if messages.commitment(auction, who, values, salt) != header.commitment:
         problems.append(f"opening of {who}: does not match its commitment")
-    shares = [[int(s, 16) for s in per] for per in o.get("shares", [])]
-    nonces = [bytes.fromhex(n.removeprefix("0x")) for n in o.get("nonces", [])]
+    shares = [[fields.uint(s, f"opening of {who}.shares") for s in per] for per in o.get("shares", [])]
+    nonces = [fields.data(n, f"opening of {who}.nonces") for n in o.get("nonces", [])]
     if len(shares) != m or len(nonces) != m:
         return problems + [f"opening of {who}: expected {m} shares"]
     for j in range(m):

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from collections.abc import Callable
 from typing import Any
 
-from mevauction.keccak import keccak
+from mevauction.eth.keccak import keccak
 
 from mevauction.errors import InputError, as_wei, require
-from mevauction.service.signing import parse_hex
-from mevauction.intake.transactions import Transaction, decode
+from mevauction.eth import fields
+from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refuse_unexecutable
 from mevauction.worlds import world_module
 
 MAX_TXS_PER_BUNDLE = 100
@@ -61,16 +61,8 @@ def single_params(params: Any, method: str) -> dict:
 
 
 def parse_quantity(value: Any, field: str) -> int:
-    """A JSON-RPC quantity: 0x-hex string (Ethereum convention) or a plain integer."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        require(value >= 0, field, "must be non-negative")
-        return value
-    require(isinstance(value, str) and value[:2] in ("0x", "0X") and len(value) > 2,
-            field, "must be a 0x-prefixed hex quantity")
-    try:
-        return int(value, 16)
-    except ValueError:
-        raise InputError(field, f"not a hex quantity: {value[:40]!r}") from None
+    """A block number or timestamp: a JSON number or a 0x quantity, at most 2**64 - 1."""
+    return fields.uint(value, field, fields.UINT64_MAX)
 
 
 def parse_slot(obj: dict, field: str = "blockNumber") -> int | None:
@@ -89,7 +81,7 @@ def parse_uuid(value: Any) -> str | None:
 def _hash_list(obj: dict, name: str) -> list[str]:
     value = obj.get(name) or []
     require(isinstance(value, list) and len(value) <= MAX_TXS_PER_BUNDLE, name, "must be a list of transaction hashes")
-    return ["0x" + parse_hex(h, f"{name}[{i}]", 32).hex() for i, h in enumerate(value)]
+    return [fields.hash32(h, f"{name}[{i}]") for i, h in enumerate(value)]
 
 
 def bundle_hash(txs: list[Transaction]) -> str:
@@ -105,7 +97,8 @@ def parse_bundle(params: Any) -> tuple[Intake, list[Transaction]]:
     raw_txs = obj.get("txs")
     require(isinstance(raw_txs, list) and 0 < len(raw_txs) <= MAX_TXS_PER_BUNDLE,
             "txs", f"must be a list of 1..{MAX_TXS_PER_BUNDLE} signed transactions")
-    txs = [decode(parse_hex(t, f"txs[{i}]"), f"txs[{i}]") for i, t in enumerate(raw_txs)]
+    txs = [refuse_unexecutable(decode(fields.data(t, f"txs[{i}]", max_length=MAX_TX_BYTES), f"txs[{i}]"), f"txs[{i}]")
+           for i, t in enumerate(raw_txs)]
     hashes = [t.hash for t in txs]
     require(len(set(hashes)) == len(hashes), "txs", "repeats a transaction")
     slot = parse_slot(obj)

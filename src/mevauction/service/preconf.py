@@ -32,13 +32,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_hash.auto import keccak
+from mevauction.eth.keccak import keccak
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.preconf.deposits import DepositLedger
 from mevauction.preconf.evidence import Reject
-from mevauction.preconf.hashing import address_bytes
-from mevauction.preconf.keys import Signer, checksum_address
+from mevauction.eth import fields
+from mevauction.preconf.keys import Signer
 from mevauction.preconf.messages import Commitment, SignedBid, tx_hash_list
 from mevauction.preconf.nike import GROUP_R
 from mevauction.preconf.params import AuctionParameters, SignedParameters
@@ -92,21 +92,14 @@ def message_bid_digest(message: Commitment | Reject) -> str:
 
 def checksummed(address: object, field_name: str) -> str:
     """An address as the engine keys deposits: EIP-55 checksummed."""
-    require(isinstance(address, str), field_name, "must be an address string")
-    try:
-        raw = address_bytes(address)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise InputError(field_name, str(exc)) from None
-    return checksum_address(raw)
+    return fields.checksum(fields.address(address, field_name))
 
 
 def nike_secret_from(config: ServiceConfig, key: bytes) -> int:
     """The provider's BN254 NIKE secret: configured, or derived from its signing key."""
     if config.preconf_nike_key:
-        try:
-            secret = int(config.preconf_nike_key.removeprefix("0x"), 16) % GROUP_R
-        except ValueError:
-            raise InputError("preconf_nike_key", "must be a hex BN254 scalar") from None
+        scalar = fields.data(config.preconf_nike_key, "preconf_nike_key", max_length=32, prefix=False)
+        secret = int.from_bytes(scalar, "big") % GROUP_R
     else:
         secret = int.from_bytes(keccak(b"mevauction preconf nike key" + key), "big") % GROUP_R
     require(secret != 0, "preconf_nike_key", "must not be zero modulo the group order")

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mevauction.errors import require
+from mevauction.eth import fields
 from mevauction.service.store import Db
 
 MAX_LIMIT = 500
@@ -25,18 +26,14 @@ def _int_filter(query: Mapping[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None or value == "":
         return None
-    require(value.isdigit() and len(value) < 20, name, f"must be a non-negative integer, got {value[:40]!r}")
-    return int(value)
+    return fields.decimal(value, name, fields.UINT64_MAX)
 
 
 def _hex_filter(query: Mapping[str, str], name: str, size: int) -> str | None:
     value = query.get(name)
     if value is None or value == "":
         return None
-    digits = value[2:] if value.startswith("0x") else ""
-    require(len(digits) == 2 * size and all(c in "0123456789abcdefABCDEF" for c in digits),
-            name, f"must be 0x and {2 * size} hex digits")
-    return value.lower()
+    return "0x" + fields.data(value, name, length=size).hex()
 
 
 def _builder_filter(query: Mapping[str, str]) -> str | None:

@@ -22,7 +22,7 @@ from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
 from mevauction.service.preconf import BidRecord as PreconfBidRecord, PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
-from mevauction.service.signing import verify_flashbots_signature
+from mevauction.eth.messages import verify_flashbots_header
 from mevauction.service.store import StorageError
 
 log = logging.getLogger("mevauction.service")
@@ -191,7 +191,7 @@ class JsonRpc:
             raise RpcError(METHOD_NOT_FOUND, f"method: {method[:64]!r} is not supported "
                                              f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS)})")
         try:
-            signer = verify_flashbots_signature(body, signature)
+            signer = verify_flashbots_header(body, signature)
         except InputError as exc:
             raise RpcError(UNAUTHORIZED, exc.one_line()) from None
         if not self.limiter.allow(signer):
@@ -234,7 +234,7 @@ class JsonRpc:
         peer = None
         if signature is not None:
             try:
-                peer = verify_flashbots_signature(body, signature)
+                peer = verify_flashbots_header(body, signature)
             except InputError as exc:
                 raise RpcError(UNAUTHORIZED, exc.one_line()) from None
         try:

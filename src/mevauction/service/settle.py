@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_hash.auto import keccak
+from mevauction.eth.keccak import keccak
 
 from mevauction.errors import InputError
 from mevauction.service.committee import CommitteeFailure

@@ -17,7 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from eth_abi import encode as abi_encode
-from eth_hash.auto import keccak
+from mevauction.eth.keccak import keccak
 
 SOURCES = Path(__file__).with_name("contracts")
 EVM_VERSION = "cancun"

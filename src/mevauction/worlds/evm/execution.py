@@ -41,12 +41,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from eth_hash.auto import keccak
+from mevauction.eth.keccak import keccak
 
 from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
 
 from mevauction.worlds.evm.access import CODE, DESTROYED, NONCE, journal_part
-from mevauction.intake.transactions import Transaction
+from mevauction.eth.transactions import Transaction
 
 ACCESS_LIST_ADDRESS_GAS = 2400  # EIP-2930
 ACCESS_LIST_STORAGE_KEY_GAS = 1900

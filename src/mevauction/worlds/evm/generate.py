@@ -26,13 +26,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from eth_hash.auto import keccak
+from mevauction.eth.keccak import keccak
 from pyrevm import AccountInfo
 
 from mevauction.worlds.evm.contracts import artifact, calldata
 from mevauction.worlds.evm.execution import BlockContext, Executor, new_evm
 from mevauction.worlds.evm.state import harvest, load_into, state_to_json
-from mevauction.intake.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, Transaction, address_of, decode, sign
+from mevauction.eth.secp256k1 import address_of
+from mevauction.eth.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, Transaction, decode, sign
 
 ETHER = 10**18
 GWEI = 10**9

@@ -13,17 +13,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_hash.auto import keccak
+from mevauction.eth.keccak import keccak
 
 from mevauction.errors import InputError, require
 from mevauction.worlds.evm.state import merge_prestate, state_to_json
-from mevauction.intake.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, encode_signed, unsigned_fields
+from mevauction.eth import fields
+from mevauction.eth.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, encode_signed, unsigned_fields
 
 
 def _q(tx: dict, name: str, where: str, default: Any = None) -> int:
+    """A QUANTITY field of an RPC object (``0x`` hex, no leading zeros)."""
     value = tx.get(name, default)
-    require(isinstance(value, (str, int)) and not isinstance(value, bool), f"{where}.{name}", "missing or not a quantity")
-    return int(value, 16) if isinstance(value, str) else value
+    require(value is not None, f"{where}.{name}", "missing")
+    return fields.uint(value, f"{where}.{name}")
 
 
 def raw_from_rpc(tx: dict, where: str) -> bytes:
@@ -32,8 +34,10 @@ def raw_from_rpc(tx: dict, where: str) -> bytes:
     tx_type = _q(tx, "type", where, "0x0")
     require(tx_type in (LEGACY, ACCESS_LIST, DYNAMIC_FEE), f"{where}.type",
             f"type {tx_type} not supported (legacy, 0x1, 0x2)")
-    access = tuple((a["address"].lower(), tuple(int(k, 16) for k in a.get("storageKeys", [])))
-                   for a in tx.get("accessList", []) or [])
+    access = tuple((fields.address(a.get("address"), f"{where}.accessList[{i}].address"),
+                    tuple(int.from_bytes(fields.bytes32(k, f"{where}.accessList[{i}].storageKeys[{j}]"), "big")
+                          for j, k in enumerate(a.get("storageKeys", []))))
+                   for i, a in enumerate(tx.get("accessList", []) or []))
     v = _q(tx, "v", where)
     chain_id = tx.get("chainId")
     if tx_type == LEGACY:
@@ -44,10 +48,11 @@ def raw_from_rpc(tx: dict, where: str) -> bytes:
         y = _q(tx, "yParity", where, tx.get("v"))
     fee = _q(tx, "maxFeePerGas", where) if tx_type == DYNAMIC_FEE else _q(tx, "gasPrice", where)
     tip = _q(tx, "maxPriorityFeePerGas", where) if tx_type == DYNAMIC_FEE else fee
-    data = tx.get("input", tx.get("data", "0x"))
-    fields = unsigned_fields(tx_type, chain_id, _q(tx, "nonce", where), _q(tx, "gas", where),
-                             tx.get("to"), _q(tx, "value", where, 0), bytes.fromhex(data[2:]), access, tip, fee)
-    raw = encode_signed(tx_type, fields, y, _q(tx, "r", where), _q(tx, "s", where), chain_id)
+    data = fields.data(tx.get("input", tx.get("data", "0x")), f"{where}.input")
+    to = None if tx.get("to") is None else fields.address(tx["to"], f"{where}.to")
+    unsigned = unsigned_fields(tx_type, chain_id, _q(tx, "nonce", where), _q(tx, "gas", where),
+                               to, _q(tx, "value", where, 0), data, access, tip, fee)
+    raw = encode_signed(tx_type, unsigned, y, _q(tx, "r", where), _q(tx, "s", where), chain_id)
     if tx.get("hash") is not None:
         require("0x" + keccak(raw).hex() == tx["hash"].lower(), f"{where}.hash",
                 "re-encoded transaction does not hash to the given hash")

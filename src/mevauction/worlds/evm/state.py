@@ -17,11 +17,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_hash.auto import keccak
+from mevauction.eth import fields
+from mevauction.eth.keccak import keccak
 
-from mevauction.errors import InputError, as_wei, require
+from mevauction.errors import as_wei, require
 
-ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 @dataclass(slots=True)
@@ -32,45 +32,21 @@ class AccountState:
     storage: dict[int, int] = field(default_factory=dict)
 
 
-def _hex_int(value: Any, where: str) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        require(value >= 0, where, "must be non-negative")
-        return value
-    require(isinstance(value, str), where, "must be an integer or a hex string")
-    try:
-        return int(value, 16) if value.lower().startswith("0x") else int(value)
-    except ValueError:
-        raise InputError(where, f"not an integer: {value!r}") from None
-
-
-def _hex_bytes(value: Any, where: str) -> bytes:
-    require(isinstance(value, str) and value.startswith("0x"), where, "must be a 0x-prefixed hex string")
-    try:
-        return bytes.fromhex(value[2:])
-    except ValueError:
-        raise InputError(where, "not valid hex") from None
-
-
-def address(value: Any, where: str) -> str:
-    require(isinstance(value, str) and bool(ADDRESS.match(value)), where, "must be a 0x-prefixed 20-byte address")
-    return value.lower()
-
-
 def parse_state(obj: Any, where: str = "world.state") -> dict[str, AccountState]:
     """Accounts from a prestateTracer-shaped object (every field optional)."""
     require(isinstance(obj, dict), where, "must be an object of address -> account")
     accounts: dict[str, AccountState] = {}
     for addr, acc in obj.items():
         at = f"{where}.{addr}"
-        key = address(addr, at)
+        key = fields.address(addr, at)
         require(isinstance(acc, dict), at, "must be an object")
         storage_obj = acc.get("storage", {})
         require(isinstance(storage_obj, dict), f"{at}.storage", "must be an object")
-        storage = {_hex_int(k, f"{at}.storage"): _hex_int(v, f"{at}.storage.{k}") for k, v in storage_obj.items()}
+        storage = {fields.word(k, f"{at}.storage"): fields.word(v, f"{at}.storage.{k}") for k, v in storage_obj.items()}
         accounts[key] = AccountState(
             balance=as_wei(acc.get("balance", 0), f"{at}.balance"),
-            nonce=_hex_int(acc.get("nonce", 0), f"{at}.nonce"),
-            code=_hex_bytes(acc.get("code", "0x"), f"{at}.code"),
+            nonce=fields.uint(acc.get("nonce", 0), f"{at}.nonce", fields.UINT64_MAX),
+            code=fields.data(acc.get("code", "0x"), f"{at}.code"),
             storage=storage,
         )
     return accounts

@@ -22,8 +22,9 @@ from mevauction.intake.scenario import parse_orders
 from mevauction.worlds.base import Access, Order, Outcome, World
 from mevauction.worlds.evm.access import PRECOMPILES, access_from_journals
 from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor, new_evm
-from mevauction.worlds.evm.state import AccountState, address, load_into, parse_state, state_to_json
-from mevauction.intake.transactions import Transaction, TxError, decode
+from mevauction.worlds.evm.state import AccountState, load_into, parse_state, state_to_json
+from mevauction.eth import fields
+from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refuse_unexecutable
 
 DEFAULT_BLOCK = {"number": 1, "timestamp": 1_700_000_000, "base_fee": 10**10, "gas_limit": 30_000_000}
 
@@ -183,36 +184,27 @@ class EvmCursor:
 
 # --- scenario intake -------------------------------------------------------------------
 def _int_field(obj: dict, name: str, where: str, default: int | None = None) -> int:
-    value = obj.get(name, default)
-    if isinstance(value, str):
-        try:
-            value = int(value, 16) if value.lower().startswith("0x") else int(value)
-        except ValueError:
-            raise InputError(f"{where}.{name}", f"not an integer: {value!r}") from None
-    require(isinstance(value, int) and not isinstance(value, bool) and value >= 0,
-            f"{where}.{name}", "must be a non-negative integer")
-    return value  # type: ignore[return-value]
+    """A number field: a JSON number or a 0x quantity (uint256 for fees, uint64 otherwise)."""
+    limit = fields.UINT256_MAX if name == "base_fee" else fields.UINT64_MAX
+    return fields.uint(obj.get(name, default), f"{where}.{name}", limit)
 
 
 def parse_block(world: dict) -> tuple[BlockContext, bool]:
     obj = world.get("block", {})
     require(isinstance(obj, dict), "world.block", "must be an object")
-    fields = {k: _int_field(obj, k, "world.block", v) for k, v in DEFAULT_BLOCK.items()}
+    values = {k: _int_field(obj, k, "world.block", v) for k, v in DEFAULT_BLOCK.items()}
     pinned = obj.get("coinbase") is not None
-    coinbase = address(obj["coinbase"], "world.block.coinbase") if pinned else one_time_address()
+    coinbase = fields.address(obj["coinbase"], "world.block.coinbase") if pinned else one_time_address()
     chain_id = _int_field(world, "chain_id", "world", 1)
-    return BlockContext(coinbase=coinbase, chain_id=chain_id, **fields), pinned
+    return BlockContext(coinbase=coinbase, chain_id=chain_id, **values), pinned
 
 
 def decode_raw(value: Any, where: str) -> Transaction:
-    require(isinstance(value, str) and value.startswith("0x"), where, "must be a 0x-prefixed signed raw transaction")
+    """A signed raw transaction of a type the EVM world executes."""
+    raw = fields.data(value, where, max_length=MAX_TX_BYTES)
     try:
-        raw = bytes.fromhex(value[2:])
-    except ValueError:
-        raise InputError(where, "not valid hex") from None
-    try:
-        return decode(raw, where)
-    except TxError as exc:
+        return refuse_unexecutable(decode(raw, where), where)
+    except InputError as exc:
         raise InputError(exc.field, f"rejected: {exc.message}") from None
 
 
