@@ -44,7 +44,7 @@ def _hex_digits(text: str, field: str, max_digits: int, what: str) -> str:
     if len(digits) > max_digits:
         raise InputError(field, f"too long: {len(digits)} hex digits (at most {max_digits})")
     if not _HEX.issuperset(digits):
-        raise InputError(field, f"must be {what}: only the digits 0-9, a-f after 0x")
+        raise InputError(field, f"not valid hex: {what} has only the digits 0-9, a-f or A-F after 0x")
     return digits
 
 
