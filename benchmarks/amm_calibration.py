@@ -14,7 +14,8 @@ import statistics
 from collections import Counter
 
 from mevauction.building.conflicts import conflict_groups
-from mevauction.worlds.amm import from_scenario, generate
+from mevauction.intake.workloads.amm import generate
+from mevauction.worlds.amm import from_scenario
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from collections import defaultdict
 
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.large import select
+from mevauction.intake.workloads import amm as amm_workload
 from mevauction.worlds import amm
 
 
@@ -49,7 +50,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    world = amm.from_scenario(amm.generate(args.orders, args.seed))
+    world = amm.from_scenario(amm_workload.generate(args.orders, args.seed))
     group = max(conflict_groups(list(world.orders), world.conflict_access), key=len)
     members = select(group, 7, args.seed)
     kinds = ", ".join(world.orders[m].kind for m in members)

@@ -18,11 +18,11 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from mevauction.intake import workloads
 from mevauction.building.default import DefaultBuilder
 from mevauction.building.conflicts import conflict_groups
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
-from mevauction.worlds import world_module
 
 
 def timed(fn):
@@ -41,7 +41,7 @@ def main() -> None:
     table = Table(title=f"auction on generated {args.world} slots (median over {args.seeds} seeds)")
     for col in ("orders", "groups≥2", "max group", "o* ms", "o*+refunds ms", "ratio", "run_auction ms"):
         table.add_column(col, justify="right")
-    gen = world_module(args.world).generate
+    gen = workloads.generator_for(args.world)
     for size in [int(s) for s in args.sizes.split(",")]:
         rows = []
         for seed in track(range(args.seeds), description=f"{size} orders"):

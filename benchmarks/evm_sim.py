@@ -21,7 +21,7 @@ from rich.progress import track
 
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
-from mevauction.worlds.evm import generate
+from mevauction.intake.workloads.evm import generate
 from mevauction.worlds.evm.world import from_scenario
 
 

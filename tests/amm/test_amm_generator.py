@@ -13,7 +13,8 @@ from repo_paths import SRC
 from mevauction.building.conflicts import conflict_groups
 from mevauction.errors import InputError
 from mevauction.intake.scenario import parse_scenario
-from mevauction.worlds.amm import from_scenario, generate
+from mevauction.intake.workloads.amm import generate
+from mevauction.worlds.amm import from_scenario
 
 
 def group_sizes(doc):

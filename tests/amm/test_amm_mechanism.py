@@ -6,7 +6,7 @@ import pytest
 
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
-from mevauction.worlds.amm import generate
+from mevauction.intake.workloads.amm import generate
 
 
 @pytest.mark.parametrize("orders, seed", [(40, 1), (90, 2), (150, 3)])

@@ -10,12 +10,14 @@ import pytest
 from mevauction.cli import main
 from mevauction.evaluation.harness import ALGORITHMS, BenchParams, run_blocks
 from mevauction.evaluation.summary import MAX_GROUP_BUCKETS, summarize
+from mevauction.intake.workloads import GENERATORS
 from mevauction.worlds import WORLD_MODULES
 
 
 @pytest.fixture
 def bench_table(monkeypatch):
     monkeypatch.setitem(WORLD_MODULES, "bench-table", "bench_tableworld")
+    monkeypatch.setitem(GENERATORS, "bench-table", "bench_tableworld")
     return "bench-table"
 
 

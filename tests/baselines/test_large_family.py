@@ -9,6 +9,7 @@ import random
 
 import pytest
 
+from mevauction.intake import workloads
 from mevauction.building import large
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import DefaultBuilder
@@ -105,9 +106,9 @@ def test_default_is_best_on_amm_blocks_without_large_groups():
 
 
 def test_solve_is_deterministic_for_a_large_amm_group():
-    from mevauction.worlds import build_world, world_module
+    from mevauction.worlds import build_world
 
-    world = build_world(world_module("amm").generate(150, 9))
+    world = build_world(workloads.generate("amm", 150, 9))
     group = max(conflict_groups(list(world.orders), world.conflict_access), key=len)
     assert len(group) >= 8
     first = DefaultBuilder(8, 9).solve_group(world, group)
@@ -119,9 +120,9 @@ def test_amm_family_does_not_depend_on_shares():
     """Shuffles run a victim's next bundle when the first reverts; whether an amm
     order reverts never depends on the share of profit it bids, so the blocks
     offered (and executed) are the same whatever the shares."""
-    from mevauction.worlds import build_world, world_module
+    from mevauction.worlds import build_world
 
-    doc = world_module("amm").generate(150, 4)
+    doc = workloads.generate("amm", 150, 4)
     other = {**doc, "orders": [dict(o) for o in doc["orders"]]}
     for index, obj in enumerate(other["orders"]):
         if "share_bps" in obj:

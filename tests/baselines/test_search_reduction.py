@@ -8,9 +8,10 @@ import random
 
 import pytest
 
+from mevauction.intake import workloads
 from mevauction.building import large, search
 from mevauction.building.conflicts import conflict_groups
-from mevauction.worlds import build_world, world_module
+from mevauction.worlds import build_world
 from mevauction.worlds.table import from_scenario
 
 
@@ -84,7 +85,7 @@ def test_reduction_is_exact_on_random_table_groups(seed):
 
 @pytest.mark.parametrize("seed", [3, 11])
 def test_reduction_is_exact_on_amm_groups(seed):
-    world = build_world(world_module("amm").generate(150, seed))
+    world = build_world(workloads.generate("amm", 150, seed))
     groups = [g for g in conflict_groups(list(world.orders), world.conflict_access) if len(g) > 2]
     checked = 0
     for group in groups:

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
-from mevauction.worlds.amm import generate
+from mevauction.intake.workloads.amm import generate
 from test_incentives import check_accounting
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

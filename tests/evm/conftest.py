@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from mevauction.worlds.evm.generate import ETHER, GWEI, build_genesis, key_for
+from mevauction.intake.workloads.evm import ETHER, GWEI, build_genesis, key_for
 from mevauction.worlds.evm.state import state_to_json
 from mevauction.eth.secp256k1 import address_of
 from mevauction.eth.transactions import DYNAMIC_FEE, sign

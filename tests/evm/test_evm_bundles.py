@@ -4,7 +4,7 @@ from conftest import ETHER, GWEI, address_of, scenario, signed, user_key
 from eth_hash.auto import keccak
 
 from mevauction.worlds.evm.contracts import calldata
-from mevauction.worlds.evm.generate import key_for
+from mevauction.intake.workloads.evm import key_for
 from mevauction.worlds.evm.world import from_scenario
 
 PAYEE = "0x" + "ab" * 20

@@ -17,7 +17,7 @@ from pyevm_oracle import PyEvmChain
 from test_evm_bundles import PAYEE, arb_raw, swap_raw, transfer_raw, tx_hash
 
 from mevauction.worlds import build_world
-from mevauction.worlds.evm import generate
+from mevauction.intake.workloads.evm import generate
 from mevauction.worlds.evm.contracts import calldata
 from mevauction.eth.transactions import ACCESS_LIST, LEGACY
 from mevauction.worlds.evm.world import from_scenario

@@ -8,7 +8,7 @@ import pytest
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
 from mevauction.worlds import build_world
-from mevauction.worlds.evm import generate
+from mevauction.intake.workloads.evm import generate
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """An ``evm`` slot settled through the service: real signed transactions sent as
-eth_sendBundle against a world from ``mevauction.worlds.evm.generate``, executed by the
+eth_sendBundle against a world from ``mevauction.intake.workloads.evm``, executed by the
 evm world at the deadline; the stored report equals running the auction on the same
 orders directly."""
 
@@ -21,7 +21,7 @@ ORDERS = 10
 
 @pytest.fixture(scope="module")
 def generated():
-    from mevauction.worlds.evm.generate import generate
+    from mevauction.intake.workloads.evm import generate
     return generate(orders=ORDERS, seed=3)
 
 

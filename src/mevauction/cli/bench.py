@@ -15,6 +15,7 @@ from mevauction.cli.output import write_json
 from mevauction.errors import InputError
 from mevauction.evaluation.harness import ALGORITHMS, BENCH_FORMAT, BenchParams, check_algorithms, run_blocks
 from mevauction.evaluation.summary import summarize
+from mevauction.intake import workloads
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,14 +47,7 @@ def _int(text: str, field: str, minimum: int) -> int:
 
 
 def params_from_args(args: argparse.Namespace) -> BenchParams:
-    from mevauction.worlds import world_module
-
-    try:
-        module = world_module(args.world)
-    except (InputError, ImportError):
-        raise InputError("--world", f"unknown or unavailable world {args.world!r}") from None
-    if not hasattr(module, "generate"):
-        raise InputError("--world", f"world {args.world!r} has no workload generator")
+    workloads.generator_for(args.world, "--world")  # fails early, naming the flag
     algorithms = check_algorithms([a.strip() for a in args.algorithms.split(",") if a.strip()])
     return BenchParams(
         world=args.world,

@@ -12,10 +12,10 @@ import argparse
 
 from rich.console import Console
 
+from mevauction.intake import workloads
 from mevauction.cli.auction import print_report
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
-from mevauction.worlds import world_module
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def offline(args: argparse.Namespace, console: Console) -> int:
-    doc = world_module("amm").generate(args.orders, args.seed,
+    doc = workloads.generate("amm", args.orders, args.seed,
                                        builders=[{"id": "rbuilder-mgp", "algorithm": "mgp-ordering"},
                                                  {"id": "rbuilder-parallel", "algorithm": "parallel"}])
     scenario = parse_scenario(doc)

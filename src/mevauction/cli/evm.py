@@ -20,7 +20,7 @@ def _write(doc: dict, out: str) -> None:
 
 
 def _generate(args) -> int:
-    from mevauction.worlds.evm import generate
+    from mevauction.intake.workloads.evm import generate
 
     if args.orders < 1:
         raise InputError("orders", f"must be at least 1, got {args.orders}")
@@ -29,7 +29,7 @@ def _generate(args) -> int:
 
 
 def _from_rpc(args) -> int:
-    from mevauction.worlds.evm.interop import scenario_from_rpc
+    from mevauction.intake.rpc_block import scenario_from_rpc
 
     bundles = read_json(args.bundles) if args.bundles else None
     doc = scenario_from_rpc(read_json(args.block), read_json(args.prestate), bundles, pin_coinbase=args.pin_coinbase)

@@ -1,6 +1,6 @@
 """``mevauction scenario generate`` — write a realistic slot and show its conflict structure.
 
-The world's own generator (``mevauction.worlds.<kind>.generate``) draws the slot;
+The world's workload generator (``mevauction.intake.workloads.<kind>``) draws the slot;
 this command writes it as a ``mevauction.scenario/1`` file and prints the histogram
 of conflict-group sizes (seed 004 Alg. 1 ``GetConflictGroups`` over the world's
 conflict accesses), the statistic seed 004 § 5.2 reports for mainnet.
@@ -19,7 +19,8 @@ from mevauction.building.conflicts import conflict_groups
 from mevauction.cli.output import write_json
 from mevauction.errors import InputError
 from mevauction.intake.scenario import parse_scenario
-from mevauction.worlds import WORLD_MODULES, world_module
+from mevauction.intake import workloads
+from mevauction.worlds import WORLD_MODULES
 
 LARGE_GROUP = 8  # seed 004 § 5.2: "groups with at least 8 orders"
 BUCKETS = ((1, 1), (2, 2), (3, 3), (4, 7), (8, 15), (16, 31), (32, 63), (64, None))
@@ -40,22 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     gen.set_defaults(func=run_generate)
 
 
-def generator_for(kind: str):
-    try:
-        module = world_module(kind)
-    except ModuleNotFoundError:
-        raise InputError("--world", f"the {kind!r} world is not available in this installation") from None
-    generate = getattr(module, "generate", None)
-    if generate is None:
-        raise InputError("--world", f"the {kind!r} world has no scenario generator")
-    return generate
-
-
 def run_generate(args: argparse.Namespace) -> int:
     if args.orders < 1:
         raise InputError("--orders", "must be a positive integer")
     builders = [{"id": f"B{k + 1}", "algorithm": name, "bid": "truthful"} for k, name in enumerate(args.builder)]
-    doc = generator_for(args.world)(args.orders, args.seed, builders=builders)
+    doc = workloads.generator_for(args.world, "--world")(args.orders, args.seed, builders=builders)
     write_json(doc, args.output)
     world = parse_scenario(doc).world
     sizes = [len(g) for g in conflict_groups(list(world.orders), world.conflict_access)]

@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
+from mevauction.intake import workloads
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import DefaultBuilder
 from mevauction.building.registry import BUILDERS, make_builder
 from mevauction.errors import InputError
-from mevauction.worlds import build_world, world_module
+from mevauction.worlds import build_world
 
 BENCH_FORMAT = "mevauction.bench/1"
 ALGORITHMS = ("default", "mgp-ordering", "mp-ordering", "parallel")
@@ -73,7 +74,7 @@ def _timed(fn: Callable[[], object]) -> tuple[object, float]:
 def bench_block(params: BenchParams, index: int) -> dict:
     """Generate block ``index`` and run every algorithm on the same orders."""
     seed = block_seed(params.seed, index)
-    scenario = world_module(params.world).generate(params.orders, seed)
+    scenario = workloads.generate(params.world, params.orders, seed)
     world = build_world(scenario)
     order_ids = list(world.orders)
     sizes = [len(g) for g in conflict_groups(order_ids, world.conflict_access)]

@@ -17,7 +17,6 @@ from mevauction.worlds import World, build_world
 from mevauction.worlds.base import Order
 
 SCENARIO_FORMAT = "mevauction.scenario/1"
-DEFAULT_GAS = 21_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,45 +55,6 @@ def read_json(path: str | Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(str(path), f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-
-
-def parse_order_common(obj: Any, index: int) -> Order:
-    """The world-independent fields of ``orders[index]``: id, gas, txs, kind, target."""
-    where = f"orders[{index}]"
-    require(isinstance(obj, dict), where, "must be an object")
-    oid = obj.get("id")
-    require(isinstance(oid, str) and oid != "", f"{where}.id", "missing or not a non-empty string")
-    gas = obj.get("gas", DEFAULT_GAS)
-    require(isinstance(gas, int) and not isinstance(gas, bool) and gas > 0, f"{where}.gas", "must be a positive integer")
-    txs = obj.get("txs", [oid])
-    require(
-        isinstance(txs, list) and txs and all(isinstance(t, str) and t for t in txs),
-        f"{where}.txs",
-        "must be a non-empty list of transaction hashes",
-    )
-    require(len(set(txs)) == len(txs), f"{where}.txs", "repeats a transaction hash")
-    reverting = obj.get("revertingTxHashes", [])
-    require(isinstance(reverting, list) and all(isinstance(t, str) for t in reverting),
-            f"{where}.revertingTxHashes", "must be a list of transaction hashes")
-    kind = obj.get("kind", "bundle")
-    require(isinstance(kind, str), f"{where}.kind", "must be a string")
-    target = obj.get("target")
-    require(target is None or isinstance(target, str), f"{where}.target", "must be a string")
-    return Order(oid, tuple(txs), gas, frozenset(reverting), kind, target)
-
-
-def parse_orders(scenario: dict) -> list[tuple[Order, dict]]:
-    """Common order fields of every order, checking that ids are unique."""
-    orders = scenario.get("orders")
-    require(isinstance(orders, list), "orders", "missing or not a list")
-    seen: set[str] = set()
-    out = []
-    for index, obj in enumerate(orders):
-        order = parse_order_common(obj, index)
-        require(order.id not in seen, f"orders[{index}].id", f"duplicate order id {order.id!r}")
-        seen.add(order.id)
-        out.append((order, obj))
-    return out
 
 
 def parse_builders(raw: Any) -> list[BuilderSubmission]:

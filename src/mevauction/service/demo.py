@@ -23,6 +23,7 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from mevauction.intake import workloads
 from mevauction.cli.output import fmt_eth
 from mevauction.client import AsyncClient, Signer, signed_transfer
 from mevauction.service.app import create_app
@@ -88,9 +89,8 @@ def table_orders(slot: int, count: int, rng: random.Random) -> list[dict]:
 
 def amm_orders(count: int, seed: int) -> tuple[dict, list[dict]]:
     """A generated amm slot (world and orders) on the pools every demo slot uses."""
-    from mevauction.worlds import world_module
 
-    doc = world_module("amm").generate(count, seed)
+    doc = workloads.generate("amm", count, seed)
     return doc["world"], doc["orders"]
 
 

@@ -17,10 +17,10 @@ from typing import Any
 from mevauction.eth.keccak import keccak
 
 from mevauction.errors import InputError
+from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.service.committee import CommitteeFailure
 from mevauction.service.intake import canonical
 
-SCENARIO_FORMAT = "mevauction.scenario/1"
 ZERO_HASH = "0x" + "00" * 32
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mevauction.errors import InputError, as_wei, require
-from mevauction.intake.scenario import parse_orders
+from mevauction.worlds.orders import parse_orders
 from mevauction.worlds.base import Access, Order, Outcome, World
 
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from mevauction.errors import as_wei, require
-from mevauction.intake.scenario import parse_orders
+from mevauction.worlds.orders import parse_orders
 from mevauction.worlds.amm.orders import Arbitrage, Backrun, Hop, Program, Sandwich, Swap, Transfer, balance_key
 from mevauction.worlds.amm.uniswap import MAX_RESERVE
 from mevauction.worlds.amm.world import AmmWorld, Pool

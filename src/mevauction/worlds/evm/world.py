@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mevauction.errors import InputError, require
-from mevauction.intake.scenario import parse_orders
+from mevauction.worlds.orders import parse_orders
 from mevauction.worlds.base import Access, Order, Outcome, World
 from mevauction.worlds.evm.access import PRECOMPILES, access_from_journals
 from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor, new_evm

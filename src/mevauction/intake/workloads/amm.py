@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mevauction.errors import require
+from mevauction.intake.scenario import SCENARIO_FORMAT, parse_builders
 from mevauction.worlds.amm.uniswap import get_amount_in, get_amount_out, optimal_cycle_input
 
 ETH = 10**18
 GWEI = 10**9
 NUMERAIRE = "WETH"
-SCENARIO_FORMAT = "mevauction.scenario/1"
 
 # Order mix per slot (fractions of the order budget; the rest are transfers).
 MEV_SHARE = 0.12
@@ -331,8 +331,6 @@ def generate(orders: int, seed: int, *, builders: list[dict[str, Any]] | None = 
     require(isinstance(seed, int) and not isinstance(seed, bool), "seed", "must be an integer")
     require(isinstance(zipf, (int, float)) and zipf > 0, "zipf", "must be a positive number")
     if builders is not None:
-        from mevauction.intake.scenario import parse_builders
-
         parse_builders(builders)
     gen = SlotGenerator(orders, seed, float(zipf))
     objs = gen.slot()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.eth.keccak import keccak
 
 from mevauction.errors import InputError, require
@@ -99,7 +100,7 @@ def scenario_from_rpc(block: Any, prestate: Any, bundles: Any = None, *, pin_coi
     chain_id = next((_q(t, "chainId", "block") for t in txs if isinstance(t, dict) and t.get("chainId")), 1)
     if not orders:
         raise InputError("block.transactions", "no supported transactions and no bundles")
-    return {"format": "mevauction.scenario/1",
+    return {"format": SCENARIO_FORMAT,
             "world": {"kind": "evm", "chain_id": chain_id, "block": world_block,
                       "state": state_to_json(merge_prestate(prestate))},
             "block_gas_limit": world_block["gas_limit"], "orders": orders, "builders": []}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.eth.keccak import keccak
 from pyrevm import AccountInfo
 
@@ -242,7 +243,7 @@ def generate(orders: int = 200, seed: int = 0, *, tokens: int | None = None, sea
                        "gas_limit": block.gas_limit},
              "state": state_to_json(genesis.accounts)}
     return {
-        "format": "mevauction.scenario/1",
+        "format": SCENARIO_FORMAT,
         "world": world,
         "block_gas_limit": block.gas_limit,
         "seed": seed,
