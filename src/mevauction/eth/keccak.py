@@ -17,7 +17,8 @@ try:
     from sha3 import keccak_256
 
     def _keccak_c(data: bytes) -> bytes:
-        return keccak_256(data).digest()
+        digest: bytes = keccak_256(data).digest()
+        return digest
 
     keccak = _keccak_c
 except ImportError:  # the optional fast backend is not installed

@@ -274,7 +274,9 @@ def _decode_typed(kind: int, raw: bytes, start: int, field: str, end: int | None
     value = _int(rest[2], f"{field}.value")
     data = _bytes(rest[3], f"{field}.data")
     access = _access_list(rest[4], f"{field}.accessList")
-    blob_fee, blob_hashes, auths = 0, (), ()
+    blob_fee = 0
+    blob_hashes: tuple[str, ...] = ()
+    auths: tuple[Authorization, ...] = ()
     if kind == BLOB:
         blob_fee = _int(rest[5], f"{field}.maxFeePerBlobGas")
         blob_hashes = _blob_hashes(rest[6], f"{field}.blobVersionedHashes")
