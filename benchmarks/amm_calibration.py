@@ -1,4 +1,4 @@
-"""Conflict-group statistics of generated amm slots vs seed 004 § 5.2 / Fig. 5.
+"""Conflict-group statistics of generated amm slots vs Boost+ paper § 5.2 / Fig. 5.
 
     PYTHONPATH=src python benchmarks/amm_calibration.py [--slots 30] [--orders 100 400 1000]
 

@@ -1,7 +1,7 @@
 """Pushes per second of the amm world's cursor.
 
 The default algorithm walks every ordering of every subset of up to k_cutoff − 1 = 7
-orders with push/pop (seed 004 Alg. 1), so the cursor's push+pop is its inner loop.
+orders with push/pop (Boost+ paper Alg. 1), so the cursor's push+pop is its inner loop.
 This script takes the largest conflict group of a generated slot, picks 7 of its
 orders with the default algorithm's seeded ``Select``, and times (1) the full walk
 over all ordered subsets (13,699 pushes when nothing fails; a failed push is counted

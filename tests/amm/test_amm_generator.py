@@ -1,4 +1,4 @@
-"""The slot generator: determinism, validity, realism and calibration (seed 004 § 5.2)."""
+"""The slot generator: determinism, validity, realism and calibration (Boost+ paper § 5.2)."""
 
 from __future__ import annotations
 

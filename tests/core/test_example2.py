@@ -1,4 +1,4 @@
-"""Seed 004 Example 2 (Table 1) end to end through the CLI."""
+"""The Boost+ paper Example 2 (Table 1) end to end through the CLI."""
 
 import json
 import subprocess

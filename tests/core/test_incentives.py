@@ -1,4 +1,4 @@
-"""Incentive properties of Boost+ as property-based tests (seed 004 § 4.4).
+"""Incentive properties of Boost+ as property-based tests (Boost+ paper § 4.4).
 
 Checked over random table slots and random amm slots, including conflict groups at
 or above k_cutoff (a small k_cutoff makes large groups cheap to produce):

@@ -1,7 +1,7 @@
 """`mevauction auction` through the CLI on a generated evm slot, with the generator's builders.
 
 The slot names three rbuilder-style builders (mgp-ordering, mp-ordering, parallel).
-The report is checked against Boost+'s invariants (seed 004 Fig. 3, Theorem 3),
+The report is checked against Boost+'s invariants (Boost+ paper Fig. 3, Theorem 3),
 re-deriving what it can from a world rebuilt from the same file: the bids in the
 default block o*, β0, and each refund's bounds 0 ≤ r_i ≤ b_i(o*).
 """

@@ -1,2 +1,2 @@
-"""Block building: conflict groups, the default algorithm (seed 004 Alg. 1) and
+"""Block building: conflict groups, the default algorithm (Boost+ paper Alg. 1) and
 builder plug-ins (rbuilder-style baselines)."""

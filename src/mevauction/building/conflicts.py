@@ -1,4 +1,4 @@
-"""Conflict groups (seed 004 Alg. 1, ``GetConflictGroups``).
+"""Conflict groups (Boost+ paper Alg. 1, ``GetConflictGroups``).
 
 Two orders conflict when a write of one meets a read or a write of the other.
 Conflict groups are the connected components of that relation. Instead of testing

@@ -1,4 +1,4 @@
-"""The default algorithm of Boost+ (seed 004, Alg. 1 ``BlockBuilding``).
+"""The default algorithm of Boost+ (Boost+ paper, Alg. 1 ``BlockBuilding``).
 
 Orders are partitioned into conflict groups (``GetConflictGroups``); each group is
 solved on its own, since orders of different groups neither affect nor depend on

@@ -1,9 +1,9 @@
-"""Feasible families for large conflict groups (seed 004 Alg. 1, lines 26–29).
+"""Feasible families for large conflict groups (Boost+ paper Alg. 1, lines 26–29).
 
 A group of at least k_cutoff orders is too large for exhaustive search. Alg. 1
 first checks for structure that makes the search simple (``IsFeasible`` /
 ``AlgFor``), and otherwise searches exhaustively over k_cutoff − 1 orders chosen by
-a deterministic, seeded ``Select``. Seed 004 § 5.4 finds that this last resort is
+a deterministic, seeded ``Select``. The Boost+ paper § 5.4 finds that this last resort is
 why the default algorithm loses on blocks with large groups: it drops orders that
 greedy builders include. So the family Ω searched for such a group here is the
 *union* of
@@ -55,7 +55,7 @@ CHOICE_BUDGET = 384
 # Seeded shuffles of the whole group offered as blocks (rbuilder's parallel builder
 # tries 50 random orders; these are drawn from the slot seed, never from bids).
 # 300: best share 83 % → 94 % over 150 at about the same runtime as 150 before the
-# exhaustive search's reduction (docs/notes/baselines.md, "Family size").
+# exhaustive search's reduction (docs/building.md, "Decisions and measurements").
 SHUFFLES = 300
 # Kinds of user orders (not searchers' bundles).
 PLAIN_KINDS = frozenset({"swap", "transfer"})

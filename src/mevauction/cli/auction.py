@@ -16,7 +16,7 @@ from mevauction.mechanism.boost import Report, run_auction
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("auction", help="run the Boost+ mechanism on a scenario file",
-                       description="Run the Boost+ mechanism (seed 004 Fig. 3) on one slot's scenario.")
+                       description="Run the Boost+ mechanism (Boost+ paper Fig. 3) on one slot's scenario.")
     p.add_argument("scenario", help="scenario file (mevauction.scenario/1), - for stdin")
     p.add_argument("--k-cutoff", type=int, default=K_CUTOFF, help="exhaustive search below this group size (default 8)")
     p.add_argument("--json", metavar="OUT", help="write the report (mevauction.report/1) to OUT, - for stdout")

@@ -1,5 +1,5 @@
 """``mevauction bench`` — the default algorithm against rbuilder's builders
-(spec/bench.md; seed 004 § 5.4, Fig. 6 and Fig. 7)."""
+(spec/bench.md; Boost+ paper § 5.4, Fig. 6 and Fig. 7)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from mevauction.intake import workloads
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="compare the default algorithm with rbuilder's builders",
                        description="Run every algorithm on the same generated blocks and compare "
-                                   "block value and runtime (seed 004 § 5.4).")
+                                   "block value and runtime (Boost+ paper § 5.4).")
     p.add_argument("--world", default="amm", help="world whose generator makes the blocks (default amm)")
     p.add_argument("--blocks", required=True, help="number of blocks")
     p.add_argument("--orders", required=True, help="orders per block")

@@ -2,8 +2,8 @@
 
 The world's workload generator (``mevauction.intake.workloads.<kind>``) draws the slot;
 this command writes it as a ``mevauction.scenario/1`` file and prints the histogram
-of conflict-group sizes (seed 004 Alg. 1 ``GetConflictGroups`` over the world's
-conflict accesses), the statistic seed 004 § 5.2 reports for mainnet.
+of conflict-group sizes (Boost+ paper Alg. 1 ``GetConflictGroups`` over the world's
+conflict accesses), the statistic the Boost+ paper § 5.2 reports for mainnet.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from mevauction.intake.scenario import parse_scenario
 from mevauction.intake import workloads
 from mevauction.worlds import WORLD_MODULES
 
-LARGE_GROUP = 8  # seed 004 § 5.2: "groups with at least 8 orders"
+LARGE_GROUP = 8  # Boost+ paper § 5.2: "groups with at least 8 orders"
 BUCKETS = ((1, 1), (2, 2), (3, 3), (4, 7), (8, 15), (16, 31), (32, 63), (64, None))
 
 

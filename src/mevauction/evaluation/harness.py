@@ -1,13 +1,13 @@
 """The comparison harness behind ``mevauction bench`` (spec/bench.md).
 
-Seed 004 § 5.4 replays 10,000 mainnet blocks and, per block, runs the default
+The Boost+ paper § 5.4 replays 10,000 mainnet blocks and, per block, runs the default
 algorithm and rbuilder's builders on the same orders, comparing block value and
 runtime. We do the same on generated blocks: block ``index`` of a run with seed S
 is generated from its own seed (a hash of S and the index), so a block's orders
 do not depend on how blocks are spread over processes — ``--workers`` and
 ``--ray`` give the same numbers as a serial run (runtimes aside).
 
-Every algorithm gets every order of the block (seed 004 § 5.4 compares whole
+Every algorithm gets every order of the block (Boost+ paper § 5.4 compares whole
 blocks). Values are the sums of bids in wei. ``runtime_ms`` of ``default`` is the
 time to build o* alone; ``refunds_ms`` is the time of the default algorithm's
 pass that yields o* *and* every counterfactual o_{-i} (one walk gives both, see

@@ -1,4 +1,4 @@
-"""Figures of a bench run: analogues of seed 004 Fig. 6 and Fig. 7.
+"""Figures of a bench run: analogues of Boost+ paper Fig. 6 and Fig. 7.
 
 - ``win_share_by_max_group.png`` (Fig. 6): blocks per largest-conflict-group bucket,
   and in how many of them each algorithm built the best block;

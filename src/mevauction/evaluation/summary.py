@@ -1,5 +1,5 @@
 """The ``summary`` of a bench run (spec/bench.md): who builds the best block, how far
-the others are, how long each takes — overall, by largest conflict group (seed 004
+the others are, how long each takes — overall, by largest conflict group (Boost+ paper
 Fig. 6) and by block value tercile (§ 5.4 looks at blocks worth > 1 ETH apart).
 
 An algorithm is *best* on a block when its value is ≥ every other algorithm's there;

@@ -1,4 +1,4 @@
-"""Preconfirmation auctions on mev-commit's message formats (seed 003, issue 6).
+"""Preconfirmation auctions on mev-commit's message formats (preconfirmation-auctions paper, issue 6).
 
 Messages and digests: :mod:`.messages`, :mod:`.hashing`, :mod:`.keys`, :mod:`.nike`;
 payment rules: :mod:`.decay`, :mod:`.settlement`, :mod:`.deposits`; provider side:

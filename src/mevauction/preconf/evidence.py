@@ -1,4 +1,4 @@
-"""Signed rejects and equivocation evidence (seed 003, "Provider commitments").
+"""Signed rejects and equivocation evidence (preconfirmation-auctions paper, "Provider commitments").
 
 mev-commit has no signed reject; a provider that commits to *timely* rejects gives
 bids a de facto expiry, and that promise is only credible if a provider who both

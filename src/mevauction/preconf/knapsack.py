@@ -1,6 +1,6 @@
 """The provider's decision rule: a forward greedy knapsack with a reserve price per gas.
 
-Seed 003, "Static model", Example: the standard two-parameter knapsack auction with
+The preconfirmation-auctions paper, "Static model", Example: the standard two-parameter knapsack auction with
 capacity C (here C_{-t}, the share of the block sold by time −t) and reserve f_res.
 Offers are taken in decreasing order of value per gas (compared at a resolution of
 2^-64 wei per gas, then by earlier arrival, then by key); an offer is accepted if its

@@ -1,6 +1,6 @@
 """Market simulation of preconf auctions: the deferring problem and its two remedies.
 
-Seed 003, "Dynamic models": bids arrive as a point process over the slot; each
+The preconfirmation-auctions paper, "Dynamic models": bids arrive as a point process over the slot; each
 bidder's value follows a martingale; the provider runs auctions at t_0 … t_k before
 the block through the real :class:`~mevauction.preconf.provider.ProviderEngine`
 (real signatures, NIKE keys, commitments, rejects); whatever is left competes in the

@@ -1,6 +1,6 @@
 """Published, signed auction parameters, and the audit that the engine followed them.
 
-Seed 003, "Mechanisms with commitment": a provider that publicly commits to sell a
+The preconfirmation-auctions paper, "Mechanisms with commitment": a provider that publicly commits to sell a
 share of the block by a declared mechanism (capacity schedule C_{-t}, reserve, timely
 rejects) solicits earlier bids and removes the deferring problem. Here the provider
 signs its parameters; the engine records a transcript of every round (the offers it

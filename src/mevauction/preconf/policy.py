@@ -1,7 +1,7 @@
 """Reserve-price policies for the provider's auctions.
 
 * ``fixed``: one published reserve per gas.
-* ``lift-lining`` (seed 003, "Provider information"): like an auctioneer who raises a
+* ``lift-lining`` (preconfirmation-auctions paper, "Provider information"): like an auctioneer who raises a
   secret reserve as bids reveal the distribution of bidder types, the reserve at a
   round is the running maximum, over the rounds so far for this block, of a quantile of
   the value per gas of all bids seen for the block — never below a floor, and only

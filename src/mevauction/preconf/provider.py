@@ -3,7 +3,7 @@
 Per arriving bid (mev-commit ``handleBid``): check the addressee, chain and fields,
 verify the bidder's signature, refuse replays, and hold the bid amount against the
 bidder's deposit (``CheckAndDeductDeposit``). Admitted bids wait in a pool; at each
-auction (seed 003 "Dynamic models": times t_0 … t_k before the block, or on every
+auction (preconfirmation-auctions paper "Dynamic models": times t_0 … t_k before the block, or on every
 arrival in ``continuous`` mode) the engine computes the reserve, the capacity left
 under C_{-t}, and the accepted set, then signs a commitment for each accepted bid
 (NIKE shared key + mev-commit commitment digest) and a reject for each bid past its
@@ -12,7 +12,7 @@ deadline. Every round is written to a transcript that :func:`params.audit` repla
 Two decision rules:
 
 * ``committed`` — the published forward-greedy rule, always.
-* ``deferring`` — a myopic provider with no public commitment (seed 003, "Provider
+* ``deferring`` — a myopic provider with no public commitment (preconfirmation-auctions paper, "Provider
   withholding values"): before its last auction it accepts a bid only if accepting now
   earns more than waiting, i.e. the decayed value now beats both the decayed value at
   the next auction and the capacity's expected later price. Without decay waiting is

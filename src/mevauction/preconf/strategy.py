@@ -1,4 +1,4 @@
-"""Bidder strategies (seed 003, "Inclusion risk", "Fee risk", "Execution outcome risk").
+"""Bidder strategies (preconfirmation-auctions paper, "Inclusion risk", "Fee risk", "Execution outcome risk").
 
 * :class:`AcceptanceModel` learns, from observed auctions, the price per gas that was
   needed to be accepted early; :meth:`AcceptanceModel.min_bid_per_gas` is the

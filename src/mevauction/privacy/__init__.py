@@ -1,4 +1,4 @@
-"""Sealed bids: an MPC committee that reveals only the winner and the price (seed 000).
+"""Sealed bids: an MPC committee that reveals only the winner and the price (privacy-preserving auctions paper).
 
 Bidders Shamir-share their bids to a committee of m servers (default 3, threshold 1)
 which computes the auction with MPyC and opens only the outcome. Modules:

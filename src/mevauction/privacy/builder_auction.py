@@ -1,4 +1,4 @@
-"""The Boost+ builders' auction computed by the committee (seed 004 Fig. 3 steps 3–4).
+"""The Boost+ builders' auction computed by the committee (Boost+ paper Fig. 3 steps 3–4).
 
 Same contract as ``mevauction.mechanism.auction.second_price_with_reserve``: the highest
 builder bid β* wins if β0 < β* (ties go to the default block, returned as None with

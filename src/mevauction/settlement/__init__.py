@@ -1,1 +1,1 @@
-"""Settlement: the money flows that carry out a Boost+ report (seed 004 Fig. 3 (4))."""
+"""Settlement: the money flows that carry out a Boost+ report (Boost+ paper Fig. 3 (4))."""

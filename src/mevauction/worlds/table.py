@@ -4,7 +4,7 @@ Specified in spec/auction-cli.md § 1. The bid of order i at its place in a bloc
 found by taking the orders placed before i that conflict with i *directly*, in block
 order, joining their ids with ``,`` and looking that string up in ``bid.after``;
 absent, the bid is ``bid.default``. It is exact and small, which makes it the world
-of worked examples (seed 004, Table 1) and of brute-force cross-checks.
+of worked examples (Boost+ paper, Table 1) and of brute-force cross-checks.
 """
 
 from __future__ import annotations

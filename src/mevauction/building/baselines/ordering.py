@@ -1,7 +1,7 @@
 """rbuilder's ordering builders: ``mgp-ordering`` and ``mp-ordering``.
 
-The live builders Flashbots runs by default (DESIGN.md, "rbuilder baseline
-behaviour"; flashbots/rbuilder ``building/builders/ordering_builder.rs``):
+The live builders Flashbots runs by default (docs/building.md, "rbuilder's builders";
+flashbots/rbuilder ``building/builders/ordering_builder.rs``):
 
 1. simulate every order alone at the top of the block; orders whose simulation
    fails are never considered;

@@ -1,7 +1,7 @@
 """rbuilder's parallel builder (``parallel``).
 
-flashbots/rbuilder ``building/builders/parallel_builder`` (DESIGN.md, "rbuilder
-baseline behaviour"), re-derived for one block:
+flashbots/rbuilder ``building/builders/parallel_builder`` (docs/building.md, "rbuilder's
+builders"), re-derived for one block:
 
 1. simulate every order at the top of the block (failed ones are left out);
 2. group them with rbuilder's conflict definition — two orders conflict when the

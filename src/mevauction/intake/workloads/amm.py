@@ -1,11 +1,11 @@
-"""Realistic ``amm`` slots, calibrated to seed 004 § 5.2.
+"""Realistic ``amm`` slots, calibrated to Boost+ paper § 5.2.
 
 A slot is made of the things § 5.2 finds on mainnet:
 
 - pools whose popularity follows a Zipf law (a few pairs — WETH/USDC-like, on
   several venues — carry most of the flow, a long tail is touched once or never);
 - *MEV opportunities* on popular pairs: price dislocations between venues that
-  several searchers compete for with their own arbitrage (seed 004 Example 1), and
+  several searchers compete for with their own arbitrage (Boost+ paper Example 1), and
   large user swaps (victims) that several searchers backrun or sandwich — all those
   bundles contain the victim's transaction;
 - user swaps routed by popularity, with slippage limits;
@@ -14,8 +14,8 @@ A slot is made of the things § 5.2 finds on mainnet:
 
 Most conflict groups are therefore singletons or tiny, and the hot pairs form a
 heavy tail of large groups: in most slots of a few hundred orders one to three
-groups of ≥ 8 orders (seed 004 Fig. 5: over half the blocks have exactly one,
-most have fewer than four). docs/notes/amm.md records the measured histogram.
+groups of ≥ 8 orders (Boost+ paper Fig. 5: over half the blocks have exactly one,
+most have fewer than four). docs/worlds/amm.md records the measured histogram.
 Everything is drawn from one ``random.Random(seed)``: same seed, same slot.
 """
 
@@ -37,7 +37,7 @@ NUMERAIRE = "WETH"
 MEV_SHARE = 0.12
 SWAP_SHARE = 0.15
 # Pool popularity: Zipf–Mandelbrot weight 1 / (rank + ZIPF_OFFSET) ** exponent
-# (seed 004 § 5.2 calibration, see docs/notes/amm.md).
+# (Boost+ paper § 5.2 calibration, see docs/worlds/amm.md).
 ZIPF_EXPONENT = 2.1
 ZIPF_OFFSET = 1
 TOKENS_PER_ORDER = 0.4
@@ -170,7 +170,7 @@ class SlotGenerator:
 
     def arbitrage(self, path: list[GenPool], kind: str = "arbitrage",
                   victim: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Seed 004 Example 1: a searcher's cycle paying 50–99% of its profit."""
+        """The Boost+ paper Example 1: a searcher's cycle paying 50–99% of its profit."""
         rng = self.rng
         gas = rng.randint(150_000, 200_000) + (60_000 if len(path) == 3 else 0)
         obj: dict[str, Any] = {"id": None, "kind": kind, "gas": gas, "txs": [self.tx_hash()],

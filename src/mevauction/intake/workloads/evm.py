@@ -17,7 +17,7 @@ Orders, drawn from ``random.Random(seed)``:
   line (``kind="arbitrage"``), several competing per pool pair.
 
 Every searcher bundle pays a share of its realised WETH profit to
-``block.coinbase`` (seed 004, Example 1), which makes its bid state-dependent.
+``block.coinbase`` (Boost+ paper, Example 1), which makes its bid state-dependent.
 Keys are derived from the seed, so the same (orders, seed) gives the same file.
 """
 

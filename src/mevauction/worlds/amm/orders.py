@@ -9,8 +9,8 @@ is worth 1 wei per unit.
 - ``swap`` — a user's router swap with a slippage limit (``min_out`` for exact
   input, ``max_in`` for exact output), paying a fixed tip.
 - ``transfer`` — an ERC-20 transfer paying a fixed tip; transfers of one token
-  commute when no sender runs short (seed 004 § 5.2, "Insights").
-- ``arbitrage`` — seed 004 Example 1 (Flashbots simple-blind-arbitrage): reads the
+  commute when no sender runs short (Boost+ paper § 5.2, "Insights").
+- ``arbitrage`` — Boost+ paper Example 1 (Flashbots simple-blind-arbitrage): reads the
   reserves of a 2–3 pool cycle, trades the profit-maximising amount (a flash swap:
   no capital needed), pays ``share_bps`` of the realised profit; reverts when the
   cycle is not profitable at that state.

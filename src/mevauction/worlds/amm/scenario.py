@@ -125,7 +125,7 @@ class _Parser:
         return program, {"token": token, "from": sender, "to": recipient, "amount": amount, "tip": tip}
 
     def arbitrage(self, obj: dict, order: Order, where: str) -> tuple[Arbitrage, dict]:
-        """A 2–3 pool cycle from the numeraire back to it (seed 004 Example 1)."""
+        """A 2–3 pool cycle from the numeraire back to it (Boost+ paper Example 1)."""
         searcher = _name(obj, "searcher", where)
         path = obj.get("path")
         require(isinstance(path, list) and 2 <= len(path) <= 3, f"{where}.path", "must list 2 or 3 pool ids")

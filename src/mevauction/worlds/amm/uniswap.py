@@ -8,7 +8,7 @@
 Both round in the pair's favour, so the constant product never decreases. Reserves
 are ``uint112`` in the pair contract; :data:`MAX_RESERVE` is the bound.
 
-The optimal arbitrage size along a cycle of pools (seed 004 Example 1: the bundle
+The optimal arbitrage size along a cycle of pools (Boost+ paper Example 1: the bundle
 "computes a trade size from the reserves") uses the fact that a chain of V2 swaps,
 before rounding, is again of the form f(x) = A·x / (B + C·x). Its profit f(x) − x is
 concave with maximum at x* = (√(A·B) − B) / C, positive iff A > B (the marginal

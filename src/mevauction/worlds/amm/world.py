@@ -2,7 +2,7 @@
 
 An order's bid is what its program (see :mod:`.orders`) pays at the state it finds
 at its place in the block — a fixed tip, or a share of profit that depends on the
-reserves left by the orders before it (seed 004 § 3.2, Example 1).
+reserves left by the orders before it (Boost+ paper § 3.2, Example 1).
 
 Access keys are structural and fixed per order: ``pool:<id>`` for every pool it
 swaps through (reserves are read and written) and ``bal:<token>:<owner>`` for every

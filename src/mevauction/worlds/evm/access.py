@@ -17,7 +17,7 @@ of every transaction sender (the fee check), of each loaded contract whose code
 contains ``SELFBALANCE``, and of every loaded account when some loaded code
 contains ``BALANCE``. Gas payments are not journaled (execution.py), so every
 sender's balance and nonce are written. Payments to the fee recipient and the
-precompiles are left out: payments to the fee recipient commute (seed 004 § 5.1),
+precompiles are left out: payments to the fee recipient commute (Boost+ paper § 5.1),
 and no order can observe the precompiles.
 """
 

@@ -3,7 +3,7 @@
 b_i(ω) is the fee recipient's balance increase caused by order i at its place in
 block ω (priority fees plus direct transfers to ``block.coinbase``), as rbuilder
 measures coinbase profit. The fee recipient is a fresh one-time address for every
-world (seed 004, footnote 8), so no bundle can tell the default algorithm's run
+world (Boost+ paper, footnote 8), so no bundle can tell the default algorithm's run
 apart from any other non-integrated one; a scenario may pin it (backtests, or a
 builder's own address for the integration trick of Remark 1).
 

@@ -1,6 +1,6 @@
 # pragma version ~=0.4.3
 """
-@title A blind-arbitrage searcher contract (seed 004, Example 1)
+@title A blind-arbitrage searcher contract (Boost+ paper, Example 1)
 @notice Reads both pools' reserves, computes the profit-maximising trade size,
         buys the token where it is cheap and sells it where it is dear, measures
         revenue as the increase of its WETH balance, reverts if there is none, and
@@ -9,7 +9,7 @@
         and make all paying searchers conflict). The same call
         backruns a victim swap when placed right after it in a bundle.
         With required_coinbase set, the call is a no-op under any other fee
-        recipient (the integration trick of seed 004, Remark 1).
+        recipient (the integration trick of the Boost+ paper, Remark 1).
 """
 from ethereum.ercs import IERC20
 
