@@ -15,7 +15,8 @@ from mevauction.eth.errors import InputError
 __all__ = ["InputError", "as_wei", "require"]
 
 
-def require(condition: bool, field: str, message: str) -> None:
+def require(condition: object, field: str, message: str) -> None:
+    """Raise InputError(field, message) unless ``condition`` is truthy."""
     if not condition:
         raise InputError(field, message)
 

@@ -262,7 +262,9 @@ def layouts(exclusive: list[Level], plain: list[str], routes: list[Level], seed:
     besides "all bundles at the top" (where searchers simulated them), the sets are
     also spread evenly through the plain orders, in two seeded orders.
     """
-    out = [[*exclusive, *([p] for p in plain), *routes]]
+    singles: list[Level] = [[p] for p in plain]
+    first: list[Level] = [*exclusive, *singles, *routes]
+    out = [first]
     for shift in range(1, LAYOUTS):
         shuffled = seeded_order(plain, seed + shift)
         levels: list[Level] = []

@@ -7,6 +7,8 @@ name; modules are imported lazily so an optional backend costs nothing until use
 
 from __future__ import annotations
 
+from typing import Any
+
 import importlib
 from collections.abc import Sequence
 from typing import Protocol
@@ -30,7 +32,7 @@ BUILDERS = {
 }
 
 
-def make_builder(name: str, **options) -> BlockBuilder:
+def make_builder(name: str, **options: Any) -> BlockBuilder:
     """Instantiate a built-in algorithm by name (options it does not take are ignored)."""
     if name not in BUILDERS:
         raise InputError("algorithm", f"unknown algorithm {name!r} (known: {', '.join(BUILDERS)})")
@@ -40,4 +42,5 @@ def make_builder(name: str, **options) -> BlockBuilder:
     except ImportError as exc:
         raise InputError("algorithm", f"algorithm {name!r} is not available in this install ({exc})") from None
     accepted = getattr(cls, "OPTIONS", ())
-    return cls(**{k: v for k, v in options.items() if k in accepted})
+    builder: BlockBuilder = cls(**{k: v for k, v in options.items() if k in accepted})
+    return builder

@@ -21,6 +21,8 @@ can never be in one block together.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -108,7 +110,7 @@ def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = Tru
     push, pop = cursor.push, cursor.pop
     path: list[int] = []
     bid_of = [0] * n  # bid of each member in the current path, 0 when absent
-    best = [0, ()]  # value, path (indices)
+    best: list[Any] = [0, ()]  # value, path (indices): a mutable cell the recursion updates
     without = [0] * n  # empty block: value 0 without anyone
     without_path: list[tuple[int, ...]] = [()] * n
     # value − b_j ≤ value: no counterfactual can improve unless value > min(without).

@@ -10,6 +10,8 @@ auction and reports the ``mevauction.sealed/1`` outcome with its transcript.
 
 from __future__ import annotations
 
+from typing import Any
+
 import argparse
 import asyncio
 import statistics
@@ -214,12 +216,12 @@ def load_relay(path: str) -> tuple[list, list[float]]:
 def replay(args: argparse.Namespace) -> int:
     require(args.speed >= 0, "--speed", "must be non-negative")
     bids, arrivals = load_relay(args.relay)
-    arrivals = [t / args.speed for t in arrivals] if args.speed > 0 else None
+    arrival_s = [t / args.speed for t in arrivals] if args.speed > 0 else None
     values = [b.values[0] for b in bids]
     best = max(range(len(values)), key=lambda i: (values[i], -i))
     clear = {"winner": bids[best].bidder, "price": values[best]}
-    result, parties = _execute(args, "stream", bids, max_bids=len(bids), arrivals_s=arrivals)
-    extra = {"plaintext": clear}
+    result, parties = _execute(args, "stream", bids, max_bids=len(bids), arrivals_s=arrival_s)
+    extra: dict[str, Any] = {"plaintext": clear}
     if result.ok:
         per_server = [s["timing"]["update_latency_s"] for s in result.statements]
         updates = [max(col) * 1e3 for col in zip(*per_server)]

@@ -84,7 +84,7 @@ def scenario_from_rpc(block: Any, prestate: Any, bundles: Any = None, *, pin_coi
     require(isinstance(block, dict), "block", "must be an eth_getBlockByNumber result")
     txs = block.get("transactions")
     require(isinstance(txs, list), "block.transactions", "missing")
-    orders = []
+    orders: list[dict[str, Any]] = []
     for index, tx in enumerate(txs):
         where = f"block.transactions[{index}]"
         if isinstance(tx, dict) and _q(tx, "type", where, "0x0") not in (LEGACY, ACCESS_LIST, DYNAMIC_FEE):

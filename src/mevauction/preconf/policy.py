@@ -44,8 +44,8 @@ class ReservePolicy:
             lifted = max(lifted, self.quantile(observed_per_gas))
         return max(self.floor_per_gas, lifted)
 
-    def to_json(self) -> dict:
-        data = {"policy": self.kind, "floorPerGasWei": str(self.floor_per_gas)}
+    def to_json(self) -> dict[str, str | int]:
+        data: dict[str, str | int] = {"policy": self.kind, "floorPerGasWei": str(self.floor_per_gas)}
         if self.kind == "lift-lining":
             data.update(quantilePerMille=self.quantile_per_mille, minSamples=self.min_samples)
         return data

@@ -208,8 +208,8 @@ class ProviderEngine:
                 by_key[offer.key][1].dormant = True
         while book.deadlines and (final or book.deadlines[0][0] <= now):
             _, group, digest = heapq.heappop(book.deadlines)
-            pending = book.pending.get(group)
-            if pending is not None and pending.signed_bid.digest == digest:
+            waiting = book.pending.get(group)
+            if waiting is not None and waiting.signed_bid.digest == digest:
                 self.ledger.release(digest)
                 out.append(self._reject(digest, now, "not-selected"))
                 del book.pending[group]

@@ -24,6 +24,7 @@ Keys are derived from the seed, so the same (orders, seed) gives the same file.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mevauction.intake.scenario import SCENARIO_FORMAT
@@ -34,7 +35,7 @@ from mevauction.worlds.evm.contracts import artifact, calldata
 from mevauction.worlds.evm.execution import BlockContext, Executor, new_evm
 from mevauction.worlds.evm.state import harvest, load_into, state_to_json
 from mevauction.eth.secp256k1 import address_of
-from mevauction.eth.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, Transaction, decode, sign
+from mevauction.eth.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, AccessList, Transaction, decode, sign
 
 ETHER = 10**18
 GWEI = 10**9
@@ -57,12 +58,17 @@ def key_for(seed: int, role: str, index: int) -> bytes:
     return keccak(f"mevauction-evm:{seed}:{role}:{index}".encode())
 
 
+def _funded(wei: int) -> AccountInfo:
+    """An account holding ``wei`` and nothing else."""
+    return AccountInfo(balance=wei)  # type: ignore[call-arg]  # pyrevm's stub omits the balance its constructor takes
+
+
 def build_genesis(seed: int, tokens: int, users: int, bots: int, rng: random.Random) -> Genesis:
     """Deploy and fund the workload contracts; return their addresses and the state."""
     block = BlockContext(0, 1_700_000_000 - 12, 0, 30_000_000, GENESIS_COINBASE)
     evm = new_evm(block)
     deployer = address_of(key_for(seed, "deployer", 0))
-    evm.insert_account_info(deployer, AccountInfo(balance=10**12 * ETHER))
+    evm.insert_account_info(deployer, _funded(10**12 * ETHER))
     weth = evm.deploy(deployer, artifact("weth").deploy_code()).lower()
     router = evm.deploy(deployer, artifact("router").deploy_code()).lower()
     token_addrs, pools = [], []
@@ -84,7 +90,7 @@ def build_genesis(seed: int, tokens: int, users: int, bots: int, rng: random.Ran
     user_keys = [key_for(seed, "user", i) for i in range(users)]
     for key in user_keys:
         user = address_of(key)
-        evm.insert_account_info(user, AccountInfo(balance=1000 * ETHER))
+        evm.insert_account_info(user, _funded(1000 * ETHER))
         evm.message_call(user, weth, calldata("deposit()"), value=200 * ETHER)
         evm.message_call(user, weth, calldata("approve(address,uint256)", router, MAX_UINT))
         for token in token_addrs:
@@ -94,7 +100,7 @@ def build_genesis(seed: int, tokens: int, users: int, bots: int, rng: random.Ran
     for i in range(bots):
         key = key_for(seed, "searcher", i)
         bot = address_of(key)
-        evm.insert_account_info(bot, AccountInfo(balance=100 * ETHER))
+        evm.insert_account_info(bot, _funded(100 * ETHER))
         contract = evm.deploy(bot, artifact("searcher").deploy_code(weth)).lower()
         evm.message_call(deployer, weth, calldata("deposit()"), value=500 * ETHER)
         evm.message_call(deployer, weth, calldata("transfer(address,uint256)", contract, 500 * ETHER))
@@ -129,7 +135,8 @@ class TxFactory:
         return max(result.gas_used, 21_000), nonce, result.status
 
     def make(self, key: bytes, to: str, data: bytes = b"", value: int = 0, *, tip: int,
-             tx_type: int = DYNAMIC_FEE, access_list=(), before: list[Transaction] = ()) -> Transaction | None:
+             tx_type: int = DYNAMIC_FEE, access_list: AccessList = (),
+             before: Sequence[Transaction] = ()) -> Transaction | None:
         """A signed transaction, or None when its dry run at the intended place does not succeed."""
         sender = address_of(key)
         gas, nonce, status = self._dry_run(sender, to, data, value, list(before))
@@ -170,7 +177,7 @@ def generate(orders: int = 200, seed: int = 0, *, tokens: int | None = None, sea
     bots = iter(genesis.bots)
     popular = [address_of(key_for(seed, "exchange", i)) for i in range(3)]
 
-    def swap_tx(key: bytes, token_index: int, pool: str, buy: bool) -> Transaction:
+    def swap_tx(key: bytes, token_index: int, pool: str, buy: bool) -> Transaction | None:
         token = genesis.tokens[token_index]
         amount = rng.randint(1, 40) * ETHER
         token_in = genesis.weth if buy else token
@@ -185,7 +192,7 @@ def generate(orders: int = 200, seed: int = 0, *, tokens: int | None = None, sea
         return factory.make(key, genesis.router, data, tip=rng.randint(1, 3) * GWEI, tx_type=tx_type,
                             access_list=access)
 
-    def arb_tx(pair_buy: str, pair_sell: str, before: list[Transaction]) -> Transaction:
+    def arb_tx(pair_buy: str, pair_sell: str, before: list[Transaction]) -> Transaction | None:
         key, contract = next(bots)
         data = calldata("arb(address,address,uint256,address)", pair_buy, pair_sell,
                         rng.randint(50, 99) * 100, "0x" + "00" * 20)
