@@ -22,7 +22,6 @@ from mevauction.intake import workloads
 from mevauction.building.default import DefaultBuilder
 from mevauction.building.conflicts import conflict_groups
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
 
 
 def timed(fn):
@@ -53,7 +52,7 @@ def main() -> None:
             builder = DefaultBuilder(args.k_cutoff, scenario.seed)
             _, t_opt = timed(lambda: builder.solve(world, rest, counterfactuals=False))
             _, t_all = timed(lambda: builder.solve(world, rest, counterfactuals=True))
-            _, t_mech = timed(lambda: run_auction(scenario, k_cutoff=args.k_cutoff))
+            _, t_mech = timed(lambda: scenario.run_auction(k_cutoff=args.k_cutoff))
             rows.append((sum(len(g) > 1 for g in groups), max(map(len, groups)), t_opt, t_all, t_mech))
         med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
         table.add_row(str(size), f"{med(0):.0f}", f"{med(1):.0f}", f"{med(2)*1e3:.1f}", f"{med(3)*1e3:.1f}",

@@ -20,7 +20,6 @@ from rich.console import Console
 from rich.progress import track
 
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
 from mevauction.intake.workloads.evm import generate
 from mevauction.worlds.evm.world import from_scenario
 
@@ -73,7 +72,7 @@ def main() -> None:
             world = from_scenario(doc)
         capture, plain, n = top_of_block_rate(world, args.rounds)
         with Clock() as total:
-            report = run_auction(parse_scenario(doc))
+            report = parse_scenario(doc).run_auction()
         groups = sorted((len(g) for g in report.groups), reverse=True)
         rows.append((seed, load.wall, n / capture.cpu, n / plain.cpu, total.cpu, groups[:5],
                      report.default.value, n / capture.wall, n / plain.wall, total.wall))

@@ -1,11 +1,10 @@
-"""The Boost+ mechanism (the lead's run_auction) on generated amm slots."""
+"""The Boost+ mechanism on generated amm slots."""
 
 from __future__ import annotations
 
 import pytest
 
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
 from mevauction.intake.workloads.amm import generate
 
 
@@ -13,7 +12,7 @@ from mevauction.intake.workloads.amm import generate
 def test_auction_on_generated_amm_slot_keeps_the_invariants(orders, seed):
     scenario = parse_scenario(generate(orders, seed, builders=[{"id": "B1", "algorithm": "default", "bid": 0}]))
     world = scenario.world
-    report = run_auction(scenario)
+    report = scenario.run_auction()
     assert report.winner == "default"  # B1 bids 0 < β0
     # The final block executes to exactly the reported bids, with no shared transaction.
     executed = world.evaluate(report.block)

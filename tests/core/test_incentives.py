@@ -13,11 +13,11 @@ import copy
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from table_strategies import oracle_bids, table_scenarios
 
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
+from mevauction.mechanism.boost import BuilderSettlement
 from mevauction.settlement.ledger import MECHANISM, net_positions, settle
-from table_strategies import oracle_bids, table_scenarios
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -38,15 +38,15 @@ def check_accounting(report):
     paid_out = sum(s.refund for s in report.searchers.values())
     if report.case == "4a":
         mech_in = collected  # every searcher pays the mechanism directly
-        assert all(v == {"paid": 0, "refund": 0} for v in report.builder_settlement.values())
+        assert all(v == BuilderSettlement(0, 0) for v in report.builder_settlement.values())
     else:
         st_w = report.builder_settlement[report.winner]
-        mech_in = st_w["paid"]
-        paid_out += st_w["refund"]
+        mech_in = st_w.paid
+        paid_out += st_w.refund
     assert report.proposer >= 0
     assert mech_in == paid_out + report.proposer  # budget balance, exactly
     # The same, through the settlement ledger's explicit transfers.
-    flows = settle(report.to_json())
+    flows = settle(report)
     assert net_positions(flows).get(MECHANISM, 0) == 0
     assert all(t.amount > 0 for t in flows)
 
@@ -73,13 +73,13 @@ def utility(true_doc, report, oid):
 @SETTINGS
 @given(table_scenarios(max_orders=9), st.sampled_from([3, 4, 8]))
 def test_refund_bounds_and_budget_balance(doc, k_cutoff):
-    check_accounting(run_auction(parse_scenario(doc), k_cutoff=k_cutoff))
+    check_accounting(parse_scenario(doc).run_auction(k_cutoff=k_cutoff))
 
 
 @SETTINGS
 @given(table_scenarios(max_orders=9, builders=False), st.sampled_from([3, 4, 8]))
 def test_individual_rationality(doc, k_cutoff):
-    report = run_auction(parse_scenario(doc), k_cutoff=k_cutoff)
+    report = parse_scenario(doc).run_auction(k_cutoff=k_cutoff)
     for oid in report.searchers:
         assert utility(doc, report, oid) >= 0
 
@@ -87,10 +87,10 @@ def test_individual_rationality(doc, k_cutoff):
 @SETTINGS
 @given(table_scenarios(max_orders=9, builders=False), st.sampled_from([3, 4, 8]), st.data())
 def test_no_profitable_misreport_when_default_wins(doc, k_cutoff, data):
-    truthful = run_auction(parse_scenario(doc), k_cutoff=k_cutoff)
+    truthful = parse_scenario(doc).run_auction(k_cutoff=k_cutoff)
     oid = data.draw(st.sampled_from([o["id"] for o in doc["orders"]]))
     num, den = data.draw(st.sampled_from([(0, 1), (1, 2), (9, 10), (11, 10), (2, 1), (5, 1)]))
-    lie = run_auction(parse_scenario(scaled(doc, oid, num, den)), k_cutoff=k_cutoff)
+    lie = parse_scenario(scaled(doc, oid, num, den)).run_auction(k_cutoff=k_cutoff)
     assert utility(doc, lie, oid) <= utility(doc, truthful, oid)
 
 
@@ -102,7 +102,7 @@ def test_collusion_gains_nothing(doc, data):
     Refunds come from the default algorithm only, so the pair (j, i) ends with the
     same joint utility as when the default wins, and nobody else loses.
     """
-    honest = run_auction(parse_scenario(doc))
+    honest = parse_scenario(doc).run_auction()
     ids = [o["id"] for o in doc["orders"] if o["id"] not in honest.conflict_free]
     if not ids:
         return
@@ -111,11 +111,11 @@ def test_collusion_gains_nothing(doc, data):
     attack = copy.deepcopy(doc)
     attack["builders"] = [{"id": "J", "block": list(honest.default.block.orders), "bid": honest.beta0 + eps,
                            "counterfactuals": {colluder: eps}}]
-    report = run_auction(parse_scenario(attack))
+    report = parse_scenario(attack).run_auction()
     assert report.winner == "J"
     st_j = report.builder_settlement["J"]
     collected = sum(report.searchers[i].bid for i in report.default.block.orders)
-    builder_utility = collected + sum(report.searchers[i].bid for i in report.conflict_free) - st_j["paid"] + st_j["refund"]
+    builder_utility = collected + sum(report.searchers[i].bid for i in report.conflict_free) - st_j.paid + st_j.refund
     assert builder_utility == 0
     assert utility(doc, report, colluder) == utility(doc, honest, colluder)
     assert report.proposer == honest.proposer

@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
 from mevauction.intake.workloads.amm import generate
 from test_incentives import check_accounting
 
@@ -44,7 +43,7 @@ def arbitrage_utility(truth_doc, report, oid):
 @given(st.integers(0, 10_000), st.integers(20, 80), st.sampled_from([3, 5, 8]))
 def test_accounting_on_amm_slots(seed, n, k_cutoff):
     doc = generate(n, seed, builders=[{"id": "B1", "algorithm": "default", "bid": "truthful"}])
-    check_accounting(run_auction(parse_scenario(doc), k_cutoff=k_cutoff))
+    check_accounting(parse_scenario(doc).run_auction(k_cutoff=k_cutoff))
 
 
 @SETTINGS
@@ -56,12 +55,12 @@ def test_no_profitable_share_misreport(seed, n, k_cutoff, data):
         return
     # Prefer an arbitrage the truthful block includes: that is where a lie can pay.
     full = {o: with_share(doc, o, 10_000) for o in arbs}
-    included = [o for o in arbs if o in run_auction(parse_scenario(full[o]), k_cutoff=k_cutoff).block]
+    included = [o for o in arbs if o in parse_scenario(full[o]).run_auction(k_cutoff=k_cutoff).block]
     oid = data.draw(st.sampled_from(included or arbs))
     truth = full[oid]
-    honest = run_auction(parse_scenario(truth), k_cutoff=k_cutoff)
+    honest = parse_scenario(truth).run_auction(k_cutoff=k_cutoff)
     u_true = arbitrage_utility(truth, honest, oid)
     assert u_true >= 0  # individual rationality
     lie_share = data.draw(st.sampled_from([0, 2_500, 8_000, 9_000, 9_900, 9_999]))
-    lie = run_auction(parse_scenario(with_share(doc, oid, lie_share)), k_cutoff=k_cutoff)
+    lie = parse_scenario(with_share(doc, oid, lie_share)).run_auction(k_cutoff=k_cutoff)
     assert arbitrage_utility(truth, lie, oid) <= u_true

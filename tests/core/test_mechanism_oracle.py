@@ -3,7 +3,6 @@
 from hypothesis import HealthCheck, given, settings
 
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
 from table_strategies import oracle_bids, oracle_vcg, table_scenarios
 
 
@@ -31,7 +30,7 @@ def oracle_builders(scenario, beta0, free, rest):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table_scenarios())
 def test_matches_brute_force(doc):
-    report = run_auction(parse_scenario(doc))
+    report = parse_scenario(doc).run_auction()
     beta0, refunds, free, rest = oracle_vcg(doc)
     assert report.beta0 == beta0
     assert set(report.conflict_free) == free
@@ -41,5 +40,5 @@ def test_matches_brute_force(doc):
     assert report.winner == winner
     assert report.price == price
     if winner != "default":
-        assert report.builder_settlement[winner]["refund"] == builder_refund
+        assert report.builder_settlement[winner].refund == builder_refund
     assert report.proposer == price - sum(refunds.values())

@@ -6,7 +6,6 @@ import random
 import pytest
 
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
 from mevauction.worlds import build_world
 from mevauction.intake.workloads.evm import generate
 
@@ -57,7 +56,7 @@ def test_cursor_pop_restores_state_and_new_cursor_starts_clean(slot):
 
 
 def test_mechanism_invariants_on_a_generated_evm_slot(slot):
-    report = run_auction(parse_scenario(slot))
+    report = parse_scenario(slot).run_auction()
     assert report.winner == "default"
     value = report.default.value
     refunds = 0

@@ -6,13 +6,13 @@ orders directly."""
 import json
 
 import pytest
+from service_harness import ServerProcess
 
 from mevauction.client import Client, Signer
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
 from mevauction.service.intake import bundle_hash
 from mevauction.eth.transactions import decode as decode_signed_tx
-from service_harness import ServerProcess
+from mevauction.settlement.report import ReportDocument
 
 pytest.importorskip("pyrevm")
 
@@ -46,7 +46,8 @@ def test_evm_slot_of_signed_bundles_settles_like_the_direct_auction(server, gene
             assert bhash == bundle_hash([decode_signed_tx(bytes.fromhex(r[2:]), "tx") for r in raws])
             expected_orders.append({**order, "id": bhash})
         report = client.wait_report(slot, timeout=90)
-        direct = run_auction(parse_scenario({**generated, "orders": expected_orders, "builders": []})).to_json()
+        scenario = parse_scenario({**generated, "orders": expected_orders, "builders": []})
+        direct = ReportDocument.of(scenario.run_auction()).to_json()
         assert "error" not in report
         assert report["block"] and report["block"] == direct["block"]
         assert report["proposer"] == direct["proposer"]

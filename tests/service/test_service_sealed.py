@@ -10,12 +10,12 @@ import time
 
 import httpx
 import pytest
+from service_harness import ServerProcess
 
 from mevauction.client import Client, Signer
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
 from mevauction.service.settle import build_scenario
-from service_harness import ServerProcess
+from mevauction.settlement.report import ReportDocument
 
 pytest.importorskip("mevauction.privacy.builder_auction")
 
@@ -56,7 +56,8 @@ def settle_one(server, bids: tuple[int, int]) -> tuple[dict, dict]:
                 sub = submissions[signer.address]
                 builder.send_builder_bid(slot, bid=sub["bid"], algorithm=sub.get("algorithm"), block=sub.get("block"))
         report = searcher.wait_report(slot, timeout=120)
-    clear = run_auction(parse_scenario(build_scenario({"kind": "table"}, ORDERS, submissions, 30_000_000))).to_json()
+    scenario = parse_scenario(build_scenario({"kind": "table"}, ORDERS, submissions, 30_000_000))
+    clear = ReportDocument.of(scenario.run_auction()).to_json()
     return report, clear
 
 

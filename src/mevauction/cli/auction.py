@@ -11,7 +11,7 @@ from mevauction.building.default import K_CUTOFF
 from mevauction.cli.output import fmt_wei, write_json
 from mevauction.errors import InputError
 from mevauction.intake.scenario import load_scenario
-from mevauction.mechanism.boost import Report, run_auction
+from mevauction.settlement.report import ReportDocument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
 
         builder_auction = partial(sealed_builder_auction, parties=args.parties)
 
-    report = run_auction(scenario, k_cutoff=args.k_cutoff, builder_auction=builder_auction)
+    report = ReportDocument.of(scenario.run_auction(k_cutoff=args.k_cutoff, builder_auction=builder_auction))
     if args.json:
         write_json(report.to_json(), args.json)
     if args.json != "-":
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
+def print_report(report: ReportDocument, console: Console | None = None) -> None:
     console = console or Console()
     blk = Table(title=f"Final block — winner: {report.winner} (case {report.case})")
     for col in ("#", "order", "pays", "refund", "net"):
@@ -64,8 +64,8 @@ def print_report(report: Report, console: Console | None = None) -> None:
             bt.add_column(col)
         for c in report.builders:
             st = report.builder_settlement[c.id]
-            bt.add_row(c.id, "yes" if c.valid else f"no: {c.reason}", fmt_wei(c.bid), fmt_wei(c.block.value),
-                       fmt_wei(st["paid"]), fmt_wei(st["refund"]))
+            bt.add_row(c.id, "yes" if c.valid else f"no: {c.reason}", fmt_wei(c.bid), fmt_wei(c.value),
+                       fmt_wei(st.paid), fmt_wei(st.refund))
         console.print(bt)
     console.print(f"default block value β0 = {fmt_wei(report.beta0)}; price = {fmt_wei(report.price)}; "
                   f"conflict groups ≥ 2: {len(report.groups)}; conflict-free: {len(report.conflict_free)}")

@@ -15,7 +15,7 @@ from rich.console import Console
 from mevauction.intake import workloads
 from mevauction.cli.auction import print_report
 from mevauction.intake.scenario import parse_scenario
-from mevauction.mechanism.boost import run_auction
+from mevauction.settlement.report import ReportDocument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,5 +48,5 @@ def offline(args: argparse.Namespace, console: Console) -> int:
                                                  {"id": "rbuilder-parallel", "algorithm": "parallel"}])
     scenario = parse_scenario(doc)
     console.rule(f"generated amm slot: {len(scenario.orders)} orders, seed {args.seed}")
-    print_report(run_auction(scenario), console)
+    print_report(ReportDocument.of(scenario.run_auction()), console)
     return 0

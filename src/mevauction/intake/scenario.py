@@ -12,24 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mevauction.building.default import K_CUTOFF
 from mevauction.errors import InputError, as_wei, require
+from mevauction.mechanism.auction import BuilderAuction
+from mevauction.mechanism.boost import AuctionInput, Report, run_auction
+from mevauction.mechanism.builders import BuilderSubmission
 from mevauction.worlds import World, build_world
 from mevauction.worlds.base import Order
 
 SCENARIO_FORMAT = "mevauction.scenario/1"
-
-
-@dataclass(frozen=True, slots=True)
-class BuilderSubmission:
-    """A builder's entry: a built-in algorithm by name, or an explicit block; and a bid.
-
-    ``bid`` is an amount in wei, or ``None`` for ``"truthful"`` (the block's value).
-    """
-
-    id: str
-    algorithm: str | None
-    block: tuple[str, ...] | None
-    bid: int | None
 
 
 @dataclass(slots=True)
@@ -43,6 +34,15 @@ class Scenario:
     @property
     def orders(self) -> dict[str, Order]:
         return self.world.orders
+
+    @property
+    def auction_input(self) -> AuctionInput:
+        """What the mechanism needs of this slot (it knows nothing of scenario files)."""
+        return AuctionInput(self.world, tuple(self.builders), self.seed)
+
+    def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None) -> Report:
+        """The Boost+ auction (seed 004 Fig. 3) of this slot."""
+        return run_auction(self.auction_input, k_cutoff=k_cutoff, builder_auction=builder_auction)
 
 
 def read_json(path: str | Path) -> Any:

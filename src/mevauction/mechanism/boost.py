@@ -21,27 +21,48 @@ max(β0, β′) − Σ r_i. Both cases balance the budget exactly (Theorem 3).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import K_CUTOFF, DefaultBuilder, DefaultSolution
-from mevauction.intake.scenario import Scenario
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
-from mevauction.mechanism.builders import Candidate, run_submission
-from mevauction.settlement.ledger import settle
-
-REPORT_FORMAT = "mevauction.report/1"
+from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_submission
+from mevauction.worlds.base import World
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
+class AuctionInput:
+    """One slot as the mechanism sees it: the orders' world and the builders' entries.
+
+    ``seed`` fixes the default algorithm's (and the built-in builders') tie-breaking,
+    so the same input always gives the same report.
+    """
+
+    world: World
+    builders: Sequence[BuilderSubmission] = ()
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class SearcherSettlement:
-    bid: int  # what the order pays in the final block (0 if left out)
-    refund: int  # r_i for M \ S, the bid itself for S
+    bid: int  # wei the order pays in the final block (0 if left out)
+    refund: int  # wei back: r_i for M \ S, the bid itself for S
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderSettlement:
+    paid: int  # wei the builder pays the mechanism: β* + Σ_{i∈S} b_i(B*) for the winner
+    refund: int  # wei back: the winner's surplus β* − max(β0, β′)
+
+
+NO_SETTLEMENT = BuilderSettlement(0, 0)
 
 
 @dataclass(slots=True)
 class Report:
-    """The outcome of one slot's auction (``mevauction.report/1``)."""
+    """The outcome of one slot's auction; :mod:`mevauction.settlement.report` writes it
+    out as a ``mevauction.report/1`` document with the transfers that carry it out."""
 
     conflict_free: list[str]
     default: DefaultSolution
@@ -49,7 +70,7 @@ class Report:
     winner: str
     block: list[str]
     searchers: dict[str, SearcherSettlement]
-    builder_settlement: dict[str, dict[str, int]]
+    builder_settlement: dict[str, BuilderSettlement]
     proposer: int
     price: int
     groups: list[list[str]] = field(default_factory=list)
@@ -60,36 +81,18 @@ class Report:
 
     @property
     def case(self) -> str:
-        return "4a" if self.winner == "default" else "4b"
-
-    def to_json(self) -> dict:
-        doc = self.summary()
-        doc["transfers"] = [{"from": t.payer, "to": t.payee, "amount": t.amount, "reason": t.reason}
-                            for t in settle(doc)]
-        return doc
-
-    def summary(self) -> dict:
-        """The report's fields before the transfers that carry it out."""
-        return {
-            "format": REPORT_FORMAT,
-            "conflict_free": self.conflict_free,
-            "default": {"block": list(self.default.block.orders), "value": self.default.value},
-            "builders": [c.to_json() for c in self.builders],
-            "winner": self.winner,
-            "case": self.case,
-            "price": self.price,
-            "block": self.block,
-            "searchers": {i: {"bid": s.bid, "refund": s.refund} for i, s in self.searchers.items()},
-            "builder_settlement": self.builder_settlement,
-            "proposer": self.proposer,
-            "groups": self.groups,
-        }
+        return case_of(self.winner)
 
 
-def run_auction(scenario: Scenario, k_cutoff: int = K_CUTOFF,
+def case_of(winner: str) -> str:
+    """Fig. 3 (4a) when the default block wins, (4b) when a builder does."""
+    return "4a" if winner == "default" else "4b"
+
+
+def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
                 builder_auction: BuilderAuction | None = None) -> Report:
     """Run Fig. 3 on one slot."""
-    world = scenario.world
+    world = slot.world
     ids = list(world.orders)
 
     # (0) Conflict-free orders S: alone in their conflict group.
@@ -102,19 +105,19 @@ def run_auction(scenario: Scenario, k_cutoff: int = K_CUTOFF,
     s_included = [i for i in conflict_free if world.evaluate([i]).orders]
 
     # (1)–(2) Default block o*, β0, and every refund r_i.
-    default = DefaultBuilder(k_cutoff, scenario.seed).solve(world, rest)
+    default = DefaultBuilder(k_cutoff, slot.seed).solve(world, rest)
     beta0 = default.value
 
     # (3) Builder submissions on M \ S.
-    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, scenario.seed, default.block)
-                  for sub in scenario.builders]
+    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block)
+                  for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]
 
     # (4) Winner and price: second price among builders with reserve β0.
     auction = builder_auction or second_price_with_reserve
     winner, price = auction(beta0, valid)
     refunds_total = sum(default.refunds.values())
-    settlement = {c.id: {"paid": 0, "refund": 0} for c in candidates}
+    settlement = {c.id: NO_SETTLEMENT for c in candidates}
     if winner is None:  # Case (4a)
         final = default.block
         proposer = beta0 - refunds_total
@@ -123,13 +126,13 @@ def run_auction(scenario: Scenario, k_cutoff: int = K_CUTOFF,
     else:  # Case (4b)
         chosen = next(c for c in candidates if c.id == winner)
         final = chosen.block
-        settlement[winner] = {"paid": chosen.bid + sum(s_bids.values()), "refund": chosen.bid - price}
+        settlement[winner] = BuilderSettlement(chosen.bid + sum(s_bids.values()), chosen.bid - price)
         proposer = price - refunds_total
         winner_name = winner
 
     final_bids = dict(final.bids)
     final_bids.update(s_bids)
-    searchers = {}
+    searchers: dict[str, SearcherSettlement] = {}
     for i in ids:
         if i in in_s:
             searchers[i] = SearcherSettlement(s_bids[i], s_bids[i])

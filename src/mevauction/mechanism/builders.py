@@ -13,8 +13,20 @@ from dataclasses import dataclass
 
 from mevauction.building.registry import make_builder
 from mevauction.errors import InputError
-from mevauction.intake.scenario import BuilderSubmission
 from mevauction.worlds.base import Block, World
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderSubmission:
+    """A builder's entry: a built-in algorithm by name, or an explicit block; and a bid.
+
+    ``bid`` is an amount in wei, or ``None`` for ``"truthful"`` (the block's value).
+    """
+
+    id: str
+    algorithm: str | None
+    block: tuple[str, ...] | None
+    bid: int | None
 
 
 @dataclass(slots=True)
@@ -26,13 +38,6 @@ class Candidate:
     block: Block
     bid: int
     reason: str | None = None
-
-    def to_json(self) -> dict:
-        out: dict = {"id": self.id, "valid": self.valid, "block": list(self.block.orders),
-                     "bid": self.bid, "value": self.block.value}
-        if self.reason:
-            out["reason"] = self.reason
-        return out
 
 
 def permutation_violation(world: World, block: Sequence[str], allowed: Collection[str],

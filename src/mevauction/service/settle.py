@@ -11,17 +11,20 @@ payload and of every block the auction considered.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from mevauction.eth.keccak import keccak
 
 from mevauction.errors import InputError
 from mevauction.intake.scenario import SCENARIO_FORMAT
+from mevauction.mechanism.boost import SearcherSettlement
 from mevauction.service.committee import CommitteeFailure
 from mevauction.service.intake import canonical
+from mevauction.settlement.report import ReportDocument
 
 ZERO_HASH = "0x" + "00" * 32
+NOT_SETTLED = SearcherSettlement(0, 0)  # an order the report does not mention (an error report)
 
 
 def build_scenario(world: dict, orders: list[dict], builders: dict[str, dict], gas_limit: int) -> dict:
@@ -70,11 +73,11 @@ def run_scenario(scenario: dict, k_cutoff: int, committee: list[tuple[str, int]]
     Raises :class:`CommitteeFailure` when the committee itself failed.
     """
     from mevauction.intake.scenario import parse_scenario
-    from mevauction.mechanism.boost import run_auction
 
     auction = committee_auction(committee) if committee else None
     try:
-        return run_auction(parse_scenario(scenario), k_cutoff=k_cutoff, builder_auction=auction).to_json()
+        outcome = parse_scenario(scenario).run_auction(k_cutoff=k_cutoff, builder_auction=auction)
+        return ReportDocument.of(outcome).to_json()
     except InputError as exc:  # e.g. two orders that no world can hold together
         return {"error": exc.one_line()}
 
@@ -112,15 +115,16 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
     """Turn a report into rows; orders the report does not mention are excluded."""
     orders = {o["id"]: o for o in scenario["orders"]}
     failed = "error" in report
-    block = [] if failed else list(report.get("block", []))
-    searchers: dict[str, Any] = {} if failed else report.get("searchers", {})
+    doc = None if failed else ReportDocument.from_json(report)
+    block = [] if doc is None else list(doc.block)
+    searchers: Mapping[str, SearcherSettlement] = {} if doc is None else doc.searchers
     bhash = block_hash(slot, parent_hash, block)
-    winner = "default" if failed else str(report.get("winner", "default"))
+    winner = "default" if doc is None else doc.winner
     default_pubkey = identity("default-builder", secret, size=48)
     winner_pubkey = default_pubkey if winner == "default" else winner
-    proposer = 0 if failed else int(report.get("proposer", 0))
+    proposer = 0 if doc is None else doc.proposer
     fee_recipient = identity("fee-recipient", secret, slot)
-    refunds = sum(int(s.get("refund", 0)) for s in searchers.values())
+    refunds = sum(s.refund for s in searchers.values())
 
     def gas_and_txs(ids: list[str]) -> tuple[int, int]:
         return (sum(int(orders[i].get("gas", 21_000)) for i in ids if i in orders),
@@ -134,29 +138,25 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
     in_block = set(block)
     order_rows = []
     for oid in orders:
-        entry = searchers.get(oid, {})
+        entry = searchers.get(oid, NOT_SETTLED)
         status = "included" if oid in in_block else "excluded"
         note = report["error"] if failed else None
-        order_rows.append((status, str(int(entry.get("bid", 0))), str(int(entry.get("refund", 0))), note, slot, oid))
+        order_rows.append((status, str(entry.bid), str(entry.refund), note, slot, oid))
 
     candidates = []
-    if not failed:
-        default = report.get("default", {})
-        candidates.append(("default", default_pubkey, True, list(default.get("block", [])),
-                           int(default.get("value", 0)), settled_ms))
-        for b in report.get("builders", []):
-            candidates.append((b["id"], b["id"], bool(b.get("valid")), list(b.get("block") or []),
-                               int(b.get("bid", 0)), builder_times.get(b["id"], settled_ms)))
+    if doc is not None:
+        candidates.append(("default", default_pubkey, True, list(doc.default.block), doc.default.value, settled_ms))
+        for b in doc.builders:
+            candidates.append((b.id, b.id, b.valid, list(b.block), b.bid, builder_times.get(b.id, settled_ms)))
     builder_block_rows = []
     for builder, pubkey, valid, blk, value, ts in candidates:
         gas, ntx = gas_and_txs(blk)
         builder_block_rows.append((slot, builder, block_hash(slot, parent_hash, blk), pubkey, int(valid), gas, ntx,
                                    str(value), value_sort(value), ts))
 
-    settlement_rows = [(slot, oid, "searcher", str(int(s.get("bid", 0))), str(int(s.get("refund", 0))))
-                       for oid, s in searchers.items()]
-    if not failed:
-        for builder, s in report.get("builder_settlement", {}).items():
-            settlement_rows.append((slot, builder, "builder", str(int(s.get("paid", 0))), str(int(s.get("refund", 0)))))
+    settlement_rows = [(slot, oid, "searcher", str(s.bid), str(s.refund)) for oid, s in searchers.items()]
+    if doc is not None:
+        for builder, owed in doc.builder_settlement.items():
+            settlement_rows.append((slot, builder, "builder", str(owed.paid), str(owed.refund)))
         settlement_rows.append((slot, fee_recipient, "proposer", "0", str(proposer)))
     return SlotRecords(slot_row, order_rows, builder_block_rows, settlement_rows)

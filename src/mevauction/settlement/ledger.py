@@ -1,7 +1,8 @@
 """The transfers that settle one slot, and the checks they must pass.
 
-A report (``mevauction.report/1``) says what each party pays and gets back; this
-module turns it into explicit transfers between parties, in the order Fig. 3 (4)
+A report (the mechanism's :class:`~mevauction.mechanism.boost.Report`, or the
+``mevauction.report/1`` document read back) says what each party pays and gets
+back; this module turns it into explicit transfers between parties, in the order Fig. 3 (4)
 describes them, so they can be executed (refund transactions in the block) and
 audited. Parties: each order id (its searcher), each builder id, ``mechanism``
 (the account Boost+ controls) and ``proposer``.
@@ -18,9 +19,11 @@ The mechanism must end every slot with exactly nothing (Theorem 3: budget balanc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
+
+from mevauction.mechanism.boost import BuilderSettlement, SearcherSettlement
 
 MECHANISM = "mechanism"
 PROPOSER = "proposer"
@@ -38,25 +41,38 @@ class Transfer:
     reason: str
 
 
-def transfers(report: Mapping[str, Any]) -> list[Transfer]:
+class Settled(Protocol):
+    """What the transfers are computed from: a mechanism Report or a report document."""
+
+    @property
+    def winner(self) -> str: ...
+    @property
+    def conflict_free(self) -> Collection[str]: ...
+    @property
+    def searchers(self) -> Mapping[str, SearcherSettlement]: ...
+    @property
+    def builder_settlement(self) -> Mapping[str, BuilderSettlement]: ...
+    @property
+    def proposer(self) -> int: ...
+
+
+def transfers(report: Settled) -> list[Transfer]:
     """The transfers that carry out ``report`` (zero amounts left out)."""
-    searchers: Mapping[str, Mapping[str, int]] = report["searchers"]
-    winner = report["winner"]
-    conflict_free = set(report.get("conflict_free", []))
+    winner = report.winner
+    conflict_free = set(report.conflict_free)
     collector = MECHANISM if winner == "default" else winner
     out: list[Transfer] = []
-    for oid, s in searchers.items():
-        out.append(Transfer(oid, collector, int(s["bid"]), "bid in the final block"))
+    for oid, s in report.searchers.items():
+        out.append(Transfer(oid, collector, s.bid, "bid in the final block"))
     if winner != "default":
-        st = report["builder_settlement"][winner]
-        out.append(Transfer(winner, MECHANISM, int(st["paid"]), "winning bid β* plus the conflict-free orders' bids"))
-    for oid, s in searchers.items():
+        won = report.builder_settlement[winner]
+        out.append(Transfer(winner, MECHANISM, won.paid, "winning bid β* plus the conflict-free orders' bids"))
+    for oid, s in report.searchers.items():
         reason = "bid of a conflict-free order" if oid in conflict_free else "refund r_i (Eq. 1)"
-        out.append(Transfer(MECHANISM, oid, int(s["refund"]), reason))
+        out.append(Transfer(MECHANISM, oid, s.refund, reason))
     if winner != "default":
-        out.append(Transfer(MECHANISM, winner, int(report["builder_settlement"][winner]["refund"]),
-                            "surplus β* − max(β0, β′)"))
-    out.append(Transfer(MECHANISM, PROPOSER, int(report["proposer"]), "proposer revenue"))
+        out.append(Transfer(MECHANISM, winner, won.refund, "surplus β* − max(β0, β′)"))
+    out.append(Transfer(MECHANISM, PROPOSER, report.proposer, "proposer revenue"))
     return [t for t in out if t.amount != 0]
 
 
@@ -79,7 +95,7 @@ def check(flows: list[Transfer]) -> None:
         raise SettlementError(f"the mechanism would end the slot with {left} wei, not 0")
 
 
-def settle(report: Mapping[str, Any]) -> list[Transfer]:
+def settle(report: Settled) -> list[Transfer]:
     """The checked transfers of ``report``."""
     flows = transfers(report)
     check(flows)
