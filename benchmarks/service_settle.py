@@ -26,8 +26,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
 from service_harness import ServerProcess  # noqa: E402
 
+from mevauction.cli.demo_load import table_orders  # noqa: E402
 from mevauction.client import AsyncClient, Signer  # noqa: E402
-from mevauction.service.demo import table_orders  # noqa: E402
 
 
 async def one_round(url: str, orders: int, rng: random.Random) -> tuple[int, float, int]:

@@ -182,7 +182,7 @@ def test_limits_rate_payload_and_slow_clients(tmp_path):
 def test_amm_slot_takes_world_orders_and_settles(tmp_path):
     import json
 
-    from mevauction.service.demo import amm_orders
+    from mevauction.cli.demo_load import amm_orders
 
     world, orders = amm_orders(30, seed=3)
     world_file = tmp_path / "world.json"

@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if args.offline:
         return offline(args, console)
-    from mevauction.service.demo import run_demo
+    from mevauction.cli.demo_load import run_demo
 
     reports = run_demo(slots=args.slots, orders=args.orders, seed=args.seed, slot_seconds=args.slot_seconds,
                        port=args.port, keep_open=args.keep_open, console=console, world=args.world)

@@ -30,6 +30,7 @@ from typing import Any
 from mevauction.errors import InputError
 from mevauction.service.config import ServiceConfig
 from mevauction.service.intake import Intake
+from mevauction.service.rpc import JsonRpc, OrderSink
 from mevauction.service.store import StorageError
 
 log = logging.getLogger("mevauction.service")
@@ -57,7 +58,7 @@ class OrderGate:
     acceptors this process started can connect (a Unix socket in a private directory).
     """
 
-    def __init__(self, engine):
+    def __init__(self, engine: OrderSink):
         self.engine = engine
         self.server: asyncio.AbstractServer | None = None
 
@@ -91,7 +92,8 @@ class OrderGate:
 
 
 class GateClient:
-    """Acceptor side: the auctioneer as far as the JSON-RPC handler needs it."""
+    """Acceptor side: the auctioneer as an :class:`~mevauction.service.rpc.OrderSink`, all
+    the JSON-RPC handler needs for the one method an acceptor answers (``eth_sendBundle``)."""
 
     def __init__(self, config: ServiceConfig, path: str):
         self.world = config.world_object()
@@ -196,7 +198,6 @@ class AcceptorApp:
     async def _lifespan(self, receive, send) -> None:
         from mevauction.service.metrics import Metrics
         from mevauction.service.ratelimit import RateLimiter
-        from mevauction.service.rpc import JsonRpc
 
         while True:
             message = await receive()

@@ -46,12 +46,13 @@ class Service:
             desk = PreconfDesk(self.config, self.engine.clock, self.store, self.metrics)
             desk.load()
         self.rpc = JsonRpc(self.engine, self.metrics, self.config.max_body_bytes, self.config.body_timeout,
-                           RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer), desk)
+                           RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer), desk,
+                           slots=self.engine)
         api.register(self.http, self.engine, self.store, self.metrics)
         self.engine.start()
         if desk is not None:
             desk.start()
-        front = await self._start_acceptors() if self.config.acceptors else None
+        front = await self._start_acceptors(self.engine) if self.config.acceptors else None
         # Orders held in memory are long-lived: keep them out of the young generations'
         # collections, so a full collection does not stall intake every few thousand orders.
         gc.freeze()
@@ -66,7 +67,7 @@ class Service:
             await self.engine.stop()
             self.store.close()
 
-    async def _start_acceptors(self) -> "Front":
+    async def _start_acceptors(self, engine: Auctioneer) -> "Front":
         import multiprocessing
         import tempfile
 
@@ -74,7 +75,7 @@ class Service:
 
         if self.internal_url is None:
             raise RuntimeError("acceptors need the internal URL this process listens on")
-        gate = OrderGate(self.engine)
+        gate = OrderGate(engine)
         path = tempfile.mkdtemp(prefix="mevauction-gate-") + "/gate.sock"
         await gate.start(path)
         spawn = multiprocessing.get_context("spawn")

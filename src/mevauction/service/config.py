@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from mevauction.errors import InputError, as_wei, require
+from mevauction.eth import fields as eth_fields  # (dataclasses.fields is used here too)
+from mevauction.eth import secp256k1
+from mevauction.preconf.nike import GROUP_R
+from mevauction.preconf.params import MODES
+
+# The preconfirmation schedule the service publishes: capacity on sale from the moment a
+# bid for the block can arrive (this many ms before it) until ``preconf_final_ms``.
+OPEN_SCHEDULE_MS = 1 << 40
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,10 +120,58 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None, env: dict[s
         require(sealed_available(), "sealed", "the sealed-bid committee (mevauction.privacy) is not installed")
         require(config.committee_parties >= 3, "committee_parties", "a committee needs at least 3 parties")
     if config.preconf_key:
-        require(bool(config.preconf_contract), "preconf_contract", "is required with preconf_key")
-        from mevauction.service.preconf import checksummed, provider_from_config
-        provider_from_config(config)
-        for address, amount in config.preconf_deposits.items():
-            checksummed(address, f"preconf_deposits.{address}")
-            as_wei(amount, f"preconf_deposits.{address}")
+        check_preconf(config)
     return config
+
+
+# -- the preconfirmation settings --------------------------------------------------------
+# Parsed and checked here, without building anything: the provider (keys, published
+# parameters, deposit ledger) is built from them when the service starts
+# (service/preconf.py, PreconfDesk).
+
+def checksummed(address: object, field_name: str) -> str:
+    """An address as the provider keys deposits: EIP-55 checksummed."""
+    return eth_fields.checksum(eth_fields.address(address, field_name))
+
+
+def preconf_signing_key(config: ServiceConfig) -> bytes:
+    """The provider's secp256k1 private key: 32 bytes in [1, n)."""
+    return secp256k1.private_key(config.preconf_key, "preconf_key")
+
+
+def preconf_nike_secret(config: ServiceConfig) -> int | None:
+    """The configured BN254 NIKE secret (None: derive it from the signing key)."""
+    if not config.preconf_nike_key:
+        return None
+    scalar = eth_fields.data(config.preconf_nike_key, "preconf_nike_key", max_length=32, prefix=False)
+    secret = int.from_bytes(scalar, "big") % GROUP_R
+    require(secret != 0, "preconf_nike_key", "must not be zero modulo the group order")
+    return secret
+
+
+def preconf_schedule(config: ServiceConfig) -> tuple[tuple[int, int], ...]:
+    """(ms before the block, cumulative gas on sale): the whole capacity from the start."""
+    require(0 < config.preconf_final_ms < OPEN_SCHEDULE_MS, "preconf_final_ms",
+            f"must be positive and below {OPEN_SCHEDULE_MS} ms")
+    return ((OPEN_SCHEDULE_MS, config.preconf_capacity_gas), (config.preconf_final_ms, config.preconf_capacity_gas))
+
+
+def preconf_deposits(config: ServiceConfig) -> dict[str, int]:
+    """The bidders' deposits (checksummed address → wei), a BidderRegistry snapshot;
+    spellings of one address that differ only in case add up, as separate deposits would."""
+    deposits: dict[str, int] = {}
+    for address, amount in config.preconf_deposits.items():
+        where = f"preconf_deposits.{address}"
+        bidder = checksummed(address, where)
+        deposits[bidder] = deposits.get(bidder, 0) + as_wei(amount, where)
+    return deposits
+
+
+def check_preconf(config: ServiceConfig) -> None:
+    """Every ``preconf_*`` value parses and the values fit together."""
+    require(bool(config.preconf_contract), "preconf_contract", "is required with preconf_key")
+    preconf_signing_key(config)
+    preconf_nike_secret(config)
+    preconf_schedule(config)
+    require(config.preconf_mode in MODES, "preconf_mode", f"must be one of {MODES}")
+    preconf_deposits(config)

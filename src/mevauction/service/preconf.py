@@ -24,8 +24,8 @@ What the service adds (issue 4 § 1):
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -34,10 +34,9 @@ from typing import Any
 
 from mevauction.eth.keccak import keccak
 
-from mevauction.errors import InputError, as_wei, require
+from mevauction.errors import InputError, require
 from mevauction.preconf.deposits import DepositLedger
 from mevauction.preconf.evidence import Reject
-from mevauction.eth import fields
 from mevauction.preconf.keys import Signer
 from mevauction.preconf.messages import Commitment, SignedBid, tx_hash_list
 from mevauction.preconf.nike import GROUP_R
@@ -45,15 +44,22 @@ from mevauction.preconf.params import AuctionParameters, SignedParameters
 from mevauction.preconf.policy import ReservePolicy
 from mevauction.preconf.provider import Arrival, ProviderEngine
 from mevauction.service.clock import SlotClock
+from mevauction.service.config import (
+    ServiceConfig,
+    check_preconf,
+    checksummed,
+    preconf_deposits,
+    preconf_nike_secret,
+    preconf_schedule,
+    preconf_signing_key,
+)
 from mevauction.service.engine import cancel_and_wait
-from mevauction.service.config import ServiceConfig
 from mevauction.service.metrics import Metrics
 from mevauction.service.store import Db, Store
 
 log = logging.getLogger("mevauction.service")
 
 GAS_PER_TX = 21_000  # the provider's gas estimate per named transaction (bids carry no gas)
-OPEN_SCHEDULE_MS = 1 << 40  # capacity on sale from the moment a bid for the block can arrive
 TICK_SECONDS = 0.05
 
 
@@ -90,39 +96,24 @@ def message_bid_digest(message: Commitment | Reject) -> str:
     return (message.signed_bid.digest if isinstance(message, Commitment) else message.bid_digest).hex()
 
 
-def checksummed(address: object, field_name: str) -> str:
-    """An address as the engine keys deposits: EIP-55 checksummed."""
-    return fields.checksum(fields.address(address, field_name))
-
-
 def nike_secret_from(config: ServiceConfig, key: bytes) -> int:
     """The provider's BN254 NIKE secret: configured, or derived from its signing key."""
-    if config.preconf_nike_key:
-        scalar = fields.data(config.preconf_nike_key, "preconf_nike_key", max_length=32, prefix=False)
-        secret = int.from_bytes(scalar, "big") % GROUP_R
-    else:
+    secret = preconf_nike_secret(config)
+    if secret is None:
         secret = int.from_bytes(keccak(b"mevauction preconf nike key" + key), "big") % GROUP_R
-    require(secret != 0, "preconf_nike_key", "must not be zero modulo the group order")
+        require(secret != 0, "preconf_nike_key", "must not be zero modulo the group order")
     return secret
 
 
 def provider_from_config(config: ServiceConfig) -> tuple[Signer, int, AuctionParameters]:
     """Signing key, NIKE secret and published parameters from the ``preconf_*`` settings."""
-    try:
-        key = bytes.fromhex(config.preconf_key.removeprefix("0x"))
-        signer = Signer(key)
-    except ValueError:
-        raise InputError("preconf_key", "must be a 32-byte hex secp256k1 private key") from None
-    require(config.preconf_final_ms > 0, "preconf_final_ms", "must be positive")
-    try:
-        params = AuctionParameters(
-            provider=signer.address, chain_id=config.preconf_chain_id, contract=config.preconf_contract,
-            schedule=((OPEN_SCHEDULE_MS, config.preconf_capacity_gas),
-                      (config.preconf_final_ms, config.preconf_capacity_gas)),
-            reserve=ReservePolicy("fixed", config.preconf_reserve_per_gas),
-            reject_within_ms=config.preconf_reject_within_ms, mode=config.preconf_mode)
-    except ValueError as exc:
-        raise InputError("preconf_mode", str(exc)) from None
+    check_preconf(config)  # a config made in code, not by load_config, fails here naming the field
+    key = preconf_signing_key(config)
+    signer = Signer(key)
+    params = AuctionParameters(
+        provider=signer.address, chain_id=config.preconf_chain_id, contract=config.preconf_contract,
+        schedule=preconf_schedule(config), reserve=ReservePolicy("fixed", config.preconf_reserve_per_gas),
+        reject_within_ms=config.preconf_reject_within_ms, mode=config.preconf_mode)
     return signer, nike_secret_from(config, key), params
 
 
@@ -137,8 +128,8 @@ class PreconfDesk:
         self.signer = signer
         self.signed_params: SignedParameters = params.sign(signer)
         self.ledger = DepositLedger()
-        for bidder, amount in config.preconf_deposits.items():
-            self.ledger.deposit(checksummed(bidder, "preconf_deposits"), signer.address, as_wei(amount, "preconf_deposits"))
+        for bidder, amount in preconf_deposits(config).items():
+            self.ledger.deposit(bidder, signer.address, amount)
         self.engine = ProviderEngine(signer, nike_secret, params, self.ledger, self.block_time_ms)
         self.bids: dict[str, BidRecord] = {}  # digest → the bid whose signature verified
         self.refused: set[tuple[str, str]] = set()  # (digest, signature) of bids with bad signatures

@@ -14,13 +14,14 @@ import asyncio
 import json
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from mevauction.errors import InputError, require
 from mevauction.service import intake
-from mevauction.service.engine import Auctioneer
+from mevauction.service.clock import SlotClock
 from mevauction.service.metrics import Metrics
-from mevauction.service.preconf import BidRecord as PreconfBidRecord, PreconfDesk
+from mevauction.service.preconf import BidRecord as PreconfBidRecord
+from mevauction.service.preconf import PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
 from mevauction.eth.messages import verify_flashbots_header
 from mevauction.service.store import StorageError
@@ -47,10 +48,38 @@ def error_object(code: int, message: str, request_id: Any = None) -> dict:
     return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
 
 
+class OrderSink(Protocol):
+    """Where the RPC layer hands a verified order: the auctioneer itself
+    (``engine.Auctioneer``) or, in an acceptor process, the gate to it
+    (``acceptors.GateClient``). Orders are parsed against the sink's world."""
+
+    @property
+    def world(self) -> dict: ...
+
+    async def submit(self, item: intake.Intake, signer: str) -> dict: ...
+
+
+class SlotDesk(Protocol):
+    """The rest of the auctioneer the RPC layer calls: the slot clock, the pending orders
+    a new order may refer to, cancellations and builder bids. Only the auctioneer process
+    has them; an acceptor relays every method that needs them (``acceptors.Relay``)."""
+
+    @property
+    def clock(self) -> SlotClock: ...
+
+    def pending_orders(self, slot: int | None) -> list[dict]: ...
+
+    async def cancel(self, uuid: str, signer: str) -> list[str]: ...
+
+    async def builder_bid(self, bid: intake.BuilderBid, signer: str) -> dict: ...
+
+
 class JsonRpc:
-    def __init__(self, engine: Auctioneer, metrics: Metrics, max_body: int, body_timeout: float,
-                 limiter: RateLimiter, desk: PreconfDesk | None = None, relay=None):
-        self.engine = engine
+    def __init__(self, sink: OrderSink, metrics: Metrics, max_body: int, body_timeout: float,
+                 limiter: RateLimiter, desk: PreconfDesk | None = None, relay=None,
+                 slots: SlotDesk | None = None):
+        self.sink = sink
+        self.slots = slots
         self.desk = desk
         # In an acceptor process: ``relay.local(doc)`` says which requests are answered
         # here (verified, then handed to the auctioneer); ``relay.forward`` passes the
@@ -177,16 +206,22 @@ class JsonRpc:
             return None  # a notification gets no response
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
+    def _slot_desk(self, method: str) -> SlotDesk:
+        if self.slots is None:  # an acceptor's relay sends these methods on before dispatch
+            raise RpcError(METHOD_NOT_FOUND, f"method: {method} is answered by the auctioneer process only")
+        return self.slots
+
     async def _dispatch(self, method: str, params: Any, body: bytes, signature: str | None) -> Any:
-        engine = self.engine
+        sink = self.sink
         if method in PRECONF_METHODS:
             return await self._preconf(method, params, body, signature)
         if method in OPEN_METHODS:
-            current = engine.clock.current()
+            clock = self._slot_desk(method).clock
+            current = clock.current()
             if method == "eth_blockNumber":
                 return hex(current - 1)
-            return {"slot": hex(current), "deadline_ms": int(engine.clock.deadline(current) * 1000),
-                    "slot_seconds": engine.clock.slot_seconds, "world": engine.world.get("kind")}
+            return {"slot": hex(current), "deadline_ms": int(clock.deadline(current) * 1000),
+                    "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind")}
         if method not in SIGNED_METHODS:
             raise RpcError(METHOD_NOT_FOUND, f"method: {method[:64]!r} is not supported "
                                              f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS)})")
@@ -199,15 +234,16 @@ class JsonRpc:
             raise RpcError(LIMITED, f"X-Flashbots-Signature: signer {signer} is over its rate limit "
                                     f"({self.limiter.rate:g} requests/s)")
         try:
-            if method == "eth_sendBundle":
+            if method == "eth_sendBundle":  # the one method an acceptor answers itself
                 item, txs = intake.parse_bundle(params)
-                item.scenario_order = intake.bundle_scenario_order(item, txs, engine.world)
-                return await engine.submit(item, signer)
+                item.scenario_order = intake.bundle_scenario_order(item, txs, sink.world)
+                return await sink.submit(item, signer)
+            slots = self._slot_desk(method)
             if method == "mev_sendOrder":
-                return await engine.submit(intake.parse_order(params, engine.world, engine.pending_orders), signer)
+                return await sink.submit(intake.parse_order(params, sink.world, slots.pending_orders), signer)
             if method == "eth_cancelBundle":
-                return await engine.cancel(intake.parse_cancel(params), signer)
-            return await engine.builder_bid(intake.parse_builder_bid(params), signer)
+                return await slots.cancel(intake.parse_cancel(params), signer)
+            return await slots.builder_bid(intake.parse_builder_bid(params), signer)
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
 

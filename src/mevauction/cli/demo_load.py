@@ -5,6 +5,9 @@ tables in the ``table`` world, generated swaps/arbitrages in the ``amm`` world),
 users send signed transfers as Flashbots bundles (``eth_sendBundle``), and two
 builders submit sealed bids (an rbuilder-style algorithm and a truthful ``parallel``
 builder). Each slot settles at its deadline; the reports are printed and returned.
+
+It sits at the cli layer, above ``service`` and ``client``: it drives the one through
+the other (and prints with the CLI's formatting); the service itself knows of neither.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from mevauction.cli.output import fmt_eth
 from mevauction.client import AsyncClient, Signer, signed_transfer
 from mevauction.service.app import create_app
 from mevauction.service.config import ServiceConfig
-from mevauction.service.settle import sealed_available
 from mevauction.service.intake import available_algorithms
+from mevauction.service.settle import sealed_available
 
 BUILDER_CHOICES = (("mgp-ordering", "truthful"), ("parallel", "truthful"), ("default", "truthful"))
 
