@@ -24,7 +24,7 @@ from mevauction.worlds import WORLD_MODULES, StaleCursor, build_world, world_mod
 from mevauction.worlds.base import GasMetering, Outcome, World
 
 ORDERS = 32
-SEED = 7
+SEED = 11
 SETTINGS = settings(max_examples=30, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
