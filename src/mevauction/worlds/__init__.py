@@ -1,10 +1,10 @@
 """Execution worlds, looked up by the ``world.kind`` of a scenario.
 
 Each world module exposes ``from_scenario(scenario: dict) -> World`` (raising
-:class:`mevauction.errors.InputError` on bad input) and ``generate(orders: int,
-seed: int, **options) -> dict`` returning a ``mevauction.scenario/1`` document
-(tests/worlds/test_world_contract.py checks every registered world on generated
-slots against the contract in :mod:`mevauction.worlds.base`).
+:class:`mevauction.errors.InputError` on bad input) and, if it can generate
+workloads, ``generate(orders: int, seed: int, **options) -> dict`` returning a
+``mevauction.scenario/1`` document. Every registered world is checked against the
+contract of :mod:`mevauction.worlds.base` by tests/worlds/test_world_contract.py.
 """
 
 from __future__ import annotations

@@ -9,12 +9,10 @@ of worked examples (seed 004, Table 1) and of brute-force cross-checks.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
-from typing import Any
 
 from mevauction.errors import InputError, as_wei, require
-from mevauction.intake.scenario import SCENARIO_FORMAT, parse_orders
+from mevauction.intake.scenario import parse_orders
 from mevauction.worlds.base import Access, Order, Outcome, World
 
 
@@ -41,10 +39,10 @@ class TableWorld(World):
         key = ",".join([p for p in predecessors if p in direct])
         return table.get(key, self.defaults[order_id])
 
-    def cursor(self) -> TableCursor:
+    def cursor(self) -> "TableCursor":
         return TableCursor(self)
 
-    def with_bids(self, order_id: str, default: int, after: Mapping[str, int]) -> TableWorld:
+    def with_bids(self, order_id: str, default: int, after: Mapping[str, int]) -> "TableWorld":
         """The same world with one order's bid table replaced (a misreport)."""
         defaults = dict(self.defaults)
         defaults[order_id] = default
@@ -75,7 +73,7 @@ def direct_conflicts(accesses: Mapping[str, Access]) -> dict[str, frozenset[str]
 
 
 class TableCursor:
-    __slots__ = ("stack", "world")
+    __slots__ = ("world", "stack")
 
     def __init__(self, world: TableWorld):
         self.world = world
@@ -115,38 +113,3 @@ def from_scenario(scenario: dict) -> TableWorld:
         after[order.id] = {str(k): as_wei(v, f"{where}.bid.after.{k}") for k, v in table.items()}
         orders.append(order)
     return TableWorld(orders, accesses, defaults, after)
-
-
-def generate(orders: int, seed: int, **_options: object) -> dict[str, Any]:
-    """A random ``table`` slot of ``orders`` orders, for tests and benchmarks.
-
-    Orders read or write one or two keys of a small pool, so conflict groups of
-    several sizes appear, and some read-only accesses share keys without conflicting.
-    Each bid has a few entries for *sequences* of direct-conflict predecessors (in
-    both orders of two), and about one order in seven carries one of a few shared
-    victim transactions, so some orders exclude each other.
-    """
-    require(isinstance(orders, int) and not isinstance(orders, bool) and orders >= 1, "orders",
-            "must be a positive integer")
-    rng = random.Random(seed)
-    pool = [f"k{j}" for j in range(max(1, orders // 2))]
-    victims = [f"0xv{j}" for j in range(max(1, orders // 6))]
-    ids = [f"o{i:03d}" for i in range(orders)]
-    accesses: dict[str, Access] = {}
-    for oid in ids:
-        touched = rng.sample(pool, min(len(pool), rng.choice((1, 1, 1, 1, 2))))
-        writes = frozenset(k for k in touched if rng.random() < 0.7)
-        accesses[oid] = Access(frozenset(touched) - writes, writes)
-    direct = direct_conflicts(accesses)
-    docs = []
-    for oid in ids:
-        rivals = sorted(direct[oid])
-        after: dict[str, int] = {}
-        for _ in range(min(3, len(rivals))):
-            sequence = rng.sample(rivals, rng.randint(1, min(2, len(rivals))))
-            after[",".join(sequence)] = rng.randint(0, 200) * 10**9
-        txs = ["0x" + oid] + ([rng.choice(victims)] if rng.random() < 0.15 else [])
-        docs.append({"id": oid, "txs": txs, "gas": rng.choice((21_000, 90_000, 150_000)),
-                     "reads": sorted(accesses[oid].reads), "writes": sorted(accesses[oid].writes),
-                     "bid": {"default": rng.randint(1, 100) * 10**9, "after": after}})
-    return {"format": SCENARIO_FORMAT, "seed": seed, "world": {"kind": "table"}, "orders": docs, "builders": []}
