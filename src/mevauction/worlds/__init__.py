@@ -3,7 +3,8 @@
 Each world module exposes ``from_scenario(scenario: dict) -> World`` (raising
 :class:`mevauction.errors.InputError` on bad input) and, if it can generate
 workloads, ``generate(orders: int, seed: int, **options) -> dict`` returning a
-``mevauction.scenario/1`` document.
+``mevauction.scenario/1`` document. Every registered world is checked against the
+contract of :mod:`mevauction.worlds.base` by tests/worlds/test_world_contract.py.
 """
 
 from __future__ import annotations
@@ -13,7 +14,15 @@ from types import ModuleType
 from typing import Any
 
 from mevauction.errors import InputError
-from mevauction.worlds.base import Access, Block, Cursor, Order, Outcome, World
+from mevauction.worlds.base import (
+    Access,
+    Block,
+    Cursor,
+    Order,
+    Outcome,
+    StaleCursor,
+    World,
+)
 
 WORLD_MODULES = {
     "table": "mevauction.worlds.table",
@@ -21,7 +30,7 @@ WORLD_MODULES = {
     "evm": "mevauction.worlds.evm",
 }
 
-__all__ = ["Access", "Block", "Cursor", "Order", "Outcome", "World", "world_module", "build_world"]
+__all__ = ["Access", "Block", "Cursor", "Order", "Outcome", "StaleCursor", "World", "build_world", "world_module"]
 
 
 def world_module(kind: Any) -> ModuleType:

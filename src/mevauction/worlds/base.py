@@ -1,4 +1,4 @@
-"""What every execution world provides.
+"""What every execution world provides, and the rules every world keeps.
 
 A *world* gives each order its state-dependent bid b_i(ω) (seed 004, § 3.2: the bid
 of order i in block ω depends on the execution state s_i(ω) at i's place in ω) and
@@ -12,6 +12,55 @@ Block building talks to a world only through this module:
 - :class:`Cursor` — a block under construction on the parent state: ``push`` an
   order on top and learn its :class:`Outcome`, ``pop`` to undo. Exhaustive search
   walks a tree of orderings with push/pop, so every prefix is executed once.
+
+The contract. Every world registered in ``mevauction.worlds.WORLD_MODULES`` keeps
+these rules; tests/worlds/test_world_contract.py checks each of them on every one.
+
+1. *Stack.* A cursor starts empty, on the parent state. Every ``push`` adds one
+   frame, also when the order fails; ``pop`` removes the top frame and restores the
+   state exactly: every later push gives the :class:`Outcome` it would have given
+   had the popped push never happened. A failed push leaves the state unchanged
+   (its frame is empty, and is popped like any other).
+2. *Determinism.* A push's outcome depends only on the successful orders below it,
+   in order, and on the order pushed — not on popped or failed pushes, other
+   cursors, the time, or which instance of the world runs it (two worlds built
+   from one scenario agree; so does ``generate`` called twice with one seed).
+3. *Shared transactions.* A cursor does not check them; its callers never place
+   an order whose transaction is already in the block (on chain, the nonce is used
+   up). :meth:`World.evaluate` refuses such an order without executing it.
+4. *Live cursors* (``World.max_live_cursors``). ``None``: any number, each
+   independent of the others. ``n``: opening cursor n + 1 supersedes the oldest
+   live one — its pushes are undone and any further push or pop on it raises
+   :class:`StaleCursor`. ``evaluate`` opens a cursor, so it counts. (``evm``: 1,
+   all cursors share the world's one EVM.)
+5. *Gas* (``World.gas_metering``). ``"declared"``: ``Outcome.gas_used`` is the
+   order's declared ``Order.gas`` wherever it stands, failed or not, and the world
+   enforces no block gas limit (a builder does, from ``Order.gas``). ``"executed"``:
+   ``gas_used`` is the gas the execution used at its place; ``Order.gas`` is the
+   ``gas_used`` of the order alone on the parent state (when it succeeds there); a
+   failed push uses no block gas; an order that does not fit in what is left of
+   ``World.block_gas_limit`` fails, so the successful pushes on one cursor never
+   use more than it.
+6. *evaluate(sequence)* is a walk of ``sequence`` on a fresh cursor: an order
+   sharing a transaction with an included one is skipped, a failed one is popped.
+   Pushing the returned block's orders on a fresh cursor, in order, succeeds for
+   each with the bid the block records.
+7. *Access.* ``access(i)`` is i's read/write set, measured at the top of the block
+   and fixed per order; :meth:`World.conflict_access` adds each transaction as a
+   written key. If two adjacent orders of a block do not conflict and no other
+   order of the block conflicts with both, swapping them changes no order's
+   outcome and no later push's (while the block gas limit is not reached). This is
+   what makes conflict groups independent and the search's reduction exact. (In
+   ``evm`` the sets are those of the top-of-block run: an order whose path depends
+   on state it did not touch there is outside what the world can promise. Payments
+   to the fee recipient are no keys, so it must exist at the parent state — an
+   empty one charges its first direct payer 25,000 gas more; the one-time fee
+   recipient does exist, a pinned one is as the scenario says.)
+8. *Commutation* (``World.disjoint_orders_commute``). When true, the same holds
+   without the proviso: two adjacent orders that do not conflict may always be
+   swapped. The ``table`` world keeps false, since a bid there looks up the
+   *sequence* of its conflicting predecessors. :meth:`World.commutative` claims
+   more, for one set of orders: every ordering of them gives the same block.
 """
 
 from __future__ import annotations
@@ -19,7 +68,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 # Order kinds whose effects on a shared target commute (seed 004 § 5.1 "Insights":
 # conflicts that arise purely from ERC-20 transfers do not depend on ordering).
@@ -54,7 +103,7 @@ class Access:
     def keys(self) -> frozenset[str]:
         return self.reads | self.writes
 
-    def conflicts_with(self, other: "Access") -> bool:
+    def conflicts_with(self, other: Access) -> bool:
         """Conflict = a write of one meets a read or a write of the other."""
         return bool(
             self.writes & other.writes or self.writes & other.reads or self.reads & other.writes
@@ -67,8 +116,10 @@ class Outcome(NamedTuple):
     A named tuple rather than a dataclass: one is made per push, the hot path of
     exhaustive search.
 
-    ``bid`` is the payment to the block's fee recipient (wei). A failed order
-    (``success`` false) had no effect on the state and pays nothing.
+    ``bid`` is the payment to the block's fee recipient (wei, never negative). A
+    failed order (``success`` false) had no effect on the state and pays nothing:
+    ``bid`` is 0 and ``error`` says why. ``gas_used`` follows the world's
+    ``gas_metering`` (rule 5 of the module docstring).
     """
 
     bid: int
@@ -77,12 +128,23 @@ class Outcome(NamedTuple):
     error: str | None = None
 
 
+class StaleCursor(RuntimeError):
+    """A cursor was used after a newer cursor of its world superseded it (rule 4)."""
+
+
 class Cursor(Protocol):
-    """A block under construction on top of the parent state."""
+    """A block under construction on top of the parent state (rules 1–5)."""
 
-    def push(self, order_id: str) -> Outcome: ...
+    def push(self, order_id: str) -> Outcome:
+        """Execute the order on top of the block so far; one new frame, even on failure."""
+        ...
 
-    def pop(self) -> None: ...
+    def pop(self) -> None:
+        """Remove the top frame, restoring the state before its push exactly."""
+        ...
+
+
+GasMetering = Literal["declared", "executed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,11 +166,17 @@ class World(ABC):
     """An execution world: orders, their accesses, and a way to execute them."""
 
     kind: str = ""
-    # True when two orders with disjoint conflict accesses commute exactly (same
-    # state, same bids either way round). Exhaustive search then walks one ordering
-    # per class of equivalent blocks. The table world's bids depend on the order of
-    # earlier conflicting orders, so it keeps the default.
+    # Rule 8: two adjacent orders that do not conflict always commute (same state,
+    # same bids either way round). Exhaustive search then walks one ordering per
+    # class of equivalent blocks; without it, only pairs that no order of the block
+    # conflicts with both are swapped.
     disjoint_orders_commute: bool = False
+    # Rule 4: how many cursors may be live at once (None: any number).
+    max_live_cursors: int | None = None
+    # Rule 5: whether Outcome.gas_used is the declared Order.gas or the executed gas.
+    gas_metering: GasMetering = "declared"
+    # Rule 5: the block gas limit the cursor enforces ("executed" worlds only).
+    block_gas_limit: int | None = None
 
     def __init__(self, orders: Iterable[Order]):
         self.orders: dict[str, Order] = {}
@@ -117,11 +185,11 @@ class World(ABC):
 
     @abstractmethod
     def access(self, order_id: str) -> Access:
-        """The order's read/write set (at the top of the block)."""
+        """The order's read/write set, measured at the top of the block; fixed per order (rule 7)."""
 
     @abstractmethod
     def cursor(self) -> Cursor:
-        """A fresh, empty block on the parent state."""
+        """A fresh, empty block on the parent state; may supersede an older cursor (rule 4)."""
 
     def conflict_access(self, order_id: str) -> Access:
         """The access used for conflict grouping.
@@ -135,9 +203,10 @@ class World(ABC):
         return Access(base.reads, base.writes | txs)
 
     def commutative(self, order_ids: Sequence[str]) -> bool:
-        """True when these orders' effects are known not to depend on their order.
+        """True when every ordering of these orders is known to give the same block.
 
-        Decided from structure only (kind and target), never from bids.
+        Same included orders, same bids (rule 8). Decided from structure only (kind
+        and target), never from bids.
         """
         first = self.orders[order_ids[0]]
         return first.target is not None and all(
@@ -146,10 +215,10 @@ class World(ABC):
         )
 
     def evaluate(self, sequence: Sequence[str]) -> Block:
-        """Execute ``sequence`` on the parent state; failed orders are left out.
+        """Execute ``sequence`` on a fresh cursor; failed orders are left out (rule 6).
 
-        An order containing a transaction already in the block fails, as it would
-        on chain (the transaction's nonce is used up).
+        An order containing a transaction already in the block is refused without
+        being executed, as on chain (the transaction's nonce is used up).
         """
         cur = self.cursor()
         included: list[str] = []

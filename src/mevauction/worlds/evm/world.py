@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mevauction.errors import InputError, require
+from mevauction.worlds.base import Access, Order, Outcome, StaleCursor, World
 from mevauction.worlds.orders import parse_orders
-from mevauction.worlds.base import Access, Order, Outcome, World
 from mevauction.worlds.evm.access import PRECOMPILES, access_from_journals
 from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor, new_evm
 from mevauction.worlds.evm.state import AccountState, load_into, parse_state, state_to_json
@@ -55,20 +55,39 @@ def one_time_address() -> str:
     return "0x" + secrets.token_bytes(20).hex()
 
 
+def with_fee_recipient(accounts: dict[str, AccountState], coinbase: str) -> dict[str, AccountState]:
+    """The parent state with the one-time fee recipient existing (nonce 1, no balance).
+
+    A CALL with value to an empty account costs 25,000 gas more (EIP-161). Were the
+    fresh address empty, the first order paying it directly would pay that charge,
+    so its gas — and a bid that includes a priority fee per gas — would depend on
+    whether a non-conflicting order paid the fee recipient first, and orders that
+    do not conflict would not commute (rule 7 of mevauction.worlds.base). A real
+    builder's fee recipient exists: it has sent payout transactions.
+    """
+    return {**accounts, coinbase: AccountState(nonce=1)}
+
+
 class EvmWorld(World):
     kind = "evm"
+    # Every cursor executes on the world's one EVM, so a new cursor supersedes the last.
+    max_live_cursors = 1
+    gas_metering = "executed"
 
     def __init__(self, orders: Sequence[Order], exec_orders: dict[str, EvmOrder],
                  accounts: dict[str, AccountState], block: BlockContext, *,
                  coinbase_pinned: bool = False, fork_url: str | None = None, fork_block: str | None = None,
                  order_json: dict[str, dict] | None = None):
         self.block = block
-        self.accounts = accounts
+        self.block_gas_limit = block.gas_limit
         self.exec_orders = exec_orders
         self.coinbase_pinned = coinbase_pinned
         self.fork_url, self.fork_block = fork_url, fork_block
         self._order_json = order_json or {}
         evm = new_evm(block, fork_url, fork_block)
+        if not coinbase_pinned:
+            accounts = with_fee_recipient(accounts, block.coinbase)
+        self.accounts = accounts
         load_into(evm, accounts)
         self.executor = Executor(evm, block)
         self._ignore = frozenset({block.coinbase}) | PRECOMPILES
@@ -100,12 +119,18 @@ class EvmWorld(World):
         if self.coinbase_pinned:
             block["coinbase"] = self.block.coinbase
         out: dict[str, Any] = {"kind": self.kind, "chain_id": self.block.chain_id, "block": block,
-                               "state": state_to_json(self.accounts)}
+                               "state": state_to_json(self._scenario_accounts())}
         if self.fork_url:
             out["fork_url"] = self.fork_url
             if self.fork_block:
                 out["fork_block"] = self.fork_block
         return out
+
+    def _scenario_accounts(self) -> dict[str, AccountState]:
+        # A one-time fee recipient is never written out: a recreated world draws its own.
+        if self.coinbase_pinned:
+            return self.accounts
+        return {a: acc for a, acc in self.accounts.items() if a != self.block.coinbase}
 
     def orders_json(self) -> list[dict[str, Any]]:
         """The ``orders`` of a scenario that recreates this world's orders."""
@@ -161,8 +186,7 @@ class EvmCursor:
         self.closed = False
 
     def push(self, order_id: str) -> Outcome:
-        if self.closed:
-            raise RuntimeError("this cursor was superseded by a newer cursor of the same world")
+        self._check_live()
         world = self.world
         result, mark = world._execute(order_id, world.block.gas_limit - self.gas_used)
         gas = result.gas_used if result.success else 0
@@ -171,6 +195,7 @@ class EvmCursor:
         return Outcome(result.coinbase_delta, result.success, result.gas_used, result.error)
 
     def pop(self) -> None:
+        self._check_live()
         mark, gas = self.frames.pop()
         self.world.executor.undo_to(mark)
         self.gas_used -= gas
@@ -180,6 +205,12 @@ class EvmCursor:
         while self.frames:
             self.pop()
         self.closed = True
+
+    def _check_live(self) -> None:
+        # Its frames were undone when it was superseded: a pop would undo another
+        # cursor's block, a push would build on it.
+        if self.closed:
+            raise StaleCursor("this evm cursor was superseded by a newer cursor of the same world")
 
 
 # --- scenario intake -------------------------------------------------------------------
