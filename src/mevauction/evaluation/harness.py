@@ -16,6 +16,8 @@ pass that yields o* *and* every counterfactual o_{-i} (one walk gives both, see
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -65,7 +67,10 @@ def block_seed(seed: int, index: int) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
-def _timed(fn: Callable[[], object]) -> tuple[object, float]:
+T = TypeVar("T")
+
+
+def _timed(fn: Callable[[], T]) -> tuple[T, float]:
     start = time.perf_counter()
     result = fn()
     return result, (time.perf_counter() - start) * 1000.0

@@ -172,7 +172,7 @@ class AcceptorApp:
         self.config = config
         self.gate_path = gate_path
         self.relay = Relay(internal_url)
-        self.rpc = None
+        self.rpc: JsonRpc | None = None  # set at lifespan start-up
 
     async def __call__(self, scope: dict, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -180,7 +180,7 @@ class AcceptorApp:
             return
         if scope["type"] != "http":
             return
-        if scope["path"] == "/" and scope["method"] == "POST":
+        if scope["path"] == "/" and scope["method"] == "POST" and self.rpc is not None:
             await self.rpc(scope, receive, send)
             return
         chunks = []

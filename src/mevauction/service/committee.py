@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from mevauction.service.metrics import Metrics
+
+if TYPE_CHECKING:  # the MPC extra is imported only when a committee starts
+    from mevauction.privacy.client import LocalCommittee
 
 log = logging.getLogger("mevauction.service")
 
@@ -32,7 +36,7 @@ class ServiceCommittee:
     def __init__(self, parties: int, metrics: Metrics):
         self.parties = parties
         self.metrics = metrics
-        self.local = None  # the running LocalCommittee, if any
+        self.local: LocalCommittee | None = None  # the running committee, if any
         self.restarts = 0
 
     def start(self) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from dataclasses import MISSING, dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,8 @@ class ServiceConfig:
         except (OSError, json.JSONDecodeError) as exc:
             raise InputError("world", f"cannot read {self.world}: {exc}") from None
         world = doc.get("world", doc) if isinstance(doc, dict) else None
-        require(isinstance(world, dict) and isinstance(world.get("kind"), str), "world", "file has no world object")
+        if not (isinstance(world, dict) and isinstance(world.get("kind"), str)):
+            raise InputError("world", "file has no world object")
         return world
 
 
@@ -89,13 +91,20 @@ def _coerce(name: str, value: Any, kind: type) -> Any:
     return result
 
 
-def load_config(flags: dict[str, Any], toml_path: str | None = None, env: dict[str, str] | None = None) -> ServiceConfig:
+def _setting_type(f: Field[Any]) -> type:
+    if f.default is not MISSING:
+        return type(f.default)
+    assert f.default_factory is not MISSING, f"setting {f.name} has no default"
+    return type(f.default_factory())
+
+
+def load_config(flags: dict[str, Any], toml_path: str | None = None,
+                env: Mapping[str, str] | None = None) -> ServiceConfig:
     """Merge the sources in increasing precedence; unknown TOML keys are an error."""
-    env = os.environ if env is None else env
-    types = {f.name: type(f.default) if f.default is not MISSING else type(f.default_factory())
-             for f in fields(ServiceConfig)}
+    source: Mapping[str, str] = os.environ if env is None else env
+    types = {f.name: _setting_type(f) for f in fields(ServiceConfig)}
     values: dict[str, Any] = {}
-    toml_path = toml_path or env.get("MEVAUCTION_CONFIG")
+    toml_path = toml_path or source.get("MEVAUCTION_CONFIG")
     if toml_path:
         try:
             doc = tomllib.loads(Path(toml_path).read_text())
@@ -107,7 +116,7 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None, env: dict[s
             require(name in types, f"config.{key}", "unknown setting")
             values[name] = _coerce(f"config.{key}", value, types[name])
     for name, kind in types.items():
-        text = env.get(f"MEVAUCTION_{name.upper()}")
+        text = source.get(f"MEVAUCTION_{name.upper()}")
         if text is not None:
             values[name] = _coerce(f"MEVAUCTION_{name.upper()}", text, kind)
     for name, value in flags.items():

@@ -95,14 +95,15 @@ def parse_bundle(params: Any) -> tuple[Intake, list[Transaction]]:
     unknown = sorted(set(obj) - KNOWN_BUNDLE_FIELDS)
     require(not unknown, unknown[0] if unknown else "", "unknown bundle field")
     raw_txs = obj.get("txs")
-    require(isinstance(raw_txs, list) and 0 < len(raw_txs) <= MAX_TXS_PER_BUNDLE,
-            "txs", f"must be a list of 1..{MAX_TXS_PER_BUNDLE} signed transactions")
+    if not (isinstance(raw_txs, list) and 0 < len(raw_txs) <= MAX_TXS_PER_BUNDLE):
+        raise InputError("txs", f"must be a list of 1..{MAX_TXS_PER_BUNDLE} signed transactions")
     txs = [refuse_unexecutable(decode(fields.data(t, f"txs[{i}]", max_length=MAX_TX_BYTES), f"txs[{i}]"), f"txs[{i}]")
            for i, t in enumerate(raw_txs)]
     hashes = [t.hash for t in txs]
     require(len(set(hashes)) == len(hashes), "txs", "repeats a transaction")
     slot = parse_slot(obj)
-    require(slot is not None, "blockNumber", "missing")
+    if slot is None:
+        raise InputError("blockNumber", "missing")
     min_ts = parse_quantity(obj.get("minTimestamp") or 0, "minTimestamp")
     max_ts = parse_quantity(obj.get("maxTimestamp") or 0, "maxTimestamp")
     require(max_ts == 0 or min_ts <= max_ts, "maxTimestamp", "is before minTimestamp")
@@ -116,11 +117,12 @@ def parse_bundle(params: Any) -> tuple[Intake, list[Transaction]]:
         require(isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 99,
                 "refundPercent", "must be an integer 0..99")
     bhash = bundle_hash(txs)
+    uuid = parse_uuid(obj.get("replacementUuid"))
     params_out = {"txs": ["0x" + t.raw.hex() for t in txs], "blockNumber": hex(slot), "minTimestamp": min_ts,
                   "maxTimestamp": max_ts, "revertingTxHashes": reverting, "droppingTxHashes": dropping,
-                  "replacementUuid": parse_uuid(obj.get("replacementUuid"))}
+                  "replacementUuid": uuid}
     order = {"id": bhash, "txs": hashes, "gas": sum(t.gas_limit for t in txs), "revertingTxHashes": reverting}
-    return Intake("bundle", bhash, slot, params_out["replacementUuid"], order, params_out), txs
+    return Intake("bundle", bhash, slot, uuid, order, params_out), txs
 
 
 def bundle_scenario_order(intake: Intake, txs: list[Transaction], world: dict) -> dict:
@@ -178,10 +180,11 @@ def parse_order(params: Any, world: dict, context: Callable[[int | None], list[d
     """
     obj = single_params(params, "mev_sendOrder")
     order = obj.get("order")
-    require(isinstance(order, dict), "order", "missing or not an object")
+    if not isinstance(order, dict):
+        raise InputError("order", "missing or not an object")
     oid = order.get("id")
-    require(isinstance(oid, str) and 0 < len(oid) <= 80 and oid.isprintable() and "," not in oid,
-            "order.id", "must be a printable string of 1..80 characters without ','")
+    if not (isinstance(oid, str) and 0 < len(oid) <= 80 and oid.isprintable() and "," not in oid):
+        raise InputError("order.id", "must be a printable string of 1..80 characters without ','")
     slot = parse_slot(obj)
     validate_order(order, world, "params[0]", context(slot) if context else None)
     return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), order,
@@ -227,5 +230,6 @@ def available_algorithms() -> list[str]:
 def parse_cancel(params: Any) -> str:
     obj = single_params(params, "eth_cancelBundle")
     uuid = parse_uuid(obj.get("replacementUuid"))
-    require(uuid is not None, "replacementUuid", "missing")
+    if uuid is None:
+        raise InputError("replacementUuid", "missing")
     return uuid

@@ -156,6 +156,7 @@ class JsonRpc:
                     "more_body": True}
         await send(event("result", streamed.response))
         record, desk = streamed.record, self.desk
+        assert desk is not None, "a preconf stream exists only when the preconf desk does"
         already = len(streamed.response["result"]["messages"])
         async for message in desk.stream(record, desk.stream_timeout(record), skip=already):
             await send(event("message", {"jsonrpc": "2.0", "method": "preconf_subscription",
@@ -262,7 +263,8 @@ class JsonRpc:
             require(isinstance(params, list) and 1 <= len(params) <= 2 and isinstance(params[0], str),
                            "params", f"{method} takes [bidDigest, waitMs?]")
             record = desk.bids.get(params[0].lower().removeprefix("0x"))
-            require(record is not None, "params[0]", "no bid with this digest was received")
+            if record is None:
+                raise InputError("params[0]", "no bid with this digest was received")
             wait_ms = intake.parse_quantity(params[1], "params[1]") if len(params) == 2 else 0
             await desk.wait(record, min(wait_ms, 30_000) / 1000)
             return record.to_json()
