@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from mevauction.intake import workloads
-from mevauction.building.default import DefaultBuilder
 from mevauction.building.conflicts import conflict_groups
+from mevauction.building.default import DefaultBuilder
+from mevauction.intake import workloads
 from mevauction.intake.scenario import parse_scenario
 
 
@@ -54,7 +54,7 @@ def main() -> None:
             _, t_all = timed(lambda: builder.solve(world, rest, counterfactuals=True))
             _, t_mech = timed(lambda: scenario.run_auction(k_cutoff=args.k_cutoff))
             rows.append((sum(len(g) > 1 for g in groups), max(map(len, groups)), t_opt, t_all, t_mech))
-        med = lambda k: statistics.median(r[k] for r in rows)  # noqa: E731
+        med = lambda k: statistics.median(r[k] for r in rows)
         table.add_row(str(size), f"{med(0):.0f}", f"{med(1):.0f}", f"{med(2)*1e3:.1f}", f"{med(3)*1e3:.1f}",
                       f"{statistics.median(r[3] / r[2] for r in rows):.2f}", f"{med(4)*1e3:.1f}")
     Console().print(table)

@@ -76,11 +76,13 @@ def main() -> None:
         groups = sorted((len(g) for g in report.groups), reverse=True)
         rows.append((seed, load.wall, n / capture.cpu, n / plain.cpu, total.cpu, groups[:5],
                      report.default.value, n / capture.wall, n / plain.wall, total.wall))
-        console.print(f"seed {seed}: load+top-of-block {load.wall:.3f} s; capture {n / capture.cpu:,.0f} orders/s "
-                      f"CPU ({n / capture.wall:,.0f} wall); push/pop {n / plain.cpu:,.0f} orders/s CPU "
-                      f"({n / plain.wall:,.0f} wall); default+refunds (incl. load) {total.cpu:.2f} s CPU "
-                      f"({total.wall:.2f} s wall); largest groups {groups[:5]}; β0 {report.default.value / 1e18:.4f} ETH")
-    med = lambda i: statistics.median(r[i] for r in rows)  # noqa: E731
+        console.print(
+            f"seed {seed}: load+top-of-block {load.wall:.3f} s; capture {n / capture.cpu:,.0f} orders/s "
+            f"CPU ({n / capture.wall:,.0f} wall); push/pop {n / plain.cpu:,.0f} orders/s CPU "
+            f"({n / plain.wall:,.0f} wall); default+refunds (incl. load) {total.cpu:.2f} s CPU "
+            f"({total.wall:.2f} s wall); largest groups {groups[:5]}; β0 {report.default.value / 1e18:.4f} ETH"
+        )
+    med = lambda i: statistics.median(r[i] for r in rows)
     console.print(f"[bold]median over {len(rows)} slots of {args.orders} orders:[/bold] "
                   f"capture {med(2):,.0f} orders/s CPU, {med(7):,.0f} wall (target ≥ 5,000); "
                   f"push/pop {med(3):,.0f} orders/s CPU, {med(8):,.0f} wall; "

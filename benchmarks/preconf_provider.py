@@ -93,7 +93,9 @@ def breakdown(arrivals: list[Arrival], provider: Signer, nike_secret: int) -> No
         return (time.perf_counter() - t0) / len(arrivals) * 1e6
 
     verify = mean_us(lambda a: a.signed_bid.bidder())
-    shared = mean_us(lambda a: nike.shared_key(nike_secret, (a.signed_bid.bid.bidder_pk_x, a.signed_bid.bid.bidder_pk_y)))
+    shared = mean_us(
+        lambda a: nike.shared_key(nike_secret, (a.signed_bid.bid.bidder_pk_x, a.signed_bid.bid.bidder_pk_y))
+    )
     sign = mean_us(lambda a: Commitment.make(a.signed_bid, (1, 2), provider, 0))
     print(f"breakdown (mean)  verify bid {verify:.0f} us   BN254 shared key {shared:.0f} us   "
           f"commitment digest+sign {sign:.0f} us")

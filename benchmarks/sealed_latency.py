@@ -37,15 +37,15 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import Progress  # noqa: E402
-from rich.table import Table  # noqa: E402
+import matplotlib.pyplot as plt
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
 
-from mevauction.mechanism.auction import second_price_with_reserve  # noqa: E402
-from mevauction.privacy.builder_auction import BUILDER_BITS, sealed_bids, sealed_builder_auction  # noqa: E402
-from mevauction.privacy.client import Coordinator, LocalCommittee, SealedBid, run_on  # noqa: E402
-from mevauction.privacy.mechanisms import clear_second  # noqa: E402
+from mevauction.mechanism.auction import second_price_with_reserve
+from mevauction.privacy.builder_auction import BUILDER_BITS, sealed_bids, sealed_builder_auction
+from mevauction.privacy.client import Coordinator, LocalCommittee, SealedBid, run_on
+from mevauction.privacy.mechanisms import clear_second
 
 TARGETS_S = {128: 0.1, 1024: 0.5}
 

@@ -19,10 +19,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from mevauction.cli.sealed import load_relay  # noqa: E402
-from mevauction.privacy.client import Coordinator, LocalCommittee, run_on  # noqa: E402
+from mevauction.cli.sealed import load_relay
+from mevauction.privacy.client import Coordinator, LocalCommittee, run_on
 
 RELAY = Path(__file__).resolve().parents[1] / "data" / "relay" / "slot6214255_builder_blocks_received.json"
 

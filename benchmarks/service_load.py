@@ -28,9 +28,9 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
-from service_harness import ServerProcess  # noqa: E402
+from service_harness import ServerProcess
 
-from mevauction.client import Signer, signed_transfer  # noqa: E402
+from mevauction.client import Signer, signed_transfer
 
 
 def make_requests(count: int, slot: int, seed: int) -> list[bytes]:
@@ -40,7 +40,9 @@ def make_requests(count: int, slot: int, seed: int) -> list[bytes]:
     out = []
     for i in range(count):
         s = signers[i % len(signers)]
-        tx = signed_transfer(s.private_key, i // len(signers), "0x" + rng.randbytes(20).hex(), tip=rng.randrange(1, 10**10))
+        tx = signed_transfer(
+            s.private_key, i // len(signers), "0x" + rng.randbytes(20).hex(), tip=rng.randrange(1, 10**10)
+        )
         body = json.dumps({"jsonrpc": "2.0", "id": i, "method": "eth_sendBundle",
                            "params": [{"txs": [tx], "blockNumber": hex(slot)}]}, separators=(",", ":")).encode()
         sig = s.headers(body)["X-Flashbots-Signature"]
@@ -112,11 +114,17 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="mevauction-load-"))
     db = args.db or f"sqlite:///{workdir / 'load.db'}"
     # One long slot: the intake path alone is measured (settlement is benchmarks/service_settle.py).
-    server = ServerProcess(db, slot_seconds=3600, log=workdir / "server.log",
-                           extra=["--acceptors", str(args.acceptors)] if args.acceptors else None,
-                           env={"MEVAUCTION_RATE_PER_SIGNER": "100000", "MEVAUCTION_BURST_PER_SIGNER": "100000"}).start()
+    server = ServerProcess(
+        db,
+        slot_seconds=3600,
+        log=workdir / "server.log",
+        extra=["--acceptors", str(args.acceptors)] if args.acceptors else None,
+        env={"MEVAUCTION_RATE_PER_SIGNER": "100000", "MEVAUCTION_BURST_PER_SIGNER": "100000"},
+    ).start()
     try:
-        slot = httpx.post(server.url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "mev_slot"}).json()["result"]["slot"]
+        slot = httpx.post(server.url + "/", json={"jsonrpc": "2.0", "id": 1, "method": "mev_slot"}).json()["result"][
+            "slot"
+        ]
         print(f"signing {count} requests ...", flush=True)
         requests = make_requests(count, int(slot, 16), seed=1)
         import uvloop
@@ -129,7 +137,9 @@ def main() -> int:
         conn = sqlite3.connect(db.removeprefix("sqlite:///"))
         stored = conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
         conn.close()
-    commits = next((line.split()[-1] for line in metrics.splitlines() if line.startswith("mevauction_db_commits ")), "?")
+    commits = next(
+        (line.split()[-1] for line in metrics.splitlines() if line.startswith("mevauction_db_commits ")), "?"
+    )
     achieved = len(latencies) / elapsed
     print(f"requests {len(latencies)}  errors {errors}  elapsed {elapsed:.2f} s  achieved {achieved:.0f}/s "
           f"(target {args.rate:.0f}/s)")

@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "service"))
-from service_harness import ServerProcess  # noqa: E402
+from service_harness import ServerProcess
 
-from mevauction.cli.demo_load import table_orders  # noqa: E402
-from mevauction.client import AsyncClient, Signer  # noqa: E402
+from mevauction.cli.demo_load import table_orders
+from mevauction.client import AsyncClient, Signer
 
 
 async def one_round(url: str, orders: int, rng: random.Random) -> tuple[int, float, int]:
@@ -62,12 +62,20 @@ def main() -> int:
     try:
         for _ in range(args.rounds):
             slot, latency, n = asyncio.run(one_round(server.url, args.orders, rng))
-            print(f"slot {slot}: {n} orders{', sealed' if args.sealed else ''}, report {1000 * latency:.0f} ms after the deadline", flush=True)
+            print(
+                f"slot {slot}: {n} orders{', sealed' if args.sealed else ''}, "
+                f"report {1000 * latency:.0f} ms after the deadline",
+                flush=True,
+            )
         metrics = httpx.get(server.url + "/metrics").text
     finally:
         server.stop()
-    total = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
-             if line.startswith("mevauction_settlement_seconds_sum") or line.startswith("mevauction_settlement_seconds_count")}
+    total = {
+        line.split()[0]: float(line.split()[1])
+        for line in metrics.splitlines()
+        if line.startswith("mevauction_settlement_seconds_sum")
+        or line.startswith("mevauction_settlement_seconds_count")
+    }
     if total.get("mevauction_settlement_seconds_count"):
         mean = total["mevauction_settlement_seconds_sum"] / total["mevauction_settlement_seconds_count"]
         print(f"server-side mean deadline→stored report: {1000 * mean:.0f} ms")

@@ -7,11 +7,9 @@ name; modules are imported lazily so an optional backend costs nothing until use
 
 from __future__ import annotations
 
-from typing import Any
-
 import importlib
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from mevauction.errors import InputError
 from mevauction.worlds.base import Block, World

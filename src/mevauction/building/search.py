@@ -21,10 +21,9 @@ can never be in one block together.
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from mevauction.worlds.base import Block, World
 

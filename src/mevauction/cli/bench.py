@@ -87,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
 
 def print_summary(doc: dict, console: Console) -> None:
     s = doc["summary"]
-    table = Table(title=f"{doc['params']['blocks']} blocks × {doc['params']['orders']} orders ({doc['params']['world']})")
+    table = Table(
+        title=f"{doc['params']['blocks']} blocks × {doc['params']['orders']} orders ({doc['params']['world']})"
+    )
     for col in ("algorithm", "best share", "median gap (not best)", "median ms", "p99 ms"):
         table.add_column(col, justify="left" if col == "algorithm" else "right")
     for name in doc["params"]["algorithms"]:

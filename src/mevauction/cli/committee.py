@@ -8,8 +8,8 @@ interrupted, printing their intake addresses.
 
 from __future__ import annotations
 
-import contextlib
 import argparse
+import contextlib
 import time
 
 from mevauction.errors import InputError
@@ -56,7 +56,8 @@ def serve(args: argparse.Namespace) -> int:
         intake = (parties[args.index][0], parties[args.index][1] + 1000)
     if args.timeout <= 0:
         raise InputError("--timeout", "must be positive")
-    from mevauction.privacy.server import ServerConfig, serve as run_server
+    from mevauction.privacy.server import ServerConfig
+    from mevauction.privacy.server import serve as run_server
 
     if args.exit_with_parent:
         exit_with_parent()

@@ -12,8 +12,8 @@ import argparse
 
 from rich.console import Console
 
-from mevauction.intake import workloads
 from mevauction.cli.auction import print_report
+from mevauction.intake import workloads
 from mevauction.intake.scenario import parse_scenario
 from mevauction.settlement.report import ReportDocument
 

@@ -26,9 +26,9 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from mevauction.intake import workloads
 from mevauction.cli.output import fmt_eth
 from mevauction.client import AsyncClient, Signer, signed_transfer
+from mevauction.intake import workloads
 from mevauction.service.app import create_app
 from mevauction.service.config import ServiceConfig
 from mevauction.service.intake import available_algorithms
@@ -56,7 +56,7 @@ class BackgroundServer:
     def url(self) -> str:
         return f"http://{self.config.host}:{self.config.port}"
 
-    def start(self, timeout: float = 30.0) -> "BackgroundServer":
+    def start(self, timeout: float = 30.0) -> BackgroundServer:
         self.thread.start()
         give_up = time.monotonic() + timeout
         while not self.server.started:
@@ -139,7 +139,9 @@ async def play_slot(url: str, slot: int, orders: list[dict], users: list[Signer]
         for user in users if world_kind == "table" else []:
             nonce = nonces.get(user.address, 0)
             nonces[user.address] = nonce + 1
-            tx = signed_transfer(user.private_key, nonce, "0x" + rng.randbytes(20).hex(), tip=rng.randrange(10**8, 3 * 10**9))
+            tx = signed_transfer(
+                user.private_key, nonce, "0x" + rng.randbytes(20).hex(), tip=rng.randrange(10**8, 3 * 10**9)
+            )
             jobs.append(client(user).send_bundle([tx], slot))
         rng.shuffle(jobs)
         pause = slot_seconds * 0.4 / max(1, len(jobs))

@@ -17,7 +17,7 @@ from mevauction.preconf.decay import residual
 from mevauction.preconf.hashing import address_bytes
 from mevauction.preconf.keys import BadSignature, Signer
 from mevauction.preconf.messages import Bid, Commitment, SignedBid, parse_uint
-from mevauction.preconf.nike import BadPoint, GROUP_R, shared_key
+from mevauction.preconf.nike import GROUP_R, BadPoint, shared_key
 from mevauction.preconf.settlement import PROTOCOL_FEE_PERCENT, SLASH_PENALTY_PERCENT, DeliveredBlock, settle
 
 

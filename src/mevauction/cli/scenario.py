@@ -18,8 +18,8 @@ from rich.table import Table
 from mevauction.building.conflicts import conflict_groups
 from mevauction.cli.output import write_json
 from mevauction.errors import InputError
-from mevauction.intake.scenario import parse_scenario
 from mevauction.intake import workloads
+from mevauction.intake.scenario import parse_scenario
 from mevauction.worlds import WORLD_MODULES
 
 LARGE_GROUP = 8  # Boost+ paper § 5.2: "groups with at least 8 orders"

@@ -10,12 +10,11 @@ auction and reports the ``mevauction.sealed/1`` outcome with its transcript.
 
 from __future__ import annotations
 
-from typing import Any
-
 import argparse
 import asyncio
 import statistics
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
@@ -55,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parties", type=int, default=3, help="committee size m (default 3; < 3 gives no privacy)")
     p.add_argument("--committee", help="intake host:port of running servers, comma-separated (default: start locally)")
-    p.add_argument("--json", metavar="OUT", help="write the report to OUT (- for stdout); the transcript goes beside it")
+    p.add_argument(
+        "--json", metavar="OUT", help="write the report to OUT (- for stdout); the transcript goes beside it"
+    )
 
 
 # -- bids files -------------------------------------------------------------------------
@@ -76,7 +77,9 @@ def load_bids(path: str, mechanism: str):
             require(isinstance(b, dict) and isinstance(b.get("curve"), list) and b["curve"], f"bids[{i}].curve",
                     "a double-auction bid needs a non-empty curve of [price, quantity] steps")
             for j, step in enumerate(b["curve"]):
-                require(isinstance(step, list) and len(step) == 2, f"bids[{i}].curve[{j}]", "expected [price, quantity]")
+                require(
+                    isinstance(step, list) and len(step) == 2, f"bids[{i}].curve[{j}]", "expected [price, quantity]"
+                )
                 grid.append(as_wei(step[0], f"bids[{i}].curve[{j}][0]"))
         grid = sorted(set(grid))
     for i, b in enumerate(items):
@@ -187,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         from mevauction.privacy.field import BID_BITS
 
         require(reserve < 1 << BID_BITS, "--reserve", f"must be below 2^{BID_BITS}")
-        bids = [SealedBid(RESERVE_LABEL, [reserve], side="reserve")] + bids
+        bids = [SealedBid(RESERVE_LABEL, [reserve], side="reserve"), *bids]
     result, parties = _execute(args, args.mechanism, bids, k=args.k, grid=grid, max_bids=max(1, len(bids)))
     n = len(bids) - (args.mechanism == "builder")
     _emit(_report(result, parties, n, {}), args.json)
@@ -228,7 +231,10 @@ def replay(args: argparse.Namespace) -> int:
         extra.update(updates=len(updates), update_latency_ms={
             "median": round(statistics.median(updates), 3) if updates else None,
             "p99": round(sorted(updates)[min(len(updates) - 1, int(0.99 * len(updates)))], 3) if updates else None})
-        extra["matches_plaintext"] = (result.outcome["winner"], result.outcome["price"]) == (clear["winner"], clear["price"])
+        extra["matches_plaintext"] = (result.outcome["winner"], result.outcome["price"]) == (
+            clear["winner"],
+            clear["price"],
+        )
     report = _report(result, parties, len(bids), extra)
     _emit(report, args.json)
     if result.ok and args.json != "-":
@@ -256,6 +262,8 @@ def verify(args: argparse.Namespace) -> int:
             print(f"FAIL {p}")
         return 1
     outcome = doc.get("outcome") or {}
-    print(f"transcript OK: {doc.get('mechanism')} auction {doc.get('auction')}, "
-          f"{len(doc.get('statements', []))} servers agree, winner {outcome.get('winner')}, price {outcome.get('price')}")
+    print(
+        f"transcript OK: {doc.get('mechanism')} auction {doc.get('auction')}, "
+        f"{len(doc.get('statements', []))} servers agree, winner {outcome.get('winner')}, price {outcome.get('price')}"
+    )
     return 0

@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from mevauction.service.config import load_config
     from mevauction.service.store import connect, migrate
 
-    flags = {k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed")}
+    flags = {
+        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed")
+    }
     config = load_config(flags, args.config)
     migrate(connect(config.db))  # fail here, with one line, if the database cannot be opened
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

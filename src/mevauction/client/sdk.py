@@ -32,7 +32,7 @@ class Signer:
         self.address = secp256k1.address_of(private_key)
 
     @classmethod
-    def random(cls) -> "Signer":
+    def random(cls) -> Signer:
         return cls(os.urandom(32))
 
     def headers(self, body: bytes) -> dict[str, str]:
@@ -116,7 +116,7 @@ class Client(_Calls):
         self.url = url.rstrip("/")
         self.http = httpx.Client(base_url=self.url, timeout=timeout)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:

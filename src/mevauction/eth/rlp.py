@@ -9,9 +9,9 @@ uses this to avoid re-encoding signed fields).
 
 from __future__ import annotations
 
-from typing import Union
+from typing import TypeAlias
 
-Item = Union[bytes, list["Item"]]
+Item: TypeAlias = "bytes | list[Item]"
 
 #: Deeper nesting than this is refused before Python's recursion limit is reached.
 MAX_DEPTH = 64

@@ -83,7 +83,10 @@ def recover_parts(digest: bytes, y_parity: int, r: int, s: int, field: str = "si
     if not 0 < r < N:
         raise BadSignature(f"{field}.r", "out of range (must be in 1..n-1)")
     if not 0 < s <= HALF_N:
-        raise BadSignature(f"{field}.s", "must be non-zero and in the lower half of the curve order (EIP-2: the high-s twin is malleable)")
+        raise BadSignature(
+            f"{field}.s",
+            "must be non-zero and in the lower half of the curve order (EIP-2: the high-s twin is malleable)",
+        )
     if y_parity not in (0, 1):
         raise BadSignature(f"{field}.yParity", f"must be 0 or 1, got {y_parity}")
     raw = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes((y_parity,))

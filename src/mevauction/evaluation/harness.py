@@ -16,18 +16,17 @@ pass that yields o* *and* every counterfactual o_{-i} (one walk gives both, see
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import hashlib
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from typing import TypeVar
 
-from mevauction.intake import workloads
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import DefaultBuilder
 from mevauction.building.registry import BUILDERS, make_builder
 from mevauction.errors import InputError
+from mevauction.intake import workloads
 from mevauction.worlds import build_world
 
 BENCH_FORMAT = "mevauction.bench/1"

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from mevauction.intake.scenario import SCENARIO_FORMAT
-from mevauction.eth.keccak import keccak
-
 from mevauction.errors import InputError, require
-from mevauction.worlds.evm.state import merge_prestate, state_to_json
 from mevauction.eth import fields
+from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, encode_signed, unsigned_fields
+from mevauction.intake.scenario import SCENARIO_FORMAT
+from mevauction.worlds.evm.state import merge_prestate, state_to_json
 
 
 def _q(tx: dict, name: str, where: str, default: Any = None) -> int:

@@ -66,7 +66,7 @@ class Reject:
 
     @classmethod
     def make(cls, bid_digest: bytes, timestamp: int, reason: str, chain_id: int, contract: str,
-             signer: Signer) -> "Reject":
+             signer: Signer) -> Reject:
         if reason not in REASONS:
             raise ValueError(f"unknown reject reason {reason!r}")
         digest = reject_digest(bid_digest, timestamp, reason, chain_id, contract)
@@ -82,7 +82,7 @@ class Reject:
                 "signature": self.signature.hex()}
 
     @classmethod
-    def from_json(cls, data: object, where: str = "reject") -> "Reject":
+    def from_json(cls, data: object, where: str = "reject") -> Reject:
         require(isinstance(data, dict), where, "must be a JSON object")
         assert isinstance(data, dict)
         require(data.get("format") == REJECT_FORMAT, f"{where}.format", f"must be {REJECT_FORMAT!r}")
@@ -144,7 +144,7 @@ class Equivocation:
                 "other": self.other.to_json()}
 
     @classmethod
-    def from_json(cls, data: object, where: str = "evidence") -> "Equivocation":
+    def from_json(cls, data: object, where: str = "evidence") -> Equivocation:
         require(isinstance(data, dict), where, "must be a JSON object")
         assert isinstance(data, dict)
         require(data.get("format") == EVIDENCE_FORMAT, f"{where}.format", f"must be {EVIDENCE_FORMAT!r}")

@@ -218,8 +218,13 @@ def _report(cfg: MarketConfig, params: AuctionParameters, slots: list[SlotStats]
     waits = [w for s in slots for w in s.waits_ms]
     return {
         "format": SIM_FORMAT,
-        "config": {"slots": cfg.slots, "bidders": cfg.bidders, "policy": cfg.policy,
-                   "decay": "on" if cfg.decay else "off", "seed": cfg.seed},
+        "config": {
+            "slots": cfg.slots,
+            "bidders": cfg.bidders,
+            "policy": cfg.policy,
+            "decay": "on" if cfg.decay else "off",
+            "seed": cfg.seed,
+        },
         "auctionParameters": params.to_json() if cfg.policy != "deferring" else None,
         "summary": {
             "providerRevenueWei": str(sum(s.preconf_revenue + s.spot_revenue for s in slots)),
@@ -232,11 +237,23 @@ def _report(cfg: MarketConfig, params: AuctionParameters, slots: list[SlotStats]
             "meanPreconfPremium": _mean(premiums),
             "premiumOverSpotWeiPerSlot": str(sum(s.premium_wei for s in slots) // max(len(slots), 1)),
             "meanTimeToAcceptanceMs": _mean([float(w) for w in waits]),
-            "lateParticipation": (statistics.fmean(s.preconf_bids for s in slots[len(slots) // 2:]) / cfg.bidders
-                                  if slots else 0.0),
+            "lateParticipation": (
+                statistics.fmean(s.preconf_bids for s in slots[len(slots) // 2 :]) / cfg.bidders if slots else 0.0
+            ),
         },
-        "slots": [{"slot": s.slot, "spotPricePerGas": s.spot_price, "preconfBids": s.preconf_bids,
-                   "accepted": s.accepted, "early": s.early, "preconfRevenueWei": str(s.preconf_revenue),
-                   "spotRevenueWei": str(s.spot_revenue), "meanPremium": _mean(s.premiums), "premiumOverSpotWei": str(s.premium_wei),
-                   "meanWaitMs": _mean([float(w) for w in s.waits_ms])} for s in slots],
+        "slots": [
+            {
+                "slot": s.slot,
+                "spotPricePerGas": s.spot_price,
+                "preconfBids": s.preconf_bids,
+                "accepted": s.accepted,
+                "early": s.early,
+                "preconfRevenueWei": str(s.preconf_revenue),
+                "spotRevenueWei": str(s.spot_revenue),
+                "meanPremium": _mean(s.premiums),
+                "premiumOverSpotWei": str(s.premium_wei),
+                "meanWaitMs": _mean([float(w) for w in s.waits_ms]),
+            }
+            for s in slots
+        ],
     }

@@ -66,7 +66,7 @@ class Bid:
     bid_options: bytes = b""
 
     @classmethod
-    def from_json(cls, data: object, where: str = "bid") -> "Bid":
+    def from_json(cls, data: object, where: str = "bid") -> Bid:
         require(isinstance(data, dict), where, "must be a JSON object")
         assert isinstance(data, dict)
 
@@ -132,7 +132,7 @@ class SignedBid:
     signature: bytes
 
     @classmethod
-    def sign(cls, bid: Bid, signer: Signer, chain_id: int, contract: str) -> "SignedBid":
+    def sign(cls, bid: Bid, signer: Signer, chain_id: int, contract: str) -> SignedBid:
         digest = bid.digest(chain_id, contract)
         return cls(bid, chain_id, contract, digest, signer.sign(digest))
 
@@ -143,7 +143,7 @@ class SignedBid:
         return recover_signer(self.digest, self.signature)
 
     @classmethod
-    def from_json(cls, data: object, chain_id: int, contract: str, where: str = "bid") -> "SignedBid":
+    def from_json(cls, data: object, chain_id: int, contract: str, where: str = "bid") -> SignedBid:
         bid = Bid.from_json(data, where)
         assert isinstance(data, dict)
         require("signature" in data, f"{where}.signature", "is required on a signed bid")
@@ -182,7 +182,7 @@ class Commitment:
 
     @classmethod
     def make(cls, signed_bid: SignedBid, shared_key: tuple[int, int], signer: Signer,
-             dispatch_timestamp: int) -> "Commitment":
+             dispatch_timestamp: int) -> Commitment:
         digest = commitment_digest(signed_bid.digest, signed_bid.signature, shared_key,
                                    signed_bid.chain_id, signed_bid.contract)
         return cls(signed_bid, shared_key, digest, signer.sign(digest), dispatch_timestamp, signer.address)
@@ -210,7 +210,7 @@ class Commitment:
         }
 
     @classmethod
-    def from_json(cls, data: object, where: str = "commitment") -> "Commitment":
+    def from_json(cls, data: object, where: str = "commitment") -> Commitment:
         require(isinstance(data, dict), where, "must be a JSON object")
         assert isinstance(data, dict)
         require(data.get("format") == COMMITMENT_FORMAT, f"{where}.format", f"must be {COMMITMENT_FORMAT!r}")

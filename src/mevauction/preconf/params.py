@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass
 
 from mevauction.errors import InputError, require
-from mevauction.preconf.decay import decayed_amount
 from mevauction.eth.keccak import keccak
+from mevauction.preconf.decay import decayed_amount
 from mevauction.preconf.hashing import address_bytes
 from mevauction.preconf.keys import BadSignature, Signer, recover_signer
 from mevauction.preconf.knapsack import Offer, forward_greedy
@@ -85,7 +85,7 @@ class AuctionParameters:
         }
 
     @classmethod
-    def from_json(cls, data: object, where: str = "params") -> "AuctionParameters":
+    def from_json(cls, data: object, where: str = "params") -> AuctionParameters:
         require(isinstance(data, dict), where, "must be a JSON object")
         assert isinstance(data, dict)
         require(data.get("format") == PARAMS_FORMAT, f"{where}.format", f"must be {PARAMS_FORMAT!r}")
@@ -97,11 +97,19 @@ class AuctionParameters:
             except ValueError as exc:
                 raise InputError(f"{where}.{name}", str(exc)) from None
         steps = data.get("schedule")
-        require(isinstance(steps, list) and steps, f"{where}.schedule", "must be a non-empty list")
+        if not (isinstance(steps, list) and steps):
+            raise InputError(f"{where}.schedule", "must be a non-empty list")
         schedule = tuple(
-            (parse_uint(s.get("msBeforeBlock") if isinstance(s, dict) else None, f"{where}.schedule[{i}].msBeforeBlock", 64),
-             parse_uint(s.get("capacityGas") if isinstance(s, dict) else None, f"{where}.schedule[{i}].capacityGas", 64))
-            for i, s in enumerate(steps))  # type: ignore[arg-type]
+            (
+                parse_uint(
+                    s.get("msBeforeBlock") if isinstance(s, dict) else None, f"{where}.schedule[{i}].msBeforeBlock", 64
+                ),
+                parse_uint(
+                    s.get("capacityGas") if isinstance(s, dict) else None, f"{where}.schedule[{i}].capacityGas", 64
+                ),
+            )
+            for i, s in enumerate(steps)
+        )
         try:
             return cls(data["provider"], parse_uint(data.get("chainId"), f"{where}.chainId", 256), data["contract"],
                        schedule, ReservePolicy.from_json(data.get("reserve"), f"{where}.reserve"),
@@ -116,7 +124,7 @@ class AuctionParameters:
         canonical = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
         return keccak(PARAMS_PREFIX + canonical)
 
-    def sign(self, signer: Signer) -> "SignedParameters":
+    def sign(self, signer: Signer) -> SignedParameters:
         if signer.address.lower() != self.provider.lower():
             raise ValueError("parameters name another provider than the signing key")
         return SignedParameters(self, signer.sign(self.digest()))
@@ -131,14 +139,16 @@ class SignedParameters:
         """The provider's address if the signature is the named provider's; raises BadSignature."""
         signer = recover_signer(self.params.digest(), self.signature)
         if signer.lower() != self.params.provider.lower():
-            raise BadSignature("signature", f"parameters signed by {signer}, not by the named provider {self.params.provider}")
+            raise BadSignature(
+                "signature", f"parameters signed by {signer}, not by the named provider {self.params.provider}"
+            )
         return signer
 
     def to_json(self) -> dict:
         return {**self.params.to_json(), "signature": self.signature.hex()}
 
     @classmethod
-    def from_json(cls, data: object, where: str = "params") -> "SignedParameters":
+    def from_json(cls, data: object, where: str = "params") -> SignedParameters:
         params = AuctionParameters.from_json(data, where)
         assert isinstance(data, dict)
         return cls(params, parse_signature(data.get("signature"), f"{where}.signature"))
@@ -180,7 +190,9 @@ def audit(signed: SignedParameters, transcript: list[dict], bids: dict[str, Sign
         offers = []
         for digest_hex, gas, arrival in rnd["offers"]:
             bid = _checked_bid(bids, digest_hex, n).bid
-            offers.append(Offer(digest_hex, decayed_amount(bid.bid_amt, bid.decay_start, bid.decay_end, at), gas, arrival))
+            offers.append(
+                Offer(digest_hex, decayed_amount(bid.bid_amt, bid.decay_start, bid.decay_end, at), gas, arrival)
+            )
         expected = forward_greedy(offers, capacity, reserve)
         if expected != rnd["accepted"]:
             raise AuditFailure(f"round {n}: accepted {rnd['accepted']} but the rule accepts {expected}")

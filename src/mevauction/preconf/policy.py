@@ -51,7 +51,7 @@ class ReservePolicy:
         return data
 
     @classmethod
-    def from_json(cls, data: object, where: str = "reserve") -> "ReservePolicy":
+    def from_json(cls, data: object, where: str = "reserve") -> ReservePolicy:
         require(isinstance(data, dict), where, "must be a JSON object")
         assert isinstance(data, dict)
         kind = data.get("policy")

@@ -46,7 +46,7 @@ class DeliveredBlock:
     transactions: dict[str, IncludedTx]
 
     @classmethod
-    def from_json(cls, data: object, where: str = "block") -> "DeliveredBlock":
+    def from_json(cls, data: object, where: str = "block") -> DeliveredBlock:
         require(isinstance(data, dict), where, "must be a JSON object")
         assert isinstance(data, dict)
         number = parse_uint(data.get("blockNumber"), f"{where}.blockNumber", 64)
@@ -59,7 +59,11 @@ class DeliveredBlock:
             at = f"{where}.transactions[{i}]"
             if isinstance(tx, str):
                 tx = {"hash": tx}
-            require(isinstance(tx, dict) and isinstance(tx.get("hash"), str), at, "must be a hash or {hash, succeeded, gasUsed}")
+            require(
+                isinstance(tx, dict) and isinstance(tx.get("hash"), str),
+                at,
+                "must be a hash or {hash, succeeded, gasUsed}",
+            )
             succeeded = tx.get("succeeded", True)
             require(isinstance(succeeded, bool), f"{at}.succeeded", "must be true or false")
             key = normal_tx_hash(tx["hash"])

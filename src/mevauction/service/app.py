@@ -67,7 +67,7 @@ class Service:
             await self.engine.stop()
             self.store.close()
 
-    async def _start_acceptors(self, engine: Auctioneer) -> "Front":
+    async def _start_acceptors(self, engine: Auctioneer) -> Front:
         import multiprocessing
         import tempfile
 

@@ -80,7 +80,7 @@ class ServiceCommittee:
             try:
                 async with Coordinator(local.intake) as co:
                     await asyncio.wait_for(co.shutdown(), SHUTDOWN_TIMEOUT_S)
-            except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
+            except (TimeoutError, OSError, RuntimeError) as exc:
                 log.warning("committee did not shut down cleanly (%s); stopping its processes", exc)
         await asyncio.to_thread(local.stop)
         self.metrics.set("mevauction_committee_up", 0, help="Whether the sealed-bid committee is running")

@@ -17,14 +17,13 @@ appear in the slot's ``mevauction.scenario/1`` document.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
-
-from mevauction.eth.keccak import keccak
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.eth import fields
+from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refuse_unexecutable
 from mevauction.worlds import world_module
 

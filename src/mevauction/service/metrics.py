@@ -69,8 +69,8 @@ class Metrics:
             running = 0
             for bound, count in zip(LATENCY_BUCKETS, hist.counts):
                 running += count
-                lines.append(f"{name}_bucket{_labels(labels + (('le', repr(bound)),))} {running}")
-            lines.append(f"{name}_bucket{_labels(labels + (('le', '+Inf'),))} {hist.total}")
+                lines.append(f"{name}_bucket{_labels((*labels, ('le', repr(bound))))} {running}")
+            lines.append(f"{name}_bucket{_labels((*labels, ('le', '+Inf')))} {hist.total}")
             lines.append(f"{name}_sum{_labels(labels)} {hist.sum!r}")
             lines.append(f"{name}_count{_labels(labels)} {hist.total}")
         return "\n".join(lines) + "\n"

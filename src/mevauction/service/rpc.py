@@ -17,13 +17,13 @@ import time
 from typing import Any, Protocol
 
 from mevauction.errors import InputError, require
+from mevauction.eth.messages import verify_flashbots_header
 from mevauction.service import intake
 from mevauction.service.clock import SlotClock
 from mevauction.service.metrics import Metrics
 from mevauction.service.preconf import BidRecord as PreconfBidRecord
 from mevauction.service.preconf import PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
-from mevauction.eth.messages import verify_flashbots_header
 from mevauction.service.store import StorageError
 
 log = logging.getLogger("mevauction.service")
@@ -135,7 +135,9 @@ class JsonRpc:
             if not doc or len(doc) > MAX_BATCH:
                 return 200, self._error(INVALID_REQUEST, f"body: a batch holds 1..{MAX_BATCH} requests")
             results = await asyncio.gather(*(self._one(item, body, signature_text) for item in doc))
-            return 200, [r for r in results if r is not None] or self._error(INVALID_REQUEST, "body: batch of notifications")
+            return 200, [r for r in results if r is not None] or self._error(
+                INVALID_REQUEST, "body: batch of notifications"
+            )
         result = await self._one(doc, body, signature_text)
         if (self.desk is not None and b"text/event-stream" in headers.get(b"accept", b"")
                 and doc.get("method") == "preconf_sendBid" and result is not None and "result" in result):
@@ -144,7 +146,7 @@ class JsonRpc:
                 return 200, Streamed(result, record)
         return 200, result if result is not None else {"jsonrpc": "2.0", "id": None, "result": None}
 
-    async def _stream(self, streamed: "Streamed", send) -> None:
+    async def _stream(self, streamed: Streamed, send) -> None:
         """Server-sent events: the JSON-RPC response, then each later message about the bid
         as the provider signs it (a JSON-RPC notification), until the bid is decided."""
         await send({"type": "http.response.start", "status": 200,
@@ -186,7 +188,7 @@ class JsonRpc:
         if not isinstance(req, dict):
             return self._error(INVALID_REQUEST, "request: must be an object")
         request_id = req.get("id")
-        if not (request_id is None or isinstance(request_id, (str, int)) and not isinstance(request_id, bool)):
+        if not (request_id is None or (isinstance(request_id, (str, int)) and not isinstance(request_id, bool))):
             return self._error(INVALID_REQUEST, "id: must be a string, a number or null")
         if req.get("jsonrpc") != "2.0":
             return self._error(INVALID_REQUEST, "jsonrpc: must be \"2.0\"", request_id)
@@ -202,7 +204,9 @@ class JsonRpc:
             return self._error(exc.code, exc.message, request_id)
         except InputError as exc:
             return self._error(INVALID_PARAMS, exc.one_line(), request_id)
-        self.metrics.inc("mevauction_rpc_requests_total", help="JSON-RPC requests answered with a result", method=method)
+        self.metrics.inc(
+            "mevauction_rpc_requests_total", help="JSON-RPC requests answered with a result", method=method
+        )
         if "id" not in req:
             return None  # a notification gets no response
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
@@ -224,8 +228,11 @@ class JsonRpc:
             return {"slot": hex(current), "deadline_ms": int(clock.deadline(current) * 1000),
                     "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind")}
         if method not in SIGNED_METHODS:
-            raise RpcError(METHOD_NOT_FOUND, f"method: {method[:64]!r} is not supported "
-                                             f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS)})")
+            raise RpcError(
+                METHOD_NOT_FOUND,
+                f"method: {method[:64]!r} is not supported "
+                f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS)})",
+            )
         try:
             signer = verify_flashbots_header(body, signature)
         except InputError as exc:
@@ -292,7 +299,7 @@ class JsonRpc:
 class Streamed:
     """A JSON-RPC response to be sent as the first of a stream of server-sent events."""
 
-    __slots__ = ("response", "record")
+    __slots__ = ("record", "response")
 
     def __init__(self, response: dict, record: PreconfBidRecord):
         self.response = response

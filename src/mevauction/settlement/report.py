@@ -152,7 +152,9 @@ class ReportDocument:
             builder_settlement=_entries(doc["builder_settlement"], "builder_settlement", _builder_settlement),
             proposer=_wei(doc["proposer"], "proposer"),
             groups=tuple(_ids(g, f"groups[{k}]") for k, g in enumerate(_list(doc["groups"], "groups"))),
-            transfers=tuple(_transfer(t, f"transfers[{k}]") for k, t in enumerate(_list(doc["transfers"], "transfers"))),
+            transfers=tuple(
+                _transfer(t, f"transfers[{k}]") for k, t in enumerate(_list(doc["transfers"], "transfers"))
+            ),
         )
         require(doc["case"] == parsed.case, "case", f"must be {parsed.case!r} for winner {parsed.winner!r}")
         parsed.check_consistent()
