@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mevauction.errors import require
+from mevauction.errors import InputError, require
 from mevauction.worlds.base import Order
 
 DEFAULT_GAS = 21_000
@@ -43,9 +43,10 @@ def parse_order_common(obj: Any, index: int) -> Order:
 def parse_orders(scenario: dict) -> list[tuple[Order, dict]]:
     """Common order fields of every order, checking that ids are unique."""
     orders = scenario.get("orders")
-    require(isinstance(orders, list), "orders", "missing or not a list")
+    if not isinstance(orders, list):
+        raise InputError("orders", "missing or not a list")
     seen: set[str] = set()
-    out = []
+    out: list[tuple[Order, dict]] = []
     for index, obj in enumerate(orders):
         order = parse_order_common(obj, index)
         require(order.id not in seen, f"orders[{index}].id", f"duplicate order id {order.id!r}")

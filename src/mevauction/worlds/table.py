@@ -89,8 +89,9 @@ class TableCursor:
 
 
 def _keys(value: object, field: str) -> frozenset[str]:
-    require(isinstance(value, list) and all(isinstance(k, str) for k in value), field, "must be a list of strings")
-    return frozenset(value)  # type: ignore[arg-type]
+    if not (isinstance(value, list) and all(isinstance(k, str) for k in value)):
+        raise InputError(field, "must be a list of strings")
+    return frozenset(value)
 
 
 def from_scenario(scenario: dict) -> TableWorld:

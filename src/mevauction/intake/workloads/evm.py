@@ -27,15 +27,13 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.eth.keccak import keccak
-from pyrevm import AccountInfo
-
-from mevauction.worlds.evm.contracts import artifact, calldata
-from mevauction.worlds.evm.execution import BlockContext, Executor, new_evm
-from mevauction.worlds.evm.state import harvest, load_into, state_to_json
 from mevauction.eth.secp256k1 import address_of
 from mevauction.eth.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, AccessList, Transaction, decode, sign
+from mevauction.intake.scenario import SCENARIO_FORMAT
+from mevauction.worlds.evm.contracts import artifact, calldata
+from mevauction.worlds.evm.execution import BlockContext, Executor, new_evm
+from mevauction.worlds.evm.state import account_info, harvest, load_into, state_to_json
 
 ETHER = 10**18
 GWEI = 10**9
@@ -58,17 +56,12 @@ def key_for(seed: int, role: str, index: int) -> bytes:
     return keccak(f"mevauction-evm:{seed}:{role}:{index}".encode())
 
 
-def _funded(wei: int) -> AccountInfo:
-    """An account holding ``wei`` and nothing else."""
-    return AccountInfo(balance=wei)  # type: ignore[call-arg]  # pyrevm's stub omits the balance its constructor takes
-
-
 def build_genesis(seed: int, tokens: int, users: int, bots: int, rng: random.Random) -> Genesis:
     """Deploy and fund the workload contracts; return their addresses and the state."""
     block = BlockContext(0, 1_700_000_000 - 12, 0, 30_000_000, GENESIS_COINBASE)
     evm = new_evm(block)
     deployer = address_of(key_for(seed, "deployer", 0))
-    evm.insert_account_info(deployer, _funded(10**12 * ETHER))
+    evm.insert_account_info(deployer, account_info(10**12 * ETHER))
     weth = evm.deploy(deployer, artifact("weth").deploy_code()).lower()
     router = evm.deploy(deployer, artifact("router").deploy_code()).lower()
     token_addrs, pools = [], []
@@ -90,7 +83,7 @@ def build_genesis(seed: int, tokens: int, users: int, bots: int, rng: random.Ran
     user_keys = [key_for(seed, "user", i) for i in range(users)]
     for key in user_keys:
         user = address_of(key)
-        evm.insert_account_info(user, _funded(1000 * ETHER))
+        evm.insert_account_info(user, account_info(1000 * ETHER))
         evm.message_call(user, weth, calldata("deposit()"), value=200 * ETHER)
         evm.message_call(user, weth, calldata("approve(address,uint256)", router, MAX_UINT))
         for token in token_addrs:
@@ -100,7 +93,7 @@ def build_genesis(seed: int, tokens: int, users: int, bots: int, rng: random.Ran
     for i in range(bots):
         key = key_for(seed, "searcher", i)
         bot = address_of(key)
-        evm.insert_account_info(bot, _funded(100 * ETHER))
+        evm.insert_account_info(bot, account_info(100 * ETHER))
         contract = evm.deploy(bot, artifact("searcher").deploy_code(weth)).lower()
         evm.message_call(deployer, weth, calldata("deposit()"), value=500 * ETHER)
         evm.message_call(deployer, weth, calldata("transfer(address,uint256)", contract, 500 * ETHER))

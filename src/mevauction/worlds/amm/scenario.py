@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from mevauction.errors import as_wei, require
-from mevauction.worlds.orders import parse_orders
+from mevauction.errors import InputError, as_wei, require
 from mevauction.worlds.amm.orders import Arbitrage, Backrun, Hop, Program, Sandwich, Swap, Transfer, balance_key
 from mevauction.worlds.amm.uniswap import MAX_RESERVE
 from mevauction.worlds.amm.world import AmmWorld, Pool
 from mevauction.worlds.base import Order
+from mevauction.worlds.orders import parse_orders
 
 KINDS = ("swap", "transfer", "arbitrage", "backrun", "sandwich")
 BUNDLE_KINDS = ("backrun", "sandwich")
@@ -26,16 +26,16 @@ BUNDLE_KINDS = ("backrun", "sandwich")
 
 def _name(obj: dict, key: str, where: str) -> str:
     value = obj.get(key)
-    require(isinstance(value, str) and value != "" and ":" not in value, f"{where}.{key}",
-            "missing or not a non-empty string without ':'")
-    return value  # type: ignore[return-value]
+    if not (isinstance(value, str) and value != "" and ":" not in value):
+        raise InputError(f"{where}.{key}", "missing or not a non-empty string without ':'")
+    return value
 
 
 def _share_bps(obj: dict, where: str) -> int:
     value = obj.get("share_bps")
-    require(isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10_000,
-            f"{where}.share_bps", "must be an integer from 0 to 10000 (basis points of profit)")
-    return value  # type: ignore[return-value]
+    if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 10_000):
+        raise InputError(f"{where}.share_bps", "must be an integer from 0 to 10000 (basis points of profit)")
+    return value
 
 
 def _amount(obj: dict, key: str, where: str, positive: bool = False) -> int:
@@ -47,7 +47,8 @@ def _amount(obj: dict, key: str, where: str, positive: bool = False) -> int:
 
 def parse_pools(world: dict) -> list[Pool]:
     raw = world.get("pools")
-    require(isinstance(raw, list) and raw, "world.pools", "missing or not a non-empty list")
+    if not (isinstance(raw, list) and raw):
+        raise InputError("world.pools", "missing or not a non-empty list")
     pools: list[Pool] = []
     seen: set[str] = set()
     for index, obj in enumerate(raw):
@@ -89,8 +90,9 @@ class _Parser:
         self.numeraire = numeraire
 
     def pool(self, pid: object, field: str) -> int:
-        require(isinstance(pid, str) and pid in self.index, field, f"unknown pool {pid!r}")
-        return self.index[pid]  # type: ignore[index]
+        if not (isinstance(pid, str) and pid in self.index):
+            raise InputError(field, f"unknown pool {pid!r}")
+        return self.index[pid]
 
     def swap(self, obj: dict, order: Order, where: str) -> tuple[Swap, dict]:
         require(len(order.txs) == 1, f"{where}.txs", "a swap is one transaction")
@@ -128,7 +130,8 @@ class _Parser:
         """A 2–3 pool cycle from the numeraire back to it (Boost+ paper Example 1)."""
         searcher = _name(obj, "searcher", where)
         path = obj.get("path")
-        require(isinstance(path, list) and 2 <= len(path) <= 3, f"{where}.path", "must list 2 or 3 pool ids")
+        if not (isinstance(path, list) and 2 <= len(path) <= 3):
+            raise InputError(f"{where}.path", "must list 2 or 3 pool ids")
         hops: list[Hop] = []
         token = self.numeraire
         for k in range(len(path)):
@@ -145,8 +148,9 @@ class _Parser:
     def victim(self, obj: dict, order: Order, where: str, swaps: dict[str, tuple[Order, Swap]],
                position: int) -> tuple[Order, Swap]:
         vid = obj.get("victim")
-        require(isinstance(vid, str) and vid in swaps, f"{where}.victim", f"not the id of a swap order: {vid!r}")
-        victim_order, victim = swaps[vid]  # type: ignore[index]
+        if not (isinstance(vid, str) and vid in swaps):
+            raise InputError(f"{where}.victim", f"not the id of a swap order: {vid!r}")
+        victim_order, victim = swaps[vid]
         require(order.txs[position] == victim_order.txs[0], f"{where}.txs[{position}]",
                 f"must be the victim's transaction {victim_order.txs[0]!r}")
         return victim_order, victim
@@ -183,7 +187,8 @@ def _structural_target(order: Order, program: Program, fields: dict, where: str)
 
 def from_scenario(scenario: dict) -> AmmWorld:
     world = scenario.get("world")
-    require(isinstance(world, dict), "world", "missing or not an object")
+    if not isinstance(world, dict):
+        raise InputError("world", "missing or not an object")
     numeraire = world.get("numeraire", "WETH")
     require(isinstance(numeraire, str) and numeraire != "", "world.numeraire", "must be a token name")
     pools = parse_pools(world)
@@ -196,9 +201,9 @@ def from_scenario(scenario: dict) -> AmmWorld:
     for index, (order, obj) in enumerate(entries):
         require(order.kind in KINDS, f"orders[{index}].kind", f"must be one of {', '.join(KINDS)}")
         if order.kind == "swap":
-            program, fields = parser.swap(obj, order, f"orders[{index}]")
-            swaps[order.id] = (order, program)
-            parsed[order.id] = (order, program, fields)
+            swap, fields = parser.swap(obj, order, f"orders[{index}]")
+            swaps[order.id] = (order, swap)
+            parsed[order.id] = (order, swap, fields)
     for index, (order, obj) in enumerate(entries):
         where = f"orders[{index}]"
         if order.kind == "transfer":

@@ -41,12 +41,12 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env, JournalCheckpoint
+
 from mevauction.eth.keccak import keccak
-
-from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env
-
-from mevauction.worlds.evm.access import CODE, DESTROYED, NONCE, journal_part
 from mevauction.eth.transactions import Transaction
+from mevauction.worlds.evm.access import CODE, DESTROYED, NONCE, journal_part
+from mevauction.worlds.evm.state import account_info
 
 ACCESS_LIST_ADDRESS_GAS = 2400  # EIP-2930
 ACCESS_LIST_STORAGE_KEY_GAS = 1900
@@ -175,7 +175,7 @@ class Executor:
         self.block = block
         # (address, previous slot value, key) or (address, previous info, -1); for
         # the fee recipient the previous info is its balance.
-        self.undo_log: list[tuple[str, object, int]] = []
+        self.undo_log: list[tuple[str, AccountInfo | int, int]] = []
         # Journal texts of the transactions run during a capture (access.py).
         self.captured: list[str] | None = None
         # revm loads the fee recipient outside the journal at every call (EIP-3651
@@ -184,7 +184,7 @@ class Executor:
         # makes that permanent from the start; its balance is set explicitly.
         self.coinbase = evm.basic(block.coinbase)
         # (checkpoint, sender address, sender info before, fee recipient balance before)
-        self.pending: tuple | None = None
+        self.pending: tuple[JournalCheckpoint, str, AccountInfo, int] | None = None
 
     # --- reading without warming -------------------------------------------------
     def balance(self, address: str) -> int:
@@ -234,16 +234,16 @@ class Executor:
         evm, log = self.evm, self.undo_log
         if len(log) <= mark:
             return
-        accounts: dict[str, object] = {}
+        accounts: dict[str, AccountInfo | int] = {}
         slots: dict[tuple[str, int], int] = {}
         for address, previous, key in log[mark:]:
-            if key < 0:
-                accounts.setdefault(address, previous)
-            else:
+            if key >= 0 and isinstance(previous, int):  # a slot (key -1: an account)
                 slots.setdefault((address, key), previous)
+            else:
+                accounts.setdefault(address, previous)
         del log[mark:]
         for address, previous in accounts.items():
-            if address == self.block.coinbase:
+            if isinstance(previous, int):  # the fee recipient's balance
                 self._set_coinbase_balance(previous)
             else:
                 evm.insert_account_info(address, previous)
@@ -259,7 +259,8 @@ class Executor:
         evm = self.evm
         pending = list(values.items())
         while pending:
-            later, seen = [], set()
+            later: list[tuple[tuple[str, int], int]] = []
+            seen: set[str] = set()
             checkpoint = evm.snapshot()
             for (address, key), value in pending:
                 if address in seen:
@@ -274,10 +275,10 @@ class Executor:
         # Without ``code`` (pyrevm returns analysed code padded with zeros); revm
         # fetches it by hash when the fee recipient's code is needed.
         info = self.coinbase
-        self.evm.insert_account_info(self.block.coinbase,
-                                     AccountInfo(balance=balance, nonce=info.nonce, code_hash=info.code_hash))
+        self.evm.insert_account_info(self.block.coinbase, account_info(balance, info.nonce, info.code_hash))
 
-    def finalise(self, checkpoint, sender_address: str, sender, coinbase_before: int) -> None:
+    def finalise(self, checkpoint: JournalCheckpoint, sender_address: str, sender: AccountInfo,
+                 coinbase_before: int) -> None:
         """End a transaction: move what it changed from the journal into the database.
 
         ``sender`` is the sender's account info before the transaction. The
@@ -305,13 +306,13 @@ class Executor:
         for addr, info in after.items():
             if addr == sender_address:  # message calls leave the caller's nonce
                 old = sender
-                info = AccountInfo(balance=info.balance, nonce=info.nonce + 1, code_hash=info.code_hash)
+                info = account_info(info.balance, info.nonce + 1, info.code_hash)
             elif other:
                 old = before[addr]
                 if (info.balance, info.nonce, info.code_hash) == (old.balance, old.nonce, old.code_hash):
                     continue
             elif deltas[addr]:
-                old = AccountInfo(balance=info.balance - deltas[addr], nonce=info.nonce, code_hash=info.code_hash)
+                old = account_info(info.balance - deltas[addr], info.nonce, info.code_hash)
             else:
                 continue
             log.append((addr, old, -1))
@@ -324,7 +325,7 @@ class Executor:
         self._set_coinbase_balance(coinbase_after)  # a rollback does not restore it
 
     # --- one transaction --------------------------------------------------------
-    def invalid_reason(self, tx: Transaction, gas_left: int, sender) -> str | None:
+    def invalid_reason(self, tx: Transaction, gas_left: int, sender: AccountInfo) -> str | None:
         """Why ``tx`` cannot be included here (execution-specs ``check_transaction``).
 
         ``sender`` is the sender's current account info.
@@ -365,6 +366,8 @@ class Executor:
         if reason is not None:
             evm.revert(checkpoint)
             return TxResult(tx.hash, "invalid", 0, reason)
+        to = tx.to
+        assert to is not None, "invalid_reason refuses contract creations"
         price = tx.effective_gas_price(self.block.base_fee)
         coinbase = self.block.coinbase
         coinbase_before = evm.get_balance(coinbase)
@@ -376,7 +379,7 @@ class Executor:
         list_gas = access_list_gas(tx)
         evm.reset_transient_storage()
         try:
-            evm.message_call(tx.sender, tx.to, tx.data, tx.value, tx.gas_limit - list_gas)
+            evm.message_call(tx.sender, to, tx.data, tx.value, tx.gas_limit - list_gas)
             status, why = "ok", None
         except Exception as exc:  # pyrevm raises for reverts, halts and validation errors alike
             result = evm.result
@@ -385,7 +388,9 @@ class Executor:
                 self._set_coinbase_balance(coinbase_before)
                 return TxResult(tx.hash, "invalid", 0, f"rejected by the EVM: {exc}")
             status, why = "reverted", revert_reason(str(exc), result.reason)
-        gas_used = evm.result.gas_used + list_gas
+        result = evm.result
+        assert result is not None, "every message_call leaves a result"
+        gas_used = result.gas_used + list_gas
         evm.set_balance(tx.sender, evm.get_balance(tx.sender) + (tx.gas_limit - gas_used) * price)
         tip = gas_used * (price - self.block.base_fee)
         if tip:

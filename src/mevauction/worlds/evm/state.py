@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from mevauction.errors import as_wei, require
 from mevauction.eth import fields
 from mevauction.eth.keccak import keccak
 
-from mevauction.errors import as_wei, require
-
+if TYPE_CHECKING:  # pyrevm is an optional dependency; parsing state needs none of it
+    from pyrevm import EVM, AccountInfo
 
 
 @dataclass(slots=True)
@@ -95,7 +96,16 @@ def merge_prestate(traces: Any, where: str = "prestate") -> dict[str, AccountSta
     return merged
 
 
-def load_into(evm, accounts: dict[str, AccountState]) -> None:
+def account_info(balance: int, nonce: int = 0, code_hash: bytes | None = None,
+                 code: bytes | None = None) -> AccountInfo:
+    """pyrevm's account info: ``balance`` wei, ``nonce``, and code (by hash or itself)."""
+    from pyrevm import AccountInfo
+
+    # pyrevm's stub omits the ``balance`` its constructor takes.
+    return AccountInfo(balance=balance, nonce=nonce, code_hash=code_hash, code=code)  # type: ignore[call-arg]
+
+
+def load_into(evm: EVM, accounts: dict[str, AccountState]) -> None:
     """Put ``accounts`` in pyrevm's database, leaving its journaled state empty.
 
     ``insert_account_storage`` on an account missing from the journaled state writes
@@ -103,11 +113,8 @@ def load_into(evm, accounts: dict[str, AccountState]) -> None:
     inside a snapshot that is reverted unloads it again while the database keeps
     the value.
     """
-    from pyrevm import AccountInfo
-
     for addr, acc in accounts.items():
-        evm.insert_account_info(addr, AccountInfo(balance=acc.balance, nonce=acc.nonce,
-                                                  code=acc.code or None))
+        evm.insert_account_info(addr, account_info(acc.balance, acc.nonce, code=acc.code or None))
     for addr, acc in accounts.items():
         for slot, value in acc.storage.items():
             checkpoint = evm.snapshot()
@@ -123,7 +130,7 @@ ACCOUNT_DEBUG = re.compile(
     r"code: (?:Some\(Bytecode \{ bytecode: 0x([0-9a-f]*), state: (?:Analysed \{ len: (\d+)|Raw))?")
 
 
-def harvest(evm) -> dict[str, AccountState]:
+def harvest(evm: EVM) -> dict[str, AccountState]:
     """Every account and storage slot a setup EVM has touched, with current values.
 
     Used to turn a generated genesis (contracts deployed and funded by calls on a

@@ -114,7 +114,7 @@ class EvmWorld(World):
         return self._active
 
     def to_json(self) -> dict[str, Any]:
-        block = {"number": self.block.number, "timestamp": self.block.timestamp,
+        block: dict[str, int | str] = {"number": self.block.number, "timestamp": self.block.timestamp,
                  "base_fee": self.block.base_fee, "gas_limit": self.block.gas_limit}
         if self.coinbase_pinned:
             block["coinbase"] = self.block.coinbase
@@ -222,12 +222,18 @@ def _int_field(obj: dict, name: str, where: str, default: int | None = None) -> 
 
 def parse_block(world: dict) -> tuple[BlockContext, bool]:
     obj = world.get("block", {})
-    require(isinstance(obj, dict), "world.block", "must be an object")
-    values = {k: _int_field(obj, k, "world.block", v) for k, v in DEFAULT_BLOCK.items()}
+    if not isinstance(obj, dict):
+        raise InputError("world.block", "must be an object")
+
+    def block_field(name: str) -> int:
+        return _int_field(obj, name, "world.block", DEFAULT_BLOCK[name])
+
+    number, timestamp = block_field("number"), block_field("timestamp")
+    base_fee, gas_limit = block_field("base_fee"), block_field("gas_limit")
     pinned = obj.get("coinbase") is not None
     coinbase = fields.address(obj["coinbase"], "world.block.coinbase") if pinned else one_time_address()
     chain_id = _int_field(world, "chain_id", "world", 1)
-    return BlockContext(coinbase=coinbase, chain_id=chain_id, **values), pinned
+    return BlockContext(number, timestamp, base_fee, gas_limit, coinbase, chain_id), pinned
 
 
 def decode_raw(value: Any, where: str) -> Transaction:
@@ -276,7 +282,8 @@ def parse_exec_order(order: Order, obj: dict, index: int) -> tuple[Order, EvmOrd
 
 def from_scenario(scenario: dict) -> EvmWorld:
     world = scenario.get("world")
-    require(isinstance(world, dict), "world", "missing or not an object")
+    if not isinstance(world, dict):
+        raise InputError("world", "missing or not an object")
     block, pinned = parse_block(world)
     accounts = parse_state(world.get("state", {}), "world.state")
     fork_url = world.get("fork_url")
