@@ -22,7 +22,8 @@ def parse_order_common(obj: Any, index: int) -> Order:
     oid = obj.get("id")
     require(isinstance(oid, str) and oid != "", f"{where}.id", "missing or not a non-empty string")
     gas = obj.get("gas", DEFAULT_GAS)
-    require(isinstance(gas, int) and not isinstance(gas, bool) and gas > 0, f"{where}.gas", "must be a positive integer")
+    require(isinstance(gas, int) and not isinstance(gas, bool) and gas > 0, f"{where}.gas",
+            "must be a positive integer")
     txs = obj.get("txs", [oid])
     require(
         isinstance(txs, list) and txs and all(isinstance(t, str) and t for t in txs),

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from mevauction.errors import InputError, as_wei, require
-from mevauction.worlds.orders import parse_orders
 from mevauction.worlds.base import Access, Order, Outcome, World
+from mevauction.worlds.orders import parse_orders
 
 
 class TableWorld(World):
@@ -39,10 +39,10 @@ class TableWorld(World):
         key = ",".join([p for p in predecessors if p in direct])
         return table.get(key, self.defaults[order_id])
 
-    def cursor(self) -> "TableCursor":
+    def cursor(self) -> TableCursor:
         return TableCursor(self)
 
-    def with_bids(self, order_id: str, default: int, after: Mapping[str, int]) -> "TableWorld":
+    def with_bids(self, order_id: str, default: int, after: Mapping[str, int]) -> TableWorld:
         """The same world with one order's bid table replaced (a misreport)."""
         defaults = dict(self.defaults)
         defaults[order_id] = default
@@ -73,7 +73,7 @@ def direct_conflicts(accesses: Mapping[str, Access]) -> dict[str, frozenset[str]
 
 
 class TableCursor:
-    __slots__ = ("world", "stack")
+    __slots__ = ("stack", "world")
 
     def __init__(self, world: TableWorld):
         self.world = world

@@ -163,7 +163,7 @@ class Sandwich:
 
     @property
     def keys(self) -> tuple[str, ...]:
-        return self.victim.keys + (f"bal:{self.capital_key}",)
+        return (*self.victim.keys, f"bal:{self.capital_key}")
 
 
 Program = Swap | Transfer | Arbitrage | Backrun | Sandwich

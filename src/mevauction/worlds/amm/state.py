@@ -26,9 +26,9 @@ class Revert(Exception):
 class AmmCursor:
     """A block under construction: ``push`` executes an order on top, ``pop`` undoes it."""
 
-    __slots__ = ("programs", "res", "bal", "log", "marks")
+    __slots__ = ("bal", "log", "marks", "programs", "res")
 
-    def __init__(self, world: "AmmWorld"):
+    def __init__(self, world: AmmWorld):
         self.programs = world.programs
         self.res: list[int] = list(world.initial_reserves)
         self.bal: dict[str, int] = dict(world.initial_balances)

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from eth_abi import encode as abi_encode
+
 from mevauction.eth.keccak import keccak
 
 SOURCES = Path(__file__).with_name("contracts")

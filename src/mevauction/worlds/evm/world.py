@@ -18,13 +18,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from mevauction.errors import InputError, require
+from mevauction.eth import fields
+from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refuse_unexecutable
 from mevauction.worlds.base import Access, Order, Outcome, StaleCursor, World
-from mevauction.worlds.orders import parse_orders
 from mevauction.worlds.evm.access import PRECOMPILES, access_from_journals
 from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor, new_evm
 from mevauction.worlds.evm.state import AccountState, load_into, parse_state, state_to_json
-from mevauction.eth import fields
-from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refuse_unexecutable
+from mevauction.worlds.orders import parse_orders
 
 DEFAULT_BLOCK = {"number": 1, "timestamp": 1_700_000_000, "base_fee": 10**10, "gas_limit": 30_000_000}
 
@@ -107,7 +107,7 @@ class EvmWorld(World):
     def access(self, order_id: str) -> Access:
         return self._access[order_id]
 
-    def cursor(self) -> "EvmCursor":
+    def cursor(self) -> EvmCursor:
         if self._active is not None:
             self._active.close()
         self._active = EvmCursor(self)
@@ -177,7 +177,7 @@ class EvmWorld(World):
 class EvmCursor:
     """A block under construction: each push executes a bundle, pop undoes its writes."""
 
-    __slots__ = ("world", "frames", "gas_used", "closed")
+    __slots__ = ("closed", "frames", "gas_used", "world")
 
     def __init__(self, world: EvmWorld):
         self.world = world
