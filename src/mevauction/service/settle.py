@@ -11,7 +11,6 @@ payload and of every block the auction considered.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from eth_hash.auto import keccak
@@ -19,6 +18,13 @@ from eth_hash.auto import keccak
 from mevauction.errors import InputError
 from mevauction.service.committee import CommitteeFailure
 from mevauction.service.intake import canonical
+from mevauction.service.records import (
+    BuilderBlockRecord,
+    OrderOutcome,
+    SettledSlot,
+    SettlementRecord,
+    SlotRecord,
+)
 
 SCENARIO_FORMAT = "mevauction.scenario/1"
 ZERO_HASH = "0x" + "00" * 32
@@ -93,23 +99,9 @@ def block_hash(slot: int, parent: str, block: list[str]) -> str:
     return "0x" + keccak(canonical({"slot": slot, "parent": parent, "block": block}).encode()).hex()
 
 
-def value_sort(value: int) -> str:
-    return f"{value:080d}"
-
-
-@dataclass(slots=True)
-class SlotRecords:
-    """Everything written when a slot settles."""
-
-    slot_row: tuple
-    order_rows: list[tuple]  # (status, payment, refund, note, slot, id)
-    builder_block_rows: list[tuple]
-    settlement_rows: list[tuple]
-
-
 def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: str, secret: str,
-            settled_ms: int, builder_times: dict[str, int]) -> SlotRecords:
-    """Turn a report into rows; orders the report does not mention are excluded."""
+            settled_ms: int, builder_times: dict[str, int]) -> SettledSlot:
+    """Turn a report into records; orders the report does not mention are excluded."""
     orders = {o["id"]: o for o in scenario["orders"]}
     failed = "error" in report
     block = [] if failed else list(report.get("block", []))
@@ -127,17 +119,19 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
                 sum(len(orders[i].get("txs", [i])) for i in ids if i in orders))
 
     gas_used, num_tx = gas_and_txs(block)
-    slot_row = (slot, canonical(world), canonical(report), settled_ms, bhash, parent_hash, winner,
-                winner_pubkey, identity("proposer", secret, size=48), fee_recipient,
-                int(scenario["block_gas_limit"]), gas_used, num_tx, str(proposer), value_sort(proposer), str(refunds))
+    slot_record = SlotRecord(
+        slot=slot, world=world, report=report, settled_ms=settled_ms, block_hash=bhash, parent_hash=parent_hash,
+        winner=winner, builder_pubkey=winner_pubkey, proposer_pubkey=identity("proposer", secret, size=48),
+        fee_recipient=fee_recipient, gas_limit=int(scenario["block_gas_limit"]), gas_used=gas_used, num_tx=num_tx,
+        value=proposer, refunds=refunds)
 
     in_block = set(block)
-    order_rows = []
+    outcomes = []
     for oid in orders:
         entry = searchers.get(oid, {})
         status = "included" if oid in in_block else "excluded"
         note = report["error"] if failed else None
-        order_rows.append((status, str(int(entry.get("bid", 0))), str(int(entry.get("refund", 0))), note, slot, oid))
+        outcomes.append(OrderOutcome(slot, oid, status, int(entry.get("bid", 0)), int(entry.get("refund", 0)), note))
 
     candidates = []
     if not failed:
@@ -147,16 +141,16 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
         for b in report.get("builders", []):
             candidates.append((b["id"], b["id"], bool(b.get("valid")), list(b.get("block") or []),
                                int(b.get("bid", 0)), builder_times.get(b["id"], settled_ms)))
-    builder_block_rows = []
+    blocks = []
     for builder, pubkey, valid, blk, value, ts in candidates:
         gas, ntx = gas_and_txs(blk)
-        builder_block_rows.append((slot, builder, block_hash(slot, parent_hash, blk), pubkey, int(valid), gas, ntx,
-                                   str(value), value_sort(value), ts))
+        blocks.append(BuilderBlockRecord(slot, builder, block_hash(slot, parent_hash, blk), pubkey, valid, gas, ntx,
+                                         value, ts))
 
-    settlement_rows = [(slot, oid, "searcher", str(int(s.get("bid", 0))), str(int(s.get("refund", 0))))
-                       for oid, s in searchers.items()]
+    ledger = [SettlementRecord(slot, oid, "searcher", int(s.get("bid", 0)), int(s.get("refund", 0)))
+              for oid, s in searchers.items()]
     if not failed:
         for builder, s in report.get("builder_settlement", {}).items():
-            settlement_rows.append((slot, builder, "builder", str(int(s.get("paid", 0))), str(int(s.get("refund", 0)))))
-        settlement_rows.append((slot, fee_recipient, "proposer", "0", str(proposer)))
-    return SlotRecords(slot_row, order_rows, builder_block_rows, settlement_rows)
+            ledger.append(SettlementRecord(slot, builder, "builder", int(s.get("paid", 0)), int(s.get("refund", 0))))
+        ledger.append(SettlementRecord(slot, fee_recipient, "proposer", 0, proposer))
+    return SettledSlot(slot_record, outcomes, blocks, ledger)
