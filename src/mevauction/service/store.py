@@ -18,6 +18,7 @@ at thousands of orders a second would cost the server most of a core.
 from __future__ import annotations
 
 import asyncio
+import operator
 import queue
 import sqlite3
 import threading
@@ -57,6 +58,7 @@ class Prepared:
     required: frozenset[str]  # those the caller must give
     defaults: Mapping[str, Any]  # values the statement binds itself (literals, LIMIT)
     columns: tuple[str, ...]  # result column names (SELECT)
+    pick: Callable[[Mapping[str, Any]], tuple]  # the values of ``names``, in order
 
     def args(self, values: Mapping[str, Any]) -> tuple:
         """The positional arguments for ``values``; a missing or unknown name is an error,
@@ -64,7 +66,8 @@ class Prepared:
         if not self.required <= values.keys() <= self.accepted:
             missing, unknown = self.required - values.keys(), values.keys() - self.accepted
             raise KeyError(f"parameters missing {sorted(missing)}, unknown {sorted(unknown)} for: {self.sql}")
-        return tuple(values[n] if n in values else self.defaults[n] for n in self.names)
+        # itemgetter: this runs for every order on the intake path
+        return self.pick({**self.defaults, **values} if self.defaults else values)
 
 
 def prepare(stmt: ClauseElement, dialect: Dialect) -> Prepared:
@@ -73,7 +76,14 @@ def prepare(stmt: ClauseElement, dialect: Dialect) -> Prepared:
     required = frozenset(n for n in names if compiled.binds[n].required)
     columns = tuple(stmt.selected_columns.keys()) if isinstance(stmt, Select) else ()
     defaults = {n: compiled.params[n] for n in names if n not in required}
-    return Prepared(str(compiled), names, frozenset(names), required, defaults, columns)
+    return Prepared(str(compiled), names, frozenset(names), required, defaults, columns, _picker(names))
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
+    """A function taking the values of ``names`` out of a mapping, as a tuple."""
+    if len(names) > 1:
+        return operator.itemgetter(*names)  # a tuple for two or more names
+    return lambda values: tuple(values[n] for n in names)
 
 
 class Db:
