@@ -65,3 +65,14 @@ def test_service_on_postgres_settles_and_survives_kill(postgres):
             assert reader.payload_delivered(slot=slot)[0]["value"] == "30"
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_postgres_schema_is_the_schema_module(postgres):
+    from mevauction.service.store import connect, migrate
+    from test_service_storage import declared, shape
+
+    db = connect(postgres)
+    migrate(db)
+    db.conn.close()
+    assert shape(postgres.replace("postgresql://", "postgresql+psycopg://")) == declared()

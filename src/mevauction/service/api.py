@@ -6,7 +6,6 @@ shows only how many builders have submitted.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from mevauction.building.conflicts import conflict_groups
 from mevauction.errors import InputError
-from mevauction.service import relay
+from mevauction.service import dao, relay
 from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
 from mevauction.service.settle import build_scenario
@@ -70,7 +69,7 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         try:
-            await store.read(lambda db: db.one("SELECT 1"))
+            await store.read(dao.ping)
         except Exception as exc:  # the database is unreachable: unhealthy, say why
             return JSONResponse({"status": "unhealthy", "db": str(exc).splitlines()[0]}, status_code=503)
         body = {"status": "ok", "slot": engine.clock.current(), "world": engine.world.get("kind")}
@@ -94,37 +93,34 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
     async def slot_report(slot: str) -> JSONResponse:
         if not slot.isdigit() or len(slot) > 18:
             return problem(400, "slot", f"must be a non-negative integer, got {slot[:40]!r}")
-        row = await store.read(lambda db: db.one("SELECT report FROM slots WHERE slot = ?", (int(slot),)))
-        if row is None:
+        report = await store.read(lambda db: dao.slot_report(db, int(slot)))
+        if report is None:
             n, current = int(slot), engine.clock.current()
             state = "open" if n >= current else ("settling" if n in engine.slots else "empty or unknown")
             return problem(404, "slot", f"no report for slot {n} (it is {state}; open slot is {current})")
-        return JSONResponse(json.loads(row[0]))
+        return JSONResponse(report)
 
     @app.get("/v1/slots")
     async def slot_history(limit: str = "50") -> JSONResponse:
         if not limit.isdigit() or not 0 < int(limit) <= 500:
             return problem(400, "limit", "must be 1..500")
-        rows = await store.read(lambda db: db.all(
-            "SELECT slot, winner, value, refunds, num_tx, block_hash, settled_ms FROM slots ORDER BY slot DESC LIMIT ?",
-            (int(limit),)))
-        return JSONResponse([{"slot": r[0], "winner": r[1], "proposer": int(r[2]), "refunds": int(r[3]),
-                              "num_tx": r[4], "block_hash": r[5], "settled_ms": r[6]} for r in rows])
+        history = await store.read(lambda db: dao.slot_history(db, int(limit)))
+        return JSONResponse([{"slot": s.slot, "winner": s.winner, "proposer": s.value, "refunds": s.refunds,
+                              "num_tx": s.num_tx, "block_hash": s.block_hash, "settled_ms": s.settled_ms}
+                             for s in history])
 
     @app.get("/v1/orders/{order_id}")
     async def order_status(order_id: str) -> JSONResponse:
         if len(order_id) > 120:
             return problem(400, "order", "id too long")
-        row = await store.read(lambda db: db.one(
-            "SELECT slot, id, kind, signer, replacement_uuid, params, received_ms, status, payment, refund, note "
-            "FROM orders WHERE id = ? ORDER BY slot DESC LIMIT 1", (order_id,)))
-        if row is None:
+        order = await store.read(lambda db: dao.latest_order(db, order_id))
+        if order is None:
             return problem(404, "order", f"no order {order_id[:80]!r}")
-        out: dict[str, Any] = {"slot": row[0], "id": row[1], "kind": row[2], "signer": row[3],
-                               "replacementUuid": row[4], "params": json.loads(row[5]), "received_ms": row[6],
-                               "status": row[7], "note": row[10]}
-        if row[7] in ("included", "excluded"):
-            out["payment"], out["refund"] = int(row[8]), int(row[9])
+        out: dict[str, Any] = {"slot": order.slot, "id": order.id, "kind": order.kind, "signer": order.signer,
+                               "replacementUuid": order.replacement_uuid, "params": order.params,
+                               "received_ms": order.received_ms, "status": order.status, "note": order.note}
+        if order.status in ("included", "excluded"):
+            out["payment"], out["refund"] = order.payment, order.refund
         return JSONResponse(out)
 
     @app.get("/v1/live")

@@ -14,7 +14,6 @@ slot settles (see :mod:`mevauction.service.settle`).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -22,12 +21,13 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 
 from mevauction.errors import InputError
-from mevauction.service import settle
+from mevauction.service import dao, settle
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import CommitteeFailure, ServiceCommittee
 from mevauction.service.config import ServiceConfig
 from mevauction.service.intake import BuilderBid, Intake, canonical
 from mevauction.service.metrics import Metrics
+from mevauction.service.records import BuilderBidRecord, OrderRecord
 from mevauction.service.store import Db, Store
 
 log = logging.getLogger("mevauction.service")
@@ -93,34 +93,27 @@ class Auctioneer:
     def load(self) -> None:
         """Resume from disk: clock, unsettled slots with their orders and builder bids."""
         def read(db: Db) -> tuple:
-            meta = dict(db.all("SELECT key, value FROM meta"))
-            orders = db.all("SELECT o.slot, o.id, o.kind, o.signer, o.replacement_uuid, o.scenario_order, o.seq, "
-                            "o.received_ms, o.status FROM orders o LEFT JOIN slots s ON s.slot = o.slot "
-                            "WHERE s.slot IS NULL ORDER BY o.seq")
-            bids = db.all("SELECT b.slot, b.builder, b.submission, b.received_ms FROM builder_bids b "
-                          "LEFT JOIN slots s ON s.slot = b.slot WHERE s.slot IS NULL")
-            top = db.one("SELECT MAX(seq) FROM orders")
-            last = db.one("SELECT slot, block_hash FROM slots ORDER BY slot DESC LIMIT 1")
-            return meta, orders, bids, top, last
-        meta, orders, bids, top, last = self.store.read_now(read)
+            return (dao.read_meta(db), dao.unsettled_orders(db), dao.unsettled_builder_bids(db),
+                    dao.max_order_seq(db), dao.chain_head(db))
+        meta, orders, bids, top, head = self.store.read_now(read)
         self.clock = resume_clock(float(meta["genesis"]) if "genesis" in meta else None,
                                   float(meta["slot_seconds"]) if "slot_seconds" in meta else None,
                                   self.config.slot_seconds)
-        self.store.write_now(lambda db: db.executemany(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            [("genesis", repr(self.clock.genesis)), ("slot_seconds", repr(self.clock.slot_seconds))]))
-        self.seq = int(top[0]) if top and top[0] is not None else 0
-        if last:
-            self.last_settled, self.parent_hash = int(last[0]), last[1]
-        for slot, oid, kind, signer, uuid, order_json, seq, received, status in orders:
-            entry = OrderEntry(oid, kind, signer, uuid, json.loads(order_json), int(seq), int(received), status)
-            self.state(int(slot)).orders[oid] = entry
-            if uuid and status == "pending":
-                self.uuids[(signer, uuid)] = (int(slot), oid)
-        for slot, builder, submission, received in bids:
-            state = self.state(int(slot))
-            state.builders[builder] = json.loads(submission)
-            state.builder_times[builder] = int(received)
+        self.store.write_now(lambda db: dao.write_meta(
+            db, {"genesis": repr(self.clock.genesis), "slot_seconds": repr(self.clock.slot_seconds)}))
+        self.seq = top
+        if head:
+            self.last_settled, self.parent_hash = head.slot, head.block_hash
+        for o in orders:
+            entry = OrderEntry(o.id, o.kind, o.signer, o.replacement_uuid, o.scenario_order, o.seq, o.received_ms,
+                               o.status)
+            self.state(o.slot).orders[o.id] = entry
+            if o.replacement_uuid and o.status == "pending":
+                self.uuids[(o.signer, o.replacement_uuid)] = (o.slot, o.id)
+        for bid in bids:
+            state = self.state(bid.slot)
+            state.builders[bid.builder] = bid.submission
+            state.builder_times[bid.builder] = bid.received_ms
 
     def start(self) -> None:
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
@@ -181,16 +174,14 @@ class Auctioneer:
         self.seq += 1
         entry = OrderEntry(intake.id, intake.kind, signer, intake.replacement_uuid, intake.scenario_order,
                            self.seq, now_ms())
-        row = (state.slot, entry.id, entry.seq, entry.kind, signer, entry.uuid, canonical(intake.params),
-               canonical(entry.scenario_order), entry.received_ms, "pending")
+        record = OrderRecord(state.slot, entry.id, entry.seq, entry.kind, signer, entry.uuid, intake.params,
+                             entry.scenario_order, entry.received_ms)
         old_entry = self._entry(replaced) if replaced else None
 
         def write(db: Db) -> None:
-            db.execute("INSERT INTO orders (slot, id, seq, kind, signer, replacement_uuid, params, scenario_order, "
-                       "received_ms, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+            dao.insert_order(db, record)
             if replaced:
-                db.execute("UPDATE orders SET status = 'cancelled', note = ? WHERE slot = ? AND id = ? "
-                           "AND status = 'pending'", (f"replaced by {entry.id}", replaced[0], replaced[1]))
+                dao.replace_order(db, replaced[0], replaced[1], by=entry.id)
 
         state.orders[entry.id] = entry
         if old_entry is not None:
@@ -245,9 +236,7 @@ class Auctioneer:
         # The writer is FIFO: this update lands after the order's own insert.
         entry.status = "cancelled"
         self.uuids.pop((signer, uuid), None)
-        await asyncio.shield(self._tracked_write(state, lambda db: db.execute(
-            "UPDATE orders SET status = 'cancelled', note = 'cancelled by eth_cancelBundle' WHERE slot = ? AND id = ?",
-            (key[0], entry.id))))
+        await asyncio.shield(self._tracked_write(state, lambda db: dao.cancel_order(db, key[0], entry.id)))
         self.metrics.inc("mevauction_cancellations_total", help="Orders cancelled by their signer")
         return [entry.id]
 
@@ -255,11 +244,8 @@ class Auctioneer:
         """Store a builder's sealed submission for a slot (a later one replaces it)."""
         state = self.target_slot(bid.slot)
         received = now_ms()
-        row = (state.slot, signer, canonical(bid.submission), received)
-        await asyncio.shield(self._tracked_write(state, lambda db: db.execute(
-            "INSERT INTO builder_bids (slot, builder, submission, received_ms) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (slot, builder) DO UPDATE SET submission = excluded.submission, "
-            "received_ms = excluded.received_ms", row)))
+        record = BuilderBidRecord(state.slot, signer, bid.submission, received)
+        await asyncio.shield(self._tracked_write(state, lambda db: dao.upsert_builder_bid(db, record)))
         state.builders[signer] = bid.submission
         state.builder_times[signer] = received
         self.metrics.inc("mevauction_builder_bids_total", help="Sealed builder submissions stored")
@@ -298,22 +284,15 @@ class Auctioneer:
             report = await self._sealed_report(slot, scenario)
         else:
             report = await self._report(scenario, None)
-        recs = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
-                              now_ms(), state.builder_times)
-
-        def write(db: Db) -> None:
-            db.execute("INSERT INTO slots VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", recs.slot_row)
-            db.executemany("UPDATE orders SET status = ?, payment = ?, refund = ?, note = ? WHERE slot = ? AND id = ?",
-                           recs.order_rows)
-            db.executemany("INSERT INTO builder_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", recs.builder_block_rows)
-            db.executemany("INSERT INTO settlements VALUES (?, ?, ?, ?, ?)", recs.settlement_rows)
-        await self.store.write(write)
+        settled = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
+                                 now_ms(), state.builder_times)
+        await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
         latency = max(0.0, time.time() - deadline)
         self.settle_seconds[slot] = latency
         self.metrics.observe("mevauction_settlement_seconds", latency,
                              help="From a slot's intake deadline to its stored report")
         self.metrics.inc("mevauction_slots_settled_total", help="Slots whose auction ran and was stored")
-        self.parent_hash = recs.slot_row[4]
+        self.parent_hash = settled.slot.block_hash
         self.last_settled = slot
         for e in pending:
             if e.uuid and self.uuids.get((e.signer, e.uuid)) == (slot, e.id):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from mevauction.preconf.nike import GROUP_R
 from mevauction.preconf.params import AuctionParameters, SignedParameters
 from mevauction.preconf.policy import ReservePolicy
 from mevauction.preconf.provider import Arrival, ProviderEngine
+from mevauction.service import dao
 from mevauction.service.clock import SlotClock
 from mevauction.service.config import (
     ServiceConfig,
@@ -55,6 +55,7 @@ from mevauction.service.config import (
 )
 from mevauction.service.engine import cancel_and_wait
 from mevauction.service.metrics import Metrics
+from mevauction.service.records import PreconfBidRecord, PreconfMessageRecord
 from mevauction.service.store import Db, Store
 
 log = logging.getLogger("mevauction.service")
@@ -149,35 +150,31 @@ class PreconfDesk:
         the pools, escrows, sold gas and replay set are as they were, and no round that
         already signed something is run — and signed — again.
         """
-        def read(db: Db) -> tuple[list, list]:
-            bids = db.all("SELECT seq, digest, signature, bidder, block_number, received_ms, signed_bid "
-                          "FROM preconf_bids ORDER BY seq")
-            messages = db.all("SELECT digest, message FROM preconf_messages ORDER BY digest, seq")
-            return bids, messages
+        def read(db: Db) -> tuple[list[PreconfBidRecord], list[PreconfMessageRecord]]:
+            return dao.preconf_bids_in_order(db), dao.preconf_messages_in_order(db)
         bids, messages = self.store.read_now(read)
         stored: dict[str, list[dict]] = {}
-        events: list[tuple[int, int, Any]] = []
-        for digest, text in messages:
-            message = json.loads(text)
-            stored.setdefault(digest, []).append(message)
-            made_at = message.get("dispatchTimestamp", message.get("rejectTimeStamp"))
+        events: list[tuple[int, int, PreconfBidRecord | None]] = []
+        for m in messages:
+            stored.setdefault(m.digest, []).append(m.message)
+            made_at = m.message.get("dispatchTimestamp", m.message.get("rejectTimeStamp"))
             events.append((int(made_at), 0, None))
-        for row in bids:
-            self.seq = max(self.seq, int(row[0]))
-            events.append((int(row[5]), int(row[0]), row))
-        for at, _, row in sorted(events, key=lambda e: (e[0], e[1])):
+        for bid in bids:
+            self.seq = max(self.seq, bid.seq)
+            events.append((bid.received_ms, bid.seq, bid))
+        for at, _, stored_bid in sorted(events, key=lambda e: (e[0], e[1])):
             self.engine.tick(at)
-            if row is None:
+            if stored_bid is None:
                 continue
-            _, digest, signature, bidder, block, received, signed_json = row
-            doc = json.loads(signed_json)
+            doc = stored_bid.signed_bid
             sb = SignedBid.from_json(doc, self.engine.params.chain_id, self.engine.params.contract)
-            made = self.engine.on_bid(self._arrival(sb, int(received), None))
+            made = self.engine.on_bid(self._arrival(sb, stored_bid.received_ms, None))
             if made and isinstance(made[0], Reject) and made[0].reason == "bad-signature":
-                self.refused.add((digest, signature))
+                self.refused.add((stored_bid.digest, stored_bid.signature))
             else:
-                self.bids[digest] = BidRecord(digest, signature, bidder, int(block), int(received), doc,
-                                              stored.get(digest, []))
+                self.bids[stored_bid.digest] = BidRecord(stored_bid.digest, stored_bid.signature, stored_bid.bidder,
+                                                         stored_bid.block_number, stored_bid.received_ms, doc,
+                                                         stored.get(stored_bid.digest, []))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="preconf-auctions")
@@ -212,11 +209,10 @@ class PreconfDesk:
         self.seq += 1
         record = BidRecord(digest, signature, bidder, sb.bid.block_number, now, sb.to_json())
         bad_signature = bool(made) and isinstance(made[0], Reject) and made[0].reason == "bad-signature"
-        row = (self.seq, digest, signature, bidder, sb.bid.block_number, now, json.dumps(record.signed_bid))
+        stored = PreconfBidRecord(self.seq, digest, signature, bidder, sb.bid.block_number, now, record.signed_bid)
 
         def write(db: Db) -> None:
-            db.execute("INSERT INTO preconf_bids (seq, digest, signature, bidder, block_number, received_ms, "
-                       "signed_bid) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+            dao.insert_preconf_bid(db, stored)
         if bad_signature:
             # Not provably this bidder's bid: only the reject is kept with it, and the digest
             # stays free for the genuine bid (a forged copy must not block the original).
@@ -234,9 +230,7 @@ class PreconfDesk:
         def write(db: Db) -> None:
             if extra is not None:
                 extra(db)
-            db.executemany("INSERT INTO preconf_messages (digest, seq, kind, message) "
-                           "VALUES (?, (SELECT COUNT(*) FROM preconf_messages WHERE digest = ?), ?, ?)",
-                           [(d, d, m["kind"], json.dumps(m)) for d, m in messages])
+            dao.insert_preconf_messages(db, [PreconfMessageRecord(d, m["kind"], m) for d, m in messages])
         await asyncio.shield(self.store.write(write))
 
     async def _deliver(self, made: list[Commitment | Reject], extra=None) -> None:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 
 from mevauction.errors import require
 from mevauction.eth import fields
+from mevauction.service import dao
+from mevauction.service.records import BidTrace, TraceFilter
 from mevauction.service.store import Db
 
 MAX_LIMIT = 500
@@ -46,8 +48,8 @@ def _builder_filter(query: Mapping[str, str]) -> str | None:
 
 def _order(query: Mapping[str, str]) -> str:
     order_by = query.get("order_by", "")
-    require(order_by in ("", "value", "-value"), "order_by", "must be 'value' or '-value'")
-    return {"": "slot DESC", "value": "value_sort ASC, slot DESC", "-value": "value_sort DESC, slot DESC"}[order_by]
+    require(order_by in dao.ORDER_BY, "order_by", "must be 'value' or '-value'")
+    return order_by
 
 
 def _limit(query: Mapping[str, str], default: int) -> int:
@@ -56,47 +58,23 @@ def _limit(query: Mapping[str, str], default: int) -> int:
     return limit or default
 
 
-def payload_delivered_query(query: Mapping[str, str]) -> tuple[str, list]:
+def payload_delivered_filter(query: Mapping[str, str]) -> TraceFilter:
     known = {"slot", "cursor", "limit", "block_hash", "block_number", "proposer_pubkey", "builder_pubkey", "order_by"}
     _no_unknown(query, known)
-    where, args = [], []
-    for column, value in (("slot", _int_filter(query, "slot")), ("block_hash", _hex_filter(query, "block_hash", 32)),
-                          ("slot", _int_filter(query, "block_number")),
-                          ("proposer_pubkey", _hex_filter(query, "proposer_pubkey", 48)),
-                          ("builder_pubkey", _builder_filter(query))):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    cursor = _int_filter(query, "cursor")
-    if cursor is not None:
-        where.append("slot <= ?")
-        args.append(cursor)
-    sql = ("SELECT slot, parent_hash, block_hash, builder_pubkey, proposer_pubkey, fee_recipient, gas_limit, "
-           "gas_used, value, num_tx, settled_ms FROM slots")
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {_order(query)} LIMIT {_limit(query, 200)}"
-    return sql, args
+    return TraceFilter(slot=_int_filter(query, "slot"), block_hash=_hex_filter(query, "block_hash", 32),
+                       block_number=_int_filter(query, "block_number"),
+                       proposer_pubkey=_hex_filter(query, "proposer_pubkey", 48),
+                       builder_pubkey=_builder_filter(query), cursor=_int_filter(query, "cursor"))
 
 
-def builder_blocks_query(query: Mapping[str, str]) -> tuple[str, list]:
+def builder_blocks_filter(query: Mapping[str, str]) -> TraceFilter:
     known = {"slot", "block_hash", "block_number", "builder_pubkey", "limit", "order_by"}
     _no_unknown(query, known)
-    where, args = [], []
-    for column, value in (("b.slot", _int_filter(query, "slot")),
-                          ("b.block_hash", _hex_filter(query, "block_hash", 32)),
-                          ("b.slot", _int_filter(query, "block_number")),
-                          ("b.builder_pubkey", _builder_filter(query))):
-        if value is not None:
-            where.append(f"{column} = ?")
-            args.append(value)
-    require(bool(where), "slot", "need at least one of slot, block_hash, block_number, builder_pubkey")
-    sql = ("SELECT b.slot, s.parent_hash, b.block_hash, b.builder_pubkey, s.proposer_pubkey, s.fee_recipient, "
-           "s.gas_limit, b.gas_used, b.value, b.num_tx, b.timestamp_ms, b.valid FROM builder_blocks b "
-           "JOIN slots s ON s.slot = b.slot WHERE " + " AND ".join(where))
-    sql += f" ORDER BY {_order(query).replace('slot', 'b.slot').replace('value_sort', 'b.value_sort')}, b.builder"
-    sql += f" LIMIT {_limit(query, MAX_LIMIT)}"
-    return sql, args
+    f = TraceFilter(slot=_int_filter(query, "slot"), block_hash=_hex_filter(query, "block_hash", 32),
+                    block_number=_int_filter(query, "block_number"), builder_pubkey=_builder_filter(query))
+    require(any(v is not None for v in (f.slot, f.block_hash, f.block_number, f.builder_pubkey)),
+            "slot", "need at least one of slot, block_hash, block_number, builder_pubkey")
+    return f
 
 
 def _no_unknown(query: Mapping[str, str], known: set[str]) -> None:
@@ -104,25 +82,26 @@ def _no_unknown(query: Mapping[str, str], known: set[str]) -> None:
     require(not unknown, unknown[0] if unknown else "", f"unknown filter (known: {', '.join(sorted(known))})")
 
 
-def trace(row: tuple, received: bool) -> dict:
-    slot, parent, bhash, builder, proposer, fee_recipient, gas_limit, gas_used, value, num_tx, ts_ms = row[:11]
-    item = {"slot": str(slot), "parent_hash": parent, "block_hash": bhash, "builder_pubkey": builder,
-            "proposer_pubkey": proposer, "proposer_fee_recipient": fee_recipient, "gas_limit": str(gas_limit),
-            "gas_used": str(gas_used), "value": str(value), "num_tx": str(num_tx), "block_number": str(slot)}
+def trace(t: BidTrace, received: bool) -> dict:
+    item: dict[str, str | bool] = {
+        "slot": str(t.slot), "parent_hash": t.parent_hash, "block_hash": t.block_hash,
+        "builder_pubkey": t.builder_pubkey, "proposer_pubkey": t.proposer_pubkey,
+        "proposer_fee_recipient": t.fee_recipient, "gas_limit": str(t.gas_limit), "gas_used": str(t.gas_used),
+        "value": str(t.value), "num_tx": str(t.num_tx), "block_number": str(t.slot)}
     if received:
-        item["timestamp"] = str(int(ts_ms) // 1000)
-        item["timestamp_ms"] = str(ts_ms)
-        item["valid"] = bool(row[11])
+        item["timestamp"] = str(t.timestamp_ms // 1000)
+        item["timestamp_ms"] = str(t.timestamp_ms)
+        item["valid"] = bool(t.valid)
     return item
 
 
 def payload_delivered(db: Db, query: Mapping[str, str]) -> list[dict]:
-    sql, args = payload_delivered_query(query)
-    return [trace(r, False) for r in db.all(sql, args)]
+    f = payload_delivered_filter(query)
+    found = dao.delivered_payloads(db, f, _order(query), _limit(query, 200))
+    return [trace(t, False) for t in found]
 
 
 def builder_blocks_received(db: Db, query: Mapping[str, str]) -> list[dict]:
-    sql, args = builder_blocks_query(query)
-    return [trace(r, True) for r in db.all(sql, args)]
-
-
+    f = builder_blocks_filter(query)
+    found = dao.received_blocks(db, f, _order(query), _limit(query, MAX_LIMIT))
+    return [trace(t, True) for t in found]

@@ -12,7 +12,6 @@ payload and of every block the auction considered.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from mevauction.eth.keccak import keccak
 
@@ -21,6 +20,13 @@ from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.mechanism.boost import SearcherSettlement
 from mevauction.service.committee import CommitteeFailure
 from mevauction.service.intake import canonical
+from mevauction.service.records import (
+    BuilderBlockRecord,
+    OrderOutcome,
+    SettledSlot,
+    SettlementRecord,
+    SlotRecord,
+)
 from mevauction.settlement.report import ReportDocument
 
 ZERO_HASH = "0x" + "00" * 32
@@ -96,23 +102,9 @@ def block_hash(slot: int, parent: str, block: list[str]) -> str:
     return "0x" + keccak(canonical({"slot": slot, "parent": parent, "block": block}).encode()).hex()
 
 
-def value_sort(value: int) -> str:
-    return f"{value:080d}"
-
-
-@dataclass(slots=True)
-class SlotRecords:
-    """Everything written when a slot settles."""
-
-    slot_row: tuple
-    order_rows: list[tuple]  # (status, payment, refund, note, slot, id)
-    builder_block_rows: list[tuple]
-    settlement_rows: list[tuple]
-
-
 def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: str, secret: str,
-            settled_ms: int, builder_times: dict[str, int]) -> SlotRecords:
-    """Turn a report into rows; orders the report does not mention are excluded."""
+            settled_ms: int, builder_times: dict[str, int]) -> SettledSlot:
+    """Turn a report into records; orders the report does not mention are excluded."""
     orders = {o["id"]: o for o in scenario["orders"]}
     failed = "error" in report
     doc = None if failed else ReportDocument.from_json(report)
@@ -131,32 +123,34 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
                 sum(len(orders[i].get("txs", [i])) for i in ids if i in orders))
 
     gas_used, num_tx = gas_and_txs(block)
-    slot_row = (slot, canonical(world), canonical(report), settled_ms, bhash, parent_hash, winner,
-                winner_pubkey, identity("proposer", secret, size=48), fee_recipient,
-                int(scenario["block_gas_limit"]), gas_used, num_tx, str(proposer), value_sort(proposer), str(refunds))
+    slot_record = SlotRecord(
+        slot=slot, world=world, report=report, settled_ms=settled_ms, block_hash=bhash, parent_hash=parent_hash,
+        winner=winner, builder_pubkey=winner_pubkey, proposer_pubkey=identity("proposer", secret, size=48),
+        fee_recipient=fee_recipient, gas_limit=int(scenario["block_gas_limit"]), gas_used=gas_used, num_tx=num_tx,
+        value=proposer, refunds=refunds)
 
     in_block = set(block)
-    order_rows = []
+    outcomes = []
     for oid in orders:
         entry = searchers.get(oid, NOT_SETTLED)
         status = "included" if oid in in_block else "excluded"
         note = report["error"] if failed else None
-        order_rows.append((status, str(entry.bid), str(entry.refund), note, slot, oid))
+        outcomes.append(OrderOutcome(slot, oid, status, entry.bid, entry.refund, note))
 
     candidates = []
     if doc is not None:
         candidates.append(("default", default_pubkey, True, list(doc.default.block), doc.default.value, settled_ms))
         for b in doc.builders:
             candidates.append((b.id, b.id, b.valid, list(b.block), b.bid, builder_times.get(b.id, settled_ms)))
-    builder_block_rows = []
+    blocks = []
     for builder, pubkey, valid, blk, value, ts in candidates:
         gas, ntx = gas_and_txs(blk)
-        builder_block_rows.append((slot, builder, block_hash(slot, parent_hash, blk), pubkey, int(valid), gas, ntx,
-                                   str(value), value_sort(value), ts))
+        blocks.append(BuilderBlockRecord(slot, builder, block_hash(slot, parent_hash, blk), pubkey, valid, gas, ntx,
+                                         value, ts))
 
-    settlement_rows = [(slot, oid, "searcher", str(s.bid), str(s.refund)) for oid, s in searchers.items()]
+    ledger = [SettlementRecord(slot, oid, "searcher", s.bid, s.refund) for oid, s in searchers.items()]
     if doc is not None:
         for builder, owed in doc.builder_settlement.items():
-            settlement_rows.append((slot, builder, "builder", str(owed.paid), str(owed.refund)))
-        settlement_rows.append((slot, fee_recipient, "proposer", "0", str(proposer)))
-    return SlotRecords(slot_row, order_rows, builder_block_rows, settlement_rows)
+            ledger.append(SettlementRecord(slot, builder, "builder", owed.paid, owed.refund))
+        ledger.append(SettlementRecord(slot, fee_recipient, "proposer", 0, proposer))
+    return SettledSlot(slot_record, outcomes, blocks, ledger)

@@ -7,22 +7,36 @@ fails, the batch is redone write by write so that only that one fails). Under lo
 durability and thousands of acknowledgements per second go together.
 
 URLs: ``sqlite:///path/to.db`` (or a bare path) and ``postgresql://user@host/db``.
-SQL in this package is written with ``?`` placeholders and portable types; the thin
-:class:`Db` wrapper adapts it to the driver.
+Statements are SQLAlchemy Core, built from the tables of :mod:`mevauction.service.schema`
+(every query is in :mod:`mevauction.service.dao`); :class:`Db` compiles each one for its
+database and runs it on the plain DB-API connection, parameters bound by name. Writes
+are compiled once per connection and reused: running them through SQLAlchemy's
+``Connection.execute`` measured ~200 µs a statement against ~25 µs for the driver, which
+at thousands of orders a second would cost the server most of a core.
 """
 
 from __future__ import annotations
 
 import asyncio
+import operator
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.dialects.postgresql.base import PGDialect
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
+from sqlalchemy.engine.interfaces import Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import ClauseElement
 
 from mevauction.errors import InputError
 from mevauction.service.migrations import MIGRATIONS
+from mevauction.service.schema import schema_version as version_table
 
 MAX_BATCH = 2000
 
@@ -31,30 +45,92 @@ class StorageError(Exception):
     """A write did not become durable; the request it belongs to is not acknowledged."""
 
 
+NO_VALUES: Mapping[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A statement compiled for one database: its SQL and how to bind values by name."""
+
+    sql: str
+    names: tuple[str, ...]  # the parameter of each placeholder, in order
+    accepted: frozenset[str]  # the parameters (the set of ``names``)
+    required: frozenset[str]  # those the caller must give
+    defaults: Mapping[str, Any]  # values the statement binds itself (literals, LIMIT)
+    columns: tuple[str, ...]  # result column names (SELECT)
+    pick: Callable[[Mapping[str, Any]], tuple]  # the values of ``names``, in order
+
+    def args(self, values: Mapping[str, Any]) -> tuple:
+        """The positional arguments for ``values``; a missing or unknown name is an error,
+        so a record and a statement that disagree on a column fail loudly."""
+        if not self.required <= values.keys() <= self.accepted:
+            missing, unknown = self.required - values.keys(), values.keys() - self.accepted
+            raise KeyError(f"parameters missing {sorted(missing)}, unknown {sorted(unknown)} for: {self.sql}")
+        # itemgetter: this runs for every order on the intake path
+        return self.pick({**self.defaults, **values} if self.defaults else values)
+
+
+def prepare(stmt: ClauseElement, dialect: Dialect) -> Prepared:
+    compiled = cast(SQLCompiler, stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True}))
+    names = tuple(compiled.positiontup or ())
+    required = frozenset(n for n in names if compiled.binds[n].required)
+    columns = tuple(stmt.selected_columns.keys()) if isinstance(stmt, Select) else ()
+    defaults = {n: compiled.params[n] for n in names if n not in required}
+    return Prepared(str(compiled), names, frozenset(names), required, defaults, columns, _picker(names))
+
+
+def _picker(names: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
+    """A function taking the values of ``names`` out of a mapping, as a tuple."""
+    if len(names) > 1:
+        return operator.itemgetter(*names)  # a tuple for two or more names
+    return lambda values: tuple(values[n] for n in names)
+
+
 class Db:
-    """A DB-API connection with portable ``?`` SQL."""
+    """A DB-API connection, and the SQLAlchemy dialect its statements are compiled for.
 
-    def __init__(self, conn: Any, postgres: bool):
+    ``execute``/``executemany`` keep each statement's compiled form (they are given the
+    module-level statements of :mod:`mevauction.service.dao`); ``rows``/``first``
+    compile per call, since reads may be built from request filters.
+    """
+
+    def __init__(self, conn: Any, dialect: Dialect):
         self.conn = conn
-        self.postgres = postgres
+        self.dialect = dialect
+        self._prepared: dict[int, tuple[ClauseElement, Prepared]] = {}
 
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.postgres else sql
+    def sql(self, text: str) -> None:
+        """Run a fixed SQL text without parameters: transaction control, migration DDL."""
+        self.conn.cursor().execute(text)
 
-    def execute(self, sql: str, params: tuple | list = ()) -> Any:
+    def _reused(self, stmt: ClauseElement) -> Prepared:
+        hit = self._prepared.get(id(stmt))
+        if hit is None or hit[0] is not stmt:
+            hit = self._prepared[id(stmt)] = (stmt, prepare(stmt, self.dialect))
+        return hit[1]
+
+    def execute(self, stmt: ClauseElement, values: Mapping[str, Any] = NO_VALUES) -> int:
+        """Run a write; returns the number of rows it touched."""
+        prepared = self._reused(stmt)
         cur = self.conn.cursor()
-        cur.execute(self._sql(sql), params)
-        return cur
+        cur.execute(prepared.sql, prepared.args(values))
+        return cur.rowcount
 
-    def executemany(self, sql: str, rows: list) -> None:
+    def executemany(self, stmt: ClauseElement, rows: Sequence[Mapping[str, Any]]) -> None:
         if rows:
-            self.conn.cursor().executemany(self._sql(sql), rows)
+            prepared = self._reused(stmt)
+            self.conn.cursor().executemany(prepared.sql, [prepared.args(r) for r in rows])
 
-    def all(self, sql: str, params: tuple | list = ()) -> list[tuple]:
-        return self.execute(sql, params).fetchall()
+    def rows(self, stmt: Select, values: Mapping[str, Any] = NO_VALUES) -> list[dict[str, Any]]:
+        """The result rows of a query, each keyed by column name."""
+        prepared = prepare(stmt, self.dialect)
+        cur = self.conn.cursor()
+        cur.execute(prepared.sql, prepared.args(values))
+        return [dict(zip(prepared.columns, row)) for row in cur.fetchall()]
 
-    def one(self, sql: str, params: tuple | list = ()) -> tuple | None:
-        return self.execute(sql, params).fetchone()
+    def first(self, stmt: Select, values: Mapping[str, Any] = NO_VALUES) -> dict[str, Any] | None:
+        found = self.rows(stmt.limit(1), values)
+        return found[0] if found else None
 
 
 def connect(url: str) -> Db:
@@ -65,10 +141,10 @@ def connect(url: str) -> Db:
         except ImportError:  # pragma: no cover - declared as the 'postgres' extra
             raise InputError("db", "PostgreSQL needs the psycopg package (pip install mevauction[postgres])") from None
         try:
-            conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
+            pg = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
         except psycopg.Error as exc:
             raise InputError("db", f"cannot connect to PostgreSQL: {str(exc).splitlines()[0]}") from None
-        return Db(conn, postgres=True)
+        return Db(pg, PGDialect(paramstyle="format"))
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
     if path in ("", ":memory:") or url.startswith("sqlite://") and not url.startswith("sqlite:///"):
         raise InputError("db", "SQLite needs a file path (sqlite:///path/to.db): durability needs a file")
@@ -80,13 +156,13 @@ def connect(url: str) -> Db:
         conn.execute("PRAGMA synchronous=FULL")
     except sqlite3.Error as exc:
         raise InputError("db", f"cannot open SQLite database {path!r}: {exc}") from None
-    return Db(conn, postgres=False)
+    return Db(conn, SQLiteDialect(paramstyle="qmark"))
 
 
 def schema_version(db: Db) -> int:
-    db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-    row = db.one("SELECT MAX(version) FROM schema_version")
-    return int(row[0]) if row and row[0] is not None else 0
+    db.sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    row = db.first(select(func.max(version_table.c.version).label("version")))
+    return int(row["version"]) if row and row["version"] is not None else 0
 
 
 def migrate(db: Db) -> list[int]:
@@ -96,14 +172,14 @@ def migrate(db: Db) -> list[int]:
     for version, _title, statements in MIGRATIONS:
         if version <= current:
             continue
-        db.execute("BEGIN")
+        db.sql("BEGIN")
         try:
             for statement in statements:
-                db.execute(statement)
-            db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            db.execute("COMMIT")
+                db.sql(statement)
+            db.execute(version_table.insert(), {"version": version})
+            db.sql("COMMIT")
         except Exception:
-            db.execute("ROLLBACK")
+            db.sql("ROLLBACK")
             raise
         applied.append(version)
     return applied
@@ -179,13 +255,13 @@ class Store:
             return results
 
     def _transaction(self, db: Db, fns: list) -> list:
-        db.execute("BEGIN")
+        db.sql("BEGIN")
         try:
             results = [fn(db) for fn in fns]
-            db.execute("COMMIT")
+            db.sql("COMMIT")
         except Exception:
             try:
-                db.execute("ROLLBACK")
+                db.sql("ROLLBACK")
             except Exception:
                 pass  # the failed statement may already have ended the transaction
             raise

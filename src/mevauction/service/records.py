@@ -1,0 +1,183 @@
+"""The service's stored records as typed models.
+
+Each record is what one row means, in the service's own types: amounts are ``int``
+wei, JSON columns are the decoded documents, flags are ``bool``. How a record is laid
+out in its table (decimal text, zero-padded sort keys, JSON text) is the business of
+:mod:`mevauction.service.dao` alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """A searcher's order (bundle or table-world order) in its slot."""
+
+    slot: int
+    id: str
+    seq: int  # arrival order across the whole service
+    kind: str
+    signer: str
+    replacement_uuid: str | None
+    params: Any  # the JSON-RPC params as received
+    scenario_order: dict
+    received_ms: int
+    status: str = "pending"  # pending, cancelled, included, excluded
+    payment: int | None = None  # set when the slot settles
+    refund: int | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderOutcome:
+    """What settlement decided for one order."""
+
+    slot: int
+    id: str
+    status: str  # included or excluded
+    payment: int
+    refund: int
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderBidRecord:
+    """A builder's sealed submission for a slot (the latest one counts)."""
+
+    slot: int
+    builder: str
+    submission: dict
+    received_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRecord:
+    """A settled slot: its report and the delivered block's trace."""
+
+    slot: int
+    world: dict
+    report: dict
+    settled_ms: int
+    block_hash: str
+    parent_hash: str
+    winner: str
+    builder_pubkey: str
+    proposer_pubkey: str
+    fee_recipient: str
+    gas_limit: int
+    gas_used: int
+    num_tx: int
+    value: int  # the proposer's payment
+    refunds: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotSummary:
+    """One line of the slot history."""
+
+    slot: int
+    winner: str
+    value: int
+    refunds: int
+    num_tx: int
+    block_hash: str
+    settled_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The newest settled slot: the parent of the next block."""
+
+    slot: int
+    block_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderBlockRecord:
+    """A block the slot's auction considered (the default algorithm's or a builder's)."""
+
+    slot: int
+    builder: str
+    block_hash: str
+    builder_pubkey: str
+    valid: bool
+    gas_used: int
+    num_tx: int
+    value: int
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementRecord:
+    """One party's line of a slot's settlement ledger."""
+
+    slot: int
+    party: str
+    role: str  # searcher, builder, proposer
+    paid: int
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class SettledSlot:
+    """Everything written when a slot settles, in one transaction."""
+
+    slot: SlotRecord
+    outcomes: list[OrderOutcome]
+    builder_blocks: list[BuilderBlockRecord]
+    settlements: list[SettlementRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class TraceFilter:
+    """Equality filters of the relay data API (None: not filtered)."""
+
+    slot: int | None = None
+    block_number: int | None = None  # block numbers are slot numbers here
+    block_hash: str | None = None
+    proposer_pubkey: str | None = None
+    builder_pubkey: str | None = None
+    cursor: int | None = None  # slots at or below
+
+
+@dataclass(frozen=True, slots=True)
+class BidTrace:
+    """A relay bid trace: a delivered payload, or a received block (with ``valid``)."""
+
+    slot: int
+    parent_hash: str
+    block_hash: str
+    builder_pubkey: str
+    proposer_pubkey: str
+    fee_recipient: str
+    gas_limit: int
+    gas_used: int
+    value: int
+    num_tx: int
+    timestamp_ms: int
+    valid: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreconfBidRecord:
+    """A received preconfirmation bid, as the bidder signed it."""
+
+    seq: int
+    digest: str
+    signature: str
+    bidder: str
+    block_number: int
+    received_ms: int
+    signed_bid: dict
+
+
+@dataclass(frozen=True, slots=True)
+class PreconfMessageRecord:
+    """A commitment or reject the provider signed about a bid (numbered per digest)."""
+
+    digest: str
+    kind: str
+    message: dict

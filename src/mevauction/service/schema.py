@@ -1,0 +1,131 @@
+"""The service's tables, once, as SQLAlchemy Core ``Table`` objects with named columns.
+
+This is the schema the migrations (:mod:`mevauction.service.migrations`) produce: the
+migrations are the frozen history of how a database got here, this module is where
+it is now, and every query (:mod:`mevauction.service.dao`) is built from it. A test
+checks that a migrated database has exactly these tables, columns and indexes, so a
+new migration and this module cannot drift apart.
+
+Amounts in wei are decimal TEXT (they exceed 64 bits); ``value_sort`` is the same
+amount zero-padded to 80 digits, for ordering by value.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version", metadata,
+    Column("version", Integer, nullable=False),
+)
+
+meta = Table(
+    "meta", metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("slot", BigInteger, primary_key=True),
+    Column("id", Text, primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("signer", Text, nullable=False),
+    Column("replacement_uuid", Text),
+    Column("params", Text, nullable=False),
+    Column("scenario_order", Text, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("payment", Text),
+    Column("refund", Text),
+    Column("note", Text),
+    Index("orders_by_id", "id"),
+    Index("orders_by_uuid", "signer", "replacement_uuid"),
+)
+
+builder_bids = Table(
+    "builder_bids", metadata,
+    Column("slot", BigInteger, primary_key=True),
+    Column("builder", Text, primary_key=True),
+    Column("submission", Text, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+)
+
+slots = Table(
+    "slots", metadata,
+    Column("slot", BigInteger, primary_key=True),
+    Column("world", Text, nullable=False),
+    Column("report", Text, nullable=False),
+    Column("settled_ms", BigInteger, nullable=False),
+    Column("block_hash", Text, nullable=False),
+    Column("parent_hash", Text, nullable=False),
+    Column("winner", Text, nullable=False),
+    Column("builder_pubkey", Text, nullable=False),
+    Column("proposer_pubkey", Text, nullable=False),
+    Column("fee_recipient", Text, nullable=False),
+    Column("gas_limit", BigInteger, nullable=False),
+    Column("gas_used", BigInteger, nullable=False),
+    Column("num_tx", BigInteger, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("value_sort", Text, nullable=False),
+    Column("refunds", Text, nullable=False),
+    Index("slots_by_builder", "builder_pubkey"),
+    Index("slots_by_block_hash", "block_hash"),
+)
+
+builder_blocks = Table(
+    "builder_blocks", metadata,
+    Column("slot", BigInteger, primary_key=True),
+    Column("builder", Text, primary_key=True),
+    Column("block_hash", Text, nullable=False),
+    Column("builder_pubkey", Text, nullable=False),
+    Column("valid", Integer, nullable=False),
+    Column("gas_used", BigInteger, nullable=False),
+    Column("num_tx", BigInteger, nullable=False),
+    Column("value", Text, nullable=False),
+    Column("value_sort", Text, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Index("builder_blocks_by_hash", "block_hash"),
+    Index("builder_blocks_by_builder", "builder_pubkey"),
+)
+
+settlements = Table(
+    "settlements", metadata,
+    Column("slot", BigInteger, nullable=False),
+    Column("party", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("paid", Text, nullable=False),
+    Column("received", Text, nullable=False),
+    PrimaryKeyConstraint("slot", "role", "party"),
+)
+
+preconf_bids = Table(
+    "preconf_bids", metadata,
+    Column("seq", BigInteger, nullable=False, unique=True),
+    Column("digest", Text, primary_key=True),
+    Column("signature", Text, primary_key=True),
+    Column("bidder", Text, nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+    Column("signed_bid", Text, nullable=False),
+)
+
+preconf_messages = Table(
+    "preconf_messages", metadata,
+    Column("digest", Text, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("message", Text, nullable=False),
+)
