@@ -229,7 +229,9 @@ class Auctioneer:
     async def cancel(self, uuid: str, signer: str) -> list[str]:
         """Cancel the signer's pending order under ``uuid``; returns the cancelled ids."""
         key = self.uuids.get((signer, uuid))
-        entry = self._entry(key) if key else None
+        if key is None:
+            return []
+        entry = self._entry(key)
         if entry is None or entry.status != "pending" or self.slots[key[0]].closed:
             return []
         state = self.slots[key[0]]
@@ -312,6 +314,7 @@ class Auctioneer:
         the reason in its note) — never a wrong award, never the clear auction instead.
         """
         committee = self.committee
+        assert committee is not None, "a sealed report is asked for only when the service runs a committee"
         restarted = False
         try:
             if not committee.alive():
