@@ -33,7 +33,7 @@ from mevauction.service.store import Db, Store
 log = logging.getLogger("mevauction.service")
 
 
-async def cancel_and_wait(task: "asyncio.Task | None") -> None:
+async def cancel_and_wait(task: asyncio.Task | None) -> None:
     """Cancel a background task and wait until it has stopped."""
     if task is None:
         return
@@ -143,7 +143,9 @@ class Auctioneer:
         if slot < current or (slot in self.slots and self.slots[slot].closed):
             raise InputError("blockNumber", f"slot {slot} is closed for orders (open slot is {current})")
         if slot > current + self.config.max_slots_ahead:
-            raise InputError("blockNumber", f"slot {slot} is more than {self.config.max_slots_ahead} slots ahead of {current}")
+            raise InputError(
+                "blockNumber", f"slot {slot} is more than {self.config.max_slots_ahead} slots ahead of {current}"
+            )
         return self.state(slot)
 
     def pending_orders(self, slot: int | None) -> list[dict]:
@@ -163,7 +165,9 @@ class Auctioneer:
             if existing.status == "cancelled":
                 raise InputError("params[0]", f"{intake.id} was cancelled in slot {state.slot}; it cannot be revived")
             if existing.kind != intake.kind or canonical(existing.scenario_order) != canonical(intake.scenario_order):
-                raise InputError("order.id", f"{intake.id!r} is already taken in slot {state.slot} by a different order")
+                raise InputError(
+                    "order.id", f"{intake.id!r} is already taken in slot {state.slot} by a different order"
+                )
             if existing.durable is not None:
                 await asyncio.shield(existing.durable)
             self.metrics.inc("mevauction_replays_total", help="Submissions recognised as already stored")

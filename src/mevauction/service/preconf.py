@@ -31,9 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mevauction.eth.keccak import keccak
-
 from mevauction.errors import InputError, require
+from mevauction.eth.keccak import keccak
 from mevauction.preconf.deposits import DepositLedger
 from mevauction.preconf.evidence import Reject
 from mevauction.preconf.keys import Signer

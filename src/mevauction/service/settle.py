@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mevauction.eth.keccak import keccak
-
 from mevauction.errors import InputError
+from mevauction.eth.keccak import keccak
 from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.mechanism.boost import SearcherSettlement
 from mevauction.service.committee import CommitteeFailure

@@ -3,8 +3,8 @@
 Every acknowledgement waits for a durable commit. One writer thread owns the write
 connection: it takes every write queued since its last commit, runs them in one
 transaction, commits once, and only then resolves the waiting requests (if one write
-fails, the batch is redone write by write so that only that one fails). Under load one fsync covers many orders, which is how
-durability and thousands of acknowledgements per second go together.
+fails, the batch is redone write by write so that only that one fails). Under load one
+fsync covers many orders, which is how durability and thousands of acknowledgements per second go together.
 
 URLs: ``sqlite:///path/to.db`` (or a bare path) and ``postgresql://user@host/db``.
 Statements are SQLAlchemy Core, built from the tables of :mod:`mevauction.service.schema`
@@ -146,7 +146,7 @@ def connect(url: str) -> Db:
             raise InputError("db", f"cannot connect to PostgreSQL: {str(exc).splitlines()[0]}") from None
         return Db(pg, PGDialect(paramstyle="format"))
     path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url
-    if path in ("", ":memory:") or url.startswith("sqlite://") and not url.startswith("sqlite:///"):
+    if path in ("", ":memory:") or (url.startswith("sqlite://") and not url.startswith("sqlite:///")):
         raise InputError("db", "SQLite needs a file path (sqlite:///path/to.db): durability needs a file")
     try:
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
