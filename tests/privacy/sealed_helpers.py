@@ -19,15 +19,17 @@ def forged(auction: str, bidder: str, per_server: list[list[int]], headers_diffe
     """A cheating bidder's messages: arbitrary shares per server, correctly hashed and signed."""
     key = messages.new_key()
     nonces = [secrets.token_bytes(32) for _ in per_server]
-    hashes = tuple(messages.share_hash(auction, bidder, j, s, n) for j, (s, n) in enumerate(zip(per_server, nonces)))
+    hashes = tuple(messages.share_hash(auction, bidder, j, s, n)
+                   for j, (s, n) in enumerate(zip(per_server, nonces, strict=True)))
 
     def header(commit_salt: bytes) -> messages.BidHeader:
-        h = messages.BidHeader(auction, bidder, messages.address(key), "", messages.commitment(auction, bidder, [0], commit_salt), hashes)
+        commitment = messages.commitment(auction, bidder, [0], commit_salt)
+        h = messages.BidHeader(auction, bidder, messages.address(key), "", commitment, hashes)
         return messages.BidHeader(**{**h.__dict__, "signature": messages.sign(h.digest(), key)})
 
     h0 = header(b"a" * 32)
     h_last = header(b"b" * 32) if headers_differ else h0
     payloads = [{"op": "bid", "header": (h_last if j == len(per_server) - 1 else h0).to_json(),
                  "shares": [hex(v) for v in s], "nonce": "0x" + n.hex()}
-                for j, (s, n) in enumerate(zip(per_server, nonces))]
+                for j, (s, n) in enumerate(zip(per_server, nonces, strict=True))]
     return Sealed(h0, payloads, {})

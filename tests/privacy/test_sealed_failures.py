@@ -3,10 +3,18 @@
 import asyncio
 
 import pytest
-
-from mevauction.privacy.client import Coordinator, LocalCommittee, Sealed, SealedBid, agreed_outcome, new_auction_id, seal
-from mevauction.privacy.field import BID_BITS, MODULUS, bits_of, share
 from sealed_helpers import forged
+
+from mevauction.privacy.client import (
+    Coordinator,
+    LocalCommittee,
+    Sealed,
+    SealedBid,
+    agreed_outcome,
+    new_auction_id,
+    seal,
+)
+from mevauction.privacy.field import BID_BITS, MODULUS, bits_of, share
 
 pytestmark = pytest.mark.slow
 
@@ -63,17 +71,17 @@ def honest(auction_id, values):
 ])
 def test_cheating_bidders_are_excluded_never_awarded(committee, mechanism, expected):
     values = [500, 700, 600]
-    reserve = lambda a: [seal(a, SealedBid("reserve", [650], side="reserve"), 3)] if mechanism == "builder" else []  # noqa: E731
+    reserve = lambda a: [seal(a, SealedBid("reserve", [650], side="reserve"), 3)] if mechanism == "builder" else []
     # 2^64 + 900 spelt with a "bit" worth 2 at the top; and −5 as a field element.
-    out_of_range = lambda a: cheater(a, "too-big", bits_of(900)[:-1] + [2])  # noqa: E731
-    wraps_negative = lambda a: cheater(a, "negative", [MODULUS - 5] + [0] * (BID_BITS - 1))  # noqa: E731
+    out_of_range = lambda a: cheater(a, "too-big", [*bits_of(900)[:-1], 2])
+    wraps_negative = lambda a: cheater(a, "negative", [MODULUS - 5] + [0] * (BID_BITS - 1))
 
     def bump(per_server):
         per_server[2][5] = (per_server[2][5] + 1) % MODULUS
 
-    inconsistent = lambda a: cheater(a, "inconsistent", bits_of(10**18), tamper=bump)  # noqa: E731
-    split_header = lambda a: cheater(a, "two-faced", bits_of(900), headers_differ=True)  # noqa: E731
-    sealed = lambda a: reserve(a) + honest(a, values) + [  # noqa: E731
+    inconsistent = lambda a: cheater(a, "inconsistent", bits_of(10**18), tamper=bump)
+    split_header = lambda a: cheater(a, "two-faced", bits_of(900), headers_differ=True)
+    sealed = lambda a: reserve(a) + honest(a, values) + [
         out_of_range(a), wraps_negative(a), inconsistent(a), split_header(a)]
     reasons, statements, _ = asyncio.run(auction(committee, mechanism, sealed))
     assert all(r is None for r in reasons)
@@ -96,7 +104,7 @@ def test_duplicate_late_and_badly_signed_bids_are_rejected_with_a_reason(committ
         wrong_share.payloads[1]["shares"][0] = hex(12345)
         return [first, first, again, tampered, wrong_share]
 
-    late = lambda a: seal(a, SealedBid("dave", [99]), 3)  # noqa: E731
+    late = lambda a: seal(a, SealedBid("dave", [99]), 3)
     reasons, statements, late_reasons = asyncio.run(auction(committee, "first", sealed, after_close=late))
     assert reasons[0] is None
     assert "duplicate" in reasons[1] and "already received" in reasons[1]
@@ -113,7 +121,7 @@ def test_duplicate_late_and_badly_signed_bids_are_rejected_with_a_reason(committ
 def test_killed_server_aborts_cleanly_without_revealing_anything(kill_delay):
     values = list(range(100, 164))
     with LocalCommittee(3, timeout=20) as committee:
-        sealed = lambda a: honest(a, values)  # noqa: E731
+        sealed = lambda a: honest(a, values)
         _, statements, _ = asyncio.run(auction(committee, "second", sealed, kill=2, kill_delay=kill_delay))
         outcome, why = agreed_outcome(statements)
         survivors = [s for s in statements if isinstance(s, dict)]

@@ -4,10 +4,10 @@ import asyncio
 import random
 
 import pytest
+from sealed_helpers import labels, run
 
 from mevauction.privacy import mechanisms as clear
 from mevauction.privacy.client import Coordinator, LocalCommittee, SealedBid
-from sealed_helpers import labels, run
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def test_first_and_second_price(committee, seed):
     rng = random.Random(seed)
     values = random_bids(rng, rng.choice([1, 2, 7, 33]))
     names = labels(len(values))
-    bids = [SealedBid(n, [v]) for n, v in zip(names, values)]
+    bids = [SealedBid(n, [v]) for n, v in zip(names, values, strict=True)]
     for mechanism, twin in (("first", clear.clear_first), ("second", clear.clear_second)):
         result = run(committee, mechanism, bids)
         assert result.ok, result.reason
@@ -53,7 +53,8 @@ def test_builder_auction_with_secret_reserve(committee, seed):
     names = labels(len(values))
     top = max(values)
     for reserve in (0, top, max(0, top - 1), rng.randrange(1 << 64)):
-        bids = [SealedBid("reserve", [reserve], side="reserve")] + [SealedBid(n, [v]) for n, v in zip(names, values)]
+        bids = [SealedBid("reserve", [reserve], side="reserve"),
+                *(SealedBid(n, [v]) for n, v in zip(names, values, strict=True))]
         result = run(committee, "builder", bids)
         assert result.ok, result.reason
         assert result.outcome == named(clear.clear_builder(reserve, values), names), reserve
@@ -64,7 +65,7 @@ def test_topk_uniform_price(committee, seed, k):
     rng = random.Random(seed)
     values = random_bids(rng, 10)
     names = labels(len(values))
-    result = run(committee, "topk", [SealedBid(n, [v]) for n, v in zip(names, values)], k=k)
+    result = run(committee, "topk", [SealedBid(n, [v]) for n, v in zip(names, values, strict=True)], k=k)
     assert result.ok, result.reason
     assert as_sorted(result.outcome) == as_sorted(named(clear.clear_topk(values, k), names))
 
@@ -76,7 +77,7 @@ def test_double_auction_clearing_price(committee, seed):
     sides = [rng.choice(["buy", "sell"]) for _ in range(8)]
     increments = [[rng.choice([0, 0, rng.randrange(1, 1 << 20)]) for _ in grid] for _ in sides]
     names = labels(len(sides))
-    bids = [SealedBid(n, inc, side=s) for n, s, inc in zip(names, sides, increments)]
+    bids = [SealedBid(n, inc, side=s) for n, s, inc in zip(names, sides, increments, strict=True)]
     result = run(committee, "double", bids, grid=grid)
     assert result.ok, result.reason
     assert as_sorted(result.outcome) == as_sorted(named(clear.clear_double(grid, sides, increments), names))
@@ -86,7 +87,7 @@ def test_running_maximum_stream(committee):
     rng = random.Random(12)
     values = random_bids(rng, 12)
     names = [f"builder{i % 4}" for i in range(len(values))]  # builders bid repeatedly
-    result = run(committee, "stream", [SealedBid(n, [v]) for n, v in zip(names, values)])
+    result = run(committee, "stream", [SealedBid(n, [v]) for n, v in zip(names, values, strict=True)])
     assert result.ok, result.reason
     w = clear.clear_first(values).winner
     assert result.outcome == {"winner": names[w], "price": values[w], "winners": [names[w]]}
@@ -113,7 +114,7 @@ def test_tls_between_servers():
 def test_topk_at_the_top_of_the_range(committee, values, k):
     """Bids at 2^64 − 1 next to removed bidders and zero bids (the +1 shift's edge)."""
     names = labels(len(values))
-    result = run(committee, "topk", [SealedBid(n, [v]) for n, v in zip(names, values)], k=k)
+    result = run(committee, "topk", [SealedBid(n, [v]) for n, v in zip(names, values, strict=True)], k=k)
     assert result.ok, result.reason
     assert as_sorted(result.outcome) == as_sorted(named(clear.clear_topk(values, k), names))
 
@@ -125,6 +126,6 @@ def test_topk_random_edges(committee):
         values = [rng.choice(edges) for _ in range(rng.randint(2, 6))]
         k = rng.randint(1, len(values) - 1)
         names = labels(len(values))
-        result = run(committee, "topk", [SealedBid(n, [v]) for n, v in zip(names, values)], k=k)
+        result = run(committee, "topk", [SealedBid(n, [v]) for n, v in zip(names, values, strict=True)], k=k)
         assert result.ok, result.reason
         assert as_sorted(result.outcome) == as_sorted(named(clear.clear_topk(values, k), names)), (values, k)

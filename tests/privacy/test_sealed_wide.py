@@ -8,17 +8,24 @@ import sys
 
 import numpy as np
 import pytest
+from sealed_helpers import forged
 
 from mevauction.errors import InputError
 from mevauction.mechanism.auction import second_price_with_reserve
 from mevauction.privacy.builder_auction import BUILDER_BITS, sealed_bids, sealed_builder_auction
-from mevauction.privacy.client import (Coordinator, LocalCommittee, SealedBid, agreed_outcome, new_auction_id, run_on,
-                                       seal)
+from mevauction.privacy.client import (
+    Coordinator,
+    LocalCommittee,
+    SealedBid,
+    agreed_outcome,
+    new_auction_id,
+    run_on,
+    seal,
+)
 from mevauction.privacy.field import MODULUS, SEC_PARAM, WIDTHS, bits_of, interpolate, modulus_for, share
 from mevauction.privacy.protocol import decode, encode, public_digits
 from mevauction.privacy.transcript import build, verify
 from repo_paths import ROOT, SRC
-from sealed_helpers import forged
 
 TOP = 1 << BUILDER_BITS
 ETH = 10**18
@@ -121,12 +128,13 @@ def test_wide_cheaters_are_excluded_and_narrow_shares_rejected(committee):
     p = modulus_for(BUILDER_BITS)
 
     def sealed_fn(a):
-        honest = [seal(a, s, 3, width=BUILDER_BITS) for s in sealed_bids(20 * ETH, [("B1", 40 * ETH), ("B2", 35 * ETH)])]
-        too_big = bits_of(9, BUILDER_BITS)[:-1] + [2]
+        builders = [("B1", 40 * ETH), ("B2", 35 * ETH)]
+        honest = [seal(a, s, 3, width=BUILDER_BITS) for s in sealed_bids(20 * ETH, builders)]
+        too_big = [*bits_of(9, BUILDER_BITS)[:-1], 2]
         columns = [share(b, 3, p=p) for b in too_big]
         cheat = forged(a, "cheater", [[c[j] for c in columns] for j in range(3)])
         narrow = seal(a, SealedBid("narrow", [17 * ETH], side="builder"), 3, width=64)
-        return honest + [cheat, narrow]
+        return [*honest, cheat, narrow]
 
     async def go():
         a = new_auction_id()

@@ -51,7 +51,7 @@ def sealed_bids(reserve: int, bids: Sequence[tuple[str, int]]) -> list[SealedBid
 
 
 def outcome(result: RunResult) -> tuple[str | None, int]:
-    if not result.ok:
+    if result.outcome is None:  # not result.ok
         raise RuntimeError(f"sealed builder auction aborted: {result.reason}")
     excluded = result.rejected + result.statements[0].get("excluded", [])
     if excluded:

@@ -9,8 +9,8 @@ outcome counts only if every server reports the same one.
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +22,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
 from mevauction.privacy import messages
 from mevauction.privacy.field import DEFAULT_BITS, bits_of, modulus_for, share, threshold_for
@@ -36,14 +37,14 @@ class SealedBid:
     bidder: str
     values: list[int]
     side: str = ""
-    key: object = None
+    key: bytes | None = None  # secp256k1 private key (32 bytes); None: a fresh one per seal
 
 
 @dataclass
 class Sealed:
     header: messages.BidHeader
-    payloads: list[dict]
-    opening: dict
+    payloads: list[dict[str, Any]]  # one "bid" request per server
+    opening: dict[str, Any]  # what the bidder publishes if it wins
 
 
 def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: int = DEFAULT_BITS) -> Sealed:
@@ -98,8 +99,9 @@ class LocalCommittee:
         self.host = host
         self.timeout = timeout
         self.tls = tls
-        self._tls_dir: tempfile.TemporaryDirectory | None = None
-        self.procs: list[subprocess.Popen] = []
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.logs: list[IO[bytes]] = []
         ports = free_ports(2 * parties)
         self.mpc_addresses = [(host, p) for p in ports[:parties]]
         self.intake = [(host, p) for p in ports[parties:]]
@@ -111,7 +113,7 @@ class LocalCommittee:
                 "--exit-with-parent"] + (
                 ["--ssl", "--tls-dir", self._tls_dir.name] if self._tls_dir else [])
 
-    def start(self, ready_timeout: float = 30.0, attempts: int = 3) -> "LocalCommittee":
+    def start(self, ready_timeout: float = 30.0, attempts: int = 3) -> LocalCommittee:
         """Start the servers; on a port taken meanwhile by another process, retry on new ports."""
         for attempt in range(attempts):
             try:
@@ -124,7 +126,7 @@ class LocalCommittee:
                 self.intake = [(self.host, p) for p in ports[self.parties:]]
         return self
 
-    def _start_once(self, ready_timeout: float) -> "LocalCommittee":
+    def _start_once(self, ready_timeout: float) -> LocalCommittee:
         env = dict(os.environ)
         env["PYTHONPATH"] = SRC_DIR + os.pathsep + env.get("PYTHONPATH", "")
         if self.tls and self._tls_dir is None:
@@ -149,7 +151,7 @@ class LocalCommittee:
                 except OSError:
                     if time.monotonic() > deadline:
                         self._stop_processes()
-                        raise RuntimeError(f"committee server {i} did not start within {ready_timeout:g} s")
+                        raise RuntimeError(f"committee server {i} did not start within {ready_timeout:g} s") from None
                     time.sleep(0.05)
         return self
 
@@ -172,7 +174,7 @@ class LocalCommittee:
                 _kill_group(p, signal.SIGKILL)
                 p.wait()
         self.procs = []
-        for f in getattr(self, "logs", []):
+        for f in self.logs:
             f.close()
         self.logs = []
 
@@ -182,14 +184,14 @@ class LocalCommittee:
             self._tls_dir.cleanup()
             self._tls_dir = None
 
-    def __enter__(self) -> "LocalCommittee":
+    def __enter__(self) -> LocalCommittee:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def _kill_group(p: subprocess.Popen, sig: int) -> None:
+def _kill_group(p: subprocess.Popen[bytes], sig: int) -> None:
     if p.poll() is None:
         with contextlib.suppress(ProcessLookupError):  # it exited meanwhile
             os.killpg(p.pid, sig)
@@ -204,16 +206,16 @@ class Coordinator:
         self.intake = intake
         self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def __aenter__(self) -> "Coordinator":
+    async def __aenter__(self) -> Coordinator:
         for host, port in self.intake:
             self.streams.append(await asyncio.open_connection(host, port, limit=1 << 26))
         return self
 
-    async def __aexit__(self, *exc) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         for _, w in self.streams:
             w.close()
 
-    async def _exchange(self, j: int, requests: list[dict]) -> list[dict]:
+    async def _exchange(self, j: int, requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         reader, writer = self.streams[j]
         writer.write(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
         await writer.drain()
@@ -225,23 +227,20 @@ class Coordinator:
             replies.append(json.loads(line))
         return replies
 
-    async def each(self, per_server: list[list[dict]]) -> list[list[dict] | Exception]:
+    async def each(self, per_server: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]] | Exception]:
         """Send each server its requests; per server the replies, or the error."""
-        return await asyncio.gather(*(self._exchange(j, reqs) for j, reqs in enumerate(per_server)),
-                                    return_exceptions=True)
+        out = await asyncio.gather(*(self._exchange(j, reqs) for j, reqs in enumerate(per_server)),
+                                   return_exceptions=True)
+        return [_error_or_value(r) for r in out]
 
-    async def all(self, request: dict) -> list[dict | Exception]:
+    async def all(self, request: dict[str, Any]) -> list[dict[str, Any] | Exception]:
         out = await self.each([[request] for _ in self.intake])
         return [r if isinstance(r, Exception) else r[0] for r in out]
 
-    async def info(self) -> list[dict]:
-        replies = await self.all({"op": "info"})
-        for r in replies:
-            if isinstance(r, Exception):
-                raise r
-        return replies
+    async def info(self) -> list[dict[str, Any]]:
+        return [_reply_or_raise(r) for r in await self.all({"op": "info"})]
 
-    async def open(self, spec: dict) -> None:
+    async def open(self, spec: dict[str, Any]) -> None:
         for j, r in enumerate(await self.all({"op": "open", **spec})):
             if isinstance(r, Exception) or not r.get("ok"):
                 raise RuntimeError(f"server {j} refused the auction: {r}")
@@ -262,13 +261,14 @@ class Coordinator:
         deadline = time.monotonic() + timeout
         while True:
             replies = await self.all({"op": "status", "auction": auction})
-            if all(isinstance(r, dict) and r.get("ready") for r in replies):
-                return max(r["preprocess_s"] for r in replies)
+            ready = [r for r in replies if isinstance(r, dict) and r.get("ready")]
+            if len(ready) == len(replies):
+                return max(r["preprocess_s"] for r in ready)
             if any(isinstance(r, Exception) for r in replies) or time.monotonic() > deadline:
                 return -1.0
             await asyncio.sleep(0.05)
 
-    async def close(self, auction: str) -> tuple[list[dict | Exception], float]:
+    async def close(self, auction: str) -> tuple[list[dict[str, Any] | Exception], float]:
         t0 = time.perf_counter()
         statements = await self.all({"op": "close", "auction": auction})
         return statements, time.perf_counter() - t0
@@ -277,21 +277,37 @@ class Coordinator:
         await self.all({"op": "shutdown"})
 
 
+def _error_or_value(result: list[dict[str, Any]] | BaseException) -> list[dict[str, Any]] | Exception:
+    """One server's outcome from ``gather(return_exceptions=True)``: its error is kept, but a
+    cancellation or interrupt (a BaseException only) is re-raised, not mistaken for a reply."""
+    if isinstance(result, BaseException) and not isinstance(result, Exception):
+        raise result
+    return result
+
+
+def _reply_or_raise(reply: dict[str, Any] | Exception) -> dict[str, Any]:
+    if isinstance(reply, Exception):
+        raise reply
+    return reply
+
+
 def new_auction_id() -> str:
     return "auction-" + uuid.uuid4().hex[:12]
 
 
-def agreed_outcome(statements: list[dict | Exception]) -> tuple[dict | None, str]:
+def agreed_outcome(statements: list[dict[str, Any] | Exception]) -> tuple[dict[str, Any] | None, str]:
     """The outcome if every server signed the same one; else None and why."""
+    signed: list[dict[str, Any]] = []
     for j, s in enumerate(statements):
         if isinstance(s, Exception):
             return None, f"server {j} unreachable: {s}"
         if s.get("status") != "ok":
             return None, f"server {j}: {s.get('reason') or s.get('status')}"
-    keys = {json.dumps([s["outcome"], s["admitted"], s["excluded"]], sort_keys=True) for s in statements}
+        signed.append(s)
+    keys = {json.dumps([s["outcome"], s["admitted"], s["excluded"]], sort_keys=True) for s in signed}
     if len(keys) != 1:
         return None, "servers disagree on the outcome"
-    return statements[0]["outcome"], ""
+    return signed[0]["outcome"], ""
 
 
 @dataclass
@@ -301,15 +317,15 @@ class RunResult:
     auction: str
     mechanism: str
     parties: int
-    outcome: dict | None
+    outcome: dict[str, Any] | None
     reason: str
-    statements: list
-    headers: list[dict]
-    rejected: list[dict]
-    openings: list[dict]
+    statements: list[dict[str, Any]]
+    headers: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    openings: list[dict[str, Any]]
     elapsed_s: float
     preprocess_s: float
-    spec: dict = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -334,7 +350,7 @@ async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[Seale
         sealed = [seal(auction, b, parties, bits=mechanism != "double", width=bits) for b in bids]
         if mechanism == "stream":  # bids arrive after the slot's preprocessing, one by one
             preprocess_s = await co.wait_ready(auction)
-            reasons = []
+            reasons: list[str | None] = []
             start = time.monotonic()
             for i, s in enumerate(sealed):
                 if arrivals_s is not None:
@@ -345,20 +361,21 @@ async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[Seale
             preprocess_s = await co.wait_ready(auction)
         statements, elapsed = await co.close(auction)
     outcome, reason = agreed_outcome(statements)
-    accepted = [s for s, r in zip(sealed, reasons) if r is None]
+    accepted = [s for s, r in zip(sealed, reasons, strict=True) if r is None]
     winners = set(outcome["winners"]) if outcome else set()
     openings = [s.opening for s in accepted if s.header.bidder in winners]
     return RunResult(auction, mechanism, parties, outcome, reason,
                      [s if isinstance(s, dict) else {"status": "unreachable", "reason": str(s)} for s in statements],
                      [s.header.to_json() for s in accepted],
-                     [{"bidder": s.header.bidder, "reason": r} for s, r in zip(sealed, reasons) if r is not None],
+                     [{"bidder": s.header.bidder, "reason": r}
+                      for s, r in zip(sealed, reasons, strict=True) if r is not None],
                      openings, elapsed, preprocess_s, spec)
 
 
-def run_local(mechanism: str, bids: list[SealedBid], parties: int = 3, **kwargs) -> RunResult:
+def run_local(mechanism: str, bids: list[SealedBid], parties: int = 3, **kwargs: Any) -> RunResult:
     """Start a local committee, run one auction, shut the committee down."""
     with LocalCommittee(parties) as committee:
-        async def go():
+        async def go() -> RunResult:
             result = await run_on(committee.intake, mechanism, bids, **kwargs)
             if result.ok:
                 async with Coordinator(committee.intake) as co:

@@ -1,7 +1,8 @@
 """One auction at one server: intake rules, admission, and the secure evaluation.
 
 Single-value bids (every mechanism but ``double``) arrive as Shamir shares of their l
-*bits*, l the auction's width (64 by default, 128 for the Boost+ builder auction). At intake each server computes, locally, two masked values per bid (see
+*bits*, l the auction's width (64 by default, 128 for the Boost+ builder auction). At
+intake each server computes, locally, two masked values per bid (see
 ``Engine.publish_bit_checks``); at the deadline one round of publication settles:
 
 1. *agreement*: a bid counts only if every server accepted the same signed header.
@@ -20,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -38,6 +41,29 @@ MASKS_PER_COMPARISON = 30
 
 class Rejected(Exception):
     """A bid refused at intake; the message is the reason returned to the bidder."""
+
+
+class PublicOutcome(TypedDict):
+    """What the committee opens, with bidder labels for the admitted bids' indices."""
+
+    winner: str | None
+    price: int | None
+    winners: list[str]
+
+
+class Exclusion(TypedDict):
+    bidder: str
+    digest: str
+    reason: str
+
+
+class Evaluation(TypedDict):
+    """One server's result of an auction (its statement adds timing and traffic)."""
+
+    outcome: PublicOutcome
+    admitted: list[str]  # header digests, in bid order
+    excluded: list[Exclusion]
+    timing: dict[str, float] | dict[str, list[float]]
 
 
 @dataclass
@@ -62,17 +88,17 @@ class Auction:
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         loop = asyncio.get_running_loop()
         self.ready = asyncio.Event()
         self.closed = asyncio.Event()
         self.arrived = asyncio.Event()
-        self.result: asyncio.Future = loop.create_future()
+        self.result: asyncio.Future[dict[str, Any]] = loop.create_future()  # this server's signed statement
         self._digests: set[str] = set()
         self._bidders: set[str] = set()
 
     @classmethod
-    def from_request(cls, req: dict, parties: int, index: int) -> "Auction":
+    def from_request(cls, req: dict, parties: int, index: int) -> Auction:
         mechanism = str(req["mechanism"])
         if mechanism not in MECHANISMS:
             raise ValueError(f"unknown mechanism {mechanism}")
@@ -95,7 +121,7 @@ class Auction:
         self.closed.set()
         self.arrived.set()
 
-    def accept(self, header: messages.BidHeader, shares, nonce, engine: Engine) -> int:
+    def accept(self, header: messages.BidHeader, shares: object, nonce: object, engine: Engine) -> int:
         """Intake checks; returns the arrival sequence number or raises Rejected."""
         if self.closed.is_set():
             raise Rejected("late: the auction is closed")
@@ -132,7 +158,7 @@ class Auction:
             published = engine.publish_bit_checks(header.digest(), values)
         else:
             rho = engine.digest_masks(header.digest(), len(values))
-            published = [(v + int(r)) % engine.p for v, r in zip(values, rho)]
+            published = [(v + int(r)) % engine.p for v, r in zip(values, rho, strict=True)]
         self.bids.append(Submission(header, digest, values, len(self.bids), published))
         self.arrived.set()
         return len(self.bids) - 1
@@ -153,8 +179,9 @@ def plan_material(a: Auction) -> tuple[int, int]:
     return comparisons, MASKS_PER_COMPARISON * comparisons + products
 
 
-def _excluded(bids: list[Submission], keep, reason: str) -> list[dict]:
-    return [{"bidder": b.header.bidder, "digest": b.digest, "reason": reason} for b, ok in zip(bids, keep) if not ok]
+def _excluded(bids: list[Submission], keep: Sequence[bool] | np.ndarray, reason: str) -> list[Exclusion]:
+    return [{"bidder": b.header.bidder, "digest": b.digest, "reason": reason}
+            for b, ok in zip(bids, keep, strict=True) if not ok]
 
 
 def checks(e: Engine, a: Auction, columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -167,10 +194,10 @@ def checks(e: Engine, a: Auction, columns: np.ndarray) -> tuple[np.ndarray, np.n
     if a.bit_shared:
         return e.consistent_columns(columns[:, :, 0]), e.zero_at_origin(columns[:, :, 1])
     flat = columns.reshape(columns.shape[0], -1)
-    return e.consistent_columns(flat).reshape(n, -1).all(axis=1), np.ones(n, dtype=bool)
+    return np.all(e.consistent_columns(flat).reshape(n, -1), axis=1), np.ones(n, dtype=bool)
 
 
-async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Submission], list[dict]]:
+async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Submission], list[Exclusion]]:
     """The bids every server accepted with the same header, with good shares, in agreed order.
 
     One round: each server publishes, per accepted bid, its digest, arrival number and
@@ -189,14 +216,15 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
     everywhere = {d for d, s in seqs.items() if len(s) == len(views)}
     mine = {b.digest: b for b in bids}
     admitted = sorted((mine[d] for d in everywhere), key=lambda b: (sum(seqs[b.digest]), b.digest))
-    excluded = [{"bidder": who[d], "digest": d, "reason": "shares did not reach every server with the same header"}
-                for d in sorted(set(seqs) - everywhere)]
+    excluded: list[Exclusion] = [
+        {"bidder": who[d], "digest": d, "reason": "shares did not reach every server with the same header"}
+        for d in sorted(set(seqs) - everywhere)]
     if admitted:
         columns = np.array([[published[b.digest][j] for b in admitted] for j in range(len(views))], dtype=object)
         consistent, in_range = checks(e, a, columns)
         excluded += _excluded(admitted, consistent, "inconsistent shares")
         excluded += _excluded(admitted, ~consistent | in_range, "value out of range")
-        admitted = [b for b, c, r in zip(admitted, consistent, in_range) if c and r]
+        admitted = [b for b, c, r in zip(admitted, consistent, in_range, strict=True) if c and r]
     return admitted, excluded
 
 
@@ -207,15 +235,15 @@ def bid_values(e: Engine, bids: list[Submission]) -> np.ndarray:
     return e.from_bits(np.array([b.shares for b in bids], dtype=object))
 
 
-async def evaluate(e: Engine, a: Auction) -> dict:
+async def evaluate(e: Engine, a: Auction) -> Evaluation:
     """Admission, then the mechanism; returns the public outcome with bidder labels."""
     t0 = time.perf_counter()
     admitted, excluded = await agree(e, a, a.bids)
     if a.mechanism == "double":
         shares = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), len(a.grid))
-        ok = (await e.in_range(shares.reshape(-1), mech.QUANTITY_BITS)).reshape(shares.shape).all(axis=1)
+        ok = np.all((await e.in_range(shares.reshape(-1), mech.QUANTITY_BITS)).reshape(shares.shape), axis=1)
         excluded += _excluded(admitted, ok, "value out of range")
-        admitted, shares = [b for b, good in zip(admitted, ok) if good], shares[ok]
+        admitted, shares = [b for b, good in zip(admitted, ok, strict=True) if good], shares[ok]
     t1 = time.perf_counter()
     if a.mechanism == "builder":
         reserves = [b for b in admitted if b.header.side == "reserve"]
@@ -240,7 +268,7 @@ async def evaluate(e: Engine, a: Auction) -> dict:
             out = await mech.finish_first(e, await mech.tournament(e, values))
         else:
             out = await mech.finish_second(e, await mech.tournament(e, values, second=True))
-    label = lambda i: admitted[i].header.bidder  # noqa: E731
+    label = lambda i: admitted[i].header.bidder
     return {
         "outcome": {"winner": None if out.winner is None else label(out.winner), "price": out.price,
                     "winners": [label(i) for i in out.winners]},
@@ -268,7 +296,7 @@ async def baseline_second(e: Engine, bids: np.ndarray) -> mech.Outcome:
     return mech.Outcome(int(w), int(price), [int(w)])
 
 
-async def stream(e: Engine, a: Auction) -> dict:
+async def stream(e: Engine, a: Auction) -> Evaluation:
     """Running first-price maximum over bids in arrival order (relay replay).
 
     After each arrival the servers publish the next bid's digest and check values
@@ -276,9 +304,9 @@ async def stream(e: Engine, a: Auction) -> dict:
     selection; at close, only the final winner and price are opened. Returns the
     per-update latencies measured at this server.
     """
-    best = idx = None
+    leader: tuple[np.ndarray, np.ndarray] | None = None  # [max bid], [its index]
     admitted: list[Submission] = []
-    excluded: list[dict] = []
+    excluded: list[Exclusion] = []
     latencies: list[float] = []
     position = 0
     while True:
@@ -288,7 +316,7 @@ async def stream(e: Engine, a: Auction) -> dict:
         mine = a.bids[position] if position < len(a.bids) else None
         t0 = time.perf_counter()
         views = await e.mpc.transfer((mine.digest, mine.published) if mine else None)
-        if any(v is None for v in views):
+        if mine is None or any(v is None for v in views):  # views has our own too: all stop together
             break
         position += 1
         if len({v[0] for v in views}) != 1:
@@ -301,16 +329,19 @@ async def stream(e: Engine, a: Auction) -> dict:
         value = bid_values(e, [mine])
         j = len(admitted)
         admitted.append(mine)
-        if best is None:
-            best, idx = value, obj([j])
+        if leader is None:
+            leader = value, obj([j])
         else:
+            best, idx = leader
             new_wins = (1 - await e.ge(best, value)) % e.p
             prod = await e.mul(np.concatenate([new_wins, new_wins]), np.concatenate([value - best, j - idx]))
-            best, idx = (best + prod[:1]) % e.p, (idx + prod[1:]) % e.p
+            leader = (best + prod[:1]) % e.p, (idx + prod[1:]) % e.p
         latencies.append(time.perf_counter() - t0)
-    if best is None:
+    outcome: PublicOutcome
+    if leader is None:
         outcome = {"winner": None, "price": None, "winners": []}
     else:
+        best, idx = leader
         w, price = (int(v) for v in await e.open(np.concatenate([idx, best])))
         outcome = {"winner": admitted[w].header.bidder, "price": price, "winners": [admitted[w].header.bidder]}
     return {"outcome": outcome, "admitted": [b.digest for b in admitted], "excluded": excluded,

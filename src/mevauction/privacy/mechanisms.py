@@ -39,26 +39,36 @@ class Outcome:
 
 # -- clear twins ----------------------------------------------------------------------
 
+def _earliest_highest(bids: list[int]) -> int:
+    """Index of the highest of non-empty ``bids``; ties go to the earliest."""
+    return max(range(len(bids)), key=lambda i: (bids[i], -i))
+
+
+def _runner_up(bids: list[int], winner: int) -> int:
+    """The highest bid other than the winner's (0 when it is the only one)."""
+    return max((b for i, b in enumerate(bids) if i != winner), default=0)
+
+
 def clear_first(bids: list[int]) -> Outcome:
     if not bids:
         return Outcome()
-    w = max(range(len(bids)), key=lambda i: (bids[i], -i))
+    w = _earliest_highest(bids)
     return Outcome(w, bids[w], [w])
 
 
 def clear_second(bids: list[int]) -> Outcome:
     if not bids:
         return Outcome()
-    w = clear_first(bids).winner
-    return Outcome(w, max((b for i, b in enumerate(bids) if i != w), default=0), [w])
+    w = _earliest_highest(bids)
+    return Outcome(w, _runner_up(bids, w), [w])
 
 
 def clear_builder(reserve: int, bids: list[int]) -> Outcome:
     """None wins (the default block) when β0 ≥ β*; it then 'pays' β0, as the clear mechanism reports."""
     if not bids or reserve >= max(bids):
         return Outcome(None, reserve, [])
-    o = clear_second(bids)
-    return Outcome(o.winner, max(reserve, o.price), [o.winner])
+    w = _earliest_highest(bids)
+    return Outcome(w, max(reserve, _runner_up(bids, w)), [w])
 
 
 def clear_topk(bids: list[int], k: int) -> Outcome:
@@ -69,12 +79,13 @@ def clear_topk(bids: list[int], k: int) -> Outcome:
 
 def clear_double(grid: list[int], sides: list[str], increments: list[list[int]]) -> Outcome:
     """Clearing price = the highest grid price at which demand ≥ supply."""
-    demand = [sum(sum(inc[g:]) for s, inc in zip(sides, increments) if s == "buy") for g in range(len(grid))]
-    supply = [sum(sum(inc[: g + 1]) for s, inc in zip(sides, increments) if s == "sell") for g in range(len(grid))]
-    clearing = sum(1 for d, s in zip(demand, supply) if d >= s) - 1
+    curves = list(zip(sides, increments, strict=True))
+    demand = [sum(sum(inc[g:]) for s, inc in curves if s == "buy") for g in range(len(grid))]
+    supply = [sum(sum(inc[: g + 1]) for s, inc in curves if s == "sell") for g in range(len(grid))]
+    clearing = sum(1 for d, s in zip(demand, supply, strict=True) if d >= s) - 1
     if clearing < 0:
         return Outcome()
-    trading = [i for i, (s, inc) in enumerate(zip(sides, increments))
+    trading = [i for i, (s, inc) in enumerate(curves)
                if (sum(inc[clearing:]) if s == "buy" else sum(inc[: clearing + 1])) > 0]
     if not any(sides[i] == "buy" for i in trading) or not any(sides[i] == "sell" for i in trading):
         trading = []
@@ -87,9 +98,9 @@ def clear_double(grid: list[int], sides: list[str], increments: list[list[int]])
 class Tour:
     """A finished tournament: shares of the max, the runner-up and the max's index."""
 
-    m: object
-    s: object
-    idx: object
+    m: int
+    s: int
+    idx: int
 
 
 async def tournament(e: Engine, values: np.ndarray, second: bool = False, index: bool = True) -> Tour:
@@ -102,12 +113,13 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
     level the runner-up is just the smaller of the two. Runner-up of a single bid is 0.
     """
     n = len(values)
+    if n == 0:  # callers decide what an auction without bids yields
+        raise ValueError("a tournament needs at least one bid")
     m = values % e.p
     s = np.zeros(n, dtype=object)
     idx = obj(range(n))
-    pend_w = pend_lo = None  # deferred runner-up comparisons, one per node
-    if n == 0:
-        return Tour(None, None, None)
+    # Deferred runner-up comparisons, one per node: (the winner's runner-up, the loser).
+    deferred: tuple[np.ndarray, np.ndarray] | None = None
     first_level = True
     while len(m) > 1:
         odd = len(m) % 2
@@ -126,21 +138,26 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
         else:
             # Pipelined runner-up: this level's ge also settles the previous level's
             # pending max(winner's runner-up, loser) — two comparisons per merge, not three.
-            pending = pend_w is not None
-            bits = await e.ge(np.concatenate([mL, pend_w]) if pending else mL,
-                              np.concatenate([mR, pend_lo]) if pending else mR)
+            left, right, deltas = [mL], [mR], [mR - mL, iR - iL]
+            if deferred is not None:
+                pend_w, pend_lo = deferred
+                left.append(pend_w)
+                right.append(pend_lo)
+                deltas.append(pend_w - pend_lo)
+            bits = await e.ge(np.concatenate(left), np.concatenate(right))
             r_wins = (1 - bits[:h]) % e.p
-            prod = await e.mul(np.concatenate([r_wins, r_wins] + ([bits[h:]] if pending else [])),
-                               np.concatenate([mR - mL, iR - iL] + ([pend_w - pend_lo] if pending else [])))
+            selectors = [r_wins, r_wins] + ([bits[h:]] if deferred is not None else [])
+            prod = await e.mul(np.concatenate(selectors), np.concatenate(deltas))
             new_m = (mL + prod[:h]) % e.p
             new_i = (iL + prod[h:2 * h]) % e.p
-            if pending:
-                s = (pend_lo + prod[2 * h:]) % e.p
+            if deferred is not None:
+                s = (deferred[1] + prod[2 * h:]) % e.p
             sL, sR = s[0:end:2], s[1:end:2]
             pend_w = (sL + await e.mul(r_wins, sR - sL)) % e.p   # the winner's runner-up
             pend_lo = (mL + mR - new_m) % e.p                     # the loser
             if odd:  # a bye: max(s, 0) = s
                 pend_w, pend_lo = np.append(pend_w, s[-1:]), np.append(pend_lo, 0)
+            deferred = (pend_w, pend_lo)
             new_s = np.zeros(h, dtype=object)  # pending; settled by the next ge
         if odd:
             new_m = np.append(new_m, m[-1:])
@@ -148,7 +165,8 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
             new_s = np.append(new_s, s[-1:])
         m, idx, s = obj(new_m), obj(new_i), obj(new_s)
         first_level = False
-    if pend_w is not None:
+    if deferred is not None:
+        pend_w, pend_lo = deferred
         g = await e.ge(pend_w, pend_lo)
         s = obj([(pend_lo[0] + (await e.mul(g, pend_w - pend_lo))[0]) % e.p])
     return Tour(m[0], s[0], idx[0])
@@ -164,7 +182,7 @@ async def finish_second(e: Engine, t: Tour) -> Outcome:
     return Outcome(w, price, [w])
 
 
-async def finish_builder(e: Engine, reserve, t: Tour | None) -> Outcome:
+async def finish_builder(e: Engine, reserve: int, t: Tour | None) -> Outcome:
     """Second price with a secret reserve; when the default block wins only that fact and β0 open."""
     if t is None:
         return Outcome(None, int((await e.open(obj([reserve])))[0]), [])
@@ -178,7 +196,7 @@ async def finish_builder(e: Engine, reserve, t: Tour | None) -> Outcome:
     return Outcome(w1 - 1, price, [w1 - 1]) if w1 else Outcome(None, price, [])
 
 
-async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[object, np.ndarray]:
+async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[int, np.ndarray]:
     """Secure max and its position as a secret unit vector (earliest on ties)."""
     m = values % e.p
     levels = []  # (comparison bits, whether an odd element was carried)

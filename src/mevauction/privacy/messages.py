@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import asdict, dataclass
+from typing import Any
 
 from mevauction.errors import InputError
 from mevauction.eth import fields, secp256k1
@@ -59,7 +60,7 @@ class BidHeader:
     share_hashes: tuple[str, ...]
     signature: str = ""
 
-    def unsigned(self) -> dict:
+    def unsigned(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("signature")
         d["share_hashes"] = list(self.share_hashes)
@@ -68,11 +69,11 @@ class BidHeader:
     def digest(self) -> bytes:
         return keccak(HEADER_DOMAIN + canonical(self.unsigned()))
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {**self.unsigned(), "signature": self.signature}
 
     @classmethod
-    def from_json(cls, d: dict, field: str = "header") -> "BidHeader":
+    def from_json(cls, d: dict[str, Any], field: str = "header") -> BidHeader:
         try:
             return cls(auction=str(d["auction"]), bidder=str(d["bidder"]), signer=str(d["signer"]),
                        side=str(d.get("side", "")), commitment=str(d["commitment"]),
@@ -109,7 +110,7 @@ def address(key: bytes) -> str:
     return secp256k1.address_of(key)
 
 
-def statement_digest(statement: dict) -> bytes:
+def statement_digest(statement: dict[str, Any]) -> bytes:
     """Digest a server signs over its result statement (all fields but the signature)."""
     body = {k: v for k, v in statement.items() if k != "signature"}
     return keccak(STATEMENT_DOMAIN + canonical(body))

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from mpyc import asyncoro, thresha
@@ -66,18 +68,18 @@ def decode(payload: bytes, n: int, p: int) -> np.ndarray:
     return value + (high.view("<u8").reshape(n).astype(object) << (64 * (limbs - 1)))
 
 
-def obj(values) -> np.ndarray:
+def obj(values: Iterable[object]) -> np.ndarray:
     """An object array of Python ints (field arithmetic must not overflow int64)."""
     return np.array(list(values) if not isinstance(values, np.ndarray) else values, dtype=object)
 
 
-def public_digits(c: np.ndarray, l: int) -> np.ndarray:
-    """The l/4 hexadecimal digits (least significant first) of public 0 ≤ c < 2^l, as (n, l/4)."""
+def public_digits(c: np.ndarray, width: int) -> np.ndarray:
+    """The l/4 hexadecimal digits (least significant first) of public 0 ≤ c < 2^l, l = ``width``, as (n, l/4)."""
     columns = []
-    for lo in range(0, l, 64):
-        width = min(64, l - lo)
+    for lo in range(0, width, 64):
+        span = min(64, width - lo)
         limb = ((c >> lo) & _LOW64).astype(np.uint64)
-        shifts = np.arange(0, width, DIGIT_BITS, dtype=np.uint64)
+        shifts = np.arange(0, span, DIGIT_BITS, dtype=np.uint64)
         columns.append(((limb[:, None] >> shifts) & np.uint64(BASE - 1)).astype(np.intp))
     return columns[0] if len(columns) == 1 else np.hstack(columns)
 
@@ -89,7 +91,7 @@ class Pool:
     when one runs dry the same refill happens at the same point at every party.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.chunks: list[np.ndarray] = []
         self.available = 0
 
@@ -116,7 +118,7 @@ class Pool:
 class Engine:
     """One party's view of the secure computation at one bid width: shares, masks, MPyC runtime."""
 
-    def __init__(self, mpc, bits: int = DEFAULT_BITS):
+    def __init__(self, mpc: Any, bits: int = DEFAULT_BITS) -> None:  # mpc: MPyC's (untyped) runtime
         self.mpc = mpc
         self.bits = bits
         self.p = modulus_for(bits)
@@ -131,9 +133,9 @@ class Engine:
         self.digits = Pool()       # (n, l/4, 17) suffix sums of one-hot random digits
         self.digit_values = Pool() # (n, l/4) the random digits themselves
         self.divl = Pool()         # k-bit random high parts of comparison masks
-        self._cache: dict = {}
+        self._lagrange_cache: dict[tuple[int, ...], list[int]] = {}
         self.online_refills = 0  # comparison masks made after a deadline
-        self._inv = {l: pow(1 << l, -1, self.p) for l in range(DIGIT_BITS, bits + 1, DIGIT_BITS)}
+        self._inv = {w: pow(1 << w, -1, self.p) for w in range(DIGIT_BITS, bits + 1, DIGIT_BITS)}
         self._check = self._consistency_matrix()
 
     # -- pseudorandom secret sharing (local, no communication) --------------------
@@ -167,6 +169,8 @@ class Engine:
 
     # -- opening and multiplication ---------------------------------------------
 
+    # No return annotation: mpc_coro takes one as the placeholder type of its result (the
+    # returnType call below declares a Future instead). It yields (senders, their payloads).
     @asyncoro.mpc_coro
     async def _swap(self, payload: bytes, threshold: int):
         """Send ``payload`` to the next ``threshold`` parties, receive from the previous ones.
@@ -187,8 +191,7 @@ class Engine:
         return (bits * weights).sum(axis=1) % self.p
 
     def _lagrange(self, xs: tuple[int, ...]) -> list[int]:
-        key = ("lagrange", xs)
-        if key not in self._cache:
+        if xs not in self._lagrange_cache:
             coeffs = []
             for i, xi in enumerate(xs):
                 num, den = 1, 1
@@ -196,15 +199,18 @@ class Engine:
                     if k != i:
                         num, den = num * -xk % self.p, den * (xi - xk) % self.p
                 coeffs.append(num * pow(den, -1, self.p) % self.p)
-            self._cache[key] = coeffs
-        return self._cache[key]
+            self._lagrange_cache[xs] = coeffs
+        return self._lagrange_cache[xs]
 
     async def _open_flat(self, flat: np.ndarray, threshold: int) -> np.ndarray:
         """Reconstruct a flat array of degree-``threshold`` shares at every party (one round)."""
         senders, payloads = await self._swap(encode(flat, self.p), threshold)
-        xs = tuple(j + 1 for j in senders) + (self.pid + 1,)
-        ys = [decode(b, flat.size, self.p) for b in payloads] + [flat]
-        return sum(c * y for c, y in zip(self._lagrange(xs), ys)) % self.p
+        xs = (*(j + 1 for j in senders), self.pid + 1)
+        ys = [*(decode(b, flat.size, self.p) for b in payloads), flat]
+        reconstructed = np.zeros(flat.shape, dtype=object)
+        for c, y in zip(self._lagrange(xs), ys, strict=True):
+            reconstructed += c * y
+        return reconstructed % self.p
 
     async def open(self, x: np.ndarray) -> np.ndarray:
         """Reveal a degree-t shared array to all parties (one round)."""
@@ -262,7 +268,7 @@ class Engine:
         self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % self.p)
         self.divl.put(self._prss(n, 1 << SEC_PARAM))
 
-    async def _take_digits(self, n: int):
+    async def _take_digits(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         short = n - self.digits.available
         if short > 0:  # preprocessing fell short: make the rest now (counted, it costs latency)
             self.online_refills += short
@@ -271,28 +277,28 @@ class Engine:
 
     # -- carry and comparison -----------------------------------------------------
 
-    async def high_bit(self, x: np.ndarray, l: int | None = None) -> np.ndarray:
-        """[⌊x / 2^l⌋] for secret 0 ≤ x < 2^(l+1) (l ≤ the engine's width, default it);
+    async def high_bit(self, x: np.ndarray, width: int | None = None) -> np.ndarray:
+        """[⌊x / 2^l⌋] for secret 0 ≤ x < 2^(l+1), l = ``width`` (≤ the engine's, default it);
         for any other x, a value ≠ 0, 1 may result.
 
         The opened value c = x + r + 2^l·s hides x statistically (s has k = 30 bits);
         c < 2^(l+k+2) ≤ p, so it does not wrap (``field``).
         """
-        l = self.bits if l is None else l
+        width = self.bits if width is None else width
         n = x.size
         if n == 0:
             return x.copy()
-        D = l // DIGIT_BITS
+        D = width // DIGIT_BITS
         suffix, digits, divl = await self._take_digits(n)
         suffix, digits = suffix[:, :D, :], digits[:, :D]
         r = (digits * self._digit_weights[:D]).sum(axis=1) % self.p
-        c = await self.open(x + r + (divl << l))
-        c_low = c & ((1 << l) - 1)
-        cd = public_digits(c_low, l)
+        c = await self.open(x + r + (divl << width))
+        c_low = c & ((1 << width) - 1)
+        cd = public_digits(c_low, width)
         gt = np.take_along_axis(suffix, cd[..., None] + 1, axis=-1)[..., 0]
         eq = (np.take_along_axis(suffix, cd[..., None], axis=-1)[..., 0] - gt) % self.p
         borrow = await self._merge_digits(gt, eq)
-        return ((x - c_low + r) * self._inv[l] - borrow) % self.p
+        return ((x - c_low + r) * self._inv[width] - borrow) % self.p
 
     async def _merge_digits(self, gt: np.ndarray, eq: np.ndarray) -> np.ndarray:
         """[r > c] from per-digit [r_d > c_d], [r_d = c_d] (least significant digit first)."""
@@ -305,25 +311,24 @@ class Engine:
             eq_lo, eq_hi = eq[:, 0::2], eq[:, 1::2]
             if gt_hi.shape[1] == 1:
                 gt = (gt_hi + await self.mul(eq_hi, gt_lo)) % self.p
-                eq = None
                 break
             prod = await self.mul(np.stack([eq_hi, eq_hi]), np.stack([gt_lo, eq_lo]))
             gt, eq = (gt_hi + prod[0]) % self.p, prod[1]
         return gt[:, 0]
 
-    async def ge(self, a: np.ndarray, b: np.ndarray, l: int | None = None) -> np.ndarray:
-        """[a ≥ b] for secret 0 ≤ a, b < 2^l (default: the engine's width), element-wise."""
-        l = self.bits if l is None else l
-        return await self.high_bit((a - b + (1 << l)) % self.p, l)
+    async def ge(self, a: np.ndarray, b: np.ndarray, width: int | None = None) -> np.ndarray:
+        """[a ≥ b] for secret 0 ≤ a, b < 2^l, l = ``width`` (default: the engine's), element-wise."""
+        width = self.bits if width is None else width
+        return await self.high_bit((a - b + (1 << width)) % self.p, width)
 
-    async def in_range(self, y: np.ndarray, l: int) -> np.ndarray:
-        """Public [0 ≤ y < 2^l] for *arbitrary* field elements y (e.g. a cheater's shares).
+    async def in_range(self, y: np.ndarray, width: int) -> np.ndarray:
+        """Public [0 ≤ y < 2^l], l = ``width``, for *arbitrary* field elements y (e.g. a cheater's shares).
 
         q = (y − (y mod 2^l as reconstructed)) / 2^l is 0 exactly when y is the field
         image of an integer in [0, 2^l): the reconstructed low part is always in that
         range, so q = 0 forces y into it. Only [q = 0] is opened.
         """
-        return await self.is_zero_public(await self.high_bit(y, l))
+        return await self.is_zero_public(await self.high_bit(y, width))
 
     # -- shares from bidders ------------------------------------------------------
 
@@ -371,8 +376,8 @@ class Engine:
         """
         lam = challenges(digest, b"consistency", len(bits), self.p)
         mu = challenges(digest, b"bits", len(bits), self.p)
-        combo = sum(l * b for l, b in zip(lam, bits)) + int(self.digest_masks(digest, 1)[0])
-        check = sum(u * b * (1 - b) for u, b in zip(mu, bits)) + int(self.digest_zero_masks(digest, 1)[0])
+        combo = sum(c * b for c, b in zip(lam, bits, strict=True)) + int(self.digest_masks(digest, 1)[0])
+        check = sum(u * b * (1 - b) for u, b in zip(mu, bits, strict=True)) + int(self.digest_zero_masks(digest, 1)[0])
         return [combo % self.p, check % self.p]
 
     def zero_at_origin(self, w: np.ndarray) -> np.ndarray:

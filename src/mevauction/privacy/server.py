@@ -21,15 +21,17 @@ continue with a party missing; nothing of the outcome is published.
 
 from __future__ import annotations
 
-import contextlib
 import asyncio
+import contextlib
 import gc
 import json
 import logging
 import os
 import sys
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from mevauction.privacy import messages
 from mevauction.privacy.evaluation import Auction, Rejected, evaluate, plan_material, stream
@@ -37,6 +39,7 @@ from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
 from mevauction.privacy.protocol import Engine
 
 log = logging.getLogger("mevauction.committee")
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,14 +54,14 @@ class ServerConfig:
 
 
 class CommitteeServer:
-    def __init__(self, config: ServerConfig, mpc):
+    def __init__(self, config: ServerConfig, mpc: Any) -> None:  # mpc: MPyC's (untyped) runtime
         self.config = config
         self.mpc = mpc
         self.engines: dict[int, Engine] = {}  # bid width → its engine
         self.key = messages.new_key()
         self.signer = messages.address(self.key)
         self.auctions: dict[str, Auction] = {}
-        self.jobs: asyncio.Queue = asyncio.Queue()
+        self.jobs: asyncio.Queue[Auction | None] = asyncio.Queue()  # None: shut down
         self.stopping = asyncio.Event()
 
     def engine(self, bits: int) -> Engine:
@@ -88,7 +91,7 @@ class CommitteeServer:
         finally:
             writer.close()
 
-    async def dispatch(self, req: dict) -> dict:
+    async def dispatch(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
         if op == "info":
             return {"ok": True, "index": self.config.index, "parties": len(self.mpc.parties),
@@ -115,7 +118,7 @@ class CommitteeServer:
             return {"ok": True}
         return {"ok": False, "reason": f"unknown op {op!r}"}
 
-    def open_auction(self, req: dict) -> dict:
+    def open_auction(self, req: dict[str, Any]) -> dict[str, Any]:
         auction_id = str(req["auction"])
         if auction_id in self.auctions:
             return {"ok": False, "reason": "auction id already used"}
@@ -124,7 +127,7 @@ class CommitteeServer:
         self.jobs.put_nowait(a)
         return {"ok": True}
 
-    def accept_bid(self, req: dict) -> dict:
+    def accept_bid(self, req: dict[str, Any]) -> dict[str, Any]:
         header = messages.BidHeader.from_json(req.get("header") or {})
         a = self.auctions.get(header.auction)
         try:
@@ -149,7 +152,7 @@ class CommitteeServer:
                 return p.pid
         return None
 
-    async def guarded(self, coro):
+    async def guarded(self, coro: Awaitable[T]) -> T:
         """Run ``coro``; abort on a lost peer or after the timeout (never a partial result)."""
         task = asyncio.ensure_future(coro)
         deadline = time.monotonic() + self.config.timeout
@@ -182,13 +185,11 @@ class CommitteeServer:
             await a.closed.wait()
             bytes0, t1 = self.bytes_sent(), time.perf_counter()
             result = await self.guarded(evaluate(e, a))
-        result["timing"] = {"preprocess_s": a.preprocess_s, "online_s": time.perf_counter() - t1,
-                            "online_refilled_comparisons": e.online_refills - refills0,
-                            **result.get("timing", {})}
-        result["bytes_sent"] = self.bytes_sent() - bytes0
-        self.publish(a, {"status": "ok", **result})
+        timing = {"preprocess_s": a.preprocess_s, "online_s": time.perf_counter() - t1,
+                  "online_refilled_comparisons": e.online_refills - refills0, **result["timing"]}
+        self.publish(a, {"status": "ok", **result, "timing": timing, "bytes_sent": self.bytes_sent() - bytes0})
 
-    def publish(self, a: Auction, body: dict) -> None:
+    def publish(self, a: Auction, body: dict[str, Any]) -> None:
         statement = {"format": "mevauction.statement/1", "auction": a.id, "mechanism": a.mechanism,
                      "server": self.config.index, "signer": self.signer, **body}
         statement["signature"] = messages.sign(messages.statement_digest(statement), self.key)
@@ -205,7 +206,7 @@ class CommitteeServer:
             while (job := await self.jobs.get()) is not None:
                 try:
                     await self.run_auction(job)
-                except Exception as exc:  # noqa: BLE001 — any failure aborts, never a partial result
+                except Exception as exc:  # any failure aborts the auction, never a partial result
                     reason = str(exc) if isinstance(exc, ConnectionAbortedError) else f"internal error: {exc!r}"
                     log.exception("auction %s aborted", job.id)
                     self.publish(job, {"status": "aborted", "reason": reason})

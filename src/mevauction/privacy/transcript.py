@@ -9,14 +9,16 @@ the winners publish afterwards (values, salt, their shares and nonces).
 signature, that the m servers are distinct and signed the same outcome; that admitted
 bids are published headers and the winners are admitted; and for each opening, the
 commitment, each share against its signed hash, that the shares lie on one degree-t
-polynomial and reconstruct the opened bid (bit by bit for single bids), and the price rule (first price: price = the
-winner's bid; second/builder/top-k: price ≤ each winner's bid). It cannot prove that
-the committee compared correctly — that rests on an honest majority of servers.
+polynomial and reconstruct the opened bid (bit by bit for single bids), and the price
+rule (first price: price = the winner's bid; second/builder/top-k: price ≤ each
+winner's bid). It cannot prove that the committee compared correctly — that rests on
+an honest majority of servers.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from mevauction.eth import fields
 from mevauction.privacy import messages
@@ -26,22 +28,25 @@ from mevauction.privacy.field import DEFAULT_BITS, WIDTHS, consistent, interpola
 FORMAT = "mevauction.transcript/1"
 
 
-def build(result: RunResult, threshold: int) -> dict:
+def build(result: RunResult, threshold: int) -> dict[str, Any]:
+    bits = result.spec.get("bits", DEFAULT_BITS)
     return {"format": FORMAT, "auction": result.auction, "mechanism": result.mechanism,
-            "parties": result.parties, "threshold": threshold,
-            "bits": result.spec.get("bits", DEFAULT_BITS), "modulus": str(modulus_for(result.spec.get("bits", DEFAULT_BITS))),
+            "parties": result.parties, "threshold": threshold, "bits": bits, "modulus": str(modulus_for(bits)),
             "k": result.spec.get("k", 1), "grid": result.spec.get("grid", []),
             "outcome": result.outcome, "status": "ok" if result.ok else "aborted", "reason": result.reason,
             "headers": result.headers, "rejected": result.rejected,
             "statements": result.statements, "openings": result.openings}
 
 
-def verify(doc: dict) -> list[str]:
+def verify(doc: object) -> list[str]:
     """Problems found in a transcript; an empty list means it checks out."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         return [f"not a {FORMAT} document"]
+    auction = doc.get("auction")
+    if not isinstance(auction, str):
+        return ["the transcript names no auction"]
     problems: list[str] = []
-    auction, m, t = doc.get("auction"), int(doc.get("parties", 0)), int(doc.get("threshold", 0))
+    m, t = int(doc.get("parties", 0)), int(doc.get("threshold", 0))
     bits = doc.get("bits", DEFAULT_BITS)
     if bits not in WIDTHS:
         return [f"unsupported bid width {bits!r}"]
@@ -99,14 +104,14 @@ def verify(doc: dict) -> list[str]:
     return problems
 
 
-def _check_opening(o: dict, auction: str, committee: tuple[int, int, int], outcome: dict, mechanism: str,
-                   by_bidder: dict[str, messages.BidHeader]) -> list[str]:
+def _check_opening(o: dict[str, Any], auction: str, committee: tuple[int, int, int], outcome: dict[str, Any],
+                   mechanism: str | None, by_bidder: dict[str, messages.BidHeader]) -> list[str]:
     m, t, bits = committee
     p = modulus_for(bits)
     who = o.get("bidder")
-    header = by_bidder.get(who)
-    if header is None:
+    if not isinstance(who, str) or who not in by_bidder:
         return [f"opening of {who}: no admitted header"]
+    header = by_bidder[who]
     values = [int(v) for v in o.get("values", [])]
     salt = bytes.fromhex(str(o.get("salt", "")).removeprefix("0x"))
     problems = []
@@ -115,7 +120,7 @@ def _check_opening(o: dict, auction: str, committee: tuple[int, int, int], outco
     shares = [[fields.uint(s, f"opening of {who}.shares") for s in per] for per in o.get("shares", [])]
     nonces = [fields.data(n, f"opening of {who}.nonces") for n in o.get("nonces", [])]
     if len(shares) != m or len(nonces) != m:
-        return problems + [f"opening of {who}: expected {m} shares"]
+        return [*problems, f"opening of {who}: expected {m} shares"]
     for j in range(m):
         if messages.share_hash(auction, who, j, shares[j], nonces[j]) != header.share_hashes[j]:
             problems.append(f"opening of {who}: share {j} does not match its signed hash")
@@ -132,6 +137,8 @@ def _check_opening(o: dict, auction: str, committee: tuple[int, int, int], outco
     elif secrets != [v % p for v in values]:
         problems.append(f"opening of {who}: shares do not reconstruct the opened values")
     price = outcome.get("price")
+    if not isinstance(price, int):  # an opening is checked only for a winner, and a winner pays a price
+        return [*problems, f"the outcome's price {price!r} is not an integer"]
     if mechanism in ("first", "replay", "stream") and values[:1] != [price]:
         problems.append(f"first price {price} is not the winner's opened bid")
     if mechanism in ("second", "builder", "topk") and (not values or values[0] < price):
