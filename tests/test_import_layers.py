@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from repo_paths import SRC
 
 PACKAGE = "mevauction"

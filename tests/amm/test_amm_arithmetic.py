@@ -7,7 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mevauction.worlds.amm.uniswap import (
-    SwapError, cycle_output, get_amount_in, get_amount_out, optimal_cycle_input,
+    SwapError,
+    cycle_output,
+    get_amount_in,
+    get_amount_out,
+    optimal_cycle_input,
 )
 
 ETH = 10**18

@@ -9,12 +9,12 @@ from collections import Counter
 
 import pytest
 
-from repo_paths import SRC
 from mevauction.building.conflicts import conflict_groups
 from mevauction.errors import InputError
 from mevauction.intake.scenario import parse_scenario
 from mevauction.intake.workloads.amm import generate
 from mevauction.worlds.amm import from_scenario
+from repo_paths import SRC
 
 
 def group_sizes(doc):

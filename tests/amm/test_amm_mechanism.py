@@ -21,6 +21,6 @@ def test_auction_on_generated_amm_slot_keeps_the_invariants(orders, seed):
     assert len(txs) == len(set(txs))
     for oid, s in report.searchers.items():
         assert s.bid == executed.bids.get(oid, 0)
-        assert 0 <= s.refund <= max(s.bid, 0) or oid not in report.block and s.refund == 0
+        assert 0 <= s.refund <= max(s.bid, 0) or (oid not in report.block and s.refund == 0)
     assert report.proposer >= 0  # budget balance (Theorem 3)
     assert report.beta0 == sum(executed.bids[o] for o in report.default.block.orders)

@@ -6,8 +6,8 @@ import json
 import random
 
 import pytest
-
 from amm_fixtures import ETH, two_venues
+
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.large import share_one_transaction
 from mevauction.worlds.amm import from_scenario

@@ -10,7 +10,6 @@ from mevauction.building.registry import make_builder
 from mevauction.worlds.base import Outcome
 from mevauction.worlds.table import TableCursor, TableWorld, from_scenario
 
-
 GWEI = 10**9
 
 

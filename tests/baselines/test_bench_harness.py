@@ -83,8 +83,10 @@ def test_default_is_best_whenever_every_group_is_below_k_cutoff(bench_table):
 
 
 def test_ties_count_for_every_tied_algorithm():
-    rows = [{"index": 0, "max_group": 2, "value": {"a": 5, "b": 5, "c": 4}, "runtime_ms": {"a": 1.0, "b": 1.0, "c": 1.0}},
-            {"index": 1, "max_group": 9, "value": {"a": 10, "b": 8, "c": 0}, "runtime_ms": {"a": 1.0, "b": 3.0, "c": 2.0}}]
+    rows = [
+        {"index": 0, "max_group": 2, "value": {"a": 5, "b": 5, "c": 4}, "runtime_ms": {"a": 1.0, "b": 1.0, "c": 1.0}},
+        {"index": 1, "max_group": 9, "value": {"a": 10, "b": 8, "c": 0}, "runtime_ms": {"a": 1.0, "b": 3.0, "c": 2.0}},
+    ]
     s = summarize(rows, ["a", "b", "c"])
     assert s["best_share"] == {"a": 1.0, "b": 0.5, "c": 0.0}
     assert s["median_gap_when_not_best"] == {"a": None, "b": 0.2, "c": 0.6}

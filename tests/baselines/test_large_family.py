@@ -9,11 +9,11 @@ import random
 
 import pytest
 
-from mevauction.intake import workloads
 from mevauction.building import large
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import DefaultBuilder
 from mevauction.evaluation.harness import BenchParams, bench_block
+from mevauction.intake import workloads
 from mevauction.worlds.table import from_scenario
 
 

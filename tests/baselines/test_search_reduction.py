@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from mevauction.intake import workloads
 from mevauction.building import large, search
 from mevauction.building.conflicts import conflict_groups
+from mevauction.intake import workloads
 from mevauction.worlds import build_world
 from mevauction.worlds.table import from_scenario
 
@@ -46,7 +46,7 @@ def unreduced(world, members):
             cursor.pop()
 
     visit(0)
-    name = lambda p: tuple(members[i] for i in p)  # noqa: E731
+    name = lambda p: tuple(members[i] for i in p)
     return best[0], name(best[1]), without, [name(p) for p in without_path]
 
 

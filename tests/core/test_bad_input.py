@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from test_example2 import PAPER, run_cli
 
 

@@ -12,10 +12,10 @@ import copy
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_incentives import check_accounting
 
 from mevauction.intake.scenario import parse_scenario
 from mevauction.intake.workloads.amm import generate
-from test_incentives import check_accounting
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -1,9 +1,9 @@
 """The mechanism against an independent brute force on random small table slots."""
 
 from hypothesis import HealthCheck, given, settings
+from table_strategies import oracle_bids, oracle_vcg, table_scenarios
 
 from mevauction.intake.scenario import parse_scenario
-from table_strategies import oracle_bids, oracle_vcg, table_scenarios
 
 
 def oracle_builders(scenario, beta0, free, rest):
@@ -36,7 +36,7 @@ def test_matches_brute_force(doc):
     assert set(report.conflict_free) == free
     for i in rest:
         assert report.searchers[i].refund == refunds[i], i
-    winner, block, price, builder_refund = oracle_builders(doc, beta0, free, rest)
+    winner, _block, price, builder_refund = oracle_builders(doc, beta0, free, rest)
     assert report.winner == winner
     assert report.price == price
     if winner != "default":

@@ -10,7 +10,7 @@ from mevauction.eth import secp256k1
 from mevauction.eth.fields import checksum
 from mevauction.eth.keccak import keccak
 from mevauction.eth.messages import personal_message_hash
-from mevauction.eth.secp256k1 import N, BadSignature
+from mevauction.eth.secp256k1 import BadSignature, N
 
 keys = st.integers(1, N - 1).map(lambda k: k.to_bytes(32, "big"))
 

@@ -4,10 +4,10 @@ import random
 
 import pytest
 
-from mevauction.intake.workloads.evm import ETHER, GWEI, build_genesis, key_for
-from mevauction.worlds.evm.state import state_to_json
 from mevauction.eth.secp256k1 import address_of
 from mevauction.eth.transactions import DYNAMIC_FEE, sign
+from mevauction.intake.workloads.evm import ETHER, GWEI, build_genesis, key_for
+from mevauction.worlds.evm.state import state_to_json
 
 BASE_FEE = 10 * GWEI
 CHAIN_ID = 1

@@ -1,10 +1,10 @@
 """Bundle semantics, read/write sets and the paper's Example 1 on real contracts."""
 
-from conftest import ETHER, GWEI, address_of, scenario, signed, user_key
 from eth_hash.auto import keccak
 
-from mevauction.worlds.evm.contracts import calldata
+from conftest import ETHER, GWEI, address_of, scenario, signed, user_key
 from mevauction.intake.workloads.evm import key_for
+from mevauction.worlds.evm.contracts import calldata
 from mevauction.worlds.evm.world import from_scenario
 
 PAYEE = "0x" + "ab" * 20

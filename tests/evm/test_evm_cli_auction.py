@@ -12,11 +12,11 @@ import subprocess
 import sys
 
 import pytest
-from repo_paths import ROOT, SRC
 
 from mevauction.intake.scenario import load_scenario
 from mevauction.mechanism.boost import BuilderSettlement
 from mevauction.settlement.report import ReportDocument
+from repo_paths import ROOT, SRC
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

@@ -1,7 +1,6 @@
 """Gas charged as a block would, against hand-computed values."""
 
 from conftest import BASE_FEE, ETHER, GWEI, address_of, scenario, signed, user_key
-
 from mevauction.eth.transactions import LEGACY
 from mevauction.worlds.evm.world import from_scenario
 

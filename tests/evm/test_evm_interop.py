@@ -2,10 +2,10 @@
 
 import json
 
-from conftest import BASE_FEE, ETHER, GWEI, signed, user_key
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from conftest import BASE_FEE, ETHER, GWEI, signed, user_key
 from mevauction.cli import main
 from mevauction.worlds import build_world
 from mevauction.worlds.evm.state import state_to_json

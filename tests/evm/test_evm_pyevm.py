@@ -11,15 +11,15 @@ import json
 
 import pytest
 import rlp
-from conftest import ETHER, GWEI, address_of, scenario, signed, user_key
 from eth_hash.auto import keccak
 from pyevm_oracle import PyEvmChain
 from test_evm_bundles import PAYEE, arb_raw, swap_raw, transfer_raw, tx_hash
 
-from mevauction.worlds import build_world
-from mevauction.intake.workloads.evm import generate
-from mevauction.worlds.evm.contracts import calldata
+from conftest import ETHER, GWEI, address_of, scenario, signed, user_key
 from mevauction.eth.transactions import ACCESS_LIST, LEGACY
+from mevauction.intake.workloads.evm import generate
+from mevauction.worlds import build_world
+from mevauction.worlds.evm.contracts import calldata
 from mevauction.worlds.evm.world import from_scenario
 
 

@@ -6,8 +6,8 @@ import random
 import pytest
 
 from mevauction.intake.scenario import parse_scenario
-from mevauction.worlds import build_world
 from mevauction.intake.workloads.evm import generate
+from mevauction.worlds import build_world
 
 
 @pytest.fixture(scope="module")

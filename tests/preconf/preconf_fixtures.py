@@ -24,8 +24,16 @@ def block_time(number: int) -> int:
 NO_DECAY = (10**12, 10**12 + 1)  # a decay window after every dispatch: residual 100 %
 
 
-def make_bid(tx: str, amount: int, block: int = 2, start: int = NO_DECAY[0], end: int = NO_DECAY[1], signer: Signer = ALICE,
-             slash: int = 0, reverting: str = "") -> SignedBid:
+def make_bid(
+    tx: str,
+    amount: int,
+    block: int = 2,
+    start: int = NO_DECAY[0],
+    end: int = NO_DECAY[1],
+    signer: Signer = ALICE,
+    slash: int = 0,
+    reverting: str = "",
+) -> SignedBid:
     _, pk = nike.keypair()
     bid = Bid(txn_hash=tx, bid_amt=amount, block_number=block, decay_start=start, decay_end=end,
               reverting_tx_hashes=reverting, slash_amt=slash, bidder_pk_x=pk[0], bidder_pk_y=pk[1])

@@ -34,10 +34,19 @@ def test_bid_hash_accepts_integers_for_amounts(tmp_path, capsys):
     assert out.strip() == "63fc79776bb6995561cf5850551f6abf99471e5130bd3785feff90285f7dda26"
 
 
-@pytest.mark.parametrize("start,end,dispatch,expected", [
-    (1000, 2000, 500, 10**18), (1000, 2000, 2000, 0), (2000, 1000, 1500, 0), (100000, 200000, 100001, 999990000000000000)])
+@pytest.mark.parametrize(
+    "start,end,dispatch,expected",
+    [
+        (1000, 2000, 500, 10**18),
+        (1000, 2000, 2000, 0),
+        (2000, 1000, 1500, 0),
+        (100000, 200000, 100001, 999990000000000000),
+    ],
+)
 def test_residual(capsys, start, end, dispatch, expected):
-    code, out, _ = run(capsys, "preconf", "residual", "--start", str(start), "--end", str(end), "--dispatch", str(dispatch))
+    code, out, _ = run(
+        capsys, "preconf", "residual", "--start", str(start), "--end", str(end), "--dispatch", str(dispatch)
+    )
     assert code == 0 and out == f"{expected}\n"
 
 
@@ -77,10 +86,14 @@ def test_sign_commit_settle_round_trip(tmp_path, capsys):
     assert code == 0 and result["kind"] == "reward" and result["residual"] == str(75 * 10**16)
     assert result["provider_payout"] == str(750000 - 15000) and result["bidder_refund"] == "250000"
     (tmp_path / "block.json").write_text(json.dumps({"blockNumber": 7, "winner": provider, "transactions": []}))
-    _, out, _ = run(capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"), "--stake", "10000")
+    _, out, _ = run(
+        capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"), "--stake", "10000"
+    )
     assert json.loads(out)["kind"] == "slash" and json.loads(out)["slash_penalty"] == "25"
     # A tampered commitment signature is refused as input, in one line.
     commitment["commitmentSignature"] = commitment["commitmentSignature"][:-2] + "05"
     (tmp_path / "c.json").write_text(json.dumps(commitment))
-    code, _, err = run(capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"), "--stake", "1")
+    code, _, err = run(
+        capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"), "--stake", "1"
+    )
     assert code == 2 and err.startswith("error: COMMITMENT.json")

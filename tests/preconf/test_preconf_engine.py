@@ -2,16 +2,14 @@
 increments, deposits, published parameters and their audit, deferring vs decay."""
 
 import pytest
+from preconf_fixtures import ALICE, CAROL, CHAIN_ID, CONTRACT, PROVIDER, arrive, make_bid, make_engine
 
 from mevauction.preconf.evidence import Reject
 from mevauction.preconf.knapsack import Offer, forward_greedy
 from mevauction.preconf.messages import Commitment, SignedBid
 from mevauction.preconf.params import AuditFailure, SignedParameters, audit
 from mevauction.preconf.policy import ReservePolicy
-
 from mevauction.preconf.provider import Arrival
-
-from preconf_fixtures import ALICE, CAROL, CHAIN_ID, CONTRACT, PROVIDER, arrive, make_bid, make_engine
 
 BLOCK_AT = 24000  # block 2
 
@@ -21,7 +19,7 @@ def test_forward_greedy_hand_made_pool():
     # per gas: b 5, a 3, c 3 (a first: earlier), d 0.9; capacity 250 -> b, a, then c does not fit (60 > 50)
     assert forward_greedy(pool, 250, 1) == ["b", "a"]
     # first fit: a smaller offer behind a skipped one is still taken
-    assert forward_greedy(pool + [Offer("e", 100, 50, 4)], 250, 1) == ["b", "a", "e"]
+    assert forward_greedy([*pool, Offer("e", 100, 50, 4)], 250, 1) == ["b", "a", "e"]
     # reserve 4 per gas leaves only b
     assert forward_greedy(pool, 10_000, 4) == ["b"]
     assert forward_greedy([], 100, 0) == []
@@ -64,7 +62,9 @@ def test_bad_signature_and_replay_rejected():
     good = make_bid("02" * 32, 10)
     # Carol's signature over Alice's bid: with the peer known to be Alice it is a bad signature.
     forged = SignedBid(good.bid, CHAIN_ID, CONTRACT, good.digest, CAROL.sign(good.digest))
-    assert engine.on_bid(Arrival(forged, PROVIDER.address, 100, 14000, bidder=ALICE.address))[0].reason == "bad-signature"
+    assert (
+        engine.on_bid(Arrival(forged, PROVIDER.address, 100, 14000, bidder=ALICE.address))[0].reason == "bad-signature"
+    )
     forged_v = SignedBid(good.bid, CHAIN_ID, CONTRACT, good.digest, good.signature[:64] + b"\x05")
     assert engine.on_bid(arrive(forged_v, 100, 14000))[0].reason == "bad-signature"
     assert engine.on_bid(arrive(good, 100, 14001)) == []
@@ -140,7 +140,9 @@ def test_published_parameters_are_signed_and_audited():
 
 
 def test_deferring_provider_accepts_nothing_early_without_decay():
-    engine, _, _ = make_engine(schedule=((8000, 100), (4000, 200), (0, 300)), rule="deferring", reject_within_ms=100_000)
+    engine, _, _ = make_engine(
+        schedule=((8000, 100), (4000, 200), (0, 300)), rule="deferring", reject_within_ms=100_000
+    )
     for i in range(4):
         engine.on_bid(arrive(make_bid(f"{i + 32:064x}", 1000, start=BLOCK_AT, end=BLOCK_AT + 1), 100, 13000))
     assert engine.run_round(2, BLOCK_AT - 8000) == []

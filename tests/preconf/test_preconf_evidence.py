@@ -1,11 +1,10 @@
 """Signed rejects and equivocation proofs: genuine proofs verify, forgeries fail."""
 
 import pytest
+from preconf_fixtures import CAROL, CHAIN_ID, CONTRACT, PROVIDER, make_bid
 
 from mevauction.preconf.evidence import Equivocation, InvalidEvidence, Reject
 from mevauction.preconf.messages import Commitment
-
-from preconf_fixtures import CAROL, CHAIN_ID, CONTRACT, PROVIDER, make_bid
 
 
 def test_commit_and_reject_convict_the_provider():

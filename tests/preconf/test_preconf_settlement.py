@@ -2,13 +2,12 @@
 BidderRegistry.convertFundsToProviderReward and ProviderRegistry.slash)."""
 
 import pytest
+from preconf_fixtures import ALICE, PROVIDER, make_bid
 
 from mevauction.errors import InputError
 from mevauction.preconf.decay import PRECISION
 from mevauction.preconf.messages import Commitment
 from mevauction.preconf.settlement import DeliveredBlock, reward, settle, slash
-
-from preconf_fixtures import ALICE, PROVIDER, make_bid
 
 TX_A, TX_B, TX_C = "aa" * 32, "bb" * 32, "cc" * 32
 ETH = 10**18

@@ -1,7 +1,6 @@
 """Bidder strategies: chance-constrained bids, timing, increments."""
 
-from mevauction.preconf.strategy import (AcceptanceModel, best_bid_offset, chance_constrained_bid,
-                                         next_increment)
+from mevauction.preconf.strategy import AcceptanceModel, best_bid_offset, chance_constrained_bid, next_increment
 
 
 def test_chance_constrained_bid_is_the_p_quantile_of_thresholds():

@@ -3,9 +3,9 @@ port are stored by the auctioneer before they are acknowledged; other requests a
 
 import httpx
 import pytest
+from service_harness import ServerProcess
 
 from mevauction.client import Client, RpcError, Signer, signed_transfer
-from service_harness import ServerProcess
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ import time
 
 import httpx
 import pytest
+from service_harness import ServerProcess
 
 from mevauction.client import Client, RpcError, Signer, signed_transfer
-from service_harness import ServerProcess
 
 KILLS = 20
 
@@ -29,7 +29,9 @@ def load(url: str, stop: threading.Event, acked: dict[str, int], lock: threading
         except (httpx.HTTPError, RpcError):
             return
         while not stop.is_set():
-            raw = signed_transfer(signer.private_key, nonce, "0x" + rng.randbytes(20).hex(), tip=rng.randrange(1, 10**9))
+            raw = signed_transfer(
+                signer.private_key, nonce, "0x" + rng.randbytes(20).hex(), tip=rng.randrange(1, 10**9)
+            )
             nonce += 1
             slot = current + rng.randrange(1, 4)
             try:

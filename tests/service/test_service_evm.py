@@ -9,9 +9,9 @@ import pytest
 from service_harness import ServerProcess
 
 from mevauction.client import Client, Signer
+from mevauction.eth.transactions import decode as decode_signed_tx
 from mevauction.intake.scenario import parse_scenario
 from mevauction.service.intake import bundle_hash
-from mevauction.eth.transactions import decode as decode_signed_tx
 from mevauction.settlement.report import ReportDocument
 
 pytest.importorskip("pyrevm")
@@ -53,4 +53,6 @@ def test_evm_slot_of_signed_bundles_settles_like_the_direct_auction(server, gene
         assert report["proposer"] == direct["proposer"]
         assert report["searchers"] == direct["searchers"]
         included = client.order(report["block"][0])
-        assert included["status"] == "included" and int(included["payment"]) == int(direct["searchers"][report["block"][0]]["bid"])
+        assert included["status"] == "included" and int(included["payment"]) == int(
+            direct["searchers"][report["block"][0]]["bid"]
+        )

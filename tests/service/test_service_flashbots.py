@@ -10,13 +10,15 @@ from eth_utils import to_checksum_address
 # flashbots 2.0.0 (the newest on PyPI) imports eth_account._utils.typed_transactions, which
 # eth-account 0.13 moved to eth_account.typed_transactions; alias it so the unmodified
 # client can be imported next to the eth-account this project uses.
-sys.modules.setdefault("eth_account._utils.typed_transactions", importlib.import_module("eth_account.typed_transactions"))
+sys.modules.setdefault(
+    "eth_account._utils.typed_transactions", importlib.import_module("eth_account.typed_transactions")
+)
 from flashbots import flashbot  # noqa: E402
 from hexbytes import HexBytes  # noqa: E402
+from service_harness import ServerProcess  # noqa: E402
 from web3 import HTTPProvider, Web3  # noqa: E402
 
 from mevauction.client import Client  # noqa: E402
-from service_harness import ServerProcess  # noqa: E402
 
 
 @pytest.fixture(scope="module")

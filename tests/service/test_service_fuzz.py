@@ -8,9 +8,9 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from service_harness import ServerProcess
 
 from mevauction.client import Signer, signed_transfer
-from service_harness import ServerProcess
 
 EXAMPLES = 2000  # per test; five tests → 10,000 requests
 FIELD = re.compile(r"^[A-Za-z_][\w\-]*(\[\d+\])?(\.[\w\-]+(\[\d+\])?)*: \S")
@@ -23,8 +23,11 @@ json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12)
-hexish = st.one_of(st.text(alphabet="0123456789abcdefxXg", max_size=80), st.binary(max_size=60).map(lambda b: "0x" + b.hex()),
-                   st.sampled_from([GOOD_TX, GOOD_TX[:-2], GOOD_TX + "00", "0x", "0x0", GOOD_TX.replace("02", "01", 1)]))
+hexish = st.one_of(
+    st.text(alphabet="0123456789abcdefxXg", max_size=80),
+    st.binary(max_size=60).map(lambda b: "0x" + b.hex()),
+    st.sampled_from([GOOD_TX, GOOD_TX[:-2], GOOD_TX + "00", "0x", "0x0", GOOD_TX.replace("02", "01", 1)]),
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +74,21 @@ def test_garbage_bodies(http, body):
 
 
 @FUZZ_SETTINGS
-@given(request=st.dictionaries(st.sampled_from(["jsonrpc", "id", "method", "params", "extra"]), json_values, max_size=5),
-       method=st.sampled_from(["eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid",
-                               "eth_blockNumber", "mev_slot", "eth_call", ""]))
+@given(
+    request=st.dictionaries(st.sampled_from(["jsonrpc", "id", "method", "params", "extra"]), json_values, max_size=5),
+    method=st.sampled_from(
+        [
+            "eth_sendBundle",
+            "eth_cancelBundle",
+            "mev_sendOrder",
+            "mev_sendBuilderBid",
+            "eth_blockNumber",
+            "mev_slot",
+            "eth_call",
+            "",
+        ]
+    ),
+)
 def test_wrong_json_rpc_shapes(http, request, method):
     if "method" in request and len(request) % 2:
         request["method"] = method
@@ -103,9 +118,14 @@ def test_order_and_builder_params(http, method, params, order):
 
 
 @FUZZ_SETTINGS
-@given(header=st.one_of(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200), hexish.map(lambda h: SIGNER.address + ":" + h),
-                        st.binary(min_size=65, max_size=65).map(lambda b: SIGNER.address + ":0x" + b.hex())),
-       oversize=st.integers(0, 30))
+@given(
+    header=st.one_of(
+        st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=200),
+        hexish.map(lambda h: SIGNER.address + ":" + h),
+        st.binary(min_size=65, max_size=65).map(lambda b: SIGNER.address + ":0x" + b.hex()),
+    ),
+    oversize=st.integers(0, 30),
+)
 def test_bad_signatures_and_oversize_bodies(http, header, oversize):
     if oversize == 0:
         body = b'{"jsonrpc":"2.0","id":1,"method":"eth_sendBundle","params":[{"txs":["' + b"0" * 70000 + b'"]}]}'

@@ -4,9 +4,9 @@ arrive, then the winning block, payments, proposer revenue and the history chart
 import shutil
 
 import pytest
+from service_harness import ServerProcess
 
 from mevauction.client import Client, Signer
-from service_harness import ServerProcess
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -8,9 +8,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from service_harness import ServerProcess, free_port
 
 from mevauction.client import Client, Signer
-from service_harness import ServerProcess, free_port
 
 PG_BIN = next((p for p in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)), None) \
     if Path("/usr/lib/postgresql").exists() else None
@@ -54,8 +54,12 @@ def test_service_on_postgres_settles_and_survives_kill(postgres):
     try:
         with Client(server.url, Signer.random()) as c:
             slot = c.slot()["slot"] + 2
-            c.send_order({"id": "o1", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 40, "after": {"o2": 100}}}, slot)
-            c.send_order({"id": "o2", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 50, "after": {"o1": 80}}}, slot)
+            c.send_order(
+                {"id": "o1", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 40, "after": {"o2": 100}}}, slot
+            )
+            c.send_order(
+                {"id": "o2", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 50, "after": {"o1": 80}}}, slot
+            )
         server.kill9()
         server = ServerProcess(postgres, slot_seconds=1.0).start()
         with Client(server.url) as reader:
@@ -69,8 +73,9 @@ def test_service_on_postgres_settles_and_survives_kill(postgres):
 
 @pytest.mark.slow
 def test_postgres_schema_is_the_schema_module(postgres):
-    from mevauction.service.store import connect, migrate
     from test_service_storage import declared, shape
+
+    from mevauction.service.store import connect, migrate
 
     db = connect(postgres)
     migrate(db)

@@ -3,15 +3,15 @@
 import time
 
 import pytest
+from service_harness import ServerProcess
 
 from mevauction.client import Client, RpcError
-from mevauction.preconf.evidence import REJECT_FORMAT, Reject
 from mevauction.eth.keccak import keccak as keccak256
+from mevauction.preconf.evidence import REJECT_FORMAT, Reject
 from mevauction.preconf.keys import Signer as PreconfSigner
 from mevauction.preconf.messages import Bid, Commitment, SignedBid
 from mevauction.preconf.nike import GENERATOR, keypair, multiply
 from mevauction.preconf.params import SignedParameters
-from service_harness import ServerProcess
 
 CHAIN_ID = 17864
 CONTRACT = "0x" + "ab" * 20

@@ -4,7 +4,6 @@ import subprocess
 import sys
 
 import pytest
-from repo_paths import SRC
 
 from mevauction.errors import InputError
 from mevauction.eth.secp256k1 import N as SECP256K1_N
@@ -12,6 +11,7 @@ from mevauction.preconf.keys import Signer
 from mevauction.preconf.nike import GROUP_R
 from mevauction.service.config import ServiceConfig, load_config, preconf_deposits
 from mevauction.service.preconf import provider_from_config
+from repo_paths import SRC
 
 KEY = "0x" + "11" * 32
 CONTRACT = "0x" + "ab" * 20

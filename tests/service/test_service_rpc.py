@@ -1,15 +1,14 @@
 """JSON-RPC intake, settlement and the read APIs of a running ``mevauction serve``."""
 
 import socket
-
 import time
 
 import httpx
 import pytest
 from eth_hash.auto import keccak
+from service_harness import ServerProcess
 
 from mevauction.client import Client, RpcError, Signer, signed_transfer
-from service_harness import ServerProcess
 
 PAPER_O1 = {"id": "o1", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 40, "after": {"o2": 100}}}
 PAPER_O2 = {"id": "o2", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 50, "after": {"o1": 80}}}

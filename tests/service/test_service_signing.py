@@ -84,8 +84,15 @@ def test_sdk_transactions_decode_to_their_signer():
     assert decoded.sender == signer.address and decoded.to == "0x" + "22" * 20 and decoded.tip_per_gas == 5
 
 
-@pytest.mark.parametrize("raw,needle", [(b"", "empty"), (b"\x05\xc0", "unknown transaction type"), (b"\x02\xc3\x01\x02\x03", "12 fields"),
-                                        (b"\xf8", "RLP")])
+@pytest.mark.parametrize(
+    "raw,needle",
+    [
+        (b"", "empty"),
+        (b"\x05\xc0", "unknown transaction type"),
+        (b"\x02\xc3\x01\x02\x03", "12 fields"),
+        (b"\xf8", "RLP"),
+    ],
+)
 def test_malformed_transactions_are_input_errors(raw, needle):
     with pytest.raises(InputError, match=needle):
         decode_signed_tx(raw, "txs[0]")

@@ -312,7 +312,9 @@ def check_swap(slot: Slot, data: st.DataObject, strong: bool) -> None:
     near = slot.conflicts[x] | slot.conflicts[y]
     if not strong:
         near = near - (slot.conflicts[x] & slot.conflicts[y])
-    others = [o for o in slot.ids if o not in (x, y) and (strong or not (o in slot.conflicts[x] and o in slot.conflicts[y]))]
+    others = [
+        o for o in slot.ids if o not in (x, y) and (strong or not (o in slot.conflicts[x] and o in slot.conflicts[y]))
+    ]
     candidates = sorted(near - {x, y}) + [o for o in others if o not in near][:4]
     if not candidates:
         candidates = others
