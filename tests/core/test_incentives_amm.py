@@ -17,8 +17,9 @@ from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import run_auction
 from mevauction.intake.workloads.amm import generate
 from test_incentives import check_accounting
+from property_settings import examples
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def with_share(doc, oid, share):

@@ -16,6 +16,8 @@ from repo_paths import ROOT, SRC
 
 from mevauction.intake.scenario import load_scenario
 
+pytestmark = pytest.mark.slow  # runs the CLI generator and auction on an evm slot (several s of CPU)
+
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(SRC)}

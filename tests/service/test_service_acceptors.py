@@ -7,6 +7,8 @@ import pytest
 from mevauction.client import Client, RpcError, Signer, signed_transfer
 from service_harness import ServerProcess
 
+pytestmark = pytest.mark.slow  # starts a service process and acceptors
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -14,6 +14,8 @@ from mevauction.service.intake import bundle_hash
 from mevauction.eth.transactions import decode as decode_signed_tx
 from service_harness import ServerProcess
 
+pytestmark = pytest.mark.slow  # starts a service process
+
 pytest.importorskip("pyrevm")
 
 ORDERS = 10

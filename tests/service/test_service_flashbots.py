@@ -18,6 +18,8 @@ from web3 import HTTPProvider, Web3  # noqa: E402
 from mevauction.client import Client  # noqa: E402
 from service_harness import ServerProcess  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a service process
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -13,6 +13,8 @@ from mevauction.preconf.nike import GENERATOR, keypair, multiply
 from mevauction.preconf.params import SignedParameters
 from service_harness import ServerProcess
 
+pytestmark = pytest.mark.slow  # starts a service process
+
 CHAIN_ID = 17864
 CONTRACT = "0x" + "ab" * 20
 PROVIDER_KEY = keccak256(b"provider")

@@ -17,6 +17,8 @@ from mevauction.mechanism.boost import run_auction
 from mevauction.service.settle import build_scenario
 from service_harness import ServerProcess
 
+pytestmark = pytest.mark.slow  # every test starts a service process with an MPC committee
+
 pytest.importorskip("mevauction.privacy.builder_auction")
 
 ORDERS = [
