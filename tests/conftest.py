@@ -1,6 +1,35 @@
+"""Shared test setup: import paths, the `slow` marker's rule and the Hypothesis profile.
+
+The `slow` rule (also in pyproject.toml's marker description): a test is slow when it
+starts a process that outlives one call (a service, an MPC committee, worker processes,
+a Ray cluster, a browser, a database), or when it takes more than ~1 s of CPU on its own,
+counting the child processes it runs. Every such test carries the marker (module-level
+`pytestmark` when every test of the module qualifies, otherwise a per-test decorator,
+each with a comment saying why); no other test does. Short one-shot CLI runs (`python -m
+mevauction ...`, well under 1 s of CPU) are not slow: they are the cheapest check of the
+command-line contract.
+
+`pytest -m "not slow"` is the developer's fast loop (target: under 60 s on 2 cores).
+Property tests are not marked slow for their example counts; instead the fast loop loads
+the "dev" Hypothesis profile (tests/property_settings.py), which caps the examples. The
+profile is HYPOTHESIS_PROFILE when set, otherwise "dev" when the mark expression is
+exactly `not slow`, otherwise "ci", which keeps every test's full example count. So the
+full run (`pytest -q`) checks exactly what it always did.
+"""
+
+import os
 import sys
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS.parent / "src"))
 sys.path.insert(0, str(TESTS))
+
+import property_settings  # noqa: E402  (needs the path above)
+
+FAST_LOOP = "not slow"
+
+
+def pytest_configure(config):
+    markexpr = (config.getoption("markexpr") or "").strip()
+    property_settings.load(os.environ.get("HYPOTHESIS_PROFILE") or ("dev" if markexpr == FAST_LOOP else "ci"))

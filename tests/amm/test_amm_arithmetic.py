@@ -13,6 +13,7 @@ from mevauction.worlds.amm.uniswap import (
     get_amount_out,
     optimal_cycle_input,
 )
+from property_settings import examples
 
 ETH = 10**18
 
@@ -47,7 +48,7 @@ def test_get_amount_in_refuses_draining_the_pool():
         get_amount_in(10**6, 10**6, 10**6)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(st.integers(10**3, 10**30), st.integers(10**6, 10**30), st.integers(10**6, 10**30))
 def test_amount_in_buys_at_least_the_amount_out(amount_out_seed, reserve_in, reserve_out):
     amount_out = 1 + amount_out_seed % (reserve_out - 1)

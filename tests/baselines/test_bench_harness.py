@@ -39,6 +39,7 @@ def run_cli(tmp_path, world: str, *extra: str, name: str = "out.json") -> dict:
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow  # > 1 s CPU (bench run and plots)
 def test_bench_json_follows_the_spec(tmp_path, bench_table):
     doc = run_cli(tmp_path, bench_table, "--plots", str(tmp_path / "plots"))
     assert doc["format"] == "mevauction.bench/1"
@@ -63,6 +64,7 @@ def test_bench_json_follows_the_spec(tmp_path, bench_table):
     assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["runtime_cdf.png", "win_share_by_max_group.png"]
 
 
+@pytest.mark.slow  # > 1 s CPU (two bench runs)
 def test_same_seed_gives_the_same_numbers(tmp_path, bench_table):
     first = run_cli(tmp_path, bench_table, name="a.json")
     second = run_cli(tmp_path, bench_table, name="b.json")
@@ -73,6 +75,7 @@ def test_same_seed_gives_the_same_numbers(tmp_path, bench_table):
     assert strip_runtimes(json.loads((tmp_path / "c.json").read_text()))["blocks"] != strip_runtimes(first)["blocks"]
 
 
+@pytest.mark.slow  # > 1 s CPU
 def test_default_is_best_whenever_every_group_is_below_k_cutoff(bench_table):
     params = BenchParams(bench_table, blocks=12, orders=30, seed=11, k_cutoff=8)
     rows = run_blocks(params)
@@ -121,10 +124,12 @@ def assert_same_numbers_as_serial(**spread_over):
         assert a == b
 
 
+@pytest.mark.slow  # starts worker processes
 def test_workers_give_the_same_numbers_as_a_serial_run():
     assert_same_numbers_as_serial(workers=2)
 
 
+@pytest.mark.slow  # starts a Ray cluster
 def test_a_local_ray_cluster_gives_the_same_numbers_as_a_serial_run():
     """`--ray local` starts a Ray instance on this machine and spreads blocks over it."""
     pytest.importorskip("ray")

@@ -18,8 +18,9 @@ from table_strategies import oracle_bids, table_scenarios
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import BuilderSettlement
 from mevauction.settlement.ledger import MECHANISM, net_positions, settle
+from property_settings import examples
 
-SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def check_accounting(report):

@@ -16,8 +16,9 @@ from test_incentives import check_accounting
 
 from mevauction.intake.scenario import parse_scenario
 from mevauction.intake.workloads.amm import generate
+from property_settings import examples
 
-SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def with_share(doc, oid, share):

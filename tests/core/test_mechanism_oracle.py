@@ -4,6 +4,7 @@ from hypothesis import HealthCheck, given, settings
 from table_strategies import oracle_bids, oracle_vcg, table_scenarios
 
 from mevauction.intake.scenario import parse_scenario
+from property_settings import examples
 
 
 def oracle_builders(scenario, beta0, free, rest):
@@ -27,7 +28,7 @@ def oracle_builders(scenario, beta0, free, rest):
     return winner[0], winner[2], price, winner[1] - price
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table_scenarios())
 def test_matches_brute_force(doc):
     report = parse_scenario(doc).run_auction()

@@ -11,11 +11,12 @@ from mevauction.eth.fields import checksum
 from mevauction.eth.keccak import keccak
 from mevauction.eth.messages import personal_message_hash
 from mevauction.eth.secp256k1 import BadSignature, N
+from property_settings import examples
 
 keys = st.integers(1, N - 1).map(lambda k: k.to_bytes(32, "big"))
 
 
-@settings(max_examples=50)
+@settings(max_examples=examples(50))
 @given(keys, st.binary(min_size=1, max_size=64))
 def test_sign_and_recover_agree_with_eth_account(key, message):
     account = Account.from_key(key)

@@ -18,6 +18,8 @@ from mevauction.mechanism.boost import BuilderSettlement
 from mevauction.settlement.report import ReportDocument
 from repo_paths import ROOT, SRC
 
+pytestmark = pytest.mark.slow  # runs the CLI generator and auction on an evm slot (several s of CPU)
+
 
 def cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(SRC)}

@@ -85,6 +85,7 @@ def test_known_calls_match_pyevm(genesis, known_calls):
     assert f"balance:{genesis.weth}" in world.access("weth-total-supply").reads  # SELFBALANCE
 
 
+@pytest.mark.slow  # > 1 s CPU (py-evm replay of a generated slot)
 def test_generated_slot_matches_pyevm_at_the_top_of_the_block():
     doc = json.loads(json.dumps(generate(30, seed=5)))
     world = build_world(doc)
@@ -93,6 +94,7 @@ def test_generated_slot_matches_pyevm_at_the_top_of_the_block():
         assert_same_as_pyevm(world, chain, order["id"], order["raw_txs"])
 
 
+@pytest.mark.slow  # > 1 s CPU (py-evm replay)
 def test_block_of_orders_matches_pyevm_gas_and_bids():
     """A whole block: later transactions see earlier ones' state but start cold (EIP-2929)."""
     doc = json.loads(json.dumps(generate(30, seed=6)))

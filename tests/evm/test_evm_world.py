@@ -55,6 +55,7 @@ def test_cursor_pop_restores_state_and_new_cursor_starts_clean(slot):
     assert [cur.push(i) for i in ids[:5]] == outs
 
 
+@pytest.mark.slow  # > 1 s CPU (auction on a generated evm slot)
 def test_mechanism_invariants_on_a_generated_evm_slot(slot):
     report = parse_scenario(slot).run_auction()
     assert report.winner == "default"

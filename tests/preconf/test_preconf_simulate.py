@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from mevauction.cli import main
 from mevauction.preconf.market import MarketConfig, simulate
 
@@ -16,6 +18,7 @@ def test_deferring_problem_and_remedies():
     assert committed["preconfBids"] > stuck["preconfBids"]
 
 
+@pytest.mark.slow  # > 1 s CPU (simulation and plots)
 def test_simulate_command_writes_json_and_plots(tmp_path, capsys):
     out = tmp_path / "sim.json"
     code = main(["preconf", "simulate", "--slots", "5", "--bidders", "5", "--policy", "dynamic-reserve",

@@ -4,6 +4,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from repo_paths import ROOT, SRC
 
 
@@ -19,6 +21,7 @@ def run_demo(*args):
                           timeout=300)
 
 
+@pytest.mark.slow  # starts a service process
 def test_live_demo_settles_slots():
     proc = run_demo("--slots", "2", "--orders", "40", "--slot-seconds", "3", "--port", str(free_port()))
     assert proc.returncode == 0, proc.stderr[-2000:]

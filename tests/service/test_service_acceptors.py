@@ -7,6 +7,8 @@ from service_harness import ServerProcess
 
 from mevauction.client import Client, RpcError, Signer, signed_transfer
 
+pytestmark = pytest.mark.slow  # starts a service process and acceptors
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -14,6 +14,8 @@ from mevauction.intake.scenario import parse_scenario
 from mevauction.service.intake import bundle_hash
 from mevauction.settlement.report import ReportDocument
 
+pytestmark = pytest.mark.slow  # starts a service process
+
 pytest.importorskip("pyrevm")
 
 ORDERS = 10

@@ -20,6 +20,8 @@ from web3 import HTTPProvider, Web3  # noqa: E402
 
 from mevauction.client import Client  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts a service process
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

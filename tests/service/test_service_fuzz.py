@@ -12,6 +12,8 @@ from service_harness import ServerProcess
 
 from mevauction.client import Signer, signed_transfer
 
+pytestmark = pytest.mark.slow  # starts a service process and fuzzes it
+
 EXAMPLES = 2000  # per test; five tests → 10,000 requests
 FIELD = re.compile(r"^[A-Za-z_][\w\-]*(\[\d+\])?(\.[\w\-]+(\[\d+\])?)*: \S")
 SIGNER = Signer(b"\x01" * 32)

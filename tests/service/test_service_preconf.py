@@ -13,6 +13,8 @@ from mevauction.preconf.messages import Bid, Commitment, SignedBid
 from mevauction.preconf.nike import GENERATOR, keypair, multiply
 from mevauction.preconf.params import SignedParameters
 
+pytestmark = pytest.mark.slow  # starts a service process
+
 CHAIN_ID = 17864
 CONTRACT = "0x" + "ab" * 20
 PROVIDER_KEY = keccak256(b"provider")

@@ -10,6 +10,8 @@ from service_harness import ServerProcess
 
 from mevauction.client import Client, RpcError, Signer, signed_transfer
 
+pytestmark = pytest.mark.slow  # every test starts a service process
+
 PAPER_O1 = {"id": "o1", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 40, "after": {"o2": 100}}}
 PAPER_O2 = {"id": "o2", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 50, "after": {"o1": 80}}}
 

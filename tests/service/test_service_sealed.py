@@ -17,6 +17,8 @@ from mevauction.intake.scenario import parse_scenario
 from mevauction.service.settle import build_scenario
 from mevauction.settlement.report import ReportDocument
 
+pytestmark = pytest.mark.slow  # every test starts a service process with an MPC committee
+
 pytest.importorskip("mevauction.privacy.builder_auction")
 
 ORDERS = [
