@@ -205,3 +205,25 @@ def test_amm_slot_takes_world_orders_and_settles(tmp_path):
             assert set(report["searchers"]) == {o["id"] for o in orders}
     finally:
         proc.stop()
+
+
+@pytest.mark.parametrize("number, bid", [
+    ("0x" + "1" * 10_000, "1"),  # once an HTTP 500 (an unbounded quantity)
+    ("0x_1", "1"), ("0x1 ", "1"), ("0x\u0663", "1"),  # int(x, 16) accepts all three
+    (None, "1" * 4_000),  # past Python's int-to-str limit
+])
+def test_unbounded_or_non_canonical_numbers_get_a_json_rpc_error_naming_the_field(server, number, bid):
+    """An attacker's numbers: a JSON-RPC error naming the field, never a 5xx, and the service lives on."""
+    with Client(server.url, Signer.random()) as attacker:
+        if number is not None:
+            params = [{"txs": [tx(attacker.signer, 0)], "blockNumber": number}]
+            field, method = "blockNumber", "eth_sendBundle"
+        else:
+            params = [{"block": [], "bid": bid, "blockNumber": hex(attacker.slot()["slot"] + 2)}]
+            field, method = "bid", "mev_sendBuilderBid"
+        body, headers = attacker._request(method, params)
+        response = httpx.post(server.url, content=body, headers=headers, timeout=10)
+        assert response.status_code < 500
+        error = response.json()["error"]
+        assert field in error["message"], error
+        assert attacker.slot()["slot"] >= 0  # still serving

@@ -92,14 +92,7 @@ def affecting_pairs(world: World, conflicts: dict[str, frozenset[str]]) -> list[
 # --- walks ------------------------------------------------------------------------------
 def walk(world: World, sequence: Sequence[str]) -> list[Outcome]:
     """Push each order on one fresh cursor, popping the failed ones: each one's outcome."""
-    cursor = world.cursor()
-    outcomes = []
-    for oid in sequence:
-        out = cursor.push(oid)
-        outcomes.append(out)
-        if not out.success:
-            cursor.pop()
-    return outcomes
+    return after_walk(world, sequence, ())[0]
 
 
 def without_shared_txs(slot: Slot, sequence: Sequence[str]) -> list[str]:

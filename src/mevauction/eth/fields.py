@@ -54,12 +54,7 @@ def quantity(value: object, field: str, maximum: int = UINT256_MAX) -> int:
     digits = _hex_digits(text, field, (maximum.bit_length() + 3) // 4, "a hex quantity")
     if not digits:
         raise InputError(field, "hex quantity has no digits (zero is 0x0)")
-    if len(digits) > 1 and digits[0] == "0":
-        raise InputError(field, "hex quantity has leading zeros (not canonical)")
-    number = int(digits, 16)
-    if number > maximum:
-        raise InputError(field, f"out of range (at most {_bits(maximum)})")
-    return number
+    return _canonical_number(digits, 16, field, maximum, "hex quantity")
 
 
 def decimal(value: object, field: str, maximum: int = UINT256_MAX) -> int:
@@ -69,9 +64,14 @@ def decimal(value: object, field: str, maximum: int = UINT256_MAX) -> int:
         raise InputError(field, f"too long: {len(text)} digits (at most {_bits(maximum)})")
     if not text or not _DEC.issuperset(text):
         raise InputError(field, f"must be a decimal integer (ASCII digits only), got {text!r}")
-    if len(text) > 1 and text[0] == "0":
-        raise InputError(field, "decimal integer has leading zeros (not canonical)")
-    number = int(text, 10)
+    return _canonical_number(text, 10, field, maximum, "decimal integer")
+
+
+def _canonical_number(digits: str, base: int, field: str, maximum: int, what: str) -> int:
+    """Checked digits as a number: no leading zeros, at most ``maximum``."""
+    if len(digits) > 1 and digits[0] == "0":
+        raise InputError(field, f"{what} has leading zeros (not canonical)")
+    number = int(digits, base)
     if number > maximum:
         raise InputError(field, f"out of range (at most {_bits(maximum)})")
     return number

@@ -65,14 +65,9 @@ TICK_SECONDS = 0.05
 
 @dataclass(slots=True)
 class BidRecord:
-    """One received bid: what the bidder sent and every message the provider signed about it."""
+    """One received bid: the stored bid and every message the provider signed about it."""
 
-    digest: str
-    signature: str
-    bidder: str
-    block_number: int
-    received_ms: int
-    signed_bid: dict
+    bid: PreconfBidRecord
     messages: list[dict] = field(default_factory=list)
     listeners: list[asyncio.Queue] = field(default_factory=list)
 
@@ -81,9 +76,13 @@ class BidRecord:
         kinds = {m["kind"] for m in self.messages}
         return "committed" if "commitment" in kinds else "rejected" if "reject" in kinds else "pending"
 
+    @property
+    def digest(self) -> str:
+        return self.bid.digest
+
     def to_json(self) -> dict:
-        return {"bidDigest": self.digest, "bidder": self.bidder, "blockNumber": self.block_number,
-                "status": self.status, "receivedMs": self.received_ms, "messages": list(self.messages)}
+        return {"bidDigest": self.bid.digest, "bidder": self.bid.bidder, "blockNumber": self.bid.block_number,
+                "status": self.status, "receivedMs": self.bid.received_ms, "messages": list(self.messages)}
 
 
 def message_json(message: Commitment | Reject) -> dict:
@@ -171,9 +170,7 @@ class PreconfDesk:
             if made and isinstance(made[0], Reject) and made[0].reason == "bad-signature":
                 self.refused.add((stored_bid.digest, stored_bid.signature))
             else:
-                self.bids[stored_bid.digest] = BidRecord(stored_bid.digest, stored_bid.signature, stored_bid.bidder,
-                                                         stored_bid.block_number, stored_bid.received_ms, doc,
-                                                         stored.get(stored_bid.digest, []))
+                self.bids[stored_bid.digest] = BidRecord(stored_bid, stored.get(stored_bid.digest, []))
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="preconf-auctions")
@@ -206,9 +203,9 @@ class PreconfDesk:
         except ValueError:
             bidder = ""
         self.seq += 1
-        record = BidRecord(digest, signature, bidder, sb.bid.block_number, now, sb.to_json())
+        stored = PreconfBidRecord(self.seq, digest, signature, bidder, sb.bid.block_number, now, sb.to_json())
+        record = BidRecord(stored)
         bad_signature = bool(made) and isinstance(made[0], Reject) and made[0].reason == "bad-signature"
-        stored = PreconfBidRecord(self.seq, digest, signature, bidder, sb.bid.block_number, now, record.signed_bid)
 
         def write(db: Db) -> None:
             dao.insert_preconf_bid(db, stored)
@@ -294,7 +291,7 @@ class PreconfDesk:
 
     def stream_timeout(self, record: BidRecord) -> float:
         """A bid is decided by its block's last auction; streams end a little after it."""
-        return max(0.0, self.block_time_ms(record.block_number) / 1000 - time.time()) + 2.0
+        return max(0.0, self.block_time_ms(record.bid.block_number) / 1000 - time.time()) + 2.0
 
     def deposit(self, bidder: str) -> dict:
         """The bidder's deposit with this provider: available and held in escrow (wei)."""
