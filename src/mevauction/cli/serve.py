@@ -20,6 +20,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--k-cutoff", type=int, help="exhaustive search below this group size (default 8)")
     p.add_argument("--sealed", action="store_true", default=None,
                    help="open sealed builder bids with a local MPC committee (mevauction.privacy)")
+    p.add_argument("--builder", action="append", metavar="ADDRESS=DEPOSIT_WEI",
+                   help="register a builder with its deposit (repeatable); only registered builders may bid")
     p.add_argument("--acceptors", type=int, help="acceptor processes sharing the port (default 0: none)")
     p.add_argument("--config", help="TOML file with these settings (a [serve] table or top-level keys)")
     p.set_defaults(func=run)
@@ -29,12 +31,13 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from mevauction.service.app import create_app
-    from mevauction.service.config import load_config
+    from mevauction.service.config import builder_flags, load_config
     from mevauction.service.store import connect, migrate
 
     flags = {
         k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed")
     }
+    flags["builders"] = builder_flags(args.builder)
     config = load_config(flags, args.config)
     migrate(connect(config.db))  # fail here, with one line, if the database cannot be opened
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -1,7 +1,8 @@
 """HTTP reads: reports, orders, live state, relay data API, metrics, health, the page.
 
 Sealed builder bids never appear here before their slot has settled; the live view
-shows only how many builders have submitted.
+shows only how many builders have submitted. After settlement a report is shown through
+``settle.public_report``: no losing bid, in any view.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mevauction.errors import InputError
 from mevauction.service import dao, relay
 from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
-from mevauction.service.settle import build_scenario
+from mevauction.service.settle import build_scenario, public_report
 from mevauction.service.store import Store
 from mevauction.worlds import build_world
 
@@ -98,7 +99,7 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
             n, current = int(slot), engine.clock.current()
             state = "open" if n >= current else ("settling" if n in engine.slots else "empty or unknown")
             return problem(404, "slot", f"no report for slot {n} (it is {state}; open slot is {current})")
-        return JSONResponse(report)
+        return JSONResponse(public_report(report))
 
     @app.get("/v1/slots")
     async def slot_history(limit: str = "50") -> JSONResponse:

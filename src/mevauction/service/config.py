@@ -58,6 +58,9 @@ class ServiceConfig:
     preconf_reject_within_ms: int = 2000
     preconf_final_ms: int = 500  # last auction this long before the block; later bids expire
     preconf_deposits: dict = field(default_factory=dict)  # bidder address → wei (BidderRegistry snapshot)
+    # The builder registry: address → deposit in wei. Only these signers may send builder
+    # bids, each within its free deposit (service/builders.py).
+    builders: dict = field(default_factory=dict)
 
     def world_object(self) -> dict:
         """The slot world as a scenario ``world`` object."""
@@ -130,7 +133,35 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None,
         require(config.committee_parties >= 3, "committee_parties", "a committee needs at least 3 parties")
     if config.preconf_key:
         check_preconf(config)
+    builder_deposits(config)
     return config
+
+
+# -- the builder registry ----------------------------------------------------------------
+
+def builder_flags(values: list[str] | None) -> dict[str, str] | None:
+    """``--builder ADDRESS=DEPOSIT_WEI`` (repeatable) as the ``builders`` setting."""
+    if not values:
+        return None
+    out: dict[str, str] = {}
+    for text in values:
+        address, sep, deposit = text.partition("=")
+        require(bool(sep) and bool(address) and bool(deposit), "--builder", f"expected ADDRESS=DEPOSIT_WEI, got {text!r}")
+        require(address.lower() not in {a.lower() for a in out}, "--builder", f"{address} is given twice")
+        out[address] = deposit
+    return out
+
+
+def builder_deposits(config: ServiceConfig) -> dict[str, int]:
+    """The registered builders (lower-case address, as signers are named → deposit in wei);
+    an address registered twice (in different spellings) is an error."""
+    deposits: dict[str, int] = {}
+    for address, amount in config.builders.items():
+        where = f"builders.{address}"
+        builder = eth_fields.address(address, where)
+        require(builder not in deposits, where, "is registered twice")
+        deposits[builder] = as_wei(amount, where)
+    return deposits
 
 
 # -- the preconfirmation settings --------------------------------------------------------

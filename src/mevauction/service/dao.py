@@ -24,7 +24,9 @@ from mevauction.service.intake import canonical
 from mevauction.service.records import (
     BidTrace,
     BuilderBidRecord,
+    BuilderRegistration,
     ChainHead,
+    DepositEntry,
     OrderRecord,
     PreconfBidRecord,
     PreconfMessageRecord,
@@ -35,6 +37,8 @@ from mevauction.service.records import (
 from mevauction.service.schema import (
     builder_bids,
     builder_blocks,
+    builder_ledger,
+    builders,
     meta,
     orders,
     preconf_bids,
@@ -138,21 +142,45 @@ def latest_order(db: Db, order_id: str) -> OrderRecord | None:
 
 
 # -- builder bids --------------------------------------------------------------------------
-UPSERT_BUILDER_BID = _upserts(builder_bids, ["slot", "builder"], ["submission", "received_ms"])
+UPSERT_BUILDER_BID = _upserts(builder_bids, ["slot", "builder"], ["submission", "received_ms", "commitment"])
 
 
 def upsert_builder_bid(db: Db, rec: BuilderBidRecord) -> None:
     """Store a builder's submission; a later one for the same slot replaces it."""
     db.execute(UPSERT_BUILDER_BID[db.dialect.name], {
         "slot": rec.slot, "builder": rec.builder, "submission": canonical(rec.submission),
-        "received_ms": rec.received_ms})
+        "received_ms": rec.received_ms, "commitment": rec.commitment})
 
 
 def unsettled_builder_bids(db: Db) -> list[BuilderBidRecord]:
     stmt = (select(*builder_bids.c).select_from(builder_bids.outerjoin(slots, slots.c.slot == builder_bids.c.slot))
             .where(slots.c.slot.is_(None)))
-    return [BuilderBidRecord(int(r["slot"]), r["builder"], json.loads(r["submission"]), int(r["received_ms"]))
-            for r in db.rows(stmt)]
+    return [BuilderBidRecord(int(r["slot"]), r["builder"], json.loads(r["submission"]), int(r["received_ms"]),
+                             r["commitment"]) for r in db.rows(stmt)]
+
+
+# -- the builder registry and the deposit ledger ---------------------------------------------
+INSERT_BUILDER = builders.insert()
+INSERT_DEPOSIT_ENTRY = builder_ledger.insert()
+
+
+def replace_builders(db: Db, registry: Sequence[BuilderRegistration]) -> None:
+    """Record the registry the service runs with (the operator's configuration is its source)."""
+    db.execute(builders.delete())
+    db.executemany(INSERT_BUILDER, [{"address": b.address, "deposit": str(b.deposit)} for b in registry])
+
+
+def registered_builders(db: Db) -> list[BuilderRegistration]:
+    return [BuilderRegistration(r["address"], int(r["deposit"]))
+            for r in db.rows(select(*builders.c).order_by(builders.c.address))]
+
+
+def deposit_entries(db: Db, slot: int | None = None) -> list[DepositEntry]:
+    """The deposit ledger (of one slot, if given), by slot."""
+    stmt = select(*builder_ledger.c).order_by(builder_ledger.c.slot, builder_ledger.c.builder, builder_ledger.c.entry)
+    if slot is not None:
+        stmt = stmt.where(builder_ledger.c.slot == slot)
+    return [DepositEntry(int(r["slot"]), r["builder"], r["entry"], int(r["amount"])) for r in db.rows(stmt)]
 
 
 # -- settled slots -------------------------------------------------------------------------
@@ -175,11 +203,16 @@ def insert_settled_slot(db: Db, settled: SettledSlot) -> None:
          "b_refund": str(o.refund), "b_note": o.note} for o in settled.outcomes])
     db.executemany(INSERT_BUILDER_BLOCK, [
         {"slot": b.slot, "builder": b.builder, "block_hash": b.block_hash, "builder_pubkey": b.builder_pubkey,
-         "valid": int(b.valid), "gas_used": b.gas_used, "num_tx": b.num_tx, "value": str(b.value),
-         "value_sort": value_sort(b.value), "timestamp_ms": b.timestamp_ms} for b in settled.builder_blocks])
+         "valid": int(b.valid), "gas_used": b.gas_used, "num_tx": b.num_tx, "value": _text(b.value),
+         "value_sort": None if b.value is None else value_sort(b.value), "timestamp_ms": b.timestamp_ms,
+         "commitment": b.commitment} for b in settled.builder_blocks])
     db.executemany(INSERT_SETTLEMENT, [
         {"slot": p.slot, "party": p.party, "role": p.role, "paid": str(p.paid), "received": str(p.received)}
         for p in settled.settlements])
+    if settled.deposits:
+        db.executemany(INSERT_DEPOSIT_ENTRY, [
+            {"slot": e.slot, "builder": e.builder, "entry": e.entry, "amount": str(e.amount)}
+            for e in settled.deposits])
 
 
 def chain_head(db: Db) -> ChainHead | None:
@@ -210,7 +243,8 @@ ORDER_BY = ("", "value", "-value")  # newest slot first; by value ascending; des
 
 
 def _trace_order(order_by: str, slot: Any, sort_key: Any) -> list[ColumnElement]:
-    by_value = {"": [], "value": [sort_key.asc()], "-value": [sort_key.desc()]}[order_by]
+    # Unpublished (losing) values sort after the published ones either way, on both dialects.
+    by_value = {"": [], "value": [sort_key.asc().nulls_last()], "-value": [sort_key.desc().nulls_last()]}[order_by]
     return [*by_value, slot.desc()]
 
 
@@ -230,8 +264,8 @@ def _trace(row: dict[str, Any]) -> BidTrace:
         slot=int(row["slot"]), parent_hash=row["parent_hash"], block_hash=row["block_hash"],
         builder_pubkey=row["builder_pubkey"], proposer_pubkey=row["proposer_pubkey"],
         fee_recipient=row["fee_recipient"], gas_limit=int(row["gas_limit"]), gas_used=int(row["gas_used"]),
-        value=int(row["value"]), num_tx=int(row["num_tx"]), timestamp_ms=int(row["timestamp_ms"]),
-        valid=None if valid is None else bool(valid))
+        value=_amount(row["value"]), num_tx=int(row["num_tx"]), timestamp_ms=int(row["timestamp_ms"]),
+        valid=None if valid is None else bool(valid), commitment=row.get("commitment"))
 
 
 def delivered_payloads(db: Db, f: TraceFilter, order_by: str, limit: int) -> list[BidTrace]:
@@ -248,7 +282,7 @@ def received_blocks(db: Db, f: TraceFilter, order_by: str, limit: int) -> list[B
     b = builder_blocks
     stmt = (select(b.c.slot, slots.c.parent_hash, b.c.block_hash, b.c.builder_pubkey, slots.c.proposer_pubkey,
                    slots.c.fee_recipient, slots.c.gas_limit, b.c.gas_used, b.c.value, b.c.num_tx, b.c.timestamp_ms,
-                   b.c.valid)
+                   b.c.valid, b.c.commitment)
             .select_from(b.join(slots, slots.c.slot == b.c.slot)))
     stmt = _trace_where(stmt, f, b).order_by(*_trace_order(order_by, b.c.slot, b.c.value_sort), b.c.builder)
     return [_trace(r) for r in db.rows(stmt.limit(limit))]

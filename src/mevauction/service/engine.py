@@ -22,12 +22,13 @@ from multiprocessing import get_context
 
 from mevauction.errors import InputError
 from mevauction.service import dao, settle
+from mevauction.service.builders import BuilderRegistry, commit, covered_report, registry_of
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import CommitteeFailure, ServiceCommittee
-from mevauction.service.config import ServiceConfig
+from mevauction.service.config import ServiceConfig, builder_deposits
 from mevauction.service.intake import BuilderBid, Intake, canonical
 from mevauction.service.metrics import Metrics
-from mevauction.service.records import BuilderBidRecord, OrderRecord
+from mevauction.service.records import BuilderBidRecord, BuilderRegistration, OrderRecord
 from mevauction.service.store import Db, Store
 
 log = logging.getLogger("mevauction.service")
@@ -63,6 +64,7 @@ class SlotState:
     orders: dict[str, OrderEntry] = field(default_factory=dict)
     builders: dict[str, dict] = field(default_factory=dict)
     builder_times: dict[str, int] = field(default_factory=dict)
+    commitments: dict[str, str | None] = field(default_factory=dict)
     closed: bool = False
     inflight: int = 0
     drained: asyncio.Event = field(default_factory=asyncio.Event)
@@ -87,6 +89,7 @@ class Auctioneer:
         self.parent_hash = settle.ZERO_HASH
         self.settle_seconds: dict[int, float] = {}
         self.committee: ServiceCommittee | None = None
+        self.builders = BuilderRegistry(builder_deposits(config))
         self._task: asyncio.Task | None = None
 
     # -- start-up and recovery -----------------------------------------------------------
@@ -94,8 +97,12 @@ class Auctioneer:
         """Resume from disk: clock, unsettled slots with their orders and builder bids."""
         def read(db: Db) -> tuple:
             return (dao.read_meta(db), dao.unsettled_orders(db), dao.unsettled_builder_bids(db),
-                    dao.max_order_seq(db), dao.chain_head(db))
-        meta, orders, bids, top, head = self.store.read_now(read)
+                    dao.max_order_seq(db), dao.chain_head(db), dao.deposit_entries(db))
+        meta, orders, bids, top, head, deposits = self.store.read_now(read)
+        self.builders = registry_of(self.builders.deposits, deposits,
+                                    [(b.slot, b.builder, b.submission.get("bid")) for b in bids], self.config.sealed)
+        registry = [BuilderRegistration(a, d) for a, d in sorted(self.builders.deposits.items())]
+        self.store.write_now(lambda db: dao.replace_builders(db, registry))
         self.clock = resume_clock(float(meta["genesis"]) if "genesis" in meta else None,
                                   float(meta["slot_seconds"]) if "slot_seconds" in meta else None,
                                   self.config.slot_seconds)
@@ -114,6 +121,7 @@ class Auctioneer:
             state = self.state(bid.slot)
             state.builders[bid.builder] = bid.submission
             state.builder_times[bid.builder] = bid.received_ms
+            state.commitments[bid.builder] = bid.commitment
 
     def start(self) -> None:
         self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
@@ -247,15 +255,24 @@ class Auctioneer:
         return [entry.id]
 
     async def builder_bid(self, bid: BuilderBid, signer: str) -> dict:
-        """Store a builder's sealed submission for a slot (a later one replaces it)."""
+        """Store a registered builder's sealed submission for a slot (a later one replaces it),
+        within its free deposit (service/builders.py); the ack carries its commitment and salt."""
         state = self.target_slot(bid.slot)
+        held = self.builders.admit(signer, state.slot, bid.submission["bid"], self.config.sealed)
         received = now_ms()
-        record = BuilderBidRecord(state.slot, signer, bid.submission, received)
-        await asyncio.shield(self._tracked_write(state, lambda db: dao.upsert_builder_bid(db, record)))
+        commitment, salt = commit(state.slot, signer, bid.submission)
+        record = BuilderBidRecord(state.slot, signer, bid.submission, received, commitment)
+        previous = self.builders.hold(state.slot, signer, held)  # before the await: no two bids share a deposit
+        try:
+            await asyncio.shield(self._tracked_write(state, lambda db: dao.upsert_builder_bid(db, record)))
+        except Exception:
+            self.builders.restore(state.slot, signer, previous)
+            raise
         state.builders[signer] = bid.submission
         state.builder_times[signer] = received
+        state.commitments[signer] = commitment
         self.metrics.inc("mevauction_builder_bids_total", help="Sealed builder submissions stored")
-        return {"builder": signer, "slot": hex(state.slot)}
+        return {"builder": signer, "slot": hex(state.slot), "commitment": commitment, "salt": salt}
 
     # -- the slot clock ----------------------------------------------------------------------
     async def _settle_loop(self) -> None:
@@ -282,17 +299,23 @@ class Auctioneer:
         pending = [e for e in sorted(state.orders.values(), key=lambda e: e.seq) if e.status == "pending"]
         if not pending:
             del self.slots[slot]
+            self.builders.settled(slot, [])  # nothing to settle: release the bids' holds
             return None
         deadline = self.clock.deadline(slot)
         scenario = settle.build_scenario(self.world, [e.scenario_order for e in pending], state.builders,
                                          self.config.block_gas_limit)
         if self.committee is not None and state.builders:
-            report = await self._sealed_report(slot, scenario)
+            async def run(sc: dict) -> dict:
+                return await self._sealed_report(slot, sc)
         else:
-            report = await self._report(scenario, None)
+            async def run(sc: dict) -> dict:
+                return await self._report(sc, None)
+        report, penalties = await covered_report(run, scenario, self.builders, slot)
         settled = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
-                                 now_ms(), state.builder_times)
+                                 now_ms(), state.builder_times, state.commitments, penalties,
+                                 keep_bids=not self.config.sealed)
         await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
+        self.builders.settled(slot, settled.deposits)
         latency = max(0.0, time.time() - deadline)
         self.settle_seconds[slot] = latency
         self.metrics.observe("mevauction_settlement_seconds", latency,

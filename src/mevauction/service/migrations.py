@@ -95,6 +95,46 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             message TEXT NOT NULL,
             PRIMARY KEY (digest, seq))""",
     ]),
+    (4, "builder registry and deposit ledger; bid commitments; losing bids no longer kept in builder_blocks", [
+        """CREATE TABLE builders (
+            address TEXT PRIMARY KEY,
+            deposit TEXT NOT NULL)""",
+        """CREATE TABLE builder_ledger (
+            slot BIGINT NOT NULL,
+            builder TEXT NOT NULL,
+            entry TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            PRIMARY KEY (slot, builder, entry))""",
+        """CREATE INDEX builder_ledger_by_builder ON builder_ledger (builder)""",
+        """ALTER TABLE builder_bids ADD COLUMN commitment TEXT""",
+        # builder_blocks.value becomes nullable: rebuilt, and the losing bids it held are dropped.
+        """ALTER TABLE builder_blocks RENAME TO builder_blocks_v3""",
+        """DROP INDEX builder_blocks_by_hash""",
+        """DROP INDEX builder_blocks_by_builder""",
+        """CREATE TABLE builder_blocks (
+            slot BIGINT NOT NULL,
+            builder TEXT NOT NULL,
+            block_hash TEXT NOT NULL,
+            builder_pubkey TEXT NOT NULL,
+            valid INTEGER NOT NULL,
+            gas_used BIGINT NOT NULL,
+            num_tx BIGINT NOT NULL,
+            value TEXT,
+            value_sort TEXT,
+            timestamp_ms BIGINT NOT NULL,
+            commitment TEXT,
+            PRIMARY KEY (slot, builder))""",
+        """INSERT INTO builder_blocks (slot, builder, block_hash, builder_pubkey, valid, gas_used, num_tx, value,
+                                       value_sort, timestamp_ms, commitment)
+           SELECT b.slot, b.builder, b.block_hash, b.builder_pubkey, b.valid, b.gas_used, b.num_tx,
+                  CASE WHEN b.builder = 'default' OR b.builder = s.winner THEN b.value END,
+                  CASE WHEN b.builder = 'default' OR b.builder = s.winner THEN b.value_sort END,
+                  b.timestamp_ms, NULL
+           FROM builder_blocks_v3 b LEFT JOIN slots s ON s.slot = b.slot""",
+        """DROP TABLE builder_blocks_v3""",
+        """CREATE INDEX builder_blocks_by_hash ON builder_blocks (block_hash)""",
+        """CREATE INDEX builder_blocks_by_builder ON builder_blocks (builder_pubkey)""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -8,7 +8,7 @@ out in its table (decimal text, zero-padded sort keys, JSON text) is the busines
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -51,6 +51,7 @@ class BuilderBidRecord:
     builder: str
     submission: dict
     received_ms: int
+    commitment: str | None = None  # keccak over slot, builder, submission and a salt only the builder has
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +107,9 @@ class BuilderBlockRecord:
     valid: bool
     gas_used: int
     num_tx: int
-    value: int
+    value: int | None  # published: the winner's bid and β0 only; None for a losing bid
     timestamp_ms: int
+    commitment: str | None  # the submission's commitment (None for the default block)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +118,28 @@ class SettlementRecord:
 
     slot: int
     party: str
-    role: str  # searcher, builder, proposer
+    role: str  # searcher, builder, proposer, mechanism
     paid: int
     received: int
+
+
+@dataclass(frozen=True, slots=True)
+class BuilderRegistration:
+    """A registered builder and the deposit it has put up (the operator's registry)."""
+
+    address: str
+    deposit: int
+
+
+@dataclass(frozen=True, slots=True)
+class DepositEntry:
+    """One movement of a builder's deposit in a slot: ``debit`` (the winner's payment),
+    ``credit`` (its surplus refund) or ``penalty`` (forfeited by a disqualified winner)."""
+
+    slot: int
+    builder: str
+    entry: str
+    amount: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +150,7 @@ class SettledSlot:
     outcomes: list[OrderOutcome]
     builder_blocks: list[BuilderBlockRecord]
     settlements: list[SettlementRecord]
+    deposits: list[DepositEntry] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +177,11 @@ class BidTrace:
     fee_recipient: str
     gas_limit: int
     gas_used: int
-    value: int
+    value: int | None  # None: a losing bid, not published
     num_tx: int
     timestamp_ms: int
     valid: bool | None = None
+    commitment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,11 @@
 - ``/relay/v1/data/bidtraces/builder_blocks_received``: every block the slot's auction
   considered (the default algorithm's and each builder's); one of ``slot``,
   ``block_hash``, ``block_number`` or ``builder_pubkey`` is required, as on relays.
+  Deviation from relays, which publish every submission's ``value``: a losing bid is
+  never published, so ``value`` is on the winning block and on the default block o*
+  (its value β0 is the public reserve) only, and every builder submission carries
+  ``bid_commitment`` (keccak256 over slot, builder, submission and a salt that only the
+  builder got back), ``null`` for o*. Ordering by value puts unpublished values last.
 Numbers are decimal strings, as relays send them. Block numbers equal slot numbers
 on this service. Bad filters answer HTTP 400 ``{"code": 400, "message": "<field>: ..."}``.
 """
@@ -83,15 +88,18 @@ def _no_unknown(query: Mapping[str, str], known: set[str]) -> None:
 
 
 def trace(t: BidTrace, received: bool) -> dict:
-    item: dict[str, str | bool] = {
+    item: dict[str, str | bool | None] = {
         "slot": str(t.slot), "parent_hash": t.parent_hash, "block_hash": t.block_hash,
         "builder_pubkey": t.builder_pubkey, "proposer_pubkey": t.proposer_pubkey,
-        "proposer_fee_recipient": t.fee_recipient, "gas_limit": str(t.gas_limit), "gas_used": str(t.gas_used),
-        "value": str(t.value), "num_tx": str(t.num_tx), "block_number": str(t.slot)}
+        "proposer_fee_recipient": t.fee_recipient, "gas_limit": str(t.gas_limit), "gas_used": str(t.gas_used)}
+    if t.value is not None:  # a losing bid is not published
+        item["value"] = str(t.value)
+    item.update({"num_tx": str(t.num_tx), "block_number": str(t.slot)})
     if received:
         item["timestamp"] = str(t.timestamp_ms // 1000)
         item["timestamp_ms"] = str(t.timestamp_ms)
         item["valid"] = bool(t.valid)
+        item["bid_commitment"] = t.commitment
     return item
 
 

@@ -61,6 +61,7 @@ builder_bids = Table(
     Column("builder", Text, primary_key=True),
     Column("submission", Text, nullable=False),
     Column("received_ms", BigInteger, nullable=False),
+    Column("commitment", Text),
 )
 
 slots = Table(
@@ -94,9 +95,10 @@ builder_blocks = Table(
     Column("valid", Integer, nullable=False),
     Column("gas_used", BigInteger, nullable=False),
     Column("num_tx", BigInteger, nullable=False),
-    Column("value", Text, nullable=False),
-    Column("value_sort", Text, nullable=False),
+    Column("value", Text),  # NULL: a losing bid, never published (nor kept here)
+    Column("value_sort", Text),
     Column("timestamp_ms", BigInteger, nullable=False),
+    Column("commitment", Text),
     Index("builder_blocks_by_hash", "block_hash"),
     Index("builder_blocks_by_builder", "builder_pubkey"),
 )
@@ -109,6 +111,22 @@ settlements = Table(
     Column("paid", Text, nullable=False),
     Column("received", Text, nullable=False),
     PrimaryKeyConstraint("slot", "role", "party"),
+)
+
+builders = Table(
+    "builders", metadata,
+    Column("address", Text, primary_key=True),
+    Column("deposit", Text, nullable=False),
+)
+
+builder_ledger = Table(
+    "builder_ledger", metadata,
+    Column("slot", BigInteger, nullable=False),
+    Column("builder", Text, nullable=False),
+    Column("entry", Text, nullable=False),
+    Column("amount", Text, nullable=False),
+    PrimaryKeyConstraint("slot", "builder", "entry"),
+    Index("builder_ledger_by_builder", "builder"),
 )
 
 preconf_bids = Table(

@@ -5,18 +5,26 @@ submissions become one ``mevauction.scenario/1`` document; the Boost+ mechanism
 (seed 004, Fig. 3) runs on it in a worker process, so a long auction never stalls
 intake. The report (``mevauction.report/1``) is then turned into the records the
 service keeps: each order's status with its payment and refund, the settlement
-ledger (searchers, builders, proposer), and the relay-style traces of the delivered
-payload and of every block the auction considered.
+ledger (searchers, builders, mechanism, proposer; it balances), the builders' deposit
+movements, and the relay-style traces of the delivered payload and of every block the
+auction considered.
+
+Losing bids are never published (:func:`public_report` is the one redaction every
+public view of a report goes through); ``builder_blocks`` keeps a commitment per
+submission and the value of the winning block and of o* only, and with ``--sealed`` the
+stored report is the public one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from mevauction.errors import InputError
 from mevauction.eth.keccak import keccak
 from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.mechanism.boost import SearcherSettlement
+from mevauction.service.builders import deposit_entries
 from mevauction.service.committee import CommitteeFailure
 from mevauction.service.intake import canonical
 from mevauction.service.records import (
@@ -26,6 +34,7 @@ from mevauction.service.records import (
     SettlementRecord,
     SlotRecord,
 )
+from mevauction.settlement.ledger import PROPOSER, accounts
 from mevauction.settlement.report import ReportDocument
 
 ZERO_HASH = "0x" + "00" * 32
@@ -101,9 +110,27 @@ def block_hash(slot: int, parent: str, block: list[str]) -> str:
     return "0x" + keccak(canonical({"slot": slot, "parent": parent, "block": block}).encode()).hex()
 
 
+def public_report(report: dict) -> dict:
+    """The report as anyone may read it: every losing builder shows only its id, whether its
+    block was valid (and why not); its bid, block and block value are left out. The winner's
+    entry stays (its payment is what the ledger settles), and so does o* (β0 is the reserve)."""
+    if "error" in report:
+        return report
+    winner = report["winner"]
+    builders = [b if b["id"] == winner else {k: b[k] for k in ("id", "valid", "reason") if k in b}
+                for b in report["builders"]]
+    return {**report, "builders": builders}
+
+
 def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: str, secret: str,
-            settled_ms: int, builder_times: dict[str, int]) -> SettledSlot:
-    """Turn a report into records; orders the report does not mention are excluded."""
+            settled_ms: int, builder_times: Mapping[str, int], commitments: Mapping[str, str | None] | None = None,
+            penalties: Mapping[str, int] | None = None, keep_bids: bool = True) -> SettledSlot:
+    """Turn a report into records; orders the report does not mention are excluded.
+
+    ``penalties``: what each disqualified winner forfeits (see service/builders.py);
+    ``keep_bids`` False (sealed mode): the stored report is :func:`public_report`'s."""
+    commitments = commitments or {}
+    penalties = penalties or {}
     orders = {o["id"]: o for o in scenario["orders"]}
     failed = "error" in report
     doc = None if failed else ReportDocument.from_json(report)
@@ -123,10 +150,10 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
 
     gas_used, num_tx = gas_and_txs(block)
     slot_record = SlotRecord(
-        slot=slot, world=world, report=report, settled_ms=settled_ms, block_hash=bhash, parent_hash=parent_hash,
-        winner=winner, builder_pubkey=winner_pubkey, proposer_pubkey=identity("proposer", secret, size=48),
-        fee_recipient=fee_recipient, gas_limit=int(scenario["block_gas_limit"]), gas_used=gas_used, num_tx=num_tx,
-        value=proposer, refunds=refunds)
+        slot=slot, world=world, report=report if keep_bids else public_report(report), settled_ms=settled_ms,
+        block_hash=bhash, parent_hash=parent_hash, winner=winner, builder_pubkey=winner_pubkey,
+        proposer_pubkey=identity("proposer", secret, size=48), fee_recipient=fee_recipient,
+        gas_limit=int(scenario["block_gas_limit"]), gas_used=gas_used, num_tx=num_tx, value=proposer, refunds=refunds)
 
     in_block = set(block)
     outcomes = []
@@ -136,20 +163,29 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
         note = report["error"] if failed else None
         outcomes.append(OrderOutcome(slot, oid, status, entry.bid, entry.refund, note))
 
-    candidates = []
+    candidates: list[tuple[str, str, bool, list[str], int | None, int]] = []
     if doc is not None:
         candidates.append(("default", default_pubkey, True, list(doc.default.block), doc.default.value, settled_ms))
-        for b in doc.builders:
-            candidates.append((b.id, b.id, b.valid, list(b.block), b.bid, builder_times.get(b.id, settled_ms)))
+        for b in doc.builders:  # a losing bid is not kept here: only the winner's value is
+            candidates.append((b.id, b.id, b.valid, list(b.block), b.bid if b.id == winner else None,
+                               builder_times.get(b.id, settled_ms)))
     blocks = []
     for builder, pubkey, valid, blk, value, ts in candidates:
         gas, ntx = gas_and_txs(blk)
         blocks.append(BuilderBlockRecord(slot, builder, block_hash(slot, parent_hash, blk), pubkey, valid, gas, ntx,
-                                         value, ts))
+                                         value, ts, commitments.get(builder)))
+    return SettledSlot(slot_record, outcomes, blocks, ledger(slot, doc, fee_recipient, penalties),
+                       deposit_entries(slot, report, penalties))
 
-    ledger = [SettlementRecord(slot, oid, "searcher", s.bid, s.refund) for oid, s in searchers.items()]
-    if doc is not None:
-        for builder, owed in doc.builder_settlement.items():
-            ledger.append(SettlementRecord(slot, builder, "builder", owed.paid, owed.refund))
-        ledger.append(SettlementRecord(slot, fee_recipient, "proposer", 0, proposer))
-    return SettledSlot(slot_record, outcomes, blocks, ledger)
+
+def ledger(slot: int, doc: ReportDocument | None, fee_recipient: str,
+           penalties: Mapping[str, int]) -> list[SettlementRecord]:
+    """The slot's settlement ledger, one line per party (the proposer as its fee recipient)."""
+    if doc is None:  # an error report settles nothing but the penalties
+        lines: list[Any] = [("builder", b, amount, 0) for b, amount in penalties.items()]
+        if penalties:
+            lines.append(("proposer", PROPOSER, 0, sum(penalties.values())))
+    else:
+        lines = [(a.role, a.party, a.paid, a.received) for a in accounts(doc, penalties)]
+    return [SettlementRecord(slot, fee_recipient if role == "proposer" else party, role, paid, received)
+            for role, party, paid, received in lines]

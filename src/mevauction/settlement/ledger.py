@@ -15,6 +15,11 @@ audited. Parties: each order id (its searcher), each builder id, ``mechanism``
   the rest to the proposer.
 
 The mechanism must end every slot with exactly nothing (Theorem 3: budget balance).
+
+:func:`accounts` is the slot's ledger by party: what each paid and received under these
+transfers, plus the penalties of disqualified winners (a builder whose deposit could not
+cover its winning payment forfeits a penalty to the proposer; the slot was re-run without
+it). Every amount has a payer and a payee, so per slot Σ paid = Σ received.
 """
 
 from __future__ import annotations
@@ -74,6 +79,37 @@ def transfers(report: Settled) -> list[Transfer]:
         out.append(Transfer(MECHANISM, winner, won.refund, "surplus β* − max(β0, β′)"))
     out.append(Transfer(MECHANISM, PROPOSER, report.proposer, "proposer revenue"))
     return [t for t in out if t.amount != 0]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """One party's totals in a slot's ledger."""
+
+    role: str  # searcher, builder, mechanism, proposer
+    party: str
+    paid: int  # wei
+    received: int  # wei
+
+
+def accounts(report: Settled, penalties: Mapping[str, int] | None = None) -> list[Account]:
+    """Each party's totals under :func:`transfers` (keyed by role, so an order id cannot pass
+    for a builder or the proposer), then each penalty: the builder pays it, the proposer gets it."""
+    penalties = penalties or {}
+    winner = report.winner
+    collected = sum(s.bid for s in report.searchers.values())
+    refunds = sum(s.refund for s in report.searchers.values())
+    out = [Account("searcher", oid, s.bid, s.refund) for oid, s in report.searchers.items()]
+    for j, owed in report.builder_settlement.items():
+        out.append(Account("builder", j, owed.paid + penalties.get(j, 0),
+                           owed.refund + (collected if j == winner else 0)))
+    out += [Account("builder", j, amount, 0) for j, amount in penalties.items() if j not in report.builder_settlement]
+    if winner == "default":  # 4a: the bids come to the mechanism
+        out.append(Account("mechanism", MECHANISM, refunds + report.proposer, collected))
+    else:  # 4b: the bids go to the winner, which pays the mechanism
+        won = report.builder_settlement[winner]
+        out.append(Account("mechanism", MECHANISM, refunds + won.refund + report.proposer, won.paid))
+    out.append(Account("proposer", PROPOSER, 0, report.proposer + sum(penalties.values())))
+    return out
 
 
 def net_positions(flows: Iterable[Transfer]) -> dict[str, int]:
