@@ -30,6 +30,9 @@ from mevauction.cli.demo_load import table_orders
 from mevauction.client import AsyncClient, Signer
 
 
+BUILDER = Signer(random.Random(4).randbytes(32))  # registered with the service
+
+
 async def one_round(url: str, orders: int, rng: random.Random) -> tuple[int, float, int]:
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=32)) as http:
         info = await AsyncClient(url, http=http).slot()
@@ -38,7 +41,7 @@ async def one_round(url: str, orders: int, rng: random.Random) -> tuple[int, flo
         flow = table_orders(slot, orders, rng)
         for start in range(0, len(flow), 32):
             await asyncio.gather(*(searchers[i % 16].send_order(o, slot) for i, o in enumerate(flow[start:start + 32])))
-        await AsyncClient(url, Signer(rng.randbytes(32)), http=http).send_builder_bid(slot, algorithm="default")
+        await AsyncClient(url, BUILDER, http=http).send_builder_bid(slot, algorithm="default")
         deadline = info["deadline_ms"] / 1000 + info["slot_seconds"]
         await asyncio.sleep(max(0.0, deadline - time.time()))
         while True:
@@ -57,7 +60,8 @@ def main() -> int:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="mevauction-settle-"))
     server = ServerProcess(f"sqlite:///{workdir / 's.db'}", slot_seconds=args.slot_seconds,
-                           log=workdir / "server.log", extra=["--sealed"] if args.sealed else None).start()
+                           log=workdir / "server.log", extra=[*(["--sealed"] if args.sealed else []),
+                                  "--builder", f"{BUILDER.address}={10**24}"]).start()
     rng = random.Random(3)
     try:
         for _ in range(args.rounds):

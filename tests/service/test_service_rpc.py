@@ -16,10 +16,14 @@ PAPER_O1 = {"id": "o1", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 40
 PAPER_O2 = {"id": "o2", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 50, "after": {"o1": 80}}}
 
 
+BUILDER = Signer.random()  # registered with the service, as only registered builders may bid
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("rpc") / "svc.db"
-    proc = ServerProcess(f"sqlite:///{db}", slot_seconds=1.0).start()
+    registry = ["--builder", f"{BUILDER.address}={10**18}"]
+    proc = ServerProcess(f"sqlite:///{db}", slot_seconds=1.0, extra=registry).start()
     yield proc
     proc.stop()
 
@@ -72,8 +76,8 @@ def test_paper_example_settles_with_refunds(server, searcher):
     slot = ahead(searcher)
     searcher.send_order(PAPER_O1, slot)
     searcher.send_order(PAPER_O2, slot)
-    with Client(server.url, Signer.random()) as builder:
-        builder.send_builder_bid(slot, bid=149, block=["o2", "o1"])
+    with Client(server.url, BUILDER) as builder:
+        ack = builder.send_builder_bid(slot, bid=149, block=["o2", "o1"])
         live = httpx.get(server.url + "/v1/live").json()
         # Sealed until the slot settles (clock fields are left out: a timestamp may contain "149").
         assert "149" not in str({k: v for k, v in live.items() if k not in ("now_ms", "deadline_ms")})
@@ -87,8 +91,11 @@ def test_paper_example_settles_with_refunds(server, searcher):
     delivered = searcher.payload_delivered(slot=slot)
     assert len(delivered) == 1 and delivered[0]["value"] == "30" and delivered[0]["block_number"] == str(slot)
     received = searcher.builder_blocks_received(slot=slot)
-    assert sorted(r["value"] for r in received) == ["149", "150"]
+    # The builder's 149 lost to β0 = 150: it is not published; its commitment is.
+    assert sorted(r.get("value", "-") for r in received) == ["-", "150"]
+    assert sorted(str(r["bid_commitment"]) for r in received) == sorted([ack["commitment"], "None"])
     assert {r["block_hash"] for r in received} == {delivered[0]["block_hash"]}  # same block [o2, o1]
+    assert report["builders"] == [{"id": BUILDER.address, "valid": True}]
 
 
 @pytest.mark.parametrize("method,params,field", [

@@ -14,7 +14,7 @@ from service_harness import ServerProcess
 
 from mevauction.client import Client, Signer
 from mevauction.intake.scenario import parse_scenario
-from mevauction.service.settle import build_scenario
+from mevauction.service.settle import build_scenario, public_report
 from mevauction.settlement.report import ReportDocument
 
 pytestmark = pytest.mark.slow  # every test starts a service process with an MPC committee
@@ -28,6 +28,8 @@ ORDERS = [
     {"id": "o4", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 25, "after": {"o3": 30}}},
 ]
 COMPARED = ("winner", "block", "proposer", "searchers", "builders", "builder_settlement", "default")
+BUILDERS = [Signer.random(), Signer.random(), Signer.random()]  # registered with the service
+REGISTRY = [arg for b in BUILDERS for arg in ("--builder", f"{b.address}={10**18}")]
 
 
 def running(pid: int) -> bool:
@@ -45,7 +47,7 @@ def committee(server) -> dict:
 
 def settle_one(server, bids: tuple[int, int]) -> tuple[dict, dict]:
     """Send the orders and three builder bids for the next slot; (report, clear report)."""
-    builders = [Signer.random(), Signer.random(), Signer.random()]
+    builders = BUILDERS
     submissions = {builders[0].address: {"block": ["o2", "o1", "o3", "o4"], "bid": bids[0]},
                    builders[1].address: {"block": ["o2", "o1", "o4"], "bid": bids[1]},
                    builders[2].address: {"algorithm": "default", "bid": "truthful"}}
@@ -59,7 +61,7 @@ def settle_one(server, bids: tuple[int, int]) -> tuple[dict, dict]:
                 builder.send_builder_bid(slot, bid=sub["bid"], algorithm=sub.get("algorithm"), block=sub.get("block"))
         report = searcher.wait_report(slot, timeout=120)
     scenario = parse_scenario(build_scenario({"kind": "table"}, ORDERS, submissions, 30_000_000))
-    clear = ReportDocument.of(scenario.run_auction()).to_json()
+    clear = public_report(ReportDocument.of(scenario.run_auction()).to_json())  # no losing bid is published
     return report, clear
 
 
@@ -72,7 +74,7 @@ def assert_same(report: dict, clear: dict) -> None:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     db = tmp_path_factory.mktemp("sealed") / "svc.db"
-    proc = ServerProcess(f"sqlite:///{db}", slot_seconds=3.0, extra=["--sealed"]).start()
+    proc = ServerProcess(f"sqlite:///{db}", slot_seconds=3.0, extra=["--sealed", *REGISTRY]).start()
     yield proc
     proc.stop()
 
@@ -104,7 +106,7 @@ def test_a_killed_committee_is_restarted_for_the_next_slot(server):
 
 
 def test_no_committee_process_is_left_after_the_service_stops(tmp_path):
-    proc = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=3.0, extra=["--sealed"]).start()
+    proc = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=3.0, extra=["--sealed", *REGISTRY]).start()
     try:
         pids = committee(proc)["pids"]
         assert len(pids) == 3 and all(running(p) for p in pids)

@@ -15,7 +15,7 @@ from mevauction.service.store import Store, connect, migrate
 
 # The released migrations (never edited once released), for building a database as the old code did.
 OLD_V1 = [s for v, _, ss in MIGRATIONS if v == 1 for s in ss]
-OLD_LATER = [s for v, _, ss in MIGRATIONS if v > 1 for s in ss]
+OLD_LATER = [s for v, _, ss in MIGRATIONS if 1 < v <= 3 for s in ss]  # released with version 3
 
 
 def shape(url: str) -> dict:
@@ -64,6 +64,8 @@ def old_code_database(path, version: int) -> None:
                   "0x" + "22" * 48, "0x" + "33" * 48, "0x" + "44" * 20, 30_000_000, 21_000, 1, "30", f"{30:080d}", "4"))
     conn.execute("INSERT INTO builder_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                  (4, "default", "0x" + "11" * 32, "0x" + "22" * 48, 1, 21_000, 1, "30", f"{30:080d}", 150))
+    conn.execute("INSERT INTO builder_blocks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # a losing bid of 29
+                 (4, "0xbb", "0x" + "11" * 32, "0xbb", 1, 21_000, 1, "29", f"{29:080d}", 140))
     conn.execute("INSERT INTO builder_bids VALUES (?, ?, ?, ?)", (5, "0xbb", '{"bid":9}', 120))
     if version >= 3:
         for statement in OLD_LATER:
@@ -93,7 +95,7 @@ def test_database_made_by_the_old_code_opens(tmp_path, version):
         assert settled is not None and (settled.payment, settled.refund, settled.status) == (30, 4, "included")
         traces = store.read_now(lambda db: dao.received_blocks(db, TraceFilter(slot=4), "", 10))
         assert [(t.value, t.valid, t.timestamp_ms, t.proposer_pubkey) for t in traces] == \
-            [(30, True, 150, "0x" + "33" * 48)]
+            [(None, True, 140, "0x" + "33" * 48), (30, True, 150, "0x" + "33" * 48)]  # the losing bid is dropped
         assert store.read_now(lambda db: dao.slot_history(db, 5))[0].refunds == 4
         # new rows go in by name next to the old ones
         store.write_now(lambda db: dao.insert_order(db, OrderRecord(6, "o2", 2, "order", "0xaa", None, [], {}, 140)))

@@ -35,6 +35,13 @@ from mevauction.service.intake import available_algorithms
 from mevauction.service.settle import sealed_available
 
 BUILDER_CHOICES = (("mgp-ordering", "truthful"), ("parallel", "truthful"), ("default", "truthful"))
+BUILDER_DEPOSIT = 10**24  # wei (10^6 ETH): the demo's builders bid truthfully, far below it
+
+
+def demo_builders(seed: int) -> list[Signer]:
+    """The demo's two builders (the service registers them with a deposit)."""
+    rng = random.Random(f"builders:{seed}")
+    return [Signer(rng.randbytes(32)) for _ in range(2)]
 
 
 def builder_plan() -> list[tuple[str, str]]:
@@ -158,7 +165,7 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
     rng = random.Random(seed)
     users = [Signer(rng.randbytes(32)) for _ in range(max(2, orders // 10))]
     searchers = [Signer(rng.randbytes(32)) for _ in range(8)]
-    builders = [Signer(rng.randbytes(32)) for _ in range(2)]
+    builders = demo_builders(seed)
     nonces: dict[str, int] = {}
     async with httpx.AsyncClient(timeout=10) as http:
         info = await AsyncClient(url, http=http).slot()
@@ -182,24 +189,16 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
     return reports
 
 
-def best_builder(report: dict) -> str:
-    """The highest valid builder bid, as opened after settlement."""
-    valid = [b for b in report.get("builders", []) if b.get("valid")]
-    if not valid:
-        return "—"
-    top = max(valid, key=lambda b: b["bid"])
-    return fmt_eth(top["bid"])
-
-
 def print_reports(reports: list[dict], console: Console) -> None:
-    table = Table(title="settled slots (ETH; builder = top builder bid, opened after settlement)")
-    for column in ("slot", "orders", "incl.", "winner", "β0", "builder", "refunds", "proposer"):
+    table = Table(title="settled slots (ETH; price = what the winner pays: max(β0, β′), or β0 if the default wins; "
+                        "losing bids are never published)")
+    for column in ("slot", "orders", "incl.", "winner", "β0", "price", "refunds", "proposer"):
         table.add_column(column, justify="right")
     for r in reports:
         refunds = sum(s["refund"] for s in r["searchers"].values())
         winner = r["winner"] if r["winner"] == "default" else r["winner"][:10] + "…"
         table.add_row(str(r["slot"]), str(len(r["searchers"])), str(len(r["block"])), winner,
-                      fmt_eth(r["default"]["value"]), best_builder(r), fmt_eth(refunds), fmt_eth(r["proposer"]))
+                      fmt_eth(r["default"]["value"]), fmt_eth(r["price"]), fmt_eth(refunds), fmt_eth(r["proposer"]))
     console.print(table)
 
 
@@ -221,7 +220,8 @@ def run_demo(slots: int = 3, orders: int = 120, seed: int = 1, slot_seconds: flo
     if sealed is None:
         sealed = sealed_available()
     config = ServiceConfig(port=port, db=db or f"sqlite:///{workdir / 'demo.db'}", slot_seconds=slot_seconds,
-                           world=world_arg, sealed=sealed)
+                           world=world_arg, sealed=sealed,
+                           builders={b.address: BUILDER_DEPOSIT for b in demo_builders(seed)})
     server = BackgroundServer(config).start()
     console.print(f"service up at {server.url}/ (live page), db {config.db}; playing {slots} slots "
                   f"of {orders} searcher orders each; builder bids "

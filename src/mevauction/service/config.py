@@ -146,7 +146,7 @@ def builder_flags(values: list[str] | None) -> dict[str, str] | None:
     out: dict[str, str] = {}
     for text in values:
         address, sep, deposit = text.partition("=")
-        require(bool(sep) and bool(address) and bool(deposit), "--builder", f"expected ADDRESS=DEPOSIT_WEI, got {text!r}")
+        require(bool(sep and address and deposit), "--builder", f"expected ADDRESS=DEPOSIT_WEI, got {text!r}")
         require(address.lower() not in {a.lower() for a in out}, "--builder", f"{address} is given twice")
         out[address] = deposit
     return out
