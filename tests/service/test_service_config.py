@@ -4,7 +4,7 @@ import pytest
 
 from mevauction.errors import InputError
 from mevauction.service.clock import SlotClock, resume_clock
-from mevauction.service.config import load_config
+from mevauction.service.config import builder_deposits, builder_flags, load_config
 from mevauction.service.migrations import LATEST
 from mevauction.service.store import connect, migrate, schema_version
 
@@ -31,6 +31,29 @@ def test_bad_world_and_env_values_are_one_line_errors():
         load_config({"world": "/no/such/world.json"}, None, {})
     with pytest.raises(InputError, match="MEVAUCTION_SLOT_SECONDS"):
         load_config({}, None, {"MEVAUCTION_SLOT_SECONDS": "-1"})
+
+
+A, B = "0x" + "ab" * 20, "0x" + "cd" * 20
+
+
+def test_the_builder_registry_from_flags_toml_and_env(tmp_path):
+    toml = tmp_path / "serve.toml"
+    toml.write_text(f'[serve.builders]\n"{A.upper().replace("0X", "0x")}" = "1000000000000000000000"\n')
+    assert builder_deposits(load_config({}, str(toml), {})) == {A: 10**21}
+    env = {"MEVAUCTION_BUILDERS": f'{{"{B}": 5}}'}
+    assert builder_deposits(load_config({}, str(toml), env)) == {B: 5}
+    flags = {"builders": builder_flags([f"{A}=7", f"{B}=0x10"])}
+    assert builder_deposits(load_config(flags, str(toml), env)) == {A: 7, B: 16}
+
+
+@pytest.mark.parametrize("values,field", [
+    (["0xab"], "--builder"), ([f"{A}="], "--builder"), ([f"{A}=1", f"{A.upper().replace('0X', '0x')}=2"], "--builder"),
+    (["0x12=5"], "builders.0x12"), ([f"{A}=-1"], f"builders.{A}"), ([f"{A}=1e3"], f"builders.{A}"),
+])
+def test_a_bad_builder_registration_names_the_field(values, field):
+    with pytest.raises(InputError) as info:
+        load_config({"builders": builder_flags(values)}, None, {})
+    assert info.value.field == field
 
 
 def test_clock_resumes_and_never_reuses_a_slot_when_the_length_changes():
