@@ -66,16 +66,16 @@ class BuilderRegistry:
         held = sum(v for (slot, b), v in self.holds.items() if b == builder and slot != except_slot)
         return self.deposits.get(builder, 0) - self.spent.get(builder, 0) - held
 
-    def admit(self, builder: str, slot: int, bid: int | str, sealed: bool) -> int:
-        """The amount a new bid holds (0 if unknown at intake), or an InputError why it is refused."""
+    def admit(self, builder: str, slot: int, bid: int | str | None, sealed: bool) -> int:
+        """The amount a new bid holds (0 if unknown at intake: ``"truthful"``, sealed, or not
+        sent in the clear, None), or an InputError why it is refused."""
         require(builder in self.deposits, "builder",
                 f"{builder} is not a registered builder (the operator registers builders with "
                 f"serve --builder ADDRESS=DEPOSIT_WEI)")
         free = self.free(builder, except_slot=slot)
         require(free > 0, "builder", f"{builder} has no free deposit left")
-        if bid == "truthful":
+        if not isinstance(bid, int):
             return 0
-        assert isinstance(bid, int), "parse_builder_bid gives wei or 'truthful'"
         if sealed:
             require(bid < 1 << SEALED_BID_BITS, "bid", f"a sealed bid must be below 2^{SEALED_BID_BITS} wei")
             return 0  # the service is not to know a sealed bid: checked on the committee's outcome

@@ -258,7 +258,7 @@ class Auctioneer:
         """Store a registered builder's sealed submission for a slot (a later one replaces it),
         within its free deposit (service/builders.py); the ack carries its commitment and salt."""
         state = self.target_slot(bid.slot)
-        held = self.builders.admit(signer, state.slot, bid.submission["bid"], self.config.sealed)
+        held = self.builders.admit(signer, state.slot, bid.submission.get("bid"), self.config.sealed)
         received = now_ms()
         commitment, salt = commit(state.slot, signer, bid.submission)
         record = BuilderBidRecord(state.slot, signer, bid.submission, received, commitment)
