@@ -29,7 +29,6 @@ from service_harness import ServerProcess
 from mevauction.cli.demo_load import table_orders
 from mevauction.client import AsyncClient, Signer
 
-
 BUILDER = Signer(random.Random(4).randbytes(32))  # registered with the service
 
 
