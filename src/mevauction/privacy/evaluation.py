@@ -85,6 +85,8 @@ class Auction:
     k: int = 1
     grid: list[int] = field(default_factory=list)
     bits: int = DEFAULT_BITS
+    controller: str = ""  # the auctioneer's address: the only signer of a reserve
+    address_labels: bool = False  # every non-reserve label must be its signer's address
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
 
@@ -98,7 +100,7 @@ class Auction:
         self._bidders: set[str] = set()
 
     @classmethod
-    def from_request(cls, req: dict, parties: int, index: int) -> Auction:
+    def from_request(cls, req: dict, parties: int, index: int, controller: str = "") -> Auction:
         mechanism = str(req["mechanism"])
         if mechanism not in MECHANISMS:
             raise ValueError(f"unknown mechanism {mechanism}")
@@ -107,7 +109,8 @@ class Auction:
             raise ValueError(f"unsupported bid width {bits}; supported: {', '.join(map(str, WIDTHS))}")
         return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=int(req["max_bids"]),
                    parties=parties, index=index, k=int(req.get("k") or 1),
-                   grid=[int(g) for g in req.get("grid") or []], bits=bits)
+                   grid=[int(g) for g in req.get("grid") or []], bits=bits, controller=controller.lower(),
+                   address_labels=req.get("address_labels") is True)
 
     @property
     def bit_shared(self) -> bool:
@@ -121,12 +124,26 @@ class Auction:
         self.closed.set()
         self.arrived.set()
 
+    def check_identity(self, header: messages.BidHeader) -> None:
+        """Who may bid under a label: a reserve only the auctioneer; an address only its key."""
+        signer = header.signer.lower()
+        if header.side == "reserve":
+            if not self.controller or signer != self.controller:
+                raise Rejected("the reserve is submitted by the auctioneer's key only")
+            return
+        if messages.is_address(header.bidder):
+            if header.bidder.lower() != signer:
+                raise Rejected(f"label {header.bidder} is an address: only its own key may bid under it")
+        elif self.address_labels:
+            raise Rejected("this auction takes bids labelled by their signer's address only")
+
     def accept(self, header: messages.BidHeader, shares: object, nonce: object, engine: Engine) -> int:
         """Intake checks; returns the arrival sequence number or raises Rejected."""
         if self.closed.is_set():
             raise Rejected("late: the auction is closed")
         if not header.signature_valid():
             raise Rejected("bad signature on the bid header")
+        self.check_identity(header)
         if len(header.share_hashes) != self.parties:
             raise Rejected(f"expected {self.parties} share hashes")
         if not isinstance(shares, list) or len(shares) != self.shares_per_bid:
