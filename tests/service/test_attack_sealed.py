@@ -12,15 +12,14 @@ and the committee keeps serving; no public endpoint names those ports or process
 """
 
 import json
-import os
 import re
 import socket
 import ssl
 import time
-from pathlib import Path
 
 import httpx
 import pytest
+from committee_procs import committee_servers
 from service_harness import ServerProcess
 
 from mevauction.client import Client, RpcError, Signer
@@ -156,35 +155,6 @@ def test_an_altered_envelope_is_refused_by_the_committee_not_opened_as_another_a
     assert report["winner"] == honest.address  # the higher, altered bid did not win
     assert entries[tampered.address]["valid"] is False
     assert "refused by the committee" in entries[tampered.address]["reason"]
-
-
-def committee_servers(server) -> list[tuple[int, tuple[str, int]]]:
-    """(pid, intake address) of the service's committee servers, found as a local user can:
-    in /proc, among the service's descendants."""
-    parents = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-
-    def descends(pid: int) -> bool:
-        while pid > 1:
-            pid = parents.get(pid, 0)
-            if pid == server.proc.pid:
-                return True
-        return False
-    found = []
-    for pid in sorted(p for p in parents if descends(p)):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"committee" in argv and b"--intake" in argv:
-            host, port = argv[argv.index(b"--intake") + 1].decode().rsplit(":", 1)
-            found.append((pid, (host, int(port))))
-    return found
 
 
 def outsider(address: tuple[str, int], request: dict) -> dict:
