@@ -29,12 +29,20 @@ from rich.table import Table
 from mevauction.cli.output import fmt_eth
 from mevauction.client import AsyncClient, Signer, signed_transfer
 from mevauction.intake import workloads
+from mevauction.intake.scenario import parse_scenario
 from mevauction.service.app import create_app
 from mevauction.service.config import ServiceConfig
 from mevauction.service.intake import available_algorithms
-from mevauction.service.settle import sealed_available
+from mevauction.service.settle import build_scenario, sealed_available
 
 BUILDER_CHOICES = (("mgp-ordering", "truthful"), ("parallel", "truthful"), ("default", "truthful"))
+
+
+def truthful_amount(world: dict, orders: list[dict], algorithm: str) -> int:
+    """A sealed builder's own truthful bid: its block's value over the orders it has seen,
+    computed on its side (the sealed service never learns the amount)."""
+    doc = build_scenario(world, orders, {"builder": {"algorithm": algorithm, "bid": "truthful"}}, 30_000_000)
+    return parse_scenario(doc).run_auction().builders[0].bid
 
 
 def builder_plan() -> list[tuple[str, str]]:
@@ -120,8 +128,11 @@ def amm_slot_flow(orders: list[dict], slot: int, rng: random.Random) -> list[dic
 
 async def play_slot(url: str, slot: int, orders: list[dict], users: list[Signer], searchers: list[Signer],
                     builders: list[Signer], rng: random.Random, nonces: dict[str, int], slot_seconds: float,
-                    world_kind: str = "table") -> int:
-    """Send one slot's flow spread over the first half of the slot; returns requests acknowledged."""
+                    world_kind: str = "table", sealed_world: dict | None = None) -> int:
+    """Send one slot's flow spread over the first half of the slot; returns requests acknowledged.
+
+    With ``sealed_world`` (a ``--sealed`` service) each builder seals its truthful bid itself.
+    """
     async with httpx.AsyncClient(timeout=10) as http:
         def client(s: Signer) -> AsyncClient:
             return AsyncClient(url, s, http=http)
@@ -150,11 +161,16 @@ async def play_slot(url: str, slot: int, orders: list[dict], users: list[Signer]
             sent += len(jobs[start:start + 16])
             await asyncio.sleep(pause * 16)
         for builder, (algorithm, bid) in zip(builders, builder_plan()):
-            await client(builder).send_builder_bid(slot, bid=bid, algorithm=algorithm)
+            if sealed_world is None:
+                await client(builder).send_builder_bid(slot, bid=bid, algorithm=algorithm)
+            else:
+                amount = await asyncio.to_thread(truthful_amount, sealed_world, orders, algorithm)
+                await client(builder).send_sealed_builder_bid(slot, amount, algorithm=algorithm)
         return sent + len(builders)
 
 
-async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: float, world: dict) -> list[dict]:
+async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: float, world: dict,
+                sealed: bool = False) -> list[dict]:
     rng = random.Random(seed)
     users = [Signer(rng.randbytes(32)) for _ in range(max(2, orders // 10))]
     searchers = [Signer(rng.randbytes(32)) for _ in range(8)]
@@ -170,7 +186,8 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
         await asyncio.sleep(max(0.0, wait))  # slot is now open
         slot_orders = (table_orders(slot, orders, rng) if world["kind"] == "table"
                        else amm_slot_flow(amm_flow, slot, rng))
-        await play_slot(url, slot, slot_orders, users, searchers, builders, rng, nonces, slot_seconds, world["kind"])
+        await play_slot(url, slot, slot_orders, users, searchers, builders, rng, nonces, slot_seconds, world["kind"],
+                        world if sealed else None)
     async with httpx.AsyncClient(timeout=10) as http:
         reader = AsyncClient(url, http=http)
         for slot in range(first, first + slots):
@@ -183,7 +200,7 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
 
 
 def best_builder(report: dict) -> str:
-    """The highest valid builder bid, as opened after settlement."""
+    """The highest valid builder bid, as opened after settlement (sealed: the winner's price)."""
     valid = [b for b in report.get("builders", []) if b.get("valid")]
     if not valid:
         return "—"
@@ -192,7 +209,8 @@ def best_builder(report: dict) -> str:
 
 
 def print_reports(reports: list[dict], console: Console) -> None:
-    table = Table(title="settled slots (ETH; builder = top builder bid, opened after settlement)")
+    table = Table(title="settled slots (ETH; builder = top builder bid opened after settlement; "
+                        "sealed: the winner's price, no other bid is opened)")
     for column in ("slot", "orders", "incl.", "winner", "β0", "builder", "refunds", "proposer"):
         table.add_column(column, justify="right")
     for r in reports:
@@ -230,7 +248,7 @@ def run_demo(slots: int = 3, orders: int = 120, seed: int = 1, slot_seconds: flo
     reports: list[dict] = []
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo cleanly
-            reports = asyncio.run(_play(server.url, slots, orders, seed, slot_seconds, config.world_object()))
+            reports = asyncio.run(_play(server.url, slots, orders, seed, slot_seconds, config.world_object(), sealed))
             print_reports(reports, console)
             if keep_open:
                 console.print(f"page at {server.url}/ — Ctrl-C to stop")
