@@ -154,13 +154,15 @@ def check_sealed_bid(sealed: object, signer: str, auction: str, parties: int) ->
 @dataclass(frozen=True)
 class SealedSlot:
     """One slot's builder auction as the service hands it to the committee: the committee
-    (with the service's control key), the slot's auction id, the servers' pinned keys and
-    each builder's stored sealed bid (header + envelopes)."""
+    (with the service's control key), the slot's auction id, the servers' pinned keys,
+    each builder's stored sealed bid (header + envelopes) and, optionally, each builder's
+    cap — the largest bid it can pay (its free deposit), enforced inside the MPC."""
 
     access: CommitteeAccess
     auction: str
     members: list[str]
     bids: dict[str, dict[str, Any]] = field(default_factory=dict)
+    caps: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -180,6 +182,8 @@ async def relay_builder_auction(slot: SealedSlot, reserve: int, builders: list[s
     forwarded = [b for b in builders if b in slot.bids]
     spec = {"auction": slot.auction, "mechanism": "builder", "max_bids": 1 + len(forwarded),
             "k": 1, "grid": [], "bits": BUILDER_BITS, "address_labels": True}
+    if slot.caps:
+        spec["caps"] = {b: str(cap) for b, cap in slot.caps.items() if b in forwarded}
     parties = len(slot.access.intake)
     async with Coordinator(slot.access) as co:
         keys = [str(i["encryption_key"]) for i in await co.info()]

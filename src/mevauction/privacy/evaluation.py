@@ -87,6 +87,7 @@ class Auction:
     bits: int = DEFAULT_BITS
     controller: str = ""  # the auctioneer's address: the only signer of a reserve
     address_labels: bool = False  # every non-reserve label must be its signer's address
+    caps: dict[str, int] = field(default_factory=dict)  # builder label (lower case) → largest bid it may make
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
 
@@ -110,7 +111,7 @@ class Auction:
         return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=int(req["max_bids"]),
                    parties=parties, index=index, k=int(req.get("k") or 1),
                    grid=[int(g) for g in req.get("grid") or []], bits=bits, controller=controller.lower(),
-                   address_labels=req.get("address_labels") is True)
+                   address_labels=req.get("address_labels") is True, caps=parse_caps(req.get("caps"), bits))
 
     @property
     def bit_shared(self) -> bool:
@@ -181,6 +182,26 @@ class Auction:
         return len(self.bids) - 1
 
 
+def parse_caps(raw: object, bits: int) -> dict[str, int]:
+    """``caps`` of an ``open``: {builder label: largest bid in wei, a decimal string}."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > 4096:
+        raise ValueError("caps must be an object of at most 4096 labels")
+    return {str(label).lower(): min(fields.wei(cap, f"caps.{label}"), (1 << bits) - 1) for label, cap in raw.items()}
+
+
+async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: np.ndarray) -> np.ndarray:
+    """The builders' bids with every bid above its builder's cap (its free deposit) as 0.
+
+    Computed in the MPC ([bid ≤ cap]·bid), so an over-cap bid is neither awarded nor
+    revealed: it only cannot win, exactly as if it had been refused (a 0 bid never beats
+    β0 ≥ 0 and never sets the price max(β0, β′)). Builders without a cap are not limited.
+    """
+    caps = obj([a.caps.get(b.header.bidder.lower(), (1 << a.bits) - 1) for b in bids])
+    return await e.mul(await e.ge(caps, values), values)
+
+
 def plan_material(a: Auction) -> tuple[int, int]:
     """Comparisons and multiplication masks the evaluation will use (slightly over)."""
     n, k, G = a.max_bids, a.k, max(1, len(a.grid))
@@ -193,6 +214,8 @@ def plan_material(a: Auction) -> tuple[int, int]:
         "stream": (n, 2 * n),
         "baseline": (0, 0),
     }[a.mechanism]
+    if a.caps:  # one comparison and one product per bid
+        comparisons, products = comparisons + n, products + n
     return comparisons, MASKS_PER_COMPARISON * comparisons + products
 
 
@@ -277,6 +300,8 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
         elif a.mechanism == "topk":
             out = await mech.secure_topk(e, values, a.k)
         elif a.mechanism == "builder":
+            if a.caps and len(values):
+                values = await within_caps(e, a, admitted, values)
             tour = await mech.tournament(e, values, second=True) if len(values) else None
             out = await mech.finish_builder(e, reserve, tour)
         elif not len(values):

@@ -107,13 +107,14 @@ class ServiceCommittee:
         out["sealed"] = check_sealed_bid(submission["sealedBid"], signer, self.auction_id(slot), self.parties)
         return out
 
-    def sealed_slot(self, slot: int, bids: dict[str, dict[str, Any]]) -> SealedSlot:
-        """The slot's builder auction as the settlement worker runs it on this committee."""
+    def sealed_slot(self, slot: int, bids: dict[str, dict[str, Any]], caps: dict[str, int] | None = None) -> SealedSlot:
+        """The slot's builder auction as the settlement worker runs it on this committee;
+        ``caps``: each builder's largest allowed bid (its free deposit), checked in the MPC."""
         from mevauction.privacy.builder_auction import SealedSlot
 
         if self.local is None:
             raise CommitteeFailure("the committee is not running")
-        return SealedSlot(self.local.access(), self.auction_id(slot), list(self.members), bids)
+        return SealedSlot(self.local.access(), self.auction_id(slot), list(self.members), bids, dict(caps or {}))
 
     def alive(self) -> bool:
         """Every server process is still running (a server exits after an abort)."""
