@@ -67,3 +67,34 @@ def test_the_service_can_check_a_sealed_bid_but_not_move_it_to_another_slot(comm
         check_sealed_bid(sealed, messages.address(key), new_auction_id(), 3)
     with pytest.raises(InputError, match="committee.members"):
         seal_builder_bid(info, key, 7 * ETH, pinned=[messages.address(key)] * 3)  # other keys than the pinned
+
+
+def test_nobody_bids_around_the_service_straight_to_the_servers(committee):
+    """The service opens its auctions with the digests it forwards (``admit``); a builder
+    who found the servers and sends its own sealed bid to them directly is refused."""
+    from mevauction.privacy.builder_auction import BUILDER_BITS, RESERVE_LABEL
+    from mevauction.privacy.client import Coordinator, SealedBid, seal
+
+    slot, names = sealed_slot(committee, [31 * ETH])
+    forwarded = "0x" + messages.BidHeader.from_json(slot.bids[names[0]]["header"]).digest().hex()
+    outsider = messages.new_key()
+    direct = seal_builder_bid({"auction": slot.auction, "members": slot.members}, outsider, 90 * ETH)
+    reserve = seal(slot.auction, SealedBid(RESERVE_LABEL, [20 * ETH], side="reserve", key=committee.control_key), 3,
+                   width=BUILDER_BITS, recipients=slot.members)
+
+    async def go():
+        async with Coordinator(committee.access()) as co:
+            await co.open({"auction": slot.auction, "mechanism": "builder", "max_bids": 3, "bits": BUILDER_BITS,
+                           "address_labels": True, "admit": [forwarded, "0x" + reserve.header.digest().hex()]})
+            around = await co.each([[{"op": "bid", "header": direct["header"], "ciphertext": direct["ciphertexts"][j]}]
+                                    for j in range(3)])
+            relayed = await co.each([[reserve.payloads[j], {"op": "bid", "header": slot.bids[names[0]]["header"],
+                                                            "ciphertext": slot.bids[names[0]]["ciphertexts"][j]}]
+                                     for j in range(3)])
+            statements, _ = await co.close(slot.auction)
+            return around, relayed, statements
+
+    around, relayed, statements = asyncio.run(go())
+    assert all(r[0]["ok"] is False and "auctioneer forwarded" in r[0]["reason"] for r in around), around
+    assert all(r["ok"] for per_server in relayed for r in per_server)
+    assert {s["outcome"]["winner"] for s in statements} == {names[0]}  # not the 90 ETH bid sent around

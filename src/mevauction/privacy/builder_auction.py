@@ -189,9 +189,12 @@ async def relay_builder_auction(slot: SealedSlot, reserve: int, builders: list[s
         keys = [str(i["encryption_key"]) for i in await co.info()]
         if [k.lower() for k in keys] != [k.lower() for k in slot.members]:
             raise RuntimeError("the committee's encryption keys are not the pinned ones")
-        await co.open(spec)
         beta0 = seal(slot.auction, SealedBid(RESERVE_LABEL, [reserve], side="reserve", key=slot.access.control_key),
                      parties, width=BUILDER_BITS, recipients=keys)
+        # Only what the service forwards is admitted: nobody bids around it to the servers.
+        spec["admit"] = ["0x" + beta0.header.digest().hex()] + [
+            "0x" + messages.BidHeader.from_json(slot.bids[b]["header"]).digest().hex() for b in forwarded]
+        await co.open(spec)
         relayed = [[{"op": "bid", "header": slot.bids[b]["header"], "ciphertext": slot.bids[b]["ciphertexts"][j]}
                     for j in range(parties)] for b in forwarded]
         replies = await co.each([[beta0.payloads[j]] + [r[j] for r in relayed] for j in range(parties)])
@@ -213,4 +216,6 @@ async def relay_builder_auction(slot: SealedSlot, reserve: int, builders: list[s
     assert isinstance(first, dict)  # agreed_outcome: every statement is a signed dict
     for x in first.get("excluded", []):
         refused.setdefault(str(x["bidder"]), str(x["reason"]))
+    if result["winner"] is not None and result["winner"] not in forwarded:
+        raise RuntimeError(f"the committee named {result['winner']!r}, a bidder the service did not forward")
     return RelayOutcome(result["winner"], int(result["price"]), refused)

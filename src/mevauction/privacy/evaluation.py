@@ -88,6 +88,7 @@ class Auction:
     controller: str = ""  # the auctioneer's address: the only signer of a reserve
     address_labels: bool = False  # every non-reserve label must be its signer's address
     caps: dict[str, int] = field(default_factory=dict)  # builder label (lower case) → largest bid it may make
+    admit: frozenset[str] | None = None  # header digests the auctioneer forwards; None: any bidder may bid
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
 
@@ -111,7 +112,8 @@ class Auction:
         return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=int(req["max_bids"]),
                    parties=parties, index=index, k=int(req.get("k") or 1),
                    grid=[int(g) for g in req.get("grid") or []], bits=bits, controller=controller.lower(),
-                   address_labels=req.get("address_labels") is True, caps=parse_caps(req.get("caps"), bits))
+                   address_labels=req.get("address_labels") is True, caps=parse_caps(req.get("caps"), bits),
+                   admit=parse_admit(req.get("admit")))
 
     @property
     def bit_shared(self) -> bool:
@@ -160,6 +162,8 @@ class Auction:
         if expected != header.share_hashes[self.index]:
             raise Rejected("share does not match its hash in the header")
         digest = "0x" + header.digest().hex()
+        if self.admit is not None and digest not in self.admit:
+            raise Rejected("not a bid the auctioneer forwarded for this auction")
         if digest in self._digests:
             raise Rejected("duplicate: this bid was already received")
         one_per_bidder = self.mechanism != "stream"
@@ -189,6 +193,16 @@ def parse_caps(raw: object, bits: int) -> dict[str, int]:
     if not isinstance(raw, dict) or len(raw) > 4096:
         raise ValueError("caps must be an object of at most 4096 labels")
     return {str(label).lower(): min(fields.wei(cap, f"caps.{label}"), (1 << bits) - 1) for label, cap in raw.items()}
+
+
+def parse_admit(raw: object) -> frozenset[str] | None:
+    """``admit`` of an ``open``: the only header digests the auction takes (the auctioneer's
+    relayed bids), so nobody can bid around the auctioneer straight to the servers."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) > 4096 or not all(isinstance(d, str) and len(d) == 66 for d in raw):
+        raise ValueError("admit must be a list of at most 4096 header digests")
+    return frozenset(d.lower() for d in raw)
 
 
 async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: np.ndarray) -> np.ndarray:

@@ -5,8 +5,9 @@ server runs with ``--ssl``, the default of local committees), one request → on
 
 - ``info`` → index, parties, signer address, encryption public key, the default
   width's field modulus, the supported bid widths;
-- ``open`` {auction, mechanism, max_bids, k, grid, bits, address_labels} → starts
-  preprocessing at once (``bits``: the bid width l, bids in [0, 2^l); default 64);
+- ``open`` {auction, mechanism, max_bids, k, grid, bits, address_labels, caps, admit}
+  → starts preprocessing at once (``bits``: the bid width l, bids in [0, 2^l); default
+  64; ``caps``: builders' largest bids; ``admit``: the only header digests taken);
 - ``bid`` {header, ciphertext} (the share message sealed to this server's encryption
   key, see ``envelope``) or {header, shares, nonce} (sent by the bidder over TLS) →
   accepted with a sequence number, or rejected with a reason (unknown/closed auction =
