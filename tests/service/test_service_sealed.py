@@ -132,3 +132,31 @@ def test_no_committee_process_is_left_after_the_service_stops(tmp_path):
     while any(running(p) for p in pids) and time.monotonic() < give_up:
         time.sleep(0.1)
     assert not any(running(p) for p in pids)
+
+
+def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path):
+    """The servers keep their encryption keys beside the database and the slot's auction id
+    is fixed, so envelopes sealed before the service stopped still open after it restarts."""
+    db = f"sqlite:///{tmp_path / 'svc.db'}"
+    first = ServerProcess(db, slot_seconds=3.0, extra=["--sealed"]).start()
+    winner, second = Signer.random(), Signer.random()
+    try:
+        with Client(first.url, Signer.random()) as searcher:
+            slot = searcher.slot()["slot"] + 3
+            for order in ORDERS:
+                searcher.send_order(order, slot)
+            keys = searcher.committee(slot)["members"]
+        for signer, amount in ((winner, 230), (second, 205)):
+            with Client(first.url, signer) as b:
+                b.send_sealed_builder_bid(slot, amount, block=["o2", "o1", "o3", "o4"], pinned_keys=keys)
+    finally:
+        first.stop()
+    again = ServerProcess(db, slot_seconds=3.0, extra=["--sealed"]).start()
+    try:
+        with Client(again.url) as reader:
+            assert reader.committee(reader.slot()["slot"])["members"] == keys  # the same keys
+            report = reader.wait_report(slot, timeout=120)
+    finally:
+        again.stop()
+    assert "error" not in report, report
+    assert report["winner"] == winner.address and report["price"] == 205

@@ -102,13 +102,14 @@ def load_or_create_key(path: Path) -> bytes:
     restart still open after it.
     """
     if path.exists():
-        return fields.data(path.read_text().strip(), str(path), length=32)
-    key = new_key()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
-    try:
-        os.write(fd, ("0x" + key.hex() + "\n").encode())
-    finally:
-        os.close(fd)
-    path.with_name(path.name + ".pub").write_text(public_key(key) + "\n")
+        key = fields.data(path.read_text().strip(), str(path), length=32)
+    else:
+        key = new_key()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others
+        try:
+            os.write(fd, ("0x" + key.hex() + "\n").encode())
+        finally:
+            os.close(fd)
+    path.with_name(path.name + ".pub").write_text(public_key(key) + "\n")  # what the committee publishes
     return key
