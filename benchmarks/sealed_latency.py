@@ -44,7 +44,7 @@ from rich.table import Table
 
 from mevauction.mechanism.auction import second_price_with_reserve
 from mevauction.privacy.builder_auction import BUILDER_BITS, sealed_bids, sealed_builder_auction
-from mevauction.privacy.client import Coordinator, LocalCommittee, SealedBid, run_on
+from mevauction.privacy.client import LocalCommittee, SealedBid, run_on
 from mevauction.privacy.mechanisms import clear_second
 
 TARGETS_S = {128: 0.1, 1024: 0.5}
@@ -102,7 +102,7 @@ def main() -> None:
             for _ in range(args.repeat):
                 values = [rng.randrange(1 << 64) for _ in range(n)]
                 for mechanism in runs:
-                    runs[mechanism].append(one_run(committee.intake, mechanism, values))
+                    runs[mechanism].append(one_run(committee.access(), mechanism, values))
                     progress.advance(task)
             row = {"n": n}
             for mechanism, rs in runs.items():
@@ -115,14 +115,14 @@ def main() -> None:
                 for bits in runs:
                     builders = [(f"B{i:03d}", rng.randrange(1 << bits)) for i in range(n)]
                     reserve = rng.randrange(1 << bits)
-                    runs[bits].append(builder_run(committee.intake, bits, reserve, builders))
+                    runs[bits].append(builder_run(committee.access(), bits, reserve, builders))
                     progress.advance(task)
             wide_rows.append({"n": n, **{str(bits): {k: statistics.median(r[k] for r in rs) for k in rs[0]}
                                          for bits, rs in runs.items()}})
         load.append(os.getloadavg()[0])
 
         async def stop():
-            async with Coordinator(committee.intake) as co:
+            async with committee.coordinator() as co:
                 await co.shutdown()
         asyncio.run(stop())
         plugin = []

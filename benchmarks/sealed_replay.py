@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from mevauction.cli.sealed import load_relay
-from mevauction.privacy.client import Coordinator, LocalCommittee, run_on
+from mevauction.privacy.client import LocalCommittee, run_on
 
 RELAY = Path(__file__).resolve().parents[1] / "data" / "relay" / "slot6214255_builder_blocks_received.json"
 
@@ -39,8 +39,8 @@ def main() -> None:
     best = max(range(len(values)), key=lambda i: (values[i], -i))
     with LocalCommittee(3) as committee:
         async def go():
-            result = await run_on(committee.intake, "stream", bids, max_bids=len(bids), arrivals_s=arrivals)
-            async with Coordinator(committee.intake) as co:
+            result = await run_on(committee.access(), "stream", bids, max_bids=len(bids), arrivals_s=arrivals)
+            async with committee.coordinator() as co:
                 await co.shutdown()
             return result
         result = asyncio.run(go())

@@ -8,7 +8,7 @@ from mevauction.privacy.client import LocalCommittee, Sealed, SealedBid, run_on
 
 
 def run(committee: LocalCommittee, mechanism: str, bids: list[SealedBid], **kw):
-    return asyncio.run(run_on(committee.intake, mechanism, bids, **kw))
+    return asyncio.run(run_on(committee.access(), mechanism, bids, **kw))
 
 
 def labels(n: int) -> list[str]:

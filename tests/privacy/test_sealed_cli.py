@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from mevauction.eth.secp256k1 import address_of
 from mevauction.mechanism.auction import second_price_with_reserve
 from mevauction.privacy.builder_auction import sealed_builder_auction
 from mevauction.privacy.transcript import verify
@@ -21,10 +22,20 @@ def cli(*args):
                           env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}, timeout=300)
 
 
+def key(i: int) -> str:
+    return f"0x{i + 1:064x}"
+
+
+def bidder(i: int) -> str:
+    """Bidder i's label: the address of its key (an address label is bound to its key)."""
+    return address_of(int(key(i), 16).to_bytes(32, "big"))
+
+
 def bids_file(tmp_path, amounts, name="bids.json"):
     path = tmp_path / name
     path.write_text(json.dumps({"format": "mevauction.bids/1",
-                                "bids": [{"bidder": f"0x{i + 1:040x}", "amount": a} for i, a in enumerate(amounts)]}))
+                                "bids": [{"bidder": bidder(i), "key": key(i), "amount": a}
+                                         for i, a in enumerate(amounts)]}))
     return path
 
 
@@ -37,7 +48,7 @@ def test_run_second_price_report_and_transcript(tmp_path):
     report = json.loads(out.read_text())
     assert report["format"] == "mevauction.sealed/1"
     assert (report["mechanism"], report["parties"], report["n_bids"]) == ("second", 3, 5)
-    assert report["winner"] == f"0x{2:040x}" and report["price"] == 300 and report["winners"] == [report["winner"]]
+    assert report["winner"] == bidder(1) and report["price"] == 300 and report["winners"] == [report["winner"]]
     assert report["elapsed_s"] > 0 and report["preprocess_s"] > 0 and report["bytes_sent_per_party"] > 0
     assert cli("sealed", "verify", str(out)).returncode == 0
     transcript = json.loads((tmp_path / report["transcript"].split("/")[-1]).read_text())

@@ -6,7 +6,6 @@ import pytest
 from sealed_helpers import forged
 
 from mevauction.privacy.client import (
-    Coordinator,
     LocalCommittee,
     Sealed,
     SealedBid,
@@ -40,7 +39,7 @@ def cheater(auction: str, bidder: str, bits: list[int], tamper=None, headers_dif
 
 async def auction(committee, mechanism, sealed_fn, *, after_close=None, kill=None, kill_delay=None):
     auction_id = new_auction_id()
-    async with Coordinator(committee.intake) as co:
+    async with committee.coordinator() as co:
         await co.open({"auction": auction_id, "mechanism": mechanism, "max_bids": 128})
         reasons = await co.submit(sealed_fn(auction_id))
         await co.wait_ready(auction_id)
@@ -71,7 +70,8 @@ def honest(auction_id, values):
 ])
 def test_cheating_bidders_are_excluded_never_awarded(committee, mechanism, expected):
     values = [500, 700, 600]
-    reserve = lambda a: [seal(a, SealedBid("reserve", [650], side="reserve"), 3)] if mechanism == "builder" else []
+    reserve_bid = SealedBid("reserve", [650], side="reserve", key=committee.control_key)  # the auctioneer's
+    reserve = lambda a: [seal(a, reserve_bid, 3)] if mechanism == "builder" else []
     # 2^64 + 900 spelt with a "bit" worth 2 at the top; and −5 as a field element.
     out_of_range = lambda a: cheater(a, "too-big", [*bits_of(900)[:-1], 2])
     wraps_negative = lambda a: cheater(a, "negative", [MODULUS - 5] + [0] * (BID_BITS - 1))

@@ -95,12 +95,12 @@ def test_running_maximum_stream(committee):
 
 
 def test_tls_between_servers():
-    async def info(intake):
-        async with Coordinator(intake) as co:
+    async def info(access):
+        async with Coordinator(access) as co:
             return await co.info()
 
     with LocalCommittee(3, tls=True) as c:
-        assert all(i["tls"] and i["tls_peers"] for i in asyncio.run(info(c.intake)))
+        assert all(i["tls"] and i["tls_peers"] for i in asyncio.run(info(c.access())))
         result = run(c, "second", [SealedBid("a", [5]), SealedBid("b", [9]), SealedBid("c", [7])])
         assert result.outcome == {"winner": "b", "price": 7, "winners": ["b"]}
 

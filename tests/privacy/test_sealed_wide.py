@@ -14,7 +14,6 @@ from mevauction.errors import InputError
 from mevauction.mechanism.auction import second_price_with_reserve
 from mevauction.privacy.builder_auction import BUILDER_BITS, sealed_bids, sealed_builder_auction
 from mevauction.privacy.client import (
-    Coordinator,
     LocalCommittee,
     SealedBid,
     agreed_outcome,
@@ -111,7 +110,7 @@ def test_sealed_builder_auction_equals_clear_above_2_64(committee):
     default_wins = 0
     for reserve, bids in cases:
         expected = second_price_with_reserve(reserve, bids)
-        assert sealed_builder_auction(reserve, bids, committee=committee.intake) == expected, (reserve, bids)
+        assert sealed_builder_auction(reserve, bids, committee=committee.access()) == expected, (reserve, bids)
         default_wins += expected[0] is None
     assert default_wins >= 5
 
@@ -129,7 +128,8 @@ def test_wide_cheaters_are_excluded_and_narrow_shares_rejected(committee):
 
     def sealed_fn(a):
         builders = [("B1", 40 * ETH), ("B2", 35 * ETH)]
-        honest = [seal(a, s, 3, width=BUILDER_BITS) for s in sealed_bids(20 * ETH, builders)]
+        honest = [seal(a, SealedBid(s.bidder, s.values, s.side, committee.control_key if s.side == "reserve" else None),
+                       3, width=BUILDER_BITS) for s in sealed_bids(20 * ETH, builders)]
         too_big = [*bits_of(9, BUILDER_BITS)[:-1], 2]
         columns = [share(b, 3, p=p) for b in too_big]
         cheat = forged(a, "cheater", [[c[j] for c in columns] for j in range(3)])
@@ -138,7 +138,7 @@ def test_wide_cheaters_are_excluded_and_narrow_shares_rejected(committee):
 
     async def go():
         a = new_auction_id()
-        async with Coordinator(committee.intake) as co:
+        async with committee.coordinator() as co:
             await co.open({"auction": a, "mechanism": "builder", "max_bids": 8, "bits": BUILDER_BITS})
             reasons = await co.submit(sealed_fn(a))
             await co.wait_ready(a)
@@ -180,7 +180,7 @@ def test_auction_sealed_with_reserve_above_2_64_gives_the_same_report(tmp_path):
 @pytest.mark.slow
 def test_wide_transcript_verifies_offline(committee):
     bids = sealed_bids(25 * ETH, [("B1", 33 * ETH), ("B2", TOP - 1), ("B3", 1 << 64)])
-    result = asyncio.run(run_on(committee.intake, "builder", bids, max_bids=len(bids), bits=BUILDER_BITS))
+    result = asyncio.run(run_on(committee.access(), "builder", bids, max_bids=len(bids), bits=BUILDER_BITS))
     doc = build(result, threshold=1)
     assert (doc["bits"], result.outcome["winner"], result.outcome["price"]) == (128, "B2", 33 * ETH)
     assert verify(doc) == []

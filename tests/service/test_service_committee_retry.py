@@ -10,6 +10,7 @@ from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
 
 REPORT = {"winner": "B1", "proposer": 5}
+SEALED = {"B1": {"header": {}, "ciphertexts": []}}
 
 
 class FakeCommittee:
@@ -19,7 +20,8 @@ class FakeCommittee:
     def alive(self) -> bool:
         return self.up
 
-    def intake(self):  # one address stands for the list, to see which committee was used
+    def sealed_slot(self, slot, bids):  # one address stands for the slot's run, to see which committee was used
+        assert slot == 7 and bids == SEALED
         return ("127.0.0.1", 9000 + self.restarts)
 
     async def restart(self) -> None:
@@ -40,7 +42,7 @@ def settle_with(committee: FakeCommittee, failures: int) -> tuple[dict, list]:
             raise CommitteeFailure("sealed builder auction aborted: lost connection to server 1")
         return REPORT
     fake = SimpleNamespace(committee=committee, _report=report, metrics=Metrics())
-    return asyncio.run(Auctioneer._sealed_report(fake, 7, {})), calls
+    return asyncio.run(Auctioneer._sealed_report(fake, 7, {}, SEALED)), calls
 
 
 def test_a_healthy_committee_runs_once():

@@ -1,8 +1,9 @@
-"""``mevauction serve --sealed``: builder bids opened by the service's one local MPC
-committee at each deadline. Slots with builder bids settle to the same report as the
-auction run in the clear on the same orders and bids; the committee's processes stay
-the same from slot to slot, a killed committee is restarted for the next slot, and
-nothing of it is left after the service stops."""
+"""``mevauction serve --sealed``: builder bids sealed by the builders (SDK) and opened by
+the service's one local MPC committee at each deadline. Slots with builder bids settle to
+the report of the auction run in the clear on the same orders and bids, except that no
+bid is revealed but the price (``as_sealed``: the documented deviation); the committee's
+processes stay the same from slot to slot, a killed committee is restarted for the next
+slot with the same keys, and nothing of it is left after the service stops."""
 
 import os
 import signal
@@ -10,6 +11,7 @@ import time
 
 import httpx
 import pytest
+from committee_procs import committee_servers
 from service_harness import ServerProcess
 
 from mevauction.client import Client, Signer
@@ -27,7 +29,7 @@ ORDERS = [
     {"id": "o3", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 20}},
     {"id": "o4", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 25, "after": {"o3": 30}}},
 ]
-COMPARED = ("winner", "block", "proposer", "searchers", "builders", "builder_settlement", "default")
+COMPARED = ("winner", "price", "block", "proposer", "searchers", "builders", "builder_settlement", "default")
 BUILDERS = [Signer.random(), Signer.random(), Signer.random()]  # registered with the service
 REGISTRY = [arg for b in BUILDERS for arg in ("--builder", f"{b.address}={10**18}")]
 
@@ -42,7 +44,21 @@ def running(pid: int) -> bool:
 
 
 def committee(server) -> dict:
-    return httpx.get(server.url + "/healthz", timeout=10).json()["committee"]
+    """/healthz's committee entry (up, restarts) and the servers' pids, found in /proc."""
+    health = httpx.get(server.url + "/healthz", timeout=10).json()["committee"]
+    return {**health, "pids": [pid for pid, _ in committee_servers(server)]}
+
+
+def as_sealed(clear: dict) -> dict:
+    """What the sealed service reports for a clear report: no builder's bid but the winner's,
+    which is the price it pays; the winner pays price + Σ_S and gets no surplus back."""
+    out = {**clear, "builders": [{**b, "bid": clear["price"] if b["id"] == clear["winner"] else 0}
+                                 for b in clear["builders"]]}
+    settlement = dict(clear["builder_settlement"])
+    if clear["winner"] in settlement:
+        owed = settlement[clear["winner"]]
+        settlement[clear["winner"]] = {"paid": owed["paid"] - owed["refund"], "refund": 0}
+    return {**out, "builder_settlement": settlement}
 
 
 def settle_one(server, bids: tuple[int, int]) -> tuple[dict, dict]:
@@ -50,7 +66,7 @@ def settle_one(server, bids: tuple[int, int]) -> tuple[dict, dict]:
     builders = BUILDERS
     submissions = {builders[0].address: {"block": ["o2", "o1", "o3", "o4"], "bid": bids[0]},
                    builders[1].address: {"block": ["o2", "o1", "o4"], "bid": bids[1]},
-                   builders[2].address: {"algorithm": "default", "bid": "truthful"}}
+                   builders[2].address: {"algorithm": "default", "bid": 130}}
     with Client(server.url, Signer.random()) as searcher:
         slot = searcher.slot()["slot"] + 1
         for order in ORDERS:
@@ -58,10 +74,11 @@ def settle_one(server, bids: tuple[int, int]) -> tuple[dict, dict]:
         for signer in builders:
             with Client(server.url, signer) as builder:
                 sub = submissions[signer.address]
-                builder.send_builder_bid(slot, bid=sub["bid"], algorithm=sub.get("algorithm"), block=sub.get("block"))
+                builder.send_sealed_builder_bid(slot, sub["bid"], algorithm=sub.get("algorithm"),
+                                                block=sub.get("block"))
         report = searcher.wait_report(slot, timeout=120)
     scenario = parse_scenario(build_scenario({"kind": "table"}, ORDERS, submissions, 30_000_000))
-    clear = public_report(ReportDocument.of(scenario.run_auction()).to_json())  # no losing bid is published
+    clear = public_report(as_sealed(ReportDocument.of(scenario.run_auction()).to_json()))  # no losing bid published
     return report, clear
 
 
@@ -117,3 +134,31 @@ def test_no_committee_process_is_left_after_the_service_stops(tmp_path):
     while any(running(p) for p in pids) and time.monotonic() < give_up:
         time.sleep(0.1)
     assert not any(running(p) for p in pids)
+
+
+def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path):
+    """The servers keep their encryption keys beside the database and the slot's auction id
+    is fixed, so envelopes sealed before the service stopped still open after it restarts."""
+    db = f"sqlite:///{tmp_path / 'svc.db'}"
+    first = ServerProcess(db, slot_seconds=3.0, extra=["--sealed"]).start()
+    winner, second = Signer.random(), Signer.random()
+    try:
+        with Client(first.url, Signer.random()) as searcher:
+            slot = searcher.slot()["slot"] + 3
+            for order in ORDERS:
+                searcher.send_order(order, slot)
+            keys = searcher.committee(slot)["members"]
+        for signer, amount in ((winner, 230), (second, 205)):
+            with Client(first.url, signer) as b:
+                b.send_sealed_builder_bid(slot, amount, block=["o2", "o1", "o3", "o4"], pinned_keys=keys)
+    finally:
+        first.stop()
+    again = ServerProcess(db, slot_seconds=3.0, extra=["--sealed"]).start()
+    try:
+        with Client(again.url) as reader:
+            assert reader.committee(reader.slot()["slot"])["members"] == keys  # the same keys
+            report = reader.wait_report(slot, timeout=120)
+    finally:
+        again.stop()
+    assert "error" not in report, report
+    assert report["winner"] == winner.address and report["price"] == 205

@@ -2,8 +2,11 @@
 
 ``--index i --parties host:port,…`` runs party i of the MPyC committee whose parties
 listen on the given addresses; bidders and the coordinator talk to its ``--intake``
-address. ``--local`` starts all m servers on 127.0.0.1 and keeps them running until
-interrupted, printing their intake addresses.
+address. Only the auctioneer whose address is pinned with ``--control-key`` may open,
+close or stop auctions (signed requests); ``--key-file`` keeps the server's encryption
+key, to which bidders seal their shares. ``--local`` starts all m servers on 127.0.0.1
+(TLS between them and on intake) and keeps them running until interrupted, printing
+their intake addresses and writing the auctioneer's key to ``--control-key-file``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from pathlib import Path
 
 from mevauction.errors import InputError
 
@@ -24,7 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--parties", help="host:port of every server's MPC port, comma-separated (m entries)")
     s.add_argument("--intake", help="host:port for bidders and the coordinator (default: MPC port + 1000)")
     s.add_argument("--timeout", type=float, default=60.0, help="abort an auction after this many seconds")
-    s.add_argument("--ssl", action="store_true", help="TLS between servers (MPyC --ssl)")
+    s.add_argument("--ssl", action="store_true", help="TLS between servers and on intake (MPyC --ssl; "
+                                                      "--local always uses TLS)")
+    s.add_argument("--control-key", metavar="ADDRESS",
+                   help="address of the auctioneer's key: the only signer of open/close/shutdown and reserves")
+    s.add_argument("--key-file", help="this server's encryption key (created on first start, kept across restarts)")
+    s.add_argument("--control-key-file", default="committee-control.key",
+                   help="with --local: where to write the auctioneer's private key (default committee-control.key)")
     s.add_argument("--exit-with-parent", action="store_true",
                    help="exit when the process that started this server dies (local committees)")
     s.add_argument("--tls-dir", help="directory holding .config/ with party_<i>.crt/.key and mpyc_ca.crt "
@@ -44,7 +54,7 @@ def _address(text: str, field: str) -> tuple[str, int]:
 
 def serve(args: argparse.Namespace) -> int:
     if args.local is not None:
-        return serve_local(args.local, args.timeout, args.ssl)
+        return serve_local(args.local, args.timeout, args.control_key_file)
     if args.parties is None or args.index is None:
         raise InputError("--parties", "give --index and --parties (or --local)")
     parties = [_address(a, "--parties") for a in args.parties.split(",") if a]
@@ -56,13 +66,20 @@ def serve(args: argparse.Namespace) -> int:
         intake = (parties[args.index][0], parties[args.index][1] + 1000)
     if args.timeout <= 0:
         raise InputError("--timeout", "must be positive")
+    from mevauction.eth import fields
+
+    if args.control_key is None:
+        raise InputError("--control-key", "give the auctioneer's address: no control request is taken unsigned")
+    controller = fields.address(args.control_key, "--control-key")
     from mevauction.privacy.server import ServerConfig
     from mevauction.privacy.server import serve as run_server
 
     if args.exit_with_parent:
         exit_with_parent()
 
-    return run_server(ServerConfig(args.index, parties, intake[0], intake[1], args.timeout, args.ssl, args.tls_dir))
+    key_file = str(Path(args.key_file).resolve()) if args.key_file else None
+    return run_server(ServerConfig(args.index, parties, intake[0], intake[1], args.timeout, args.ssl, args.tls_dir,
+                                   controller, key_file))
 
 
 def exit_with_parent(poll_seconds: float = 0.5) -> None:
@@ -85,15 +102,21 @@ def exit_with_parent(poll_seconds: float = 0.5) -> None:
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
-def serve_local(m: int, timeout: float, tls: bool) -> int:
+def serve_local(m: int, timeout: float, control_key_file: str) -> int:
+    import os
+
     from mevauction.privacy.client import LocalCommittee, privacy_warning
 
     if m < 1:
         raise InputError("--local", "needs at least one server")
     if warning := privacy_warning(m):
         print(f"warning: {warning}")
-    with LocalCommittee(m, timeout=timeout, tls=tls) as committee:
+    with LocalCommittee(m, timeout=timeout) as committee:
+        fd = os.open(control_key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write("0x" + committee.control_key.hex() + "\n")
         print("committee intake: " + ",".join(f"{h}:{p}" for h, p in committee.intake))
+        print(f"auctioneer key: {control_key_file}; TLS CA: {committee.access().tls_dir}")
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops the committee
             while all(p.poll() is None for p in committee.procs):
                 time.sleep(0.5)

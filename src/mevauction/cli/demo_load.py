@@ -29,10 +29,11 @@ from rich.table import Table
 from mevauction.cli.output import fmt_eth
 from mevauction.client import AsyncClient, Signer, signed_transfer
 from mevauction.intake import workloads
+from mevauction.intake.scenario import parse_scenario
 from mevauction.service.app import create_app
 from mevauction.service.config import ServiceConfig
 from mevauction.service.intake import available_algorithms
-from mevauction.service.settle import sealed_available
+from mevauction.service.settle import build_scenario, sealed_available
 
 BUILDER_CHOICES = (("mgp-ordering", "truthful"), ("parallel", "truthful"), ("default", "truthful"))
 BUILDER_DEPOSIT = 10**24  # wei (10^6 ETH): the demo's builders bid truthfully, far below it
@@ -42,6 +43,13 @@ def demo_builders(seed: int) -> list[Signer]:
     """The demo's two builders (the service registers them with a deposit)."""
     rng = random.Random(f"builders:{seed}")
     return [Signer(rng.randbytes(32)) for _ in range(2)]
+
+
+def truthful_amount(world: dict, orders: list[dict], algorithm: str) -> int:
+    """A sealed builder's own truthful bid: its block's value over the orders it has seen,
+    computed on its side (the sealed service never learns the amount)."""
+    doc = build_scenario(world, orders, {"builder": {"algorithm": algorithm, "bid": "truthful"}}, 30_000_000)
+    return parse_scenario(doc).run_auction().builders[0].bid
 
 
 def builder_plan() -> list[tuple[str, str]]:
@@ -127,8 +135,11 @@ def amm_slot_flow(orders: list[dict], slot: int, rng: random.Random) -> list[dic
 
 async def play_slot(url: str, slot: int, orders: list[dict], users: list[Signer], searchers: list[Signer],
                     builders: list[Signer], rng: random.Random, nonces: dict[str, int], slot_seconds: float,
-                    world_kind: str = "table") -> int:
-    """Send one slot's flow spread over the first half of the slot; returns requests acknowledged."""
+                    world_kind: str = "table", sealed_world: dict | None = None) -> int:
+    """Send one slot's flow spread over the first half of the slot; returns requests acknowledged.
+
+    With ``sealed_world`` (a ``--sealed`` service) each builder seals its truthful bid itself.
+    """
     async with httpx.AsyncClient(timeout=10) as http:
         def client(s: Signer) -> AsyncClient:
             return AsyncClient(url, s, http=http)
@@ -157,11 +168,16 @@ async def play_slot(url: str, slot: int, orders: list[dict], users: list[Signer]
             sent += len(jobs[start:start + 16])
             await asyncio.sleep(pause * 16)
         for builder, (algorithm, bid) in zip(builders, builder_plan()):
-            await client(builder).send_builder_bid(slot, bid=bid, algorithm=algorithm)
+            if sealed_world is None:
+                await client(builder).send_builder_bid(slot, bid=bid, algorithm=algorithm)
+            else:
+                amount = await asyncio.to_thread(truthful_amount, sealed_world, orders, algorithm)
+                await client(builder).send_sealed_builder_bid(slot, amount, algorithm=algorithm)
         return sent + len(builders)
 
 
-async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: float, world: dict) -> list[dict]:
+async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: float, world: dict,
+                sealed: bool = False) -> list[dict]:
     rng = random.Random(seed)
     users = [Signer(rng.randbytes(32)) for _ in range(max(2, orders // 10))]
     searchers = [Signer(rng.randbytes(32)) for _ in range(8)]
@@ -177,7 +193,8 @@ async def _play(url: str, slots: int, orders: int, seed: int, slot_seconds: floa
         await asyncio.sleep(max(0.0, wait))  # slot is now open
         slot_orders = (table_orders(slot, orders, rng) if world["kind"] == "table"
                        else amm_slot_flow(amm_flow, slot, rng))
-        await play_slot(url, slot, slot_orders, users, searchers, builders, rng, nonces, slot_seconds, world["kind"])
+        await play_slot(url, slot, slot_orders, users, searchers, builders, rng, nonces, slot_seconds, world["kind"],
+                        world if sealed else None)
     async with httpx.AsyncClient(timeout=10) as http:
         reader = AsyncClient(url, http=http)
         for slot in range(first, first + slots):
@@ -230,7 +247,7 @@ def run_demo(slots: int = 3, orders: int = 120, seed: int = 1, slot_seconds: flo
     reports: list[dict] = []
     try:
         with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo cleanly
-            reports = asyncio.run(_play(server.url, slots, orders, seed, slot_seconds, config.world_object()))
+            reports = asyncio.run(_play(server.url, slots, orders, seed, slot_seconds, config.world_object(), sealed))
             print_reports(reports, console)
             if keep_open:
                 console.print(f"page at {server.url}/ — Ctrl-C to stop")

@@ -54,6 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parties", type=int, default=3, help="committee size m (default 3; < 3 gives no privacy)")
     p.add_argument("--committee", help="intake host:port of running servers, comma-separated (default: start locally)")
+    p.add_argument("--control-key-file", help="with --committee: the auctioneer's private key (hex) the servers pinned")
+    p.add_argument("--tls-dir", help="with --committee: directory with .config/mpyc_ca.crt, the servers' TLS CA")
     p.add_argument(
         "--json", metavar="OUT", help="write the report to OUT (- for stdout); the transcript goes beside it"
     )
@@ -105,37 +107,43 @@ def load_bids(path: str, mechanism: str):
     return bids, grid
 
 
-def _intake(args) -> list[tuple[str, int]] | None:
+def _access(args):
+    """The named running committee with the auctioneer's key, or None (start a local one)."""
     if not args.committee:
         return None
     from mevauction.cli.committee import _address
+    from mevauction.privacy.client import CommitteeAccess
+    from mevauction.privacy.messages import key_from_hex
 
-    return [_address(a, "--committee") for a in args.committee.split(",") if a]
+    require(args.control_key_file is not None, "--control-key-file",
+            "a running committee takes control requests signed by its auctioneer's key only")
+    key = key_from_hex(Path(args.control_key_file).read_text().strip(), "--control-key-file")
+    return CommitteeAccess([_address(a, "--committee") for a in args.committee.split(",") if a], key, args.tls_dir)
 
 
 def _execute(args, mechanism: str, bids, **kwargs):
     """Run on the named committee, or on a local one started (and stopped) for this run."""
     from mevauction.privacy.client import Coordinator, LocalCommittee, privacy_warning, run_on
 
-    intake = _intake(args)
-    parties = len(intake) if intake else args.parties
+    access = _access(args)
+    parties = len(access.intake) if access else args.parties
     require(parties >= 1, "--parties", "must be at least 1")
     console = Console(stderr=True)
     if warning := privacy_warning(parties):
         console.print(f"[yellow]warning:[/] {warning}")
 
-    async def go(addresses):
-        result = await run_on(addresses, mechanism, bids, **kwargs)
-        if intake is None and result.ok:
-            async with Coordinator(addresses) as co:
+    async def go(target, local: bool):
+        result = await run_on(target, mechanism, bids, **kwargs)
+        if local and result.ok:
+            async with Coordinator(target) as co:
                 await co.shutdown()
         return result
 
     with console.status(f"sealed {mechanism} auction: {len(bids)} bids, {parties} servers…"):
-        if intake is not None:
-            return asyncio.run(go(intake)), parties
+        if access is not None:
+            return asyncio.run(go(access, False)), parties
         with LocalCommittee(parties) as committee:
-            return asyncio.run(go(committee.intake)), parties
+            return asyncio.run(go(committee.access(), True)), parties
 
 
 def _report(result, parties: int, n_bids: int, extra: dict) -> dict:

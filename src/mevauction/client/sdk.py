@@ -108,6 +108,21 @@ class _Calls:
         return [params]
 
 
+    def sealed_builder_params(self, committee: dict, block_number: int, amount: int, algorithm: str | None,
+                              block: list[str] | None, pinned: list[str] | None) -> list[dict]:
+        """``mev_sendBuilderBid`` params with the bid sealed here, on the builder's side: the
+        service receives the signed header and one envelope per committee server, never the
+        amount (``mevauction.privacy.builder_auction.seal_builder_bid``; needs the mpc extra)."""
+        from mevauction.privacy.builder_auction import seal_builder_bid
+
+        if self.signer is None:
+            raise ValueError("a sealed bid is signed by the builder: give the client a Signer")
+        params: dict[str, Any] = {"blockNumber": hex(block_number),
+                                  "sealedBid": seal_builder_bid(committee, self.signer.private_key, amount, pinned)}
+        params["algorithm" if algorithm is not None else "block"] = algorithm if algorithm is not None else block
+        return [params]
+
+
 class Client(_Calls):
     """Blocking client; use as a context manager or call :meth:`close`."""
 
@@ -145,6 +160,21 @@ class Client(_Calls):
     def send_builder_bid(self, block_number: int, bid: int | str = "truthful", algorithm: str | None = None,
                          block: list[str] | None = None) -> dict:
         return self.call("mev_sendBuilderBid", self.builder_params(block_number, algorithm, block, bid))
+
+    def committee(self, block_number: int) -> dict:
+        """``mev_getCommittee``: the slot's sealed-auction id and the committee servers' keys."""
+        return self.call("mev_getCommittee", [hex(block_number)])
+
+    def send_sealed_builder_bid(self, block_number: int, amount: int, algorithm: str | None = None,
+                                block: list[str] | None = None, pinned_keys: list[str] | None = None) -> dict:
+        """Seal ``amount`` for the slot's committee and send it (``serve --sealed``).
+
+        ``pinned_keys``: the committee keys this builder trusts (from the committee's
+        operators); the bid is refused here if the service names others.
+        """
+        committee = self.committee(block_number)
+        return self.call("mev_sendBuilderBid", self.sealed_builder_params(committee, block_number, amount, algorithm,
+                                                                          block, pinned_keys))
 
     def send_preconf_bid(self, signed_bid: dict) -> dict:
         """Send a signed preconfirmation bid (mev-commit fields + ``signature``); its record:
@@ -236,6 +266,12 @@ class AsyncClient(_Calls):
     async def send_builder_bid(self, block_number: int, bid: int | str = "truthful", algorithm: str | None = None,
                                block: list[str] | None = None) -> dict:
         return await self.call("mev_sendBuilderBid", self.builder_params(block_number, algorithm, block, bid))
+
+    async def send_sealed_builder_bid(self, block_number: int, amount: int, algorithm: str | None = None,
+                                      block: list[str] | None = None, pinned_keys: list[str] | None = None) -> dict:
+        committee = await self.call("mev_getCommittee", [hex(block_number)])
+        return await self.call("mev_sendBuilderBid", self.sealed_builder_params(
+            committee, block_number, amount, algorithm, block, pinned_keys))
 
     async def report(self, slot: int) -> dict | None:
         response = await self.http.get(f"{self.url}/v1/slots/{slot}")

@@ -1,10 +1,13 @@
 """The coordinator and bidder side: seal bids, run a committee, collect the outcome.
 
-``LocalCommittee`` starts m server processes on 127.0.0.1 (each its own process group)
-and stops them. ``seal`` turns a bid into a signed header plus one share message per
-server. ``Coordinator`` opens an auction, submits sealed bids, waits for preprocessing,
-closes the auction at the deadline and gathers the servers' signed statements; the
-outcome counts only if every server reports the same one.
+``LocalCommittee`` starts m server processes on 127.0.0.1 (each its own process group,
+TLS on every link and on intake by default, the auctioneer's control key pinned) and
+stops them. ``seal`` turns a bid into a signed header plus one share message per server,
+each sealed to that server's encryption key when the keys are given (``envelope``), so
+whoever relays the bid cannot read it. ``Coordinator`` (holding the auctioneer's key:
+:class:`CommitteeAccess`) opens an auction, submits sealed bids, waits for
+preprocessing, closes the auction at the deadline and gathers the servers' signed
+statements; the outcome counts only if every server reports the same one.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from mevauction.privacy import messages
+from mevauction.privacy import envelope, messages
 from mevauction.privacy.field import DEFAULT_BITS, bits_of, modulus_for, share, threshold_for
 
 SRC_DIR = str(Path(__file__).resolve().parents[2])
@@ -47,12 +50,15 @@ class Sealed:
     opening: dict[str, Any]  # what the bidder publishes if it wins
 
 
-def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: int = DEFAULT_BITS) -> Sealed:
+def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: int = DEFAULT_BITS,
+         recipients: list[str] | None = None) -> Sealed:
     """Commit, share, sign: the messages one bidder sends to the m servers.
 
     With ``bits`` (every mechanism but the double auction) the single bid is shared as
     its ``width`` bits, which lets the committee check its range without a comparison.
-    Shares are in the field of that width (``field.modulus_for``).
+    Shares are in the field of that width (``field.modulus_for``). With ``recipients``
+    (the servers' encryption keys, in server order) server j's shares and nonce travel
+    as an envelope only server j opens, bound to the signed header and to j.
     """
     key = bid.key or messages.new_key()
     salt = messages.random_salt()
@@ -66,8 +72,15 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
                                 commitment=messages.commitment(auction, bid.bidder, bid.values, salt),
                                 share_hashes=hashes)
     header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
-    payloads = [{"op": "bid", "header": header.to_json(), "shares": [hex(s) for s in per_server[j]],
-                 "nonce": "0x" + nonces[j].hex()} for j in range(parties)]
+    plain = [{"shares": [hex(s) for s in per_server[j]], "nonce": "0x" + nonces[j].hex()} for j in range(parties)]
+    if recipients is None:
+        payloads = [{"op": "bid", "header": header.to_json(), **plain[j]} for j in range(parties)]
+    else:
+        if len(recipients) != parties:
+            raise ValueError(f"expected {parties} server keys, got {len(recipients)}")
+        payloads = [{"op": "bid", "header": header.to_json(),
+                     "ciphertext": envelope.encrypt(recipients[j], messages.canonical(plain[j]),
+                                                    header.digest() + bytes([j]))} for j in range(parties)]
     opening = {"bidder": bid.bidder, "values": list(bid.values), "salt": "0x" + salt.hex(),
                "shares": [[hex(s) for s in per_server[j]] for j in range(parties)],
                "nonces": ["0x" + n.hex() for n in nonces]}
@@ -89,16 +102,40 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-class LocalCommittee:
-    """m committee servers as separate processes on one host; a context manager."""
+@dataclass(frozen=True)
+class CommitteeAccess:
+    """What the auctioneer needs to run auctions on a committee: where its servers take
+    requests, the key the servers pinned as the auctioneer's, and the CA of their TLS
+    certificates (None: plain TCP)."""
 
-    def __init__(self, parties: int = 3, host: str = "127.0.0.1", timeout: float = 60.0, tls: bool = False):
+    intake: list[tuple[str, int]]
+    control_key: bytes
+    tls_dir: str | None = None
+
+
+class LocalCommittee:
+    """m committee servers as separate processes on one host; a context manager.
+
+    ``control_key``: the auctioneer's key the servers pin (default: a fresh one).
+    ``key_dir``: where server i keeps its encryption key, ``member-<i>.key`` (made by the
+    server itself on first start, kept across restarts; default: a temporary directory
+    removed at ``stop``).
+    """
+
+    def __init__(self, parties: int = 3, host: str = "127.0.0.1", timeout: float = 60.0, tls: bool = True,
+                 control_key: bytes | None = None, key_dir: str | None = None):
         if parties < 1:
             raise ValueError("a committee needs at least one server")
         self.parties = parties
         self.host = host
         self.timeout = timeout
         self.tls = tls
+        self.control_key = control_key or messages.new_key()
+        self._own_keys: tempfile.TemporaryDirectory[str] | None = None
+        if key_dir is None:
+            self._own_keys = tempfile.TemporaryDirectory(prefix="mevauction-keys-")
+            key_dir = self._own_keys.name
+        self.key_dir = Path(key_dir)
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self.procs: list[subprocess.Popen[bytes]] = []
         self.logs: list[IO[bytes]] = []
@@ -110,6 +147,7 @@ class LocalCommittee:
         return [sys.executable, "-m", "mevauction", "committee", "serve", "--index", str(i),
                 "--parties", ",".join(f"{h}:{p}" for h, p in self.mpc_addresses),
                 "--intake", f"{self.intake[i][0]}:{self.intake[i][1]}", "--timeout", str(self.timeout),
+                "--control-key", messages.address(self.control_key), "--key-file", str(self.key_file(i)),
                 "--exit-with-parent"] + (
                 ["--ssl", "--tls-dir", self._tls_dir.name] if self._tls_dir else [])
 
@@ -147,6 +185,8 @@ class LocalCommittee:
                     raise RuntimeError(f"committee server {i} exited: {err[-1] if err else 'no output'}")
                 try:
                     socket.create_connection((host, port), timeout=0.5).close()
+                    if not self.key_file(i).with_name(f"member-{i}.key.pub").exists():
+                        raise OSError("no public key yet")
                     break
                 except OSError:
                     if time.monotonic() > deadline:
@@ -154,6 +194,19 @@ class LocalCommittee:
                         raise RuntimeError(f"committee server {i} did not start within {ready_timeout:g} s") from None
                     time.sleep(0.05)
         return self
+
+    def key_file(self, i: int) -> Path:
+        return (self.key_dir / f"member-{i}.key").resolve()
+
+    def member_keys(self) -> list[str]:
+        """The servers' encryption public keys, in server order (each written by its server)."""
+        return [self.key_file(i).with_name(f"member-{i}.key.pub").read_text().strip() for i in range(self.parties)]
+
+    def access(self) -> CommitteeAccess:
+        return CommitteeAccess(list(self.intake), self.control_key, self._tls_dir.name if self._tls_dir else None)
+
+    def coordinator(self) -> Coordinator:
+        return Coordinator(self.access())
 
     def log(self, i: int) -> str:
         """What server i wrote to stderr so far."""
@@ -183,6 +236,9 @@ class LocalCommittee:
         if self._tls_dir is not None:
             self._tls_dir.cleanup()
             self._tls_dir = None
+        if self._own_keys is not None:
+            self._own_keys.cleanup()
+            self._own_keys = None
 
     def __enter__(self) -> LocalCommittee:
         return self.start()
@@ -200,16 +256,27 @@ def _kill_group(p: subprocess.Popen[bytes], sig: int) -> None:
 # -- coordinator ----------------------------------------------------------------------
 
 class Coordinator:
-    """Talks to every server's intake port (one connection each, replies in order)."""
+    """Talks to every server's intake port (one connection each, replies in order); signs
+    the control requests (open, close, shutdown) with the auctioneer's key."""
 
-    def __init__(self, intake: list[tuple[str, int]]):
-        self.intake = intake
+    def __init__(self, access: CommitteeAccess):
+        self.access = access
+        self.intake = access.intake
         self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def __aenter__(self) -> Coordinator:
-        for host, port in self.intake:
-            self.streams.append(await asyncio.open_connection(host, port, limit=1 << 26))
+        from mevauction.privacy.tls import check_peer, client_context
+
+        tls = client_context(self.access.tls_dir) if self.access.tls_dir else None
+        for j, (host, port) in enumerate(self.intake):
+            reader, writer = await asyncio.open_connection(host, port, limit=1 << 26, ssl=tls)
+            self.streams.append((reader, writer))
+            if tls is not None:
+                check_peer(writer.get_extra_info("ssl_object"), j)
         return self
+
+    def signed(self, request: dict[str, Any]) -> dict[str, Any]:
+        return messages.sign_control(request, self.access.control_key)
 
     async def __aexit__(self, *exc: object) -> None:
         for _, w in self.streams:
@@ -241,7 +308,7 @@ class Coordinator:
         return [_reply_or_raise(r) for r in await self.all({"op": "info"})]
 
     async def open(self, spec: dict[str, Any]) -> None:
-        for j, r in enumerate(await self.all({"op": "open", **spec})):
+        for j, r in enumerate(await self.all(self.signed({"op": "open", **spec}))):
             if isinstance(r, Exception) or not r.get("ok"):
                 raise RuntimeError(f"server {j} refused the auction: {r}")
 
@@ -270,11 +337,11 @@ class Coordinator:
 
     async def close(self, auction: str) -> tuple[list[dict[str, Any] | Exception], float]:
         t0 = time.perf_counter()
-        statements = await self.all({"op": "close", "auction": auction})
+        statements = await self.all(self.signed({"op": "close", "auction": auction}))
         return statements, time.perf_counter() - t0
 
     async def shutdown(self) -> None:
-        await self.all({"op": "shutdown"})
+        await self.all(self.signed({"op": "shutdown"}))
 
 
 def _error_or_value(result: list[dict[str, Any]] | BaseException) -> list[dict[str, Any]] | Exception:
@@ -332,7 +399,7 @@ class RunResult:
         return self.outcome is not None
 
 
-async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[SealedBid], *, k: int = 1,
+async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid], *, k: int = 1,
                  grid: list[int] | None = None, max_bids: int | None = None,
                  arrivals_s: list[float] | None = None, bits: int = DEFAULT_BITS) -> RunResult:
     """Run one auction on a running committee: open, submit, let preprocessing finish, close.
@@ -340,14 +407,20 @@ async def run_on(intake: list[tuple[str, int]], mechanism: str, bids: list[Seale
     ``bits`` is the bid width l: every bid must be in [0, 2^l) (64 by default).
     For ``stream`` auctions, ``arrivals_s`` paces the bids: bid i is sent
     ``arrivals_s[i]`` seconds after the first (as the relay received them).
+    A reserve without a key of its own is signed with the auctioneer's key, the only one
+    the servers take a reserve from. Every share message is sealed to its server's key.
     """
-    parties = len(intake)
+    parties = len(access.intake)
     auction = new_auction_id()
     spec = {"auction": auction, "mechanism": mechanism, "max_bids": max_bids or max(1, len(bids)),
             "k": k, "grid": grid or [], "bits": bits}
-    async with Coordinator(intake) as co:
+    bids = [SealedBid(b.bidder, b.values, b.side, access.control_key) if b.side == "reserve" and b.key is None
+            else b for b in bids]
+    async with Coordinator(access) as co:
+        recipients = [str(i["encryption_key"]) for i in await co.info()]
         await co.open(spec)
-        sealed = [seal(auction, b, parties, bits=mechanism != "double", width=bits) for b in bids]
+        sealed = [seal(auction, b, parties, bits=mechanism != "double", width=bits, recipients=recipients)
+                  for b in bids]
         if mechanism == "stream":  # bids arrive after the slot's preprocessing, one by one
             preprocess_s = await co.wait_ready(auction)
             reasons: list[str | None] = []
@@ -376,9 +449,9 @@ def run_local(mechanism: str, bids: list[SealedBid], parties: int = 3, **kwargs:
     """Start a local committee, run one auction, shut the committee down."""
     with LocalCommittee(parties) as committee:
         async def go() -> RunResult:
-            result = await run_on(committee.intake, mechanism, bids, **kwargs)
+            result = await run_on(committee.access(), mechanism, bids, **kwargs)
             if result.ok:
-                async with Coordinator(committee.intake) as co:
+                async with committee.coordinator() as co:
                     await co.shutdown()
             return result
         return asyncio.run(go())

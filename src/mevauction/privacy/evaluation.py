@@ -85,6 +85,10 @@ class Auction:
     k: int = 1
     grid: list[int] = field(default_factory=list)
     bits: int = DEFAULT_BITS
+    controller: str = ""  # the auctioneer's address: the only signer of a reserve
+    address_labels: bool = False  # every non-reserve label must be its signer's address
+    caps: dict[str, int] = field(default_factory=dict)  # builder label (lower case) → largest bid it may make
+    admit: frozenset[str] | None = None  # header digests the auctioneer forwards; None: any bidder may bid
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
 
@@ -98,7 +102,7 @@ class Auction:
         self._bidders: set[str] = set()
 
     @classmethod
-    def from_request(cls, req: dict, parties: int, index: int) -> Auction:
+    def from_request(cls, req: dict, parties: int, index: int, controller: str = "") -> Auction:
         mechanism = str(req["mechanism"])
         if mechanism not in MECHANISMS:
             raise ValueError(f"unknown mechanism {mechanism}")
@@ -107,7 +111,9 @@ class Auction:
             raise ValueError(f"unsupported bid width {bits}; supported: {', '.join(map(str, WIDTHS))}")
         return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=int(req["max_bids"]),
                    parties=parties, index=index, k=int(req.get("k") or 1),
-                   grid=[int(g) for g in req.get("grid") or []], bits=bits)
+                   grid=[int(g) for g in req.get("grid") or []], bits=bits, controller=controller.lower(),
+                   address_labels=req.get("address_labels") is True, caps=parse_caps(req.get("caps"), bits),
+                   admit=parse_admit(req.get("admit")))
 
     @property
     def bit_shared(self) -> bool:
@@ -121,12 +127,26 @@ class Auction:
         self.closed.set()
         self.arrived.set()
 
+    def check_identity(self, header: messages.BidHeader) -> None:
+        """Who may bid under a label: a reserve only the auctioneer; an address only its key."""
+        signer = header.signer.lower()
+        if header.side == "reserve":
+            if not self.controller or signer != self.controller:
+                raise Rejected("the reserve is submitted by the auctioneer's key only")
+            return
+        if messages.is_address(header.bidder):
+            if header.bidder.lower() != signer:
+                raise Rejected(f"label {header.bidder} is an address: only its own key may bid under it")
+        elif self.address_labels:
+            raise Rejected("this auction takes bids labelled by their signer's address only")
+
     def accept(self, header: messages.BidHeader, shares: object, nonce: object, engine: Engine) -> int:
         """Intake checks; returns the arrival sequence number or raises Rejected."""
         if self.closed.is_set():
             raise Rejected("late: the auction is closed")
         if not header.signature_valid():
             raise Rejected("bad signature on the bid header")
+        self.check_identity(header)
         if len(header.share_hashes) != self.parties:
             raise Rejected(f"expected {self.parties} share hashes")
         if not isinstance(shares, list) or len(shares) != self.shares_per_bid:
@@ -142,6 +162,8 @@ class Auction:
         if expected != header.share_hashes[self.index]:
             raise Rejected("share does not match its hash in the header")
         digest = "0x" + header.digest().hex()
+        if self.admit is not None and digest not in self.admit:
+            raise Rejected("not a bid the auctioneer forwarded for this auction")
         if digest in self._digests:
             raise Rejected("duplicate: this bid was already received")
         one_per_bidder = self.mechanism != "stream"
@@ -164,6 +186,36 @@ class Auction:
         return len(self.bids) - 1
 
 
+def parse_caps(raw: object, bits: int) -> dict[str, int]:
+    """``caps`` of an ``open``: {builder label: largest bid in wei, a decimal string}."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or len(raw) > 4096:
+        raise ValueError("caps must be an object of at most 4096 labels")
+    return {str(label).lower(): min(fields.wei(cap, f"caps.{label}"), (1 << bits) - 1) for label, cap in raw.items()}
+
+
+def parse_admit(raw: object) -> frozenset[str] | None:
+    """``admit`` of an ``open``: the only header digests the auction takes (the auctioneer's
+    relayed bids), so nobody can bid around the auctioneer straight to the servers."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or len(raw) > 4096 or not all(isinstance(d, str) and len(d) == 66 for d in raw):
+        raise ValueError("admit must be a list of at most 4096 header digests")
+    return frozenset(d.lower() for d in raw)
+
+
+async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: np.ndarray) -> np.ndarray:
+    """The builders' bids with every bid above its builder's cap (its free deposit) as 0.
+
+    Computed in the MPC ([bid ≤ cap]·bid), so an over-cap bid is neither awarded nor
+    revealed: it only cannot win, exactly as if it had been refused (a 0 bid never beats
+    β0 ≥ 0 and never sets the price max(β0, β′)). Builders without a cap are not limited.
+    """
+    caps = obj([a.caps.get(b.header.bidder.lower(), (1 << a.bits) - 1) for b in bids])
+    return await e.mul(await e.ge(caps, values), values)
+
+
 def plan_material(a: Auction) -> tuple[int, int]:
     """Comparisons and multiplication masks the evaluation will use (slightly over)."""
     n, k, G = a.max_bids, a.k, max(1, len(a.grid))
@@ -176,6 +228,8 @@ def plan_material(a: Auction) -> tuple[int, int]:
         "stream": (n, 2 * n),
         "baseline": (0, 0),
     }[a.mechanism]
+    if a.caps:  # one comparison and one product per bid
+        comparisons, products = comparisons + n, products + n
     return comparisons, MASKS_PER_COMPARISON * comparisons + products
 
 
@@ -260,6 +314,8 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
         elif a.mechanism == "topk":
             out = await mech.secure_topk(e, values, a.k)
         elif a.mechanism == "builder":
+            if a.caps and len(values):
+                values = await within_caps(e, a, admitted, values)
             tour = await mech.tournament(e, values, second=True) if len(values) else None
             out = await mech.finish_builder(e, reserve, tour)
         elif not len(values):

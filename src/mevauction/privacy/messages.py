@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,6 +25,8 @@ COMMIT_DOMAIN = b"mevauction.sealed.commit/1"
 SHARE_DOMAIN = b"mevauction.sealed.share/1"
 HEADER_DOMAIN = b"mevauction.sealed.header/1"
 STATEMENT_DOMAIN = b"mevauction.sealed.statement/1"
+CONTROL_DOMAIN = b"mevauction.sealed.control/1"
+CONTROL_WINDOW_MS = 60_000  # a signed control request is valid this long either side of its time
 
 
 def _word(value: int) -> bytes:
@@ -114,6 +117,36 @@ def statement_digest(statement: dict[str, Any]) -> bytes:
     """Digest a server signs over its result statement (all fields but the signature)."""
     body = {k: v for k, v in statement.items() if k != "signature"}
     return keccak(STATEMENT_DOMAIN + canonical(body))
+
+
+def control_digest(request: dict[str, Any], time_ms: int, nonce: str) -> bytes:
+    """Digest the auctioneer signs over a control request (every field but ``auth``)."""
+    body = {k: v for k, v in request.items() if k != "auth"}
+    return keccak(CONTROL_DOMAIN + canonical({"request": body, "time": time_ms, "nonce": nonce}))
+
+
+def sign_control(request: dict[str, Any], key: bytes) -> dict[str, Any]:
+    """``request`` with an ``auth`` field: its time, a fresh nonce and the auctioneer's signature."""
+    time_ms, nonce = int(time.time() * 1000), "0x" + secrets.token_hex(16)
+    signature = sign(control_digest(request, time_ms, nonce), key)
+    return {**request, "auth": {"time": time_ms, "nonce": nonce, "signature": signature}}
+
+
+def control_signer(request: dict[str, Any]) -> tuple[str | None, str, int]:
+    """(address that signed the control request or None, its nonce, its time in ms)."""
+    auth = request.get("auth")
+    if not isinstance(auth, dict) or not isinstance(auth.get("nonce"), str) or len(auth["nonce"]) > 66:
+        return None, "", 0
+    time_ms = auth.get("time")
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int):
+        return None, "", 0
+    signer = recover(control_digest(request, time_ms, auth["nonce"]), str(auth.get("signature", "")))
+    return signer, auth["nonce"], time_ms
+
+
+def is_address(label: str) -> bool:
+    """Whether a bidder label is an Ethereum address (then only that key may bid under it)."""
+    return len(label) == 42 and label[:2] == "0x" and all(c in "0123456789abcdefABCDEF" for c in label[2:])
 
 
 def random_salt() -> bytes:

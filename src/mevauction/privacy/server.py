@@ -1,17 +1,27 @@
 """A committee server: one MPyC party plus an intake port for bidders and the coordinator.
 
-Intake speaks JSON lines over TCP, one request → one reply, in order:
+Intake speaks JSON lines over TCP (TLS with the committee's certificates when the
+server runs with ``--ssl``, the default of local committees), one request → one reply:
 
-- ``info`` → index, parties, signer address, the default width's field modulus, the
-  supported bid widths;
-- ``open`` {auction, mechanism, max_bids, k, grid, bits} → starts preprocessing at once
-  (``bits``: the bid width l, bids in [0, 2^l); default 64);
-- ``bid`` {header, shares, nonce} → accepted with a sequence number, or rejected with a
-  reason (unknown/closed auction = late, bad signature, share hash mismatch, duplicate);
+- ``info`` → index, parties, signer address, encryption public key, the default
+  width's field modulus, the supported bid widths;
+- ``open`` {auction, mechanism, max_bids, k, grid, bits, address_labels, caps, admit}
+  → starts preprocessing at once (``bits``: the bid width l, bids in [0, 2^l); default
+  64; ``caps``: builders' largest bids; ``admit``: the only header digests taken);
+- ``bid`` {header, ciphertext} (the share message sealed to this server's encryption
+  key, see ``envelope``) or {header, shares, nonce} (sent by the bidder over TLS) →
+  accepted with a sequence number, or rejected with a reason (unknown/closed auction =
+  late, bad signature, label not the signer's, reserve not from the auctioneer, envelope
+  that does not open, share hash mismatch, duplicate);
 - ``status`` {auction} → whether preprocessing is done;
 - ``close`` {auction} → the deadline: the committee computes, the reply is this server's
   signed statement (or an ``aborted`` statement);
 - ``shutdown`` → all servers leave MPyC together and exit.
+
+``open``, ``close`` and ``shutdown`` are control operations: each carries an ``auth``
+field signed by the auctioneer's key, whose address the server pins at start
+(``--control-key``), with a time within a minute and a nonce never seen before; any
+other is refused. A reserve bid (``side="reserve"``) must be signed by that key too.
 
 Auctions run one after another in the order opened, identically at every server (MPyC
 parties must execute the same program). A lost peer aborts the running auction: the
@@ -31,9 +41,10 @@ import sys
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
-from mevauction.privacy import messages
+from mevauction.privacy import envelope, messages
 from mevauction.privacy.evaluation import Auction, Rejected, evaluate, plan_material, stream
 from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
 from mevauction.privacy.protocol import Engine
@@ -51,6 +62,11 @@ class ServerConfig:
     timeout: float = 60.0
     ssl: bool = False
     tls_dir: str | None = None
+    controller: str = ""  # address of the auctioneer's key: the only one that may open, close, stop
+    key_file: str | None = None  # where this server keeps its encryption key (None: fresh, in memory)
+
+
+CONTROL_OPS = ("open", "close", "shutdown")
 
 
 class CommitteeServer:
@@ -60,6 +76,9 @@ class CommitteeServer:
         self.engines: dict[int, Engine] = {}  # bid width → its engine
         self.key = messages.new_key()
         self.signer = messages.address(self.key)
+        self.box_key = (envelope.load_or_create_key(Path(config.key_file)) if config.key_file
+                        else messages.new_key())
+        self.controls_seen: dict[str, int] = {}  # nonce → time of the control requests accepted
         self.auctions: dict[str, Auction] = {}
         self.jobs: asyncio.Queue[Auction | None] = asyncio.Queue()  # None: shut down
         self.stopping = asyncio.Event()
@@ -91,11 +110,32 @@ class CommitteeServer:
         finally:
             writer.close()
 
+    def control_refusal(self, req: dict[str, Any]) -> str | None:
+        """Why a control request is refused (None: signed by the auctioneer, fresh, new)."""
+        signer, nonce, time_ms = messages.control_signer(req)
+        if signer is None or signer != self.config.controller.lower():
+            return f"{req.get('op')} refused: not signed by the auctioneer's key"
+        now = int(time.time() * 1000)
+        if abs(now - time_ms) > messages.CONTROL_WINDOW_MS:
+            return f"{req.get('op')} refused: signed at a time too far from now"
+        for seen, at in list(self.controls_seen.items()):  # forget what can no longer be replayed
+            if abs(now - at) > messages.CONTROL_WINDOW_MS:
+                del self.controls_seen[seen]
+        if nonce in self.controls_seen:
+            return f"{req.get('op')} refused: a replayed control request"
+        self.controls_seen[nonce] = time_ms
+        return None
+
     async def dispatch(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
+        if op in CONTROL_OPS and (refusal := self.control_refusal(req)) is not None:
+            log.warning("refused an unauthenticated %s request", op)
+            return {"ok": False, "reason": refusal}
         if op == "info":
             return {"ok": True, "index": self.config.index, "parties": len(self.mpc.parties),
-                    "threshold": self.mpc.threshold, "signer": self.signer, "tls": bool(self.mpc.options.ssl),
+                    "threshold": self.mpc.threshold, "signer": self.signer,
+                    "encryption_key": envelope.public_key(self.box_key), "controller": self.config.controller,
+                    "tls": bool(self.mpc.options.ssl),
                     "tls_peers": all(p.protocol is None or p.protocol.transport.get_extra_info("ssl_object") is not None
                                      for p in self.mpc.parties if p.pid != self.mpc.pid),
                     "modulus": str(self.engine(DEFAULT_BITS).p), "widths": list(WIDTHS)}
@@ -122,7 +162,8 @@ class CommitteeServer:
         auction_id = str(req["auction"])
         if auction_id in self.auctions:
             return {"ok": False, "reason": "auction id already used"}
-        a = Auction.from_request(req, parties=len(self.mpc.parties), index=self.config.index)
+        a = Auction.from_request(req, parties=len(self.mpc.parties), index=self.config.index,
+                                 controller=self.config.controller)
         self.auctions[auction_id] = a
         self.jobs.put_nowait(a)
         return {"ok": True}
@@ -133,10 +174,25 @@ class CommitteeServer:
         try:
             if a is None:
                 raise Rejected("unknown auction")
-            seq = a.accept(header, req.get("shares"), req.get("nonce"), self.engine(a.bits))
+            shares, nonce = self.share_message(header, req)
+            seq = a.accept(header, shares, nonce, self.engine(a.bits))
         except Rejected as exc:
             return {"ok": False, "reason": str(exc)}
         return {"ok": True, "seq": seq}
+
+    def share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
+        """(shares, nonce) of a bid: opened from its envelope, or as sent over TLS."""
+        if "ciphertext" not in req:
+            return req.get("shares"), req.get("nonce")
+        context = header.digest() + bytes([self.config.index])
+        try:
+            message = json.loads(envelope.decrypt(self.box_key, req["ciphertext"], context))
+        except (envelope.EnvelopeError, ValueError):
+            raise Rejected("the sealed share message does not open with this server's key "
+                           "(altered, or sealed for another bid or server)") from None
+        if not isinstance(message, dict):
+            raise Rejected("the sealed share message is not an object")
+        return message.get("shares"), message.get("nonce")
 
     # -- the MPC side -------------------------------------------------------------
 
@@ -198,7 +254,12 @@ class CommitteeServer:
 
     async def main(self) -> int:
         await self.mpc.start()
-        server = await asyncio.start_server(self.handle, self.config.intake_host, self.config.intake_port)
+        tls = None
+        if self.config.ssl and self.config.tls_dir:
+            from mevauction.privacy.tls import server_context
+
+            tls = server_context(self.config.tls_dir, self.config.index)
+        server = await asyncio.start_server(self.handle, self.config.intake_host, self.config.intake_port, ssl=tls)
         log.info("committee server %d ready on %s:%d", self.config.index,
                  self.config.intake_host, self.config.intake_port)
         status = 0

@@ -1,23 +1,37 @@
 """The service's sealed-bid committee: one local MPC committee for the life of the service.
 
 Starting three MPyC server processes costs about a second, so ``serve --sealed`` starts
-one :class:`~mevauction.privacy.client.LocalCommittee` at start-up and hands its intake
-addresses to every settlement (seed 000: the committee opens only winner and price).
+one :class:`~mevauction.privacy.client.LocalCommittee` at start-up and hands it to every
+settlement (seed 000: the committee opens only winner and price).
+
+What the service holds and what it does not: its own control key (generated at start;
+the servers pin its address, so only it opens, closes or stops auctions and submits the
+reserve) and the servers' encryption *public* keys, pinned at the first start. Each
+server makes and keeps its private key in its own file (``key_dir``, beside the
+database so that bids sealed before a restart still open after it); the service never
+reads it. TLS is on between the servers and on their intake, and nothing public names
+their ports or process ids (``/healthz`` says only whether the committee is up).
+
 A committee server exits after an aborted auction (an MPyC session cannot go on with a
-party missing), so a dead or aborted committee is restarted — once per slot; a second
-failure settles the slot to an error report. The service never falls back to opening
-the builders' bids in the clear on its own.
+party missing), so a dead or aborted committee is restarted — once per slot, with the
+same keys; a second failure settles the slot to an error report. The service never
+falls back to opening the builders' bids: it never has them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from mevauction.errors import InputError
+from mevauction.eth.keccak import keccak
 from mevauction.service.metrics import Metrics
 
 if TYPE_CHECKING:  # the MPC extra is imported only when a committee starts
+    from mevauction.privacy.builder_auction import SealedSlot
     from mevauction.privacy.client import LocalCommittee
 
 log = logging.getLogger("mevauction.service")
@@ -30,27 +44,77 @@ class CommitteeFailure(RuntimeError):
     server dead, unreachable or aborted): restart and retry; never a clear fall-back."""
 
 
-class ServiceCommittee:
-    """Owns the local committee processes: start, health, restart, stop."""
+def key_dir_for(db_url: str) -> str | None:
+    """Where the servers keep their keys: beside a SQLite database file (None: a temporary
+    directory for this run, e.g. with PostgreSQL or an in-memory database)."""
+    prefix = "sqlite:///"
+    if db_url.startswith(prefix) and db_url[len(prefix):] not in ("", ":memory:"):
+        return db_url[len(prefix):] + ".committee"
+    return None
 
-    def __init__(self, parties: int, metrics: Metrics):
+
+class ServiceCommittee:
+    """Owns the local committee processes: start, health, restart, stop; the slot's auction id."""
+
+    def __init__(self, parties: int, metrics: Metrics, identity: str = "mevauction", key_dir: str | None = None):
+        from mevauction.privacy.messages import new_key
+
         self.parties = parties
         self.metrics = metrics
+        self.identity = identity
         self.local: LocalCommittee | None = None  # the running committee, if any
         self.restarts = 0
+        self.control_key = new_key()  # this service's: the servers take control requests from it only
+        self._temp_keys = tempfile.TemporaryDirectory(prefix="mevauction-committee-") if key_dir is None else None
+        self.key_dir = key_dir or (self._temp_keys.name if self._temp_keys else "")
+        self.members: list[str] = []  # the servers' encryption keys, pinned at the first start
 
     def start(self) -> None:
         from mevauction.privacy.client import LocalCommittee
 
-        self.local = LocalCommittee(self.parties).start()
+        Path(self.key_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        local = LocalCommittee(self.parties, control_key=self.control_key, key_dir=self.key_dir).start()
+        keys = local.member_keys()
+        if self.members and keys != self.members:
+            local.stop()
+            raise RuntimeError("the restarted committee's encryption keys are not the pinned ones")
+        self.local, self.members = local, keys
         self.metrics.set("mevauction_committee_up", 1, help="Whether the sealed-bid committee is running")
-        log.info("sealed-bid committee up: pids %s, intake %s", self.pids(), self.intake())
+        log.info("sealed-bid committee up (%d servers, TLS, keys pinned)", self.parties)
 
-    def intake(self) -> list[tuple[str, int]]:
-        return list(self.local.intake) if self.local else []
+    def auction_id(self, slot: int) -> str:
+        """The id of ``slot``'s builder auction: what a builder's sealed bid is bound to."""
+        return f"slot-{slot}-{keccak(f'sealed-auction:{self.identity}'.encode()).hex()[:16]}"
 
-    def pids(self) -> list[int]:
-        return [p.pid for p in self.local.procs] if self.local else []
+    def info(self, slot: int) -> dict[str, Any]:
+        """What a builder needs to seal its bid for ``slot`` (``mev_getCommittee``)."""
+        from mevauction.privacy.builder_auction import BUILDER_BITS
+        from mevauction.privacy.field import threshold_for
+        from mevauction.privacy.messages import address
+
+        return {"slot": hex(slot), "auction": self.auction_id(slot), "parties": self.parties,
+                "threshold": threshold_for(self.parties), "bits": BUILDER_BITS, "members": list(self.members),
+                "controller": address(self.control_key)}
+
+    def checked_bid(self, submission: dict[str, Any], signer: str, slot: int) -> dict[str, Any]:
+        """The stored form of a sealed submission: its block choice and the checked header and
+        envelopes (no amount: the service never has it)."""
+        from mevauction.privacy.builder_auction import check_sealed_bid
+
+        if "sealedBid" not in submission:
+            raise InputError("sealedBid", "this service takes sealed builder bids only (see mev_getCommittee)")
+        out = {k: v for k, v in submission.items() if k != "sealedBid"}
+        out["sealed"] = check_sealed_bid(submission["sealedBid"], signer, self.auction_id(slot), self.parties)
+        return out
+
+    def sealed_slot(self, slot: int, bids: dict[str, dict[str, Any]], caps: dict[str, int] | None = None) -> SealedSlot:
+        """The slot's builder auction as the settlement worker runs it on this committee;
+        ``caps``: each builder's largest allowed bid (its free deposit), checked in the MPC."""
+        from mevauction.privacy.builder_auction import SealedSlot
+
+        if self.local is None:
+            raise CommitteeFailure("the committee is not running")
+        return SealedSlot(self.local.access(), self.auction_id(slot), list(self.members), bids, dict(caps or {}))
 
     def alive(self) -> bool:
         """Every server process is still running (a server exits after an abort)."""
@@ -78,9 +142,11 @@ class ServiceCommittee:
             from mevauction.privacy.client import Coordinator
 
             try:
-                async with Coordinator(local.intake) as co:
+                async with Coordinator(local.access()) as co:
                     await asyncio.wait_for(co.shutdown(), SHUTDOWN_TIMEOUT_S)
             except (TimeoutError, OSError, RuntimeError) as exc:
                 log.warning("committee did not shut down cleanly (%s); stopping its processes", exc)
         await asyncio.to_thread(local.stop)
         self.metrics.set("mevauction_committee_up", 0, help="Whether the sealed-bid committee is running")
+        if self._temp_keys is not None:
+            self._temp_keys.cleanup()

@@ -19,17 +19,22 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from typing import TYPE_CHECKING
 
 from mevauction.errors import InputError
+from mevauction.eth import fields
 from mevauction.service import dao, settle
 from mevauction.service.builders import BuilderRegistry, commit, covered_report, registry_of
 from mevauction.service.clock import SlotClock, resume_clock
-from mevauction.service.committee import CommitteeFailure, ServiceCommittee
+from mevauction.service.committee import CommitteeFailure, ServiceCommittee, key_dir_for
 from mevauction.service.config import ServiceConfig, builder_deposits
 from mevauction.service.intake import BuilderBid, Intake, canonical
 from mevauction.service.metrics import Metrics
 from mevauction.service.records import BuilderBidRecord, BuilderRegistration, OrderRecord
 from mevauction.service.store import Db, Store
+
+if TYPE_CHECKING:  # the MPC extra is imported only when a committee starts
+    from mevauction.privacy.builder_auction import SealedSlot
 
 log = logging.getLogger("mevauction.service")
 
@@ -128,7 +133,8 @@ class Auctioneer:
         # Warm the worker now (imports, world modules) so the first deadline does not pay for it.
         self.pool.submit(_warm_worker).result()
         if self.config.sealed:
-            self.committee = ServiceCommittee(self.config.committee_parties, self.metrics)
+            self.committee = ServiceCommittee(self.config.committee_parties, self.metrics, self.config.identity,
+                                              key_dir_for(self.config.db))
             self.committee.start()
         self._task = asyncio.get_running_loop().create_task(self._settle_loop(), name="slot-clock")
 
@@ -254,11 +260,28 @@ class Auctioneer:
         self.metrics.inc("mevauction_cancellations_total", help="Orders cancelled by their signer")
         return [entry.id]
 
+    @property
+    def sealed(self) -> bool:
+        """Builder bids come sealed by the builders (``serve --sealed``)."""
+        return self.config.sealed
+
+    def committee_info(self, params: object) -> dict:
+        """``mev_getCommittee`` [blockNumber?]: the slot's auction id and the committee's keys."""
+        if self.committee is None:
+            raise InputError("method", "mev_getCommittee needs a service started with --sealed")
+        requested = None
+        if isinstance(params, list) and params:
+            requested = fields.quantity(params[0], "params[0]")
+        return self.committee.info(self.target_slot(requested).slot)
+
     async def builder_bid(self, bid: BuilderBid, signer: str) -> dict:
-        """Store a registered builder's sealed submission for a slot (a later one replaces it),
-        within its free deposit (service/builders.py); the ack carries its commitment and salt."""
+        """Store a registered builder's submission for a slot (a later one replaces it), within
+        its free deposit (service/builders.py); the ack carries its commitment and salt. With a
+        committee only its checked sealed bid (header and envelopes) is kept: there is no amount."""
         state = self.target_slot(bid.slot)
         held = self.builders.admit(signer, state.slot, bid.submission.get("bid"), self.config.sealed)
+        if self.committee is not None:
+            bid = BuilderBid(bid.slot, self.committee.checked_bid(bid.submission, signer, state.slot))
         received = now_ms()
         commitment, salt = commit(state.slot, signer, bid.submission)
         record = BuilderBidRecord(state.slot, signer, bid.submission, received, commitment)
@@ -302,11 +325,14 @@ class Auctioneer:
             self.builders.settled(slot, [])  # nothing to settle: release the bids' holds
             return None
         deadline = self.clock.deadline(slot)
-        scenario = settle.build_scenario(self.world, [e.scenario_order for e in pending], state.builders,
+        builders, sealed = (state.builders, {}) if self.committee is None else settle.split_sealed(state.builders)
+        scenario = settle.build_scenario(self.world, [e.scenario_order for e in pending], builders,
                                          self.config.block_gas_limit)
         if self.committee is not None and state.builders:
-            async def run(sc: dict) -> dict:
-                return await self._sealed_report(slot, sc)
+            caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
+
+            async def run(sc: dict) -> dict:  # a bid above its builder's free deposit counts as 0 (in the MPC)
+                return await self._sealed_report(slot, sc, sealed, caps)
         else:
             async def run(sc: dict) -> dict:
                 return await self._report(sc, None)
@@ -329,11 +355,12 @@ class Auctioneer:
         del self.slots[slot]
         return report
 
-    async def _report(self, scenario: dict, committee: list[tuple[str, int]] | None) -> dict:
+    async def _report(self, scenario: dict, committee: SealedSlot | None) -> dict:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff, committee)
 
-    async def _sealed_report(self, slot: int, scenario: dict) -> dict:
+    async def _sealed_report(self, slot: int, scenario: dict, sealed: dict[str, dict],
+                             caps: dict[str, int]) -> dict:
         """The report with the builders' auction in the service's committee.
 
         A committee found dead, or failing the auction, is restarted once and the auction
@@ -349,13 +376,13 @@ class Auctioneer:
                 await committee.restart()
                 restarted = True
             try:
-                return await self._report(scenario, committee.intake())
+                return await self._report(scenario, committee.sealed_slot(slot, sealed, caps))
             except CommitteeFailure as exc:
                 if restarted:
                     raise
                 log.warning("slot %d: sealed builder auction failed (%s); restarting the committee", slot, exc)
             await committee.restart()
-            return await self._report(scenario, committee.intake())
+            return await self._report(scenario, committee.sealed_slot(slot, sealed, caps))
         except CommitteeFailure as exc:
             log.error("slot %d: sealed builder auction failed after a committee restart: %s", slot, exc)
             self.metrics.inc("mevauction_committee_failures_total",

@@ -190,10 +190,12 @@ def parse_order(params: Any, world: dict, context: Callable[[int | None], list[d
                   {"order": order, "blockNumber": None if slot is None else hex(slot)})
 
 
-def parse_builder_bid(params: Any) -> BuilderBid:
+def parse_builder_bid(params: Any, sealed: bool = False) -> BuilderBid:
     """``mev_sendBuilderBid`` params: ``[{"blockNumber", "algorithm" | "block", "bid"}]``.
 
-    The builder is the request's signer; ``bid`` is wei or ``"truthful"``.
+    The builder is the request's signer; ``bid`` is wei or ``"truthful"``. With ``sealed``
+    (``serve --sealed``) the amount never comes in the clear: ``sealedBid`` (the builder's
+    signed header and one envelope per committee server) replaces ``bid``, which is refused.
     """
     obj = single_params(params, "mev_sendBuilderBid")
     algorithm, block = obj.get("algorithm"), obj.get("block")
@@ -207,6 +209,11 @@ def parse_builder_bid(params: Any) -> BuilderBid:
         require(isinstance(block, list) and len(block) <= 10_000 and all(isinstance(x, str) for x in block),
                 "block", "must be a list of order ids")
         submission["block"] = block
+    if sealed:
+        require("bid" not in obj, "bid", "this service takes sealed bids only: send sealedBid, never the amount")
+        require("sealedBid" in obj, "sealedBid", "missing (seal the bid for the committee of mev_getCommittee)")
+        submission["sealedBid"] = obj["sealedBid"]
+        return BuilderBid(parse_slot(obj), submission)
     bid = obj.get("bid", "truthful")
     submission["bid"] = "truthful" if bid == "truthful" else as_wei(bid, "bid")
     return BuilderBid(parse_slot(obj), submission)

@@ -32,7 +32,7 @@ PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL = -3270
 UNAUTHORIZED, LIMITED, STORAGE = -32001, -32005, -32010
 MAX_BATCH = 100
 SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
-OPEN_METHODS = ("eth_blockNumber", "mev_slot")
+OPEN_METHODS = ("eth_blockNumber", "mev_slot", "mev_getCommittee")
 # Preconfirmation bids authenticate themselves (the bid is signed); X-Flashbots-Signature
 # is optional and, when present, must name the same bidder (the engine's peer check).
 PRECONF_METHODS = ("preconf_sendBid", "preconf_getBid", "preconf_getDeposit", "preconf_getParams")
@@ -72,6 +72,11 @@ class SlotDesk(Protocol):
     async def cancel(self, uuid: str, signer: str) -> list[str]: ...
 
     async def builder_bid(self, bid: intake.BuilderBid, signer: str) -> dict: ...
+
+    @property
+    def sealed(self) -> bool: ...
+
+    def committee_info(self, params: object) -> dict: ...
 
 
 class JsonRpc:
@@ -225,6 +230,8 @@ class JsonRpc:
             current = clock.current()
             if method == "eth_blockNumber":
                 return hex(current - 1)
+            if method == "mev_getCommittee":
+                return self._slot_desk(method).committee_info(params)
             return {"slot": hex(current), "deadline_ms": int(clock.deadline(current) * 1000),
                     "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind")}
         if method not in SIGNED_METHODS:
@@ -251,7 +258,7 @@ class JsonRpc:
                 return await sink.submit(intake.parse_order(params, sink.world, slots.pending_orders), signer)
             if method == "eth_cancelBundle":
                 return await slots.cancel(intake.parse_cancel(params), signer)
-            return await slots.builder_bid(intake.parse_builder_bid(params), signer)
+            return await slots.builder_bid(intake.parse_builder_bid(params, sealed=slots.sealed), signer)
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
 

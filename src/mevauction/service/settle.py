@@ -17,13 +17,14 @@ stored report is the public one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mevauction.errors import InputError
 from mevauction.eth.keccak import keccak
 from mevauction.intake.scenario import SCENARIO_FORMAT
-from mevauction.mechanism.boost import SearcherSettlement
+from mevauction.mechanism.auction import BuilderAuction
+from mevauction.mechanism.boost import BuilderSettlement, Report, SearcherSettlement
 from mevauction.service.builders import deposit_entries
 from mevauction.service.committee import CommitteeFailure
 from mevauction.service.intake import canonical
@@ -36,6 +37,9 @@ from mevauction.service.records import (
 )
 from mevauction.settlement.ledger import PROPOSER, accounts
 from mevauction.settlement.report import ReportDocument
+
+if TYPE_CHECKING:  # the MPC extra is imported only in a sealed settlement
+    from mevauction.privacy.builder_auction import RelayOutcome, SealedSlot
 
 ZERO_HASH = "0x" + "00" * 32
 NOT_SETTLED = SearcherSettlement(0, 0)  # an order the report does not mention (an error report)
@@ -52,21 +56,55 @@ def build_scenario(world: dict, orders: list[dict], builders: dict[str, dict], g
     }
 
 
-def committee_auction(intake: list[tuple[str, int]]):
-    """The builder auction of step (4) run by the running sealed-bid MPC committee at
-    ``intake`` (seed 000): the builders' bids are secret-shared and only the winner and
-    price leave. An amount the committee cannot take is an ``InputError`` (the slot's
-    error report); any other failure is the committee's (:class:`CommitteeFailure`)."""
-    from mevauction.privacy.builder_auction import sealed_builder_auction
+def committee_auction(slot: SealedSlot, outcome: list[RelayOutcome]) -> BuilderAuction:
+    """The builder auction of step (4) run by the sealed-bid MPC committee (seed 000) on the
+    builders' own sealed bids: the mechanism passes β0 and the builders whose blocks are
+    valid (their bids are placeholders: the service has none); the committee gets β0 from
+    the service and each builder's envelopes, and opens only the winner and the price.
+    The committee's full outcome (with the bids it refused) is appended to ``outcome``.
+    An amount the committee cannot take is an ``InputError`` (the slot's error report);
+    any other failure is the committee's (:class:`CommitteeFailure`)."""
+    import asyncio
 
-    def auction(reserve: int, bids: list[tuple[str, int]]):
+    from mevauction.privacy.builder_auction import RelayOutcome, relay_builder_auction
+
+    def auction(reserve: int, bids: Sequence[tuple[str, int]]) -> tuple[str | None, int]:
+        builders = [b for b, _ in bids if b in slot.bids]
+        if not builders:  # nothing sealed to compare: the default block at β0
+            outcome.append(RelayOutcome(None, reserve, {}))
+            return None, reserve
         try:
-            return sealed_builder_auction(reserve, bids, committee=intake)
+            result = asyncio.run(relay_builder_auction(slot, reserve, builders))
         except InputError:
             raise
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
             raise CommitteeFailure(f"{type(exc).__name__}: {exc}") from None
+        outcome.append(result)
+        return result.winner, result.price
     return auction
+
+
+def reveal_only_outcome(report: Report, outcome: RelayOutcome) -> None:
+    """Make a sealed slot's report carry what the committee opened, and nothing else.
+
+    Every builder's ``bid`` is 0 (never revealed) except the winner's, which is the price it
+    pays. The winner's surplus refund β* − price is netted out: it pays price + Σ_{i∈S}
+    b_i(B*) and gets nothing back — the same net transfer as Fig. 3 case (4b), without β*.
+    A builder whose sealed bid the committee refused is marked invalid with the reason.
+    """
+    for c in report.builders:
+        if c.id in outcome.refused:
+            c.valid, c.reason = False, f"sealed bid refused by the committee: {outcome.refused[c.id]}"
+        c.bid = report.price if c.id == report.winner else 0
+    if report.winner != "default":
+        conflict_free = report.builder_settlement[report.winner].paid  # placeholder bid 0 + Σ_{i∈S} b_i(B*)
+        report.builder_settlement[report.winner] = BuilderSettlement(report.price + conflict_free, 0)
+
+
+def split_sealed(builders: dict[str, dict]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(scenario entries with a placeholder bid 0, each builder's sealed bid) of a sealed slot."""
+    entries = {b: {**{k: v for k, v in sub.items() if k != "sealed"}, "bid": 0} for b, sub in builders.items()}
+    return entries, {b: sub["sealed"] for b, sub in builders.items() if "sealed" in sub}
 
 
 def sealed_available() -> bool:
@@ -78,19 +116,22 @@ def sealed_available() -> bool:
         return False
 
 
-def run_scenario(scenario: dict, k_cutoff: int, committee: list[tuple[str, int]] | None = None) -> dict:
+def run_scenario(scenario: dict, k_cutoff: int, committee: SealedSlot | None = None) -> dict:
     """Worker-process entry: the report of the Boost+ auction, or ``{"error": ...}``.
 
-    With ``committee`` (intake addresses of running committee servers) the builder bids
-    are opened by the MPC committee instead of in the clear; the report is the same (the
-    committee computes the same winner and price), only who sees the losing bids differs.
+    With ``committee`` (the slot's sealed bids and the committee to run them on) the
+    builders' auction runs in the MPC committee: the winner and price are the clear
+    auction's, and the report names no other amount (:func:`reveal_only_outcome`).
     Raises :class:`CommitteeFailure` when the committee itself failed.
     """
     from mevauction.intake.scenario import parse_scenario
 
-    auction = committee_auction(committee) if committee else None
+    opened: list[RelayOutcome] = []
+    auction = committee_auction(committee, opened) if committee else None
     try:
         outcome = parse_scenario(scenario).run_auction(k_cutoff=k_cutoff, builder_auction=auction)
+        if opened:
+            reveal_only_outcome(outcome, opened[0])
         return ReportDocument.of(outcome).to_json()
     except InputError as exc:  # e.g. two orders that no world can hold together
         return {"error": exc.one_line()}

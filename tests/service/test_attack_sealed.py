@@ -1,0 +1,199 @@
+"""Attacks on ``serve --sealed`` (issue 11 § 3), against a real service process.
+
+Three builders bid for a slot through the SDK, which seals each bid for the committee
+on the builder's side. The highest bid wins and pays the second; the lowest (the losing
+bid that sets nothing) and the winner's own bid must appear nowhere the service keeps
+or shows: not in its database file, not in its log, not in any HTTP response — before
+or after settlement. A plaintext ``bid`` is refused; a bid under another builder's
+address is refused; an envelope changed on the way is refused by the committee (the
+builder is left out, the auction goes on) rather than opened as another amount; a
+local attacker who finds the committee's ports gets every control operation refused
+and the committee keeps serving; no public endpoint names those ports or process ids.
+"""
+
+import json
+import re
+import socket
+import ssl
+import time
+
+import httpx
+import pytest
+from committee_procs import committee_servers
+from service_harness import ServerProcess
+
+from mevauction.client import Client, RpcError, Signer
+
+pytestmark = pytest.mark.slow  # a service process with an MPC committee
+
+pytest.importorskip("mevauction.privacy.builder_auction")
+
+ORDERS = [
+    {"id": "o1", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 40, "after": {"o2": 100}}},
+    {"id": "o2", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 50, "after": {"o1": 80}}},
+    {"id": "o3", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 20}},
+    {"id": "o4", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 25, "after": {"o3": 30}}},
+]
+WINNING = 7_340_512_887_019_244_731  # ≈ 7.3 ETH: wins, never revealed
+SECOND = 5_118_276_533_904_178_223  # sets the price: revealed, as the price
+LOSING = 3_902_716_450_118_367_529  # loses and sets nothing: never revealed
+BLOCK = ["o2", "o1", "o3", "o4"]
+SECRETS = {f"{name} {form}": text for name, amount in (("winning", WINNING), ("losing", LOSING))
+           for form, text in (("decimal", str(amount)), ("hex", f"{amount:x}"))}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    where = tmp_path_factory.mktemp("sealed-attack")
+    proc = ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=4.0, extra=["--sealed"],
+                         log=where / "service.log").start()
+    proc.where = where
+    yield proc
+    proc.stop()
+
+
+def public_responses(server, slot: int) -> dict[str, str]:
+    """Every public GET an outsider can make about the slot, and the open RPC methods."""
+    paths = ["/", "/healthz", "/metrics", "/v1/live", "/v1/slots", f"/v1/slots/{slot}", "/v1/orders/o1",
+             f"/relay/v1/data/bidtraces/builder_blocks_received?slot={slot}",
+             "/relay/v1/data/bidtraces/builder_blocks_received",
+             f"/relay/v1/data/bidtraces/proposer_payload_delivered?slot={slot}",
+             "/relay/v1/data/bidtraces/proposer_payload_delivered"]
+    out = {p: httpx.get(server.url + p, timeout=10).text for p in paths}
+    with Client(server.url) as anyone:
+        for method, params in (("mev_slot", []), ("mev_getCommittee", [hex(slot)])):
+            try:
+                out[method] = json.dumps(anyone.call(method, params))
+            except RpcError as exc:
+                out[method] = exc.message
+    return out
+
+
+def stored_bytes(server) -> dict[str, bytes]:
+    """The service's database files (with the write-ahead log) and its log."""
+    files = [p for p in server.where.iterdir() if p.is_file()]
+    return {p.name: p.read_bytes() for p in files}
+
+
+def assert_nothing_leaks(server, slot: int) -> None:
+    texts = {k: v.encode() for k, v in public_responses(server, slot).items()} | stored_bytes(server)
+    for where, data in texts.items():
+        for what, secret in SECRETS.items():
+            assert secret.encode() not in data, f"the {what} form of a sealed bid is in {where}"
+
+
+def next_slot(client: Client) -> int:
+    info = client.slot()
+    # at least 1.5 s before the deadline of the slot we bid for
+    return info["slot"] + (2 if info["deadline_ms"] / 1000 - time.time() < 1.5 else 1)
+
+
+def send_orders(searcher: Client, slot: int) -> None:
+    for order in ORDERS:
+        searcher.send_order(order, slot)
+
+
+def test_no_sealed_amount_in_database_log_or_any_response(server):
+    builders = {"winner": Signer.random(), "second": Signer.random(), "loser": Signer.random()}
+    amounts = {"winner": WINNING, "second": SECOND, "loser": LOSING}
+    with Client(server.url, Signer.random()) as searcher:
+        slot = next_slot(searcher)
+        send_orders(searcher, slot)
+        for name, signer in builders.items():
+            with Client(server.url, signer) as builder:
+                ack = builder.send_sealed_builder_bid(slot, amounts[name], block=BLOCK)
+                assert ack["builder"] == signer.address
+        assert_nothing_leaks(server, slot)  # before the deadline
+        report = searcher.wait_report(slot, timeout=120)
+    assert "error" not in report, report
+    assert report["winner"] == builders["winner"].address and report["price"] == SECOND
+    entries = {b["id"]: b for b in report["builders"]}
+    assert entries[builders["winner"].address]["bid"] == SECOND  # what it pays, not what it bid
+    assert entries[builders["loser"].address]["bid"] == 0 and entries[builders["second"].address]["bid"] == 0
+    time.sleep(0.5)  # the log and the database have been written
+    assert_nothing_leaks(server, slot)  # after settlement
+
+
+def test_a_plaintext_bid_is_refused(server):
+    with Client(server.url, Signer.random()) as builder:
+        slot = builder.slot()["slot"] + 1
+        with pytest.raises(RpcError) as err:
+            builder.send_builder_bid(slot, bid=LOSING, block=BLOCK)
+    assert err.value.message.startswith("bid")
+
+
+def test_a_bid_under_another_builders_address_is_refused(server):
+    victim, attacker = Signer.random(), Signer.random()
+    with Client(server.url, victim) as v, Client(server.url, attacker) as a:
+        slot = v.slot()["slot"] + 1
+        stolen = v.sealed_builder_params(v.committee(slot), slot, LOSING, None, BLOCK, None)  # the victim's own seal
+        with pytest.raises(RpcError) as err:
+            a.call("mev_sendBuilderBid", stolen)  # replayed from the attacker's key
+        assert "sealedBid.header.bidder" in err.value.message
+        forged = a.sealed_builder_params(a.committee(slot), slot, LOSING, None, BLOCK, None)
+        forged[0]["sealedBid"]["header"]["bidder"] = victim.address  # claims the victim's label
+        with pytest.raises(RpcError) as err:
+            a.call("mev_sendBuilderBid", forged)
+        assert "sealedBid.header" in err.value.message
+
+
+def test_an_altered_envelope_is_refused_by_the_committee_not_opened_as_another_amount(server):
+    tampered, honest = Signer.random(), Signer.random()
+    with Client(server.url, Signer.random()) as searcher:
+        slot = next_slot(searcher)
+        send_orders(searcher, slot)
+        with Client(server.url, tampered) as t:
+            params = t.sealed_builder_params(t.committee(slot), slot, WINNING, None, BLOCK, None)
+            text = params[0]["sealedBid"]["ciphertexts"][1]
+            params[0]["sealedBid"]["ciphertexts"][1] = text[:300] + ("0" if text[300] != "0" else "1") + text[301:]
+            t.call("mev_sendBuilderBid", params)  # the service cannot tell: it cannot open envelopes
+        with Client(server.url, honest) as h:
+            h.send_sealed_builder_bid(slot, SECOND, block=BLOCK)
+        report = searcher.wait_report(slot, timeout=120)
+    assert "error" not in report, report
+    entries = {b["id"]: b for b in report["builders"]}
+    assert report["winner"] == honest.address  # the higher, altered bid did not win
+    assert entries[tampered.address]["valid"] is False
+    assert "refused by the committee" in entries[tampered.address]["reason"]
+
+
+def outsider(address: tuple[str, int], request: dict) -> dict:
+    """TLS (without the committee's CA) if the port speaks it, else plain TCP."""
+    body = json.dumps(request).encode() + b"\n"
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    try:
+        with socket.create_connection(address, timeout=10) as raw, ctx.wrap_socket(raw) as s:
+            s.sendall(body)
+            return json.loads(s.makefile().readline())
+    except ssl.SSLError:
+        with socket.create_connection(address, timeout=10) as s:
+            s.sendall(body)
+            return json.loads(s.makefile().readline())
+
+
+def test_committee_control_needs_the_service_key_and_nothing_public_names_the_committee(server):
+    servers = committee_servers(server)
+    assert len(servers) == 3
+    with Client(server.url) as anyone:
+        slot = anyone.slot()["slot"]
+    public = "\n".join(public_responses(server, slot).values())
+    assert '"pids"' not in public and '"intake"' not in public
+    for pid, (_, port) in servers:
+        for number in (port, pid):
+            assert not re.search(rf"(?<![0-9]){number}(?![0-9])", public), f"{number} is public"
+    for _, address in servers:
+        for request in ({"op": "shutdown"}, {"op": "open", "auction": "evil", "mechanism": "first", "max_bids": 1},
+                        {"op": "close", "auction": "evil"}):
+            reply = outsider(address, request)
+            assert reply.get("ok") is False, (request, reply)
+    winner, second = Signer.random(), Signer.random()
+    with Client(server.url, Signer.random()) as searcher:
+        slot = next_slot(searcher)
+        send_orders(searcher, slot)
+        for signer, amount in ((winner, WINNING), (second, SECOND)):
+            with Client(server.url, signer) as b:
+                b.send_sealed_builder_bid(slot, amount, block=BLOCK)
+        report = searcher.wait_report(slot, timeout=120)
+    assert report["winner"] == winner.address and report["price"] == SECOND
+    assert [pid for pid, _ in committee_servers(server)] == [pid for pid, _ in servers]  # the same, still serving
