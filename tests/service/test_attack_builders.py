@@ -217,20 +217,22 @@ def test_a_sealed_bid_of_2_128_is_refused_at_intake_and_no_note_prints_it(sealed
     assert not any(str(2**128) in n for n in notes)
 
 
-def test_a_sealed_winner_its_deposit_cannot_cover_is_disqualified_and_forfeits_it(sealed):
+def test_a_sealed_bid_above_the_free_deposit_can_neither_win_nor_set_the_price(sealed):
+    """The service cannot see a sealed bid, so the committee caps it: inside the MPC a bid
+    above its builder's free deposit counts as 0 (nothing about it is opened). The backstop
+    for a winner whose whole payment (price + Σ_S) is uncovered — disqualified, deposit
+    forfeited — is tested in test_builder_ledger.py."""
     with Client(sealed.url) as c:
         slot = next_slot(c, 1)
     send_orders(sealed.url, slot, paper_orders("p"))
-    bid(sealed.url, POOR, slot, 10**5, block=["p2", "p1"])  # sealed: the service cannot check it at intake
-    bid(sealed.url, ERIN, slot, 400, block=["p2", "p1"])
+    with Client(sealed.url, POOR) as poor, Client(sealed.url, ERIN) as erin:
+        poor.send_sealed_builder_bid(slot, 10**5, block=["p2", "p1"])  # its deposit is 100 wei
+        erin.send_sealed_builder_bid(slot, 400, block=["p2", "p1"])
     with Client(sealed.url) as reader:
         report = reader.wait_report(slot, timeout=90)
     assert "error" not in report
-    assert report["winner"] == ERIN.address and report["price"] == 150  # o*'s β0, POOR is out
-    assert rows(sealed.db, "SELECT entry, amount FROM builder_ledger WHERE slot = ? AND builder = ?",
-                slot, POOR.address) == [("penalty", "100")]
+    assert report["winner"] == ERIN.address and report["price"] == 150  # o*'s β0: POOR's bid counted as 0
+    assert rows(sealed.db, "SELECT entry FROM builder_ledger WHERE builder = ?", POOR.address) == []
     for s, paid, received in rows(sealed.db, "SELECT slot, SUM(CAST(paid AS INTEGER)), "
                                              "SUM(CAST(received AS INTEGER)) FROM settlements GROUP BY slot"):
         assert paid == received, f"slot {s}: paid {paid} ≠ received {received}"
-    with refused("builder"):  # nothing left: it cannot bid again
-        bid(sealed.url, POOR, slot + 2, 1, block=[])

@@ -38,6 +38,8 @@ WINNING = 7_340_512_887_019_244_731  # ≈ 7.3 ETH: wins, never revealed
 SECOND = 5_118_276_533_904_178_223  # sets the price: revealed, as the price
 LOSING = 3_902_716_450_118_367_529  # loses and sets nothing: never revealed
 BLOCK = ["o2", "o1", "o3", "o4"]
+BUILDERS = [Signer.random() for _ in range(9)]  # registered with the service, each with 10^6 ETH
+REGISTRY = [arg for b in BUILDERS for arg in ("--builder", f"{b.address}={10**24}")]
 SECRETS = {f"{name} {form}": text for name, amount in (("winning", WINNING), ("losing", LOSING))
            for form, text in (("decimal", str(amount)), ("hex", f"{amount:x}"))}
 
@@ -45,7 +47,7 @@ SECRETS = {f"{name} {form}": text for name, amount in (("winning", WINNING), ("l
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     where = tmp_path_factory.mktemp("sealed-attack")
-    proc = ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=4.0, extra=["--sealed"],
+    proc = ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=4.0, extra=["--sealed", *REGISTRY],
                          log=where / "service.log").start()
     proc.where = where
     yield proc
@@ -94,7 +96,7 @@ def send_orders(searcher: Client, slot: int) -> None:
 
 
 def test_no_sealed_amount_in_database_log_or_any_response(server):
-    builders = {"winner": Signer.random(), "second": Signer.random(), "loser": Signer.random()}
+    builders = {"winner": BUILDERS[0], "second": BUILDERS[1], "loser": BUILDERS[2]}
     amounts = {"winner": WINNING, "second": SECOND, "loser": LOSING}
     with Client(server.url, Signer.random()) as searcher:
         slot = next_slot(searcher)
@@ -109,13 +111,13 @@ def test_no_sealed_amount_in_database_log_or_any_response(server):
     assert report["winner"] == builders["winner"].address and report["price"] == SECOND
     entries = {b["id"]: b for b in report["builders"]}
     assert entries[builders["winner"].address]["bid"] == SECOND  # what it pays, not what it bid
-    assert entries[builders["loser"].address]["bid"] == 0 and entries[builders["second"].address]["bid"] == 0
+    assert "bid" not in entries[builders["loser"].address] and "bid" not in entries[builders["second"].address]
     time.sleep(0.5)  # the log and the database have been written
     assert_nothing_leaks(server, slot)  # after settlement
 
 
 def test_a_plaintext_bid_is_refused(server):
-    with Client(server.url, Signer.random()) as builder:
+    with Client(server.url, BUILDERS[3]) as builder:
         slot = builder.slot()["slot"] + 1
         with pytest.raises(RpcError) as err:
             builder.send_builder_bid(slot, bid=LOSING, block=BLOCK)
@@ -123,7 +125,7 @@ def test_a_plaintext_bid_is_refused(server):
 
 
 def test_a_bid_under_another_builders_address_is_refused(server):
-    victim, attacker = Signer.random(), Signer.random()
+    victim, attacker = BUILDERS[4], BUILDERS[5]
     with Client(server.url, victim) as v, Client(server.url, attacker) as a:
         slot = v.slot()["slot"] + 1
         stolen = v.sealed_builder_params(v.committee(slot), slot, LOSING, None, BLOCK, None)  # the victim's own seal
@@ -138,7 +140,7 @@ def test_a_bid_under_another_builders_address_is_refused(server):
 
 
 def test_an_altered_envelope_is_refused_by_the_committee_not_opened_as_another_amount(server):
-    tampered, honest = Signer.random(), Signer.random()
+    tampered, honest = BUILDERS[6], BUILDERS[7]
     with Client(server.url, Signer.random()) as searcher:
         slot = next_slot(searcher)
         send_orders(searcher, slot)
@@ -187,7 +189,7 @@ def test_committee_control_needs_the_service_key_and_nothing_public_names_the_co
                         {"op": "close", "auction": "evil"}):
             reply = outsider(address, request)
             assert reply.get("ok") is False, (request, reply)
-    winner, second = Signer.random(), Signer.random()
+    winner, second = BUILDERS[8], BUILDERS[0]
     with Client(server.url, Signer.random()) as searcher:
         slot = next_slot(searcher)
         send_orders(searcher, slot)

@@ -20,7 +20,7 @@ class FakeCommittee:
     def alive(self) -> bool:
         return self.up
 
-    def sealed_slot(self, slot, bids):  # one address stands for the slot's run, to see which committee was used
+    def sealed_slot(self, slot, bids, caps=None):  # one address stands for the slot run: which committee was used
         assert slot == 7 and bids == SEALED
         return ("127.0.0.1", 9000 + self.restarts)
 

@@ -140,8 +140,8 @@ def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path):
     """The servers keep their encryption keys beside the database and the slot's auction id
     is fixed, so envelopes sealed before the service stopped still open after it restarts."""
     db = f"sqlite:///{tmp_path / 'svc.db'}"
-    first = ServerProcess(db, slot_seconds=3.0, extra=["--sealed"]).start()
-    winner, second = Signer.random(), Signer.random()
+    winner, second = BUILDERS[0], BUILDERS[1]
+    first = ServerProcess(db, slot_seconds=3.0, extra=["--sealed", *REGISTRY]).start()
     try:
         with Client(first.url, Signer.random()) as searcher:
             slot = searcher.slot()["slot"] + 3
@@ -153,7 +153,7 @@ def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path):
                 b.send_sealed_builder_bid(slot, amount, block=["o2", "o1", "o3", "o4"], pinned_keys=keys)
     finally:
         first.stop()
-    again = ServerProcess(db, slot_seconds=3.0, extra=["--sealed"]).start()
+    again = ServerProcess(db, slot_seconds=3.0, extra=["--sealed", *REGISTRY]).start()
     try:
         with Client(again.url) as reader:
             assert reader.committee(reader.slot()["slot"])["members"] == keys  # the same keys

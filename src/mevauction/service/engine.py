@@ -279,9 +279,9 @@ class Auctioneer:
         its free deposit (service/builders.py); the ack carries its commitment and salt. With a
         committee only its checked sealed bid (header and envelopes) is kept: there is no amount."""
         state = self.target_slot(bid.slot)
-        held = self.builders.admit(signer, state.slot, bid.submission.get("bid"), self.config.sealed)
         if self.committee is not None:
             bid = BuilderBid(bid.slot, self.committee.checked_bid(bid.submission, signer, state.slot))
+        held = self.builders.admit(signer, state.slot, bid.submission.get("bid"), self.config.sealed)
         received = now_ms()
         commitment, salt = commit(state.slot, signer, bid.submission)
         record = BuilderBidRecord(state.slot, signer, bid.submission, received, commitment)
@@ -360,7 +360,7 @@ class Auctioneer:
         return await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff, committee)
 
     async def _sealed_report(self, slot: int, scenario: dict, sealed: dict[str, dict],
-                             caps: dict[str, int]) -> dict:
+                             caps: dict[str, int] | None = None) -> dict:
         """The report with the builders' auction in the service's committee.
 
         A committee found dead, or failing the auction, is restarted once and the auction
