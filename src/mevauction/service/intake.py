@@ -12,11 +12,19 @@
 
 Each parser returns an :class:`Intake` whose ``scenario_order`` is the order as it will
 appear in the slot's ``mevauction.scenario/1`` document.
+
+An order names only transactions it carries (:func:`refuse_foreign_txs`): a transaction
+hash in its ``txs`` or reverting/dropping lists must be the hash of one of its own signed
+transactions, so no order can claim another searcher's transaction and knock it out.
+``eth_cancelBundle``, ``mev_sendOrder`` and ``mev_sendBuilderBid`` carry a signed
+``timestamp`` (:func:`parse_timestamp`), which the RPC layer's replay guard checks.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +36,9 @@ from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refus
 from mevauction.worlds import world_module
 
 MAX_TXS_PER_BUNDLE = 100
+MAX_TIMESTAMP = 1 << 40  # seconds: far beyond any real clock, and exact as a float in ms
+TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
+TX_LISTS = ("txs", "revertingTxHashes", "droppingTxHashes")
 KNOWN_BUNDLE_FIELDS = frozenset({
     "txs", "blockNumber", "minTimestamp", "maxTimestamp", "revertingTxHashes", "droppingTxHashes",
     "replacementUuid", "refundPercent", "refundIndex", "refundRecipient", "refundTxHashes", "builders",
@@ -67,6 +78,17 @@ def parse_quantity(value: Any, field: str) -> int:
 def parse_slot(obj: dict, field: str = "blockNumber") -> int | None:
     value = obj.get(field)
     return None if value is None else parse_quantity(value, field)
+
+
+def parse_timestamp(params: Any, method: str) -> int:
+    """The request's signed ``timestamp`` (unix seconds, a JSON number, fractions allowed)
+    in milliseconds. Required: it is what makes a captured request go stale."""
+    value = single_params(params, method).get("timestamp")
+    if value is None:
+        raise InputError("timestamp", f"missing: {method} needs the unix time (seconds) it was signed at")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    require(ok and 0 < value < MAX_TIMESTAMP, "timestamp", "must be a unix time in seconds (a JSON number)")
+    return round(value * 1000)
 
 
 def parse_uuid(value: Any) -> str | None:
@@ -168,6 +190,36 @@ def validate_order(order: dict, world: dict, where: str, context: list[dict] | N
     raise InputError(field, first.message) from None
 
 
+def carried_tx_hashes(order: dict, world: dict) -> set[str]:
+    """The hashes of the signed transactions an order carries: an evm order's ``raw_txs``
+    or ``bundle.txs`` (already checked by the world's parser); orders of the other worlds
+    carry none — their ``txs`` are labels, never transactions."""
+    if world.get("kind") != "evm":
+        return set()
+    bundle = order.get("bundle")
+    raws = bundle.get("txs") if isinstance(bundle, dict) else order.get("raw_txs")
+    return {decode(fields.data(r, "raw_txs", max_length=MAX_TX_BYTES), "raw_txs").hash for r in raws or []}
+
+
+def refuse_foreign_txs(order: dict, world: dict, where: str) -> None:
+    """An order may name only transactions it carries: every transaction hash in its
+    ``txs``, ``revertingTxHashes`` and ``droppingTxHashes`` (an evm bundle object's too) is
+    one of its own; an evm order's ``txs`` are exactly its own."""
+    carried = carried_tx_hashes(order, world)
+    bundle = order.get("bundle")
+    sources = [(order, f"{where}.order", TX_LISTS)]
+    if isinstance(bundle, dict):  # its ``txs`` are the signed transactions themselves
+        sources.append((bundle, f"{where}.order.bundle", TX_LISTS[1:]))
+    for obj, at, names in sources:
+        for name in names:
+            listed = obj.get(name)
+            for i, h in enumerate(listed if isinstance(listed, list) else []):
+                named = isinstance(h, str) and (TX_HASH.fullmatch(h) is not None or world.get("kind") == "evm")
+                if named and h.lower() not in carried:
+                    raise InputError(f"{at}.{name}[{i}]", f"names transaction {h[:80]!r}, which this order does not "
+                                                          "carry (an order names only its own signed transactions)")
+
+
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -186,6 +238,7 @@ def parse_order(params: Any, world: dict, context: Callable[[int | None], list[d
         raise InputError("order.id", "must be a printable string of 1..80 characters without ','")
     slot = parse_slot(obj)
     validate_order(order, world, "params[0]", context(slot) if context else None)
+    refuse_foreign_txs(order, world, "params[0]")
     return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), order,
                   {"order": order, "blockNumber": None if slot is None else hex(slot)})
 
