@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+
 import httpx
 import pytest
 from service_harness import ServerProcess
@@ -266,3 +267,34 @@ def test_state_changing_requests_need_a_fresh_timestamp(server, method, params):
         _, _, answer = post(server.url, method, [{**params, "timestamp": round(stale)}], signer)
         assert answer["error"]["message"].startswith("timestamp:"), answer
 
+
+
+def test_an_evm_order_cannot_claim_another_searchers_transaction(tmp_path):
+    """The evm world's order formats: a ``bundle`` object's order whose ``txs`` name a
+    transaction it does not carry, and reverting hashes that are another's."""
+    pytest.importorskip("pyrevm")
+    from mevauction.intake.workloads.evm import generate
+
+    generated = generate(orders=2, seed=5)
+    (tmp_path / "world.json").write_text(json.dumps({"world": generated["world"]}))
+    proc = ServerProcess(f"sqlite:///{tmp_path / 'evm.db'}", slot_seconds=SLOT_SECONDS,
+                         world=str(tmp_path / "world.json")).start()
+    try:
+        victim_raws, own_raws = (o["raw_txs"] for o in generated["orders"][:2])
+        victim_hash = tx_hash(victim_raws[0])
+        with Client(proc.url, Signer.random()) as me, Client(proc.url, Signer.random()) as them:
+            slot = ahead(me, 3)
+            me.send_bundle(victim_raws, slot)
+            for order, field in (
+                    ({"id": "claim", "bundle": {"txs": own_raws}, "txs": [victim_hash]}, "txs[0]"),
+                    ({"id": "claim", "bundle": {"txs": own_raws, "revertingTxHashes": [victim_hash]}},
+                     "bundle.revertingTxHashes[0]"),
+                    ({"id": "claim", "raw_txs": own_raws, "droppingTxHashes": [victim_hash]}, "droppingTxHashes[0]")):
+                with pytest.raises(RpcError) as info:
+                    them.send_order(order, slot)
+                assert info.value.message.startswith(f"params[0].order.{field}:"), info.value.message
+            # Its own transactions, named as such, are fine.
+            own = [tx_hash(r) for r in own_raws]
+            assert them.send_order({"id": "mine", "bundle": {"txs": own_raws}, "txs": own}, slot) == "mine"
+    finally:
+        proc.stop()

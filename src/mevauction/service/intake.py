@@ -207,7 +207,7 @@ def refuse_foreign_txs(order: dict, world: dict, where: str) -> None:
     one of its own; an evm order's ``txs`` are exactly its own."""
     carried = carried_tx_hashes(order, world)
     bundle = order.get("bundle")
-    sources = [(order, f"{where}.order", TX_LISTS)]
+    sources: list[tuple[dict, str, tuple[str, ...]]] = [(order, f"{where}.order", TX_LISTS)]
     if isinstance(bundle, dict):  # its ``txs`` are the signed transactions themselves
         sources.append((bundle, f"{where}.order.bundle", TX_LISTS[1:]))
     for obj, at, names in sources:

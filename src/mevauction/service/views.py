@@ -40,13 +40,15 @@ class StatusQuery:
 
 def parse_status_query(params: Any, method: str) -> StatusQuery:
     obj = single_params(params, method)
-    if method == BUNDLE_STATS or "bundleHash" in obj:
+    bundle = method == BUNDLE_STATS or "bundleHash" in obj
+    if bundle:
         require("orderId" not in obj, "params[0]", "give one of 'orderId' or 'bundleHash'")
-        order_id, field, bundle = fields.hash32(obj.get("bundleHash"), "bundleHash"), "bundleHash", True
+        order_id, field = fields.hash32(obj.get("bundleHash"), "bundleHash"), "bundleHash"
     else:
-        order_id, field, bundle = obj.get("orderId"), "orderId", False
-        require(isinstance(order_id, str) and 0 < len(order_id) <= MAX_ID, "orderId",
-                f"must be a string of 1..{MAX_ID} characters")
+        value, field = obj.get("orderId"), "orderId"
+        if not (isinstance(value, str) and 0 < len(value) <= MAX_ID):
+            raise InputError("orderId", f"must be a string of 1..{MAX_ID} characters")
+        order_id = value
     slot = parse_slot(obj)
     if method == BUNDLE_STATS and slot is None:
         raise InputError("blockNumber", "missing")
@@ -96,12 +98,14 @@ def included_order(found: IncludedOrder) -> dict[str, Any]:
 
 
 def public_report(report: dict) -> dict:
-    """A settled slot's report without its excluded orders (their ids, bids and the conflicts
-    they were in are their signers'); the block, its orders' payments and refunds stay."""
+    """A settled slot's report without its excluded orders (their ids and the conflicts they
+    were in are their signers'); the block, its orders' payments and refunds stay, and so
+    does every money flow: an excluded order paid or refunded anything stays listed."""
     searchers = report.get("searchers")
     if not isinstance(searchers, dict):
         return report  # an error report names no order
-    excluded = set(searchers) - set(report.get("block", []))
+    block = set(report.get("block", []))
+    excluded = {i for i, s in searchers.items() if i not in block and not (s.get("bid") or s.get("refund"))}
 
     def kept(ids: list[str]) -> list[str]:
         return [i for i in ids if i not in excluded]
