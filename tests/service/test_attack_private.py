@@ -275,13 +275,16 @@ def test_an_evm_order_cannot_claim_another_searchers_transaction(tmp_path):
     pytest.importorskip("pyrevm")
     from mevauction.intake.workloads.evm import generate
 
-    generated = generate(orders=2, seed=5)
+    generated = generate(orders=6, seed=5)
     (tmp_path / "world.json").write_text(json.dumps({"world": generated["world"]}))
     proc = ServerProcess(f"sqlite:///{tmp_path / 'evm.db'}", slot_seconds=SLOT_SECONDS,
                          world=str(tmp_path / "world.json")).start()
     try:
-        victim_raws, own_raws = (o["raw_txs"] for o in generated["orders"][:2])
+        victim_raws = generated["orders"][0]["raw_txs"]
         victim_hash = tx_hash(victim_raws[0])
+        # The thief's own order: one that does not carry the victim's transaction (a
+        # generated backrun does, legitimately).
+        own_raws = next(o["raw_txs"] for o in generated["orders"] if victim_raws[0] not in o["raw_txs"])
         with Client(proc.url, Signer.random()) as me, Client(proc.url, Signer.random()) as them:
             slot = ahead(me, 3)
             me.send_bundle(victim_raws, slot)
