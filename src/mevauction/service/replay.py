@@ -5,9 +5,9 @@
 
 - outside ``±window`` seconds of the service's clock (stale, or signed in the future);
 - signed before this process started (its memory of earlier requests is gone);
-- already received: it remembers (signer, keccak256 of the request object) until the
-  request's timestamp leaves the window, so a captured request sent again is refused
-  for as long as it would otherwise be fresh.
+- already received: it remembers (signer, keccak256 of the signed body, with the
+  request's place in it for a batch) until the request's timestamp leaves the window, so
+  a captured request sent again is refused for as long as it would otherwise be fresh.
 
 ``eth_sendBundle`` is not guarded: the same bundle sent again is an idempotent
 acknowledgement, and an old version of a replaced bundle cannot be revived (the engine's

@@ -147,11 +147,12 @@ class JsonRpc:
         if isinstance(doc, list):
             if not doc or len(doc) > MAX_BATCH:
                 return 200, self._error(INVALID_REQUEST, f"body: a batch holds 1..{MAX_BATCH} requests")
-            results = await asyncio.gather(*(self._one(item, body, signature_text) for item in doc))
+            results = await asyncio.gather(*(self._one(item, body, signature_text, b"#%d" % i)
+                                             for i, item in enumerate(doc)))
             return 200, [r for r in results if r is not None] or self._error(
                 INVALID_REQUEST, "body: batch of notifications"
             )
-        result = await self._one(doc, body, signature_text)
+        result = await self._one(doc, body, signature_text, b"")
         if (self.desk is not None and b"text/event-stream" in headers.get(b"accept", b"")
                 and doc.get("method") == "preconf_sendBid" and result is not None and "result" in result):
             record = self.desk.bids.get(result["result"]["bidDigest"])
@@ -197,7 +198,8 @@ class JsonRpc:
         self.metrics.inc("mevauction_rpc_errors_total", help="JSON-RPC errors returned", code=str(code))
         return error_object(code, message, request_id)
 
-    async def _one(self, req: Any, body: bytes, signature: str | None) -> dict | None:
+    async def _one(self, req: Any, body: bytes, signature: str | None, place: bytes) -> dict | None:
+        """One request; ``place`` tells it apart from the others in the same body (a batch)."""
         if not isinstance(req, dict):
             return self._error(INVALID_REQUEST, "request: must be an object")
         request_id = req.get("id")
@@ -212,7 +214,7 @@ class JsonRpc:
         if not isinstance(params, (list, dict)):
             return self._error(INVALID_REQUEST, "params: must be an array or an object", request_id)
         try:
-            result = await self._dispatch(method, params, body, signature, req)
+            result = await self._dispatch(method, params, body, signature, place)
         except RpcError as exc:
             return self._error(exc.code, exc.message, request_id)
         except InputError as exc:
@@ -229,7 +231,7 @@ class JsonRpc:
             raise RpcError(METHOD_NOT_FOUND, f"method: {method} is answered by the auctioneer process only")
         return self.slots
 
-    async def _dispatch(self, method: str, params: Any, body: bytes, signature: str | None, request: dict) -> Any:
+    async def _dispatch(self, method: str, params: Any, body: bytes, signature: str | None, place: bytes) -> Any:
         sink = self.sink
         if method in PRECONF_METHODS:
             return await self._preconf(method, params, body, signature)
@@ -262,7 +264,7 @@ class JsonRpc:
             slots = self._slot_desk(method)
             if method in views.READ_METHODS:
                 return await self._read(slots, method, params, signer)
-            signed_ms = self._admit(method, params, signer, request)
+            signed_ms = self._admit(method, params, signer, body + place)
             if method == "mev_sendOrder":
                 return await sink.submit(intake.parse_order(params, sink.world, slots.pending_orders), signer)
             if method == "eth_cancelBundle":
@@ -271,11 +273,12 @@ class JsonRpc:
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
 
-    def _admit(self, method: str, params: Any, signer: str, request: dict) -> int:
-        """The request's signed timestamp (ms), once the replay guard has let it through."""
+    def _admit(self, method: str, params: Any, signer: str, request: bytes) -> int:
+        """The request's signed timestamp (ms), once the replay guard has let it through;
+        ``request`` is the signed body (and the request's place in it, for a batch)."""
         assert method in TIMESTAMPED_METHODS and self.replay is not None, "the auctioneer guards these methods"
         signed_ms = intake.parse_timestamp(params, method)
-        self.replay.admit(signer, intake.canonical(request).encode(), signed_ms)
+        self.replay.admit(signer, request, signed_ms)
         return signed_ms
 
     @staticmethod
