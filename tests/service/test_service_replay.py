@@ -4,7 +4,7 @@ import pytest
 
 from mevauction.errors import InputError
 from mevauction.service.engine import SlotState, scenario_id_for
-from mevauction.service.intake import parse_order, parse_timestamp
+from mevauction.service.intake import LABEL, parse_order, parse_timestamp, renamed, unlabelled
 from mevauction.service.replay import ReplayGuard
 from mevauction.service.views import public_report
 
@@ -53,18 +53,17 @@ TABLE = {"kind": "table"}
 HASH = "0x" + "ab" * 32
 
 
-@pytest.mark.parametrize("order,field", [
-    ({"id": "o", "txs": [HASH], "bid": 1}, "params[0].order.txs[0]"),
-    ({"id": "o", "txs": ["mine", HASH.upper().replace("0X", "0x")], "bid": 1}, "params[0].order.txs[1]"),
-    ({"id": "o", "txs": ["mine"], "revertingTxHashes": [HASH], "bid": 1}, "params[0].order.revertingTxHashes[0]"),
-])
-def test_a_table_order_names_no_transaction_hash(order, field):
-    message = refused(lambda: parse_order([{"order": order}], TABLE), field)
-    assert "does not carry" in message
-
-
-def test_table_labels_stay_shared_names():
-    assert parse_order([{"order": {"id": "o", "txs": ["contested"], "bid": 1}}], TABLE).id == "o"
+def test_table_labels_live_in_their_own_namespace():
+    """A label is never a real transaction's hash; shared labels still compete."""
+    order = parse_order([{"order": {"id": "o", "txs": [HASH, "mine"], "revertingTxHashes": [HASH], "bid": 1}}],
+                        TABLE).scenario_order
+    assert order["txs"] == [LABEL + HASH, LABEL + "mine"] and order["revertingTxHashes"] == [LABEL + HASH]
+    assert parse_order([{"order": {"id": "o", "bid": 1}}], TABLE).scenario_order["txs"] == [LABEL + "o"]
+    assert unlabelled(order["txs"]) == [HASH, "mine"]
+    # Under a derived id (a second signer's "o") the default label follows the id, so the
+    # two orders share no transaction; explicit labels stay.
+    assert renamed({"id": "o", "txs": [LABEL + "o"]}, "o~bb")["txs"] == [LABEL + "o~bb"]
+    assert renamed({"id": "o", "txs": [LABEL + "x"]}, "o~bb")["txs"] == [LABEL + "x"]
 
 
 def test_a_second_signers_id_gets_a_derived_scenario_id():

@@ -31,7 +31,7 @@ from mevauction.service import dao, settle
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import CommitteeFailure, ServiceCommittee
 from mevauction.service.config import ServiceConfig
-from mevauction.service.intake import BuilderBid, Intake, canonical
+from mevauction.service.intake import BuilderBid, Intake, canonical, renamed
 from mevauction.service.metrics import Metrics
 from mevauction.service.records import BuilderBidRecord, OrderRecord
 from mevauction.service.store import Db, Store
@@ -192,7 +192,8 @@ class Auctioneer:
         if existing is not None:
             if existing.status == "cancelled":
                 raise InputError("params[0]", f"{intake.id} was cancelled in slot {state.slot}; it cannot be revived")
-            if existing.kind != intake.kind or canonical(existing.scenario_order) != canonical(intake.scenario_order):
+            again = intake.scenario_order if existing.key == intake.id else renamed(intake.scenario_order, existing.key)
+            if existing.kind != intake.kind or canonical(existing.scenario_order) != canonical(again):
                 raise InputError(
                     "order.id", f"{intake.id!r} is already taken in slot {state.slot} by a different order"
                 )
@@ -205,7 +206,7 @@ class Auctioneer:
             replaced = self.uuids.get((signer, intake.replacement_uuid))
         self.seq += 1
         key = scenario_id_for(state, intake.id, signer)
-        scenario_order = intake.scenario_order if key == intake.id else {**intake.scenario_order, "id": key}
+        scenario_order = intake.scenario_order if key == intake.id else renamed(intake.scenario_order, key)
         entry = OrderEntry(intake.id, intake.kind, signer, intake.replacement_uuid, scenario_order,
                            self.seq, now_ms())
         record = OrderRecord(state.slot, entry.id, entry.seq, entry.kind, signer, entry.uuid, intake.params,

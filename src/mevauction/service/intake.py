@@ -13,9 +13,10 @@
 Each parser returns an :class:`Intake` whose ``scenario_order`` is the order as it will
 appear in the slot's ``mevauction.scenario/1`` document.
 
-An order names only transactions it carries (:func:`refuse_foreign_txs`): a transaction
-hash in its ``txs`` or reverting/dropping lists must be the hash of one of its own signed
-transactions, so no order can claim another searcher's transaction and knock it out.
+An order names only transactions it carries, so no order can claim another searcher's
+transaction and knock its bundle out: an evm order's ``txs`` and reverting/dropping lists
+must be hashes of its own signed transactions (:func:`refuse_foreign_txs`), and a
+``table``/``amm`` order's labels live in a namespace of their own (:func:`labelled`).
 ``eth_cancelBundle``, ``mev_sendOrder`` and ``mev_sendBuilderBid`` carry a signed
 ``timestamp`` (:func:`parse_timestamp`), which the RPC layer's replay guard checks.
 """
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,8 +37,8 @@ from mevauction.worlds import world_module
 
 MAX_TXS_PER_BUNDLE = 100
 MAX_TIMESTAMP = 1 << 40  # seconds: far beyond any real clock, and exact as a float in ms
-TX_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 TX_LISTS = ("txs", "revertingTxHashes", "droppingTxHashes")
+LABEL = "label:"  # the namespace of table/amm transaction labels (never a 0x hash)
 KNOWN_BUNDLE_FIELDS = frozenset({
     "txs", "blockNumber", "minTimestamp", "maxTimestamp", "revertingTxHashes", "droppingTxHashes",
     "replacementUuid", "refundPercent", "refundIndex", "refundRecipient", "refundTxHashes", "builders",
@@ -190,22 +190,19 @@ def validate_order(order: dict, world: dict, where: str, context: list[dict] | N
     raise InputError(field, first.message) from None
 
 
-def carried_tx_hashes(order: dict, world: dict) -> set[str]:
-    """The hashes of the signed transactions an order carries: an evm order's ``raw_txs``
-    or ``bundle.txs`` (already checked by the world's parser); orders of the other worlds
-    carry none — their ``txs`` are labels, never transactions."""
-    if world.get("kind") != "evm":
-        return set()
+def carried_tx_hashes(order: dict) -> set[str]:
+    """The hashes of the signed transactions an evm order carries (its ``raw_txs`` or
+    ``bundle.txs``, already checked by the world's parser)."""
     bundle = order.get("bundle")
     raws = bundle.get("txs") if isinstance(bundle, dict) else order.get("raw_txs")
     return {decode(fields.data(r, "raw_txs", max_length=MAX_TX_BYTES), "raw_txs").hash for r in raws or []}
 
 
-def refuse_foreign_txs(order: dict, world: dict, where: str) -> None:
-    """An order may name only transactions it carries: every transaction hash in its
-    ``txs``, ``revertingTxHashes`` and ``droppingTxHashes`` (an evm bundle object's too) is
-    one of its own; an evm order's ``txs`` are exactly its own."""
-    carried = carried_tx_hashes(order, world)
+def refuse_foreign_txs(order: dict, where: str) -> None:
+    """An evm order names only transactions it carries: every entry of its ``txs``,
+    ``revertingTxHashes`` and ``droppingTxHashes`` (and of its bundle object's lists) is
+    the hash of one of its own signed transactions."""
+    carried = carried_tx_hashes(order)
     bundle = order.get("bundle")
     sources: list[tuple[dict, str, tuple[str, ...]]] = [(order, f"{where}.order", TX_LISTS)]
     if isinstance(bundle, dict):  # its ``txs`` are the signed transactions themselves
@@ -214,10 +211,42 @@ def refuse_foreign_txs(order: dict, world: dict, where: str) -> None:
         for name in names:
             listed = obj.get(name)
             for i, h in enumerate(listed if isinstance(listed, list) else []):
-                named = isinstance(h, str) and (TX_HASH.fullmatch(h) is not None or world.get("kind") == "evm")
-                if named and h.lower() not in carried:
-                    raise InputError(f"{at}.{name}[{i}]", f"names transaction {h[:80]!r}, which this order does not "
-                                                          "carry (an order names only its own signed transactions)")
+                if not (isinstance(h, str) and h.lower() in carried):
+                    raise InputError(f"{at}.{name}[{i}]", f"names transaction {str(h)[:80]!r}, which this order does "
+                                                          "not carry (an order names only its own signed transactions)")
+
+
+def labelled(order: dict) -> dict:
+    """A ``table``/``amm`` order with its transaction labels in the label namespace.
+
+    Those orders carry no signed transactions: their ``txs`` are labels (an amm backrun
+    repeats its victim swap's label, as the world requires), which may look like hashes.
+    Prefixed, no label can equal the hash of a real transaction another order carries (a
+    bundle's), so no such order can claim one and knock its bundle out — and nothing is
+    refused, so the rule is no oracle for which transactions are pending. Labels shared
+    between world-native orders keep their meaning in the world (competing for one)."""
+    out = dict(order)
+    txs = order.get("txs", [order.get("id")])  # the world's default: the order's id
+    if isinstance(txs, list):
+        out["txs"] = [LABEL + t if isinstance(t, str) else t for t in txs]
+    reverting = order.get("revertingTxHashes")
+    if isinstance(reverting, list):
+        out["revertingTxHashes"] = [LABEL + t if isinstance(t, str) else t for t in reverting]
+    return out
+
+
+def renamed(order: dict, scenario_id: str) -> dict:
+    """The scenario order under another id (a second signer's order with the same id); a
+    default label (its id) follows, so the two orders share no transaction."""
+    out = {**order, "id": scenario_id}
+    if out.get("txs") == [LABEL + order["id"]]:
+        out["txs"] = [LABEL + scenario_id]
+    return out
+
+
+def unlabelled(txs: list[str]) -> list[str]:
+    """Transaction labels as their signer wrote them (bundle hashes are unchanged)."""
+    return [t.removeprefix(LABEL) for t in txs]
 
 
 def canonical(obj: Any) -> str:
@@ -237,9 +266,11 @@ def parse_order(params: Any, world: dict, context: Callable[[int | None], list[d
     if not (isinstance(oid, str) and 0 < len(oid) <= 80 and oid.isprintable() and "," not in oid):
         raise InputError("order.id", "must be a printable string of 1..80 characters without ','")
     slot = parse_slot(obj)
-    validate_order(order, world, "params[0]", context(slot) if context else None)
-    refuse_foreign_txs(order, world, "params[0]")
-    return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), order,
+    scenario_order = order if world.get("kind") == "evm" else labelled(order)
+    validate_order(scenario_order, world, "params[0]", context(slot) if context else None)
+    if world.get("kind") == "evm":
+        refuse_foreign_txs(order, "params[0]")
+    return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), scenario_order,
                   {"order": order, "blockNumber": None if slot is None else hex(slot)})
 
 

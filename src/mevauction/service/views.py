@@ -21,7 +21,7 @@ from typing import Any
 
 from mevauction.errors import InputError, require
 from mevauction.eth import fields
-from mevauction.service.intake import parse_slot, single_params
+from mevauction.service.intake import parse_slot, single_params, unlabelled
 from mevauction.service.records import IncludedOrder, OrderRecord
 
 BUNDLE_STATS = "flashbots_getBundleStatsV2"
@@ -92,7 +92,7 @@ def bundle_stats(rec: OrderRecord) -> dict[str, Any]:
 def included_order(found: IncludedOrder) -> dict[str, Any]:
     """The public record of an order its block included: what verification needs."""
     rec = found.order
-    txs = rec.scenario_order.get("txs", [rec.key])
+    txs = unlabelled(rec.scenario_order.get("txs", [rec.key]))
     return {"slot": rec.slot, "id": rec.id, "kind": rec.kind, "status": rec.status, "txs": txs,
             "payment": str(rec.payment or 0), "refund": str(rec.refund or 0), "block_hash": found.block_hash}
 
