@@ -272,6 +272,10 @@ class AsyncClient(_Calls):
                            block_number: int | None = None) -> dict:
         return await self.call("mev_getOrderStatus", self.status_params(order_id, bundle_hash, block_number))
 
+    async def bundle_stats(self, bundle_hash: str, block_number: int) -> dict:
+        return await self.call("flashbots_getBundleStatsV2",
+                               [{"bundleHash": bundle_hash, "blockNumber": hex(block_number)}])
+
     async def report(self, slot: int) -> dict | None:
         response = await self.http.get(f"{self.url}/v1/slots/{slot}")
         return response.json() if response.status_code == 200 else None

@@ -71,7 +71,7 @@ class OrderEntry:
 @dataclass(slots=True)
 class SlotState:
     slot: int
-    orders: dict[tuple[str, str], OrderEntry] = field(default_factory=dict)  # (signer, id) →
+    orders: dict[tuple[str, str], OrderEntry] = field(default_factory=dict)  # keyed by (signer, id)
     scenario_ids: set[str] = field(default_factory=set)
     builders: dict[str, dict] = field(default_factory=dict)
     builder_times: dict[str, int] = field(default_factory=dict)
