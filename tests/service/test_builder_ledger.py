@@ -75,7 +75,7 @@ def test_random_slots_balance_and_the_winner_pays_from_its_deposit(scenario, dep
         assert debits[doc.winner] == owed.paid - owed.refund
         assert {(e.entry, e.amount) for e in settled.deposits if e.builder == doc.winner} == \
             {("debit", owed.paid)} | ({("credit", owed.refund)} if owed.refund else set())
-    public = settle.public_report(report)
+    public = settle.without_losing_bids(report)
     for entry in public["builders"]:
         if entry["id"] != doc.winner:
             assert set(entry) <= {"id", "valid", "reason"}

@@ -54,20 +54,20 @@ def test_bundle_hash_is_flashbots_hash_and_replays_are_idempotent(searcher):
     slot = ahead(searcher)
     assert searcher.send_bundle(raw, slot) == expected
     assert searcher.send_bundle(raw, slot) == expected
-    stored = searcher.order(expected)
-    assert stored["status"] == "pending" and stored["slot"] == slot and stored["signer"] == searcher.signer.address
+    stored = searcher.order_status(bundle_hash=expected)
+    assert stored["status"] == "pending" and stored["slot"] == hex(slot) and stored["signer"] == searcher.signer.address
 
 
 def test_replacement_and_cancellation_by_uuid(server, searcher):
     slot = ahead(searcher)
     first = searcher.send_bundle([tx(searcher.signer, 0)], slot, replacement_uuid="u-1")
     second = searcher.send_bundle([tx(searcher.signer, 0, tip=2 * 10**9)], slot, replacement_uuid="u-1")
-    assert searcher.order(first)["status"] == "cancelled"
+    assert searcher.order_status(bundle_hash=first)["status"] == "cancelled"
     with Client(server.url, Signer.random()) as stranger:
         assert stranger.cancel_bundle("u-1") == []  # a uuid belongs to its signer
-    assert searcher.order(second)["status"] == "pending"
+    assert searcher.order_status(bundle_hash=second)["status"] == "pending"
     assert searcher.cancel_bundle("u-1") == [second]
-    assert searcher.order(second)["status"] == "cancelled"
+    assert searcher.order_status(bundle_hash=second)["status"] == "cancelled"
     with pytest.raises(RpcError, match="cannot be revived"):
         searcher.send_bundle([tx(searcher.signer, 0, tip=2 * 10**9)], slot)
 
@@ -86,8 +86,8 @@ def test_paper_example_settles_with_refunds(server, searcher):
     assert report["block"] == ["o2", "o1"] and report["winner"] == "default"
     assert report["searchers"] == {"o1": {"bid": 100, "refund": 70}, "o2": {"bid": 50, "refund": 50}}
     assert report["proposer"] == 30
-    o1 = searcher.order("o1")
-    assert (o1["status"], o1["payment"], o1["refund"]) == ("included", 100, 70)
+    o1 = searcher.order("o1", slot=slot)
+    assert (o1["status"], o1["payment"], o1["refund"]) == ("included", "100", "70")
     delivered = searcher.payload_delivered(slot=slot)
     assert len(delivered) == 1 and delivered[0]["value"] == "30" and delivered[0]["block_number"] == str(slot)
     received = searcher.builder_blocks_received(slot=slot)
@@ -109,9 +109,12 @@ def test_paper_example_settles_with_refunds(server, searcher):
     ("mev_sendBuilderBid", [{"blockNumber": "0x1", "algorithm": "nope"}], "algorithm"),
     ("mev_sendBuilderBid", [{"blockNumber": "0x1", "algorithm": "default", "bid": -1}], "bid"),
     ("eth_cancelBundle", [{}], "replacementUuid"),
+    ("eth_cancelBundle", [{"replacementUuid": "u"}], "timestamp"),
     ("eth_nope", [], "method"),
 ])
 def test_bad_params_are_json_rpc_errors_naming_the_field(searcher, method, params, field):
+    if method in ("mev_sendOrder", "mev_sendBuilderBid", "eth_cancelBundle") and field != "timestamp":
+        params = [{**params[0], "timestamp": time.time()}]  # signed now, so the field tested is the one refused
     with pytest.raises(RpcError) as info:
         searcher.call(method, params)
     assert info.value.message.startswith(field + ":"), info.value.message
@@ -209,7 +212,12 @@ def test_amm_slot_takes_world_orders_and_settles(tmp_path):
             with pytest.raises(RpcError, match=r"params\[0\]\.order"):
                 c.send_order({"id": "bad", "kind": "swap", "pool": "no-such-pool"}, slot)
             report = c.wait_report(slot, timeout=30)
-            assert set(report["searchers"]) == {o["id"] for o in orders}
+            # Every order took part; the public report keeps the included ones' settlements,
+            # the signer reads each of its orders' outcome.
+            assert set(report["searchers"]) == set(report["block"]) <= {o["id"] for o in orders}
+            outcomes = {o["id"]: c.order_status(order_id=o["id"], block_number=slot)["status"] for o in orders}
+            assert {i for i, status in outcomes.items() if status == "included"} == set(report["block"])
+            assert set(outcomes.values()) <= {"included", "excluded"}
     finally:
         proc.stop()
 
@@ -226,7 +234,8 @@ def test_unbounded_or_non_canonical_numbers_get_a_json_rpc_error_naming_the_fiel
             params = [{"txs": [tx(attacker.signer, 0)], "blockNumber": number}]
             field, method = "blockNumber", "eth_sendBundle"
         else:
-            params = [{"block": [], "bid": bid, "blockNumber": hex(attacker.slot()["slot"] + 2)}]
+            params = [{"block": [], "bid": bid, "blockNumber": hex(attacker.slot()["slot"] + 2),
+                       "timestamp": time.time()}]
             field, method = "bid", "mev_sendBuilderBid"
         body, headers = attacker._request(method, params)
         response = httpx.post(server.url, content=body, headers=headers, timeout=10)

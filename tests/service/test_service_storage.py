@@ -91,8 +91,13 @@ def test_database_made_by_the_old_code_opens(tmp_path, version):
             [(5, "o1", "u1", "pending", {"default": 7})]
         assert [(b.slot, b.builder, b.submission) for b in bids] == [(5, "0xbb", {"bid": 9})]
         assert head is not None and (head.slot, head.block_hash) == (4, "0x" + "11" * 32)
-        settled = store.read_now(lambda db: dao.latest_order(db, "o0"))
-        assert settled is not None and (settled.payment, settled.refund, settled.status) == (30, 4, "included")
+        found = store.read_now(lambda db: dao.included_order(db, "o0", None))
+        assert found is not None and found.block_hash == "0x" + "11" * 32
+        settled = found.order
+        assert (settled.payment, settled.refund, settled.status, settled.key) == (30, 4, "included", "o0")
+        mine = store.read_now(lambda db: dao.signer_order(db, "0xaa", "o1", None))
+        assert mine is not None and mine.slot == 5 and store.read_now(
+            lambda db: dao.signer_order(db, "0xbb", "o1", None)) is None
         traces = store.read_now(lambda db: dao.received_blocks(db, TraceFilter(slot=4), "", 10))
         assert [(t.value, t.valid, t.timestamp_ms, t.proposer_pubkey) for t in traces] == \
             [(None, True, 140, "0x" + "33" * 48), (30, True, 150, "0x" + "33" * 48)]  # the losing bid is dropped

@@ -93,20 +93,38 @@ class _Calls:
         return [params]
 
     @staticmethod
-    def order_params(order: dict, block_number: int | None, replacement_uuid: str | None) -> list[dict]:
-        params: dict[str, Any] = {"order": order}
+    def stamp() -> float:
+        """The signed ``timestamp`` of a state-changing request: now, in unix seconds (ms precision)."""
+        return round(time.time(), 3)
+
+    @classmethod
+    def cancel_params(cls, replacement_uuid: str) -> list[dict]:
+        return [{"replacementUuid": replacement_uuid, "timestamp": cls.stamp()}]
+
+    @classmethod
+    def order_params(cls, order: dict, block_number: int | None, replacement_uuid: str | None) -> list[dict]:
+        params: dict[str, Any] = {"order": order, "timestamp": cls.stamp()}
         if block_number is not None:
             params["blockNumber"] = hex(block_number)
         if replacement_uuid:
             params["replacementUuid"] = replacement_uuid
         return [params]
 
-    @staticmethod
-    def builder_params(block_number: int, algorithm: str | None, block: list[str] | None, bid: int | str) -> list[dict]:
-        params: dict[str, Any] = {"blockNumber": hex(block_number), "bid": bid}
+    @classmethod
+    def builder_params(cls, block_number: int, algorithm: str | None, block: list[str] | None,
+                       bid: int | str) -> list[dict]:
+        params: dict[str, Any] = {"blockNumber": hex(block_number), "bid": bid, "timestamp": cls.stamp()}
         params["algorithm" if algorithm is not None else "block"] = algorithm if algorithm is not None else block
         return [params]
 
+    @staticmethod
+    def status_params(order_id: str | None, bundle_hash: str | None, block_number: int | None) -> list[dict]:
+        if (order_id is None) == (bundle_hash is None):
+            raise ValueError("give exactly one of order_id or bundle_hash")
+        params: dict[str, Any] = {"orderId": order_id} if order_id is not None else {"bundleHash": bundle_hash}
+        if block_number is not None:
+            params["blockNumber"] = hex(block_number)
+        return [params]
 
     def sealed_builder_params(self, committee: dict, block_number: int, amount: int, algorithm: str | None,
                               block: list[str] | None, pinned: list[str] | None) -> list[dict]:
@@ -117,7 +135,7 @@ class _Calls:
 
         if self.signer is None:
             raise ValueError("a sealed bid is signed by the builder: give the client a Signer")
-        params: dict[str, Any] = {"blockNumber": hex(block_number),
+        params: dict[str, Any] = {"blockNumber": hex(block_number), "timestamp": self.stamp(),
                                   "sealedBid": seal_builder_bid(committee, self.signer.private_key, amount, pinned)}
         params["algorithm" if algorithm is not None else "block"] = algorithm if algorithm is not None else block
         return [params]
@@ -152,7 +170,7 @@ class Client(_Calls):
         return self.call("eth_sendBundle", self.bundle_params(txs, block_number, **options))["bundleHash"]
 
     def cancel_bundle(self, replacement_uuid: str) -> list[str]:
-        return self.call("eth_cancelBundle", [{"replacementUuid": replacement_uuid}])
+        return self.call("eth_cancelBundle", self.cancel_params(replacement_uuid))
 
     def send_order(self, order: dict, block_number: int | None = None, replacement_uuid: str | None = None) -> str:
         return self.call("mev_sendOrder", self.order_params(order, block_number, replacement_uuid))["orderId"]
@@ -175,6 +193,16 @@ class Client(_Calls):
         committee = self.committee(block_number)
         return self.call("mev_sendBuilderBid", self.sealed_builder_params(committee, block_number, amount, algorithm,
                                                                           block, pinned_keys))
+
+    def order_status(self, order_id: str | None = None, bundle_hash: str | None = None,
+                     block_number: int | None = None) -> dict:
+        """One of this signer's orders (signed ``mev_getOrderStatus``): contents, status,
+        payment and refund; the newest with that id unless ``block_number`` is given."""
+        return self.call("mev_getOrderStatus", self.status_params(order_id, bundle_hash, block_number))
+
+    def bundle_stats(self, bundle_hash: str, block_number: int) -> dict:
+        """Signed ``flashbots_getBundleStatsV2`` for one of this signer's bundles."""
+        return self.call("flashbots_getBundleStatsV2", [{"bundleHash": bundle_hash, "blockNumber": hex(block_number)}])
 
     def send_preconf_bid(self, signed_bid: dict) -> dict:
         """Send a signed preconfirmation bid (mev-commit fields + ``signature``); its record:
@@ -209,8 +237,10 @@ class Client(_Calls):
     def report(self, slot: int) -> dict:
         return self._get(f"/v1/slots/{slot}")
 
-    def order(self, order_id: str) -> dict:
-        return self._get(f"/v1/orders/{order_id}")
+    def order(self, order_id: str, slot: int | None = None) -> dict:
+        """An order a settled block included (public); pending and excluded orders are read
+        by their signer with :meth:`order_status`."""
+        return self._get(f"/v1/orders/{order_id}", slot=slot)
 
     def history(self, limit: int = 50) -> list[dict]:
         return self._get("/v1/slots", limit=limit)
@@ -257,7 +287,7 @@ class AsyncClient(_Calls):
         return (await self.call("eth_sendBundle", self.bundle_params(txs, block_number, **options)))["bundleHash"]
 
     async def cancel_bundle(self, replacement_uuid: str) -> list[str]:
-        return await self.call("eth_cancelBundle", [{"replacementUuid": replacement_uuid}])
+        return await self.call("eth_cancelBundle", self.cancel_params(replacement_uuid))
 
     async def send_order(self, order: dict, block_number: int | None = None,
                          replacement_uuid: str | None = None) -> str:
@@ -272,6 +302,14 @@ class AsyncClient(_Calls):
         committee = await self.call("mev_getCommittee", [hex(block_number)])
         return await self.call("mev_sendBuilderBid", self.sealed_builder_params(
             committee, block_number, amount, algorithm, block, pinned_keys))
+
+    async def order_status(self, order_id: str | None = None, bundle_hash: str | None = None,
+                           block_number: int | None = None) -> dict:
+        return await self.call("mev_getOrderStatus", self.status_params(order_id, bundle_hash, block_number))
+
+    async def bundle_stats(self, bundle_hash: str, block_number: int) -> dict:
+        return await self.call("flashbots_getBundleStatsV2",
+                               [{"bundleHash": bundle_hash, "blockNumber": hex(block_number)}])
 
     async def report(self, slot: int) -> dict | None:
         response = await self.http.get(f"{self.url}/v1/slots/{slot}")

@@ -1,66 +1,38 @@
 """HTTP reads: reports, orders, live state, relay data API, metrics, health, the page.
 
+Order flow is private while a slot is open: the live view, the page and the metrics
+show counts only (no ids, signers, transactions, bids or conflict structure), and
+``/v1/orders/{id}`` knows only orders a settled block included (see
+:mod:`mevauction.service.views`; a signer reads its own orders with signed JSON-RPC).
 Sealed builder bids never appear here before their slot has settled; the live view
 shows only how many builders have submitted. After settlement a report is shown through
-``settle.public_report``: no losing bid, in any view.
+``views.public_report``: no losing bid, in any view.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
-from mevauction.building.conflicts import conflict_groups
 from mevauction.errors import InputError
-from mevauction.service import dao, relay
+from mevauction.service import dao, relay, views
 from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
-from mevauction.service.settle import build_scenario, public_report
 from mevauction.service.store import Store
-from mevauction.worlds import build_world
 
 STATIC = Path(__file__).parent / "static"
-LIVE_GROUPS_EVERY = 1.0  # seconds between recomputations of the live conflict groups
 
 
 def problem(status: int, field: str, message: str) -> JSONResponse:
     return JSONResponse({"code": status, "message": f"{field}: {message}"}, status_code=status)
 
 
-class LiveView:
-    """Conflict groups of the open slot, recomputed at most once a second (off the loop)."""
-
-    def __init__(self, engine: Auctioneer, store: Store):
-        self.engine = engine
-        self.store = store
-        self.key: tuple = ()
-        self.groups: list[list[str]] = []
-        self.computed = 0.0
-
-    async def groups_for(self, slot: int, orders: list[dict]) -> list[list[str]]:
-        key = (slot, len(orders), orders[-1]["id"] if orders else None)
-        if key != self.key and time.monotonic() - self.computed >= LIVE_GROUPS_EVERY:
-            scenario = build_scenario(self.engine.world, orders, {}, self.engine.config.block_gas_limit)
-            self.groups = await self.store.read(lambda _db: _groups(scenario)) if orders else []
-            self.key, self.computed = key, time.monotonic()
-        return self.groups
-
-
-def _groups(scenario: dict) -> list[list[str]]:
-    try:
-        world = build_world(scenario)
-    except InputError:
-        return []
-    return conflict_groups(list(world.orders), world.conflict_access)
-
-
 def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -> None:
-    live = LiveView(engine, store)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -96,7 +68,7 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
             n, current = int(slot), engine.clock.current()
             state = "open" if n >= current else ("settling" if n in engine.slots else "empty or unknown")
             return problem(404, "slot", f"no report for slot {n} (it is {state}; open slot is {current})")
-        return JSONResponse(public_report(report))
+        return JSONResponse(views.public_report(report))
 
     @app.get("/v1/slots")
     async def slot_history(limit: str = "50") -> JSONResponse:
@@ -108,36 +80,32 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
                              for s in history])
 
     @app.get("/v1/orders/{order_id}")
-    async def order_status(order_id: str) -> JSONResponse:
-        if len(order_id) > 120:
+    async def order_status(order_id: str, slot: str | None = None) -> JSONResponse:
+        """An order a settled block included (the earliest, or ``slot``'s); 404 for every
+        other id, pending or excluded or never sent alike."""
+        if len(order_id) > views.MAX_ID:
             return problem(400, "order", "id too long")
-        order = await store.read(lambda db: dao.latest_order(db, order_id))
-        if order is None:
-            return problem(404, "order", f"no order {order_id[:80]!r}")
-        out: dict[str, Any] = {"slot": order.slot, "id": order.id, "kind": order.kind, "signer": order.signer,
-                               "replacementUuid": order.replacement_uuid, "params": order.params,
-                               "received_ms": order.received_ms, "status": order.status, "note": order.note}
-        if order.status in ("included", "excluded"):
-            out["payment"], out["refund"] = order.payment, order.refund
-        return JSONResponse(out)
+        if slot is not None and (not slot.isdigit() or len(slot) > 18):
+            return problem(400, "slot", "must be a non-negative integer")
+        found = await store.read(lambda db: dao.included_order(db, order_id, None if slot is None else int(slot)))
+        if found is None:
+            return problem(404, "order", "no included order with this id (pending and excluded orders are "
+                                         "their signers' to read: mev_getOrderStatus)")
+        return JSONResponse(views.included_order(found))
 
     @app.get("/v1/live")
     async def live_state() -> JSONResponse:
+        """The open slot in aggregate: how many orders (by kind and status) and sealed bids."""
         current = engine.clock.current()
         state = engine.slots.get(current)
-        entries = sorted(state.orders.values(), key=lambda e: e.seq) if state else []
-        pending = [e.scenario_order for e in entries if e.status == "pending"]
-        groups = await live.groups_for(current, pending)
+        entries = list(state.orders.values()) if state else []
         return JSONResponse({
             "slot": current, "now_ms": int(time.time() * 1000),
             "deadline_ms": int(engine.clock.deadline(current) * 1000),
             "slot_seconds": engine.clock.slot_seconds, "world": engine.world.get("kind"),
-            "orders": [{"id": e.id, "kind": e.kind, "signer": e.signer, "status": e.status,
-                        "received_ms": e.received_ms, "txs": len(e.scenario_order.get("txs", [e.id]))}
-                       for e in entries[-200:]],
             "order_count": len(entries),
-            "groups": [g for g in groups if len(g) > 1][:50],
-            "conflict_free": sum(1 for g in groups if len(g) == 1),
+            "by_kind": dict(Counter(e.kind for e in entries)),
+            "by_status": dict(Counter(e.status for e in entries)),
             "builders_sealed": len(state.builders) if state else 0,
             "last_settled": engine.last_settled,
         })

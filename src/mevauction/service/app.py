@@ -19,6 +19,7 @@ from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
 from mevauction.service.preconf import PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
+from mevauction.service.replay import ReplayGuard
 from mevauction.service.rpc import JsonRpc
 from mevauction.service.store import Store
 
@@ -47,7 +48,7 @@ class Service:
             desk.load()
         self.rpc = JsonRpc(self.engine, self.metrics, self.config.max_body_bytes, self.config.body_timeout,
                            RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer), desk,
-                           slots=self.engine)
+                           slots=self.engine, replay=ReplayGuard(self.config.request_window))
         api.register(self.http, self.engine, self.store, self.metrics)
         self.engine.start()
         if desk is not None:

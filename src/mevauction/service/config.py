@@ -40,6 +40,9 @@ class ServiceConfig:
     burst_per_signer: int = 4000
     max_slots_ahead: int = 64
     body_timeout: float = 10.0  # seconds a client may take to send its body
+    # Signed state-changing requests carry a timestamp within ± this many seconds of the
+    # service's clock; repeats inside the window are refused (service/replay.py).
+    request_window: float = 30.0
     identity: str = "mevauction"  # seeds this service's builder/proposer identifiers
     # Acceptor processes sharing the public port (0: this process serves it alone);
     # see service/acceptors.py.

@@ -27,6 +27,7 @@ from mevauction.service.records import (
     BuilderRegistration,
     ChainHead,
     DepositEntry,
+    IncludedOrder,
     OrderRecord,
     PreconfBidRecord,
     PreconfMessageRecord,
@@ -79,13 +80,14 @@ def write_meta(db: Db, items: Mapping[str, str]) -> None:
 
 
 # -- orders ----------------------------------------------------------------------------
+# Updates find an order by (slot, scenario_id): unique per slot, what settlement reports.
 INSERT_ORDER = orders.insert()
 SET_ORDER_CANCELLED = orders.update().where(
-    orders.c.slot == bindparam("b_slot"), orders.c.id == bindparam("b_id")).values(
+    orders.c.slot == bindparam("b_slot"), orders.c.scenario_id == bindparam("b_key")).values(
     status="cancelled", note=bindparam("b_note"))
 SET_PENDING_ORDER_CANCELLED = SET_ORDER_CANCELLED.where(orders.c.status == "pending")
 SET_ORDER_OUTCOME = orders.update().where(
-    orders.c.slot == bindparam("b_slot"), orders.c.id == bindparam("b_id")).values(
+    orders.c.slot == bindparam("b_slot"), orders.c.scenario_id == bindparam("b_key")).values(
     status=bindparam("b_status"), payment=bindparam("b_payment"), refund=bindparam("b_refund"),
     note=bindparam("b_note"))
 
@@ -100,19 +102,20 @@ def _text(amount: int | None) -> str | None:
 
 def insert_order(db: Db, rec: OrderRecord) -> None:
     db.execute(INSERT_ORDER, {
-        "slot": rec.slot, "id": rec.id, "seq": rec.seq, "kind": rec.kind, "signer": rec.signer,
-        "replacement_uuid": rec.replacement_uuid, "params": canonical(rec.params),
+        "slot": rec.slot, "id": rec.id, "scenario_id": rec.key, "seq": rec.seq, "kind": rec.kind,
+        "signer": rec.signer, "replacement_uuid": rec.replacement_uuid, "params": canonical(rec.params),
         "scenario_order": canonical(rec.scenario_order), "received_ms": rec.received_ms, "status": rec.status,
         "payment": _text(rec.payment), "refund": _text(rec.refund), "note": rec.note})
 
 
-def replace_order(db: Db, slot: int, order_id: str, by: str) -> None:
-    """A new order under the same replacementUuid cancels the old one, if still pending."""
-    db.execute(SET_PENDING_ORDER_CANCELLED, {"b_slot": slot, "b_id": order_id, "b_note": f"replaced by {by}"})
+def replace_order(db: Db, slot: int, key: str, by: str) -> None:
+    """A new order under the same replacementUuid cancels the old one (scenario id ``key``),
+    if still pending."""
+    db.execute(SET_PENDING_ORDER_CANCELLED, {"b_slot": slot, "b_key": key, "b_note": f"replaced by {by}"})
 
 
-def cancel_order(db: Db, slot: int, order_id: str) -> None:
-    db.execute(SET_ORDER_CANCELLED, {"b_slot": slot, "b_id": order_id, "b_note": "cancelled by eth_cancelBundle"})
+def cancel_order(db: Db, slot: int, key: str) -> None:
+    db.execute(SET_ORDER_CANCELLED, {"b_slot": slot, "b_key": key, "b_note": "cancelled by eth_cancelBundle"})
 
 
 def _order(row: dict[str, Any]) -> OrderRecord:
@@ -120,7 +123,8 @@ def _order(row: dict[str, Any]) -> OrderRecord:
         slot=int(row["slot"]), id=row["id"], seq=int(row["seq"]), kind=row["kind"], signer=row["signer"],
         replacement_uuid=row["replacement_uuid"], params=json.loads(row["params"]),
         scenario_order=json.loads(row["scenario_order"]), received_ms=int(row["received_ms"]),
-        status=row["status"], payment=_amount(row["payment"]), refund=_amount(row["refund"]), note=row["note"])
+        status=row["status"], payment=_amount(row["payment"]), refund=_amount(row["refund"]), note=row["note"],
+        scenario_id=None if row["scenario_id"] == row["id"] else row["scenario_id"])
 
 
 def unsettled_orders(db: Db) -> list[OrderRecord]:
@@ -135,10 +139,25 @@ def max_order_seq(db: Db) -> int:
     return int(row["top"]) if row and row["top"] is not None else 0
 
 
-def latest_order(db: Db, order_id: str) -> OrderRecord | None:
-    """The order with this id in the newest slot that has one."""
-    row = db.first(select(*orders.c).where(orders.c.id == order_id).order_by(orders.c.slot.desc()))
+def signer_order(db: Db, signer: str, order_id: str, slot: int | None) -> OrderRecord | None:
+    """The signer's own order with this id: in ``slot``, or (None) in the newest slot it used it.
+    Ids are the signer's: another signer's order with the same id is never this one."""
+    stmt = select(*orders.c).where(orders.c.signer == signer, orders.c.id == order_id)
+    if slot is not None:
+        stmt = stmt.where(orders.c.slot == slot)
+    row = db.first(stmt.order_by(orders.c.slot.desc()))
     return _order(row) if row else None
+
+
+def included_order(db: Db, order_id: str, slot: int | None) -> IncludedOrder | None:
+    """The order with this id that a settled block included: in ``slot``, or (None) the
+    earliest such, so that re-sending the same id later takes over no look-up."""
+    stmt = (select(*orders.c, slots.c.block_hash).select_from(orders.join(slots, slots.c.slot == orders.c.slot))
+            .where(orders.c.id == order_id, orders.c.status == "included"))
+    if slot is not None:
+        stmt = stmt.where(orders.c.slot == slot)
+    row = db.first(stmt.order_by(orders.c.slot, orders.c.seq))
+    return IncludedOrder(_order(row), row["block_hash"]) if row else None
 
 
 # -- builder bids --------------------------------------------------------------------------
@@ -199,7 +218,7 @@ def insert_settled_slot(db: Db, settled: SettledSlot) -> None:
         "gas_limit": s.gas_limit, "gas_used": s.gas_used, "num_tx": s.num_tx, "value": str(s.value),
         "value_sort": value_sort(s.value), "refunds": str(s.refunds)})
     db.executemany(SET_ORDER_OUTCOME, [
-        {"b_slot": o.slot, "b_id": o.id, "b_status": o.status, "b_payment": str(o.payment),
+        {"b_slot": o.slot, "b_key": o.id, "b_status": o.status, "b_payment": str(o.payment),
          "b_refund": str(o.refund), "b_note": o.note} for o in settled.outcomes])
     db.executemany(INSERT_BUILDER_BLOCK, [
         {"slot": b.slot, "builder": b.builder, "block_hash": b.block_hash, "builder_pubkey": b.builder_pubkey,

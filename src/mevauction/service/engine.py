@@ -4,9 +4,15 @@ Intake rules (what an acknowledgement promises):
 - an order is acknowledged only after its row is durably committed;
 - an order targets the open slot or a future one (up to ``max_slots_ahead``); a slot
   whose deadline has passed takes nothing more;
-- the same order sent again (a replay) is acknowledged again without a new row;
+- an order id belongs to its signer: orders are (slot, signer, id), and another signer
+  sending the same id in the same slot gets an order of its own (under a derived id in
+  the slot's scenario, :func:`scenario_id_for`);
+- the same order sent again by its signer (a replay) is acknowledged again without a
+  new row;
 - a ``replacementUuid`` belongs to its signer: a new order under it cancels the
-  signer's pending order under it; ``eth_cancelBundle`` cancels it outright.
+  signer's pending order under it; ``eth_cancelBundle`` cancels it outright, if the
+  order arrived before the cancel's signed timestamp;
+- a builder's bid replaces its earlier bid for the slot only if signed later.
 At each deadline the slot is closed, in-flight writes for it are awaited, and the
 slot settles (see :mod:`mevauction.service.settle`).
 """
@@ -28,7 +34,7 @@ from mevauction.service.builders import BuilderRegistry, commit, covered_report,
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import CommitteeFailure, ServiceCommittee, key_dir_for
 from mevauction.service.config import ServiceConfig, builder_deposits
-from mevauction.service.intake import BuilderBid, Intake, canonical
+from mevauction.service.intake import BuilderBid, Intake, canonical, renamed
 from mevauction.service.metrics import Metrics
 from mevauction.service.records import BuilderBidRecord, BuilderRegistration, OrderRecord
 from mevauction.service.store import Db, Store
@@ -56,20 +62,27 @@ class OrderEntry:
     kind: str
     signer: str
     uuid: str | None
-    scenario_order: dict
+    scenario_order: dict  # its "id" is the order's scenario id
     seq: int
     received_ms: int
     status: str = "pending"
     durable: asyncio.Future | None = None
 
+    @property
+    def key(self) -> str:
+        """The order's id in the slot's scenario."""
+        return self.scenario_order["id"]
+
 
 @dataclass(slots=True)
 class SlotState:
     slot: int
-    orders: dict[str, OrderEntry] = field(default_factory=dict)
+    orders: dict[tuple[str, str], OrderEntry] = field(default_factory=dict)  # keyed by (signer, id)
+    scenario_ids: set[str] = field(default_factory=set)
     builders: dict[str, dict] = field(default_factory=dict)
     builder_times: dict[str, int] = field(default_factory=dict)
     commitments: dict[str, str | None] = field(default_factory=dict)
+    builder_signed: dict[str, int] = field(default_factory=dict)  # signed timestamp (ms) of each bid
     closed: bool = False
     inflight: int = 0
     drained: asyncio.Event = field(default_factory=asyncio.Event)
@@ -77,6 +90,19 @@ class SlotState:
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def scenario_id_for(state: SlotState, order_id: str, signer: str) -> str:
+    """The order's id in the slot's scenario: its own, unless another signer's order in
+    the slot has that id; then the id tagged with the signer (and a counter if needed)."""
+    if order_id not in state.scenario_ids:
+        return order_id
+    base = f"{order_id}~{signer[2:10]}"
+    candidate, n = base, 1
+    while candidate in state.scenario_ids:
+        n += 1
+        candidate = f"{base}~{n}"
+    return candidate
 
 
 class Auctioneer:
@@ -119,7 +145,9 @@ class Auctioneer:
         for o in orders:
             entry = OrderEntry(o.id, o.kind, o.signer, o.replacement_uuid, o.scenario_order, o.seq, o.received_ms,
                                o.status)
-            self.state(o.slot).orders[o.id] = entry
+            state = self.state(o.slot)
+            state.orders[(o.signer, o.id)] = entry
+            state.scenario_ids.add(entry.key)
             if o.replacement_uuid and o.status == "pending":
                 self.uuids[(o.signer, o.replacement_uuid)] = (o.slot, o.id)
         for bid in bids:
@@ -174,11 +202,12 @@ class Auctioneer:
         state = self.target_slot(intake.slot)
         ack = {"bundleHash": intake.id} if intake.kind == "bundle" else {"orderId": intake.id}
         ack["slot"] = hex(state.slot)
-        existing = state.orders.get(intake.id)
+        existing = state.orders.get((signer, intake.id))
         if existing is not None:
             if existing.status == "cancelled":
                 raise InputError("params[0]", f"{intake.id} was cancelled in slot {state.slot}; it cannot be revived")
-            if existing.kind != intake.kind or canonical(existing.scenario_order) != canonical(intake.scenario_order):
+            again = intake.scenario_order if existing.key == intake.id else renamed(intake.scenario_order, existing.key)
+            if existing.kind != intake.kind or canonical(existing.scenario_order) != canonical(again):
                 raise InputError(
                     "order.id", f"{intake.id!r} is already taken in slot {state.slot} by a different order"
                 )
@@ -190,18 +219,22 @@ class Auctioneer:
         if intake.replacement_uuid:
             replaced = self.uuids.get((signer, intake.replacement_uuid))
         self.seq += 1
-        entry = OrderEntry(intake.id, intake.kind, signer, intake.replacement_uuid, intake.scenario_order,
+        key = scenario_id_for(state, intake.id, signer)
+        scenario_order = intake.scenario_order if key == intake.id else renamed(intake.scenario_order, key)
+        entry = OrderEntry(intake.id, intake.kind, signer, intake.replacement_uuid, scenario_order,
                            self.seq, now_ms())
         record = OrderRecord(state.slot, entry.id, entry.seq, entry.kind, signer, entry.uuid, intake.params,
-                             entry.scenario_order, entry.received_ms)
-        old_entry = self._entry(replaced) if replaced else None
+                             entry.scenario_order, entry.received_ms, scenario_id=None if key == entry.id else key)
+        old_entry = self._entry(replaced[0], signer, replaced[1]) if replaced else None
+        old_key = old_entry.key if old_entry is not None else None
 
         def write(db: Db) -> None:
             dao.insert_order(db, record)
-            if replaced:
-                dao.replace_order(db, replaced[0], replaced[1], by=entry.id)
+            if replaced and old_key is not None:
+                dao.replace_order(db, replaced[0], old_key, by=entry.id)
 
-        state.orders[entry.id] = entry
+        state.orders[(signer, entry.id)] = entry
+        state.scenario_ids.add(key)
         if old_entry is not None:
             old_entry.status = "cancelled"
         if entry.uuid:
@@ -218,7 +251,8 @@ class Auctioneer:
         return ack
 
     def _undo(self, state: SlotState, entry: OrderEntry, old_entry: OrderEntry | None, replaced, signer: str) -> None:
-        state.orders.pop(entry.id, None)
+        state.orders.pop((signer, entry.id), None)
+        state.scenario_ids.discard(entry.key)
         if old_entry is not None:
             old_entry.status = "pending"
         if entry.uuid:
@@ -227,9 +261,9 @@ class Auctioneer:
             else:
                 self.uuids.pop((signer, entry.uuid), None)
 
-    def _entry(self, key: tuple[int, str]) -> OrderEntry | None:
-        state = self.slots.get(key[0])
-        return state.orders.get(key[1]) if state else None
+    def _entry(self, slot: int, signer: str, order_id: str) -> OrderEntry | None:
+        state = self.slots.get(slot)
+        return state.orders.get((signer, order_id)) if state else None
 
     def _tracked_write(self, state: SlotState, fn) -> asyncio.Future:
         """A durable write that settlement of ``state``'s slot must wait for."""
@@ -244,19 +278,22 @@ class Auctioneer:
         future.add_done_callback(done)
         return future
 
-    async def cancel(self, uuid: str, signer: str) -> list[str]:
-        """Cancel the signer's pending order under ``uuid``; returns the cancelled ids."""
+    async def cancel(self, uuid: str, signer: str, signed_ms: int) -> list[str]:
+        """Cancel the signer's pending order under ``uuid`` if it arrived no later than the
+        cancel was signed (``signed_ms``): a cancel captured and sent again later cannot
+        reach an order sent after it. Returns the cancelled ids."""
         key = self.uuids.get((signer, uuid))
         if key is None:
             return []
-        entry = self._entry(key)
-        if entry is None or entry.status != "pending" or self.slots[key[0]].closed:
+        entry = self._entry(key[0], signer, key[1])
+        if entry is None or entry.status != "pending" or self.slots[key[0]].closed or entry.received_ms > signed_ms:
             return []
         state = self.slots[key[0]]
         # The writer is FIFO: this update lands after the order's own insert.
         entry.status = "cancelled"
         self.uuids.pop((signer, uuid), None)
-        await asyncio.shield(self._tracked_write(state, lambda db: dao.cancel_order(db, key[0], entry.id)))
+        scenario_id = entry.key
+        await asyncio.shield(self._tracked_write(state, lambda db: dao.cancel_order(db, key[0], scenario_id)))
         self.metrics.inc("mevauction_cancellations_total", help="Orders cancelled by their signer")
         return [entry.id]
 
@@ -274,28 +311,42 @@ class Auctioneer:
             requested = fields.quantity(params[0], "params[0]")
         return self.committee.info(self.target_slot(requested).slot)
 
-    async def builder_bid(self, bid: BuilderBid, signer: str) -> dict:
-        """Store a registered builder's submission for a slot (a later one replaces it), within
-        its free deposit (service/builders.py); the ack carries its commitment and salt. With a
-        committee only its checked sealed bid (header and envelopes) is kept: there is no amount."""
+    async def builder_bid(self, bid: BuilderBid, signer: str, signed_ms: int) -> dict:
+        """Store a registered builder's submission for a slot, within its free deposit
+        (service/builders.py); the ack carries its commitment and salt. One signed later
+        replaces it; one signed earlier (an old bid sent again) is refused. With a committee
+        only its checked sealed bid (header and envelopes) is kept: there is no amount."""
         state = self.target_slot(bid.slot)
+        current = state.builder_signed.get(signer)
+        if current is not None and signed_ms <= current:
+            raise InputError("timestamp", f"not later than this builder's current bid for slot {state.slot} "
+                                          "(a bid replaces only one signed before it)")
         if self.committee is not None:
             bid = BuilderBid(bid.slot, self.committee.checked_bid(bid.submission, signer, state.slot))
         held = self.builders.admit(signer, state.slot, bid.submission.get("bid"), self.config.sealed)
+        state.builder_signed[signer] = signed_ms
         received = now_ms()
         commitment, salt = commit(state.slot, signer, bid.submission)
         record = BuilderBidRecord(state.slot, signer, bid.submission, received, commitment)
         previous = self.builders.hold(state.slot, signer, held)  # before the await: no two bids share a deposit
         try:
             await asyncio.shield(self._tracked_write(state, lambda db: dao.upsert_builder_bid(db, record)))
-        except Exception:
+        except Exception:  # not stored: the bid before it is still the current one
             self.builders.restore(state.slot, signer, previous)
+            if current is None:
+                state.builder_signed.pop(signer, None)
+            else:
+                state.builder_signed[signer] = current
             raise
         state.builders[signer] = bid.submission
         state.builder_times[signer] = received
         state.commitments[signer] = commitment
         self.metrics.inc("mevauction_builder_bids_total", help="Sealed builder submissions stored")
         return {"builder": signer, "slot": hex(state.slot), "commitment": commitment, "salt": salt}
+
+    async def own_order(self, signer: str, order_id: str, slot: int | None) -> OrderRecord | None:
+        """The signer's order with this id (in ``slot``, or its newest); None for anyone else's."""
+        return await self.store.read(lambda db: dao.signer_order(db, signer, order_id, slot))
 
     # -- the slot clock ----------------------------------------------------------------------
     async def _settle_loop(self) -> None:

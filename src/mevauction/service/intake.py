@@ -12,11 +12,19 @@
 
 Each parser returns an :class:`Intake` whose ``scenario_order`` is the order as it will
 appear in the slot's ``mevauction.scenario/1`` document.
+
+An order names only transactions it carries, so no order can claim another searcher's
+transaction and knock its bundle out: an evm order's ``txs`` and reverting/dropping lists
+must be hashes of its own signed transactions (:func:`refuse_foreign_txs`), and a
+``table``/``amm`` order's labels live in a namespace of their own (:func:`labelled`).
+``eth_cancelBundle``, ``mev_sendOrder`` and ``mev_sendBuilderBid`` carry a signed
+``timestamp`` (:func:`parse_timestamp`), which the RPC layer's replay guard checks.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +36,9 @@ from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refus
 from mevauction.worlds import world_module
 
 MAX_TXS_PER_BUNDLE = 100
+MAX_TIMESTAMP = 1 << 40  # seconds: far beyond any real clock, and exact as a float in ms
+TX_LISTS = ("txs", "revertingTxHashes", "droppingTxHashes")
+LABEL = "label:"  # the namespace of table/amm transaction labels (never a 0x hash)
 KNOWN_BUNDLE_FIELDS = frozenset({
     "txs", "blockNumber", "minTimestamp", "maxTimestamp", "revertingTxHashes", "droppingTxHashes",
     "replacementUuid", "refundPercent", "refundIndex", "refundRecipient", "refundTxHashes", "builders",
@@ -67,6 +78,17 @@ def parse_quantity(value: Any, field: str) -> int:
 def parse_slot(obj: dict, field: str = "blockNumber") -> int | None:
     value = obj.get(field)
     return None if value is None else parse_quantity(value, field)
+
+
+def parse_timestamp(params: Any, method: str) -> int:
+    """The request's signed ``timestamp`` (unix seconds, a JSON number, fractions allowed)
+    in milliseconds. Required: it is what makes a captured request go stale."""
+    value = single_params(params, method).get("timestamp")
+    if value is None:
+        raise InputError("timestamp", f"missing: {method} needs the unix time (seconds) it was signed at")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    require(ok and 0 < value < MAX_TIMESTAMP, "timestamp", "must be a unix time in seconds (a JSON number)")
+    return round(value * 1000)
 
 
 def parse_uuid(value: Any) -> str | None:
@@ -168,6 +190,65 @@ def validate_order(order: dict, world: dict, where: str, context: list[dict] | N
     raise InputError(field, first.message) from None
 
 
+def carried_tx_hashes(order: dict) -> set[str]:
+    """The hashes of the signed transactions an evm order carries (its ``raw_txs`` or
+    ``bundle.txs``, already checked by the world's parser)."""
+    bundle = order.get("bundle")
+    raws = bundle.get("txs") if isinstance(bundle, dict) else order.get("raw_txs")
+    return {decode(fields.data(r, "raw_txs", max_length=MAX_TX_BYTES), "raw_txs").hash for r in raws or []}
+
+
+def refuse_foreign_txs(order: dict, where: str) -> None:
+    """An evm order names only transactions it carries: every entry of its ``txs``,
+    ``revertingTxHashes`` and ``droppingTxHashes`` (and of its bundle object's lists) is
+    the hash of one of its own signed transactions."""
+    carried = carried_tx_hashes(order)
+    bundle = order.get("bundle")
+    sources: list[tuple[dict, str, tuple[str, ...]]] = [(order, f"{where}.order", TX_LISTS)]
+    if isinstance(bundle, dict):  # its ``txs`` are the signed transactions themselves
+        sources.append((bundle, f"{where}.order.bundle", TX_LISTS[1:]))
+    for obj, at, names in sources:
+        for name in names:
+            listed = obj.get(name)
+            for i, h in enumerate(listed if isinstance(listed, list) else []):
+                if not (isinstance(h, str) and h.lower() in carried):
+                    raise InputError(f"{at}.{name}[{i}]", f"names transaction {str(h)[:80]!r}, which this order does "
+                                                          "not carry (an order names only its own signed transactions)")
+
+
+def labelled(order: dict) -> dict:
+    """A ``table``/``amm`` order with its transaction labels in the label namespace.
+
+    Those orders carry no signed transactions: their ``txs`` are labels (an amm backrun
+    repeats its victim swap's label, as the world requires), which may look like hashes.
+    Prefixed, no label can equal the hash of a real transaction another order carries (a
+    bundle's), so no such order can claim one and knock its bundle out — and nothing is
+    refused, so the rule is no oracle for which transactions are pending. Labels shared
+    between world-native orders keep their meaning in the world (competing for one)."""
+    out = dict(order)
+    txs = order.get("txs", [order.get("id")])  # the world's default: the order's id
+    if isinstance(txs, list):
+        out["txs"] = [LABEL + t if isinstance(t, str) else t for t in txs]
+    reverting = order.get("revertingTxHashes")
+    if isinstance(reverting, list):
+        out["revertingTxHashes"] = [LABEL + t if isinstance(t, str) else t for t in reverting]
+    return out
+
+
+def renamed(order: dict, scenario_id: str) -> dict:
+    """The scenario order under another id (a second signer's order with the same id); a
+    default label (its id) follows, so the two orders share no transaction."""
+    out = {**order, "id": scenario_id}
+    if out.get("txs") == [LABEL + order["id"]]:
+        out["txs"] = [LABEL + scenario_id]
+    return out
+
+
+def unlabelled(txs: list[str]) -> list[str]:
+    """Transaction labels as their signer wrote them (bundle hashes are unchanged)."""
+    return [t.removeprefix(LABEL) for t in txs]
+
+
 def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
@@ -185,8 +266,11 @@ def parse_order(params: Any, world: dict, context: Callable[[int | None], list[d
     if not (isinstance(oid, str) and 0 < len(oid) <= 80 and oid.isprintable() and "," not in oid):
         raise InputError("order.id", "must be a printable string of 1..80 characters without ','")
     slot = parse_slot(obj)
-    validate_order(order, world, "params[0]", context(slot) if context else None)
-    return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), order,
+    scenario_order = order if world.get("kind") == "evm" else labelled(order)
+    validate_order(scenario_order, world, "params[0]", context(slot) if context else None)
+    if world.get("kind") == "evm":
+        refuse_foreign_txs(order, "params[0]")
+    return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), scenario_order,
                   {"order": order, "blockNumber": None if slot is None else hex(slot)})
 
 

@@ -3,7 +3,7 @@
 The database records the highest applied version in ``schema_version``; on start,
 every later migration runs in order, each in its own transaction. A migration is
 never edited once released: changes are new entries at the end of ``MIGRATIONS``.
-Statements are portable SQL (SQLite ≥ 3.24 and PostgreSQL ≥ 12). Amounts are stored
+Statements are portable SQL (SQLite ≥ 3.25 and PostgreSQL ≥ 12). Amounts are stored
 as decimal TEXT (wei exceeds 64 bits) with a zero-padded twin where they are sorted.
 """
 
@@ -134,6 +134,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """DROP TABLE builder_blocks_v3""",
         """CREATE INDEX builder_blocks_by_hash ON builder_blocks (block_hash)""",
         """CREATE INDEX builder_blocks_by_builder ON builder_blocks (builder_pubkey)""",
+    ]),
+    (5, "order ids scoped to their signer: (slot, signer, id) is unique, scenario_id names the order in "
+        "the slot's scenario", [
+        # The column that was the id is the scenario id (unique per slot, still the primary
+        # key); the signer's own id is a new column, equal to it for every existing row.
+        """ALTER TABLE orders RENAME COLUMN id TO scenario_id""",
+        """ALTER TABLE orders ADD COLUMN id TEXT NOT NULL DEFAULT ''""",
+        """UPDATE orders SET id = scenario_id""",
+        """DROP INDEX orders_by_id""",
+        """CREATE INDEX orders_by_id ON orders (id)""",
+        """CREATE UNIQUE INDEX orders_by_signer_id ON orders (slot, signer, id)""",
     ]),
 ]
 

@@ -29,6 +29,20 @@ class OrderRecord:
     payment: int | None = None  # set when the slot settles
     refund: int | None = None
     note: str | None = None
+    scenario_id: str | None = None  # its id in the slot's scenario; None: ``id``
+
+    @property
+    def key(self) -> str:
+        """The order's id in its slot's scenario (unique in the slot)."""
+        return self.id if self.scenario_id is None else self.scenario_id
+
+
+@dataclass(frozen=True, slots=True)
+class IncludedOrder:
+    """A settled order that is in its slot's block, and that block's hash."""
+
+    order: OrderRecord
+    block_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +50,7 @@ class OrderOutcome:
     """What settlement decided for one order."""
 
     slot: int
-    id: str
+    id: str  # the order's scenario id
     status: str  # included or excluded
     payment: int
     refund: int

@@ -6,6 +6,10 @@ Error objects follow JSON-RPC 2.0 (-32700 parse error, -32600 invalid request,
 message starts with the field it is about. Bodies over the size limit get HTTP 413
 with an error object; all other errors are HTTP 200 as JSON-RPC clients expect.
 Order-taking methods authenticate first (cheap) and decode transactions after.
+State-changing methods other than ``eth_sendBundle`` carry a signed ``timestamp`` and
+pass the replay guard (:mod:`mevauction.service.replay`). A signer reads its own orders
+with the signed ``flashbots_getBundleStatsV2`` and ``mev_getOrderStatus``; for anyone
+else an order is as unknown as an id never sent (:mod:`mevauction.service.views`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from typing import Any, Protocol
 
 from mevauction.errors import InputError, require
 from mevauction.eth.messages import verify_flashbots_header
-from mevauction.service import intake
+from mevauction.service import intake, views
 from mevauction.service.clock import SlotClock
 from mevauction.service.metrics import Metrics
 from mevauction.service.preconf import BidRecord as PreconfBidRecord
 from mevauction.service.preconf import PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
+from mevauction.service.records import OrderRecord
+from mevauction.service.replay import ReplayGuard
 from mevauction.service.store import StorageError
 
 log = logging.getLogger("mevauction.service")
@@ -31,7 +37,11 @@ log = logging.getLogger("mevauction.service")
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL = -32700, -32600, -32601, -32602, -32603
 UNAUTHORIZED, LIMITED, STORAGE = -32001, -32005, -32010
 MAX_BATCH = 100
-SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
+SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid",
+                  *views.READ_METHODS)
+# Signed with a timestamp and refused when stale or repeated (eth_sendBundle's replay is
+# an idempotent acknowledgement instead).
+TIMESTAMPED_METHODS = ("eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
 OPEN_METHODS = ("eth_blockNumber", "mev_slot", "mev_getCommittee")
 # Preconfirmation bids authenticate themselves (the bid is signed); X-Flashbots-Signature
 # is optional and, when present, must name the same bidder (the engine's peer check).
@@ -69,9 +79,11 @@ class SlotDesk(Protocol):
 
     def pending_orders(self, slot: int | None) -> list[dict]: ...
 
-    async def cancel(self, uuid: str, signer: str) -> list[str]: ...
+    async def cancel(self, uuid: str, signer: str, signed_ms: int) -> list[str]: ...
 
-    async def builder_bid(self, bid: intake.BuilderBid, signer: str) -> dict: ...
+    async def builder_bid(self, bid: intake.BuilderBid, signer: str, signed_ms: int) -> dict: ...
+
+    async def own_order(self, signer: str, order_id: str, slot: int | None) -> OrderRecord | None: ...
 
     @property
     def sealed(self) -> bool: ...
@@ -82,9 +94,10 @@ class SlotDesk(Protocol):
 class JsonRpc:
     def __init__(self, sink: OrderSink, metrics: Metrics, max_body: int, body_timeout: float,
                  limiter: RateLimiter, desk: PreconfDesk | None = None, relay=None,
-                 slots: SlotDesk | None = None):
+                 slots: SlotDesk | None = None, replay: ReplayGuard | None = None):
         self.sink = sink
         self.slots = slots
+        self.replay = replay  # with ``slots``: the auctioneer process answers the guarded methods
         self.desk = desk
         # In an acceptor process: ``relay.local(doc)`` says which requests are answered
         # here (verified, then handed to the auctioneer); ``relay.forward`` passes the
@@ -139,11 +152,12 @@ class JsonRpc:
         if isinstance(doc, list):
             if not doc or len(doc) > MAX_BATCH:
                 return 200, self._error(INVALID_REQUEST, f"body: a batch holds 1..{MAX_BATCH} requests")
-            results = await asyncio.gather(*(self._one(item, body, signature_text) for item in doc))
+            results = await asyncio.gather(*(self._one(item, body, signature_text, b"#%d" % i)
+                                             for i, item in enumerate(doc)))
             return 200, [r for r in results if r is not None] or self._error(
                 INVALID_REQUEST, "body: batch of notifications"
             )
-        result = await self._one(doc, body, signature_text)
+        result = await self._one(doc, body, signature_text, b"")
         if (self.desk is not None and b"text/event-stream" in headers.get(b"accept", b"")
                 and doc.get("method") == "preconf_sendBid" and result is not None and "result" in result):
             record = self.desk.bids.get(result["result"]["bidDigest"])
@@ -189,7 +203,8 @@ class JsonRpc:
         self.metrics.inc("mevauction_rpc_errors_total", help="JSON-RPC errors returned", code=str(code))
         return error_object(code, message, request_id)
 
-    async def _one(self, req: Any, body: bytes, signature: str | None) -> dict | None:
+    async def _one(self, req: Any, body: bytes, signature: str | None, place: bytes) -> dict | None:
+        """One request; ``place`` tells it apart from the others in the same body (a batch)."""
         if not isinstance(req, dict):
             return self._error(INVALID_REQUEST, "request: must be an object")
         request_id = req.get("id")
@@ -204,7 +219,7 @@ class JsonRpc:
         if not isinstance(params, (list, dict)):
             return self._error(INVALID_REQUEST, "params: must be an array or an object", request_id)
         try:
-            result = await self._dispatch(method, params, body, signature)
+            result = await self._dispatch(method, params, body, signature, place)
         except RpcError as exc:
             return self._error(exc.code, exc.message, request_id)
         except InputError as exc:
@@ -221,7 +236,7 @@ class JsonRpc:
             raise RpcError(METHOD_NOT_FOUND, f"method: {method} is answered by the auctioneer process only")
         return self.slots
 
-    async def _dispatch(self, method: str, params: Any, body: bytes, signature: str | None) -> Any:
+    async def _dispatch(self, method: str, params: Any, body: bytes, signature: str | None, place: bytes) -> Any:
         sink = self.sink
         if method in PRECONF_METHODS:
             return await self._preconf(method, params, body, signature)
@@ -254,13 +269,33 @@ class JsonRpc:
                 item.scenario_order = intake.bundle_scenario_order(item, txs, sink.world)
                 return await sink.submit(item, signer)
             slots = self._slot_desk(method)
+            if method in views.READ_METHODS:
+                return await self._read(slots, method, params, signer)
+            signed_ms = self._admit(method, params, signer, body + place)
             if method == "mev_sendOrder":
                 return await sink.submit(intake.parse_order(params, sink.world, slots.pending_orders), signer)
             if method == "eth_cancelBundle":
-                return await slots.cancel(intake.parse_cancel(params), signer)
-            return await slots.builder_bid(intake.parse_builder_bid(params, sealed=slots.sealed), signer)
+                return await slots.cancel(intake.parse_cancel(params), signer, signed_ms)
+            return await slots.builder_bid(intake.parse_builder_bid(params, sealed=slots.sealed), signer, signed_ms)
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+
+    def _admit(self, method: str, params: Any, signer: str, request: bytes) -> int:
+        """The request's signed timestamp (ms), once the replay guard has let it through;
+        ``request`` is the signed body (and the request's place in it, for a batch)."""
+        assert method in TIMESTAMPED_METHODS and self.replay is not None, "the auctioneer guards these methods"
+        signed_ms = intake.parse_timestamp(params, method)
+        self.replay.admit(signer, request, signed_ms)
+        return signed_ms
+
+    @staticmethod
+    async def _read(slots: SlotDesk, method: str, params: Any, signer: str) -> dict:
+        """The signer's own order, in the method's shape; another's is unknown to it."""
+        query = views.parse_status_query(params, method)
+        record = await slots.own_order(signer, query.order_id, query.slot)
+        if record is None or (query.bundle and record.kind != "bundle"):
+            raise views.unknown(query)
+        return views.bundle_stats(record) if method == views.BUNDLE_STATS else views.own_order(record)
 
     async def _preconf(self, method: str, params: Any, body: bytes, signature: str | None) -> Any:
         """The preconfirmation bidder API (mev-commit's bidder ``SendBid`` and friends)."""

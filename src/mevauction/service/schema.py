@@ -36,10 +36,13 @@ meta = Table(
     Column("value", Text, nullable=False),
 )
 
+# An order is the signer's (slot, signer, id); ``scenario_id`` is its id in the slot's
+# scenario document, which needs ids unique per slot: the signer's id, unless another
+# signer's order in the slot has it (then a derived one, see engine.scenario_id_for).
 orders = Table(
     "orders", metadata,
     Column("slot", BigInteger, primary_key=True),
-    Column("id", Text, primary_key=True),
+    Column("scenario_id", Text, primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("kind", Text, nullable=False),
     Column("signer", Text, nullable=False),
@@ -51,8 +54,10 @@ orders = Table(
     Column("payment", Text),
     Column("refund", Text),
     Column("note", Text),
+    Column("id", Text, nullable=False),
     Index("orders_by_id", "id"),
     Index("orders_by_uuid", "signer", "replacement_uuid"),
+    Index("orders_by_signer_id", "slot", "signer", "id", unique=True),
 )
 
 builder_bids = Table(

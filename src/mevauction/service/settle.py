@@ -9,7 +9,7 @@ ledger (searchers, builders, mechanism, proposer; it balances), the builders' de
 movements, and the relay-style traces of the delivered payload and of every block the
 auction considered.
 
-Losing bids are never published (:func:`public_report` is the one redaction every
+Losing bids are never published (:func:`without_losing_bids` is the one redaction every
 public view of a report goes through); ``builder_blocks`` keeps a commitment per
 submission and the value of the winning block and of o* only, and with ``--sealed`` the
 stored report is the public one.
@@ -151,7 +151,7 @@ def block_hash(slot: int, parent: str, block: list[str]) -> str:
     return "0x" + keccak(canonical({"slot": slot, "parent": parent, "block": block}).encode()).hex()
 
 
-def public_report(report: dict) -> dict:
+def without_losing_bids(report: dict) -> dict:
     """The report as anyone may read it: every losing builder shows only its id, whether its
     block was valid (and why not); its bid, block and block value are left out. The winner's
     entry stays (its payment is what the ledger settles), and so does o* (β0 is the reserve)."""
@@ -169,7 +169,7 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
     """Turn a report into records; orders the report does not mention are excluded.
 
     ``penalties``: what each disqualified winner forfeits (see service/builders.py);
-    ``keep_bids`` False (sealed mode): the stored report is :func:`public_report`'s."""
+    ``keep_bids`` False (sealed mode): the stored report is :func:`without_losing_bids`'s."""
     commitments = commitments or {}
     penalties = penalties or {}
     orders = {o["id"]: o for o in scenario["orders"]}
@@ -191,7 +191,7 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
 
     gas_used, num_tx = gas_and_txs(block)
     slot_record = SlotRecord(
-        slot=slot, world=world, report=report if keep_bids else public_report(report), settled_ms=settled_ms,
+        slot=slot, world=world, report=report if keep_bids else without_losing_bids(report), settled_ms=settled_ms,
         block_hash=bhash, parent_hash=parent_hash, winner=winner, builder_pubkey=winner_pubkey,
         proposer_pubkey=identity("proposer", secret, size=48), fee_recipient=fee_recipient,
         gas_limit=int(scenario["block_gas_limit"]), gas_used=gas_used, num_tx=num_tx, value=proposer, refunds=refunds)

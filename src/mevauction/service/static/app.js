@@ -1,4 +1,5 @@
-// Live view of the mevauction service: polls /v1/live and the history; no build step.
+// Live view of the mevauction service: polls /v1/live (counts only while a slot is open)
+// and the settled slots' public reports; no build step.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const short = (s) => (s.length > 14 ? s.slice(0, 8) + "…" + s.slice(-4) : s);
@@ -24,15 +25,11 @@ async function pollLive() {
     offset = live.now_ms - Date.now();
     text($("slot"), live.slot); text($("world"), live.world);
     text($("ordercount"), live.order_count); text($("builders"), live.builders_sealed);
-    text($("conflictfree"), live.conflict_free);
-    const groups = $("groups"); groups.replaceChildren();
-    for (const g of live.groups) {
-      const span = document.createElement("span");
-      span.textContent = "{" + g.map(short).join(", ") + "}";
-      groups.appendChild(span);
+    // Aggregates only: the open slot's orders are their signers' until it settles.
+    const body = $("counts").querySelector("tbody"); body.replaceChildren();
+    for (const [by, counts] of [["kind", live.by_kind], ["status", live.by_status]]) {
+      for (const [name, n] of Object.entries(counts).sort()) body.appendChild(row([by, name, n]));
     }
-    const body = $("orders").querySelector("tbody"); body.replaceChildren();
-    for (const o of live.orders.slice().reverse()) body.appendChild(row([short(o.id), o.kind, short(o.signer), o.txs, o.status]));
     if (live.last_settled !== null && live.last_settled !== shownReport) await showReport(live.last_settled);
   } catch (e) { /* the service may be restarting; try again next tick */ }
 }
