@@ -77,7 +77,7 @@ def test_a_second_signers_id_gets_a_derived_scenario_id():
 
 
 def test_the_public_report_leaves_out_excluded_orders_but_not_money_flows():
-    report = {"block": ["a"], "searchers": {"a": {"bid": 5, "refund": 1}, "x": {"bid": 0, "refund": 0},
+    report = {"winner": "default", "builders": [], "block": ["a"], "searchers": {"a": {"bid": 5, "refund": 1}, "x": {"bid": 0, "refund": 0},
                                             "r": {"bid": 0, "refund": 2}},
               "conflict_free": ["a", "x"], "groups": [["a", "x"], ["a", "r"]],
               "default": {"block": ["x"], "value": 9},
