@@ -8,7 +8,10 @@ Intake rules (what an acknowledgement promises):
 - a ``replacementUuid`` belongs to its signer: a new order under it cancels the
   signer's pending order under it; ``eth_cancelBundle`` cancels it outright.
 At each deadline the slot is closed, in-flight writes for it are awaited, and the
-slot settles (see :mod:`mevauction.service.settle`).
+slot settles (see :mod:`mevauction.service.settle`): orders that would break it are
+left out with a reason, a slot that cannot settle is stored as failed, and a slot whose
+records cannot be written at all is given up after ``MAX_SETTLE_ATTEMPTS`` (its orders
+stay on disk, pending) — no slot holds up the ones after it.
 """
 
 from __future__ import annotations
@@ -17,20 +20,23 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 
 from mevauction.errors import InputError
 from mevauction.service import dao, settle
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import CommitteeFailure, ServiceCommittee
 from mevauction.service.config import ServiceConfig
-from mevauction.service.intake import BuilderBid, Intake, canonical
+from mevauction.service.health import Health
+from mevauction.service.intake import BuilderBid, Intake, IntakeRules, canonical, check_time_window
 from mevauction.service.metrics import Metrics
-from mevauction.service.records import BuilderBidRecord, OrderRecord
-from mevauction.service.store import Db, Store
+from mevauction.service.records import BuilderBidRecord, OrderRecord, SettledSlot
+from mevauction.service.store import Db, StorageError, Store
+from mevauction.service.worker import start_pool
 
 log = logging.getLogger("mevauction.service")
+MAX_SETTLE_ATTEMPTS = 3
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -78,6 +84,9 @@ class Auctioneer:
         self.store = store
         self.metrics = metrics
         self.world = config.world_object()
+        self.rules = IntakeRules.of(config)
+        self.health = Health()
+        self.attempts: dict[int, int] = {}  # slots whose records could not be written, and how often
         self.slots: dict[int, SlotState] = {}
         self.uuids: dict[tuple[str, str], tuple[int, str]] = {}
         self.seq = 0
@@ -116,9 +125,7 @@ class Auctioneer:
             state.builder_times[bid.builder] = bid.received_ms
 
     def start(self) -> None:
-        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-        # Warm the worker now (imports, world modules) so the first deadline does not pay for it.
-        self.pool.submit(_warm_worker).result()
+        self.pool = start_pool()
         if self.config.sealed:
             self.committee = ServiceCommittee(self.config.committee_parties, self.metrics)
             self.committee.start()
@@ -158,6 +165,7 @@ class Auctioneer:
     async def submit(self, intake: Intake, signer: str) -> dict:
         """Store an order durably (or recognise a replay) and return the acknowledgement."""
         state = self.target_slot(intake.slot)
+        check_time_window(intake, state.slot, self.clock.timestamp(state.slot))
         ack = {"bundleHash": intake.id} if intake.kind == "bundle" else {"orderId": intake.id}
         ack["slot"] = hex(state.slot)
         existing = state.orders.get(intake.id)
@@ -197,6 +205,7 @@ class Auctioneer:
             await asyncio.shield(entry.durable)
         except Exception:
             self._undo(state, entry, old_entry, replaced, signer)
+            self.health.write_failed()
             raise
         entry.durable = None
         self.metrics.inc("mevauction_orders_acknowledged_total", help="Orders durably stored and acknowledged",
@@ -239,10 +248,18 @@ class Auctioneer:
         if entry is None or entry.status != "pending" or self.slots[key[0]].closed:
             return []
         state = self.slots[key[0]]
-        # The writer is FIFO: this update lands after the order's own insert.
+        # The writer is FIFO: this update lands after the order's own insert. The entry is
+        # cancelled in memory at once, so a settlement starting meanwhile leaves it out;
+        # if the write fails it is pending again, as on disk, and the cancel is not acknowledged.
         entry.status = "cancelled"
         self.uuids.pop((signer, uuid), None)
-        await asyncio.shield(self._tracked_write(state, lambda db: dao.cancel_order(db, key[0], entry.id)))
+        try:
+            await asyncio.shield(self._tracked_write(state, lambda db: dao.cancel_order(db, key[0], entry.id)))
+        except Exception:
+            entry.status = "pending"
+            self.uuids.setdefault((signer, uuid), key)
+            self.health.write_failed()
+            raise
         self.metrics.inc("mevauction_cancellations_total", help="Orders cancelled by their signer")
         return [entry.id]
 
@@ -264,35 +281,53 @@ class Auctioneer:
             for slot in due:
                 try:
                     await self.settle_slot(slot)
-                except Exception as exc:  # e.g. storage down: keep the slot and try again next tick
-                    log.error("settlement of slot %d failed: %s", slot, exc)
-                    self.metrics.inc("mevauction_settlement_failures_total", help="Settlement attempts that failed")
+                except Exception as exc:  # storage down: not even the slot's failure could be stored
+                    self._settle_attempt_failed(slot, exc)
                     await asyncio.sleep(min(1.0, self.clock.slot_seconds))
-                    break
             current = self.clock.current()
             self.metrics.set("mevauction_current_slot", current, help="The slot open for orders")
             await asyncio.sleep(max(0.0, self.clock.deadline(current) - time.time()) + 0.001)
 
+    def _settle_attempt_failed(self, slot: int, exc: Exception) -> None:
+        """Count a failed attempt; after ``MAX_SETTLE_ATTEMPTS`` the slot is given up."""
+        attempts = self.attempts[slot] = self.attempts.get(slot, 0) + 1
+        log.error("settlement of slot %d failed (attempt %d): %s", slot, attempts, exc)
+        self.metrics.inc("mevauction_settlement_failures_total", help="Settlement attempts that failed")
+        self.health.write_failed()
+        if attempts >= MAX_SETTLE_ATTEMPTS:
+            log.error("slot %d given up after %d attempts; its orders stay pending on disk", slot, attempts)
+            self.slots.pop(slot, None)
+            self.attempts.pop(slot, None)
+            self.health.slot_failed()
+
     async def settle_slot(self, slot: int) -> dict | None:
-        """Close ``slot``, wait for its in-flight writes, run the auction, store the records."""
+        """Close ``slot``, wait for its in-flight writes, run the auction, store the records.
+
+        Raises only when the storage refuses even the record of the slot's failure."""
         state = self.slots[slot]
         state.closed = True
         if state.inflight:
             await state.drained.wait()
+            # One more turn of the loop: a request whose write just failed undoes its entry first.
+            await asyncio.sleep(0)
         pending = [e for e in sorted(state.orders.values(), key=lambda e: e.seq) if e.status == "pending"]
         if not pending:
             del self.slots[slot]
             return None
         deadline = self.clock.deadline(slot)
-        scenario = settle.build_scenario(self.world, [e.scenario_order for e in pending], state.builders,
-                                         self.config.block_gas_limit)
-        if self.committee is not None and state.builders:
-            report = await self._sealed_report(slot, scenario)
-        else:
-            report = await self._report(scenario, None)
-        settled = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
-                                 now_ms(), state.builder_times)
-        await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
+        settled = await self._settlement(slot, state, pending)
+        try:
+            await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
+        except StorageError as exc:
+            log.error("slot %d: its records were refused by the storage (%s); storing it as failed", slot, exc)
+            self.health.write_failed()
+            settled = self._failed(slot, pending, f"storage: the slot's records were refused ({exc})")
+            await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
+        report = settled.slot.report
+        if report.get("failed"):
+            self.health.slot_failed()
+            self.metrics.inc("mevauction_slots_failed_total", help="Slots stored as failed, with their reason")
+        self.attempts.pop(slot, None)
         latency = max(0.0, time.time() - deadline)
         self.settle_seconds[slot] = latency
         self.metrics.observe("mevauction_settlement_seconds", latency,
@@ -306,9 +341,47 @@ class Auctioneer:
         del self.slots[slot]
         return report
 
+    async def _settlement(self, slot: int, state: SlotState, pending: list[OrderEntry]) -> SettledSlot:
+        """The slot's records, every order that would break them left out with a reason."""
+        gas_limit = self.config.block_gas_limit
+        admitted, refused, over = settle.screen([e.scenario_order for e in pending], gas_limit)
+        scenario = settle.build_scenario(self.world, admitted, state.builders, gas_limit)
+
+        async def run(scenario: dict) -> dict:
+            return await self._run(slot, state, scenario)
+        report, scenario, broke = await settle.isolated_report(scenario, run)
+        for _ in (*refused, *broke):
+            self.health.order_excluded_for_fault()
+        try:
+            settled = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
+                                     now_ms(), state.builder_times)
+        except (InputError, KeyError, TypeError, ValueError) as exc:  # a report that does not check out
+            return self._failed(slot, pending, f"the report could not be recorded: {type(exc).__name__}: {exc}")
+        return settle.with_exclusions(settled, {**refused, **over, **broke})
+
+    def _failed(self, slot: int, pending: list[OrderEntry], reason: str) -> SettledSlot:
+        """The records of a slot that could not settle: its orders by id only (no value of
+        theirs is written), each excluded with ``reason``."""
+        scenario = settle.build_scenario(self.world, [{"id": e.id} for e in pending], {}, self.config.block_gas_limit)
+        return settle.records(slot, self.world, scenario, settle.failed_report(reason), self.parent_hash,
+                              self.config.identity, now_ms(), {})
+
+    async def _run(self, slot: int, state: SlotState, scenario: dict) -> dict:
+        if self.committee is not None and state.builders:
+            return await self._sealed_report(slot, scenario)
+        return await self._report(scenario, None)
+
     async def _report(self, scenario: dict, committee: list[tuple[str, int]] | None) -> dict:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff, committee)
+        try:
+            return await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff,
+                                              committee)
+        except BrokenProcessPool:  # the worker died (on this scenario or not): a new one for the next run
+            log.error("the settlement worker died; starting a new one")
+            if self.pool is not None:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = start_pool(warm=False)  # not warmed: that would block the event loop
+            raise
 
     async def _sealed_report(self, slot: int, scenario: dict) -> dict:
         """The report with the builders' auction in the service's committee.
@@ -338,14 +411,4 @@ class Auctioneer:
             self.metrics.inc("mevauction_committee_failures_total",
                              help="Slots settled to an error report because the committee failed twice")
             reason = " ".join(str(exc).split())
-            return {"error": f"sealed: the committee failed after a restart: {reason}"}
-
-
-def _warm_worker() -> bool:
-    """Import the auction code in the worker; False if the mechanism is not installed."""
-    import importlib
-    try:
-        importlib.import_module("mevauction.mechanism.boost")
-    except ImportError:
-        return False
-    return True
+            return settle.failed_report(f"sealed: the committee failed after a restart: {reason}")
