@@ -124,7 +124,7 @@ def test_poison_stored_by_an_older_version_is_excluded_with_a_reason(tmp_path):
     server = ServerProcess(f"sqlite:///{db}", slot_seconds=1.0, log=tmp_path / "serve.log").start()
     try:
         server.stop()  # the first start wrote the slot clock
-        slot = _meta_slot(db, 6.0)
+        slot = _meta_slot(db, 15.0)  # room for a slow restart
         _stored_poison(db, slot, "overflow", order("overflow", gas=2**64 - 1, bid=5), 10**6)
         _stored_poison(db, slot, "deep", order("deep", bid=5, junk=nested(600)), 10**6 + 1)
         server.start()
