@@ -80,10 +80,10 @@ def test_paper_example_settles_with_refunds(server, searcher):
     report = searcher.wait_report(slot, timeout=20)
     assert report["format"] == "mevauction.report/1"
     assert report["block"] == ["o2", "o1"] and report["winner"] == "default"
-    assert report["searchers"] == {"o1": {"bid": 100, "refund": 70}, "o2": {"bid": 50, "refund": 50}}
-    assert report["proposer"] == 30
+    assert report["searchers"] == {"o1": {"bid": "100", "refund": "70"}, "o2": {"bid": "50", "refund": "50"}}
+    assert report["proposer"] == "30"  # amounts leave /v1 as decimal strings
     o1 = searcher.order("o1")
-    assert (o1["status"], o1["payment"], o1["refund"]) == ("included", 100, 70)
+    assert (o1["status"], o1["payment"], o1["refund"]) == ("included", "100", "70")
     delivered = searcher.payload_delivered(slot=slot)
     assert len(delivered) == 1 and delivered[0]["value"] == "30" and delivered[0]["block_number"] == str(slot)
     received = searcher.builder_blocks_received(slot=slot)

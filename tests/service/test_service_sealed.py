@@ -14,6 +14,7 @@ from service_harness import ServerProcess
 
 from mevauction.client import Client, Signer
 from mevauction.intake.scenario import parse_scenario
+from mevauction.service.api import amounts_as_text
 from mevauction.service.settle import build_scenario
 from mevauction.settlement.report import ReportDocument
 
@@ -59,7 +60,7 @@ def settle_one(server, bids: tuple[int, int]) -> tuple[dict, dict]:
                 builder.send_builder_bid(slot, bid=sub["bid"], algorithm=sub.get("algorithm"), block=sub.get("block"))
         report = searcher.wait_report(slot, timeout=120)
     scenario = parse_scenario(build_scenario({"kind": "table"}, ORDERS, submissions, 30_000_000))
-    clear = ReportDocument.of(scenario.run_auction()).to_json()
+    clear = amounts_as_text(ReportDocument.of(scenario.run_auction()).to_json())  # as /v1 sends it
     return report, clear
 
 

@@ -187,8 +187,7 @@ def best_builder(report: dict) -> str:
     valid = [b for b in report.get("builders", []) if b.get("valid")]
     if not valid:
         return "—"
-    top = max(valid, key=lambda b: b["bid"])
-    return fmt_eth(top["bid"])
+    return fmt_eth(max(int(b["bid"]) for b in valid))  # /v1 amounts are decimal strings
 
 
 def print_reports(reports: list[dict], console: Console) -> None:
@@ -196,10 +195,11 @@ def print_reports(reports: list[dict], console: Console) -> None:
     for column in ("slot", "orders", "incl.", "winner", "β0", "builder", "refunds", "proposer"):
         table.add_column(column, justify="right")
     for r in reports:
-        refunds = sum(s["refund"] for s in r["searchers"].values())
+        refunds = sum(int(s["refund"]) for s in r["searchers"].values())
         winner = r["winner"] if r["winner"] == "default" else r["winner"][:10] + "…"
         table.add_row(str(r["slot"]), str(len(r["searchers"])), str(len(r["block"])), winner,
-                      fmt_eth(r["default"]["value"]), best_builder(r), fmt_eth(refunds), fmt_eth(r["proposer"]))
+                      fmt_eth(int(r["default"]["value"])), best_builder(r), fmt_eth(refunds),
+                      fmt_eth(int(r["proposer"])))
     console.print(table)
 
 

@@ -12,6 +12,7 @@ stored orders of a slot before its auction, for rows written before these bounds
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from mevauction.errors import InputError
@@ -29,6 +30,7 @@ RAW_TX_FIELDS = frozenset({"raw_txs"})
 MAX_RAW_TX_STRING = 2 * MAX_TX_BYTES + 2
 MAX_ORDER_ITEMS = 10_000  # entries of one list or object in an order
 MAX_ORDER_NODES = 100_000  # values in one order, all levels together
+_NAME = re.compile(r"[A-Za-z0-9_\-]{1,40}")  # a key that can be named in an error's field path
 
 
 def json_depth(doc: Any, limit: int) -> int:
@@ -86,9 +88,11 @@ def check_order_shape(order: Any, field: str) -> None:
                 long_key = next((k for k in value if len(k) > MAX_ORDER_STRING), None)
                 if long_key is not None:
                     raise InputError(where, f"key too long: {len(long_key)} characters (at most {MAX_ORDER_STRING})")
-                stack.extend((v, f"{where}.{k[:40]}", depth + 1,
+                stack.extend((v, f"{where}.{k}" if _NAME.fullmatch(k) else where, depth + 1,
                               MAX_RAW_TX_STRING if k in RAW_TX_FIELDS else MAX_ORDER_STRING) for k, v in value.items())
             else:
-                stack.extend((v, f"{where}[{i}]", depth + 1, longest) for i, v in enumerate(value))
+                # A field path names one index per name (``a.b[3]``); deeper lists share it.
+                inner = where if where.endswith("]") else None
+                stack.extend((v, inner or f"{where}[{i}]", depth + 1, longest) for i, v in enumerate(value))
         else:
             raise InputError(where, f"not a JSON value ({type(value).__name__})")
