@@ -1,10 +1,13 @@
 """An ``eth_sendBundle`` as the service turns it into an evm order: the bundle's
-``droppingTxHashes`` and ``revertingTxHashes`` reach the world and are honoured there."""
+``droppingTxHashes`` and ``revertingTxHashes`` reach the world and are honoured there; an
+evm ``mev_sendOrder`` is held to the same transaction rules."""
 
-from conftest import CHAIN_ID, scenario
+import pytest
 from test_evm_bundles import PAYEE, swap_raw, transfer_raw, tx_hash
 
-from mevauction.service.intake import IntakeRules, bundle_scenario_order, parse_bundle
+from conftest import CHAIN_ID, scenario, signed, user_key
+from mevauction.errors import InputError
+from mevauction.service.intake import IntakeRules, bundle_scenario_order, parse_bundle, parse_order
 from mevauction.worlds.evm.world import from_scenario
 
 RULES = IntakeRules(chain_id=CHAIN_ID)
@@ -28,3 +31,17 @@ def test_dropping_and_reverting_hashes_of_a_sent_bundle_are_honoured(genesis):
     assert kept.success and [t.status for t in kept.txs] == ["invalid", "ok"]
     assert not world.top["strict"].success  # without the hash listed the bundle fails whole
     assert world.top["rev"].success and world.top["rev"].txs[1].status == "reverted"
+
+
+def test_an_evm_order_is_held_to_the_bundle_rules_and_admitted_by_its_transactions_gas(genesis):
+    world = scenario(genesis, [])["world"]
+    good, other = transfer_raw(genesis, 0, PAYEE), signed_for_chain(genesis, CHAIN_ID + 1)
+    item = parse_order([{"order": {"id": "o", "raw_txs": [good], "gas": 21_000}}], world, rules=RULES)
+    assert item.scenario_order["gas"] == 100_000  # the transaction's gas limit, not the declared 21,000
+    with pytest.raises(InputError) as caught:
+        parse_order([{"order": {"id": "x", "raw_txs": [other]}}], world, rules=RULES)
+    assert caught.value.field == "order.raw_txs[0]" and "chain id" in caught.value.message
+
+
+def signed_for_chain(genesis, chain_id: int) -> str:
+    return signed(user_key(3), PAYEE, chain_id=chain_id, gas=21_000)

@@ -259,3 +259,20 @@ def test_kill_dash_nine_of_the_main_pid_leaves_no_worker(server):
     while any(_alive(p) for p in helpers) and time.monotonic() < give_up:
         time.sleep(0.1)
     assert not [p for p in helpers if _alive(p)]
+
+
+def test_acceptor_processes_apply_the_same_guards(tmp_path):
+    server = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=1.0, extra=["--acceptors", "1"]).start()
+    try:
+        signer = Signer.random()
+        with Client(server.url, signer) as client:
+            slot = client.slot()["slot"] + 2
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendBundle", "params": [nested(600)]})
+            answer = httpx.post(server.url + "/", content=body, headers={"content-type": "application/json"}).json()
+            assert answer["error"]["code"] == -32600 and "nest" in answer["error"]["message"]
+            refused(lambda: client.send_bundle([tx(signer, 0, chain_id=5)], slot), "txs[0]")
+            refused(lambda: client.send_bundle([tx(signer, 1, gas=2**64 - 1)], slot), "txs[0]")
+            refused(lambda: client.send_bundle([tx(signer, 2)], slot, max_timestamp=1), "maxTimestamp")
+            settles_ordinary(client, slot)
+    finally:
+        server.stop()

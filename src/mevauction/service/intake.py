@@ -118,18 +118,31 @@ def refuse_unimplemented_fields(obj: dict) -> None:
                                               "instructions or builder list here); send the bundle without it")
 
 
-def check_transaction_rules(txs: list[Transaction], rules: IntakeRules) -> None:
+def check_transaction_rules(txs: list[Transaction], rules: IntakeRules, field: str = "txs") -> None:
     """Each transaction signed for this chain and within the block gas limit, and the
     bundle as a whole too (its gas is what the block must make room for)."""
     for i, t in enumerate(txs):
-        require(t.chain_id == rules.chain_id, f"txs[{i}]",
+        require(t.chain_id == rules.chain_id, f"{field}[{i}]",
                 f"signed for chain id {t.chain_id} (this service's chain id is {rules.chain_id}; "
                 "transactions must be replay-protected for it)")
-        require(t.gas_limit <= rules.block_gas_limit, f"txs[{i}]",
+        require(t.gas_limit <= rules.block_gas_limit, f"{field}[{i}]",
                 f"gas limit {t.gas_limit} exceeds the block gas limit {rules.block_gas_limit}")
     total = sum(t.gas_limit for t in txs)
-    require(total <= rules.block_gas_limit, "txs",
+    require(total <= rules.block_gas_limit, field,
             f"gas limits add up to {total}, more than the block gas limit {rules.block_gas_limit}")
+
+
+def with_transaction_gas(order: dict, rules: IntakeRules) -> dict:
+    """An evm order (already valid for its world) with its transactions checked like a
+    bundle's, and its ``gas`` the sum of their gas limits: the evm world meters executed
+    gas itself, so the declared figure settlement admits orders by must bound it."""
+    bundle = order.get("bundle")
+    field, raws = ("order.bundle.txs", bundle["txs"]) if isinstance(bundle, dict) else ("order.raw_txs",
+                                                                                         order["raw_txs"])
+    txs = [decode(fields.data(r, f"{field}[{i}]", max_length=MAX_TX_BYTES), f"{field}[{i}]")
+           for i, r in enumerate(raws)]
+    check_transaction_rules(txs, rules, field)
+    return {**order, "gas": sum(t.gas_limit for t in txs)}
 
 
 def parse_bundle(params: Any, rules: IntakeRules = DEFAULT_RULES) -> tuple[Intake, list[Transaction]]:
@@ -255,7 +268,8 @@ def parse_order(params: Any, world: dict, context: Callable[[int | None], list[d
     slot = parse_slot(obj)
     validate_order(order, world, "params[0]", context(slot) if context else None)
     check_order_gas(order, rules)
-    return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), order,
+    scenario_order = with_transaction_gas(order, rules) if world.get("kind") == "evm" else order
+    return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), scenario_order,
                   {"order": order, "blockNumber": None if slot is None else hex(slot)})
 
 
