@@ -120,16 +120,18 @@ def refuse_unimplemented_fields(obj: dict) -> None:
 
 def check_transaction_rules(txs: list[Transaction], rules: IntakeRules, field: str = "txs") -> None:
     """Each transaction signed for this chain and within the block gas limit, and the
-    bundle as a whole too (its gas is what the block must make room for)."""
+    bundle as a whole too (its gas is what the block must make room for). On the intake
+    path: messages are formatted only when raised."""
     for i, t in enumerate(txs):
-        require(t.chain_id == rules.chain_id, f"{field}[{i}]",
-                f"signed for chain id {t.chain_id} (this service's chain id is {rules.chain_id}; "
-                "transactions must be replay-protected for it)")
-        require(t.gas_limit <= rules.block_gas_limit, f"{field}[{i}]",
-                f"gas limit {t.gas_limit} exceeds the block gas limit {rules.block_gas_limit}")
+        if t.chain_id != rules.chain_id:
+            raise InputError(f"{field}[{i}]", f"signed for chain id {t.chain_id} (this service's chain id is "
+                                              f"{rules.chain_id}; transactions must be replay-protected for it)")
+        if t.gas_limit > rules.block_gas_limit:
+            raise InputError(f"{field}[{i}]",
+                             f"gas limit {t.gas_limit} exceeds the block gas limit {rules.block_gas_limit}")
     total = sum(t.gas_limit for t in txs)
-    require(total <= rules.block_gas_limit, field,
-            f"gas limits add up to {total}, more than the block gas limit {rules.block_gas_limit}")
+    if total > rules.block_gas_limit:
+        raise InputError(field, f"gas limits add up to {total}, more than the block gas limit {rules.block_gas_limit}")
 
 
 def with_transaction_gas(order: dict, rules: IntakeRules) -> dict:
@@ -186,10 +188,10 @@ def check_time_window(item: Intake, slot: int, timestamp: int) -> None:
     if item.kind != "bundle":
         return
     low, high = item.params["minTimestamp"], item.params["maxTimestamp"]
-    require(not low or low <= timestamp, "minTimestamp",
-            f"{low} is after the block timestamp {timestamp} of slot {slot}")
-    require(not high or timestamp <= high, "maxTimestamp",
-            f"{high} is before the block timestamp {timestamp} of slot {slot}")
+    if low and low > timestamp:
+        raise InputError("minTimestamp", f"{low} is after the block timestamp {timestamp} of slot {slot}")
+    if high and high < timestamp:
+        raise InputError("maxTimestamp", f"{high} is before the block timestamp {timestamp} of slot {slot}")
 
 
 def bundle_scenario_order(intake: Intake, txs: list[Transaction], world: dict) -> dict:
