@@ -5,10 +5,11 @@
   ``maxTimestamp`` (checked against the slot's block timestamp), ``revertingTxHashes``,
   ``droppingTxHashes``, ``replacementUuid``; every transaction signed for the service's
   chain id and within the block gas limit. The refund fields and ``builders`` are
-  refused by name (not implemented; never accepted and ignored). The bundle hash is keccak256 of the concatenated
-  transaction hashes, as Flashbots computes it.
+  refused by name (not implemented; never accepted and ignored). The bundle hash is
+  keccak256 of the concatenated transaction hashes, as Flashbots computes it.
 - ``mev_sendOrder``: an order object in the slot world's own format (an ``amm`` swap,
-  a ``table`` bid table, ...), validated by that world's ``from_scenario``.
+  a ``table`` bid table, ...), validated by that world's ``from_scenario``; its shape
+  bounded (:mod:`mevauction.service.bounds`) and its ``gas`` within the block gas limit.
 - ``mev_sendBuilderBid``: a builder's algorithm choice or explicit block, and its bid;
   sealed — kept out of every API until the slot has settled.
 

@@ -218,10 +218,8 @@ def block_hash(slot: int, parent: str, block: list[str]) -> str:
     return "0x" + keccak(canonical({"slot": slot, "parent": parent, "block": block}).encode()).hex()
 
 
-def exclusion_note(oid: str, doc: ReportDocument | None) -> str:
+def exclusion_note(oid: str, doc: ReportDocument) -> str:
     """Why an order the auction saw is not in the final block."""
-    if doc is None:
-        return "the slot has no report"
     if oid in doc.conflict_free:
         return "failed when executed (a conflict-free order is otherwise always included)"
     if doc.winner != "default":
@@ -262,7 +260,7 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
     for oid in orders:
         entry = searchers.get(oid, NOT_SETTLED)
         status = "included" if oid in in_block else "excluded"
-        note = report["error"] if failed else (None if oid in in_block else exclusion_note(oid, doc))
+        note = report["error"] if doc is None else (None if oid in in_block else exclusion_note(oid, doc))
         outcomes.append(OrderOutcome(slot, oid, status, entry.bid, entry.refund, note))
 
     candidates = []
