@@ -67,11 +67,11 @@ def test_a_dead_committee_is_restarted_before_the_auction():
 def test_a_second_failure_is_an_error_report():
     for committee, failures in ((FakeCommittee(alive=True), 2), (FakeCommittee(alive=False), 1)):
         report, calls = settle_with(committee, failures)
-        assert set(report) == {"error"} and "lost connection to server 1" in report["error"]
+        assert set(report) == {"error", "failed"} and "lost connection to server 1" in report["error"]
         assert committee.restarts == 1 and len(calls) == failures
 
 
 def test_a_committee_that_cannot_restart_is_an_error_report():
     committee = FakeCommittee(alive=False, restart_fails=True)
     report, calls = settle_with(committee, failures=0)
-    assert set(report) == {"error"} and "committee server 0 exited" in report["error"] and calls == []
+    assert set(report) == {"error", "failed"} and "committee server 0 exited" in report["error"] and calls == []

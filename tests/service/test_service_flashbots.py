@@ -40,7 +40,7 @@ def test_flashbots_client_sends_replaces_and_cancels(server):
     target = w3.eth.block_number + 3
 
     def signed(nonce: int, tip: int) -> HexBytes:
-        tx = {"type": 2, "chainId": 1, "nonce": nonce, "maxFeePerGas": tip, "maxPriorityFeePerGas": tip,
+        tx = {"type": 2, "chainId": 31337, "nonce": nonce, "maxFeePerGas": tip, "maxPriorityFeePerGas": tip,
               "gas": 21000, "to": to_checksum_address("0x" + "33" * 20), "value": 1, "data": b""}
         signed_tx = sender.sign_transaction(tx)
         return HexBytes(getattr(signed_tx, "raw_transaction", None) or signed_tx.rawTransaction)

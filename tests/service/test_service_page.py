@@ -43,7 +43,9 @@ def test_live_page_follows_a_slot(tmp_path):
             # After the deadline: the winning block, payments, proposer revenue, history bars.
             page.wait_for_function(f"document.getElementById('lastslot').textContent === '{slot}'", timeout=15000)
             assert page.text_content("#winner") == "default"
-            assert page.text_content("#proposer") == "30"
+            assert page.text_content("#proposer") == "30 wei"
+            # Amounts show rounded; the exact ETH and wei are on hover.
+            assert page.get_attribute("#proposer", "title") == "0.00000000000000003 ETH = 30 wei"
             block = [li.text_content() for li in page.query_selector_all("#block li")]
             assert block[:2] == ["o2", "o1"] and "o9" in block
             payments = page.text_content("#payments")

@@ -64,7 +64,7 @@ def test_service_on_postgres_settles_and_survives_kill(postgres):
         server = ServerProcess(postgres, slot_seconds=1.0).start()
         with Client(server.url) as reader:
             report = reader.wait_report(slot, timeout=20)
-            assert report["proposer"] == 30 and report["block"] == ["o2", "o1"]
+            assert report["proposer"] == "30" and report["block"] == ["o2", "o1"]
             assert reader.order("o2")["status"] == "included"
             assert reader.payload_delivered(slot=slot)[0]["value"] == "30"
     finally:

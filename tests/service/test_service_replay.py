@@ -77,11 +77,16 @@ def test_a_second_signers_id_gets_a_derived_scenario_id():
 
 
 def test_the_public_report_leaves_out_excluded_orders_but_not_money_flows():
-    report = {"winner": "default", "builders": [], "block": ["a"], "searchers": {"a": {"bid": 5, "refund": 1}, "x": {"bid": 0, "refund": 0},
-                                            "r": {"bid": 0, "refund": 2}},
-              "conflict_free": ["a", "x"], "groups": [["a", "x"], ["a", "r"]],
-              "default": {"block": ["x"], "value": 9},
-              "transfers": [{"from": "a", "to": "proposer", "amount": 4}, {"from": "x", "to": "y", "amount": 0}]}
+    report = {
+        "winner": "default",
+        "builders": [],
+        "block": ["a"],
+        "searchers": {"a": {"bid": 5, "refund": 1}, "x": {"bid": 0, "refund": 0}, "r": {"bid": 0, "refund": 2}},
+        "conflict_free": ["a", "x"],
+        "groups": [["a", "x"], ["a", "r"]],
+        "default": {"block": ["x"], "value": 9},
+        "transfers": [{"from": "a", "to": "proposer", "amount": 4}, {"from": "x", "to": "y", "amount": 0}],
+    }
     public = public_report(report)
     assert set(public["searchers"]) == {"a", "r"}
     assert public["conflict_free"] == ["a"] and public["groups"] == [["a", "r"]]

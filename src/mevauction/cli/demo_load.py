@@ -212,10 +212,11 @@ def print_reports(reports: list[dict], console: Console) -> None:
     for column in ("slot", "orders", "incl.", "winner", "β0", "price", "refunds", "proposer"):
         table.add_column(column, justify="right")
     for r in reports:
-        refunds = sum(s["refund"] for s in r["searchers"].values())
+        refunds = sum(int(s["refund"]) for s in r["searchers"].values())
         winner = r["winner"] if r["winner"] == "default" else r["winner"][:10] + "…"
         table.add_row(str(r["slot"]), str(len(r["searchers"])), str(len(r["block"])), winner,
-                      fmt_eth(r["default"]["value"]), fmt_eth(r["price"]), fmt_eth(refunds), fmt_eth(r["proposer"]))
+                      fmt_eth(int(r["default"]["value"])), fmt_eth(int(r["price"])), fmt_eth(refunds),
+                      fmt_eth(int(r["proposer"])))
     console.print(table)
 
 

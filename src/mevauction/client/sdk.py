@@ -40,8 +40,12 @@ class Signer:
                 FLASHBOTS_HEADER: flashbots_header(body, self.private_key)}
 
 
+# The service's chain id unless configured otherwise (anvil's); ``eth_chainId`` says which.
+DEFAULT_CHAIN_ID = 31337
+
+
 def signed_transfer(private_key: bytes, nonce: int, to: str, tip: int, gas: int = 21_000, value: int = 0,
-                    max_fee: int | None = None, chain_id: int = 1, data: bytes = b"") -> str:
+                    max_fee: int | None = None, chain_id: int = DEFAULT_CHAIN_ID, data: bytes = b"") -> str:
     """A signed EIP-1559 (type 0x02) transaction as 0x-hex, ready for ``txs``."""
     raw = transactions.sign(private_key, transactions.DYNAMIC_FEE, chain_id=chain_id, nonce=nonce, gas_limit=gas,
                             to=to, value=value, data=data, max_priority_fee=tip,
@@ -165,6 +169,10 @@ class Client(_Calls):
     def slot(self) -> dict:
         info = self.call("mev_slot", [])
         return {**info, "slot": fields.quantity(info["slot"], "slot")}
+
+    def chain_id(self) -> int:
+        """The chain id the service's transactions must be signed for."""
+        return fields.quantity(self.call("eth_chainId", []), "chainId")
 
     def send_bundle(self, txs: list[str], block_number: int, **options: Any) -> str:
         return self.call("eth_sendBundle", self.bundle_params(txs, block_number, **options))["bundleHash"]

@@ -29,7 +29,7 @@ from typing import Any
 
 from mevauction.errors import InputError
 from mevauction.service.config import ServiceConfig
-from mevauction.service.intake import Intake
+from mevauction.service.intake import Intake, IntakeRules
 from mevauction.service.rpc import JsonRpc, OrderSink
 from mevauction.service.store import StorageError
 
@@ -97,6 +97,7 @@ class GateClient:
 
     def __init__(self, config: ServiceConfig, path: str):
         self.world = config.world_object()
+        self.rules = IntakeRules.of(config)
         self.path = path
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None

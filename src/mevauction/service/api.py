@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -26,6 +27,19 @@ from mevauction.service.metrics import Metrics
 from mevauction.service.store import Store
 
 STATIC = Path(__file__).parent / "static"
+# The keys of a report (mevauction.report/1) whose values are amounts in wei.
+AMOUNT_KEYS = frozenset({"value", "bid", "refund", "paid", "price", "proposer", "amount"})
+
+
+def amounts_as_text(doc: Any) -> Any:
+    """``doc`` with every amount in wei (a number under one of ``AMOUNT_KEYS``) as a decimal
+    string: JSON numbers above 2**53 lose digits in most clients, JavaScript's included."""
+    if isinstance(doc, list):
+        return [amounts_as_text(v) for v in doc]
+    if not isinstance(doc, dict):
+        return doc
+    return {k: str(v) if k in AMOUNT_KEYS and isinstance(v, int) and not isinstance(v, bool)
+            else amounts_as_text(v) for k, v in doc.items()}
 
 
 def problem(status: int, field: str, message: str) -> JSONResponse:
@@ -45,7 +59,10 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
             await store.read(dao.ping)
         except Exception as exc:  # the database is unreachable: unhealthy, say why
             return JSONResponse({"status": "unhealthy", "db": str(exc).splitlines()[0]}, status_code=503)
-        body = {"status": "ok", "slot": engine.clock.current(), "world": engine.world.get("kind")}
+        # Degraded (still HTTP 200: orders are still taken) while a write or a settlement
+        # failed recently; the counts say what failed (service/health.py).
+        body = {"status": "degraded" if engine.health.degraded() else "ok", "slot": engine.clock.current(),
+                "world": engine.world.get("kind"), "failures": engine.health.to_json()}
         if engine.committee is not None:  # --sealed: up or not; never its ports or process ids
             body["committee"] = {"alive": engine.committee.alive(), "restarts": engine.committee.restarts}
         return JSONResponse(body)
@@ -68,14 +85,14 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
             n, current = int(slot), engine.clock.current()
             state = "open" if n >= current else ("settling" if n in engine.slots else "empty or unknown")
             return problem(404, "slot", f"no report for slot {n} (it is {state}; open slot is {current})")
-        return JSONResponse(views.public_report(report))
+        return JSONResponse(amounts_as_text(views.public_report(report)))
 
     @app.get("/v1/slots")
     async def slot_history(limit: str = "50") -> JSONResponse:
         if not limit.isdigit() or not 0 < int(limit) <= 500:
             return problem(400, "limit", "must be 1..500")
         history = await store.read(lambda db: dao.slot_history(db, int(limit)))
-        return JSONResponse([{"slot": s.slot, "winner": s.winner, "proposer": s.value, "refunds": s.refunds,
+        return JSONResponse([{"slot": s.slot, "winner": s.winner, "proposer": str(s.value), "refunds": str(s.refunds),
                               "num_tx": s.num_tx, "block_hash": s.block_hash, "settled_ms": s.settled_ms}
                              for s in history])
 

@@ -30,6 +30,11 @@ class SlotClock:
     def deadline(self, slot: int) -> float:
         return self.genesis + (slot + 1) * self.slot_seconds
 
+    def timestamp(self, slot: int) -> int:
+        """The block timestamp of ``slot`` (bundles' min/maxTimestamp): its deadline, when
+        the block is built, in whole seconds."""
+        return math.floor(self.deadline(slot))
+
 
 def resume_clock(stored_genesis: float | None, stored_seconds: float | None, slot_seconds: float,
                  now: float | None = None) -> SlotClock:

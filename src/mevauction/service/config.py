@@ -35,6 +35,9 @@ class ServiceConfig:
     world: str = "table"
     k_cutoff: int = 8
     block_gas_limit: int = 30_000_000
+    # The chain transactions must be signed for (EIP-155); anvil's default. An evm world
+    # file that names its own chain_id pins it instead (its state is that chain's).
+    chain_id: int = 31337
     max_body_bytes: int = 512 * 1024
     rate_per_signer: float = 2000.0  # requests per second, token bucket
     burst_per_signer: int = 4000
@@ -67,8 +70,10 @@ class ServiceConfig:
 
     def world_object(self) -> dict:
         """The slot world as a scenario ``world`` object."""
-        if self.world in ("table", "amm", "evm"):
+        if self.world in ("table", "amm"):
             return {"kind": self.world}
+        if self.world == "evm":
+            return {"kind": "evm", "chain_id": self.chain_id}
         path = Path(self.world)
         require(path.is_file(), "world", f"{self.world!r} is neither a world kind nor a JSON file")
         try:
@@ -79,6 +84,12 @@ class ServiceConfig:
         if not (isinstance(world, dict) and isinstance(world.get("kind"), str)):
             raise InputError("world", "file has no world object")
         return world
+
+    def effective_chain_id(self) -> int:
+        """The chain id transactions are checked against: an evm world's own, else ``chain_id``."""
+        world = self.world_object()
+        chain = world.get("chain_id") if world.get("kind") == "evm" else None
+        return chain if isinstance(chain, int) and not isinstance(chain, bool) else self.chain_id
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:

@@ -14,7 +14,10 @@ Intake rules (what an acknowledgement promises):
   order arrived before the cancel's signed timestamp;
 - a builder's bid replaces its earlier bid for the slot only if signed later.
 At each deadline the slot is closed, in-flight writes for it are awaited, and the
-slot settles (see :mod:`mevauction.service.settle`).
+slot settles (see :mod:`mevauction.service.settle`): orders that would break it are
+left out with a reason, a slot that cannot settle is stored as failed, and a slot whose
+records cannot be written at all is given up after ``MAX_SETTLE_ATTEMPTS`` (its orders
+stay on disk, pending) — no slot holds up the ones after it.
 """
 
 from __future__ import annotations
@@ -23,8 +26,8 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from typing import TYPE_CHECKING
 
 from mevauction.errors import InputError
@@ -34,15 +37,18 @@ from mevauction.service.builders import BuilderRegistry, commit, covered_report,
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import CommitteeFailure, ServiceCommittee, key_dir_for
 from mevauction.service.config import ServiceConfig, builder_deposits
-from mevauction.service.intake import BuilderBid, Intake, canonical, renamed
+from mevauction.service.health import Health
+from mevauction.service.intake import BuilderBid, Intake, IntakeRules, canonical, check_time_window, renamed
 from mevauction.service.metrics import Metrics
-from mevauction.service.records import BuilderBidRecord, BuilderRegistration, OrderRecord
-from mevauction.service.store import Db, Store
+from mevauction.service.records import BuilderBidRecord, BuilderRegistration, OrderRecord, SettledSlot
+from mevauction.service.store import Db, StorageError, Store
+from mevauction.service.worker import start_pool
 
 if TYPE_CHECKING:  # the MPC extra is imported only when a committee starts
     from mevauction.privacy.builder_auction import SealedSlot
 
 log = logging.getLogger("mevauction.service")
+MAX_SETTLE_ATTEMPTS = 3
 
 
 async def cancel_and_wait(task: asyncio.Task | None) -> None:
@@ -111,6 +117,9 @@ class Auctioneer:
         self.store = store
         self.metrics = metrics
         self.world = config.world_object()
+        self.rules = IntakeRules.of(config)
+        self.health = Health()
+        self.attempts: dict[int, int] = {}  # slots whose records could not be written, and how often
         self.slots: dict[int, SlotState] = {}
         self.uuids: dict[tuple[str, str], tuple[int, str]] = {}
         self.seq = 0
@@ -157,9 +166,7 @@ class Auctioneer:
             state.commitments[bid.builder] = bid.commitment
 
     def start(self) -> None:
-        self.pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-        # Warm the worker now (imports, world modules) so the first deadline does not pay for it.
-        self.pool.submit(_warm_worker).result()
+        self.pool = start_pool()
         if self.config.sealed:
             self.committee = ServiceCommittee(self.config.committee_parties, self.metrics, self.config.identity,
                                               key_dir_for(self.config.db))
@@ -200,6 +207,7 @@ class Auctioneer:
     async def submit(self, intake: Intake, signer: str) -> dict:
         """Store an order durably (or recognise a replay) and return the acknowledgement."""
         state = self.target_slot(intake.slot)
+        check_time_window(intake, state.slot, self.clock.timestamp(state.slot))
         ack = {"bundleHash": intake.id} if intake.kind == "bundle" else {"orderId": intake.id}
         ack["slot"] = hex(state.slot)
         existing = state.orders.get((signer, intake.id))
@@ -244,6 +252,7 @@ class Auctioneer:
             await asyncio.shield(entry.durable)
         except Exception:
             self._undo(state, entry, old_entry, replaced, signer)
+            self.health.write_failed()
             raise
         entry.durable = None
         self.metrics.inc("mevauction_orders_acknowledged_total", help="Orders durably stored and acknowledged",
@@ -289,11 +298,19 @@ class Auctioneer:
         if entry is None or entry.status != "pending" or self.slots[key[0]].closed or entry.received_ms > signed_ms:
             return []
         state = self.slots[key[0]]
-        # The writer is FIFO: this update lands after the order's own insert.
+        # The writer is FIFO: this update lands after the order's own insert. The entry is
+        # cancelled in memory at once, so a settlement starting meanwhile leaves it out;
+        # if the write fails it is pending again, as on disk, and the cancel is not acknowledged.
         entry.status = "cancelled"
         self.uuids.pop((signer, uuid), None)
         scenario_id = entry.key
-        await asyncio.shield(self._tracked_write(state, lambda db: dao.cancel_order(db, key[0], scenario_id)))
+        try:
+            await asyncio.shield(self._tracked_write(state, lambda db: dao.cancel_order(db, key[0], scenario_id)))
+        except Exception:
+            entry.status = "pending"
+            self.uuids.setdefault((signer, uuid), key)
+            self.health.write_failed()
+            raise
         self.metrics.inc("mevauction_cancellations_total", help="Orders cancelled by their signer")
         return [entry.id]
 
@@ -355,44 +372,55 @@ class Auctioneer:
             for slot in due:
                 try:
                     await self.settle_slot(slot)
-                except Exception as exc:  # e.g. storage down: keep the slot and try again next tick
-                    log.error("settlement of slot %d failed: %s", slot, exc)
-                    self.metrics.inc("mevauction_settlement_failures_total", help="Settlement attempts that failed")
+                except Exception as exc:  # storage down: not even the slot's failure could be stored
+                    self._settle_attempt_failed(slot, exc)
                     await asyncio.sleep(min(1.0, self.clock.slot_seconds))
-                    break
             current = self.clock.current()
             self.metrics.set("mevauction_current_slot", current, help="The slot open for orders")
             await asyncio.sleep(max(0.0, self.clock.deadline(current) - time.time()) + 0.001)
 
+    def _settle_attempt_failed(self, slot: int, exc: Exception) -> None:
+        """Count a failed attempt; after ``MAX_SETTLE_ATTEMPTS`` the slot is given up."""
+        attempts = self.attempts[slot] = self.attempts.get(slot, 0) + 1
+        log.error("settlement of slot %d failed (attempt %d): %s", slot, attempts, exc)
+        self.metrics.inc("mevauction_settlement_failures_total", help="Settlement attempts that failed")
+        self.health.write_failed()
+        if attempts >= MAX_SETTLE_ATTEMPTS:
+            log.error("slot %d given up after %d attempts; its orders stay pending on disk", slot, attempts)
+            self.slots.pop(slot, None)
+            self.attempts.pop(slot, None)
+            self.health.slot_failed()
+
     async def settle_slot(self, slot: int) -> dict | None:
-        """Close ``slot``, wait for its in-flight writes, run the auction, store the records."""
+        """Close ``slot``, wait for its in-flight writes, run the auction, store the records.
+
+        Raises only when the storage refuses even the record of the slot's failure."""
         state = self.slots[slot]
         state.closed = True
         if state.inflight:
             await state.drained.wait()
+            # One more turn of the loop: a request whose write just failed undoes its entry first.
+            await asyncio.sleep(0)
         pending = [e for e in sorted(state.orders.values(), key=lambda e: e.seq) if e.status == "pending"]
         if not pending:
             del self.slots[slot]
             self.builders.settled(slot, [])  # nothing to settle: release the bids' holds
             return None
         deadline = self.clock.deadline(slot)
-        builders, sealed = (state.builders, {}) if self.committee is None else settle.split_sealed(state.builders)
-        scenario = settle.build_scenario(self.world, [e.scenario_order for e in pending], builders,
-                                         self.config.block_gas_limit)
-        if self.committee is not None and state.builders:
-            caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
-
-            async def run(sc: dict) -> dict:  # a bid above its builder's free deposit counts as 0 (in the MPC)
-                return await self._sealed_report(slot, sc, sealed, caps)
-        else:
-            async def run(sc: dict) -> dict:
-                return await self._report(sc, None)
-        report, penalties = await covered_report(run, scenario, self.builders, slot)
-        settled = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
-                                 now_ms(), state.builder_times, state.commitments, penalties,
-                                 keep_bids=not self.config.sealed)
-        await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
+        settled = await self._settlement(slot, state, pending)
+        try:
+            await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
+        except StorageError as exc:
+            log.error("slot %d: its records were refused by the storage (%s); storing it as failed", slot, exc)
+            self.health.write_failed()
+            settled = self._failed(slot, pending, f"storage: the slot's records were refused ({exc})")
+            await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
         self.builders.settled(slot, settled.deposits)
+        report = settled.slot.report
+        if report.get("failed"):
+            self.health.slot_failed()
+            self.metrics.inc("mevauction_slots_failed_total", help="Slots stored as failed, with their reason")
+        self.attempts.pop(slot, None)
         latency = max(0.0, time.time() - deadline)
         self.settle_seconds[slot] = latency
         self.metrics.observe("mevauction_settlement_seconds", latency,
@@ -406,9 +434,61 @@ class Auctioneer:
         del self.slots[slot]
         return report
 
+    async def _settlement(self, slot: int, state: SlotState, pending: list[OrderEntry]) -> SettledSlot:
+        """The slot's records, every order that would break them left out with a reason, and
+        every winner that cannot pay from its deposit disqualified (service/builders.py)."""
+        gas_limit = self.config.block_gas_limit
+        admitted, refused, over = settle.screen([e.scenario_order for e in pending], gas_limit)
+        builders, sealed = (state.builders, {}) if self.committee is None else settle.split_sealed(state.builders)
+        scenario = settle.build_scenario(self.world, admitted, builders, gas_limit)
+        # Sealed: a bid above its builder's free deposit counts as 0, inside the MPC.
+        caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
+        penalties: dict[str, int] = {}
+
+        async def one(sc: dict) -> dict:
+            return await self._run(slot, state, sc, sealed, caps)
+
+        async def run(sc: dict) -> dict:
+            report, found = await covered_report(one, sc, self.builders, slot)
+            penalties.clear()
+            penalties.update(found)
+            return report
+        report, scenario, broke = await settle.isolated_report(scenario, run)
+        for _ in (*refused, *broke):
+            self.health.order_excluded_for_fault()
+        try:
+            settled = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
+                                     now_ms(), state.builder_times, state.commitments, penalties,
+                                     keep_bids=not self.config.sealed)
+        except (InputError, KeyError, TypeError, ValueError) as exc:  # a report that does not check out
+            return self._failed(slot, pending, f"the report could not be recorded: {type(exc).__name__}: {exc}")
+        return settle.with_exclusions(settled, {**refused, **over, **broke})
+
+    def _failed(self, slot: int, pending: list[OrderEntry], reason: str) -> SettledSlot:
+        """The records of a slot that could not settle: its orders by id only (no value of
+        theirs is written), each excluded with ``reason``."""
+        scenario = settle.build_scenario(self.world, [{"id": e.key} for e in pending], {},
+                                         self.config.block_gas_limit)
+        return settle.records(slot, self.world, scenario, settle.failed_report(reason), self.parent_hash,
+                              self.config.identity, now_ms(), {})
+
+    async def _run(self, slot: int, state: SlotState, scenario: dict, sealed: dict[str, dict],
+                   caps: dict[str, int]) -> dict:
+        if self.committee is not None and state.builders:
+            return await self._sealed_report(slot, scenario, sealed, caps)
+        return await self._report(scenario, None)
+
     async def _report(self, scenario: dict, committee: SealedSlot | None) -> dict:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff, committee)
+        try:
+            return await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff,
+                                              committee)
+        except BrokenProcessPool:  # the worker died (on this scenario or not): a new one for the next run
+            log.error("the settlement worker died; starting a new one")
+            if self.pool is not None:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = start_pool(warm=False)  # not warmed: that would block the event loop
+            raise
 
     async def _sealed_report(self, slot: int, scenario: dict, sealed: dict[str, dict],
                              caps: dict[str, int] | None = None) -> dict:
@@ -439,14 +519,4 @@ class Auctioneer:
             self.metrics.inc("mevauction_committee_failures_total",
                              help="Slots settled to an error report because the committee failed twice")
             reason = " ".join(str(exc).split())
-            return {"error": f"sealed: the committee failed after a restart: {reason}"}
-
-
-def _warm_worker() -> bool:
-    """Import the auction code in the worker; False if the mechanism is not installed."""
-    import importlib
-    try:
-        importlib.import_module("mevauction.mechanism.boost")
-    except ImportError:
-        return False
-    return True
+            return settle.failed_report(f"sealed: the committee failed after a restart: {reason}")

@@ -2,11 +2,14 @@
 
 - ``eth_sendBundle`` (Flashbots shape): ``txs`` (signed raw transactions),
   ``blockNumber`` (hex; this service numbers blocks by slot), ``minTimestamp``,
-  ``maxTimestamp``, ``revertingTxHashes``, ``droppingTxHashes``, ``replacementUuid``
-  and the optional refund fields. The bundle hash is keccak256 of the concatenated
-  transaction hashes, as Flashbots computes it.
+  ``maxTimestamp`` (checked against the slot's block timestamp), ``revertingTxHashes``,
+  ``droppingTxHashes``, ``replacementUuid``; every transaction signed for the service's
+  chain id and within the block gas limit. The refund fields and ``builders`` are
+  refused by name (not implemented; never accepted and ignored). The bundle hash is
+  keccak256 of the concatenated transaction hashes, as Flashbots computes it.
 - ``mev_sendOrder``: an order object in the slot world's own format (an ``amm`` swap,
-  a ``table`` bid table, ...), validated by that world's ``from_scenario``.
+  a ``table`` bid table, ...), validated by that world's ``from_scenario``; its shape
+  bounded (:mod:`mevauction.service.bounds`) and its ``gas`` within the block gas limit.
 - ``mev_sendBuilderBid``: a builder's algorithm choice or explicit block, and its bid;
   sealed — kept out of every API until the slot has settled.
 
@@ -27,13 +30,17 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.eth import fields
 from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refuse_unexecutable
+from mevauction.service.bounds import check_order_shape
 from mevauction.worlds import world_module
+
+if TYPE_CHECKING:
+    from mevauction.service.config import ServiceConfig
 
 MAX_TXS_PER_BUNDLE = 100
 MAX_TIMESTAMP = 1 << 40  # seconds: far beyond any real clock, and exact as a float in ms
@@ -43,6 +50,24 @@ KNOWN_BUNDLE_FIELDS = frozenset({
     "txs", "blockNumber", "minTimestamp", "maxTimestamp", "revertingTxHashes", "droppingTxHashes",
     "replacementUuid", "refundPercent", "refundIndex", "refundRecipient", "refundTxHashes", "builders",
 })
+# Flashbots fields this service does not implement: a bundle naming one is refused (the
+# field named), never accepted with the field ignored. Refunds here are Boost+'s r_i.
+REFUSED_BUNDLE_FIELDS = ("refundPercent", "refundIndex", "refundRecipient", "refundTxHashes", "builders")
+
+
+@dataclass(frozen=True, slots=True)
+class IntakeRules:
+    """What every order must fit, from the service's configuration."""
+
+    chain_id: int = 31337
+    block_gas_limit: int = 30_000_000
+
+    @classmethod
+    def of(cls, config: ServiceConfig) -> IntakeRules:
+        return cls(config.effective_chain_id(), config.block_gas_limit)
+
+
+DEFAULT_RULES = IntakeRules()
 
 
 @dataclass(slots=True)
@@ -110,11 +135,47 @@ def bundle_hash(txs: list[Transaction]) -> str:
     return "0x" + keccak(b"".join(bytes.fromhex(t.hash[2:]) for t in txs)).hex()
 
 
-def parse_bundle(params: Any) -> tuple[Intake, list[Transaction]]:
+def refuse_unimplemented_fields(obj: dict) -> None:
+    for name in REFUSED_BUNDLE_FIELDS:
+        require(obj.get(name) is None, name, "not supported by this service (bundles carry no refund "
+                                              "instructions or builder list here); send the bundle without it")
+
+
+def check_transaction_rules(txs: list[Transaction], rules: IntakeRules, field: str = "txs") -> None:
+    """Each transaction signed for this chain and within the block gas limit, and the
+    bundle as a whole too (its gas is what the block must make room for). On the intake
+    path: messages are formatted only when raised."""
+    for i, t in enumerate(txs):
+        if t.chain_id != rules.chain_id:
+            raise InputError(f"{field}[{i}]", f"signed for chain id {t.chain_id} (this service's chain id is "
+                                              f"{rules.chain_id}; transactions must be replay-protected for it)")
+        if t.gas_limit > rules.block_gas_limit:
+            raise InputError(f"{field}[{i}]",
+                             f"gas limit {t.gas_limit} exceeds the block gas limit {rules.block_gas_limit}")
+    total = sum(t.gas_limit for t in txs)
+    if total > rules.block_gas_limit:
+        raise InputError(field, f"gas limits add up to {total}, more than the block gas limit {rules.block_gas_limit}")
+
+
+def with_transaction_gas(order: dict, rules: IntakeRules) -> dict:
+    """An evm order (already valid for its world) with its transactions checked like a
+    bundle's, and its ``gas`` the sum of their gas limits: the evm world meters executed
+    gas itself, so the declared figure settlement admits orders by must bound it."""
+    bundle = order.get("bundle")
+    field, raws = ("order.bundle.txs", bundle["txs"]) if isinstance(bundle, dict) else ("order.raw_txs",
+                                                                                         order["raw_txs"])
+    txs = [decode(fields.data(r, f"{field}[{i}]", max_length=MAX_TX_BYTES), f"{field}[{i}]")
+           for i, r in enumerate(raws)]
+    check_transaction_rules(txs, rules, field)
+    return {**order, "gas": sum(t.gas_limit for t in txs)}
+
+
+def parse_bundle(params: Any, rules: IntakeRules = DEFAULT_RULES) -> tuple[Intake, list[Transaction]]:
     """``eth_sendBundle`` params → an intake; every transaction decoded and its signature checked."""
     obj = single_params(params, "eth_sendBundle")
     unknown = sorted(set(obj) - KNOWN_BUNDLE_FIELDS)
     require(not unknown, unknown[0] if unknown else "", "unknown bundle field")
+    refuse_unimplemented_fields(obj)
     raw_txs = obj.get("txs")
     if not (isinstance(raw_txs, list) and 0 < len(raw_txs) <= MAX_TXS_PER_BUNDLE):
         raise InputError("txs", f"must be a list of 1..{MAX_TXS_PER_BUNDLE} signed transactions")
@@ -122,6 +183,7 @@ def parse_bundle(params: Any) -> tuple[Intake, list[Transaction]]:
            for i, t in enumerate(raw_txs)]
     hashes = [t.hash for t in txs]
     require(len(set(hashes)) == len(hashes), "txs", "repeats a transaction")
+    check_transaction_rules(txs, rules)
     slot = parse_slot(obj)
     if slot is None:
         raise InputError("blockNumber", "missing")
@@ -133,10 +195,6 @@ def parse_bundle(params: Any) -> tuple[Intake, list[Transaction]]:
     for name, listed in (("revertingTxHashes", reverting), ("droppingTxHashes", dropping)):
         stray = [h for h in listed if h not in hashes]
         require(not stray, name, f"{stray[0] if stray else ''} is not a transaction of this bundle")
-    if obj.get("refundPercent") is not None:
-        pct = obj["refundPercent"]
-        require(isinstance(pct, int) and not isinstance(pct, bool) and 0 <= pct <= 99,
-                "refundPercent", "must be an integer 0..99")
     bhash = bundle_hash(txs)
     uuid = parse_uuid(obj.get("replacementUuid"))
     params_out = {"txs": ["0x" + t.raw.hex() for t in txs], "blockNumber": hex(slot), "minTimestamp": min_ts,
@@ -146,13 +204,28 @@ def parse_bundle(params: Any) -> tuple[Intake, list[Transaction]]:
     return Intake("bundle", bhash, slot, uuid, order, params_out), txs
 
 
+def check_time_window(item: Intake, slot: int, timestamp: int) -> None:
+    """A bundle's ``minTimestamp``/``maxTimestamp`` (0: no bound) against the block timestamp
+    of the slot it targets: a bundle that cannot be included there is refused, rather than
+    stored and then left out."""
+    if item.kind != "bundle":
+        return
+    low, high = item.params["minTimestamp"], item.params["maxTimestamp"]
+    if low and low > timestamp:
+        raise InputError("minTimestamp", f"{low} is after the block timestamp {timestamp} of slot {slot}")
+    if high and high < timestamp:
+        raise InputError("maxTimestamp", f"{high} is before the block timestamp {timestamp} of slot {slot}")
+
+
 def bundle_scenario_order(intake: Intake, txs: list[Transaction], world: dict) -> dict:
     """The bundle as an order of the slot's world.
 
     ``table`` world: a bundle's bid is its priority fees (tip × gas limit, base fee 0 on
     this service's chain) and it touches the accounts it is sent from and to — a static
-    valuation, since the table world does not execute transactions. Other worlds get
-    the raw transactions to execute (``raw_txs``) and judge them themselves.
+    valuation, since the table world does not execute transactions (none fails, so
+    ``revertingTxHashes`` and ``droppingTxHashes`` change nothing there). Other worlds get
+    the raw transactions to execute (``raw_txs``) and the hashes that may revert or be
+    dropped, and judge them themselves (the evm world honours both).
     """
     order = dict(intake.scenario_order)
     if world.get("kind") == "table":
@@ -163,6 +236,8 @@ def bundle_scenario_order(intake: Intake, txs: list[Transaction], world: dict) -
         order["bid"] = {"default": sum(t.tip_per_gas * t.gas_limit for t in txs)}
     else:
         order["raw_txs"] = intake.params["txs"]
+        if intake.params["droppingTxHashes"]:
+            order["droppingTxHashes"] = intake.params["droppingTxHashes"]
     validate_order(order, world, "params[0]")
     return order
 
@@ -253,7 +328,15 @@ def canonical(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
-def parse_order(params: Any, world: dict, context: Callable[[int | None], list[dict]] | None = None) -> Intake:
+def check_order_gas(order: dict, rules: IntakeRules) -> None:
+    """An order's declared gas fits in a block (its world checked that it is a positive integer)."""
+    gas = order.get("gas")
+    require(not isinstance(gas, int) or gas <= rules.block_gas_limit, "order.gas",
+            f"{gas} exceeds the block gas limit {rules.block_gas_limit}")
+
+
+def parse_order(params: Any, world: dict, context: Callable[[int | None], list[dict]] | None = None,
+                rules: IntakeRules = DEFAULT_RULES) -> Intake:
     """``mev_sendOrder`` params: ``[{"blockNumber": hex, "order": {...}, "replacementUuid"?}]``.
 
     ``context(slot)`` gives the slot's pending orders, for orders that refer to others.
@@ -262,14 +345,20 @@ def parse_order(params: Any, world: dict, context: Callable[[int | None], list[d
     order = obj.get("order")
     if not isinstance(order, dict):
         raise InputError("order", "missing or not an object")
+    check_order_shape(order, "order")
     oid = order.get("id")
     if not (isinstance(oid, str) and 0 < len(oid) <= 80 and oid.isprintable() and "," not in oid):
         raise InputError("order.id", "must be a printable string of 1..80 characters without ','")
     slot = parse_slot(obj)
-    scenario_order = order if world.get("kind") == "evm" else labelled(order)
-    validate_order(scenario_order, world, "params[0]", context(slot) if context else None)
-    if world.get("kind") == "evm":
+    check_order_gas(order, rules)
+    pending = context(slot) if context else None
+    if world.get("kind") == "evm":  # signed transactions: its own only, checked like a bundle's
+        validate_order(order, world, "params[0]", pending)
         refuse_foreign_txs(order, "params[0]")
+        scenario_order = with_transaction_gas(order, rules)
+    else:  # labels, in a namespace of their own (no real transaction can be named)
+        scenario_order = labelled(order)
+        validate_order(scenario_order, world, "params[0]", pending)
     return Intake("order", oid, slot, parse_uuid(obj.get("replacementUuid")), scenario_order,
                   {"order": order, "blockNumber": None if slot is None else hex(slot)})
 

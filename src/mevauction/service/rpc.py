@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from mevauction.errors import InputError, require
 from mevauction.eth.messages import verify_flashbots_header
 from mevauction.service import intake, views
+from mevauction.service.bounds import MAX_JSON_DEPTH, too_deep
 from mevauction.service.clock import SlotClock
 from mevauction.service.metrics import Metrics
 from mevauction.service.preconf import BidRecord as PreconfBidRecord
@@ -42,7 +43,7 @@ SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_se
 # Signed with a timestamp and refused when stale or repeated (eth_sendBundle's replay is
 # an idempotent acknowledgement instead).
 TIMESTAMPED_METHODS = ("eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
-OPEN_METHODS = ("eth_blockNumber", "mev_slot", "mev_getCommittee")
+OPEN_METHODS = ("eth_blockNumber", "eth_chainId", "mev_slot", "mev_getCommittee")
 # Preconfirmation bids authenticate themselves (the bid is signed); X-Flashbots-Signature
 # is optional and, when present, must name the same bidder (the engine's peer check).
 PRECONF_METHODS = ("preconf_sendBid", "preconf_getBid", "preconf_getDeposit", "preconf_getParams")
@@ -65,6 +66,9 @@ class OrderSink(Protocol):
 
     @property
     def world(self) -> dict: ...
+
+    @property
+    def rules(self) -> intake.IntakeRules: ...
 
     async def submit(self, item: intake.Intake, signer: str) -> dict: ...
 
@@ -145,6 +149,8 @@ class JsonRpc:
             doc = json.loads(body)
         except (ValueError, RecursionError) as exc:
             return 200, self._error(PARSE_ERROR, f"body: not valid JSON ({str(exc).splitlines()[0][:120]})")
+        if too_deep(body, doc):  # before anything else sees it (an acceptor's relay included)
+            return 200, self._error(INVALID_REQUEST, f"body: JSON nested deeper than {MAX_JSON_DEPTH} levels")
         if self.relay is not None and not self.relay.local(doc):
             return 200, await self.relay.forward(headers, body)
         signature = headers.get(b"x-flashbots-signature")
@@ -240,6 +246,8 @@ class JsonRpc:
         sink = self.sink
         if method in PRECONF_METHODS:
             return await self._preconf(method, params, body, signature)
+        if method == "eth_chainId":
+            return hex(sink.rules.chain_id)
         if method in OPEN_METHODS:
             clock = self._slot_desk(method).clock
             current = clock.current()
@@ -265,7 +273,7 @@ class JsonRpc:
                                     f"({self.limiter.rate:g} requests/s)")
         try:
             if method == "eth_sendBundle":  # the one method an acceptor answers itself
-                item, txs = intake.parse_bundle(params)
+                item, txs = intake.parse_bundle(params, sink.rules)
                 item.scenario_order = intake.bundle_scenario_order(item, txs, sink.world)
                 return await sink.submit(item, signer)
             slots = self._slot_desk(method)
@@ -273,7 +281,8 @@ class JsonRpc:
                 return await self._read(slots, method, params, signer)
             signed_ms = self._admit(method, params, signer, body + place)
             if method == "mev_sendOrder":
-                return await sink.submit(intake.parse_order(params, sink.world, slots.pending_orders), signer)
+                order = intake.parse_order(params, sink.world, slots.pending_orders, sink.rules)
+                return await sink.submit(order, signer)
             if method == "eth_cancelBundle":
                 return await slots.cancel(intake.parse_cancel(params), signer, signed_ms)
             return await slots.builder_bid(intake.parse_builder_bid(params, sealed=slots.sealed), signer, signed_ms)

@@ -13,18 +13,27 @@ Losing bids are never published (:func:`without_losing_bids` is the one redactio
 public view of a report goes through); ``builder_blocks`` keeps a commitment per
 submission and the value of the winning block and of o* only, and with ``--sealed`` the
 stored report is the public one.
+
+No single order can stop a slot (:func:`screen`, :func:`isolated_report`): before the
+auction, orders that are not bounded JSON (rows stored before intake bounded them) or
+do not fit the block gas limit are left out with a reason; if the auction itself fails,
+the order that breaks it is found by bisection and left out, and the rest settles. A
+slot that cannot settle at all gets a *failed* report (:func:`failed_report`) stating
+why; it is stored like any other, so it stays failed across a restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from mevauction.errors import InputError
+from mevauction.errors import InputError, require
 from mevauction.eth.keccak import keccak
 from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.mechanism.auction import BuilderAuction
 from mevauction.mechanism.boost import BuilderSettlement, Report, SearcherSettlement
+from mevauction.service.bounds import check_order_shape
 from mevauction.service.builders import deposit_entries
 from mevauction.service.committee import CommitteeFailure
 from mevauction.service.intake import canonical
@@ -43,6 +52,114 @@ if TYPE_CHECKING:  # the MPC extra is imported only in a sealed settlement
 
 ZERO_HASH = "0x" + "00" * 32
 NOT_SETTLED = SearcherSettlement(0, 0)  # an order the report does not mention (an error report)
+DEFAULT_GAS = 21_000  # an order's gas when it declares none (the worlds' default)
+MAX_CULPRITS = 8  # orders left out one by one for breaking the auction before the slot is failed
+REASON_CHARS = 300
+
+
+def failed_report(reason: str) -> dict:
+    """The report of a slot that could not settle: every order excluded, ``reason`` in its note."""
+    return {"error": reason[:REASON_CHARS], "failed": True}
+
+
+def order_gas(order: dict) -> int:
+    gas = order.get("gas", DEFAULT_GAS)
+    require(isinstance(gas, int) and not isinstance(gas, bool) and gas > 0, "order.gas",
+            "must be a positive integer")
+    return gas
+
+
+def admit_within_gas(orders: list[dict], gas_limit: int) -> set[str]:
+    """The ids of the orders that enter the auction when together they need more gas than a
+    block has: the smallest first (ties in arrival order), while they fit.
+
+    Every block the auction can form — o* ∪ S, a builder's B* ∪ S — is a subset of these,
+    so none exceeds the limit. The rule looks at declared gas only, never at bids, so the
+    auction's incentive properties hold among the admitted orders; and one order claiming
+    the whole block cannot crowd out the others (it is admitted last).
+    """
+    gas = [order_gas(o) for o in orders]
+    if sum(gas) <= gas_limit:
+        return {o["id"] for o in orders}
+    admitted: set[str] = set()
+    used = 0
+    for k in sorted(range(len(orders)), key=lambda k: (gas[k], k)):
+        if used + gas[k] > gas_limit:
+            break  # the rest are no smaller
+        admitted.add(orders[k]["id"])
+        used += gas[k]
+    return admitted
+
+
+def screen(orders: list[dict], gas_limit: int) -> tuple[list[dict], dict[str, str], dict[str, str]]:
+    """The slot's orders fit for the auction (in arrival order); those refused as malformed,
+    with why; and those left out for the block gas limit, with why."""
+    fit: list[dict] = []
+    refused: dict[str, str] = {}
+    for o in orders:
+        try:
+            check_order_shape(o, "order")
+            require(order_gas(o) <= gas_limit, "order.gas", f"exceeds the block gas limit {gas_limit}")
+        except InputError as exc:
+            refused[str(o.get("id"))] = f"refused at settlement: {exc.one_line()}"[:REASON_CHARS]
+            continue
+        fit.append(o)
+    admitted = admit_within_gas(fit, gas_limit)
+    over = {o["id"]: f"block gas limit: left out so that the slot's orders fit in {gas_limit} gas "
+                     f"(its {order_gas(o)} gas; smaller orders are admitted first)"
+            for o in fit if o["id"] not in admitted}
+    return [o for o in fit if o["id"] in admitted], refused, over
+
+
+async def _attempt(run: Callable[[dict], Awaitable[dict]], scenario: dict) -> dict:
+    try:
+        return await run(scenario)
+    except Exception as exc:  # the worker died, a value could not be sent to it, ...
+        return {"error": f"{type(exc).__name__}: {exc}"[:REASON_CHARS]}
+
+
+async def _first_breaking(run: Callable[[dict], Awaitable[dict]], scenario: dict,
+                          reason: str) -> tuple[str, str]:
+    """The order whose arrival first breaks the auction: the last of the shortest failing
+    prefix of the slot's orders (found by bisection; the empty prefix is taken to run)."""
+    orders = scenario["orders"]
+    lo, hi = 0, len(orders)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        report = await _attempt(run, {**scenario, "orders": orders[:mid]})
+        if "error" in report:
+            hi, reason = mid, report["error"]
+        else:
+            lo = mid
+    return orders[hi - 1]["id"], reason
+
+
+async def isolated_report(scenario: dict, run: Callable[[dict], Awaitable[dict]]
+                          ) -> tuple[dict, dict, dict[str, str]]:
+    """The slot's report with every order that breaks the auction left out: the report,
+    the scenario it ran on, and the orders left out with why.
+
+    ``run(scenario)`` gives a report; an ``{"error"}`` report or an exception is a failure.
+    A failure already marked ``failed`` (the committee's) is not an order's and is final;
+    otherwise the breaking order is found, left out and the auction run again, up to
+    ``MAX_CULPRITS`` times, after which the slot fails.
+    """
+    broke: dict[str, str] = {}
+    report = await _attempt(run, scenario)
+    while "error" in report and not report.get("failed") and scenario["orders"] and len(broke) < MAX_CULPRITS:
+        culprit, reason = await _first_breaking(run, scenario, report["error"])
+        broke[culprit] = f"left out: the auction failed with it ({reason})"[:REASON_CHARS]
+        scenario = {**scenario, "orders": [o for o in scenario["orders"] if o["id"] != culprit]}
+        report = await _attempt(run, scenario)
+    if "error" in report and not report.get("failed"):
+        report = failed_report(f"the auction failed: {report['error']}")
+    return report, scenario, broke
+
+
+def with_exclusions(settled: SettledSlot, excluded: Mapping[str, str]) -> SettledSlot:
+    """The slot's records with the orders left out before the auction, each with its reason."""
+    extra = [OrderOutcome(settled.slot.slot, oid, "excluded", 0, 0, reason) for oid, reason in excluded.items()]
+    return dataclasses.replace(settled, outcomes=[*settled.outcomes, *extra])
 
 
 def build_scenario(world: dict, orders: list[dict], builders: dict[str, dict], gas_limit: int) -> dict:
@@ -134,7 +251,7 @@ def run_scenario(scenario: dict, k_cutoff: int, committee: SealedSlot | None = N
             reveal_only_outcome(outcome, opened[0])
         return ReportDocument.of(outcome).to_json()
     except InputError as exc:  # e.g. two orders that no world can hold together
-        return {"error": exc.one_line()}
+        return {"error": exc.one_line()[:REASON_CHARS]}
 
 
 def identity(label: str, secret: str, slot: int | None = None, size: int = 20) -> str:
@@ -161,6 +278,16 @@ def without_losing_bids(report: dict) -> dict:
     builders = [b if b["id"] == winner else {k: b[k] for k in ("id", "valid", "reason") if k in b}
                 for b in report["builders"]]
     return {**report, "builders": builders}
+
+
+def exclusion_note(oid: str, doc: ReportDocument) -> str:
+    """Why an order the auction saw is not in the final block."""
+    if oid in doc.conflict_free:
+        return "failed when executed (a conflict-free order is otherwise always included)"
+    if doc.winner != "default":
+        return f"not in the winning block (builder {doc.winner}'s block B*)"
+    return ("not in the default block o*: the most valuable block of its conflict group leaves it out "
+            "(it conflicts with orders that pay more, or failed at its place)")
 
 
 def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: str, secret: str,
@@ -201,7 +328,7 @@ def records(slot: int, world: dict, scenario: dict, report: dict, parent_hash: s
     for oid in orders:
         entry = searchers.get(oid, NOT_SETTLED)
         status = "included" if oid in in_block else "excluded"
-        note = report["error"] if failed else None
+        note = report["error"] if doc is None else (None if oid in in_block else exclusion_note(oid, doc))
         outcomes.append(OrderOutcome(slot, oid, status, entry.bid, entry.refund, note))
 
     candidates: list[tuple[str, str, bool, list[str], int | None, int]] = []

@@ -7,9 +7,32 @@ let live = null, offset = 0, shownReport = null;
 
 function text(el, value) { el.textContent = value; }
 
+// Amounts arrive as decimal strings of wei (exact past 2**53); BigInt keeps every digit.
+const WEI_PER_ETH = 10n ** 18n;
+function ethExact(wei) {
+  const w = BigInt(wei), frac = (w % WEI_PER_ETH).toString().padStart(18, "0").replace(/0+$/, "");
+  return (w / WEI_PER_ETH).toString() + (frac ? "." + frac : "") + " ETH";
+}
+function ethShort(wei) {
+  const w = BigInt(wei);
+  if (w < 1_000_000_000_000n) return w.toString() + " wei";  // below 10^-6 ETH: rounding would show 0
+  const micro = (w + 500_000_000_000n) / 1_000_000_000_000n;  // rounded to 10^-6 ETH
+  return (micro / 1_000_000n).toString() + "." + (micro % 1_000_000n).toString().padStart(6, "0") + " ETH";
+}
+// An amount shown rounded, with the exact ETH and wei on hover (the title).
+function amount(el, wei) {
+  if (wei === undefined || wei === null) { el.textContent = "–"; el.removeAttribute("title"); return; }
+  el.textContent = ethShort(wei); el.title = ethExact(wei) + " = " + BigInt(wei).toString() + " wei";
+}
+const Amount = (wei) => ({ wei });
+
 function row(cells) {
   const tr = document.createElement("tr");
-  for (const c of cells) { const td = document.createElement("td"); td.textContent = c; tr.appendChild(td); }
+  for (const c of cells) {
+    const td = document.createElement("td");
+    if (c !== null && typeof c === "object") amount(td, c.wei); else td.textContent = c;
+    tr.appendChild(td);
+  }
   return tr;
 }
 
@@ -37,12 +60,12 @@ async function pollLive() {
 async function showReport(slot) {
   const report = await getJSON("/v1/slots/" + slot);
   shownReport = slot;
-  text($("lastslot"), slot); text($("winner"), report.winner); text($("proposer"), report.proposer);
-  text($("beta0"), report.default ? report.default.value : "–");
+  text($("lastslot"), slot); text($("winner"), report.winner); amount($("proposer"), report.proposer);
+  amount($("beta0"), report.default ? report.default.value : null);
   const block = $("block"); block.replaceChildren();
   for (const id of report.block || []) { const li = document.createElement("li"); li.textContent = id; block.appendChild(li); }
   const pay = $("payments").querySelector("tbody"); pay.replaceChildren();
-  for (const [id, s] of Object.entries(report.searchers || {})) pay.appendChild(row([short(id), s.bid, s.refund]));
+  for (const [id, s] of Object.entries(report.searchers || {})) pay.appendChild(row([short(id), Amount(s.bid), Amount(s.refund)]));
   await drawHistory();
 }
 
@@ -50,11 +73,12 @@ async function drawHistory() {
   const rows = (await getJSON("/v1/slots?limit=30")).reverse();
   const svg = $("history"); svg.replaceChildren();
   const W = 640, H = 200, pad = 20, ns = "http://www.w3.org/2000/svg";
-  const max = Math.max(1, ...rows.map((r) => Math.max(r.proposer, r.refunds)));
+  // Bar heights only: Number() may round, which a chart cannot show anyway.
+  const max = Math.max(1, ...rows.map((r) => Math.max(Number(r.proposer), Number(r.refunds))));
   const w = (W - 2 * pad) / Math.max(rows.length, 1);
   rows.forEach((r, i) => {
     for (const [k, cls, dx] of [["proposer", "prop", 0], ["refunds", "ref", w / 2]]) {
-      const h = (H - 2 * pad) * r[k] / max;
+      const h = (H - 2 * pad) * Number(r[k]) / max;
       const rect = document.createElementNS(ns, "rect");
       rect.setAttribute("x", pad + i * w + dx); rect.setAttribute("y", H - pad - h);
       rect.setAttribute("width", Math.max(1, w / 2 - 1)); rect.setAttribute("height", h);
