@@ -15,7 +15,7 @@ from mevauction.errors import InputError
 from mevauction.service import dao, settle
 from mevauction.service.bounds import MAX_JSON_DEPTH, check_order_shape, too_deep
 from mevauction.service.config import ServiceConfig
-from mevauction.service.engine import Auctioneer
+from mevauction.service.engine import Auctioneer, now_ms
 from mevauction.service.intake import parse_order
 from mevauction.service.metrics import Metrics
 from mevauction.service.store import StorageError, Store
@@ -158,12 +158,12 @@ def test_a_cancel_whose_write_fails_leaves_the_order_pending_in_memory_and_on_di
             return future
         store.write = failing  # type: ignore[method-assign]
         with pytest.raises(StorageError):
-            await engine.cancel("u1", "0xsigner")
+            await engine.cancel("u1", "0xsigner", now_ms())
         store.write = write  # type: ignore[method-assign]
         assert [o["id"] for o in engine.pending_orders(None)] == ["o1"]
         assert [(o.id, o.status) for o in store.read_now(dao.unsettled_orders)] == [("o1", "pending")]
         assert engine.health.writes_failed == 1 and engine.health.degraded()
-        assert await engine.cancel("u1", "0xsigner") == ["o1"]  # the retried cancel takes effect
+        assert await engine.cancel("u1", "0xsigner", now_ms()) == ["o1"]  # the retried cancel takes effect
         assert engine.pending_orders(None) == []
         store.close()
     asyncio.run(scenario())
