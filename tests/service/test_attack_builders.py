@@ -206,13 +206,16 @@ def sealed(tmp_path_factory):
 def test_a_sealed_bid_of_2_128_is_refused_at_intake_and_no_note_prints_it(sealed):
     with Client(sealed.url) as c:
         slot = next_slot(c, 1)
-    send_orders(sealed.url, slot, paper_orders("s"))
+    searcher = Signer.random()
+    with Client(sealed.url, searcher) as c:
+        for order in paper_orders("s"):
+            c.send_order(order, slot)
     with pytest.raises(RpcError) as refused:
         bid(sealed.url, DAVE, slot, 2**128, block=["s2", "s1"])
     assert refused.value.message.startswith("bid:") and str(2**128) not in refused.value.message
-    with Client(sealed.url) as reader:
+    with Client(sealed.url, searcher) as reader:  # the notes are the signer's to read
         report = reader.wait_report(slot, timeout=90)
-        notes = [reader.order(o)["note"] or "" for o in ("s1", "s2")]
+        notes = [reader.order_status(order_id=o, block_number=slot)["note"] or "" for o in ("s1", "s2")]
     assert "error" not in report and report["winner"] == "default"
     assert not any(str(2**128) in n for n in notes)
 

@@ -34,10 +34,12 @@ PUBLIC_PATHS = ("/", "/static/app.js", "/static/index.html", "/static/style.css"
 HTTP = httpx.Client(timeout=10.0)  # one keep-alive connection: polling must fit in an open slot
 
 
+BUILDER = Signer.random()  # the one registered builder of the module's service
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    proc = ServerProcess(f"sqlite:///{tmp_path_factory.mktemp('attack') / 'svc.db'}",
-                         slot_seconds=SLOT_SECONDS).start()
+    proc = ServerProcess(f"sqlite:///{tmp_path_factory.mktemp('attack') / 'svc.db'}", slot_seconds=SLOT_SECONDS,
+                         extra=["--builder", f"{BUILDER.address}={10**24}"]).start()
     yield proc
     proc.stop()
     HTTP.close()
@@ -240,7 +242,7 @@ def test_a_replayed_cancel_does_not_cancel_a_new_bundle_under_the_same_uuid(serv
 
 
 def test_a_replayed_old_builder_bid_does_not_replace_a_newer_one(server):
-    builder = Signer.random()
+    builder = BUILDER
     with Client(server.url, builder) as b:
         slot = ahead(b, 3)
         old = [{"blockNumber": hex(slot), "algorithm": "default", "bid": 11, "timestamp": round(time.time(), 3)}]

@@ -31,9 +31,10 @@ from mevauction.client import AsyncClient, Signer, signed_transfer
 from mevauction.intake import workloads
 from mevauction.intake.scenario import parse_scenario
 from mevauction.service.app import create_app
+from mevauction.service.committee import sealed_available
 from mevauction.service.config import ServiceConfig
 from mevauction.service.intake import available_algorithms
-from mevauction.service.settle import build_scenario, sealed_available
+from mevauction.service.settle import build_scenario
 
 BUILDER_CHOICES = (("mgp-ordering", "truthful"), ("parallel", "truthful"), ("default", "truthful"))
 BUILDER_DEPOSIT = 10**24  # wei (10^6 ETH): the demo's builders bid truthfully, far below it

@@ -39,6 +39,15 @@ log = logging.getLogger("mevauction.service")
 SHUTDOWN_TIMEOUT_S = 5.0
 
 
+def sealed_available() -> bool:
+    """Whether the sealed-bid committee (``mevauction.privacy``) is installed."""
+    import importlib.util
+    try:
+        return importlib.util.find_spec("mevauction.privacy.builder_auction") is not None
+    except ImportError:
+        return False
+
+
 class CommitteeFailure(RuntimeError):
     """The committee could not run the builders' auction or could not be started (a
     server dead, unreachable or aborted): restart and retry; never a clear fall-back."""

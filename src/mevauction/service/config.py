@@ -142,7 +142,7 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None,
     config = replace(ServiceConfig(), **values)
     config.world_object()  # fail early on a bad --world
     if config.sealed:
-        from mevauction.service.settle import sealed_available
+        from mevauction.service.committee import sealed_available
         require(sealed_available(), "sealed", "the sealed-bid committee (mevauction.privacy) is not installed")
         require(config.committee_parties >= 3, "committee_parties", "a committee needs at least 3 parties")
     if config.preconf_key:

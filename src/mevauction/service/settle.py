@@ -224,15 +224,6 @@ def split_sealed(builders: dict[str, dict]) -> tuple[dict[str, dict], dict[str, 
     return entries, {b: sub["sealed"] for b, sub in builders.items() if "sealed" in sub}
 
 
-def sealed_available() -> bool:
-    """Whether the sealed-bid committee (``mevauction.privacy``) is installed."""
-    import importlib.util
-    try:
-        return importlib.util.find_spec("mevauction.privacy.builder_auction") is not None
-    except ImportError:
-        return False
-
-
 def run_scenario(scenario: dict, k_cutoff: int, committee: SealedSlot | None = None) -> dict:
     """Worker-process entry: the report of the Boost+ auction, or ``{"error": ...}``.
 
