@@ -21,6 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--sealed", action="store_true", default=None,
                    help="open sealed builder bids with a local MPC committee (mevauction.privacy)")
     p.add_argument("--acceptors", type=int, help="acceptor processes sharing the port (default 0: none)")
+    p.add_argument("--header-timeout", type=float,
+                   help="seconds a connection has to complete a request's headers (default 5)")
+    p.add_argument("--max-connections", type=int,
+                   help="open connections overall (default 4096, lowered to fit RLIMIT_NOFILE)")
+    p.add_argument("--max-connections-per-client", type=int,
+                   help="open connections per client address (default 128)")
     p.add_argument("--config", help="TOML file with these settings (a [serve] table or top-level keys)")
     p.set_defaults(func=run)
 
@@ -30,10 +36,12 @@ def run(args: argparse.Namespace) -> int:
 
     from mevauction.service.app import create_app
     from mevauction.service.config import load_config
+    from mevauction.service.connections import guarded_protocol, limits_from
     from mevauction.service.store import connect, migrate
 
     flags = {
-        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed")
+        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed",
+                                      "header_timeout", "max_connections", "max_connections_per_client")
     }
     config = load_config(flags, args.config)
     migrate(connect(config.db))  # fail here, with one line, if the database cannot be opened
@@ -50,9 +58,12 @@ def run(args: argparse.Namespace) -> int:
         app.internal_url = f"http://{host}:{port}"
         print(f"  {config.acceptors} acceptor processes on the public port; auctioneer on {app.internal_url}",
               flush=True)
+    limits = limits_from(config, internal=bool(config.acceptors))
+    print(f"  connections: {limits.total} at most, {limits.per_client} per client address; headers within "
+          f"{limits.header_timeout:g} s, bodies within {config.body_timeout:g} s", flush=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning",
-                    access_log=False, loop="uvloop", http="httptools", timeout_keep_alive=30)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop",
+                    http=guarded_protocol(limits), timeout_keep_alive=int(limits.keep_alive))
     except OSError as exc:
         raise InputError("--port", f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
     return 0

@@ -40,6 +40,12 @@ class ServiceConfig:
     burst_per_signer: int = 4000
     max_slots_ahead: int = 64
     body_timeout: float = 10.0  # seconds a client may take to send its body
+    # Connection limits of the HTTP port (service/connections.py): seconds to complete a
+    # request's headers, connections per client address and overall (the overall cap is
+    # lowered to what RLIMIT_NOFILE leaves after the descriptors kept for the service).
+    header_timeout: float = 5.0
+    max_connections: int = 4096
+    max_connections_per_client: int = 128
     identity: str = "mevauction"  # seeds this service's builder/proposer identifiers
     # Acceptor processes sharing the public port (0: this process serves it alone);
     # see service/acceptors.py.
