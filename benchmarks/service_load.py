@@ -95,6 +95,13 @@ async def run_load(port: int, requests: list[bytes], rate: float, connections: i
     return latencies, errors, time.perf_counter() - t0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU the process has used (Linux /proc): the server's own cost,
+    which other load on the machine changes far less than it changes latency."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -128,7 +135,10 @@ def main() -> int:
         print(f"signing {count} requests ...", flush=True)
         requests = make_requests(count, int(slot, 16), seed=1)
         import uvloop
+        assert server.proc is not None
+        cpu_before = cpu_seconds(server.proc.pid)
         latencies, errors, elapsed = uvloop.run(run_load(server.port, requests, args.rate, args.connections))
+        server_cpu = cpu_seconds(server.proc.pid) - cpu_before
         metrics = httpx.get(server.url + "/metrics").text
     finally:
         server.stop()
@@ -148,6 +158,8 @@ def main() -> int:
     for line in metrics.splitlines():
         if line.startswith("mevauction_rpc_seconds_bucket"):
             print("  server-side", line)
+    print(f"server CPU: {server_cpu:.2f} s, {1e6 * server_cpu / max(1, len(latencies)):.0f} us per request "
+          f"(main process; with --acceptors the acceptors' CPU is not counted)")
     print(f"load average before/after: {load_before} / {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"durable: {stored} rows stored for {len(latencies) - errors} acknowledgements; {commits} group commits; "
           f"cores {os.cpu_count()}")

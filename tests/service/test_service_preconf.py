@@ -123,12 +123,27 @@ def test_replay_is_refused_without_a_new_signature(client):
     assert client.preconf_bid(first["bidDigest"])["messages"] == first["messages"]
 
 
-def test_forged_signature_is_rejected_and_does_not_block_the_genuine_bid(client):
+def test_forged_signature_is_refused_unsigned_and_does_not_block_the_genuine_bid(client):
+    # Issue 11: a forged bid used to get a signed, stored "bad-signature" reject (anyone
+    # could make the service sign and store without bound); it is now a JSON-RPC error.
     bid, _ = signed_bid(client, FUNDED, amount=21_000 * RESERVE_PER_GAS * 2)
     forged = {**bid, "signature": bid["signature"][:64] + "00" * 32 + "1b"}  # s = 0 never verifies
-    record = client.send_preconf_bid(forged)
-    assert record["status"] == "rejected" and record["messages"][0]["reason"] == "bad-signature"
+    with pytest.raises(RpcError) as err:
+        client.send_preconf_bid(forged)
+    assert err.value.code == -32602 and err.value.message.startswith("params[0].signature: does not verify")
+    with pytest.raises(RpcError, match="no bid with this digest"):
+        client.preconf_bid(bid["digest"])
     assert client.send_preconf_bid(bid)["status"] == "committed"
+
+
+def test_bid_from_an_address_without_deposit_is_refused_unsigned(client):
+    stranger = PreconfSigner.from_label("no deposit anywhere")
+    bid, _ = signed_bid(client, stranger, amount=21_000 * RESERVE_PER_GAS)
+    with pytest.raises(RpcError) as err:
+        client.send_preconf_bid(bid)
+    assert err.value.code == -32602 and "has no deposit with this provider" in err.value.message
+    with pytest.raises(RpcError, match="no bid with this digest"):
+        client.preconf_bid(bid["digest"])
 
 
 @pytest.mark.parametrize("change, field", [
@@ -151,7 +166,8 @@ def test_malformed_bid_is_a_json_rpc_error_naming_the_field(client, change, fiel
 
 def test_bids_commitments_and_escrow_survive_kill9(server, client):
     bid, _ = signed_bid(client, FUNDED, amount=21_000 * RESERVE_PER_GAS * 4)
-    client.send_preconf_bid({**bid, "signature": bid["signature"][:64] + "00" * 32 + "1b"})  # a forged copy first
+    with pytest.raises(RpcError, match="does not verify"):  # a forged copy first
+        client.send_preconf_bid({**bid, "signature": bid["signature"][:64] + "00" * 32 + "1b"})
     record = client.send_preconf_bid(bid)
     assert [m["kind"] for m in record["messages"]] == ["commitment"]
     deposit = client.call("preconf_getDeposit", [FUNDED.address])

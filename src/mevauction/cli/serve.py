@@ -23,6 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--builder", action="append", metavar="ADDRESS=DEPOSIT_WEI",
                    help="register a builder with its deposit (repeatable); only registered builders may bid")
     p.add_argument("--acceptors", type=int, help="acceptor processes sharing the port (default 0: none)")
+    p.add_argument("--header-timeout", type=float,
+                   help="seconds a connection has to complete a request's headers (default 5)")
+    p.add_argument("--max-connections", type=int,
+                   help="open connections overall (default 4096, lowered to fit RLIMIT_NOFILE)")
+    p.add_argument("--max-connections-per-client", type=int,
+                   help="open connections per client address (default 128)")
     p.add_argument("--config", help="TOML file with these settings (a [serve] table or top-level keys)")
     p.set_defaults(func=run)
 
@@ -32,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
     from mevauction.service.app import create_app
     from mevauction.service.config import builder_flags, load_config
+    from mevauction.service.connections import guarded_protocol, limits_from
     from mevauction.service.store import connect, migrate
 
     flags = {
-        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed")
+        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed",
+                                      "header_timeout", "max_connections", "max_connections_per_client")
     }
     flags["builders"] = builder_flags(args.builder)
     config = load_config(flags, args.config)
@@ -53,9 +61,12 @@ def run(args: argparse.Namespace) -> int:
         app.internal_url = f"http://{host}:{port}"
         print(f"  {config.acceptors} acceptor processes on the public port; auctioneer on {app.internal_url}",
               flush=True)
+    limits = limits_from(config, internal=bool(config.acceptors))
+    print(f"  connections: {limits.total} at most, {limits.per_client} per client address; headers within "
+          f"{limits.header_timeout:g} s, bodies within {config.body_timeout:g} s", flush=True)
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning",
-                    access_log=False, loop="uvloop", http="httptools", timeout_keep_alive=30)
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, loop="uvloop",
+                    http=guarded_protocol(limits), timeout_keep_alive=int(limits.keep_alive))
     except OSError as exc:
         raise InputError("--port", f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from None
     return 0

@@ -78,12 +78,13 @@ class BlockBook:
     observed: list[tuple[str, int]] = field(default_factory=list)
     observed_per_gas: list[int] = field(default_factory=list)
     deadlines: list[tuple[int, tuple[str, str], bytes]] = field(default_factory=list)  # min-heap
+    seen: set[bytes] = field(default_factory=set)  # digests admitted for this block (replays)
 
 
 class ProviderEngine:
     def __init__(self, signer: Signer, nike_secret: int, params: AuctionParameters, ledger: DepositLedger,
                  block_time: Callable[[int], int], registered: frozenset[str] = frozenset(),
-                 rule: str = "committed", later_price_per_gas: int = 0):
+                 rule: str = "committed", later_price_per_gas: int = 0, history: bool = True):
         if params.provider.lower() != signer.address.lower():
             raise ValueError("parameters name another provider than the engine's key")
         if rule not in ("committed", "deferring"):
@@ -97,7 +98,9 @@ class ProviderEngine:
         self.rule = rule
         self.later_price_per_gas = later_price_per_gas
         self.books: dict[int, BlockBook] = {}
-        self.seen: set[bytes] = set()
+        # Every round, commitment and reject, for audits and simulations; a long-running
+        # provider (the service, which stores its messages) runs without (history=False).
+        self.history = history
         self.transcript: list[dict] = []
         self.commitments: list[Commitment] = []
         self.rejects: list[Reject] = []
@@ -106,7 +109,8 @@ class ProviderEngine:
     # -- admission -----------------------------------------------------------------
     def _reject(self, digest: bytes, now: int, reason: str) -> Reject:
         reject = Reject.make(digest, now, reason, self.params.chain_id, self.params.contract, self.signer)
-        self.rejects.append(reject)
+        if self.history:
+            self.rejects.append(reject)
         return reject
 
     def admit(self, arrival: Arrival) -> Reject | None:
@@ -127,7 +131,8 @@ class ProviderEngine:
             return self._reject(sb.digest, now, "bad-signature")
         if arrival.bidder is not None and arrival.bidder.lower() != bidder.lower():
             return self._reject(sb.digest, now, "bad-signature")
-        if sb.digest in self.seen:
+        known = self.books.get(bid.block_number)
+        if known is not None and sb.digest in known.seen:
             return self._reject(sb.digest, now, "replay")
         block_at = self.block_time(bid.block_number)
         if block_at - now < self.params.final_offset:
@@ -151,7 +156,7 @@ class ProviderEngine:
                                  previous.signed_bid.bid.bid_amt)
             return self._reject(sb.digest, now, "insufficient-deposit")
         # Only an admitted bid counts as seen: a forged copy that fails must not block the original.
-        self.seen.add(sb.digest)
+        book.seen.add(sb.digest)
         arrived = previous.arrival if previous is not None else now
         book.pending[group] = Pending(sb, bidder, arrival.gas, arrived, now + self.params.reject_within_ms)
         heapq.heappush(book.deadlines, (now + self.params.reject_within_ms, group, sb.digest))
@@ -190,11 +195,12 @@ class ProviderEngine:
             accepted = forward_greedy(offers, capacity, book.reserve)
         else:
             accepted = self._deferring_choice(offers, capacity, book.reserve, by_key, block_number, now)
-        self.transcript.append({
-            "block": block_number, "at": now, "blockTime": block_at, "reserve": book.reserve,
-            "capacity": capacity, "observed": list(book.observed),
-            "offers": [[o.key, o.gas, o.arrival] for o in offers], "accepted": accepted,
-        })
+        if self.history:
+            self.transcript.append({
+                "block": block_number, "at": now, "blockTime": block_at, "reserve": book.reserve,
+                "capacity": capacity, "observed": list(book.observed),
+                "offers": [[o.key, o.gas, o.arrival] for o in offers], "accepted": accepted,
+            })
         book.observed = []
         out: list[Commitment | Reject] = []
         for key in accepted:
@@ -240,8 +246,18 @@ class ProviderEngine:
             # by signature; the shared-key fields are then zero, as in unkeyed test bids.
             key = (0, 0)
         commitment = Commitment.make(pending.signed_bid, key, self.signer, now)
-        self.commitments.append(commitment)
+        if self.history:
+            self.commitments.append(commitment)
         return commitment
+
+    def prune(self, before_block: int) -> None:
+        """Forget the books of blocks below ``before_block``: past blocks, whose last
+        auction has run. A later bid for one of them is refused as ``expired`` (its
+        replay check is gone with the book, so callers must not take late bids)."""
+        for block_number in [b for b in self.books if b < before_block]:
+            del self.books[block_number]
+        for block_number in [b for b in self.rounds_done if b < before_block]:
+            del self.rounds_done[block_number]
 
     def tick(self, now: int) -> list[Commitment | Reject]:
         """Everything due by ``now``: scheduled auctions (periodic mode), or in continuous

@@ -232,9 +232,12 @@ def run_acceptor(config: ServiceConfig, gate_path: str, internal_url: str) -> No
 
     import uvicorn
 
+    from mevauction.service.connections import guarded_protocol, limits_from
+
     sock = listening_socket(config.host, config.port)
     gc.freeze()
+    limits = limits_from(config)  # this process's own caps and descriptor budget
     server = uvicorn.Server(uvicorn.Config(AcceptorApp(config, gate_path, internal_url), log_level="warning",
-                                           access_log=False, loop="uvloop", http="httptools",
-                                           timeout_keep_alive=30, lifespan="on"))
+                                           access_log=False, loop="uvloop", http=guarded_protocol(limits),
+                                           timeout_keep_alive=int(limits.keep_alive), lifespan="on"))
     server.run(sockets=[sock])

@@ -46,6 +46,12 @@ class ServiceConfig:
     # Signed state-changing requests carry a timestamp within ± this many seconds of the
     # service's clock; repeats inside the window are refused (service/replay.py).
     request_window: float = 30.0
+    # Connection limits of the HTTP port (service/connections.py): seconds to complete a
+    # request's headers, connections per client address and overall (the overall cap is
+    # lowered to what RLIMIT_NOFILE leaves after the descriptors kept for the service).
+    header_timeout: float = 5.0
+    max_connections: int = 4096
+    max_connections_per_client: int = 128
     identity: str = "mevauction"  # seeds this service's builder/proposer identifiers
     # Acceptor processes sharing the public port (0: this process serves it alone);
     # see service/acceptors.py.

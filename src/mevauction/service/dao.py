@@ -328,14 +328,33 @@ def insert_preconf_messages(db: Db, messages: Sequence[PreconfMessageRecord]) ->
         {"m_digest": m.digest, "m_kind": m.kind, "m_message": json.dumps(m.message)} for m in messages])
 
 
-def preconf_bids_in_order(db: Db) -> list[PreconfBidRecord]:
-    """Every stored preconfirmation bid, in arrival order."""
-    stmt = select(*preconf_bids.c).order_by(preconf_bids.c.seq)
+def _preconf_bids(db: Db, stmt) -> list[PreconfBidRecord]:
     return [PreconfBidRecord(int(r["seq"]), r["digest"], r["signature"], r["bidder"], int(r["block_number"]),
                              int(r["received_ms"]), json.loads(r["signed_bid"])) for r in db.rows(stmt)]
 
 
+def _preconf_messages(db: Db, stmt) -> list[PreconfMessageRecord]:
+    return [PreconfMessageRecord(r["digest"], r["kind"], json.loads(r["message"])) for r in db.rows(stmt)]
+
+
+def preconf_bids_in_order(db: Db) -> list[PreconfBidRecord]:
+    """Every stored preconfirmation bid, in arrival order."""
+    return _preconf_bids(db, select(*preconf_bids.c).order_by(preconf_bids.c.seq))
+
+
+def preconf_bids_with_digest(db: Db, digest: str) -> list[PreconfBidRecord]:
+    """The stored bids with this digest (hex), in arrival order."""
+    return _preconf_bids(db, select(*preconf_bids.c).where(preconf_bids.c.digest == digest)
+                         .order_by(preconf_bids.c.seq))
+
+
 def preconf_messages_in_order(db: Db) -> list[PreconfMessageRecord]:
     """Every stored message, grouped by digest, in the order each was stored."""
-    stmt = select(*preconf_messages.c).order_by(preconf_messages.c.digest, preconf_messages.c.seq)
-    return [PreconfMessageRecord(r["digest"], r["kind"], json.loads(r["message"])) for r in db.rows(stmt)]
+    return _preconf_messages(db, select(*preconf_messages.c)
+                             .order_by(preconf_messages.c.digest, preconf_messages.c.seq))
+
+
+def preconf_messages_about(db: Db, digest: str) -> list[PreconfMessageRecord]:
+    """The stored messages about one bid digest (hex), in the order they were stored."""
+    return _preconf_messages(db, select(*preconf_messages.c).where(preconf_messages.c.digest == digest)
+                             .order_by(preconf_messages.c.seq))

@@ -8,7 +8,7 @@ signed reject; admitted bids are auctioned (continuous or at the published times
 each is decided by a signed commitment or a signed ``not-selected`` reject by its
 reject deadline.
 
-What the service adds (issue 4 § 1):
+What the service adds (issue 4 § 1, issue 11 § 7):
 
 - the provider's key, NIKE key, chain, contract, capacity, reserve and the bidders'
   deposits (a snapshot standing in for mev-commit's BidderRegistry) come from config;
@@ -16,6 +16,15 @@ What the service adds (issue 4 § 1):
   bidder hears of them (acknowledged only after the commit, like orders);
 - a bid whose digest was already received is refused without a new signature — a
   fresh reject for a committed bid would be equivocation evidence against the service;
+- what no bidder can be held to is refused with a JSON-RPC error, unsigned and not
+  stored (as mev-commit's provider returns an error for these): a bid whose signature
+  does not verify (or names another bidder than the request's X-Flashbots-Signature),
+  a bid from an address with no deposit with this provider, a bid for a block whose
+  last auction has passed. So anyone can make the service sign and store only bids
+  from funded keys, rate-limited per bidder;
+- per-block state is dropped from memory ``PRUNE_AFTER_MS`` after the block's time
+  (bids, messages, listeners, the engine's book); a pruned bid is read from the
+  database;
 - decisions are pushed to the bidder as they are made (server-sent events on the
   JSON-RPC request, or a long poll with ``preconf_getBid``);
 - on restart, the stored bids are replayed through a fresh engine in arrival order,
@@ -61,6 +70,9 @@ log = logging.getLogger("mevauction.service")
 
 GAS_PER_TX = 21_000  # the provider's gas estimate per named transaction (bids carry no gas)
 TICK_SECONDS = 0.05
+# A block's state leaves memory this long after the block's time: its last auction ran
+# ``preconf_final_ms`` before, and its streams end 2 s after (stream_timeout).
+PRUNE_AFTER_MS = 5_000
 
 
 @dataclass(slots=True)
@@ -129,9 +141,9 @@ class PreconfDesk:
         self.ledger = DepositLedger()
         for bidder, amount in preconf_deposits(config).items():
             self.ledger.deposit(bidder, signer.address, amount)
-        self.engine = ProviderEngine(signer, nike_secret, params, self.ledger, self.block_time_ms)
-        self.bids: dict[str, BidRecord] = {}  # digest → the bid whose signature verified
-        self.refused: set[tuple[str, str]] = set()  # (digest, signature) of bids with bad signatures
+        self.engine = ProviderEngine(signer, nike_secret, params, self.ledger, self.block_time_ms, history=False)
+        self.bids: dict[str, BidRecord] = {}  # digest → received bid, for blocks not yet pruned
+        self.by_block: dict[int, list[str]] = {}  # block number → digests in self.bids
         self.seq = 0
         self._task: asyncio.Task | None = None
 
@@ -162,15 +174,42 @@ class PreconfDesk:
             events.append((bid.received_ms, bid.seq, bid))
         for at, _, stored_bid in sorted(events, key=lambda e: (e[0], e[1])):
             self.engine.tick(at)
+            self.prune(at)
             if stored_bid is None:
                 continue
             doc = stored_bid.signed_bid
             sb = SignedBid.from_json(doc, self.engine.params.chain_id, self.engine.params.contract)
             made = self.engine.on_bid(self._arrival(sb, stored_bid.received_ms, None))
-            if made and isinstance(made[0], Reject) and made[0].reason == "bad-signature":
-                self.refused.add((stored_bid.digest, stored_bid.signature))
-            else:
-                self.bids[stored_bid.digest] = BidRecord(stored_bid, stored.get(stored_bid.digest, []))
+            # Rows with a bad signature were stored by earlier versions: not bids of anyone.
+            if not (made and isinstance(made[0], Reject) and made[0].reason == "bad-signature"):
+                self._keep(BidRecord(stored_bid, stored.get(stored_bid.digest, [])))
+        self.prune(int(time.time() * 1000))
+
+    def _keep(self, record: BidRecord) -> None:
+        self.bids[record.digest] = record
+        self.by_block.setdefault(record.bid.block_number, []).append(record.digest)
+
+    def prune(self, now: int) -> None:
+        """Drop from memory every block ``PRUNE_AFTER_MS`` past its time (its rows stay)."""
+        past = [b for b in self.by_block if self.block_time_ms(b) + PRUNE_AFTER_MS <= now]
+        for block_number in past:
+            for digest in self.by_block.pop(block_number):
+                del self.bids[digest]
+        horizon = min((b for b in self.engine.books if self.block_time_ms(b) + PRUNE_AFTER_MS > now), default=None)
+        self.engine.prune(horizon if horizon is not None else max(self.engine.books, default=-1) + 1)
+
+    async def lookup(self, digest: str) -> BidRecord | None:
+        """The received bid with this digest (hex): in memory, or stored if its block was pruned."""
+        record = self.bids.get(digest)
+        if record is not None:
+            return record
+
+        def read(db: Db) -> BidRecord | None:
+            stored = [b for b in dao.preconf_bids_with_digest(db, digest) if b.bidder]
+            if not stored:
+                return None
+            return BidRecord(stored[-1], [m.message for m in dao.preconf_messages_about(db, digest)])
+        return await self.store.read(read)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._tick_loop(), name="preconf-auctions")
@@ -188,38 +227,50 @@ class PreconfDesk:
                 "params", "preconf_sendBid takes [signed bid object]")
         return SignedBid.from_json(params[0], self.engine.params.chain_id, self.engine.params.contract, "params[0]")
 
-    async def send_bid(self, sb: SignedBid, peer: str | None) -> BidRecord:
-        """Admit one signed bid; returns its record once it and its first decisions are durable."""
+    def bidder_of(self, sb: SignedBid, peer: str | None) -> str:
+        """The funded bidder who signed ``sb``; anything else is refused here, before the
+        engine, so it is neither signed nor stored nor remembered."""
+        try:
+            bidder = sb.bidder()
+        except ValueError:
+            self._refuse("bad-signature")
+            raise InputError("params[0].signature", "does not verify; the bid is refused unsigned") from None
+        if peer is not None and peer.lower() != bidder.lower():
+            self._refuse("bad-signature")
+            raise InputError("params[0].signature", f"signed by {bidder}, but the request is signed by {peer}")
+        provider = self.signer.address
+        if self.ledger.available(bidder, provider) + self.ledger.escrowed(bidder, provider) == 0:
+            self._refuse("unfunded")
+            raise InputError("params[0].signature", f"bidder {bidder} has no deposit with this provider "
+                                                    f"(preconf_getDeposit); the bid is refused unsigned")
+        return bidder
+
+    def _refuse(self, reason: str) -> None:
+        self.metrics.inc("mevauction_preconf_refused_total", help="Preconfirmation bids refused unsigned",
+                         reason=reason)
+
+    async def send_bid(self, sb: SignedBid, bidder: str) -> BidRecord:
+        """Admit one signed bid from ``bidder`` (:meth:`bidder_of`); returns its record once
+        it and its first decisions are durable."""
         digest, signature = sb.digest.hex(), sb.signature.hex()
-        if digest in self.bids or (digest, signature) in self.refused:
+        if digest in self.bids:
             self.metrics.inc("mevauction_preconf_replays_total", help="Preconfirmation bids refused as replays")
             raise InputError("params[0].signature", f"bid {digest} was already received (replay); "
                                                     f"its outcome: preconf_getBid")
         now = int(time.time() * 1000)
-        made = self.engine.on_bid(self._arrival(sb, now, peer))
+        if self.block_time_ms(sb.bid.block_number) - now < self.engine.params.final_offset:
+            self._refuse("past")
+            raise InputError("params[0].blockNumber", f"block {sb.bid.block_number}'s last auction has passed")
+        made = self.engine.on_bid(self._arrival(sb, now, bidder))
         self.metrics.inc("mevauction_preconf_bids_total", help="Preconfirmation bids received")
-        try:
-            bidder = sb.bidder()
-        except ValueError:
-            bidder = ""
         self.seq += 1
         stored = PreconfBidRecord(self.seq, digest, signature, bidder, sb.bid.block_number, now, sb.to_json())
         record = BidRecord(stored)
-        bad_signature = bool(made) and isinstance(made[0], Reject) and made[0].reason == "bad-signature"
+        self._keep(record)
 
         def write(db: Db) -> None:
             dao.insert_preconf_bid(db, stored)
-        if bad_signature:
-            # Not provably this bidder's bid: only the reject is kept with it, and the digest
-            # stays free for the genuine bid (a forged copy must not block the original).
-            self.refused.add((digest, signature))
-            record.messages.extend(message_json(m) for m in made)
-            # Kept under digest:signature so that, on restart, it is not read as a message
-            # about the genuine bid with the same digest.
-            await self._store(write, [(f"{digest}:{signature}", m) for m in record.messages])
-        else:
-            self.bids[digest] = record
-            await self._deliver(made, write)
+        await self._deliver(made, write)
         return record
 
     async def _store(self, extra, messages: list[tuple[str, dict]]) -> None:
@@ -250,7 +301,9 @@ class PreconfDesk:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             try:
-                await self._deliver(self.engine.tick(int(time.time() * 1000)))
+                now = int(time.time() * 1000)
+                await self._deliver(self.engine.tick(now))
+                self.prune(now)
             except Exception as exc:  # storage down: the messages are made again by nobody; log it
                 log.error("preconfirmation round failed: %s", exc)
 

@@ -320,7 +320,7 @@ class JsonRpc:
         if method == "preconf_getBid":
             require(isinstance(params, list) and 1 <= len(params) <= 2 and isinstance(params[0], str),
                            "params", f"{method} takes [bidDigest, waitMs?]")
-            record = desk.bids.get(params[0].lower().removeprefix("0x"))
+            record = await desk.lookup(params[0].lower().removeprefix("0x"))
             if record is None:
                 raise InputError("params[0]", "no bid with this digest was received")
             wait_ms = intake.parse_quantity(params[1], "params[1]") if len(params) == 2 else 0
@@ -333,16 +333,13 @@ class JsonRpc:
                 peer = verify_flashbots_header(body, signature)
             except InputError as exc:
                 raise RpcError(UNAUTHORIZED, exc.one_line()) from None
-        try:
-            who = peer or sb.bidder()
-        except ValueError:
-            who = "preconf:unverified"  # answered with a signed bad-signature reject
+        who = desk.bidder_of(sb, peer)  # a bad signature or an unfunded bidder: refused unsigned, unstored
         if not self.limiter.allow(who):
             self.metrics.inc("mevauction_rate_limited_total", help="Requests refused by the per-signer rate limit")
             raise RpcError(LIMITED, f"params[0].signature: bidder {who} is over its rate limit "
                                     f"({self.limiter.rate:g} requests/s)")
         try:
-            return (await desk.send_bid(sb, peer)).to_json()
+            return (await desk.send_bid(sb, who)).to_json()
         except StorageError as exc:
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
 
