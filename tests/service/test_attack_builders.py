@@ -128,7 +128,7 @@ def test_the_winner_is_debited_its_payment_and_every_slot_balances(clear):
         report = reader.wait_report(slot, timeout=30)
     winner = report["winner"]
     assert winner == WALT.address
-    assert report["builder_settlement"][winner] == {"paid": 207, "refund": 50}  # β* + Σ_S b_i, β* − β0
+    assert report["builder_settlement"][winner] == {"paid": "207", "refund": "50"}  # β* + Σ_S b_i, β* − β0
     ledger = rows(clear.db, "SELECT entry, amount FROM builder_ledger WHERE slot = ? AND builder = ?", slot, winner)
     assert sorted(ledger) == [("credit", "50"), ("debit", "207")]
     for s, paid, received in rows(clear.db, "SELECT slot, SUM(CAST(paid AS INTEGER)), SUM(CAST(received AS INTEGER))"
@@ -171,7 +171,7 @@ def test_no_losing_bid_appears_in_any_response_or_the_log(clear):
     with Client(clear.url) as reader:
         one, two = reader.wait_report(first, timeout=30), reader.wait_report(second, timeout=30)
         received = reader.builder_blocks_received(slot=first)
-    assert one["winner"] == ALICE.address and one["price"] == price
+    assert one["winner"] == ALICE.address and int(one["price"]) == price
     assert two["winner"] == "default"
     texts = public_texts(clear.url, [first, second], [a.address for a in (ALICE, BOB, CAROL)],
                          ["x1", "x2", "y1", "y2"])
@@ -234,7 +234,7 @@ def test_a_sealed_bid_above_the_free_deposit_can_neither_win_nor_set_the_price(s
     with Client(sealed.url) as reader:
         report = reader.wait_report(slot, timeout=90)
     assert "error" not in report
-    assert report["winner"] == ERIN.address and report["price"] == 150  # o*'s β0: POOR's bid counted as 0
+    assert report["winner"] == ERIN.address and int(report["price"]) == 150  # o*'s β0: POOR's bid counted as 0
     assert rows(sealed.db, "SELECT entry FROM builder_ledger WHERE builder = ?", POOR.address) == []
     for s, paid, received in rows(sealed.db, "SELECT slot, SUM(CAST(paid AS INTEGER)), "
                                              "SUM(CAST(received AS INTEGER)) FROM settlements GROUP BY slot"):

@@ -108,7 +108,7 @@ def test_no_sealed_amount_in_database_log_or_any_response(server):
         assert_nothing_leaks(server, slot)  # before the deadline
         report = searcher.wait_report(slot, timeout=120)
     assert "error" not in report, report
-    assert report["winner"] == builders["winner"].address and report["price"] == SECOND
+    assert report["winner"] == builders["winner"].address and int(report["price"]) == SECOND
     entries = {b["id"]: b for b in report["builders"]}
     assert entries[builders["winner"].address]["bid"] == SECOND  # what it pays, not what it bid
     assert "bid" not in entries[builders["loser"].address] and "bid" not in entries[builders["second"].address]
@@ -197,5 +197,5 @@ def test_committee_control_needs_the_service_key_and_nothing_public_names_the_co
             with Client(server.url, signer) as b:
                 b.send_sealed_builder_bid(slot, amount, block=BLOCK)
         report = searcher.wait_report(slot, timeout=120)
-    assert report["winner"] == winner.address and report["price"] == SECOND
+    assert report["winner"] == winner.address and int(report["price"]) == SECOND
     assert [pid for pid, _ in committee_servers(server)] == [pid for pid, _ in servers]  # the same, still serving

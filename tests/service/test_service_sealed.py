@@ -165,4 +165,4 @@ def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path):
     finally:
         again.stop()
     assert "error" not in report, report
-    assert report["winner"] == winner.address and report["price"] == 205
+    assert report["winner"] == winner.address and int(report["price"]) == 205
