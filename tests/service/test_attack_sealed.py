@@ -110,7 +110,7 @@ def test_no_sealed_amount_in_database_log_or_any_response(server):
     assert "error" not in report, report
     assert report["winner"] == builders["winner"].address and int(report["price"]) == SECOND
     entries = {b["id"]: b for b in report["builders"]}
-    assert entries[builders["winner"].address]["bid"] == SECOND  # what it pays, not what it bid
+    assert int(entries[builders["winner"].address]["bid"]) == SECOND  # what it pays, not what it bid
     assert "bid" not in entries[builders["loser"].address] and "bid" not in entries[builders["second"].address]
     time.sleep(0.5)  # the log and the database have been written
     assert_nothing_leaks(server, slot)  # after settlement

@@ -13,7 +13,6 @@ from mevauction.eth.transactions import decode as decode_signed_tx
 from mevauction.intake.scenario import parse_scenario
 from mevauction.service.api import amounts_as_text
 from mevauction.service.intake import bundle_hash
-from mevauction.service.api import amounts_as_text
 from mevauction.service.views import public_report
 from mevauction.settlement.report import ReportDocument
 
@@ -52,12 +51,13 @@ def test_evm_slot_of_signed_bundles_settles_like_the_direct_auction(server, gene
             expected_orders.append({**order, "id": bhash})
         report = client.wait_report(slot, timeout=90)
         scenario = parse_scenario({**generated, "orders": expected_orders, "builders": []})
-        direct = amounts_as_text(ReportDocument.of(scenario.run_auction()).to_json())  # /v1 sends strings
+        clear = ReportDocument.of(scenario.run_auction()).to_json()
+        direct = amounts_as_text(clear)  # /v1 sends strings
         assert "error" not in report
         assert report["block"] and report["block"] == direct["block"]
         assert report["proposer"] == direct["proposer"]
         # As published: excluded orders (their signers' to read) are left out.
-        assert report["searchers"] == amounts_as_text(public_report(direct))["searchers"]
+        assert report["searchers"] == amounts_as_text(public_report(clear))["searchers"]
         included = client.order(report["block"][0])
         assert included["status"] == "included" and int(included["payment"]) == int(
             direct["searchers"][report["block"][0]]["bid"]
