@@ -42,7 +42,7 @@ class StubTransport(asyncio.Transport):
     def get_extra_info(self, name, default=None):
         return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
 
-    def write(self, data) -> None:
+    def write(self, data) -> None:  # responses are discarded: only the protocol's own cost is timed
         pass
 
     def is_closing(self) -> bool:
@@ -54,7 +54,7 @@ class StubTransport(asyncio.Transport):
     def abort(self) -> None:
         self.closing = True
 
-    def pause_reading(self) -> None:
+    def pause_reading(self) -> None:  # flow control has nothing to pause on a stub transport
         pass
 
     def resume_reading(self) -> None:

@@ -8,10 +8,11 @@ plain-TCP listener on the intake learns nothing (TLS by default)."""
 import asyncio
 import json
 import socket
-import ssl
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+
+from committee_wire import outsider_request
 
 pytest.importorskip("mpyc")
 
@@ -28,31 +29,15 @@ def committee():
         yield c
 
 
-def attacker_request(address: tuple[str, int], request: dict) -> dict:
-    """One request as an outsider sends it: TLS without the committee's CA if the port
-    speaks TLS, else plain TCP (it uses whatever gets through)."""
-    body = json.dumps(request).encode() + b"\n"
-    ctx = ssl.create_default_context()
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    try:
-        with socket.create_connection(address, timeout=10) as raw, ctx.wrap_socket(raw) as s:
-            s.sendall(body)
-            return json.loads(s.makefile().readline())
-    except ssl.SSLError:  # not a TLS port: plain TCP
-        with socket.create_connection(address, timeout=10) as s:
-            s.sendall(body)
-            return json.loads(s.makefile().readline())
-
-
 def close_all(committee, auction: str, close: dict | None = None) -> list[dict]:
     """The auctioneer's close, sent to every server at once (each waits for the others)."""
     close = close or messages.sign_control({"op": "close", "auction": auction}, committee.control_key)
     with ThreadPoolExecutor(len(committee.intake)) as pool:
-        return list(pool.map(lambda a: attacker_request(a, close), committee.intake))
+        return list(pool.map(lambda a: outsider_request(a, close), committee.intake))
 
 
 def server_keys(committee) -> list[str]:
-    return [attacker_request(a, {"op": "info"})["encryption_key"] for a in committee.intake]
+    return [outsider_request(a, {"op": "info"})["encryption_key"] for a in committee.intake]
 
 
 def second_price_works(committee) -> None:
@@ -68,11 +53,11 @@ def test_unauthenticated_control_is_refused_and_the_committee_keeps_serving(comm
                 {"op": "close", "auction": auction}]
     for address in committee.intake:
         for request in attempts:
-            reply = attacker_request(address, request)
+            reply = outsider_request(address, request)
             assert reply.get("ok") is False and "refused" in reply["reason"], (request, reply)
     forged = messages.sign_control({"op": "shutdown"}, messages.new_key())  # signed, by a key not pinned
     for address in committee.intake:
-        reply = attacker_request(address, forged)
+        reply = outsider_request(address, forged)
         assert reply.get("ok") is False and "not signed by the auctioneer" in reply["reason"], reply
     second_price_works(committee)  # all three servers still up, and in step
 
@@ -81,14 +66,14 @@ def test_a_captured_control_request_cannot_be_replayed(committee):
     auction = new_auction_id()
     signed = messages.sign_control({"op": "open", "auction": auction, "mechanism": "first", "max_bids": 1,
                                     "bits": 64}, committee.control_key)
-    assert [attacker_request(a, signed)["ok"] for a in committee.intake] == [True] * 3
+    assert [outsider_request(a, signed)["ok"] for a in committee.intake] == [True] * 3
     bid = seal(auction, SealedBid("x", [5]), 3, recipients=server_keys(committee))
-    assert all(attacker_request(a, bid.payloads[j])["ok"] for j, a in enumerate(committee.intake))
+    assert all(outsider_request(a, bid.payloads[j])["ok"] for j, a in enumerate(committee.intake))
     close = messages.sign_control({"op": "close", "auction": auction}, committee.control_key)
     assert all(s.get("status") == "ok" for s in close_all(committee, auction, close))
     for request in (signed, close):
         for address in committee.intake:
-            reply = attacker_request(address, request)
+            reply = outsider_request(address, request)
             assert reply.get("ok") is False and "replayed" in reply["reason"], reply
     second_price_works(committee)
 
@@ -98,10 +83,10 @@ def test_the_reserve_comes_from_the_auctioneer_only(committee):
     auction = new_auction_id()
     opening = messages.sign_control({"op": "open", "auction": auction, "mechanism": "builder", "max_bids": 3,
                                      "bits": BUILDER_BITS, "address_labels": True}, committee.control_key)
-    assert all(attacker_request(a, opening)["ok"] for a in committee.intake)
+    assert all(outsider_request(a, opening)["ok"] for a in committee.intake)
     fake = seal(auction, SealedBid(RESERVE_LABEL, [10**24], side="reserve"), 3, width=BUILDER_BITS, recipients=keys)
     for j, address in enumerate(committee.intake):
-        reply = attacker_request(address, fake.payloads[j])
+        reply = outsider_request(address, fake.payloads[j])
         assert reply["ok"] is False and "auctioneer" in reply["reason"], reply
     real = seal(auction, SealedBid(RESERVE_LABEL, [100], side="reserve", key=committee.control_key), 3,
                 width=BUILDER_BITS, recipients=keys)
@@ -109,8 +94,8 @@ def test_the_reserve_comes_from_the_auctioneer_only(committee):
     bid = seal(auction, SealedBid(messages.address(builder), [150], side="builder", key=builder), 3,
                width=BUILDER_BITS, recipients=keys)
     for j, address in enumerate(committee.intake):
-        assert attacker_request(address, real.payloads[j])["ok"]
-        assert attacker_request(address, bid.payloads[j])["ok"]
+        assert outsider_request(address, real.payloads[j])["ok"]
+        assert outsider_request(address, bid.payloads[j])["ok"]
     outcomes = {json.dumps(s["outcome"], sort_keys=True) for s in close_all(committee, auction)}
     assert [json.loads(o) for o in outcomes] == [
         {"winner": messages.address(builder), "price": 100, "winners": [messages.address(builder)]}]
@@ -121,17 +106,17 @@ def test_an_address_label_is_bound_to_its_key(committee):
     auction = new_auction_id()
     opening = messages.sign_control({"op": "open", "auction": auction, "mechanism": "builder", "max_bids": 4,
                                      "bits": BUILDER_BITS, "address_labels": True}, committee.control_key)
-    assert all(attacker_request(a, opening)["ok"] for a in committee.intake)
+    assert all(outsider_request(a, opening)["ok"] for a in committee.intake)
     reserve = seal(auction, SealedBid(RESERVE_LABEL, [100], side="reserve", key=committee.control_key), 3,
                    width=BUILDER_BITS, recipients=keys)
-    assert all(attacker_request(a, reserve.payloads[j])["ok"] for j, a in enumerate(committee.intake))
+    assert all(outsider_request(a, reserve.payloads[j])["ok"] for j, a in enumerate(committee.intake))
     victim = messages.address(messages.new_key())
     squat = seal(auction, SealedBid(victim, [1], side="builder"), 3, width=BUILDER_BITS, recipients=keys)
     named = seal(auction, SealedBid("alice", [1], side="builder"), 3, width=BUILDER_BITS, recipients=keys)
     for j, address in enumerate(committee.intake):
-        reply = attacker_request(address, squat.payloads[j])
+        reply = outsider_request(address, squat.payloads[j])
         assert reply["ok"] is False and "only its own key" in reply["reason"], reply
-        reply = attacker_request(address, named.payloads[j])
+        reply = outsider_request(address, named.payloads[j])
         assert reply["ok"] is False and "address" in reply["reason"], reply
     for statement in close_all(committee, auction):  # no builder admitted: the default block at the reserve
         assert statement["outcome"] == {"winner": None, "price": 100, "winners": []}
@@ -142,16 +127,16 @@ def test_an_envelope_opens_only_unaltered_at_its_own_server(committee):
     auction = new_auction_id()
     opening = messages.sign_control({"op": "open", "auction": auction, "mechanism": "first", "max_bids": 2,
                                      "bits": 64}, committee.control_key)
-    assert all(attacker_request(a, opening)["ok"] for a in committee.intake)
+    assert all(outsider_request(a, opening)["ok"] for a in committee.intake)
     bid = seal(auction, SealedBid("bob", [77]), 3, recipients=keys)
-    moved = attacker_request(committee.intake[1], bid.payloads[0])  # server 0's envelope sent to server 1
+    moved = outsider_request(committee.intake[1], bid.payloads[0])  # server 0's envelope sent to server 1
     assert moved["ok"] is False and "does not open" in moved["reason"]
     altered = dict(bid.payloads[2])
     text = altered["ciphertext"]
     altered["ciphertext"] = text[:200] + ("0" if text[200] != "0" else "1") + text[201:]
-    reply = attacker_request(committee.intake[2], altered)
+    reply = outsider_request(committee.intake[2], altered)
     assert reply["ok"] is False and "does not open" in reply["reason"]
-    assert all(attacker_request(a, bid.payloads[j])["ok"] for j, a in enumerate(committee.intake))
+    assert all(outsider_request(a, bid.payloads[j])["ok"] for j, a in enumerate(committee.intake))
     assert {s["outcome"]["price"] for s in close_all(committee, auction)} == {77}
 
 

@@ -13,8 +13,6 @@ and the committee keeps serving; no public endpoint names those ports or process
 
 import json
 import re
-import socket
-import ssl
 import time
 
 import httpx
@@ -22,18 +20,14 @@ import pytest
 from committee_procs import committee_servers
 from service_harness import ServerProcess
 
+from committee_wire import SEALED_ORDERS, outsider_request
 from mevauction.client import Client, RpcError, Signer
 
 pytestmark = pytest.mark.slow  # a service process with an MPC committee
 
 pytest.importorskip("mevauction.privacy.builder_auction")
 
-ORDERS = [
-    {"id": "o1", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 40, "after": {"o2": 100}}},
-    {"id": "o2", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 50, "after": {"o1": 80}}},
-    {"id": "o3", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 20}},
-    {"id": "o4", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 25, "after": {"o3": 30}}},
-]
+ORDERS = SEALED_ORDERS
 WINNING = 7_340_512_887_019_244_731  # ≈ 7.3 ETH: wins, never revealed
 SECOND = 5_118_276_533_904_178_223  # sets the price: revealed, as the price
 LOSING = 3_902_716_450_118_367_529  # loses and sets nothing: never revealed
@@ -159,21 +153,6 @@ def test_an_altered_envelope_is_refused_by_the_committee_not_opened_as_another_a
     assert "refused by the committee" in entries[tampered.address]["reason"]
 
 
-def outsider(address: tuple[str, int], request: dict) -> dict:
-    """TLS (without the committee's CA) if the port speaks it, else plain TCP."""
-    body = json.dumps(request).encode() + b"\n"
-    ctx = ssl.create_default_context()
-    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    try:
-        with socket.create_connection(address, timeout=10) as raw, ctx.wrap_socket(raw) as s:
-            s.sendall(body)
-            return json.loads(s.makefile().readline())
-    except ssl.SSLError:
-        with socket.create_connection(address, timeout=10) as s:
-            s.sendall(body)
-            return json.loads(s.makefile().readline())
-
-
 def test_committee_control_needs_the_service_key_and_nothing_public_names_the_committee(server):
     servers = committee_servers(server)
     assert len(servers) == 3
@@ -187,7 +166,7 @@ def test_committee_control_needs_the_service_key_and_nothing_public_names_the_co
     for _, address in servers:
         for request in ({"op": "shutdown"}, {"op": "open", "auction": "evil", "mechanism": "first", "max_bids": 1},
                         {"op": "close", "auction": "evil"}):
-            reply = outsider(address, request)
+            reply = outsider_request(address, request)
             assert reply.get("ok") is False, (request, reply)
     winner, second = BUILDERS[8], BUILDERS[0]
     with Client(server.url, Signer.random()) as searcher:

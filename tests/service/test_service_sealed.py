@@ -14,6 +14,7 @@ import pytest
 from committee_procs import committee_servers
 from service_harness import ServerProcess
 
+from committee_wire import SEALED_ORDERS
 from mevauction.client import Client, Signer
 from mevauction.intake.scenario import parse_scenario
 from mevauction.service.api import amounts_as_text
@@ -25,12 +26,7 @@ pytestmark = pytest.mark.slow  # every test starts a service process with an MPC
 
 pytest.importorskip("mevauction.privacy.builder_auction")
 
-ORDERS = [
-    {"id": "o1", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 40, "after": {"o2": 100}}},
-    {"id": "o2", "reads": ["k1"], "writes": ["k1"], "bid": {"default": 50, "after": {"o1": 80}}},
-    {"id": "o3", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 20}},
-    {"id": "o4", "reads": ["k2"], "writes": ["k2"], "bid": {"default": 25, "after": {"o3": 30}}},
-]
+ORDERS = SEALED_ORDERS
 COMPARED = ("winner", "price", "block", "proposer", "searchers", "builders", "builder_settlement", "default")
 BUILDERS = [Signer.random(), Signer.random(), Signer.random()]  # registered with the service
 REGISTRY = [arg for b in BUILDERS for arg in ("--builder", f"{b.address}={10**18}")]
