@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("",), True),
     (("eth",), True),
     (("errors",), True),  # re-exports eth's InputError with the package's input helpers
+    (("chain",), True),  # the devnet node and its JSON-RPC: the evm world forks from it
     (("worlds",), True),
     (("building",), True),
     (("mechanism",), True),
