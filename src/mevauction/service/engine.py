@@ -519,7 +519,7 @@ class Auctioneer:
             for record in await self.store.read(deliveries.unfinished):
                 doc = await self.store.read(lambda db, n=record.slot: dao.slot_report(db, n))
                 fee_recipient = await self.store.read(lambda db, n=record.slot: deliveries.fee_recipient(db, n))
-                winner = doc["winner"] if doc and doc.get("winner") not in (None, "default") else None
+                winner = doc.get("winner") if doc else None
                 await deliver(self.chain, self.store, record, doc or {}, fee_recipient, winner)
             await check_reorgs(self.chain, self.store)
         except (NodeUnavailable, RpcError) as exc:
