@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from chain_harness import DEV_KEYS, transfer
 
+from chain_harness import DEV_KEYS, transfer
 from mevauction.chain.node import Anvil
 from mevauction.delivery import mine
 from mevauction.delivery.plan import BlockPlan, block_plan, coinbase_key, signed_payouts

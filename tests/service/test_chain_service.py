@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from chain_harness import DEV_KEYS, transfer
 from service_harness import ServerProcess
 
+from chain_harness import DEV_KEYS, transfer
 from mevauction.chain import tools
 from mevauction.chain.node import Anvil
 from mevauction.client import Client, Signer

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from mevauction.service import dao
-from mevauction.service.migrations import LATEST, MIGRATIONS
+from mevauction.service.migrations import MIGRATIONS
 from mevauction.service.records import OrderRecord, TraceFilter
 from mevauction.service.schema import metadata, orders
 from mevauction.service.store import Store, connect, migrate

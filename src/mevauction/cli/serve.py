@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
     from mevauction.service.store import connect, migrate
 
     flags = {
-        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "chain", "k_cutoff", "acceptors", "sealed",
-                                      "header_timeout", "max_connections", "max_connections_per_client")
+        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "chain", "k_cutoff", "acceptors",
+                                      "sealed", "header_timeout", "max_connections", "max_connections_per_client")
     }
     flags["builders"] = builder_flags(args.builder)
     config = load_config(flags, args.config)

@@ -45,7 +45,8 @@ class Mined:
 
 
 def parent_of_next(rpc: RpcClient) -> Parent:
-    head, pending = rpc.batch([("eth_getBlockByNumber", ["latest", False]), ("eth_getBlockByNumber", ["pending", False])])
+    head, pending = rpc.batch([("eth_getBlockByNumber", ["latest", False]),
+                               ("eth_getBlockByNumber", ["pending", False])])
     if not isinstance(head, dict):
         raise NodeUnavailable("node has no head block")
     base_fee = as_int((pending or head).get("baseFeePerGas", "0x0"), "base fee")

@@ -66,7 +66,14 @@ def _balance_change(diff: dict, address: str) -> int:
 
 
 def chain_txs(rpc: RpcClient, number: int) -> tuple[dict[str, Any], list[ChainTx]]:
-    """Block ``number`` and each of its transactions as the chain records it."""
+    """Block ``number`` and each of its transactions as the chain records it.
+
+    A plain value transfer pays the fee recipient its priority fee (from its receipt)
+    plus its value if sent to it; a transaction that runs code may pay it from inside, so
+    such a block is traced (one ``debug_traceBlockByNumber`` with the prestate tracer in
+    diff mode: a single replay) and those transactions' changes are read from the diffs.
+    The fee recipient's balance change over the block must equal the sum (checked by
+    :func:`verify`), so no payment can hide from the per-transaction figures."""
     block = rpc.block(number, full=True)
     if block is None:
         raise InputError("--block", f"block {number} is not on the chain at {rpc.url}")
@@ -74,18 +81,37 @@ def chain_txs(rpc: RpcClient, number: int) -> tuple[dict[str, Any], list[ChainTx
     if not txs:
         return block, []
     coinbase = block["miner"].lower()
-    calls: list[tuple[str, list[object]]] = [("eth_getTransactionReceipt", [t["hash"]]) for t in txs]
-    calls += [("debug_traceTransaction", [t["hash"], TRACER]) for t in txs]
-    answers = rpc.batch(calls)
-    receipts, diffs = answers[:len(txs)], answers[len(txs):]
+    base_fee = as_int(block.get("baseFeePerGas", "0x0"))
+    receipts = rpc.call("eth_getBlockReceipts", block["number"])
+    if not (isinstance(receipts, list) and len(receipts) == len(txs)):
+        raise NodeUnavailable(f"block {number}: receipts missing")
+    runs_code = [t.get("input", "0x") not in ("0x", "") or not t.get("to") for t in txs]
+    diffs: list[Any] = [None] * len(txs)
+    if any(runs_code):
+        traces = rpc.call("debug_traceBlockByNumber", block["number"], TRACER)
+        if not (isinstance(traces, list) and len(traces) == len(txs)):
+            raise NodeUnavailable(f"block {number}: state diffs missing")
+        diffs = [t.get("result", t) if isinstance(t, dict) else t for t in traces]
     out = []
-    for i, (t, r, d) in enumerate(zip(txs, receipts, diffs, strict=True)):
-        if not isinstance(r, dict) or not isinstance(d, dict):
-            raise NodeUnavailable(f"no receipt or state diff for {t['hash']}")
-        out.append(ChainTx(i, t["hash"], t["from"].lower(), (t.get("to") or None) and t["to"].lower(),
-                           as_int(t["value"]), as_int(r["status"]) == 1,
-                           _balance_change(_lowered(d), coinbase)))
+    for i, (t, r) in enumerate(zip(txs, receipts, strict=True)):
+        sender, to, value = t["from"].lower(), (t.get("to") or "").lower() or None, as_int(t["value"])
+        gas = as_int(r["gasUsed"])
+        tip = (as_int(r["effectiveGasPrice"]) - base_fee) * gas
+        if runs_code[i]:
+            paid = _balance_change(_lowered(diffs[i]), coinbase)
+        else:
+            paid = tip + (value if to == coinbase else 0) - (value + gas * as_int(r["effectiveGasPrice"])
+                                                            if sender == coinbase else 0)
+        out.append(ChainTx(i, t["hash"], sender, to, value, as_int(r["status"]) == 1, paid))
     return block, out
+
+
+def coinbase_total(rpc: RpcClient, block: dict[str, Any]) -> int:
+    """The fee recipient's balance change over the whole block (state at N − 1 and N)."""
+    number = as_int(block["number"])
+    before, after = rpc.batch([("eth_getBalance", [block["miner"], hex(number - 1)]),
+                               ("eth_getBalance", [block["miner"], hex(number)])])
+    return as_int(after) - as_int(before)
 
 
 def verify(rpc: RpcClient, number: int, document: dict[str, Any] | None = None) -> Verification:
@@ -93,8 +119,12 @@ def verify(rpc: RpcClient, number: int, document: dict[str, Any] | None = None) 
     slot as ``GET /v1/slots/{n}`` publishes it: its ``report`` and ``delivery``)."""
     block, txs = chain_txs(rpc, number)
     result = Verification(number, block["hash"], block["miner"].lower(), txs)
+    total = coinbase_total(rpc, block)
+    if total != sum(t.to_coinbase for t in txs):
+        result.mismatches.append(f"the fee recipient's balance changed by {total} wei over the block, its "
+                                 f"transactions account for {sum(t.to_coinbase for t in txs)}")
     if document is not None:
-        result.mismatches = check(txs, result.coinbase, document)
+        result.mismatches += check(txs, result.coinbase, document)
     return result
 
 

@@ -31,9 +31,9 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mevauction.chain.rpc import NodeUnavailable, RpcError
 from mevauction.errors import InputError
 from mevauction.eth import fields
-from mevauction.chain.rpc import NodeUnavailable, RpcError
 from mevauction.service import dao, deliveries, settle
 from mevauction.service.builders import BuilderRegistry, commit, covered_report, registry_of
 from mevauction.service.clock import SlotClock, resume_clock
@@ -423,7 +423,8 @@ class Auctioneer:
             try:
                 sw = await asyncio.to_thread(self.chain.world_for, slot, self.clock.timestamp(slot))
             except SlotNotReady as exc:
-                return await self._not_ready(slot, state, str(exc))
+                await self._not_ready(slot, state, str(exc))
+                return None
             except BlockTaken as exc:
                 settled = self._failed(slot, pending, str(exc))
         if sw is not None or self.chain is None:
@@ -517,8 +518,11 @@ class Auctioneer:
         assert self.chain is not None
         try:
             for record in await self.store.read(deliveries.unfinished):
-                doc = await self.store.read(lambda db, n=record.slot: dao.slot_report(db, n))
-                fee_recipient = await self.store.read(lambda db, n=record.slot: deliveries.fee_recipient(db, n))
+                n = record.slot
+
+                def read(db: Db, n: int = n) -> tuple[dict | None, str]:
+                    return dao.slot_report(db, n), deliveries.fee_recipient(db, n)
+                doc, fee_recipient = await self.store.read(read)
                 winner = doc.get("winner") if doc else None
                 await deliver(self.chain, self.store, record, doc or {}, fee_recipient, winner)
             await check_reorgs(self.chain, self.store)

@@ -24,6 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from mevauction.chain.deploy import Deployment, deploy
 from mevauction.chain.node import Anvil
 from mevauction.chain.rpc import NodeUnavailable, RpcClient, RpcError
 from mevauction.delivery import mine as chain_mine
@@ -73,6 +74,7 @@ class ChainLink:
         self.rpc: RpcClient | None = None if target == "anvil" else RpcClient(target, timeout)
         self.secret = b""
         self.chain_id = 0
+        self.deployment: Deployment | None = None  # what --chain anvil deployed (--chain URL: nothing)
 
     # -- start-up --------------------------------------------------------------------------
     def start_node(self) -> int:
@@ -81,6 +83,8 @@ class ChainLink:
             self.node = Anvil().start()
             self.url = self.node.url
             self.rpc = RpcClient(self.url, self.timeout)
+            # The demo's contracts (WETH9, ERC-20s, Uniswap V2) from the real artifacts.
+            self.deployment = deploy(self.rpc)
         self.chain_id = self.client.chain_id()
         return self.chain_id
 
@@ -209,6 +213,8 @@ async def check_reorgs(link: ChainLink, store: Store) -> list[int]:
             reason = (f"reorganised away: block {record.block_number} is now "
                       f"{block['hash'] if block else 'missing'}, was {record.block_hash}")
             log.error("slot %d: %s", record.slot, reason)
-            await store.write(lambda db, r=record, why=reason, t=now: deliveries.mark(
-                db, r.slot, deliveries.REORGED, r.block_hash, why, t))
+
+            def mark(db: Db, r: DeliveryRecord = record, why: str = reason, t: int = now) -> None:
+                deliveries.mark(db, r.slot, deliveries.REORGED, r.block_hash, why, t)
+            await store.write(mark)
     return gone
