@@ -32,7 +32,7 @@ from typing import Any
 
 from mevauction.chain.contracts import calldata
 from mevauction.chain.deploy import Deployment, Layout, Party, Pool, deploy, read_deployment
-from mevauction.chain.node import Anvil
+from mevauction.chain.node import Anvil, AnvilConfig
 from mevauction.chain.rpc import RpcClient
 from mevauction.errors import InputError
 from mevauction.eth.secp256k1 import address_of
@@ -44,6 +44,7 @@ from mevauction.worlds.evm.fork import world_json
 from mevauction.worlds.evm.state import parse_state
 
 ETHER = 10**18
+GENESIS_TIME = 1_700_000_000
 NO_COINBASE = "0x" + "00" * 20
 SWAP = "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
 DEFAULT_BUILDERS = [{"id": "B1", "algorithm": "mgp-ordering", "bid": "truthful"},
@@ -130,8 +131,10 @@ def generate(orders: int = 200, seed: int = 0, *, chain_url: str | None = None, 
             raise InputError("chain", f"{chain_url} holds no deployment of this layout (seed {seed}): "
                                       "deploy with mevauction.chain.deploy first")
         return _generate(rpc, found, orders, seed, builders, searchers_per_victim)
-    with Anvil() as node:
+    # A fixed genesis time and 12 s blocks: the same (orders, seed) gives the same file.
+    with Anvil(AnvilConfig(timestamp=GENESIS_TIME)) as node:
         rpc = node.client()
+        rpc.call("anvil_setBlockTimestampInterval", 12)
         return _generate(rpc, deploy(rpc, layout), orders, seed, builders, searchers_per_victim)
 
 
