@@ -27,12 +27,11 @@ Funding uses anvil's ``anvil_setBalance``: the embedded node is a devnet.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mevauction.chain.contracts import calldata, decode, npm, pair_init_code_hash, router_pair_hash_matches, searcher
-from mevauction.chain.rpc import NodeUnavailable, RpcClient, as_int, quantity
+from mevauction.chain.rpc import RpcClient, as_int, quantity
 from mevauction.eth import rlp
 from mevauction.eth.keccak import keccak
 from mevauction.eth.secp256k1 import address_of
@@ -189,7 +188,7 @@ class _Sender:
     def __init__(self, rpc: RpcClient, chain_id: int):
         self.rpc, self.chain_id = rpc, chain_id
         self.nonces: dict[str, int] = {}
-        self.queue: list[tuple[str, str]] = []  # (raw hex, what)
+        self.queue: list[tuple[str, str, int]] = []  # (raw hex, what, gas limit)
         base = rpc.block("latest")
         base_fee = as_int(base["baseFeePerGas"]) if base else 10**9
         # Devnet ether is free: a wide margin keeps every transaction valid while base fees rise.
@@ -205,30 +204,32 @@ class _Sender:
         self.nonces[addr] = nonce + 1
         raw = sign(k, DYNAMIC_FEE, chain_id=self.chain_id, nonce=nonce, gas_limit=gas, to=to, value=value,
                    data=data, max_priority_fee=10**9, max_fee=self.max_fee)
-        self.queue.append(("0x" + raw.hex(), what or (to or "create")))
+        self.queue.append(("0x" + raw.hex(), what or (to or "create"), gas))
 
-    def flush(self, timeout: float = 30.0) -> int:
-        """Send and mine everything queued; the number of the last block mined."""
+    def flush(self, block_gas: int = 30_000_000) -> int:
+        """Send and mine everything queued, one block's worth at a time; the number of the last block.
+
+        Chunks of at most one block's gas (by gas limit) go in one block each: anvil
+        drops what a block leaves in its pool when that is thousands of transactions.
+        """
         queue, self.queue = self.queue, []
-        if not queue:
-            return self.rpc.block_number()
-        hashes = self.rpc.batch([("eth_sendRawTransaction", [raw]) for raw, _ in queue])
-        deadline = time.monotonic() + timeout
-        receipts: list[Any] = [None] * len(hashes)
-        while True:
+        last = self.rpc.block_number()
+        while queue:
+            used = count = 0
+            while count < len(queue) and used + queue[count][2] <= block_gas:
+                used += queue[count][2]
+                count += 1
+            chunk, queue = queue[:count], queue[count:]
+            hashes = self.rpc.batch([("eth_sendRawTransaction", [raw]) for raw, _, _ in chunk])
             self.rpc.call("evm_mine")
-            todo = [i for i, r in enumerate(receipts) if r is None]
-            got = self.rpc.batch([("eth_getTransactionReceipt", [hashes[i]]) for i in todo])
-            for i, r in zip(todo, got):
-                receipts[i] = r
-            if all(r is not None for r in receipts):
-                break
-            if time.monotonic() > deadline:
-                raise NodeUnavailable("deployment transactions were not mined in time")
-        failed = [queue[i][1] for i, r in enumerate(receipts) if as_int(r["status"]) != 1]
-        if failed:
-            raise DeploymentError(f"deployment transactions reverted: {', '.join(failed[:5])}")
-        return max(as_int(r["blockNumber"]) for r in receipts)
+            receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+            if any(r is None for r in receipts):
+                raise DeploymentError(f"{sum(r is None for r in receipts)} deployment transactions were not mined")
+            failed = [chunk[i][1] for i, r in enumerate(receipts) if as_int(r["status"]) != 1]
+            if failed:
+                raise DeploymentError(f"deployment transactions reverted: {', '.join(failed[:5])}")
+            last = max(as_int(r["blockNumber"]) for r in receipts)
+        return last
 
 
 def deploy(rpc: RpcClient, layout: Layout | None = None) -> Deployment:
