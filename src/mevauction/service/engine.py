@@ -384,6 +384,8 @@ class Auctioneer:
                 except Exception as exc:  # storage down: not even the slot's failure could be stored
                     self._settle_attempt_failed(slot, exc)
                     await asyncio.sleep(min(1.0, self.clock.slot_seconds))
+            if self.chain is not None:  # after the deadlines: a slot that outlasted its length re-opens at head + 1
+                self.clock = await asyncio.to_thread(self.chain.follow, self.clock)
             current = self.clock.current()
             self.metrics.set("mevauction_current_slot", current, help="The slot open for orders")
             await asyncio.sleep(max(0.0, self.clock.deadline(current) - time.time()) + 0.001)

@@ -24,7 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from mevauction.chain.deploy import Deployment, deploy
+from mevauction.chain.deploy import Deployment, Layout, deploy
 from mevauction.chain.node import Anvil
 from mevauction.chain.rpc import NodeUnavailable, RpcClient, RpcError
 from mevauction.delivery import mine as chain_mine
@@ -39,6 +39,9 @@ from mevauction.service.store import Db, Store
 log = logging.getLogger("mevauction.service")
 SECRET_KEY = "coinbase_secret"
 REORG_WINDOW = 16  # delivered blocks checked against the node at every deadline
+# What ``--chain anvil`` deploys and funds: enough users and searchers that a demo slot
+# of up to 120 orders gives every order a sender of its own (one nonce each per block).
+CHAIN_LAYOUT = Layout(seed=0, tokens=3, users=124, searchers=120)
 # Methods answered by the node itself, as the chain answers them (reads only).
 NODE_READS = frozenset({
     "net_version", "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionReceipt",
@@ -84,7 +87,7 @@ class ChainLink:
             self.url = self.node.url
             self.rpc = RpcClient(self.url, self.timeout)
             # The demo's contracts (WETH9, ERC-20s, Uniswap V2) from the real artifacts.
-            self.deployment = deploy(self.rpc)
+            self.deployment = deploy(self.rpc, CHAIN_LAYOUT)
         self.chain_id = self.client.chain_id()
         return self.chain_id
 
@@ -113,6 +116,19 @@ class ChainLink:
         head = self.client.block_number()
         now = time.time()
         return SlotClock(now - (head + 1) * self.slot_seconds, self.slot_seconds)
+
+    def follow(self, clock: SlotClock) -> SlotClock:
+        """The clock kept on the chain: while its open slot is head + 1 it is left as it is;
+        when the two part (a settlement that outlasted its slot, so the clock ran ahead of
+        a chain that had no new block; or a block someone else mined) the open slot
+        becomes head + 1 again, with one slot length from now."""
+        try:
+            head = self.client.block_number()
+        except (NodeUnavailable, RpcError):
+            return clock  # the deadline's own check reports the node
+        if clock.current() == head + 1:
+            return clock
+        return SlotClock(time.time() - (head + 1) * self.slot_seconds, self.slot_seconds)
 
     @staticmethod
     def postponed(clock: SlotClock) -> SlotClock:
