@@ -34,6 +34,7 @@ from mevauction.eth import secp256k1
 from mevauction.service import dao, deliveries
 from mevauction.service.clock import SlotClock
 from mevauction.service.deliveries import DeliveryRecord
+from mevauction.service.records import SettledSlot
 from mevauction.service.store import Db, Store
 
 log = logging.getLogger("mevauction.service")
@@ -234,3 +235,35 @@ async def check_reorgs(link: ChainLink, store: Store) -> list[int]:
                 deliveries.mark(db, r.slot, deliveries.REORGED, r.block_hash, why, t)
             await store.write(mark)
     return gone
+
+
+# -- what the auctioneer's slot loop calls on a chain ------------------------------------------
+def insert_settled(db: Db, settled: SettledSlot) -> None:
+    """The slot's records and, on a chain, its block plan: one transaction, before any
+    transaction is sent, so a restart finds the plan whatever happened after."""
+    dao.insert_settled_slot(db, settled)
+    if settled.delivery is not None:
+        deliveries.insert(db, settled.delivery)
+
+
+async def record_not_ready(store: Store, slot: int, reason: str) -> None:
+    """A deadline at which the node could not build the slot's block, kept with its reason."""
+    log.error("slot %d: %s; its orders are kept for the next block", slot, reason)
+    at = int(time.time() * 1000)
+    await store.write(lambda db: deliveries.failure(db, slot, at, reason[:500]))
+
+
+async def turn(link: ChainLink, store: Store) -> None:
+    """Finish deliveries cut short (oldest first) and look for reorganised blocks."""
+    try:
+        for record in await store.read(deliveries.unfinished):
+            n = record.slot
+
+            def read(db: Db, n: int = n) -> tuple[dict | None, str]:
+                return dao.slot_report(db, n), deliveries.fee_recipient(db, n)
+            doc, fee_recipient = await store.read(read)
+            winner = doc.get("winner") if doc else None
+            await deliver(link, store, record, doc or {}, fee_recipient, winner)
+        await check_reorgs(link, store)
+    except (NodeUnavailable, RpcError) as exc:
+        log.error("chain: node unavailable while finishing deliveries: %s", exc)
