@@ -22,6 +22,8 @@ from mevauction.chain import tools
 from mevauction.chain.node import Anvil
 from mevauction.client import Client, Signer
 from mevauction.eth import secp256k1
+from mevauction.eth.keccak import keccak
+from mevauction.eth.transactions import sign
 
 pytestmark = pytest.mark.slow
 pytest.importorskip("pyrevm")
@@ -160,3 +162,35 @@ def test_kill_9_mid_delivery_never_sends_a_settlement_twice(tmp_path, node):
         assert rpc.nonce(d["coinbase"]) == 3, "each settlement transaction executed once"
     finally:
         again.stop()
+
+
+def test_dropped_bundle_tx_is_never_sent_and_a_reverting_public_tx_stays_out(tmp_path, node):
+    """A bundle's transaction the execution drops (``droppingTxHashes``; here a nonce gap)
+    is not sent to the node — the plan is what the auction executed — and a public
+    transaction that reverts is left out of the block; the block verifies."""
+    srv = serve(tmp_path, node).start()
+    try:
+        rpc = node.client()
+        k0, k1 = DEV_KEYS[0], DEV_KEYS[1]
+        good = transfer(k0, nonce_of(node, k0), "0x" + "21" * 20)
+        gap = transfer(k0, nonce_of(node, k0) + 5, "0x" + "22" * 20)  # invalid at its place: dropped
+        gap_hash = "0x" + keccak(bytes.fromhex(gap[2:])).hex()
+        # A contract creation whose init code reverts (PUSH1 0 PUSH1 0 REVERT).
+        reverting = "0x" + sign(k1, 2, chain_id=31337, nonce=nonce_of(node, k1), gas_limit=80_000, to=None,
+                                value=0, data=bytes.fromhex("60006000fd"), max_priority_fee=5 * 10**9,
+                                max_fee=10**11).hex()
+        with Client(srv.url, Signer.random()) as c:
+            slot = c.slot()["slot"]
+            bundle = c.call("eth_sendBundle", [{"txs": [good, gap], "blockNumber": hex(slot),
+                                                "droppingTxHashes": [gap_hash]}])["bundleHash"]
+            public = c.call("eth_sendRawTransaction", [reverting])
+        doc = wait_delivery(srv.url, slot)
+        d = doc["delivery"]
+        assert d["verification"]["ok"], (d["verification"], [t["hash"] for t in d["txs"]], gap_hash)
+        assert doc["block"] == [bundle] and public not in doc["block"]
+        assert gap_hash not in [t["hash"] for t in d["txs"]], "a dropped transaction was planned"
+        block = rpc.block(slot)
+        assert gap_hash not in block["transactions"] and public not in block["transactions"]
+        assert rpc.call("eth_getTransactionByHash", gap_hash) is None, "the dropped transaction reached the node"
+    finally:
+        srv.stop()

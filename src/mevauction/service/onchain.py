@@ -163,7 +163,8 @@ class ChainLink:
     def plan(self, slot: int, sw: SlotWorld, scenario: dict, report: dict, fee_recipient: str) -> DeliveryRecord:
         orders = {o["id"]: o for o in scenario["orders"]}
         plan = block_plan(report, orders, number=slot, timestamp=sw.timestamp, base_fee=sw.base_fee,
-                          chain_id=self.chain_id, secret=self.secret, fee_recipient=fee_recipient)
+                          chain_id=self.chain_id, secret=self.secret, fee_recipient=fee_recipient,
+                          kept=executed_txs(scenario, report))
         return DeliveryRecord(slot, slot, plan.coinbase, plan.to_json(), updated_ms=int(time.time() * 1000))
 
     def mine(self, record: DeliveryRecord) -> chain_mine.Mined:
@@ -183,6 +184,30 @@ class ChainLink:
         if block["miner"].lower() == plan.coinbase.lower():
             return block["hash"]
         return None
+
+
+def executed_txs(scenario: dict, report: dict) -> dict[str, frozenset[str]] | None:
+    """The transactions the final block executes, per order that may drop some
+    (``droppingTxHashes``): the block is run once more on the slot's world, in the report's
+    order, and a dropped transaction is left out of what is sent — the node would
+    otherwise mine it, or keep it pending, where the auction did not. None when no
+    order in the block can drop anything (the common case: nothing is run again)."""
+    block = report.get("block") or []
+    orders = {o["id"]: o for o in scenario["orders"]}
+    if "error" in report or not any(orders[o].get("droppingTxHashes") for o in block if o in orders):
+        return None
+    from mevauction.worlds.evm.world import from_scenario  # pyrevm: only on a chain
+
+    world = from_scenario({"world": scenario["world"], "orders": [orders[o] for o in block]})
+    kept: dict[str, frozenset[str]] = {}
+    gas_left = scenario.get("block_gas_limit") or world.block.gas_limit
+    for oid in block:
+        result, _ = world._execute(oid, gas_left)
+        reverting = world.orders[oid].reverting_tx_hashes
+        kept[oid] = frozenset(r.hash for r in result.txs
+                              if r.status == "ok" or (r.status == "reverted" and r.hash in reverting))
+        gas_left -= result.gas_used if result.success else 0
+    return kept
 
 
 async def deliver(link: ChainLink, store: Store, record: DeliveryRecord, report: dict, fee_recipient: str,
