@@ -17,7 +17,7 @@ import httpx
 import pytest
 from service_harness import ServerProcess
 
-from chain_harness import DEV_KEYS, transfer
+from chain_harness import DEV_KEYS, CuttingProxy, transfer
 from mevauction.chain import tools
 from mevauction.chain.node import Anvil
 from mevauction.client import Client, Signer
@@ -138,18 +138,22 @@ def test_node_unreachable_at_the_deadline_keeps_the_orders_for_the_next_block(tm
 
 def test_kill_9_mid_delivery_never_sends_a_settlement_twice(tmp_path, node):
     rpc = node.client()
-    srv = serve(tmp_path, node, env={"MEVAUCTION_DELIVERY_PAUSE": "0.5"}).start()
+    holder: list[ServerProcess] = []
+    # 3 orders' transactions, then 3 refunds: cut after the 4th send (the first refund),
+    # once the node has it and before the service hears back.
+    proxy = CuttingProxy(node.url, after=4, cut=lambda: holder[0].kill9())
+    srv = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=SLOT, extra=["--chain", proxy.url],
+                        log=tmp_path / "svc.log")
+    holder.append(srv)
+    srv.start()
     with Client(srv.url, Signer.random()) as c:
         slot = c.slot()["slot"]
         for k in range(3):
             c.send_bundle([transfer(DEV_KEYS[k], nonce_of(node, DEV_KEYS[k]), "0x" + "11" * 20)], slot)
-    give_up = time.monotonic() + 30
-    while time.monotonic() < give_up:  # kill it once the first transactions are in the node's pool
-        pool = rpc.call("txpool_status")
-        if int(pool["pending"], 16) >= 2:
-            break
-        time.sleep(0.05)
-    srv.kill9()
+    assert proxy.cut_done.wait(60), "the delivery never reached its 4th transaction"
+    proxy.close()
+    assert srv.proc is not None and srv.proc.poll() is not None, "the service was killed"
+    assert int(rpc.call("txpool_status")["pending"], 16) == 4, "the node holds the 4 transactions sent"
     assert rpc.block_number() == slot - 1, "killed before the block was mined"
     again = serve(tmp_path, node).start()
     try:

@@ -107,6 +107,7 @@ def test_live_page_shows_the_delivered_block_on_a_chain(tmp_path):
                 block = node.client().block(slot)
                 assert page.text_content("#dnumber") == str(slot) and page.text_content("#dhash") == block["hash"]
                 assert page.text_content("#dstatus") == "mined"
+                page.wait_for_selector(f"#delivered tr[data-slot='{slot}']", state="attached", timeout=10000)
                 cells = [td.text_content() for td in page.query_selector_all(f"#delivered tr[data-slot='{slot}'] td")]
                 assert cells[:5] == [str(slot), str(slot), block["hash"], "mined", "ok"], cells
                 report = httpx.get(f"{server.url}/v1/slots/{slot}").json()

@@ -389,6 +389,8 @@ class Auctioneer:
             settled = self._failed(slot, pending, f"storage: the slot's records were refused ({exc})")
             await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
         self.builders.settled(slot, settled.deposits)
+        if self.chain is not None and self.clock.ceiling == slot:  # closed: the next block is the open one now
+            self.clock = dataclasses.replace(self.clock, ceiling=slot + 1)
         if settled.delivery is not None and self.chain is not None:
             await self._chain_turn()  # mines it (and any delivery before it that was cut short)
         report = settled.slot.report

@@ -116,25 +116,27 @@ class ChainLink:
         """A clock whose open slot is head + 1, its deadline one slot length from now."""
         head = self.client.block_number()
         now = time.time()
-        return SlotClock(now - (head + 1) * self.slot_seconds, self.slot_seconds)
+        return SlotClock(now - (head + 1) * self.slot_seconds, self.slot_seconds, head + 1)
 
     def follow(self, clock: SlotClock) -> SlotClock:
-        """The clock kept on the chain: while its open slot is head + 1 it is left as it is;
-        when the two part (a settlement that outlasted its slot, so the clock ran ahead of
-        a chain that had no new block; or a block someone else mined) the open slot
-        becomes head + 1 again, with one slot length from now."""
+        """The clock kept on the chain. Its open slot never passes the next block (its
+        ``ceiling``, head + 1); when the time has run past that slot without a block (a
+        deadline with no orders, or a settlement that outlasted its slot), the next block
+        opens again with one slot length from now; when the head moved, the ceiling
+        follows it (a delivery, or a block someone else mined)."""
         try:
             head = self.client.block_number()
         except (NodeUnavailable, RpcError):
             return clock  # the deadline's own check reports the node
-        if clock.current() == head + 1:
-            return clock
-        return SlotClock(time.time() - (head + 1) * self.slot_seconds, self.slot_seconds)
+        now = time.time()
+        if clock.slot_at(now) == head + 1:
+            return SlotClock(clock.genesis, clock.slot_seconds, head + 1)
+        return SlotClock(now - (head + 1) * self.slot_seconds, self.slot_seconds, head + 1)
 
     @staticmethod
     def postponed(clock: SlotClock) -> SlotClock:
         """The clock after a deadline that produced no block: the same number opens again."""
-        return SlotClock(clock.genesis + clock.slot_seconds, clock.slot_seconds)
+        return SlotClock(clock.genesis + clock.slot_seconds, clock.slot_seconds, clock.ceiling)
 
     def coinbase(self, slot: int) -> str:
         return secp256k1.address_of(coinbase_key(self.secret, self.chain_id, slot))
