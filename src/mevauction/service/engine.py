@@ -335,7 +335,8 @@ class Auctioneer:
                     self._settle_attempt_failed(slot, exc)
                     await asyncio.sleep(min(1.0, self.clock.slot_seconds))
             if self.chain is not None:  # after the deadlines: a slot that outlasted its length re-opens at head + 1
-                self.clock = await asyncio.to_thread(self.chain.follow, self.clock)
+                floor = 0 if self.last_settled is None else self.last_settled + 1
+                self.clock = await asyncio.to_thread(self.chain.follow, self.clock, floor)
             current = self.clock.current()
             self.metrics.set("mevauction_current_slot", current, help="The slot open for orders")
             await asyncio.sleep(max(0.0, self.clock.deadline(current) - time.time()) + 0.001)

@@ -79,6 +79,7 @@ class ChainLink:
         self.secret = b""
         self.chain_id = 0
         self.deployment: Deployment | None = None  # what --chain anvil deployed (--chain URL: nothing)
+        self.floor = 0  # the first block number not settled yet (see follow)
 
     # -- start-up --------------------------------------------------------------------------
     def start_node(self) -> int:
@@ -118,20 +119,27 @@ class ChainLink:
         now = time.time()
         return SlotClock(now - (head + 1) * self.slot_seconds, self.slot_seconds, head + 1)
 
-    def follow(self, clock: SlotClock) -> SlotClock:
+    def follow(self, clock: SlotClock, floor: int = 0) -> SlotClock:
         """The clock kept on the chain. Its open slot never passes the next block (its
         ``ceiling``, head + 1); when the time has run past that slot without a block (a
         deadline with no orders, or a settlement that outlasted its slot), the next block
         opens again with one slot length from now; when the head moved, the ceiling
-        follows it (a delivery, or a block someone else mined)."""
+        follows it (a delivery, or a block someone else mined).
+
+        ``floor``: the first block number this service has not settled yet. A head behind
+        it (the node restarted and lost its state, or was rewound) does not reopen numbers
+        already settled: the open slot stays at ``floor`` and its deadlines fail with the
+        reason (:meth:`world_for`) until the chain reaches it."""
         try:
             head = self.client.block_number()
         except (NodeUnavailable, RpcError):
             return clock  # the deadline's own check reports the node
+        self.floor = floor
+        nxt = max(head + 1, floor)
         now = time.time()
-        if clock.slot_at(now) == head + 1:
-            return SlotClock(clock.genesis, clock.slot_seconds, head + 1)
-        return SlotClock(now - (head + 1) * self.slot_seconds, self.slot_seconds, head + 1)
+        if clock.slot_at(now) == nxt:
+            return SlotClock(clock.genesis, clock.slot_seconds, nxt)
+        return SlotClock(now - nxt * self.slot_seconds, self.slot_seconds, nxt)
 
     @staticmethod
     def postponed(clock: SlotClock) -> SlotClock:
@@ -149,6 +157,10 @@ class ChainLink:
             parent = chain_mine.parent_of_next(rpc)
             if parent.number >= slot:
                 raise BlockTaken(f"the chain already has block {slot} (head {parent.number})")
+            if parent.number + 1 < self.floor:
+                raise SlotNotReady(f"the chain's head {parent.number} is behind block {self.floor - 1}, which this "
+                                   "service already settled: the node restarted and lost its state (or was "
+                                   f"rewound); block {slot} waits until the chain reaches it")
             if parent.number != slot - 1:
                 raise SlotNotReady(f"the chain's head is {parent.number}: block {slot} cannot be built yet")
             coinbase = self.coinbase(slot)
