@@ -198,3 +198,35 @@ def test_dropped_bundle_tx_is_never_sent_and_a_reverting_public_tx_stays_out(tmp
         assert rpc.call("eth_getTransactionByHash", gap_hash) is None, "the dropped transaction reached the node"
     finally:
         srv.stop()
+
+
+def test_builder_wins_block_is_mined_and_verifies(tmp_path, node):
+    """A registered builder outbids the default block (β > β0): the final block B* ∪ S is
+    mined with the winner's settlement (what it owes beyond the bids comes from its deposit)
+    and the proposer's revenue, and it verifies from chain data."""
+    builder = Signer.random()
+    srv = ServerProcess(f"sqlite:///{tmp_path / 'b.db'}", slot_seconds=3.0,
+                        extra=["--chain", node.url, "--builder", f"{builder.address}={10**19}"],
+                        log=tmp_path / "b.log").start()
+    try:
+        k0, k1 = DEV_KEYS[0], DEV_KEYS[1]
+        n0 = nonce_of(node, k0)
+        with Client(srv.url, Signer.random()) as c:
+            slot = c.slot()["slot"]  # the open one: an empty block before it would never be mined
+            low = c.send_bundle([transfer(k0, n0, "0x" + "41" * 20, tip=10**9)], slot)
+            high = c.send_bundle([transfer(k0, n0, "0x" + "42" * 20, tip=3 * 10**9)], slot)  # same nonce: conflict
+            free = c.send_bundle([transfer(k1, nonce_of(node, k1), "0x" + "43" * 20)], slot)
+        with Client(srv.url, builder) as b:
+            b.send_builder_bid(slot, bid=10**15, block=[high])
+        doc = wait_delivery(srv.url, slot)
+        d = doc["delivery"]
+        assert doc["winner"] == builder.address.lower() or doc["winner"] == builder.address, doc["winner"]
+        assert set(doc["block"]) == {high, free} and low not in doc["block"]
+        assert d["verification"]["ok"], d["verification"]
+        roles = [p["role"] for p in d["payouts"]]
+        assert "proposer" in roles
+        assert int(d["funding"]) > 0, "the winner's bid beyond what the block paid came from its deposit"
+        proposer = next(p for p in d["payouts"] if p["role"] == "proposer")
+        assert int(proposer["amount"]) == int(doc["proposer"])
+    finally:
+        srv.stop()
