@@ -15,8 +15,10 @@ import pytest
 from mevauction.chain.deploy import DeploymentError, Layout, deploy, read_deployment
 from mevauction.chain.node import Anvil
 from mevauction.chain.rpc import as_int, quantity
+from mevauction.chain.state import dump_accounts
 from mevauction.intake.workloads.uniswap import _generate
-from mevauction.worlds.evm.fork import fork_world
+from mevauction.worlds.evm.state import AccountState, parse_state
+from mevauction.worlds.evm.fork import StateCache, fork_world, world_json
 from mevauction.worlds.evm.world import from_scenario
 
 pytestmark = pytest.mark.slow
@@ -141,5 +143,37 @@ def test_a_whole_block_built_on_the_cursor_is_what_anvil_mines(node):
             at += len(mine)
             assert sum(as_int(r["gasUsed"]) for r in mine) == outcome.gas_used, order["id"]
         assert gain == sum(o.bid for o in outcomes), "the block's value is the sum of the bids in place"
+    finally:
+        rpc.call("evm_revert", snapshot)
+
+
+def test_state_cache_kept_by_block_diffs_equals_a_fresh_dump(node):
+    _, rpc, _, doc = node
+    snapshot = rpc.call("evm_snapshot")
+    try:
+        cache = StateCache()
+        first = fork_world(rpc, doc["orders"], prefetch=cache)
+        assert cache.dumps == 1
+        sent: set[str] = set()
+        for order in doc["orders"]:  # a block of real swaps, backruns and transfers (some revert)
+            for raw in order["raw_txs"]:
+                if raw not in sent:
+                    sent.add(raw)
+                    rpc.call("eth_sendRawTransaction", raw)
+        rpc.call("evm_mine")
+        rpc.call("evm_mine")  # and an empty one
+        again = fork_world(rpc, doc["orders"], prefetch=cache)
+        assert (cache.dumps, cache.diffs) == (1, 2), "kept by the two blocks' diffs, not dumped again"
+        fresh = from_scenario({"world": world_json(rpc, prefetch="dump"), "orders": doc["orders"]})
+        dumped = dump_accounts(rpc)
+        assert dumped is not None
+        empty = AccountState()
+        state = parse_state(dumped[1])
+        differ = {a for a in set(state) | set(cache.accounts) if state.get(a, empty) != cache.accounts.get(a, empty)}
+        assert not differ, f"cache and dump differ at {sorted(differ)[:3]}"
+        assert again.block.number == first.block.number + 2
+        for oid in again.orders:
+            assert again.top[oid] == fresh.top[oid], oid
+        assert not all(r.success for r in again.top.values()), "the nonces were used: orders are now invalid"
     finally:
         rpc.call("evm_revert", snapshot)
