@@ -31,7 +31,10 @@ from typing import Any
 
 from mevauction.chain.rpc import RpcClient
 from mevauction.chain.state import NextBlock, dump_accounts, next_block, read_keys
+from mevauction.errors import InputError
 from mevauction.eth.transactions import decode
+from mevauction.worlds.evm.callbundle import CallBundleRequest, StateAt, call_bundle
+from mevauction.worlds.evm.execution import BlockContext
 from mevauction.worlds.evm.state import AccountState, parse_state
 from mevauction.worlds.evm.world import EvmWorld, from_scenario
 
@@ -190,4 +193,21 @@ def fork_world(rpc: RpcClient, orders: list[dict[str, Any]], *, prefetch: str | 
     return built
 
 
-__all__ = ["HotState", "StateCache", "NextBlock", "fork_world", "next_block", "world_json"]
+__all__ = ["HotState", "StateCache", "call_bundle_on_node", "NextBlock", "fork_world", "next_block", "world_json"]
+
+
+def call_bundle_on_node(rpc: RpcClient, req: CallBundleRequest, cache: StateCache | None = None) -> dict[str, Any]:
+    """eth_callBundle against the node's head (or an older ``stateBlockNumber``, forked lazily)."""
+    head = next_block(rpc)
+    if req.state_block is None or req.state_block == head.parent_number:
+        if cache is not None and cache.sync(rpc, head):
+            state = StateAt(head.parent_number, cache.accounts)
+        else:
+            state = StateAt(head.parent_number, {}, rpc.url)
+    elif req.state_block < head.parent_number:
+        state = StateAt(req.state_block, {}, rpc.url)
+    else:
+        raise InputError("stateBlockNumber", f"{hex(req.state_block)} is after the head {hex(head.parent_number)}")
+    block = BlockContext(req.block_number, req.timestamp or head.timestamp, head.base_fee, head.gas_limit,
+                         "0x" + "00" * 20, head.chain_id, bytes.fromhex(head.prevrandao.removeprefix("0x")))
+    return call_bundle(req.txs, state, block, req.coinbase)
