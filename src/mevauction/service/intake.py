@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.eth import fields
-from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, bundle_hash, decode, refuse_unexecutable
 from mevauction.service.bounds import check_order_shape
 from mevauction.worlds import world_module

@@ -137,7 +137,8 @@ def parse_call_bundle(params: Any) -> CallBundleRequest:
 def call_bundle_on_world(world: dict[str, Any], req: CallBundleRequest) -> dict[str, Any]:
     """eth_callBundle on a configured evm world's parent state (a service without a chain)."""
     if world.get("kind") != "evm":
-        raise InputError("world", f"eth_callBundle needs the evm world (or --chain), this service runs {world.get('kind')!r}")
+        raise InputError("world", "eth_callBundle needs the evm world (or --chain), "
+                                  f"this service runs {world.get('kind')!r}")
     block, _ = parse_block(world)
     parent = block.number - 1
     if req.state_block is not None and req.state_block != parent:

@@ -100,8 +100,9 @@ class StateCache:
         if 0 <= self.number < head.parent_number and head.parent_number - self.number <= 64:
             blocks = rpc.batch([("eth_getBlockByNumber", [hex(n), False])
                                 for n in range(self.number + 1, head.parent_number + 1)])
-            chained = all(isinstance(b, dict) for b in blocks) and blocks[0]["parentHash"] == self.hash and all(
-                b["parentHash"] == a["hash"] for a, b in zip(blocks, blocks[1:])) and blocks[-1]["hash"] == head.parent_hash
+            links = [self.hash] + [b["hash"] if isinstance(b, dict) else "" for b in blocks]
+            chained = all(isinstance(b, dict) and b["parentHash"] == parent for b, parent in zip(blocks, links)) \
+                and links[-1] == head.parent_hash
             if chained:
                 config = {"tracer": "prestateTracer", "tracerConfig": {"diffMode": True}}
                 traces = rpc.batch([("debug_traceBlockByNumber", [b["number"], config]) for b in blocks])
@@ -193,7 +194,7 @@ def fork_world(rpc: RpcClient, orders: list[dict[str, Any]], *, prefetch: str | 
     return built
 
 
-__all__ = ["HotState", "StateCache", "call_bundle_on_node", "NextBlock", "fork_world", "next_block", "world_json"]
+__all__ = ["HotState", "NextBlock", "StateCache", "call_bundle_on_node", "fork_world", "next_block", "world_json"]
 
 
 def call_bundle_on_node(rpc: RpcClient, req: CallBundleRequest, cache: StateCache | None = None) -> dict[str, Any]:
