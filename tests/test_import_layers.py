@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("mechanism",), True),
     (("settlement",), True),
     (("intake",), True),
-    (("privacy", "preconf", "evaluation"), True),
+    (("privacy", "preconf", "evaluation", "delivery"), True),
     (("service", "client"), True),
     (("cli", "__main__"), False),
 )
