@@ -242,3 +242,14 @@ def _tx(raw: str):
 
 def backrun_hash(raws: list[str]) -> str:
     return bundle_hash([_tx(r) for r in raws])
+
+
+def test_deploy_refuses_a_router_whose_pair_hash_does_not_match(node, monkeypatch):
+    _, rpc, _, _ = node
+    from mevauction.chain import deploy as deploy_module
+
+    monkeypatch.setattr(deploy_module, "router_pair_hash_matches", lambda: False)
+    head = rpc.block_number()
+    with pytest.raises(DeploymentError, match="init-code hash"):
+        deploy(rpc, Layout(seed=77, tokens=1, users=1, searchers=1))
+    assert rpc.block_number() == head, "nothing sent"
