@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from typing import Any, Protocol
 
@@ -47,6 +48,9 @@ SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_se
 # an idempotent acknowledgement instead).
 TIMESTAMPED_METHODS = ("eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
 OPEN_METHODS = ("eth_blockNumber", "eth_chainId", "mev_slot", "mev_getCommittee")
+# Signed (as at Flashbots), answered from the chain's head state or the configured evm world.
+SIMULATION_METHODS = ("eth_callBundle",)
+SIMULATION_FAILED = -32000
 # A public transaction authenticates itself (its signature names the sender).
 RAW_TX = "eth_sendRawTransaction"
 # Preconfirmation bids authenticate themselves (the bid is signed); X-Flashbots-Signature
@@ -117,6 +121,8 @@ class JsonRpc:
         self.body_timeout = body_timeout
         self.limiter = limiter
         self.chain: Any = None  # serve --chain: the node (service/onchain.py ChainLink) answers its reads
+        self._simulation_lock = threading.Lock()  # eth_callBundle: one simulation (and state cache) at a time
+        self._state_cache: Any = None
 
     async def __call__(self, scope: dict, receive, send) -> None:
         started = time.perf_counter()
@@ -279,11 +285,12 @@ class JsonRpc:
                 return self._slot_desk(method).committee_info(params)
             return {"slot": hex(current), "deadline_ms": int(clock.deadline(current) * 1000),
                     "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind")}
-        if method not in SIGNED_METHODS:
+        if method not in SIGNED_METHODS + SIMULATION_METHODS:
             raise RpcError(
                 METHOD_NOT_FOUND,
                 f"method: {method[:64]!r} is not supported "
-                f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS + (RAW_TX,))})",
+                f"(supported: {', '.join(SIGNED_METHODS + SIMULATION_METHODS + OPEN_METHODS + PRECONF_METHODS)}, "
+                f"{RAW_TX})",
             )
         try:
             signer = verify_flashbots_header(body, signature)
@@ -293,6 +300,8 @@ class JsonRpc:
             self.metrics.inc("mevauction_rate_limited_total", help="Requests refused by the per-signer rate limit")
             raise RpcError(LIMITED, f"X-Flashbots-Signature: signer {signer} is over its rate limit "
                                     f"({self.limiter.rate:g} requests/s)")
+        if method == "eth_callBundle":
+            return await self._call_bundle(params)
         try:
             if method == "eth_sendBundle":  # the one method an acceptor answers itself
                 item, txs = intake.parse_bundle(params, sink.rules)
@@ -310,6 +319,31 @@ class JsonRpc:
             return await slots.builder_bid(intake.parse_builder_bid(params, sealed=slots.sealed), signer, signed_ms)
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+
+    async def _call_bundle(self, params: Any) -> dict:
+        """eth_callBundle on the chain's head (``serve --chain``) or the configured evm world's state."""
+        try:
+            from mevauction.worlds.evm import callbundle, fork
+        except ModuleNotFoundError as exc:
+            raise RpcError(METHOD_NOT_FOUND, f"method: eth_callBundle needs the evm extra ({exc.name})") from None
+        request = callbundle.parse_call_bundle(params)
+        chain = self.chain  # serve --chain: the node
+
+        def simulate() -> dict:
+            with self._simulation_lock:
+                if chain is not None:
+                    if self._state_cache is None:
+                        self._state_cache = fork.StateCache()
+                    return fork.call_bundle_on_node(chain.client, request, self._state_cache)
+                return callbundle.call_bundle_on_world(self.sink.world, request)
+
+        try:
+            return await asyncio.to_thread(simulate)
+        except callbundle.BundleInvalid as exc:
+            raise RpcError(SIMULATION_FAILED,
+                           f"txs[{exc.index}]: {exc.tx_hash} cannot be included: {exc.reason}") from None
+        except (NodeUnavailable, NodeRpcError) as exc:
+            raise RpcError(SIMULATION_FAILED, f"chain: node unavailable for the simulation ({exc})") from None
 
     async def _node_read(self, method: str, params: Any) -> Any:
         """A read the chain answers: passed to the node as it is."""

@@ -286,12 +286,14 @@ def parse_exec_order(order: Order, obj: dict, index: int) -> tuple[Order, EvmOrd
     return replace(order, txs=hashes, reverting_tx_hashes=reverting), spec
 
 
-def from_scenario(scenario: dict) -> EvmWorld:
+def from_scenario(scenario: dict, accounts: dict[str, AccountState] | None = None) -> EvmWorld:
+    """The world of a scenario; ``accounts`` (already parsed, not copied) instead of ``world.state``."""
     world = scenario.get("world")
     if not isinstance(world, dict):
         raise InputError("world", "missing or not an object")
     block, pinned = parse_block(world)
-    accounts = parse_state(world.get("state", {}), "world.state")
+    if accounts is None:
+        accounts = parse_state(world.get("state", {}), "world.state")
     fork_url = world.get("fork_url")
     require(fork_url is None or isinstance(fork_url, str), "world.fork_url", "must be a URL string")
     fork_block = world.get("fork_block")
