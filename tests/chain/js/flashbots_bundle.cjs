@@ -17,6 +17,14 @@ async function main() {
   const transaction = { chainId: network.chainId, type: 2, to, value: 12345n, gasLimit: 21000n, nonce,
                         maxFeePerGas: 100n * 10n ** 9n, maxPriorityFeePerGas: 2n * 10n ** 9n };
   const signed = await flashbots.signBundle([{ signer: sender, transaction }]);
+  // eth_callBundle through the client's simulate(): Flashbots' result shape, on the head state
+  const simulation = await flashbots.simulate(signed, target);
+  if ("error" in simulation) {
+    console.log(JSON.stringify({ simulationError: simulation.error }));
+    process.exit(1);
+  }
+  const simulated = { totalGasUsed: Number(simulation.totalGasUsed), coinbaseDiff: simulation.coinbaseDiff.toString(),
+                      results: simulation.results.map((r) => ({ gasUsed: Number(r.gasUsed), txHash: r.txHash })) };
   const sent = await flashbots.sendRawBundle(signed, target);
   if ("error" in sent) {
     console.log(JSON.stringify({ error: sent.error }));
@@ -25,7 +33,7 @@ async function main() {
   const resolution = await sent.wait();
   const receipts = await sent.receipts();
   console.log(JSON.stringify({
-    bundleHash: sent.bundleHash, target, txs: sent.bundleTransactions.map((t) => t.hash),
+    bundleHash: sent.bundleHash, target, simulated, txs: sent.bundleTransactions.map((t) => t.hash),
     included: resolution === FlashbotsBundleResolution.BundleIncluded, resolution,
     receipts: receipts.map((r) => ({ hash: r.hash, status: r.status, blockNumber: r.blockNumber })),
   }));
