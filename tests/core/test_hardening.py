@@ -6,7 +6,13 @@ and its departure from Fig. 3 are described in docs/mechanism.md ("Departures").
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from table_strategies import table_scenarios
+from test_incentives import check_accounting, scaled, utility
+
 from mevauction.intake.scenario import parse_scenario
+from property_settings import examples
 
 
 def table_order(oid, keys, default, after=None, txs=None, gas=21_000, **extra):
@@ -43,3 +49,59 @@ def test_case_4b_refund_never_exceeds_what_the_order_paid():
     s = report.searchers["o1"]
     assert s.bid == 5
     assert s.refund <= s.bid
+
+
+# (e) The block gas limit, on o* ∪ S and on every candidate block ----------------
+
+def block_gas(doc, block):
+    gas = {o["id"]: o["gas"] for o in doc["orders"]}
+    return sum(gas[i] for i in block)
+
+
+def test_the_default_block_and_s_fit_in_the_scenarios_gas_limit():
+    # Two conflict groups of 20M-gas orders and a 20M conflict-free order under 30M:
+    # Fig. 3 as written builds a 100M-gas block.
+    orders = [table_order("a1", ["ka"], 10, gas=20_000_000), table_order("a2", ["ka"], 9, gas=20_000_000),
+              table_order("b1", ["kb"], 8, gas=20_000_000), table_order("b2", ["kb"], 7, gas=20_000_000),
+              table_order("s", ["ks"], 5, gas=20_000_000)]
+    doc = scenario(orders, block_gas_limit=30_000_000)
+    report = parse_scenario(doc).run_auction()
+    assert block_gas(doc, report.block) <= 30_000_000
+    assert report.proposer >= 0
+
+
+def test_a_builder_block_over_the_limit_is_invalid_and_builders_get_the_scenarios_limit():
+    orders = [table_order(f"o{i}", ["k"], 10 + i, gas=400_000) for i in range(4)]
+    doc = scenario(orders, [{"id": "X", "block": ["o0", "o1", "o2", "o3"], "bid": 10**6},
+                            {"id": "G", "algorithm": "mp-ordering", "bid": "truthful"}],
+                   block_gas_limit=1_000_000)
+    report = parse_scenario(doc).run_auction()
+    by_id = {c.id: c for c in report.builders}
+    assert not by_id["X"].valid and "gas" in by_id["X"].reason
+    assert by_id["G"].valid and block_gas(doc, by_id["G"].block.orders) <= 1_000_000
+    assert block_gas(doc, report.block) <= 1_000_000
+
+
+GAS_SETTINGS = settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@GAS_SETTINGS
+@given(table_scenarios(max_orders=8, gas=True), st.sampled_from([3, 8]))
+def test_gas_limited_slots_keep_the_limit_refund_bounds_and_budget_balance(doc, k_cutoff):
+    report = parse_scenario(doc).run_auction(k_cutoff=k_cutoff)
+    assert block_gas(doc, report.block) <= doc["block_gas_limit"]
+    check_accounting(report)
+
+
+@GAS_SETTINGS
+@given(table_scenarios(max_orders=8, builders=False, gas=True), st.sampled_from([3, 8]), st.data())
+def test_gas_limited_slots_keep_ir_and_no_profitable_misreport(doc, k_cutoff, data):
+    """Prop. 1 with the gas rule: the family depends on gas, never on bids, so a
+    misreport still cannot pay when the default wins (and truthful orders gain)."""
+    truthful = parse_scenario(doc).run_auction(k_cutoff=k_cutoff)
+    for oid in truthful.searchers:
+        assert utility(doc, truthful, oid) >= 0
+    oid = data.draw(st.sampled_from([o["id"] for o in doc["orders"]]))
+    num, den = data.draw(st.sampled_from([(0, 1), (1, 2), (11, 10), (2, 1), (5, 1)]))
+    lie = parse_scenario(scaled(doc, oid, num, den)).run_auction(k_cutoff=k_cutoff)
+    assert utility(doc, lie, oid) <= utility(doc, truthful, oid)
