@@ -105,3 +105,36 @@ def test_gas_limited_slots_keep_ir_and_no_profitable_misreport(doc, k_cutoff, da
     num, den = data.draw(st.sampled_from([(0, 1), (1, 2), (11, 10), (2, 1), (5, 1)]))
     lie = parse_scenario(scaled(doc, oid, num, den)).run_auction(k_cutoff=k_cutoff)
     assert utility(doc, lie, oid) <= utility(doc, truthful, oid)
+
+
+# (c) Special cases only from verified structure, never from kind/target labels --------
+
+def labelled(doc, kind, target):
+    out = {**doc, "orders": [{**o, "kind": kind, "target": target} for o in doc["orders"]]}
+    return out
+
+
+def test_transfer_labels_do_not_make_a_table_group_commutative():
+    # Four orders on one key whose bids depend on who went before: a large group at
+    # k_cutoff 3. Labelled "transfer" of one target, Fig. 3's special case (one seeded
+    # order of all of them) used to apply on the labels' word alone.
+    orders = [table_order("o0", ["k"], 1, {"o3": 100}), table_order("o1", ["k"], 5, {"o0": 0}),
+              table_order("o2", ["k"], 5, {"o3": 0}), table_order("o3", ["k"], 5)]
+    doc = scenario(orders)
+    honest = parse_scenario(doc).run_auction(k_cutoff=3)
+    for seed in range(4):
+        claimed = parse_scenario({**labelled(doc, "transfer", "USDC"), "seed": seed}).run_auction(k_cutoff=3)
+        plain = parse_scenario({**doc, "seed": seed}).run_auction(k_cutoff=3)
+        assert claimed.default.block == plain.default.block
+        assert claimed.default.refunds == plain.default.refunds
+    assert honest.default.value >= 100
+
+
+@GAS_SETTINGS
+@given(table_scenarios(min_orders=3, max_orders=8, builders=False), st.sampled_from(["transfer", "sandwich",
+                                                                                      "arbitrage", "swap"]))
+def test_no_label_changes_a_table_slots_report(doc, kind):
+    plain = parse_scenario(doc).run_auction(k_cutoff=3)
+    claimed = parse_scenario(labelled(doc, kind, "X")).run_auction(k_cutoff=3)
+    assert claimed.block == plain.block
+    assert claimed.searchers == plain.searchers

@@ -105,6 +105,9 @@ class GasCappedWorld(World):
     def commutative(self, order_ids: Sequence[str]) -> bool:
         return self.inner.commutative(order_ids)
 
+    def verified_kind(self, order_id: str) -> str:
+        return self.inner.verified_kind(order_id)
+
     def cursor(self) -> _CappedCursor:
         return _CappedCursor(self)
 

@@ -172,7 +172,7 @@ def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[l
     for cluster in clusters.values():
         if len(cluster) > 1:
             exclusive.append(cluster)
-        elif world.orders[cluster[0]].kind == "arbitrage":
+        elif world.verified_kind(cluster[0]) == "arbitrage":
             routes.setdefault(world.access(cluster[0]).keys, []).append(cluster[0])
         else:
             plain.append(cluster[0])
@@ -180,7 +180,7 @@ def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[l
     def ordered(sets: list[list[str]]) -> list[list[str]]:
         # Within a set, searchers' bundles before bare user orders, then seeded: a set
         # the budget cannot enumerate contributes its first member.
-        sets = [sorted(s, key=lambda o: (world.orders[o].kind in PLAIN_KINDS, seeded_rank(seed, o))) for s in sets]
+        sets = [sorted(s, key=lambda o: (world.verified_kind(o) in PLAIN_KINDS, seeded_rank(seed, o))) for s in sets]
         return sorted(sets, key=lambda s: seeded_rank(seed, s[0]))
 
     return ordered(exclusive), ordered(list(routes.values())), seeded_order(plain, seed)
@@ -345,7 +345,7 @@ def bundles_before_bare_swaps(world: World, sequence: list[str], set_of: dict[st
             places.setdefault(k, []).append(pos)
     out = list(sequence)
     for positions in places.values():
-        members = sorted((sequence[p] for p in positions), key=lambda o: world.orders[o].kind in PLAIN_KINDS)
+        members = sorted((sequence[p] for p in positions), key=lambda o: world.verified_kind(o) in PLAIN_KINDS)
         for pos, oid in zip(positions, members):
             out[pos] = oid
     return out
@@ -356,7 +356,7 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
     """Every order of the group sorted by a kind template, then seeded shuffles."""
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
-        sequence = sorted(members, key=lambda o: (rank.get(world.orders[o].kind, len(template)), seeded_rank(seed, o)))
+        sequence = sorted(members, key=lambda o: (rank.get(world.verified_kind(o), len(template)), seeded_rank(seed, o)))
         offer_sequence(world, without_shared_transactions(world, sequence), best, counterfactuals)
     exclusive, _, _ = choice_sets(world, members, seed)
     set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}

@@ -71,15 +71,23 @@ class AmmWorld(World):
         tips are fixed: every ordering gives the same block. Decided from the orders'
         structure and the parent state, never from bids.
         """
-        if not super().commutative(order_ids):
-            return False
         outgoing: dict[str, int] = {}
+        tokens: set[str] = set()
         for oid in order_ids:
-            program = self.programs[oid]
+            program = self.programs[oid]  # what executes, not what the order's label says
             if not isinstance(program, Transfer):
                 return False
+            tokens.add(program.from_key.split(":", 1)[0])
             outgoing[program.from_key] = outgoing.get(program.from_key, 0) + program.amount
+        txs = [t for oid in order_ids for t in self.orders[oid].txs]
+        if len(tokens) != 1 or len(txs) != len(set(txs)):
+            return False
         return all(self.initial_balances.get(key, 0) >= total for key, total in outgoing.items())
+
+    def verified_kind(self, order_id: str) -> str:
+        # The parser built the order's program from its kind and checked its target
+        # against the program's structure: here a kind is what executes.
+        return self.orders[order_id].kind
 
     def to_json(self) -> dict[str, Any]:
         balances: dict[str, dict[str, int]] = {}
