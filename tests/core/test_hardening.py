@@ -138,3 +138,40 @@ def test_no_label_changes_a_table_slots_report(doc, kind):
     claimed = parse_scenario(labelled(doc, kind, "X")).run_auction(k_cutoff=3)
     assert claimed.block == plain.block
     assert claimed.searchers == plain.searchers
+
+
+# (d) One sender's payment deciding another of its orders (amm world) ----------------
+
+def coupled_slot(share_bps):
+    """The searcher's arbitrage pays its share of the profit and keeps the rest in its
+    WETH balance; its own swap spends 0.001 WETH it does not have at the parent state:
+    the swap runs after the arbitrage only if the arbitrage's bid leaves enough."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).parents[1] / "amm"))
+    from amm_fixtures import SEARCHER, two_venues
+
+    doc = two_venues()
+    arb = next(o for o in doc["orders"] if o["id"] == "arb")
+    spend = {"id": "spend", "kind": "swap", "sender": SEARCHER, "pool": "p2", "token_in": "WETH",
+             "amount_in": 10**15, "min_out": 0, "tip": 10**14}
+    doc["orders"] = [{**arb, "share_bps": share_bps}, spend]
+    return doc
+
+
+def test_a_senders_bid_cannot_decide_whether_its_other_order_runs():
+    truthful = parse_scenario(coupled_slot(10_000)).run_auction()
+    assert "spend" not in truthful.block  # paying the whole profit leaves nothing to spend
+    # Shading the arbitrage's bid would let the same sender's swap run after it: the
+    # bid would decide another order's outcome. The two are exclusive in the family.
+    world = parse_scenario(coupled_slot(2_000)).world
+    assert world.evaluate(["arb", "spend"]).orders == ("arb", "spend")
+    for share in (1_000, 2_000, 5_000, 10_000):
+        report = parse_scenario(coupled_slot(share)).run_auction()
+        assert not {"arb", "spend"} <= set(report.default.block.orders), share
+
+
+def test_payment_coupling_is_structural():
+    world = parse_scenario(coupled_slot(2_000)).world
+    assert world.exclusive_keys("arb") & world.exclusive_keys("spend")
+    assert parse_scenario(coupled_slot(9_000)).world.exclusive_keys("spend") == world.exclusive_keys("spend")

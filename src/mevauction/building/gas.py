@@ -108,6 +108,9 @@ class GasCappedWorld(World):
     def verified_kind(self, order_id: str) -> str:
         return self.inner.verified_kind(order_id)
 
+    def exclusive_keys(self, order_id: str) -> frozenset[str]:
+        return self.inner.exclusive_keys(order_id)
+
     def cursor(self) -> _CappedCursor:
         return _CappedCursor(self)
 

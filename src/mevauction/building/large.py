@@ -90,9 +90,9 @@ def select(members: Sequence[str], k: int, seed: int) -> list[str]:
 
 def share_one_transaction(world: World, members: Sequence[str]) -> bool:
     """Every order contains one common transaction: at most one can be included."""
-    common = set(world.orders[members[0]].txs)
+    common = set(world.exclusive_keys(members[0]))
     for oid in members[1:]:
-        common &= set(world.orders[oid].txs)
+        common &= world.exclusive_keys(oid)
         if not common:
             return False
     return True
@@ -158,7 +158,7 @@ def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[l
     uf = UnionFind(members)
     owner: dict[str, str] = {}
     for oid in members:
-        for tx in world.orders[oid].txs:
+        for tx in world.exclusive_keys(oid):
             if tx in owner:
                 uf.union(owner[tx], oid)
             else:
@@ -297,7 +297,7 @@ def without_shared_transactions(world: World, sequence: Sequence[str]) -> list[s
     seen: set[str] = set()
     kept = []
     for oid in sequence:
-        txs = world.orders[oid].txs
+        txs = world.exclusive_keys(oid)
         if seen.isdisjoint(txs):
             kept.append(oid)
             seen.update(txs)
@@ -313,13 +313,13 @@ def offer_sequence(world: World, sequence: Sequence[str], best: UnionMaximum, co
     """
     cursor = world.cursor()
     push, pop = cursor.push, cursor.pop
-    orders = world.orders
+    exclusive_keys = world.exclusive_keys
     included: list[str] = []
     bids: dict[str, int] = {}
     seen: set[str] = set()
     value = 0
     for oid in sequence:
-        txs = orders[oid].txs
+        txs = exclusive_keys(oid)
         if not seen.isdisjoint(txs):
             continue
         out = push(oid)

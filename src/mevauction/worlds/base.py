@@ -209,6 +209,14 @@ class World(ABC):
         """
         return False
 
+    def exclusive_keys(self, order_id: str) -> frozenset[str]:
+        """Keys of which a block of the default algorithm's family holds at most one
+        order: the order's transactions (a nonce is used once), and whatever else the
+        world knows makes two orders' outcomes depend on each other's *bids* (amm: one
+        sender's payment that decides whether its other order can pay; issue 15).
+        Structural, fixed per order, never read from a bid."""
+        return frozenset(self.orders[order_id].txs)
+
     def verified_kind(self, order_id: str) -> str:
         """The order's kind as the world has checked it, or ``"bundle"`` (unknown).
 
