@@ -33,8 +33,12 @@ Why this keeps Prop. 1: every rule looks only at the orders' structure — their
 transactions, kind and accessed keys — the group size and the slot seed; none
 reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)). Which bundle of
 a victim runs in 4 depends on which ones revert — a property of the orders'
-programs and the state, not of their bids (an amm order's share of profit never
-decides whether it reverts) — so the executed blocks are bid-independent too. The maximum over
+programs and the state, not of their bids: an order's bid never decides whether it reverts, and where
+one order's bid could decide another's (one amm sender's payment and its other
+order spending from the same balance) the two are exclusive in every family,
+like orders sharing a transaction (``World.exclusive_keys``) — so the executed
+blocks are bid-independent too. Kinds are the world-verified ones
+(``World.verified_kind``), never a sender's label. The maximum over
 Ω is exact (Prop. 1 (ii)): each family is enumerated completely and the maximum of a
 union is the maximum of the families' maxima. The counterfactual maxima
 max_{o∈Ω} Σ_{j≠i} b_j(o) are taken over the same union, so refunds stay exact for Ω.
@@ -356,7 +360,8 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
     """Every order of the group sorted by a kind template, then seeded shuffles."""
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
-        sequence = sorted(members, key=lambda o: (rank.get(world.verified_kind(o), len(template)), seeded_rank(seed, o)))
+        sequence = sorted(members, key=lambda o: (rank.get(world.verified_kind(o), len(template)),
+                                                  seeded_rank(seed, o)))
         offer_sequence(world, without_shared_transactions(world, sequence), best, counterfactuals)
     exclusive, _, _ = choice_sets(world, members, seed)
     set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}

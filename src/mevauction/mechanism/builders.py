@@ -74,7 +74,7 @@ def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
     if sub.algorithm == "default" and default_block is not None:
         sequence: Sequence[str] = default_block.orders
     elif sub.algorithm is not None:
-        options: dict = {"k_cutoff": k_cutoff, "seed": seed}
+        options: dict[str, int] = {"k_cutoff": k_cutoff, "seed": seed}
         if gas_budget is not None:
             options["block_gas_limit"] = gas_budget
         try:
