@@ -36,6 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--algorithms", default=",".join(ALGORITHMS),
                    help=f"comma-separated algorithms (default {','.join(ALGORITHMS)})")
     p.add_argument("--k-cutoff", default=str(K_CUTOFF), help="default algorithm's k_cutoff (default 8)")
+    p.add_argument("--profile", default="mainnet",
+                   help="workload shape: mainnet (seed 004 § 5.2, default) or contested (one huge group per block)")
     p.add_argument("--repeat", default="1", help="runs of each algorithm per block; median and spread (default 1)")
     p.add_argument("--workers", default="1", help="processes to spread blocks over (default 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="spread blocks over a Ray cluster instead")
@@ -56,6 +58,7 @@ def _int(text: str, field: str, minimum: int) -> int:
 
 def params_from_args(args: argparse.Namespace) -> BenchParams:
     workloads.generator_for(args.world, "--world")  # fails early, naming the flag
+    workloads.profile_options(args.world, args.profile)
     algorithms = check_algorithms([a.strip() for a in args.algorithms.split(",") if a.strip()])
     return BenchParams(
         world=args.world,
@@ -65,6 +68,7 @@ def params_from_args(args: argparse.Namespace) -> BenchParams:
         k_cutoff=_int(args.k_cutoff, "--k-cutoff", 2),
         algorithms=algorithms,
         repeat=_int(args.repeat, "--repeat", 1),
+        profile=args.profile,
     )
 
 
@@ -98,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
 def print_summary(doc: dict, console: Console) -> None:
     s = doc["summary"]
     table = Table(
-        title=f"{doc['params']['blocks']} blocks × {doc['params']['orders']} orders ({doc['params']['world']})"
+        title=f"{doc['params']['blocks']} blocks × {doc['params']['orders']} orders "
+              f"({doc['params']['world']}, {doc['params'].get('profile', 'contested')})"
     )
     for col in ("algorithm", "best share", "median gap (not best)", "median ms", "p99 ms"):
         table.add_column(col, justify="left" if col == "algorithm" else "right")

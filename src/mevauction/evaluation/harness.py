@@ -46,6 +46,8 @@ class BenchParams:
     # Each algorithm runs ``repeat`` times per block: runtime_ms is the median run,
     # runtime_spread_ms the [fastest, slowest] (values are checked equal across runs).
     repeat: int = 1
+    # Workload shape (spec/bench.md): "mainnet" (seed 004 § 5.2) or "contested".
+    profile: str = "mainnet"
 
     def to_json(self) -> dict:
         doc = asdict(self)
@@ -82,7 +84,8 @@ def _timed(fn: Callable[[], T]) -> tuple[T, float]:
 def bench_block(params: BenchParams, index: int) -> dict:
     """Generate block ``index`` and run every algorithm on the same orders."""
     seed = block_seed(params.seed, index)
-    scenario = workloads.generate(params.world, params.orders, seed)
+    scenario = workloads.generate(params.world, params.orders, seed, **workloads.profile_options(
+        params.world, params.profile))
     world = build_world(scenario)
     order_ids = list(world.orders)
     sizes = [len(g) for g in conflict_groups(order_ids, world.conflict_access)]
