@@ -98,6 +98,8 @@ class SlotDesk(Protocol):
 
     async def own_order(self, signer: str, order_id: str, slot: int | None) -> OrderRecord | None: ...
 
+    def seed_commitment(self, slot: int) -> str: ...
+
     @property
     def sealed(self) -> bool: ...
 
@@ -282,7 +284,8 @@ class JsonRpc:
             if method == "mev_getCommittee":
                 return self._slot_desk(method).committee_info(params)
             return {"slot": hex(current), "deadline_ms": int(clock.deadline(current) * 1000),
-                    "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind")}
+                    "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind"),
+                    "seed_commitment": self._slot_desk(method).seed_commitment(current)}
         if method not in SIGNED_METHODS + SIMULATION_METHODS:
             raise RpcError(
                 METHOD_NOT_FOUND,
