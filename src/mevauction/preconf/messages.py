@@ -131,6 +131,12 @@ class SignedBid:
     digest: bytes
     signature: bytes
 
+    @property
+    def key(self) -> str:
+        """The signed bid's identity: digest and exact signature bytes, in hex. The digest
+        alone is not one: anyone can sign a bidder's exact fields with another key."""
+        return self.digest.hex() + self.signature.hex()
+
     @classmethod
     def sign(cls, bid: Bid, signer: Signer, chain_id: int, contract: str) -> SignedBid:
         digest = bid.digest(chain_id, contract)
