@@ -18,7 +18,14 @@ from mevauction.preconf.hashing import address_bytes
 from mevauction.preconf.keys import BadSignature, Signer
 from mevauction.preconf.messages import Bid, Commitment, SignedBid, parse_uint
 from mevauction.preconf.nike import GROUP_R, BadPoint, shared_key
-from mevauction.preconf.settlement import PROTOCOL_FEE_PERCENT, SLASH_PENALTY_PERCENT, DeliveredBlock, settle
+from mevauction.preconf.settlement import (
+    DISPATCH_WINDOW_MS,
+    PROTOCOL_FEE_PERCENT,
+    SLASH_PENALTY_PERCENT,
+    DeliveredBlock,
+    Recorded,
+    settle_one,
+)
 
 
 def _read_json(path: str, field: str) -> object:
@@ -106,9 +113,16 @@ def cmd_commit(args: argparse.Namespace) -> int:
 def cmd_settle(args: argparse.Namespace) -> int:
     commitment = Commitment.from_json(_read_json(args.commitment, "COMMITMENT.json"))
     block = DeliveredBlock.from_json(_read_json(args.block, "BLOCK.json"))
+    # The file's dispatch timestamp is the provider's claim: it counts only within the
+    # dispatch window before the time the commitment was recorded (--recorded-ms).
+    recorded = Recorded(commitment, parse_uint(args.recorded_ms, "--recorded-ms", 64),
+                        as_wei(args.escrowed, "--escrowed") if args.escrowed is not None
+                        else commitment.signed_bid.bid.bid_amt)
     try:
-        result = settle(commitment, block, as_wei(args.stake, "--stake"),
-                        as_wei(args.fee_percent, "--fee-percent"), as_wei(args.penalty_percent, "--penalty-percent"))
+        result = settle_one(recorded, block, as_wei(args.stake, "--stake"),
+                            parse_uint(args.dispatch_window_ms, "--dispatch-window-ms", 64),
+                            as_wei(args.fee_percent, "--fee-percent"),
+                            as_wei(args.penalty_percent, "--penalty-percent"))
     except BadSignature as exc:  # a signature inside the commitment file
         raise InputError(f"COMMITMENT.json.{exc.field}", exc.message) from None
     except ValueError as exc:
@@ -185,6 +199,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("commitment", metavar="COMMITMENT.json")
     p.add_argument("block", metavar="BLOCK.json")
     p.add_argument("--stake", required=True, help="provider stake, wei")
+    p.add_argument("--recorded-ms", required=True, help="when the commitment was recorded (stored), Unix ms")
+    p.add_argument("--dispatch-window-ms", default=str(DISPATCH_WINDOW_MS),
+                   help=f"PreconfManager commitmentDispatchWindow (default {DISPATCH_WINDOW_MS})")
+    p.add_argument("--escrowed", help="wei the deposit holds for the bid (default: the bid amount)")
     p.add_argument("--fee-percent", default=str(PROTOCOL_FEE_PERCENT), help="1e18 = 100%% (default 2%%)")
     p.add_argument("--penalty-percent", default=str(SLASH_PENALTY_PERCENT), help="1e18 = 100%% (default 5%%)")
     p.add_argument("--out")
