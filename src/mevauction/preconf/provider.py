@@ -206,6 +206,37 @@ class ProviderEngine:
         book.observed_per_gas.append(bid.bid_amt // arrival.gas)
         return out
 
+    def restore(self, sb: SignedBid, bidder: str, gas: int, arrival: int,
+                decision: Commitment | Reject | None, escrow_open: bool = True) -> None:
+        """Put back one stored bid with its stored decision (a restart), without signing:
+        a commitment holds its escrow (until settled, ``escrow_open``) and its gas and
+        group; a reject holds nothing; an undecided bid is pending again, deadline and all.
+        Stored bids come back in arrival order, so a superseded bid is already decided
+        when the bid that raised it returns."""
+        book = self.books.setdefault(sb.bid.block_number, BlockBook())
+        group, key = (bidder.lower(), sb.bid.txn_hash), sb.key
+        admitted = not isinstance(decision, Reject) or decision.reason in ("not-selected", "superseded")
+        if admitted:
+            book.seen.add((bidder.lower(), sb.digest))
+        if decision is not None:
+            book.decided[key] = decision
+            if isinstance(decision, Commitment):
+                book.committed_groups.add(group)
+                book.sold_gas += gas
+                if escrow_open:
+                    self.ledger.hold(key.encode(), bidder, self.signer.address, sb.bid.bid_amt)
+            return
+        self.ledger.hold(key.encode(), bidder, self.signer.address, sb.bid.bid_amt)
+        book.waiting.add(key)
+        book.pending[group] = Pending(sb, bidder, gas, arrival, arrival + self.params.reject_within_ms)
+        heapq.heappush(book.deadlines, (arrival + self.params.reject_within_ms, group, key))
+
+    def mark_rounds_done(self, block_number: int, until: int) -> None:
+        """Scheduled rounds up to ``until`` ran before a restart: not to be run again."""
+        block_at = self.block_time(block_number)
+        self.rounds_done.setdefault(block_number, set()).update(
+            block_at - t for t in self.params.round_offsets if block_at - t <= until)
+
     def is_pending(self, sb: SignedBid) -> bool:
         book = self.books.get(sb.bid.block_number)
         return book is not None and sb.key in book.waiting
