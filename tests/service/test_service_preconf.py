@@ -1,5 +1,6 @@
 """The preconfirmation bidder API of a running ``mevauction serve`` (real signatures over HTTP)."""
 
+import json
 import time
 
 import pytest
@@ -30,7 +31,6 @@ DEPOSIT = 10**15
 
 
 def preconf_env() -> dict[str, str]:
-    import json
     return {
         "MEVAUCTION_PRECONF_KEY": PROVIDER_KEY.hex(),
         "MEVAUCTION_PRECONF_NIKE_KEY": hex(NIKE_SECRET),
@@ -242,3 +242,59 @@ def test_bid_with_raw_transactions_is_checked_and_kept(client):
     record = client.send_preconf_bid(doc)
     assert record["status"] == "committed"
     assert record["messages"][0]["bid"]["rawTransactions"] == [raw]
+
+
+@pytest.fixture(scope="module")
+def bidder_node(server, tmp_path_factory):
+    """mev-commit's bidder API, as a process, in front of the service (FUNDED's keys)."""
+    import subprocess
+    import sys
+
+    import httpx
+    from service_harness import ROOT, free_port
+    keys = tmp_path_factory.mktemp("node")
+    (keys / "bidder.key").write_text(keccak256(b"funded bidder").hex() + "\n")
+    (keys / "nike.key").write_text("0x2a\n")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "mevauction", "preconf", "bidder-node", "--service", server.url,
+                             "--key-file", str(keys / "bidder.key"), "--nike-key-file", str(keys / "nike.key"),
+                             "--port", str(port)], env={**server.env, "PYTHONPATH": str(ROOT / "src")},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            httpx.get(url + "/docs", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+def test_mev_commit_bidder_api_streams_verified_commitments(client, bidder_node):
+    """A bidder's existing mev-commit tooling: POST /v1/bidder/bid, commitments streamed back."""
+    import httpx
+    now = int(time.time() * 1000)
+    block = client.slot()["slot"] + 2
+    request = {"txHashes": ["0x" + "5a" * 32], "amount": str(21_000 * RESERVE_PER_GAS * 3), "blockNumber": block,
+               "decayStartTimestamp": now, "decayEndTimestamp": now + 60_000, "revertingTxHashes": [],
+               "bidOptions": {"options": [{"positionConstraint": {"anchor": "ANCHOR_TOP", "basis": "BASIS_ABSOLUTE",
+                                                                  "value": 3}}]}}
+    with httpx.stream("POST", bidder_node + "/v1/bidder/bid", json=request, timeout=30) as response:
+        assert response.status_code == 200
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    [only] = lines
+    c = only["result"]
+    assert c["txHashes"] == ["5a" * 32] and c["bidAmount"] == request["amount"] and c["blockNumber"] == str(block)
+    assert c["providerAddress"] == PROVIDER.address.lower()[2:] and c["slashAmount"] == request["amount"]
+    assert now <= int(c["dispatchTimestamp"]) <= int(time.time() * 1000)  # when it was signed
+    record = client.call("preconf_getBid", [c["receivedBidDigest"], 0, FUNDED.address])
+    assert record["status"] == "committed" and record["messages"][0]["commitmentDigest"] == c["commitmentDigest"]
+    assert Commitment.from_json(record["messages"][0]).committer() == PROVIDER.address
+    # The proto's validation rules: HTTP 400 with grpc-gateway's error shape, code 3.
+    bad = httpx.post(bidder_node + "/v1/bidder/bid", json={**request, "amount": "²"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["code"] == 3 and "amount" in bad.json()["message"]
+    empty = httpx.post(bidder_node + "/v1/bidder/bid", json={**request, "txHashes": []}, timeout=10)
+    assert empty.status_code == 400 and "empty bid" in empty.json()["message"]

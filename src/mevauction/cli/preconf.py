@@ -160,6 +160,27 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bidder_node(args: argparse.Namespace) -> int:
+    """mev-commit's bidder HTTP API (POST /v1/bidder/bid) in front of a mevauction service."""
+    import uvicorn
+
+    from mevauction.client import Client
+    from mevauction.client.bidder_node import BidderNode
+    from mevauction.preconf.params import SignedParameters
+
+    with Client(args.service) as client:
+        published = SignedParameters.from_json(client.call("preconf_getParams", []), "preconf_getParams")
+    provider = published.verify()  # signed by the provider it names
+    nike = _read_secret(args.nike_key_file, "--nike-key-file") % GROUP_R
+    require(nike != 0, "--nike-key-file", "must not be zero modulo the group order")
+    node = BidderNode(args.service, _signer(args.key_file), nike, published.params.chain_id,
+                      published.params.contract, provider)
+    print(f"bidder node for {node.signer.address} on http://{args.host}:{args.port}/v1/bidder/bid "
+          f"-> provider {provider} at {args.service}", flush=True)
+    uvicorn.run(node.app(), host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("preconf", help="preconfirmation bids, commitments, settlement, simulation")
     sub = parser.add_subparsers(dest="preconf_command", metavar="SUBCOMMAND")
@@ -207,6 +228,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--penalty-percent", default=str(SLASH_PENALTY_PERCENT), help="1e18 = 100%% (default 5%%)")
     p.add_argument("--out")
     p.set_defaults(func=cmd_settle)
+
+    p = sub.add_parser("bidder-node", help="mev-commit's bidder API (POST /v1/bidder/bid) for a mevauction service")
+    p.add_argument("--service", required=True, help="the service's URL (its preconf provider)")
+    p.add_argument("--key-file", required=True, help="the bidder's secp256k1 key (one hex line)")
+    p.add_argument("--nike-key-file", required=True, help="the bidder's BN254 secret (one hex line)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=13524)
+    p.set_defaults(func=cmd_bidder_node)
 
     p = sub.add_parser("simulate", help="market simulation: deferring problem and remedies")
     p.add_argument("--slots", type=int, default=100)

@@ -207,7 +207,7 @@ class ProviderEngine:
         return out
 
     def restore(self, sb: SignedBid, bidder: str, gas: int, arrival: int,
-                decision: Commitment | Reject | None, escrow_open: bool = True) -> None:
+                decision: Commitment | Reject | str | None, escrow_open: bool = True) -> None:
         """Put back one stored bid with its stored decision (a restart), without signing:
         a commitment holds its escrow (until settled, ``escrow_open``) and its gas and
         group; a reject holds nothing; an undecided bid is pending again, deadline and all.
@@ -218,8 +218,9 @@ class ProviderEngine:
         admitted = not isinstance(decision, Reject) or decision.reason in ("not-selected", "superseded")
         if admitted:
             book.seen.add((bidder.lower(), sb.digest))
-        if decision is not None:
-            book.decided[key] = decision
+        if decision is not None:  # a str: decided by a message of an older format (rejected)
+            if not isinstance(decision, str):
+                book.decided[key] = decision
             if isinstance(decision, Commitment):
                 book.committed_groups.add(group)
                 book.sold_gas += gas

@@ -15,16 +15,30 @@ leaves nothing half-settled; settling a block again returns the stored result.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
+from mevauction.preconf.deposits import DepositLedger
+from mevauction.preconf.keys import Signer
 from mevauction.preconf.messages import Commitment
 from mevauction.preconf.settlement import BLOCK_SETTLEMENT_FORMAT, Recorded, settle_commitments
 from mevauction.service import dao
-from mevauction.service.store import Db
+from mevauction.service.metrics import Metrics
+from mevauction.service.store import Db, Store
 
-if TYPE_CHECKING:
-    from mevauction.service.preconf import PreconfDesk
+
+class PreconfDesk(Protocol):
+    """What settlement uses of the desk (service/preconf.py), which imports this module."""
+
+    store: Store
+    ledger: DepositLedger
+    metrics: Metrics
+    signer: Signer
+    stake: int
+    dispatch_window_ms: int
+    settled: set[int]
+    _settling: asyncio.Lock
 
 
 def _recorded(db: Db, desk: PreconfDesk, block_number: int) -> list[Recorded]:
@@ -47,7 +61,9 @@ async def settle_block(desk: PreconfDesk, block_number: int, block_txs: list, wi
     """Settle every commitment for ``block_number`` against the mined block; the report."""
     async with desk._settling:
         if block_number in desk.settled:
-            return await settlement_report(desk, block_number)
+            stored = await settlement_report(desk, block_number)
+            assert stored is not None
+            return stored
         recorded = await desk.store.read(lambda db: _recorded(db, desk, block_number))
         result = settle_commitments(block_txs, recorded, block_number, winner or desk.signer.address, desk.stake,
                                     desk.dispatch_window_ms)
