@@ -4,6 +4,7 @@ increments, deposits, published parameters and their audit, deferring vs decay."
 import pytest
 from preconf_fixtures import ALICE, CAROL, CHAIN_ID, CONTRACT, PROVIDER, arrive, make_bid, make_engine
 
+from mevauction.preconf.decay import decayed_amount
 from mevauction.preconf.evidence import Reject
 from mevauction.preconf.knapsack import Offer, forward_greedy
 from mevauction.preconf.messages import Commitment, SignedBid
@@ -180,3 +181,29 @@ def test_decay_makes_the_deferring_provider_accept_early():
     engine.on_bid(arrive(make_bid("41" * 32, 400, start=13000, end=25000), 100, 13000))   # 4/gas: not worth it
     [c] = engine.run_round(2, BLOCK_AT - 8000)
     assert c.signed_bid.bid.bid_amt == 1000
+
+
+def test_a_late_round_is_dated_when_it_runs_not_when_it_was_scheduled():
+    """Issue 14: a bid arriving at T-5500 ms was committed by the T-6000 round as if
+    dispatched at T-6000, keeping 100 % of its value instead of the decayed 80 %."""
+    engine, _, _ = make_engine(schedule=((6000, 100_000), (0, 200_000)), reject_within_ms=100_000)
+    t = BLOCK_AT
+    sb = make_bid("70" * 32, 1000, start=t - 6000, end=t - 3500)  # 80 % left at T-5500
+    assert engine.on_bid(arrive(sb, 100, t - 5500)) == []
+    [c] = engine.tick(t - 5500)  # the T-6000 round comes due now: it runs now
+    assert c.dispatch_timestamp == t - 5500
+    assert decayed_amount(1000, sb.bid.decay_start, sb.bid.decay_end, c.dispatch_timestamp) == 800
+    assert engine.tick(t - 5000) == []  # and is not run a second time
+
+
+def test_rejects_go_out_by_their_deadline_in_periodic_mode_too():
+    """Issue 14: deadlines were only processed at rounds (16.5 s late with a 1.5 s deadline)."""
+    engine, _, ledger = make_engine(schedule=((8000, 100), (0, 200)), reject_within_ms=1500,
+                                    reserve=ReservePolicy("fixed", 1000))
+    engine.reject_lead_ms = 100
+    sb = make_bid("71" * 32, 100)
+    engine.on_bid(arrive(sb, 100, 17_000))  # after the T-8000 round, long before the last one
+    assert engine.tick(18_000) == []
+    [r] = engine.tick(18_420)  # within the lead of its 18_500 deadline: rejected, dated now
+    assert r.reason == "not-selected" and r.timestamp == 18_420 <= 17_000 + 1500
+    assert ledger.escrowed(ALICE.address, PROVIDER.address) == 0
