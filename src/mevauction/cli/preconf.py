@@ -134,26 +134,39 @@ def cmd_settle(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from mevauction.preconf.market import MarketConfig, simulate
+    from mevauction.preconf.market import MarketConfig, simulate, spread
     from mevauction.preconf.plots import plot_market
 
     require(args.slots > 0, "--slots", "must be positive")
     require(args.bidders > 0, "--bidders", "must be positive")
+    require(args.seeds > 0, "--seeds", "must be positive")
     if args.compare:
         configs = [("deferring", False), ("deferring", True), ("greedy", False), ("dynamic-reserve", False)]
     else:
         configs = [(args.policy, args.decay == "on")]
-    reports = [simulate(MarketConfig(slots=args.slots, bidders=args.bidders, policy=p, decay=d, seed=args.seed))
-               for p, d in configs]
-    output = reports[0] if len(reports) == 1 else {"format": "mevauction.preconf.simulation-set/1", "runs": reports}
+    seeds = range(args.seed, args.seed + args.seeds)
+    runs = {(p, d): [simulate(MarketConfig(slots=args.slots, bidders=args.bidders, policy=p, decay=d, seed=s),
+                              progress=args.seeds == 1) for s in seeds] for p, d in configs}
+    reports = [rs[0] for rs in runs.values()]
+    if args.seeds == 1 and len(reports) == 1:
+        output: dict = reports[0]
+    else:
+        output = {"format": "mevauction.preconf.simulation-set/2", "seeds": list(seeds),
+                  "configs": [{"policy": p, "decay": "on" if d else "off", "spread": spread(rs),
+                               "runs": [r["summary"] for r in rs]} for (p, d), rs in runs.items()]}
+        if args.seeds == 1:
+            output["runs"] = reports
     Path(args.json).write_text(json.dumps(output, indent=2) + "\n")
-    for r in reports:
-        s = r["summary"]
-        premium = f"{int(s['premiumOverSpotWeiPerSlot']) / 1e18:+.5f} ETH/slot"
-        wait = "n/a" if s["meanTimeToAcceptanceMs"] is None else f"{s['meanTimeToAcceptanceMs']:.0f} ms"
-        print(f"{r['config']['policy']:>15} decay {r['config']['decay']:<3}  revenue "
-              f"{int(s['providerRevenueWei']) / 1e18:9.4f} ETH  preconf bids {s['preconfBids']:5d}  "
-              f"early accepts {s['earlyAcceptShare']:6.1%}  premium {premium}  time to accept {wait}")
+    for (p, d), rs in runs.items():
+        sp = spread(rs)
+
+        def fig(name: str, scale: float = 1.0, fmt: str = ".3f") -> str:
+            x = sp.get(name)
+            return "n/a" if x is None else f"{x['mean'] * scale:{fmt}} ± {x['sd'] * scale:{fmt}}"
+        print(f"{p:>15} decay {'on' if d else 'off':<3} ({len(rs)} seeds)  revenue {fig('providerRevenueWei', 1e-18)}"
+              f" ETH  preconf bids {fig('preconfBids', 1, '.0f')}  early accepts {fig('earlyAcceptShare')}  "
+              f"premium {fig('premiumOverSpotWeiPerSlot', 1e-18, '.5f')} ETH/slot  capacity-bound rounds "
+              f"{fig('capacityBoundRoundShare')}  late participation {fig('lateParticipation')}")
     if args.plots:
         for path in plot_market(reports, Path(args.plots)):
             print(f"wrote {path}")
@@ -239,10 +252,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("simulate", help="market simulation: deferring problem and remedies")
     p.add_argument("--slots", type=int, default=100)
-    p.add_argument("--bidders", type=int, default=20)
+    p.add_argument("--bidders", type=int, default=40)
     p.add_argument("--policy", choices=["greedy", "deferring", "dynamic-reserve"], default="greedy")
     p.add_argument("--decay", choices=["on", "off"], default="on")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seeds", type=int, default=1, help="run seeds SEED..SEED+N-1; figures as mean ± sd")
     p.add_argument("--json", required=True, metavar="OUT")
     p.add_argument("--plots", metavar="DIR")
     p.add_argument("--compare", action="store_true",
