@@ -48,6 +48,9 @@ class Arrival:
     gas: int
     received_at: int
     bidder: str | None = None
+    # The transport already verified the bidder's signature and names the bidder (a
+    # mev-commit provider node behind its decision API does): not checked again here.
+    verified: bool = False
 
 
 @dataclass(slots=True)
@@ -165,7 +168,7 @@ class ProviderEngine:
         if bid.decay_end <= bid.decay_start:
             return [self._reject(sb, now, "decay-window")]
         try:
-            bidder = sb.bidder()
+            bidder = arrival.bidder if arrival.verified and arrival.bidder else sb.bidder()
         except BadSignature:
             return [self._reject(sb, now, "bad-signature", NOBODY)]
         if arrival.bidder is not None and arrival.bidder.lower() != bidder.lower():
