@@ -68,7 +68,7 @@ def test_clock_resumes_and_never_reuses_a_slot_when_the_length_changes():
 
 def test_migrations_apply_once(tmp_path):
     db = connect(f"sqlite:///{tmp_path / 'm.db'}")
-    assert migrate(db) == [v for v, _, _ in MIGRATIONS]  # numbers are assigned per change, so may skip
+    assert migrate(db) == [v for v, _, _ in MIGRATIONS]
     assert migrate(db) == [] and schema_version(db) == LATEST
     with pytest.raises(InputError, match="file path"):
         connect("sqlite:///:memory:")

@@ -40,7 +40,7 @@ def declared() -> dict:
 
 def test_schema_module_is_what_the_migrations_build(tmp_path):
     db = connect(f"sqlite:///{tmp_path / 's.db'}")
-    assert migrate(db) == [v for v, _, _ in MIGRATIONS]  # numbers are assigned per change, so may skip
+    assert migrate(db) == [v for v, _, _ in MIGRATIONS]
     db.conn.close()
     assert shape(f"sqlite:///{tmp_path / 's.db'}") == declared()
 
