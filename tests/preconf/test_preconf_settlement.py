@@ -187,3 +187,16 @@ def test_ledger_balances_for_any_block(amounts, stake):
     result = settle_commitments(txs, recs, 7, PROVIDER.address, stake, WINDOW)
     assert result.balanced() and result.stake_in <= stake
     assert result.escrow_in == sum(a for a, *_ in amounts)
+
+
+def test_bid_options_bytes_equal_protobufs_own_marshalling():
+    """The hand codec (what the bid digest hashes) against the protobuf runtime."""
+    from mevauction.client.providerapi import BidOptions
+    m = BidOptions()
+    pc = m.options.add().position_constraint
+    pc.anchor, pc.basis, pc.value = 2, 3, -7
+    so = m.options.add().shutterised_bid_option
+    so.identity_prefix, so.eon_id, so.encrypted_tx = "ab" * 32, 9, "ff00"
+    ours = (PositionConstraint(2, 3, -7), Shutterised("ab" * 32, 9, "ff00"))
+    assert bidoptions.encode(ours) == m.SerializeToString()
+    assert bidoptions.decode(m.SerializeToString()) == ours
