@@ -97,3 +97,41 @@ def test_engine_decides_behind_a_provider_node(mode):
         assert sent <= r.dispatch_timestamp <= int(time.time() * 1000)  # when decided, not a scheduled time
         if r.status == api.STATUS_REJECTED:
             assert r.dispatch_timestamp <= sent + 600 + 50  # by its reject deadline (tick granularity)
+
+
+def test_decide_command_behind_a_provider_node(tmp_path):
+    """The same through ``mevauction preconf decide`` as its own process."""
+    import json
+    import subprocess
+    import sys
+
+    from mevauction.eth.keccak import keccak
+    from repo_paths import SRC
+    now = int(time.time() * 1000)
+    params = AuctionParameters(PROVIDER.address, CHAIN_ID, CONTRACT, ((4000, 21_000 * 3), (200, 21_000 * 3)),
+                               ReservePolicy("fixed", 10), 600, "continuous")
+    (tmp_path / "params.json").write_text(json.dumps(params.to_json()))
+    (tmp_path / "provider.key").write_text(keccak(b"bob").hex() + "\n")
+    (tmp_path / "nike.key").write_text(f"{PROVIDER_NIKE:064x}\n")
+    (tmp_path / "deposits.json").write_text(json.dumps({ALICE.address: str(10**18)}))
+    bids = []
+    for i, per_gas in enumerate((50, 5)):
+        b = Bid(f"{i + 9:064x}", 21_000 * per_gas, 5, now, now + 60_000)
+        bids.append(api.Bid(tx_hashes=[b.txn_hash], bid_amount=str(b.bid_amt), block_number=5,
+                            bid_digest=b.digest(CHAIN_ID, CONTRACT), decay_start_timestamp=now,
+                            decay_end_timestamp=now + 60_000, bidder_address=ALICE.address))
+    node = FakeNode(bids)
+    server, port = node.server()
+    proc = subprocess.Popen([sys.executable, "-m", "mevauction", "preconf", "decide", "--node", f"127.0.0.1:{port}",
+                             "--params", str(tmp_path / "params.json"), "--key-file", str(tmp_path / "provider.key"),
+                             "--nike-key-file", str(tmp_path / "nike.key"), "--deposits",
+                             str(tmp_path / "deposits.json"), "--anchor-block", "5", "--anchor-ms", str(now + 3000)],
+                            env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert node.done.wait(20), proc.stderr.read1().decode() if proc.poll() is not None else "no decisions"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        server.stop(0)
+    assert [r.status for r in node.responses] == [api.STATUS_ACCEPTED, api.STATUS_REJECTED]

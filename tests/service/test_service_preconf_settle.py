@@ -98,6 +98,7 @@ def test_delivery_settles_the_blocks_commitments_with_a_balanced_durable_ledger(
             broken = bid(desk, ALICE, 12, 21_000 * PER_GAS * 3, block)
             for sb in (kept, broken):
                 assert (await desk.send_bid(sb, ALICE.address)).status == "committed"
+            assert desk.sold_gas(block) == 2 * 21_000 and len(desk.committed(block)) == 2  # hooks for the block
             escrowed = int(desk.deposit(ALICE.address)["escrowed"])
             assert escrowed == kept.bid.bid_amt + broken.bid.bid_amt
             mined = ["0x" + "ee" * 32, "0x" + kept.bid.txn_hash]  # the broken one's transaction is not in it

@@ -194,6 +194,34 @@ def cmd_bidder_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decide(args: argparse.Namespace) -> int:
+    """mevauction's engine as the decision software behind a mev-commit provider node."""
+    from mevauction.client.provider_node import NodeDecider
+    from mevauction.preconf.deposits import DepositLedger
+    from mevauction.preconf.params import AuctionParameters
+    from mevauction.preconf.provider import ProviderEngine
+
+    params = AuctionParameters.from_json(_read_json(args.params, "PARAMS.json"), "PARAMS.json")
+    signer = _signer(args.key_file)
+    require(params.provider.lower() == signer.address.lower(), "--key-file",
+            f"is {signer.address}'s key, the parameters name {params.provider}")
+    ledger = DepositLedger()
+    deposits = _read_json(args.deposits, "--deposits") if args.deposits else {}
+    require(isinstance(deposits, dict), "--deposits", "must be a JSON object {bidder: wei}")
+    assert isinstance(deposits, dict)
+    for bidder, amount in deposits.items():
+        ledger.deposit(fields.checksum(fields.address(bidder, f"--deposits.{bidder}")), signer.address,
+                       as_wei(amount, f"--deposits.{bidder}"))
+    anchor_block = parse_uint(args.anchor_block, "--anchor-block", 64)
+    anchor_ms = parse_uint(args.anchor_ms, "--anchor-ms", 64)
+    slot_ms = parse_uint(args.slot_ms, "--slot-ms", 64)
+    engine = ProviderEngine(signer, _read_secret(args.nike_key_file, "--nike-key-file") % GROUP_R, params, ledger,
+                            lambda n: anchor_ms + (n - anchor_block) * slot_ms, history=False, reject_lead_ms=100)
+    print(f"deciding for provider {signer.address} behind the node at {args.node}", flush=True)
+    NodeDecider(args.node, engine).run()
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("preconf", help="preconfirmation bids, commitments, settlement, simulation")
     sub = parser.add_subparsers(dest="preconf_command", metavar="SUBCOMMAND")
@@ -249,6 +277,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=13524)
     p.set_defaults(func=cmd_bidder_node)
+
+    p = sub.add_parser("decide", help="decide bids behind a mev-commit provider node (its gRPC decision API)")
+    p.add_argument("--node", required=True, help="the node's provider API, HOST:PORT")
+    p.add_argument("--params", required=True, metavar="PARAMS.json", help="auction parameters (as published)")
+    p.add_argument("--key-file", required=True, help="the provider's secp256k1 key (must match the parameters)")
+    p.add_argument("--nike-key-file", required=True)
+    p.add_argument("--deposits", help="JSON {bidder: wei}: the deposits the engine may hold escrow against")
+    p.add_argument("--anchor-block", required=True, help="an L1 block number ...")
+    p.add_argument("--anchor-ms", required=True, help="... and its time, Unix ms")
+    p.add_argument("--slot-ms", default="12000")
+    p.set_defaults(func=cmd_decide)
 
     p = sub.add_parser("simulate", help="market simulation: deferring problem and remedies")
     p.add_argument("--slots", type=int, default=100)

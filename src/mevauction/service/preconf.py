@@ -429,6 +429,11 @@ class PreconfDesk:
     async def settlement(self, block_number: int) -> dict | None:
         return await preconf_settle.settlement_report(self, block_number)
 
+    def sold_gas(self, block_number: int) -> int:
+        """Gas sold as preconfirmations for a block so far: what its block must reserve."""
+        book = self.engine.books.get(block_number)
+        return book.sold_gas if book is not None else 0
+
     def committed(self, block_number: int) -> list[dict]:
         """The commitments signed so far for a block (in memory), for the block builder."""
         return [m for k in self.by_block.get(block_number, []) for m in self.bids[k].messages
