@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from mevauction.chain.rpc import NodeUnavailable
 from mevauction.chain.rpc import RpcError as NodeRpcError
 from mevauction.errors import InputError, require
+from mevauction.eth import fields
 from mevauction.eth.messages import verify_flashbots_header
 from mevauction.service import intake, views
 from mevauction.service.bounds import MAX_JSON_DEPTH, too_deep
@@ -55,7 +56,8 @@ SIMULATION_FAILED = -32000
 RAW_TX = "eth_sendRawTransaction"
 # Preconfirmation bids authenticate themselves (the bid is signed); X-Flashbots-Signature
 # is optional and, when present, must name the same bidder (the engine's peer check).
-PRECONF_METHODS = ("preconf_sendBid", "preconf_getBid", "preconf_getDeposit", "preconf_getParams")
+PRECONF_METHODS = ("preconf_sendBid", "preconf_getBid", "preconf_getDeposit", "preconf_getParams",
+                   "preconf_getSettlement")
 
 
 class RpcError(Exception):
@@ -97,6 +99,8 @@ class SlotDesk(Protocol):
     async def builder_bid(self, bid: intake.BuilderBid, signer: str, signed_ms: int) -> dict: ...
 
     async def own_order(self, signer: str, order_id: str, slot: int | None) -> OrderRecord | None: ...
+
+    def seed_commitment(self, slot: int) -> str: ...
 
     @property
     def sealed(self) -> bool: ...
@@ -178,7 +182,7 @@ class JsonRpc:
         result = await self._one(doc, body, signature_text, b"")
         if (self.desk is not None and b"text/event-stream" in headers.get(b"accept", b"")
                 and doc.get("method") == "preconf_sendBid" and result is not None and "result" in result):
-            record = self.desk.bids.get(result["result"]["bidDigest"])
+            record = self.desk.bids.get(result["result"]["bidDigest"] + result["result"]["bidSignature"])
             if record is not None:
                 return 200, Streamed(result, record)
         return 200, result if result is not None else {"jsonrpc": "2.0", "id": None, "result": None}
@@ -284,7 +288,8 @@ class JsonRpc:
             if method == "mev_getCommittee":
                 return self._slot_desk(method).committee_info(params)
             return {"slot": hex(current), "deadline_ms": int(clock.deadline(current) * 1000),
-                    "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind")}
+                    "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind"),
+                    "seed_commitment": self._slot_desk(method).seed_commitment(current)}
         if method not in SIGNED_METHODS + SIMULATION_METHODS:
             raise RpcError(
                 METHOD_NOT_FOUND,
@@ -384,15 +389,26 @@ class JsonRpc:
             require(isinstance(params, list) and len(params) == 1, "params", f"{method} takes [address]")
             return desk.deposit(params[0])
         if method == "preconf_getBid":
-            require(isinstance(params, list) and 1 <= len(params) <= 2 and isinstance(params[0], str),
-                           "params", f"{method} takes [bidDigest, waitMs?]")
-            record = await desk.lookup(params[0].lower().removeprefix("0x"))
+            require(isinstance(params, list) and 1 <= len(params) <= 3 and isinstance(params[0], str),
+                    "params", f"{method} takes [bidDigest, waitMs?, bidder?]")
+            digest = fields.data(params[0], "params[0]", length=32, prefix=False).hex()
+            bidder = fields.address(params[2], "params[2]") if len(params) == 3 else None
+            record = await desk.lookup(digest, bidder)
             if record is None:
                 raise InputError("params[0]", "no bid with this digest was received")
-            wait_ms = intake.parse_quantity(params[1], "params[1]") if len(params) == 2 else 0
+            wait_ms = intake.parse_quantity(params[1], "params[1]") if len(params) >= 2 else 0
             await desk.wait(record, min(wait_ms, 30_000) / 1000)
             return record.to_json()
+        if method == "preconf_getSettlement":
+            require(isinstance(params, list) and len(params) == 1, "params", f"{method} takes [blockNumber]")
+            report = await desk.settlement(fields.uint(params[0], "params[0]", fields.UINT64_MAX))
+            if report is None:
+                raise InputError("params[0]", "this block's commitments are not settled (yet)")
+            return report
         sb = desk.parse(params)
+        known = desk.known(sb)
+        if known is not None:  # the exact signed bid again: its record, never a new decision
+            return known.to_json()
         peer = None
         if signature is not None:
             try:
@@ -400,9 +416,10 @@ class JsonRpc:
             except InputError as exc:
                 raise RpcError(UNAUTHORIZED, exc.one_line()) from None
         who = desk.bidder_of(sb, peer)  # a bad signature or an unfunded bidder: refused unsigned, unstored
-        if not self.limiter.allow(who):
+        identity = peer or who  # the request's signer, else the bid's: whoever authenticated this request
+        if not self.limiter.allow(identity):
             self.metrics.inc("mevauction_rate_limited_total", help="Requests refused by the per-signer rate limit")
-            raise RpcError(LIMITED, f"params[0].signature: bidder {who} is over its rate limit "
+            raise RpcError(LIMITED, f"params[0].signature: {identity} is over its rate limit "
                                     f"({self.limiter.rate:g} requests/s)")
         try:
             return (await desk.send_bid(sb, who)).to_json()
