@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("eth",), True),
     (("errors",), True),  # re-exports eth's InputError with the package's input helpers
     (("worlds",), True),
-    (("building",), True),
+    (("building", "sandbox"), True),
     (("mechanism",), True),
     (("settlement",), True),
     (("intake",), True),

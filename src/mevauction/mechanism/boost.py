@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import K_CUTOFF, DefaultBuilder, DefaultSolution
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
-from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_submission
+from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_programs, run_submission
+from mevauction.sandbox.jail import Limits
 from mevauction.worlds.base import World
 
 
@@ -42,6 +43,8 @@ class AuctionInput:
     world: World
     builders: Sequence[BuilderSubmission] = ()
     seed: int = 0
+    # Budget and limits of the submitted (sandboxed) algorithms; None: the defaults.
+    algorithm_limits: Limits | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +111,9 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     default = DefaultBuilder(k_cutoff, slot.seed).solve(world, rest)
     beta0 = default.value
 
-    # (3) Builder submissions on M \ S.
-    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block)
+    # (3) Builder submissions on M \ S; submitted programs all at once, within one budget.
+    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits)
+    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block, runs.get(sub.id))
                   for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]
 

@@ -13,20 +13,27 @@ from dataclasses import dataclass
 
 from mevauction.building.registry import make_builder
 from mevauction.errors import InputError
+from mevauction.sandbox.jail import Limits, Program
+from mevauction.sandbox.runner import RunResult, run_algorithms
 from mevauction.worlds.base import Block, World
 
 
 @dataclass(frozen=True, slots=True)
 class BuilderSubmission:
-    """A builder's entry: a built-in algorithm by name, or an explicit block; and a bid.
+    """A builder's entry: a built-in algorithm by name, an explicit block, or a
+    submitted program (run sandboxed, :mod:`mevauction.sandbox`); and a bid.
 
     ``bid`` is an amount in wei, or ``None`` for ``"truthful"`` (the block's value).
+    A program returns its own bid; ``deposit`` is what the builder can pay beyond
+    its block's value, so a program's bid above value + deposit is refused.
     """
 
     id: str
     algorithm: str | None
     block: tuple[str, ...] | None
     bid: int | None
+    program: Program | None = None
+    deposit: int = 0
 
 
 @dataclass(slots=True)
@@ -60,16 +67,38 @@ def permutation_violation(world: World, block: Sequence[str], allowed: Collectio
     return None
 
 
+def run_programs(world: World, subs: Sequence[BuilderSubmission], allowed: Sequence[str],
+                 limits: Limits | None = None) -> dict[str, RunResult]:
+    """Run every submitted program of the slot in parallel on M \\ S, within the budget."""
+    programs = [(s.id, s.program) for s in subs if s.program is not None]
+    return run_algorithms(world, programs, allowed, limits) if programs else {}
+
+
 def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
                    conflict_free: Collection[str], k_cutoff: int, seed: int,
-                   default_block: Block | None = None) -> Candidate:
+                   default_block: Block | None = None, run: RunResult | None = None) -> Candidate:
     """Produce, check and value one builder's block (failed orders pay nothing).
 
     A builder running the ``default`` algorithm gets o*, which the mechanism has
-    already computed on the same orders with the same k_cutoff and seed.
+    already computed on the same orders with the same k_cutoff and seed. A
+    submitted program's block and bid come from its sandboxed ``run``.
     """
+    if sub.program is not None:
+        if run is None or run.submission is None:
+            failure = run.reason if run is not None and run.reason else "algorithm did not run"
+            return Candidate(sub.id, False, Block(), 0, failure)
+        sequence: Sequence[str] = run.submission.sequence
+        violation = permutation_violation(world, sequence, set(allowed), set(conflict_free))
+        if violation:
+            return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, violation)
+        block = world.evaluate(sequence)
+        bid = block.value if run.submission.bid is None else run.submission.bid
+        if bid > block.value + sub.deposit:
+            return Candidate(sub.id, False, block, 0,
+                             f"bid {bid} exceeds the block's value {block.value} plus deposit {sub.deposit}")
+        return Candidate(sub.id, True, block, bid)
     if sub.algorithm == "default" and default_block is not None:
-        sequence: Sequence[str] = default_block.orders
+        sequence = default_block.orders
     elif sub.algorithm is not None:
         try:
             builder = make_builder(sub.algorithm, k_cutoff=k_cutoff, seed=seed)

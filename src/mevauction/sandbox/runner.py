@@ -1,0 +1,158 @@
+"""Every submitted algorithm of a slot, in parallel, within one wall-clock budget.
+
+Each algorithm gets its own jail and a host thread that answers its requests on the
+slot's world. At the deadline every jail still running is killed; what did not
+submit by then is reported with its reason. The call returns within the budget plus
+the time to kill and reap the jails (milliseconds): a hostile algorithm can waste
+its own budget, never the auction's.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem
+from mevauction.sandbox.protocol import MAX_LINE, ProtocolViolation, Session, Submission, WorldHost, slot_message
+from mevauction.worlds.base import World
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One algorithm's run: its submission, or why there is none; what it used."""
+
+    id: str
+    submission: Submission | None = None
+    reason: str | None = None
+    wall_ms: float = 0.0
+    cpu_ms: float = 0.0
+    max_rss_kib: int = 0
+    requests: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {"wall_ms": round(self.wall_ms, 1), "cpu_ms": round(self.cpu_ms, 1),
+                "max_rss_kib": self.max_rss_kib, "requests": self.requests}
+
+
+class _Run:
+    def __init__(self, rid: str, program: Program, host: WorldHost, limits: Limits, slot: bytes):
+        self.result = RunResult(rid)
+        self.limits = limits
+        self.session = Session(host)
+        self.slot = slot
+        self.started = time.monotonic()
+        self.jail: Jailed | None = None
+        self.over_limit: str | None = None
+        if program.runtime != "python":
+            self.result.reason = f"runtime {program.runtime!r} is not available"
+            return
+        try:
+            self.jail = Jailed(program, limits)
+        except OSError as exc:
+            self.result.reason = f"sandbox failed to start: {exc}"
+        self.thread = threading.Thread(target=self._serve, daemon=True, name=f"algorithm-{rid}")
+
+    def _serve(self) -> None:
+        assert self.jail is not None
+        proc = self.jail.proc
+        assert proc.stdin is not None and proc.stdout is not None
+        out_bytes = 0
+        try:
+            proc.stdin.write(self.slot)
+            proc.stdin.flush()
+            while True:
+                line = proc.stdout.readline(MAX_LINE + 1)
+                if not line:
+                    return  # exited (or killed): the reason comes from its status
+                out_bytes += len(line)
+                if out_bytes > self.limits.output_bytes:
+                    self.over_limit = f"output limit: more than {self.limits.output_bytes} bytes on stdout"
+                    return
+                if not line.endswith(b"\n"):
+                    self.over_limit = f"request line longer than {MAX_LINE} bytes"
+                    return
+                reply, sub = self.session.handle(line)
+                if sub is not None:
+                    self.result.submission = sub
+                    self._drain(out_bytes)
+                    return
+                proc.stdin.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
+                proc.stdin.flush()
+        except ProtocolViolation as exc:
+            self.over_limit = f"protocol violation: {exc}"
+        except (BrokenPipeError, ValueError, OSError):
+            return  # its pipes went away: it exited or was killed
+        finally:
+            if self.result.submission is None or self.over_limit:
+                self.jail.kill()
+
+    def _drain(self, out_bytes: int) -> None:
+        # Let it exit by itself (stdin closed) so its CPU time is accounted; the
+        # deadline still kills it if it lingers, and what it writes is capped.
+        assert self.jail is not None and self.jail.proc.stdout is not None
+        self.jail.proc.stdin.close()  # type: ignore[union-attr]
+        while out_bytes <= self.limits.output_bytes:
+            chunk = self.jail.proc.stdout.read1(1 << 16)  # type: ignore[attr-defined]
+            if not chunk:
+                return
+            out_bytes += len(chunk)
+
+    def finish(self, timed_out: bool) -> RunResult:
+        """Reap the jail and say what happened (called after the deadline or the thread's end)."""
+        res = self.result
+        jail = self.jail
+        if jail is None:
+            return res
+        jail.kill()
+        self.thread.join(timeout=1.0)
+        jail.reap()
+        res.wall_ms = (time.monotonic() - self.started) * 1000
+        if jail.rusage is not None:
+            res.cpu_ms = (jail.rusage.ru_utime + jail.rusage.ru_stime) * 1000
+            res.max_rss_kib = jail.rusage.ru_maxrss
+        res.requests = self.session.requests
+        if res.submission is None and res.reason is None:
+            res.reason = self._reason(timed_out, jail)
+        jail.cleanup()
+        return res
+
+    def _reason(self, timed_out: bool, jail: Jailed) -> str:
+        if self.over_limit:
+            return self.over_limit
+        if timed_out:
+            return f"timeout: no submission within the {self.limits.budget_ms} ms budget"
+        status = jail.status or 0
+        tail = jail.stderr_tail()
+        # bwrap exits 128 + n when the algorithm dies of signal n.
+        sig = status - 128 if status > 128 else -status if status < 0 else 0
+        if sig in (signal.SIGXCPU, signal.SIGKILL) and "MemoryError" not in tail:
+            return f"CPU limit ({self.limits.cpu_seconds} s) or killed (signal {sig})"
+        if "MemoryError" in tail:
+            return f"memory limit ({self.limits.memory_bytes} bytes): {tail}"
+        if status == 0:
+            return "exited without submitting"
+        return f"crashed (exit status {status}): {tail or 'no stderr'}"
+
+
+def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_ids: Sequence[str],
+                   limits: Limits | None = None) -> dict[str, RunResult]:
+    """Run every program on M \\ S in parallel; return within the wall-clock budget."""
+    limits = limits or Limits()
+    problem = jail_problem() if any(p.runtime == "python" for _, p in programs) else None
+    if problem is not None:
+        return {rid: RunResult(rid, reason=f"sandbox unavailable: {problem}") for rid, _ in programs}
+    host = WorldHost(world, order_ids)
+    slot = slot_message(world, order_ids, limits.budget_ms)
+    start = time.monotonic()
+    deadline = start + limits.budget_ms / 1000
+    runs = [_Run(rid, prog, host, limits, slot) for rid, prog in programs]
+    live = [r for r in runs if r.jail is not None and r.result.reason is None]
+    for r in live:
+        r.thread.start()
+    for r in live:
+        r.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    return {r.result.id: r.finish(timed_out=r.jail is not None and r.thread.is_alive()) for r in runs}
