@@ -15,6 +15,7 @@ missing=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # throw-away TLS certificates for the committee
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)  # the jail of submitted builder algorithms
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian ${missing[*]} for the tests" >&2

@@ -45,6 +45,8 @@ class Candidate:
     block: Block
     bid: int
     reason: str | None = None
+    # A submitted program's run (time, requests, its stderr for the operator); not reported.
+    run: RunResult | None = None
 
 
 def permutation_violation(world: World, block: Sequence[str], allowed: Collection[str],
@@ -86,17 +88,17 @@ def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
     if sub.program is not None:
         if run is None or run.submission is None:
             failure = run.reason if run is not None and run.reason else "algorithm did not run"
-            return Candidate(sub.id, False, Block(), 0, failure)
+            return Candidate(sub.id, False, Block(), 0, failure, run)
         sequence: Sequence[str] = run.submission.sequence
         violation = permutation_violation(world, sequence, set(allowed), set(conflict_free))
         if violation:
-            return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, violation)
+            return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, violation, run)
         block = world.evaluate(sequence)
         bid = block.value if run.submission.bid is None else run.submission.bid
         if bid > block.value + sub.deposit:
             return Candidate(sub.id, False, block, 0,
-                             f"bid {bid} exceeds the block's value {block.value} plus deposit {sub.deposit}")
-        return Candidate(sub.id, True, block, bid)
+                             f"bid {bid} exceeds the block's value {block.value} plus deposit {sub.deposit}", run)
+        return Candidate(sub.id, True, block, bid, None, run)
     if sub.algorithm == "default" and default_block is not None:
         sequence = default_block.orders
     elif sub.algorithm is not None:

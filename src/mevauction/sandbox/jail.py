@@ -84,7 +84,7 @@ def jail_problem() -> str | None:
         probe = subprocess.run([BWRAP, "--unshare-all", "--ro-bind", "/usr", "/usr",
                                 "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
                                 GUEST_PYTHON, "-I", "-S", "-c", "pass"],
-                               capture_output=True, timeout=10, user=(uid := _jail_uid()), group=uid,
+                               capture_output=True, timeout=10, env={}, user=(uid := _jail_uid()), group=uid,
                                extra_groups=[] if uid is not None else None)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap failed to start: {exc}"
@@ -131,8 +131,16 @@ class Jailed:
         for path in (algo / "main.py", algo / "boot.py", algo / "lib" / "mevalgo.py"):
             path.chmod(0o644)
         self.stderr_path = self.workdir / "stderr"
-        argv = [
-            BWRAP, "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
+        self.proc = self._start(self.argv(algo, limits), limits)
+        self.status: int | None = None
+        self.rusage: resource.struct_rusage | None = None
+
+    def argv(self, algo: Path, limits: Limits) -> list[str]:
+        """The jail's command line (a test's control arm replaces it to show the attacks work)."""
+        return [
+            # --as-pid-1: no bwrap init inside; the algorithm is alone in its pid namespace,
+            # with no parent it could signal or ptrace (its parent pid is 0).
+            BWRAP, "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
             "--cap-drop", "ALL", "--hostname", "algorithm",
             "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
             "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
@@ -142,15 +150,17 @@ class Jailed:
             "--remount-ro", "/",
             GUEST_PYTHON, "-I", "-S", "-B", "/algo/boot.py",
         ]
+
+    def _start(self, argv: list[str], limits: Limits) -> subprocess.Popen[bytes]:
         uid = _jail_uid()
         with open(self.stderr_path, "wb") as err:
             os.chmod(self.stderr_path, 0o600)
-            self.proc = subprocess.Popen(
-                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, close_fds=True,
+            return subprocess.Popen(
+                # env={}: bwrap's own init stays in the jail as pid 1, readable by the
+                # algorithm's uid, so it must not carry the service's environment either.
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, close_fds=True, env={},
                 preexec_fn=lambda: _rlimits(limits), user=uid, group=uid,
                 extra_groups=[] if uid is not None else None)
-        self.status: int | None = None
-        self.rusage: resource.struct_rusage | None = None
 
     def kill(self) -> None:
         if self.status is None:
@@ -182,7 +192,7 @@ class Jailed:
                 text = f.read().decode(errors="replace").strip().splitlines()
         except OSError:
             return ""
-        return " | ".join(text[-lines:])[:300]
+        return " | ".join(text[-lines:])[-300 * lines:]
 
     def cleanup(self) -> None:
         shutil.rmtree(self.workdir, ignore_errors=True)

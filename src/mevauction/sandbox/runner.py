@@ -32,6 +32,8 @@ class RunResult:
     cpu_ms: float = 0.0
     max_rss_kib: int = 0
     requests: int = 0
+    # The end of its stderr: for the operator and the builder's own check, never in a report.
+    stderr: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {"wall_ms": round(self.wall_ms, 1), "cpu_ms": round(self.cpu_ms, 1),
@@ -115,6 +117,7 @@ class _Run:
             res.cpu_ms = (jail.rusage.ru_utime + jail.rusage.ru_stime) * 1000
             res.max_rss_kib = jail.rusage.ru_maxrss
         res.requests = self.session.requests
+        res.stderr = jail.stderr_tail(lines=40)
         if res.submission is None and res.reason is None:
             res.reason = self._reason(timed_out, jail)
         jail.cleanup()
