@@ -17,7 +17,7 @@ from mevauction.errors import InputError, as_wei, require
 from mevauction.mechanism.auction import BuilderAuction
 from mevauction.mechanism.boost import AuctionInput, Report, run_auction
 from mevauction.mechanism.builders import BuilderSubmission
-from mevauction.sandbox.jail import Program
+from mevauction.sandbox.jail import Limits, Program
 from mevauction.worlds import World, build_world
 from mevauction.worlds.base import Order
 
@@ -41,9 +41,11 @@ class Scenario:
         """What the mechanism needs of this slot (it knows nothing of scenario files)."""
         return AuctionInput(self.world, tuple(self.builders), self.seed)
 
-    def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None) -> Report:
-        """The Boost+ auction (seed 004 Fig. 3) of this slot."""
-        return run_auction(self.auction_input, k_cutoff=k_cutoff, builder_auction=builder_auction)
+    def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None,
+                    algorithm_limits: Limits | None = None) -> Report:
+        """The Boost+ auction (seed 004 Fig. 3) of this slot; submitted algorithms within ``algorithm_limits``."""
+        slot = AuctionInput(self.world, tuple(self.builders), self.seed, algorithm_limits)
+        return run_auction(slot, k_cutoff=k_cutoff, builder_auction=builder_auction)
 
 
 def read_json(path: str | Path) -> Any:
