@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mevauction.worlds.base import Cursor, World
+from mevauction.worlds.base import Cursor, Outcome, StaleCursor, World
 
 PROTOCOL = "mevauction.algorithm/1"
 MAX_LINE = 1 << 20  # bytes in one request line
@@ -103,6 +103,21 @@ class Session:
                     self.cursor.push(oid)
         return self.cursor
 
+    def _cursor_push(self, oid: str) -> Outcome:
+        try:
+            return self._own_cursor().push(oid)
+        except StaleCursor:  # someone outside the host opened a cursor: replay and retry
+            self.cursor = None
+            return self._own_cursor().push(oid)
+
+    def _cursor_pop(self) -> None:
+        try:
+            self._own_cursor().pop()
+        except StaleCursor:
+            # The replayed stack still holds the frame being popped: pop it there.
+            self.cursor = None
+            self._own_cursor().pop()
+
     # -- requests --------------------------------------------------------------
     def handle(self, line: bytes) -> tuple[dict[str, Any] | None, Submission | None]:
         """Answer one request line: (reply, None), or (None, submission) for submit."""
@@ -134,7 +149,7 @@ class Session:
         if not set(self.txs).isdisjoint(txs):
             self.stack.append((oid, False))
             return {**_outcome(oid, False, 0, 0, "shares a transaction with the block"), "depth": len(self.stack)}
-        out = self._own_cursor().push(oid)
+        out = self._cursor_push(oid)
         if out.success:
             self.stack.append((oid, True))
             self.txs.extend(txs)
@@ -149,7 +164,7 @@ class Session:
             return {"error": "pop on an empty block"}
         _, ok = self.stack[-1]
         if ok:
-            self._own_cursor().pop()
+            self._cursor_pop()
             for _ in self.host.world.orders[self.stack[-1][0]].txs:
                 self.txs.pop()
         self.stack.pop()
