@@ -8,7 +8,7 @@ more together (a backrun after its victim, two swaps that only fit one way round
 
 import mevalgo
 
-K = 6  # candidates per step, and follow-ups per candidate
+K = 4  # candidates per step, and follow-ups per candidate
 
 
 def build(slot, sim):
@@ -24,6 +24,8 @@ def build(slot, sim):
         left.sort(key=lambda i: -gain[i])
         best, best_two, best_first = None, 0, 0
         for oid in left[:K]:
+            if slot.time_left() < 0.1:
+                break
             first = sim.push(oid)
             if not first.success:
                 sim.pop()

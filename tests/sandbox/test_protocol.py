@@ -113,10 +113,10 @@ def test_requests_it_cannot_serve_are_answered_not_fatal(amm):
 
 def test_the_slot_message_holds_m_minus_s_and_nothing_about_the_slot_or_other_builders(evm):
     world, ids = evm
-    msg = json.loads(slot_message(world, ids, 750))
+    msg = json.loads(slot_message(world, ids, 750, 123.5))
     assert msg["protocol"] == "mevauction.algorithm/1"
     assert [o["id"] for o in msg["slot"]["orders"]] == ids
-    assert set(msg["slot"]) == {"orders", "block_gas_limit", "gas_metering", "budget_ms"}
+    assert set(msg["slot"]) == {"orders", "block_gas_limit", "gas_metering", "budget_ms", "deadline"}
     assert all(set(o) == {"id", "txs", "gas", "reads", "writes"} for o in msg["slot"]["orders"])
     text = json.dumps(msg).lower()
     assert world.block.coinbase.lower() not in text  # the one-time fee recipient stays the host's

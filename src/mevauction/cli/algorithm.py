@@ -91,7 +91,8 @@ def run_check(args: argparse.Namespace) -> int:
         if run:
             table.add_row("wall time", f"{run.wall_ms:.0f} ms of {args.budget_ms} ms")
             table.add_row("requests", str(run.requests))
-            table.add_row("peak memory", f"{run.max_rss_kib // 1024} MiB of {Limits().memory_bytes >> 20} MiB")
+            table.add_row("limits", f"{Limits().memory_bytes >> 20} MiB memory, {Limits().processes} processes, "
+                          "no network, no files")
         Console().print(table)
         if run and run.stderr:
             print("its stderr (last lines):\n  " + run.stderr.replace(" | ", "\n  "))

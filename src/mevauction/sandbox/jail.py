@@ -133,7 +133,6 @@ class Jailed:
         self.stderr_path = self.workdir / "stderr"
         self.proc = self._start(self.argv(algo, limits), limits)
         self.status: int | None = None
-        self.rusage: resource.struct_rusage | None = None
 
     def argv(self, algo: Path, limits: Limits) -> list[str]:
         """The jail's command line (a test's control arm replaces it to show the attacks work)."""
@@ -165,17 +164,17 @@ class Jailed:
     def kill(self) -> None:
         if self.status is None:
             try:
-                # os.kill, not Popen.kill: Popen polls first and would reap the process,
-                # losing the rusage that reap() reads. Nobody else reaps it, so the pid
-                # is still ours. --die-with-parent takes the jail's pid namespace along.
+                # os.kill, not Popen.kill: Popen polls first and may reap the process,
+                # and reap() then finds no child. Only reap() waits for it, so the pid is
+                # still ours. --die-with-parent takes the jail's pid namespace along.
                 os.kill(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
 
     def reap(self) -> None:
-        """Wait for the jail, keeping its resource usage (its children's included)."""
+        """Wait for the jail (killed by then, or exited)."""
         if self.status is None:
-            _, status, self.rusage = os.wait4(self.proc.pid, 0)
+            _, status = os.waitpid(self.proc.pid, 0)
             self.status = os.waitstatus_to_exitcode(status)
             self.proc.returncode = self.status
         for pipe in (self.proc.stdin, self.proc.stdout):

@@ -3,7 +3,10 @@
 Every message is one JSON object on one line. The host writes the slot first::
 
     {"protocol": "mevauction.algorithm/1", "slot": {"orders": [{"id", "txs", "gas",
-     "reads", "writes"}], "block_gas_limit", "gas_metering", "budget_ms"}}
+     "reads", "writes"}], "block_gas_limit", "gas_metering", "budget_ms", "deadline"}}
+
+(``deadline``: the host's CLOCK_MONOTONIC, in seconds, at which the run is killed;
+the jail shares that clock.)
 
 then answers each request with one line:
 
@@ -49,7 +52,7 @@ class Submission:
     bid: int | None  # None: "truthful"
 
 
-def slot_message(world: World, order_ids: Sequence[str], budget_ms: int) -> bytes:
+def slot_message(world: World, order_ids: Sequence[str], budget_ms: int, deadline: float) -> bytes:
     """The first line an algorithm reads: the orders of M \\ S, nothing about who else runs."""
     orders = []
     for oid in order_ids:
@@ -58,7 +61,7 @@ def slot_message(world: World, order_ids: Sequence[str], budget_ms: int) -> byte
         orders.append({"id": oid, "txs": list(order.txs), "gas": order.gas,
                        "reads": sorted(acc.reads), "writes": sorted(acc.writes)})
     slot = {"orders": orders, "block_gas_limit": world.block_gas_limit,
-            "gas_metering": world.gas_metering, "budget_ms": budget_ms}
+            "gas_metering": world.gas_metering, "budget_ms": budget_ms, "deadline": round(deadline, 6)}
     return (json.dumps({"protocol": PROTOCOL, "slot": slot}, separators=(",", ":")) + "\n").encode()
 
 
