@@ -49,6 +49,8 @@ class Limits:
     open_files: int = 32  # RLIMIT_NOFILE
     tmp_bytes: int = 4 * MIB  # size of the private /tmp
     output_bytes: int = 32 * MIB  # all of stdout together
+    wasm_memory_bytes: int = 64 * MIB  # the wasm store's linear memory
+    wasm_fuel: int = 2_000_000_000  # wasm instructions (roughly), deterministic
 
     @property
     def cpu_seconds(self) -> int:

@@ -75,6 +75,7 @@ class WorldHost:
     def __init__(self, world: World, order_ids: Sequence[str]):
         self.world = world
         self.allowed = frozenset(order_ids)
+        self.order = list(order_ids)  # the slot message's order: wasm modules name orders by index
         self.lock = threading.Lock()
         # Which session's cursor is the live one, for worlds with one live cursor.
         self.live_owner: object = None
@@ -124,13 +125,17 @@ class Session:
     # -- requests --------------------------------------------------------------
     def handle(self, line: bytes) -> tuple[dict[str, Any] | None, Submission | None]:
         """Answer one request line: (reply, None), or (None, submission) for submit."""
-        self.requests += 1
         try:
             msg = json.loads(line)
         except (ValueError, UnicodeDecodeError):
-            raise ProtocolViolation(f"request {self.requests} is not JSON") from None
+            raise ProtocolViolation(f"request {self.requests + 1} is not JSON") from None
         if not isinstance(msg, dict):
-            raise ProtocolViolation(f"request {self.requests} is not a JSON object")
+            raise ProtocolViolation(f"request {self.requests + 1} is not a JSON object")
+        return self.request(msg)
+
+    def request(self, msg: dict[str, Any]) -> tuple[dict[str, Any] | None, Submission | None]:
+        """One decoded request (the wasm runtime's host functions call this directly)."""
+        self.requests += 1
         op = msg.get("op")
         if op == "submit":
             return None, self._submission(msg)

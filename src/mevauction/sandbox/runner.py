@@ -15,9 +15,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem
 from mevauction.sandbox.protocol import MAX_LINE, ProtocolViolation, Session, Submission, WorldHost, slot_message
+from mevauction.sandbox.wasm import WasmRun, engine, start_ticker, wasm_problem
 from mevauction.worlds.base import World
 
 
@@ -38,14 +40,30 @@ class RunResult:
 
 
 class _Run:
-    def __init__(self, rid: str, program: Program, host: WorldHost, limits: Limits, slot: bytes):
+    def __init__(self, rid: str, program: Program, host: WorldHost, limits: Limits, slot: bytes,
+                 wasm_engine: Any = None):
         self.result = RunResult(rid)
         self.limits = limits
         self.session = Session(host)
         self.slot = slot
         self.started = time.monotonic()
         self.jail: Jailed | None = None
+        self.wasm: WasmRun | None = None
         self.over_limit: str | None = None
+        if program.runtime == "wasm":
+            problem = wasm_problem()
+            if problem:
+                self.result.reason = f"sandbox unavailable: {problem}"
+                return
+            try:
+                self.wasm = WasmRun(wasm_engine, program, self.session, host.order,
+                                    limits)
+            except Exception as exc:  # wasmtime refuses the bytes: not a module, or a bad one
+                self.result.reason = f"not a valid wasm module: {str(exc).strip().splitlines()[0][:200]}"
+                return
+            self.thread = threading.Thread(target=self.wasm.run, args=(wasm_engine,), daemon=True,
+                                           name=f"algorithm-{rid}")
+            return
         if program.runtime != "python":
             self.result.reason = f"runtime {program.runtime!r} is not available"
             return
@@ -92,6 +110,16 @@ class _Run:
     def finish(self, timed_out: bool) -> RunResult:
         """Reap the jail and say what happened (called after the deadline or the thread's end)."""
         res = self.result
+        if self.wasm is not None:
+            self.thread.join(timeout=1.0)  # the epoch deadline has interrupted it by now
+            res.wall_ms = res.wall_ms or (time.monotonic() - self.started) * 1000
+            res.requests = self.session.requests
+            if self.wasm.submission is not None and not timed_out:
+                res.submission = self.wasm.submission
+            else:
+                res.reason = (f"timeout: no submission within the {self.limits.budget_ms} ms budget"
+                              if timed_out or self.thread.is_alive() else self.wasm.reason)
+            return res
         jail = self.jail
         if jail is None:
             return res
@@ -130,16 +158,25 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
     """Run every program on M \\ S in parallel; return within the wall-clock budget."""
     limits = limits or Limits()
     problem = jail_problem() if any(p.runtime == "python" for _, p in programs) else None
-    if problem is not None:
-        return {rid: RunResult(rid, reason=f"sandbox unavailable: {problem}") for rid, _ in programs}
     host = WorldHost(world, order_ids)
     start = time.monotonic()
     deadline = start + limits.budget_ms / 1000
     slot = slot_message(world, order_ids, limits.budget_ms, deadline)
-    runs = [_Run(rid, prog, host, limits, slot) for rid, prog in programs]
-    live = [r for r in runs if r.jail is not None and r.result.reason is None]
+    wasm_engine = engine() if any(p.runtime == "wasm" for _, p in programs) and wasm_problem() is None else None
+    ticker = start_ticker(wasm_engine, limits.budget_ms / 1000) if wasm_engine is not None else None
+    runs = []
+    for rid, prog in programs:
+        if prog.runtime == "python" and problem is not None:
+            runs.append(_Run(rid, Program("unavailable", b""), host, limits, slot))
+            runs[-1].result.reason = f"sandbox unavailable: {problem}"
+        else:
+            runs.append(_Run(rid, prog, host, limits, slot, wasm_engine))
+    live = [r for r in runs if (r.jail is not None or r.wasm is not None) and r.result.reason is None]
     for r in live:
         r.thread.start()
     for r in live:
         r.thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    return {r.result.id: r.finish(timed_out=r.jail is not None and r.thread.is_alive()) for r in runs}
+    if ticker is not None and wasm_engine is not None:
+        ticker.cancel()
+        wasm_engine.increment_epoch()  # interrupt any module still running
+    return {r.result.id: r.finish(timed_out=r in live and r.thread.is_alive()) for r in runs}
