@@ -112,7 +112,7 @@ class _Run:
         res = self.result
         if self.wasm is not None:
             self.thread.join(timeout=1.0)  # the epoch deadline has interrupted it by now
-            res.wall_ms = res.wall_ms or (time.monotonic() - self.started) * 1000
+            res.wall_ms = ((self.wasm.ended or time.monotonic()) - self.started) * 1000
             res.requests = self.session.requests
             if self.wasm.submission is not None and not timed_out:
                 res.submission = self.wasm.submission

@@ -26,6 +26,7 @@ an epoch deadline that interrupts the module when the wall-clock budget is spent
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -66,6 +67,7 @@ class WasmRun:
         self.last = 0
         self.submission: Submission | None = None
         self.reason: str | None = None
+        self.ended: float | None = None
         self.store = wasmtime.Store(eng)
         self.store.set_limits(memory_size=limits.wasm_memory_bytes, instances=1, tables=1, memories=1)
         self.store.set_fuel(limits.wasm_fuel)
@@ -142,6 +144,12 @@ class WasmRun:
         self.submission = Submission(tuple(seq), bid)
 
     def run(self, eng: Any) -> None:
+        try:
+            self._run(eng)
+        finally:
+            self.ended = time.monotonic()
+
+    def _run(self, eng: Any) -> None:
         try:
             instance = self._linker(eng).instantiate(self.store, self.module)
             build = instance.exports(self.store).get("build")
