@@ -5,6 +5,7 @@
 1. Start + teardown: one algorithm that submits an empty block at once, run through
    ``run_algorithms`` (jail, slot message, submit, reap, clean up), median of N; beside
    it, the same interpreter started bare (no jail) in the same run, as the baseline.
+   The same for a wasm module that submits at once (engine, compile, instantiate, run).
 2. Eight algorithms (2 template, 3 greedy-with-lookahead, 3 local search) on one
    generated amm slot, all at once within the budget: how many submitted in time, the
    wall time of the whole step, and the auction's deadline-to-result with and without
@@ -29,13 +30,28 @@ from mevauction.sandbox.runner import run_algorithms
 
 ROOT = Path(__file__).resolve().parents[1]
 NOOP = b"import mevalgo\nmevalgo.run(lambda slot, sim: ([], 0))\n"
+NOOP_WAT = """(module (import "mev" "submit" (func $submit (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "build") (result i32) (call $submit (i32.const 0) (i32.const 0) (i32.const -1)) (i32.const 0)))"""
 
 
-def start_teardown(repeats: int) -> tuple[float, float]:
+def start_teardown(repeats: int) -> tuple[float, float, float, float]:
+    import wasmtime
+
     world = parse_scenario(workloads.generate("amm", 20, 0)).world
     ids = list(world.orders)
-    jailed, bare = [], []
-    for _ in range(repeats):
+    jailed, bare, wasm, first = [], [], [], []
+    noop_wasm = Program("wasm", wasmtime.wat2wasm(NOOP_WAT))
+    for k in range(repeats):
+        # A module never seen before (a distinct global): compiled in this run.
+        fresh = Program("wasm", wasmtime.wat2wasm(NOOP_WAT[:-1] + f" (global $g{k} i32 (i32.const {k})))"))
+        t = time.perf_counter()
+        run_algorithms(world, [("fresh", fresh)], ids, Limits(budget_ms=2000))
+        first.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        res = run_algorithms(world, [("noop", noop_wasm)], ids, Limits(budget_ms=2000))
+        wasm.append(time.perf_counter() - t)
+        assert res["noop"].submission is not None, res["noop"].reason
         t = time.perf_counter()
         res = run_algorithms(world, [("noop", Program("python", NOOP))], ids, Limits(budget_ms=2000))
         jailed.append(time.perf_counter() - t)
@@ -43,7 +59,8 @@ def start_teardown(repeats: int) -> tuple[float, float]:
         t = time.perf_counter()
         subprocess.run([GUEST_PYTHON, "-I", "-S", "-B", "-c", "import json"], check=True)
         bare.append(time.perf_counter() - t)
-    return statistics.median(jailed) * 1000, statistics.median(bare) * 1000
+    ms = [statistics.median(x) * 1000 for x in (jailed, bare, wasm, first)]
+    return ms[0], ms[1], ms[2], ms[3]
 
 
 def eight(orders: int, budget_ms: int) -> None:
@@ -88,9 +105,11 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=400)
     ap.add_argument("--budget-ms", type=int, default=1000)
     args = ap.parse_args()
-    jailed, bare = start_teardown(args.repeats)
+    jailed, bare, wasm, first = start_teardown(args.repeats)
     print(f"sandbox start + teardown (Python, median of {args.repeats}): {jailed:.1f} ms jailed run "
           f"(target ≤ 50 ms); bare interpreter start {bare:.1f} ms; ratio {jailed / bare:.2f}×")
+    print(f"sandbox start + teardown (wasm, median of {args.repeats}): {wasm:.1f} ms (target ≤ 10 ms) for a module "
+          f"run before (compiled code cached); {first:.1f} ms for a module never seen (Cranelift compile)")
     eight(args.orders, args.budget_ms)
 
 

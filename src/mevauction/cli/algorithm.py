@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      help="file to write (default my_algorithm.py; never overwritten)")
     new.set_defaults(func=run_new)
     check = actions.add_parser("check", help="run an algorithm on a generated slot, jailed, as the auction does")
-    check.add_argument("file", help="the algorithm (.py)")
+    check.add_argument("file", help="the algorithm (.py, or .wasm)")
     check.add_argument("--world", default="amm", choices=[w for w in WORLD_MODULES if w != "table"],
                        help="world of the generated slot (default amm)")
     check.add_argument("--orders", type=int, default=100, help="orders in the slot (default 100)")
@@ -60,9 +60,10 @@ def run_check(args: argparse.Namespace) -> int:
         raise InputError("--orders", "must be at least 2")
     if not 10 <= args.budget_ms <= 60_000:
         raise InputError("--budget-ms", "must be between 10 and 60000")
-    if not args.file.endswith(".py"):
-        raise InputError("file", "must be a Python script (.py)")
-    program = read_program(str(Path(args.file).resolve()), "file.script", Path.cwd())
+    if not args.file.endswith((".py", ".wasm")):
+        raise InputError("file", "must be a Python script (.py) or a WebAssembly module (.wasm)")
+    kind = "wasm" if args.file.endswith(".wasm") else "script"
+    program = read_program(str(Path(args.file).resolve()), f"file.{kind}", Path.cwd())
     doc = workloads.generator_for(args.world, "--world")(args.orders, args.seed, builders=[])
     scenario = parse_scenario(doc)
     scenario.builders.append(BuilderSubmission("yours", None, None, None, program))

@@ -25,8 +25,10 @@ an epoch deadline that interrupts the module when the wall-clock budget is spent
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +55,26 @@ def engine() -> Any:
     return wasmtime.Engine(config)
 
 
+# Compiled code by module hash: an algorithm submitted once runs every slot, and
+# Cranelift compilation (≈ 5 ms for a small module) would otherwise be paid each time.
+# Engines are per run (each has its own epoch); every one has the same configuration,
+# so a serialized module loads into any of them.
+_COMPILED: OrderedDict[bytes, bytes] = OrderedDict()
+COMPILED_KEEP = 64
+
+
+def compiled(eng: Any, code: bytes) -> Any:
+    key = hashlib.sha256(code).digest()
+    if key in _COMPILED:
+        _COMPILED.move_to_end(key)
+        return wasmtime.Module.deserialize(eng, _COMPILED[key])
+    module = wasmtime.Module(eng, code)
+    _COMPILED[key] = module.serialize()
+    while len(_COMPILED) > COMPILED_KEEP:
+        _COMPILED.popitem(last=False)
+    return module
+
+
 def _i32(n: int) -> list[Any]:
     return [wasmtime.ValType.i32()] * n
 
@@ -72,7 +94,7 @@ class WasmRun:
         self.store.set_limits(memory_size=limits.wasm_memory_bytes, instances=1, tables=1, memories=1)
         self.store.set_fuel(limits.wasm_fuel)
         self.store.set_epoch_deadline(1)
-        self.module = wasmtime.Module(eng, program.code)
+        self.module = compiled(eng, program.code)
         world = session.host.world
         self.conflict = [world.conflict_access(i) for i in order_ids]
 
