@@ -69,7 +69,7 @@ def compiled(eng: Any, code: bytes) -> Any:
         _COMPILED.move_to_end(key)
         return wasmtime.Module.deserialize(eng, _COMPILED[key])
     module = wasmtime.Module(eng, code)
-    _COMPILED[key] = module.serialize()
+    _COMPILED[key] = bytes(module.serialize())
     while len(_COMPILED) > COMPILED_KEEP:
         _COMPILED.popitem(last=False)
     return module
