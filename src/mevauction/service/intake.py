@@ -204,6 +204,26 @@ def parse_bundle(params: Any, rules: IntakeRules = DEFAULT_RULES) -> tuple[Intak
     return Intake("bundle", bhash, slot, uuid, order, params_out), txs
 
 
+def parse_raw_transaction(params: Any, rules: IntakeRules = DEFAULT_RULES) -> tuple[Intake, str]:
+    """``eth_sendRawTransaction`` [raw]: a public transaction, as a one-transaction order for
+    the open slot (its bid is what it pays the coinbase: its priority fee); its id is the
+    transaction hash, its signer the transaction's sender."""
+    require(isinstance(params, list) and len(params) == 1, "params", "eth_sendRawTransaction takes [signedTx]")
+    tx = refuse_unexecutable(decode(fields.data(params[0], "params[0]", max_length=MAX_TX_BYTES), "params[0]"),
+                             "params[0]")
+    check_transaction_rules([tx], rules, "params")
+    raw = "0x" + tx.raw.hex()
+    params_out = {"txs": [raw], "blockNumber": None, "minTimestamp": 0, "maxTimestamp": 0,
+                  "revertingTxHashes": [], "droppingTxHashes": [], "replacementUuid": None}
+    order = {"id": tx.hash, "txs": [tx.hash], "gas": tx.gas_limit, "revertingTxHashes": []}
+    return Intake("bundle", tx.hash, None, None, order, params_out), tx.sender
+
+
+def decoded_raw(item: Intake) -> Transaction:
+    """The one transaction of a public transaction's intake."""
+    return decode(bytes.fromhex(item.params["txs"][0][2:]), "params[0]")
+
+
 def check_time_window(item: Intake, slot: int, timestamp: int) -> None:
     """A bundle's ``minTimestamp``/``maxTimestamp`` (0: no bound) against the block timestamp
     of the slot it targets: a bundle that cannot be included there is refused, rather than

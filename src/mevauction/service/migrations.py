@@ -146,6 +146,26 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """CREATE INDEX orders_by_id ON orders (id)""",
         """CREATE UNIQUE INDEX orders_by_signer_id ON orders (slot, signer, id)""",
     ]),
+    # 6 is another change's; numbers are assigned, so 7 may land first.
+    (7, "deliveries on a chain: the block planned and mined for a slot, its settlement transactions, "
+        "the verification result; slots that could not reach the node", [
+        """CREATE TABLE deliveries (
+            slot BIGINT PRIMARY KEY,
+            block_number BIGINT NOT NULL,
+            coinbase TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            status TEXT NOT NULL,
+            block_hash TEXT,
+            reason TEXT,
+            verification TEXT,
+            updated_ms BIGINT NOT NULL)""",
+        """CREATE INDEX deliveries_by_hash ON deliveries (block_hash)""",
+        """CREATE TABLE chain_failures (
+            slot BIGINT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (slot, at_ms))""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -165,6 +165,7 @@ class SettledSlot:
     builder_blocks: list[BuilderBlockRecord]
     settlements: list[SettlementRecord]
     deposits: list[DepositEntry] = field(default_factory=list)
+    delivery: Any = None  # on a chain: the block plan (service.deliveries.DeliveryRecord)
 
 
 @dataclass(frozen=True, slots=True)

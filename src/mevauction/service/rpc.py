@@ -20,12 +20,15 @@ import logging
 import time
 from typing import Any, Protocol
 
+from mevauction.chain.rpc import NodeUnavailable
+from mevauction.chain.rpc import RpcError as NodeRpcError
 from mevauction.errors import InputError, require
 from mevauction.eth.messages import verify_flashbots_header
 from mevauction.service import intake, views
 from mevauction.service.bounds import MAX_JSON_DEPTH, too_deep
 from mevauction.service.clock import SlotClock
 from mevauction.service.metrics import Metrics
+from mevauction.service.onchain import NODE_READS
 from mevauction.service.preconf import BidRecord as PreconfBidRecord
 from mevauction.service.preconf import PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
@@ -44,6 +47,8 @@ SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_se
 # an idempotent acknowledgement instead).
 TIMESTAMPED_METHODS = ("eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
 OPEN_METHODS = ("eth_blockNumber", "eth_chainId", "mev_slot", "mev_getCommittee")
+# A public transaction authenticates itself (its signature names the sender).
+RAW_TX = "eth_sendRawTransaction"
 # Preconfirmation bids authenticate themselves (the bid is signed); X-Flashbots-Signature
 # is optional and, when present, must name the same bidder (the engine's peer check).
 PRECONF_METHODS = ("preconf_sendBid", "preconf_getBid", "preconf_getDeposit", "preconf_getParams")
@@ -111,6 +116,7 @@ class JsonRpc:
         self.max_body = max_body
         self.body_timeout = body_timeout
         self.limiter = limiter
+        self.chain: Any = None  # serve --chain: the node (service/onchain.py ChainLink) answers its reads
 
     async def __call__(self, scope: dict, receive, send) -> None:
         started = time.perf_counter()
@@ -248,6 +254,20 @@ class JsonRpc:
             return await self._preconf(method, params, body, signature)
         if method == "eth_chainId":
             return hex(sink.rules.chain_id)
+        if method == "net_version" and self.chain is None:
+            return str(sink.rules.chain_id)
+        if self.chain is not None and method in NODE_READS:
+            return await self._node_read(method, params)
+        if method == RAW_TX:
+            item, sender = intake.parse_raw_transaction(params, sink.rules)
+            if not self.limiter.allow(sender):
+                raise RpcError(LIMITED, f"params[0]: sender {sender} is over its rate limit")
+            item.scenario_order = intake.bundle_scenario_order(item, [intake.decoded_raw(item)], sink.world)
+            try:
+                await sink.submit(item, sender)
+            except StorageError as exc:
+                raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+            return item.id
         if method in OPEN_METHODS:
             clock = self._slot_desk(method).clock
             current = clock.current()
@@ -261,7 +281,7 @@ class JsonRpc:
             raise RpcError(
                 METHOD_NOT_FOUND,
                 f"method: {method[:64]!r} is not supported "
-                f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS)})",
+                f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS + (RAW_TX,))})",
             )
         try:
             signer = verify_flashbots_header(body, signature)
@@ -288,6 +308,16 @@ class JsonRpc:
             return await slots.builder_bid(intake.parse_builder_bid(params, sealed=slots.sealed), signer, signed_ms)
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+
+    async def _node_read(self, method: str, params: Any) -> Any:
+        """A read the chain answers: passed to the node as it is."""
+        require(isinstance(params, list), "params", f"{method} takes an array")
+        try:
+            return await asyncio.to_thread(self.chain.client.call, method, *params)
+        except NodeRpcError as exc:
+            raise RpcError(exc.code or INVALID_PARAMS, f"node: {exc.message[:300]}") from None
+        except NodeUnavailable as exc:
+            raise RpcError(INTERNAL, f"chain: the node is unavailable ({str(exc)[:200]})") from None
 
     def _admit(self, method: str, params: Any, signer: str, request: bytes) -> int:
         """The request's signed timestamp (ms), once the replay guard has let it through;

@@ -15,7 +15,7 @@ from mevauction.errors import InputError
 
 GENERATORS = {
     "amm": "mevauction.intake.workloads.amm",
-    "evm": "mevauction.intake.workloads.evm",
+    "evm": "mevauction.intake.workloads.uniswap",  # real Uniswap V2 on a devnet (evm.py: look-alikes)
 }
 
 

@@ -77,8 +77,9 @@ class EvmWorld(World):
     def __init__(self, orders: Sequence[Order], exec_orders: dict[str, EvmOrder],
                  accounts: dict[str, AccountState], block: BlockContext, *,
                  coinbase_pinned: bool = False, fork_url: str | None = None, fork_block: str | None = None,
-                 order_json: dict[str, dict] | None = None):
+                 order_json: dict[str, dict] | None = None, parent: dict[str, Any] | None = None):
         self.block = block
+        self.parent = parent  # provenance: the node block this parent state is (number, hash)
         self.block_gas_limit = block.gas_limit
         self.exec_orders = exec_orders
         self.coinbase_pinned = coinbase_pinned
@@ -118,8 +119,12 @@ class EvmWorld(World):
                  "base_fee": self.block.base_fee, "gas_limit": self.block.gas_limit}
         if self.coinbase_pinned:
             block["coinbase"] = self.block.coinbase
+        if any(self.block.prevrandao):
+            block["prevrandao"] = "0x" + self.block.prevrandao.hex()
         out: dict[str, Any] = {"kind": self.kind, "chain_id": self.block.chain_id, "block": block,
                                "state": state_to_json(self._scenario_accounts())}
+        if self.parent is not None:
+            out["parent"] = self.parent
         if self.fork_url:
             out["fork_url"] = self.fork_url
             if self.fork_block:
@@ -233,7 +238,8 @@ def parse_block(world: dict) -> tuple[BlockContext, bool]:
     pinned = obj.get("coinbase") is not None
     coinbase = fields.address(obj["coinbase"], "world.block.coinbase") if pinned else one_time_address()
     chain_id = _int_field(world, "chain_id", "world", 1)
-    return BlockContext(number, timestamp, base_fee, gas_limit, coinbase, chain_id), pinned
+    prevrandao = fields.bytes32(obj["prevrandao"], "world.block.prevrandao") if obj.get("prevrandao") else b"\x00" * 32
+    return BlockContext(number, timestamp, base_fee, gas_limit, coinbase, chain_id, prevrandao), pinned
 
 
 def decode_raw(value: Any, where: str) -> Transaction:
@@ -298,5 +304,10 @@ def from_scenario(scenario: dict) -> EvmWorld:
         orders.append(order)
         exec_orders[order.id] = spec
         order_json[order.id] = obj
+    parent = world.get("parent")
+    if parent is not None:
+        require(isinstance(parent, dict), "world.parent", "must be an object (number, hash of the node's block)")
+        parent = {"number": _int_field(parent, "number", "world.parent"),
+                  "hash": fields.hash32(parent.get("hash"), "world.parent.hash")}
     return EvmWorld(orders, exec_orders, accounts, block, coinbase_pinned=pinned,
-                    fork_url=fork_url, fork_block=fork_block, order_json=order_json)
+                    fork_url=fork_url, fork_block=fork_block, order_json=order_json, parent=parent)
