@@ -55,9 +55,19 @@ def reference_push(world: World, stack: list[str], oid: str) -> tuple[bool, int]
 ops = st.lists(st.one_of(st.just("pop"), st.integers(min_value=0, max_value=10_000)), max_size=25)
 
 
+@pytest.mark.slow  # the evm workload deploys its contracts on a real anvil (seconds)
 @given(ops=ops, other=ops)
 def test_push_pop_answers_are_the_worlds_even_interleaved_on_one_live_cursor(evm, ops, other):
-    world, ids = evm
+    check_interleaved(evm, ops, other)
+
+
+@given(ops=ops, other=ops)
+def test_push_pop_answers_are_the_worlds_interleaved_on_independent_cursors(amm, ops, other):
+    check_interleaved(amm, ops, other)
+
+
+def check_interleaved(world_ids, ops, other):
+    world, ids = world_ids
     host = WorldHost(world, ids)
     a, b = Session(host), Session(host)
     for op_a, op_b in zip(ops, other + ops, strict=False):
@@ -111,6 +121,7 @@ def test_requests_it_cannot_serve_are_answered_not_fatal(amm):
     assert sub is not None and sub.bid is None and sub.sequence == ("a",)
 
 
+@pytest.mark.slow  # the evm workload starts anvil
 def test_the_slot_message_holds_m_minus_s_and_nothing_about_the_slot_or_other_builders(evm):
     world, ids = evm
     msg = json.loads(slot_message(world, ids, 750, 123.5))
