@@ -50,6 +50,8 @@ class _Run:
         self.jail: Jailed | None = None
         self.wasm: WasmRun | None = None
         self.over_limit: str | None = None
+        self.closed = False  # finish() has run: a jail that starts after it must not run
+        self.guard = threading.Lock()
         if program.runtime == "wasm":
             problem = wasm_problem()
             if problem:
@@ -67,11 +69,27 @@ class _Run:
         if program.runtime != "python":
             self.result.reason = f"runtime {program.runtime!r} is not available"
             return
+        self.program = program
+        self.thread = threading.Thread(target=self._spawn_and_serve, daemon=True, name=f"algorithm-{rid}")
+
+    def _spawn_and_serve(self) -> None:
+        # The jail is started from this thread, which lives as long as the run: bwrap's
+        # --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that
+        # started it exits (a spawning pool's worker would kill its jails on shutdown).
+        # Starting here also lets the jails of a slot start in parallel.
         try:
-            self.jail = Jailed(program, limits)
+            jail = Jailed(self.program, self.limits)
         except OSError as exc:
             self.result.reason = f"sandbox failed to start: {exc}"
-        self.thread = threading.Thread(target=self._serve, daemon=True, name=f"algorithm-{rid}")
+            return
+        with self.guard:
+            if self.closed:  # the deadline passed while it started: it never runs
+                jail.kill()
+                jail.reap()
+                jail.cleanup()
+                return
+            self.jail = jail
+        self._serve()
 
     def _serve(self) -> None:
         assert self.jail is not None
@@ -120,8 +138,12 @@ class _Run:
                 res.reason = (f"timeout: no submission within the {self.limits.budget_ms} ms budget"
                               if timed_out or self.thread.is_alive() else self.wasm.reason)
             return res
+        with self.guard:
+            self.closed = True
         jail = self.jail
         if jail is None:
+            if res.reason is None and res.submission is None:
+                res.reason = f"timeout: the sandbox did not start within the {self.limits.budget_ms} ms budget"
             return res
         jail.kill()
         self.thread.join(timeout=1.0)
@@ -171,7 +193,7 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
             runs[-1].result.reason = f"sandbox unavailable: {problem}"
         else:
             runs.append(_Run(rid, prog, host, limits, slot, wasm_engine))
-    live = [r for r in runs if (r.jail is not None or r.wasm is not None) and r.result.reason is None]
+    live = [r for r in runs if r.result.reason is None]
     for r in live:
         r.thread.start()
     for r in live:
