@@ -77,7 +77,7 @@ def eight(orders: int, budget_ms: int) -> None:
     base = run_auction(AuctionInput(world, (), 0))
     without = time.perf_counter() - t
     t = time.perf_counter()
-    report = run_auction(AuctionInput(world, subs, 0, limits))
+    report = run_auction(AuctionInput(world, subs, 0, algorithm_limits=limits))
     with_algos = time.perf_counter() - t
     rest = [i for i in world.orders if i not in set(report.conflict_free)]
     t = time.perf_counter()

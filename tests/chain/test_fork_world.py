@@ -12,11 +12,17 @@ from __future__ import annotations
 
 import pytest
 
+from mevauction.chain.contracts import calldata
 from mevauction.chain.deploy import DeploymentError, Layout, deploy, read_deployment
 from mevauction.chain.node import Anvil
 from mevauction.chain.rpc import as_int, quantity
-from mevauction.intake.workloads.uniswap import _generate
-from mevauction.worlds.evm.fork import fork_world
+from mevauction.chain.state import dump_accounts, next_block
+from mevauction.errors import InputError
+from mevauction.eth.transactions import DYNAMIC_FEE, bundle_hash, decode, sign
+from mevauction.intake.workloads.uniswap import SWAP, _generate
+from mevauction.worlds.evm.callbundle import BundleInvalid, CallBundleRequest, parse_call_bundle
+from mevauction.worlds.evm.fork import StateCache, call_bundle_on_node, fork_world, world_json
+from mevauction.worlds.evm.state import AccountState, parse_state
 from mevauction.worlds.evm.world import from_scenario
 
 pytestmark = pytest.mark.slow
@@ -143,3 +149,107 @@ def test_a_whole_block_built_on_the_cursor_is_what_anvil_mines(node):
         assert gain == sum(o.bid for o in outcomes), "the block's value is the sum of the bids in place"
     finally:
         rpc.call("evm_revert", snapshot)
+
+
+def test_state_cache_kept_by_block_diffs_equals_a_fresh_dump(node):
+    _, rpc, _, doc = node
+    snapshot = rpc.call("evm_snapshot")
+    try:
+        cache = StateCache()
+        first = fork_world(rpc, doc["orders"], prefetch=cache)
+        assert cache.dumps == 1
+        sent: set[str] = set()
+        for order in doc["orders"]:  # a block of real swaps, backruns and transfers (some revert)
+            for raw in order["raw_txs"]:
+                if raw not in sent:
+                    sent.add(raw)
+                    rpc.call("eth_sendRawTransaction", raw)
+        rpc.call("evm_mine")
+        rpc.call("evm_mine")  # and an empty one
+        again = fork_world(rpc, doc["orders"], prefetch=cache)
+        assert (cache.dumps, cache.diffs) == (1, 2), "kept by the two blocks' diffs, not dumped again"
+        fresh = from_scenario({"world": world_json(rpc, prefetch="dump"), "orders": doc["orders"]})
+        dumped = dump_accounts(rpc)
+        assert dumped is not None
+        empty = AccountState()
+        state = parse_state(dumped[1])
+        differ = {a for a in set(state) | set(cache.accounts) if state.get(a, empty) != cache.accounts.get(a, empty)}
+        assert not differ, f"cache and dump differ at {sorted(differ)[:3]}"
+        assert again.block.number == first.block.number + 2
+        for oid in again.orders:
+            assert again.top[oid] == fresh.top[oid], oid
+        assert not all(r.success for r in again.top.values()), "the nonces were used: orders are now invalid"
+    finally:
+        rpc.call("evm_revert", snapshot)
+
+
+def test_call_bundle_on_the_head_is_what_anvil_mines(node):
+    _, rpc, _, doc = node
+    backrun = next(o for o in doc["orders"] if o["kind"] == "backrun")
+    coinbase = "0x" + "c0" * 20
+    head = rpc.block_number()
+    request = parse_call_bundle([{"txs": backrun["raw_txs"], "blockNumber": hex(head + 1),
+                                  "stateBlockNumber": "latest", "coinbase": coinbase}])
+    answer = call_bundle_on_node(rpc, request, StateCache())
+    lazy = call_bundle_on_node(rpc, request)  # the lazy fork gives the same answer
+    assert answer == lazy
+    assert answer["stateBlockNumber"] == head and answer["totalGasUsed"] > 0
+    snapshot = rpc.call("evm_snapshot")
+    try:
+        nxt = next_block(rpc)
+        rpc.call("anvil_setCoinbase", coinbase)
+        rpc.call("evm_setNextBlockTimestamp", quantity(nxt.timestamp))
+        hashes = [rpc.call("eth_sendRawTransaction", raw) for raw in backrun["raw_txs"]]
+        rpc.call("evm_mine")
+        receipts = [rpc.call("eth_getTransactionReceipt", h) for h in hashes]
+        assert [r["gasUsed"] for r in receipts] == [hex(x["gasUsed"]) for x in answer["results"]]
+        assert int(answer["coinbaseDiff"]) == rpc.balance(coinbase, head + 1)
+        tips = [as_int(r["effectiveGasPrice"]) - nxt.base_fee for r in receipts]
+        assert [int(x["gasFees"]) for x in answer["results"]] == [
+            t * as_int(r["gasUsed"]) for t, r in zip(tips, receipts)]
+    finally:
+        rpc.call("evm_revert", snapshot)
+    arb = answer["results"][1]
+    assert int(arb["ethSentToCoinbase"]) > 0, "the searcher contract pays the coinbase directly"
+    assert answer["bundleHash"] == backrun_hash(backrun["raw_txs"])
+    assert int(answer["bundleGasPrice"]) == int(answer["coinbaseDiff"]) // answer["totalGasUsed"]
+
+
+def test_call_bundle_reports_reverts_and_refuses_invalid_transactions(node):
+    _, rpc, deployment, doc = node
+    swap = next(o for o in doc["orders"] if o["kind"] == "swap")
+    head = rpc.block_number()
+    # The same swap twice: its second copy has a used nonce -> the whole call fails, naming it.
+    twice = CallBundleRequest((_tx(swap["raw_txs"][0]),) * 2, head + 1, None)
+    with pytest.raises(BundleInvalid, match=r"txs\[1\].*nonce"):
+        call_bundle_on_node(rpc, twice)
+    with pytest.raises(InputError, match="repeats"):
+        parse_call_bundle([{"txs": swap["raw_txs"] * 2, "blockNumber": hex(head + 1)}])
+    user = deployment.users[-1]
+    pool = deployment.pools[0][0]
+    greedy = sign(bytes.fromhex(user.key[2:]), DYNAMIC_FEE, chain_id=31337, nonce=rpc.nonce(user.address),
+                  gas_limit=300_000, to=deployment.routers["A"], max_priority_fee=10**9, max_fee=10**11,
+                  data=calldata(SWAP, 10**18, 10**40, [deployment.weth, pool.token], user.address, 2**40))
+    answer = call_bundle_on_node(rpc, parse_call_bundle([{"txs": ["0x" + greedy.hex()], "blockNumber": hex(head + 1)}]))
+    (result,) = answer["results"]
+    assert result["error"] == "execution reverted" and "INSUFFICIENT_OUTPUT_AMOUNT" in result["revert"]
+    assert result["gasUsed"] > 21_000 and int(result["coinbaseDiff"]) == result["gasUsed"] * 10**9
+
+
+def _tx(raw: str):
+    return decode(bytes.fromhex(raw[2:]))
+
+
+def backrun_hash(raws: list[str]) -> str:
+    return bundle_hash([_tx(r) for r in raws])
+
+
+def test_deploy_refuses_a_router_whose_pair_hash_does_not_match(node, monkeypatch):
+    _, rpc, _, _ = node
+    from mevauction.chain import deploy as deploy_module
+
+    monkeypatch.setattr(deploy_module, "router_pair_hash_matches", lambda: False)
+    head = rpc.block_number()
+    with pytest.raises(DeploymentError, match="init-code hash"):
+        deploy(rpc, Layout(seed=77, tokens=1, users=1, searchers=1))
+    assert rpc.block_number() == head, "nothing sent"

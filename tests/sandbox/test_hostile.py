@@ -72,7 +72,7 @@ def secrets_env(tmp_path, monkeypatch):
 def run_slot(world, programs: dict[str, bytes]) -> tuple[dict[str, Candidate], float]:
     subs = [BuilderSubmission(name, None, None, None, Program("python", code, name)) for name, code in programs.items()]
     start = time.monotonic()
-    report = run_auction(AuctionInput(world, subs, 0, Limits(budget_ms=BUDGET_MS)))
+    report = run_auction(AuctionInput(world, subs, 0, algorithm_limits=Limits(budget_ms=BUDGET_MS)))
     elapsed = time.monotonic() - start
     return {c.id: c for c in report.builders}, elapsed
 

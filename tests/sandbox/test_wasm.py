@@ -48,7 +48,7 @@ def test_hostile_modules_are_contained(modules):
     programs = {**modules, "reference": REFERENCE.read_bytes(), "not_a_module": b"\x00asm garbage"}
     subs = [BuilderSubmission(n, None, None, None, Program("wasm", code, n)) for n, code in programs.items()]
     start = time.monotonic()
-    report = run_auction(AuctionInput(world, subs, 0, Limits(budget_ms=BUDGET_MS)))
+    report = run_auction(AuctionInput(world, subs, 0, algorithm_limits=Limits(budget_ms=BUDGET_MS)))
     elapsed = time.monotonic() - start
     cands = {c.id: c for c in report.builders}
     print(f"\n{len(cands)} wasm modules, one slot, budget {BUDGET_MS} ms, auction took {elapsed * 1000:.0f} ms")
@@ -71,5 +71,5 @@ def test_hostile_modules_are_contained(modules):
 def test_fuel_is_deterministic_cpu(modules):
     world = load_scenario(ROOT / "examples" / "table1.json").world
     sub = BuilderSubmission("loop", None, None, None, Program("wasm", modules["infinite_loop"]))
-    report = run_auction(AuctionInput(world, [sub], 0, Limits(budget_ms=5000, wasm_fuel=1_000_000)))
+    report = run_auction(AuctionInput(world, [sub], 0, algorithm_limits=Limits(budget_ms=5000, wasm_fuel=1_000_000)))
     assert report.builders[0].reason.startswith("fuel limit (1000000 units)")

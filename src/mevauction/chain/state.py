@@ -69,3 +69,37 @@ def dump_accounts(rpc: RpcClient) -> tuple[int, dict[str, Any]] | None:
             entry["storage"] = {k: v for k, v in acc["storage"].items() if int(v, 16)}
         accounts[address.lower()] = entry
     return head, accounts
+
+
+def read_keys(rpc: RpcClient, block: int, addresses: set[str], slots: set[tuple[str, int]],
+              codes: dict[str, str] | None = None) -> dict[str, Any]:
+    """Accounts (balance, nonce, code) and storage slots at ``block``, in one batched request.
+
+    Returns the prestateTracer shape. ``codes`` caches non-empty code by address
+    (code at an address never changes after creation under Cancun, so it is fetched once).
+    """
+    codes = codes if codes is not None else {}
+    tag = hex(block)
+    everyone = sorted(addresses | {addr for addr, _ in slots})
+    calls: list[tuple[str, list[object]]] = []
+    for addr in everyone:
+        calls += [("eth_getBalance", [addr, tag]), ("eth_getTransactionCount", [addr, tag])]
+    need_code = [a for a in everyone if a not in codes]
+    calls += [("eth_getCode", [a, tag]) for a in need_code]
+    ordered = sorted(slots)
+    calls += [("eth_getStorageAt", [addr, hex(key), tag]) for addr, key in ordered]
+    answers = rpc.batch(calls)
+    accounts: dict[str, Any] = {}
+    for i, addr in enumerate(everyone):
+        accounts[addr] = {"balance": answers[2 * i], "nonce": as_int(answers[2 * i + 1], "nonce")}
+    at = 2 * len(everyone)
+    for addr, code in zip(need_code, answers[at:at + len(need_code)]):
+        if isinstance(code, str) and len(code) > 2:
+            codes[addr] = code
+    for addr in everyone:
+        if addr in codes:
+            accounts[addr]["code"] = codes[addr]
+    for (addr, key), value in zip(ordered, answers[at + len(need_code):]):
+        if as_int(value, "storage value"):
+            accounts[addr].setdefault("storage", {})[hex(key)] = value
+    return accounts

@@ -39,12 +39,12 @@ class Scenario:
     @property
     def auction_input(self) -> AuctionInput:
         """What the mechanism needs of this slot (it knows nothing of scenario files)."""
-        return AuctionInput(self.world, tuple(self.builders), self.seed)
+        return AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit)
 
     def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None,
                     algorithm_limits: Limits | None = None) -> Report:
         """The Boost+ auction (seed 004 Fig. 3) of this slot; submitted algorithms within ``algorithm_limits``."""
-        slot = AuctionInput(self.world, tuple(self.builders), self.seed, algorithm_limits)
+        slot = AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit, algorithm_limits)
         return run_auction(slot, k_cutoff=k_cutoff, builder_auction=builder_auction)
 
 

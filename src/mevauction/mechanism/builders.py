@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from mevauction.building.gas import declared_gas
 from mevauction.building.registry import make_builder
 from mevauction.errors import InputError
 from mevauction.sandbox.jail import Limits, Program
@@ -78,32 +79,31 @@ def run_programs(world: World, subs: Sequence[BuilderSubmission], allowed: Seque
 
 def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
                    conflict_free: Collection[str], k_cutoff: int, seed: int,
-                   default_block: Block | None = None, run: RunResult | None = None) -> Candidate:
+                   default_block: Block | None = None, gas_budget: int | None = None,
+                   run: RunResult | None = None) -> Candidate:
     """Produce, check and value one builder's block (failed orders pay nothing).
 
     A builder running the ``default`` algorithm gets o*, which the mechanism has
-    already computed on the same orders with the same k_cutoff and seed. A
-    submitted program's block and bid come from its sandboxed ``run``.
+    already computed on the same orders with the same k_cutoff, seed and gas budget.
+    Built-in algorithms are given ``gas_budget`` (the slot's limit less the kept
+    conflict-free orders); a block whose included orders declare more is invalid.
+    A submitted program's block and bid come from its sandboxed ``run``.
     """
+    bid_of: int | None = sub.bid
     if sub.program is not None:
         if run is None or run.submission is None:
             failure = run.reason if run is not None and run.reason else "algorithm did not run"
             return Candidate(sub.id, False, Block(), 0, failure, run)
         sequence: Sequence[str] = run.submission.sequence
-        violation = permutation_violation(world, sequence, set(allowed), set(conflict_free))
-        if violation:
-            return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, violation, run)
-        block = world.evaluate(sequence)
-        bid = block.value if run.submission.bid is None else run.submission.bid
-        if bid > block.value + sub.deposit:
-            return Candidate(sub.id, False, block, 0,
-                             f"bid {bid} exceeds the block's value {block.value} plus deposit {sub.deposit}", run)
-        return Candidate(sub.id, True, block, bid, None, run)
-    if sub.algorithm == "default" and default_block is not None:
+        bid_of = run.submission.bid
+    elif sub.algorithm == "default" and default_block is not None:
         sequence = default_block.orders
     elif sub.algorithm is not None:
+        options: dict[str, int] = {"k_cutoff": k_cutoff, "seed": seed}
+        if gas_budget is not None:
+            options["block_gas_limit"] = gas_budget
         try:
-            builder = make_builder(sub.algorithm, k_cutoff=k_cutoff, seed=seed)
+            builder = make_builder(sub.algorithm, **options)
         except InputError as exc:
             return Candidate(sub.id, False, Block(), 0, exc.message)
         sequence = builder.build(world, list(allowed)).orders
@@ -112,7 +112,15 @@ def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
     allowed_set = set(allowed)
     reason = permutation_violation(world, sequence, allowed_set, set(conflict_free))
     if reason:
-        return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, reason)
+        return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, reason, run)
     block = world.evaluate(sequence)
-    bid = block.value if sub.bid is None else sub.bid
-    return Candidate(sub.id, True, block, bid)
+    if gas_budget is not None:
+        used = declared_gas(world, block.orders)
+        if used > gas_budget:
+            return Candidate(sub.id, False, block, 0,
+                             f"block uses {used} gas, more than the {gas_budget} left for M \\ S", run)
+    bid = block.value if bid_of is None else bid_of
+    if sub.program is not None and bid > block.value + sub.deposit:
+        return Candidate(sub.id, False, block, 0,
+                         f"bid {bid} exceeds the block's value {block.value} plus deposit {sub.deposit}", run)
+    return Candidate(sub.id, True, block, bid, None, run)

@@ -73,6 +73,9 @@ class ServiceConfig:
     preconf_reject_within_ms: int = 2000
     preconf_final_ms: int = 500  # last auction this long before the block; later bids expire
     preconf_deposits: dict = field(default_factory=dict)  # bidder address → wei (BidderRegistry snapshot)
+    preconf_stake: str = "10000000000000000000"  # wei staked (ProviderRegistry); slashes come out of it
+    preconf_horizon_blocks: int = 64  # bids for blocks further ahead of the current one are refused
+    preconf_dispatch_window_ms: int = 2000  # PreconfManager's commitmentDispatchWindow
     # The builder registry: address → deposit in wei. Only these signers may send builder
     # bids, each within its free deposit (service/builders.py).
     builders: dict = field(default_factory=dict)
@@ -242,3 +245,4 @@ def check_preconf(config: ServiceConfig) -> None:
     preconf_schedule(config)
     require(config.preconf_mode in MODES, "preconf_mode", f"must be one of {MODES}")
     preconf_deposits(config)
+    as_wei(config.preconf_stake, "preconf_stake")

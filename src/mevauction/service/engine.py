@@ -44,6 +44,7 @@ from mevauction.service.intake import BuilderBid, Intake, IntakeRules, canonical
 from mevauction.service.metrics import Metrics
 from mevauction.service.onchain import BlockTaken, ChainLink, SlotNotReady, SlotWorld, check_reorgs, deliver
 from mevauction.service.records import BuilderBidRecord, BuilderRegistration, OrderRecord, SettledSlot
+from mevauction.service.seeds import SlotSeeds
 from mevauction.service.store import Db, StorageError, Store
 from mevauction.service.worker import start_pool
 
@@ -133,6 +134,9 @@ class Auctioneer:
         self.settle_seconds: dict[int, float] = {}
         self.committee: ServiceCommittee | None = None
         self.builders = BuilderRegistry(builder_deposits(config))
+        # The default algorithm's seed per slot: committed while the slot takes orders
+        # (mev_slot), revealed in its report, so an order id cannot be ground against it.
+        self.seeds = SlotSeeds(config.db)
         self._task: asyncio.Task | None = None
         self.chain: ChainLink | None = None  # serve --chain: slots are the node's blocks (service/onchain.py)
 
@@ -321,6 +325,9 @@ class Auctioneer:
         self.metrics.inc("mevauction_cancellations_total", help="Orders cancelled by their signer")
         return [entry.id]
 
+    def seed_commitment(self, slot: int) -> str:
+        return self.seeds.commitment(slot)
+
     @property
     def sealed(self) -> bool:
         """Builder bids come sealed by the builders (``serve --sealed``)."""
@@ -465,7 +472,8 @@ class Auctioneer:
         gas_limit = self.config.block_gas_limit
         admitted, refused, over = settle.screen([e.scenario_order for e in pending], gas_limit)
         builders, sealed = (state.builders, {}) if self.committee is None else settle.split_sealed(state.builders)
-        scenario = settle.build_scenario(self.world if sw is None else sw.world, admitted, builders, gas_limit)
+        scenario = {**settle.build_scenario(self.world if sw is None else sw.world, admitted, builders, gas_limit),
+                    "seed": self.seeds.seed(slot)}
         # Sealed: a bid above its builder's free deposit counts as 0, inside the MPC.
         caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
         penalties: dict[str, int] = {}
@@ -490,6 +498,8 @@ class Auctioneer:
                 settled = dataclasses.replace(settled, delivery=plan)
         except (InputError, KeyError, TypeError, ValueError) as exc:  # a report that does not check out
             return self._failed(slot, pending, f"the report could not be recorded: {type(exc).__name__}: {exc}")
+        if "error" not in report:  # the seed the default ran with, now that intake is closed
+            settled = settle.with_seed(settled, self.seeds.revealed(slot))
         return settle.with_exclusions(settled, {**refused, **over, **broke})
 
     # -- on a chain (serve --chain; service/onchain.py) ------------------------------------

@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.eth import fields
-from mevauction.eth.keccak import keccak
-from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refuse_unexecutable
+from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, bundle_hash, decode, refuse_unexecutable
 from mevauction.service.bounds import check_order_shape
 from mevauction.worlds import world_module
 
@@ -128,11 +127,6 @@ def _hash_list(obj: dict, name: str) -> list[str]:
     value = obj.get(name) or []
     require(isinstance(value, list) and len(value) <= MAX_TXS_PER_BUNDLE, name, "must be a list of transaction hashes")
     return [fields.hash32(h, f"{name}[{i}]") for i, h in enumerate(value)]
-
-
-def bundle_hash(txs: list[Transaction]) -> str:
-    """keccak256 of the concatenated transaction hashes (the Flashbots bundle hash)."""
-    return "0x" + keccak(b"".join(bytes.fromhex(t.hash[2:]) for t in txs)).hex()
 
 
 def refuse_unimplemented_fields(obj: dict) -> None:

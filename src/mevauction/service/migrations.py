@@ -166,6 +166,31 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             reason TEXT NOT NULL,
             PRIMARY KEY (slot, at_ms))""",
     ]),
+    (8, "preconfirmations: messages name the signed bid they answer and when they were stored; "
+        "commitment outcomes and the settlement ledger", [
+        # bid_key = bid digest + bid signature (hex): the digest alone is shared by copies
+        # of a bid signed by others. stored_ms bounds the dispatch timestamp at settlement.
+        """ALTER TABLE preconf_messages ADD COLUMN bid_key TEXT""",
+        """ALTER TABLE preconf_messages ADD COLUMN stored_ms BIGINT""",
+        """CREATE TABLE preconf_outcomes (
+            block_number BIGINT NOT NULL,
+            bid_key TEXT NOT NULL,
+            commitment_digest TEXT NOT NULL,
+            bidder TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            settlement TEXT NOT NULL,
+            settled_ms BIGINT NOT NULL,
+            PRIMARY KEY (block_number, bid_key))""",
+        """CREATE TABLE preconf_ledger (
+            block_number BIGINT NOT NULL,
+            seq BIGINT NOT NULL,
+            commitment_digest TEXT NOT NULL,
+            source TEXT NOT NULL,
+            dest TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            PRIMARY KEY (block_number, seq))""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -219,3 +219,5 @@ class PreconfMessageRecord:
     digest: str
     kind: str
     message: dict
+    bid_key: str | None = None  # digest + signature of the signed bid it answers (None: stored before v8)
+    stored_ms: int | None = None

@@ -151,6 +151,30 @@ preconf_messages = Table(
     Column("seq", BigInteger, primary_key=True),
     Column("kind", Text, nullable=False),
     Column("message", Text, nullable=False),
+    Column("bid_key", Text),
+    Column("stored_ms", BigInteger),
+)
+
+preconf_outcomes = Table(
+    "preconf_outcomes", metadata,
+    Column("block_number", BigInteger, primary_key=True),
+    Column("bid_key", Text, primary_key=True),
+    Column("commitment_digest", Text, nullable=False),
+    Column("bidder", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("settlement", Text, nullable=False),
+    Column("settled_ms", BigInteger, nullable=False),
+)
+
+preconf_ledger = Table(
+    "preconf_ledger", metadata,
+    Column("block_number", BigInteger, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("commitment_digest", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("dest", Text, nullable=False),
+    Column("amount", Text, nullable=False),
+    Column("kind", Text, nullable=False),
 )
 
 # A slot's block on a chain (serve --chain): planned in the transaction that stores the

@@ -26,6 +26,8 @@ from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor
 from mevauction.worlds.evm.state import AccountState, load_into, parse_state, state_to_json
 from mevauction.worlds.orders import parse_orders
 
+# transfer(address,uint256)
+TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")
 DEFAULT_BLOCK = {"number": 1, "timestamp": 1_700_000_000, "base_fee": 10**10, "gas_limit": 30_000_000}
 
 
@@ -107,6 +109,33 @@ class EvmWorld(World):
     # --- the World interface --------------------------------------------------------
     def access(self, order_id: str) -> Access:
         return self._access[order_id]
+
+    def commutative(self, order_ids: Sequence[str]) -> bool:
+        """Verified from the decoded transactions and the top-of-block traces, never
+        from ``kind``/``target`` labels: each order is one plain ``transfer(address,
+        uint256)`` call to one token, from its own sender, that succeeded alone and
+        wrote storage of that token only (its sender's and recipient's slots); and
+        executing the set in the given and the reverse order gives the same block
+        (this catches gas that depends on order, e.g. a first balance of a recipient)."""
+        tokens: set[str] = set()
+        senders: set[str] = set()
+        for oid in order_ids:
+            txs = self.exec_orders[oid].txs
+            if len(txs) != 1 or not self.top[oid].success:
+                return False
+            tx = txs[0]
+            if (tx.to is None or tx.value or len(tx.data) != 68 or tx.data[:4] != TRANSFER_SELECTOR
+                    or tx.authorizations or tx.blob_versioned_hashes or tx.sender in senders):
+                return False
+            senders.add(tx.sender)
+            tokens.add(tx.to)
+            stored = [k for k in self._access[oid].writes if k.startswith("slot:")]
+            if len(tokens) != 1 or len(stored) > 2 or any(not k.startswith(f"slot:{tx.to}:") for k in stored):
+                return False
+        forward = self.evaluate(order_ids)
+        backward = self.evaluate(list(reversed(order_ids)))
+        return (len(forward.orders) == len(order_ids) and set(forward.orders) == set(backward.orders)
+                and dict(forward.bids) == dict(backward.bids))
 
     def cursor(self) -> EvmCursor:
         if self._active is not None:
@@ -286,12 +315,14 @@ def parse_exec_order(order: Order, obj: dict, index: int) -> tuple[Order, EvmOrd
     return replace(order, txs=hashes, reverting_tx_hashes=reverting), spec
 
 
-def from_scenario(scenario: dict) -> EvmWorld:
+def from_scenario(scenario: dict, accounts: dict[str, AccountState] | None = None) -> EvmWorld:
+    """The world of a scenario; ``accounts`` (already parsed, not copied) instead of ``world.state``."""
     world = scenario.get("world")
     if not isinstance(world, dict):
         raise InputError("world", "missing or not an object")
     block, pinned = parse_block(world)
-    accounts = parse_state(world.get("state", {}), "world.state")
+    if accounts is None:
+        accounts = parse_state(world.get("state", {}), "world.state")
     fork_url = world.get("fork_url")
     require(fork_url is None or isinstance(fork_url, str), "world.fork_url", "must be a URL string")
     fork_block = world.get("fork_block")
