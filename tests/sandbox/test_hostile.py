@@ -205,3 +205,11 @@ def test_control_without_the_jail_the_attacks_succeed(world, secrets_env, monkey
         assert TOKEN in saw(cands[name]), name
     assert VICTIM in saw(cands["read_other_code"])
     assert Path(values["HOSTTMP"], values["MARK"]).exists()
+
+
+def test_a_program_block_over_the_gas_budget_is_refused(world, secrets_env):
+    """The slot's gas budget binds a submitted program like any builder (o9 keeps 21,000 of 150,000)."""
+    values, _ = secrets_env
+    sub = BuilderSubmission("heavy", None, None, None, Program("python", source(HONEST, values)))
+    report = run_auction(AuctionInput(world, [sub], 0, 150_000, Limits(budget_ms=BUDGET_MS)))
+    assert report.builders[0].reason == "block uses 200000 gas, more than the 129000 left for M \\ S"
