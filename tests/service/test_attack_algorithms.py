@@ -60,7 +60,8 @@ def build(slot, sim):
 mevalgo.run(build)
 '''
 
-ALICE, BOB = Signer.random(), Signer.random()
+ALICE, BOB, WASM, JUNK = Signer.random(), Signer.random(), Signer.random(), Signer.random()
+GREEDY_WASM = Path(__file__).resolve().parents[2] / "examples" / "algorithms" / "wasm" / "greedy.wasm"
 ATTACKERS = {name: Signer.random() for name in HOSTILE}
 BUDGET_MS = 400
 SLOT_SECONDS = 1.5
@@ -100,7 +101,7 @@ def entry(report: dict, builder: Signer) -> dict | None:
 
 
 def start(db: Path, log: Path) -> ServerProcess:
-    extra = [arg for s in (ALICE, BOB, *ATTACKERS.values()) for arg in ("--builder", f"{s.address}={10**18}")]
+    extra = [arg for s in (ALICE, BOB, WASM, JUNK, *ATTACKERS.values()) for arg in ("--builder", f"{s.address}={10**18}")]
     return ServerProcess(f"sqlite:///{db}", slot_seconds=SLOT_SECONDS,
                          extra=[*extra, "--algorithm-budget-ms", str(BUDGET_MS)], log=log).start()
 
@@ -149,6 +150,10 @@ def test_hostile_algorithms_are_contained_and_the_slot_settles_with_their_reason
             with Client(service.url, signer) as c:
                 assert int(c.submit_algorithm("python", code, 1)["fromSlot"], 16) <= slot
         alice.submit_algorithm("python", HONEST, 1)
+        with Client(service.url, WASM) as c:  # the reference module, as base64
+            c.submit_algorithm("wasm", GREEDY_WASM.read_bytes(), 1)
+        with Client(service.url, JUNK) as c:
+            c.submit_algorithm("wasm", b"\0asm not really", 1)
         p = f"h{next(_prefix)}-"
         send_orders(service.url, slot, paper_orders(p))
         info = alice.slot()
@@ -168,6 +173,9 @@ def test_hostile_algorithms_are_contained_and_the_slot_settles_with_their_reason
     assert reasons["memory"].startswith(("memory limit", "crashed", "CPU limit", "timeout")), reasons
     assert reasons["stderr"].startswith("crashed"), reasons
     assert "SECRET-STDERR" not in str(report) and p + "1" not in "".join(reasons.values())
+    greedy, junk = entry(report, WASM), entry(report, JUNK)
+    assert greedy is not None and greedy["valid"], greedy
+    assert junk is not None and not junk["valid"] and junk["reason"].startswith("not a valid wasm module"), junk
     honest = entry(report, ALICE)
     assert honest is not None and honest["valid"], honest
     assert report["block"] == [f"{p}2", f"{p}1"]
