@@ -31,12 +31,14 @@ from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.privacy import mechanisms as mech
 from mevauction.privacy import messages
+from mevauction.privacy.authshare import Sh
 from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
 from mevauction.privacy.protocol import Engine, obj
 
 MECHANISMS = ("first", "second", "builder", "topk", "double", "stream", "baseline")
-# Multiplication masks per comparison (29 in the digit merge) and per other product.
-MASKS_PER_COMPARISON = 30
+# Product masks per comparison (29 products in the digit merge, two masks each: value
+# and MAC half) and per other product.
+MASKS_PER_COMPARISON = 60
 
 
 class Rejected(Exception):
@@ -213,7 +215,7 @@ async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: np.
     β0 ≥ 0 and never sets the price max(β0, β′)). Builders without a cap are not limited.
     """
     caps = obj([a.caps.get(b.header.bidder.lower(), (1 << a.bits) - 1) for b in bids])
-    return await e.mul(await e.ge(caps, values), values)
+    return await e.mul(await e.ge(caps, values), values)  # type: ignore[no-any-return]
 
 
 def plan_material(a: Auction) -> tuple[int, int]:
@@ -230,7 +232,7 @@ def plan_material(a: Auction) -> tuple[int, int]:
     }[a.mechanism]
     if a.caps:  # one comparison and one product per bid
         comparisons, products = comparisons + n, products + n
-    return comparisons, MASKS_PER_COMPARISON * comparisons + products
+    return comparisons, MASKS_PER_COMPARISON * comparisons + 2 * products
 
 
 def _excluded(bids: list[Submission], keep: Sequence[bool] | np.ndarray, reason: str) -> list[Exclusion]:
@@ -257,8 +259,8 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
     One round: each server publishes, per accepted bid, its digest, arrival number and
     masked check values; the checks of every commonly accepted bid are then local.
     """
-    local = [(b.digest, b.seq, b.header.bidder, b.published) for b in bids]
-    views = await e.mpc.transfer(local)
+    local = [[b.digest, b.seq, b.header.bidder, b.published] for b in bids]
+    views = await e.exchange(local)
     seqs: dict[str, list[int]] = {}
     published: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
@@ -282,11 +284,17 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
     return admitted, excluded
 
 
-def bid_values(e: Engine, bids: list[Submission]) -> np.ndarray:
+def raw_values(e: Engine, bids: list[Submission]) -> np.ndarray:
     """[bid] for bit-shared bids: Σ 2^j [b_j], local."""
     if not bids:
         return np.zeros(0, dtype=object)
     return e.from_bits(np.array([b.shares for b in bids], dtype=object))
+
+
+async def bid_values(e: Engine, bids: list[Submission]) -> Sh:
+    """The bids as authenticated pairs (one product round)."""
+    (values,) = await e.authenticate(raw_values(e, bids))
+    return values
 
 
 async def evaluate(e: Engine, a: Auction) -> Evaluation:
@@ -294,7 +302,8 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
     t0 = time.perf_counter()
     admitted, excluded = await agree(e, a, a.bids)
     if a.mechanism == "double":
-        shares = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), len(a.grid))
+        raw = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), len(a.grid))
+        (shares,) = await e.authenticate(raw)
         ok = np.all((await e.in_range(shares.reshape(-1), mech.QUANTITY_BITS)).reshape(shares.shape), axis=1)
         excluded += _excluded(admitted, ok, "value out of range")
         admitted, shares = [b for b, good in zip(admitted, ok, strict=True) if good], shares[ok]
@@ -303,15 +312,15 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
         reserves = [b for b in admitted if b.header.side == "reserve"]
         if not reserves:
             raise ConnectionAbortedError("the reserve was not admitted")
-        reserve = bid_values(e, reserves[:1])[0]
+        reserve = (await bid_values(e, reserves[:1]))[0]
         admitted = [b for b in admitted if b is not reserves[0]]
     if a.mechanism == "double":
         out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
+    elif a.mechanism == "baseline":
+        out = await baseline_second(e, raw_values(e, admitted))
     else:
-        values = bid_values(e, admitted)
-        if a.mechanism == "baseline":
-            out = await baseline_second(e, values)
-        elif a.mechanism == "topk":
+        values = await bid_values(e, admitted)
+        if a.mechanism == "topk":
             out = await mech.secure_topk(e, values, a.k)
         elif a.mechanism == "builder":
             if a.caps and len(values):
@@ -324,6 +333,7 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
             out = await mech.finish_first(e, await mech.tournament(e, values))
         else:
             out = await mech.finish_second(e, await mech.tournament(e, values, second=True))
+    await e.verify()  # whatever was opened after the last check: no server signs it unchecked
     label = lambda i: admitted[i].header.bidder
     return {
         "outcome": {"winner": None if out.winner is None else label(out.winner), "price": out.price,
@@ -360,7 +370,7 @@ async def stream(e: Engine, a: Auction) -> Evaluation:
     selection; at close, only the final winner and price are opened. Returns the
     per-update latencies measured at this server.
     """
-    leader: tuple[np.ndarray, np.ndarray] | None = None  # [max bid], [its index]
+    leader: tuple[Sh, Sh] | None = None  # [max bid], [its index]
     admitted: list[Submission] = []
     excluded: list[Exclusion] = []
     latencies: list[float] = []
@@ -371,7 +381,7 @@ async def stream(e: Engine, a: Auction) -> Evaluation:
             await a.arrived.wait()
         mine = a.bids[position] if position < len(a.bids) else None
         t0 = time.perf_counter()
-        views = await e.mpc.transfer((mine.digest, mine.published) if mine else None)
+        views = await e.exchange([mine.digest, mine.published] if mine else None)
         if mine is None or any(v is None for v in views):  # views has our own too: all stop together
             break
         position += 1
@@ -382,15 +392,15 @@ async def stream(e: Engine, a: Auction) -> Evaluation:
         if not (consistent[0] and in_range[0]):
             excluded += _excluded([mine], [False], "inconsistent shares" if not consistent[0] else "value out of range")
             continue
-        value = bid_values(e, [mine])
+        value = await bid_values(e, [mine])
         j = len(admitted)
         admitted.append(mine)
         if leader is None:
-            leader = value, obj([j])
+            leader = value, e.const(obj([j]))
         else:
             best, idx = leader
             new_wins = (1 - await e.ge(best, value)) % e.p
-            prod = await e.mul(np.concatenate([new_wins, new_wins]), np.concatenate([value - best, j - idx]))
+            prod = await e.mul(e.cat([new_wins, new_wins]), e.cat([value - best, j - idx]))
             leader = (best + prod[:1]) % e.p, (idx + prod[1:]) % e.p
         latencies.append(time.perf_counter() - t0)
     outcome: PublicOutcome
@@ -398,7 +408,7 @@ async def stream(e: Engine, a: Auction) -> Evaluation:
         outcome = {"winner": None, "price": None, "winners": []}
     else:
         best, idx = leader
-        w, price = (int(v) for v in await e.open(np.concatenate([idx, best])))
+        w, price = (int(v) for v in await e.open_output(e.cat([idx, best])))
         outcome = {"winner": admitted[w].header.bidder, "price": price, "winners": [admitted[w].header.bidder]}
     return {"outcome": outcome, "admitted": [b.digest for b in admitted], "excluded": excluded,
             "timing": {"update_latency_s": latencies}}

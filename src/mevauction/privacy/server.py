@@ -226,6 +226,7 @@ class CommitteeServer:
         t0 = time.perf_counter()
         comparisons, masks = plan_material(a)
         await self.guarded(e.fill_digits(comparisons - e.digits.available))
+        await self.guarded(e.verify())  # the material is checked before any bid touches it
         e.fill_masks(masks - e.randoms.available)
         # Millions of preprocessed shares: collect once now and freeze them out of the
         # cyclic collector, so no full collection walks them after the deadline.
