@@ -10,8 +10,9 @@ It patches, in this process alone, the engine of an otherwise real ``committee s
   price drops by δ);
 - ``forge-open``: sends a share off by one in the outcome's opening (2 values);
 - ``equivocate``: in the agreement round, sends peer 0 a view without the last bid.
-- ``censor``: publishes a wrong check value for bidder ``victim``'s shares, so its bid
-  looks inconsistent.
+- ``censor``: signs (in its receipt) and publishes a wrong check value for bidder
+  ``victim``'s shares, so its bid looks inconsistent;
+- ``censor-agree``: signs the right receipt, then publishes a wrong value at agreement.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import numpy as np
 
 from mevauction.cli import main
-from mevauction.privacy import evaluation, protocol
+from mevauction.privacy import evaluation, protocol, server
 
 ATTACK = sys.argv[1]
 DELTA = int(os.environ.get("MEVAUCTION_TEST_DELTA", "20"))
@@ -97,6 +98,18 @@ elif ATTACK == "equivocate":
     protocol.Engine.__init__ = init
 elif ATTACK == "censor":
     evaluation.Auction.accept = accept
+elif ATTACK == "censor-agree":
+    orig_accept_bid = server.CommitteeServer.accept_bid
+
+    def accept_bid(self, req):
+        reply = orig_accept_bid(self, req)
+        for a in self.auctions.values():
+            for b in a.bids:
+                if b.header.bidder == "victim":
+                    b.published[0] = (int(reply["published"][0]) + 1) if b.seq == reply.get("seq") else b.published[0]
+        return reply
+
+    server.CommitteeServer.accept_bid = accept_bid
 else:
     raise SystemExit(f"unknown attack {ATTACK}")
 

@@ -65,3 +65,20 @@ def test_a_cheating_server_is_caught_and_nothing_is_output(attack, reason):
         result = run(committee, "second", bids)
     assert_aborted(result, reason)
 
+
+
+def test_a_server_that_signs_a_wrong_check_value_is_named_by_the_bidder_side():
+    """It tries to have the winner excluded as "inconsistent": its signed receipt shows
+    other check values than the bid's shares give, so no outcome counts."""
+    bids = [SealedBid("alice", [30]), SealedBid("victim", [90])]
+    with CommitteeWithCheat("censor") as committee:
+        result = run(committee, "second", bids)
+    assert not result.ok
+    assert f"server {BAD} signed check values for victim's bid" in result.reason, result.reason
+
+
+def test_a_server_that_changes_a_receipted_check_value_is_named_by_the_others():
+    bids = [SealedBid("alice", [30]), SealedBid("victim", [90])]
+    with CommitteeWithCheat("censor-agree") as committee:
+        result = run(committee, "second", bids)
+    assert_aborted(result, f"server {BAD} cheated: it published check values")

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mevauction.privacy import envelope, messages
-from mevauction.privacy.field import DEFAULT_BITS, bits_of, modulus_for, share, threshold_for
+from mevauction.privacy.field import DEFAULT_BITS, bit_checks, bits_of, modulus_for, share, threshold_for
 
 SRC_DIR = str(Path(__file__).resolve().parents[2])
 
@@ -48,6 +49,11 @@ class Sealed:
     header: messages.BidHeader
     payloads: list[dict[str, Any]]  # one "bid" request per server
     opening: dict[str, Any]  # what the bidder publishes if it wins
+    checks: list[list[int]] | None = None  # per server, the check values its receipt must sign
+
+    @property
+    def digest(self) -> str:
+        return "0x" + self.header.digest().hex()
 
 
 def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: int = DEFAULT_BITS,
@@ -65,6 +71,9 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
     secret = bits_of(bid.values[0], width) if bits else bid.values
     p = modulus_for(width)
     per_value = [share(v, parties, p=p) for v in secret]
+    if bits:  # the check masks (field.bit_checks): a random ρ at degree t, 0 at degree 2t
+        t = threshold_for(parties)
+        per_value += [share(secrets.randbelow(p), parties, p=p), share(0, parties, 2 * t, p=p)]
     per_server = [[shares[j] for shares in per_value] for j in range(parties)]
     nonces = [messages.random_salt() for _ in range(parties)]
     hashes = tuple(messages.share_hash(auction, bid.bidder, j, per_server[j], nonces[j]) for j in range(parties))
@@ -84,7 +93,8 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
     opening = {"bidder": bid.bidder, "values": list(bid.values), "salt": "0x" + salt.hex(),
                "shares": [[hex(s) for s in per_server[j]] for j in range(parties)],
                "nonces": ["0x" + n.hex() for n in nonces]}
-    return Sealed(header, payloads, opening)
+    checks = [bit_checks(header.digest(), per_server[j], p) for j in range(parties)] if bits else None
+    return Sealed(header, payloads, opening, checks)
 
 
 # -- local committee ------------------------------------------------------------------
@@ -263,6 +273,7 @@ class Coordinator:
         self.access = access
         self.intake = access.intake
         self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.receipts: dict[str, list[dict[str, Any]]] = {}  # bid digest → every server's acceptance
 
     async def __aenter__(self) -> Coordinator:
         from mevauction.privacy.tls import check_peer, client_context
@@ -322,7 +333,31 @@ class Coordinator:
             for i, r in enumerate(replies):
                 if not r.get("ok") and reasons[i] is None:
                     reasons[i] = f"server {j}: {r.get('reason')}"
+                if r.get("ok"):
+                    self.receipts.setdefault(sealed[i].digest, [{}] * len(self.intake))[j] = {
+                        "server": j, "published": r.get("published"), "receipt": r.get("receipt")}
         return reasons
+
+    async def confirm(self, sealed: list[Sealed]) -> list[str]:
+        """Forward every accepted bid's receipts to every server, which then hold each other
+        to them at agreement. Returns complaints: a server whose signed check values are not
+        the ones its shares give (``Sealed.checks``) — it is trying to have the bid excluded."""
+        complaints: list[str] = []
+        per_server: list[list[dict[str, Any]]] = [[] for _ in self.intake]
+        for s in sealed:
+            got = self.receipts.get(s.digest)
+            if got is None or any(not r for r in got):
+                continue
+            for j, r in enumerate(got):
+                if s.checks is not None and [str(v) for v in s.checks[j]] != r["published"]:
+                    complaints.append(f"server {j} signed check values for {s.header.bidder}'s bid other than "
+                                      "its shares give (its signed receipt is the proof)")
+            bundle = [{"published": r["published"], "signature": r["receipt"]} for r in got]
+            for j in range(len(self.intake)):
+                per_server[j].append({"op": "confirm", "auction": s.header.auction, "digest": s.digest,
+                                      "receipts": bundle})
+        await self.each(per_server)
+        return complaints
 
     async def wait_ready(self, auction: str, timeout: float = 300.0) -> float:
         deadline = time.monotonic() + timeout
@@ -431,9 +466,12 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
                 reasons.append((await co.submit([s]))[0])
         else:
             reasons = await co.submit(sealed)
+            complaints = await co.confirm([s for s, r in zip(sealed, reasons, strict=True) if r is None])
             preprocess_s = await co.wait_ready(auction)
         statements, elapsed = await co.close(auction)
     outcome, reason = agreed_outcome(statements)
+    if mechanism != "stream" and complaints:  # a server cheated at intake: no outcome counts
+        outcome, reason = None, "; ".join(complaints)
     accepted = [s for s, r in zip(sealed, reasons, strict=True) if r is None]
     winners = set(outcome["winners"]) if outcome else set()
     openings = [s.opening for s in accepted if s.header.bidder in winners]

@@ -3,7 +3,8 @@
 Single-value bids (every mechanism but ``double``) arrive as Shamir shares of their l
 *bits*, l the auction's width (64 by default, 128 for the Boost+ builder auction). At
 intake each server computes, locally, two masked values per bid (see
-``Engine.publish_bit_checks``); at the deadline one round of publication settles:
+``field.bit_checks``, signed in the server's receipt); at the deadline one round of
+publication settles:
 
 1. *agreement*: a bid counts only if every server accepted the same signed header.
    Bid order (the tie-break order) is by the sum of the servers' arrival numbers.
@@ -32,7 +33,7 @@ from mevauction.eth import fields
 from mevauction.privacy import mechanisms as mech
 from mevauction.privacy import messages
 from mevauction.privacy.authshare import Sh
-from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
+from mevauction.privacy.field import DEFAULT_BITS, WIDTHS, bit_checks
 from mevauction.privacy.protocol import Engine, obj
 
 MECHANISMS = ("first", "second", "builder", "topk", "double", "stream", "baseline")
@@ -93,6 +94,8 @@ class Auction:
     admit: frozenset[str] | None = None  # header digests the auctioneer forwards; None: any bidder may bid
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
+    receipts: dict[str, list[Any]] = field(default_factory=dict)  # digest → every server's receipt, forwarded
+    signers: list[str] = field(default_factory=list)  # every server's signing address, in server order
 
     def __post_init__(self) -> None:
         loop = asyncio.get_running_loop()
@@ -123,7 +126,8 @@ class Auction:
 
     @property
     def shares_per_bid(self) -> int:
-        return self.bits if self.bit_shared else len(self.grid)
+        """l bit shares, then the bidder's two check masks (``field.bit_checks``); or a curve."""
+        return self.bits + 2 if self.bit_shared else len(self.grid)
 
     def close(self) -> None:
         self.closed.set()
@@ -179,7 +183,7 @@ class Auction:
         self._digests.add(digest)
         self._bidders.add(header.bidder)
         if self.bit_shared:
-            published = engine.publish_bit_checks(header.digest(), values)
+            published = bit_checks(header.digest(), values, engine.p)
         else:
             rho = engine.digest_masks(header.digest(), len(values))
             published = [(v + int(r)) % engine.p for v, r in zip(values, rho, strict=True)]
@@ -207,7 +211,7 @@ def parse_admit(raw: object) -> frozenset[str] | None:
     return frozenset(d.lower() for d in raw)
 
 
-async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: np.ndarray) -> np.ndarray:
+async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: Sh) -> Sh:
     """The builders' bids with every bid above its builder's cap (its free deposit) as 0.
 
     Computed in the MPC ([bid ≤ cap]·bid), so an over-cap bid is neither awarded nor
@@ -253,19 +257,66 @@ def checks(e: Engine, a: Auction, columns: np.ndarray) -> tuple[np.ndarray, np.n
     return np.all(e.consistent_columns(flat).reshape(n, -1), axis=1), np.ones(n, dtype=bool)
 
 
+class Culprit(ConnectionAbortedError):
+    """A server proven to have cheated by its own signature: the run aborts naming it."""
+
+
+def signed_values(a: Auction, digest: str, bundle: object) -> list[list[int]] | None:
+    """Every server's check values for a bid from a forwarded bundle of receipts, or None
+    unless each receipt is signed by its server (the addresses exchanged between servers)."""
+    if not isinstance(bundle, list) or len(bundle) != len(a.signers):
+        return None
+    values = []
+    for j, r in enumerate(bundle):
+        try:
+            published = [int(v) for v in r["published"]]
+            signer = messages.recover(messages.receipt_digest(a.id, digest, j, published), str(r["signature"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if signer is None or signer != a.signers[j].lower():
+            return None
+        values.append(published)
+    return values
+
+
+def hold_to_receipts(a: Auction, views: list[Any]) -> None:
+    """Abort naming the server if it left out or changed a bid it signed a receipt for,
+    or signed two different receipts for one bid."""
+    signed: dict[str, list[list[int]]] = {}
+    for view in views:
+        for digest, _, _, _, bundle in view:
+            values = signed_values(a, digest, bundle)
+            if values is None:
+                continue
+            if digest in signed:
+                for j, (x, y) in enumerate(zip(signed[digest], values, strict=True)):
+                    if x != y:
+                        raise Culprit(f"server {j} cheated: it signed two different receipts for bid {digest}")
+            signed[digest] = values
+    for j, view in enumerate(views):
+        published = {d: [int(v) for v in w] for d, _, _, w, _ in view}
+        for digest, values in signed.items():
+            if digest not in published:
+                raise Culprit(f"server {j} cheated: it signed a receipt for bid {digest} and then left it out")
+            if published[digest] != values[j]:
+                raise Culprit(f"server {j} cheated: it published check values for bid {digest} "
+                              "other than those it signed")
+
+
 async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Submission], list[Exclusion]]:
     """The bids every server accepted with the same header, with good shares, in agreed order.
 
     One round: each server publishes, per accepted bid, its digest, arrival number and
     masked check values; the checks of every commonly accepted bid are then local.
     """
-    local = [[b.digest, b.seq, b.header.bidder, b.published] for b in bids]
+    local = [[b.digest, b.seq, b.header.bidder, b.published, a.receipts.get(b.digest)] for b in bids]
     views = await e.exchange(local)
+    hold_to_receipts(a, views)
     seqs: dict[str, list[int]] = {}
     published: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
     for view in views:
-        for digest, seq, bidder, w in view:
+        for digest, seq, bidder, w, _ in view:
             seqs.setdefault(digest, []).append(seq)
             published.setdefault(digest, []).append(w)
             who[digest] = bidder
@@ -288,7 +339,7 @@ def raw_values(e: Engine, bids: list[Submission]) -> np.ndarray:
     """[bid] for bit-shared bids: Σ 2^j [b_j], local."""
     if not bids:
         return np.zeros(0, dtype=object)
-    return e.from_bits(np.array([b.shares for b in bids], dtype=object))
+    return e.from_bits(np.array([b.shares[:-2] for b in bids], dtype=object))
 
 
 async def bid_values(e: Engine, bids: list[Submission]) -> Sh:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mevauction.privacy.authshare import Sh
 from mevauction.privacy.protocol import Engine, obj
 
 QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64 (any width)
@@ -98,12 +99,12 @@ def clear_double(grid: list[int], sides: list[str], increments: list[list[int]])
 class Tour:
     """A finished tournament: shares of the max, the runner-up and the max's index."""
 
-    m: int
-    s: int
-    idx: int
+    m: Sh
+    s: Sh
+    idx: Sh
 
 
-async def tournament(e: Engine, values: np.ndarray, second: bool = False, index: bool = True) -> Tour:
+async def tournament(e: Engine, values: Sh, second: bool = False, index: bool = True) -> Tour:
     """Secure max (and argmax, and runner-up) by a pairwise tournament, log2(n) levels.
 
     Merging (mL, sL, iL) with (mR, sR, iR): R wins iff mR > mL; the new runner-up is
@@ -119,7 +120,7 @@ async def tournament(e: Engine, values: np.ndarray, second: bool = False, index:
     s = e.const(np.zeros(n, dtype=object))
     idx = e.const(obj(range(n)))
     # Deferred runner-up comparisons, one per node: (the winner's runner-up, the loser).
-    deferred: tuple[np.ndarray, np.ndarray] | None = None
+    deferred: tuple[Sh, Sh] | None = None
     first_level = True
     while len(m) > 1:
         odd = len(m) % 2
@@ -182,7 +183,7 @@ async def finish_second(e: Engine, t: Tour) -> Outcome:
     return Outcome(w, price, [w])
 
 
-async def finish_builder(e: Engine, reserve: int, t: Tour | None) -> Outcome:
+async def finish_builder(e: Engine, reserve: Sh, t: Tour | None) -> Outcome:
     """Second price with a secret reserve; when the default block wins only that fact and β0 open."""
     if t is None:
         return Outcome(None, int((await e.open_output(e.cat([reserve])))[0]), [])
@@ -196,7 +197,7 @@ async def finish_builder(e: Engine, reserve: int, t: Tour | None) -> Outcome:
     return Outcome(w1 - 1, price, [w1 - 1]) if w1 else Outcome(None, price, [])
 
 
-async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[int, np.ndarray]:
+async def argmax_unit(e: Engine, values: Sh) -> tuple[Sh, Sh]:
     """Secure max and its position as a secret unit vector (earliest on ties)."""
     m = values % e.p
     levels = []  # (comparison bits, whether an odd element was carried)
@@ -218,7 +219,7 @@ async def argmax_unit(e: Engine, values: np.ndarray) -> tuple[int, np.ndarray]:
     return m[0], u
 
 
-async def secure_topk(e: Engine, bids: np.ndarray, k: int) -> Outcome:
+async def secure_topk(e: Engine, bids: Sh, k: int) -> Outcome:
     """The k highest bidders as a set, and the (k+1)-th highest bid as uniform price.
 
     Bids are shifted by +1 so a removed bidder (set to 0) never ties a real bid of 0.
@@ -237,7 +238,7 @@ async def secure_topk(e: Engine, bids: np.ndarray, k: int) -> Outcome:
     return Outcome(None, int(opened[-1]) - 1, [i for i in range(n) if opened[i] == 1])
 
 
-async def secure_double(e: Engine, grid: list[int], sides: list[str], increments: np.ndarray) -> Outcome:
+async def secure_double(e: Engine, grid: list[int], sides: list[str], increments: Sh) -> Outcome:
     """Clearing price over the public grid from secret per-grid-point increments (n, G)."""
     n, G = increments.shape
     buy = np.array([s == "buy" for s in sides], dtype=bool)

@@ -38,7 +38,7 @@ from mpyc import asyncoro, thresha
 from mpyc.finfields import GF
 
 from mevauction.privacy.authshare import Equivocation, InconsistentOpening, MacCheckFailed, Sh, cat, stack
-from mevauction.privacy.field import DEFAULT_BITS, SEC_PARAM, challenges, modulus_for
+from mevauction.privacy.field import DEFAULT_BITS, SEC_PARAM, modulus_for
 
 DIGIT_BITS = 4
 BASE = 1 << DIGIT_BITS
@@ -474,29 +474,6 @@ class Engine:
         prfs = self.mpc.prfs(self.field.order)
         return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                              b"consistency:" + digest, n).value
-
-    def digest_zero_masks(self, digest: bytes, n: int) -> np.ndarray:
-        """[0]_2t for the bid with this header digest (PRSS zero sharing, order-independent)."""
-        prfs = self.mpc.prfs(self.field.order)
-        return thresha.np_pseudorandom_share_0(self.field, self.m, self.pid, prfs,
-                                               b"bitcheck:" + digest, n).value
-
-    def publish_bit_checks(self, digest: bytes, bits: list[int]) -> list[int]:
-        """What this server publishes at the deadline about one bid's bit shares [b_j]_t.
-
-        - consistency: Σ λ_j [b_j] + [ρ]_t — every bit sharing has degree t iff (w.h.p.)
-          this combination has;
-        - bit check: Σ μ_j [b_j]·(1 − [b_j]) + [0]_2t — a degree-2t sharing of 0 iff
-          (w.h.p.) every b_j is 0 or 1, i.e. the bid Σ 2^j b_j is in [0, 2^l) (l bit shares).
-        λ, μ are Fiat–Shamir challenges of the digest; ρ and the zero sharing are PRSS
-        keyed by it, so each published value is masked and reveals only the check.
-        Computed at intake: local, no communication.
-        """
-        lam = challenges(digest, b"consistency", len(bits), self.p)
-        mu = challenges(digest, b"bits", len(bits), self.p)
-        combo = sum(c * b for c, b in zip(lam, bits, strict=True)) + int(self.digest_masks(digest, 1)[0])
-        check = sum(u * b * (1 - b) for u, b in zip(mu, bits, strict=True)) + int(self.digest_zero_masks(digest, 1)[0])
-        return [combo % self.p, check % self.p]
 
     def zero_at_origin(self, w: np.ndarray) -> np.ndarray:
         """Per column of all m published degree-2t shares (rows = parties): is the secret 0?"""

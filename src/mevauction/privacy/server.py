@@ -82,6 +82,7 @@ class CommitteeServer:
         self.auctions: dict[str, Auction] = {}
         self.jobs: asyncio.Queue[Auction | None] = asyncio.Queue()  # None: shut down
         self.stopping = asyncio.Event()
+        self.signers: list[str] | None = None  # every server's signing address, in server order
 
     def engine(self, bits: int) -> Engine:
         """The engine (field, preprocessed pools) of one bid width, made on first use.
@@ -143,6 +144,8 @@ class CommitteeServer:
             return self.open_auction(req)
         if op == "bid":
             return self.accept_bid(req)
+        if op == "confirm":
+            return self.confirm(req)
         auction = self.auctions.get(str(req.get("auction")))
         if op == "status":
             if auction is None:
@@ -178,7 +181,24 @@ class CommitteeServer:
             seq = a.accept(header, shares, nonce, self.engine(a.bits))
         except Rejected as exc:
             return {"ok": False, "reason": str(exc)}
-        return {"ok": True, "seq": seq}
+        published = a.bids[seq].published
+        receipt = messages.sign(messages.receipt_digest(a.id, a.bids[seq].digest, self.config.index, published),
+                                self.key)
+        return {"ok": True, "seq": seq, "published": [str(v) for v in published], "receipt": receipt}
+
+    def confirm(self, req: dict[str, Any]) -> dict[str, Any]:
+        """A bid's receipts from every server, forwarded by its bidder (checked at agreement)."""
+        a = self.auctions.get(str(req.get("auction")))
+        digest = str(req.get("digest", "")).lower()
+        receipts = req.get("receipts")
+        if a is None or a.closed.is_set():
+            return {"ok": False, "reason": "unknown or closed auction"}
+        if digest not in {b.digest for b in a.bids}:
+            return {"ok": False, "reason": "not a bid this server accepted"}
+        if not isinstance(receipts, list) or len(receipts) != len(self.mpc.parties):
+            return {"ok": False, "reason": f"expected {len(self.mpc.parties)} receipts"}
+        a.receipts[digest] = receipts
+        return {"ok": True}
 
     def share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
         """(shares, nonce) of a bid: opened from its envelope, or as sent over TLS."""
@@ -224,6 +244,9 @@ class CommitteeServer:
     async def run_auction(self, a: Auction) -> None:
         e = self.engine(a.bits)
         t0 = time.perf_counter()
+        if self.signers is None:  # over the authenticated server links: whose receipts count
+            self.signers = [str(v) for v in await self.guarded(e.exchange(self.signer))]
+        a.signers = self.signers
         comparisons, masks = plan_material(a)
         await self.guarded(e.fill_digits(comparisons - e.digits.available))
         await self.guarded(e.verify())  # the material is checked before any bid touches it

@@ -125,12 +125,16 @@ def _check_opening(o: dict[str, Any], auction: str, committee: tuple[int, int, i
         if messages.share_hash(auction, who, j, shares[j], nonces[j]) != header.share_hashes[j]:
             problems.append(f"opening of {who}: share {j} does not match its signed hash")
     secrets = []
+    bit_shared = mechanism != "double"
     for v in range(len(shares[0])):
         column = [shares[j][v] for j in range(m)]
-        if not consistent(column, t, p):
+        zero_mask = bit_shared and v == len(shares[0]) - 1  # the bidder's degree-2t zero sharing
+        degree = 2 * t if zero_mask else t
+        if not consistent(column, degree, p) or (zero_mask and interpolate(list(enumerate(column, 1)), p=p)):
             problems.append(f"opening of {who}: shares of value {v} are inconsistent")
         secrets.append(interpolate(list(enumerate(column, 1))[: t + 1], p=p))
-    if mechanism != "double":  # a bid shared as its bits
+    if bit_shared:  # a bid shared as its bits, then the two check masks (field.bit_checks)
+        secrets = secrets[:-2]
         if (len(secrets) != bits or any(b not in (0, 1) for b in secrets)
                 or values[:1] != [sum(b << j for j, b in enumerate(secrets))]):
             problems.append(f"opening of {who}: shares do not reconstruct the opened bid bit by bit")
