@@ -183,6 +183,7 @@ def test_wide_transcript_verifies_offline(committee):
     result = asyncio.run(run_on(committee.access(), "builder", bids, max_bids=len(bids), bits=BUILDER_BITS))
     doc = build(result, threshold=1)
     assert (doc["bits"], result.outcome["winner"], result.outcome["price"]) == (128, "B2", 33 * ETH)
-    assert verify(doc) == []
-    assert any("field modulus differs" in p for p in verify({**doc, "modulus": str(MODULUS)}))
-    assert any("bit by bit" in p for p in verify({**doc, "bits": 64, "modulus": str(MODULUS)}))
+    keys = committee.key_set()
+    assert verify(doc, keys) == []
+    assert any("field modulus differs" in p for p in verify({**doc, "modulus": str(MODULUS)}, keys))
+    assert any("bit by bit" in p for p in verify({**doc, "bits": 64, "modulus": str(MODULUS)}, keys))

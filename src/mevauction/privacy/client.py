@@ -99,6 +99,15 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
 
 # -- local committee ------------------------------------------------------------------
 
+KEY_SET_FORMAT = "mevauction.committee/1"
+
+
+def key_set(signers: list[str], encryption_keys: list[str]) -> dict[str, Any]:
+    return {"format": KEY_SET_FORMAT, "members": [{"index": i, "signer": s.lower(), "encryption_key": k}
+                                                   for i, (s, k) in enumerate(zip(signers, encryption_keys,
+                                                                                   strict=True))]}
+
+
 def free_ports(n: int) -> list[int]:
     socks = []
     try:
@@ -195,7 +204,7 @@ class LocalCommittee:
                     raise RuntimeError(f"committee server {i} exited: {err[-1] if err else 'no output'}")
                 try:
                     socket.create_connection((host, port), timeout=0.5).close()
-                    if not self.key_file(i).with_name(f"member-{i}.key.pub").exists():
+                    if not self.key_file(i).with_name(f"member-{i}.key.signer.address").exists():
                         raise OSError("no public key yet")
                     break
                 except OSError:
@@ -207,6 +216,13 @@ class LocalCommittee:
 
     def key_file(self, i: int) -> Path:
         return (self.key_dir / f"member-{i}.key").resolve()
+
+    def key_set(self) -> dict[str, Any]:
+        """The committee's published key set (``mevauction.committee/1``): per server, the
+        address whose signature its statements carry and its encryption key. Transcripts
+        are verified against it (``sealed verify --committee-keys``)."""
+        return key_set([self.key_file(i).with_name(f"member-{i}.key.signer.address").read_text().strip()
+                        for i in range(self.parties)], self.member_keys())
 
     def member_keys(self) -> list[str]:
         """The servers' encryption public keys, in server order (each written by its server)."""
@@ -428,6 +444,7 @@ class RunResult:
     elapsed_s: float
     preprocess_s: float
     spec: dict[str, Any] = field(default_factory=dict)
+    committee: dict[str, Any] = field(default_factory=dict)  # the key set the servers announced (info)
 
     @property
     def ok(self) -> bool:
@@ -452,7 +469,8 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
     bids = [SealedBid(b.bidder, b.values, b.side, access.control_key) if b.side == "reserve" and b.key is None
             else b for b in bids]
     async with Coordinator(access) as co:
-        recipients = [str(i["encryption_key"]) for i in await co.info()]
+        info = await co.info()
+        recipients = [str(i["encryption_key"]) for i in info]
         await co.open(spec)
         sealed = [seal(auction, b, parties, bits=mechanism != "double", width=bits, recipients=recipients)
                   for b in bids]
@@ -480,7 +498,7 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
                      [s.header.to_json() for s in accepted],
                      [{"bidder": s.header.bidder, "reason": r}
                       for s, r in zip(sealed, reasons, strict=True) if r is not None],
-                     openings, elapsed, preprocess_s, spec)
+                     openings, elapsed, preprocess_s, spec, key_set([str(i["signer"]) for i in info], recipients))
 
 
 def run_local(mechanism: str, bids: list[SealedBid], parties: int = 3, **kwargs: Any) -> RunResult:

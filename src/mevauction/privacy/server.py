@@ -63,7 +63,8 @@ class ServerConfig:
     ssl: bool = False
     tls_dir: str | None = None
     controller: str = ""  # address of the auctioneer's key: the only one that may open, close, stop
-    key_file: str | None = None  # where this server keeps its encryption key (None: fresh, in memory)
+    key_file: str | None = None  # where this server keeps its encryption key, and beside it its
+    # signing key (``<key_file>.signer``); None: fresh keys, in memory
 
 
 CONTROL_OPS = ("open", "close", "shutdown")
@@ -74,8 +75,13 @@ class CommitteeServer:
         self.config = config
         self.mpc = mpc
         self.engines: dict[int, Engine] = {}  # bid width → its engine
-        self.key = messages.new_key()
+        # The signing key is kept beside the encryption key, so the committee's published key
+        # set (``LocalCommittee.key_set``) stays the one transcripts are checked against.
+        self.key = (envelope.load_or_create_key(Path(config.key_file + ".signer")) if config.key_file
+                    else messages.new_key())
         self.signer = messages.address(self.key)
+        if config.key_file:
+            Path(config.key_file + ".signer.address").write_text(self.signer + "\n")
         self.box_key = (envelope.load_or_create_key(Path(config.key_file)) if config.key_file
                         else messages.new_key())
         self.controls_seen: dict[str, int] = {}  # nonce → time of the control requests accepted

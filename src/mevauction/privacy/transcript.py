@@ -35,11 +35,38 @@ def build(result: RunResult, threshold: int) -> dict[str, Any]:
             "k": result.spec.get("k", 1), "grid": result.spec.get("grid", []),
             "outcome": result.outcome, "status": "ok" if result.ok else "aborted", "reason": result.reason,
             "headers": result.headers, "rejected": result.rejected,
-            "statements": result.statements, "openings": result.openings}
+            "statements": result.statements, "openings": result.openings, "committee": result.committee}
 
 
-def verify(doc: object) -> list[str]:
-    """Problems found in a transcript; an empty list means it checks out."""
+def _signer_problems(doc: dict[str, Any], pinned: dict[str, Any] | None) -> list[str]:
+    """Each statement signed by its own server's published key, the key set the pinned one."""
+    committee = doc.get("committee") or {}
+    members = committee.get("members") if isinstance(committee, dict) else None
+    if not isinstance(members, list) or len(members) != int(doc.get("parties", 0)):
+        return ["the transcript names no committee key set"]
+    problems = []
+    if pinned is None:
+        problems.append("the committee's keys are not pinned (pass its published key set): "
+                        "a transcript re-signed with other keys would look the same")
+    elif [str(m.get("signer", "")).lower() for m in pinned.get("members", [])] != [
+            str(m.get("signer", "")).lower() for m in members]:
+        problems.append("the servers' signing keys are not the pinned committee's")
+    for j, st in enumerate(doc.get("statements", [])):
+        index = st.get("server")
+        if not isinstance(index, int) or not 0 <= index < len(members):
+            problems.append(f"statements[{j}]: no server index")
+        elif str(st.get("signer", "")).lower() != str(members[index].get("signer", "")).lower():
+            problems.append(f"statements[{j}]: not signed by server {index}'s published key")
+    return problems
+
+
+def verify(doc: object, committee: dict[str, Any] | None = None) -> list[str]:
+    """Problems found in a transcript; an empty list means it checks out.
+
+    ``committee``: the committee's published key set (``mevauction.committee/1``) the
+    statements must be signed with; without it the check fails (nothing pins the keys).
+    An aborted auction never checks out: it has no outcome to vouch for.
+    """
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         return [f"not a {FORMAT} document"]
     auction = doc.get("auction")
@@ -62,9 +89,11 @@ def verify(doc: object) -> list[str]:
             problems.append(f"headers[{i}]: signature does not match signer {header.signer}")
         headers["0x" + header.digest().hex()] = header
     if doc.get("status") != "ok":
+        problems.append(f"the auction was aborted ({doc.get('reason') or 'no reason given'}): no outcome")
         if doc.get("outcome"):
             problems.append("an aborted auction must not publish an outcome")
         return problems
+    problems += _signer_problems(doc, committee)
     statements = doc.get("statements", [])
     if len(statements) != m:
         problems.append(f"expected {m} server statements, found {len(statements)}")
