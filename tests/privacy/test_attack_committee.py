@@ -150,3 +150,13 @@ def test_a_plain_tcp_listener_on_the_intake_gets_nothing(committee):
             except (ConnectionError, TimeoutError):
                 data = b""
         assert b"encryption_key" not in data and b"signer" not in data  # only a TLS alert, if anything
+
+
+def test_a_double_auction_too_large_for_its_width_is_refused(committee):
+    """n·G ≥ 2^16 let the aggregates pass 2^64 and clear at a wrong price (257 for 237)."""
+    auction = new_auction_id()
+    opening = messages.sign_control({"op": "open", "auction": auction, "mechanism": "double", "max_bids": 256,
+                                     "grid": list(range(1, 257)), "bits": 64}, committee.control_key)
+    for address in committee.intake:
+        reply = outsider_request(address, opening)
+        assert reply["ok"] is False and "below 65536" in reply["reason"], reply

@@ -69,7 +69,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def load_bids(path: str, mechanism: str):
     from mevauction.privacy.client import SealedBid
     from mevauction.privacy.field import BID_BITS
-    from mevauction.privacy.mechanisms import QUANTITY_BITS
+    from mevauction.privacy.mechanisms import MAX_CURVE_POINTS, QUANTITY_BITS
     from mevauction.privacy.messages import key_from_hex
 
     doc = read_json(path)
@@ -87,6 +87,9 @@ def load_bids(path: str, mechanism: str):
                 )
                 grid.append(as_wei(step[0], f"bids[{i}].curve[{j}][0]"))
         grid = sorted(set(grid))
+        require(len(items) * len(grid) < MAX_CURVE_POINTS, "bids",
+                f"bids × distinct prices must be below {MAX_CURVE_POINTS} ({len(items)} × {len(grid)}): "
+                "beyond it the aggregates could pass 2^64")
     for i, b in enumerate(items):
         require(isinstance(b, dict), f"bids[{i}]", "must be an object")
         bidder = b.get("bidder")

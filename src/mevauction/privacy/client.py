@@ -492,7 +492,8 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
         outcome, reason = None, "; ".join(complaints)
     accepted = [s for s, r in zip(sealed, reasons, strict=True) if r is None]
     winners = set(outcome["winners"]) if outcome else set()
-    openings = [s.opening for s in accepted if s.header.bidder in winners]
+    # A double auction's traders never open their curves: the outcome is price and quantities.
+    openings = [] if mechanism == "double" else [s.opening for s in accepted if s.header.bidder in winners]
     return RunResult(auction, mechanism, parties, outcome, reason,
                      [s if isinstance(s, dict) else {"status": "unreachable", "reason": str(s)} for s in statements],
                      [s.header.to_json() for s in accepted],

@@ -46,12 +46,13 @@ class Rejected(Exception):
     """A bid refused at intake; the message is the reason returned to the bidder."""
 
 
-class PublicOutcome(TypedDict):
+class PublicOutcome(TypedDict, total=False):
     """What the committee opens, with bidder labels for the admitted bids' indices."""
 
     winner: str | None
     price: int | None
     winners: list[str]
+    quantities: dict[str, str]  # double only: each trader's quantity at the clearing price
 
 
 class Exclusion(TypedDict):
@@ -114,9 +115,13 @@ class Auction:
         bits = int(req.get("bits") or DEFAULT_BITS)
         if bits not in WIDTHS:
             raise ValueError(f"unsupported bid width {bits}; supported: {', '.join(map(str, WIDTHS))}")
-        return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=int(req["max_bids"]),
+        max_bids, grid = int(req["max_bids"]), [int(g) for g in req.get("grid") or []]
+        if mechanism == "double" and max_bids * len(grid) >= mech.MAX_CURVE_POINTS:
+            raise ValueError(f"max_bids × grid prices must be below {mech.MAX_CURVE_POINTS}, "
+                             "or the aggregates could pass 2^64 and clear at a wrong price")
+        return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=max_bids,
                    parties=parties, index=index, k=int(req.get("k") or 1),
-                   grid=[int(g) for g in req.get("grid") or []], bits=bits, controller=controller.lower(),
+                   grid=grid, bits=bits, controller=controller.lower(),
                    address_labels=req.get("address_labels") is True, caps=parse_caps(req.get("caps"), bits),
                    admit=parse_admit(req.get("admit")))
 
@@ -386,9 +391,12 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
             out = await mech.finish_second(e, await mech.tournament(e, values, second=True))
     await e.verify()  # whatever was opened after the last check: no server signs it unchecked
     label = lambda i: admitted[i].header.bidder
+    outcome: PublicOutcome = {"winner": None if out.winner is None else label(out.winner), "price": out.price,
+                              "winners": [label(i) for i in out.winners]}
+    if a.mechanism == "double":
+        outcome["quantities"] = {label(i): str(q) for i, q in out.quantities.items()}
     return {
-        "outcome": {"winner": None if out.winner is None else label(out.winner), "price": out.price,
-                    "winners": [label(i) for i in out.winners]},
+        "outcome": outcome,
         "admitted": [b.digest for b in admitted],
         "excluded": excluded,
         "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1},

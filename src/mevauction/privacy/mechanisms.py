@@ -11,7 +11,9 @@ the tie-break order: ties go to the earliest bid) and opens only its stated outp
   the (k+1)-th highest bid;
 - ``double``: the clearing price of sealed buy and sell curves over a public price grid
   (the sugar-beet design: aggregate locally, compare demand and supply at every grid
-  price in one parallel step, open only how many grid prices clear) and who trades.
+  price in one parallel step, open only how many grid prices clear), who trades and
+  each trader's quantity at that price — never a curve. n·G < 2^16 (``MAX_CURVE_POINTS``)
+  keeps every aggregate below 2^64, the width the comparison is exact at.
 
 Tournaments keep the left (earlier) element unless the right one is strictly greater.
 The clear twins define the expected results the tests compare with.
@@ -27,6 +29,7 @@ from mevauction.privacy.authshare import Sh
 from mevauction.privacy.protocol import Engine, obj
 
 QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64 (any width)
+MAX_CURVE_POINTS = 1 << 16  # bids × grid prices of one double auction: its aggregates then stay below 2^64
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Outcome:
     winner: int | None = None
     price: int | None = None
     winners: list[int] = field(default_factory=list)
+    quantities: dict[int, int] = field(default_factory=dict)  # double: each trader's quantity at the price
 
 
 # -- clear twins ----------------------------------------------------------------------
@@ -90,7 +94,8 @@ def clear_double(grid: list[int], sides: list[str], increments: list[list[int]])
                if (sum(inc[clearing:]) if s == "buy" else sum(inc[: clearing + 1])) > 0]
     if not any(sides[i] == "buy" for i in trading) or not any(sides[i] == "sell" for i in trading):
         trading = []
-    return Outcome(None, grid[clearing], trading)
+    quantity = lambda i: sum(curves[i][1][clearing:]) if sides[i] == "buy" else sum(curves[i][1][: clearing + 1])
+    return Outcome(None, grid[clearing], trading, {i: quantity(i) for i in trading})
 
 
 # -- secure versions ------------------------------------------------------------------
@@ -252,8 +257,10 @@ async def secure_double(e: Engine, grid: list[int], sides: list[str], increments
     clearing = int((await e.open_output(e.cat([clears.sum() % e.p])))[0]) - 1
     if clearing < 0:
         return Outcome()
-    trading = ~await e.is_zero_public(per_bidder[:, clearing])
+    # Each trader's quantity at the clearing price — all a settlement needs; no curve opens.
+    quantities = await e.open_output(per_bidder[:, clearing])
+    trading = quantities != 0
     winners = [i for i in range(n) if trading[i]]
     if not (trading & buy).any() or not (trading & ~buy).any():
         winners = []
-    return Outcome(None, grid[clearing], winners)
+    return Outcome(None, grid[clearing], winners, {i: int(quantities[i]) for i in winners})
