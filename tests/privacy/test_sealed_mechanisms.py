@@ -83,7 +83,8 @@ def test_double_auction_clearing_price(committee, seed):
     bids = [SealedBid(n, inc, side=s) for n, s, inc in zip(names, sides, increments, strict=True)]
     result = run(committee, "double", bids, grid=grid)
     assert result.ok, result.reason
-    assert as_sorted(result.outcome) == as_sorted(named(clear.clear_double(grid, sides, increments), names, double=True))
+    expected = named(clear.clear_double(grid, sides, increments), names, double=True)
+    assert as_sorted(result.outcome) == as_sorted(expected)
     assert result.openings == []  # no trader's curve is published
 
 

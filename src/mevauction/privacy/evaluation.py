@@ -422,46 +422,55 @@ async def baseline_second(e: Engine, bids: np.ndarray) -> mech.Outcome:
 
 
 async def stream(e: Engine, a: Auction) -> Evaluation:
-    """Running first-price maximum over bids in arrival order (relay replay).
+    """Running first-price maximum over bids as they arrive (relay replay).
 
-    After each arrival the servers publish the next bid's digest and check values
-    (one round), then fold it into the secret (max, index) with one comparison and one
-    selection; at close, only the final winner and price are opened. Returns the
-    per-update latencies measured at this server.
+    Servers see concurrent bids in different orders, so a step is a *round*: whenever a
+    server holds a bid not yet folded in (or the auction closed) it publishes all such
+    bids' digests and check values; the bids every server published are folded into the
+    secret (max, index) in digest order, one comparison and one selection each, and the
+    rest wait for the next round. The outcome is therefore the same at every server
+    whatever order the bids reached them in. At close, bids not at every server are
+    excluded and only the final winner and price are opened. Returns, per bid folded
+    in, the latency from its round's start, measured at this server.
     """
     leader: tuple[Sh, Sh] | None = None  # [max bid], [its index]
     admitted: list[Submission] = []
     excluded: list[Exclusion] = []
     latencies: list[float] = []
-    position = 0
+    done: set[str] = set()
     while True:
-        while position >= len(a.bids) and not a.closed.is_set():
+        while all(b.digest in done for b in a.bids) and not a.closed.is_set():
             a.arrived.clear()
             await a.arrived.wait()
-        mine = a.bids[position] if position < len(a.bids) else None
+        mine = {b.digest: b for b in a.bids if b.digest not in done}
         t0 = time.perf_counter()
-        views = await e.exchange([mine.digest, mine.published] if mine else None)
-        if mine is None or any(v is None for v in views):  # views has our own too: all stop together
+        views = await e.exchange([a.closed.is_set(), [[d, b.published] for d, b in sorted(mine.items())]])
+        final = any(v[0] for v in views)  # views has our own too: all stop after the same round
+        published = [{d: w for d, w in v[1]} for v in views]
+        common = sorted(set.intersection(*(set(p) for p in published)) & set(mine))
+        for digest in common:
+            bid = mine[digest]
+            done.add(digest)
+            consistent, in_range = checks(e, a, np.array([[p[digest]] for p in published], dtype=object))
+            if not (consistent[0] and in_range[0]):
+                why = "inconsistent shares" if not consistent[0] else "value out of range"
+                excluded += _excluded([bid], [False], why)
+                continue
+            value = await bid_values(e, [bid])
+            j = len(admitted)
+            admitted.append(bid)
+            if leader is None:
+                leader = value, e.const(obj([j]))
+            else:
+                best, idx = leader
+                new_wins = (1 - await e.ge(best, value)) % e.p
+                prod = await e.mul(e.cat([new_wins, new_wins]), e.cat([value - best, j - idx]))
+                leader = (best + prod[:1]) % e.p, (idx + prod[1:]) % e.p
+            latencies.append(time.perf_counter() - t0)  # from the round's start to this bid folded in
+        if final:
+            left = [b for d, b in sorted(mine.items()) if d not in done]
+            excluded += _excluded(left, [False] * len(left), "shares did not reach every server with the same header")
             break
-        position += 1
-        if len({v[0] for v in views}) != 1:
-            excluded += _excluded([mine], [False], "servers received different bids at this position")
-            continue
-        consistent, in_range = checks(e, a, np.array([[v[1]] for v in views], dtype=object))
-        if not (consistent[0] and in_range[0]):
-            excluded += _excluded([mine], [False], "inconsistent shares" if not consistent[0] else "value out of range")
-            continue
-        value = await bid_values(e, [mine])
-        j = len(admitted)
-        admitted.append(mine)
-        if leader is None:
-            leader = value, e.const(obj([j]))
-        else:
-            best, idx = leader
-            new_wins = (1 - await e.ge(best, value)) % e.p
-            prod = await e.mul(e.cat([new_wins, new_wins]), e.cat([value - best, j - idx]))
-            leader = (best + prod[:1]) % e.p, (idx + prod[1:]) % e.p
-        latencies.append(time.perf_counter() - t0)
     outcome: PublicOutcome
     if leader is None:
         outcome = {"winner": None, "price": None, "winners": []}
