@@ -5,7 +5,8 @@ Interface: spec/sealed.md. ``run`` seals every bid in a ``mevauction.bids/1`` fi
 one of ``--parties`` servers unless ``--committee`` names running ones), closes the
 auction and reports the ``mevauction.sealed/1`` outcome with its transcript.
 ``replay`` feeds real relay bids in time order into a running private maximum.
-``verify`` checks a transcript offline.
+``verify`` checks a transcript offline. ``open``/``bid``/``close`` (``sealed_direct``)
+run an auction whose bidders submit straight to the servers.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the committee's published key set (mevauction.committee/1) the servers' statements "
                         "must be signed with; required for OK")
     v.set_defaults(func=verify)
+    from mevauction.cli import sealed_direct
+
+    sealed_direct.register(ssub)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 

@@ -95,7 +95,8 @@ class Auction:
     admit: frozenset[str] | None = None  # header digests the auctioneer forwards; None: any bidder may bid
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
-    receipts: dict[str, list[Any]] = field(default_factory=dict)  # digest → every server's receipt, forwarded
+    receipts: dict[str, list[Any]] = field(default_factory=dict)  # digest → forwarded receipts, unchecked
+    receipted: dict[str, list[list[int]]] = field(default_factory=dict)  # digest → every server's signed values
     signers: list[str] = field(default_factory=list)  # every server's signing address, in server order
 
     def __post_init__(self) -> None:
@@ -137,6 +138,17 @@ class Auction:
     def close(self) -> None:
         self.closed.set()
         self.arrived.set()
+
+    def check_receipts(self) -> None:
+        """Move forwarded receipt bundles whose every signature is its server's into
+        ``receipted`` (done at ``confirm`` once the signers are known, else at agreement)."""
+        if not self.signers:
+            return
+        for digest, bundle in list(self.receipts.items()):
+            del self.receipts[digest]
+            values = signed_values(self, digest, bundle)
+            if values is not None:
+                self.receipted[digest] = values
 
     def check_identity(self, header: messages.BidHeader) -> None:
         """Who may bid under a label: a reserve only the auctioneer; an address only its key."""
@@ -285,25 +297,18 @@ def signed_values(a: Auction, digest: str, bundle: object) -> list[list[int]] | 
 
 
 def hold_to_receipts(a: Auction, views: list[Any]) -> None:
-    """Abort naming the server if it left out or changed a bid it signed a receipt for,
-    or signed two different receipts for one bid."""
-    signed: dict[str, list[list[int]]] = {}
-    for view in views:
-        for digest, _, _, _, bundle in view:
-            values = signed_values(a, digest, bundle)
-            if values is None:
-                continue
-            if digest in signed:
-                for j, (x, y) in enumerate(zip(signed[digest], values, strict=True)):
-                    if x != y:
-                        raise Culprit(f"server {j} cheated: it signed two different receipts for bid {digest}")
-            signed[digest] = values
-    for j, view in enumerate(views):
-        published = {d: [int(v) for v in w] for d, _, _, w, _ in view}
-        for digest, values in signed.items():
+    """Abort naming the server if it left out or changed a bid it signed a receipt for.
+
+    Each server holds others only to the receipts *it* was forwarded and checked (the
+    signatures are checked before the deadline, ``Auction.receipted``), so no server can
+    frame another with a bundle of its own making.
+    """
+    for digest, values in a.receipted.items():
+        for j, view in enumerate(views):
+            published = {d: w for d, _, _, w in view}
             if digest not in published:
                 raise Culprit(f"server {j} cheated: it signed a receipt for bid {digest} and then left it out")
-            if published[digest] != values[j]:
+            if [int(v) for v in published[digest]] != values[j]:
                 raise Culprit(f"server {j} cheated: it published check values for bid {digest} "
                               "other than those it signed")
 
@@ -314,14 +319,15 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
     One round: each server publishes, per accepted bid, its digest, arrival number and
     masked check values; the checks of every commonly accepted bid are then local.
     """
-    local = [[b.digest, b.seq, b.header.bidder, b.published, a.receipts.get(b.digest)] for b in bids]
+    local = [[b.digest, b.seq, b.header.bidder, b.published] for b in bids]
     views = await e.exchange(local)
+    a.check_receipts()
     hold_to_receipts(a, views)
     seqs: dict[str, list[int]] = {}
     published: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
     for view in views:
-        for digest, seq, bidder, w, _ in view:
+        for digest, seq, bidder, w in view:
             seqs.setdefault(digest, []).append(seq)
             published.setdefault(digest, []).append(w)
             who[digest] = bidder

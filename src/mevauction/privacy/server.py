@@ -12,8 +12,12 @@ server runs with ``--ssl``, the default of local committees), one request → on
   key, see ``envelope``) or {header, shares, nonce} (sent by the bidder over TLS) →
   accepted with a sequence number, or rejected with a reason (unknown/closed auction =
   late, bad signature, label not the signer's, reserve not from the auctioneer, envelope
-  that does not open, share hash mismatch, duplicate);
+  that does not open, share hash mismatch, duplicate); an accepted bid's reply carries
+  this server's check values for it and its signature over them (the *receipt*);
 - ``status`` {auction} → whether preprocessing is done;
+- ``confirm`` {auction, digest, receipts} → every server's signed receipt of one bid,
+  forwarded by its bidder; the servers hold each other to them at agreement;
+- ``headers`` {auction} → after the close, the signed headers of the bids taken (public);
 - ``close`` {auction} → the deadline: the committee computes, the reply is this server's
   signed statement (or an ``aborted`` statement);
 - ``shutdown`` → all servers leave MPyC together and exit.
@@ -157,6 +161,10 @@ class CommitteeServer:
             if auction is None:
                 return {"ok": False, "reason": "unknown auction"}
             return {"ok": True, "ready": auction.ready.is_set(), "preprocess_s": auction.preprocess_s}
+        if op == "headers":  # public commitments, once the auction is decided (bidder-side submissions)
+            if auction is None or not auction.result.done():
+                return {"ok": False, "reason": "unknown auction, or not closed yet"}
+            return {"ok": True, "headers": [b.header.to_json() for b in auction.bids]}
         if op == "close":
             if auction is None:
                 return {"ok": False, "reason": "unknown auction"}
@@ -173,6 +181,7 @@ class CommitteeServer:
             return {"ok": False, "reason": "auction id already used"}
         a = Auction.from_request(req, parties=len(self.mpc.parties), index=self.config.index,
                                  controller=self.config.controller)
+        a.signers = self.signers or []
         self.auctions[auction_id] = a
         self.jobs.put_nowait(a)
         return {"ok": True}
@@ -204,6 +213,7 @@ class CommitteeServer:
         if not isinstance(receipts, list) or len(receipts) != len(self.mpc.parties):
             return {"ok": False, "reason": f"expected {len(self.mpc.parties)} receipts"}
         a.receipts[digest] = receipts
+        a.check_receipts()  # before the deadline, so agreement costs no signature checks
         return {"ok": True}
 
     def share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
