@@ -303,9 +303,9 @@ def hold_to_receipts(a: Auction, views: list[Any]) -> None:
     signatures are checked before the deadline, ``Auction.receipted``), so no server can
     frame another with a bundle of its own making.
     """
+    per_server = [{d: w for d, _, _, w in view} for view in views]
     for digest, values in a.receipted.items():
-        for j, view in enumerate(views):
-            published = {d: w for d, _, _, w in view}
+        for j, published in enumerate(per_server):
             if digest not in published:
                 raise Culprit(f"server {j} cheated: it signed a receipt for bid {digest} and then left it out")
             if [int(v) for v in published[digest]] != values[j]:
