@@ -34,12 +34,13 @@ LAYERS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("",), True),
     (("eth",), True),
     (("errors",), True),  # re-exports eth's InputError with the package's input helpers
+    (("chain",), True),  # the devnet node and its JSON-RPC: the evm world forks from it
     (("worlds",), True),
     (("building",), True),
     (("mechanism",), True),
     (("settlement",), True),
     (("intake",), True),
-    (("privacy", "preconf", "evaluation"), True),
+    (("privacy", "preconf", "evaluation", "delivery"), True),
     (("service", "client"), True),
     (("cli", "__main__"), False),
 )

@@ -14,7 +14,7 @@ KEYS = ["k1", "k2", "k3", "k4", "k5"]
 
 
 @st.composite
-def table_scenarios(draw, min_orders=2, max_orders=6, shared_tx=True, builders=True):
+def table_scenarios(draw, min_orders=2, max_orders=6, shared_tx=True, builders=True, gas=False):
     n = draw(st.integers(min_orders, max_orders))
     ids = [f"o{i}" for i in range(n)]
     victim = "0xv1"
@@ -33,8 +33,12 @@ def table_scenarios(draw, min_orders=2, max_orders=6, shared_tx=True, builders=T
                 after[",".join(seq)] = draw(st.integers(0, 200))
         orders.append({"id": oid, "reads": reads, "writes": writes, "txs": txs,
                        "bid": {"default": draw(st.integers(0, 120)), "after": after}})
+        if gas:  # a tight block: some blocks of the family no longer fit
+            orders[-1]["gas"] = 100_000 * draw(st.integers(1, 6))
     scenario = {"format": "mevauction.scenario/1", "world": {"kind": "table"}, "orders": orders,
                 "seed": draw(st.integers(0, 3))}
+    if gas:
+        scenario["block_gas_limit"] = 100_000 * draw(st.integers(3, 15))
     if builders:
         subs = []
         for b in range(draw(st.integers(0, 3))):

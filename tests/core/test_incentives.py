@@ -33,6 +33,7 @@ def check_accounting(report):
             assert s.refund == s.bid
         else:
             assert s.refund <= report.default.block.bids.get(i, 0)  # r_i ≤ b_i(o*)
+            assert s.refund <= s.bid  # never more than it paid in the final block (case 4b)
         if i not in final:
             assert s.bid == 0
     collected = sum(s.bid for s in report.searchers.values())

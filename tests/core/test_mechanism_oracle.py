@@ -35,9 +35,12 @@ def test_matches_brute_force(doc):
     beta0, refunds, free, rest = oracle_vcg(doc)
     assert report.beta0 == beta0
     assert set(report.conflict_free) == free
+    winner, block, price, builder_refund = oracle_builders(doc, beta0, free, rest)
+    if winner != "default":  # case 4b: r_i capped at what i pays in the winner's block
+        paid = oracle_bids(doc, block)
+        refunds = {i: min(r, paid.get(i, 0)) for i, r in refunds.items()}
     for i in rest:
         assert report.searchers[i].refund == refunds[i], i
-    winner, _block, price, builder_refund = oracle_builders(doc, beta0, free, rest)
     assert report.winner == winner
     assert report.price == price
     if winner != "default":

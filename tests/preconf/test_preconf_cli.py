@@ -68,6 +68,7 @@ def test_sign_commit_settle_round_trip(tmp_path, capsys):
     provider_key.write_text("38E47A7B719DCE63662AEAF43440326F551B8A7EE198CEE35CB5D517F2D296A2\n")
     nike_key.write_text("0x2a\n")
     bid = {**SPEC_BID, "txnHash": "ab" * 32, "bidAmt": "1000000", "slashAmt": "500", "decayStartTimeStamp": 1000,
+           "bidOptions": "0x",
            "decayEndTimeStamp": 2000, "blockNumber": 7}
     (tmp_path / "bid.json").write_text(json.dumps(bid))
     common = ["--chain-id", "31337", "--contract", CONTRACT]
@@ -80,20 +81,21 @@ def test_sign_commit_settle_round_trip(tmp_path, capsys):
     assert commitment["provider"] == provider
     (tmp_path / "block.json").write_text(json.dumps({"blockNumber": 7, "winner": provider,
                                                       "transactions": ["0x" + "cd" * 32, "0x" + "ab" * 32]}))
-    code, out, _ = run(capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"),
-                       "--stake", "1000000000")
+    code, out, err = run(capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"),
+                       "--stake", "1000000000", "--recorded-ms", "1300")
+    assert out, err
     result = json.loads(out)
     assert code == 0 and result["kind"] == "reward" and result["residual"] == str(75 * 10**16)
     assert result["provider_payout"] == str(750000 - 15000) and result["bidder_refund"] == "250000"
     (tmp_path / "block.json").write_text(json.dumps({"blockNumber": 7, "winner": provider, "transactions": []}))
     _, out, _ = run(
-        capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"), "--stake", "10000"
-    )
+        capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"), "--stake", "10000",
+        "--recorded-ms", "1300")
     assert json.loads(out)["kind"] == "slash" and json.loads(out)["slash_penalty"] == "25"
     # A tampered commitment signature is refused as input, in one line.
     commitment["commitmentSignature"] = commitment["commitmentSignature"][:-2] + "05"
     (tmp_path / "c.json").write_text(json.dumps(commitment))
     code, _, err = run(
-        capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"), "--stake", "1"
-    )
+        capsys, "preconf", "settle", str(tmp_path / "c.json"), str(tmp_path / "block.json"), "--stake", "1",
+        "--recorded-ms", "1300")
     assert code == 2 and err.startswith("error: COMMITMENT.json")

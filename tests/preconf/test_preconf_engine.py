@@ -4,12 +4,13 @@ increments, deposits, published parameters and their audit, deferring vs decay."
 import pytest
 from preconf_fixtures import ALICE, CAROL, CHAIN_ID, CONTRACT, PROVIDER, arrive, make_bid, make_engine
 
+from mevauction.preconf.decay import decayed_amount
 from mevauction.preconf.evidence import Reject
 from mevauction.preconf.knapsack import Offer, forward_greedy
 from mevauction.preconf.messages import Commitment, SignedBid
 from mevauction.preconf.params import AuditFailure, SignedParameters, audit
 from mevauction.preconf.policy import ReservePolicy
-from mevauction.preconf.provider import Arrival
+from mevauction.preconf.provider import Arrival, Refusal
 
 BLOCK_AT = 24000  # block 2
 
@@ -46,8 +47,6 @@ def test_periodic_rounds_follow_capacity_schedule():
     ("zero-amount", lambda: (make_bid("01" * 32, 0), {})),
     ("decay-window", lambda: (make_bid("01" * 32, 10, start=50, end=50), {})),
     ("wrong-chain", lambda: (SignedBid.sign(make_bid("01" * 32, 10).bid, ALICE, 1, CONTRACT), {})),
-    ("unknown-provider", lambda: (make_bid("01" * 32, 10), {"provider": CAROL.address})),
-    ("expired", lambda: (make_bid("01" * 32, 10, block=1), {})),
 ])
 def test_bad_bids_rejected_with_reason(reason, mutate):
     engine, _, _ = make_engine()
@@ -55,20 +54,43 @@ def test_bad_bids_rejected_with_reason(reason, mutate):
     [reject] = engine.on_bid(arrive(signed, 100, 14000, **extra))
     assert isinstance(reject, Reject) and reject.reason == reason
     assert reject.signer() == PROVIDER.address and reject.bid_digest == signed.digest
+    assert reject.bid_signature == signed.signature
 
 
-def test_bad_signature_and_replay_rejected():
+@pytest.mark.parametrize("reason,mutate", [
+    ("unknown-provider", lambda: (make_bid("01" * 32, 10), {"provider": CAROL.address})),
+    ("expired", lambda: (make_bid("01" * 32, 10, block=1), {})),
+    ("wrong-sender", lambda: (make_bid("01" * 32, 10), {"bidder": CAROL.address})),
+])
+def test_transport_and_clock_faults_are_refused_unsigned(reason, mutate):
+    """Not facts about the signed bid: the same bytes may be committed when they arrive
+    properly, so nothing is signed (a signed reject would read as equivocation later)."""
     engine, _, _ = make_engine()
+    signed, extra = mutate()
+    arrival = Arrival(signed, extra.get("provider", PROVIDER.address), 100, 14000, extra.get("bidder"))
+    with pytest.raises(Refusal) as refused:
+        engine.on_bid(arrival)
+    assert refused.value.reason == reason and engine.rejects == []
+
+
+def test_bad_signature_replay_and_retries():
+    engine, _, _ = make_engine(mode="continuous", reserve=ReservePolicy("fixed", 1000))
     good = make_bid("02" * 32, 10)
-    # Carol's signature over Alice's bid: with the peer known to be Alice it is a bad signature.
-    forged = SignedBid(good.bid, CHAIN_ID, CONTRACT, good.digest, CAROL.sign(good.digest))
-    assert (
-        engine.on_bid(Arrival(forged, PROVIDER.address, 100, 14000, bidder=ALICE.address))[0].reason == "bad-signature"
-    )
+    # Carol's signature over Alice's bid fields is Carol's own bid, not a forgery of Alice's.
+    copy = SignedBid(good.bid, CHAIN_ID, CONTRACT, good.digest, CAROL.sign(good.digest))
     forged_v = SignedBid(good.bid, CHAIN_ID, CONTRACT, good.digest, good.signature[:64] + b"\x05")
-    assert engine.on_bid(arrive(forged_v, 100, 14000))[0].reason == "bad-signature"
-    assert engine.on_bid(arrive(good, 100, 14001)) == []
-    assert engine.on_bid(arrive(good, 100, 14002))[0].reason == "replay"
+    [bad] = engine.on_bid(arrive(forged_v, 100, 14000))
+    assert bad.reason == "bad-signature" and bad.bidder == "0x" + "00" * 20
+    assert engine.on_bid(arrive(copy, 100, 14000)) == []  # Carol's bid, pending
+    assert engine.on_bid(arrive(good, 100, 14001)) == []  # Alice's, not blocked by either
+    assert engine.on_bid(arrive(good, 100, 14002)) == []  # a retry of a pending bid: nothing new
+    # Alice's second signature over the same fields is a replay (keyed by bidder and digest).
+    v01 = good.signature[:64] + bytes([good.signature[64] - 27])
+    other_sig = SignedBid(good.bid, CHAIN_ID, CONTRACT, good.digest, v01)
+    [replay] = engine.on_bid(arrive(other_sig, 100, 14003))
+    assert replay.reason == "replay" and replay.bid_signature == other_sig.signature
+    decided = {m.bid_digest + m.bid_signature: m for m in engine.tick(23_000)}  # reserve not met: all rejected
+    assert engine.on_bid(arrive(good, 100, 23_001)) == [decided[good.digest + good.signature]]  # the same reject
 
 
 def test_deposit_checked_and_escrow_released_on_reject():
@@ -90,8 +112,10 @@ def test_increments_add_up_to_one_commitment():
     tx = "05" * 32
     assert engine.on_bid(arrive(make_bid(tx, 200), 100, 13000)) == []
     assert engine.run_round(2, BLOCK_AT - 8000) == []  # 2/gas below the reserve of 3: still pending
+    first = engine.books[2].pending[(ALICE.address.lower(), tx)].signed_bid
     raised = make_bid(tx, 350)  # running total: 200 + 150
-    assert engine.on_bid(arrive(raised, 100, 16500)) == []
+    [superseded] = engine.on_bid(arrive(raised, 100, 16500))
+    assert superseded.reason == "superseded" and superseded.bid_digest == first.digest
     assert ledger.escrowed(ALICE.address, PROVIDER.address) == 350
     [c] = engine.run_round(2, BLOCK_AT - 4000)
     assert isinstance(c, Commitment) and c.signed_bid == raised
@@ -106,7 +130,7 @@ def test_reject_deadline_gives_bids_an_expiry():
     engine.on_bid(arrive(make_bid("07" * 32, 100), 100, 15500))
     assert engine.run_round(2, BLOCK_AT - 8000) == []  # deadline 16500 not reached at 16000
     [r] = engine.run_round(2, BLOCK_AT - 4000)
-    assert r.reason == "not-selected" and r.timestamp == 20000
+    assert r.reason == "not-selected" and r.timestamp == 20000  # a round runs the overdue ones too
     assert ledger.escrowed(ALICE.address, PROVIDER.address) == 0
 
 
@@ -118,7 +142,8 @@ def test_published_parameters_are_signed_and_audited():
     for i, (per_gas, gas, at) in enumerate([(5, 100, 12500), (2, 300, 13000), (9, 50, 15000),
                                             (4, 100, 17000), (7, 200, 19000), (3, 100, 21000)]):
         sb = make_bid(f"{i + 16:064x}", per_gas * gas)
-        bids[sb.digest.hex()] = sb
+        bids[sb.key] = sb
+        engine.tick(at)  # the rounds that came due before this arrival, run on time
         engine.on_bid(arrive(sb, gas, at))
     engine.tick(BLOCK_AT)
     assert audit(signed, engine.transcript, bids) == 3
@@ -156,3 +181,29 @@ def test_decay_makes_the_deferring_provider_accept_early():
     engine.on_bid(arrive(make_bid("41" * 32, 400, start=13000, end=25000), 100, 13000))   # 4/gas: not worth it
     [c] = engine.run_round(2, BLOCK_AT - 8000)
     assert c.signed_bid.bid.bid_amt == 1000
+
+
+def test_a_late_round_is_dated_when_it_runs_not_when_it_was_scheduled():
+    """Issue 14: a bid arriving at T-5500 ms was committed by the T-6000 round as if
+    dispatched at T-6000, keeping 100 % of its value instead of the decayed 80 %."""
+    engine, _, _ = make_engine(schedule=((6000, 100_000), (0, 200_000)), reject_within_ms=100_000)
+    t = BLOCK_AT
+    sb = make_bid("70" * 32, 1000, start=t - 6000, end=t - 3500)  # 80 % left at T-5500
+    assert engine.on_bid(arrive(sb, 100, t - 5500)) == []
+    [c] = engine.tick(t - 5500)  # the T-6000 round comes due now: it runs now
+    assert c.dispatch_timestamp == t - 5500
+    assert decayed_amount(1000, sb.bid.decay_start, sb.bid.decay_end, c.dispatch_timestamp) == 800
+    assert engine.tick(t - 5000) == []  # and is not run a second time
+
+
+def test_rejects_go_out_by_their_deadline_in_periodic_mode_too():
+    """Issue 14: deadlines were only processed at rounds (16.5 s late with a 1.5 s deadline)."""
+    engine, _, ledger = make_engine(schedule=((8000, 100), (0, 200)), reject_within_ms=1500,
+                                    reserve=ReservePolicy("fixed", 1000))
+    engine.reject_lead_ms = 100
+    sb = make_bid("71" * 32, 100)
+    engine.on_bid(arrive(sb, 100, 17_000))  # after the T-8000 round, long before the last one
+    assert engine.tick(18_000) == []
+    [r] = engine.tick(18_420)  # within the lead of its 18_500 deadline: rejected, dated now
+    assert r.reason == "not-selected" and r.timestamp == 18_420 <= 17_000 + 1500
+    assert ledger.escrowed(ALICE.address, PROVIDER.address) == 0

@@ -28,3 +28,20 @@ def test_simulate_command_writes_json_and_plots(tmp_path, capsys):
     assert report["format"] == "mevauction.preconf.simulation/1" and len(report["slots"]) == 5
     assert report["auctionParameters"]["reserve"]["policy"] == "lift-lining"
     assert (tmp_path / "plots" / "early_accept_share.png").stat().st_size > 1000
+
+
+@pytest.mark.slow  # > 1 s CPU
+def test_values_follow_the_stated_process_and_capacity_binds():
+    """Issue 14: value_volatility was never used and the knapsack never bound."""
+    calm = simulate(MarketConfig(slots=8, value_volatility=0.0, seed=5), progress=False)["summary"]
+    wild = simulate(MarketConfig(slots=8, value_volatility=1.5, seed=5), progress=False)["summary"]
+    assert calm["preconfBids"] != wild["preconfBids"]
+    assert calm["capacityBoundRoundShare"] > 0.3  # the default market is capacity-bound
+
+
+def test_spread_over_seeds():
+    from mevauction.preconf.market import spread
+    runs = [simulate(MarketConfig(slots=3, bidders=8, policy="deferring", decay=True, seed=s), progress=False)
+            for s in (1, 2, 3)]
+    sp = spread(runs)["preconfBids"]
+    assert sp["n"] == 3 and sp["min"] <= sp["mean"] <= sp["max"] and sp["sd"] >= 0

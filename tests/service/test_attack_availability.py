@@ -263,7 +263,7 @@ def bids(signer: PreconfSigner, block: int, count: int, amount: int, tag: int, f
     out = []
     for i in range(count):
         bid = Bid(txn_hash=f"{tag:032x}{i:032x}", bid_amt=amount, block_number=block, decay_start=now,
-                  decay_end=now + 60_000, slash_amt=0, bidder_pk_x=0, bidder_pk_y=0)
+                  decay_end=now + 60_000, slash_amt=0, bidder_pk_x=1, bidder_pk_y=2)  # G: a curve point
         doc = SignedBid.sign(bid, signer, CHAIN_ID, CONTRACT).to_json()
         if forge:
             doc["signature"] = doc["signature"][:64] + "00" * 32 + "1b"  # s = 0 never verifies

@@ -69,7 +69,9 @@ def generated(kind: str) -> dict[str, Any]:
     return json.loads(json.dumps(generate(ORDERS, SEED)))  # through JSON, as a file
 
 
-@pytest.fixture(scope="module", params=sorted(WORLD_MODULES))
+# The evm generator starts an anvil and deploys the real contracts on it: slow.
+@pytest.fixture(scope="module", params=[pytest.param(k, marks=pytest.mark.slow) if k == "evm" else k
+                                        for k in sorted(WORLD_MODULES)])
 def slot(request: pytest.FixtureRequest) -> Slot:
     doc = generated(request.param)
     world, reference = build_world(doc), build_world(doc)

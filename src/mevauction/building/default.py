@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from mevauction.building import search
 from mevauction.building.conflicts import conflict_groups
+from mevauction.building.gas import capped, group_budgets
 from mevauction.building.large import solve_large_group
 from mevauction.worlds.base import Block, World
 
@@ -46,13 +47,16 @@ class DefaultBuilder:
     """Alg. 1 as a builder plug-in (``default``)."""
 
     name = "default"
-    OPTIONS = ("k_cutoff", "seed")
+    OPTIONS = ("k_cutoff", "seed", "block_gas_limit")
 
-    def __init__(self, k_cutoff: int = K_CUTOFF, seed: int = 0):
+    def __init__(self, k_cutoff: int = K_CUTOFF, seed: int = 0, block_gas_limit: int | None = None):
         if k_cutoff < 2:
             raise ValueError("k_cutoff must be at least 2")
         self.k_cutoff = k_cutoff
         self.seed = seed
+        # None: no limit. Otherwise the gas the block may use, shared among the
+        # groups by a bid-independent rule (mevauction.building.gas).
+        self.block_gas_limit = block_gas_limit
 
     def solve_group(self, world: World, members: Sequence[str], counterfactuals: bool = True) -> search.GroupResult:
         if len(members) == 1:
@@ -67,8 +71,9 @@ class DefaultBuilder:
         orders: list[str] = []
         bids: dict[str, int] = {}
         solution = DefaultSolution(Block(), groups)
-        for members in groups:
-            result = self.solve_group(world, members, counterfactuals)
+        budgets = group_budgets(world, groups, self.block_gas_limit)
+        for members, budget in zip(groups, budgets):
+            result = self.solve_group(capped(world, budget), members, counterfactuals)
             orders.extend(result.block.orders)
             bids.update(result.block.bids)
             if counterfactuals:

@@ -33,8 +33,12 @@ Why this keeps Prop. 1: every rule looks only at the orders' structure — their
 transactions, kind and accessed keys — the group size and the slot seed; none
 reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)). Which bundle of
 a victim runs in 4 depends on which ones revert — a property of the orders'
-programs and the state, not of their bids (an amm order's share of profit never
-decides whether it reverts) — so the executed blocks are bid-independent too. The maximum over
+programs and the state, not of their bids: an order's bid never decides whether it reverts, and where
+one order's bid could decide another's (one amm sender's payment and its other
+order spending from the same balance) the two are exclusive in every family,
+like orders sharing a transaction (``World.exclusive_keys``) — so the executed
+blocks are bid-independent too. Kinds are the world-verified ones
+(``World.verified_kind``), never a sender's label. The maximum over
 Ω is exact (Prop. 1 (ii)): each family is enumerated completely and the maximum of a
 union is the maximum of the families' maxima. The counterfactual maxima
 max_{o∈Ω} Σ_{j≠i} b_j(o) are taken over the same union, so refunds stay exact for Ω.
@@ -90,9 +94,9 @@ def select(members: Sequence[str], k: int, seed: int) -> list[str]:
 
 def share_one_transaction(world: World, members: Sequence[str]) -> bool:
     """Every order contains one common transaction: at most one can be included."""
-    common = set(world.orders[members[0]].txs)
+    common = set(world.exclusive_keys(members[0]))
     for oid in members[1:]:
-        common &= set(world.orders[oid].txs)
+        common &= world.exclusive_keys(oid)
         if not common:
             return False
     return True
@@ -158,7 +162,7 @@ def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[l
     uf = UnionFind(members)
     owner: dict[str, str] = {}
     for oid in members:
-        for tx in world.orders[oid].txs:
+        for tx in world.exclusive_keys(oid):
             if tx in owner:
                 uf.union(owner[tx], oid)
             else:
@@ -172,7 +176,7 @@ def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[l
     for cluster in clusters.values():
         if len(cluster) > 1:
             exclusive.append(cluster)
-        elif world.orders[cluster[0]].kind == "arbitrage":
+        elif world.verified_kind(cluster[0]) == "arbitrage":
             routes.setdefault(world.access(cluster[0]).keys, []).append(cluster[0])
         else:
             plain.append(cluster[0])
@@ -180,7 +184,7 @@ def choice_sets(world: World, members: Sequence[str], seed: int) -> tuple[list[l
     def ordered(sets: list[list[str]]) -> list[list[str]]:
         # Within a set, searchers' bundles before bare user orders, then seeded: a set
         # the budget cannot enumerate contributes its first member.
-        sets = [sorted(s, key=lambda o: (world.orders[o].kind in PLAIN_KINDS, seeded_rank(seed, o))) for s in sets]
+        sets = [sorted(s, key=lambda o: (world.verified_kind(o) in PLAIN_KINDS, seeded_rank(seed, o))) for s in sets]
         return sorted(sets, key=lambda s: seeded_rank(seed, s[0]))
 
     return ordered(exclusive), ordered(list(routes.values())), seeded_order(plain, seed)
@@ -297,7 +301,7 @@ def without_shared_transactions(world: World, sequence: Sequence[str]) -> list[s
     seen: set[str] = set()
     kept = []
     for oid in sequence:
-        txs = world.orders[oid].txs
+        txs = world.exclusive_keys(oid)
         if seen.isdisjoint(txs):
             kept.append(oid)
             seen.update(txs)
@@ -313,13 +317,13 @@ def offer_sequence(world: World, sequence: Sequence[str], best: UnionMaximum, co
     """
     cursor = world.cursor()
     push, pop = cursor.push, cursor.pop
-    orders = world.orders
+    exclusive_keys = world.exclusive_keys
     included: list[str] = []
     bids: dict[str, int] = {}
     seen: set[str] = set()
     value = 0
     for oid in sequence:
-        txs = orders[oid].txs
+        txs = exclusive_keys(oid)
         if not seen.isdisjoint(txs):
             continue
         out = push(oid)
@@ -345,7 +349,7 @@ def bundles_before_bare_swaps(world: World, sequence: list[str], set_of: dict[st
             places.setdefault(k, []).append(pos)
     out = list(sequence)
     for positions in places.values():
-        members = sorted((sequence[p] for p in positions), key=lambda o: world.orders[o].kind in PLAIN_KINDS)
+        members = sorted((sequence[p] for p in positions), key=lambda o: world.verified_kind(o) in PLAIN_KINDS)
         for pos, oid in zip(positions, members):
             out[pos] = oid
     return out
@@ -356,7 +360,8 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
     """Every order of the group sorted by a kind template, then seeded shuffles."""
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
-        sequence = sorted(members, key=lambda o: (rank.get(world.orders[o].kind, len(template)), seeded_rank(seed, o)))
+        sequence = sorted(members, key=lambda o: (rank.get(world.verified_kind(o), len(template)),
+                                                  seeded_rank(seed, o)))
         offer_sequence(world, without_shared_transactions(world, sequence), best, counterfactuals)
     exclusive, _, _ = choice_sets(world, members, seed)
     set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}

@@ -24,6 +24,7 @@ class BlockBuilder(Protocol):
 # name → "module:factory"; a factory takes keyword options (k_cutoff, seed, ...).
 BUILDERS = {
     "default": "mevauction.building.default:DefaultBuilder",
+    "paper": "mevauction.building.paper:PaperBuilder",
     "mgp-ordering": "mevauction.building.baselines.ordering:MevGasPriceOrdering",
     "mp-ordering": "mevauction.building.baselines.ordering:MaxProfitOrdering",
     "parallel": "mevauction.building.baselines.parallel:ParallelBuilder",

@@ -46,14 +46,16 @@ class GroupResult:
 
 
 def _exclusions(world: World, members: Sequence[str]) -> list[int]:
-    """Bitmask per member of the members it shares a transaction with."""
-    holders: dict[str, int] = {}  # tx hash → bitmask of members containing it
-    for idx, oid in enumerate(members):
-        for tx in world.orders[oid].txs:
+    """Bitmask per member of the members it shares a transaction (or another
+    exclusive key, :meth:`World.exclusive_keys`) with."""
+    keys = [world.exclusive_keys(oid) for oid in members]
+    holders: dict[str, int] = {}  # key → bitmask of members holding it
+    for idx in range(len(members)):
+        for tx in keys[idx]:
             holders[tx] = holders.get(tx, 0) | 1 << idx
     masks = [0] * len(members)
-    for idx, oid in enumerate(members):
-        for tx in world.orders[oid].txs:
+    for idx in range(len(members)):
+        for tx in keys[idx]:
             masks[idx] |= holders[tx] & ~(1 << idx)
     return masks
 

@@ -16,7 +16,7 @@ import sys
 from mevauction import __version__
 from mevauction.errors import InputError
 
-SUBCOMMANDS = ["demo", "auction", "scenario", "bench", "sealed", "committee", "preconf", "serve", "evm"]
+SUBCOMMANDS = ["demo", "auction", "scenario", "bench", "sealed", "committee", "preconf", "serve", "evm", "verify"]
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -13,7 +13,14 @@ from rich.table import Table
 from mevauction.building.default import K_CUTOFF
 from mevauction.cli.output import write_json
 from mevauction.errors import InputError
-from mevauction.evaluation.harness import ALGORITHMS, BENCH_FORMAT, BenchParams, check_algorithms, run_blocks
+from mevauction.evaluation.harness import (
+    ALGORITHMS,
+    BENCH_FORMAT,
+    BenchParams,
+    check_algorithms,
+    environment,
+    run_blocks,
+)
 from mevauction.evaluation.summary import summarize
 from mevauction.intake import workloads
 
@@ -29,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--algorithms", default=",".join(ALGORITHMS),
                    help=f"comma-separated algorithms (default {','.join(ALGORITHMS)})")
     p.add_argument("--k-cutoff", default=str(K_CUTOFF), help="default algorithm's k_cutoff (default 8)")
+    p.add_argument("--profile", default="mainnet",
+                   help="workload shape: mainnet (seed 004 § 5.2, default) or contested (one huge group per block)")
+    p.add_argument("--repeat", default="1", help="runs of each algorithm per block; median and spread (default 1)")
     p.add_argument("--workers", default="1", help="processes to spread blocks over (default 1)")
     p.add_argument("--ray", metavar="ADDRESS", help="spread blocks over a Ray cluster instead")
     p.add_argument("--json", required=True, metavar="OUT", help="write mevauction.bench/1 to OUT, - for stdout")
@@ -48,6 +58,7 @@ def _int(text: str, field: str, minimum: int) -> int:
 
 def params_from_args(args: argparse.Namespace) -> BenchParams:
     workloads.generator_for(args.world, "--world")  # fails early, naming the flag
+    workloads.profile_options(args.world, args.profile)
     algorithms = check_algorithms([a.strip() for a in args.algorithms.split(",") if a.strip()])
     return BenchParams(
         world=args.world,
@@ -56,6 +67,8 @@ def params_from_args(args: argparse.Namespace) -> BenchParams:
         seed=_int(args.seed, "--seed", 0),
         k_cutoff=_int(args.k_cutoff, "--k-cutoff", 2),
         algorithms=algorithms,
+        repeat=_int(args.repeat, "--repeat", 1),
+        profile=args.profile,
     )
 
 
@@ -72,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     doc = {
         "format": BENCH_FORMAT,
         "params": params.to_json(),
+        "environment": environment(),
         "blocks": rows,
         "summary": summarize(rows, params.algorithms),
     }
@@ -88,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
 def print_summary(doc: dict, console: Console) -> None:
     s = doc["summary"]
     table = Table(
-        title=f"{doc['params']['blocks']} blocks × {doc['params']['orders']} orders ({doc['params']['world']})"
+        title=f"{doc['params']['blocks']} blocks × {doc['params']['orders']} orders "
+              f"({doc['params']['world']}, {doc['params'].get('profile', 'contested')})"
     )
     for col in ("algorithm", "best share", "median gap (not best)", "median ms", "p99 ms"):
         table.add_column(col, justify="left" if col == "algorithm" else "right")
@@ -99,3 +114,15 @@ def print_summary(doc: dict, console: Console) -> None:
     if "refunds_ms" in s:
         table.add_row("default + refunds", "", "", f"{s['refunds_ms']['median']:.1f}", f"{s['refunds_ms']['p99']:.1f}")
     console.print(table)
+    names = doc["params"]["algorithms"]
+    buckets = Table(title="best share by largest conflict group (Boost+ paper Fig. 6)")
+    buckets.add_column("largest group")
+    buckets.add_column("blocks", justify="right")
+    for name in names:
+        buckets.add_column(name, justify="right")
+    for label, part in s.get("by_max_group", {}).items():
+        buckets.add_row(label, str(part["blocks"]), *(f"{part['best_share'][n]:.0%}" for n in names))
+    if "top_failing_share" in s:
+        buckets.add_row("failing at top: value share", "",
+                        *(f"{s['top_failing_share']['median'][n]:.1%}" for n in names))
+    console.print(buckets)

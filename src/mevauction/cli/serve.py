@@ -17,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--db", help="sqlite:///path.db (default sqlite:///mevauction.db) or postgresql://...")
     p.add_argument("--slot-seconds", type=float, help="slot length in seconds (default 12)")
     p.add_argument("--world", help="world kind (table, amm, evm) or a JSON file with a world object")
+    p.add_argument("--chain", help="'anvil' (start an embedded devnet node, stopped on exit) or a node's URL "
+                                   "(anvil-like, mining off): slots are its blocks, winning blocks are mined on it")
     p.add_argument("--k-cutoff", type=int, help="exhaustive search below this group size (default 8)")
     p.add_argument("--sealed", action="store_true", default=None,
                    help="open sealed builder bids with a local MPC committee (mevauction.privacy)")
@@ -42,15 +44,16 @@ def run(args: argparse.Namespace) -> int:
     from mevauction.service.store import connect, migrate
 
     flags = {
-        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "k_cutoff", "acceptors", "sealed",
-                                      "header_timeout", "max_connections", "max_connections_per_client")
+        k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "chain", "k_cutoff", "acceptors",
+                                      "sealed", "header_timeout", "max_connections", "max_connections_per_client")
     }
     flags["builders"] = builder_flags(args.builder)
     config = load_config(flags, args.config)
     migrate(connect(config.db))  # fail here, with one line, if the database cannot be opened
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     print(f"mevauction service on http://{config.host}:{config.port}/  db={config.db}  "
-          f"slot={config.slot_seconds}s  world={config.world}", flush=True)
+          f"slot={config.slot_seconds}s  world={config.world_object()['kind']}"
+          f"{'  chain=' + config.chain if config.chain else ''}", flush=True)
     app, host, port = create_app(config), config.host, config.port
     if config.acceptors:
         # The acceptors take the public port; this process (the auctioneer) listens inside.

@@ -354,3 +354,8 @@ def sign(key: bytes, tx_type: int, *, chain_id: int | None, nonce: int, gas_limi
                              max_priority_fee, max_fee)
     y, r, s = secp256k1.split(secp256k1.sign(signing_hash(tx_type, fields), key))
     return encode_signed(tx_type, fields, y, r, s, chain_id)
+
+
+def bundle_hash(txs: Sequence[Transaction]) -> str:
+    """keccak256 of the concatenated transaction hashes (the Flashbots bundle hash)."""
+    return "0x" + keccak(b"".join(bytes.fromhex(t.hash[2:]) for t in txs)).hex()

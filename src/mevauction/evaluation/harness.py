@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import TypeVar
 
+from mevauction.building.baselines.simulation import simulate_top_of_block
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import DefaultBuilder
 from mevauction.building.registry import BUILDERS, make_builder
@@ -30,7 +31,7 @@ from mevauction.intake import workloads
 from mevauction.worlds import build_world
 
 BENCH_FORMAT = "mevauction.bench/1"
-ALGORITHMS = ("default", "mgp-ordering", "mp-ordering", "parallel")
+ALGORITHMS = ("default", "paper", "mgp-ordering", "mp-ordering", "parallel")
 LARGE_GROUP = 8  # spec/bench.md: ``large_groups`` counts groups of ≥ 8 orders
 
 
@@ -42,6 +43,11 @@ class BenchParams:
     seed: int
     k_cutoff: int = 8
     algorithms: tuple[str, ...] = ALGORITHMS
+    # Each algorithm runs ``repeat`` times per block: runtime_ms is the median run,
+    # runtime_spread_ms the [fastest, slowest] (values are checked equal across runs).
+    repeat: int = 1
+    # Workload shape (spec/bench.md): "mainnet" (seed 004 § 5.2) or "contested".
+    profile: str = "mainnet"
 
     def to_json(self) -> dict:
         doc = asdict(self)
@@ -78,7 +84,8 @@ def _timed(fn: Callable[[], T]) -> tuple[T, float]:
 def bench_block(params: BenchParams, index: int) -> dict:
     """Generate block ``index`` and run every algorithm on the same orders."""
     seed = block_seed(params.seed, index)
-    scenario = workloads.generate(params.world, params.orders, seed)
+    scenario = workloads.generate(params.world, params.orders, seed, **workloads.profile_options(
+        params.world, params.profile))
     world = build_world(scenario)
     order_ids = list(world.orders)
     sizes = [len(g) for g in conflict_groups(order_ids, world.conflict_access)]
@@ -94,11 +101,25 @@ def bench_block(params: BenchParams, index: int) -> dict:
     }
     options = {"k_cutoff": params.k_cutoff, "seed": seed,
                "block_gas_limit": scenario.get("block_gas_limit", 30_000_000)}
+    # Orders that fail alone at the top of the block (rbuilder never considers them):
+    # the share of each block's value they supply.
+    top_ok = set(simulate_top_of_block(world, order_ids))
+    row["top_failing_share"] = {}
+    if params.repeat > 1:
+        row["runtime_spread_ms"] = {}
     for name in params.algorithms:
         builder = make_builder(name, **options)
-        block, ms = _timed(lambda: builder.build(world, order_ids))
+        runs = [_timed(lambda: builder.build(world, order_ids)) for _ in range(params.repeat)]
+        block = runs[0][0]
+        if any(b.orders != block.orders or b.value != block.value for b, _ in runs[1:]):
+            raise RuntimeError(f"block {index}: {name} is not deterministic")
+        times = sorted(ms for _, ms in runs)
         row["value"][name] = block.value
-        row["runtime_ms"][name] = round(ms, 3)
+        row["runtime_ms"][name] = round(times[len(times) // 2], 3)
+        if params.repeat > 1:
+            row["runtime_spread_ms"][name] = [round(times[0], 3), round(times[-1], 3)]
+        failing = sum(block.bids.get(i, 0) for i in block.orders if i not in top_ok)
+        row["top_failing_share"][name] = round(failing / block.value, 6) if block.value else 0.0
     if "default" in params.algorithms:
         default = DefaultBuilder(params.k_cutoff, seed)
         solution, ms = _timed(lambda: default.solve(world, order_ids, counterfactuals=True))
@@ -106,6 +127,23 @@ def bench_block(params: BenchParams, index: int) -> dict:
             raise RuntimeError(f"block {index}: o* differs between build and solve")
         row["refunds_ms"] = round(ms, 3)
     return row
+
+
+def environment() -> dict:
+    """Where a run was measured: commit, Python, machine, cores."""
+    import os
+    import platform
+    import subprocess
+    from pathlib import Path
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {"commit": commit, "python": platform.python_version(),
+            "machine": f"{platform.machine()} {platform.processor() or platform.node()}".strip(),
+            "cores": os.cpu_count(), "load": [round(x, 2) for x in os.getloadavg()]}
 
 
 def _serial(params: BenchParams) -> Iterator[dict]:

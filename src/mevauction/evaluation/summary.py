@@ -89,6 +89,16 @@ def runtime_summary(rows: Sequence[dict], algorithms: Sequence[str]) -> dict:
 def summarize(rows: Sequence[dict], algorithms: Sequence[str]) -> dict:
     summary = outcome_summary(rows, algorithms)
     summary["runtime_ms"] = runtime_summary(rows, algorithms)
+    spread = [r for r in rows if "runtime_spread_ms" in r]
+    if spread:  # per block (slowest − fastest) / median run, then its median over blocks
+        summary["runtime_ms"]["relative_spread"] = {
+            name: _rounded(median([(r["runtime_spread_ms"][name][1] - r["runtime_spread_ms"][name][0])
+                                   / r["runtime_ms"][name] for r in spread if r["runtime_ms"][name]]), 4)
+            for name in algorithms}
+    failing = [r for r in rows if "top_failing_share" in r]
+    if failing:
+        summary["top_failing_share"] = {"median": {n: _rounded(median([r["top_failing_share"][n] for r in failing]))
+                                                   for n in algorithms}}
     refunds = [r["refunds_ms"] for r in rows if "refunds_ms" in r]
     if refunds:
         summary["refunds_ms"] = {"median": _rounded(median(refunds), 3),

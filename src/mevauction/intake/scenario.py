@@ -38,7 +38,7 @@ class Scenario:
     @property
     def auction_input(self) -> AuctionInput:
         """What the mechanism needs of this slot (it knows nothing of scenario files)."""
-        return AuctionInput(self.world, tuple(self.builders), self.seed)
+        return AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit)
 
     def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None) -> Report:
         """The Boost+ auction (seed 004 Fig. 3) of this slot."""

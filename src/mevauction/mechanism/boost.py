@@ -16,7 +16,9 @@ Notation (the paper's, used throughout the package):
 Case (4a) β0 ≥ β*: the default block o* ∪ S is final; builders pay nothing; the
 proposer gets β0 − Σ r_i. Case (4b): the winner's block B* ∪ S is final; the winner
 pays β* + Σ_{i∈S} b_i(B*) and gets β* − max(β0, β′) back; the proposer gets
-max(β0, β′) − Σ r_i. Both cases balance the budget exactly (Theorem 3).
+max(β0, β′) − Σ r̂_i, where r̂_i = min(r_i, b_i(B*)) is the refund capped at what i
+paid in the final block (0 if the winner left i out) — a departure from Fig. 3
+(docs/mechanism.md, "Departures"). Both cases balance the budget exactly (Theorem 3).
 """
 
 from __future__ import annotations
@@ -26,9 +28,12 @@ from dataclasses import dataclass, field
 
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import K_CUTOFF, DefaultBuilder, DefaultSolution
+from mevauction.building.gas import declared_gas, keep_conflict_free
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
 from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_submission
 from mevauction.worlds.base import World
+
+DEFAULT_BLOCK_GAS_LIMIT = 30_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +41,14 @@ class AuctionInput:
     """One slot as the mechanism sees it: the orders' world and the builders' entries.
 
     ``seed`` fixes the default algorithm's (and the built-in builders') tie-breaking,
-    so the same input always gives the same report.
+    so the same input always gives the same report. ``block_gas_limit`` bounds the
+    final block (o* ∪ S or B* ∪ S; docs/mechanism.md "Departures" (e)).
     """
 
     world: World
     builders: Sequence[BuilderSubmission] = ()
     seed: int = 0
+    block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,44 +107,55 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     conflict_free = [g[0] for g in groups if len(g) == 1]
     in_s = set(conflict_free)
     rest = [i for i in ids if i not in in_s]
+    # The gas limit, by a bid-independent rule: S kept in arrival order while it
+    # fits; what is left is the budget of every block on M \ S.
+    limit = slot.block_gas_limit
+    if world.block_gas_limit is not None:
+        limit = min(limit, world.block_gas_limit)
+    s_kept = keep_conflict_free(world, conflict_free, limit)
+    budget = limit - declared_gas(world, s_kept)
     # A conflict-free order pays the same anywhere; evaluate it alone.
-    s_bids = {i: world.evaluate([i]).bids.get(i, 0) for i in conflict_free}
-    s_included = [i for i in conflict_free if world.evaluate([i]).orders]
+    alone = {i: world.evaluate([i]) for i in s_kept}
+    s_bids = {i: alone[i].bids.get(i, 0) for i in s_kept}
+    s_included = [i for i in s_kept if alone[i].orders]
 
     # (1)–(2) Default block o*, β0, and every refund r_i.
-    default = DefaultBuilder(k_cutoff, slot.seed).solve(world, rest)
+    default = DefaultBuilder(k_cutoff, slot.seed, budget).solve(world, rest)
     beta0 = default.value
 
-    # (3) Builder submissions on M \ S.
-    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block)
+    # (3) Builder submissions on M \ S, each within the same gas budget.
+    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget)
                   for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]
 
     # (4) Winner and price: second price among builders with reserve β0.
     auction = builder_auction or second_price_with_reserve
     winner, price = auction(beta0, valid)
-    refunds_total = sum(default.refunds.values())
     settlement = {c.id: NO_SETTLEMENT for c in candidates}
     if winner is None:  # Case (4a)
         final = default.block
-        proposer = beta0 - refunds_total
         price = beta0
         winner_name = "default"
     else:  # Case (4b)
         chosen = next(c for c in candidates if c.id == winner)
         final = chosen.block
         settlement[winner] = BuilderSettlement(chosen.bid + sum(s_bids.values()), chosen.bid - price)
-        proposer = price - refunds_total
         winner_name = winner
 
-    final_bids = dict(final.bids)
-    final_bids.update(s_bids)
+    # What each order of M \ S pays in the final block, and its refund: r_i of Eq. (1),
+    # capped at that payment. In case (4a) the cap never binds (r_i ≤ b_i(o*)); in
+    # (4b) it stops the mechanism paying an order the winner left out (a departure
+    # from Fig. 3, docs/mechanism.md "Departures" (a)).
+    in_final = set(final.orders)
+    paid = {i: final.bids.get(i, 0) if i in in_final else 0 for i in rest}
+    refunds = {i: min(default.refunds[i], paid[i]) for i in rest}
+    proposer = price - sum(refunds.values())
     searchers: dict[str, SearcherSettlement] = {}
     for i in ids:
-        if i in in_s:
-            searchers[i] = SearcherSettlement(s_bids[i], s_bids[i])
+        if i in in_s:  # refunded its whole bid; 0 if the gas limit left it out
+            searchers[i] = SearcherSettlement(s_bids.get(i, 0), s_bids.get(i, 0))
         else:
-            searchers[i] = SearcherSettlement(final_bids.get(i, 0) if i in final.orders else 0, default.refunds[i])
+            searchers[i] = SearcherSettlement(paid[i], refunds[i])
     return Report(
         conflict_free=conflict_free,
         default=default,

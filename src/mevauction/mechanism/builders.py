@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
+from mevauction.building.gas import declared_gas
 from mevauction.building.registry import make_builder
 from mevauction.errors import InputError
 from mevauction.worlds.base import Block, World
@@ -62,17 +63,22 @@ def permutation_violation(world: World, block: Sequence[str], allowed: Collectio
 
 def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
                    conflict_free: Collection[str], k_cutoff: int, seed: int,
-                   default_block: Block | None = None) -> Candidate:
+                   default_block: Block | None = None, gas_budget: int | None = None) -> Candidate:
     """Produce, check and value one builder's block (failed orders pay nothing).
 
     A builder running the ``default`` algorithm gets o*, which the mechanism has
-    already computed on the same orders with the same k_cutoff and seed.
+    already computed on the same orders with the same k_cutoff, seed and gas budget.
+    Built-in algorithms are given ``gas_budget`` (the slot's limit less the kept
+    conflict-free orders); a block whose included orders declare more is invalid.
     """
     if sub.algorithm == "default" and default_block is not None:
         sequence: Sequence[str] = default_block.orders
     elif sub.algorithm is not None:
+        options: dict[str, int] = {"k_cutoff": k_cutoff, "seed": seed}
+        if gas_budget is not None:
+            options["block_gas_limit"] = gas_budget
         try:
-            builder = make_builder(sub.algorithm, k_cutoff=k_cutoff, seed=seed)
+            builder = make_builder(sub.algorithm, **options)
         except InputError as exc:
             return Candidate(sub.id, False, Block(), 0, exc.message)
         sequence = builder.build(world, list(allowed)).orders
@@ -83,5 +89,10 @@ def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
     if reason:
         return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, reason)
     block = world.evaluate(sequence)
+    if gas_budget is not None:
+        used = declared_gas(world, block.orders)
+        if used > gas_budget:
+            return Candidate(sub.id, False, block, 0,
+                             f"block uses {used} gas, more than the {gas_budget} left for M \\ S")
     bid = block.value if sub.bid is None else sub.bid
     return Candidate(sub.id, True, block, bid)

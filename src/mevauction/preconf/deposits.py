@@ -67,6 +67,10 @@ class DepositLedger:
         entry.available += amount
         return amount
 
+    def charge(self, bidder: str, provider: str, paid: int) -> None:
+        """Take ``paid`` from the available deposit: a settled payment, put back on restart."""
+        self._deposits[(bidder, provider)].available -= paid
+
     def spend(self, key: bytes, paid: int) -> int:
         """Settle an escrow: ``paid`` leaves the bidder, the rest returns as available.
 

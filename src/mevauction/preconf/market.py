@@ -51,13 +51,15 @@ GWEI = 10**9
 @dataclass(frozen=True)
 class MarketConfig:
     slots: int = 100
-    bidders: int = 20
+    bidders: int = 40
     policy: str = "greedy"
     decay: bool = True
     seed: int = 1
     slot_ms: int = 12_000
     block_gas: int = 30_000_000
-    preconf_share_gas: int = 6_000_000
+    # Sold as preconfs: small enough that the knapsack binds (40 bidders of 21k–200k gas
+    # want ~3.7 M gas; about 70 % of the committed rounds are capacity-bound).
+    preconf_share_gas: int = 2_000_000
     rounds_ms: tuple[int, ...] = (10_000, 8_000, 6_000, 4_000, 2_000, 500)
     decay_ms: int = 6_000
     reject_within_ms: int = 2_000
@@ -82,6 +84,18 @@ class SlotStats:
     waits_ms: list[int] = field(default_factory=list)
     premium_wei: int = 0
     paid: list[tuple[int, int]] = field(default_factory=list)
+    rounds: int = 0
+    bound_rounds: int = 0
+
+
+def _capacity_binds(round_: dict, bids: dict[str, SignedBid]) -> bool:
+    """Whether the round's capacity was short of the gas of the offers that met its reserve."""
+    wanted = 0
+    for key, gas, _ in round_["offers"]:
+        b = bids[key].bid
+        if decayed_amount(b.bid_amt, b.decay_start, b.decay_end, round_["at"]) >= round_["reserve"] * gas:
+            wanted += gas
+    return wanted > round_["capacity"]
 
 
 def _schedule(cfg: MarketConfig) -> tuple[tuple[int, int], ...]:
@@ -156,12 +170,20 @@ def _run_slot(cfg: MarketConfig, block: int, rng: random.Random, engine: Provide
     bidders = list(range(len(keys)))
     world.shuffle(bidders)
     sent: dict[bytes, tuple[int, int, int]] = {}  # digest -> (bidder, gas, arrival)
+    amounts: dict[str, SignedBid] = {}  # offer key -> signed bid (for the capacity check)
+    # Each bidder's value is a geometric martingale over the slot: V(τ) = V0·exp(σB(τ) − σ²τ/2),
+    # τ the elapsed fraction of the slot, B a Brownian motion (E[V(τ)] = V0 for every τ);
+    # a bidder acts on its value when it arrives.
+    shocks = [world.gauss(0, 1) for _ in keys]
     committed_gas = 0
     for at, kind, index in events:
         if kind == 0:
             who = bidders[index]
             gas, value_multiple, risk_aversion = types[index]
-            value = expected_spot * value_multiple
+            tau = max(0.0, (at - (block_at - cfg.slot_ms)) / cfg.slot_ms)
+            sigma = cfg.value_volatility
+            value = expected_spot * value_multiple * math.exp(sigma * math.sqrt(tau) * shocks[index]
+                                                              - sigma * sigma * tau / 2)
             willing = int(expected_spot * (1 + risk_aversion * cfg.fee_volatility * 2 * early_rate.value))
             per_gas = model.min_bid_per_gas(cfg.target_p)
             if len(model) < 10 or rng.random() < cfg.explore:
@@ -173,6 +195,7 @@ def _run_slot(cfg: MarketConfig, block: int, rng: random.Random, engine: Provide
                       decay_start=start, decay_end=end, bidder_pk_x=nike_keys[who][0], bidder_pk_y=nike_keys[who][1])
             signed = SignedBid.sign(bid, keys[who], CHAIN_ID, CONTRACT)
             sent[signed.digest] = (who, gas, at)
+            amounts[signed.key] = signed
             stats.preconf_bids += 1
             engine.on_bid(Arrival(signed, engine.signer.address, gas, at, keys[who].address))
         else:
@@ -180,7 +203,10 @@ def _run_slot(cfg: MarketConfig, block: int, rng: random.Random, engine: Provide
             before = len(engine.commitments)
             engine.run_round(block, at)
             new = engine.commitments[before:]
-            pending_before = len(engine.transcript[-1]["offers"])
+            round_ = engine.transcript[-1]
+            pending_before = len(round_["offers"])
+            stats.rounds += 1
+            stats.bound_rounds += _capacity_binds(round_, amounts)
             if not final:
                 lowest = min((c.signed_bid.bid.bid_amt // sent[c.signed_bid.digest][1] for c in new), default=None)
                 if lowest is not None or pending_before:
@@ -237,6 +263,8 @@ def _report(cfg: MarketConfig, params: AuctionParameters, slots: list[SlotStats]
             "meanPreconfPremium": _mean(premiums),
             "premiumOverSpotWeiPerSlot": str(sum(s.premium_wei for s in slots) // max(len(slots), 1)),
             "meanTimeToAcceptanceMs": _mean([float(w) for w in waits]),
+            "capacityBoundRoundShare": (sum(s.bound_rounds for s in slots)
+                                        / max(1, sum(s.rounds for s in slots))),
             "lateParticipation": (
                 statistics.fmean(s.preconf_bids for s in slots[len(slots) // 2 :]) / cfg.bidders if slots else 0.0
             ),
@@ -257,3 +285,19 @@ def _report(cfg: MarketConfig, params: AuctionParameters, slots: list[SlotStats]
             for s in slots
         ],
     }
+
+
+SPREAD_FIELDS = ("providerRevenueWei", "preconfBids", "earlyAcceptShare", "premiumOverSpotWeiPerSlot",
+                 "meanTimeToAcceptanceMs", "capacityBoundRoundShare", "lateParticipation")
+
+
+def spread(reports: list[dict]) -> dict:
+    """Mean, sample standard deviation, min and max of each summary figure over runs
+    (one per seed), for reporting a figure with its spread rather than one seed's value."""
+    out: dict[str, dict] = {}
+    for name in SPREAD_FIELDS:
+        xs = [float(r["summary"][name]) for r in reports if r["summary"][name] is not None]
+        if xs:
+            out[name] = {"mean": statistics.fmean(xs), "sd": statistics.stdev(xs) if len(xs) > 1 else 0.0,
+                         "min": min(xs), "max": max(xs), "n": len(xs)}
+    return out

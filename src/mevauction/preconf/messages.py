@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mevauction.errors import InputError, require
-from mevauction.eth import fields
+from mevauction.eth import fields, transactions
 from mevauction.preconf import hashing
 from mevauction.preconf.keys import BadSignature, Signer, recover_signer
 
@@ -50,6 +50,30 @@ def parse_signature(value: object, field_name: str) -> bytes:
 def tx_hash_list(joined: str) -> list[str]:
     """The transactions a bid names, in order (mev-commit splits on ",")."""
     return joined.split(",") if joined else []
+
+
+MAX_RAW_TXS = 64
+
+
+def raw_transactions(value: object, txn_hash: str, where: str) -> tuple[bytes, ...]:
+    """A bid's ``rawTransactions`` (mev-commit's field; not covered by the bid digest):
+    hex strings, one per named hash, each decoding (:mod:`mevauction.eth.transactions`)
+    to a signed transaction whose hash is the bid's hash at the same place."""
+    if value is None:
+        return ()
+    require(isinstance(value, list) and len(value) <= MAX_RAW_TXS, where,
+            f"must be a list of at most {MAX_RAW_TXS} hex strings")
+    assert isinstance(value, list)
+    hashes = tx_hash_list(txn_hash)
+    require(len(value) == len(hashes), where, f"has {len(value)} transactions for {len(hashes)} hashes")
+    out = []
+    for i, text in enumerate(value):
+        raw = fields.data(text, f"{where}[{i}]", prefix=False)
+        tx = transactions.decode(raw, f"{where}[{i}]")
+        if tx.hash.removeprefix("0x") != hashes[i]:
+            raise InputError(f"{where}[{i}]", f"hashes to {tx.hash}, but the bid names {hashes[i]}")
+        out.append(raw)
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +154,13 @@ class SignedBid:
     contract: str
     digest: bytes
     signature: bytes
+    raw_transactions: tuple[bytes, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """The signed bid's identity: digest and exact signature bytes, in hex. The digest
+        alone is not one: anyone can sign a bidder's exact fields with another key."""
+        return self.digest.hex() + self.signature.hex()
 
     @classmethod
     def sign(cls, bid: Bid, signer: Signer, chain_id: int, contract: str) -> SignedBid:
@@ -152,10 +183,14 @@ class SignedBid:
         if "digest" in data:
             given = parse_hash32(data["digest"], f"{where}.digest")
             require(given == digest, f"{where}.digest", "does not match the bid fields, chain id and contract")
-        return cls(bid, chain_id, contract, digest, signature)
+        raws = raw_transactions(data.get("rawTransactions"), bid.txn_hash, f"{where}.rawTransactions")
+        return cls(bid, chain_id, contract, digest, signature, raws)
 
     def to_json(self) -> dict:
-        return {**self.bid.to_json(), "digest": self.digest.hex(), "signature": self.signature.hex()}
+        out = {**self.bid.to_json(), "digest": self.digest.hex(), "signature": self.signature.hex()}
+        if self.raw_transactions:
+            out["rawTransactions"] = ["0x" + raw.hex() for raw in self.raw_transactions]
+        return out
 
 
 def commitment_digest(bid_digest: bytes, bid_signature: bytes, shared_key: tuple[int, int],

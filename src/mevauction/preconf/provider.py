@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 
 from mevauction.preconf.decay import decayed_amount
 from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
-from mevauction.preconf.evidence import Reject
+from mevauction.preconf.evidence import NOBODY, Reject
 from mevauction.preconf.keys import BadSignature, Signer
 from mevauction.preconf.knapsack import Offer, forward_greedy, meets_reserve, ranked
 from mevauction.preconf.messages import Commitment, SignedBid
 from mevauction.preconf.nike import BadPoint, shared_key
 from mevauction.preconf.params import AuctionParameters
-from mevauction.preconf.settlement import normal_tx_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +48,9 @@ class Arrival:
     gas: int
     received_at: int
     bidder: str | None = None
+    # The transport already verified the bidder's signature and names the bidder (a
+    # mev-commit provider node behind its decision API does): not checked again here.
+    verified: bool = False
 
 
 @dataclass(slots=True)
@@ -64,7 +66,7 @@ class Pending:
 
     @property
     def key(self) -> str:
-        return self.signed_bid.digest.hex()
+        return self.signed_bid.key
 
 
 @dataclass(slots=True)
@@ -77,14 +79,31 @@ class BlockBook:
     reserve: int = 0
     observed: list[tuple[str, int]] = field(default_factory=list)
     observed_per_gas: list[int] = field(default_factory=list)
-    deadlines: list[tuple[int, tuple[str, str], bytes]] = field(default_factory=list)  # min-heap
-    seen: set[bytes] = field(default_factory=set)  # digests admitted for this block (replays)
+    deadlines: list[tuple[int, tuple[str, str], str]] = field(default_factory=list)  # min-heap of (at, group, key)
+    seen: set[tuple[str, bytes]] = field(default_factory=set)  # (bidder, digest) admitted for this block (replays)
+    # The one decision signed about each signed bid (by key), so that a retry gets it
+    # again instead of a second, contradicting message; and the keys still pending.
+    decided: dict[str, Commitment | Reject] = field(default_factory=dict)
+    waiting: set[str] = field(default_factory=set)
+
+
+class Refusal(Exception):
+    """A bid answered without any signed message: what is wrong is the transport (sent to
+    another provider, relayed under someone else's identity) or the clock (too late), not
+    the signed bid, so the same bytes could be committed when they arrive properly and a
+    signed reject now would later read as equivocation."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
 
 
 class ProviderEngine:
     def __init__(self, signer: Signer, nike_secret: int, params: AuctionParameters, ledger: DepositLedger,
                  block_time: Callable[[int], int], registered: frozenset[str] = frozenset(),
-                 rule: str = "committed", later_price_per_gas: int = 0, history: bool = True):
+                 rule: str = "committed", later_price_per_gas: int = 0, history: bool = True,
+                 reject_lead_ms: int = 0):
         if params.provider.lower() != signer.address.lower():
             raise ValueError("parameters name another provider than the engine's key")
         if rule not in ("committed", "deferring"):
@@ -97,6 +116,9 @@ class ProviderEngine:
         self.registered = frozenset(a.lower() for a in registered) | {signer.address.lower()}
         self.rule = rule
         self.later_price_per_gas = later_price_per_gas
+        # Rejects are signed this long before their deadline at the latest, so that a
+        # caller ticking every ``reject_lead_ms`` sends each one in time.
+        self.reject_lead_ms = reject_lead_ms
         self.books: dict[int, BlockBook] = {}
         # Every round, commitment and reject, for audits and simulations; a long-running
         # provider (the service, which stores its messages) runs without (history=False).
@@ -107,72 +129,129 @@ class ProviderEngine:
         self.rounds_done: dict[int, set[int]] = {}
 
     # -- admission -----------------------------------------------------------------
-    def _reject(self, digest: bytes, now: int, reason: str) -> Reject:
-        reject = Reject.make(digest, now, reason, self.params.chain_id, self.params.contract, self.signer)
+    def _reject(self, sb: SignedBid, now: int, reason: str, bidder: str | None = None,
+                book: BlockBook | None = None) -> Reject:
+        reject = Reject.make(sb, now, reason, self.params.chain_id, self.params.contract, self.signer, bidder)
+        if book is not None:
+            book.decided[sb.key] = reject
+            book.waiting.discard(sb.key)
         if self.history:
             self.rejects.append(reject)
         return reject
 
-    def admit(self, arrival: Arrival) -> Reject | None:
-        """Check one arriving bid; hold its amount in escrow and pool it, or return a signed reject."""
+    def decision(self, sb: SignedBid) -> Commitment | Reject | None:
+        """The message already signed about exactly this signed bid, if any."""
+        book = self.books.get(sb.bid.block_number)
+        return book.decided.get(sb.key) if book is not None else None
+
+    def admit(self, arrival: Arrival) -> list[Commitment | Reject]:
+        """Check one arriving bid: hold its amount in escrow and pool it, or sign a reject.
+
+        Returns the messages signed in answer (a reject of this bid, or the ``superseded``
+        reject of the bid it raises); a signed bid already decided gets that decision back,
+        unchanged, and one still pending gets nothing. Raises :class:`Refusal` for what is
+        not the signed bid's fault."""
         sb, now = arrival.signed_bid, arrival.received_at
         bid = sb.bid
         if arrival.provider.lower() not in self.registered:
-            return self._reject(sb.digest, now, "unknown-provider")
-        if sb.chain_id != self.params.chain_id or sb.contract.lower() != self.params.contract.lower():
-            return self._reject(sb.digest, now, "wrong-chain")
-        if bid.bid_amt == 0:
-            return self._reject(sb.digest, now, "zero-amount")
-        if bid.decay_end <= bid.decay_start:
-            return self._reject(sb.digest, now, "decay-window")
-        try:
-            bidder = sb.bidder()
-        except BadSignature:
-            return self._reject(sb.digest, now, "bad-signature")
-        if arrival.bidder is not None and arrival.bidder.lower() != bidder.lower():
-            return self._reject(sb.digest, now, "bad-signature")
+            raise Refusal("unknown-provider", f"sent to {arrival.provider}, not a provider this engine serves")
         known = self.books.get(bid.block_number)
-        if known is not None and sb.digest in known.seen:
-            return self._reject(sb.digest, now, "replay")
+        if known is not None:
+            if sb.key in known.decided:
+                return [known.decided[sb.key]]
+            if sb.key in known.waiting:
+                return []
+        if sb.chain_id != self.params.chain_id or sb.contract.lower() != self.params.contract.lower():
+            return [self._reject(sb, now, "wrong-chain")]
+        if bid.bid_amt == 0:
+            return [self._reject(sb, now, "zero-amount")]
+        if bid.decay_end <= bid.decay_start:
+            return [self._reject(sb, now, "decay-window")]
+        try:
+            bidder = arrival.bidder if arrival.verified and arrival.bidder else sb.bidder()
+        except BadSignature:
+            return [self._reject(sb, now, "bad-signature", NOBODY)]
+        if arrival.bidder is not None and arrival.bidder.lower() != bidder.lower():
+            raise Refusal("wrong-sender", f"bid signed by {bidder}, sent by {arrival.bidder}")
         block_at = self.block_time(bid.block_number)
         if block_at - now < self.params.final_offset:
-            return self._reject(sb.digest, now, "expired")
+            raise Refusal("expired", f"block {bid.block_number}'s last auction has passed")
         book = self.books.setdefault(bid.block_number, BlockBook())
-        group = (bidder.lower(), normal_tx_hash(bid.txn_hash))
+        if (bidder.lower(), sb.digest) in book.seen:
+            return [self._reject(sb, now, "replay", bidder, book)]
+        # Grouped exactly as the oracle matches: the same string is the same transactions.
+        group = (bidder.lower(), bid.txn_hash)
         if group in book.committed_groups:
-            return self._reject(sb.digest, now, "already-committed")
+            return [self._reject(sb, now, "already-committed", bidder, book)]
         previous = book.pending.get(group)
         if previous is not None and bid.bid_amt <= previous.signed_bid.bid.bid_amt:
-            return self._reject(sb.digest, now, "not-an-increment")
-        # An increment carries the new running total: it replaces the earlier bid, whose
-        # escrow it takes over, so the amounts add up to one openable commitment.
+            return [self._reject(sb, now, "not-an-increment", bidder, book)]
         if previous is not None:
-            self.ledger.release(previous.signed_bid.digest)
+            self.ledger.release(previous.signed_bid.key.encode())
         try:
-            self.ledger.hold(sb.digest, bidder, self.signer.address, bid.bid_amt)
+            self.ledger.hold(sb.key.encode(), bidder, self.signer.address, bid.bid_amt)
         except InsufficientDeposit:
             if previous is not None:
-                self.ledger.hold(previous.signed_bid.digest, bidder, self.signer.address,
+                self.ledger.hold(previous.signed_bid.key.encode(), bidder, self.signer.address,
                                  previous.signed_bid.bid.bid_amt)
-            return self._reject(sb.digest, now, "insufficient-deposit")
-        # Only an admitted bid counts as seen: a forged copy that fails must not block the original.
-        book.seen.add(sb.digest)
+            return [self._reject(sb, now, "insufficient-deposit", bidder, book)]
+        out: list[Commitment | Reject] = []
+        if previous is not None:
+            # An increment carries the new running total: it replaces the earlier bid (its
+            # escrow released above), which is thereby decided: a signed "superseded".
+            out.append(self._reject(previous.signed_bid, now, "superseded", previous.bidder, book))
+        book.seen.add((bidder.lower(), sb.digest))
+        book.waiting.add(sb.key)
         arrived = previous.arrival if previous is not None else now
         book.pending[group] = Pending(sb, bidder, arrival.gas, arrived, now + self.params.reject_within_ms)
-        heapq.heappush(book.deadlines, (now + self.params.reject_within_ms, group, sb.digest))
-        book.observed.append((sb.digest.hex(), arrival.gas))
+        heapq.heappush(book.deadlines, (now + self.params.reject_within_ms, group, sb.key))
+        book.observed.append((sb.key, arrival.gas))
         book.observed_per_gas.append(bid.bid_amt // arrival.gas)
-        return None
+        return out
+
+    def restore(self, sb: SignedBid, bidder: str, gas: int, arrival: int,
+                decision: Commitment | Reject | str | None, escrow_open: bool = True) -> None:
+        """Put back one stored bid with its stored decision (a restart), without signing:
+        a commitment holds its escrow (until settled, ``escrow_open``) and its gas and
+        group; a reject holds nothing; an undecided bid is pending again, deadline and all.
+        Stored bids come back in arrival order, so a superseded bid is already decided
+        when the bid that raised it returns."""
+        book = self.books.setdefault(sb.bid.block_number, BlockBook())
+        group, key = (bidder.lower(), sb.bid.txn_hash), sb.key
+        admitted = not isinstance(decision, Reject) or decision.reason in ("not-selected", "superseded")
+        if admitted:
+            book.seen.add((bidder.lower(), sb.digest))
+        if decision is not None:  # a str: decided by a message of an older format (rejected)
+            if not isinstance(decision, str):
+                book.decided[key] = decision
+            if isinstance(decision, Commitment):
+                book.committed_groups.add(group)
+                book.sold_gas += gas
+                if escrow_open:
+                    self.ledger.hold(key.encode(), bidder, self.signer.address, sb.bid.bid_amt)
+            return
+        self.ledger.hold(key.encode(), bidder, self.signer.address, sb.bid.bid_amt)
+        book.waiting.add(key)
+        book.pending[group] = Pending(sb, bidder, gas, arrival, arrival + self.params.reject_within_ms)
+        heapq.heappush(book.deadlines, (arrival + self.params.reject_within_ms, group, key))
+
+    def mark_rounds_done(self, block_number: int, until: int) -> None:
+        """Scheduled rounds up to ``until`` ran before a restart: not to be run again."""
+        block_at = self.block_time(block_number)
+        self.rounds_done.setdefault(block_number, set()).update(
+            block_at - t for t in self.params.round_offsets if block_at - t <= until)
+
+    def is_pending(self, sb: SignedBid) -> bool:
+        book = self.books.get(sb.bid.block_number)
+        return book is not None and sb.key in book.waiting
 
     # -- auctions ------------------------------------------------------------------
     def on_bid(self, arrival: Arrival) -> list[Commitment | Reject]:
         """Admit a bid; in continuous mode also run the auction for its block at once."""
-        reject = self.admit(arrival)
-        if reject is not None:
-            return [reject]
-        if self.params.mode == "continuous":
-            return self.run_round(arrival.signed_bid.bid.block_number, arrival.received_at)
-        return []
+        out = self.admit(arrival)
+        if self.params.mode == "continuous" and self.is_pending(arrival.signed_bid):
+            out.extend(self.run_round(arrival.signed_bid.bid.block_number, arrival.received_at))
+        return out
 
     def next_round_time(self, block_number: int, now: int) -> int | None:
         block_at = self.block_time(block_number)
@@ -212,12 +291,20 @@ class ProviderEngine:
         for offer in offers:
             if not meets_reserve(offer, book.reserve):
                 by_key[offer.key][1].dormant = True
-        while book.deadlines and (final or book.deadlines[0][0] <= now):
-            _, group, digest = heapq.heappop(book.deadlines)
+        out.extend(self._expire(book, now, final))
+        return out
+
+    def _expire(self, book: BlockBook, now: int, final: bool = False) -> list[Reject]:
+        """Reject every pending bid whose deadline falls by ``now + reject_lead_ms`` (all of
+        them at the block's last auction), signed now: so the reject is out by its deadline
+        when the caller ticks at least every ``reject_lead_ms``."""
+        out: list[Reject] = []
+        while book.deadlines and (final or book.deadlines[0][0] <= now + self.reject_lead_ms):
+            _, group, key = heapq.heappop(book.deadlines)
             waiting = book.pending.get(group)
-            if waiting is not None and waiting.signed_bid.digest == digest:
-                self.ledger.release(digest)
-                out.append(self._reject(digest, now, "not-selected"))
+            if waiting is not None and waiting.key == key:
+                self.ledger.release(key.encode())
+                out.append(self._reject(waiting.signed_bid, now, "not-selected", waiting.bidder, book))
                 del book.pending[group]
         return out
 
@@ -245,7 +332,11 @@ class ProviderEngine:
             # A bid without a valid NIKE key still gets a commitment the bidder can check
             # by signature; the shared-key fields are then zero, as in unkeyed test bids.
             key = (0, 0)
+        # The dispatch timestamp is the time of signing, which is what decay is charged on.
         commitment = Commitment.make(pending.signed_bid, key, self.signer, now)
+        book = self.books[bid.block_number]
+        book.decided[pending.key] = commitment
+        book.waiting.discard(pending.key)
         if self.history:
             self.commitments.append(commitment)
         return commitment
@@ -260,21 +351,29 @@ class ProviderEngine:
             del self.rounds_done[block_number]
 
     def tick(self, now: int) -> list[Commitment | Reject]:
-        """Everything due by ``now``: scheduled auctions (periodic mode), or in continuous
-        mode an auction for any block with a bid past its reject deadline or at its last step."""
+        """Everything due by ``now``, signed at ``now``: in periodic mode the scheduled
+        auctions that have come due (one auction at ``now`` if several have: a late round
+        is run late, never dated back to its scheduled time); in continuous mode an auction
+        for any block with a bid about to reach its reject deadline or at its last step;
+        in both, the rejects of bids whose deadline is about to pass."""
         out: list[Commitment | Reject] = []
         for block_number in sorted(self.books):
             block_at = self.block_time(block_number)
+            book = self.books[block_number]
             done = self.rounds_done.setdefault(block_number, set())
             if self.params.mode == "periodic":
-                due = [block_at - t for t in self.params.round_offsets if block_at - t <= now]
+                due = [block_at - t for t in self.params.round_offsets
+                       if block_at - t <= now and block_at - t not in done]
+                run = bool(due)
+                done.update(due)
             else:
-                book = self.books[block_number]
                 final_at = block_at - self.params.final_offset
-                overdue = bool(book.deadlines) and book.deadlines[0][0] <= now
-                due = [min(now, final_at)] if (overdue or now >= final_at) and book.pending else []
-            for at in due:
-                if at not in done:
-                    done.add(at)
-                    out.extend(self.run_round(block_number, at))
+                overdue = bool(book.deadlines) and book.deadlines[0][0] <= now + self.reject_lead_ms
+                run = bool(book.pending) and (overdue or (now >= final_at and final_at not in done))
+                if now >= final_at:
+                    done.add(final_at)
+            if run:
+                out.extend(self.run_round(block_number, now))
+            else:
+                out.extend(self._expire(book, now))
         return out

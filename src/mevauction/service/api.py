@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 
 from mevauction.errors import InputError
-from mevauction.service import dao, relay, views
+from mevauction.service import dao, deliveries, relay, views
 from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
 from mevauction.service.store import Store
@@ -85,7 +85,14 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
             n, current = int(slot), engine.clock.current()
             state = "open" if n >= current else ("settling" if n in engine.slots else "empty or unknown")
             return problem(404, "slot", f"no report for slot {n} (it is {state}; open slot is {current})")
-        return JSONResponse(amounts_as_text(views.public_report(report)))
+        doc = amounts_as_text(views.public_report(report))
+        if engine.chain is not None:  # the block mined for it, and the transactions by order
+            record, fee = await store.read(lambda db: (deliveries.of_slot(db, int(slot)),
+                                                       deliveries.fee_recipient(db, int(slot))))
+            return JSONResponse({**doc, "slot": int(slot), "fee_recipient": fee,
+                                 "delivery": None if record is None else record.to_json(),
+                                 "chain_failures": await store.read(lambda db: deliveries.failures(db, int(slot)))})
+        return JSONResponse(doc)
 
     @app.get("/v1/slots")
     async def slot_history(limit: str = "50") -> JSONResponse:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI
 
@@ -17,6 +18,7 @@ from mevauction.service import api
 from mevauction.service.config import ServiceConfig
 from mevauction.service.engine import Auctioneer
 from mevauction.service.metrics import Metrics
+from mevauction.service.onchain import ChainLink
 from mevauction.service.preconf import PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
 from mevauction.service.replay import ReplayGuard
@@ -39,8 +41,13 @@ class Service:
 
     @asynccontextmanager
     async def _lifespan(self, _app: FastAPI):
+        link = None
+        if self.config.chain:  # started here, in the main thread: the node dies with this process
+            link = ChainLink(self.config.chain, self.config.slot_seconds)
+            self.config = replace(self.config, chain_id=link.start_node())
         self.store = Store(self.config.db)
         self.engine = Auctioneer(self.config, self.store, self.metrics)
+        self.engine.chain = link
         self.engine.load()
         desk = None
         if self.config.preconf_key:
@@ -50,6 +57,7 @@ class Service:
                            RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer), desk,
                            slots=self.engine, replay=ReplayGuard(self.config.request_window))
         api.register(self.http, self.engine, self.store, self.metrics)
+        self.rpc.chain = link
         self.engine.start()
         if desk is not None:
             desk.start()
@@ -67,6 +75,8 @@ class Service:
                 await desk.stop()
             await self.engine.stop()
             self.store.close()
+            if link is not None:
+                link.stop()
 
     async def _start_acceptors(self, engine: Auctioneer) -> Front:
         import multiprocessing

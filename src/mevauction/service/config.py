@@ -33,6 +33,9 @@ class ServiceConfig:
     db: str = "sqlite:///mevauction.db"
     slot_seconds: float = 12.0
     world: str = "table"
+    # "anvil": start an embedded devnet node; an http(s) URL: use that node (anvil-like,
+    # mining off); "": no chain (slots numbered by the service's own clock).
+    chain: str = ""
     k_cutoff: int = 8
     block_gas_limit: int = 30_000_000
     # The chain transactions must be signed for (EIP-155); anvil's default. An evm world
@@ -70,12 +73,17 @@ class ServiceConfig:
     preconf_reject_within_ms: int = 2000
     preconf_final_ms: int = 500  # last auction this long before the block; later bids expire
     preconf_deposits: dict = field(default_factory=dict)  # bidder address → wei (BidderRegistry snapshot)
+    preconf_stake: str = "10000000000000000000"  # wei staked (ProviderRegistry); slashes come out of it
+    preconf_horizon_blocks: int = 64  # bids for blocks further ahead of the current one are refused
+    preconf_dispatch_window_ms: int = 2000  # PreconfManager's commitmentDispatchWindow
     # The builder registry: address → deposit in wei. Only these signers may send builder
     # bids, each within its free deposit (service/builders.py).
     builders: dict = field(default_factory=dict)
 
     def world_object(self) -> dict:
         """The slot world as a scenario ``world`` object."""
+        if self.chain and self.world == "table":  # a chain executes transactions: the evm world
+            return {"kind": "evm", "chain_id": self.chain_id}
         if self.world in ("table", "amm"):
             return {"kind": self.world}
         if self.world == "evm":
@@ -147,6 +155,8 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None,
             values[name] = _coerce(f"--{name.replace('_', '-')}", value, types[name])
     config = replace(ServiceConfig(), **values)
     config.world_object()  # fail early on a bad --world
+    if config.chain and config.chain != "anvil":
+        require(config.chain.startswith(("http://", "https://")), "chain", "must be 'anvil' or a node's http(s) URL")
     if config.sealed:
         from mevauction.service.committee import sealed_available
         require(sealed_available(), "sealed", "the sealed-bid committee (mevauction.privacy) is not installed")
@@ -235,3 +245,4 @@ def check_preconf(config: ServiceConfig) -> None:
     preconf_schedule(config)
     require(config.preconf_mode in MODES, "preconf_mode", f"must be one of {MODES}")
     preconf_deposits(config)
+    as_wei(config.preconf_stake, "preconf_stake")

@@ -43,7 +43,9 @@ from mevauction.service.schema import (
     meta,
     orders,
     preconf_bids,
+    preconf_ledger,
     preconf_messages,
+    preconf_outcomes,
     settlements,
     slots,
 )
@@ -314,7 +316,8 @@ INSERT_PRECONF_MESSAGE = preconf_messages.insert().values(
     digest=bindparam("m_digest"),
     seq=select(func.count()).select_from(preconf_messages)
     .where(preconf_messages.c.digest == bindparam("m_digest")).scalar_subquery(),
-    kind=bindparam("m_kind"), message=bindparam("m_message"))
+    kind=bindparam("m_kind"), message=bindparam("m_message"), bid_key=bindparam("m_bid_key"),
+    stored_ms=bindparam("m_stored_ms"))
 
 
 def insert_preconf_bid(db: Db, rec: PreconfBidRecord) -> None:
@@ -325,7 +328,8 @@ def insert_preconf_bid(db: Db, rec: PreconfBidRecord) -> None:
 
 def insert_preconf_messages(db: Db, messages: Sequence[PreconfMessageRecord]) -> None:
     db.executemany(INSERT_PRECONF_MESSAGE, [
-        {"m_digest": m.digest, "m_kind": m.kind, "m_message": json.dumps(m.message)} for m in messages])
+        {"m_digest": m.digest, "m_kind": m.kind, "m_message": json.dumps(m.message), "m_bid_key": m.bid_key,
+         "m_stored_ms": m.stored_ms} for m in messages])
 
 
 def _preconf_bids(db: Db, stmt) -> list[PreconfBidRecord]:
@@ -334,12 +338,19 @@ def _preconf_bids(db: Db, stmt) -> list[PreconfBidRecord]:
 
 
 def _preconf_messages(db: Db, stmt) -> list[PreconfMessageRecord]:
-    return [PreconfMessageRecord(r["digest"], r["kind"], json.loads(r["message"])) for r in db.rows(stmt)]
+    return [PreconfMessageRecord(r["digest"], r["kind"], json.loads(r["message"]), r["bid_key"],
+                                 int(r["stored_ms"]) if r["stored_ms"] is not None else None) for r in db.rows(stmt)]
 
 
 def preconf_bids_in_order(db: Db) -> list[PreconfBidRecord]:
     """Every stored preconfirmation bid, in arrival order."""
     return _preconf_bids(db, select(*preconf_bids.c).order_by(preconf_bids.c.seq))
+
+
+def preconf_bids_in_order_for_block(db: Db, block_number: int) -> list[PreconfBidRecord]:
+    """The stored bids for one block, in arrival order."""
+    return _preconf_bids(db, select(*preconf_bids.c).where(preconf_bids.c.block_number == block_number)
+                         .order_by(preconf_bids.c.seq))
 
 
 def preconf_bids_with_digest(db: Db, digest: str) -> list[PreconfBidRecord]:
@@ -358,3 +369,35 @@ def preconf_messages_about(db: Db, digest: str) -> list[PreconfMessageRecord]:
     """The stored messages about one bid digest (hex), in the order they were stored."""
     return _preconf_messages(db, select(*preconf_messages.c).where(preconf_messages.c.digest == digest)
                              .order_by(preconf_messages.c.seq))
+
+
+def insert_preconf_settlement(db: Db, block_number: int, outcomes: Sequence[dict], entries: Sequence[dict],
+                              settled_ms: int) -> None:
+    """One block's commitment outcomes and ledger entries, in one transaction (the caller's)."""
+    if outcomes:
+        db.executemany(preconf_outcomes.insert(), [
+            {"block_number": block_number, "bid_key": o["bidKey"], "commitment_digest": o["commitmentDigest"],
+             "bidder": o["bidder"], "outcome": o["outcome"], "settlement": json.dumps(o), "settled_ms": settled_ms}
+            for o in outcomes])
+    if entries:
+        db.executemany(preconf_ledger.insert(), [
+            {"block_number": block_number, "seq": i, "commitment_digest": e["commitmentDigest"], "source": e["from"],
+             "dest": e["to"], "amount": e["amount"], "kind": e["kind"]} for i, e in enumerate(entries)])
+
+
+def preconf_outcomes_all(db: Db) -> list[dict]:
+    """Every settled commitment's outcome (as stored), by block."""
+    rows = db.rows(select(*preconf_outcomes.c).order_by(preconf_outcomes.c.block_number))
+    return [{**json.loads(r["settlement"]), "blockNumber": int(r["block_number"])} for r in rows]
+
+
+def preconf_outcomes_of(db: Db, block_number: int) -> list[dict]:
+    rows = db.rows(select(*preconf_outcomes.c).where(preconf_outcomes.c.block_number == block_number))
+    return [json.loads(r["settlement"]) for r in rows]
+
+
+def preconf_ledger_of(db: Db, block_number: int) -> list[dict]:
+    rows = db.rows(select(*preconf_ledger.c).where(preconf_ledger.c.block_number == block_number)
+                   .order_by(preconf_ledger.c.seq))
+    return [{"commitmentDigest": r["commitment_digest"], "from": r["source"], "to": r["dest"],
+             "amount": r["amount"], "kind": r["kind"]} for r in rows]

@@ -23,6 +23,7 @@ stay on disk, pending) — no slot holds up the ones after it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -30,9 +31,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mevauction.chain.rpc import NodeUnavailable, RpcError
 from mevauction.errors import InputError
 from mevauction.eth import fields
-from mevauction.service import dao, settle
+from mevauction.service import dao, deliveries, settle
 from mevauction.service.builders import BuilderRegistry, commit, covered_report, registry_of
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import CommitteeFailure, ServiceCommittee, key_dir_for
@@ -40,7 +42,9 @@ from mevauction.service.config import ServiceConfig, builder_deposits
 from mevauction.service.health import Health
 from mevauction.service.intake import BuilderBid, Intake, IntakeRules, canonical, check_time_window, renamed
 from mevauction.service.metrics import Metrics
+from mevauction.service.onchain import BlockTaken, ChainLink, SlotNotReady, SlotWorld, check_reorgs, deliver
 from mevauction.service.records import BuilderBidRecord, BuilderRegistration, OrderRecord, SettledSlot
+from mevauction.service.seeds import SlotSeeds
 from mevauction.service.store import Db, StorageError, Store
 from mevauction.service.worker import start_pool
 
@@ -130,7 +134,11 @@ class Auctioneer:
         self.settle_seconds: dict[int, float] = {}
         self.committee: ServiceCommittee | None = None
         self.builders = BuilderRegistry(builder_deposits(config))
+        # The default algorithm's seed per slot: committed while the slot takes orders
+        # (mev_slot), revealed in its report, so an order id cannot be ground against it.
+        self.seeds = SlotSeeds(config.db)
         self._task: asyncio.Task | None = None
+        self.chain: ChainLink | None = None  # serve --chain: slots are the node's blocks (service/onchain.py)
 
     # -- start-up and recovery -----------------------------------------------------------
     def load(self) -> None:
@@ -148,6 +156,9 @@ class Auctioneer:
                                   self.config.slot_seconds)
         self.store.write_now(lambda db: dao.write_meta(
             db, {"genesis": repr(self.clock.genesis), "slot_seconds": repr(self.clock.slot_seconds)}))
+        if self.chain is not None:
+            self.store.write_now(self.chain.load_secret)
+            self.clock = self.chain.clock()
         self.seq = top
         if head:
             self.last_settled, self.parent_hash = head.slot, head.block_hash
@@ -314,6 +325,9 @@ class Auctioneer:
         self.metrics.inc("mevauction_cancellations_total", help="Orders cancelled by their signer")
         return [entry.id]
 
+    def seed_commitment(self, slot: int) -> str:
+        return self.seeds.commitment(slot)
+
     @property
     def sealed(self) -> bool:
         """Builder bids come sealed by the builders (``serve --sealed``)."""
@@ -368,6 +382,8 @@ class Auctioneer:
     # -- the slot clock ----------------------------------------------------------------------
     async def _settle_loop(self) -> None:
         while True:
+            if self.chain is not None:
+                await self._chain_turn()
             due = sorted(s for s in self.slots if self.clock.deadline(s) <= time.time())
             for slot in due:
                 try:
@@ -405,17 +421,31 @@ class Auctioneer:
         if not pending:
             del self.slots[slot]
             self.builders.settled(slot, [])  # nothing to settle: release the bids' holds
+            if self.chain is not None:  # no block: the same number opens again
+                self.clock = self.chain.postponed(self.clock)
             return None
         deadline = self.clock.deadline(slot)
-        settled = await self._settlement(slot, state, pending)
+        sw: SlotWorld | None = None
+        if self.chain is not None:
+            try:
+                sw = await asyncio.to_thread(self.chain.world_for, slot, self.clock.timestamp(slot))
+            except SlotNotReady as exc:
+                await self._not_ready(slot, state, str(exc))
+                return None
+            except BlockTaken as exc:
+                settled = self._failed(slot, pending, str(exc))
+        if sw is not None or self.chain is None:
+            settled = await self._settlement(slot, state, pending, sw)
         try:
-            await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
+            await self.store.write(lambda db: self._insert_settled(db, settled))
         except StorageError as exc:
             log.error("slot %d: its records were refused by the storage (%s); storing it as failed", slot, exc)
             self.health.write_failed()
             settled = self._failed(slot, pending, f"storage: the slot's records were refused ({exc})")
             await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
         self.builders.settled(slot, settled.deposits)
+        if settled.delivery is not None and self.chain is not None:
+            await self._chain_turn()  # mines it (and any delivery before it that was cut short)
         report = settled.slot.report
         if report.get("failed"):
             self.health.slot_failed()
@@ -434,13 +464,16 @@ class Auctioneer:
         del self.slots[slot]
         return report
 
-    async def _settlement(self, slot: int, state: SlotState, pending: list[OrderEntry]) -> SettledSlot:
+    async def _settlement(self, slot: int, state: SlotState, pending: list[OrderEntry],
+                          sw: SlotWorld | None = None) -> SettledSlot:
         """The slot's records, every order that would break them left out with a reason, and
-        every winner that cannot pay from its deposit disqualified (service/builders.py)."""
+        every winner that cannot pay from its deposit disqualified (service/builders.py).
+        On a chain (``sw``) the world is forked from the node and the block to mine is planned."""
         gas_limit = self.config.block_gas_limit
         admitted, refused, over = settle.screen([e.scenario_order for e in pending], gas_limit)
         builders, sealed = (state.builders, {}) if self.committee is None else settle.split_sealed(state.builders)
-        scenario = settle.build_scenario(self.world, admitted, builders, gas_limit)
+        scenario = {**settle.build_scenario(self.world if sw is None else sw.world, admitted, builders, gas_limit),
+                    "seed": self.seeds.seed(slot)}
         # Sealed: a bid above its builder's free deposit counts as 0, inside the MPC.
         caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
         penalties: dict[str, int] = {}
@@ -457,12 +490,54 @@ class Auctioneer:
         for _ in (*refused, *broke):
             self.health.order_excluded_for_fault()
         try:
-            settled = settle.records(slot, self.world, scenario, report, self.parent_hash, self.config.identity,
-                                     now_ms(), state.builder_times, state.commitments, penalties,
-                                     keep_bids=not self.config.sealed)
+            settled = settle.records(slot, self.world, scenario, report, self.parent_hash if sw is None else
+                                     sw.parent_hash, self.config.identity, now_ms(), state.builder_times,
+                                     state.commitments, penalties, keep_bids=not self.config.sealed)
+            if sw is not None and self.chain is not None:
+                plan = self.chain.plan(slot, sw, scenario, report, settled.slot.fee_recipient)
+                settled = dataclasses.replace(settled, delivery=plan)
         except (InputError, KeyError, TypeError, ValueError) as exc:  # a report that does not check out
             return self._failed(slot, pending, f"the report could not be recorded: {type(exc).__name__}: {exc}")
+        if "error" not in report:  # the seed the default ran with, now that intake is closed
+            settled = settle.with_seed(settled, self.seeds.revealed(slot))
         return settle.with_exclusions(settled, {**refused, **over, **broke})
+
+    # -- on a chain (serve --chain; service/onchain.py) ------------------------------------
+    @staticmethod
+    def _insert_settled(db: Db, settled: SettledSlot) -> None:
+        """The slot's records and, on a chain, its block plan: one transaction, before any
+        transaction is sent, so a restart finds the plan whatever happened after."""
+        dao.insert_settled_slot(db, settled)
+        if settled.delivery is not None:
+            deliveries.insert(db, settled.delivery)
+
+    async def _not_ready(self, slot: int, state: SlotState, reason: str) -> None:
+        """The node did not answer at the deadline: the slot failed this round, with the
+        reason; its orders stay, and the next block (still this number) opens again."""
+        log.error("slot %d: %s; its orders are kept for the next block", slot, reason)
+        self.health.slot_failed()
+        self.metrics.inc("mevauction_chain_failures_total", help="Deadlines at which the node could not build a block")
+        at = now_ms()
+        await self.store.write(lambda db: deliveries.failure(db, slot, at, reason[:500]))
+        state.closed = False
+        assert self.chain is not None
+        self.clock = self.chain.postponed(self.clock)
+
+    async def _chain_turn(self) -> None:
+        """Finish deliveries cut short (oldest first) and look for reorganised blocks."""
+        assert self.chain is not None
+        try:
+            for record in await self.store.read(deliveries.unfinished):
+                n = record.slot
+
+                def read(db: Db, n: int = n) -> tuple[dict | None, str]:
+                    return dao.slot_report(db, n), deliveries.fee_recipient(db, n)
+                doc, fee_recipient = await self.store.read(read)
+                winner = doc.get("winner") if doc else None
+                await deliver(self.chain, self.store, record, doc or {}, fee_recipient, winner)
+            await check_reorgs(self.chain, self.store)
+        except (NodeUnavailable, RpcError) as exc:
+            log.error("chain: node unavailable while finishing deliveries: %s", exc)
 
     def _failed(self, slot: int, pending: list[OrderEntry], reason: str) -> SettledSlot:
         """The records of a slot that could not settle: its orders by id only (no value of

@@ -34,8 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.eth import fields
-from mevauction.eth.keccak import keccak
-from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, decode, refuse_unexecutable
+from mevauction.eth.transactions import MAX_TX_BYTES, Transaction, bundle_hash, decode, refuse_unexecutable
 from mevauction.service.bounds import check_order_shape
 from mevauction.worlds import world_module
 
@@ -130,11 +129,6 @@ def _hash_list(obj: dict, name: str) -> list[str]:
     return [fields.hash32(h, f"{name}[{i}]") for i, h in enumerate(value)]
 
 
-def bundle_hash(txs: list[Transaction]) -> str:
-    """keccak256 of the concatenated transaction hashes (the Flashbots bundle hash)."""
-    return "0x" + keccak(b"".join(bytes.fromhex(t.hash[2:]) for t in txs)).hex()
-
-
 def refuse_unimplemented_fields(obj: dict) -> None:
     for name in REFUSED_BUNDLE_FIELDS:
         require(obj.get(name) is None, name, "not supported by this service (bundles carry no refund "
@@ -202,6 +196,26 @@ def parse_bundle(params: Any, rules: IntakeRules = DEFAULT_RULES) -> tuple[Intak
                   "replacementUuid": uuid}
     order = {"id": bhash, "txs": hashes, "gas": sum(t.gas_limit for t in txs), "revertingTxHashes": reverting}
     return Intake("bundle", bhash, slot, uuid, order, params_out), txs
+
+
+def parse_raw_transaction(params: Any, rules: IntakeRules = DEFAULT_RULES) -> tuple[Intake, str]:
+    """``eth_sendRawTransaction`` [raw]: a public transaction, as a one-transaction order for
+    the open slot (its bid is what it pays the coinbase: its priority fee); its id is the
+    transaction hash, its signer the transaction's sender."""
+    require(isinstance(params, list) and len(params) == 1, "params", "eth_sendRawTransaction takes [signedTx]")
+    tx = refuse_unexecutable(decode(fields.data(params[0], "params[0]", max_length=MAX_TX_BYTES), "params[0]"),
+                             "params[0]")
+    check_transaction_rules([tx], rules, "params")
+    raw = "0x" + tx.raw.hex()
+    params_out = {"txs": [raw], "blockNumber": None, "minTimestamp": 0, "maxTimestamp": 0,
+                  "revertingTxHashes": [], "droppingTxHashes": [], "replacementUuid": None}
+    order = {"id": tx.hash, "txs": [tx.hash], "gas": tx.gas_limit, "revertingTxHashes": []}
+    return Intake("bundle", tx.hash, None, None, order, params_out), tx.sender
+
+
+def decoded_raw(item: Intake) -> Transaction:
+    """The one transaction of a public transaction's intake."""
+    return decode(bytes.fromhex(item.params["txs"][0][2:]), "params[0]")
 
 
 def check_time_window(item: Intake, slot: int, timestamp: int) -> None:

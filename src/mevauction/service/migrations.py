@@ -146,6 +146,51 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """CREATE INDEX orders_by_id ON orders (id)""",
         """CREATE UNIQUE INDEX orders_by_signer_id ON orders (slot, signer, id)""",
     ]),
+    # 6 is another change's; numbers are assigned, so 7 may land first.
+    (7, "deliveries on a chain: the block planned and mined for a slot, its settlement transactions, "
+        "the verification result; slots that could not reach the node", [
+        """CREATE TABLE deliveries (
+            slot BIGINT PRIMARY KEY,
+            block_number BIGINT NOT NULL,
+            coinbase TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            status TEXT NOT NULL,
+            block_hash TEXT,
+            reason TEXT,
+            verification TEXT,
+            updated_ms BIGINT NOT NULL)""",
+        """CREATE INDEX deliveries_by_hash ON deliveries (block_hash)""",
+        """CREATE TABLE chain_failures (
+            slot BIGINT NOT NULL,
+            at_ms BIGINT NOT NULL,
+            reason TEXT NOT NULL,
+            PRIMARY KEY (slot, at_ms))""",
+    ]),
+    (8, "preconfirmations: messages name the signed bid they answer and when they were stored; "
+        "commitment outcomes and the settlement ledger", [
+        # bid_key = bid digest + bid signature (hex): the digest alone is shared by copies
+        # of a bid signed by others. stored_ms bounds the dispatch timestamp at settlement.
+        """ALTER TABLE preconf_messages ADD COLUMN bid_key TEXT""",
+        """ALTER TABLE preconf_messages ADD COLUMN stored_ms BIGINT""",
+        """CREATE TABLE preconf_outcomes (
+            block_number BIGINT NOT NULL,
+            bid_key TEXT NOT NULL,
+            commitment_digest TEXT NOT NULL,
+            bidder TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            settlement TEXT NOT NULL,
+            settled_ms BIGINT NOT NULL,
+            PRIMARY KEY (block_number, bid_key))""",
+        """CREATE TABLE preconf_ledger (
+            block_number BIGINT NOT NULL,
+            seq BIGINT NOT NULL,
+            commitment_digest TEXT NOT NULL,
+            source TEXT NOT NULL,
+            dest TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            PRIMARY KEY (block_number, seq))""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

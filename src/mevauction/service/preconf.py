@@ -3,32 +3,38 @@
 The service sells preconfirmations for its own blocks (block number = slot) with
 :class:`mevauction.preconf.provider.ProviderEngine` — mev-commit's provider node
 ``handleBid`` flow: a bid in mev-commit's field layout, signed by the bidder, is
-admitted (addressee, chain, fields, signature, replay, deposit) or answered with a
-signed reject; admitted bids are auctioned (continuous or at the published times) and
-each is decided by a signed commitment or a signed ``not-selected`` reject by its
-reject deadline.
+admitted (chain, fields, signature, replay, deposit) or answered with a signed reject;
+admitted bids are auctioned (continuous or at the published times) and each is decided
+by a signed commitment or a signed ``not-selected`` reject by its reject deadline.
 
-What the service adds (issue 4 § 1, issue 11 § 7):
+What the service adds:
 
-- the provider's key, NIKE key, chain, contract, capacity, reserve and the bidders'
-  deposits (a snapshot standing in for mev-commit's BidderRegistry) come from config;
+- the provider's key, NIKE key, chain, contract, capacity, reserve, stake and the
+  bidders' deposits (a snapshot standing in for mev-commit's BidderRegistry) come from
+  config;
+- mev-commit's input rules (:mod:`mevauction.preconf.rules`) before anything is signed;
 - a bid and every message the engine makes about it are stored durably before the
-  bidder hears of them (acknowledged only after the commit, like orders);
-- a bid whose digest was already received is refused without a new signature — a
-  fresh reject for a committed bid would be equivocation evidence against the service;
+  bidder hears of them (acknowledged only after the commit, like orders), each message
+  with the signed bid it answers (digest + signature) and the time it was stored;
+- a signed bid is identified by its digest *and* signature: the exact bytes sent again
+  get the stored record back (a retry is answered, never re-decided), while a copy of
+  the fields signed by someone else is that signer's own bid and blocks nobody;
 - what no bidder can be held to is refused with a JSON-RPC error, unsigned and not
-  stored (as mev-commit's provider returns an error for these): a bid whose signature
-  does not verify (or names another bidder than the request's X-Flashbots-Signature),
-  a bid from an address with no deposit with this provider, a bid for a block whose
-  last auction has passed. So anyone can make the service sign and store only bids
-  from funded keys, rate-limited per bidder;
-- per-block state is dropped from memory ``PRUNE_AFTER_MS`` after the block's time
-  (bids, messages, listeners, the engine's book); a pruned bid is read from the
-  database;
+  stored: a signature that does not verify, a bid relayed under another request
+  signature (X-Flashbots-Signature of someone else: refused, so it blocks nothing), an
+  address with no deposit with this provider, a block whose last auction has passed or
+  beyond the horizon. Rate limits apply to the request's authenticated identity (the
+  request signer, else the bid signer);
+- per-block state is dropped from memory ``PRUNE_AFTER_MS`` after the block's time; a
+  pruned bid is read from the database;
 - decisions are pushed to the bidder as they are made (server-sent events on the
-  JSON-RPC request, or a long poll with ``preconf_getBid``);
-- on restart, the stored bids are replayed through a fresh engine in arrival order,
-  which rebuilds the pools, escrows and replay set (signatures are deterministic).
+  JSON-RPC request or on ``POST /v1/bidder/bid``, or a long poll with ``preconf_getBid``);
+- on restart each stored bid is put back with its stored decision
+  (:meth:`ProviderEngine.restore`): committed bids hold escrow until settled, rejected
+  ones hold nothing, undecided ones are pending again; nothing is re-decided;
+- at delivery, :meth:`PreconfDesk.settle_block` settles the block's commitments against
+  the mined block's transactions by mev-commit's oracle rule and stores the outcomes and
+  the ledger (``preconf_getSettlement``).
 """
 
 from __future__ import annotations
@@ -40,17 +46,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mevauction.errors import InputError, require
+from mevauction.errors import InputError, as_wei, require
 from mevauction.eth.keccak import keccak
-from mevauction.preconf.deposits import DepositLedger
-from mevauction.preconf.evidence import Reject
+from mevauction.preconf import rules
+from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
+from mevauction.preconf.evidence import REJECT_FORMAT, Reject
 from mevauction.preconf.keys import Signer
 from mevauction.preconf.messages import Commitment, SignedBid, tx_hash_list
 from mevauction.preconf.nike import GROUP_R
 from mevauction.preconf.params import AuctionParameters, SignedParameters
 from mevauction.preconf.policy import ReservePolicy
-from mevauction.preconf.provider import Arrival, ProviderEngine
-from mevauction.service import dao
+from mevauction.preconf.provider import Arrival, ProviderEngine, Refusal
+from mevauction.service import dao, preconf_settle
 from mevauction.service.clock import SlotClock
 from mevauction.service.config import (
     ServiceConfig,
@@ -70,6 +77,9 @@ log = logging.getLogger("mevauction.service")
 
 GAS_PER_TX = 21_000  # the provider's gas estimate per named transaction (bids carry no gas)
 TICK_SECONDS = 0.05
+# Rejects are signed this long before their deadline at the latest: two ticks, so one
+# late tick still sends them in time.
+REJECT_LEAD_MS = 100
 # A block's state leaves memory this long after the block's time: its last auction ran
 # ``preconf_final_ms`` before, and its streams end 2 s after (stream_timeout).
 PRUNE_AFTER_MS = 5_000
@@ -77,7 +87,7 @@ PRUNE_AFTER_MS = 5_000
 
 @dataclass(slots=True)
 class BidRecord:
-    """One received bid: the stored bid and every message the provider signed about it."""
+    """One received signed bid: the stored bid and every message the provider signed about it."""
 
     bid: PreconfBidRecord
     messages: list[dict] = field(default_factory=list)
@@ -92,9 +102,14 @@ class BidRecord:
     def digest(self) -> str:
         return self.bid.digest
 
+    @property
+    def key(self) -> str:
+        return self.bid.digest + self.bid.signature
+
     def to_json(self) -> dict:
-        return {"bidDigest": self.bid.digest, "bidder": self.bid.bidder, "blockNumber": self.bid.block_number,
-                "status": self.status, "receivedMs": self.bid.received_ms, "messages": list(self.messages)}
+        return {"bidDigest": self.bid.digest, "bidSignature": self.bid.signature, "bidder": self.bid.bidder,
+                "blockNumber": self.bid.block_number, "status": self.status, "receivedMs": self.bid.received_ms,
+                "messages": list(self.messages)}
 
 
 def message_json(message: Commitment | Reject) -> dict:
@@ -103,8 +118,23 @@ def message_json(message: Commitment | Reject) -> dict:
     return {"kind": "reject", **message.to_json()}
 
 
-def message_bid_digest(message: Commitment | Reject) -> str:
-    return (message.signed_bid.digest if isinstance(message, Commitment) else message.bid_digest).hex()
+def message_bid_key(message: Commitment | Reject) -> str:
+    if isinstance(message, Commitment):
+        return message.signed_bid.key
+    return message.bid_digest.hex() + message.bid_signature.hex()
+
+
+def stored_decision(messages: list[dict]) -> Commitment | Reject | str | None:
+    """The decision among a bid's stored messages: a commitment wins (a superseded or
+    not-selected reject never follows one); a reject of an older format, which does not
+    parse as today's, still decides the bid ("rejected")."""
+    for m in messages:
+        if m["kind"] == "commitment":
+            return Commitment.from_json(m)
+    for m in messages:
+        if m["kind"] == "reject":
+            return Reject.from_json(m) if m.get("format") == REJECT_FORMAT else "rejected"
+    return None
 
 
 def nike_secret_from(config: ServiceConfig, key: bytes) -> int:
@@ -129,7 +159,7 @@ def provider_from_config(config: ServiceConfig) -> tuple[Signer, int, AuctionPar
 
 
 class PreconfDesk:
-    """The provider run by the service: admission, durable decisions, streams to bidders."""
+    """The provider run by the service: admission, durable decisions, streams, settlement."""
 
     def __init__(self, config: ServiceConfig, clock: SlotClock, store: Store, metrics: Metrics):
         self.store = store
@@ -138,14 +168,21 @@ class PreconfDesk:
         signer, nike_secret, params = provider_from_config(config)
         self.signer = signer
         self.signed_params: SignedParameters = params.sign(signer)
+        self.horizon = config.preconf_horizon_blocks
+        self.dispatch_window_ms = config.preconf_dispatch_window_ms
+        self.stake = as_wei(config.preconf_stake, "preconf_stake")
         self.ledger = DepositLedger()
         for bidder, amount in preconf_deposits(config).items():
             self.ledger.deposit(bidder, signer.address, amount)
-        self.engine = ProviderEngine(signer, nike_secret, params, self.ledger, self.block_time_ms, history=False)
-        self.bids: dict[str, BidRecord] = {}  # digest → received bid, for blocks not yet pruned
-        self.by_block: dict[int, list[str]] = {}  # block number → digests in self.bids
+        self.engine = ProviderEngine(signer, nike_secret, params, self.ledger, self.block_time_ms, history=False,
+                                     reject_lead_ms=REJECT_LEAD_MS)
+        self.bids: dict[str, BidRecord] = {}  # bid key (digest + signature) → record, for blocks not yet pruned
+        self.by_digest: dict[str, list[str]] = {}  # digest → keys in self.bids
+        self.by_block: dict[int, list[str]] = {}  # block number → keys in self.bids
+        self.settled: set[int] = set()  # blocks whose commitments are settled
         self.seq = 0
         self._task: asyncio.Task | None = None
+        self._settling = asyncio.Lock()
 
     def block_time_ms(self, block_number: int) -> int:
         """Blocks are slots; a block is due at its slot's intake deadline."""
@@ -153,62 +190,81 @@ class PreconfDesk:
 
     # -- recovery ---------------------------------------------------------------------
     def load(self) -> None:
-        """Rebuild the engine from the stored bids and messages.
-
-        Events are replayed in time order: an auction at each stored message's time (the
-        commitment's dispatch time, the reject's time), and each bid at its arrival; so
-        the pools, escrows, sold gas and replay set are as they were, and no round that
-        already signed something is run — and signed — again.
-        """
-        def read(db: Db) -> tuple[list[PreconfBidRecord], list[PreconfMessageRecord]]:
-            return dao.preconf_bids_in_order(db), dao.preconf_messages_in_order(db)
-        bids, messages = self.store.read_now(read)
-        stored: dict[str, list[dict]] = {}
-        events: list[tuple[int, int, PreconfBidRecord | None]] = []
+        """Put every stored bid back with its stored decision (nothing is re-decided or
+        re-signed): the pools, escrows, sold gas, replay set and records are as they were;
+        settled commitments hold no escrow and their payments stay paid."""
+        def read(db: Db):
+            return (dao.preconf_bids_in_order(db), dao.preconf_messages_in_order(db),
+                    dao.preconf_outcomes_all(db))
+        bids, messages, outcomes = self.store.read_now(read)
+        by_key: dict[str, list[dict]] = {}
+        legacy: dict[str, list[dict]] = {}  # stored before messages named their bid key
+        last_at: dict[str, int] = {}
         for m in messages:
-            stored.setdefault(m.digest, []).append(m.message)
-            made_at = m.message.get("dispatchTimestamp", m.message.get("rejectTimeStamp"))
-            events.append((int(made_at), 0, None))
-        for bid in bids:
-            self.seq = max(self.seq, bid.seq)
-            events.append((bid.received_ms, bid.seq, bid))
-        for at, _, stored_bid in sorted(events, key=lambda e: (e[0], e[1])):
-            self.engine.tick(at)
-            self.prune(at)
-            if stored_bid is None:
+            (by_key.setdefault(m.bid_key, []) if m.bid_key else legacy.setdefault(m.digest, [])).append(m.message)
+            made_at = m.message.get("dispatchTimestamp", m.message.get("rejectTimeStamp", 0))
+            last_at[m.digest] = max(last_at.get(m.digest, 0), int(made_at))
+        settled = {o["bidKey"]: o for o in outcomes}
+        self.settled = {o["blockNumber"] for o in outcomes}
+        provider = self.signer.address
+        for stored_bid in bids:
+            self.seq = max(self.seq, stored_bid.seq)
+            if not stored_bid.bidder:  # rows with a bad signature, stored by early versions: nobody's bid
                 continue
-            doc = stored_bid.signed_bid
-            sb = SignedBid.from_json(doc, self.engine.params.chain_id, self.engine.params.contract)
-            made = self.engine.on_bid(self._arrival(sb, stored_bid.received_ms, None))
-            # Rows with a bad signature were stored by earlier versions: not bids of anyone.
-            if not (made and isinstance(made[0], Reject) and made[0].reason == "bad-signature"):
-                self._keep(BidRecord(stored_bid, stored.get(stored_bid.digest, [])))
+            sb = SignedBid.from_json(stored_bid.signed_bid, self.engine.params.chain_id, self.engine.params.contract)
+            msgs = by_key.get(sb.key) or legacy.get(stored_bid.digest, [])
+            record = BidRecord(stored_bid, list(msgs))
+            outcome = settled.get(sb.key)
+            try:
+                self.engine.restore(sb, stored_bid.bidder, self._gas(sb), stored_bid.received_ms,
+                                    stored_decision(msgs), escrow_open=outcome is None)
+            except InsufficientDeposit as exc:  # the deposits configured now no longer cover it
+                log.error("preconfirmation bid %s not restored: %s", sb.key[:16], exc)
+            if outcome is not None:
+                self.ledger.charge(stored_bid.bidder, provider, int(outcome["provider_payout"])
+                                   + int(outcome["protocol_fee"]))
+                self.stake -= int(outcome["stake_taken"])
+            self._keep(record)
+            self.engine.mark_rounds_done(stored_bid.block_number, last_at.get(stored_bid.digest, 0))
         self.prune(int(time.time() * 1000))
 
     def _keep(self, record: BidRecord) -> None:
-        self.bids[record.digest] = record
-        self.by_block.setdefault(record.bid.block_number, []).append(record.digest)
+        self.bids[record.key] = record
+        self.by_digest.setdefault(record.digest, []).append(record.key)
+        self.by_block.setdefault(record.bid.block_number, []).append(record.key)
 
     def prune(self, now: int) -> None:
         """Drop from memory every block ``PRUNE_AFTER_MS`` past its time (its rows stay)."""
         past = [b for b in self.by_block if self.block_time_ms(b) + PRUNE_AFTER_MS <= now]
         for block_number in past:
-            for digest in self.by_block.pop(block_number):
-                del self.bids[digest]
+            for key in self.by_block.pop(block_number):
+                record = self.bids.pop(key)
+                keys = self.by_digest[record.digest]
+                keys.remove(key)
+                if not keys:
+                    del self.by_digest[record.digest]
         horizon = min((b for b in self.engine.books if self.block_time_ms(b) + PRUNE_AFTER_MS > now), default=None)
         self.engine.prune(horizon if horizon is not None else max(self.engine.books, default=-1) + 1)
 
-    async def lookup(self, digest: str) -> BidRecord | None:
-        """The received bid with this digest (hex): in memory, or stored if its block was pruned."""
-        record = self.bids.get(digest)
-        if record is not None:
-            return record
+    async def lookup(self, digest: str, bidder: str | None = None) -> BidRecord | None:
+        """The received bid with this digest (hex) — ``bidder``'s when given, else the first
+        received: in memory, or stored if its block was pruned."""
+        def mine(records: list[BidRecord]) -> BidRecord | None:
+            for r in records:
+                if bidder is None or r.bid.bidder.lower() == bidder.lower():
+                    return r
+            return None
+        found = mine([self.bids[k] for k in self.by_digest.get(digest, [])])
+        if found is not None:
+            return found
 
         def read(db: Db) -> BidRecord | None:
-            stored = [b for b in dao.preconf_bids_with_digest(db, digest) if b.bidder]
-            if not stored:
+            stored = mine([BidRecord(b) for b in dao.preconf_bids_with_digest(db, digest) if b.bidder])
+            if stored is None:
                 return None
-            return BidRecord(stored[-1], [m.message for m in dao.preconf_messages_about(db, digest)])
+            about = dao.preconf_messages_about(db, digest)
+            stored.messages = [m.message for m in about if m.bid_key in (None, stored.key)]
+            return stored
         return await self.store.read(read)
 
     def start(self) -> None:
@@ -218,53 +274,69 @@ class PreconfDesk:
         await cancel_and_wait(self._task)
 
     # -- the bidder API -----------------------------------------------------------------
+    @staticmethod
+    def _gas(sb: SignedBid) -> int:
+        return GAS_PER_TX * max(1, len(tx_hash_list(sb.bid.txn_hash)))
+
     def _arrival(self, sb: SignedBid, now: int, peer: str | None) -> Arrival:
-        gas = GAS_PER_TX * max(1, len(tx_hash_list(sb.bid.txn_hash)))
-        return Arrival(sb, self.signer.address, gas, now, peer)
+        return Arrival(sb, self.signer.address, self._gas(sb), now, peer)
 
     def parse(self, params: Any) -> SignedBid:
         require(isinstance(params, list) and len(params) == 1 and isinstance(params[0], dict),
                 "params", "preconf_sendBid takes [signed bid object]")
-        return SignedBid.from_json(params[0], self.engine.params.chain_id, self.engine.params.contract, "params[0]")
+        return self.parse_bid(params[0], "params[0]")
 
-    def bidder_of(self, sb: SignedBid, peer: str | None) -> str:
+    def parse_bid(self, doc: object, where: str) -> SignedBid:
+        """A signed bid in mev-commit's field layout, checked by mev-commit's input rules."""
+        sb = SignedBid.from_json(doc, self.engine.params.chain_id, self.engine.params.contract, where)
+        rules.check(sb.bid, where, self.clock.current(), self.horizon)
+        return sb
+
+    def known(self, sb: SignedBid) -> BidRecord | None:
+        """The record of exactly this signed bid, if it was received: a retry is answered
+        with it (and its decision), never decided again."""
+        return self.bids.get(sb.key)
+
+    def bidder_of(self, sb: SignedBid, peer: str | None, where: str = "params[0]") -> str:
         """The funded bidder who signed ``sb``; anything else is refused here, before the
         engine, so it is neither signed nor stored nor remembered."""
         try:
             bidder = sb.bidder()
         except ValueError:
             self._refuse("bad-signature")
-            raise InputError("params[0].signature", "does not verify; the bid is refused unsigned") from None
+            raise InputError(f"{where}.signature", "does not verify; the bid is refused unsigned") from None
         if peer is not None and peer.lower() != bidder.lower():
-            self._refuse("bad-signature")
-            raise InputError("params[0].signature", f"signed by {bidder}, but the request is signed by {peer}")
+            self._refuse("wrong-sender")
+            raise InputError(f"{where}.signature", f"signed by {bidder}, but the request is signed by {peer}; "
+                                                   "refused unsigned (it does not block the bidder's own send)")
         provider = self.signer.address
         if self.ledger.available(bidder, provider) + self.ledger.escrowed(bidder, provider) == 0:
             self._refuse("unfunded")
-            raise InputError("params[0].signature", f"bidder {bidder} has no deposit with this provider "
-                                                    f"(preconf_getDeposit); the bid is refused unsigned")
+            raise InputError(f"{where}.signature", f"bidder {bidder} has no deposit with this provider "
+                                                   f"(preconf_getDeposit); the bid is refused unsigned")
         return bidder
 
     def _refuse(self, reason: str) -> None:
         self.metrics.inc("mevauction_preconf_refused_total", help="Preconfirmation bids refused unsigned",
                          reason=reason)
 
-    async def send_bid(self, sb: SignedBid, bidder: str) -> BidRecord:
+    async def send_bid(self, sb: SignedBid, bidder: str, where: str = "params[0]") -> BidRecord:
         """Admit one signed bid from ``bidder`` (:meth:`bidder_of`); returns its record once
         it and its first decisions are durable."""
-        digest, signature = sb.digest.hex(), sb.signature.hex()
-        if digest in self.bids:
-            self.metrics.inc("mevauction_preconf_replays_total", help="Preconfirmation bids refused as replays")
-            raise InputError("params[0].signature", f"bid {digest} was already received (replay); "
-                                                    f"its outcome: preconf_getBid")
+        record = self.known(sb)
+        if record is not None:
+            return record
         now = int(time.time() * 1000)
-        if self.block_time_ms(sb.bid.block_number) - now < self.engine.params.final_offset:
-            self._refuse("past")
-            raise InputError("params[0].blockNumber", f"block {sb.bid.block_number}'s last auction has passed")
-        made = self.engine.on_bid(self._arrival(sb, now, bidder))
+        try:
+            made = self.engine.on_bid(self._arrival(sb, now, bidder))
+        except Refusal as refused:
+            self._refuse(refused.reason)
+            name = "blockNumber" if refused.reason == "expired" else "signature"
+            raise InputError(f"{where}.{name}", f"{refused.detail}; refused unsigned") from None
         self.metrics.inc("mevauction_preconf_bids_total", help="Preconfirmation bids received")
         self.seq += 1
-        stored = PreconfBidRecord(self.seq, digest, signature, bidder, sb.bid.block_number, now, sb.to_json())
+        stored = PreconfBidRecord(self.seq, sb.digest.hex(), sb.signature.hex(), bidder, sb.bid.block_number, now,
+                                  sb.to_json())
         record = BidRecord(stored)
         self._keep(record)
 
@@ -274,20 +346,23 @@ class PreconfDesk:
         return record
 
     async def _store(self, extra, messages: list[tuple[str, dict]]) -> None:
+        now = int(time.time() * 1000)
+
         def write(db: Db) -> None:
             if extra is not None:
                 extra(db)
-            dao.insert_preconf_messages(db, [PreconfMessageRecord(d, m["kind"], m) for d, m in messages])
+            dao.insert_preconf_messages(db, [PreconfMessageRecord(k[:64], m["kind"], m, k, now)
+                                             for k, m in messages])
         await asyncio.shield(self.store.write(write))
 
     async def _deliver(self, made: list[Commitment | Reject], extra=None) -> None:
         """Store the engine's messages (with ``extra``'s write), then hand each to its bid."""
         if not made and extra is None:
             return
-        pairs = [(message_bid_digest(m), message_json(m)) for m in made]
+        pairs = [(message_bid_key(m), message_json(m)) for m in made]
         await self._store(extra, pairs)
-        for digest, message in pairs:
-            record = self.bids.get(digest)
+        for key, message in pairs:
+            record = self.bids.get(key)
             if record is None:
                 continue
             record.messages.append(message)
@@ -345,6 +420,24 @@ class PreconfDesk:
     def stream_timeout(self, record: BidRecord) -> float:
         """A bid is decided by its block's last auction; streams end a little after it."""
         return max(0.0, self.block_time_ms(record.bid.block_number) / 1000 - time.time()) + 2.0
+
+    async def settle_block(self, block_number: int, block_txs: list, winner: str | None = None) -> dict:
+        """The delivery hook: settle ``block_number``'s commitments against the mined block
+        (service/preconf_settle.py)."""
+        return await preconf_settle.settle_block(self, block_number, block_txs, winner)
+
+    async def settlement(self, block_number: int) -> dict | None:
+        return await preconf_settle.settlement_report(self, block_number)
+
+    def sold_gas(self, block_number: int) -> int:
+        """Gas sold as preconfirmations for a block so far: what its block must reserve."""
+        book = self.engine.books.get(block_number)
+        return book.sold_gas if book is not None else 0
+
+    def committed(self, block_number: int) -> list[dict]:
+        """The commitments signed so far for a block (in memory), for the block builder."""
+        return [m for k in self.by_block.get(block_number, []) for m in self.bids[k].messages
+                if m["kind"] == "commitment"]
 
     def deposit(self, bidder: str) -> dict:
         """The bidder's deposit with this provider: available and held in escrow (wei)."""

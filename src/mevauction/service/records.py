@@ -165,6 +165,7 @@ class SettledSlot:
     builder_blocks: list[BuilderBlockRecord]
     settlements: list[SettlementRecord]
     deposits: list[DepositEntry] = field(default_factory=list)
+    delivery: Any = None  # on a chain: the block plan (service.deliveries.DeliveryRecord)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,3 +219,5 @@ class PreconfMessageRecord:
     digest: str
     kind: str
     message: dict
+    bid_key: str | None = None  # digest + signature of the signed bid it answers (None: stored before v8)
+    stored_ms: int | None = None

@@ -17,15 +17,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
 import time
 from typing import Any, Protocol
 
+from mevauction.chain.rpc import NodeUnavailable
+from mevauction.chain.rpc import RpcError as NodeRpcError
 from mevauction.errors import InputError, require
+from mevauction.eth import fields
 from mevauction.eth.messages import verify_flashbots_header
 from mevauction.service import intake, views
 from mevauction.service.bounds import MAX_JSON_DEPTH, too_deep
 from mevauction.service.clock import SlotClock
 from mevauction.service.metrics import Metrics
+from mevauction.service.onchain import NODE_READS
 from mevauction.service.preconf import BidRecord as PreconfBidRecord
 from mevauction.service.preconf import PreconfDesk
 from mevauction.service.ratelimit import RateLimiter
@@ -44,9 +49,15 @@ SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_se
 # an idempotent acknowledgement instead).
 TIMESTAMPED_METHODS = ("eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
 OPEN_METHODS = ("eth_blockNumber", "eth_chainId", "mev_slot", "mev_getCommittee")
+# Signed (as at Flashbots), answered from the chain's head state or the configured evm world.
+SIMULATION_METHODS = ("eth_callBundle",)
+SIMULATION_FAILED = -32000
+# A public transaction authenticates itself (its signature names the sender).
+RAW_TX = "eth_sendRawTransaction"
 # Preconfirmation bids authenticate themselves (the bid is signed); X-Flashbots-Signature
 # is optional and, when present, must name the same bidder (the engine's peer check).
-PRECONF_METHODS = ("preconf_sendBid", "preconf_getBid", "preconf_getDeposit", "preconf_getParams")
+PRECONF_METHODS = ("preconf_sendBid", "preconf_getBid", "preconf_getDeposit", "preconf_getParams",
+                   "preconf_getSettlement")
 
 
 class RpcError(Exception):
@@ -89,6 +100,8 @@ class SlotDesk(Protocol):
 
     async def own_order(self, signer: str, order_id: str, slot: int | None) -> OrderRecord | None: ...
 
+    def seed_commitment(self, slot: int) -> str: ...
+
     @property
     def sealed(self) -> bool: ...
 
@@ -111,6 +124,9 @@ class JsonRpc:
         self.max_body = max_body
         self.body_timeout = body_timeout
         self.limiter = limiter
+        self.chain: Any = None  # serve --chain: the node (service/onchain.py ChainLink) answers its reads
+        self._simulation_lock = threading.Lock()  # eth_callBundle: one simulation (and state cache) at a time
+        self._state_cache: Any = None
 
     async def __call__(self, scope: dict, receive, send) -> None:
         started = time.perf_counter()
@@ -166,7 +182,7 @@ class JsonRpc:
         result = await self._one(doc, body, signature_text, b"")
         if (self.desk is not None and b"text/event-stream" in headers.get(b"accept", b"")
                 and doc.get("method") == "preconf_sendBid" and result is not None and "result" in result):
-            record = self.desk.bids.get(result["result"]["bidDigest"])
+            record = self.desk.bids.get(result["result"]["bidDigest"] + result["result"]["bidSignature"])
             if record is not None:
                 return 200, Streamed(result, record)
         return 200, result if result is not None else {"jsonrpc": "2.0", "id": None, "result": None}
@@ -248,6 +264,20 @@ class JsonRpc:
             return await self._preconf(method, params, body, signature)
         if method == "eth_chainId":
             return hex(sink.rules.chain_id)
+        if method == "net_version" and self.chain is None:
+            return str(sink.rules.chain_id)
+        if self.chain is not None and method in NODE_READS:
+            return await self._node_read(method, params)
+        if method == RAW_TX:
+            item, sender = intake.parse_raw_transaction(params, sink.rules)
+            if not self.limiter.allow(sender):
+                raise RpcError(LIMITED, f"params[0]: sender {sender} is over its rate limit")
+            item.scenario_order = intake.bundle_scenario_order(item, [intake.decoded_raw(item)], sink.world)
+            try:
+                await sink.submit(item, sender)
+            except StorageError as exc:
+                raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+            return item.id
         if method in OPEN_METHODS:
             clock = self._slot_desk(method).clock
             current = clock.current()
@@ -256,12 +286,14 @@ class JsonRpc:
             if method == "mev_getCommittee":
                 return self._slot_desk(method).committee_info(params)
             return {"slot": hex(current), "deadline_ms": int(clock.deadline(current) * 1000),
-                    "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind")}
-        if method not in SIGNED_METHODS:
+                    "slot_seconds": clock.slot_seconds, "world": sink.world.get("kind"),
+                    "seed_commitment": self._slot_desk(method).seed_commitment(current)}
+        if method not in SIGNED_METHODS + SIMULATION_METHODS:
             raise RpcError(
                 METHOD_NOT_FOUND,
                 f"method: {method[:64]!r} is not supported "
-                f"(supported: {', '.join(SIGNED_METHODS + OPEN_METHODS + PRECONF_METHODS)})",
+                f"(supported: {', '.join(SIGNED_METHODS + SIMULATION_METHODS + OPEN_METHODS + PRECONF_METHODS)}, "
+                f"{RAW_TX})",
             )
         try:
             signer = verify_flashbots_header(body, signature)
@@ -271,6 +303,8 @@ class JsonRpc:
             self.metrics.inc("mevauction_rate_limited_total", help="Requests refused by the per-signer rate limit")
             raise RpcError(LIMITED, f"X-Flashbots-Signature: signer {signer} is over its rate limit "
                                     f"({self.limiter.rate:g} requests/s)")
+        if method == "eth_callBundle":
+            return await self._call_bundle(params)
         try:
             if method == "eth_sendBundle":  # the one method an acceptor answers itself
                 item, txs = intake.parse_bundle(params, sink.rules)
@@ -288,6 +322,41 @@ class JsonRpc:
             return await slots.builder_bid(intake.parse_builder_bid(params, sealed=slots.sealed), signer, signed_ms)
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+
+    async def _call_bundle(self, params: Any) -> dict:
+        """eth_callBundle on the chain's head (``serve --chain``) or the configured evm world's state."""
+        try:
+            from mevauction.worlds.evm import callbundle, fork
+        except ModuleNotFoundError as exc:
+            raise RpcError(METHOD_NOT_FOUND, f"method: eth_callBundle needs the evm extra ({exc.name})") from None
+        request = callbundle.parse_call_bundle(params)
+        chain = self.chain  # serve --chain: the node
+
+        def simulate() -> dict:
+            with self._simulation_lock:
+                if chain is not None:
+                    if self._state_cache is None:
+                        self._state_cache = fork.StateCache()
+                    return fork.call_bundle_on_node(chain.client, request, self._state_cache)
+                return callbundle.call_bundle_on_world(self.sink.world, request)
+
+        try:
+            return await asyncio.to_thread(simulate)
+        except callbundle.BundleInvalid as exc:
+            raise RpcError(SIMULATION_FAILED,
+                           f"txs[{exc.index}]: {exc.tx_hash} cannot be included: {exc.reason}") from None
+        except (NodeUnavailable, NodeRpcError) as exc:
+            raise RpcError(SIMULATION_FAILED, f"chain: node unavailable for the simulation ({exc})") from None
+
+    async def _node_read(self, method: str, params: Any) -> Any:
+        """A read the chain answers: passed to the node as it is."""
+        require(isinstance(params, list), "params", f"{method} takes an array")
+        try:
+            return await asyncio.to_thread(self.chain.client.call, method, *params)
+        except NodeRpcError as exc:
+            raise RpcError(exc.code or INVALID_PARAMS, f"node: {exc.message[:300]}") from None
+        except NodeUnavailable as exc:
+            raise RpcError(INTERNAL, f"chain: the node is unavailable ({str(exc)[:200]})") from None
 
     def _admit(self, method: str, params: Any, signer: str, request: bytes) -> int:
         """The request's signed timestamp (ms), once the replay guard has let it through;
@@ -318,15 +387,26 @@ class JsonRpc:
             require(isinstance(params, list) and len(params) == 1, "params", f"{method} takes [address]")
             return desk.deposit(params[0])
         if method == "preconf_getBid":
-            require(isinstance(params, list) and 1 <= len(params) <= 2 and isinstance(params[0], str),
-                           "params", f"{method} takes [bidDigest, waitMs?]")
-            record = await desk.lookup(params[0].lower().removeprefix("0x"))
+            require(isinstance(params, list) and 1 <= len(params) <= 3 and isinstance(params[0], str),
+                    "params", f"{method} takes [bidDigest, waitMs?, bidder?]")
+            digest = fields.data(params[0], "params[0]", length=32, prefix=False).hex()
+            bidder = fields.address(params[2], "params[2]") if len(params) == 3 else None
+            record = await desk.lookup(digest, bidder)
             if record is None:
                 raise InputError("params[0]", "no bid with this digest was received")
-            wait_ms = intake.parse_quantity(params[1], "params[1]") if len(params) == 2 else 0
+            wait_ms = intake.parse_quantity(params[1], "params[1]") if len(params) >= 2 else 0
             await desk.wait(record, min(wait_ms, 30_000) / 1000)
             return record.to_json()
+        if method == "preconf_getSettlement":
+            require(isinstance(params, list) and len(params) == 1, "params", f"{method} takes [blockNumber]")
+            report = await desk.settlement(fields.uint(params[0], "params[0]", fields.UINT64_MAX))
+            if report is None:
+                raise InputError("params[0]", "this block's commitments are not settled (yet)")
+            return report
         sb = desk.parse(params)
+        known = desk.known(sb)
+        if known is not None:  # the exact signed bid again: its record, never a new decision
+            return known.to_json()
         peer = None
         if signature is not None:
             try:
@@ -334,9 +414,10 @@ class JsonRpc:
             except InputError as exc:
                 raise RpcError(UNAUTHORIZED, exc.one_line()) from None
         who = desk.bidder_of(sb, peer)  # a bad signature or an unfunded bidder: refused unsigned, unstored
-        if not self.limiter.allow(who):
+        identity = peer or who  # the request's signer, else the bid's: whoever authenticated this request
+        if not self.limiter.allow(identity):
             self.metrics.inc("mevauction_rate_limited_total", help="Requests refused by the per-signer rate limit")
-            raise RpcError(LIMITED, f"params[0].signature: bidder {who} is over its rate limit "
+            raise RpcError(LIMITED, f"params[0].signature: {identity} is over its rate limit "
                                     f"({self.limiter.rate:g} requests/s)")
         try:
             return (await desk.send_bid(sb, who)).to_json()

@@ -151,4 +151,52 @@ preconf_messages = Table(
     Column("seq", BigInteger, primary_key=True),
     Column("kind", Text, nullable=False),
     Column("message", Text, nullable=False),
+    Column("bid_key", Text),
+    Column("stored_ms", BigInteger),
+)
+
+preconf_outcomes = Table(
+    "preconf_outcomes", metadata,
+    Column("block_number", BigInteger, primary_key=True),
+    Column("bid_key", Text, primary_key=True),
+    Column("commitment_digest", Text, nullable=False),
+    Column("bidder", Text, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("settlement", Text, nullable=False),
+    Column("settled_ms", BigInteger, nullable=False),
+)
+
+preconf_ledger = Table(
+    "preconf_ledger", metadata,
+    Column("block_number", BigInteger, primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("commitment_digest", Text, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("dest", Text, nullable=False),
+    Column("amount", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+)
+
+# A slot's block on a chain (serve --chain): planned in the transaction that stores the
+# slot's report, before anything is sent to the node; ``status`` planned → mined
+# (or mismatch, failed, reorged).
+deliveries = Table(
+    "deliveries", metadata,
+    Column("slot", BigInteger, primary_key=True),
+    Column("block_number", BigInteger, nullable=False),
+    Column("coinbase", Text, nullable=False),
+    Column("plan", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("block_hash", Text),
+    Column("reason", Text),
+    Column("verification", Text),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index("deliveries_by_hash", "block_hash"),
+)
+
+chain_failures = Table(
+    "chain_failures", metadata,
+    Column("slot", BigInteger, primary_key=True),
+    Column("at_ms", BigInteger, primary_key=True),
+    Column("reason", Text, nullable=False),
 )

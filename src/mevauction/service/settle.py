@@ -156,6 +156,13 @@ async def isolated_report(scenario: dict, run: Callable[[dict], Awaitable[dict]]
     return report, scenario, broke
 
 
+def with_seed(settled: SettledSlot, seed: Mapping[str, str]) -> SettledSlot:
+    """The slot's stored report with the default algorithm's seed revealed (value and
+    the commitment published before the deadline: mechanism/seed.py)."""
+    report = {**settled.slot.report, "seed": dict(seed)}
+    return dataclasses.replace(settled, slot=dataclasses.replace(settled.slot, report=report))
+
+
 def with_exclusions(settled: SettledSlot, excluded: Mapping[str, str]) -> SettledSlot:
     """The slot's records with the orders left out before the auction, each with its reason."""
     extra = [OrderOutcome(settled.slot.slot, oid, "excluded", 0, 0, reason) for oid, reason in excluded.items()]

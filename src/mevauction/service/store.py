@@ -166,11 +166,15 @@ def schema_version(db: Db) -> int:
 
 
 def migrate(db: Db) -> list[int]:
-    """Apply the migrations the database lacks, each atomically; returns those applied."""
+    """Apply the migrations the database lacks, each atomically; returns those applied.
+
+    "Lacks" is by number, not by the highest applied: numbers are reserved per change
+    and may land out of order (8 before 6), so a database at 8 still gets 6 later."""
     applied = []
-    current = schema_version(db)
+    schema_version(db)  # creates the table if needed
+    done = {int(r["version"]) for r in db.rows(select(version_table.c.version))}
     for version, _title, statements in MIGRATIONS:
-        if version <= current:
+        if version in done:
             continue
         db.sql("BEGIN")
         try:

@@ -70,18 +70,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple, Protocol
 
-# Order kinds whose effects on a shared target commute (seed 004 § 5.1 "Insights":
-# conflicts that arise purely from ERC-20 transfers do not depend on ordering).
-COMMUTATIVE_KINDS = frozenset({"transfer"})
-
 
 @dataclass(frozen=True, slots=True)
 class Order:
     """An order as sent by a searcher or user: one transaction or a bundle of several.
 
-    ``kind`` and ``target`` describe the order's *structure* (what it is and which
-    contract or pool it is directed to). Block building may use them to recognise
-    special cases of large conflict groups; it never uses bids for that.
+    ``kind`` and ``target`` are what the sender *says* the order is and where it is
+    directed. Block building trusts them only as far as the world verifies them
+    (:meth:`World.verified_kind`, :meth:`World.commutative`); it never uses bids.
     """
 
     id: str
@@ -205,14 +201,29 @@ class World(ABC):
     def commutative(self, order_ids: Sequence[str]) -> bool:
         """True when every ordering of these orders is known to give the same block.
 
-        Same included orders, same bids (rule 8). Decided from structure only (kind
-        and target), never from bids.
+        Same included orders, same bids (rule 8). Decided from structure the world
+        has verified (its own programs, execution traces), never from bids — and
+        never from the orders' self-declared ``kind``/``target``: a label that
+        switched on a special case could be chosen to win (issue 15). A world that
+        cannot verify it says False.
         """
-        first = self.orders[order_ids[0]]
-        return first.target is not None and all(
-            self.orders[i].kind in COMMUTATIVE_KINDS and self.orders[i].target == first.target
-            for i in order_ids
-        )
+        return False
+
+    def exclusive_keys(self, order_id: str) -> frozenset[str]:
+        """Keys of which a block of the default algorithm's family holds at most one
+        order: the order's transactions (a nonce is used once), and whatever else the
+        world knows makes two orders' outcomes depend on each other's *bids* (amm: one
+        sender's payment that decides whether its other order can pay; issue 15).
+        Structural, fixed per order, never read from a bid."""
+        return frozenset(self.orders[order_id].txs)
+
+    def verified_kind(self, order_id: str) -> str:
+        """The order's kind as the world has checked it, or ``"bundle"`` (unknown).
+
+        Large-group families order by kind (searchers' bundles before users'
+        orders); only a kind the world itself validated may shape them.
+        """
+        return "bundle"
 
     def evaluate(self, sequence: Sequence[str]) -> Block:
         """Execute ``sequence`` on a fresh cursor; failed orders are left out (rule 6).

@@ -9,7 +9,7 @@ of worked examples (Boost+ paper, Table 1) and of brute-force cross-checks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.worlds.base import Access, Order, Outcome, World
@@ -41,6 +41,13 @@ class TableWorld(World):
 
     def cursor(self) -> TableCursor:
         return TableCursor(self)
+
+    def commutative(self, order_ids: Sequence[str]) -> bool:
+        """Verified from the bid tables: orders whose bid never depends on who went
+        before (no ``after`` entries) and share no transaction give the same block in
+        every order, since a table order never fails. A ``kind``/``target`` label proves nothing."""
+        txs = [t for oid in order_ids for t in self.orders[oid].txs]
+        return len(txs) == len(set(txs)) and all(not self.after[oid] for oid in order_ids)
 
     def with_bids(self, order_id: str, default: int, after: Mapping[str, int]) -> TableWorld:
         """The same world with one order's bid table replaced (a misreport)."""

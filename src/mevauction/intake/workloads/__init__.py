@@ -15,7 +15,7 @@ from mevauction.errors import InputError
 
 GENERATORS = {
     "amm": "mevauction.intake.workloads.amm",
-    "evm": "mevauction.intake.workloads.evm",
+    "evm": "mevauction.intake.workloads.uniswap",  # real Uniswap V2 on a devnet (evm.py: look-alikes)
 }
 
 
@@ -34,3 +34,19 @@ def generator_for(kind: str, field: str = "world.kind") -> Callable[..., dict[st
 def generate(kind: str, orders: int, seed: int, **options: Any) -> dict[str, Any]:
     """A generated slot of ``orders`` orders of world ``kind``."""
     return generator_for(kind)(orders, seed, **options)
+
+
+PROFILES = ("mainnet", "contested")
+
+
+def profile_options(kind: str, profile: str, field: str = "--profile") -> dict[str, Any]:
+    """The generator options of a workload profile: ``{"profile": ...}`` for a generator
+    that has profiles (amm); a generator without them (evm) makes its one shape
+    whatever the profile (docs/benchmarks.md says so next to its numbers)."""
+    if profile not in PROFILES:
+        raise InputError(field, f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
+    import inspect
+
+    if "profile" in inspect.signature(generator_for(kind)).parameters:
+        return {"profile": profile}
+    return {}

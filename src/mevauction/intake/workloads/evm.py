@@ -33,7 +33,7 @@ from mevauction.eth.transactions import ACCESS_LIST, DYNAMIC_FEE, LEGACY, Access
 from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.worlds.evm.contracts import artifact, calldata
 from mevauction.worlds.evm.execution import BlockContext, Executor, new_evm
-from mevauction.worlds.evm.state import account_info, harvest, load_into, state_to_json
+from mevauction.worlds.evm.state import AccountState, account_info, harvest, load_into, state_to_json
 
 ETHER = 10**18
 GWEI = 10**9
@@ -107,10 +107,10 @@ def build_genesis(seed: int, tokens: int, users: int, bots: int, rng: random.Ran
 class TxFactory:
     """Signs transactions with gas limits fitted by a dry run on the parent state."""
 
-    def __init__(self, genesis: Genesis, block: BlockContext, chain_id: int, rng: random.Random):
+    def __init__(self, accounts: dict[str, AccountState], block: BlockContext, chain_id: int, rng: random.Random):
         self.block, self.chain_id, self.rng = block, chain_id, rng
         evm = new_evm(block)
-        load_into(evm, genesis.accounts)
+        load_into(evm, accounts)
         self.executor = Executor(evm, block)
 
     def _dry_run(self, sender: str, to: str, data: bytes, value: int,
@@ -164,7 +164,7 @@ def generate(orders: int = 200, seed: int = 0, *, tokens: int | None = None, sea
     n_bots = orders  # one bot (EOA + contract) per searcher order at most
     genesis = build_genesis(seed, tokens, 2 * orders, n_bots, rng)
     block = BlockContext(1, 1_700_000_000, base_fee, 30_000_000, GENESIS_COINBASE, chain_id)
-    factory = TxFactory(genesis, block, chain_id, rng)
+    factory = TxFactory(genesis.accounts, block, chain_id, rng)
     out: list[dict] = []
     users = iter(genesis.users)
     bots = iter(genesis.bots)

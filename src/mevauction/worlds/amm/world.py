@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mevauction.worlds.amm.orders import Program, Transfer
+from mevauction.worlds.amm.orders import Arbitrage, Backrun, Program, Sandwich, Swap, Transfer
 from mevauction.worlds.amm.state import AmmCursor
 from mevauction.worlds.base import Access, Order, World
 
@@ -57,6 +57,7 @@ class AmmWorld(World):
         for oid, program in self.programs.items():
             keys = frozenset(program.keys)
             self._access[oid] = Access(keys, keys)
+        self._exclusive = payment_couplings(self.orders, self.programs)
 
     def access(self, order_id: str) -> Access:
         return self._access[order_id]
@@ -71,15 +72,26 @@ class AmmWorld(World):
         tips are fixed: every ordering gives the same block. Decided from the orders'
         structure and the parent state, never from bids.
         """
-        if not super().commutative(order_ids):
-            return False
         outgoing: dict[str, int] = {}
+        tokens: set[str] = set()
         for oid in order_ids:
-            program = self.programs[oid]
+            program = self.programs[oid]  # what executes, not what the order's label says
             if not isinstance(program, Transfer):
                 return False
+            tokens.add(program.from_key.split(":", 1)[0])
             outgoing[program.from_key] = outgoing.get(program.from_key, 0) + program.amount
+        txs = [t for oid in order_ids for t in self.orders[oid].txs]
+        if len(tokens) != 1 or len(txs) != len(set(txs)):
+            return False
         return all(self.initial_balances.get(key, 0) >= total for key, total in outgoing.items())
+
+    def exclusive_keys(self, order_id: str) -> frozenset[str]:
+        return self._exclusive[order_id]
+
+    def verified_kind(self, order_id: str) -> str:
+        # The parser built the order's program from its kind and checked its target
+        # against the program's structure: here a kind is what executes.
+        return self.orders[order_id].kind
 
     def to_json(self) -> dict[str, Any]:
         balances: dict[str, dict[str, int]] = {}
@@ -99,3 +111,47 @@ class AmmWorld(World):
             obj.update(self._fields[oid])
             out.append(obj)
         return out
+
+
+def bid_credits(program: Program) -> tuple[str, ...]:
+    """Balances that receive what is left of a profit after the order's bid: how much
+    lands there depends on the bid (the share the sender reports)."""
+    if isinstance(program, Arbitrage):
+        return (program.profit_key,)
+    if isinstance(program, Backrun):
+        return (program.arbitrage.profit_key,)
+    if isinstance(program, Sandwich):
+        return (program.capital_key,)
+    return ()
+
+
+def debits(program: Program) -> tuple[str, ...]:
+    """Balances an order spends from, so that it reverts when they run short."""
+    if isinstance(program, Swap):
+        return (program.in_key,)
+    if isinstance(program, Transfer):
+        return (program.from_key,)
+    if isinstance(program, Backrun):
+        return (program.victim.in_key,)
+    if isinstance(program, Sandwich):
+        return (program.capital_key, program.victim.in_key)
+    return ()
+
+
+def payment_couplings(orders: Mapping[str, Order], programs: Mapping[str, Program]) -> dict[str, frozenset[str]]:
+    """Per order, its transactions plus one key per pair (A, B) where A's bid decides
+    what is left in a balance that B spends from: then A's report could decide B's
+    outcome, so no block of the default's family holds both (issue 15 (d))."""
+    credited: dict[str, list[str]] = {}
+    for oid, program in programs.items():
+        for key in bid_credits(program):
+            credited.setdefault(key, []).append(oid)
+    out = {oid: set(order.txs) for oid, order in orders.items()}
+    for oid, program in programs.items():
+        for key in debits(program):
+            for payer in credited.get(key, ()):
+                if payer != oid:
+                    pair = f"pays:{payer}>{oid}"
+                    out[payer].add(pair)
+                    out[oid].add(pair)
+    return {oid: frozenset(keys) for oid, keys in out.items()}

@@ -94,6 +94,7 @@ class TxResult:
     gas_used: int = 0
     reason: str | None = None
     coinbase_delta: int = 0
+    output: bytes = b""  # return data, or revert data
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +380,7 @@ class Executor:
         list_gas = access_list_gas(tx)
         evm.reset_transient_storage()
         try:
-            evm.message_call(tx.sender, to, tx.data, tx.value, tx.gas_limit - list_gas)
+            output = evm.message_call(tx.sender, to, tx.data, tx.value, tx.gas_limit - list_gas)
             status, why = "ok", None
         except Exception as exc:  # pyrevm raises for reverts, halts and validation errors alike
             result = evm.result
@@ -388,6 +389,8 @@ class Executor:
                 self._set_coinbase_balance(coinbase_before)
                 return TxResult(tx.hash, "invalid", 0, f"rejected by the EVM: {exc}")
             status, why = "reverted", revert_reason(str(exc), result.reason)
+            found = REVERT_OUTPUT.search(str(exc))
+            output = bytes.fromhex(found.group(1)) if found else b""
         result = evm.result
         assert result is not None, "every message_call leaves a result"
         gas_used = result.gas_used + list_gas
@@ -396,7 +399,7 @@ class Executor:
         if tip:
             evm.set_balance(coinbase, evm.get_balance(coinbase) + tip)
         self.pending = (checkpoint, tx.sender, sender, coinbase_before)
-        return TxResult(tx.hash, status, gas_used, why, evm.get_balance(coinbase) - coinbase_before)
+        return TxResult(tx.hash, status, gas_used, why, evm.get_balance(coinbase) - coinbase_before, bytes(output))
 
     # --- one order ---------------------------------------------------------------
     def execute_bundle(self, txs: Iterable[Transaction], reverting: frozenset[str],

@@ -26,6 +26,8 @@ from mevauction.worlds.evm.execution import BlockContext, BundleResult, Executor
 from mevauction.worlds.evm.state import AccountState, load_into, parse_state, state_to_json
 from mevauction.worlds.orders import parse_orders
 
+# transfer(address,uint256)
+TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")
 DEFAULT_BLOCK = {"number": 1, "timestamp": 1_700_000_000, "base_fee": 10**10, "gas_limit": 30_000_000}
 
 
@@ -77,8 +79,9 @@ class EvmWorld(World):
     def __init__(self, orders: Sequence[Order], exec_orders: dict[str, EvmOrder],
                  accounts: dict[str, AccountState], block: BlockContext, *,
                  coinbase_pinned: bool = False, fork_url: str | None = None, fork_block: str | None = None,
-                 order_json: dict[str, dict] | None = None):
+                 order_json: dict[str, dict] | None = None, parent: dict[str, Any] | None = None):
         self.block = block
+        self.parent = parent  # provenance: the node block this parent state is (number, hash)
         self.block_gas_limit = block.gas_limit
         self.exec_orders = exec_orders
         self.coinbase_pinned = coinbase_pinned
@@ -107,6 +110,33 @@ class EvmWorld(World):
     def access(self, order_id: str) -> Access:
         return self._access[order_id]
 
+    def commutative(self, order_ids: Sequence[str]) -> bool:
+        """Verified from the decoded transactions and the top-of-block traces, never
+        from ``kind``/``target`` labels: each order is one plain ``transfer(address,
+        uint256)`` call to one token, from its own sender, that succeeded alone and
+        wrote storage of that token only (its sender's and recipient's slots); and
+        executing the set in the given and the reverse order gives the same block
+        (this catches gas that depends on order, e.g. a first balance of a recipient)."""
+        tokens: set[str] = set()
+        senders: set[str] = set()
+        for oid in order_ids:
+            txs = self.exec_orders[oid].txs
+            if len(txs) != 1 or not self.top[oid].success:
+                return False
+            tx = txs[0]
+            if (tx.to is None or tx.value or len(tx.data) != 68 or tx.data[:4] != TRANSFER_SELECTOR
+                    or tx.authorizations or tx.blob_versioned_hashes or tx.sender in senders):
+                return False
+            senders.add(tx.sender)
+            tokens.add(tx.to)
+            stored = [k for k in self._access[oid].writes if k.startswith("slot:")]
+            if len(tokens) != 1 or len(stored) > 2 or any(not k.startswith(f"slot:{tx.to}:") for k in stored):
+                return False
+        forward = self.evaluate(order_ids)
+        backward = self.evaluate(list(reversed(order_ids)))
+        return (len(forward.orders) == len(order_ids) and set(forward.orders) == set(backward.orders)
+                and dict(forward.bids) == dict(backward.bids))
+
     def cursor(self) -> EvmCursor:
         if self._active is not None:
             self._active.close()
@@ -118,8 +148,12 @@ class EvmWorld(World):
                  "base_fee": self.block.base_fee, "gas_limit": self.block.gas_limit}
         if self.coinbase_pinned:
             block["coinbase"] = self.block.coinbase
+        if any(self.block.prevrandao):
+            block["prevrandao"] = "0x" + self.block.prevrandao.hex()
         out: dict[str, Any] = {"kind": self.kind, "chain_id": self.block.chain_id, "block": block,
                                "state": state_to_json(self._scenario_accounts())}
+        if self.parent is not None:
+            out["parent"] = self.parent
         if self.fork_url:
             out["fork_url"] = self.fork_url
             if self.fork_block:
@@ -233,7 +267,8 @@ def parse_block(world: dict) -> tuple[BlockContext, bool]:
     pinned = obj.get("coinbase") is not None
     coinbase = fields.address(obj["coinbase"], "world.block.coinbase") if pinned else one_time_address()
     chain_id = _int_field(world, "chain_id", "world", 1)
-    return BlockContext(number, timestamp, base_fee, gas_limit, coinbase, chain_id), pinned
+    prevrandao = fields.bytes32(obj["prevrandao"], "world.block.prevrandao") if obj.get("prevrandao") else b"\x00" * 32
+    return BlockContext(number, timestamp, base_fee, gas_limit, coinbase, chain_id, prevrandao), pinned
 
 
 def decode_raw(value: Any, where: str) -> Transaction:
@@ -280,12 +315,14 @@ def parse_exec_order(order: Order, obj: dict, index: int) -> tuple[Order, EvmOrd
     return replace(order, txs=hashes, reverting_tx_hashes=reverting), spec
 
 
-def from_scenario(scenario: dict) -> EvmWorld:
+def from_scenario(scenario: dict, accounts: dict[str, AccountState] | None = None) -> EvmWorld:
+    """The world of a scenario; ``accounts`` (already parsed, not copied) instead of ``world.state``."""
     world = scenario.get("world")
     if not isinstance(world, dict):
         raise InputError("world", "missing or not an object")
     block, pinned = parse_block(world)
-    accounts = parse_state(world.get("state", {}), "world.state")
+    if accounts is None:
+        accounts = parse_state(world.get("state", {}), "world.state")
     fork_url = world.get("fork_url")
     require(fork_url is None or isinstance(fork_url, str), "world.fork_url", "must be a URL string")
     fork_block = world.get("fork_block")
@@ -298,5 +335,10 @@ def from_scenario(scenario: dict) -> EvmWorld:
         orders.append(order)
         exec_orders[order.id] = spec
         order_json[order.id] = obj
+    parent = world.get("parent")
+    if parent is not None:
+        require(isinstance(parent, dict), "world.parent", "must be an object (number, hash of the node's block)")
+        parent = {"number": _int_field(parent, "number", "world.parent"),
+                  "hash": fields.hash32(parent.get("hash"), "world.parent.hash")}
     return EvmWorld(orders, exec_orders, accounts, block, coinbase_pinned=pinned,
-                    fork_url=fork_url, fork_block=fork_block, order_json=order_json)
+                    fork_url=fork_url, fork_block=fork_block, order_json=order_json, parent=parent)

@@ -1,0 +1,100 @@
+"""Settling the service's preconfirmations when a block is delivered (the delivery hook).
+
+The block-delivery code calls :func:`settle_block` (``PreconfDesk.settle_block``) once
+per block with the mined block's transactions in order — hashes, or
+``{hash, succeeded, gasUsed}`` from the receipts — and the block's winner (the
+proposer's chosen builder; a commitment by any other provider is void). Every
+commitment the service signed for that block is then settled by mev-commit's oracle
+rule (:func:`mevauction.preconf.settlement.settle_commitments`): the dispatch timestamp
+is checked against the time the commitment was stored, not taken from the message;
+escrow is spent (kept: the decayed amount, of which the protocol fee) or released
+(broken, void); slashes come out of the provider's stake. The outcomes and every
+ledger entry are written in one transaction before memory changes, so a failed write
+leaves nothing half-settled; settling a block again returns the stored result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Protocol
+
+from mevauction.preconf.deposits import DepositLedger
+from mevauction.preconf.keys import Signer
+from mevauction.preconf.messages import Commitment
+from mevauction.preconf.settlement import BLOCK_SETTLEMENT_FORMAT, Recorded, settle_commitments
+from mevauction.service import dao
+from mevauction.service.metrics import Metrics
+from mevauction.service.store import Db, Store
+
+
+class PreconfDesk(Protocol):
+    """What settlement uses of the desk (service/preconf.py), which imports this module."""
+
+    store: Store
+    ledger: DepositLedger
+    metrics: Metrics
+    signer: Signer
+    stake: int
+    dispatch_window_ms: int
+    settled: set[int]
+    _settling: asyncio.Lock
+
+
+def _recorded(db: Db, desk: PreconfDesk, block_number: int) -> list[Recorded]:
+    """The block's commitments in the order stored, with when each was stored and its escrow."""
+    out: list[Recorded] = []
+    for bid in dao.preconf_bids_in_order_for_block(db, block_number):
+        key = bid.digest + bid.signature
+        for m in dao.preconf_messages_about(db, bid.digest):
+            if m.kind != "commitment" or m.bid_key not in (None, key):
+                continue
+            commitment = Commitment.from_json(m.message)
+            # Rows stored before migration 8 carry no storing time: the dispatch
+            # timestamp is then all there is (such rows predate settlement).
+            recorded_ms = m.stored_ms if m.stored_ms is not None else commitment.dispatch_timestamp
+            out.append(Recorded(commitment, recorded_ms, desk.ledger.held(key.encode())))
+    return out
+
+
+async def settle_block(desk: PreconfDesk, block_number: int, block_txs: list, winner: str | None = None) -> dict:
+    """Settle every commitment for ``block_number`` against the mined block; the report."""
+    async with desk._settling:
+        if block_number in desk.settled:
+            stored = await settlement_report(desk, block_number)
+            assert stored is not None
+            return stored
+        recorded = await desk.store.read(lambda db: _recorded(db, desk, block_number))
+        result = settle_commitments(block_txs, recorded, block_number, winner or desk.signer.address, desk.stake,
+                                    desk.dispatch_window_ms)
+        assert result.balanced(), "settlement ledger does not balance"
+        report = result.to_json()
+        outcomes = [{**c, "bidKey": o.bid_key} for c, o in zip(report["commitments"], result.outcomes, strict=True)]
+        now = int(time.time() * 1000)
+        await desk.store.write(lambda db: dao.insert_preconf_settlement(db, block_number, outcomes,
+                                                                        report["ledger"], now))
+        for o in result.outcomes:
+            key = o.bid_key.encode()
+            s = o.settlement
+            if desk.ledger.held(key):
+                if s.kind == "reward":
+                    desk.ledger.spend(key, s.provider_payout + s.protocol_fee)
+                else:
+                    desk.ledger.release(key)
+            desk.metrics.inc("mevauction_preconf_settled_total", help="Preconfirmation commitments settled",
+                             outcome=s.kind)
+        desk.stake -= result.stake_in
+        desk.settled.add(block_number)
+        return {**report, "commitments": outcomes}
+
+
+async def settlement_report(desk: PreconfDesk, block_number: int) -> dict | None:
+    """The stored settlement of one block (None: not settled yet)."""
+    def read(db: Db) -> dict | None:
+        if block_number not in desk.settled:
+            return None
+        outcomes = dao.preconf_outcomes_of(db, block_number)
+        ledger = dao.preconf_ledger_of(db, block_number)
+        return {"format": BLOCK_SETTLEMENT_FORMAT, "blockNumber": block_number, "commitments": outcomes,
+                "ledger": ledger}
+    return await desk.store.read(read)
