@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.set_defaults(func=verify)
     from mevauction.cli import sealed_direct
 
-    sealed_direct.register(ssub)
+    sealed_direct.register(ssub, _report, _emit)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 

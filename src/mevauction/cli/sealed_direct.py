@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from mevauction.cli.output import write_json
@@ -20,7 +21,9 @@ from mevauction.intake.scenario import read_json
 DIRECT_MECHANISMS = ("first", "second", "topk")
 
 
-def register(ssub: argparse._SubParsersAction) -> None:
+def register(ssub: argparse._SubParsersAction, report: Callable[..., dict], emit: Callable[..., None]) -> None:
+    """``report``/``emit``: ``sealed``'s report builder and writer (passed in, not imported,
+    so the two CLI modules do not import each other)."""
     o = ssub.add_parser("open", help="auctioneer: open an auction bidders submit to directly")
     _servers(o, control=True)
     o.add_argument("--mechanism", required=True, choices=DIRECT_MECHANISMS)
@@ -41,7 +44,7 @@ def register(ssub: argparse._SubParsersAction) -> None:
     c.add_argument("--spec", required=True, help="the spec `sealed open` wrote")
     c.add_argument("--openings", nargs="*", default=[], help="the winners' published opening files")
     c.add_argument("--json", metavar="OUT", help="write the report to OUT; the transcript goes beside it")
-    c.set_defaults(func=close_cmd)
+    c.set_defaults(func=close_cmd, report=report, emit=emit)
 
 
 def _servers(p: argparse.ArgumentParser, control: bool) -> None:
@@ -98,7 +101,6 @@ def bid_cmd(args: argparse.Namespace) -> int:
 
 
 def close_cmd(args: argparse.Namespace) -> int:
-    from mevauction.cli.sealed import _emit, _report
     from mevauction.privacy.bidder import close_auction
 
     spec = read_json(args.spec)
@@ -109,5 +111,5 @@ def close_cmd(args: argparse.Namespace) -> int:
         require(isinstance(o, dict) and o.get("auction") == spec["auction"], path, "not an opening of this auction")
         openings.append({k: v for k, v in o.items() if k not in ("auction", "receipts")})
     result = asyncio.run(close_auction(_control(args), spec, openings))
-    _emit(_report(result, len(_intake(args)), len(result.headers), {}), args.json)
+    args.emit(args.report(result, len(_intake(args)), len(result.headers), {}), args.json)
     return 0 if result.ok else 1
