@@ -368,10 +368,8 @@ class Coordinator:
                 if s.checks is not None and [str(v) for v in s.checks[j]] != r["published"]:
                     complaints.append(f"server {j} signed check values for {s.header.bidder}'s bid other than "
                                       "its shares give (its signed receipt is the proof)")
-            bundle = [{"published": r["published"], "signature": r["receipt"]} for r in got]
             for j in range(len(self.intake)):
-                per_server[j].append({"op": "confirm", "auction": s.header.auction, "digest": s.digest,
-                                      "receipts": bundle})
+                per_server[j].append(confirm_request(s.header.auction, s.digest, got))
         await self.each(per_server)
         return complaints
 
@@ -407,6 +405,12 @@ def _reply_or_raise(reply: dict[str, Any] | Exception) -> dict[str, Any]:
     if isinstance(reply, Exception):
         raise reply
     return reply
+
+
+def confirm_request(auction: str, digest: str, replies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``confirm`` forwarding one bid's receipts (every server's accepting reply) to a server."""
+    bundle = [{"published": r["published"], "signature": r["receipt"]} for r in replies]
+    return {"op": "confirm", "auction": auction, "digest": digest, "receipts": bundle}
 
 
 def new_auction_id() -> str:
