@@ -26,12 +26,12 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "service"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from service_harness import ServerProcess
-from service_settle import BUILDER, one_round
+from service_harness import ServerProcess  # noqa: E402
 
-from mevauction.client import Client, Signer
+from mevauction.client import Client, Signer  # noqa: E402
+from service_settle import BUILDER, one_round  # noqa: E402
 
-EXAMPLES = [ROOT / "examples" / "algorithms" / "greedy_lookahead.py", ROOT / "examples" / "algorithms" / "local_search.py"]
+EXAMPLES = [ROOT / "examples" / "algorithms" / name for name in ("greedy_lookahead.py", "local_search.py")]
 
 
 def rounds(url: str, n: int, orders: int, rng: random.Random, label: str) -> list[float]:
@@ -40,8 +40,9 @@ def rounds(url: str, n: int, orders: int, rng: random.Random, label: str) -> lis
         slot, latency, searchers = asyncio.run(one_round(url, orders, rng))
         report = httpx.get(f"{url}/v1/slots/{slot}").json()
         valid = sum(1 for b in report["builders"] if b.get("valid")) - 1  # less the default-algorithm bid
-        print(f"{label}: slot {slot}: {searchers} searchers settled, report {1000 * latency:.0f} ms after the deadline, "
-              f"{max(valid, 0)} submitted algorithms valid", flush=True)
+        print(f"{label}: slot {slot}: {searchers} searchers settled, "
+              f"report {1000 * latency:.0f} ms after the deadline, {max(valid, 0)} submitted algorithms valid",
+              flush=True)
         out.append(latency)
     return out
 

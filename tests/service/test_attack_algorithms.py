@@ -101,7 +101,8 @@ def entry(report: dict, builder: Signer) -> dict | None:
 
 
 def start(db: Path, log: Path) -> ServerProcess:
-    extra = [arg for s in (ALICE, BOB, WASM, JUNK, *ATTACKERS.values()) for arg in ("--builder", f"{s.address}={10**18}")]
+    builders = (ALICE, BOB, WASM, JUNK, *ATTACKERS.values())
+    extra = [arg for s in builders for arg in ("--builder", f"{s.address}={10**18}")]
     return ServerProcess(f"sqlite:///{db}", slot_seconds=SLOT_SECONDS,
                          extra=[*extra, "--algorithm-budget-ms", str(BUDGET_MS)], log=log).start()
 
