@@ -39,6 +39,9 @@ def build(slot, sim):
 mevalgo.run(build)
 '''
 
+# Bids 10 wei above its block's value, paid from its deposit: it beats the default's β0.
+OUTBID = HONEST.replace('return list(best), "truthful"', 'return list(best), sim.simulate(list(best))[1] + 10')
+
 # Each would submit the best block if its attack did not stop it first.
 HOSTILE = {
     "loop": "while True:\n        pass",
@@ -135,13 +138,16 @@ def test_a_submission_during_slot_n_runs_from_n_plus_1_only(service):
         p = f"n{next(_prefix)}-"
         send_orders(service.url, slot, paper_orders(p))
         send_orders(service.url, slot + 1, paper_orders(p + "next"))
-        ack = bob.submit_algorithm("python", HONEST, 1)
+        ack = bob.submit_algorithm("python", OUTBID, 1)
         assert int(ack["fromSlot"], 16) == slot + 1
         now = bob.wait_report(slot, timeout=20)
         later = bob.wait_report(slot + 1, timeout=20)
     assert entry(now, BOB) is None, "ran in the slot open when it was submitted"
     ran = entry(later, BOB)
     assert ran is not None and ran["valid"] and later["block"] == [f"{p}next2", f"{p}next1"], ran
+    # It won the slot, and pays like any builder: β* = 160 plus nothing from S, less the surplus over β0 = 150.
+    assert later["winner"].lower() == BOB.address.lower(), later
+    assert later["builder_settlement"][later["winner"]] == {"paid": "160", "refund": "10"}, later
 
 
 def test_hostile_algorithms_are_contained_and_the_slot_settles_with_their_reasons(service):
