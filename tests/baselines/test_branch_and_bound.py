@@ -1,0 +1,116 @@
+"""Branch and bound in ``search.exhaustive`` (issue 15, item 4) changes nothing.
+
+With bounds on, o*, every counterfactual value and the blocks attaining them equal
+those of the walk without bounds and of the plain unreduced enumeration; the whole
+default algorithm gives the same o*, refunds r_i and counterfactual blocks o_{-i} on
+random amm slots. The bounds must be admissible (no executed bid exceeds its
+order's bound), and they must actually prune.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_search_reduction import sparse_table, unreduced
+
+from mevauction.building import search
+from mevauction.building.conflicts import conflict_groups
+from mevauction.building.default import DefaultBuilder
+from mevauction.building.gas import capped
+from mevauction.intake import workloads
+from mevauction.intake.scenario import parse_scenario
+from mevauction.worlds import build_world
+from property_settings import examples
+
+SETTINGS = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def outcome(result, members):
+    return (result.value, result.block.orders, result.block.bids,
+            [result.best_without[m] for m in members], [result.counterfactual[m] for m in members])
+
+
+def assert_bound_exact(world, members):
+    bounded = search.exhaustive(world, members, bound=True)
+    plain = search.exhaustive(world, members, bound=False)
+    assert outcome(bounded, members) == outcome(plain, members)
+    value, orders, without, paths = unreduced(world, members)
+    assert bounded.value == value and [bounded.best_without[m] for m in members] == without
+    assert [bounded.counterfactual[m] for m in members] == paths
+
+
+@SETTINGS
+@given(st.integers(0, 10**6), st.integers(3, 7), st.booleans())
+def test_bound_is_exact_on_random_table_groups(seed, n, tight_gas):
+    world, members = sparse_table(seed, n)
+    assert_bound_exact(capped(world, 3 * 21_000) if tight_gas else world, members)
+
+
+def all_solutions(world, ids, seed, flag, monkeypatch):
+    monkeypatch.setattr(search, "BRANCH_AND_BOUND", flag)
+    sol = DefaultBuilder(8, seed).solve(world, ids)
+    return sol.block.orders, sol.block.bids, sol.refunds, sol.counterfactual
+
+
+@pytest.mark.parametrize("seed", [5, 17, 29])
+def test_default_and_refunds_equal_with_and_without_bound(seed, monkeypatch):
+    """Whole default algorithm + every refund on a mainnet-profile amm slot."""
+    world = build_world(workloads.generate("amm", 160, seed, **workloads.profile_options("amm", "mainnet")))
+    ids = list(world.orders)
+    assert all_solutions(world, ids, seed, True, monkeypatch) == all_solutions(world, ids, seed, False, monkeypatch)
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_bids_never_exceed_bounds_on_amm(seed):
+    """Admissibility: every order with a bound pays at most it, wherever it stands."""
+    world = build_world(workloads.generate("amm", 150, seed))
+    for group in conflict_groups(list(world.orders), world.conflict_access):
+        for order in (group, group[::-1]):
+            block = world.evaluate(order)
+            for oid, bid in block.bids.items():
+                bound = world.bid_bound(oid)
+                assert bound is None or bid <= bound
+
+
+def test_table_bound_covers_every_entry():
+    world, ids = sparse_table(4, 6)
+    for oid in ids:
+        assert world.bid_bound(oid) == max([world.defaults[oid], *world.after[oid].values()])
+
+
+class CountingWorld:
+    """Counts pushes through a world's cursor (to see the bound prune)."""
+
+    def __init__(self, inner):
+        self.inner, self.pushes = inner, 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def cursor(self):
+        cur, outer = self.inner.cursor(), self
+
+        class Counting:
+            def push(self, oid):
+                outer.pushes += 1
+                return cur.push(oid)
+
+            def pop(self):
+                cur.pop()
+        return Counting()
+
+
+def test_bound_prunes_fixed_tip_groups():
+    """Seven table orders with fixed bids on one key: all orderings differ only in
+    order, so once the full block is found nothing else can beat it."""
+    docs = [{"id": f"o{i}", "reads": ["k"], "writes": ["k"], "txs": [f"0x{i}"],
+             "bid": {"default": 10 + i, "after": {}}} for i in range(7)]
+    world = parse_scenario({"format": "mevauction.scenario/1", "world": {"kind": "table"},
+                            "orders": docs}).world
+    counts = {}
+    for flag in (False, True):
+        counting = CountingWorld(world)
+        search.exhaustive(counting, list(world.orders), bound=flag)
+        counts[flag] = counting.pushes
+    assert counts[True] * 100 < counts[False]
