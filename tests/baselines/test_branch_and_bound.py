@@ -36,7 +36,8 @@ def assert_bound_exact(world, members):
     plain = search.exhaustive(world, members, bound=False)
     assert outcome(bounded, members) == outcome(plain, members)
     value, orders, without, paths = unreduced(world, members)
-    assert bounded.value == value and [bounded.best_without[m] for m in members] == without
+    assert bounded.value == value and bounded.block.orders == world.evaluate(orders).orders
+    assert [bounded.best_without[m] for m in members] == without
     assert [bounded.counterfactual[m] for m in members] == paths
 
 
