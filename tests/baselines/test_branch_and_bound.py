@@ -1,20 +1,24 @@
-"""Branch and bound in ``search.exhaustive`` (issue 15, item 4) changes nothing.
+"""The exact speed-ups of issue 15 item 4 change nothing.
 
-With bounds on, o*, every counterfactual value and the blocks attaining them equal
-those of the walk without bounds and of the plain unreduced enumeration; the whole
-default algorithm gives the same o*, refunds r_i and counterfactual blocks o_{-i} on
-random amm slots. The bounds must be admissible (no executed bid exceeds its
-order's bound), and they must actually prune.
+Branch and bound in ``search.exhaustive``: with bounds on, o*, every counterfactual
+value and the blocks attaining them equal those of the walk without bounds and of
+the plain unreduced enumeration. The bounds must be admissible (no executed bid
+exceeds its order's bound), and they must actually prune. The large-group sequence
+runner (``large.SequenceRunner``) offers the same blocks as ``offer_sequence``. The
+whole default algorithm, with both on or both off, gives the same o*, refunds r_i
+and counterfactual blocks o_{-i} on random amm slots.
 """
 
 from __future__ import annotations
+
+import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_search_reduction import sparse_table, unreduced
 
-from mevauction.building import search
+from mevauction.building import large, search
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import DefaultBuilder
 from mevauction.building.gas import capped
@@ -50,14 +54,15 @@ def test_bound_is_exact_on_random_table_groups(seed, n, tight_gas):
 
 def all_solutions(world, ids, seed, flag, monkeypatch):
     monkeypatch.setattr(search, "BRANCH_AND_BOUND", flag)
+    monkeypatch.setattr(large, "FAST_SEQUENCES", flag)
     sol = DefaultBuilder(8, seed).solve(world, ids)
     return sol.block.orders, sol.block.bids, sol.refunds, sol.counterfactual
 
 
-@pytest.mark.parametrize("seed", [5, 17, 29])
-def test_default_and_refunds_equal_with_and_without_bound(seed, monkeypatch):
-    """Whole default algorithm + every refund on a mainnet-profile amm slot."""
-    world = build_world(workloads.generate("amm", 160, seed, **workloads.profile_options("amm", "mainnet")))
+@pytest.mark.parametrize(("seed", "profile"), [(5, "mainnet"), (17, "mainnet"), (29, "mainnet"), (2, "contested")])
+def test_default_and_refunds_equal_with_and_without_speedups(seed, profile, monkeypatch):
+    """Whole default algorithm + every refund on an amm slot."""
+    world = build_world(workloads.generate("amm", 160, seed, **workloads.profile_options("amm", profile)))
     ids = list(world.orders)
     assert all_solutions(world, ids, seed, True, monkeypatch) == all_solutions(world, ids, seed, False, monkeypatch)
 
@@ -115,3 +120,32 @@ def test_bound_prunes_fixed_tip_groups():
         search.exhaustive(counting, list(world.orders), bound=flag)
         counts[flag] = counting.pushes
     assert counts[True] * 100 < counts[False]
+
+
+@pytest.mark.parametrize(("seed", "kind"), [(1, "amm"), (6, "amm"), (2, "table"), (9, "table")])
+def test_sequence_runner_offers_what_offer_sequence_offers(seed, kind):
+    """Random sequences of every large group, offered both ways, leave the same
+    maxima; the runner's cursor is back at the parent state after each one. (Table
+    orders never fail, so there only the refusal of a repeated transaction keeps a
+    victim's second bundle out.)"""
+    if kind == "amm":
+        world = build_world(workloads.generate("amm", 200, seed, **workloads.profile_options("amm", "contested")))
+    else:
+        world, _ = sparse_table(seed, 9)
+    groups = [g for g in conflict_groups(list(world.orders), world.conflict_access) if len(g) >= 8]
+    assert groups
+    for members in groups:
+        exclusive, _, _ = large.choice_sets(world, members, seed)
+        set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}
+        runner = large.SequenceRunner(world, members, set_of)
+        for shift in range(40):
+            shuffled = list(members)
+            random.Random(shift).shuffle(shuffled)
+            slow, fast = large.UnionMaximum(members), large.UnionMaximum(members)
+            order = large.bundles_before_bare_swaps(world, shuffled, set_of)
+            assert runner.bundles_first(shuffled) == order
+            large.offer_sequence(world, order, slow, True)
+            runner.offer(order, fast, True)
+            assert (fast.value, fast.orders, fast.without, fast.without_orders) == \
+                (slow.value, slow.orders, slow.without, slow.without_orders)
+        assert getattr(runner.cursor, "log", []) == [] and getattr(runner.cursor, "stack", []) == []
