@@ -402,6 +402,9 @@ class SequenceRunner:
         """:func:`offer_sequence` on the shared cursor, which is left empty again."""
         cursor = self.cursor
         push, pop = cursor.push, cursor.pop
+        # A world's cursor may offer ``try_push`` (bid, or None with nothing to pop):
+        # the same execution without building an Outcome per order.
+        try_push = getattr(cursor, "try_push", None)
         shared = self.shared
         included: list[str] = []
         bids: dict[str, int] = {}
@@ -411,15 +414,21 @@ class SequenceRunner:
             txs = shared.get(oid)
             if txs is not None and not seen.isdisjoint(txs):
                 continue
-            out = push(oid)
-            if out.success:
-                included.append(oid)
-                bids[oid] = out.bid
-                value += out.bid
-                if txs is not None:
-                    seen.update(txs)
+            if try_push is not None:
+                bid = try_push(oid)
+                if bid is None:
+                    continue
             else:
-                pop()
+                out = push(oid)
+                if not out.success:
+                    pop()
+                    continue
+                bid = out.bid
+            included.append(oid)
+            bids[oid] = bid
+            value += bid
+            if txs is not None:
+                seen.update(txs)
         for _ in included:
             pop()
         best.offer(value, tuple(included), bids, counterfactuals)
