@@ -55,6 +55,7 @@ def test_bound_is_exact_on_random_table_groups(seed, n, tight_gas):
 def all_solutions(world, ids, seed, flag, monkeypatch):
     monkeypatch.setattr(search, "BRANCH_AND_BOUND", flag)
     monkeypatch.setattr(large, "FAST_SEQUENCES", flag)
+    monkeypatch.setattr(large, "PREFIX_SHARING", flag)
     sol = DefaultBuilder(8, seed).solve(world, ids)
     return sol.block.orders, sol.block.bids, sol.refunds, sol.counterfactual
 
@@ -137,7 +138,8 @@ def test_sequence_runner_offers_what_offer_sequence_offers(seed, kind):
     for members in groups:
         exclusive, _, _ = large.choice_sets(world, members, seed)
         set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}
-        runner = large.SequenceRunner(world, members, set_of)
+        plain = {o for o in set_of if world.verified_kind(o) in large.PLAIN_KINDS}
+        runner = large.SequenceRunner(world, members, set_of, plain)
         for shift in range(40):
             shuffled = list(members)
             random.Random(shift).shuffle(shuffled)
@@ -149,3 +151,37 @@ def test_sequence_runner_offers_what_offer_sequence_offers(seed, kind):
             assert (fast.value, fast.orders, fast.without, fast.without_orders) == \
                 (slow.value, slow.orders, slow.without, slow.without_orders)
         assert getattr(runner.cursor, "log", []) == [] and getattr(runner.cursor, "stack", []) == []
+
+
+class Capture:
+    """Stands in for UnionMaximum: keeps the block offered."""
+
+    def offer(self, value, orders, bids, counterfactuals):
+        self.offered = (value, orders, dict(bids))
+
+
+@pytest.mark.parametrize(("seed", "kind"), [(3, "amm"), (2, "table"), (9, "table")])
+def test_prefix_sharing_gives_each_sequence_its_own_block(seed, kind):
+    """``SequenceRunner.blocks`` (sequences in lexicographic order, common prefixes
+    kept on the cursor) returns, per sequence, what offering it alone gives: many
+    sequences share prefixes here, some are repeated, some are prefixes of others."""
+    if kind == "amm":
+        world = build_world(workloads.generate("amm", 200, seed, **workloads.profile_options("amm", "contested")))
+    else:
+        world, _ = sparse_table(seed, 9)
+    members = max(conflict_groups(list(world.orders), world.conflict_access), key=len)
+    rng = random.Random(seed)
+    sequences = []
+    for _ in range(60):
+        head = list(members[:rng.randint(0, 3)])
+        tail = [m for m in members if m not in head]
+        rng.shuffle(tail)
+        sequences.append(head + tail[:rng.randint(0, len(tail))])
+    sequences += sequences[:5]
+    runner = large.SequenceRunner(world, members, {}, set())
+    got = runner.blocks(sequences)
+    for sequence, block in zip(sequences, got):
+        alone = Capture()
+        large.offer_sequence(world, sequence, alone, True)
+        assert block == alone.offered
+    assert getattr(runner.cursor, "log", []) == [] and getattr(runner.cursor, "stack", []) == []

@@ -52,6 +52,7 @@ from collections.abc import Sequence
 
 from mevauction.building import search
 from mevauction.building.conflicts import UnionFind
+from mevauction.building.sequences import SequenceRunner
 from mevauction.worlds.base import World
 
 # Largest number of blocks the choice family enumerates for one group.
@@ -355,88 +356,11 @@ def bundles_before_bare_swaps(world: World, sequence: list[str], set_of: dict[st
     return out
 
 
-class SequenceRunner:
-    """``offer_sequence`` and ``bundles_before_bare_swaps`` for many sequences of one
-    group, with what they look up per order computed once (issue 15, item 4).
-
-    One cursor serves every sequence: after a sequence is offered, its orders are
-    popped, which restores the parent state exactly (the cursor's undo log), instead
-    of copying the world's whole state for a fresh cursor each time. An order whose
-    exclusive keys no other member holds can never be refused, so its check is
-    skipped. Executes the same orders at the same places as the two functions, so
-    it offers the same blocks with the same bids (tested equal).
-    """
-
-    def __init__(self, world: World, members: Sequence[str], set_of: dict[str, int]):
-        self.cursor = world.cursor()
-        keys = {oid: world.exclusive_keys(oid) for oid in members}
-        holders: dict[str, int] = {}
-        for txs in keys.values():
-            for tx in txs:
-                holders[tx] = holders.get(tx, 0) + 1
-        # Only orders sharing a key with another member need the "already included" check.
-        self.shared = {oid: txs for oid, txs in keys.items() if any(holders[tx] > 1 for tx in txs)}
-        self.set_of = set_of
-        self.plain = {oid for oid in set_of if world.verified_kind(oid) in PLAIN_KINDS}
-
-    def bundles_first(self, sequence: list[str]) -> list[str]:
-        """:func:`bundles_before_bare_swaps` (a stable sort of each set by "is plain")."""
-        set_of, plain = self.set_of, self.plain
-        places: dict[int, list[int]] = {}
-        bundles: dict[int, list[str]] = {}
-        bare: dict[int, list[str]] = {}
-        for pos, oid in enumerate(sequence):
-            k = set_of.get(oid)
-            if k is not None:
-                if k not in places:
-                    places[k], bundles[k], bare[k] = [], [], []
-                places[k].append(pos)
-                (bare if oid in plain else bundles)[k].append(oid)
-        out = list(sequence)
-        for k, positions in places.items():
-            for pos, oid in zip(positions, bundles[k] + bare[k]):
-                out[pos] = oid
-        return out
-
-    def offer(self, sequence: Sequence[str], best: UnionMaximum, counterfactuals: bool) -> None:
-        """:func:`offer_sequence` on the shared cursor, which is left empty again."""
-        cursor = self.cursor
-        push, pop = cursor.push, cursor.pop
-        # A world's cursor may offer ``try_push`` (bid, or None with nothing to pop):
-        # the same execution without building an Outcome per order.
-        try_push = getattr(cursor, "try_push", None)
-        shared = self.shared
-        included: list[str] = []
-        bids: dict[str, int] = {}
-        seen: set[str] = set()
-        value = 0
-        for oid in sequence:
-            txs = shared.get(oid)
-            if txs is not None and not seen.isdisjoint(txs):
-                continue
-            if try_push is not None:
-                bid = try_push(oid)
-                if bid is None:
-                    continue
-            else:
-                out = push(oid)
-                if not out.success:
-                    pop()
-                    continue
-                bid = out.bid
-            included.append(oid)
-            bids[oid] = bid
-            value += bid
-            if txs is not None:
-                seen.update(txs)
-        for _ in included:
-            pop()
-        best.offer(value, tuple(included), bids, counterfactuals)
-
-
 # False: every sequence through ``offer_sequence`` on a fresh cursor, as before the
 # runner existed; kept so tests can check both offer the same blocks.
 FAST_SEQUENCES = True
+# With FAST_SEQUENCES: the shuffles share their common prefixes (``SequenceRunner.blocks``).
+PREFIX_SHARING = True
 
 
 def template_blocks(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
@@ -444,7 +368,8 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
     """Every order of the group sorted by a kind template, then seeded shuffles."""
     exclusive, _, _ = choice_sets(world, members, seed)
     set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}
-    runner = SequenceRunner(world, members, set_of) if FAST_SEQUENCES else None
+    plain = {oid for oid in set_of if world.verified_kind(oid) in PLAIN_KINDS}
+    runner = SequenceRunner(world, members, set_of, plain) if FAST_SEQUENCES else None
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
         sequence = sorted(members, key=lambda o: (rank.get(world.verified_kind(o), len(template)),
@@ -454,13 +379,19 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
         else:
             runner.offer(without_shared_transactions(world, sequence), best, counterfactuals)
     base = seeded_order(members, seed)
+    sequences = []
     for shift in range(SHUFFLES):
         shuffled = list(base)
         random.Random(seed * 7919 + shift).shuffle(shuffled)
         if runner is None:
             offer_sequence(world, bundles_before_bare_swaps(world, shuffled, set_of), best, counterfactuals)
-        else:
+        elif not PREFIX_SHARING:
             runner.offer(runner.bundles_first(shuffled), best, counterfactuals)
+        else:
+            sequences.append(runner.bundles_first(shuffled))
+    if runner is not None:
+        for value, included, bids in runner.blocks(sequences):
+            best.offer(value, included, bids, counterfactuals)
 
 
 def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,
