@@ -30,7 +30,8 @@ from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import K_CUTOFF, DefaultBuilder, DefaultSolution
 from mevauction.building.gas import declared_gas, keep_conflict_free
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
-from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_submission
+from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_programs, run_submission
+from mevauction.sandbox.jail import Limits
 from mevauction.worlds.base import World
 
 DEFAULT_BLOCK_GAS_LIMIT = 30_000_000
@@ -49,6 +50,8 @@ class AuctionInput:
     builders: Sequence[BuilderSubmission] = ()
     seed: int = 0
     block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT
+    # Budget and limits of the submitted (sandboxed) algorithms; None: the defaults.
+    algorithm_limits: Limits | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +126,10 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     default = DefaultBuilder(k_cutoff, slot.seed, budget).solve(world, rest)
     beta0 = default.value
 
-    # (3) Builder submissions on M \ S, each within the same gas budget.
-    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget)
+    # (3) Builder submissions on M \ S, each within the same gas budget; submitted
+    # programs all at once, within one wall-clock budget.
+    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits)
+    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget, runs.get(sub.id))
                   for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]
 
