@@ -23,7 +23,7 @@ paid in the final block (0 if the winner left i out) — a departure from Fig. 3
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mevauction.building.conflicts import conflict_groups
@@ -32,6 +32,7 @@ from mevauction.building.gas import declared_gas, keep_conflict_free
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
 from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_programs, run_submission
 from mevauction.sandbox.jail import Limits
+from mevauction.sandbox.protocol import Sealing
 from mevauction.worlds.base import World
 
 DEFAULT_BLOCK_GAS_LIMIT = 30_000_000
@@ -52,6 +53,9 @@ class AuctionInput:
     block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT
     # Budget and limits of the submitted (sandboxed) algorithms; None: the defaults.
     algorithm_limits: Limits | None = None
+    # A sealed slot: per submitted algorithm, what it seals its bid to (its bid here is a
+    # placeholder 0; the amount goes to the committee, which the builder auction runs on).
+    algorithm_sealing: Mapping[str, Sealing] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +132,7 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
 
     # (3) Builder submissions on M \ S, each within the same gas budget; submitted
     # programs all at once, within one wall-clock budget.
-    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits)
+    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits, slot.algorithm_sealing)
     candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget, runs.get(sub.id))
                   for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]
