@@ -18,3 +18,47 @@ def transfer(key: bytes, nonce: int, to: str, tip: int = 10**9, value: int = 10*
     """A signed EIP-1559 value transfer paying ``tip`` per gas to the coinbase."""
     return "0x" + sign(key, 2, chain_id=chain_id, nonce=nonce, gas_limit=gas, to=to, value=value,
                        max_priority_fee=tip, max_fee=10**11).hex()
+
+
+class CuttingProxy:
+    """A JSON-RPC relay between a service and its node that calls ``cut()`` right after
+    the node has taken the ``after``-th ``eth_sendRawTransaction`` and before the service
+    hears back: the test harness decides exactly where a delivery is cut short (kill -9
+    of the service mid-delivery), with no hook in the service itself."""
+
+    def __init__(self, target: str, after: int, cut):
+        import http.server
+        import threading
+
+        import httpx
+
+        proxy = self
+        self.sends = 0
+        self.cut_done = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                answer = httpx.post(target, content=body, headers={"Content-Type": "application/json"}, timeout=30)
+                if b'"eth_sendRawTransaction"' in body:
+                    proxy.sends += 1
+                    if proxy.sends == after:
+                        cut()
+                        proxy.cut_done.set()
+                        return  # the service is gone: it never hears the answer
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

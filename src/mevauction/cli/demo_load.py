@@ -64,7 +64,8 @@ class BackgroundServer:
 
     def __init__(self, config: ServiceConfig):
         self.config = config
-        self.server = uvicorn.Server(uvicorn.Config(create_app(config), host=config.host, port=config.port,
+        self.service = create_app(config)
+        self.server = uvicorn.Server(uvicorn.Config(self.service, host=config.host, port=config.port,
                                                     log_level="warning", access_log=False, lifespan="on"))
         self.thread = threading.Thread(target=self.server.run, name="mevauction-service", daemon=True)
 

@@ -10,8 +10,6 @@ signed transactions, and a settlement transaction can only ever execute once (it
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +20,6 @@ from mevauction.delivery.plan import BlockPlan
 # (EIP-161), so a first payment to it costs the same gas in the auction and on chain.
 PREFUND = 1
 KNOWN = ("already known", "already imported", "known transaction")
-# Fault injection for the kill -9 tests: seconds to wait after each transaction sent.
-PAUSE_ENV = "MEVAUCTION_DELIVERY_PAUSE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,15 +74,12 @@ def mine(rpc: RpcClient, plan: BlockPlan) -> Mined:
     if plan.timestamp > head.timestamp:
         rpc.call("evm_setNextBlockTimestamp", quantity(plan.timestamp))
     refused: list[str] = []
-    pause = float(os.environ.get(PAUSE_ENV, "0") or 0)
     for h, raw in [(t.hash, t.raw) for t in plan.txs] + [(p.hash, p.raw) for p in plan.payouts]:
         try:
             rpc.call("eth_sendRawTransaction", raw)
         except RpcError as exc:
             if not any(k in exc.message.lower() for k in KNOWN):
                 refused.append(f"transaction {h} refused by the node: {exc.message[:200]}")
-        if pause:
-            time.sleep(pause)
     rpc.call("anvil_setBalance", plan.coinbase, quantity(PREFUND + plan.funding))
     rpc.call("evm_mine")
     block = rpc.block(plan.number)

@@ -74,6 +74,9 @@ class BlockPlan:
     txs: tuple[OrderTx, ...]
     payouts: tuple[Payout, ...]
     funding: int  # wei put into the coinbase before the block: deposits owed plus gas
+    # Orders some of whose transactions the auction's execution dropped: all their hashes,
+    # in order (what the bundle hash is taken over), so a verifier can still check the id.
+    bundles: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def hashes(self) -> list[str]:
@@ -83,13 +86,15 @@ class BlockPlan:
         return {"number": self.number, "timestamp": self.timestamp, "base_fee": str(self.base_fee),
                 "coinbase": self.coinbase, "funding": str(self.funding),
                 "txs": [{"order": t.order, "hash": t.hash, "raw": t.raw} for t in self.txs],
-                "payouts": [p.to_json() for p in self.payouts]}
+                "payouts": [p.to_json() for p in self.payouts],
+                "bundles": {oid: list(hashes) for oid, hashes in self.bundles}}
 
     @classmethod
     def from_json(cls, doc: dict) -> BlockPlan:
         return cls(int(doc["number"]), int(doc["timestamp"]), int(doc["base_fee"]), doc["coinbase"],
                    tuple(OrderTx(t["order"], t["hash"], t["raw"]) for t in doc["txs"]),
-                   tuple(Payout.from_json(p) for p in doc["payouts"]), int(doc["funding"]))
+                   tuple(Payout.from_json(p) for p in doc["payouts"]), int(doc["funding"]),
+                   tuple((oid, tuple(h)) for oid, h in sorted(doc.get("bundles", {}).items())))
 
 
 def coinbase_key(secret: bytes, chain_id: int, number: int) -> bytes:
@@ -159,18 +164,30 @@ def signed_payouts(key: bytes, chain_id: int, base_fee: int, transfers: Sequence
 
 def block_plan(report: Mapping[str, Any], orders: Mapping[str, Mapping[str, Any]], *, number: int, timestamp: int,
                base_fee: int, chain_id: int, secret: bytes, fee_recipient: str,
-               builder_address: Mapping[str, str] | None = None) -> BlockPlan:
-    """The block to mine for a settled slot (``orders``: the scenario's orders by id)."""
+               builder_address: Mapping[str, str] | None = None,
+               kept: Mapping[str, frozenset[str]] | None = None) -> BlockPlan:
+    """The block to mine for a settled slot (``orders``: the scenario's orders by id).
+
+    ``kept``: for orders whose transactions the auction's execution left some out of
+    (``droppingTxHashes``), the hashes it did execute; only those are sent."""
     key = coinbase_key(secret, chain_id, number)
     coinbase = secp256k1.address_of(key)
     txs = []
+    bundles = []
     if "error" not in report:
         for oid in report.get("block", []):
-            for raw in order_raw_txs(orders[oid]):
-                txs.append(OrderTx(oid, decoded(raw).hash, raw if raw.startswith("0x") else "0x" + raw))
+            raws = order_raw_txs(orders[oid])
+            hashes = [decoded(raw).hash for raw in raws]
+            for raw, h in zip(raws, hashes, strict=True):
+                if kept is not None and oid in kept and h not in kept[oid]:
+                    continue  # dropped where the block executed it: never sent
+                txs.append(OrderTx(oid, h, raw if raw.startswith("0x") else "0x" + raw))
+            if kept is not None and oid in kept and len(kept[oid]) < len(hashes):
+                bundles.append((oid, tuple(hashes)))
         transfers, funding = payouts(report, orders, fee_recipient, builder_address)
     else:
         transfers, funding = [], 0
     signed = signed_payouts(key, chain_id, base_fee, transfers)
     gas = len(signed) * PAYOUT_GAS * base_fee
-    return BlockPlan(number, timestamp, base_fee, coinbase, tuple(txs), tuple(signed), funding + gas)
+    return BlockPlan(number, timestamp, base_fee, coinbase, tuple(txs), tuple(signed), funding + gas,
+                     tuple(sorted(bundles)))

@@ -99,9 +99,17 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
         if not limit.isdigit() or not 0 < int(limit) <= 500:
             return problem(400, "limit", "must be 1..500")
         history = await store.read(lambda db: dao.slot_history(db, int(limit)))
-        return JSONResponse([{"slot": s.slot, "winner": s.winner, "proposer": str(s.value), "refunds": str(s.refunds),
-                              "num_tx": s.num_tx, "block_hash": s.block_hash, "settled_ms": s.settled_ms}
-                             for s in history])
+        rows = [{"slot": s.slot, "winner": s.winner, "proposer": str(s.value), "refunds": str(s.refunds),
+                 "num_tx": s.num_tx, "block_hash": s.block_hash, "settled_ms": s.settled_ms} for s in history]
+        if engine.chain is not None and rows:  # each slot's block on the chain: number, hash, verification
+            found = await store.read(lambda db: deliveries.recent(db, int(limit)))
+            by_slot = {d.slot: d for d in found}
+            for r in rows:
+                d = by_slot.get(r["slot"])
+                r["delivery"] = None if d is None else {
+                    "status": d.status, "number": d.block_number, "hash": d.block_hash, "reason": d.reason,
+                    "verified": None if d.verification is None else bool(d.verification.get("ok"))}
+        return JSONResponse(rows)
 
     @app.get("/v1/orders/{order_id}")
     async def order_status(order_id: str, slot: str | None = None) -> JSONResponse:

@@ -17,12 +17,16 @@ from dataclasses import dataclass
 class SlotClock:
     genesis: float
     slot_seconds: float
+    # On a chain: the next block's number (head + 1). No later slot opens before that
+    # block exists, however much time passes (serve --chain; service/onchain.py).
+    ceiling: int | None = None
 
     def slot_at(self, t: float) -> int:
         return math.floor((t - self.genesis) / self.slot_seconds)
 
     def current(self) -> int:
-        return self.slot_at(time.time())
+        slot = self.slot_at(time.time())
+        return slot if self.ceiling is None else min(slot, self.ceiling)
 
     def start(self, slot: int) -> float:
         return self.genesis + slot * self.slot_seconds

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -159,3 +160,35 @@ class ServiceCommittee:
         self.metrics.set("mevauction_committee_up", 0, help="Whether the sealed-bid committee is running")
         if self._temp_keys is not None:
             self._temp_keys.cleanup()
+
+
+async def sealed_report(committee: ServiceCommittee, slot: int, sealed: dict[str, dict], caps: dict[str, int] | None,
+                        run: Callable[[SealedSlot], Awaitable[dict]], metrics: Metrics,
+                        failed: Callable[[str], dict]) -> dict:
+    """The slot's report with the builders' auction in ``committee`` (``run`` runs the auction
+    on a sealed slot).
+
+    A committee found dead, or failing the auction, is restarted once and the auction
+    retried; if that fails too the slot gets an error report (``failed``: every order
+    excluded, the reason in its note) — never a wrong award, never the clear auction instead.
+    """
+    restarted = False
+    try:
+        if not committee.alive():
+            log.warning("slot %d: sealed-bid committee is down; restarting it", slot)
+            await committee.restart()
+            restarted = True
+        try:
+            return await run(committee.sealed_slot(slot, sealed, caps))
+        except CommitteeFailure as exc:
+            if restarted:
+                raise
+            log.warning("slot %d: sealed builder auction failed (%s); restarting the committee", slot, exc)
+        await committee.restart()
+        return await run(committee.sealed_slot(slot, sealed, caps))
+    except CommitteeFailure as exc:
+        log.error("slot %d: sealed builder auction failed after a committee restart: %s", slot, exc)
+        metrics.inc("mevauction_committee_failures_total",
+                    help="Slots settled to an error report because the committee failed twice")
+        reason = " ".join(str(exc).split())
+        return failed(f"sealed: the committee failed after a restart: {reason}")

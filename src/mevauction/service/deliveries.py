@@ -38,7 +38,8 @@ class DeliveryRecord:
     def to_json(self) -> dict[str, Any]:
         return {"status": self.status, "number": self.block_number, "hash": self.block_hash,
                 "coinbase": self.coinbase, "reason": self.reason, "verification": self.verification,
-                **{k: self.plan[k] for k in ("timestamp", "base_fee", "funding", "txs", "payouts")}}
+                **{k: self.plan[k] for k in ("timestamp", "base_fee", "funding", "txs", "payouts")},
+                "bundles": self.plan.get("bundles", {})}
 
 
 INSERT = deliveries.insert()

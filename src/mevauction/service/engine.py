@@ -28,23 +28,22 @@ import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mevauction.chain.rpc import NodeUnavailable, RpcError
 from mevauction.errors import InputError
 from mevauction.eth import fields
-from mevauction.service import dao, deliveries, settle
+from mevauction.service import dao, onchain, settle
 from mevauction.service.builders import BuilderRegistry, commit, covered_report, registry_of
 from mevauction.service.clock import SlotClock, resume_clock
-from mevauction.service.committee import CommitteeFailure, ServiceCommittee, key_dir_for
+from mevauction.service.committee import ServiceCommittee, key_dir_for, sealed_report
 from mevauction.service.config import ServiceConfig, builder_deposits
 from mevauction.service.health import Health
 from mevauction.service.intake import BuilderBid, Intake, IntakeRules, canonical, check_time_window, renamed
 from mevauction.service.metrics import Metrics
-from mevauction.service.onchain import BlockTaken, ChainLink, SlotNotReady, SlotWorld, check_reorgs, deliver
+from mevauction.service.onchain import BlockTaken, ChainLink, SlotNotReady, SlotWorld
 from mevauction.service.records import BuilderBidRecord, BuilderRegistration, OrderRecord, SettledSlot
 from mevauction.service.seeds import SlotSeeds
+from mevauction.service.slotstate import OrderEntry, SlotState, now_ms, scenario_id_for
 from mevauction.service.store import Db, StorageError, Store
 from mevauction.service.worker import start_pool
 
@@ -64,55 +63,6 @@ async def cancel_and_wait(task: asyncio.Task | None) -> None:
         await task
     except asyncio.CancelledError:
         return
-
-
-@dataclass(slots=True)
-class OrderEntry:
-    id: str
-    kind: str
-    signer: str
-    uuid: str | None
-    scenario_order: dict  # its "id" is the order's scenario id
-    seq: int
-    received_ms: int
-    status: str = "pending"
-    durable: asyncio.Future | None = None
-
-    @property
-    def key(self) -> str:
-        """The order's id in the slot's scenario."""
-        return self.scenario_order["id"]
-
-
-@dataclass(slots=True)
-class SlotState:
-    slot: int
-    orders: dict[tuple[str, str], OrderEntry] = field(default_factory=dict)  # keyed by (signer, id)
-    scenario_ids: set[str] = field(default_factory=set)
-    builders: dict[str, dict] = field(default_factory=dict)
-    builder_times: dict[str, int] = field(default_factory=dict)
-    commitments: dict[str, str | None] = field(default_factory=dict)
-    builder_signed: dict[str, int] = field(default_factory=dict)  # signed timestamp (ms) of each bid
-    closed: bool = False
-    inflight: int = 0
-    drained: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def scenario_id_for(state: SlotState, order_id: str, signer: str) -> str:
-    """The order's id in the slot's scenario: its own, unless another signer's order in
-    the slot has that id; then the id tagged with the signer (and a counter if needed)."""
-    if order_id not in state.scenario_ids:
-        return order_id
-    base = f"{order_id}~{signer[2:10]}"
-    candidate, n = base, 1
-    while candidate in state.scenario_ids:
-        n += 1
-        candidate = f"{base}~{n}"
-    return candidate
 
 
 class Auctioneer:
@@ -391,6 +341,9 @@ class Auctioneer:
                 except Exception as exc:  # storage down: not even the slot's failure could be stored
                     self._settle_attempt_failed(slot, exc)
                     await asyncio.sleep(min(1.0, self.clock.slot_seconds))
+            if self.chain is not None:  # after the deadlines: a slot that outlasted its length re-opens at head + 1
+                floor = 0 if self.last_settled is None else self.last_settled + 1
+                self.clock = await asyncio.to_thread(self.chain.follow, self.clock, floor)
             current = self.clock.current()
             self.metrics.set("mevauction_current_slot", current, help="The slot open for orders")
             await asyncio.sleep(max(0.0, self.clock.deadline(current) - time.time()) + 0.001)
@@ -437,13 +390,15 @@ class Auctioneer:
         if sw is not None or self.chain is None:
             settled = await self._settlement(slot, state, pending, sw)
         try:
-            await self.store.write(lambda db: self._insert_settled(db, settled))
+            await self.store.write(lambda db: onchain.insert_settled(db, settled))
         except StorageError as exc:
             log.error("slot %d: its records were refused by the storage (%s); storing it as failed", slot, exc)
             self.health.write_failed()
             settled = self._failed(slot, pending, f"storage: the slot's records were refused ({exc})")
             await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
         self.builders.settled(slot, settled.deposits)
+        if self.chain is not None and self.clock.ceiling == slot:  # closed: the next block is the open one now
+            self.clock = dataclasses.replace(self.clock, ceiling=slot + 1)
         if settled.delivery is not None and self.chain is not None:
             await self._chain_turn()  # mines it (and any delivery before it that was cut short)
         report = settled.slot.report
@@ -503,41 +458,19 @@ class Auctioneer:
         return settle.with_exclusions(settled, {**refused, **over, **broke})
 
     # -- on a chain (serve --chain; service/onchain.py) ------------------------------------
-    @staticmethod
-    def _insert_settled(db: Db, settled: SettledSlot) -> None:
-        """The slot's records and, on a chain, its block plan: one transaction, before any
-        transaction is sent, so a restart finds the plan whatever happened after."""
-        dao.insert_settled_slot(db, settled)
-        if settled.delivery is not None:
-            deliveries.insert(db, settled.delivery)
-
     async def _not_ready(self, slot: int, state: SlotState, reason: str) -> None:
         """The node did not answer at the deadline: the slot failed this round, with the
         reason; its orders stay, and the next block (still this number) opens again."""
-        log.error("slot %d: %s; its orders are kept for the next block", slot, reason)
+        assert self.chain is not None
         self.health.slot_failed()
         self.metrics.inc("mevauction_chain_failures_total", help="Deadlines at which the node could not build a block")
-        at = now_ms()
-        await self.store.write(lambda db: deliveries.failure(db, slot, at, reason[:500]))
+        await onchain.record_not_ready(self.store, slot, reason)
         state.closed = False
-        assert self.chain is not None
         self.clock = self.chain.postponed(self.clock)
 
     async def _chain_turn(self) -> None:
-        """Finish deliveries cut short (oldest first) and look for reorganised blocks."""
         assert self.chain is not None
-        try:
-            for record in await self.store.read(deliveries.unfinished):
-                n = record.slot
-
-                def read(db: Db, n: int = n) -> tuple[dict | None, str]:
-                    return dao.slot_report(db, n), deliveries.fee_recipient(db, n)
-                doc, fee_recipient = await self.store.read(read)
-                winner = doc.get("winner") if doc else None
-                await deliver(self.chain, self.store, record, doc or {}, fee_recipient, winner)
-            await check_reorgs(self.chain, self.store)
-        except (NodeUnavailable, RpcError) as exc:
-            log.error("chain: node unavailable while finishing deliveries: %s", exc)
+        await onchain.turn(self.chain, self.store)
 
     def _failed(self, slot: int, pending: list[OrderEntry], reason: str) -> SettledSlot:
         """The records of a slot that could not settle: its orders by id only (no value of
@@ -567,31 +500,8 @@ class Auctioneer:
 
     async def _sealed_report(self, slot: int, scenario: dict, sealed: dict[str, dict],
                              caps: dict[str, int] | None = None) -> dict:
-        """The report with the builders' auction in the service's committee.
-
-        A committee found dead, or failing the auction, is restarted once and the auction
-        retried; if that fails too the slot gets an error report (every order excluded,
-        the reason in its note) — never a wrong award, never the clear auction instead.
-        """
-        committee = self.committee
-        assert committee is not None, "a sealed report is asked for only when the service runs a committee"
-        restarted = False
-        try:
-            if not committee.alive():
-                log.warning("slot %d: sealed-bid committee is down; restarting it", slot)
-                await committee.restart()
-                restarted = True
-            try:
-                return await self._report(scenario, committee.sealed_slot(slot, sealed, caps))
-            except CommitteeFailure as exc:
-                if restarted:
-                    raise
-                log.warning("slot %d: sealed builder auction failed (%s); restarting the committee", slot, exc)
-            await committee.restart()
-            return await self._report(scenario, committee.sealed_slot(slot, sealed, caps))
-        except CommitteeFailure as exc:
-            log.error("slot %d: sealed builder auction failed after a committee restart: %s", slot, exc)
-            self.metrics.inc("mevauction_committee_failures_total",
-                             help="Slots settled to an error report because the committee failed twice")
-            reason = " ".join(str(exc).split())
-            return settle.failed_report(f"sealed: the committee failed after a restart: {reason}")
+        """The report with the builders' auction in the service's committee (restarted once
+        on failure; then an error report: service/committee.py ``sealed_report``)."""
+        assert self.committee is not None, "a sealed report is asked for only when the service runs a committee"
+        return await sealed_report(self.committee, slot, sealed, caps, lambda sc: self._report(scenario, sc),
+                                   self.metrics, settle.failed_report)

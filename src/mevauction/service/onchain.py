@@ -24,7 +24,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from mevauction.chain.deploy import Deployment, deploy
+from mevauction.chain.deploy import Deployment, Layout, deploy
 from mevauction.chain.node import Anvil
 from mevauction.chain.rpc import NodeUnavailable, RpcClient, RpcError
 from mevauction.delivery import mine as chain_mine
@@ -34,11 +34,15 @@ from mevauction.eth import secp256k1
 from mevauction.service import dao, deliveries
 from mevauction.service.clock import SlotClock
 from mevauction.service.deliveries import DeliveryRecord
+from mevauction.service.records import SettledSlot
 from mevauction.service.store import Db, Store
 
 log = logging.getLogger("mevauction.service")
 SECRET_KEY = "coinbase_secret"
 REORG_WINDOW = 16  # delivered blocks checked against the node at every deadline
+# What ``--chain anvil`` deploys and funds: enough users and searchers that a demo slot
+# of up to 120 orders gives every order a sender of its own (one nonce each per block).
+CHAIN_LAYOUT = Layout(seed=0, tokens=3, users=124, searchers=120)
 # Methods answered by the node itself, as the chain answers them (reads only).
 NODE_READS = frozenset({
     "net_version", "eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionReceipt",
@@ -75,6 +79,7 @@ class ChainLink:
         self.secret = b""
         self.chain_id = 0
         self.deployment: Deployment | None = None  # what --chain anvil deployed (--chain URL: nothing)
+        self.floor = 0  # the first block number not settled yet (see follow)
 
     # -- start-up --------------------------------------------------------------------------
     def start_node(self) -> int:
@@ -84,7 +89,7 @@ class ChainLink:
             self.url = self.node.url
             self.rpc = RpcClient(self.url, self.timeout)
             # The demo's contracts (WETH9, ERC-20s, Uniswap V2) from the real artifacts.
-            self.deployment = deploy(self.rpc)
+            self.deployment = deploy(self.rpc, CHAIN_LAYOUT)
         self.chain_id = self.client.chain_id()
         return self.chain_id
 
@@ -112,12 +117,34 @@ class ChainLink:
         """A clock whose open slot is head + 1, its deadline one slot length from now."""
         head = self.client.block_number()
         now = time.time()
-        return SlotClock(now - (head + 1) * self.slot_seconds, self.slot_seconds)
+        return SlotClock(now - (head + 1) * self.slot_seconds, self.slot_seconds, head + 1)
+
+    def follow(self, clock: SlotClock, floor: int = 0) -> SlotClock:
+        """The clock kept on the chain. Its open slot never passes the next block (its
+        ``ceiling``, head + 1); when the time has run past that slot without a block (a
+        deadline with no orders, or a settlement that outlasted its slot), the next block
+        opens again with one slot length from now; when the head moved, the ceiling
+        follows it (a delivery, or a block someone else mined).
+
+        ``floor``: the first block number this service has not settled yet. A head behind
+        it (the node restarted and lost its state, or was rewound) does not reopen numbers
+        already settled: the open slot stays at ``floor`` and its deadlines fail with the
+        reason (:meth:`world_for`) until the chain reaches it."""
+        try:
+            head = self.client.block_number()
+        except (NodeUnavailable, RpcError):
+            return clock  # the deadline's own check reports the node
+        self.floor = floor
+        nxt = max(head + 1, floor)
+        now = time.time()
+        if clock.slot_at(now) == nxt:
+            return SlotClock(clock.genesis, clock.slot_seconds, nxt)
+        return SlotClock(now - nxt * self.slot_seconds, self.slot_seconds, nxt)
 
     @staticmethod
     def postponed(clock: SlotClock) -> SlotClock:
         """The clock after a deadline that produced no block: the same number opens again."""
-        return SlotClock(clock.genesis + clock.slot_seconds, clock.slot_seconds)
+        return SlotClock(clock.genesis + clock.slot_seconds, clock.slot_seconds, clock.ceiling)
 
     def coinbase(self, slot: int) -> str:
         return secp256k1.address_of(coinbase_key(self.secret, self.chain_id, slot))
@@ -130,6 +157,10 @@ class ChainLink:
             parent = chain_mine.parent_of_next(rpc)
             if parent.number >= slot:
                 raise BlockTaken(f"the chain already has block {slot} (head {parent.number})")
+            if parent.number + 1 < self.floor:
+                raise SlotNotReady(f"the chain's head {parent.number} is behind block {self.floor - 1}, which this "
+                                   "service already settled: the node restarted and lost its state (or was "
+                                   f"rewound); block {slot} waits until the chain reaches it")
             if parent.number != slot - 1:
                 raise SlotNotReady(f"the chain's head is {parent.number}: block {slot} cannot be built yet")
             coinbase = self.coinbase(slot)
@@ -146,7 +177,8 @@ class ChainLink:
     def plan(self, slot: int, sw: SlotWorld, scenario: dict, report: dict, fee_recipient: str) -> DeliveryRecord:
         orders = {o["id"]: o for o in scenario["orders"]}
         plan = block_plan(report, orders, number=slot, timestamp=sw.timestamp, base_fee=sw.base_fee,
-                          chain_id=self.chain_id, secret=self.secret, fee_recipient=fee_recipient)
+                          chain_id=self.chain_id, secret=self.secret, fee_recipient=fee_recipient,
+                          kept=executed_txs(scenario, report))
         return DeliveryRecord(slot, slot, plan.coinbase, plan.to_json(), updated_ms=int(time.time() * 1000))
 
     def mine(self, record: DeliveryRecord) -> chain_mine.Mined:
@@ -166,6 +198,30 @@ class ChainLink:
         if block["miner"].lower() == plan.coinbase.lower():
             return block["hash"]
         return None
+
+
+def executed_txs(scenario: dict, report: dict) -> dict[str, frozenset[str]] | None:
+    """The transactions the final block executes, per order that may drop some
+    (``droppingTxHashes``): the block is run once more on the slot's world, in the report's
+    order, and a dropped transaction is left out of what is sent — the node would
+    otherwise mine it, or keep it pending, where the auction did not. None when no
+    order in the block can drop anything (the common case: nothing is run again)."""
+    block = report.get("block") or []
+    orders = {o["id"]: o for o in scenario["orders"]}
+    if "error" in report or not any(orders[o].get("droppingTxHashes") for o in block if o in orders):
+        return None
+    from mevauction.worlds.evm.world import from_scenario  # pyrevm: only on a chain
+
+    world = from_scenario({"world": scenario["world"], "orders": [orders[o] for o in block]})
+    kept: dict[str, frozenset[str]] = {}
+    gas_left = scenario.get("block_gas_limit") or world.block.gas_limit
+    for oid in block:
+        result, _ = world._execute(oid, gas_left)
+        reverting = world.orders[oid].reverting_tx_hashes
+        kept[oid] = frozenset(r.hash for r in result.txs
+                              if r.status == "ok" or (r.status == "reverted" and r.hash in reverting))
+        gas_left -= result.gas_used if result.success else 0
+    return kept
 
 
 async def deliver(link: ChainLink, store: Store, record: DeliveryRecord, report: dict, fee_recipient: str,
@@ -218,3 +274,35 @@ async def check_reorgs(link: ChainLink, store: Store) -> list[int]:
                 deliveries.mark(db, r.slot, deliveries.REORGED, r.block_hash, why, t)
             await store.write(mark)
     return gone
+
+
+# -- what the auctioneer's slot loop calls on a chain ------------------------------------------
+def insert_settled(db: Db, settled: SettledSlot) -> None:
+    """The slot's records and, on a chain, its block plan: one transaction, before any
+    transaction is sent, so a restart finds the plan whatever happened after."""
+    dao.insert_settled_slot(db, settled)
+    if settled.delivery is not None:
+        deliveries.insert(db, settled.delivery)
+
+
+async def record_not_ready(store: Store, slot: int, reason: str) -> None:
+    """A deadline at which the node could not build the slot's block, kept with its reason."""
+    log.error("slot %d: %s; its orders are kept for the next block", slot, reason)
+    at = int(time.time() * 1000)
+    await store.write(lambda db: deliveries.failure(db, slot, at, reason[:500]))
+
+
+async def turn(link: ChainLink, store: Store) -> None:
+    """Finish deliveries cut short (oldest first) and look for reorganised blocks."""
+    try:
+        for record in await store.read(deliveries.unfinished):
+            n = record.slot
+
+            def read(db: Db, n: int = n) -> tuple[dict | None, str]:
+                return dao.slot_report(db, n), deliveries.fee_recipient(db, n)
+            doc, fee_recipient = await store.read(read)
+            winner = doc.get("winner") if doc else None
+            await deliver(link, store, record, doc or {}, fee_recipient, winner)
+        await check_reorgs(link, store)
+    except (NodeUnavailable, RpcError) as exc:
+        log.error("chain: node unavailable while finishing deliveries: %s", exc)

@@ -38,7 +38,7 @@ meta = Table(
 
 # An order is the signer's (slot, signer, id); ``scenario_id`` is its id in the slot's
 # scenario document, which needs ids unique per slot: the signer's id, unless another
-# signer's order in the slot has it (then a derived one, see engine.scenario_id_for).
+# signer's order in the slot has it (then a derived one, see slotstate.scenario_id_for).
 orders = Table(
     "orders", metadata,
     Column("slot", BigInteger, primary_key=True),
