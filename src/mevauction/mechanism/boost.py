@@ -33,7 +33,7 @@ from mevauction.mechanism import commitments as committed
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
 from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_submission
 from mevauction.mechanism.commitments import CommitmentOutcome, CommittedBundle
-from mevauction.worlds.base import World
+from mevauction.worlds.base import Block, World
 
 DEFAULT_BLOCK_GAS_LIMIT = 30_000_000
 
@@ -196,7 +196,7 @@ def _touches_committed(world: World, oid: str, lay: committed.Layout) -> bool:
 
 
 def _submission(base: World, world: World, sub: BuilderSubmission, rest: list[str], in_s: set[str],
-                k_cutoff: int, seed: int, default_block, budget: int, lay: committed.Layout,
+                k_cutoff: int, seed: int, default_block: Block, budget: int, lay: committed.Layout,
                 s_included: list[str]) -> Candidate:
     """A builder's candidate under the commitments: an explicit block must place every
     committed bundle as the rule does; any block whose bottom bundles fail after it, where
@@ -213,5 +213,6 @@ def _submission(base: World, world: World, sub: BuilderSubmission, rest: list[st
             return set(base.evaluate(seq).orders) & set(lay.bottom)
         lost = bottom_ok(default_block.orders) - bottom_ok(cand.block.orders)
         if lost:
-            cand.valid, cand.reason, cand.bid = False, f"breaks committed bundle {sorted(lost)[0]!r} (it fails after this block)", 0
+            cand.valid, cand.bid = False, 0
+            cand.reason = f"breaks committed bundle {sorted(lost)[0]!r} (it fails after this block)"
     return cand

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mevauction.errors import InputError
 from mevauction.worlds.base import Access, Outcome, World
@@ -197,7 +198,7 @@ class CommitmentOutcome:
     index: int  # first transaction's index in the final block (−1: not included)
     reason: str | None  # why the final block breaks it (None: kept as far as the auction can tell)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"order": self.order, "commitment": self.commitment, "included": self.included,
                 "index": self.index, "reason": self.reason}
 

@@ -53,6 +53,7 @@ class Service:
         if self.config.preconf_key:
             desk = PreconfDesk(self.config, self.engine.clock, self.store, self.metrics)
             desk.load()
+            self.engine.preconf = desk
         self.rpc = JsonRpc(self.engine, self.metrics, self.config.max_body_bytes, self.config.body_timeout,
                            RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer), desk,
                            slots=self.engine, replay=ReplayGuard(self.config.request_window))

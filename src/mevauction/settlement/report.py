@@ -89,7 +89,7 @@ class ReportDocument:
     transfers: tuple[Transfer, ...]
     # Preconfirmation commitments and how the final block treats each (only when the
     # slot carries some: mechanism/commitments.py); orders they excluded, with why.
-    commitments: tuple[dict, ...] = ()
+    commitments: tuple[dict[str, Any], ...] = ()
     excluded: Mapping[str, str] = field(default_factory=dict)
 
     @property
