@@ -42,7 +42,8 @@ def slot(commitments, builders=(), limit=30_000_000, extra=()):
 def test_committed_bundle_opens_the_block_and_is_no_bid():
     report = parse_scenario(slot([{"order": "c1", "commitment": "d1"}])).run_auction()
     assert report.block[0] == "c1"
-    assert report.searchers["c1"].bid == 0 and report.searchers["c1"].refund == 0
+    # what c1 pays the coinbase is paid back in full: its price was the preconfirmation bid
+    assert report.searchers["c1"].bid == 500 and report.searchers["c1"].refund == 500
     # a's bid is the one it makes after c1: the default plans on the state after the commitment.
     assert report.default.block.bids["a"] == 40
     assert report.beta0 == 70  # c1's own 500 is not part of β0
@@ -62,6 +63,8 @@ def test_builder_block_omitting_or_misplacing_a_commitment_is_invalid():
     assert not by["late"].valid and "must open the block" in by["late"].reason
     assert by["keeps"].valid and by["algo"].valid
     assert report.winner == "keeps" and report.block[0] == "c1"
+    # the winner collects every bid in its block, c1's too, and hands it to the mechanism
+    assert report.builder_settlement["keeps"].paid == 80 + 7 + 500
     check_accounting(report)
 
 

@@ -123,12 +123,16 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
             block = rpc.block(target, full=True)
             hashes = [t["hash"] for t in block["transactions"]]
             assert hashes[0] == kept_hash, "the committed transaction opens the mined block"
+            assert doc["delivery"]["verification"]["ok"], doc["delivery"]["verification"]
             assert stale_hash not in hashes
             assert doc["winner"] == "default"
             [builder] = doc["builders"]
             assert not builder["valid"] and "omits committed bundle" in builder["reason"]
             committed = {m["order"]: m for m in doc["commitments"]}
             assert sum(m["included"] for m in committed.values()) == 1
+            [mine] = [o for o, m in committed.items() if m["included"]]
+            paid = doc["searchers"][mine]
+            assert int(paid["bid"]) == int(paid["refund"]) > 0, "its tip to the coinbase is paid back"
             with Client(srv.url) as c:
                 report = wait_for(lambda: settlement(c, target))
                 outcome = {o["bidKey"]: o for o in report["commitments"]}

@@ -154,8 +154,16 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     else:  # Case (4b)
         chosen = next(c for c in candidates if c.id == winner)
         final = chosen.block
-        settlement[winner] = BuilderSettlement(chosen.bid + sum(s_bids.values()), chosen.bid - price)
         winner_name = winner
+    # The final block as executed: committed bundles that fail are left out of it. What a
+    # committed bundle pays the coinbase is not a bid in the auction (its price was the
+    # preconfirmation bid): like an order of S, it is paid back in full.
+    block = [*lay.top, *final.orders, *s_included, *lay.bottom]
+    executed = base.evaluate(block) if lay.ids else None
+    c_bids = {i: executed.bids.get(i, 0) if i in executed.orders else 0 for i in lay.ids} if executed else {}
+    if winner is not None:
+        settlement[winner] = BuilderSettlement(chosen.bid + sum(s_bids.values()) + sum(c_bids.values()),
+                                               chosen.bid - price)
 
     # What each order of M \ S pays in the final block, and its refund: r_i of Eq. (1),
     # capped at that payment. In case (4a) the cap never binds (r_i ≤ b_i(o*)); in
@@ -165,21 +173,19 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     paid = {i: final.bids.get(i, 0) if i in in_final else 0 for i in rest}
     refunds = {i: min(default.refunds[i], paid[i]) for i in rest}
     proposer = price - sum(refunds.values())
-    searchers: dict[str, SearcherSettlement] = {i: SearcherSettlement(0, 0) for i in (*lay.ids, *lay.shares_tx)}
+    searchers = {i: SearcherSettlement(c_bids.get(i, 0), c_bids.get(i, 0)) for i in (*lay.ids, *lay.shares_tx)}
     for i in ids:
         if i in in_s:  # refunded its whole bid; 0 if the gas limit left it out
             searchers[i] = SearcherSettlement(s_bids.get(i, 0), s_bids.get(i, 0))
         else:
             searchers[i] = SearcherSettlement(paid[i], refunds[i])
-    block = [*lay.top, *final.orders, *s_included, *lay.bottom]
-    kept = committed.outcomes(base, block, slot.commitments)
-    executed = set(base.evaluate(block).orders) if slot.commitments else set(block)
+    kept = committed.outcomes(base, executed.orders, slot.commitments) if executed else []
     return Report(
         conflict_free=conflict_free,
         default=default,
         builders=candidates,
         winner=winner_name,
-        block=[i for i in block if i in executed or i not in lay.ids],
+        block=[i for i in block if executed is None or i in executed.orders or i not in lay.ids],
         searchers=searchers,
         builder_settlement=settlement,
         proposer=proposer,

@@ -203,9 +203,9 @@ class CommitmentOutcome:
                 "index": self.index, "reason": self.reason}
 
 
-def outcomes(world: World, final: Sequence[str], commitments: Sequence[CommittedBundle]) -> list[CommitmentOutcome]:
+def outcomes(world: World, executed: Sequence[str],
+             commitments: Sequence[CommittedBundle]) -> list[CommitmentOutcome]:
     """Each commitment against the final block as executed (a failing bundle is left out)."""
-    executed = world.evaluate(final).orders
     out = []
     for c in commitments:
         if c.order not in executed:
