@@ -6,7 +6,9 @@ mined block and the provider is paid the decayed amount), one whose transaction'
 another transaction consumed in an earlier block (it cannot execute: slashed), one never
 sent (no raw transaction: slashed). A registered builder's block that omits the committed
 bundle is invalid with the reason. The settlement ledger balances, escrow is spent or
-released, and a restarted service reports the same settlement and deposits.
+released, and a restarted service reports the same settlement and deposits. Before the
+bids, two empty deadlines postpone the next block (same number): the desk must follow the
+chain's clock, not the one it started with, or it refuses the bids as too late.
 """
 
 from __future__ import annotations
@@ -107,6 +109,8 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
                 c.call("eth_sendRawTransaction", [transfer(stale_key, nonce, "0x" + "23" * 20, tip=2 * 10**9)])
                 wait_for(lambda: slot_doc(srv.url, first))
                 target = wait_for(lambda: c.slot()["slot"] == first + 1 and first + 1)
+                time.sleep(2 * SLOT)  # empty deadlines: the next block is postponed, still the same number
+                assert c.slot()["slot"] == target
             with Client(srv.url, Signer.random()) as c, Client(srv.url) as p:
                 kept_raw = transfer(kept_key, rpc.nonce(secp256k1.address_of(kept_key)), "0x" + "21" * 20)
                 kept_hash = transactions.decode(bytes.fromhex(kept_raw[2:])).hash

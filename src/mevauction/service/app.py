@@ -51,7 +51,7 @@ class Service:
         self.engine.load()
         desk = None
         if self.config.preconf_key:
-            desk = PreconfDesk(self.config, self.engine.clock, self.store, self.metrics)
+            desk = PreconfDesk(self.config, lambda: self.engine.clock, self.store, self.metrics)
             desk.load()
             self.engine.preconf = desk
         self.rpc = JsonRpc(self.engine, self.metrics, self.config.max_body_bytes, self.config.body_timeout,

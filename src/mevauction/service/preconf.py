@@ -44,6 +44,7 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from mevauction.errors import InputError, as_wei, require
@@ -161,10 +162,13 @@ def provider_from_config(config: ServiceConfig) -> tuple[Signer, int, AuctionPar
 class PreconfDesk:
     """The provider run by the service: admission, durable decisions, streams, settlement."""
 
-    def __init__(self, config: ServiceConfig, clock: SlotClock, store: Store, metrics: Metrics):
+    def __init__(self, config: ServiceConfig, clock: SlotClock | Callable[[], SlotClock], store: Store,
+                 metrics: Metrics):
         self.store = store
         self.metrics = metrics
-        self.clock = clock
+        # On a chain the auctioneer's clock is replaced whenever the next block is postponed
+        # or the chain moves: the service passes a callable so the desk reads the current one.
+        self._clock = clock
         signer, nike_secret, params = provider_from_config(config)
         self.signer = signer
         self.signed_params: SignedParameters = params.sign(signer)
@@ -183,6 +187,10 @@ class PreconfDesk:
         self.seq = 0
         self._task: asyncio.Task | None = None
         self._settling = asyncio.Lock()
+
+    @property
+    def clock(self) -> SlotClock:
+        return self._clock() if callable(self._clock) else self._clock
 
     def block_time_ms(self, block_number: int) -> int:
         """Blocks are slots; a block is due at its slot's intake deadline."""
