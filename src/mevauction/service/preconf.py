@@ -43,8 +43,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from mevauction.errors import InputError, as_wei, require
