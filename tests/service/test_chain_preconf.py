@@ -21,7 +21,7 @@ import httpx
 import pytest
 from service_harness import ServerProcess
 
-from chain_harness import DEV_KEYS, transfer
+from chain_harness import DEV_KEYS, CuttingProxy, transfer
 from mevauction.chain.node import Anvil
 from mevauction.client import Client, Signer
 from mevauction.eth import secp256k1, transactions
@@ -51,10 +51,10 @@ def env() -> dict[str, str]:
             "MEVAUCTION_PRECONF_DEPOSITS": json.dumps({BIDDER.address: str(DEPOSIT)})}
 
 
-def serve(tmp_path: Path, node: Anvil) -> ServerProcess:
+def serve(tmp_path: Path, url: str, name: str = "svc") -> ServerProcess:
     return ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=SLOT, env=env(),
-                         extra=["--chain", node.url, "--builder", f"{BUILDER.address}=10000000000000000000"],
-                         log=tmp_path / "svc.log")
+                         extra=["--chain", url, "--builder", f"{BUILDER.address}=10000000000000000000"],
+                         log=tmp_path / f"{name}.log")
 
 
 def preconf(c: Client, tx_hash: str, block: int, amount: int, raws: list[str] | None) -> dict:
@@ -97,7 +97,12 @@ def settlement(c: Client, block: int) -> dict | None:
 def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
     with Anvil() as node:
         rpc = node.client()
-        srv = serve(tmp_path, node).start()
+        # The first service reaches the node through a relay that kills it (SIGKILL) as it
+        # asks for the target block's receipts to settle it: mined, verified, not settled.
+        holder: list[ServerProcess] = []
+        proxy = CuttingProxy(node.url, after=1, cut=lambda: holder[0].kill9(), match=b"never matches")
+        srv = serve(tmp_path, proxy.url, "first").start()
+        holder.append(srv)
         try:
             stale_key, kept_key = DEV_KEYS[3], DEV_KEYS[2]
             nonce = rpc.nonce(secp256k1.address_of(stale_key))
@@ -123,6 +128,9 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
                                                  "0x" + "11" * 20, tip=5 * 10**9)], target)
             with Client(srv.url, BUILDER) as b:
                 b.send_builder_bid(target, bid=10**16, block=[bundle])
+            proxy.match = kept_hash.encode()  # only settlement asks for this receipt
+            assert proxy.cut_done.wait(60), "the service never came to settle the block"
+            srv = serve(tmp_path, node.url, "second").start()
             doc = wait_for(lambda: slot_doc(srv.url, target))
             block = rpc.block(target, full=True)
             hashes = [t["hash"] for t in block["transactions"]]
@@ -160,8 +168,9 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
                 assert deposit["escrowed"] == "0" and int(deposit["available"]) == DEPOSIT - decayed
         finally:
             srv.stop()
+            proxy.close()
         # restart: the same settlement, the same deposits, nothing settled twice
-        srv = serve(tmp_path, node).start()
+        srv = serve(tmp_path, node.url, "third").start()
         try:
             with Client(srv.url) as c:
                 again = c.call("preconf_getSettlement", [target])
