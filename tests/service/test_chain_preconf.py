@@ -5,8 +5,10 @@ One slot carries three commitments: one with its raw transaction (it must open t
 mined block and the provider is paid the decayed amount), one whose transaction's nonce
 another transaction consumed in an earlier block (it cannot execute: slashed), one never
 sent (no raw transaction: slashed). A registered builder's block that omits the committed
-bundle is invalid with the reason. The settlement ledger balances, escrow is spent or
-released, and a restarted service reports the same settlement and deposits. Before the
+bundle is invalid with the reason. The service is killed (SIGKILL) after the block is
+mined and verified, as it asks for the receipts to settle it; the restarted service
+settles it. The settlement ledger balances, escrow is spent or released, and a service
+restarted again reports the same settlement and deposits. Before the
 bids, two empty deadlines postpone the next block (same number): the desk must follow the
 chain's clock, not the one it started with, or it refuses the bids as too late.
 """
