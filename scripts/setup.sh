@@ -25,6 +25,9 @@ missing=()
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chromium)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # throw-away TLS certificates for the committee
+command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)  # the jail of submitted builder algorithms
+command -v clang >/dev/null 2>&1 || missing+=(clang)  # scripts/build_wasm.sh: the wasm reference algorithm
+command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing Debian ${missing[*]} for the tests" >&2

@@ -36,7 +36,7 @@ LAYERS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("errors",), True),  # re-exports eth's InputError with the package's input helpers
     (("chain",), True),  # the devnet node and its JSON-RPC: the evm world forks from it
     (("worlds",), True),
-    (("building",), True),
+    (("building", "sandbox"), True),
     (("mechanism",), True),
     (("settlement",), True),
     (("intake",), True),

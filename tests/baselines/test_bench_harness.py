@@ -44,7 +44,7 @@ def test_bench_json_follows_the_spec(tmp_path, bench_table):
     doc = run_cli(tmp_path, bench_table, "--plots", str(tmp_path / "plots"))
     assert doc["format"] == "mevauction.bench/1"
     assert doc["params"] | {} == {"world": bench_table, "blocks": 6, "orders": 24, "seed": 3, "k_cutoff": 8,
-                                  "algorithms": list(ALGORITHMS)}
+                                  "profile": "mainnet", "repeat": 1, "algorithms": list(ALGORITHMS)}
     assert [r["index"] for r in doc["blocks"]] == list(range(6))
     for row in doc["blocks"]:
         assert row["orders"] == 24

@@ -8,6 +8,7 @@ plain-TCP listener on the intake learns nothing (TLS by default)."""
 import asyncio
 import json
 import socket
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -150,3 +151,33 @@ def test_a_plain_tcp_listener_on_the_intake_gets_nothing(committee):
             except (ConnectionError, TimeoutError):
                 data = b""
         assert b"encryption_key" not in data and b"signer" not in data  # only a TLS alert, if anything
+
+
+def test_a_double_auction_too_large_for_its_width_is_refused(committee):
+    """n·G ≥ 2^16 let the aggregates pass 2^64 and clear at a wrong price (257 for 237)."""
+    auction = new_auction_id()
+    opening = messages.sign_control({"op": "open", "auction": auction, "mechanism": "double", "max_bids": 256,
+                                     "grid": list(range(1, 257)), "bits": 64}, committee.control_key)
+    for address in committee.intake:
+        reply = outsider_request(address, opening)
+        assert reply["ok"] is False and "below 65536" in reply["reason"], reply
+
+
+def test_concurrent_stream_bids_in_different_orders_still_give_one_outcome(committee):
+    """Two honest bids reach server 0 in one order and the others in the other: before,
+    the servers excluded both ("different bids at this position") or disagreed."""
+    keys = server_keys(committee)
+    auction = new_auction_id()
+    opening = messages.sign_control({"op": "open", "auction": auction, "mechanism": "stream", "max_bids": 4,
+                                     "bits": 64}, committee.control_key)
+    assert all(outsider_request(a, opening)["ok"] for a in committee.intake)
+    while not all(outsider_request(a, {"op": "status", "auction": auction}).get("ready") for a in committee.intake):
+        time.sleep(0.05)
+    low, high = (seal(auction, SealedBid(name, [v]), 3, recipients=keys) for name, v in (("low", 40), ("high", 70)))
+    for j, address in enumerate(committee.intake):
+        for bid in ((low, high) if j == 0 else (high, low)):
+            assert outsider_request(address, bid.payloads[j])["ok"]
+    statements = close_all(committee, auction)
+    assert [s["status"] for s in statements] == ["ok"] * 3, statements
+    assert {json.dumps(s["outcome"], sort_keys=True) for s in statements} == {
+        json.dumps({"winner": "high", "price": 70, "winners": ["high"]}, sort_keys=True)}

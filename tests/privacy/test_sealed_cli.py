@@ -10,6 +10,7 @@ import pytest
 
 from mevauction.eth.secp256k1 import address_of
 from mevauction.mechanism.auction import second_price_with_reserve
+from mevauction.privacy import messages
 from mevauction.privacy.builder_auction import sealed_builder_auction
 from mevauction.privacy.transcript import verify
 from repo_paths import DATA, ROOT, SRC
@@ -50,19 +51,40 @@ def test_run_second_price_report_and_transcript(tmp_path):
     assert (report["mechanism"], report["parties"], report["n_bids"]) == ("second", 3, 5)
     assert report["winner"] == bidder(1) and report["price"] == 300 and report["winners"] == [report["winner"]]
     assert report["elapsed_s"] > 0 and report["preprocess_s"] > 0 and report["bytes_sent_per_party"] > 0
-    assert cli("sealed", "verify", str(out)).returncode == 0
+    keys_file = tmp_path / "report.committee.json"
+    unpinned = cli("sealed", "verify", str(out))
+    assert unpinned.returncode == 1 and "not pinned" in unpinned.stdout
+    assert cli("sealed", "verify", str(out), "--committee-keys", str(keys_file)).returncode == 0
     transcript = json.loads((tmp_path / report["transcript"].split("/")[-1]).read_text())
-    assert verify(transcript) == []
+    keys = json.loads(keys_file.read_text())
+    assert verify(transcript, keys) == []
+
+    # Re-signed with price = 1 by keys of the forger's own, set as the transcript's committee.
+    resigned = copy.deepcopy(transcript)
+    resigned["outcome"]["price"] = 1
+    forger_keys = [messages.new_key() for _ in resigned["statements"]]
+    for st, k in zip(resigned["statements"], forger_keys):
+        st["outcome"]["price"] = 1
+        st["signer"] = messages.address(k)
+        st["signature"] = messages.sign(messages.statement_digest(st), k)
+    for m, k in zip(resigned["committee"]["members"], forger_keys):
+        m["signer"] = messages.address(k)
+    assert "the servers' signing keys are not the pinned committee's" in verify(resigned, keys)
+    never_ran = copy.deepcopy(resigned)  # an auction id nobody opened, "signed" the same way
+    never_ran["auction"] = "auction-never-ran"
+    assert "the servers' signing keys are not the pinned committee's" in verify(never_ran, keys)
+    aborted = {**copy.deepcopy(transcript), "status": "aborted", "reason": "lost server 2", "outcome": None}
+    assert any("aborted" in p for p in verify(aborted, keys))
 
     cheaper = copy.deepcopy(transcript)
     cheaper["outcome"]["price"] = 1
-    assert "the transcript's outcome is not the one the servers signed" in verify(cheaper)
+    assert "the transcript's outcome is not the one the servers signed" in verify(cheaper, keys)
     forged = copy.deepcopy(transcript)
     forged["statements"][1]["outcome"]["price"] = 1
-    assert any("bad signature" in p for p in verify(forged))
+    assert any("bad signature" in p for p in verify(forged, keys))
     lying = copy.deepcopy(transcript)
     lying["openings"][0]["values"] = [299]
-    assert any("does not match its commitment" in p for p in verify(lying))
+    assert any("does not match its commitment" in p for p in verify(lying, keys))
 
 
 def test_bad_bids_file_is_one_line_error(tmp_path):

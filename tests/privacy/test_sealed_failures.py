@@ -25,8 +25,8 @@ def committee():
 
 
 def bit_shares(bits: list[int]) -> list[list[int]]:
-    """Per server, the shares of each of the given (possibly non-)bits."""
-    columns = [share(b % MODULUS, 3) for b in bits]
+    """Per server, the shares of each of the given (possibly non-)bits, then the check masks."""
+    columns = [share(b % MODULUS, 3) for b in bits] + [share(12345, 3), share(0, 3, 2)]
     return [[c[j] for c in columns] for j in range(3)]
 
 

@@ -25,9 +25,12 @@ def random_bids(rng: random.Random, n: int) -> list[int]:
             for _ in range(n)]
 
 
-def named(outcome: clear.Outcome, names: list[str]) -> dict:
-    return {"winner": None if outcome.winner is None else names[outcome.winner], "price": outcome.price,
-            "winners": [names[i] for i in outcome.winners]}
+def named(outcome: clear.Outcome, names: list[str], double: bool = False) -> dict:
+    out = {"winner": None if outcome.winner is None else names[outcome.winner], "price": outcome.price,
+           "winners": [names[i] for i in outcome.winners]}
+    if double:  # each trader's quantity at the clearing price, as a decimal string
+        out["quantities"] = {names[i]: str(q) for i, q in outcome.quantities.items()}
+    return out
 
 
 def as_sorted(o: dict) -> dict:
@@ -80,7 +83,9 @@ def test_double_auction_clearing_price(committee, seed):
     bids = [SealedBid(n, inc, side=s) for n, s, inc in zip(names, sides, increments, strict=True)]
     result = run(committee, "double", bids, grid=grid)
     assert result.ok, result.reason
-    assert as_sorted(result.outcome) == as_sorted(named(clear.clear_double(grid, sides, increments), names))
+    expected = named(clear.clear_double(grid, sides, increments), names, double=True)
+    assert as_sorted(result.outcome) == as_sorted(expected)
+    assert result.openings == []  # no trader's curve is published
 
 
 def test_running_maximum_stream(committee):

@@ -131,7 +131,7 @@ def test_wide_cheaters_are_excluded_and_narrow_shares_rejected(committee):
         honest = [seal(a, SealedBid(s.bidder, s.values, s.side, committee.control_key if s.side == "reserve" else None),
                        3, width=BUILDER_BITS) for s in sealed_bids(20 * ETH, builders)]
         too_big = [*bits_of(9, BUILDER_BITS)[:-1], 2]
-        columns = [share(b, 3, p=p) for b in too_big]
+        columns = [share(b, 3, p=p) for b in too_big] + [share(7, 3, p=p), share(0, 3, 2, p=p)]  # + check masks
         cheat = forged(a, "cheater", [[c[j] for c in columns] for j in range(3)])
         narrow = seal(a, SealedBid("narrow", [17 * ETH], side="builder"), 3, width=64)
         return [*honest, cheat, narrow]
@@ -146,7 +146,7 @@ def test_wide_cheaters_are_excluded_and_narrow_shares_rejected(committee):
             return reasons, statements
 
     reasons, statements = asyncio.run(go())
-    assert reasons[:4] == [None] * 4 and reasons[4].endswith("expected 128 share(s)")
+    assert reasons[:4] == [None] * 4 and reasons[4].endswith("expected 130 share(s)")
     outcome, why = agreed_outcome(statements)
     assert outcome == {"winner": "B1", "price": 35 * ETH, "winners": ["B1"]}, why
     assert [(x["bidder"], x["reason"]) for x in statements[0]["excluded"]] == [("cheater", "value out of range")]
@@ -183,6 +183,7 @@ def test_wide_transcript_verifies_offline(committee):
     result = asyncio.run(run_on(committee.access(), "builder", bids, max_bids=len(bids), bits=BUILDER_BITS))
     doc = build(result, threshold=1)
     assert (doc["bits"], result.outcome["winner"], result.outcome["price"]) == (128, "B2", 33 * ETH)
-    assert verify(doc) == []
-    assert any("field modulus differs" in p for p in verify({**doc, "modulus": str(MODULUS)}))
-    assert any("bit by bit" in p for p in verify({**doc, "bits": 64, "modulus": str(MODULUS)}))
+    keys = committee.key_set()
+    assert verify(doc, keys) == []
+    assert any("field modulus differs" in p for p in verify({**doc, "modulus": str(MODULUS)}, keys))
+    assert any("bit by bit" in p for p in verify({**doc, "bits": 64, "modulus": str(MODULUS)}, keys))

@@ -16,7 +16,8 @@ import sys
 from mevauction import __version__
 from mevauction.errors import InputError
 
-SUBCOMMANDS = ["demo", "auction", "scenario", "bench", "sealed", "committee", "preconf", "serve", "evm", "verify"]
+SUBCOMMANDS = ["demo", "auction", "scenario", "bench", "sealed", "committee", "preconf", "serve", "evm", "verify",
+               "algorithm"]
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -5,7 +5,8 @@ Interface: spec/sealed.md. ``run`` seals every bid in a ``mevauction.bids/1`` fi
 one of ``--parties`` servers unless ``--committee`` names running ones), closes the
 auction and reports the ``mevauction.sealed/1`` outcome with its transcript.
 ``replay`` feeds real relay bids in time order into a running private maximum.
-``verify`` checks a transcript offline.
+``verify`` checks a transcript offline. ``open``/``bid``/``close`` (``sealed_direct``)
+run an auction whose bidders submit straight to the servers.
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     rp.set_defaults(func=replay)
     v = ssub.add_parser("verify", help="check a transcript (or a report with one) offline")
     v.add_argument("transcript", help="mevauction.transcript/1 file, or a mevauction.sealed/1 report")
+    v.add_argument("--committee-keys", metavar="FILE",
+                   help="the committee's published key set (mevauction.committee/1) the servers' statements "
+                        "must be signed with; required for OK")
     v.set_defaults(func=verify)
+    from mevauction.cli import sealed_direct
+
+    sealed_direct.register(ssub, _report, _emit)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
@@ -66,7 +73,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 def load_bids(path: str, mechanism: str):
     from mevauction.privacy.client import SealedBid
     from mevauction.privacy.field import BID_BITS
-    from mevauction.privacy.mechanisms import QUANTITY_BITS
+    from mevauction.privacy.mechanisms import MAX_CURVE_POINTS, QUANTITY_BITS
     from mevauction.privacy.messages import key_from_hex
 
     doc = read_json(path)
@@ -84,6 +91,9 @@ def load_bids(path: str, mechanism: str):
                 )
                 grid.append(as_wei(step[0], f"bids[{i}].curve[{j}][0]"))
         grid = sorted(set(grid))
+        require(len(items) * len(grid) < MAX_CURVE_POINTS, "bids",
+                f"bids × distinct prices must be below {MAX_CURVE_POINTS} ({len(items)} × {len(grid)}): "
+                "beyond it the aggregates could pass 2^64")
     for i, b in enumerate(items):
         require(isinstance(b, dict), f"bids[{i}]", "must be an object")
         bidder = b.get("bidder")
@@ -143,6 +153,7 @@ def _execute(args, mechanism: str, bids, **kwargs):
         if access is not None:
             return asyncio.run(go(access, False)), parties
         with LocalCommittee(parties) as committee:
+            args.key_set = committee.key_set()  # what this local committee publishes; written beside the report
             return asyncio.run(go(committee.access(), True)), parties
 
 
@@ -163,12 +174,14 @@ def _report(result, parties: int, n_bids: int, extra: dict) -> dict:
             "transcript": build(result, threshold_for(parties))}
 
 
-def _emit(report: dict, target: str | None) -> None:
+def _emit(report: dict, target: str | None, key_set: dict | None = None) -> None:
     if target and target != "-":
         path = Path(target)
         tpath = path.with_name(path.stem + ".transcript.json")
         write_json(report["transcript"], str(tpath))
         report = {**report, "transcript": str(tpath)}
+        if key_set is not None:  # a local committee's key set, for `sealed verify --committee-keys`
+            write_json(key_set, str(path.with_name(path.stem + ".committee.json")))
     if target:
         write_json(report, target)
     if target != "-":
@@ -201,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         bids = [SealedBid(RESERVE_LABEL, [reserve], side="reserve"), *bids]
     result, parties = _execute(args, args.mechanism, bids, k=args.k, grid=grid, max_bids=max(1, len(bids)))
     n = len(bids) - (args.mechanism == "builder")
-    _emit(_report(result, parties, n, {}), args.json)
+    _emit(_report(result, parties, n, {}), args.json, getattr(args, "key_set", None))
     return 0 if result.ok else 1
 
 
@@ -244,7 +257,7 @@ def replay(args: argparse.Namespace) -> int:
             clear["price"],
         )
     report = _report(result, parties, len(bids), extra)
-    _emit(report, args.json)
+    _emit(report, args.json, getattr(args, "key_set", None))
     if result.ok and args.json != "-":
         lat = report["update_latency_ms"]
         Console().print(f"{report['updates']} private max updates: median {lat['median']} ms, p99 {lat['p99']} ms; "
@@ -264,7 +277,10 @@ def verify(args: argparse.Namespace) -> int:
                 path = Path(args.transcript).parent / path.name
             t = read_json(path)
         doc = t
-    problems = check(doc)
+    pinned = read_json(args.committee_keys) if args.committee_keys else None
+    require(pinned is None or (isinstance(pinned, dict) and pinned.get("format") == "mevauction.committee/1"),
+            "--committee-keys", "not a mevauction.committee/1 key set")
+    problems = check(doc, pinned)
     if problems:
         for p in problems:
             print(f"FAIL {p}")

@@ -18,6 +18,7 @@ from mevauction.mechanism.auction import BuilderAuction
 from mevauction.mechanism.boost import AuctionInput, Report, run_auction
 from mevauction.mechanism.builders import BuilderSubmission
 from mevauction.mechanism.commitments import BOTTOM, TOP, CommittedBundle
+from mevauction.sandbox.jail import Limits, Program
 from mevauction.worlds import World, build_world
 from mevauction.worlds.base import Order
 
@@ -40,11 +41,15 @@ class Scenario:
     @property
     def auction_input(self) -> AuctionInput:
         """What the mechanism needs of this slot (it knows nothing of scenario files)."""
-        return AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit, self.commitments)
+        return AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit,
+                            commitments=self.commitments)
 
-    def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None) -> Report:
-        """The Boost+ auction (seed 004 Fig. 3) of this slot."""
-        return run_auction(self.auction_input, k_cutoff=k_cutoff, builder_auction=builder_auction)
+    def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None,
+                    algorithm_limits: Limits | None = None) -> Report:
+        """The Boost+ auction (seed 004 Fig. 3) of this slot; submitted algorithms within ``algorithm_limits``."""
+        slot = AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit,
+                            algorithm_limits=algorithm_limits, commitments=self.commitments)
+        return run_auction(slot, k_cutoff=k_cutoff, builder_auction=builder_auction)
 
 
 def read_json(path: str | Path) -> Any:
@@ -59,7 +64,24 @@ def read_json(path: str | Path) -> Any:
         raise InputError(str(path), f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
-def parse_builders(raw: Any) -> list[BuilderSubmission]:
+MAX_PROGRAM_BYTES = 1 << 20  # a submitted algorithm's code
+RUNTIMES = {"script": "python", "wasm": "wasm"}
+
+
+def read_program(path: Any, where: str, base: Path) -> Program:
+    """A scenario's ``script`` / ``wasm`` file (relative paths: from the scenario's directory)."""
+    require(isinstance(path, str) and path != "", where, "must be a file path")
+    file = Path(path) if Path(path).is_absolute() else base / path
+    try:
+        size = file.stat().st_size
+        require(size <= MAX_PROGRAM_BYTES, where, f"is {size} bytes, more than {MAX_PROGRAM_BYTES}")
+        code = file.read_bytes()
+    except OSError as exc:
+        raise InputError(where, f"cannot read {path}: {exc.strerror or exc}") from None
+    return Program(RUNTIMES[where.rsplit(".", 1)[1]], code, file.name)
+
+
+def parse_builders(raw: Any, base: Path | None = None) -> list[BuilderSubmission]:
     require(isinstance(raw, list), "builders", "must be a list")
     seen: set[str] = set()
     out = []
@@ -72,7 +94,19 @@ def parse_builders(raw: Any) -> list[BuilderSubmission]:
         seen.add(bid_)
         algorithm = obj.get("algorithm")
         block = obj.get("block")
-        require((algorithm is None) != (block is None), where, "needs exactly one of 'algorithm' or 'block'")
+        kinds = [k for k in ("algorithm", "block", "script", "wasm") if obj.get(k) is not None]
+        require(len(kinds) == 1, where, "needs exactly one of 'algorithm', 'block', 'script' or 'wasm'")
+        if kinds[0] in RUNTIMES:
+            # Only a scenario read from a file names files: a document handed over in
+            # memory (the service's slots) can never make the auction read a path.
+            require(base is not None, f"{where}.{kinds[0]}", "file paths are only read from scenario files")
+            assert base is not None
+            program = read_program(obj[kinds[0]], f"{where}.{kinds[0]}", base)
+            require(obj.get("bid", "truthful") == "truthful", f"{where}.bid",
+                    "is returned by the algorithm itself (leave it out)")
+            deposit = as_wei(obj.get("deposit", 0), f"{where}.deposit")
+            out.append(BuilderSubmission(bid_, None, None, None, program, deposit))
+            continue
         if algorithm is not None:
             require(isinstance(algorithm, str), f"{where}.algorithm", "must be a string")
         if block is not None:
@@ -106,7 +140,7 @@ def parse_commitments(raw: Any) -> tuple[CommittedBundle, ...]:
     return tuple(out)
 
 
-def parse_scenario(doc: Any) -> Scenario:
+def parse_scenario(doc: Any, base: Path | None = None) -> Scenario:
     require(isinstance(doc, dict), "scenario", "must be a JSON object")
     fmt = doc.get("format", SCENARIO_FORMAT)
     require(fmt == SCENARIO_FORMAT, "format", f"expected {SCENARIO_FORMAT!r}, got {fmt!r}")
@@ -115,7 +149,7 @@ def parse_scenario(doc: Any) -> Scenario:
             "block_gas_limit", "must be a positive integer")
     seed = doc.get("seed", 0)
     require(isinstance(seed, int) and not isinstance(seed, bool), "seed", "must be an integer")
-    builders = parse_builders(doc.get("builders", []))
+    builders = parse_builders(doc.get("builders", []), base)
     world = build_world(doc)
     commitments = parse_commitments(doc.get("commitments", []))
     known = set(world.orders)
@@ -125,4 +159,5 @@ def parse_scenario(doc: Any) -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    return parse_scenario(read_json(path))
+    base = Path.cwd() if str(path) == "-" else Path(path).resolve().parent
+    return parse_scenario(read_json(path), base)

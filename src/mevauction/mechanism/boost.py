@@ -23,6 +23,7 @@ paid in the final block (0 if the winner left i out) — a departure from Fig. 3
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -31,8 +32,10 @@ from mevauction.building.default import K_CUTOFF, DefaultBuilder, DefaultSolutio
 from mevauction.building.gas import declared_gas, keep_conflict_free
 from mevauction.mechanism import commitments as committed
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
-from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_submission
+from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_programs, run_submission
 from mevauction.mechanism.commitments import CommitmentOutcome, CommittedBundle
+from mevauction.sandbox.jail import Limits
+from mevauction.sandbox.runner import RunResult
 from mevauction.worlds.base import Block, World
 
 DEFAULT_BLOCK_GAS_LIMIT = 30_000_000
@@ -51,6 +54,8 @@ class AuctionInput:
     builders: Sequence[BuilderSubmission] = ()
     seed: int = 0
     block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT
+    # Budget and limits of the submitted (sandboxed) algorithms; None: the defaults.
+    algorithm_limits: Limits | None = None
     # Preconfirmation commitments the block must keep (mechanism/commitments.py).
     commitments: Sequence[CommittedBundle] = ()
 
@@ -138,9 +143,12 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     default = DefaultBuilder(k_cutoff, slot.seed, budget).solve(world, rest)
     beta0 = default.value
 
-    # (3) Builder submissions on M \ S, each within the same gas budget.
+    # (3) Builder submissions on M \ S, each within the same gas budget; submitted
+    # programs all at once, within one wall-clock budget (on the state after the top
+    # committed bundles, like every block on M \ S).
+    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits)
     candidates = [_submission(base, world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget, lay,
-                              s_included) for sub in slot.builders]
+                              s_included, runs.get(sub.id)) for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]
 
     # (4) Winner and price: second price among builders with reserve β0.
@@ -203,16 +211,16 @@ def _touches_committed(world: World, oid: str, lay: committed.Layout) -> bool:
 
 def _submission(base: World, world: World, sub: BuilderSubmission, rest: list[str], in_s: set[str],
                 k_cutoff: int, seed: int, default_block: Block, budget: int, lay: committed.Layout,
-                s_included: list[str]) -> Candidate:
+                s_included: list[str], run: RunResult | None = None) -> Candidate:
     """A builder's candidate under the commitments: an explicit block must place every
     committed bundle as the rule does; any block whose bottom bundles fail after it, where
     they succeed after o*, breaks a commitment and is invalid."""
-    if lay.ids and sub.algorithm is None:
+    if lay.ids and sub.algorithm is None and sub.program is None:
         inner, reason = committed.split_explicit(sub.block or (), lay)
         if reason:
             return Candidate(sub.id, False, world.evaluate(inner), 0, reason)
-        sub = BuilderSubmission(sub.id, None, tuple(inner), sub.bid)
-    cand = run_submission(world, sub, rest, in_s, k_cutoff, seed, default_block, budget)
+        sub = dataclasses.replace(sub, block=tuple(inner))
+    cand = run_submission(world, sub, rest, in_s, k_cutoff, seed, default_block, budget, run)
     if cand.valid and lay.bottom:
         def bottom_ok(block: tuple[str, ...]) -> set[str]:
             seq = [*lay.top, *block, *s_included, *lay.bottom]

@@ -14,20 +14,27 @@ from dataclasses import dataclass
 from mevauction.building.gas import declared_gas
 from mevauction.building.registry import make_builder
 from mevauction.errors import InputError
+from mevauction.sandbox.jail import Limits, Program
+from mevauction.sandbox.runner import RunResult, run_algorithms
 from mevauction.worlds.base import Block, World
 
 
 @dataclass(frozen=True, slots=True)
 class BuilderSubmission:
-    """A builder's entry: a built-in algorithm by name, or an explicit block; and a bid.
+    """A builder's entry: a built-in algorithm by name, an explicit block, or a
+    submitted program (run sandboxed, :mod:`mevauction.sandbox`); and a bid.
 
     ``bid`` is an amount in wei, or ``None`` for ``"truthful"`` (the block's value).
+    A program returns its own bid; ``deposit`` is what the builder can pay beyond
+    its block's value, so a program's bid above value + deposit is refused.
     """
 
     id: str
     algorithm: str | None
     block: tuple[str, ...] | None
     bid: int | None
+    program: Program | None = None
+    deposit: int = 0
 
 
 @dataclass(slots=True)
@@ -39,6 +46,8 @@ class Candidate:
     block: Block
     bid: int
     reason: str | None = None
+    # A submitted program's run (time, requests, its stderr for the operator); not reported.
+    run: RunResult | None = None
 
 
 def permutation_violation(world: World, block: Sequence[str], allowed: Collection[str],
@@ -61,18 +70,34 @@ def permutation_violation(world: World, block: Sequence[str], allowed: Collectio
     return None
 
 
+def run_programs(world: World, subs: Sequence[BuilderSubmission], allowed: Sequence[str],
+                 limits: Limits | None = None) -> dict[str, RunResult]:
+    """Run every submitted program of the slot in parallel on M \\ S, within the budget."""
+    programs = [(s.id, s.program) for s in subs if s.program is not None]
+    return run_algorithms(world, programs, allowed, limits) if programs else {}
+
+
 def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
                    conflict_free: Collection[str], k_cutoff: int, seed: int,
-                   default_block: Block | None = None, gas_budget: int | None = None) -> Candidate:
+                   default_block: Block | None = None, gas_budget: int | None = None,
+                   run: RunResult | None = None) -> Candidate:
     """Produce, check and value one builder's block (failed orders pay nothing).
 
     A builder running the ``default`` algorithm gets o*, which the mechanism has
     already computed on the same orders with the same k_cutoff, seed and gas budget.
     Built-in algorithms are given ``gas_budget`` (the slot's limit less the kept
     conflict-free orders); a block whose included orders declare more is invalid.
+    A submitted program's block and bid come from its sandboxed ``run``.
     """
-    if sub.algorithm == "default" and default_block is not None:
-        sequence: Sequence[str] = default_block.orders
+    bid_of: int | None = sub.bid
+    if sub.program is not None:
+        if run is None or run.submission is None:
+            failure = run.reason if run is not None and run.reason else "algorithm did not run"
+            return Candidate(sub.id, False, Block(), 0, failure, run)
+        sequence: Sequence[str] = run.submission.sequence
+        bid_of = run.submission.bid
+    elif sub.algorithm == "default" and default_block is not None:
+        sequence = default_block.orders
     elif sub.algorithm is not None:
         options: dict[str, int] = {"k_cutoff": k_cutoff, "seed": seed}
         if gas_budget is not None:
@@ -87,12 +112,15 @@ def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
     allowed_set = set(allowed)
     reason = permutation_violation(world, sequence, allowed_set, set(conflict_free))
     if reason:
-        return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, reason)
+        return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, reason, run)
     block = world.evaluate(sequence)
     if gas_budget is not None:
         used = declared_gas(world, block.orders)
         if used > gas_budget:
             return Candidate(sub.id, False, block, 0,
-                             f"block uses {used} gas, more than the {gas_budget} left for M \\ S")
-    bid = block.value if sub.bid is None else sub.bid
-    return Candidate(sub.id, True, block, bid)
+                             f"block uses {used} gas, more than the {gas_budget} left for M \\ S", run)
+    bid = block.value if bid_of is None else bid_of
+    if sub.program is not None and bid > block.value + sub.deposit:
+        return Candidate(sub.id, False, block, 0,
+                         f"bid {bid} exceeds the block's value {block.value} plus deposit {sub.deposit}", run)
+    return Candidate(sub.id, True, block, bid, None, run)

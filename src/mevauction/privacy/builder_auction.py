@@ -44,6 +44,7 @@ from mevauction.privacy.client import (
     RunResult,
     SealedBid,
     agreed_outcome,
+    confirm_request,
     run_local,
     run_on,
     seal,
@@ -207,6 +208,15 @@ async def relay_builder_auction(slot: SealedSlot, reserve: int, builders: list[s
             for b, r in zip(forwarded, per_server[1:], strict=True):
                 if not r.get("ok"):
                     refused.setdefault(b, f"server {j}: {r.get('reason')}")
+        # Every server's receipts of each bid taken everywhere, forwarded to all: a server
+        # that then leaves a bid out or changes its check values is named at agreement.
+        taken = [r for r in replies if not isinstance(r, Exception)]  # all of them: checked above
+        digests = ["0x" + beta0.header.digest().hex()] + [
+            "0x" + messages.BidHeader.from_json(slot.bids[b]["header"]).digest().hex() for b in forwarded]
+        confirms = [[confirm_request(slot.auction, d, [per_server[i] for per_server in taken])
+                     for i, d in enumerate(digests) if all(per_server[i].get("ok") for per_server in taken)]
+                    for _ in range(parties)]
+        await co.each(confirms)
         await co.wait_ready(slot.auction)
         statements, _ = await co.close(slot.auction)
     result, reason = agreed_outcome(statements)

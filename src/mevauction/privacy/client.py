@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from mevauction.privacy import envelope, messages
-from mevauction.privacy.field import DEFAULT_BITS, bits_of, modulus_for, share, threshold_for
+from mevauction.privacy.field import DEFAULT_BITS, bit_checks, bits_of, modulus_for, share, threshold_for
 
 SRC_DIR = str(Path(__file__).resolve().parents[2])
 
@@ -48,6 +49,11 @@ class Sealed:
     header: messages.BidHeader
     payloads: list[dict[str, Any]]  # one "bid" request per server
     opening: dict[str, Any]  # what the bidder publishes if it wins
+    checks: list[list[int]] | None = None  # per server, the check values its receipt must sign
+
+    @property
+    def digest(self) -> str:
+        return "0x" + self.header.digest().hex()
 
 
 def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: int = DEFAULT_BITS,
@@ -65,6 +71,9 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
     secret = bits_of(bid.values[0], width) if bits else bid.values
     p = modulus_for(width)
     per_value = [share(v, parties, p=p) for v in secret]
+    if bits:  # the check masks (field.bit_checks): a random ρ at degree t, 0 at degree 2t
+        t = threshold_for(parties)
+        per_value += [share(secrets.randbelow(p), parties, p=p), share(0, parties, 2 * t, p=p)]
     per_server = [[shares[j] for shares in per_value] for j in range(parties)]
     nonces = [messages.random_salt() for _ in range(parties)]
     hashes = tuple(messages.share_hash(auction, bid.bidder, j, per_server[j], nonces[j]) for j in range(parties))
@@ -84,10 +93,20 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
     opening = {"bidder": bid.bidder, "values": list(bid.values), "salt": "0x" + salt.hex(),
                "shares": [[hex(s) for s in per_server[j]] for j in range(parties)],
                "nonces": ["0x" + n.hex() for n in nonces]}
-    return Sealed(header, payloads, opening)
+    checks = [bit_checks(header.digest(), per_server[j], p) for j in range(parties)] if bits else None
+    return Sealed(header, payloads, opening, checks)
 
 
 # -- local committee ------------------------------------------------------------------
+
+KEY_SET_FORMAT = "mevauction.committee/1"
+
+
+def key_set(signers: list[str], encryption_keys: list[str]) -> dict[str, Any]:
+    return {"format": KEY_SET_FORMAT, "members": [{"index": i, "signer": s.lower(), "encryption_key": k}
+                                                   for i, (s, k) in enumerate(zip(signers, encryption_keys,
+                                                                                   strict=True))]}
+
 
 def free_ports(n: int) -> list[int]:
     socks = []
@@ -185,7 +204,7 @@ class LocalCommittee:
                     raise RuntimeError(f"committee server {i} exited: {err[-1] if err else 'no output'}")
                 try:
                     socket.create_connection((host, port), timeout=0.5).close()
-                    if not self.key_file(i).with_name(f"member-{i}.key.pub").exists():
+                    if not self.key_file(i).with_name(f"member-{i}.key.signer.address").exists():
                         raise OSError("no public key yet")
                     break
                 except OSError:
@@ -197,6 +216,13 @@ class LocalCommittee:
 
     def key_file(self, i: int) -> Path:
         return (self.key_dir / f"member-{i}.key").resolve()
+
+    def key_set(self) -> dict[str, Any]:
+        """The committee's published key set (``mevauction.committee/1``): per server, the
+        address whose signature its statements carry and its encryption key. Transcripts
+        are verified against it (``sealed verify --committee-keys``)."""
+        return key_set([self.key_file(i).with_name(f"member-{i}.key.signer.address").read_text().strip()
+                        for i in range(self.parties)], self.member_keys())
 
     def member_keys(self) -> list[str]:
         """The servers' encryption public keys, in server order (each written by its server)."""
@@ -263,6 +289,7 @@ class Coordinator:
         self.access = access
         self.intake = access.intake
         self.streams: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.receipts: dict[str, list[dict[str, Any]]] = {}  # bid digest → every server's acceptance
 
     async def __aenter__(self) -> Coordinator:
         from mevauction.privacy.tls import check_peer, client_context
@@ -322,7 +349,29 @@ class Coordinator:
             for i, r in enumerate(replies):
                 if not r.get("ok") and reasons[i] is None:
                     reasons[i] = f"server {j}: {r.get('reason')}"
+                if r.get("ok"):
+                    self.receipts.setdefault(sealed[i].digest, [{}] * len(self.intake))[j] = {
+                        "server": j, "published": r.get("published"), "receipt": r.get("receipt")}
         return reasons
+
+    async def confirm(self, sealed: list[Sealed]) -> list[str]:
+        """Forward every accepted bid's receipts to every server, which then hold each other
+        to them at agreement. Returns complaints: a server whose signed check values are not
+        the ones its shares give (``Sealed.checks``) — it is trying to have the bid excluded."""
+        complaints: list[str] = []
+        per_server: list[list[dict[str, Any]]] = [[] for _ in self.intake]
+        for s in sealed:
+            got = self.receipts.get(s.digest)
+            if got is None or any(not r for r in got):
+                continue
+            for j, r in enumerate(got):
+                if s.checks is not None and [str(v) for v in s.checks[j]] != r["published"]:
+                    complaints.append(f"server {j} signed check values for {s.header.bidder}'s bid other than "
+                                      "its shares give (its signed receipt is the proof)")
+            for j in range(len(self.intake)):
+                per_server[j].append(confirm_request(s.header.auction, s.digest, got))
+        await self.each(per_server)
+        return complaints
 
     async def wait_ready(self, auction: str, timeout: float = 300.0) -> float:
         deadline = time.monotonic() + timeout
@@ -356,6 +405,12 @@ def _reply_or_raise(reply: dict[str, Any] | Exception) -> dict[str, Any]:
     if isinstance(reply, Exception):
         raise reply
     return reply
+
+
+def confirm_request(auction: str, digest: str, replies: list[dict[str, Any]]) -> dict[str, Any]:
+    """The ``confirm`` forwarding one bid's receipts (every server's accepting reply) to a server."""
+    bundle = [{"published": r["published"], "signature": r["receipt"]} for r in replies]
+    return {"op": "confirm", "auction": auction, "digest": digest, "receipts": bundle}
 
 
 def new_auction_id() -> str:
@@ -393,6 +448,7 @@ class RunResult:
     elapsed_s: float
     preprocess_s: float
     spec: dict[str, Any] = field(default_factory=dict)
+    committee: dict[str, Any] = field(default_factory=dict)  # the key set the servers announced (info)
 
     @property
     def ok(self) -> bool:
@@ -417,7 +473,8 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
     bids = [SealedBid(b.bidder, b.values, b.side, access.control_key) if b.side == "reserve" and b.key is None
             else b for b in bids]
     async with Coordinator(access) as co:
-        recipients = [str(i["encryption_key"]) for i in await co.info()]
+        info = await co.info()
+        recipients = [str(i["encryption_key"]) for i in info]
         await co.open(spec)
         sealed = [seal(auction, b, parties, bits=mechanism != "double", width=bits, recipients=recipients)
                   for b in bids]
@@ -431,18 +488,22 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
                 reasons.append((await co.submit([s]))[0])
         else:
             reasons = await co.submit(sealed)
+            complaints = await co.confirm([s for s, r in zip(sealed, reasons, strict=True) if r is None])
             preprocess_s = await co.wait_ready(auction)
         statements, elapsed = await co.close(auction)
     outcome, reason = agreed_outcome(statements)
+    if mechanism != "stream" and complaints:  # a server cheated at intake: no outcome counts
+        outcome, reason = None, "; ".join(complaints)
     accepted = [s for s, r in zip(sealed, reasons, strict=True) if r is None]
     winners = set(outcome["winners"]) if outcome else set()
-    openings = [s.opening for s in accepted if s.header.bidder in winners]
+    # A double auction's traders never open their curves: the outcome is price and quantities.
+    openings = [] if mechanism == "double" else [s.opening for s in accepted if s.header.bidder in winners]
     return RunResult(auction, mechanism, parties, outcome, reason,
                      [s if isinstance(s, dict) else {"status": "unreachable", "reason": str(s)} for s in statements],
                      [s.header.to_json() for s in accepted],
                      [{"bidder": s.header.bidder, "reason": r}
                       for s, r in zip(sealed, reasons, strict=True) if r is not None],
-                     openings, elapsed, preprocess_s, spec)
+                     openings, elapsed, preprocess_s, spec, key_set([str(i["signer"]) for i in info], recipients))
 
 
 def run_local(mechanism: str, bids: list[SealedBid], parties: int = 3, **kwargs: Any) -> RunResult:

@@ -3,7 +3,8 @@
 Single-value bids (every mechanism but ``double``) arrive as Shamir shares of their l
 *bits*, l the auction's width (64 by default, 128 for the Boost+ builder auction). At
 intake each server computes, locally, two masked values per bid (see
-``Engine.publish_bit_checks``); at the deadline one round of publication settles:
+``field.bit_checks``, signed in the server's receipt); at the deadline one round of
+publication settles:
 
 1. *agreement*: a bid counts only if every server accepted the same signed header.
    Bid order (the tie-break order) is by the sum of the servers' arrival numbers.
@@ -31,24 +32,27 @@ from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.privacy import mechanisms as mech
 from mevauction.privacy import messages
-from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
+from mevauction.privacy.authshare import Sh
+from mevauction.privacy.field import DEFAULT_BITS, WIDTHS, bit_checks
 from mevauction.privacy.protocol import Engine, obj
 
 MECHANISMS = ("first", "second", "builder", "topk", "double", "stream", "baseline")
-# Multiplication masks per comparison (29 in the digit merge) and per other product.
-MASKS_PER_COMPARISON = 30
+# Product masks per comparison (29 products in the digit merge, two masks each: value
+# and MAC half) and per other product.
+MASKS_PER_COMPARISON = 60
 
 
 class Rejected(Exception):
     """A bid refused at intake; the message is the reason returned to the bidder."""
 
 
-class PublicOutcome(TypedDict):
+class PublicOutcome(TypedDict, total=False):
     """What the committee opens, with bidder labels for the admitted bids' indices."""
 
     winner: str | None
     price: int | None
     winners: list[str]
+    quantities: dict[str, str]  # double only: each trader's quantity at the clearing price
 
 
 class Exclusion(TypedDict):
@@ -91,6 +95,9 @@ class Auction:
     admit: frozenset[str] | None = None  # header digests the auctioneer forwards; None: any bidder may bid
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
+    receipts: dict[str, list[Any]] = field(default_factory=dict)  # digest → forwarded receipts, unchecked
+    receipted: dict[str, list[list[int]]] = field(default_factory=dict)  # digest → every server's signed values
+    signers: list[str] = field(default_factory=list)  # every server's signing address, in server order
 
     def __post_init__(self) -> None:
         loop = asyncio.get_running_loop()
@@ -109,9 +116,13 @@ class Auction:
         bits = int(req.get("bits") or DEFAULT_BITS)
         if bits not in WIDTHS:
             raise ValueError(f"unsupported bid width {bits}; supported: {', '.join(map(str, WIDTHS))}")
-        return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=int(req["max_bids"]),
+        max_bids, grid = int(req["max_bids"]), [int(g) for g in req.get("grid") or []]
+        if mechanism == "double" and max_bids * len(grid) >= mech.MAX_CURVE_POINTS:
+            raise ValueError(f"max_bids × grid prices must be below {mech.MAX_CURVE_POINTS}, "
+                             "or the aggregates could pass 2^64 and clear at a wrong price")
+        return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=max_bids,
                    parties=parties, index=index, k=int(req.get("k") or 1),
-                   grid=[int(g) for g in req.get("grid") or []], bits=bits, controller=controller.lower(),
+                   grid=grid, bits=bits, controller=controller.lower(),
                    address_labels=req.get("address_labels") is True, caps=parse_caps(req.get("caps"), bits),
                    admit=parse_admit(req.get("admit")))
 
@@ -121,11 +132,23 @@ class Auction:
 
     @property
     def shares_per_bid(self) -> int:
-        return self.bits if self.bit_shared else len(self.grid)
+        """l bit shares, then the bidder's two check masks (``field.bit_checks``); or a curve."""
+        return self.bits + 2 if self.bit_shared else len(self.grid)
 
     def close(self) -> None:
         self.closed.set()
         self.arrived.set()
+
+    def check_receipts(self) -> None:
+        """Move forwarded receipt bundles whose every signature is its server's into
+        ``receipted`` (done at ``confirm`` once the signers are known, else at agreement)."""
+        if not self.signers:
+            return
+        for digest, bundle in list(self.receipts.items()):
+            del self.receipts[digest]
+            values = signed_values(self, digest, bundle)
+            if values is not None:
+                self.receipted[digest] = values
 
     def check_identity(self, header: messages.BidHeader) -> None:
         """Who may bid under a label: a reserve only the auctioneer; an address only its key."""
@@ -177,7 +200,7 @@ class Auction:
         self._digests.add(digest)
         self._bidders.add(header.bidder)
         if self.bit_shared:
-            published = engine.publish_bit_checks(header.digest(), values)
+            published = bit_checks(header.digest(), values, engine.p)
         else:
             rho = engine.digest_masks(header.digest(), len(values))
             published = [(v + int(r)) % engine.p for v, r in zip(values, rho, strict=True)]
@@ -205,7 +228,7 @@ def parse_admit(raw: object) -> frozenset[str] | None:
     return frozenset(d.lower() for d in raw)
 
 
-async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: np.ndarray) -> np.ndarray:
+async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: Sh) -> Sh:
     """The builders' bids with every bid above its builder's cap (its free deposit) as 0.
 
     Computed in the MPC ([bid ≤ cap]·bid), so an over-cap bid is neither awarded nor
@@ -213,7 +236,7 @@ async def within_caps(e: Engine, a: Auction, bids: list[Submission], values: np.
     β0 ≥ 0 and never sets the price max(β0, β′)). Builders without a cap are not limited.
     """
     caps = obj([a.caps.get(b.header.bidder.lower(), (1 << a.bits) - 1) for b in bids])
-    return await e.mul(await e.ge(caps, values), values)
+    return await e.mul(await e.ge(caps, values), values)  # type: ignore[no-any-return]
 
 
 def plan_material(a: Auction) -> tuple[int, int]:
@@ -230,7 +253,7 @@ def plan_material(a: Auction) -> tuple[int, int]:
     }[a.mechanism]
     if a.caps:  # one comparison and one product per bid
         comparisons, products = comparisons + n, products + n
-    return comparisons, MASKS_PER_COMPARISON * comparisons + products
+    return comparisons, MASKS_PER_COMPARISON * comparisons + 2 * products
 
 
 def _excluded(bids: list[Submission], keep: Sequence[bool] | np.ndarray, reason: str) -> list[Exclusion]:
@@ -251,14 +274,55 @@ def checks(e: Engine, a: Auction, columns: np.ndarray) -> tuple[np.ndarray, np.n
     return np.all(e.consistent_columns(flat).reshape(n, -1), axis=1), np.ones(n, dtype=bool)
 
 
+class Culprit(ConnectionAbortedError):
+    """A server proven to have cheated by its own signature: the run aborts naming it."""
+
+
+def signed_values(a: Auction, digest: str, bundle: object) -> list[list[int]] | None:
+    """Every server's check values for a bid from a forwarded bundle of receipts, or None
+    unless each receipt is signed by its server (the addresses exchanged between servers)."""
+    if not isinstance(bundle, list) or len(bundle) != len(a.signers):
+        return None
+    values = []
+    for j, r in enumerate(bundle):
+        try:
+            published = [int(v) for v in r["published"]]
+            signer = messages.recover(messages.receipt_digest(a.id, digest, j, published), str(r["signature"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if signer is None or signer != a.signers[j].lower():
+            return None
+        values.append(published)
+    return values
+
+
+def hold_to_receipts(a: Auction, views: list[Any]) -> None:
+    """Abort naming the server if it left out or changed a bid it signed a receipt for.
+
+    Each server holds others only to the receipts *it* was forwarded and checked (the
+    signatures are checked before the deadline, ``Auction.receipted``), so no server can
+    frame another with a bundle of its own making.
+    """
+    per_server = [{d: w for d, _, _, w in view} for view in views]
+    for digest, values in a.receipted.items():
+        for j, published in enumerate(per_server):
+            if digest not in published:
+                raise Culprit(f"server {j} cheated: it signed a receipt for bid {digest} and then left it out")
+            if [int(v) for v in published[digest]] != values[j]:
+                raise Culprit(f"server {j} cheated: it published check values for bid {digest} "
+                              "other than those it signed")
+
+
 async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Submission], list[Exclusion]]:
     """The bids every server accepted with the same header, with good shares, in agreed order.
 
     One round: each server publishes, per accepted bid, its digest, arrival number and
     masked check values; the checks of every commonly accepted bid are then local.
     """
-    local = [(b.digest, b.seq, b.header.bidder, b.published) for b in bids]
-    views = await e.mpc.transfer(local)
+    local = [[b.digest, b.seq, b.header.bidder, b.published] for b in bids]
+    views = await e.exchange(local)
+    a.check_receipts()
+    hold_to_receipts(a, views)
     seqs: dict[str, list[int]] = {}
     published: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
@@ -282,11 +346,17 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
     return admitted, excluded
 
 
-def bid_values(e: Engine, bids: list[Submission]) -> np.ndarray:
+def raw_values(e: Engine, bids: list[Submission]) -> np.ndarray:
     """[bid] for bit-shared bids: Σ 2^j [b_j], local."""
     if not bids:
         return np.zeros(0, dtype=object)
-    return e.from_bits(np.array([b.shares for b in bids], dtype=object))
+    return e.from_bits(np.array([b.shares[:-2] for b in bids], dtype=object))
+
+
+async def bid_values(e: Engine, bids: list[Submission]) -> Sh:
+    """The bids as authenticated pairs (one product round)."""
+    (values,) = await e.authenticate(raw_values(e, bids))
+    return values
 
 
 async def evaluate(e: Engine, a: Auction) -> Evaluation:
@@ -294,7 +364,8 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
     t0 = time.perf_counter()
     admitted, excluded = await agree(e, a, a.bids)
     if a.mechanism == "double":
-        shares = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), len(a.grid))
+        raw = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), len(a.grid))
+        (shares,) = await e.authenticate(raw)
         ok = np.all((await e.in_range(shares.reshape(-1), mech.QUANTITY_BITS)).reshape(shares.shape), axis=1)
         excluded += _excluded(admitted, ok, "value out of range")
         admitted, shares = [b for b, good in zip(admitted, ok, strict=True) if good], shares[ok]
@@ -303,15 +374,15 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
         reserves = [b for b in admitted if b.header.side == "reserve"]
         if not reserves:
             raise ConnectionAbortedError("the reserve was not admitted")
-        reserve = bid_values(e, reserves[:1])[0]
+        reserve = (await bid_values(e, reserves[:1]))[0]
         admitted = [b for b in admitted if b is not reserves[0]]
     if a.mechanism == "double":
         out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
+    elif a.mechanism == "baseline":
+        out = await baseline_second(e, raw_values(e, admitted))
     else:
-        values = bid_values(e, admitted)
-        if a.mechanism == "baseline":
-            out = await baseline_second(e, values)
-        elif a.mechanism == "topk":
+        values = await bid_values(e, admitted)
+        if a.mechanism == "topk":
             out = await mech.secure_topk(e, values, a.k)
         elif a.mechanism == "builder":
             if a.caps and len(values):
@@ -324,10 +395,14 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
             out = await mech.finish_first(e, await mech.tournament(e, values))
         else:
             out = await mech.finish_second(e, await mech.tournament(e, values, second=True))
+    await e.verify()  # whatever was opened after the last check: no server signs it unchecked
     label = lambda i: admitted[i].header.bidder
+    outcome: PublicOutcome = {"winner": None if out.winner is None else label(out.winner), "price": out.price,
+                              "winners": [label(i) for i in out.winners]}
+    if a.mechanism == "double":
+        outcome["quantities"] = {label(i): str(q) for i, q in out.quantities.items()}
     return {
-        "outcome": {"winner": None if out.winner is None else label(out.winner), "price": out.price,
-                    "winners": [label(i) for i in out.winners]},
+        "outcome": outcome,
         "admitted": [b.digest for b in admitted],
         "excluded": excluded,
         "timing": {"admission_s": t1 - t0, "mechanism_s": time.perf_counter() - t1},
@@ -353,52 +428,61 @@ async def baseline_second(e: Engine, bids: np.ndarray) -> mech.Outcome:
 
 
 async def stream(e: Engine, a: Auction) -> Evaluation:
-    """Running first-price maximum over bids in arrival order (relay replay).
+    """Running first-price maximum over bids as they arrive (relay replay).
 
-    After each arrival the servers publish the next bid's digest and check values
-    (one round), then fold it into the secret (max, index) with one comparison and one
-    selection; at close, only the final winner and price are opened. Returns the
-    per-update latencies measured at this server.
+    Servers see concurrent bids in different orders, so a step is a *round*: whenever a
+    server holds a bid not yet folded in (or the auction closed) it publishes all such
+    bids' digests and check values; the bids every server published are folded into the
+    secret (max, index) in digest order, one comparison and one selection each, and the
+    rest wait for the next round. The outcome is therefore the same at every server
+    whatever order the bids reached them in. At close, bids not at every server are
+    excluded and only the final winner and price are opened. Returns, per bid folded
+    in, the latency from its round's start, measured at this server.
     """
-    leader: tuple[np.ndarray, np.ndarray] | None = None  # [max bid], [its index]
+    leader: tuple[Sh, Sh] | None = None  # [max bid], [its index]
     admitted: list[Submission] = []
     excluded: list[Exclusion] = []
     latencies: list[float] = []
-    position = 0
+    done: set[str] = set()
     while True:
-        while position >= len(a.bids) and not a.closed.is_set():
+        while all(b.digest in done for b in a.bids) and not a.closed.is_set():
             a.arrived.clear()
             await a.arrived.wait()
-        mine = a.bids[position] if position < len(a.bids) else None
+        mine = {b.digest: b for b in a.bids if b.digest not in done}
         t0 = time.perf_counter()
-        views = await e.mpc.transfer((mine.digest, mine.published) if mine else None)
-        if mine is None or any(v is None for v in views):  # views has our own too: all stop together
+        views = await e.exchange([a.closed.is_set(), [[d, b.published] for d, b in sorted(mine.items())]])
+        final = any(v[0] for v in views)  # views has our own too: all stop after the same round
+        published = [{d: w for d, w in v[1]} for v in views]
+        common = sorted(set.intersection(*(set(p) for p in published)) & set(mine))
+        for digest in common:
+            bid = mine[digest]
+            done.add(digest)
+            consistent, in_range = checks(e, a, np.array([[p[digest]] for p in published], dtype=object))
+            if not (consistent[0] and in_range[0]):
+                why = "inconsistent shares" if not consistent[0] else "value out of range"
+                excluded += _excluded([bid], [False], why)
+                continue
+            value = await bid_values(e, [bid])
+            j = len(admitted)
+            admitted.append(bid)
+            if leader is None:
+                leader = value, e.const(obj([j]))
+            else:
+                best, idx = leader
+                new_wins = (1 - await e.ge(best, value)) % e.p
+                prod = await e.mul(e.cat([new_wins, new_wins]), e.cat([value - best, j - idx]))
+                leader = (best + prod[:1]) % e.p, (idx + prod[1:]) % e.p
+            latencies.append(time.perf_counter() - t0)  # from the round's start to this bid folded in
+        if final:
+            left = [b for d, b in sorted(mine.items()) if d not in done]
+            excluded += _excluded(left, [False] * len(left), "shares did not reach every server with the same header")
             break
-        position += 1
-        if len({v[0] for v in views}) != 1:
-            excluded += _excluded([mine], [False], "servers received different bids at this position")
-            continue
-        consistent, in_range = checks(e, a, np.array([[v[1]] for v in views], dtype=object))
-        if not (consistent[0] and in_range[0]):
-            excluded += _excluded([mine], [False], "inconsistent shares" if not consistent[0] else "value out of range")
-            continue
-        value = bid_values(e, [mine])
-        j = len(admitted)
-        admitted.append(mine)
-        if leader is None:
-            leader = value, obj([j])
-        else:
-            best, idx = leader
-            new_wins = (1 - await e.ge(best, value)) % e.p
-            prod = await e.mul(np.concatenate([new_wins, new_wins]), np.concatenate([value - best, j - idx]))
-            leader = (best + prod[:1]) % e.p, (idx + prod[1:]) % e.p
-        latencies.append(time.perf_counter() - t0)
     outcome: PublicOutcome
     if leader is None:
         outcome = {"winner": None, "price": None, "winners": []}
     else:
         best, idx = leader
-        w, price = (int(v) for v in await e.open(np.concatenate([idx, best])))
+        w, price = (int(v) for v in await e.open_output(e.cat([idx, best])))
         outcome = {"winner": admitted[w].header.bidder, "price": price, "winners": [admitted[w].header.bidder]}
     return {"outcome": outcome, "admitted": [b.digest for b in admitted], "excluded": excluded,
             "timing": {"update_latency_s": latencies}}

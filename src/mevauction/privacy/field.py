@@ -104,3 +104,25 @@ def challenges(digest: bytes, label: bytes, n: int, p: int = MODULUS) -> list[in
     """
     stream = hashlib.shake_256(b"mevauction.sealed.challenge/1" + label + digest).digest(16 * n)
     return [int.from_bytes(stream[16 * i:16 * i + 16], "little") % p for i in range(n)]
+
+
+def bit_checks(digest: bytes, values: list[int], p: int) -> list[int]:
+    """The two masked check values one server publishes for a bit-shared bid, from its
+    share message alone: ``values`` = its l bit shares, then its share of the bidder's
+    random mask ρ (degree t) and of the bidder's zero sharing z (degree 2t):
+
+    - consistency: Σ λ_j·b_j + ρ — degree t across servers iff (w.h.p.) every bit sharing is;
+    - bit check: Σ μ_j·b_j·(1 − b_j) + z — a degree-2t sharing of 0 iff (w.h.p.) every
+      b_j is 0 or 1, i.e. the bid Σ 2^j b_j is in [0, 2^l).
+
+    λ, μ are Fiat–Shamir challenges of the header digest, which commits the share
+    hashes, so the masks were fixed before them. The masks come from the bidder (not the
+    servers' PRSS) so the bidder can compute every server's values and hold a server
+    that signs other ones to account.
+    """
+    bits, rho, zero = values[:-2], values[-2], values[-1]
+    lam = challenges(digest, b"consistency", len(bits), p)
+    mu = challenges(digest, b"bits", len(bits), p)
+    combo = sum(c * b for c, b in zip(lam, bits, strict=True)) + rho
+    check = sum(u * b * (1 - b) for u, b in zip(mu, bits, strict=True)) + zero
+    return [combo % p, check % p]

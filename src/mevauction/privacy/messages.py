@@ -26,6 +26,7 @@ SHARE_DOMAIN = b"mevauction.sealed.share/1"
 HEADER_DOMAIN = b"mevauction.sealed.header/1"
 STATEMENT_DOMAIN = b"mevauction.sealed.statement/1"
 CONTROL_DOMAIN = b"mevauction.sealed.control/1"
+RECEIPT_DOMAIN = b"mevauction.sealed.receipt/1"
 CONTROL_WINDOW_MS = 60_000  # a signed control request is valid this long either side of its time
 
 
@@ -117,6 +118,12 @@ def statement_digest(statement: dict[str, Any]) -> bytes:
     """Digest a server signs over its result statement (all fields but the signature)."""
     body = {k: v for k, v in statement.items() if k != "signature"}
     return keccak(STATEMENT_DOMAIN + canonical(body))
+
+
+def receipt_digest(auction: str, digest: str, index: int, published: list[int]) -> bytes:
+    """Digest a server signs when it accepts a bid: the check values it will publish for it."""
+    return keccak(RECEIPT_DOMAIN + canonical({"auction": auction, "digest": digest.lower(), "server": index,
+                                              "published": [str(v) for v in published]}))
 
 
 def control_digest(request: dict[str, Any], time_ms: int, nonce: str) -> bytes:

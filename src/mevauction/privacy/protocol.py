@@ -26,15 +26,19 @@ that width's field (``field.modulus_for``); a server keeps one engine per width 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import math
 from collections.abc import Iterable
 from typing import Any
 
+import gmpy2
 import numpy as np
 from mpyc import asyncoro, thresha
 from mpyc.finfields import GF
 
-from mevauction.privacy.field import DEFAULT_BITS, SEC_PARAM, challenges, modulus_for
+from mevauction.privacy.authshare import Equivocation, InconsistentOpening, MacCheckFailed, Sh, cat, stack
+from mevauction.privacy.field import DEFAULT_BITS, SEC_PARAM, modulus_for
 
 DIGIT_BITS = 4
 BASE = 1 << DIGIT_BITS
@@ -85,22 +89,22 @@ def public_digits(c: np.ndarray, width: int) -> np.ndarray:
 
 
 class Pool:
-    """A first-in-first-out store of preprocessed share arrays of one kind.
+    """A first-in-first-out store of preprocessed share arrays (or pairs) of one kind.
 
     Every party takes the same amounts in the same order, so the pools stay in step;
     when one runs dry the same refill happens at the same point at every party.
     """
 
     def __init__(self) -> None:
-        self.chunks: list[np.ndarray] = []
+        self.chunks: list[Any] = []
         self.available = 0
 
-    def put(self, arr: np.ndarray) -> None:
+    def put(self, arr: Any) -> None:
         if len(arr):
             self.chunks.append(arr)
             self.available += len(arr)
 
-    def take(self, n: int) -> np.ndarray:
+    def take(self, n: int) -> Any:
         parts, need = [], n
         while need:
             head = self.chunks[0]
@@ -112,11 +116,20 @@ class Pool:
                 self.chunks[0] = head[need:]
                 need = 0
         self.available -= n
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        if len(parts) == 1:
+            return parts[0]
+        if isinstance(parts[0], Sh):
+            return cat(parts, parts[0].key, parts[0].p)
+        return np.concatenate(parts)
 
 
 class Engine:
-    """One party's view of the secure computation at one bid width: shares, masks, MPyC runtime."""
+    """One party's view of the secure computation at one bid width: shares, masks, MPyC runtime.
+
+    Secrets are authenticated pairs (``authshare.Sh``); the MAC key's share is made from
+    PRSS on a fixed common input, so engines of different widths may be made at any
+    moment. ``verify`` must pass before anything secret-dependent is output.
+    """
 
     def __init__(self, mpc: Any, bits: int = DEFAULT_BITS) -> None:  # mpc: MPyC's (untyped) runtime
         self.mpc = mpc
@@ -128,15 +141,20 @@ class Engine:
         self.m = len(mpc.parties)
         self.t = mpc.threshold
         self.pid = mpc.pid
-        self.randoms = Pool()      # [r]_t, uniformly random
+        self.randoms = Pool()      # [r]_t, uniformly random (product masks)
         self.zeros = Pool()        # [0]_2t, pseudorandom sharings of zero
-        self.digits = Pool()       # (n, l/4, 17) suffix sums of one-hot random digits
-        self.digit_values = Pool() # (n, l/4) the random digits themselves
-        self.divl = Pool()         # k-bit random high parts of comparison masks
+        self.digits = Pool()       # pairs (n, l/4, 17): suffix sums of one-hot random digits
+        self.digit_values = Pool() # pairs (n, l/4): the random digits themselves
+        self.divl = Pool()         # pairs: k-bit random high parts of comparison masks
         self._lagrange_cache: dict[tuple[int, ...], list[int]] = {}
         self.online_refills = 0  # comparison masks made after a deadline
         self._inv = {w: pow(1 << w, -1, self.p) for w in range(DIGIT_BITS, bits + 1, DIGIT_BITS)}
         self._check = self._consistency_matrix()
+        prfs = self.mpc.prfs(self.field.order)
+        self.key = int(thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
+                                                     b"mac-key:" + bytes([bits]), 1).value[0])
+        self.unchecked: list[tuple[np.ndarray, np.ndarray]] = []  # (z, r·z) made since the last check
+        self.checks = 0
 
     # -- pseudorandom secret sharing (local, no communication) --------------------
 
@@ -156,7 +174,7 @@ class Engine:
                                                self.mpc._prss_uci(), n).value
 
     def fill_masks(self, n: int) -> None:
-        """Preprocess n multiplication masks ([r]_t and [0]_2t)."""
+        """Preprocess n product masks ([r]_t and [0]_2t); an authenticated product uses two."""
         if n > 0:
             self.randoms.put(self._prss(n))
             self.zeros.put(self._prss_zero(n))
@@ -166,6 +184,13 @@ class Engine:
         if short > 0:
             self.fill_masks(short)
         return self.randoms.take(n), self.zeros.take(n)
+
+    def const(self, c: Any) -> Sh:
+        """A public constant as an authenticated pair."""
+        return Sh(np.asarray(c, dtype=object), np.asarray(c, dtype=object) * self.key, self.key, self.p)
+
+    def cat(self, parts: list[Any], axis: int = 0) -> Sh:
+        return cat(parts, self.key, self.p, axis)
 
     # -- opening and multiplication ---------------------------------------------
 
@@ -185,6 +210,26 @@ class Engine:
         senders = [(self.pid - threshold + j) % self.m for j in range(threshold)]
         return senders, await self.mpc.gather([self.mpc._receive_message(j) for j in senders])
 
+    async def exchange(self, obj: Any) -> list[Any]:
+        """Every party's JSON value, in party order, one round — MPyC's ``transfer``
+        unpickles what peers send, so a malicious server could run code in the others.
+
+        Then one more round of digests: every party must have received the same list,
+        else a server sent different values to different peers and the run aborts.
+        """
+        senders, payloads = await self._swap(json.dumps(obj, sort_keys=True).encode(), self.m - 1)
+        views: list[Any] = [None] * self.m
+        views[self.pid] = obj
+        for j, b in zip(senders, payloads, strict=True):
+            views[j] = json.loads(b)
+        digest = hashlib.sha256(json.dumps(views, sort_keys=True).encode()).digest()
+        senders, digests = await self._swap(digest, self.m - 1)
+        differ = [j for j, d in zip(senders, digests, strict=True) if d != digest]
+        if differ:
+            raise Equivocation(f"server(s) {', '.join(map(str, differ))} received a different set of "
+                               "published values: a server sent different values to different peers")
+        return views
+
     def from_bits(self, bits: np.ndarray) -> np.ndarray:
         """[Σ_j 2^j b_j] from bit shares (n, l): linear, local."""
         weights = np.array([1 << j for j in range(bits.shape[1])], dtype=object)
@@ -203,72 +248,142 @@ class Engine:
         return self._lagrange_cache[xs]
 
     async def _open_flat(self, flat: np.ndarray, threshold: int) -> np.ndarray:
-        """Reconstruct a flat array of degree-``threshold`` shares at every party (one round)."""
-        senders, payloads = await self._swap(encode(flat, self.p), threshold)
-        xs = (*(j + 1 for j in senders), self.pid + 1)
-        ys = [*(decode(b, flat.size, self.p) for b in payloads), flat]
-        reconstructed = np.zeros(flat.shape, dtype=object)
-        for c, y in zip(self._lagrange(xs), ys, strict=True):
-            reconstructed += c * y
-        return reconstructed % self.p
+        """Reconstruct a flat array of degree-``threshold`` shares at every party (one round).
 
-    async def open(self, x: np.ndarray) -> np.ndarray:
-        """Reveal a degree-t shared array to all parties (one round)."""
+        Every party sends its share to every other. A degree-t opening then has m − t − 1
+        redundant shares: they must lie on the polynomial of the first t + 1, or a
+        server sent a share that is not its own and the run aborts. (A degree-2t opening
+        has no redundancy; the MAC check catches what a server adds there.)
+        """
+        senders, payloads = await self._swap(encode(flat, self.p), self.m - 1)
+        rows: list[np.ndarray] = [flat] * self.m
+        for j, b in zip(senders, payloads, strict=True):
+            rows[j] = decode(b, flat.size, self.p)
+        w = np.array(rows, dtype=object).reshape(self.m, flat.size)
+        if threshold < self.m - 1 and not np.all(self.consistent_columns(w[: self.m])):
+            raise InconsistentOpening("an opened value's shares do not lie on one polynomial: "
+                                      "a server sent a share that is not its own")
+        coeffs = self._lagrange(tuple(range(1, threshold + 2)))
+        out = np.zeros(flat.size, dtype=object)
+        for c, y in zip(coeffs, w[: threshold + 1], strict=True):
+            out += c * y
+        return out % self.p
+
+    async def open(self, x: Sh) -> np.ndarray:
+        """Reveal a shared array to all parties (one round); its MAC half stays secret."""
         if x.size == 0:
-            return x
-        return (await self._open_flat(x.reshape(-1) % self.p, self.t)).reshape(x.shape)
+            return np.zeros(x.shape, dtype=object)
+        return (await self._open_flat(np.asarray(x.v, dtype=object).reshape(-1) % self.p, self.t)).reshape(x.shape)
 
-    async def open_product_masked(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Reveal x·y for degree-t x and y, e.g. q·ρ in a public zero test (one round)."""
-        _, z = self._masks(x.size)
-        d = (x.reshape(-1) * y.reshape(-1) + z) % self.p
-        return (await self._open_flat(d, 2 * self.t)).reshape(x.shape)
+    async def open_output(self, x: Sh) -> np.ndarray:
+        """What an auction publishes: only after every product so far passed the MAC check."""
+        await self.verify()
+        return await self.open(x)
 
-    async def mul(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """[x·y]_t from [x]_t and [y]_t, element-wise (one round)."""
-        if x.size == 0:
-            return x.copy()
-        r, z = self._masks(x.size)
-        d = (x.reshape(-1) * y.reshape(-1) + r + z) % self.p
-        opened = await self._open_flat(d, 2 * self.t)
-        return ((opened - r) % self.p).reshape(x.shape)
+    async def _products(self, pairs: list[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
+        """[x·y]_t for each (x, y) of degree-t share arrays, all in one opening round."""
+        sizes = [np.size(x) for x, _ in pairs]
+        total = sum(sizes)
+        if total == 0:
+            return [np.zeros(np.shape(x), dtype=object) for x, _ in pairs]
+        r, z = self._masks(total)
+        flat = np.concatenate([(np.asarray(x, dtype=object) * y).reshape(-1) for x, y in pairs])
+        opened = await self._open_flat((flat + r + z) % self.p, 2 * self.t)
+        out = (opened - r) % self.p
+        results, at = [], 0
+        for (x, _), n in zip(pairs, sizes, strict=True):
+            results.append(out[at:at + n].reshape(np.shape(x)))
+            at += n
+        return results
 
-    async def select(self, c: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    async def mul(self, x: Any, y: Any) -> Any:
+        """x·y element-wise (one round); a public factor needs no round."""
+        if not isinstance(x, Sh) or not isinstance(y, Sh):
+            return x * y
+        z, rz = await self._products([(x.v, y.v), (x.m, y.v)])
+        self.unchecked.append((z, rz))
+        return Sh(z, rz, self.key, self.p)
+
+    async def authenticate(self, *raws: np.ndarray) -> list[Sh]:
+        """Pairs for plain shares (bids, random values): [r·x] by one product each, one round."""
+        macs = await self._products([(np.full(np.shape(x), self.key, dtype=object), x) for x in raws])
+        pairs = []
+        for x, rx in zip(raws, macs, strict=True):
+            x = np.asarray(x, dtype=object) % self.p
+            self.unchecked.append((x, rx))
+            pairs.append(Sh(x, rx, self.key, self.p))
+        return pairs
+
+    async def verify(self) -> None:
+        """The MAC check over every pair made since the last one (see ``authshare``)."""
+        if not self.unchecked:
+            return
+        pending, self.unchecked = self.unchecked, []
+        seed = int((await self._open_flat(self._prss(1), self.t))[0])
+        rng = np.random.Generator(np.random.PCG64(seed % (1 << 128)))
+        u = w = 0
+        for z, rz in pending:
+            alpha = rng.integers(0, 1 << 63, size=np.size(z), dtype=np.int64).astype(object)
+            w += int(np.dot(alpha, np.asarray(z, dtype=object).reshape(-1)))
+            u += int(np.dot(alpha, np.asarray(rz, dtype=object).reshape(-1)))
+        (t_value,) = await self._products([(np.array([self.key], dtype=object), np.array([w % self.p], dtype=object))])
+        opened = await self._open_flat((t_value - u) % self.p, self.t)
+        self.checks += 1
+        if int(opened[0]) != 0:
+            raise MacCheckFailed("the MAC check failed: a server added an error to a product or an input; "
+                                 "nothing is output")
+
+    async def select(self, c: Sh, a: Any, b: Any) -> Sh:
         """c ? a : b for a secret bit c."""
         return (b + await self.mul(c, a - b)) % self.p
 
-    async def is_zero_public(self, q: np.ndarray) -> np.ndarray:
+    async def is_zero_public(self, q: Sh) -> np.ndarray:
         """Public [q == 0] per element, revealing nothing else: open q·ρ, ρ random."""
         if q.size == 0:
             return np.zeros(q.shape, dtype=bool)
-        rho, _ = self._masks(q.size)
-        return (await self.open_product_masked(q, rho.reshape(q.shape))) == 0
+        (rho,) = await self.authenticate(self._prss(q.size).reshape(q.shape))
+        return (await self.open(await self.mul(q, rho))) == 0
 
     # -- comparison material ------------------------------------------------------
+
+    async def random_bits(self, n: int) -> Sh:
+        """n authenticated random bits: b = (a/√(a²) + 1)/2 for random a (p ≡ 3 mod 4).
+
+        Made with the engine's own products so the MAC check covers them (MPyC's random
+        bits use its unauthenticated products).
+        """
+        (a,) = await self.authenticate(self._prss(n))
+        square = await self.open(await self.mul(a, a))
+        if not np.all(square):
+            raise ConnectionAbortedError("a random bit's square was 0; retry")  # probability n/p
+        roots = np.array([int(gmpy2.powmod(s, (self.p + 1) // 4, self.p)) for s in square], dtype=object)
+        inv_roots = np.array([int(gmpy2.invert(s, self.p)) for s in roots], dtype=object)
+        half = pow(2, -1, self.p)
+        return ((a * inv_roots + 1) * half) % self.p
 
     async def fill_digits(self, n: int) -> None:
         """Preprocess n comparison masks: l/4 random hexadecimal digits each, as one-hot suffix sums."""
         if n <= 0:
             return
         D = self.n_digits
-        bits = (await self.mpc.np_random_bits(self.field, n * D * DIGIT_BITS)).value
-        bits = bits.reshape(n, D, DIGIT_BITS)
-        b0, b1, b2, b3 = (bits[..., j] for j in range(DIGIT_BITS))
-        pair = await self.mul(np.stack([b0, b2]), np.stack([b1, b3]))
+        bits = (await self.random_bits(n * D * DIGIT_BITS)).reshape(n, D, DIGIT_BITS)
+        b0, b1, b2, b3 = (bits[:, :, j] for j in range(DIGIT_BITS))
+        pair = await self.mul(stack([b0, b2]), stack([b1, b3]))
         b01, b23 = pair[0], pair[1]
-        lo = np.stack([1 - b0 - b1 + b01, b0 - b01, b1 - b01, b01], axis=-1)
-        hi = np.stack([1 - b2 - b3 + b23, b2 - b23, b3 - b23, b23], axis=-1)
+        lo = stack([1 - b0 - b1 + b01, b0 - b01, b1 - b01, b01], axis=-1)
+        hi = stack([1 - b2 - b3 + b23, b2 - b23, b3 - b23, b23], axis=-1)
         # one_hot[v] for v = lo_index + 4·hi_index
-        one_hot = await self.mul(np.broadcast_to(hi[..., :, None], (n, D, 4, 4)).copy(),
-                                 np.broadcast_to(lo[..., None, :], (n, D, 4, 4)).copy())
+        one_hot = await self.mul(hi.reshape(n, D, 4, 1).broadcast_to((n, D, 4, 4)),
+                                 lo.reshape(n, D, 1, 4).broadcast_to((n, D, 4, 4)))
         one_hot = one_hot.reshape(n, D, BASE)
-        suffix = np.zeros((n, D, BASE + 1), dtype=object)
-        suffix[..., :BASE] = np.cumsum(one_hot[..., ::-1], axis=-1)[..., ::-1] % self.p
+        suffix = cat([one_hot.flip(-1).cumsum(-1).flip(-1) % self.p, np.zeros((n, D, 1), dtype=object)],
+                     self.key, self.p, axis=-1)
         self.digits.put(suffix)
         self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % self.p)
-        self.divl.put(self._prss(n, 1 << SEC_PARAM))
+        (divl,) = await self.authenticate(self._prss(n, 1 << SEC_PARAM))
+        self.divl.put(divl)
 
-    async def _take_digits(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    async def _take_digits(self, n: int) -> tuple[Sh, Sh, Sh]:
         short = n - self.digits.available
         if short > 0:  # preprocessing fell short: make the rest now (counted, it costs latency)
             self.online_refills += short
@@ -277,7 +392,7 @@ class Engine:
 
     # -- carry and comparison -----------------------------------------------------
 
-    async def high_bit(self, x: np.ndarray, width: int | None = None) -> np.ndarray:
+    async def high_bit(self, x: Sh, width: int | None = None) -> Sh:
         """[⌊x / 2^l⌋] for secret 0 ≤ x < 2^(l+1), l = ``width`` (≤ the engine's, default it);
         for any other x, a value ≠ 0, 1 may result.
 
@@ -295,33 +410,36 @@ class Engine:
         c = await self.open(x + r + (divl << width))
         c_low = c & ((1 << width) - 1)
         cd = public_digits(c_low, width)
-        gt = np.take_along_axis(suffix, cd[..., None] + 1, axis=-1)[..., 0]
-        eq = (np.take_along_axis(suffix, cd[..., None], axis=-1)[..., 0] - gt) % self.p
+        gt = suffix.take_along_axis(cd[..., None] + 1, axis=-1)[..., 0]
+        eq = (suffix.take_along_axis(cd[..., None], axis=-1)[..., 0] - gt) % self.p
         borrow = await self._merge_digits(gt, eq)
         return ((x - c_low + r) * self._inv[width] - borrow) % self.p
 
-    async def _merge_digits(self, gt: np.ndarray, eq: np.ndarray) -> np.ndarray:
+    async def _merge_digits(self, gt: Sh, eq: Sh) -> Sh:
         """[r > c] from per-digit [r_d > c_d], [r_d = c_d] (least significant digit first)."""
         while gt.shape[1] > 1:
             if gt.shape[1] % 2:  # a neutral least significant digit: not greater, equal
                 n = gt.shape[0]
-                gt = np.hstack([np.zeros((n, 1), dtype=object), gt])
-                eq = np.hstack([np.ones((n, 1), dtype=object), eq])
+                gt = cat([np.zeros((n, 1), dtype=object), gt], self.key, self.p, axis=1)
+                eq = cat([np.ones((n, 1), dtype=object), eq], self.key, self.p, axis=1)
             gt_lo, gt_hi = gt[:, 0::2], gt[:, 1::2]
             eq_lo, eq_hi = eq[:, 0::2], eq[:, 1::2]
             if gt_hi.shape[1] == 1:
                 gt = (gt_hi + await self.mul(eq_hi, gt_lo)) % self.p
                 break
-            prod = await self.mul(np.stack([eq_hi, eq_hi]), np.stack([gt_lo, eq_lo]))
+            prod = await self.mul(stack([eq_hi, eq_hi]), stack([gt_lo, eq_lo]))
             gt, eq = (gt_hi + prod[0]) % self.p, prod[1]
         return gt[:, 0]
 
-    async def ge(self, a: np.ndarray, b: np.ndarray, width: int | None = None) -> np.ndarray:
+    async def ge(self, a: Any, b: Any, width: int | None = None) -> Sh:
         """[a ≥ b] for secret 0 ≤ a, b < 2^l, l = ``width`` (default: the engine's), element-wise."""
         width = self.bits if width is None else width
-        return await self.high_bit((a - b + (1 << width)) % self.p, width)
+        diff = a - b + (1 << width)
+        if not isinstance(diff, Sh):
+            diff = self.const(diff)
+        return await self.high_bit(diff % self.p, width)
 
-    async def in_range(self, y: np.ndarray, width: int) -> np.ndarray:
+    async def in_range(self, y: Sh, width: int) -> np.ndarray:
         """Public [0 ≤ y < 2^l], l = ``width``, for *arbitrary* field elements y (e.g. a cheater's shares).
 
         q = (y − (y mod 2^l as reconstructed)) / 2^l is 0 exactly when y is the field
@@ -356,29 +474,6 @@ class Engine:
         prfs = self.mpc.prfs(self.field.order)
         return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                              b"consistency:" + digest, n).value
-
-    def digest_zero_masks(self, digest: bytes, n: int) -> np.ndarray:
-        """[0]_2t for the bid with this header digest (PRSS zero sharing, order-independent)."""
-        prfs = self.mpc.prfs(self.field.order)
-        return thresha.np_pseudorandom_share_0(self.field, self.m, self.pid, prfs,
-                                               b"bitcheck:" + digest, n).value
-
-    def publish_bit_checks(self, digest: bytes, bits: list[int]) -> list[int]:
-        """What this server publishes at the deadline about one bid's bit shares [b_j]_t.
-
-        - consistency: Σ λ_j [b_j] + [ρ]_t — every bit sharing has degree t iff (w.h.p.)
-          this combination has;
-        - bit check: Σ μ_j [b_j]·(1 − [b_j]) + [0]_2t — a degree-2t sharing of 0 iff
-          (w.h.p.) every b_j is 0 or 1, i.e. the bid Σ 2^j b_j is in [0, 2^l) (l bit shares).
-        λ, μ are Fiat–Shamir challenges of the digest; ρ and the zero sharing are PRSS
-        keyed by it, so each published value is masked and reveals only the check.
-        Computed at intake: local, no communication.
-        """
-        lam = challenges(digest, b"consistency", len(bits), self.p)
-        mu = challenges(digest, b"bits", len(bits), self.p)
-        combo = sum(c * b for c, b in zip(lam, bits, strict=True)) + int(self.digest_masks(digest, 1)[0])
-        check = sum(u * b * (1 - b) for u, b in zip(mu, bits, strict=True)) + int(self.digest_zero_masks(digest, 1)[0])
-        return [combo % self.p, check % self.p]
 
     def zero_at_origin(self, w: np.ndarray) -> np.ndarray:
         """Per column of all m published degree-2t shares (rows = parties): is the secret 0?"""

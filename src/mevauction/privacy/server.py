@@ -12,8 +12,12 @@ server runs with ``--ssl``, the default of local committees), one request → on
   key, see ``envelope``) or {header, shares, nonce} (sent by the bidder over TLS) →
   accepted with a sequence number, or rejected with a reason (unknown/closed auction =
   late, bad signature, label not the signer's, reserve not from the auctioneer, envelope
-  that does not open, share hash mismatch, duplicate);
+  that does not open, share hash mismatch, duplicate); an accepted bid's reply carries
+  this server's check values for it and its signature over them (the *receipt*);
 - ``status`` {auction} → whether preprocessing is done;
+- ``confirm`` {auction, digest, receipts} → every server's signed receipt of one bid,
+  forwarded by its bidder; the servers hold each other to them at agreement;
+- ``headers`` {auction} → after the close, the signed headers of the bids taken (public);
 - ``close`` {auction} → the deadline: the committee computes, the reply is this server's
   signed statement (or an ``aborted`` statement);
 - ``shutdown`` → all servers leave MPyC together and exit.
@@ -63,7 +67,8 @@ class ServerConfig:
     ssl: bool = False
     tls_dir: str | None = None
     controller: str = ""  # address of the auctioneer's key: the only one that may open, close, stop
-    key_file: str | None = None  # where this server keeps its encryption key (None: fresh, in memory)
+    key_file: str | None = None  # where this server keeps its encryption key, and beside it its
+    # signing key (``<key_file>.signer``); None: fresh keys, in memory
 
 
 CONTROL_OPS = ("open", "close", "shutdown")
@@ -74,14 +79,20 @@ class CommitteeServer:
         self.config = config
         self.mpc = mpc
         self.engines: dict[int, Engine] = {}  # bid width → its engine
-        self.key = messages.new_key()
+        # The signing key is kept beside the encryption key, so the committee's published key
+        # set (``LocalCommittee.key_set``) stays the one transcripts are checked against.
+        self.key = (envelope.load_or_create_key(Path(config.key_file + ".signer")) if config.key_file
+                    else messages.new_key())
         self.signer = messages.address(self.key)
+        if config.key_file:
+            Path(config.key_file + ".signer.address").write_text(self.signer + "\n")
         self.box_key = (envelope.load_or_create_key(Path(config.key_file)) if config.key_file
                         else messages.new_key())
         self.controls_seen: dict[str, int] = {}  # nonce → time of the control requests accepted
         self.auctions: dict[str, Auction] = {}
         self.jobs: asyncio.Queue[Auction | None] = asyncio.Queue()  # None: shut down
         self.stopping = asyncio.Event()
+        self.signers: list[str] | None = None  # every server's signing address, in server order
 
     def engine(self, bits: int) -> Engine:
         """The engine (field, preprocessed pools) of one bid width, made on first use.
@@ -143,11 +154,17 @@ class CommitteeServer:
             return self.open_auction(req)
         if op == "bid":
             return self.accept_bid(req)
+        if op == "confirm":
+            return self.confirm(req)
         auction = self.auctions.get(str(req.get("auction")))
         if op == "status":
             if auction is None:
                 return {"ok": False, "reason": "unknown auction"}
             return {"ok": True, "ready": auction.ready.is_set(), "preprocess_s": auction.preprocess_s}
+        if op == "headers":  # public commitments, once the auction is decided (bidder-side submissions)
+            if auction is None or not auction.result.done():
+                return {"ok": False, "reason": "unknown auction, or not closed yet"}
+            return {"ok": True, "headers": [b.header.to_json() for b in auction.bids]}
         if op == "close":
             if auction is None:
                 return {"ok": False, "reason": "unknown auction"}
@@ -164,6 +181,7 @@ class CommitteeServer:
             return {"ok": False, "reason": "auction id already used"}
         a = Auction.from_request(req, parties=len(self.mpc.parties), index=self.config.index,
                                  controller=self.config.controller)
+        a.signers = self.signers or []
         self.auctions[auction_id] = a
         self.jobs.put_nowait(a)
         return {"ok": True}
@@ -178,7 +196,25 @@ class CommitteeServer:
             seq = a.accept(header, shares, nonce, self.engine(a.bits))
         except Rejected as exc:
             return {"ok": False, "reason": str(exc)}
-        return {"ok": True, "seq": seq}
+        published = a.bids[seq].published
+        receipt = messages.sign(messages.receipt_digest(a.id, a.bids[seq].digest, self.config.index, published),
+                                self.key)
+        return {"ok": True, "seq": seq, "published": [str(v) for v in published], "receipt": receipt}
+
+    def confirm(self, req: dict[str, Any]) -> dict[str, Any]:
+        """A bid's receipts from every server, forwarded by its bidder (checked at agreement)."""
+        a = self.auctions.get(str(req.get("auction")))
+        digest = str(req.get("digest", "")).lower()
+        receipts = req.get("receipts")
+        if a is None or a.closed.is_set():
+            return {"ok": False, "reason": "unknown or closed auction"}
+        if digest not in {b.digest for b in a.bids}:
+            return {"ok": False, "reason": "not a bid this server accepted"}
+        if not isinstance(receipts, list) or len(receipts) != len(self.mpc.parties):
+            return {"ok": False, "reason": f"expected {len(self.mpc.parties)} receipts"}
+        a.receipts[digest] = receipts
+        a.check_receipts()  # before the deadline, so agreement costs no signature checks
+        return {"ok": True}
 
     def share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
         """(shares, nonce) of a bid: opened from its envelope, or as sent over TLS."""
@@ -224,8 +260,12 @@ class CommitteeServer:
     async def run_auction(self, a: Auction) -> None:
         e = self.engine(a.bits)
         t0 = time.perf_counter()
+        if self.signers is None:  # over the authenticated server links: whose receipts count
+            self.signers = [str(v) for v in await self.guarded(e.exchange(self.signer))]
+        a.signers = self.signers
         comparisons, masks = plan_material(a)
         await self.guarded(e.fill_digits(comparisons - e.digits.available))
+        await self.guarded(e.verify())  # the material is checked before any bid touches it
         e.fill_masks(masks - e.randoms.available)
         # Millions of preprocessed shares: collect once now and freeze them out of the
         # cyclic collector, so no full collection walks them after the deadline.

@@ -35,11 +35,38 @@ def build(result: RunResult, threshold: int) -> dict[str, Any]:
             "k": result.spec.get("k", 1), "grid": result.spec.get("grid", []),
             "outcome": result.outcome, "status": "ok" if result.ok else "aborted", "reason": result.reason,
             "headers": result.headers, "rejected": result.rejected,
-            "statements": result.statements, "openings": result.openings}
+            "statements": result.statements, "openings": result.openings, "committee": result.committee}
 
 
-def verify(doc: object) -> list[str]:
-    """Problems found in a transcript; an empty list means it checks out."""
+def _signer_problems(doc: dict[str, Any], pinned: dict[str, Any] | None) -> list[str]:
+    """Each statement signed by its own server's published key, the key set the pinned one."""
+    committee = doc.get("committee") or {}
+    members = committee.get("members") if isinstance(committee, dict) else None
+    if not isinstance(members, list) or len(members) != int(doc.get("parties", 0)):
+        return ["the transcript names no committee key set"]
+    problems = []
+    if pinned is None:
+        problems.append("the committee's keys are not pinned (pass its published key set): "
+                        "a transcript re-signed with other keys would look the same")
+    elif [str(m.get("signer", "")).lower() for m in pinned.get("members", [])] != [
+            str(m.get("signer", "")).lower() for m in members]:
+        problems.append("the servers' signing keys are not the pinned committee's")
+    for j, st in enumerate(doc.get("statements", [])):
+        index = st.get("server")
+        if not isinstance(index, int) or not 0 <= index < len(members):
+            problems.append(f"statements[{j}]: no server index")
+        elif str(st.get("signer", "")).lower() != str(members[index].get("signer", "")).lower():
+            problems.append(f"statements[{j}]: not signed by server {index}'s published key")
+    return problems
+
+
+def verify(doc: object, committee: dict[str, Any] | None = None) -> list[str]:
+    """Problems found in a transcript; an empty list means it checks out.
+
+    ``committee``: the committee's published key set (``mevauction.committee/1``) the
+    statements must be signed with; without it the check fails (nothing pins the keys).
+    An aborted auction never checks out: it has no outcome to vouch for.
+    """
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         return [f"not a {FORMAT} document"]
     auction = doc.get("auction")
@@ -62,9 +89,11 @@ def verify(doc: object) -> list[str]:
             problems.append(f"headers[{i}]: signature does not match signer {header.signer}")
         headers["0x" + header.digest().hex()] = header
     if doc.get("status") != "ok":
+        problems.append(f"the auction was aborted ({doc.get('reason') or 'no reason given'}): no outcome")
         if doc.get("outcome"):
             problems.append("an aborted auction must not publish an outcome")
         return problems
+    problems += _signer_problems(doc, committee)
     statements = doc.get("statements", [])
     if len(statements) != m:
         problems.append(f"expected {m} server statements, found {len(statements)}")
@@ -95,6 +124,8 @@ def verify(doc: object) -> list[str]:
         if w not in admitted_bidders:
             problems.append(f"winner {w} is not an admitted bidder")
     opened = {o.get("bidder"): o for o in doc.get("openings", [])}
+    if doc.get("mechanism") == "double":  # traders keep their curves: nothing to open
+        return problems
     for w in outcome.get("winners", []):
         if w not in opened:
             problems.append(f"winner {w} has not opened its commitment")
@@ -125,12 +156,16 @@ def _check_opening(o: dict[str, Any], auction: str, committee: tuple[int, int, i
         if messages.share_hash(auction, who, j, shares[j], nonces[j]) != header.share_hashes[j]:
             problems.append(f"opening of {who}: share {j} does not match its signed hash")
     secrets = []
+    bit_shared = mechanism != "double"
     for v in range(len(shares[0])):
         column = [shares[j][v] for j in range(m)]
-        if not consistent(column, t, p):
+        zero_mask = bit_shared and v == len(shares[0]) - 1  # the bidder's degree-2t zero sharing
+        degree = 2 * t if zero_mask else t
+        if not consistent(column, degree, p) or (zero_mask and interpolate(list(enumerate(column, 1)), p=p)):
             problems.append(f"opening of {who}: shares of value {v} are inconsistent")
         secrets.append(interpolate(list(enumerate(column, 1))[: t + 1], p=p))
-    if mechanism != "double":  # a bid shared as its bits
+    if bit_shared:  # a bid shared as its bits, then the two check masks (field.bit_checks)
+        secrets = secrets[:-2]
         if (len(secrets) != bits or any(b not in (0, 1) for b in secrets)
                 or values[:1] != [sum(b << j for j, b in enumerate(secrets))]):
             problems.append(f"opening of {who}: shares do not reconstruct the opened bid bit by bit")

@@ -1,0 +1,117 @@
+"""Submitted builder algorithms: sandbox start + teardown, and 8 algorithms on a 400-order slot.
+
+    PYTHONPATH=src python benchmarks/algorithms.py [--repeats 30] [--orders 400] [--budget-ms 1000]
+
+1. Start + teardown: one algorithm that submits an empty block at once, run through
+   ``run_algorithms`` (jail, slot message, submit, reap, clean up), median of N; beside
+   it, the same interpreter started bare (no jail) in the same run, as the baseline.
+   The same for a wasm module that submits at once (engine, compile, instantiate, run).
+2. Eight algorithms (2 template, 3 greedy-with-lookahead, 3 local search) on one
+   generated amm slot, all at once within the budget: how many submitted in time, the
+   wall time of the whole step, and the auction's deadline-to-result with and without
+   them (run_auction, same slot), i.e. how much the algorithms add.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from mevauction.intake import workloads
+from mevauction.intake.scenario import parse_scenario
+from mevauction.mechanism.boost import AuctionInput, run_auction
+from mevauction.mechanism.builders import BuilderSubmission, run_programs
+from mevauction.sandbox.jail import GUEST_PYTHON, Limits, Program, guest_file
+from mevauction.sandbox.runner import run_algorithms
+
+ROOT = Path(__file__).resolve().parents[1]
+NOOP = b"import mevalgo\nmevalgo.run(lambda slot, sim: ([], 0))\n"
+NOOP_WAT = """(module (import "mev" "submit" (func $submit (param i32 i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "build") (result i32) (call $submit (i32.const 0) (i32.const 0) (i32.const -1)) (i32.const 0)))"""
+
+
+def start_teardown(repeats: int) -> tuple[float, float, float, float]:
+    import wasmtime
+
+    world = parse_scenario(workloads.generate("amm", 20, 0)).world
+    ids = list(world.orders)
+    jailed, bare, wasm, first = [], [], [], []
+    noop_wasm = Program("wasm", wasmtime.wat2wasm(NOOP_WAT))
+    for k in range(repeats):
+        # A module never seen before (a distinct global): compiled in this run.
+        fresh = Program("wasm", wasmtime.wat2wasm(NOOP_WAT[:-1] + f" (global $g{k} i32 (i32.const {k})))"))
+        t = time.perf_counter()
+        run_algorithms(world, [("fresh", fresh)], ids, Limits(budget_ms=2000))
+        first.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        res = run_algorithms(world, [("noop", noop_wasm)], ids, Limits(budget_ms=2000))
+        wasm.append(time.perf_counter() - t)
+        assert res["noop"].submission is not None, res["noop"].reason
+        t = time.perf_counter()
+        res = run_algorithms(world, [("noop", Program("python", NOOP))], ids, Limits(budget_ms=2000))
+        jailed.append(time.perf_counter() - t)
+        assert res["noop"].submission is not None, res["noop"].reason
+        t = time.perf_counter()
+        subprocess.run([GUEST_PYTHON, "-I", "-S", "-B", "-c", "import json"], check=True)
+        bare.append(time.perf_counter() - t)
+    ms = [statistics.median(x) * 1000 for x in (jailed, bare, wasm, first)]
+    return ms[0], ms[1], ms[2], ms[3]
+
+
+def eight(orders: int, budget_ms: int) -> None:
+    doc = workloads.generate("amm", orders, 7, builders=[])
+    world = parse_scenario(doc).world
+    code = {"template": guest_file("template.py"),
+            "greedy_lookahead": (ROOT / "examples/algorithms/greedy_lookahead.py").read_bytes(),
+            "local_search": (ROOT / "examples/algorithms/local_search.py").read_bytes()}
+    names = ["template"] * 2 + ["greedy_lookahead"] * 3 + ["local_search"] * 3
+    subs = [BuilderSubmission(f"{n}-{k}", None, None, None, Program("python", code[n], n))
+            for k, n in enumerate(names)]
+    limits = Limits(budget_ms=budget_ms)
+    t = time.perf_counter()
+    base = run_auction(AuctionInput(world, (), 0))
+    without = time.perf_counter() - t
+    t = time.perf_counter()
+    report = run_auction(AuctionInput(world, subs, 0, algorithm_limits=limits))
+    with_algos = time.perf_counter() - t
+    rest = [i for i in world.orders if i not in set(report.conflict_free)]
+    t = time.perf_counter()
+    runs = run_programs(world, subs, rest, limits)
+    step = time.perf_counter() - t
+    in_time = [c for c in report.builders if c.valid]
+    print(f"8 algorithms, {orders}-order amm slot ({len(report.default.block.orders)} in o*), budget {budget_ms} ms, "
+          f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    for c in report.builders:
+        run = c.run
+        print(f"  {c.id:20s} {'valid' if c.valid else 'INVALID: ' + str(c.reason)[:60]:30s} "
+              f"value {c.block.value / 1e18:.6f} ETH  wall {run.wall_ms if run else 0:.0f} ms  "
+              f"requests {run.requests if run else 0}")
+    print(f"  default β0 {base.beta0 / 1e18:.6f} ETH; winner {report.winner}")
+    print(f"  submitted in time: {len(in_time)}/8")
+    print(f"  the algorithm step alone (run_programs, again): {step * 1000:.0f} ms, "
+          f"{sum(r.submission is not None for r in runs.values())}/8 submitted")
+    print(f"  auction without algorithms {without * 1000:.0f} ms, with {with_algos * 1000:.0f} ms: "
+          f"+{(with_algos - without) * 1000:.0f} ms (budget {budget_ms} ms)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--orders", type=int, default=400)
+    ap.add_argument("--budget-ms", type=int, default=1000)
+    args = ap.parse_args()
+    jailed, bare, wasm, first = start_teardown(args.repeats)
+    print(f"sandbox start + teardown (Python, median of {args.repeats}): {jailed:.1f} ms jailed run "
+          f"(target ≤ 50 ms); bare interpreter start {bare:.1f} ms; ratio {jailed / bare:.2f}×")
+    print(f"sandbox start + teardown (wasm, median of {args.repeats}): {wasm:.1f} ms (target ≤ 10 ms) for a module "
+          f"run before (compiled code cached); {first:.1f} ms for a module never seen (Cranelift compile)")
+    eight(args.orders, args.budget_ms)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""A builder algorithm for mevauction (protocol mevauction.algorithm/1).
+
+Run it on a generated slot:   mevauction algorithm check THIS_FILE
+Name it in a scenario:        {"id": "me", "script": "THIS_FILE"}
+
+It runs jailed: no network, no files but Python's standard library and `mevalgo`,
+a wall-clock budget (slot.time_left()), limits on CPU, memory and processes.
+"""
+
+import mevalgo
+
+
+def build(slot, sim):
+    # Each order alone on the parent state: what it pays at the top of the block.
+    alone = {}
+    for order in slot.orders:
+        alone[order.id] = sim.push(order.id).bid
+        sim.pop()
+    # Greedy: best payer first; keep an order only if it still succeeds and pays.
+    block, value = [], 0
+    for oid in sorted(alone, key=lambda i: -alone[i]):
+        if slot.time_left() < 0.05:
+            break
+        out = sim.push(oid)
+        if out.success and out.bid > 0:
+            block.append(oid)
+            value += out.bid
+        else:
+            sim.pop()
+    # Bid the block's value ("truthful"), or any integer amount of wei.
+    return block, value
+
+
+if __name__ == "__main__":
+    mevalgo.run(build)

@@ -1,0 +1,218 @@
+"""The Python runtime: an algorithm in a bubblewrap jail, with rlimits.
+
+What the jailed process has (and why):
+
+- its own user, pid, network, IPC, UTS and cgroup namespaces (``--unshare-all``):
+  no network interface but loopback, no view of any process outside the jail;
+- a fresh, otherwise unused uid per run: RLIMIT_NPROC counts per uid, so a fork
+  bomb exhausts only its own count, and no run can signal or ptrace another;
+- a read-only root: ``/usr`` (the system Python and its standard library) and
+  ``/algo`` (this run's copy of the algorithm, ``mevalgo`` and the boot script);
+  a small private ``/tmp`` that disappears with the run; no ``/etc``, no ``/work``,
+  no database, keys or other builders' code; an empty environment;
+- rlimits (hard = soft, set by prlimit before bwrap): CPU seconds, address space,
+  processes, file size, open files, no core; the host adds the wall-clock budget and
+  kills the jail when it is spent.
+
+Only stdin and stdout reach the host (stderr goes to a capped file the host reads
+for the reason it reports). On x86_64 a seccomp filter (:mod:`.seccomp`) also makes
+the syscalls an algorithm never needs fail: sockets, ptrace, namespaces, mounts,
+keyrings, BPF, io_uring, module loading.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from mevauction.sandbox.seccomp import filter_bytes
+
+BWRAP = "bwrap"
+PRLIMIT = "/usr/bin/prlimit"
+SETPRIV = "/usr/bin/setpriv"
+# The jail's interpreter: the system Python, which lives entirely under /usr.
+GUEST_PYTHON = "/usr/bin/python3"
+MIB = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What one algorithm run may use. The wall-clock budget is the one that binds."""
+
+    budget_ms: int = 1000
+    memory_bytes: int = 256 * MIB  # RLIMIT_AS of the interpreter
+    processes: int = 16  # RLIMIT_NPROC of the run's uid (threads count)
+    file_bytes: int = 1 * MIB  # RLIMIT_FSIZE: stderr file and anything in /tmp
+    open_files: int = 32  # RLIMIT_NOFILE
+    tmp_bytes: int = 4 * MIB  # size of the private /tmp
+    output_bytes: int = 32 * MIB  # all of stdout together
+    wasm_memory_bytes: int = 64 * MIB  # the wasm store's linear memory
+    wasm_fuel: int = 2_000_000_000  # wasm instructions (roughly), deterministic
+
+    @property
+    def cpu_seconds(self) -> int:
+        return self.budget_ms // 1000 + 1
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A submitted algorithm: its runtime and its code."""
+
+    runtime: str  # "python" or "wasm"
+    code: bytes
+    name: str = "algorithm"
+
+
+def guest_file(name: str) -> bytes:
+    return resources.files("mevauction.sandbox.guest").joinpath(name).read_bytes()
+
+
+def _work_root() -> str | None:
+    # Memory-backed when possible: each run writes three small files.
+    return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
+
+
+@cache
+def jail_problem() -> str | None:
+    """Why the jail cannot run on this machine, or None when it can."""
+    if shutil.which(BWRAP) is None:
+        return "bubblewrap (bwrap) is not installed (scripts/setup.sh installs it)"
+    for tool in (PRLIMIT, SETPRIV):
+        if not os.path.exists(tool):
+            return f"{tool} is missing (Debian util-linux)"
+    if not os.path.exists(GUEST_PYTHON):
+        return f"{GUEST_PYTHON} is missing (the jail runs the system Python)"
+    try:
+        probe = subprocess.run([*_limits_prefix(Limits()), BWRAP, "--unshare-all", "--ro-bind", "/usr", "/usr",
+                                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
+                                GUEST_PYTHON, "-I", "-S", "-c", "pass"],
+                               capture_output=True, timeout=10, env={})
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap failed to start: {exc}"
+    if probe.returncode != 0:
+        tail = probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
+        return f"bwrap cannot create namespaces here (user namespaces disabled?): {tail[0]}"
+    return None
+
+
+def _fresh_uid() -> int:
+    # Far above any uid a system hands out; unique per run with overwhelming odds.
+    return (1 << 24) + secrets.randbelow(1 << 29)
+
+
+def _jail_uid() -> int | None:
+    # Not root: we already are an unprivileged uid, and cannot change it.
+    return _fresh_uid() if os.geteuid() == 0 else None
+
+
+def _limits_prefix(limits: Limits) -> list[str]:
+    """prlimit (hard = soft) and, as root, setpriv to a fresh uid with no groups."""
+    cpu = limits.cpu_seconds
+    prefix = [PRLIMIT, f"--cpu={cpu}:{cpu + 1}", f"--as={limits.memory_bytes}",
+              f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}",
+              f"--nofile={limits.open_files}", "--core=0", "--"]
+    uid = _jail_uid()
+    if uid is not None:
+        prefix += [SETPRIV, f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+    return prefix
+
+
+class Jailed:
+    """One running jail: its process, its pipes, and the directory to remove after."""
+
+    def __init__(self, program: Program, limits: Limits):
+        self.workdir = Path(tempfile.mkdtemp(prefix="mevalgo-", dir=_work_root()))
+        self.workdir.chmod(0o711)  # the jail's uid may traverse it to /algo, not list it
+        algo = self.workdir / "algo"
+        (algo / "lib").mkdir(parents=True)
+        (algo / "main.py").write_bytes(program.code)
+        (algo / "boot.py").write_bytes(guest_file("boot.py"))
+        (algo / "lib" / "mevalgo.py").write_bytes(guest_file("mevalgo.py"))
+        for path in (algo, algo / "lib"):
+            path.chmod(0o755)
+        for path in (algo / "main.py", algo / "boot.py", algo / "lib" / "mevalgo.py"):
+            path.chmod(0o644)
+        self.stderr_path = self.workdir / "stderr"
+        self.seccomp_fd: int | None = None
+        bpf = filter_bytes()
+        if bpf is not None:
+            (self.workdir / "seccomp.bpf").write_bytes(bpf)
+            self.seccomp_fd = os.open(self.workdir / "seccomp.bpf", os.O_RDONLY)
+        try:
+            self.proc = self._start(self.argv(algo, limits), limits)
+        finally:
+            if self.seccomp_fd is not None:
+                os.close(self.seccomp_fd)
+        self.status: int | None = None
+
+    def argv(self, algo: Path, limits: Limits) -> list[str]:
+        """The jail's command line (a test's control arm replaces it to show the attacks work)."""
+        return [
+            # --as-pid-1: no bwrap init inside; the algorithm is alone in its pid namespace,
+            # with no parent it could signal or ptrace (its parent pid is 0).
+            BWRAP, "--unshare-all", "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv",
+            "--cap-drop", "ALL", "--hostname", "algorithm",
+            "--ro-bind", "/usr", "/usr", "--symlink", "usr/lib", "/lib",
+            "--symlink", "usr/lib64", "/lib64", "--symlink", "usr/bin", "/bin",
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
+            "--ro-bind", str(algo), "/algo", "--chdir", "/algo",
+            "--remount-ro", "/",
+            *(["--seccomp", str(self.seccomp_fd)] if self.seccomp_fd is not None else []),
+            GUEST_PYTHON, "-I", "-S", "-B", "/algo/boot.py",
+        ]
+
+    def _start(self, argv: list[str], limits: Limits) -> subprocess.Popen[bytes]:
+        # Limits and the uid change are done by prlimit and setpriv (util-linux) in front
+        # of bwrap, not by preexec_fn/user=: those force a full fork of this (possibly
+        # large) process, ≈ 200 ms each under load, while a plain Popen can vfork.
+        with open(self.stderr_path, "wb") as err:
+            os.chmod(self.stderr_path, 0o600)
+            # env={}: bwrap's own process is visible to nothing in the jail (--as-pid-1),
+            # but it must not carry the service's environment either.
+            return subprocess.Popen(
+                [*_limits_prefix(limits), *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                close_fds=True, env={}, pass_fds=(self.seccomp_fd,) if self.seccomp_fd is not None else ())
+
+    def kill(self) -> None:
+        if self.status is None:
+            try:
+                # os.kill, not Popen.kill: Popen polls first and may reap the process,
+                # and reap() then finds no child. Only reap() waits for it, so the pid is
+                # still ours. --die-with-parent takes the jail's pid namespace along.
+                os.kill(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def reap(self) -> None:
+        """Wait for the jail (killed by then, or exited)."""
+        if self.status is None:
+            _, status = os.waitpid(self.proc.pid, 0)
+            self.status = os.waitstatus_to_exitcode(status)
+            self.proc.returncode = self.status
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                if pipe:
+                    pipe.close()
+            except OSError:
+                pass
+
+    def stderr_tail(self, lines: int = 1) -> str:
+        try:
+            with open(self.stderr_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.stderr_path) - 4096))
+                text = f.read().decode(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return " | ".join(text[-lines:])[-300 * lines:]
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -1,0 +1,219 @@
+"""The host's side of ``mevauction.algorithm/1``: one algorithm's session on a world.
+
+Every message is one JSON object on one line. The host writes the slot first::
+
+    {"protocol": "mevauction.algorithm/1", "slot": {"orders": [{"id", "txs", "gas",
+     "reads", "writes"}], "block_gas_limit", "gas_metering", "budget_ms", "deadline"}}
+
+(``deadline``: the host's CLOCK_MONOTONIC, in seconds, at which the run is killed;
+the jail shares that clock.)
+
+then answers each request with one line:
+
+- ``{"op": "push", "id"}`` → ``{"success", "bid", "gas_used", "error", "depth"}``
+- ``{"op": "pop"}`` → ``{"depth"}``
+- ``{"op": "simulate", "sequence": [...]}`` → ``{"results": [{"id", "success", "bid",
+  "gas_used", "error"}], "value"}`` — a fresh block from the parent state; the
+  push/pop stack is unchanged;
+- ``{"op": "submit", "sequence": [...], "bid": "<wei>" | "truthful"}`` ends the run.
+
+Amounts are decimal strings. A request the host cannot serve (unknown op or order,
+pop on an empty block) is answered ``{"error": ...}`` and the session goes on; a line
+that is not JSON, or too long, ends it (:class:`ProtocolViolation`).
+
+The session enforces what the world's cursor leaves to its callers (worlds/base.py
+rule 3): an order sharing a transaction with the block so far fails without being
+executed. Worlds with one live cursor (``evm``) are shared by all sessions of the
+slot: a session whose cursor was superseded replays its own stack first (rule 2
+makes the replay exact).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mevauction.worlds.base import Cursor, Outcome, StaleCursor, World
+
+PROTOCOL = "mevauction.algorithm/1"
+MAX_LINE = 1 << 20  # bytes in one request line
+
+
+class ProtocolViolation(Exception):
+    """The algorithm broke the protocol; the message is the reason reported for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    sequence: tuple[str, ...]
+    bid: int | None  # None: "truthful"
+
+
+def slot_message(world: World, order_ids: Sequence[str], budget_ms: int, deadline: float) -> bytes:
+    """The first line an algorithm reads: the orders of M \\ S, nothing about who else runs."""
+    orders = []
+    for oid in order_ids:
+        order = world.orders[oid]
+        acc = world.access(oid)
+        orders.append({"id": oid, "txs": list(order.txs), "gas": order.gas,
+                       "reads": sorted(acc.reads), "writes": sorted(acc.writes)})
+    slot = {"orders": orders, "block_gas_limit": world.block_gas_limit,
+            "gas_metering": world.gas_metering, "budget_ms": budget_ms, "deadline": round(deadline, 6)}
+    return (json.dumps({"protocol": PROTOCOL, "slot": slot}, separators=(",", ":")) + "\n").encode()
+
+
+def _outcome(oid: str, success: bool, bid: int, gas: int, error: str | None) -> dict[str, Any]:
+    return {"id": oid, "success": success, "bid": str(bid), "gas_used": gas, "error": error}
+
+
+class WorldHost:
+    """One slot's world shared by its sessions; serialises access to it."""
+
+    def __init__(self, world: World, order_ids: Sequence[str]):
+        self.world = world
+        self.allowed = frozenset(order_ids)
+        self.order = list(order_ids)  # the slot message's order: wasm modules name orders by index
+        self.lock = threading.Lock()
+        # Which session's cursor is the live one, for worlds with one live cursor.
+        self.live_owner: object = None
+
+
+class Session:
+    """The push/pop stack of one algorithm, and its requests answered on the world."""
+
+    def __init__(self, host: WorldHost):
+        self.host = host
+        self.stack: list[tuple[str, bool]] = []  # (order id, executed and succeeded)
+        self.txs: list[str] = []
+        self.cursor: Cursor | None = None
+        self.requests = 0
+
+    # -- cursor bookkeeping (called with the host lock held) -------------------
+    def _fresh_cursor(self) -> Cursor:
+        cur = self.host.world.cursor()
+        self.host.live_owner = self
+        return cur
+
+    def _own_cursor(self) -> Cursor:
+        limited = self.host.world.max_live_cursors is not None
+        if self.cursor is None or (limited and self.host.live_owner is not self):
+            self.cursor = self._fresh_cursor()
+            # Failed frames are bookkeeping only: they never stay on the cursor.
+            for oid, ok in self.stack:
+                if ok:
+                    self.cursor.push(oid)
+        return self.cursor
+
+    def _cursor_push(self, oid: str) -> Outcome:
+        try:
+            return self._own_cursor().push(oid)
+        except StaleCursor:  # someone outside the host opened a cursor: replay and retry
+            self.cursor = None
+            return self._own_cursor().push(oid)
+
+    def _cursor_pop(self) -> None:
+        try:
+            self._own_cursor().pop()
+        except StaleCursor:
+            # The replayed stack still holds the frame being popped: pop it there.
+            self.cursor = None
+            self._own_cursor().pop()
+
+    # -- requests --------------------------------------------------------------
+    def handle(self, line: bytes) -> tuple[dict[str, Any] | None, Submission | None]:
+        """Answer one request line: (reply, None), or (None, submission) for submit."""
+        try:
+            msg = json.loads(line)
+        except (ValueError, UnicodeDecodeError):
+            raise ProtocolViolation(f"request {self.requests + 1} is not JSON") from None
+        if not isinstance(msg, dict):
+            raise ProtocolViolation(f"request {self.requests + 1} is not a JSON object")
+        return self.request(msg)
+
+    def request(self, msg: dict[str, Any]) -> tuple[dict[str, Any] | None, Submission | None]:
+        """One decoded request (the wasm runtime's host functions call this directly)."""
+        self.requests += 1
+        op = msg.get("op")
+        if op == "submit":
+            return None, self._submission(msg)
+        with self.host.lock:
+            if op == "push":
+                return self._push(msg.get("id")), None
+            if op == "pop":
+                return self._pop(), None
+            if op == "simulate":
+                return self._simulate(msg.get("sequence")), None
+        return {"error": f"unknown op {op!r}"}, None
+
+    def _push(self, oid: Any) -> dict[str, Any]:
+        if not isinstance(oid, str) or oid not in self.host.allowed:
+            return {"error": f"unknown order {oid!r}"}
+        if len(self.stack) >= len(self.host.allowed):
+            return {"error": "block is as deep as the slot has orders"}
+        txs = self.host.world.orders[oid].txs
+        if not set(self.txs).isdisjoint(txs):
+            self.stack.append((oid, False))
+            return {**_outcome(oid, False, 0, 0, "shares a transaction with the block"), "depth": len(self.stack)}
+        out = self._cursor_push(oid)
+        if out.success:
+            self.stack.append((oid, True))
+            self.txs.extend(txs)
+        else:
+            assert self.cursor is not None
+            self.cursor.pop()  # a failed push changed nothing; keep only a bookkeeping frame
+            self.stack.append((oid, False))
+        return {**_outcome(oid, out.success, out.bid, out.gas_used, out.error), "depth": len(self.stack)}
+
+    def _pop(self) -> dict[str, Any]:
+        if not self.stack:
+            return {"error": "pop on an empty block"}
+        _, ok = self.stack[-1]
+        if ok:
+            self._cursor_pop()
+            for _ in self.host.world.orders[self.stack[-1][0]].txs:
+                self.txs.pop()
+        self.stack.pop()
+        return {"depth": len(self.stack)}
+
+    def _simulate(self, seq: Any) -> dict[str, Any]:
+        if not isinstance(seq, list) or len(seq) > len(self.host.allowed):
+            return {"error": "sequence must be a list no longer than the slot's orders"}
+        bad = next((x for x in seq if not isinstance(x, str) or x not in self.host.allowed), None)
+        if bad is not None:
+            return {"error": f"unknown order {bad!r}"}
+        cur = self._fresh_cursor()
+        results: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        value = 0
+        for oid in seq:
+            txs = self.host.world.orders[oid].txs
+            if not seen.isdisjoint(txs):
+                results.append(_outcome(oid, False, 0, 0, "shares a transaction with the block"))
+                continue
+            out = cur.push(oid)
+            if out.success:
+                seen.update(txs)
+                value += out.bid
+            else:
+                cur.pop()
+            results.append(_outcome(oid, out.success, out.bid, out.gas_used, out.error))
+        # Limited worlds: that cursor superseded ours; the next push replays the stack.
+        if self.host.world.max_live_cursors is not None:
+            self.host.live_owner = None
+        return {"results": results, "value": str(value)}
+
+    def _submission(self, msg: dict[str, Any]) -> Submission:
+        seq = msg.get("sequence")
+        if not isinstance(seq, list) or not all(isinstance(x, str) for x in seq):
+            raise ProtocolViolation("submit.sequence must be a list of order ids")
+        if len(seq) > 4 * len(self.host.allowed) + 16:
+            raise ProtocolViolation("submit.sequence is longer than the slot")
+        bid = msg.get("bid")
+        if bid == "truthful":
+            return Submission(tuple(seq), None)
+        if not isinstance(bid, str) or not bid.isdigit() or len(bid) > 78 or int(bid) >= 1 << 256:
+            raise ProtocolViolation("submit.bid must be a decimal string of wei below 2**256, or \"truthful\"")
+        return Submission(tuple(seq), int(bid))

@@ -1,0 +1,204 @@
+"""Every submitted algorithm of a slot, in parallel, within one wall-clock budget.
+
+Each algorithm gets its own jail and a host thread that answers its requests on the
+slot's world. At the deadline every jail still running is killed; what did not
+submit by then is reported with its reason. The call returns within the budget plus
+the time to kill and reap the jails (milliseconds): a hostile algorithm can waste
+its own budget, never the auction's.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem
+from mevauction.sandbox.protocol import MAX_LINE, ProtocolViolation, Session, Submission, WorldHost, slot_message
+from mevauction.sandbox.wasm import WasmRun, engine, start_ticker, wasm_problem
+from mevauction.worlds.base import World
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One algorithm's run: its submission, or why there is none; what it used."""
+
+    id: str
+    submission: Submission | None = None
+    reason: str | None = None
+    wall_ms: float = 0.0  # from its start to its submission (or to its end)
+    requests: int = 0
+    # The end of its stderr: for the operator and the builder's own check, never in a report.
+    stderr: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        return {"wall_ms": round(self.wall_ms, 1), "requests": self.requests}
+
+
+class _Run:
+    def __init__(self, rid: str, program: Program, host: WorldHost, limits: Limits, slot: bytes,
+                 wasm_engine: Any = None):
+        self.result = RunResult(rid)
+        self.limits = limits
+        self.session = Session(host)
+        self.slot = slot
+        self.started = time.monotonic()
+        self.jail: Jailed | None = None
+        self.wasm: WasmRun | None = None
+        self.over_limit: str | None = None
+        self.closed = False  # finish() has run: a jail that starts after it must not run
+        self.guard = threading.Lock()
+        if program.runtime == "wasm":
+            problem = wasm_problem()
+            if problem:
+                self.result.reason = f"sandbox unavailable: {problem}"
+                return
+            try:
+                self.wasm = WasmRun(wasm_engine, program, self.session, host.order,
+                                    limits)
+            except Exception as exc:  # wasmtime refuses the bytes: not a module, or a bad one
+                self.result.reason = f"not a valid wasm module: {str(exc).strip().splitlines()[0][:200]}"
+                return
+            self.thread = threading.Thread(target=self.wasm.run, args=(wasm_engine,), daemon=True,
+                                           name=f"algorithm-{rid}")
+            return
+        if program.runtime != "python":
+            self.result.reason = f"runtime {program.runtime!r} is not available"
+            return
+        self.program = program
+        self.thread = threading.Thread(target=self._spawn_and_serve, daemon=True, name=f"algorithm-{rid}")
+
+    def _spawn_and_serve(self) -> None:
+        # The jail is started from this thread, which lives as long as the run: bwrap's
+        # --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that
+        # started it exits (a spawning pool's worker would kill its jails on shutdown).
+        # Starting here also lets the jails of a slot start in parallel.
+        try:
+            jail = Jailed(self.program, self.limits)
+        except OSError as exc:
+            self.result.reason = f"sandbox failed to start: {exc}"
+            return
+        with self.guard:
+            if self.closed:  # the deadline passed while it started: it never runs
+                jail.kill()
+                jail.reap()
+                jail.cleanup()
+                return
+            self.jail = jail
+        self._serve()
+
+    def _serve(self) -> None:
+        assert self.jail is not None
+        proc = self.jail.proc
+        assert proc.stdin is not None and proc.stdout is not None
+        out_bytes = 0
+        try:
+            proc.stdin.write(self.slot)
+            proc.stdin.flush()
+            while True:
+                line = proc.stdout.readline(MAX_LINE + 1)
+                if not line:
+                    return  # exited (or killed): the reason comes from its status
+                out_bytes += len(line)
+                if out_bytes > self.limits.output_bytes:
+                    self.over_limit = f"output limit: more than {self.limits.output_bytes} bytes on stdout"
+                    return
+                if not line.endswith(b"\n"):
+                    self.over_limit = f"request line longer than {MAX_LINE} bytes"
+                    return
+                reply, sub = self.session.handle(line)
+                if sub is not None:
+                    self.result.submission = sub
+                    self.result.wall_ms = (time.monotonic() - self.started) * 1000
+                    return
+                proc.stdin.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
+                proc.stdin.flush()
+        except ProtocolViolation as exc:
+            self.over_limit = f"protocol violation: {exc}"
+        except (BrokenPipeError, ValueError, OSError):
+            return  # its pipes went away: it exited or was killed
+        finally:
+            # Killed as soon as it has submitted: nothing it does afterwards can matter.
+            self.jail.kill()
+
+    def finish(self, timed_out: bool) -> RunResult:
+        """Reap the jail and say what happened (called after the deadline or the thread's end)."""
+        res = self.result
+        if self.wasm is not None:
+            self.thread.join(timeout=1.0)  # the epoch deadline has interrupted it by now
+            res.wall_ms = ((self.wasm.ended or time.monotonic()) - self.started) * 1000
+            res.requests = self.session.requests
+            if self.wasm.submission is not None and not timed_out:
+                res.submission = self.wasm.submission
+            else:
+                res.reason = (f"timeout: no submission within the {self.limits.budget_ms} ms budget"
+                              if timed_out or self.thread.is_alive() else self.wasm.reason)
+            return res
+        with self.guard:
+            self.closed = True
+        jail = self.jail
+        if jail is None:
+            if res.reason is None and res.submission is None:
+                res.reason = f"timeout: the sandbox did not start within the {self.limits.budget_ms} ms budget"
+            return res
+        jail.kill()
+        self.thread.join(timeout=1.0)
+        jail.reap()
+        if not res.wall_ms:
+            res.wall_ms = (time.monotonic() - self.started) * 1000
+        res.requests = self.session.requests
+        res.stderr = jail.stderr_tail(lines=40)
+        if res.submission is None and res.reason is None:
+            res.reason = self._reason(timed_out, jail)
+        jail.cleanup()
+        return res
+
+    def _reason(self, timed_out: bool, jail: Jailed) -> str:
+        if self.over_limit:
+            return self.over_limit
+        if timed_out:
+            return f"timeout: no submission within the {self.limits.budget_ms} ms budget"
+        status = jail.status or 0
+        tail = jail.stderr_tail()
+        # bwrap exits 128 + n when the algorithm dies of signal n.
+        sig = status - 128 if status > 128 else -status if status < 0 else 0
+        if sig in (signal.SIGXCPU, signal.SIGKILL) and "MemoryError" not in tail:
+            return f"CPU limit ({self.limits.cpu_seconds} s) or killed (signal {sig})"
+        if "MemoryError" in tail:
+            return f"memory limit ({self.limits.memory_bytes} bytes): {tail}"
+        if status == 0:
+            return "exited without submitting"
+        return f"crashed (exit status {status}): {tail or 'no stderr'}"
+
+
+def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_ids: Sequence[str],
+                   limits: Limits | None = None) -> dict[str, RunResult]:
+    """Run every program on M \\ S in parallel; return within the wall-clock budget."""
+    limits = limits or Limits()
+    problem = jail_problem() if any(p.runtime == "python" for _, p in programs) else None
+    host = WorldHost(world, order_ids)
+    start = time.monotonic()
+    deadline = start + limits.budget_ms / 1000
+    slot = slot_message(world, order_ids, limits.budget_ms, deadline)
+    wasm_engine = engine() if any(p.runtime == "wasm" for _, p in programs) and wasm_problem() is None else None
+    ticker = start_ticker(wasm_engine, limits.budget_ms / 1000) if wasm_engine is not None else None
+    runs = []
+    for rid, prog in programs:
+        if prog.runtime == "python" and problem is not None:
+            runs.append(_Run(rid, Program("unavailable", b""), host, limits, slot))
+            runs[-1].result.reason = f"sandbox unavailable: {problem}"
+        else:
+            runs.append(_Run(rid, prog, host, limits, slot, wasm_engine))
+    live = [r for r in runs if r.result.reason is None]
+    for r in live:
+        r.thread.start()
+    for r in live:
+        r.thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    if ticker is not None and wasm_engine is not None:
+        ticker.cancel()
+        wasm_engine.increment_epoch()  # interrupt any module still running
+    return {r.result.id: r.finish(timed_out=r in live and r.thread.is_alive()) for r in runs}
