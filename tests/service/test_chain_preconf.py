@@ -117,6 +117,8 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
                 wait_for(lambda: slot_doc(srv.url, first))
                 target = wait_for(lambda: c.slot()["slot"] == first + 1 and first + 1)
                 time.sleep(2 * SLOT)  # empty deadlines: the next block is postponed, still the same number
+                # then send right after a (postponed) deadline, well before the block's last auction
+                wait_for(lambda: c.slot()["deadline_ms"] / 1000 - time.time() > SLOT - 0.8)
                 assert c.slot()["slot"] == target
             with Client(srv.url, Signer.random()) as c, Client(srv.url) as p:
                 kept_raw = transfer(kept_key, rpc.nonce(secp256k1.address_of(kept_key)), "0x" + "21" * 20)
