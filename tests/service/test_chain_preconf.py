@@ -168,6 +168,10 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
                     assert sum(int(e["amount"]) for e in flows if e["from"].startswith("escrow:")) == amount
                     assert sum(int(e["amount"]) for e in flows if e["from"].startswith("stake:")) == \
                         int(o["stake_taken"])
+                # the slot's published document shows each commitment's settled outcome
+                published = httpx.get(f"{srv.url}/v1/slots/{target}", timeout=5).json()["preconf_settlement"]
+                assert sorted(o["outcome"] for o in published["commitments"]) == ["reward", "slash", "slash"]
+                assert published["ledger"] == report["ledger"]
                 deposit = c.call("preconf_getDeposit", [BIDDER.address])
                 assert deposit["escrowed"] == "0" and int(deposit["available"]) == DEPOSIT - decayed
         finally:
