@@ -44,10 +44,14 @@ def _placement(bid: dict) -> tuple[str, int | None]:
     return "top", None
 
 
-def committed_bundles(messages: list[dict], world: dict) -> tuple[list[dict], list[dict]]:
+def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[str] = frozenset()
+                      ) -> tuple[list[dict], list[dict]]:
     """(scenario orders, scenario ``commitments``) of a slot's signed commitments, in the
     order they were signed. A later commitment naming a transaction an earlier one holds
-    adds nothing to the block (the oracle finds the transaction for both)."""
+    adds nothing to the block (the oracle finds the transaction for both). Ids already
+    in the slot (``taken_ids``) are never reused: an order a searcher named like a
+    commitment must not share its id (the pair would be refused together)."""
+    used = set(taken_ids)
     orders: list[dict] = []
     entries: list[dict] = []
     taken: set[str] = set()
@@ -61,7 +65,12 @@ def committed_bundles(messages: list[dict], world: dict) -> tuple[list[dict], li
         if taken & set(hashes):
             continue
         taken |= set(hashes)
-        oid = PREFIX + m["commitmentDigest"][:16]
+        oid = base = PREFIX + m["commitmentDigest"][:16]
+        n = 1
+        while oid in used:
+            n += 1
+            oid = f"{base}~{n}"
+        used.add(oid)
         order: dict[str, Any] = {"id": oid, "txs": hashes}
         if world.get("kind") == "table":  # the table world's static valuation of a bundle
             accounts = sorted({f"account:{t.sender}" for t in txs} | {f"account:{t.to}" for t in txs if t.to})
@@ -81,7 +90,8 @@ def committed_bundles(messages: list[dict], world: dict) -> tuple[list[dict], li
 
 def with_commitments(scenario: dict, messages: list[dict]) -> dict:
     """The slot's scenario with its committed bundles as constraints (none: unchanged)."""
-    orders, entries = committed_bundles(messages, scenario["world"])
+    orders, entries = committed_bundles(messages, scenario["world"],
+                                        frozenset(o["id"] for o in scenario["orders"]))
     if not entries:
         return scenario
     return {**scenario, "orders": [*scenario["orders"], *orders], "commitments": entries}
