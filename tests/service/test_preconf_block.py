@@ -38,3 +38,35 @@ def test_commitments_without_raw_transactions_and_repeated_transactions_add_noth
                                          commitment("03" * 32, [raw])], {"kind": "table"})
     assert [e["commitment"] for e in entries] == ["02" * 32] and len(orders) == 1
     assert with_commitments(scenario([]), [commitment("01" * 32, [])]) == scenario([])
+
+
+def test_a_bid_whose_raw_transaction_the_block_cannot_execute_is_refused(tmp_path):
+    """Attack: a bidder buys a commitment for a blob transaction, which no block of this
+    service can execute; committed, it would be left out and the provider slashed."""
+    import time
+
+    import pytest
+    from test_service_preconf_settle import ALICE, CONTRACT, Desk
+
+    from mevauction.errors import InputError
+    from mevauction.eth import rlp, secp256k1
+    from mevauction.eth.transactions import BLOB, decode
+    from mevauction.preconf.messages import Bid, SignedBid
+    from mevauction.preconf.nike import GENERATOR
+    from mevauction.service.clock import SlotClock
+
+    i = rlp.encode_int
+    fields = [i(1), i(0), i(2), i(30), i(21000), b"\x11" * 20, i(0), b"", [], i(7), [b"\x01" + b"\x22" * 31]]
+    digest = keccak(bytes([BLOB]) + rlp.encode(fields))
+    y, r, s = secp256k1.split(secp256k1.sign(digest, KEY))
+    blob = bytes([BLOB]) + rlp.encode([*fields, i(y), i(r), i(s)])
+    clock = SlotClock(time.time() - 0.5, 6.0)
+    with Desk(f"sqlite:///{tmp_path / 'desk.db'}", clock) as desk:
+        now = int(time.time() * 1000)
+        b = Bid(decode(blob).hash[2:], 10**6, clock.current() + 1, now, now + 10_000, bidder_pk_x=GENERATOR[0],
+                bidder_pk_y=GENERATOR[1])
+        doc = {**SignedBid.sign(b, ALICE, desk.engine.params.chain_id, CONTRACT).to_json(),
+               "rawTransactions": ["0x" + blob.hex()]}
+        with pytest.raises(InputError) as exc:
+            desk.parse([doc])
+        assert exc.value.field == "params[0].rawTransactions[0].type" and "not supported" in exc.value.message

@@ -49,6 +49,8 @@ from typing import Any
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.eth.keccak import keccak
+from mevauction.eth.transactions import decode as decode_tx
+from mevauction.eth.transactions import refuse_unexecutable
 from mevauction.preconf import rules
 from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
 from mevauction.preconf.evidence import REJECT_FORMAT, Reject
@@ -298,6 +300,11 @@ class PreconfDesk:
         """A signed bid in mev-commit's field layout, checked by mev-commit's input rules."""
         sb = SignedBid.from_json(doc, self.engine.params.chain_id, self.engine.params.contract, where)
         rules.check(sb.bid, where, self.clock.current(), self.horizon)
+        # The block will have to execute them (service/preconf_block.py): a type it cannot
+        # run would be committed, then left out and slashed, so it is refused here.
+        for i, raw in enumerate(sb.raw_transactions):
+            at = f"{where}.rawTransactions[{i}]"
+            refuse_unexecutable(decode_tx(raw, at), at)
         return sb
 
     def known(self, sb: SignedBid) -> BidRecord | None:
