@@ -10,14 +10,17 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[all]'
 # Chain tools from npm, pinned by tools/chain/package-lock.json (integrity-checked by
-# npm ci): anvil and cast from Foundry, and the real contract build artifacts (Uniswap V2
-# core and periphery, canonical WETH9, OpenZeppelin). Reinstalled only when the pinned
-# anvil is not what is there.
+# npm ci): anvil and cast from Foundry, the real contract build artifacts (Uniswap V2
+# core and periphery, canonical WETH9, OpenZeppelin) and the JavaScript Flashbots client
+# the tests drive. Reinstalled when the lock file changed since the last install.
 ANVIL_VERSION=1.7.1
-if ! tools/chain/node_modules/.bin/anvil --version 2>/dev/null | grep -q "Version: $ANVIL_VERSION"; then
+lock_sum=$(sha256sum tools/chain/package-lock.json | cut -d' ' -f1)
+if [ "$(cat tools/chain/node_modules/.installed-lock 2>/dev/null)" != "$lock_sum" ] \
+   || ! tools/chain/node_modules/.bin/anvil --version 2>/dev/null | grep -q "Version: $ANVIL_VERSION"; then
   command -v npm >/dev/null 2>&1 || { echo "setup: npm is needed for the chain tools (tools/chain)" >&2; exit 1; }
   (cd tools/chain && npm ci --no-audit --no-fund --silent)
   tools/chain/node_modules/.bin/anvil --version | grep -q "Version: $ANVIL_VERSION"
+  echo "$lock_sum" > tools/chain/node_modules/.installed-lock
 fi
 # Debian packages the tests start themselves: Chromium (the live page) and a
 # PostgreSQL server (the --db postgresql:// backend, on a throw-away cluster).

@@ -111,6 +111,9 @@ class GasCappedWorld(World):
     def exclusive_keys(self, order_id: str) -> frozenset[str]:
         return self.inner.exclusive_keys(order_id)
 
+    def bid_bound(self, order_id: str) -> int | None:
+        return self.inner.bid_bound(order_id)  # a refused order pays 0, below any bound
+
     def cursor(self) -> _CappedCursor:
         return _CappedCursor(self)
 

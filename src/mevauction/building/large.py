@@ -52,6 +52,7 @@ from collections.abc import Sequence
 
 from mevauction.building import search
 from mevauction.building.conflicts import UnionFind
+from mevauction.building.sequences import SequenceRunner
 from mevauction.worlds.base import World
 
 # Largest number of blocks the choice family enumerates for one group.
@@ -355,21 +356,42 @@ def bundles_before_bare_swaps(world: World, sequence: list[str], set_of: dict[st
     return out
 
 
+# False: every sequence through ``offer_sequence`` on a fresh cursor, as before the
+# runner existed; kept so tests can check both offer the same blocks.
+FAST_SEQUENCES = True
+# With FAST_SEQUENCES: the shuffles share their common prefixes (``SequenceRunner.blocks``).
+PREFIX_SHARING = True
+
+
 def template_blocks(world: World, members: Sequence[str], seed: int, best: UnionMaximum,
                     counterfactuals: bool) -> None:
     """Every order of the group sorted by a kind template, then seeded shuffles."""
+    exclusive, _, _ = choice_sets(world, members, seed)
+    set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}
+    plain = {oid for oid in set_of if world.verified_kind(oid) in PLAIN_KINDS}
+    runner = SequenceRunner(world, members, set_of, plain) if FAST_SEQUENCES else None
     for template in TEMPLATES:
         rank = {kind: pos for pos, kind in enumerate(template)}
         sequence = sorted(members, key=lambda o: (rank.get(world.verified_kind(o), len(template)),
                                                   seeded_rank(seed, o)))
-        offer_sequence(world, without_shared_transactions(world, sequence), best, counterfactuals)
-    exclusive, _, _ = choice_sets(world, members, seed)
-    set_of = {oid: k for k, group in enumerate(exclusive) for oid in group}
+        if runner is None:
+            offer_sequence(world, without_shared_transactions(world, sequence), best, counterfactuals)
+        else:
+            runner.offer(without_shared_transactions(world, sequence), best, counterfactuals)
     base = seeded_order(members, seed)
+    sequences = []
     for shift in range(SHUFFLES):
         shuffled = list(base)
         random.Random(seed * 7919 + shift).shuffle(shuffled)
-        offer_sequence(world, bundles_before_bare_swaps(world, shuffled, set_of), best, counterfactuals)
+        if runner is None:
+            offer_sequence(world, bundles_before_bare_swaps(world, shuffled, set_of), best, counterfactuals)
+        elif not PREFIX_SHARING:
+            runner.offer(runner.bundles_first(shuffled), best, counterfactuals)
+        else:
+            sequences.append(runner.bundles_first(shuffled))
+    if runner is not None:
+        for value, included, bids in runner.blocks(sequences):
+            best.offer(value, included, bids, counterfactuals)
 
 
 def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,

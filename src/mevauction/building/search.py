@@ -91,7 +91,29 @@ def _commuting_below(world: World, members: Sequence[str]) -> list[int]:
     return masks
 
 
-def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = True) -> GroupResult:
+# Branch and bound in ``exhaustive`` (issue 15, item 4). False walks every block of
+# the reduced enumeration, as before; kept so tests can check both give equal results.
+BRANCH_AND_BOUND = True
+
+
+def _bound_sums(bounds: list[int | None]) -> tuple[int, list[int]]:
+    """Mask of members with a known bid bound, and Σ bounds for every subset of them
+    (indexed by bitmask; members without a bound count 0 and are never pruned on)."""
+    n = len(bounds)
+    known = 0
+    for idx, ub in enumerate(bounds):
+        if ub is not None:
+            known |= 1 << idx
+    sums = [0] * (1 << n)
+    for mask in range(1, 1 << n):
+        low = mask & -mask
+        ub = bounds[low.bit_length() - 1]
+        sums[mask] = sums[mask ^ low] + (ub or 0)
+    return known, sums
+
+
+def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = True,
+               bound: bool | None = None) -> GroupResult:
     """Best over all orderings of all subsets of ``members`` (Alg. 1, line 24).
 
     Partial-order reduction: after an order, only members that conflict with it
@@ -101,6 +123,17 @@ def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = Tru
     counterfactual maximum and their tie-breaking (the first block found) are those
     of the full enumeration. The walk follows the given (bid-independent) order of
     ``members``, so the result is deterministic.
+
+    Branch and bound (``bound``, default :data:`BRANCH_AND_BOUND`): before pushing a
+    member, every block of its subtree holds the path, the member and a subset of
+    the members still available, so with :meth:`World.bid_bound` it is worth at most
+    ``top`` = value so far + bound of the member + Σ bounds of the available ones,
+    and without b_j at most ``top`` − b_j (j on the path), ``top`` − bound_j (j
+    available) or ``top`` (j never in the subtree). When none of these beats o* or
+    the counterfactual maximum found so far, the subtree is skipped: the maxima are
+    updated only on a strict improvement, so skipping blocks that can at best tie
+    changes neither a value nor which block is kept. The result is the same block,
+    the same counterfactual values and blocks as the full walk (tested equal).
     """
     members = list(members)
     n = len(members)
@@ -116,6 +149,27 @@ def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = Tru
     without_path: list[tuple[int, ...]] = [()] * n
     # value − b_j ≤ value: no counterfactual can improve unless value > min(without).
     floor = [0 if counterfactuals else None]
+    use_bound = BRANCH_AND_BOUND if bound is None else bound
+    # Subset-sum table: 2^n entries, so only for groups the exhaustive search can walk.
+    bounds = [world.bid_bound(oid) for oid in members] if use_bound and n <= 16 else []
+    known, sums = _bound_sums(bounds) if bounds else (0, [])
+    ub = [b or 0 for b in bounds]
+    members_range = range(n)
+
+    def hopeless(top: int, idx: int, avail: int) -> bool:
+        """No block of the subtree under ``idx`` can strictly improve any maximum."""
+        if top > best[0]:
+            return False
+        if floor[0] is None or top <= floor[0]:
+            return True
+        for j in members_range:
+            if j == idx or avail >> j & 1:  # j may be in a subtree block (or not)
+                cap = top - ub[j]
+            else:
+                cap = top - bid_of[j]  # 0 when j is off the path: cap = top
+            if cap > without[j]:
+                return False
+        return True
 
     def visit(taken: int, skip: int, total: int) -> None:
         # ``taken``: members on the path or sharing a transaction with one on it;
@@ -125,6 +179,10 @@ def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = Tru
             bit = free & -free
             free ^= bit
             idx = bit.bit_length() - 1
+            if known:
+                avail = everyone & ~(taken | bit | exclude[idx])
+                if bit & known and not avail & ~known and hopeless(total + ub[idx] + sums[avail], idx, avail):
+                    continue
             out = push(members[idx])
             if out.success:
                 path.append(idx)

@@ -217,6 +217,16 @@ class World(ABC):
         Structural, fixed per order, never read from a bid."""
         return frozenset(self.orders[order_id].txs)
 
+    def bid_bound(self, order_id: str) -> int | None:
+        """An upper bound on the order's bid at *any* place in *any* block, or None
+        when the world knows none (a share of a profit that the state decides).
+
+        Used only to prune the exhaustive search (branch and bound): a subtree whose
+        blocks cannot beat what was already found is skipped, which changes no result.
+        A bound that is too low would change results, so it must come from what
+        executes (the world's own programs or tables), never from a label."""
+        return None
+
     def verified_kind(self, order_id: str) -> str:
         """The order's kind as the world has checked it, or ``"bundle"`` (unknown).
 

@@ -39,6 +39,10 @@ class TableWorld(World):
         key = ",".join([p for p in predecessors if p in direct])
         return table.get(key, self.defaults[order_id])
 
+    def bid_bound(self, order_id: str) -> int | None:
+        # A table order pays one of its table's entries, and never fails.
+        return max([self.defaults[order_id], *self.after[order_id].values()])
+
     def cursor(self) -> TableCursor:
         return TableCursor(self)
 

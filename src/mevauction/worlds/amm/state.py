@@ -46,6 +46,18 @@ class AmmCursor:
             return Outcome(0, False, program.gas, str(exc))
         return Outcome(bid, True, program.gas)
 
+    def try_push(self, order_id: str) -> int | None:
+        """``push`` for callers that need only the bid: None when the order fails,
+        and then nothing is left to pop (the failed push is already undone)."""
+        mark = len(self.log)
+        try:
+            bid = self.programs[order_id].run(self)
+        except (Revert, SwapError):
+            self._undo(mark)
+            return None
+        self.marks.append(mark)
+        return bid
+
     def pop(self) -> None:
         self._undo(self.marks.pop())
 

@@ -88,6 +88,14 @@ class AmmWorld(World):
     def exclusive_keys(self, order_id: str) -> frozenset[str]:
         return self._exclusive[order_id]
 
+    def bid_bound(self, order_id: str) -> int | None:
+        # A swap or transfer pays its fixed tip or, reverting, nothing; the other
+        # kinds pay a share of a profit the reserves decide.
+        program = self.programs[order_id]
+        if isinstance(program, (Swap, Transfer)):
+            return program.tip
+        return None
+
     def verified_kind(self, order_id: str) -> str:
         # The parser built the order's program from its kind and checked its target
         # against the program's structure: here a kind is what executes.

@@ -1,0 +1,89 @@
+"""Default + refunds against mp-ordering on mainnet-profile amm blocks, fastest of N.
+
+``mevauction bench`` runs every algorithm once per block and times refunds once, so on
+a shared machine single load spikes set its p99. This script times, per block, the
+default algorithm with every refund (``DefaultBuilder.solve``) and mp-ordering's
+``build``, ``--repeat`` times each, and keeps the fastest. It also writes o*'s value
+and every refund r_i, so two code versions run side by side (each with its own
+``PYTHONPATH``) can be checked equal block by block with ``--compare``:
+
+    PYTHONPATH=/tmp/before/src python benchmarks/default_refunds.py --blocks 120 --json before.json &
+    PYTHONPATH=src python benchmarks/default_refunds.py --blocks 120 --json after.json
+    python benchmarks/default_refunds.py --compare before.json after.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure(blocks: int, orders: int, seed: int, repeat: int) -> list[dict]:
+    from mevauction.building.default import DefaultBuilder
+    from mevauction.building.registry import make_builder
+    from mevauction.evaluation.harness import block_seed
+    from mevauction.intake import workloads
+    from mevauction.worlds import build_world
+
+    rows = []
+    for index in range(blocks):
+        slot_seed = block_seed(seed, index)
+        world = build_world(workloads.generate("amm", orders, slot_seed,
+                                               **workloads.profile_options("amm", "mainnet")))
+        ids = list(world.orders)
+        mp = make_builder("mp-ordering", k_cutoff=8, seed=slot_seed, block_gas_limit=30_000_000)
+        default_ms, mp_ms = [], []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            solution = DefaultBuilder(8, slot_seed).solve(world, ids)
+            default_ms.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            mp.build(world, ids)
+            mp_ms.append((time.perf_counter() - start) * 1000)
+        rows.append({"index": index, "refunds_ms": min(default_ms), "mp_ms": min(mp_ms),
+                     "value": str(solution.value),
+                     "refunds": {oid: str(r) for oid, r in sorted(solution.refunds.items())}})
+    return rows
+
+
+def summary(rows: list[dict]) -> str:
+    ref = [r["refunds_ms"] for r in rows]
+    mp = [r["mp_ms"] for r in rows]
+    return (f"default + refunds median {percentile(ref, 0.5):.1f} ms, p99 {percentile(ref, 0.99):.1f} ms; "
+            f"mp-ordering median {percentile(mp, 0.5):.2f} ms; ratio of medians "
+            f"{percentile(ref, 0.5) / percentile(mp, 0.5):.1f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--blocks", type=int, default=120)
+    parser.add_argument("--orders", type=int, default=400)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", help="write per-block rows here")
+    parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="check two runs give the same o* and refunds, and compare times")
+    args = parser.parse_args()
+    if args.compare:
+        before, after = (json.load(open(path)) for path in args.compare)
+        same = len(before) == len(after) and all(
+            b["value"] == a["value"] and b["refunds"] == a["refunds"] for b, a in zip(before, after))
+        print(f"{len(before)} blocks; o* and every refund identical: {same}")
+        print("before:", summary(before))
+        print("after: ", summary(after))
+        return
+    rows = measure(args.blocks, args.orders, args.seed, args.repeat)
+    print(summary(rows))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(rows, fh)
+
+
+if __name__ == "__main__":
+    main()
