@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mevauction.errors import InputError
-from mevauction.worlds.base import Access, Outcome, World
+from mevauction.worlds.base import Outcome, World, WorldView
 
 TOP, BOTTOM = "top", "bottom"
 
@@ -112,34 +112,16 @@ class _AfterCursor:
         self.cursor.pop()
 
 
-class AfterCommitted(World):
+class AfterCommitted(WorldView):
     """A view of ``inner`` whose blocks start on the state after ``prefix``."""
 
     def __init__(self, inner: World, prefix: Sequence[str]):
-        self.inner = inner
+        super().__init__(inner)
         self.prefix = tuple(prefix)
-        self.orders = inner.orders
-        self.kind = inner.kind
-        self.disjoint_orders_commute = inner.disjoint_orders_commute
-        self.max_live_cursors = inner.max_live_cursors
-        self.gas_metering = inner.gas_metering
-        self.block_gas_limit = inner.block_gas_limit
-
-    def access(self, order_id: str) -> Access:
-        return self.inner.access(order_id)
-
-    def conflict_access(self, order_id: str) -> Access:
-        return self.inner.conflict_access(order_id)
 
     def commutative(self, order_ids: Sequence[str]) -> bool:
         # Verified on the parent state; the prefix may change that, so claim nothing.
         return False if self.prefix else self.inner.commutative(order_ids)
-
-    def verified_kind(self, order_id: str) -> str:
-        return self.inner.verified_kind(order_id)
-
-    def exclusive_keys(self, order_id: str) -> frozenset[str]:
-        return self.inner.exclusive_keys(order_id)
 
     def cursor(self) -> _AfterCursor:
         return _AfterCursor(self)
