@@ -70,3 +70,34 @@ def test_a_bid_whose_raw_transaction_the_block_cannot_execute_is_refused(tmp_pat
         with pytest.raises(InputError) as exc:
             desk.parse([doc])
         assert exc.value.field == "params[0].rawTransactions[0].type" and "not supported" in exc.value.message
+
+
+def test_a_bottom_anchored_bid_is_refused_before_anything_is_signed(tmp_path):
+    """Attack on the provider: every block this service delivers ends with its settlement
+    transactions, so a commitment to a bottom position would be broken by construction and
+    the provider slashed by the oracle. The desk refuses such bids (top anchors are kept)."""
+    import time
+
+    import pytest
+    from test_service_preconf_settle import ALICE, CONTRACT, Desk
+
+    from mevauction.errors import InputError
+    from mevauction.preconf import bidoptions
+    from mevauction.preconf.messages import Bid, SignedBid
+    from mevauction.preconf.nike import GENERATOR
+    from mevauction.service.clock import SlotClock
+
+    clock = SlotClock(time.time() - 0.5, 6.0)
+    with Desk(f"sqlite:///{tmp_path / 'desk.db'}", clock) as desk:
+        now = int(time.time() * 1000)
+
+        def signed(anchor: int) -> dict:
+            options = bidoptions.encode([bidoptions.PositionConstraint(anchor=anchor, basis=2, value=0)])
+            b = Bid("ab" * 32, 10**6, clock.current() + 1, now, now + 10_000, bidder_pk_x=GENERATOR[0],
+                    bidder_pk_y=GENERATOR[1], bid_options=options)
+            return SignedBid.sign(b, ALICE, desk.engine.params.chain_id, CONTRACT).to_json()
+
+        with pytest.raises(InputError) as exc:
+            desk.parse([signed(2)])
+        assert exc.value.field == "params[0].bidOptions" and "ANCHOR_BOTTOM" in exc.value.message
+        assert desk.parse([signed(1)]) is not None

@@ -51,7 +51,7 @@ from mevauction.errors import InputError, as_wei, require
 from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import decode as decode_tx
 from mevauction.eth.transactions import refuse_unexecutable
-from mevauction.preconf import rules
+from mevauction.preconf import bidoptions, rules
 from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
 from mevauction.preconf.evidence import REJECT_FORMAT, Reject
 from mevauction.preconf.keys import Signer
@@ -305,6 +305,7 @@ class PreconfDesk:
         for i, raw in enumerate(sb.raw_transactions):
             at = f"{where}.rawTransactions[{i}]"
             refuse_unexecutable(decode_tx(raw, at), at)
+        refuse_bottom_anchor(sb.bid.bid_options, f"{where}.bidOptions")
         return sb
 
     def known(self, sb: SignedBid) -> BidRecord | None:
@@ -460,3 +461,14 @@ class PreconfDesk:
         return {"bidder": address, "provider": provider,
                 "available": str(self.ledger.available(address, provider)),
                 "escrowed": str(self.ledger.escrowed(address, provider))}
+
+
+def refuse_bottom_anchor(options: bytes, field: str) -> None:
+    """The service closes every block with its settlement transactions (refunds, builder
+    refund, proposer revenue), so no committed transaction can be at the bottom: a provider
+    that committed to a bottom position would be slashed by the oracle for a block it built
+    as promised. Such bids are refused before anything is signed."""
+    for option in bidoptions.decode(options, field):
+        if isinstance(option, bidoptions.PositionConstraint) and option.anchor == 2:
+            raise InputError(field, "ANCHOR_BOTTOM is not offered: settlement transactions close every block")
+
