@@ -30,9 +30,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
+from mevauction.chain.rpc import NodeUnavailable, RpcError
 from mevauction.errors import InputError
 from mevauction.eth import fields
-from mevauction.service import algorithms, dao, onchain, settle
+from mevauction.service import algorithms, dao, onchain, preconf_block, settle
 from mevauction.service.builders import BuilderRegistry, commit, covered_report, registry_of
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import ServiceCommittee, key_dir_for, sealed_report
@@ -49,6 +50,7 @@ from mevauction.service.worker import start_pool
 
 if TYPE_CHECKING:  # the MPC extra is imported only when a committee starts
     from mevauction.privacy.builder_auction import SealedSlot
+    from mevauction.service.preconf import PreconfDesk
 
 log = logging.getLogger("mevauction.service")
 MAX_SETTLE_ATTEMPTS = 3
@@ -89,6 +91,7 @@ class Auctioneer:
         self.seeds = SlotSeeds(config.db)
         self._task: asyncio.Task | None = None
         self.chain: ChainLink | None = None  # serve --chain: slots are the node's blocks (service/onchain.py)
+        self.preconf: PreconfDesk | None = None  # its commitments bind the slots' blocks (service/preconf_block.py)
         self.algorithms = algorithms.AlgorithmBook()  # builders' submitted algorithms (service/algorithms.py)
 
     # -- start-up and recovery -----------------------------------------------------------
@@ -440,6 +443,8 @@ class Auctioneer:
         builders = {**entries, **builders}
         scenario = {**settle.build_scenario(self.world if sw is None else sw.world, admitted, builders, gas_limit),
                     "seed": self.seeds.seed(slot)}
+        if self.preconf is not None:
+            scenario = preconf_block.with_commitments(scenario, self.preconf.committed(slot))
         # Sealed: a bid above its builder's free deposit counts as 0, inside the MPC.
         caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
         penalties: dict[str, int] = {}
@@ -482,6 +487,11 @@ class Auctioneer:
     async def _chain_turn(self) -> None:
         assert self.chain is not None
         await onchain.turn(self.chain, self.store)
+        if self.preconf is not None:
+            try:
+                await preconf_block.settle_mined(self.chain, self.store, self.preconf)
+            except (NodeUnavailable, RpcError) as exc:  # settled at a later turn
+                log.error("chain: node unavailable while settling preconfirmations: %s", exc)
 
     def _failed(self, slot: int, pending: list[OrderEntry], reason: str) -> SettledSlot:
         """The records of a slot that could not settle: its orders by id only (no value of

@@ -150,7 +150,9 @@ async def isolated_report(scenario: dict, run: Callable[[dict], Awaitable[dict]]
     while "error" in report and not report.get("failed") and scenario["orders"] and len(broke) < MAX_CULPRITS:
         culprit, reason = await _first_breaking(run, scenario, report["error"])
         broke[culprit] = f"left out: the auction failed with it ({reason})"[:REASON_CHARS]
-        scenario = {**scenario, "orders": [o for o in scenario["orders"] if o["id"] != culprit]}
+        scenario = {**scenario, "orders": [o for o in scenario["orders"] if o["id"] != culprit],
+                    # a committed bundle left out is no longer a constraint (settlement slashes it)
+                    "commitments": [c for c in scenario.get("commitments", []) if c["order"] != culprit]}
         report = await _attempt(run, scenario)
     if "error" in report and not report.get("failed"):
         report = failed_report(f"the auction failed: {report['error']}")
