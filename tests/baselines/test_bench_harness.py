@@ -28,6 +28,7 @@ def strip_runtimes(doc: dict) -> dict:
         row.pop("refunds_ms", None)
     for key in ("runtime_ms", "refunds_ms"):
         doc["summary"].pop(key, None)
+    doc.pop("environment", None)  # the machine's load at the time: not a result
     return doc
 
 

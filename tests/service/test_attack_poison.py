@@ -172,7 +172,8 @@ def test_a_slot_that_cannot_be_stored_fails_with_a_reason_and_the_next_settles(t
             body = health.json()
             assert body["status"] == "degraded" and body["failures"]["slots_failed"] >= 1, body
             assert "pid" not in json.dumps(body["failures"])
-            settles_ordinary(client, slot + 1)
+            # A later slot settles (the next one may have closed meanwhile on a loaded machine).
+            settles_ordinary(client, max(slot + 1, client.slot()["slot"] + 1))
         server.stop()
         server.start()
         with Client(server.url, Signer.random()) as client:
