@@ -102,7 +102,7 @@ def workload_shape(rows: Sequence[dict]) -> dict:
     """The generated blocks' shape, the statistics of :data:`SHAPE_TARGETS` (value: the
     best block found by any algorithm)."""
     n = len(rows)
-    if not n:
+    if not n or any("large_groups" not in r for r in rows):  # rows of an older bench file
         return {}
     largest = [r["max_group"] for r in rows]
     values = [best_value(r) for r in rows]
