@@ -331,7 +331,7 @@ def _popularity_rank(pool: GenPool) -> tuple[int, int, str]:
     return max(ranks), int(pool.token0 != NUMERAIRE), pool.id
 
 
-def _competitors(rng: random.Random, weights: tuple[int, ...]) -> int:
+def _competitors(rng: random.Random, weights: tuple[float, ...]) -> int:
     """How many searchers go for one opportunity: usually a few, sometimes a crowd."""
     return rng.choices(COMPETITORS, weights)[0]
 
