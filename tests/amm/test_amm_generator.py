@@ -113,3 +113,34 @@ def test_cli_bad_input_is_one_line(tmp_path, args, needle):
     res = _cli("scenario", "generate", *args, "-o", str(tmp_path / "x.json"), cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.strip().startswith(needle) and len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_mainnet_profile_matches_seed_004_shape():
+    """``--profile mainnet`` on the bench's first 150 block seeds of ``--seed 1``:
+    largest group mostly ≤ 10 (Fig. 6), over half the blocks with exactly one group of
+    ≥ 8 and most with fewer than four (Fig. 5), about two thirds conflict-free orders."""
+    from mevauction.evaluation.harness import block_seed
+
+    largest, one, under_four, free = [], 0, 0, []
+    for index in range(150):
+        sizes = group_sizes(generate(400, block_seed(1, index), profile="mainnet"))
+        large = sum(1 for s in sizes if s >= 8)
+        largest.append(max(sizes))
+        one += large == 1
+        under_four += large < 4
+        free.append(sum(1 for s in sizes if s == 1) / 400)
+    n = len(largest)
+    assert sorted(largest)[n // 2] <= 10
+    assert sum(x <= 10 for x in largest) > n / 2
+    assert one > n / 2
+    assert under_four == n
+    assert 0.5 <= sorted(free)[n // 2] <= 0.8
+
+
+def test_contested_profile_draws_no_whales():
+    """The whale knob is off in ``contested``, so its slots stay those measured before."""
+    from mevauction.intake.workloads.amm import PROFILES
+
+    assert PROFILES["contested"].whale_chance == 0.0
+    assert PROFILES["mainnet"].whale_chance > 0

@@ -37,3 +37,27 @@ def test_generated_real_uniswap_slot_replays_offline(tmp_path):
     assert report["block"], "orders were included"
     kinds = {o["id"].rstrip("0123456789.") for o in doc["orders"] if o["id"] in set(report["block"])}
     assert {"swap", "backrun"} & kinds
+
+
+def test_mainnet_profile_makes_few_mev_opportunities():
+    """``--profile mainnet`` (seed 004 § 5.2): 2 % victim swaps instead of 30 %, most orders
+    conflict-free; the slot is a valid evm world."""
+    from mevauction.building.conflicts import conflict_groups
+    from mevauction.intake.workloads.uniswap import generate
+    from mevauction.worlds import build_world
+
+    doc = generate(100, 3, profile="mainnet")
+    kinds = [o["id"].rstrip("0123456789.") for o in doc["orders"]]
+    assert len(kinds) == 100 and kinds.count("swap") == 2
+    world = build_world(doc)
+    sizes = [len(g) for g in conflict_groups(list(world.orders), world.conflict_access)]
+    assert sum(1 for s in sizes if s == 1) >= 70
+
+
+def test_unknown_evm_profile_names_the_field():
+    from mevauction.errors import InputError
+    from mevauction.intake.workloads.uniswap import generate
+
+    with pytest.raises(InputError) as exc:
+        generate(10, 1, profile="busy")
+    assert exc.value.field == "profile"

@@ -21,7 +21,7 @@ from mevauction.evaluation.harness import (
     environment,
     run_blocks,
 )
-from mevauction.evaluation.summary import summarize
+from mevauction.evaluation.summary import SHAPE_TARGETS, summarize
 from mevauction.intake import workloads
 
 
@@ -126,3 +126,14 @@ def print_summary(doc: dict, console: Console) -> None:
         buckets.add_row("failing at top: value share", "",
                         *(f"{s['top_failing_share']['median'][n]:.1%}" for n in names))
     console.print(buckets)
+    shape = s.get("workload_shape") or {}
+    if shape:
+        targets = Table(title="workload shape vs seed 004 § 5.2 targets")
+        for col in ("statistic", "measured", "target"):
+            targets.add_column(col)
+        for key, target in SHAPE_TARGETS:
+            if key in shape:
+                value = shape[key]
+                shown = f"{value:g}" if key in ("largest_group_median", "value_median_eth") else f"{value:.1%}"
+                targets.add_row(key, shown, target)
+        console.print(targets)

@@ -96,6 +96,7 @@ def bench_block(params: BenchParams, index: int) -> dict:
         "groups": len(sizes),
         "max_group": max(sizes, default=0),
         "large_groups": sum(1 for s in sizes if s >= LARGE_GROUP),
+        "conflict_free": sum(1 for s in sizes if s == 1),
         "value": {},
         "runtime_ms": {},
     }

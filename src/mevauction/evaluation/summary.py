@@ -20,6 +20,18 @@ MAX_GROUP_BUCKETS: tuple[tuple[str, int, float], ...] = (
     (">20", 21, math.inf),
 )
 TERCILES = ("low", "mid", "high")
+ETH = 10**18
+# Seed 004 § 5.2 / Fig. 5–6 and the relay data, as (statistic, target). The paper
+# gives no numbers beyond "most" / "over 50 %" / "a minority": read as > 50 % / < 50 %.
+SHAPE_TARGETS: tuple[tuple[str, str], ...] = (
+    ("largest_group_median", "≤ 10 (Fig. 6: mostly ≤ 10)"),
+    ("largest_group_le_10", "> 50 % (Fig. 6)"),
+    ("exactly_one_large_group", "> 50 % (Fig. 5)"),
+    ("fewer_than_four_large_groups", "> 50 % (Fig. 5: the majority)"),
+    ("value_gt_1_eth", "a minority (< 50 %, > 0; § 5.4)"),
+    ("value_median_eth", "relay slot 6214255: winning bid 0.042, median bid 0.025"),
+    ("conflict_free_orders", "about half or more (§ 5.2: conflicts not common)"),
+)
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -86,8 +98,31 @@ def runtime_summary(rows: Sequence[dict], algorithms: Sequence[str]) -> dict:
     return out
 
 
+def workload_shape(rows: Sequence[dict]) -> dict:
+    """The generated blocks' shape, the statistics of :data:`SHAPE_TARGETS` (value: the
+    best block found by any algorithm)."""
+    n = len(rows)
+    if not n or any("large_groups" not in r for r in rows):  # rows of an older bench file
+        return {}
+    largest = [r["max_group"] for r in rows]
+    values = [best_value(r) for r in rows]
+    shape = {
+        "largest_group_median": median(largest),
+        "largest_group_le_10": _rounded(sum(1 for x in largest if x <= 10) / n),
+        "exactly_one_large_group": _rounded(sum(1 for r in rows if r["large_groups"] == 1) / n),
+        "fewer_than_four_large_groups": _rounded(sum(1 for r in rows if r["large_groups"] < 4) / n),
+        "value_gt_1_eth": _rounded(sum(1 for v in values if v > ETH) / n),
+        "value_median_eth": _rounded((median(values) or 0) / ETH),
+    }
+    free = [r["conflict_free"] / r["orders"] for r in rows if "conflict_free" in r and r["orders"]]
+    if free:
+        shape["conflict_free_orders"] = _rounded(median(free))
+    return shape
+
+
 def summarize(rows: Sequence[dict], algorithms: Sequence[str]) -> dict:
     summary = outcome_summary(rows, algorithms)
+    summary["workload_shape"] = workload_shape(rows)
     summary["runtime_ms"] = runtime_summary(rows, algorithms)
     spread = [r for r in rows if "runtime_spread_ms" in r]
     if spread:  # per block (slowest − fastest) / median run, then its median over blocks

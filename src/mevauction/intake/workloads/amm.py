@@ -22,7 +22,7 @@ Everything is drawn from one ``random.Random(seed)``: same seed, same slot.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mevauction.errors import require
@@ -56,6 +56,11 @@ class Profile:
     mev_share: float = MEV_SHARE
     swap_share: float = SWAP_SHARE
     victim_fraction: tuple[float, float] = (-2.3, -1.3)  # log10 of a victim's share of the pool
+    competitor_weights: tuple[float, ...] = COMPETITOR_WEIGHTS  # searchers per opportunity (COMPETITORS)
+    # Chance per victim event of a whale swap (log10 share ``whale_fraction``): the rare
+    # high-MEV block of § 5.2 ("blocks worth > 1 ETH"). 0 draws nothing (contested unchanged).
+    whale_chance: float = 0.0
+    whale_fraction: tuple[float, float] = (-1.6, -1.0)
 
 
 # ``contested``: one very large contested group per block (the older workload, kept for
@@ -64,7 +69,8 @@ class Profile:
 # MEV opportunities, most blocks' largest group small.
 PROFILES = {
     "contested": Profile(),
-    "mainnet": Profile(zipf=1.0, mev_share=0.05, swap_share=0.07, victim_fraction=(-3.4, -2.5)),
+    "mainnet": Profile(zipf=1.0, mev_share=0.03, swap_share=0.06, victim_fraction=(-3.4, -2.5),
+                       competitor_weights=(35, 30, 20, 10, 5, 0, 0, 0), whale_chance=0.1),
 }
 
 
@@ -228,12 +234,14 @@ class SlotGenerator:
         venues = market.venues[token]
         pool = venues[0] if len(venues) == 1 or rng.random() < 0.6 else rng.choice(venues[1:])
         low, high = self.profile.victim_fraction
+        if self.profile.whale_chance and rng.random() < self.profile.whale_chance:
+            low, high = self.profile.whale_fraction
         victim = self.user_swap(pool, NUMERAIRE, 10 ** rng.uniform(low, high), rng.choice((50, 100, 200, 300)))
         routes = [[other, pool] for other in venues if other is not pool]
         if rng.random() < 0.25:
             for cross in market.cross.get(token, []):
                 routes.append([market.venues[cross.other(token)][0], cross, pool])
-        competitors = min(room - 1, _competitors(rng))
+        competitors = min(room - 1, _competitors(rng, self.profile.competitor_weights))
         for _ in range(max(1, competitors)):
             if routes and rng.random() < 0.55:
                 self.arbitrage(rng.choice(routes), "backrun", victim)
@@ -253,7 +261,7 @@ class SlotGenerator:
         # Searchers simulate at the top of the block: most take a route that pays there,
         # the rest bet on a route that the slot's swaps may open.
         live = [r for r in routes if optimal_cycle_input(_hops(r)) > 0]
-        for _ in range(max(1, min(room, _competitors(rng)))):
+        for _ in range(max(1, min(room, _competitors(rng, self.profile.competitor_weights)))):
             self.arbitrage(rng.choice(live if live and rng.random() < 0.8 else routes))
 
     def transfers(self, count: int) -> None:
@@ -323,9 +331,9 @@ def _popularity_rank(pool: GenPool) -> tuple[int, int, str]:
     return max(ranks), int(pool.token0 != NUMERAIRE), pool.id
 
 
-def _competitors(rng: random.Random) -> int:
+def _competitors(rng: random.Random, weights: tuple[float, ...]) -> int:
     """How many searchers go for one opportunity: usually a few, sometimes a crowd."""
-    return rng.choices(COMPETITORS, COMPETITOR_WEIGHTS)[0]
+    return rng.choices(COMPETITORS, weights)[0]
 
 
 def _max_front_run(pool: GenPool, victim: dict[str, Any]) -> int:
@@ -361,8 +369,7 @@ def generate(orders: int, seed: int, *, builders: list[dict[str, Any]] | None = 
     require(isinstance(zipf, (int, float)) and zipf > 0, "zipf", "must be a positive number")
     if builders is not None:
         parse_builders(builders)
-    gen = SlotGenerator(orders, seed, float(zipf), Profile(float(zipf), chosen.mev_share, chosen.swap_share,
-                                                           chosen.victim_fraction))
+    gen = SlotGenerator(orders, seed, float(zipf), replace(chosen, zipf=float(zipf)))
     objs = gen.slot()
     gen.rng.shuffle(objs)
     width = len(str(len(objs)))

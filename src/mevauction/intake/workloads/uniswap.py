@@ -47,6 +47,12 @@ ETHER = 10**18
 GENESIS_TIME = 1_700_000_000
 NO_COINBASE = "0x" + "00" * 20
 SWAP = "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
+# Per profile, in per mille (integers keep contested slots identical to before): victim
+# swaps per order (each drawing its searchers) and token transfers paid to one of three
+# exchange deposit addresses (a commuting group per token). ``contested`` is the original
+# shape; ``mainnet`` follows seed 004 § 5.2 as the amm profile does: few MEV
+# opportunities, most orders conflict-free.
+PROFILES = {"contested": (300, 500), "mainnet": (20, 100)}
 DEFAULT_BUILDERS = [{"id": "B1", "algorithm": "mgp-ordering", "bid": "truthful"},
                     {"id": "B2", "algorithm": "mp-ordering", "bid": "truthful"}]
 
@@ -121,8 +127,11 @@ def _arb_pools(slot: Slot, pools: tuple[Pool, Pool]) -> tuple[Pool, Pool] | None
 
 
 def generate(orders: int = 200, seed: int = 0, *, chain_url: str | None = None, builders: list | None = None,
-             searchers_per_victim: int = 3, **_ignored: Any) -> dict[str, Any]:
+             searchers_per_victim: int = 3, profile: str = "contested", **_ignored: Any) -> dict[str, Any]:
     """A ``mevauction.scenario/1`` document of ``orders`` orders on real Uniswap V2 pairs."""
+    if profile not in PROFILES:
+        raise InputError("profile", f"must be one of {', '.join(PROFILES)}")
+    shape = PROFILES[profile]
     layout = layout_for(orders, seed)
     if chain_url:
         rpc = RpcClient(chain_url)
@@ -130,23 +139,23 @@ def generate(orders: int = 200, seed: int = 0, *, chain_url: str | None = None, 
         if found is None:
             raise InputError("chain", f"{chain_url} holds no deployment of this layout (seed {seed}): "
                                       "deploy with mevauction.chain.deploy first")
-        return _generate(rpc, found, orders, seed, builders, searchers_per_victim)
+        return _generate(rpc, found, orders, seed, builders, searchers_per_victim, shape)
     # A fixed genesis time and 12 s blocks: the same (orders, seed) gives the same file.
     with Anvil(AnvilConfig(timestamp=GENESIS_TIME)) as node:
         rpc = node.client()
         rpc.call("anvil_setBlockTimestampInterval", 12)
-        return _generate(rpc, deploy(rpc, layout), orders, seed, builders, searchers_per_victim)
+        return _generate(rpc, deploy(rpc, layout), orders, seed, builders, searchers_per_victim, shape)
 
 
 def _generate(rpc: RpcClient, d: Deployment, orders: int, seed: int, builders: list | None,
-              searchers_per_victim: int) -> dict[str, Any]:
+              searchers_per_victim: int, shape: tuple[int, int] = PROFILES["contested"]) -> dict[str, Any]:
     rng = random.Random(seed)
     world = world_json(rpc, prefetch="dump")
     if "state" not in world:
         raise InputError("chain", f"{rpc.url} has no anvil_dumpState: a scenario needs the state embedded")
     slot = Slot(d, world, rng)
     out: list[dict[str, Any]] = []
-    n_victims = max(1, orders * 3 // 10)
+    n_victims = max(1, orders * shape[0] // 1000)
     victims = attempts = 0
     while len(out) < orders and victims < n_victims and attempts < 2 * n_victims:
         attempts += 1
@@ -186,7 +195,7 @@ def _generate(rpc: RpcClient, d: Deployment, orders: int, seed: int, builders: l
             tx = slot.arb(next(slot.searchers), *direction, [])
             if tx is not None:
                 out.append(_order(f"arb{t}.{s}", "arbitrage", direction[0].address, [tx]))
-    _fill_transfers(slot, d, out, orders, seed, rng)
+    _fill_transfers(slot, d, out, orders, seed, rng, shape[1])
     return {"format": SCENARIO_FORMAT, "world": world, "block_gas_limit": world["block"]["gas_limit"],
             "seed": seed, "orders": out, "builders": builders if builders is not None else DEFAULT_BUILDERS}
 
@@ -213,7 +222,7 @@ def _sandwich(slot: Slot, bot: Party, pool: Pool, victim: Transaction, victim_in
 
 
 def _fill_transfers(slot: Slot, d: Deployment, out: list[dict[str, Any]], orders: int, seed: int,
-                    rng: random.Random) -> None:
+                    rng: random.Random, popular_per_mille: int = 500) -> None:
     popular = [address_of(Layout(seed=seed).key("exchange", i)) for i in range(3)]
     k = 0
     for user in slot.users:
@@ -222,7 +231,7 @@ def _fill_transfers(slot: Slot, d: Deployment, out: list[dict[str, Any]], orders
         payee = address_of(Layout(seed=seed).key("payee", k))
         if rng.random() < 0.8:
             t = rng.randrange(len(d.tokens))
-            to = rng.choice(popular) if rng.random() < 0.5 else payee
+            to = rng.choice(popular) if rng.random() < popular_per_mille / 1000 else payee
             data = calldata("transfer(address,uint256)", to, rng.randint(1, 500) * ETHER)
             tx = slot.factory.make(_key(user), d.tokens[t], data, tip=rng.randint(1, 2) * GWEI)
             if tx is not None:
