@@ -54,7 +54,7 @@ def tournament(B, bids, second: bool):
     L = index_bits(n)
     vals = bids
     idx = B.const(np.array([[(i >> k) & 1 for k in range(L)] for i in range(n)], dtype=np.uint8))
-    sec = B.const(np.zeros((n, WIDTH), dtype=np.uint8)) if second else None
+    sec = B.const(np.zeros((n, WIDTH), dtype=np.uint8))  # used only if ``second``
     first_round = True
     while vals.shape[0] > 1:
         m = vals.shape[0]
@@ -76,7 +76,7 @@ def tournament(B, bids, second: bool):
         vals = np.concatenate([wv, vals[2 * p:]]) if m % 2 else wv
         idx = np.concatenate([wi, idx[2 * p:]]) if m % 2 else wi
         first_round = False
-    return vals[0], idx[0], (sec[0] if second else None)
+    return vals[0], idx[0], sec[0]
 
 
 def auction(B, mechanism: str, shares_a, shares_b):

@@ -77,6 +77,8 @@ class Plain:
 
 
 class _Labels:
+    gates = 0  # AND gates so far: each takes the tweaks 2j, 2j + 1
+
     def xor(self, a, b):
         return a ^ b
 

@@ -48,8 +48,8 @@ def _ctx(tls_dir: str, me: int, server: bool) -> ssl.SSLContext:
 
 
 def peer_role(sock: ssl.SSLSocket) -> int | None:
-    cert = sock.getpeercert() or {}
-    names = [str(v) for rdn in cert.get("subject", ()) for k, v in rdn if k == "commonName"]
+    cert: Any = sock.getpeercert() or {}
+    names = [str(pair[1]) for rdn in cert.get("subject", ()) for pair in rdn if pair[0] == "commonName"]
     for role in NAMES:
         if names == [f"MPyC party {role}"]:
             return role
@@ -125,7 +125,8 @@ def _rows(job: dict) -> int:
 
 
 def _decode(mechanism: str, bits: dict[str, np.ndarray]) -> dict:
-    out = {"winner": circuits.from_bits(bits["winner"]), "price": circuits.from_bits(bits["price"])}
+    out: dict[str, int | None] = {"winner": circuits.from_bits(bits["winner"]),
+                                  "price": circuits.from_bits(bits["price"])}
     if mechanism == "builder" and not int(bits["won"].reshape(-1)[0]):
         out["winner"] = None
     return out
@@ -151,7 +152,11 @@ def garbler_close(state: tuple, peer: Channel, mechanism: str) -> dict:
     # the evaluator will hold w ⊕ b·Δ from the OTs; x ⊕ w ⊕ a·Δ completes the bid's label
     mine = x.reshape(-1, 2) ^ w ^ garble._mask(a.reshape(-1), np.broadcast_to(g.delta, w.shape))
     peer.send(corrections.tobytes() + mine.tobytes())
-    got = np.frombuffer(peer.recv(), dtype=np.uint64)
+    return _decode(mechanism, check_outputs(outs, np.frombuffer(peer.recv(), dtype=np.uint64), g.delta))
+
+
+def check_outputs(outs: dict[str, np.ndarray], got: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
+    """Decode the evaluator's output labels, refusing any that is neither of a wire's two labels."""
     bits, offset = {}, 0
     for name, zero in outs.items():
         z = zero.reshape(-1, 2)
@@ -159,11 +164,13 @@ def garbler_close(state: tuple, peer: Channel, mechanism: str) -> dict:
         offset += z.size
         if labels.shape != z.shape:
             raise ValueError("the evaluator returned too few output labels")
-        is0, is1 = (labels == z).all(axis=1), (labels == (z ^ g.delta)).all(axis=1)
+        is0, is1 = (labels == z).all(axis=1), (labels == (z ^ delta)).all(axis=1)
         if not (is0 | is1).all():
             raise ValueError("the evaluator returned a label that is not on its output wire")
         bits[name] = is1.astype(np.uint8)
-    return _decode(mechanism, bits)
+    if offset != got.size:
+        raise ValueError("the evaluator returned too many output labels")
+    return bits
 
 
 def evaluator_prepare(job: dict, peer: Channel) -> tuple:
@@ -229,8 +236,12 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> N
                 mechanism = msg["mechanism"]
                 if mechanism not in ("first", "second", "builder"):
                     raise ValueError(f"mechanism {mechanism!r} has no two-party circuit")
-                assert peer is not None or role == EVALUATOR
-                link = connect(tls_dir, role, *peer, expect=EVALUATOR) if role == GARBLER else accept(GARBLER)
+                if role == GARBLER:
+                    if peer is None:
+                        raise ValueError("the garbler was started without --peer")
+                    link = connect(tls_dir, role, peer[0], peer[1], expect=EVALUATOR)
+                else:
+                    link = accept(GARBLER)
                 try:
                     t0 = time.perf_counter()
                     state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
