@@ -51,7 +51,7 @@ def random_labels(shape: tuple[int, ...]) -> np.ndarray:
 
 def _mask(bits: np.ndarray, label: np.ndarray) -> np.ndarray:
     """``bits`` · ``label`` row by row (bits broadcast over the label's 2 words)."""
-    return label * bits.astype(np.uint64)[..., None]
+    return label & (-bits.astype(np.int64)).view(np.uint64)[..., None]  # 0 or all ones: an AND, not a multiply
 
 
 class Plain:
@@ -76,6 +76,9 @@ class Plain:
         return a.shape[:-1]
 
 
+_TWEAKS = np.zeros(0, dtype=np.uint64)  # 0, 1, 2, … grown on demand: no arange per layer
+
+
 class _Labels:
     gates = 0  # AND gates so far: each takes the tweaks 2j, 2j + 1
 
@@ -88,7 +91,10 @@ class _Labels:
     def _tweaks(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         start = self.gates
         self.gates += k
-        t = np.arange(2 * start, 2 * (start + k), dtype=np.uint64)
+        global _TWEAKS
+        if len(_TWEAKS) < 2 * self.gates:
+            _TWEAKS = np.arange(4 * self.gates, dtype=np.uint64)  # rebound, so older slices stay valid
+        t = _TWEAKS[2 * start:2 * self.gates]
         return t[0::2], t[1::2]
 
 

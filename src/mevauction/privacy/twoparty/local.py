@@ -90,8 +90,8 @@ class LocalPair:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def run(self, mechanism: str, bids: list[int], reserve: int = 0) -> PairResult:
-        return run_pair(self._chans, mechanism, bids, reserve)
+    def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close") -> PairResult:
+        return run_pair(self._chans, mechanism, bids, reserve, inputs)
 
 
 def share(values: list[int]) -> tuple[list[str], list[str]]:
@@ -99,14 +99,20 @@ def share(values: list[int]) -> tuple[list[str], list[str]]:
     return [f"{m:x}" for m in masks], [f"{m ^ v:x}" for m, v in zip(masks, values, strict=True)]
 
 
-def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserve: int = 0) -> PairResult:
-    """One auction on the pair (garbler, evaluator): only winner and price come back."""
+def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserve: int = 0,
+             inputs: str = "close") -> PairResult:
+    """One auction on the pair (garbler, evaluator): only winner and price come back.
+
+    ``inputs="close"`` moves the bids' labels (OT extension) after the deadline, inside the
+    measured time; ``"intake"`` moves them before, as a streaming intake would per bid.
+    """
     rows = [reserve, *bids] if mechanism == "builder" else list(bids)
     if not bids:
         return PairResult(False, mechanism, reason="no bids")
     shares = share(rows)
     for chan, mine in zip(chans, shares, strict=True):
-        chan.send_json({"op": "job", "mechanism": mechanism, "n": len(bids), "shares": mine})
+        chan.send_json({"op": "job", "mechanism": mechanism, "n": len(bids), "shares": mine,
+                        "inputs": inputs})
     t0 = time.perf_counter()
     ready = [c.recv_json() for c in chans]
     preprocess = time.perf_counter() - t0

@@ -87,10 +87,27 @@ def _pad_bits(m: int) -> int:
     return (m + 127) // 128 * 128
 
 
+def _transpose8(x: np.ndarray) -> np.ndarray:
+    """Transpose the 8×8 bit matrix in each uint64 (bit 8·row + col), Hacker's Delight 7-3."""
+    u = np.uint64
+    t = (x ^ (x >> u(7))) & u(0x00AA00AA00AA00AA)
+    x = x ^ t ^ (t << u(7))
+    t = (x ^ (x >> u(14))) & u(0x0000CCCC0000CCCC)
+    x = x ^ t ^ (t << u(14))
+    t = (x ^ (x >> u(28))) & u(0x00000000F0F0F0F0)
+    return x ^ t ^ (t << u(28))
+
+
 def transpose(cols: np.ndarray, m: int) -> np.ndarray:
-    """κ columns of m bits (κ, m/8 bytes) -> m rows of κ = 128 bits as (m, 2) uint64."""
-    bits = np.unpackbits(cols, axis=1, bitorder="little")[:, :m]
-    rows = np.packbits(bits.T, axis=1, bitorder="little")
+    """κ columns of m bits (κ, m/8 bytes) -> m rows of κ = 128 bits as (m, 2) uint64.
+
+    Bytes are regrouped so that each uint64 holds an 8×8 block of bits, which is then
+    transposed in-register: no array of one byte per bit.
+    """
+    nb = cols.shape[1]
+    blocks = np.ascontiguousarray(cols.reshape(KAPPA // 8, 8, nb).transpose(0, 2, 1)).view(np.uint64)
+    out = _transpose8(blocks.reshape(KAPPA // 8, nb)).view(np.uint8).reshape(KAPPA // 8, nb, 8)
+    rows = np.ascontiguousarray(out.transpose(1, 2, 0)).reshape(nb * 8, KAPPA // 8)[:m]
     return np.ascontiguousarray(rows).view(np.uint64).reshape(m, 2)
 
 

@@ -145,13 +145,18 @@ def garbler_prepare(job: dict, peer: Channel) -> tuple:
     return g, x, a, outs, sender, h
 
 
-def garbler_close(state: tuple, peer: Channel, mechanism: str) -> dict:
+def garbler_inputs(state: tuple, peer: Channel) -> None:
+    """The bid wires' labels: OTs of the evaluator's share bits, then the garbler's own."""
     g, x, a, outs, sender, h = state
     q = sender.extend(peer.recv(), a.size)
     w, corrections = ot.correlated_send(h, q, sender.s, g.delta)
     # the evaluator will hold w ⊕ b·Δ from the OTs; x ⊕ w ⊕ a·Δ completes the bid's label
     mine = x.reshape(-1, 2) ^ w ^ garble._mask(a.reshape(-1), np.broadcast_to(g.delta, w.shape))
     peer.send(corrections.tobytes() + mine.tobytes())
+
+
+def garbler_finish(state: tuple, peer: Channel, mechanism: str) -> dict:
+    g, outs = state[0], state[3]
     return _decode(mechanism, check_outputs(outs, np.frombuffer(peer.recv(), dtype=np.uint64), g.delta))
 
 
@@ -186,7 +191,7 @@ def evaluator_prepare(job: dict, peer: Channel) -> tuple:
     return b, receiver, h, blob[:2].copy(), blob[2:]
 
 
-def evaluator_close(state: tuple, peer: Channel, mechanism: str) -> dict:
+def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
     b, receiver, h, zero, tables = state
     r = b.reshape(-1)
     u, t = receiver.extend(r)
@@ -195,7 +200,11 @@ def evaluator_close(state: tuple, peer: Channel, mechanism: str) -> dict:
     m = len(r)
     if len(blob) != 2 * m:
         raise ValueError("the garbler sent the wrong number of input labels")
-    labels = (ot.correlated_receive(h, t, r, blob[:m]) ^ blob[m:]).reshape(*b.shape, 2)
+    return (ot.correlated_receive(h, t, r, blob[:m]) ^ blob[m:]).reshape(*b.shape, 2)
+
+
+def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel, mechanism: str) -> dict:
+    zero, tables, h = state[3], state[4], state[2]
     e = garble.Evaluator(tables, zero, h)
     outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels))
     if e.gates * 4 != len(tables):
@@ -203,6 +212,13 @@ def evaluator_close(state: tuple, peer: Channel, mechanism: str) -> dict:
     peer.send(b"".join(np.ascontiguousarray(v).reshape(-1, 2).tobytes() for v in outs.values()))
     # the evaluator learns the outcome from the garbler's report (it cannot decode alone)
     return json.loads(peer.recv(1 << 16))
+
+
+def _inputs(role: int, state: tuple, link: Channel) -> np.ndarray | None:
+    if role == GARBLER:
+        garbler_inputs(state, link)
+        return None
+    return evaluator_inputs(state, link)
 
 
 def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> None:
@@ -245,15 +261,21 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> N
                 try:
                     t0 = time.perf_counter()
                     state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
+                    # "intake": the shares' labels move as the bids arrive; "close": only after the deadline
+                    at_intake = msg.get("inputs", "close") == "intake"
+                    labels = _inputs(role, state, link) if at_intake else None
                     boss.send_json({"status": "ready", "preprocess_s": time.perf_counter() - t0})
                     if boss.recv_json().get("op") != "close":
                         raise ValueError("expected close")
                     t1 = time.perf_counter()
+                    if not at_intake:
+                        labels = _inputs(role, state, link)
                     if role == GARBLER:
-                        outcome = garbler_close(state, link, mechanism)
+                        outcome = garbler_finish(state, link, mechanism)
                         link.send(json.dumps(outcome).encode())
                     else:
-                        outcome = evaluator_close(state, link, mechanism)
+                        assert labels is not None
+                        outcome = evaluator_finish(state, labels, link, mechanism)
                     boss.send_json({"status": "ok", "outcome": outcome, "close_s": time.perf_counter() - t1,
                                     "bytes_sent": link.sent})
                 finally:
