@@ -147,7 +147,7 @@ def garbler_prepare(job: dict, peer: Channel) -> tuple:
 
 def garbler_inputs(state: tuple, peer: Channel) -> None:
     """The bid wires' labels: OTs of the evaluator's share bits, then the garbler's own."""
-    g, x, a, outs, sender, h = state
+    g, x, a, _, sender, h = state
     q = sender.extend(peer.recv(), a.size)
     w, corrections = ot.correlated_send(h, q, sender.s, g.delta)
     # the evaluator will hold w ⊕ b·Δ from the OTs; x ⊕ w ⊕ a·Δ completes the bid's label
@@ -192,7 +192,7 @@ def evaluator_prepare(job: dict, peer: Channel) -> tuple:
 
 
 def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
-    b, receiver, h, zero, tables = state
+    b, receiver, h = state[:3]
     r = b.reshape(-1)
     u, t = receiver.extend(r)
     peer.send(u)
