@@ -26,7 +26,7 @@ class CuttingProxy:
     hears back: the test harness decides exactly where a delivery is cut short (kill -9
     of the service mid-delivery), with no hook in the service itself."""
 
-    def __init__(self, target: str, after: int, cut):
+    def __init__(self, target: str, after: int, cut, match: bytes = b'"eth_sendRawTransaction"'):
         import http.server
         import threading
 
@@ -34,13 +34,14 @@ class CuttingProxy:
 
         proxy = self
         self.sends = 0
+        self.match = match  # what a request body must contain to count (settable later)
         self.cut_done = threading.Event()
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 answer = httpx.post(target, content=body, headers={"Content-Type": "application/json"}, timeout=30)
-                if b'"eth_sendRawTransaction"' in body:
+                if proxy.match in body:
                     proxy.sends += 1
                     if proxy.sends == after:
                         cut()

@@ -24,8 +24,9 @@ SETTINGS = settings(max_examples=examples(120), deadline=None, suppress_health_c
 
 
 def check_accounting(report):
-    """Refund bounds and exact budget balance of the money flows of Fig. 3 (4)."""
-    s_set = set(report.conflict_free)
+    """Refund bounds and exact budget balance of the money flows of Fig. 3 (4). Committed
+    bundles (preconfirmations), like S, get back all they paid."""
+    s_set = set(report.conflict_free) | {c.order for c in getattr(report, "commitments", [])}
     final = set(report.block)
     for i, s in report.searchers.items():
         assert s.refund >= 0

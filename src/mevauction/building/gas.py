@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mevauction.worlds.base import Access, Outcome, World
+from mevauction.worlds.base import Outcome, World, WorldView
 
 
 def declared_gas(world: World, order_ids: Sequence[str]) -> int:
@@ -83,36 +83,12 @@ class _CappedCursor:
         self.cursor.pop()
 
 
-class GasCappedWorld(World):
+class GasCappedWorld(WorldView):
     """A view of ``inner`` whose blocks never use more than ``budget`` declared gas."""
 
     def __init__(self, inner: World, budget: int):
-        self.inner = inner
+        super().__init__(inner)
         self.budget = budget
-        self.orders = inner.orders
-        self.kind = inner.kind
-        self.disjoint_orders_commute = inner.disjoint_orders_commute
-        self.max_live_cursors = inner.max_live_cursors
-        self.gas_metering = inner.gas_metering
-        self.block_gas_limit = inner.block_gas_limit
-
-    def access(self, order_id: str) -> Access:
-        return self.inner.access(order_id)
-
-    def conflict_access(self, order_id: str) -> Access:
-        return self.inner.conflict_access(order_id)
-
-    def commutative(self, order_ids: Sequence[str]) -> bool:
-        return self.inner.commutative(order_ids)
-
-    def verified_kind(self, order_id: str) -> str:
-        return self.inner.verified_kind(order_id)
-
-    def exclusive_keys(self, order_id: str) -> frozenset[str]:
-        return self.inner.exclusive_keys(order_id)
-
-    def bid_bound(self, order_id: str) -> int | None:
-        return self.inner.bid_bound(order_id)  # a refused order pays 0, below any bound
 
     def cursor(self) -> _CappedCursor:
         return _CappedCursor(self)

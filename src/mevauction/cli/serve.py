@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="open sealed builder bids with a local MPC committee (mevauction.privacy)")
     p.add_argument("--builder", action="append", metavar="ADDRESS=DEPOSIT_WEI",
                    help="register a builder with its deposit (repeatable); only registered builders may bid")
+    p.add_argument("--algorithm-budget-ms", type=int,
+                   help="wall-clock budget of the builders' submitted algorithms at each deadline (default 1000)")
     p.add_argument("--acceptors", type=int, help="acceptor processes sharing the port (default 0: none)")
     p.add_argument("--header-timeout", type=float,
                    help="seconds a connection has to complete a request's headers (default 5)")
@@ -45,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     flags = {
         k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "chain", "k_cutoff", "acceptors",
-                                      "sealed", "header_timeout", "max_connections", "max_connections_per_client")
+                                      "sealed", "header_timeout", "max_connections", "max_connections_per_client",
+                                      "algorithm_budget_ms")
     }
     flags["builders"] = builder_flags(args.builder)
     config = load_config(flags, args.config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import os
@@ -121,6 +122,16 @@ class _Calls:
         params["algorithm" if algorithm is not None else "block"] = algorithm if algorithm is not None else block
         return [params]
 
+    @classmethod
+    def algorithm_params(cls, runtime: str, code: bytes | str, version: int) -> list[dict]:
+        """``mev_submitAlgorithm`` params: Python source as text, anything else as base64."""
+        params: dict[str, Any] = {"runtime": runtime, "version": version, "timestamp": cls.stamp()}
+        if isinstance(code, str):
+            params["code"] = code
+        else:
+            params["codeBase64"] = base64.b64encode(code).decode()
+        return [params]
+
     @staticmethod
     def status_params(order_id: str | None, bundle_hash: str | None, block_number: int | None) -> list[dict]:
         if (order_id is None) == (bundle_hash is None):
@@ -186,6 +197,10 @@ class Client(_Calls):
     def send_builder_bid(self, block_number: int, bid: int | str = "truthful", algorithm: str | None = None,
                          block: list[str] | None = None) -> dict:
         return self.call("mev_sendBuilderBid", self.builder_params(block_number, algorithm, block, bid))
+
+    def submit_algorithm(self, runtime: str, code: bytes | str, version: int) -> dict:
+        """``mev_submitAlgorithm``: a new version of this builder's algorithm; runs from ``fromSlot``."""
+        return self.call("mev_submitAlgorithm", self.algorithm_params(runtime, code, version))
 
     def committee(self, block_number: int) -> dict:
         """``mev_getCommittee``: the slot's sealed-auction id and the committee servers' keys."""

@@ -17,6 +17,7 @@ from mevauction.errors import InputError, as_wei, require
 from mevauction.mechanism.auction import BuilderAuction
 from mevauction.mechanism.boost import AuctionInput, Report, run_auction
 from mevauction.mechanism.builders import BuilderSubmission
+from mevauction.mechanism.commitments import BOTTOM, TOP, CommittedBundle
 from mevauction.sandbox.jail import Limits, Program
 from mevauction.worlds import World, build_world
 from mevauction.worlds.base import Order
@@ -31,6 +32,7 @@ class Scenario:
     block_gas_limit: int
     seed: int
     raw: dict[str, Any]
+    commitments: tuple[CommittedBundle, ...] = ()
 
     @property
     def orders(self) -> dict[str, Order]:
@@ -39,12 +41,14 @@ class Scenario:
     @property
     def auction_input(self) -> AuctionInput:
         """What the mechanism needs of this slot (it knows nothing of scenario files)."""
-        return AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit)
+        return AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit,
+                            commitments=self.commitments)
 
     def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None,
                     algorithm_limits: Limits | None = None) -> Report:
         """The Boost+ auction (seed 004 Fig. 3) of this slot; submitted algorithms within ``algorithm_limits``."""
-        slot = AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit, algorithm_limits)
+        slot = AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit,
+                            algorithm_limits=algorithm_limits, commitments=self.commitments)
         return run_auction(slot, k_cutoff=k_cutoff, builder_auction=builder_auction)
 
 
@@ -115,6 +119,27 @@ def parse_builders(raw: Any, base: Path | None = None) -> list[BuilderSubmission
     return out
 
 
+def parse_commitments(raw: Any) -> tuple[CommittedBundle, ...]:
+    """``commitments``: preconfirmed bundles the block must keep (mechanism/commitments.py)."""
+    require(isinstance(raw, list), "commitments", "must be a list")
+    out = []
+    for k, obj in enumerate(raw):
+        where = f"commitments[{k}]"
+        require(isinstance(obj, dict), where, "must be an object")
+        order = obj.get("order")
+        require(isinstance(order, str) and order != "", f"{where}.order", "missing or not a non-empty string")
+        anchor = obj.get("anchor", TOP)
+        require(anchor in (TOP, BOTTOM), f"{where}.anchor", "must be 'top' or 'bottom'")
+        position = obj.get("position")
+        require(position is None or (isinstance(position, int) and not isinstance(position, bool)
+                                     and 0 <= position < 2**31), f"{where}.position",
+                "must be a non-negative integer below 2^31")
+        digest = obj.get("commitment", "")
+        require(isinstance(digest, str) and len(digest) <= 130, f"{where}.commitment", "must be a short string")
+        out.append(CommittedBundle(order, anchor, position, digest))
+    return tuple(out)
+
+
 def parse_scenario(doc: Any, base: Path | None = None) -> Scenario:
     require(isinstance(doc, dict), "scenario", "must be a JSON object")
     fmt = doc.get("format", SCENARIO_FORMAT)
@@ -126,7 +151,11 @@ def parse_scenario(doc: Any, base: Path | None = None) -> Scenario:
     require(isinstance(seed, int) and not isinstance(seed, bool), "seed", "must be an integer")
     builders = parse_builders(doc.get("builders", []), base)
     world = build_world(doc)
-    return Scenario(world, builders, gas_limit, seed, doc)
+    commitments = parse_commitments(doc.get("commitments", []))
+    known = set(world.orders)
+    for k, c in enumerate(commitments):
+        require(c.order in known, f"commitments[{k}].order", f"names unknown order {c.order!r}")
+    return Scenario(world, builders, gas_limit, seed, doc, commitments)
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -23,16 +23,20 @@ paid in the final block (0 if the winner left i out) — a departure from Fig. 3
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import K_CUTOFF, DefaultBuilder, DefaultSolution
 from mevauction.building.gas import declared_gas, keep_conflict_free
+from mevauction.mechanism import commitments as committed
 from mevauction.mechanism.auction import BuilderAuction, second_price_with_reserve
 from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_programs, run_submission
+from mevauction.mechanism.commitments import CommitmentOutcome, CommittedBundle
 from mevauction.sandbox.jail import Limits
-from mevauction.worlds.base import World
+from mevauction.sandbox.runner import RunResult
+from mevauction.worlds.base import Block, World
 
 DEFAULT_BLOCK_GAS_LIMIT = 30_000_000
 
@@ -52,6 +56,8 @@ class AuctionInput:
     block_gas_limit: int = DEFAULT_BLOCK_GAS_LIMIT
     # Budget and limits of the submitted (sandboxed) algorithms; None: the defaults.
     algorithm_limits: Limits | None = None
+    # Preconfirmation commitments the block must keep (mechanism/commitments.py).
+    commitments: Sequence[CommittedBundle] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,8 @@ class Report:
     proposer: int
     price: int
     groups: list[list[str]] = field(default_factory=list)
+    commitments: list[CommitmentOutcome] = field(default_factory=list)
+    excluded: dict[str, str] = field(default_factory=dict)  # left out before the auction, why
 
     @property
     def beta0(self) -> int:
@@ -103,20 +111,29 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
                 builder_auction: BuilderAuction | None = None) -> Report:
     """Run Fig. 3 on one slot."""
     world = slot.world
-    ids = list(world.orders)
+    lay = committed.layout(world, slot.commitments)
+    # Committed bundles are not bids: they leave M, and so does any order holding one of
+    # their transactions (docs/mechanism.md "Departures" (f)).
+    ids = [i for i in world.orders if i not in lay.ids and i not in lay.shares_tx]
 
-    # (0) Conflict-free orders S: alone in their conflict group.
-    groups = conflict_groups(ids, world.conflict_access)
-    conflict_free = [g[0] for g in groups if len(g) == 1]
+    # (0) Conflict-free orders S: alone in their conflict group (committed bundles
+    # count as members, so an order touching what a commitment touches is not in S).
+    groups = conflict_groups([*ids, *lay.top, *lay.bottom], world.conflict_access)
+    groups = [g for g in ([i for i in grp if i not in lay.ids] for grp in groups) if g]
+    conflict_free = [g[0] for g in groups if len(g) == 1 and not _touches_committed(world, g[0], lay)]
     in_s = set(conflict_free)
     rest = [i for i in ids if i not in in_s]
-    # The gas limit, by a bid-independent rule: S kept in arrival order while it
-    # fits; what is left is the budget of every block on M \ S.
+    # The gas limit, by a bid-independent rule: the committed gas is reserved; S kept
+    # in arrival order while it fits; what is left is the budget of every block on M \ S.
     limit = slot.block_gas_limit
     if world.block_gas_limit is not None:
         limit = min(limit, world.block_gas_limit)
+    limit = max(0, limit - lay.gas)
     s_kept = keep_conflict_free(world, conflict_free, limit)
     budget = limit - declared_gas(world, s_kept)
+    # Every block on M \ S is searched and valued after the top committed bundles.
+    base = world
+    world = committed.after(world, lay)
     # A conflict-free order pays the same anywhere; evaluate it alone.
     alone = {i: world.evaluate([i]) for i in s_kept}
     s_bids = {i: alone[i].bids.get(i, 0) for i in s_kept}
@@ -127,10 +144,11 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     beta0 = default.value
 
     # (3) Builder submissions on M \ S, each within the same gas budget; submitted
-    # programs all at once, within one wall-clock budget.
+    # programs all at once, within one wall-clock budget (on the state after the top
+    # committed bundles, like every block on M \ S).
     runs = run_programs(world, slot.builders, rest, slot.algorithm_limits)
-    candidates = [run_submission(world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget, runs.get(sub.id))
-                  for sub in slot.builders]
+    candidates = [_submission(base, world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget, lay,
+                              s_included, runs.get(sub.id)) for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]
 
     # (4) Winner and price: second price among builders with reserve β0.
@@ -144,8 +162,16 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     else:  # Case (4b)
         chosen = next(c for c in candidates if c.id == winner)
         final = chosen.block
-        settlement[winner] = BuilderSettlement(chosen.bid + sum(s_bids.values()), chosen.bid - price)
         winner_name = winner
+    # The final block as executed: committed bundles that fail are left out of it. What a
+    # committed bundle pays the coinbase is not a bid in the auction (its price was the
+    # preconfirmation bid): like an order of S, it is paid back in full.
+    block = [*lay.top, *final.orders, *s_included, *lay.bottom]
+    executed = base.evaluate(block) if lay.ids else None
+    c_bids = {i: executed.bids.get(i, 0) if i in executed.orders else 0 for i in lay.ids} if executed else {}
+    if winner is not None:
+        settlement[winner] = BuilderSettlement(chosen.bid + sum(s_bids.values()) + sum(c_bids.values()),
+                                               chosen.bid - price)
 
     # What each order of M \ S pays in the final block, and its refund: r_i of Eq. (1),
     # capped at that payment. In case (4a) the cap never binds (r_i ≤ b_i(o*)); in
@@ -155,21 +181,52 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     paid = {i: final.bids.get(i, 0) if i in in_final else 0 for i in rest}
     refunds = {i: min(default.refunds[i], paid[i]) for i in rest}
     proposer = price - sum(refunds.values())
-    searchers: dict[str, SearcherSettlement] = {}
+    searchers = {i: SearcherSettlement(c_bids.get(i, 0), c_bids.get(i, 0)) for i in (*lay.ids, *lay.shares_tx)}
     for i in ids:
         if i in in_s:  # refunded its whole bid; 0 if the gas limit left it out
             searchers[i] = SearcherSettlement(s_bids.get(i, 0), s_bids.get(i, 0))
         else:
             searchers[i] = SearcherSettlement(paid[i], refunds[i])
+    kept = committed.outcomes(base, executed.orders, slot.commitments) if executed else []
     return Report(
         conflict_free=conflict_free,
         default=default,
         builders=candidates,
         winner=winner_name,
-        block=list(final.orders) + s_included,
+        block=[i for i in block if executed is None or i in executed.orders or i not in lay.ids],
         searchers=searchers,
         builder_settlement=settlement,
         proposer=proposer,
         price=price,
         groups=[g for g in groups if len(g) > 1],
+        commitments=kept,
+        excluded=dict(lay.shares_tx),
     )
+
+
+def _touches_committed(world: World, oid: str, lay: committed.Layout) -> bool:
+    mine = world.conflict_access(oid)
+    return any(mine.conflicts_with(world.conflict_access(c)) for c in lay.ids)
+
+
+def _submission(base: World, world: World, sub: BuilderSubmission, rest: list[str], in_s: set[str],
+                k_cutoff: int, seed: int, default_block: Block, budget: int, lay: committed.Layout,
+                s_included: list[str], run: RunResult | None = None) -> Candidate:
+    """A builder's candidate under the commitments: an explicit block must place every
+    committed bundle as the rule does; any block whose bottom bundles fail after it, where
+    they succeed after o*, breaks a commitment and is invalid."""
+    if lay.ids and sub.algorithm is None and sub.program is None:
+        inner, reason = committed.split_explicit(sub.block or (), lay)
+        if reason:
+            return Candidate(sub.id, False, world.evaluate(inner), 0, reason)
+        sub = dataclasses.replace(sub, block=tuple(inner))
+    cand = run_submission(world, sub, rest, in_s, k_cutoff, seed, default_block, budget, run)
+    if cand.valid and lay.bottom:
+        def bottom_ok(block: tuple[str, ...]) -> set[str]:
+            seq = [*lay.top, *block, *s_included, *lay.bottom]
+            return set(base.evaluate(seq).orders) & set(lay.bottom)
+        lost = bottom_ok(default_block.orders) - bottom_ok(cand.block.orders)
+        if lost:
+            cand.valid, cand.bid = False, 0
+            cand.reason = f"breaks committed bundle {sorted(lost)[0]!r} (it fails after this block)"
+    return cand

@@ -89,6 +89,11 @@ def register(app: FastAPI, engine: Auctioneer, store: Store, metrics: Metrics) -
         if engine.chain is not None:  # the block mined for it, and the transactions by order
             record, fee = await store.read(lambda db: (deliveries.of_slot(db, int(slot)),
                                                        deliveries.fee_recipient(db, int(slot))))
+            # the block's preconfirmations as settled by the oracle rule (once mined)
+            outcomes, ledger = await store.read(lambda db: (dao.preconf_outcomes_of(db, int(slot)),
+                                                            dao.preconf_ledger_of(db, int(slot))))
+            if outcomes:
+                doc["preconf_settlement"] = {"commitments": outcomes, "ledger": ledger}
             return JSONResponse({**doc, "slot": int(slot), "fee_recipient": fee,
                                  "delivery": None if record is None else record.to_json(),
                                  "chain_failures": await store.read(lambda db: deliveries.failures(db, int(slot)))})

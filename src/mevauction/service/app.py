@@ -46,13 +46,14 @@ class Service:
             link = ChainLink(self.config.chain, self.config.slot_seconds)
             self.config = replace(self.config, chain_id=link.start_node())
         self.store = Store(self.config.db)
-        self.engine = Auctioneer(self.config, self.store, self.metrics)
+        self.engine = engine = Auctioneer(self.config, self.store, self.metrics)
         self.engine.chain = link
         self.engine.load()
         desk = None
         if self.config.preconf_key:
-            desk = PreconfDesk(self.config, self.engine.clock, self.store, self.metrics)
+            desk = PreconfDesk(self.config, lambda: engine.clock, self.store, self.metrics)
             desk.load()
+            self.engine.preconf = desk
         self.rpc = JsonRpc(self.engine, self.metrics, self.config.max_body_bytes, self.config.body_timeout,
                            RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer), desk,
                            slots=self.engine, replay=ReplayGuard(self.config.request_window))

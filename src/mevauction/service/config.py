@@ -79,6 +79,8 @@ class ServiceConfig:
     # The builder registry: address → deposit in wei. Only these signers may send builder
     # bids, each within its free deposit (service/builders.py).
     builders: dict = field(default_factory=dict)
+    # Wall-clock budget of the builders' submitted algorithms at each deadline (service/algorithms.py).
+    algorithm_budget_ms: int = 1000
 
     def world_object(self) -> dict:
         """The slot world as a scenario ``world`` object."""
@@ -163,6 +165,7 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None,
         require(config.committee_parties >= 3, "committee_parties", "a committee needs at least 3 parties")
     if config.preconf_key:
         check_preconf(config)
+    require(50 <= config.algorithm_budget_ms <= 60_000, "algorithm_budget_ms", "must be 50 to 60000 (milliseconds)")
     builder_deposits(config)
     return config
 

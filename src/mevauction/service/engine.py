@@ -30,9 +30,10 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
+from mevauction.chain.rpc import NodeUnavailable, RpcError
 from mevauction.errors import InputError
 from mevauction.eth import fields
-from mevauction.service import dao, onchain, settle
+from mevauction.service import algorithms, dao, onchain, preconf_block, settle
 from mevauction.service.builders import BuilderRegistry, commit, covered_report, registry_of
 from mevauction.service.clock import SlotClock, resume_clock
 from mevauction.service.committee import ServiceCommittee, key_dir_for, sealed_report
@@ -49,6 +50,7 @@ from mevauction.service.worker import start_pool
 
 if TYPE_CHECKING:  # the MPC extra is imported only when a committee starts
     from mevauction.privacy.builder_auction import SealedSlot
+    from mevauction.service.preconf import PreconfDesk
 
 log = logging.getLogger("mevauction.service")
 MAX_SETTLE_ATTEMPTS = 3
@@ -89,6 +91,8 @@ class Auctioneer:
         self.seeds = SlotSeeds(config.db)
         self._task: asyncio.Task | None = None
         self.chain: ChainLink | None = None  # serve --chain: slots are the node's blocks (service/onchain.py)
+        self.preconf: PreconfDesk | None = None  # its commitments bind the slots' blocks (service/preconf_block.py)
+        self.algorithms = algorithms.AlgorithmBook()  # builders' submitted algorithms (service/algorithms.py)
 
     # -- start-up and recovery -----------------------------------------------------------
     def load(self) -> None:
@@ -97,6 +101,7 @@ class Auctioneer:
             return (dao.read_meta(db), dao.unsettled_orders(db), dao.unsettled_builder_bids(db),
                     dao.max_order_seq(db), dao.chain_head(db), dao.deposit_entries(db))
         meta, orders, bids, top, head, deposits = self.store.read_now(read)
+        self.algorithms.load(self.store.read_now(algorithms.read_all))
         self.builders = registry_of(self.builders.deposits, deposits,
                                     [(b.slot, b.builder, b.submission.get("bid")) for b in bids], self.config.sealed)
         registry = [BuilderRegistration(a, d) for a, d in sorted(self.builders.deposits.items())]
@@ -325,6 +330,13 @@ class Auctioneer:
         self.metrics.inc("mevauction_builder_bids_total", help="Sealed builder submissions stored")
         return {"builder": signer, "slot": hex(state.slot), "commitment": commitment, "salt": salt}
 
+    async def submit_algorithm(self, params: object, signer: str) -> dict:
+        """``mev_submitAlgorithm``: a registered builder's new version (service/algorithms.py)."""
+        return await algorithms.submit(self, params, signer)
+
+    def algorithm_status(self, signer: str) -> dict:
+        return algorithms.status(self, signer)
+
     async def own_order(self, signer: str, order_id: str, slot: int | None) -> OrderRecord | None:
         """The signer's order with this id (in ``slot``, or its newest); None for anyone else's."""
         return await self.store.read(lambda db: dao.signer_order(db, signer, order_id, slot))
@@ -427,14 +439,18 @@ class Auctioneer:
         gas_limit = self.config.block_gas_limit
         admitted, refused, over = settle.screen([e.scenario_order for e in pending], gas_limit)
         builders, sealed = (state.builders, {}) if self.committee is None else settle.split_sealed(state.builders)
+        entries, programs = algorithms.slot_programs(self, slot, state.builders)
+        builders = {**entries, **builders}
         scenario = {**settle.build_scenario(self.world if sw is None else sw.world, admitted, builders, gas_limit),
                     "seed": self.seeds.seed(slot)}
+        if self.preconf is not None:
+            scenario = preconf_block.with_commitments(scenario, self.preconf.committed(slot))
         # Sealed: a bid above its builder's free deposit counts as 0, inside the MPC.
         caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
         penalties: dict[str, int] = {}
 
         async def one(sc: dict) -> dict:
-            return await self._run(slot, state, sc, sealed, caps)
+            return await self._run(slot, state, sc, sealed, caps, programs)
 
         async def run(sc: dict) -> dict:
             report, found = await covered_report(one, sc, self.builders, slot)
@@ -471,6 +487,11 @@ class Auctioneer:
     async def _chain_turn(self) -> None:
         assert self.chain is not None
         await onchain.turn(self.chain, self.store)
+        if self.preconf is not None:
+            try:
+                await preconf_block.settle_mined(self.chain, self.store, self.preconf)
+            except (NodeUnavailable, RpcError) as exc:  # settled at a later turn
+                log.error("chain: node unavailable while settling preconfirmations: %s", exc)
 
     def _failed(self, slot: int, pending: list[OrderEntry], reason: str) -> SettledSlot:
         """The records of a slot that could not settle: its orders by id only (no value of
@@ -481,16 +502,17 @@ class Auctioneer:
                               self.config.identity, now_ms(), {})
 
     async def _run(self, slot: int, state: SlotState, scenario: dict, sealed: dict[str, dict],
-                   caps: dict[str, int]) -> dict:
+                   caps: dict[str, int], programs: algorithms.SlotPrograms | None = None) -> dict:
         if self.committee is not None and state.builders:
             return await self._sealed_report(slot, scenario, sealed, caps)
-        return await self._report(scenario, None)
+        return await self._report(scenario, None, programs)
 
-    async def _report(self, scenario: dict, committee: SealedSlot | None) -> dict:
+    async def _report(self, scenario: dict, committee: SealedSlot | None,
+                      programs: algorithms.SlotPrograms | None = None) -> dict:
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(self.pool, settle.run_scenario, scenario, self.config.k_cutoff,
-                                              committee)
+                                              committee, programs)
         except BrokenProcessPool:  # the worker died (on this scenario or not): a new one for the next run
             log.error("the settlement worker died; starting a new one")
             if self.pool is not None:

@@ -147,6 +147,17 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         """CREATE UNIQUE INDEX orders_by_signer_id ON orders (slot, signer, id)""",
     ]),
     # 6 is another change's; numbers are assigned, so 7 may land first.
+    (6, "submitted builder algorithms: every accepted version, and the slot it takes effect from", [
+        """CREATE TABLE algorithms (
+            builder TEXT NOT NULL,
+            version BIGINT NOT NULL,
+            runtime TEXT NOT NULL,
+            code TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            from_slot BIGINT NOT NULL,
+            received_ms BIGINT NOT NULL,
+            PRIMARY KEY (builder, version))""",
+    ]),
     (7, "deliveries on a chain: the block planned and mined for a slot, its settlement transactions, "
         "the verification result; slots that could not reach the node", [
         """CREATE TABLE deliveries (

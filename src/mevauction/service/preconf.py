@@ -43,12 +43,15 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from mevauction.errors import InputError, as_wei, require
 from mevauction.eth.keccak import keccak
-from mevauction.preconf import rules
+from mevauction.eth.transactions import decode as decode_tx
+from mevauction.eth.transactions import refuse_unexecutable
+from mevauction.preconf import bidoptions, rules
 from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
 from mevauction.preconf.evidence import REJECT_FORMAT, Reject
 from mevauction.preconf.keys import Signer
@@ -161,10 +164,13 @@ def provider_from_config(config: ServiceConfig) -> tuple[Signer, int, AuctionPar
 class PreconfDesk:
     """The provider run by the service: admission, durable decisions, streams, settlement."""
 
-    def __init__(self, config: ServiceConfig, clock: SlotClock, store: Store, metrics: Metrics):
+    def __init__(self, config: ServiceConfig, clock: SlotClock | Callable[[], SlotClock], store: Store,
+                 metrics: Metrics):
         self.store = store
         self.metrics = metrics
-        self.clock = clock
+        # On a chain the auctioneer's clock is replaced whenever the next block is postponed
+        # or the chain moves: the service passes a callable so the desk reads the current one.
+        self._clock = clock
         signer, nike_secret, params = provider_from_config(config)
         self.signer = signer
         self.signed_params: SignedParameters = params.sign(signer)
@@ -183,6 +189,10 @@ class PreconfDesk:
         self.seq = 0
         self._task: asyncio.Task | None = None
         self._settling = asyncio.Lock()
+
+    @property
+    def clock(self) -> SlotClock:
+        return self._clock() if callable(self._clock) else self._clock
 
     def block_time_ms(self, block_number: int) -> int:
         """Blocks are slots; a block is due at its slot's intake deadline."""
@@ -290,6 +300,12 @@ class PreconfDesk:
         """A signed bid in mev-commit's field layout, checked by mev-commit's input rules."""
         sb = SignedBid.from_json(doc, self.engine.params.chain_id, self.engine.params.contract, where)
         rules.check(sb.bid, where, self.clock.current(), self.horizon)
+        # The block will have to execute them (service/preconf_block.py): a type it cannot
+        # run would be committed, then left out and slashed, so it is refused here.
+        for i, raw in enumerate(sb.raw_transactions):
+            at = f"{where}.rawTransactions[{i}]"
+            refuse_unexecutable(decode_tx(raw, at), at)
+        refuse_bottom_anchor(sb.bid.bid_options, f"{where}.bidOptions")
         return sb
 
     def known(self, sb: SignedBid) -> BidRecord | None:
@@ -445,3 +461,14 @@ class PreconfDesk:
         return {"bidder": address, "provider": provider,
                 "available": str(self.ledger.available(address, provider)),
                 "escrowed": str(self.ledger.escrowed(address, provider))}
+
+
+def refuse_bottom_anchor(options: bytes, field: str) -> None:
+    """The service closes every block with its settlement transactions (refunds, builder
+    refund, proposer revenue), so no committed transaction can be at the bottom: a provider
+    that committed to a bottom position would be slashed by the oracle for a block it built
+    as promised. Such bids are refused before anything is signed."""
+    for option in bidoptions.decode(options, field):
+        if isinstance(option, bidoptions.PositionConstraint) and option.anchor == 2:
+            raise InputError(field, "ANCHOR_BOTTOM is not offered: settlement transactions close every block")
+

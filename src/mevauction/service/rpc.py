@@ -43,11 +43,12 @@ log = logging.getLogger("mevauction.service")
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL = -32700, -32600, -32601, -32602, -32603
 UNAUTHORIZED, LIMITED, STORAGE = -32001, -32005, -32010
 MAX_BATCH = 100
-SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid",
+SIGNED_METHODS = ("eth_sendBundle", "eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid", "mev_submitAlgorithm",
+                  "mev_getAlgorithm",
                   *views.READ_METHODS)
 # Signed with a timestamp and refused when stale or repeated (eth_sendBundle's replay is
 # an idempotent acknowledgement instead).
-TIMESTAMPED_METHODS = ("eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid")
+TIMESTAMPED_METHODS = ("eth_cancelBundle", "mev_sendOrder", "mev_sendBuilderBid", "mev_submitAlgorithm")
 OPEN_METHODS = ("eth_blockNumber", "eth_chainId", "mev_slot", "mev_getCommittee")
 # Signed (as at Flashbots), answered from the chain's head state or the configured evm world.
 SIMULATION_METHODS = ("eth_callBundle",)
@@ -99,6 +100,10 @@ class SlotDesk(Protocol):
     async def builder_bid(self, bid: intake.BuilderBid, signer: str, signed_ms: int) -> dict: ...
 
     async def own_order(self, signer: str, order_id: str, slot: int | None) -> OrderRecord | None: ...
+
+    async def submit_algorithm(self, params: object, signer: str) -> dict: ...
+
+    def algorithm_status(self, signer: str) -> dict: ...
 
     def seed_commitment(self, slot: int) -> str: ...
 
@@ -315,12 +320,16 @@ class JsonRpc:
             slots = self._slot_desk(method)
             if method in views.READ_METHODS:
                 return await self._read(slots, method, params, signer)
+            if method == "mev_getAlgorithm":  # the signer's own algorithm's status, never its code
+                return slots.algorithm_status(signer)
             signed_ms = self._admit(method, params, signer, body + place)
             if method == "mev_sendOrder":
                 order = intake.parse_order(params, sink.world, slots.pending_orders, sink.rules)
                 return await sink.submit(order, signer)
             if method == "eth_cancelBundle":
                 return await slots.cancel(intake.parse_cancel(params), signer, signed_ms)
+            if method == "mev_submitAlgorithm":
+                return await slots.submit_algorithm(params, signer)
             return await slots.builder_bid(intake.parse_builder_bid(params, sealed=slots.sealed), signer, signed_ms)
         except StorageError as exc:  # the order is NOT acknowledged
             raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None

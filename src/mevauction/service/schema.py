@@ -69,6 +69,19 @@ builder_bids = Table(
     Column("commitment", Text),
 )
 
+# A registered builder's submitted algorithm (service/algorithms.py): ``code`` is base64;
+# a version runs from ``from_slot`` (the slot after the one open when it was accepted).
+algorithms = Table(
+    "algorithms", metadata,
+    Column("builder", Text, primary_key=True),
+    Column("version", BigInteger, primary_key=True),
+    Column("runtime", Text, nullable=False),
+    Column("code", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("from_slot", BigInteger, nullable=False),
+    Column("received_ms", BigInteger, nullable=False),
+)
+
 slots = Table(
     "slots", metadata,
     Column("slot", BigInteger, primary_key=True),

@@ -33,6 +33,7 @@ from mevauction.eth.keccak import keccak
 from mevauction.intake.scenario import SCENARIO_FORMAT
 from mevauction.mechanism.auction import BuilderAuction
 from mevauction.mechanism.boost import BuilderSettlement, Report, SearcherSettlement
+from mevauction.service import algorithms
 from mevauction.service.bounds import check_order_shape
 from mevauction.service.builders import deposit_entries
 from mevauction.service.committee import CommitteeFailure
@@ -149,7 +150,9 @@ async def isolated_report(scenario: dict, run: Callable[[dict], Awaitable[dict]]
     while "error" in report and not report.get("failed") and scenario["orders"] and len(broke) < MAX_CULPRITS:
         culprit, reason = await _first_breaking(run, scenario, report["error"])
         broke[culprit] = f"left out: the auction failed with it ({reason})"[:REASON_CHARS]
-        scenario = {**scenario, "orders": [o for o in scenario["orders"] if o["id"] != culprit]}
+        scenario = {**scenario, "orders": [o for o in scenario["orders"] if o["id"] != culprit],
+                    # a committed bundle left out is no longer a constraint (settlement slashes it)
+                    "commitments": [c for c in scenario.get("commitments", []) if c["order"] != culprit]}
         report = await _attempt(run, scenario)
     if "error" in report and not report.get("failed"):
         report = failed_report(f"the auction failed: {report['error']}")
@@ -231,7 +234,8 @@ def split_sealed(builders: dict[str, dict]) -> tuple[dict[str, dict], dict[str, 
     return entries, {b: sub["sealed"] for b, sub in builders.items() if "sealed" in sub}
 
 
-def run_scenario(scenario: dict, k_cutoff: int, committee: SealedSlot | None = None) -> dict:
+def run_scenario(scenario: dict, k_cutoff: int, committee: SealedSlot | None = None,
+                 programs: algorithms.SlotPrograms | None = None) -> dict:
     """Worker-process entry: the report of the Boost+ auction, or ``{"error": ...}``.
 
     With ``committee`` (the slot's sealed bids and the committee to run them on) the
@@ -239,15 +243,15 @@ def run_scenario(scenario: dict, k_cutoff: int, committee: SealedSlot | None = N
     auction's, and the report names no other amount (:func:`reveal_only_outcome`).
     Raises :class:`CommitteeFailure` when the committee itself failed.
     """
-    from mevauction.intake.scenario import parse_scenario
-
     opened: list[RelayOutcome] = []
     auction = committee_auction(committee, opened) if committee else None
     try:
-        outcome = parse_scenario(scenario).run_auction(k_cutoff=k_cutoff, builder_auction=auction)
+        # The slot's submitted algorithms (service/algorithms.py) run inside run_auction.
+        parsed, limits = algorithms.parsed(scenario, programs)
+        outcome = parsed.run_auction(k_cutoff=k_cutoff, builder_auction=auction, algorithm_limits=limits)
         if opened:
             reveal_only_outcome(outcome, opened[0])
-        return ReportDocument.of(outcome).to_json()
+        return algorithms.public(ReportDocument.of(outcome).to_json(), programs)
     except InputError as exc:  # e.g. two orders that no world can hold together
         return {"error": exc.one_line()[:REASON_CHARS]}
 

@@ -14,7 +14,7 @@ the field.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from mevauction.errors import InputError, require
@@ -87,6 +87,10 @@ class ReportDocument:
     proposer: int
     groups: tuple[tuple[str, ...], ...]  # the conflict groups of two or more orders
     transfers: tuple[Transfer, ...]
+    # Preconfirmation commitments and how the final block treats each (only when the
+    # slot carries some: mechanism/commitments.py); orders they excluded, with why.
+    commitments: tuple[dict[str, Any], ...] = ()
+    excluded: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def case(self) -> str:
@@ -111,6 +115,8 @@ class ReportDocument:
             proposer=report.proposer,
             groups=tuple(tuple(g) for g in report.groups),
             transfers=tuple(settle(report)),
+            commitments=tuple(c.to_json() for c in report.commitments),
+            excluded=dict(report.excluded),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -130,6 +136,8 @@ class ReportDocument:
             "groups": [list(g) for g in self.groups],
             "transfers": [{"from": t.payer, "to": t.payee, "amount": t.amount, "reason": t.reason}
                           for t in self.transfers],
+            **({"commitments": list(self.commitments), "excluded": dict(self.excluded)}
+               if self.commitments or self.excluded else {}),
         }
 
     @classmethod
@@ -139,7 +147,7 @@ class ReportDocument:
         require(doc.get("format") == REPORT_FORMAT, "format", f"expected {REPORT_FORMAT!r}, got {doc.get('format')!r}")
         for name in FIELDS:
             require(name in doc, name, "missing")
-        _no_unknown(doc, FIELDS, "")
+        _no_unknown(doc, (*FIELDS, "commitments", "excluded"), "")
         default = _object(doc["default"], "default", ("block", "value"))
         parsed = cls(
             conflict_free=_ids(doc["conflict_free"], "conflict_free"),
@@ -155,6 +163,8 @@ class ReportDocument:
             transfers=tuple(
                 _transfer(t, f"transfers[{k}]") for k, t in enumerate(_list(doc["transfers"], "transfers"))
             ),
+            commitments=tuple(_list(doc.get("commitments", []), "commitments")),
+            excluded=dict(doc.get("excluded", {})),
         )
         require(doc["case"] == parsed.case, "case", f"must be {parsed.case!r} for winner {parsed.winner!r}")
         parsed.check_consistent()

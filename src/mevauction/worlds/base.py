@@ -261,3 +261,39 @@ class World(ABC):
     def to_json(self) -> dict[str, Any]:
         """The ``world`` object of a scenario file that recreates this world."""
         return {"kind": self.kind}
+
+
+class WorldView(World):
+    """A view of ``inner`` that changes only how blocks execute (its cursor).
+
+    Orders, accesses and everything the world has verified pass through; a view
+    overrides only what its own rule changes (a gas cap, a committed prefix).
+    """
+
+    def __init__(self, inner: World):
+        self.inner = inner
+        self.orders = inner.orders
+        self.kind = inner.kind
+        self.disjoint_orders_commute = inner.disjoint_orders_commute
+        self.max_live_cursors = inner.max_live_cursors
+        self.gas_metering = inner.gas_metering
+        self.block_gas_limit = inner.block_gas_limit
+
+    def access(self, order_id: str) -> Access:
+        return self.inner.access(order_id)
+
+    def conflict_access(self, order_id: str) -> Access:
+        return self.inner.conflict_access(order_id)
+
+    def commutative(self, order_ids: Sequence[str]) -> bool:
+        return self.inner.commutative(order_ids)
+
+    def verified_kind(self, order_id: str) -> str:
+        return self.inner.verified_kind(order_id)
+
+    def exclusive_keys(self, order_id: str) -> frozenset[str]:
+        return self.inner.exclusive_keys(order_id)
+
+    def bid_bound(self, order_id: str) -> int | None:
+        # A bound holds at any place in any block: after a view's prefix or under its cap too.
+        return self.inner.bid_bound(order_id)

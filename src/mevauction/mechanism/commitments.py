@@ -1,0 +1,198 @@
+"""Preconfirmation commitments as constraints of the slot's auction (issue 14;
+docs/mechanism.md "Departures" (f)).
+
+A slot may carry committed bundles: orders of the world (their raw transactions in
+order) that the provider has promised, before the deadline, to include. They are not
+bids in the auction — their price was the preconfirmation bid — so the rule is:
+
+1. They leave M. Their declared gas is reserved: the block limit left for S and for
+   the blocks on M \\ S is the limit less the committed gas.
+2. An order sharing a transaction with a committed bundle can never be in the block
+   (the nonce is the commitment's) and is left out before the auction.
+3. Top-anchored committed bundles (the default, and any bundle without a bottom
+   position constraint) open the block in commitment order; bottom-anchored ones close
+   it. Every block on M \\ S — o* and each builder's — is searched and valued on the
+   state after the top bundles (:class:`AfterCommitted`), and the final block is
+   ``top ++ B ++ S ++ bottom``.
+4. A builder's explicit block must name every committed bundle, top ones before all its
+   other orders and in commitment order, bottom ones after them: otherwise it is
+   invalid with the reason. Built-in algorithms are given the layout (they plan the
+   rest of the block in the gas left).
+
+Everything here is fixed before any bid is read (which bundles, their order, anchors,
+gas), so the family of blocks the default searches is still bid-independent (Prop. 1
+(i)) and refunds, budget balance and IR hold as without commitments (property-tested in
+tests/core/test_commitments.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mevauction.errors import InputError
+from mevauction.worlds.base import Outcome, World, WorldView
+
+TOP, BOTTOM = "top", "bottom"
+
+
+@dataclass(frozen=True, slots=True)
+class CommittedBundle:
+    """One committed bundle: an order of the world; where it must sit.
+
+    ``position`` (optional) is mev-commit's absolute position constraint: the bundle's
+    first transaction at index ≤ position counted from the top (``anchor="top"``), or
+    at index ≥ n − position (``"bottom"``), n the block's transaction count."""
+
+    order: str
+    anchor: str = TOP
+    position: int | None = None
+    commitment: str = ""  # the commitment's digest, for the report
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    top: tuple[str, ...]
+    bottom: tuple[str, ...]
+    shares_tx: dict[str, str]  # order id → why it is left out
+    gas: int  # declared gas reserved for the committed bundles
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(self.top) | frozenset(self.bottom)
+
+
+def layout(world: World, commitments: Sequence[CommittedBundle]) -> Layout:
+    """Where the committed bundles go, and which orders they exclude."""
+    seen: set[str] = set()
+    txs: dict[str, str] = {}
+    for k, c in enumerate(commitments):
+        where = f"commitments[{k}]"
+        if c.order not in world.orders:
+            raise InputError(f"{where}.order", f"names unknown order {c.order!r}")
+        if c.order in seen:
+            raise InputError(f"{where}.order", f"order {c.order!r} is committed twice")
+        if c.anchor not in (TOP, BOTTOM):
+            raise InputError(f"{where}.anchor", "must be 'top' or 'bottom'")
+        seen.add(c.order)
+        for tx in world.orders[c.order].txs:
+            if tx in txs:
+                raise InputError(f"{where}.order", f"transaction {tx} is also in committed order {txs[tx]!r}")
+            txs[tx] = c.order
+    shares = {}
+    for oid, order in world.orders.items():
+        if oid in seen:
+            continue
+        hit = next((txs[t] for t in order.txs if t in txs), None)
+        if hit is not None:
+            shares[oid] = f"shares a transaction with committed bundle {hit!r}"
+    top = tuple(c.order for c in commitments if c.anchor == TOP)
+    bottom = tuple(c.order for c in commitments if c.anchor == BOTTOM)
+    gas = sum(world.orders[c.order].gas for c in commitments)
+    return Layout(top, bottom, shares, gas)
+
+
+class _AfterCursor:
+    """A cursor of the inner world that first executes the top committed bundles (a
+    failing one is dropped, as on chain); its own frames are the caller's only."""
+
+    __slots__ = ("cursor",)
+
+    def __init__(self, world: AfterCommitted):
+        self.cursor = world.inner.cursor()
+        for oid in world.prefix:
+            if not self.cursor.push(oid).success:
+                self.cursor.pop()
+
+    def push(self, order_id: str) -> Outcome:
+        return self.cursor.push(order_id)
+
+    def pop(self) -> None:
+        self.cursor.pop()
+
+
+class AfterCommitted(WorldView):
+    """A view of ``inner`` whose blocks start on the state after ``prefix``."""
+
+    def __init__(self, inner: World, prefix: Sequence[str]):
+        super().__init__(inner)
+        self.prefix = tuple(prefix)
+
+    def commutative(self, order_ids: Sequence[str]) -> bool:
+        # Verified on the parent state; the prefix may change that, so claim nothing.
+        return False if self.prefix else self.inner.commutative(order_ids)
+
+    def cursor(self) -> _AfterCursor:
+        return _AfterCursor(self)
+
+
+def after(world: World, lay: Layout) -> World:
+    return AfterCommitted(world, lay.top) if lay.top else world
+
+
+def split_explicit(sequence: Sequence[str], lay: Layout) -> tuple[list[str], str | None]:
+    """A builder's explicit block without its committed bundles, or why it breaks them."""
+    committed = lay.ids
+    rest = [oid for oid in sequence if oid not in committed]
+    named = [oid for oid in sequence if oid in committed]
+    for oid in (*lay.top, *lay.bottom):
+        if oid not in named:
+            return rest, f"omits committed bundle {oid!r}"
+    if len(named) != len(set(named)):
+        return rest, "names a committed bundle twice"
+    n_top = len(lay.top)
+    if tuple(sequence[:n_top]) != lay.top:
+        return rest, f"committed bundles {list(lay.top)} must open the block in commitment order"
+    if lay.bottom and tuple(sequence[len(sequence) - len(lay.bottom):]) != lay.bottom:
+        return rest, f"committed bundles {list(lay.bottom)} must close the block in commitment order"
+    return rest, None
+
+
+def tx_index(world: World, block: Sequence[str], order_id: str) -> int:
+    """Index of the order's first transaction in the block's transaction list."""
+    n = 0
+    for oid in block:
+        if oid == order_id:
+            return n
+        n += len(world.orders[oid].txs)
+    return -1
+
+
+def position_problem(world: World, block: Sequence[str], c: CommittedBundle) -> str | None:
+    """Why the final block breaks the commitment's position (None: met or none asked)."""
+    if c.position is None:
+        return None
+    at = tx_index(world, block, c.order)
+    n = sum(len(world.orders[o].txs) for o in block)
+    if c.anchor == TOP and at > c.position:
+        return f"first transaction at index {at}, asked ≤ {c.position} from the top"
+    if c.anchor == BOTTOM and at < n - c.position:
+        return f"first transaction at index {at}, asked ≥ {n - c.position} (bottom {c.position})"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitmentOutcome:
+    order: str
+    commitment: str
+    included: bool
+    index: int  # first transaction's index in the final block (−1: not included)
+    reason: str | None  # why the final block breaks it (None: kept as far as the auction can tell)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"order": self.order, "commitment": self.commitment, "included": self.included,
+                "index": self.index, "reason": self.reason}
+
+
+def outcomes(world: World, executed: Sequence[str],
+             commitments: Sequence[CommittedBundle]) -> list[CommitmentOutcome]:
+    """Each commitment against the final block as executed (a failing bundle is left out)."""
+    out = []
+    for c in commitments:
+        if c.order not in executed:
+            out.append(CommitmentOutcome(c.order, c.commitment, False, -1, "fails where the rule places it"))
+            continue
+        out.append(CommitmentOutcome(c.order, c.commitment, True, tx_index(world, executed, c.order),
+                                     position_problem(world, executed, c)))
+    return out

@@ -1,0 +1,248 @@
+"""Builders' submitted algorithms on the service (``mev_submitAlgorithm``; issue 13 items 3-4).
+
+The rules (docs/service.md, "Submitted algorithms"):
+
+- Only a registered builder (service/builders.py) may submit, signed like any builder
+  request and carrying a signed ``timestamp`` (the replay guard, service/replay.py).
+- ``version`` is an integer that must exceed the builder's last accepted one: an old
+  submission sent again, or one signed earlier and delivered late, is refused naming
+  ``version`` (and, while fresh, the exact request again is refused by the replay guard).
+  The versions are on disk, so this holds across restarts.
+- ``code`` is at most :data:`MAX_CODE_BYTES` once decoded (text, or ``codeBase64``);
+  ``runtime`` is ``python`` or ``wasm``.
+- A version is acknowledged only once its row is committed, and runs from the slot
+  *after* the one open when it was accepted (``fromSlot`` in the ack), never in the open
+  slot: a builder must not be able to swap its algorithm after watching that slot's
+  flow arrive (its own orders, the mempool, preconfirmations): what runs at a deadline
+  was fixed before the slot opened.
+- At each deadline every registered builder's latest version for that slot runs in the
+  sandbox (mevauction.sandbox) on M \\ S of the slot's own world, within
+  ``algorithm_budget_ms``, inside the settlement worker; its block passes the same
+  checks as any builder block, its bid is capped by the builder's free deposit, and a
+  failure is the builder's entry in the report, with its reason. A builder that sent a
+  bid for the slot (``mev_sendBuilderBid``) is judged on that bid: its algorithm does not
+  run in that slot.
+- Not with ``--sealed``: the host reads the bid the algorithm returns, so the service
+  would see it; submissions are refused naming ``method``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from mevauction.errors import InputError, require
+from mevauction.sandbox.jail import Limits, Program
+from mevauction.service.intake import single_params
+from mevauction.service.schema import algorithms as table
+from mevauction.service.slotstate import now_ms
+from mevauction.service.store import Db
+
+if TYPE_CHECKING:
+    from mevauction.intake.scenario import Scenario
+    from mevauction.mechanism.builders import BuilderSubmission
+    from mevauction.service.engine import Auctioneer
+
+MAX_CODE_BYTES = 256 * 1024  # decoded; as base64 it still fits the default 512 KiB body
+MAX_VERSION = (1 << 63) - 1
+RUNTIMES = ("python", "wasm")
+PROGRAM_KEY = "program"  # a scenario builder entry that names a submitted algorithm
+
+
+@dataclass(frozen=True, slots=True)
+class AlgorithmRecord:
+    builder: str
+    version: int
+    runtime: str
+    code: bytes
+    sha256: str
+    from_slot: int
+    received_ms: int
+
+    def status(self) -> dict:
+        return {"builder": self.builder, "version": self.version, "runtime": self.runtime, "sha256": self.sha256,
+                "bytes": len(self.code), "fromSlot": hex(self.from_slot)}
+
+
+@dataclass(frozen=True, slots=True)
+class SlotPrograms:
+    """What the settlement worker needs to run a slot's algorithms (picklable)."""
+
+    budget_ms: int
+    programs: dict[str, Program] = field(default_factory=dict)  # builder → its code
+
+
+def parse_submission(params: Any) -> tuple[str, bytes, int]:
+    """``[{"runtime", "code" | "codeBase64", "version", "timestamp"}]`` → (runtime, code, version)."""
+    obj = single_params(params, "mev_submitAlgorithm")
+    runtime = obj.get("runtime")
+    require(runtime in RUNTIMES, "runtime", f"must be one of {', '.join(RUNTIMES)}")
+    version = obj.get("version")
+    require(isinstance(version, int) and not isinstance(version, bool) and 0 < version <= MAX_VERSION,
+            "version", f"must be an integer from 1 to {MAX_VERSION}")
+    text, b64 = obj.get("code"), obj.get("codeBase64")
+    require((text is None) != (b64 is None), "code", "give exactly one of 'code' (text) or 'codeBase64'")
+    if text is not None:
+        require(isinstance(text, str), "code", "must be a string")
+        code = text.encode()
+        name = "code"
+    else:
+        require(isinstance(b64, str), "codeBase64", "must be a base64 string")
+        assert isinstance(b64, str)
+        require(len(b64) <= (MAX_CODE_BYTES + 2) // 3 * 4, "codeBase64", f"decodes to more than {MAX_CODE_BYTES} bytes")
+        try:
+            code = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            raise InputError("codeBase64", "is not valid base64") from None
+        name = "codeBase64"
+    require(0 < len(code) <= MAX_CODE_BYTES, name, f"is {len(code)} bytes; must be 1 to {MAX_CODE_BYTES}")
+    assert isinstance(runtime, str) and isinstance(version, int)
+    return runtime, code, version
+
+
+class AlgorithmBook:
+    """Every builder's accepted versions that can still run (older ones are on disk only)."""
+
+    def __init__(self) -> None:
+        self.versions: dict[str, list[AlgorithmRecord]] = {}
+
+    def load(self, records: list[AlgorithmRecord]) -> None:
+        for r in sorted(records, key=lambda r: (r.builder, r.version)):
+            self.versions.setdefault(r.builder, []).append(r)
+
+    def latest(self, builder: str) -> AlgorithmRecord | None:
+        found = self.versions.get(builder)
+        return found[-1] if found else None
+
+    def for_slot(self, slot: int) -> dict[str, AlgorithmRecord]:
+        """Per builder, its newest version that runs in ``slot``; versions superseded by one
+        that runs there are dropped (slots settle in increasing order)."""
+        out = {}
+        for builder, found in self.versions.items():
+            ready = [i for i, r in enumerate(found) if r.from_slot <= slot]
+            if ready:
+                del found[:ready[-1]]
+                out[builder] = found[0]
+        return out
+
+
+def read_all(db: Db) -> list[AlgorithmRecord]:
+    return [AlgorithmRecord(r["builder"], int(r["version"]), r["runtime"], base64.b64decode(r["code"]), r["sha256"],
+                            int(r["from_slot"]), int(r["received_ms"])) for r in db.rows(select(*table.c))]
+
+
+INSERT = table.insert()
+
+
+def insert(db: Db, r: AlgorithmRecord) -> None:
+    db.execute(INSERT, {"builder": r.builder, "version": r.version, "runtime": r.runtime,
+                        "code": base64.b64encode(r.code).decode(), "sha256": r.sha256, "from_slot": r.from_slot,
+                        "received_ms": r.received_ms})
+
+
+async def submit(auctioneer: Auctioneer, params: Any, signer: str) -> dict:
+    """Store a registered builder's new version durably; the ack says from which slot it runs."""
+    if auctioneer.config.sealed:
+        raise InputError("method", "mev_submitAlgorithm is not available with --sealed: the service would read "
+                                   "the bid the algorithm returns (send sealed bids with mev_sendBuilderBid)")
+    require(signer in auctioneer.builders.deposits, "builder",
+            f"{signer} is not a registered builder (the operator registers builders with "
+            f"serve --builder ADDRESS=DEPOSIT_WEI)")
+    runtime, code, version = parse_submission(params)
+    book: AlgorithmBook = auctioneer.algorithms
+    last = book.latest(signer)
+    if last is not None and version <= last.version:
+        raise InputError("version", f"must be above this builder's current version {last.version} "
+                                    "(an older or repeated submission is refused)")
+    record = AlgorithmRecord(signer, version, runtime, code, hashlib.sha256(code).hexdigest(),
+                             auctioneer.clock.current() + 1, now_ms())
+    # Reserved before the write: a concurrent submission of the same version is refused.
+    book.versions.setdefault(signer, []).append(record)
+    try:
+        await auctioneer.store.write(lambda db: insert(db, record))
+    except Exception:  # not stored, not acknowledged: the version is free again
+        book.versions[signer].remove(record)
+        raise
+    auctioneer.metrics.inc("mevauction_algorithms_submitted_total", help="Builder algorithm versions stored",
+                           runtime=runtime)
+    return record.status()
+
+
+def status(auctioneer: Auctioneer, signer: str) -> dict:
+    """``mev_getAlgorithm``: the signer's own latest version (no code), or ``{"version": null}``."""
+    last = auctioneer.algorithms.latest(signer)
+    return last.status() if last is not None else {"builder": signer, "version": None}
+
+
+def slot_programs(auctioneer: Auctioneer, slot: int, bids: Mapping[str, dict]) -> tuple[dict[str, dict], SlotPrograms]:
+    """The slot's scenario entries for the algorithms that run in it, and their code.
+
+    A builder with a bid for the slot, or no longer registered, is left out; each entry's
+    ``deposit`` is the builder's free deposit (a bid above block value + that is refused)."""
+    entries, programs = {}, {}
+    if auctioneer.config.sealed:
+        return {}, SlotPrograms(auctioneer.config.algorithm_budget_ms)
+    for builder, r in auctioneer.algorithms.for_slot(slot).items():
+        if builder in bids or builder not in auctioneer.builders.deposits:
+            continue
+        free = max(0, auctioneer.builders.free(builder, except_slot=slot))
+        entries[builder] = {PROGRAM_KEY: f"{r.runtime}:{r.version}:{r.sha256}", "deposit": str(free)}
+        programs[builder] = Program(r.runtime, r.code, f"{builder}-v{r.version}")
+    return entries, SlotPrograms(auctioneer.config.algorithm_budget_ms, programs)
+
+
+def detach(scenario: dict, slot_programs: SlotPrograms | None) -> tuple[dict, list[tuple[int, BuilderSubmission]]]:
+    """(the scenario without its algorithm entries, those entries as submissions at their places).
+
+    Runs in the settlement worker. An entry whose builder has no code is dropped."""
+    from mevauction.mechanism.builders import BuilderSubmission
+
+    builders = scenario.get("builders", [])
+    if slot_programs is None or not any(PROGRAM_KEY in b for b in builders):
+        return scenario, []
+    kept, subs = [], []
+    for index, b in enumerate(builders):
+        if PROGRAM_KEY not in b:
+            kept.append(b)
+        elif b["id"] in slot_programs.programs:
+            subs.append((index, BuilderSubmission(b["id"], None, None, None, slot_programs.programs[b["id"]],
+                                                  int(b.get("deposit", 0)))))
+    return {**scenario, "builders": kept}, subs
+
+
+PUBLIC_REASONS = ("crashed", "memory limit", "protocol violation")
+
+
+def public_reason(reason: str) -> str:
+    """A failure reason fit for the slot's public report: the algorithm's own stderr is cut
+    off (it saw M \\ S and could otherwise write the unincluded orders into the report)."""
+    if reason.startswith(PUBLIC_REASONS) and ": " in reason:
+        return reason.split(": ", 1)[0]
+    return reason
+
+
+def parsed(scenario: dict, slot_programs: SlotPrograms | None) -> tuple[Scenario, Limits | None]:
+    """The slot's scenario parsed, its algorithms put back in their places, and their limits
+    (in the settlement worker)."""
+    from mevauction.intake.scenario import parse_scenario
+
+    clean, subs = detach(scenario, slot_programs)
+    out = parse_scenario(clean)
+    for index, sub in subs:
+        out.builders.insert(index, sub)
+    return out, (Limits(budget_ms=slot_programs.budget_ms) if subs and slot_programs is not None else None)
+
+
+def public(report: dict, slot_programs: SlotPrograms | None) -> dict:
+    """The report with the algorithms' failure reasons made public-safe (:func:`public_reason`)."""
+    if slot_programs is not None and slot_programs.programs:
+        for entry in report.get("builders", []):
+            if entry.get("id") in slot_programs.programs and entry.get("reason"):
+                entry["reason"] = public_reason(entry["reason"])
+    return report

@@ -1,0 +1,123 @@
+"""Preconfirmations in the slot's block (issue 14 items 1–2): the two calls the
+auctioneer makes.
+
+At the deadline, :func:`with_commitments` adds the slot's committed bundles to its
+scenario — each commitment whose bid carried ``rawTransactions`` becomes an order
+``preconf:<digest>`` and a ``commitments`` entry (mechanism/commitments.py: gas
+reserved, placed at the top, or at the bottom when its ``bidOptions`` anchor it there;
+every candidate block must keep it). A commitment whose transactions the service never
+received cannot be included: it stays out of the block and settlement slashes it.
+
+After a block is mined (or found mined after a restart), :func:`settle_mined` settles its
+commitments by mev-commit's oracle rule (``PreconfDesk.settle_block``) with the mined
+block's transaction hashes in order and each receipt's status and gas; settling is
+idempotent, so every turn simply settles each recent mined block not settled yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from mevauction.chain.rpc import RpcClient
+from mevauction.eth import fields
+from mevauction.eth.transactions import MAX_TX_BYTES, decode
+from mevauction.preconf import bidoptions
+from mevauction.service import deliveries
+from mevauction.service.onchain import REORG_WINDOW, ChainLink
+from mevauction.service.store import Store
+
+if TYPE_CHECKING:  # the desk imports the engine, which calls this module
+    from mevauction.service.preconf import PreconfDesk
+
+PREFIX = "preconf:"
+
+
+def _placement(bid: dict) -> tuple[str, int | None]:
+    """(anchor, absolute position or None) from the bid's first position constraint. Other
+    bases (percentiles) are only checked at settlement, by the oracle's rule."""
+    raw = bytes.fromhex(str(bid.get("bidOptions", "0x"))[2:] or "")
+    for option in bidoptions.decode(raw):
+        if isinstance(option, bidoptions.PositionConstraint):
+            anchor = "bottom" if option.anchor == 2 else "top"
+            return anchor, option.value if option.basis == 2 and option.value >= 0 else None
+    return "top", None
+
+
+def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[str] = frozenset()
+                      ) -> tuple[list[dict], list[dict]]:
+    """(scenario orders, scenario ``commitments``) of a slot's signed commitments, in the
+    order they were signed. A later commitment naming a transaction an earlier one holds
+    adds nothing to the block (the oracle finds the transaction for both). Ids already
+    in the slot (``taken_ids``) are never reused: an order a searcher named like a
+    commitment must not share its id (the pair would be refused together)."""
+    used = set(taken_ids)
+    orders: list[dict] = []
+    entries: list[dict] = []
+    taken: set[str] = set()
+    for m in messages:
+        bid = m["bid"]
+        raws = bid.get("rawTransactions") or []
+        if not raws:
+            continue
+        txs = [decode(fields.data(r, "rawTransactions", max_length=MAX_TX_BYTES), "rawTransactions") for r in raws]
+        hashes = [t.hash for t in txs]
+        if taken & set(hashes):
+            continue
+        taken |= set(hashes)
+        oid = base = PREFIX + m["commitmentDigest"][:16]
+        n = 1
+        while oid in used:
+            n += 1
+            oid = f"{base}~{n}"
+        used.add(oid)
+        order: dict[str, Any] = {"id": oid, "txs": hashes}
+        if world.get("kind") == "table":  # the table world's static valuation of a bundle
+            accounts = sorted({f"account:{t.sender}" for t in txs} | {f"account:{t.to}" for t in txs if t.to})
+            order.update(reads=accounts, writes=accounts, bid={"default": 0},
+                         gas=sum(t.gas_limit for t in txs))
+        else:
+            order["raw_txs"] = list(raws)
+            reverting = [h for h in str(bid.get("revertingTxHashes", "")).split(",") if h]
+            if reverting:
+                order["revertingTxHashes"] = ["0x" + h for h in reverting]
+        anchor, position = _placement(bid)
+        orders.append(order)
+        entries.append({"order": oid, "anchor": anchor, "position": position,
+                        "commitment": m["commitmentDigest"]})
+    return orders, entries
+
+
+def with_commitments(scenario: dict, messages: list[dict]) -> dict:
+    """The slot's scenario with its committed bundles as constraints (none: unchanged)."""
+    orders, entries = committed_bundles(messages, scenario["world"],
+                                        frozenset(o["id"] for o in scenario["orders"]))
+    if not entries:
+        return scenario
+    return {**scenario, "orders": [*scenario["orders"], *orders], "commitments": entries}
+
+
+def mined_txs(rpc: RpcClient, number: int) -> list[dict] | None:
+    """The block's transactions in order with each receipt's status and gas (None: no block)."""
+    block = rpc.block(number)
+    if block is None:
+        return None
+    hashes = list(block.get("transactions") or [])
+    receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes]) if hashes else []
+    return [{"hash": h, "succeeded": int(r["status"], 16) == 1, "gasUsed": str(int(r["gasUsed"], 16))}
+            for h, r in zip(hashes, receipts, strict=True)]
+
+
+async def settle_mined(link: ChainLink, store: Store, desk: PreconfDesk) -> list[int]:
+    """Settle every recent mined block not settled yet (oldest first); the numbers settled."""
+    recent = await store.read(lambda db: deliveries.recent(db, REORG_WINDOW))
+    done = []
+    for record in sorted(recent, key=lambda r: r.block_number):
+        if record.status not in (deliveries.MINED, deliveries.MISMATCH) or record.block_number in desk.settled:
+            continue
+        txs = await asyncio.to_thread(mined_txs, link.client, record.block_number)
+        if txs is None:
+            continue
+        await desk.settle_block(record.block_number, txs)
+        done.append(record.block_number)
+    return done
