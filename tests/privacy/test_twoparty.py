@@ -77,13 +77,13 @@ def test_iknp_extension_and_correlated_labels(m):
     assert not (got == zero ^ delta * (1 - r)[:, None].astype(np.uint64)).all(axis=1).any()
 
 
-def _garbled(mechanism, rows):
+def _garbled(mechanism, rows, k=1):
     g = G.Garbler()
     x = g.inputs((len(rows), C.WIDTH))
-    outs = C.auction(g, mechanism, x, np.zeros_like(x))
+    outs = C.auction(g, mechanism, x, np.zeros_like(x), k=k)
     tables = np.concatenate(g.tables) if g.tables else np.zeros((0, 2, 2), np.uint64)
     e = G.Evaluator(tables, g.zero)
-    got = C.auction(e, mechanism, g.encode(x, C.to_bits(rows)), np.zeros_like(x))
+    got = C.auction(e, mechanism, g.encode(x, C.to_bits(rows)), np.zeros_like(x), k=k)
     return g, outs, got
 
 
@@ -102,21 +102,24 @@ def _outcome(mechanism, bits):
     return party._decode(mechanism, bits)
 
 
-@settings(max_examples=25, deadline=None)
-@given(mechanism=st.sampled_from(["first", "second", "builder"]),
+@settings(max_examples=30, deadline=None)
+@given(mechanism=st.sampled_from(["first", "second", "builder", "topk"]),
        bids=st.lists(st.one_of(st.integers(0, 5), st.integers(0, (1 << 64) - 1)), min_size=1, max_size=9),
-       reserve=st.one_of(st.integers(0, 5), st.integers(0, (1 << 64) - 1)))
-def test_garbled_circuit_equals_clear_mechanism(mechanism, bids, reserve):
+       reserve=st.one_of(st.integers(0, 5), st.integers(0, (1 << 64) - 1)), k=st.integers(1, 4))
+def test_garbled_circuit_equals_clear_mechanism(mechanism, bids, reserve, k):
     rows = [reserve, *bids] if mechanism == "builder" else bids
-    g, outs, got = _garbled(mechanism, rows)
+    k = min(k, len(bids))
+    g, outs, got = _garbled(mechanism, rows, k)
     decoded = _outcome(mechanism, party.check_outputs(
         outs, np.concatenate([v.reshape(-1) for v in got.values()]), g.delta))
-    clear = CLEAR[mechanism](reserve, bids)
+    clear = M.clear_topk(bids, k) if mechanism == "topk" else CLEAR[mechanism](reserve, bids)
     assert (decoded["winner"], decoded["price"]) == (clear.winner, clear.price)
+    if mechanism == "topk":
+        assert decoded["winners"] == clear.winners
     plain = G.Plain()
     pa, pb = share(rows)
     twin = C.auction(plain, mechanism, plain.const(C.to_bits([int(s, 16) for s in pa])),
-                     plain.const(C.to_bits([int(s, 16) for s in pb])))
+                     plain.const(C.to_bits([int(s, 16) for s in pb])), k=k)
     assert _outcome(mechanism, {k: v[..., 0] for k, v in twin.items()}) == decoded
 
 
@@ -162,6 +165,10 @@ def test_pair_of_processes_equals_clear_on_random_inputs():
                 clear = CLEAR[mechanism](reserve, bids)
                 assert r.ok, r.reason
                 assert (r.winner, r.price) == (clear.winner, clear.price), (mechanism, bids, reserve)
+            k = rng.randrange(1, n + 1)
+            r = pair.run("topk", bids, k=k)
+            clear = M.clear_topk(bids, k)
+            assert r.ok and (sorted(r.winners), r.price) == (clear.winners, clear.price), (bids, k)
 
 
 @pytest.mark.slow
@@ -193,6 +200,11 @@ def test_cli_run_and_relay_replay_with_2pc(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     assert (report["backend"], report["parties"], report["winner"], report["price"]) == ("2pc", 2, "b1", 299)
+    proc = cli("sealed", "run", "--backend", "2pc", "--bids", str(bids), "--mechanism", "topk", "--k", "2",
+               "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert (sorted(report["winners"]), report["price"]) == (["b1", "b3"], 250)
     bad = cli("sealed", "run", "--backend", "2pc", "--bids", str(bids), "--mechanism", "double")
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: --mechanism:")
     relay = DATA / "relay" / "slot6214255_builder_blocks_received.json"

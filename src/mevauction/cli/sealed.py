@@ -64,7 +64,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control-key-file", help="with --committee: the auctioneer's private key (hex) the servers pinned")
     p.add_argument("--tls-dir", help="with --committee: directory with .config/mpyc_ca.crt, the servers' TLS CA")
     p.add_argument("--backend", choices=("mpc", "2pc"), default="mpc",
-                   help="mpc: the MPyC committee (default); 2pc: two parties, garbled circuits (first/second/builder)")
+                   help="mpc: the MPyC committee (default); 2pc: two parties, garbled circuits "
+                        "(first/second/builder/topk)")
     p.add_argument(
         "--json", metavar="OUT", help="write the report to OUT (- for stdout); the transcript goes beside it"
     )
@@ -215,7 +216,7 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "2pc":
         from mevauction.cli.sealed_2pc import run_bids
 
-        report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids], reserve)
+        report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids], reserve, args.k)
         _emit(report, args.json)
         return 0 if report["status"] == "ok" else 1
     if args.mechanism == "builder":

@@ -13,10 +13,10 @@ from rich.console import Console
 
 from mevauction.errors import require
 
-TWO_PARTY_MECHANISMS = ("first", "second", "builder")
+TWO_PARTY_MECHANISMS = ("first", "second", "builder", "topk")
 
 
-def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int = 0) -> dict[str, Any]:
+def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int = 0, k: int = 1) -> dict[str, Any]:
     from mevauction.privacy.twoparty.local import LocalPair
 
     require(mechanism in TWO_PARTY_MECHANISMS, "--mechanism",
@@ -26,11 +26,12 @@ def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int
     console = Console(stderr=True)
     with console.status(f"sealed {mechanism} auction: {len(amounts)} bids, 2 parties (garbled circuit)…"):
         with LocalPair() as pair:
-            r = pair.run(mechanism, amounts, reserve)
+            r = pair.run(mechanism, amounts, reserve, k=min(k, len(amounts)))
     winner = labels[r.winner] if r.ok and r.winner is not None else None
     return {"format": "mevauction.sealed/1", "mechanism": mechanism, "backend": "2pc", "parties": 2,
             "status": "ok" if r.ok else "aborted", **({"reason": r.reason} if not r.ok else {}),
-            "winner": winner, "price": r.price if r.ok else None, "winners": [winner] if winner else [],
+            "winner": winner, "price": r.price if r.ok else None,
+            "winners": [labels[i] for i in r.winners] if r.ok else [],
             "n_bids": len(amounts), "elapsed_s": round(r.elapsed_s, 6), "preprocess_s": round(r.preprocess_s, 6),
             "bytes_sent_per_party": max(r.bytes_sent) if r.bytes_sent else None,
             "bytes_sent_by_server": r.bytes_sent, "excluded": [], "rejected": [], "transcript": None}

@@ -33,6 +33,7 @@ class PairResult:
     mechanism: str
     winner: int | None = None  # index into the bids
     price: int | None = None
+    winners: list[int] = field(default_factory=list)  # topk: the k winners' indices
     reason: str = ""
     elapsed_s: float = 0.0
     preprocess_s: float = 0.0
@@ -90,8 +91,9 @@ class LocalPair:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close") -> PairResult:
-        return run_pair(self._chans, mechanism, bids, reserve, inputs)
+    def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close",
+            k: int = 1) -> PairResult:
+        return run_pair(self._chans, mechanism, bids, reserve, inputs, k)
 
 
 def share(values: list[int]) -> tuple[list[str], list[str]]:
@@ -100,7 +102,7 @@ def share(values: list[int]) -> tuple[list[str], list[str]]:
 
 
 def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserve: int = 0,
-             inputs: str = "close") -> PairResult:
+             inputs: str = "close", k: int = 1) -> PairResult:
     """One auction on the pair (garbler, evaluator): only winner and price come back.
 
     ``inputs="close"`` moves the bids' labels (OT extension) after the deadline, inside the
@@ -112,7 +114,7 @@ def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserv
     shares = share(rows)
     for chan, mine in zip(chans, shares, strict=True):
         chan.send_json({"op": "job", "mechanism": mechanism, "n": len(bids), "shares": mine,
-                        "inputs": inputs})
+                        "inputs": inputs, "k": k})
     t0 = time.perf_counter()
     ready = [c.recv_json() for c in chans]
     preprocess = time.perf_counter() - t0
@@ -133,5 +135,8 @@ def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserv
     winner = out["winner"]
     if winner is not None and not 0 <= winner < len(bids):
         return PairResult(False, mechanism, reason="winner index out of range", elapsed_s=elapsed)
-    return PairResult(True, mechanism, winner, out["price"], elapsed_s=elapsed, preprocess_s=preprocess,
+    winners = [int(i) for i in out.get("winners", [] if winner is None else [winner])]
+    if any(not 0 <= i < len(bids) for i in winners):
+        return PairResult(False, mechanism, reason="winner index out of range", elapsed_s=elapsed)
+    return PairResult(True, mechanism, winner, out["price"], winners, elapsed_s=elapsed, preprocess_s=preprocess,
                       bytes_sent=[int(r["bytes_sent"]) for r in done])

@@ -120,11 +120,21 @@ def _bits(shares: list[str], rows: int) -> np.ndarray:
     return circuits.to_bits(values)
 
 
+def _k(job: dict) -> int:
+    k = int(job.get("k", 1))
+    if not 1 <= k <= int(job["n"]):
+        raise ValueError("k must be between 1 and the number of bids")
+    return k
+
+
 def _rows(job: dict) -> int:
     return int(job["n"]) + (job["mechanism"] == "builder")
 
 
 def _decode(mechanism: str, bits: dict[str, np.ndarray]) -> dict:
+    if mechanism == "topk":
+        return {"winner": None, "price": circuits.from_bits(bits["price"]),
+                "winners": [i for i, f in enumerate(bits["winners"].reshape(-1)) if f]}
     out: dict[str, int | None] = {"winner": circuits.from_bits(bits["winner"]),
                                   "price": circuits.from_bits(bits["price"])}
     if mechanism == "builder" and not int(bits["won"].reshape(-1)[0]):
@@ -140,7 +150,7 @@ def garbler_prepare(job: dict, peer: Channel) -> tuple:
     peer.send(b"".join(sender.setup(peer.recv(POINT))))
     g = garble.Garbler(h)
     x = g.inputs(a.shape)  # zero labels of the bid wires (bid = the two shares XORed)
-    outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x))
+    outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x), k=_k(job))
     peer.send(g.zero.tobytes() + g.table_bytes())
     return g, x, a, outs, sender, h
 
@@ -188,7 +198,7 @@ def evaluator_prepare(job: dict, peer: Channel) -> tuple:
         raise ValueError("base OT: wrong number of points")
     receiver.setup([raw[i:i + POINT] for i in range(0, len(raw), POINT)])
     blob = np.frombuffer(peer.recv(), dtype=np.uint64)
-    return b, receiver, h, blob[:2].copy(), blob[2:]
+    return b, receiver, h, blob[:2].copy(), blob[2:], _k(job)
 
 
 def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
@@ -204,9 +214,9 @@ def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
 
 
 def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel, mechanism: str) -> dict:
-    zero, tables, h = state[3], state[4], state[2]
+    zero, tables, h, k = state[3], state[4], state[2], state[5]
     e = garble.Evaluator(tables, zero, h)
-    outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels))
+    outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels), k=k)
     if e.gates * 4 != len(tables):
         raise ValueError("the garbled circuit does not match the circuit evaluated")
     peer.send(b"".join(np.ascontiguousarray(v).reshape(-1, 2).tobytes() for v in outs.values()))
@@ -250,7 +260,7 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> N
                 if msg.get("op") != "job":
                     raise ValueError(f"unknown op {msg.get('op')!r}")
                 mechanism = msg["mechanism"]
-                if mechanism not in ("first", "second", "builder"):
+                if mechanism not in ("first", "second", "builder", "topk"):
                     raise ValueError(f"mechanism {mechanism!r} has no two-party circuit")
                 if role == GARBLER:
                     if peer is None:
