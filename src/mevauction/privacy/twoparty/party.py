@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import socket
 import ssl
 import struct
@@ -143,26 +144,31 @@ def _decode(mechanism: str, bits: dict[str, np.ndarray]) -> dict:
 
 
 def garbler_prepare(job: dict, peer: Channel) -> tuple:
-    """Base OTs and the garbled circuit for n bids: nothing here depends on a bid."""
+    """Base OTs, the OT extension on random choices and the garbled circuit for n bids.
+
+    Nothing here depends on a bid: the evaluator's OTs use random bits r (Beaver's OT
+    precomputation), so at the deadline only b ⊕ r crosses, one bit per share bit.
+    """
     h = garble.FixedKeyHash()
     a = _bits(job["shares"], _rows(job))
     sender = ot.ExtSender()
     peer.send(b"".join(sender.setup(peer.recv(POINT))))
     g = garble.Garbler(h)
+    w, corrections = ot.correlated_send(h, sender.extend(peer.recv(), a.size), sender.s, g.delta)
     x = g.inputs(a.shape)  # zero labels of the bid wires (bid = the two shares XORed)
     outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x), k=_k(job))
-    peer.send(g.zero.tobytes() + g.table_bytes())
-    return g, x, a, outs, sender, h
+    peer.send(corrections.tobytes() + g.zero.tobytes() + g.table_bytes())
+    return g, x, a, outs, w
 
 
 def garbler_inputs(state: tuple, peer: Channel) -> None:
-    """The bid wires' labels: OTs of the evaluator's share bits, then the garbler's own."""
-    g, x, a, _, sender, h = state
-    q = sender.extend(peer.recv(), a.size)
-    w, corrections = ot.correlated_send(h, q, sender.s, g.delta)
-    # the evaluator will hold w ⊕ b·Δ from the OTs; x ⊕ w ⊕ a·Δ completes the bid's label
-    mine = x.reshape(-1, 2) ^ w ^ garble._mask(a.reshape(-1), np.broadcast_to(g.delta, w.shape))
-    peer.send(corrections.tobytes() + mine.tobytes())
+    """The evaluator holds w ⊕ r·Δ and sends d = b ⊕ r; x ⊕ w ⊕ (a ⊕ d)·Δ completes the bid's label."""
+    g, x, a, _, w = state
+    d = np.unpackbits(np.frombuffer(peer.recv(), dtype=np.uint8), bitorder="little")
+    if len(d) < a.size:
+        raise ValueError("the evaluator sent too few input bits")
+    mine = x.reshape(-1, 2) ^ w ^ garble._mask(a.reshape(-1) ^ d[:a.size], np.broadcast_to(g.delta, w.shape))
+    peer.send(mine.tobytes())
 
 
 def garbler_finish(state: tuple, peer: Channel, mechanism: str) -> dict:
@@ -197,24 +203,28 @@ def evaluator_prepare(job: dict, peer: Channel) -> tuple:
     if len(raw) != ot.KAPPA * POINT:
         raise ValueError("base OT: wrong number of points")
     receiver.setup([raw[i:i + POINT] for i in range(0, len(raw), POINT)])
+    r = np.frombuffer(secrets.token_bytes(b.size), dtype=np.uint8) & 1  # random choices, not the shares
+    u, t = receiver.extend(r)
+    peer.send(u)
     blob = np.frombuffer(peer.recv(), dtype=np.uint64)
-    return b, receiver, h, blob[:2].copy(), blob[2:], _k(job)
+    m = b.size
+    if len(blob) < 2 * m + 2:
+        raise ValueError("the garbler sent too short a circuit")
+    held = ot.correlated_receive(h, t, r, blob[:2 * m].reshape(m, 2))
+    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _k(job)
 
 
 def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
-    b, receiver, h = state[:3]
-    r = b.reshape(-1)
-    u, t = receiver.extend(r)
-    peer.send(u)
-    blob = np.frombuffer(peer.recv(), dtype=np.uint64).reshape(-1, 2)
-    m = len(r)
-    if len(blob) != 2 * m:
+    b, r, held = state[:3]
+    peer.send(np.packbits(b.reshape(-1) ^ r, bitorder="little").tobytes())
+    mine = np.frombuffer(peer.recv(), dtype=np.uint64).reshape(-1, 2)
+    if mine.shape != held.shape:
         raise ValueError("the garbler sent the wrong number of input labels")
-    return (ot.correlated_receive(h, t, r, blob[:m]) ^ blob[m:]).reshape(*b.shape, 2)
+    return (mine ^ held).reshape(*b.shape, 2)
 
 
 def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel, mechanism: str) -> dict:
-    zero, tables, h, k = state[3], state[4], state[2], state[5]
+    h, zero, tables, k = state[3:]
     e = garble.Evaluator(tables, zero, h)
     outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels), k=k)
     if e.gates * 4 != len(tables):
