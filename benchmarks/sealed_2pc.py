@@ -4,13 +4,14 @@
 Two party processes (garbler, evaluator; mutual TLS) on 127.0.0.1, started once. For
 each size n and each run: the same bids go to the pair twice,
 
-- ``close``: the bids' labels (IKNP OT extension over the evaluator's 64·n share bits,
-  the garbler's masked share labels) move after the deadline, inside the measured time;
+- ``close``: the bids' labels move after the deadline, inside the measured time: the
+  evaluator's 64·n bits b ⊕ r (r the random choices of the OTs precomputed before the
+  deadline) and the garbler's 16-byte label per share bit;
 - ``intake``: they move before the deadline, as a per-bid streaming intake would do;
 
 and, unless ``--no-mpc``, once to a local 3-server MPyC committee (``run_on``). The base
-OTs and the garbling of the circuit for n bids are preprocessing (before the deadline)
-in both 2PC modes. Every result is checked against the clear mechanism.
+OTs, the IKNP extension on random choices and the garbling of the circuit for n bids are
+preprocessing (before the deadline) in both 2PC modes. Every result is checked against the clear mechanism.
 
     PYTHONPATH=src python benchmarks/sealed_2pc.py --sizes 128 1024 --repeat 5
 """
