@@ -250,8 +250,10 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> N
         while True:
             raw, _ = listener.accept()
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.settimeout(10)  # a client that never finishes its handshake cannot hold the party
             try:
                 chan = Channel(ctx.wrap_socket(raw, server_side=True))
+                chan.sock.settimeout(None)
             except (ssl.SSLError, OSError):
                 raw.close()
                 continue  # no certificate of the CA: refused in the handshake
