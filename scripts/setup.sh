@@ -29,6 +29,9 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || missing+=(chr
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)  # throw-away TLS certificates for the committee
 command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)  # the jail of submitted builder algorithms
+# The system Python's AES-GCM, read-only in that jail: an algorithm seals its own bid (sandbox/guest/mevseal.py).
+/usr/bin/python3 -I -S -c 'import sys; sys.path.append("/usr/lib/python3/dist-packages"); import cryptography.hazmat.primitives.ciphers.aead' \
+  >/dev/null 2>&1 || missing+=(python3-cryptography)
 command -v clang >/dev/null 2>&1 || missing+=(clang)  # scripts/build_wasm.sh: the wasm reference algorithm
 command -v wasm-ld >/dev/null 2>&1 || missing+=(lld)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -4,6 +4,9 @@ At every step it tries the K most promising orders on top of the block; for each
 also tries the K best follow-ups, and keeps the order whose best two-step gain is
 largest. Plain greedy takes the best single payer and can block a pair that pays
 more together (a backrun after its victim, two swaps that only fit one way round).
+
+On a sealed service (``slot.sealed``) ``mevalgo.run`` seals the bid in the jail for the
+committee; the search stops earlier to leave time for it.
 """
 
 import mevalgo
@@ -19,12 +22,13 @@ def build(slot, sim):
         gain[oid] = sim.push(oid).bid
         sim.pop()
     block, value, used_txs = [], 0, set()
+    reserve = 0.25 if slot.sealed is not None else 0.1  # seconds kept for sealing and submitting
     left = [i for i in ids if gain[i] > 0]
-    while left and slot.time_left() > 0.1:
+    while left and slot.time_left() > reserve:
         left.sort(key=lambda i: -gain[i])
         best, best_two, best_first = None, 0, 0
         for oid in left[:K]:
-            if slot.time_left() < 0.1:
+            if slot.time_left() < reserve:
                 break
             first = sim.push(oid)
             if not first.success:

@@ -84,7 +84,8 @@ def saw(c: Candidate) -> str:
 def show(cands: dict[str, Candidate], elapsed: float) -> None:
     print(f"\n{len(cands)} algorithms, one slot, budget {BUDGET_MS} ms, auction took {elapsed * 1000:.0f} ms")
     for name, c in cands.items():
-        print(f"--- {name}: {'valid' if c.valid else 'invalid'}; reason: {c.reason}")
+        print(f"--- {name}: {'valid' if c.valid else 'invalid'}; reason: {c.reason}"
+              + (f" ({c.run.detail})" if c.run and c.run.detail else ""))
         for line in saw(c).split(" | "):
             if line.startswith("SAW"):
                 print("    " + line)
@@ -146,7 +147,8 @@ def test_every_attack_is_contained_and_the_auction_completes(world, secrets_env,
     assert "includes conflict-free order 'o9'" in cands["orders_from_s"].reason
     assert "ids offered: ['o1', 'o2']" in saw(cands["orders_from_s"])
     assert "exceeds the block's value 150 plus deposit 0" in cands["huge_bid"].reason
-    assert "submit.bid must be" in cands["bid_beyond_uint256"].reason
+    beyond = cands["bid_beyond_uint256"]
+    assert beyond.reason == "protocol violation" and "submit.bid must be" in beyond.run.detail
     coinbase = saw(cands["detect_coinbase"])
     assert "unknown op 'coinbase'" in coinbase and "unknown op 'world'" in coinbase
     # It executes on the slot's own world (one fee recipient for all): the same value as o*.

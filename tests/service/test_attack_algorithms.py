@@ -8,7 +8,7 @@
   wins, and no stderr of theirs reaches the report;
 - a replayed submission, an older version and oversize code are refused naming the field;
 - an acknowledged version survives kill -9 and runs after the restart;
-- a ``--sealed`` service refuses submissions (it would have to read the algorithm's bid).
+- (with ``--sealed``: tests/service/test_attack_sealed_algorithms.py).
 """
 
 from __future__ import annotations
@@ -230,15 +230,5 @@ def test_an_acknowledged_version_survives_kill_9_and_runs_after_restart(service,
             report = bob.wait_report(slot, timeout=20)
             ran = entry(report, BOB)
         assert ran is not None and ran["valid"] and report["block"] == [f"{p}2", f"{p}1"], ran
-    finally:
-        proc.stop()
-
-
-def test_a_sealed_service_refuses_algorithms_rather_than_read_their_bids(tmp_path):
-    proc = ServerProcess(f"sqlite:///{tmp_path / 'sealed.db'}", slot_seconds=3.0,
-                         extra=["--sealed", "--builder", f"{ALICE.address}={10**18}"]).start()
-    try:
-        with Client(proc.url, ALICE) as alice, refused("method"):
-            alice.submit_algorithm("python", HONEST, 1)
     finally:
         proc.stop()

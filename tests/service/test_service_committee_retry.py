@@ -35,7 +35,7 @@ def settle_with(committee: FakeCommittee, failures: int) -> tuple[dict, list]:
     """Run the rule with an auction that fails its first ``failures`` calls."""
     calls = []
 
-    async def report(scenario, intake):
+    async def report(scenario, intake, programs=None):
         calls.append(intake)
         assert intake is not None  # never the clear auction
         if len(calls) <= failures:

@@ -75,7 +75,7 @@ def run_check(args: argparse.Namespace) -> int:
         "block_value": str(cand.block.value), "bid": str(cand.bid), "default_value": str(report.beta0),
         "would_win": report.winner == cand.id, "orders_offered": len(doc["orders"]) - len(report.conflict_free),
         "budget_ms": args.budget_ms, "run": run.to_json() if run else None,
-        "stderr": run.stderr if run else "",
+        "detail": run.detail if run else "", "stderr": run.stderr if run else "",
     }
     if args.json:
         print(json.dumps(result, indent=2))
@@ -83,7 +83,8 @@ def run_check(args: argparse.Namespace) -> int:
         table = Table(title=f"{args.file} on {args.world}, {args.orders} orders, seed {args.seed}")
         table.add_column("")
         table.add_column("", justify="right")
-        table.add_row("valid", "yes" if cand.valid else f"no: {cand.reason}")
+        detail = f" ({run.detail})" if run and run.detail and not cand.valid else ""
+        table.add_row("valid", "yes" if cand.valid else f"no: {cand.reason}{detail}")
         table.add_row("orders offered (M \\ S)", str(result["orders_offered"]))
         table.add_row("its block", f"{len(cand.block.orders)} orders, {fmt_wei(cand.block.value)}")
         table.add_row("default block (β0)", fmt_wei(report.beta0))

@@ -8,6 +8,7 @@ fails with one line naming the field, before any auction work starts.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from mevauction.mechanism.boost import AuctionInput, Report, run_auction
 from mevauction.mechanism.builders import BuilderSubmission
 from mevauction.mechanism.commitments import BOTTOM, TOP, CommittedBundle
 from mevauction.sandbox.jail import Limits, Program
+from mevauction.sandbox.protocol import Sealing
 from mevauction.worlds import World, build_world
 from mevauction.worlds.base import Order
 
@@ -45,10 +47,13 @@ class Scenario:
                             commitments=self.commitments)
 
     def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None,
-                    algorithm_limits: Limits | None = None) -> Report:
-        """The Boost+ auction (seed 004 Fig. 3) of this slot; submitted algorithms within ``algorithm_limits``."""
+                    algorithm_limits: Limits | None = None,
+                    algorithm_sealing: Mapping[str, Sealing] | None = None) -> Report:
+        """The Boost+ auction (seed 004 Fig. 3) of this slot; submitted algorithms within ``algorithm_limits``
+        (``algorithm_sealing``: a sealed slot's, per algorithm)."""
         slot = AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit,
-                            algorithm_limits=algorithm_limits, commitments=self.commitments)
+                            algorithm_limits=algorithm_limits, commitments=self.commitments,
+                            algorithm_sealing=algorithm_sealing)
         return run_auction(slot, k_cutoff=k_cutoff, builder_auction=builder_auction)
 
 

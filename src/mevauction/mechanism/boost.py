@@ -24,7 +24,7 @@ paid in the final block (0 if the winner left i out) — a departure from Fig. 3
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mevauction.building.conflicts import conflict_groups
@@ -35,6 +35,7 @@ from mevauction.mechanism.auction import BuilderAuction, second_price_with_reser
 from mevauction.mechanism.builders import BuilderSubmission, Candidate, run_programs, run_submission
 from mevauction.mechanism.commitments import CommitmentOutcome, CommittedBundle
 from mevauction.sandbox.jail import Limits
+from mevauction.sandbox.protocol import Sealing
 from mevauction.sandbox.runner import RunResult
 from mevauction.worlds.base import Block, World
 
@@ -58,6 +59,9 @@ class AuctionInput:
     algorithm_limits: Limits | None = None
     # Preconfirmation commitments the block must keep (mechanism/commitments.py).
     commitments: Sequence[CommittedBundle] = ()
+    # A sealed slot: per submitted algorithm, what it seals its bid to (its bid here is a
+    # placeholder 0; the amount goes to the committee, which the builder auction runs on).
+    algorithm_sealing: Mapping[str, Sealing] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +150,7 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     # (3) Builder submissions on M \ S, each within the same gas budget; submitted
     # programs all at once, within one wall-clock budget (on the state after the top
     # committed bundles, like every block on M \ S).
-    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits)
+    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits, slot.algorithm_sealing)
     candidates = [_submission(base, world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget, lay,
                               s_included, runs.get(sub.id)) for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]

@@ -8,13 +8,14 @@ that breaks the rule is reported invalid and takes no part; the auction goes on.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from mevauction.building.gas import declared_gas
 from mevauction.building.registry import make_builder
 from mevauction.errors import InputError
 from mevauction.sandbox.jail import Limits, Program
+from mevauction.sandbox.protocol import Sealing
 from mevauction.sandbox.runner import RunResult, run_algorithms
 from mevauction.worlds.base import Block, World
 
@@ -71,10 +72,11 @@ def permutation_violation(world: World, block: Sequence[str], allowed: Collectio
 
 
 def run_programs(world: World, subs: Sequence[BuilderSubmission], allowed: Sequence[str],
-                 limits: Limits | None = None) -> dict[str, RunResult]:
-    """Run every submitted program of the slot in parallel on M \\ S, within the budget."""
+                 limits: Limits | None = None, sealing: Mapping[str, Sealing] | None = None) -> dict[str, RunResult]:
+    """Run every submitted program of the slot in parallel on M \\ S, within the budget
+    (``sealing``: a sealed slot's, per program)."""
     programs = [(s.id, s.program) for s in subs if s.program is not None]
-    return run_algorithms(world, programs, allowed, limits) if programs else {}
+    return run_algorithms(world, programs, allowed, limits, sealing) if programs else {}
 
 
 def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
@@ -95,7 +97,8 @@ def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
             failure = run.reason if run is not None and run.reason else "algorithm did not run"
             return Candidate(sub.id, False, Block(), 0, failure, run)
         sequence: Sequence[str] = run.submission.sequence
-        bid_of = run.submission.bid
+        # Sealed: a placeholder 0 (the committee has the amount and checks the deposit cap).
+        bid_of = 0 if run.submission.sealed is not None else run.submission.bid
     elif sub.algorithm == "default" and default_block is not None:
         sequence = default_block.orders
     elif sub.algorithm is not None:

@@ -183,8 +183,12 @@ async def relay_builder_auction(slot: SealedSlot, reserve: int, builders: list[s
     forwarded = [b for b in builders if b in slot.bids]
     spec = {"auction": slot.auction, "mechanism": "builder", "max_bids": 1 + len(forwarded),
             "k": 1, "grid": [], "bits": BUILDER_BITS, "address_labels": True}
+    # The committee knows a bid by its header's label: the builder's address, or (a submitted
+    # algorithm's bid, sealed in its jail) the address of the one-run key that signed it.
+    labels = {b: str(slot.bids[b]["header"]["bidder"]) for b in forwarded}
+    builder_of = {label.lower(): b for b, label in labels.items()}
     if slot.caps:
-        spec["caps"] = {b: str(cap) for b, cap in slot.caps.items() if b in forwarded}
+        spec["caps"] = {labels[b]: str(cap) for b, cap in slot.caps.items() if b in forwarded}
     parties = len(slot.access.intake)
     async with Coordinator(slot.access) as co:
         keys = [str(i["encryption_key"]) for i in await co.info()]
@@ -225,7 +229,8 @@ async def relay_builder_auction(slot: SealedSlot, reserve: int, builders: list[s
     first = statements[0]
     assert isinstance(first, dict)  # agreed_outcome: every statement is a signed dict
     for x in first.get("excluded", []):
-        refused.setdefault(str(x["bidder"]), str(x["reason"]))
-    if result["winner"] is not None and result["winner"] not in forwarded:
-        raise RuntimeError(f"the committee named {result['winner']!r}, a bidder the service did not forward")
-    return RelayOutcome(result["winner"], int(result["price"]), refused)
+        refused.setdefault(builder_of.get(str(x["bidder"]).lower(), str(x["bidder"])), str(x["reason"]))
+    winner = result["winner"]
+    if winner is not None and str(winner).lower() not in builder_of:
+        raise RuntimeError(f"the committee named {winner!r}, a bidder the service did not forward")
+    return RelayOutcome(None if winner is None else builder_of[str(winner).lower()], int(result["price"]), refused)

@@ -7,7 +7,7 @@ What the jailed process has (and why):
 - a fresh, otherwise unused uid per run: RLIMIT_NPROC counts per uid, so a fork
   bomb exhausts only its own count, and no run can signal or ptrace another;
 - a read-only root: ``/usr`` (the system Python and its standard library) and
-  ``/algo`` (this run's copy of the algorithm, ``mevalgo`` and the boot script);
+  ``/algo`` (this run's copy of the algorithm, ``mevalgo``, ``mevseal`` and the boot script);
   a small private ``/tmp`` that disappears with the run; no ``/etc``, no ``/work``,
   no database, keys or other builders' code; an empty environment;
 - rlimits (hard = soft, set by prlimit before bwrap): CPU seconds, address space,
@@ -136,9 +136,10 @@ class Jailed:
         (algo / "main.py").write_bytes(program.code)
         (algo / "boot.py").write_bytes(guest_file("boot.py"))
         (algo / "lib" / "mevalgo.py").write_bytes(guest_file("mevalgo.py"))
+        (algo / "lib" / "mevseal.py").write_bytes(guest_file("mevseal.py"))  # a sealed slot's bid sealing
         for path in (algo, algo / "lib"):
             path.chmod(0o755)
-        for path in (algo / "main.py", algo / "boot.py", algo / "lib" / "mevalgo.py"):
+        for path in (algo / "main.py", algo / "boot.py", algo / "lib" / "mevalgo.py", algo / "lib" / "mevseal.py"):
             path.chmod(0o644)
         self.stderr_path = self.workdir / "stderr"
         self.seccomp_fd: int | None = None

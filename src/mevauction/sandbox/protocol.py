@@ -17,6 +17,13 @@ then answers each request with one line:
   push/pop stack is unchanged;
 - ``{"op": "submit", "sequence": [...], "bid": "<wei>" | "truthful"}`` ends the run.
 
+In a sealed slot (``serve --sealed``) the slot carries ``"sealed"``: the committee's
+pinned member keys and what the bid's envelopes are bound to (auction id, the bid's
+label, threshold, width, modulus). The algorithm then seals its own bid in the jail
+(``mevseal``) and submits ``{"op": "submit", "sequence", "sealed": {"commitment",
+"share_hashes", "ciphertexts"}}``: no amount crosses to the host; a plaintext ``bid``
+in a sealed slot is refused unread.
+
 Amounts are decimal strings. A request the host cannot serve (unknown op or order,
 pop on an empty block) is answered ``{"error": ...}`` and the session goes on; a line
 that is not JSON, or too long, ends it (:class:`ProtocolViolation`).
@@ -32,7 +39,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +56,38 @@ class ProtocolViolation(Exception):
 @dataclass(frozen=True, slots=True)
 class Submission:
     sequence: tuple[str, ...]
-    bid: int | None  # None: "truthful"
+    bid: int | None  # None: "truthful" (or sealed)
+    sealed: dict[str, Any] | None = None  # a sealed slot's {commitment, share_hashes, ciphertexts}
 
 
-def slot_message(world: World, order_ids: Sequence[str], budget_ms: int, deadline: float) -> bytes:
+@dataclass(frozen=True, slots=True)
+class Sealing:
+    """One run in a sealed slot: what the jail is told (``context``: pinned member keys and
+    what the envelopes bind) and what takes its sealed output (``accept``: None when
+    taken, else why not — it signs and forwards, never opens)."""
+
+    context: dict[str, Any]
+    accept: Callable[[dict[str, Any]], str | None]
+
+
+MAX_ENVELOPE_HEX = 2 * 64 * 1024 + 2  # privacy.envelope.MAX_ENVELOPE_BYTES, as 0x-hex
+
+
+def sealed_output(value: Any, members: int) -> dict[str, Any]:
+    """The shape of a sealed submission (the committee checks the contents)."""
+    def hex_strings(x: Any, limit: int) -> bool:
+        return isinstance(x, list) and len(x) == members and all(isinstance(v, str) and len(v) <= limit for v in x)
+    if not (isinstance(value, dict) and set(value) == {"commitment", "share_hashes", "ciphertexts"}
+            and isinstance(value["commitment"], str) and len(value["commitment"]) <= 66
+            and hex_strings(value["share_hashes"], 66) and hex_strings(value["ciphertexts"], MAX_ENVELOPE_HEX)):
+        raise ProtocolViolation(f"submit.sealed must be {{commitment, share_hashes, ciphertexts}} with one hash "
+                                f"and one envelope (at most 64 KiB) per each of the {members} committee members")
+    return {"commitment": value["commitment"], "share_hashes": list(value["share_hashes"]),
+            "ciphertexts": list(value["ciphertexts"])}
+
+
+def slot_message(world: World, order_ids: Sequence[str], budget_ms: int, deadline: float,
+                 sealed: dict[str, Any] | None = None) -> bytes:
     """The first line an algorithm reads: the orders of M \\ S, nothing about who else runs."""
     orders = []
     for oid in order_ids:
@@ -60,8 +95,10 @@ def slot_message(world: World, order_ids: Sequence[str], budget_ms: int, deadlin
         acc = world.access(oid)
         orders.append({"id": oid, "txs": list(order.txs), "gas": order.gas,
                        "reads": sorted(acc.reads), "writes": sorted(acc.writes)})
-    slot = {"orders": orders, "block_gas_limit": world.block_gas_limit,
+    slot: dict[str, Any] = {"orders": orders, "block_gas_limit": world.block_gas_limit,
             "gas_metering": world.gas_metering, "budget_ms": budget_ms, "deadline": round(deadline, 6)}
+    if sealed is not None:
+        slot["sealed"] = sealed
     return (json.dumps({"protocol": PROTOCOL, "slot": slot}, separators=(",", ":")) + "\n").encode()
 
 
@@ -84,8 +121,9 @@ class WorldHost:
 class Session:
     """The push/pop stack of one algorithm, and its requests answered on the world."""
 
-    def __init__(self, host: WorldHost):
+    def __init__(self, host: WorldHost, sealed_members: int | None = None):
         self.host = host
+        self.sealed_members = sealed_members  # a sealed slot: the bid comes as that many envelopes
         self.stack: list[tuple[str, bool]] = []  # (order id, executed and succeeded)
         self.txs: list[str] = []
         self.cursor: Cursor | None = None
@@ -211,6 +249,10 @@ class Session:
             raise ProtocolViolation("submit.sequence must be a list of order ids")
         if len(seq) > 4 * len(self.host.allowed) + 16:
             raise ProtocolViolation("submit.sequence is longer than the slot")
+        if self.sealed_members is not None:
+            if "bid" in msg:  # never read, never echoed: the host must not hold the amount
+                raise ProtocolViolation("this slot is sealed: submit.sealed (mevseal), not a plaintext submit.bid")
+            return Submission(tuple(seq), None, sealed_output(msg.get("sealed"), self.sealed_members))
         bid = msg.get("bid")
         if bid == "truthful":
             return Submission(tuple(seq), None)

@@ -13,12 +13,20 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem
-from mevauction.sandbox.protocol import MAX_LINE, ProtocolViolation, Session, Submission, WorldHost, slot_message
+from mevauction.sandbox.protocol import (
+    MAX_LINE,
+    ProtocolViolation,
+    Sealing,
+    Session,
+    Submission,
+    WorldHost,
+    slot_message,
+)
 from mevauction.sandbox.wasm import WasmRun, engine, start_ticker, wasm_problem
 from mevauction.worlds.base import World
 
@@ -34,6 +42,10 @@ class RunResult:
     requests: int = 0
     # The end of its stderr: for the operator and the builder's own check, never in a report.
     stderr: str = ""
+    # What the reason's kind leaves out (a violation's details, an exit status, a stderr
+    # line): for the builder's own check, never in a report — the algorithm chose it
+    # after seeing M \ S, so a report carrying it would be a channel out of the jail.
+    detail: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {"wall_ms": round(self.wall_ms, 1), "requests": self.requests}
@@ -41,10 +53,11 @@ class RunResult:
 
 class _Run:
     def __init__(self, rid: str, program: Program, host: WorldHost, limits: Limits, slot: bytes,
-                 wasm_engine: Any = None):
+                 wasm_engine: Any = None, sealing: Sealing | None = None):
         self.result = RunResult(rid)
         self.limits = limits
-        self.session = Session(host)
+        self.sealing = sealing
+        self.session = Session(host, None if sealing is None else len(sealing.context["members"]))
         self.slot = slot
         self.started = time.monotonic()
         self.jail: Jailed | None = None
@@ -52,6 +65,10 @@ class _Run:
         self.over_limit: str | None = None
         self.closed = False  # finish() has run: a jail that starts after it must not run
         self.guard = threading.Lock()
+        if program.runtime == "wasm" and sealing is not None:
+            # A module has no sealing host function, and one the host ran would see the bid.
+            self.result.reason = "sealed slot: a wasm module cannot seal its bid inside its store (use python)"
+            return
         if program.runtime == "wasm":
             problem = wasm_problem()
             if problem:
@@ -118,7 +135,8 @@ class _Run:
                 proc.stdin.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
                 proc.stdin.flush()
         except ProtocolViolation as exc:
-            self.over_limit = f"protocol violation: {exc}"
+            self.over_limit = "protocol violation"
+            self.result.detail = str(exc)
         except (BrokenPipeError, ValueError, OSError):
             return  # its pipes went away: it exited or was killed
         finally:
@@ -127,6 +145,15 @@ class _Run:
 
     def finish(self, timed_out: bool) -> RunResult:
         """Reap the jail and say what happened (called after the deadline or the thread's end)."""
+        res = self._finish(timed_out)
+        sub = res.submission
+        if sub is not None and sub.sealed is not None and self.sealing is not None:
+            refused = self.sealing.accept(sub.sealed)
+            if refused:
+                res.submission, res.reason = None, f"sealed bid refused: {refused}"
+        return res
+
+    def _finish(self, timed_out: bool) -> RunResult:
         res = self.result
         if self.wasm is not None:
             self.thread.join(timeout=1.0)  # the epoch deadline has interrupted it by now
@@ -166,18 +193,23 @@ class _Run:
         tail = jail.stderr_tail()
         # bwrap exits 128 + n when the algorithm dies of signal n.
         sig = status - 128 if status > 128 else -status if status < 0 else 0
+        self.result.detail = f"exit status {status}: {tail or 'no stderr'}"
         if sig in (signal.SIGXCPU, signal.SIGKILL) and "MemoryError" not in tail:
-            return f"CPU limit ({self.limits.cpu_seconds} s) or killed (signal {sig})"
+            return f"CPU limit ({self.limits.cpu_seconds} s) or killed"
         if "MemoryError" in tail:
-            return f"memory limit ({self.limits.memory_bytes} bytes): {tail}"
+            return f"memory limit ({self.limits.memory_bytes} bytes)"
         if status == 0:
             return "exited without submitting"
-        return f"crashed (exit status {status}): {tail or 'no stderr'}"
+        return "crashed"
 
 
 def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_ids: Sequence[str],
-                   limits: Limits | None = None) -> dict[str, RunResult]:
-    """Run every program on M \\ S in parallel; return within the wall-clock budget."""
+                   limits: Limits | None = None, sealing: Mapping[str, Sealing] | None = None) -> dict[str, RunResult]:
+    """Run every program on M \\ S in parallel; return within the wall-clock budget.
+
+    ``sealing`` (a sealed slot): per program, what it seals its bid to; each such run
+    gets its own slot message and must submit envelopes, not an amount."""
+    sealing = sealing or {}
     limits = limits or Limits()
     problem = jail_problem() if any(p.runtime == "python" for _, p in programs) else None
     host = WorldHost(world, order_ids)
@@ -192,7 +224,9 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
             runs.append(_Run(rid, Program("unavailable", b""), host, limits, slot))
             runs[-1].result.reason = f"sandbox unavailable: {problem}"
         else:
-            runs.append(_Run(rid, prog, host, limits, slot, wasm_engine))
+            own = sealing.get(rid)
+            message = slot if own is None else slot_message(world, order_ids, limits.budget_ms, deadline, own.context)
+            runs.append(_Run(rid, prog, host, limits, message, wasm_engine, own))
     live = [r for r in runs if r.result.reason is None]
     for r in live:
         r.thread.start()

@@ -22,8 +22,14 @@ The rules (docs/service.md, "Submitted algorithms"):
   failure is the builder's entry in the report, with its reason. A builder that sent a
   bid for the slot (``mev_sendBuilderBid``) is judged on that bid: its algorithm does not
   run in that slot.
-- Not with ``--sealed``: the host reads the bid the algorithm returns, so the service
-  would see it; submissions are refused naming ``method``.
+- With ``--sealed`` the bid never reaches the service: the slot message tells the jail
+  the committee's pinned member keys and what the envelopes bind (the slot's auction id
+  and a label: the address of a key the settlement worker makes for that one run); the
+  algorithm seals its bid in the jail (``sandbox/guest/mevseal.py``) and returns the
+  commitment, share hashes and envelopes; the worker signs the header with the one-run
+  key and forwards it to the committee as the builder's sealed bid, capped by its free
+  deposit inside the MPC (:func:`sealing`). wasm modules are refused there (``runtime``):
+  they have no way to seal in their store.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ from mevauction.service.store import Db
 if TYPE_CHECKING:
     from mevauction.intake.scenario import Scenario
     from mevauction.mechanism.builders import BuilderSubmission
+    from mevauction.privacy.builder_auction import SealedSlot
+    from mevauction.sandbox.protocol import Sealing
     from mevauction.service.engine import Auctioneer
 
 MAX_CODE_BYTES = 256 * 1024  # decoded; as base64 it still fits the default 512 KiB body
@@ -148,13 +156,13 @@ def insert(db: Db, r: AlgorithmRecord) -> None:
 
 async def submit(auctioneer: Auctioneer, params: Any, signer: str) -> dict:
     """Store a registered builder's new version durably; the ack says from which slot it runs."""
-    if auctioneer.config.sealed:
-        raise InputError("method", "mev_submitAlgorithm is not available with --sealed: the service would read "
-                                   "the bid the algorithm returns (send sealed bids with mev_sendBuilderBid)")
     require(signer in auctioneer.builders.deposits, "builder",
             f"{signer} is not a registered builder (the operator registers builders with "
             f"serve --builder ADDRESS=DEPOSIT_WEI)")
     runtime, code, version = parse_submission(params)
+    require(not (auctioneer.config.sealed and runtime == "wasm"), "runtime",
+            "wasm is not available with --sealed: a module cannot seal its bid inside its store, and the "
+            "service must not read it (submit a python algorithm: it seals its bid in the jail)")
     book: AlgorithmBook = auctioneer.algorithms
     last = book.latest(signer)
     if last is not None and version <= last.version:
@@ -186,8 +194,6 @@ def slot_programs(auctioneer: Auctioneer, slot: int, bids: Mapping[str, dict]) -
     A builder with a bid for the slot, or no longer registered, is left out; each entry's
     ``deposit`` is the builder's free deposit (a bid above block value + that is refused)."""
     entries, programs = {}, {}
-    if auctioneer.config.sealed:
-        return {}, SlotPrograms(auctioneer.config.algorithm_budget_ms)
     for builder, r in auctioneer.algorithms.for_slot(slot).items():
         if builder in bids or builder not in auctioneer.builders.deposits:
             continue
@@ -195,6 +201,47 @@ def slot_programs(auctioneer: Auctioneer, slot: int, bids: Mapping[str, dict]) -
         entries[builder] = {PROGRAM_KEY: f"{r.runtime}:{r.version}:{r.sha256}", "deposit": str(free)}
         programs[builder] = Program(r.runtime, r.code, f"{builder}-v{r.version}")
     return entries, SlotPrograms(auctioneer.config.algorithm_budget_ms, programs)
+
+
+def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms | None) -> dict[str, Sealing]:
+    """A sealed slot's submitted algorithms: per builder, what its jail seals the bid to,
+    and what turns the jail's output into the builder's sealed bid on ``committee``
+    (in the settlement worker; the bid's amount never passes here).
+
+    Each run gets a fresh key: its address labels the bid (the committee takes a bid
+    only under its signer's address) and it signs the header over the jail's commitment
+    and share hashes — the envelopes inside are bound to that header. The builder's
+    free deposit (its scenario entry) is the bid's cap, checked inside the MPC."""
+    from mevauction.privacy import messages
+    from mevauction.privacy.builder_auction import BUILDER_BITS, check_sealed_bid
+    from mevauction.privacy.field import modulus_for, threshold_for
+    from mevauction.sandbox.protocol import Sealing
+
+    if slot_programs is None:
+        return {}
+    deposits = {b["id"]: int(b.get("deposit", 0)) for b in scenario.get("builders", []) if PROGRAM_KEY in b}
+    parties = len(committee.members)
+
+    def one(builder: str) -> Sealing:
+        key = messages.new_key()
+        label = messages.address(key)
+        context = {"auction": committee.auction, "label": label, "members": list(committee.members),
+                   "threshold": threshold_for(parties), "bits": BUILDER_BITS, "modulus": modulus_for(BUILDER_BITS)}
+
+        def accept(out: dict[str, Any]) -> str | None:
+            header = messages.BidHeader(committee.auction, label, label, "builder", str(out["commitment"]),
+                                        tuple(str(h) for h in out["share_hashes"]))
+            header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
+            try:
+                checked = check_sealed_bid({"header": header.to_json(), "ciphertexts": out["ciphertexts"]},
+                                           label, committee.auction, parties)
+            except InputError as exc:
+                return exc.one_line()
+            committee.bids[builder] = checked
+            committee.caps[builder] = deposits.get(builder, 0)
+            return None
+        return Sealing(context, accept)
+    return {b: one(b) for b in slot_programs.programs if b in deposits}
 
 
 def detach(scenario: dict, slot_programs: SlotPrograms | None) -> tuple[dict, list[tuple[int, BuilderSubmission]]]:
@@ -216,17 +263,6 @@ def detach(scenario: dict, slot_programs: SlotPrograms | None) -> tuple[dict, li
     return {**scenario, "builders": kept}, subs
 
 
-PUBLIC_REASONS = ("crashed", "memory limit", "protocol violation")
-
-
-def public_reason(reason: str) -> str:
-    """A failure reason fit for the slot's public report: the algorithm's own stderr is cut
-    off (it saw M \\ S and could otherwise write the unincluded orders into the report)."""
-    if reason.startswith(PUBLIC_REASONS) and ": " in reason:
-        return reason.split(": ", 1)[0]
-    return reason
-
-
 def parsed(scenario: dict, slot_programs: SlotPrograms | None) -> tuple[Scenario, Limits | None]:
     """The slot's scenario parsed, its algorithms put back in their places, and their limits
     (in the settlement worker)."""
@@ -237,12 +273,3 @@ def parsed(scenario: dict, slot_programs: SlotPrograms | None) -> tuple[Scenario
     for index, sub in subs:
         out.builders.insert(index, sub)
     return out, (Limits(budget_ms=slot_programs.budget_ms) if subs and slot_programs is not None else None)
-
-
-def public(report: dict, slot_programs: SlotPrograms | None) -> dict:
-    """The report with the algorithms' failure reasons made public-safe (:func:`public_reason`)."""
-    if slot_programs is not None and slot_programs.programs:
-        for entry in report.get("builders", []):
-            if entry.get("id") in slot_programs.programs and entry.get("reason"):
-                entry["reason"] = public_reason(entry["reason"])
-    return report

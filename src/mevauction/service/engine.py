@@ -503,8 +503,8 @@ class Auctioneer:
 
     async def _run(self, slot: int, state: SlotState, scenario: dict, sealed: dict[str, dict],
                    caps: dict[str, int], programs: algorithms.SlotPrograms | None = None) -> dict:
-        if self.committee is not None and state.builders:
-            return await self._sealed_report(slot, scenario, sealed, caps)
+        if self.committee is not None and (state.builders or (programs is not None and programs.programs)):
+            return await self._sealed_report(slot, scenario, sealed, caps, programs)
         return await self._report(scenario, None, programs)
 
     async def _report(self, scenario: dict, committee: SealedSlot | None,
@@ -521,9 +521,10 @@ class Auctioneer:
             raise
 
     async def _sealed_report(self, slot: int, scenario: dict, sealed: dict[str, dict],
-                             caps: dict[str, int] | None = None) -> dict:
+                             caps: dict[str, int] | None = None,
+                             programs: algorithms.SlotPrograms | None = None) -> dict:
         """The report with the builders' auction in the service's committee (restarted once
         on failure; then an error report: service/committee.py ``sealed_report``)."""
         assert self.committee is not None, "a sealed report is asked for only when the service runs a committee"
-        return await sealed_report(self.committee, slot, sealed, caps, lambda sc: self._report(scenario, sc),
+        return await sealed_report(self.committee, slot, sealed, caps, lambda sc: self._report(scenario, sc, programs),
                                    self.metrics, settle.failed_report)

@@ -248,10 +248,13 @@ def run_scenario(scenario: dict, k_cutoff: int, committee: SealedSlot | None = N
     try:
         # The slot's submitted algorithms (service/algorithms.py) run inside run_auction.
         parsed, limits = algorithms.parsed(scenario, programs)
-        outcome = parsed.run_auction(k_cutoff=k_cutoff, builder_auction=auction, algorithm_limits=limits)
+        # Sealed: the algorithms seal their own bids in their jails, for this committee.
+        sealing = algorithms.sealing(committee, scenario, programs) if committee is not None else None
+        outcome = parsed.run_auction(k_cutoff=k_cutoff, builder_auction=auction, algorithm_limits=limits,
+                                     algorithm_sealing=sealing)
         if opened:
             reveal_only_outcome(outcome, opened[0])
-        return algorithms.public(ReportDocument.of(outcome).to_json(), programs)
+        return ReportDocument.of(outcome).to_json()
     except InputError as exc:  # e.g. two orders that no world can hold together
         return {"error": exc.one_line()[:REASON_CHARS]}
 

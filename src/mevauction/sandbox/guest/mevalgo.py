@@ -1,16 +1,20 @@
 """The builder-algorithm library, as an algorithm sees it inside the sandbox.
 
-Standard library only, and nothing of mevauction: this file is copied into the
-jail next to the algorithm and is the only code the algorithm can import besides
-Python's standard library.  The protocol is ``mevauction.algorithm/1`` (one JSON
-object per line; docs/algorithms.md): the host sends the slot, the algorithm sends
-requests and reads one reply per request, and ends with ``submit``.
+Standard library only, and nothing of mevauction: this file (and ``mevseal``, which
+seals the bid in a sealed slot) is copied into the jail next to the algorithm and is
+the only code the algorithm can import besides Python's standard library. The
+protocol is ``mevauction.algorithm/1`` (one JSON object per line; docs/algorithms.md):
+the host sends the slot, the algorithm sends requests and reads one reply per request,
+and ends with ``submit``.
 
 An algorithm is one function::
 
     def build(slot, sim):
         ...
         return sequence, bid          # bid: an int (wei) or "truthful"
+
+In a sealed slot (``slot.sealed`` is not None) ``run`` seals the bid before it leaves
+the jail; ``build`` is the same.
 
     if __name__ == "__main__":
         mevalgo.run(build)
@@ -58,6 +62,8 @@ class Slot(NamedTuple):
     gas_metering: str
     budget_ms: int
     deadline: float  # the host's CLOCK_MONOTONIC at which the run is killed
+    # A sealed slot (serve --sealed): what the bid is sealed to; None when the host reads bids.
+    sealed: object = None
 
     def by_id(self) -> dict:
         return {o.id: o for o in self.orders}
@@ -120,7 +126,8 @@ def _read_slot(reader) -> Slot:
     s = first["slot"]
     orders = tuple(Order(o["id"], tuple(o["txs"]), o["gas"], frozenset(o["reads"]), frozenset(o["writes"]))
                    for o in s["orders"])
-    return Slot(orders, s["block_gas_limit"], s["gas_metering"], s["budget_ms"], float(s["deadline"]))
+    return Slot(orders, s["block_gas_limit"], s["gas_metering"], s["budget_ms"], float(s["deadline"]),
+                s.get("sealed"))
 
 
 def run(build, reader=None, writer=None) -> None:
@@ -130,6 +137,13 @@ def run(build, reader=None, writer=None) -> None:
     slot = _read_slot(reader)
     sim = Sim(reader, writer)
     sequence, bid = build(slot, sim)
-    bid_text = "truthful" if bid == "truthful" else str(int(bid))
-    writer.write(json.dumps({"op": "submit", "sequence": list(sequence), "bid": bid_text}) + "\n")
+    if slot.sealed is not None:
+        # Sealed here, in the jail: the host gets envelopes only the committee opens.
+        import mevseal
+
+        amount = sim.simulate(sequence)[1] if bid == "truthful" else int(bid)
+        msg = {"op": "submit", "sequence": list(sequence), "sealed": mevseal.seal(slot.sealed, amount)}
+    else:
+        msg = {"op": "submit", "sequence": list(sequence), "bid": "truthful" if bid == "truthful" else str(int(bid))}
+    writer.write(json.dumps(msg) + "\n")
     writer.flush()

@@ -1,0 +1,52 @@
+"""What sealing its bid inside the jail costs a submitted algorithm (``serve --sealed``).
+
+    PYTHONPATH=src python benchmarks/sealed_algorithm.py [--repeats 15]
+
+One algorithm that submits an empty block with a fixed bid at once, run through
+``run_algorithms`` (jail, slot message, submit, reap, clean up) alternately as a plain
+run and as a sealed run (the slot carries three committee keys; ``mevseal`` seals the
+bid to them in the jail; the host's accept only stores the output). Medians of N each,
+in the same run, and their difference: the sealing's own cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from mevauction.intake import workloads
+from mevauction.intake.scenario import parse_scenario
+from mevauction.privacy import envelope, field, messages
+from mevauction.sandbox.jail import Limits, Program
+from mevauction.sandbox.protocol import Sealing
+from mevauction.sandbox.runner import run_algorithms
+
+BID = b"import mevalgo\nmevalgo.run(lambda slot, sim: ([], 123456789))\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=15)
+    args = ap.parse_args()
+    world = parse_scenario(workloads.generate("amm", 40, 1, builders=[])).world
+    ids = list(world.orders)
+    members = [envelope.public_key(messages.new_key()) for _ in range(3)]
+    context = {"auction": "slot-1-bench", "label": messages.address(messages.new_key()), "members": members,
+               "threshold": 1, "bits": 128, "modulus": field.modulus_for(128)}
+    times: dict[str, list[float]] = {"plain": [], "sealed": []}
+    for _ in range(args.repeats):
+        for kind in ("plain", "sealed"):
+            sealing = {"a": Sealing(context, lambda out: None)} if kind == "sealed" else None
+            start = time.perf_counter()
+            runs = run_algorithms(world, [("a", Program("python", BID))], ids, Limits(budget_ms=3000), sealing)
+            times[kind].append((time.perf_counter() - start) * 1000)
+            assert runs["a"].submission is not None, runs["a"]
+            assert (runs["a"].submission.sealed is not None) == (kind == "sealed")
+    plain, sealed = statistics.median(times["plain"]), statistics.median(times["sealed"])
+    print(f"plain run {plain:.1f} ms, sealed run {sealed:.1f} ms (medians of {args.repeats}): "
+          f"sealing adds {sealed - plain:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Sealing a bid inside the jail, for a slot the host says is sealed (``serve --sealed``).
+
+The algorithm's bid must reach the committee without the host reading it, so the jail
+does on its own side what a builder's SDK does (``privacy.client.seal`` with 128-bit
+bit-sharing, ``privacy.envelope``): Shamir shares of the bid's bits plus the two check
+masks, a salted commitment, one salted hash per server, and each server's share message
+in an envelope only that server opens — ECDH on secp256k1 with a fresh key, HKDF-SHA256,
+AES-256-GCM bound to the header digest and the server's index. The host gets the
+commitment, the share hashes and the envelopes, signs the header with a one-run key
+whose address labels the bid, and forwards it; it never has the amount.
+
+Standard library plus the system's ``cryptography`` (Debian python3-cryptography,
+under /usr, read-only in the jail): the jail has no mevauction and no pip packages.
+Keccak-256 is here in pure Python (hashlib's sha3_256 pads differently).
+Tests: tests/sandbox/test_mevseal.py checks every value byte for byte against
+mevauction.privacy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sys
+
+DIST = "/usr/lib/python3/dist-packages"  # the interpreter runs with -S: no site packages
+HEADER_DOMAIN = b"mevauction.sealed.header/1"
+COMMIT_DOMAIN = b"mevauction.sealed.commit/1"
+SHARE_DOMAIN = b"mevauction.sealed.share/1"
+ENVELOPE_DOMAIN = b"mevauction.sealed.envelope/1"
+
+_RC = [0x0000000000000001, 0x0000000000008082, 0x800000000000808A, 0x8000000080008000, 0x000000000000808B,
+       0x0000000080000001, 0x8000000080008081, 0x8000000000008009, 0x000000000000008A, 0x0000000000000088,
+       0x0000000080008009, 0x000000008000000A, 0x000000008000808B, 0x800000000000008B, 0x8000000000008089,
+       0x8000000000008003, 0x8000000000008002, 0x8000000000000080, 0x000000000000800A, 0x800000008000000A,
+       0x8000000080008081, 0x8000000000008080, 0x0000000080000001, 0x8000000080008008]
+_ROT = [[0, 36, 3, 41, 18], [1, 44, 10, 45, 2], [62, 6, 43, 15, 61], [28, 55, 25, 21, 56], [27, 20, 39, 8, 14]]
+_M = (1 << 64) - 1
+
+
+# Lane (x, y) is state[x + 5 y]; rho-pi moves lane i to _PI[i], rotated by _RHO[i].
+_PI = [((i // 5) + 5 * ((2 * (i % 5) + 3 * (i // 5)) % 5)) for i in range(25)]
+_RHO = [_ROT[i % 5][i // 5] for i in range(25)]
+
+
+def _keccak_f(a: list) -> None:
+    for rc in _RC:
+        c = [a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20] for x in range(5)]
+        d = [c[x - 1] ^ (((c[(x + 1) % 5] << 1) | (c[(x + 1) % 5] >> 63)) & _M) for x in range(5)]
+        b = [0] * 25
+        for i in range(25):
+            v = a[i] ^ d[i % 5]
+            n = _RHO[i]
+            b[_PI[i]] = ((v << n) | (v >> (64 - n))) & _M if n else v
+        for y in range(0, 25, 5):
+            b0, b1, b2, b3, b4 = b[y:y + 5]
+            a[y], a[y + 1], a[y + 2], a[y + 3], a[y + 4] = (
+                b0 ^ (~b1 & b2), b1 ^ (~b2 & b3), b2 ^ (~b3 & b4), b3 ^ (~b4 & b0), b4 ^ (~b0 & b1))
+        a[0] ^= rc
+
+
+def keccak256(data: bytes) -> bytes:
+    rate = 136
+    q = rate - len(data) % rate  # 0x01 … 0x80; one byte of padding holds both (0x81)
+    padded = bytes(data) + (b"\x81" if q == 1 else b"\x01" + b"\x00" * (q - 2) + b"\x80")
+    state = [0] * 25
+    for off in range(0, len(padded), rate):
+        for i in range(rate // 8):
+            state[i] ^= int.from_bytes(padded[off + 8 * i:off + 8 * i + 8], "little")
+        _keccak_f(state)
+    return b"".join(state[i].to_bytes(8, "little") for i in range(4))
+
+
+def _word(v: int) -> bytes:
+    return v.to_bytes(32, "big")
+
+
+def canonical(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def share(value: int, parties: int, threshold: int, p: int) -> list:
+    coefficients = [value % p] + [secrets.randbelow(p) for _ in range(threshold)]
+    out = []
+    for x in range(1, parties + 1):
+        y = 0
+        for c in reversed(coefficients):
+            y = (y * x + c) % p
+        out.append(y)
+    return out
+
+
+def commitment(auction: str, bidder: str, values: list, salt: bytes) -> str:
+    payload = COMMIT_DOMAIN + auction.encode() + b"\0" + bidder.encode() + b"\0"
+    return "0x" + keccak256(payload + b"".join(_word(v) for v in values) + salt).hex()
+
+
+def share_hash(auction: str, bidder: str, index: int, shares: list, nonce: bytes) -> str:
+    payload = SHARE_DOMAIN + auction.encode() + b"\0" + bidder.encode() + b"\0" + bytes([index])
+    return "0x" + keccak256(payload + b"".join(_word(s) for s in shares) + nonce).hex()
+
+
+def header_digest(unsigned: dict) -> bytes:
+    return keccak256(HEADER_DOMAIN + canonical(unsigned))
+
+
+def encrypt(recipient: str, plaintext: bytes, context: bytes) -> str:
+    """envelope.encrypt: ephemeral pub (33) ‖ nonce (12) ‖ AES-GCM ciphertext ‖ tag (16)."""
+    if DIST not in sys.path:
+        sys.path.append(DIST)
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    to = bytes.fromhex(recipient.removeprefix("0x"))
+    k = 1 + secrets.randbelow(_N - 1)
+    eph_pub = _compress(_mul(k, _G))
+    # coincurve's ecdh (what the committee opens with) is sha256 of the compressed shared point.
+    shared = hashlib.sha256(_compress(_mul(k, _decompress(to)))).digest()
+    key = _hkdf(shared, eph_pub + to, ENVELOPE_DOMAIN)
+    nonce = secrets.token_bytes(12)
+    return "0x" + (eph_pub + nonce + AESGCM(key).encrypt(nonce, plaintext, context)).hex()
+
+
+def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
+    prk = hmac.new(salt, ikm, hashlib.sha256).digest()
+    return hmac.new(prk, info + b"\x01", hashlib.sha256).digest()  # 32 bytes: one block
+
+
+# secp256k1, affine coordinates: two scalar multiplications per envelope, a few ms.
+_P = 2**256 - 2**32 - 977
+_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_G = (0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798,
+      0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8)
+
+
+def _compress(pt) -> bytes:
+    return bytes([2 + (pt[1] & 1)]) + pt[0].to_bytes(32, "big")
+
+
+def _decompress(raw: bytes):
+    if len(raw) != 33 or raw[0] not in (2, 3):
+        raise ValueError("not a compressed secp256k1 public key")
+    x = int.from_bytes(raw[1:], "big")
+    y = pow((x * x * x + 7) % _P, (_P + 1) // 4, _P)
+    if (y * y - x * x * x - 7) % _P:
+        raise ValueError("not a point on secp256k1")
+    return x, y if y & 1 == raw[0] & 1 else _P - y
+
+
+def _double(pt):
+    x, y, z = pt
+    if not y:
+        return (0, 0, 0)
+    s = 4 * x * y * y % _P
+    m = 3 * x * x % _P  # a = 0
+    x3 = (m * m - 2 * s) % _P
+    return x3, (m * (s - x3) - 8 * pow(y, 4, _P)) % _P, 2 * y * z % _P
+
+
+def _add(p1, p2):
+    # Jacobian coordinates: no inversion until the end; z = 0 is the point at infinity.
+    if not p1[2]:
+        return p2
+    if not p2[2]:
+        return p1
+    (x1, y1, z1), (x2, y2, z2) = p1, p2
+    u1, u2 = x1 * z2 * z2 % _P, x2 * z1 * z1 % _P
+    s1, s2 = y1 * pow(z2, 3, _P) % _P, y2 * pow(z1, 3, _P) % _P
+    if u1 == u2:
+        return _double(p1) if s1 == s2 else (0, 0, 0)
+    h, r = (u2 - u1) % _P, (s2 - s1) % _P
+    h2 = h * h % _P
+    h3 = h * h2 % _P
+    x3 = (r * r - h3 - 2 * u1 * h2) % _P
+    return x3, (r * (u1 * h2 - x3) - s1 * h3) % _P, h * z1 * z2 % _P
+
+
+def _mul(k: int, point):
+    acc, cur = (0, 0, 0), (point[0], point[1], 1)
+    while k:
+        if k & 1:
+            acc = _add(acc, cur)
+        cur = _double(cur)
+        k >>= 1
+    x, y, z = acc
+    zi = pow(z, -1, _P)
+    return x * zi * zi % _P, y * pow(zi, 3, _P) % _P
+
+
+def seal(context: dict, amount: int) -> dict:
+    """What the host forwards for ``amount`` wei: {commitment, share_hashes, ciphertexts}.
+
+    ``context`` is the slot message's ``sealed`` object: the auction id, the bid's label
+    (the address of the host's one-run signing key), the servers' pinned keys, the
+    threshold, the width and its field modulus.
+    """
+    bits, p, t = int(context["bits"]), int(context["modulus"]), int(context["threshold"])
+    members = list(context["members"])
+    auction, label, m = str(context["auction"]), str(context["label"]), len(members)
+    if not 0 <= amount < 1 << bits:
+        raise ValueError(f"a sealed bid must be in [0, 2^{bits}) wei")
+    per_value = [share((amount >> j) & 1, m, t, p) for j in range(bits)]
+    per_value += [share(secrets.randbelow(p), m, t, p), share(0, m, 2 * t, p)]  # the check masks
+    per_server = [[s[j] for s in per_value] for j in range(m)]
+    nonces = [secrets.token_bytes(32) for _ in range(m)]
+    hashes = [share_hash(auction, label, j, per_server[j], nonces[j]) for j in range(m)]
+    unsigned = {"auction": auction, "bidder": label, "signer": label, "side": "builder",
+                "commitment": commitment(auction, label, [amount], secrets.token_bytes(32)), "share_hashes": hashes}
+    digest = header_digest(unsigned)
+    ciphertexts = [encrypt(members[j], canonical({"shares": [hex(s) for s in per_server[j]],
+                                                  "nonce": "0x" + nonces[j].hex()}), digest + bytes([j]))
+                   for j in range(m)]
+    return {"commitment": unsigned["commitment"], "share_hashes": hashes, "ciphertexts": ciphertexts}

@@ -1,0 +1,140 @@
+"""An algorithm seals its own bid inside the jail (``mevseal``); the host never holds it.
+
+The guest's sealing (pure-Python Keccak and secp256k1 ECDH, HKDF, the system Python's
+AES-GCM) must be byte-compatible with ``mevauction.privacy``: the committee opens its
+envelopes with ``envelope.decrypt``, checks the share hashes with ``messages.share_hash``
+and the shares reconstruct the bid. In a real jail, the host's whole view of the
+protocol (every line both ways) must not contain the amount in any form, a plaintext
+bid in a sealed slot is refused unread, and a wasm module is refused naming why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import coincurve
+import pytest
+
+from mevauction.eth.keccak import keccak
+from mevauction.intake.scenario import load_scenario
+from mevauction.sandbox import protocol
+from mevauction.sandbox.jail import Limits, Program, jail_problem
+from mevauction.sandbox.protocol import Sealing
+from mevauction.sandbox.runner import run_algorithms
+from repo_paths import ROOT
+
+privacy = pytest.importorskip("mevauction.privacy.builder_auction")
+from mevauction.privacy import envelope, field, messages  # noqa: E402
+
+GUEST = ROOT / "src" / "mevauction" / "sandbox" / "guest"
+AMOUNT = 4_727_019_388_164_250_913  # the algorithm's chosen bid: never seen by the host
+AUCTION = "slot-7-0123456789abcdef"
+
+
+def guest_mevseal():
+    sys.path.insert(0, str(GUEST))
+    try:
+        import mevseal
+    finally:
+        sys.path.remove(str(GUEST))
+    return mevseal
+
+
+def committee(n: int = 3) -> tuple[list[bytes], dict]:
+    keys = [coincurve.PrivateKey().secret for _ in range(n)]
+    label_key = messages.new_key()
+    context = {"auction": AUCTION, "label": messages.address(label_key),
+               "members": [envelope.public_key(k) for k in keys], "threshold": field.threshold_for(n), "bits": 128,
+               "modulus": field.modulus_for(128)}
+    return keys, context
+
+
+def opened(keys: list[bytes], context: dict, out: dict) -> int:
+    """What the committee does with the jail's output: open, check hashes, reconstruct."""
+    label = context["label"]
+    header = messages.BidHeader(AUCTION, label, label, "builder", out["commitment"], tuple(out["share_hashes"]))
+    per_server = []
+    for j, key in enumerate(keys):
+        msg = json.loads(envelope.decrypt(key, out["ciphertexts"][j], header.digest() + bytes([j])))
+        shares = [int(v, 16) for v in msg["shares"]]
+        assert messages.share_hash(AUCTION, label, j, shares, bytes.fromhex(msg["nonce"][2:])) == out["share_hashes"][j]
+        per_server.append(shares)
+    p = context["modulus"]
+    bits = [field.interpolate([(j + 1, per_server[j][i]) for j in range(len(keys))], p=p) for i in range(128)]
+    assert all(b in (0, 1) for b in bits)
+    assert field.interpolate([(j + 1, per_server[j][129]) for j in range(len(keys))], p=p) == 0  # the 0 mask
+    return sum(b << i for i, b in enumerate(bits))
+
+
+def test_guest_keccak_matches_the_projects():
+    mevseal = guest_mevseal()
+    for n in (0, 1, 135, 136, 137, 271, 272, 1000, 4300):
+        data = os.urandom(n)
+        assert mevseal.keccak256(data) == keccak(data), n
+
+
+def test_guest_envelopes_open_with_envelope_decrypt_and_reconstruct_the_bid():
+    mevseal = guest_mevseal()
+    keys, context = committee()
+    assert opened(keys, context, mevseal.seal(context, AMOUNT)) == AMOUNT
+    sealed = mevseal.encrypt(context["members"][0], b"payload", b"ctx")
+    assert envelope.decrypt(keys[0], sealed, b"ctx") == b"payload"
+    with pytest.raises(envelope.EnvelopeError):  # bound to its context and to its member
+        envelope.decrypt(keys[0], sealed, b"other")
+    with pytest.raises(envelope.EnvelopeError):
+        envelope.decrypt(keys[1], sealed, b"ctx")
+
+
+BIDDER = f"""
+import mevalgo
+def build(slot, sim):
+    assert slot.sealed is not None
+    ids = [o.id for o in slot.orders]
+    outs, value = sim.simulate(ids)
+    return [o.id for o in outs if o.success], {AMOUNT}
+mevalgo.run(build)
+"""
+
+# A plaintext bid (its own amount) in a sealed slot: refused, dropped, never kept.
+PLAIN = f"""
+import json, sys
+json.loads(sys.stdin.readline())
+print(json.dumps({{"op": "submit", "sequence": [], "bid": "{AMOUNT + 1}"}}), flush=True)
+"""
+
+
+@pytest.mark.slow  # jailed processes
+@pytest.mark.skipif(jail_problem() is not None, reason=f"no jail here: {jail_problem()}")
+def test_in_the_jail_the_host_sees_no_amount(monkeypatch):
+    world = load_scenario(ROOT / "examples" / "table1.json").world
+    ids = list(world.orders)
+    keys, context = committee()
+    seen: list[bytes] = []  # the host's view: every request line and every reply
+    handle = protocol.Session.handle
+
+    def recording(self, line):
+        seen.append(line)
+        reply, sub = handle(self, line)
+        seen.append(json.dumps(reply).encode())
+        return reply, sub
+    monkeypatch.setattr(protocol.Session, "handle", recording)
+    real_message = protocol.slot_message
+    monkeypatch.setattr("mevauction.sandbox.runner.slot_message",
+                        lambda *a, **k: seen.append(m := real_message(*a, **k)) or m)
+    taken: dict[str, dict] = {}
+
+    def sealing(name):
+        return Sealing(context, lambda out: taken.setdefault(name, out) and None)
+    programs = [("sealer", Program("python", BIDDER.encode())), ("plain", Program("python", PLAIN.encode())),
+                ("module", Program("wasm", b"\0asm"))]
+    runs = run_algorithms(world, programs, ids, Limits(budget_ms=3000), {n: sealing(n) for n, _ in programs})
+    print({n: (r.reason, r.wall_ms) for n, r in runs.items()})
+    assert runs["sealer"].submission is not None and runs["sealer"].submission.bid is None, runs["sealer"]
+    assert opened(keys, context, taken["sealer"]) == AMOUNT
+    assert runs["plain"].reason == "protocol violation" and "plain" not in taken
+    assert runs["module"].reason.startswith("sealed slot: a wasm module cannot seal"), runs["module"].reason
+    view = b"\n".join(seen) + json.dumps(taken).encode() + repr(runs).encode()
+    for form in (str(AMOUNT), f"{AMOUNT:x}", f"{AMOUNT:#x}"):
+        assert form.encode() not in view, form
