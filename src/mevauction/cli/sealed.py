@@ -63,6 +63,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--committee", help="intake host:port of running servers, comma-separated (default: start locally)")
     p.add_argument("--control-key-file", help="with --committee: the auctioneer's private key (hex) the servers pinned")
     p.add_argument("--tls-dir", help="with --committee: directory with .config/mpyc_ca.crt, the servers' TLS CA")
+    p.add_argument("--backend", choices=("mpc", "2pc"), default="mpc",
+                   help="mpc: the MPyC committee (default); 2pc: two parties, garbled circuits "
+                        "(first/second/builder/topk)")
     p.add_argument(
         "--json", metavar="OUT", help="write the report to OUT (- for stdout); the transcript goes beside it"
     )
@@ -175,7 +178,7 @@ def _report(result, parties: int, n_bids: int, extra: dict) -> dict:
 
 
 def _emit(report: dict, target: str | None, key_set: dict | None = None) -> None:
-    if target and target != "-":
+    if target and target != "-" and report["transcript"] is not None:
         path = Path(target)
         tpath = path.with_name(path.stem + ".transcript.json")
         write_json(report["transcript"], str(tpath))
@@ -204,7 +207,18 @@ def run(args: argparse.Namespace) -> int:
     if args.mechanism == "topk":
         require(args.k >= 1, "--k", "must be at least 1")
     reserve = as_wei(args.reserve, "--reserve")
+    if args.backend == "2pc":
+        from mevauction.cli.sealed_2pc import TWO_PARTY_MECHANISMS
+
+        require(args.mechanism in TWO_PARTY_MECHANISMS, "--mechanism",
+                f"--backend 2pc runs {', '.join(TWO_PARTY_MECHANISMS)} only")
     bids, grid = load_bids(args.bids, args.mechanism)
+    if args.backend == "2pc":
+        from mevauction.cli.sealed_2pc import run_bids
+
+        report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids], reserve, args.k)
+        _emit(report, args.json)
+        return 0 if report["status"] == "ok" else 1
     if args.mechanism == "builder":
         from mevauction.privacy.builder_auction import RESERVE_LABEL
         from mevauction.privacy.client import SealedBid
@@ -244,6 +258,16 @@ def replay(args: argparse.Namespace) -> int:
     values = [b.values[0] for b in bids]
     best = max(range(len(values)), key=lambda i: (values[i], -i))
     clear = {"winner": bids[best].bidder, "price": values[best]}
+    if args.backend == "2pc":  # one first-price circuit over the whole slot at its end: no running updates
+        from mevauction.cli.sealed_2pc import run_bids
+
+        report = run_bids("first", [b.bidder for b in bids], values)
+        report.update(mechanism="replay", plaintext=clear,
+                      matches_plaintext=(report["winner"], report["price"]) == (clear["winner"], clear["price"]))
+        _emit(report, args.json)
+        if args.json != "-":
+            Console().print(f"matches plaintext: {report['matches_plaintext']}")
+        return 0 if report["status"] == "ok" and report["matches_plaintext"] else 1
     result, parties = _execute(args, "stream", bids, max_bids=len(bids), arrivals_s=arrival_s)
     extra: dict[str, Any] = {"plaintext": clear}
     if result.ok:

@@ -1,0 +1,328 @@
+"""The two parties as processes: ``python -m mevauction.privacy.twoparty.party ROLE ...``.
+
+Every link is mutual TLS against one CA with pinned names (``tls.make_certificates`` with
+three identities: party 0 the garbler, 1 the evaluator, 2 the auctioneer), so only the
+auctioneer submits jobs and closes them, and the garbler only talks to the evaluator.
+
+One job: the auctioneer sends each party its XOR shares of the n bids (``job``). Before
+the deadline the two run the base OTs and the garbler garbles the circuit for n bids and
+ships the tables (nothing here depends on a bid). At ``close`` the evaluator's share bits
+go through the IKNP extension as correlated OTs, the garbler sends its share labels
+masked by the OT labels, the evaluator evaluates and returns the output labels; the
+garbler checks each is one of the wire's two labels (so a cheating evaluator cannot
+claim another result) and both report the decoded outcome to the auctioneer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import socket
+import ssl
+import struct
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mevauction.privacy.twoparty import circuits, garble, ot
+
+GARBLER, EVALUATOR, AUCTIONEER = 0, 1, 2
+NAMES = {GARBLER: "garbler", EVALUATOR: "evaluator", AUCTIONEER: "auctioneer"}
+POINT = 33  # a compressed secp256k1 point
+
+
+# -- authenticated framed channel ------------------------------------------------------
+
+def _ctx(tls_dir: str, me: int, server: bool) -> ssl.SSLContext:
+    cfg = Path(tls_dir) / ".config"
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cfg / f"party_{me}.crt", cfg / f"party_{me}.key")
+    ctx.load_verify_locations(cfg / "mpyc_ca.crt")
+    ctx.verify_mode = ssl.CERT_REQUIRED  # both ends show a certificate of the CA
+    ctx.check_hostname = False  # peers are named by role in the certificate, checked below
+    return ctx
+
+
+def peer_role(sock: ssl.SSLSocket) -> int | None:
+    cert: Any = sock.getpeercert() or {}
+    names = [str(pair[1]) for rdn in cert.get("subject", ()) for pair in rdn if pair[0] == "commonName"]
+    for role in NAMES:
+        if names == [f"MPyC party {role}"]:
+            return role
+    return None
+
+
+class Channel:
+    def __init__(self, sock: ssl.SSLSocket) -> None:
+        self.sock = sock
+        self.sent = 0
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(struct.pack(">Q", len(data)) + data)
+        self.sent += 8 + len(data)
+
+    def recv(self, limit: int = 1 << 31) -> bytes:
+        (size,) = struct.unpack(">Q", self._exact(8))
+        if size > limit:
+            raise ConnectionError(f"frame of {size} bytes is over the limit")
+        return self._exact(size)
+
+    def _exact(self, k: int) -> bytes:
+        buf = bytearray()
+        while len(buf) < k:
+            chunk = self.sock.recv(min(k - len(buf), 1 << 20))
+            if not chunk:
+                raise ConnectionError("peer closed the link")
+            buf += chunk
+        return bytes(buf)
+
+    def send_json(self, obj: Any) -> None:
+        self.send(json.dumps(obj).encode())
+
+    def recv_json(self) -> Any:
+        return json.loads(self.recv(1 << 24))
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def connect(tls_dir: str, me: int, host: str, port: int, expect: int, timeout: float = 30.0) -> Channel:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            raw = socket.create_connection((host, port), timeout=timeout)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = _ctx(tls_dir, me, server=False).wrap_socket(raw)
+    if peer_role(sock) != expect:
+        sock.close()
+        raise ConnectionError(f"expected the {NAMES[expect]}, the peer showed another certificate")
+    return Channel(sock)
+
+
+# -- the job ---------------------------------------------------------------------------
+
+def _bits(shares: list[str], rows: int) -> np.ndarray:
+    values = [int(s, 16) for s in shares]
+    if len(values) != rows or any(not 0 <= v < 1 << circuits.WIDTH for v in values):
+        raise ValueError(f"expected {rows} shares below 2^{circuits.WIDTH}")
+    return circuits.to_bits(values)
+
+
+def _k(job: dict) -> int:
+    k = int(job.get("k", 1))
+    if not 1 <= k <= int(job["n"]):
+        raise ValueError("k must be between 1 and the number of bids")
+    return k
+
+
+def _rows(job: dict) -> int:
+    return int(job["n"]) + (job["mechanism"] == "builder")
+
+
+def _decode(mechanism: str, bits: dict[str, np.ndarray]) -> dict:
+    if mechanism == "topk":
+        return {"winner": None, "price": circuits.from_bits(bits["price"]),
+                "winners": [i for i, f in enumerate(bits["winners"].reshape(-1)) if f]}
+    out: dict[str, int | None] = {"winner": circuits.from_bits(bits["winner"]),
+                                  "price": circuits.from_bits(bits["price"])}
+    if mechanism == "builder" and not int(bits["won"].reshape(-1)[0]):
+        out["winner"] = None
+    return out
+
+
+def garbler_prepare(job: dict, peer: Channel) -> tuple:
+    """Base OTs, the OT extension on random choices and the garbled circuit for n bids.
+
+    Nothing here depends on a bid: the evaluator's OTs use random bits r (Beaver's OT
+    precomputation), so at the deadline only b ⊕ r crosses, one bit per share bit.
+    """
+    h = garble.FixedKeyHash()
+    a = _bits(job["shares"], _rows(job))
+    sender = ot.ExtSender()
+    peer.send(b"".join(sender.setup(peer.recv(POINT))))
+    g = garble.Garbler(h)
+    w, corrections = ot.correlated_send(h, sender.extend(peer.recv(), a.size), sender.s, g.delta)
+    x = g.inputs(a.shape)  # zero labels of the bid wires (bid = the two shares XORed)
+    outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x), k=_k(job))
+    peer.send(corrections.tobytes() + g.zero.tobytes() + g.table_bytes())
+    return g, x, a, outs, w
+
+
+def garbler_inputs(state: tuple, peer: Channel) -> None:
+    """The evaluator holds w ⊕ r·Δ and sends d = b ⊕ r; x ⊕ w ⊕ (a ⊕ d)·Δ completes the bid's label."""
+    g, x, a, _, w = state
+    d = np.unpackbits(np.frombuffer(peer.recv(), dtype=np.uint8), bitorder="little")
+    if len(d) < a.size:
+        raise ValueError("the evaluator sent too few input bits")
+    mine = x.reshape(-1, 2) ^ w ^ garble._mask(a.reshape(-1) ^ d[:a.size], np.broadcast_to(g.delta, w.shape))
+    peer.send(mine.tobytes())
+
+
+def garbler_finish(state: tuple, peer: Channel, mechanism: str) -> dict:
+    g, outs = state[0], state[3]
+    return _decode(mechanism, check_outputs(outs, np.frombuffer(peer.recv(), dtype=np.uint64), g.delta))
+
+
+def check_outputs(outs: dict[str, np.ndarray], got: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
+    """Decode the evaluator's output labels, refusing any that is neither of a wire's two labels."""
+    bits, offset = {}, 0
+    for name, zero in outs.items():
+        z = zero.reshape(-1, 2)
+        labels = got[offset:offset + z.size].reshape(-1, 2)
+        offset += z.size
+        if labels.shape != z.shape:
+            raise ValueError("the evaluator returned too few output labels")
+        is0, is1 = (labels == z).all(axis=1), (labels == (z ^ delta)).all(axis=1)
+        if not (is0 | is1).all():
+            raise ValueError("the evaluator returned a label that is not on its output wire")
+        bits[name] = is1.astype(np.uint8)
+    if offset != got.size:
+        raise ValueError("the evaluator returned too many output labels")
+    return bits
+
+
+def evaluator_prepare(job: dict, peer: Channel) -> tuple:
+    h = garble.FixedKeyHash()
+    b = _bits(job["shares"], _rows(job))
+    receiver = ot.ExtReceiver()
+    peer.send(receiver.base.A_bytes)
+    raw = peer.recv(ot.KAPPA * POINT)
+    if len(raw) != ot.KAPPA * POINT:
+        raise ValueError("base OT: wrong number of points")
+    receiver.setup([raw[i:i + POINT] for i in range(0, len(raw), POINT)])
+    r = np.frombuffer(secrets.token_bytes(b.size), dtype=np.uint8) & 1  # random choices, not the shares
+    u, t = receiver.extend(r)
+    peer.send(u)
+    blob = np.frombuffer(peer.recv(), dtype=np.uint64)
+    m = b.size
+    if len(blob) < 2 * m + 2:
+        raise ValueError("the garbler sent too short a circuit")
+    held = ot.correlated_receive(h, t, r, blob[:2 * m].reshape(m, 2))
+    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _k(job)
+
+
+def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
+    b, r, held = state[:3]
+    peer.send(np.packbits(b.reshape(-1) ^ r, bitorder="little").tobytes())
+    mine = np.frombuffer(peer.recv(), dtype=np.uint64).reshape(-1, 2)
+    if mine.shape != held.shape:
+        raise ValueError("the garbler sent the wrong number of input labels")
+    return (mine ^ held).reshape(*b.shape, 2)
+
+
+def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel, mechanism: str) -> dict:
+    h, zero, tables, k = state[3:]
+    e = garble.Evaluator(tables, zero, h)
+    outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels), k=k)
+    if e.gates * 4 != len(tables):
+        raise ValueError("the garbled circuit does not match the circuit evaluated")
+    peer.send(b"".join(np.ascontiguousarray(v).reshape(-1, 2).tobytes() for v in outs.values()))
+    # the evaluator learns the outcome from the garbler's report (it cannot decode alone)
+    return json.loads(peer.recv(1 << 16))
+
+
+def _inputs(role: int, state: tuple, link: Channel) -> np.ndarray | None:
+    if role == GARBLER:
+        garbler_inputs(state, link)
+        return None
+    return evaluator_inputs(state, link)
+
+
+def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> None:
+    """Serve the auctioneer's jobs until it says ``shutdown``."""
+    listener = socket.create_server(("127.0.0.1", port))
+    ctx = _ctx(tls_dir, role, server=True)
+
+    def accept(want: int) -> Channel:
+        while True:
+            raw, _ = listener.accept()
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.settimeout(10)  # a client that never finishes its handshake cannot hold the party
+            try:
+                chan = Channel(ctx.wrap_socket(raw, server_side=True))
+                chan.sock.settimeout(None)
+            except (ssl.SSLError, OSError):
+                raw.close()
+                continue  # no certificate of the CA: refused in the handshake
+            if peer_role(chan.sock) == want:
+                return chan
+            chan.close()
+
+    while True:
+        boss = accept(AUCTIONEER)
+        try:
+            while True:
+                msg = boss.recv_json()
+                if msg.get("op") == "shutdown":
+                    boss.close()
+                    return
+                if msg.get("op") != "job":
+                    raise ValueError(f"unknown op {msg.get('op')!r}")
+                mechanism = msg["mechanism"]
+                if mechanism not in ("first", "second", "builder", "topk"):
+                    raise ValueError(f"mechanism {mechanism!r} has no two-party circuit")
+                if role == GARBLER:
+                    if peer is None:
+                        raise ValueError("the garbler was started without --peer")
+                    link = connect(tls_dir, role, peer[0], peer[1], expect=EVALUATOR)
+                else:
+                    link = accept(GARBLER)
+                try:
+                    t0 = time.perf_counter()
+                    state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
+                    # "intake": the shares' labels move as the bids arrive; "close": only after the deadline
+                    at_intake = msg.get("inputs", "close") == "intake"
+                    labels = _inputs(role, state, link) if at_intake else None
+                    boss.send_json({"status": "ready", "preprocess_s": time.perf_counter() - t0})
+                    if boss.recv_json().get("op") != "close":
+                        raise ValueError("expected close")
+                    t1 = time.perf_counter()
+                    if not at_intake:
+                        labels = _inputs(role, state, link)
+                    if role == GARBLER:
+                        outcome = garbler_finish(state, link, mechanism)
+                        link.send(json.dumps(outcome).encode())
+                    else:
+                        assert labels is not None
+                        outcome = evaluator_finish(state, labels, link, mechanism)
+                    boss.send_json({"status": "ok", "outcome": outcome, "close_s": time.perf_counter() - t1,
+                                    "bytes_sent": link.sent})
+                finally:
+                    link.close()
+        except (ConnectionError, ValueError, KeyError, TypeError, json.JSONDecodeError, OSError) as exc:
+            try:
+                boss.send_json({"status": "aborted", "reason": f"{NAMES[role]}: {exc}"})
+            except OSError:
+                pass
+            boss.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="mevauction-2pc-party")
+    p.add_argument("role", choices=["garbler", "evaluator"])
+    p.add_argument("--tls-dir", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--peer", help="garbler: the evaluator's host:port")
+    a = p.parse_args(argv)
+    peer = None
+    if a.peer:
+        host, _, port = a.peer.rpartition(":")
+        peer = (host, int(port))
+    serve(GARBLER if a.role == "garbler" else EVALUATOR, a.tls_dir, a.port, peer)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
