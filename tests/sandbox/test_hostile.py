@@ -23,6 +23,7 @@ from mevauction.mechanism.boost import AuctionInput, run_auction
 from mevauction.mechanism.builders import BuilderSubmission, Candidate
 from mevauction.sandbox import jail as jail_module
 from mevauction.sandbox.jail import GUEST_PYTHON, Jailed, Limits, Program, jail_problem
+from mevauction.sandbox.runner import wait_teardown
 from mevauction.sandbox.seccomp import filter_bytes
 from repo_paths import ROOT
 
@@ -114,6 +115,7 @@ def test_every_attack_is_contained_and_the_auction_completes(world, secrets_env,
     before = set(work_root.glob("mevalgo-*"))
     cands, elapsed = run_slot(world, programs)
     show(cands, elapsed)
+    assert wait_teardown(), "a jail's teardown did not finish"  # teardown runs off the critical path
     assert set(work_root.glob("mevalgo-*")) <= before, "a jail's directory was left behind"
 
     # On time: the budget, plus killing and reaping (generous for a loaded 2-core CI machine).

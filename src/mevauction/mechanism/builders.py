@@ -76,7 +76,9 @@ def run_programs(world: World, subs: Sequence[BuilderSubmission], allowed: Seque
     """Run every submitted program of the slot in parallel on M \\ S, within the budget
     (``sealing``: a sealed slot's, per program)."""
     programs = [(s.id, s.program) for s in subs if s.program is not None]
-    return run_algorithms(world, programs, allowed, limits, sealing) if programs else {}
+    # Each block is valued as it arrives, while the others still run: the auction does
+    # not wait for eight evaluations after the budget (run_submission reuses them).
+    return run_algorithms(world, programs, allowed, limits, sealing, world.evaluate) if programs else {}
 
 
 def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
@@ -116,7 +118,9 @@ def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],
     reason = permutation_violation(world, sequence, allowed_set, set(conflict_free))
     if reason:
         return Candidate(sub.id, False, Block(tuple(sequence), {}), 0, reason, run)
-    block = world.evaluate(sequence)
+    # The runner valued a submitted sequence on this same world as soon as it arrived.
+    early = run.evaluated if run is not None else None
+    block = early if isinstance(early, Block) else world.evaluate(sequence)
     if gas_budget is not None:
         used = declared_gas(world, block.orders)
         if used > gas_budget:

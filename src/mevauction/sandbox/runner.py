@@ -13,7 +13,7 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,9 @@ class RunResult:
     # line): for the builder's own check, never in a report — the algorithm chose it
     # after seeing M \ S, so a report carrying it would be a channel out of the jail.
     detail: str = ""
+    # What the caller's ``evaluate`` made of the submitted sequence, computed on the
+    # serving thread as soon as it arrived (inside the budget, beside the runs still going).
+    evaluated: object = None
 
     def to_json(self) -> dict[str, object]:
         return {"wall_ms": round(self.wall_ms, 1), "requests": self.requests}
@@ -53,8 +56,10 @@ class RunResult:
 
 class _Run:
     def __init__(self, rid: str, program: Program, host: WorldHost, limits: Limits, slot: bytes,
-                 wasm_engine: Any = None, sealing: Sealing | None = None):
+                 wasm_engine: Any = None, sealing: Sealing | None = None,
+                 evaluate: Callable[[Sequence[str]], object] | None = None):
         self.result = RunResult(rid)
+        self.evaluate = evaluate
         self.limits = limits
         self.sealing = sealing
         self.session = Session(host, None if sealing is None else len(sealing.context["members"]))
@@ -131,6 +136,8 @@ class _Run:
                 if sub is not None:
                     self.result.submission = sub
                     self.result.wall_ms = (time.monotonic() - self.started) * 1000
+                    self.jail.kill()  # nothing it does afterwards can matter
+                    self._evaluate(sub)
                     return
                 proc.stdin.write(json.dumps(reply, separators=(",", ":")).encode() + b"\n")
                 proc.stdin.flush()
@@ -142,6 +149,18 @@ class _Run:
         finally:
             # Killed as soon as it has submitted: nothing it does afterwards can matter.
             self.jail.kill()
+
+    def _evaluate(self, sub: Submission) -> None:
+        if self.evaluate is None:
+            return
+        host = self.session.host
+        with host.lock:
+            try:
+                self.result.evaluated = self.evaluate(sub.sequence)
+            except Exception:  # an unknown id, say: the mechanism's own check reports it
+                self.result.evaluated = None
+            # The evaluation opened its own cursor: every session rebuilds its own.
+            host.live_owner = None
 
     def finish(self, timed_out: bool) -> RunResult:
         """Reap the jail and say what happened (called after the deadline or the thread's end)."""
@@ -174,12 +193,20 @@ class _Run:
             return res
         jail.kill()
         self.thread.join(timeout=1.0)
-        jail.reap()
         if not res.wall_ms:
             res.wall_ms = (time.monotonic() - self.started) * 1000
         res.requests = self.session.requests
         res.stderr = jail.stderr_tail(lines=40)
-        if res.submission is None and res.reason is None:
+        if res.submission is not None or timed_out:
+            # Its exit status says nothing the result needs (a late run's reason is its
+            # lateness, or a limit it broke): waiting for the killed jail and removing its
+            # directory happen off the auction's critical path.
+            if res.submission is None and res.reason is None:
+                res.reason = self._reason(timed_out, jail)
+            _teardown_later(jail)
+            return res
+        jail.reap()
+        if res.reason is None:
             res.reason = self._reason(timed_out, jail)
         jail.cleanup()
         return res
@@ -203,12 +230,52 @@ class _Run:
         return "crashed"
 
 
+_pending: set[threading.Thread] = set()
+_pending_lock = threading.Lock()
+
+
+def _teardown(jail: Jailed) -> None:
+    try:
+        jail.kill()
+        jail.reap()
+    finally:
+        jail.cleanup()
+        with _pending_lock:
+            _pending.discard(threading.current_thread())
+
+
+def _teardown_later(jail: Jailed) -> None:
+    # Not a daemon: the interpreter waits for it at exit, so no jail or directory is left.
+    t = threading.Thread(target=_teardown, args=(jail,), name="jail-teardown")
+    with _pending_lock:
+        _pending.add(t)
+    t.start()
+
+
+def wait_teardown(timeout: float = 10.0) -> bool:
+    """Wait for the jails being torn down in the background; True when none is left."""
+    end = time.monotonic() + timeout
+    while True:
+        with _pending_lock:
+            left = list(_pending)
+        if not left:
+            return True
+        for t in left:
+            t.join(timeout=max(0.0, end - time.monotonic()))
+        if time.monotonic() >= end:
+            with _pending_lock:
+                return not _pending
+
+
 def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_ids: Sequence[str],
-                   limits: Limits | None = None, sealing: Mapping[str, Sealing] | None = None) -> dict[str, RunResult]:
+                   limits: Limits | None = None, sealing: Mapping[str, Sealing] | None = None,
+                   evaluate: Callable[[Sequence[str]], object] | None = None) -> dict[str, RunResult]:
     """Run every program on M \\ S in parallel; return within the wall-clock budget.
 
     ``sealing`` (a sealed slot): per program, what it seals its bid to; each such run
-    gets its own slot message and must submit envelopes, not an amount."""
+    gets its own slot message and must submit envelopes, not an amount. ``evaluate``:
+    called on each submitted sequence as soon as it arrives (world access serialised
+    with the runs), its value kept as the run's ``evaluated``."""
     sealing = sealing or {}
     limits = limits or Limits()
     problem = jail_problem() if any(p.runtime == "python" for _, p in programs) else None
@@ -226,7 +293,7 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
         else:
             own = sealing.get(rid)
             message = slot if own is None else slot_message(world, order_ids, limits.budget_ms, deadline, own.context)
-            runs.append(_Run(rid, prog, host, limits, message, wasm_engine, own))
+            runs.append(_Run(rid, prog, host, limits, message, wasm_engine, own, evaluate))
     live = [r for r in runs if r.result.reason is None]
     for r in live:
         r.thread.start()
@@ -235,4 +302,8 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
     if ticker is not None and wasm_engine is not None:
         ticker.cancel()
         wasm_engine.increment_epoch()  # interrupt any module still running
-    return {r.result.id: r.finish(timed_out=r in live and r.thread.is_alive()) for r in runs}
+    timed_out = {r.result.id for r in live if r.thread.is_alive()}
+    for r in live:  # every late jail is killed before any is waited for
+        if r.jail is not None:
+            r.jail.kill()
+    return {r.result.id: r.finish(timed_out=r.result.id in timed_out) for r in runs}
