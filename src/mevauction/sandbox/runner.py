@@ -230,6 +230,9 @@ class _Run:
         return "crashed"
 
 
+# The share of the budget kept for what comes after the runs (see run_algorithms).
+HOST_MARGIN = 0.1
+
 _pending: set[threading.Thread] = set()
 _pending_lock = threading.Lock()
 
@@ -281,10 +284,14 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
     problem = jail_problem() if any(p.runtime == "python" for _, p in programs) else None
     host = WorldHost(world, order_ids)
     start = time.monotonic()
-    deadline = start + limits.budget_ms / 1000
+    # The runs end a margin before the budget: what follows them (the mechanism's checks,
+    # the last kills, the report) then fits inside it, so the auction's deadline-to-result
+    # grows by no more than the budget. The jails are told this deadline, not the budget's.
+    run_s = limits.budget_ms * (1 - HOST_MARGIN) / 1000
+    deadline = start + run_s
     slot = slot_message(world, order_ids, limits.budget_ms, deadline)
     wasm_engine = engine() if any(p.runtime == "wasm" for _, p in programs) and wasm_problem() is None else None
-    ticker = start_ticker(wasm_engine, limits.budget_ms / 1000) if wasm_engine is not None else None
+    ticker = start_ticker(wasm_engine, run_s) if wasm_engine is not None else None
     runs = []
     for rid, prog in programs:
         if prog.runtime == "python" and problem is not None:
