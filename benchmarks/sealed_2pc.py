@@ -83,7 +83,8 @@ def main() -> None:
         if committee is not None:
             committee.__exit__(None, None, None)
     load.append(os.getloadavg()[0])
-    table = Table(title=f"sealed auctions, deadline → result ({args.repeat} runs each; load {load[0]:.1f}→{load[1]:.1f})")
+    title = f"sealed auctions, deadline → result ({args.repeat} runs each; load {load[0]:.1f}→{load[1]:.1f})"
+    table = Table(title=title)
     for col in ("n", "mechanism", "backend", "median ms", "min ms", "max ms", "preprocess ms", "MB sent/party"):
         table.add_column(col, justify="right")
     for r in rows:
