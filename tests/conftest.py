@@ -14,7 +14,7 @@ Property tests are not marked slow for their example counts; instead the fast lo
 the "dev" Hypothesis profile (tests/property_settings.py), which caps the examples. The
 profile is HYPOTHESIS_PROFILE when set, otherwise "dev" when the mark expression is
 exactly `not slow`, otherwise "ci", which keeps every test's full example count. So the
-full run (`pytest -q`) checks exactly what it always did.
+full run (`pytest -q -n 2 --dist loadfile`) checks exactly what it always did.
 """
 
 import os
