@@ -55,6 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     from mevauction.cli import sealed_direct
 
     sealed_direct.register(ssub, _report, _emit)
+    from mevauction.cli import sealed_2pc
+
+    sealed_2pc.register(ssub)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
@@ -66,6 +69,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=("mpc", "2pc"), default="mpc",
                    help="mpc: the MPyC committee (default); 2pc: two parties, garbled circuits "
                         "(first/second/builder/topk)")
+    p.add_argument("--parties-file", metavar="F",
+                   help="with --backend 2pc: a running pair (mevauction.2pc-parties/1) instead of a local one")
     p.add_argument(
         "--json", metavar="OUT", help="write the report to OUT (- for stdout); the transcript goes beside it"
     )
@@ -207,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
     if args.mechanism == "topk":
         require(args.k >= 1, "--k", "must be at least 1")
     reserve = as_wei(args.reserve, "--reserve")
+    require(args.parties_file is None or args.backend == "2pc", "--parties-file", "needs --backend 2pc")
     if args.backend == "2pc":
         from mevauction.cli.sealed_2pc import TWO_PARTY_MECHANISMS
 
@@ -216,7 +222,8 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "2pc":
         from mevauction.cli.sealed_2pc import run_bids
 
-        report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids], reserve, args.k)
+        report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids], reserve, args.k,
+                          args.parties_file)
         _emit(report, args.json)
         return 0 if report["status"] == "ok" else 1
     if args.mechanism == "builder":
@@ -261,7 +268,7 @@ def replay(args: argparse.Namespace) -> int:
     if args.backend == "2pc":  # one first-price circuit over the whole slot at its end: no running updates
         from mevauction.cli.sealed_2pc import run_bids
 
-        report = run_bids("first", [b.bidder for b in bids], values)
+        report = run_bids("first", [b.bidder for b in bids], values, parties_file=args.parties_file)
         report.update(mechanism="replay", plaintext=clear,
                       matches_plaintext=(report["winner"], report["price"]) == (clear["winner"], clear["price"]))
         _emit(report, args.json)

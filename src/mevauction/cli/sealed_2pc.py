@@ -3,10 +3,15 @@ two-party garbled-circuit backend (``privacy.twoparty``) instead of the MPC comm
 
 The report is ``mevauction.sealed/1`` with ``"backend": "2pc"`` and ``"parties": 2``; it
 has no signed transcript (the pair signs no statements yet): ``transcript`` is null.
+With ``--parties-file F`` the run uses a running pair (``mevauction sealed party serve``,
+possibly on two hosts) instead of starting one; ``sealed party certs`` makes their TLS
+identities (garbler, evaluator, auctioneer) under one CA.
 """
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -16,8 +21,69 @@ from mevauction.errors import require
 TWO_PARTY_MECHANISMS = ("first", "second", "builder", "topk")
 
 
-def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int = 0, k: int = 1) -> dict[str, Any]:
-    from mevauction.privacy.twoparty.local import LocalPair
+def register(ssub: argparse._SubParsersAction) -> None:
+    p = ssub.add_parser("party", help="run one party of the two-party backend (garbler or evaluator)")
+    psub = p.add_subparsers(dest="party_command", metavar="ACTION")
+    s = psub.add_parser("serve", help="serve the auctioneer's jobs until stopped (no remote shutdown)")
+    s.add_argument("--role", required=True, choices=("garbler", "evaluator"))
+    s.add_argument("--listen", required=True, metavar="HOST:PORT",
+                   help="where the auctioneer (and the garbler) connect to")
+    s.add_argument("--tls-dir", required=True, help="directory with .config/: the CA and this party's certificate")
+    s.add_argument("--peer", metavar="HOST:PORT", help="garbler: the evaluator's --listen address")
+    s.add_argument("--close-timeout", type=float, default=300.0,
+                   help="seconds a job may wait for the auctioneer's close or the peer (default 300)")
+    s.set_defaults(func=serve)
+    c = psub.add_parser("certs", help="make the CA and the three TLS identities (garbler, evaluator, auctioneer)")
+    c.add_argument("--out", required=True, help="directory to write .config/ into")
+    c.set_defaults(func=certs)
+    p.set_defaults(func=lambda args: p.print_help() or 2)
+
+
+def _hostport(value: str | None, name: str) -> tuple[str, int]:
+    host, _, port = (value or "").rpartition(":")
+    require(bool(host) and port.isdigit() and 0 < int(port) < 65536, name, "expected HOST:PORT")
+    return host, int(port)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from mevauction.privacy.twoparty import party
+
+    host, port = _hostport(args.listen, "--listen")
+    role = party.GARBLER if args.role == "garbler" else party.EVALUATOR
+    peer = _hostport(args.peer, "--peer") if role == party.GARBLER else None
+    cfg = Path(args.tls_dir) / ".config"
+    require((cfg / f"party_{role}.crt").is_file() and (cfg / "mpyc_ca.crt").is_file(), "--tls-dir",
+            f"needs .config/mpyc_ca.crt and .config/party_{role}.crt (see sealed party certs)")
+    require(args.close_timeout > 0, "--close-timeout", "must be positive")
+    Console(stderr=True).print(f"{args.role} listening on {host}:{port}")
+    party.serve(role, args.tls_dir, port, peer, host=host, remote_shutdown=False, close_timeout=args.close_timeout)
+    return 0
+
+
+def certs(args: argparse.Namespace) -> int:
+    from mevauction.privacy import tls
+
+    tls.make_certificates(Path(args.out), 3)
+    Console(stderr=True).print(f"wrote {Path(args.out) / '.config'}: party_0 garbler, party_1 evaluator, "
+                               "party_2 auctioneer (give each host only its own key)")
+    return 0
+
+
+def _pair(parties_file: str | None):
+    from mevauction.intake.scenario import read_json
+    from mevauction.privacy.twoparty.local import LocalPair, RemotePair
+
+    if parties_file is None:
+        return LocalPair()
+    try:
+        return RemotePair(read_json(parties_file))
+    except (KeyError, ValueError) as exc:
+        require(False, "--parties-file", str(exc))
+        raise
+
+
+def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int = 0, k: int = 1,
+             parties_file: str | None = None) -> dict[str, Any]:
 
     require(mechanism in TWO_PARTY_MECHANISMS, "--mechanism",
             f"--backend 2pc runs {', '.join(TWO_PARTY_MECHANISMS)} only")
@@ -25,7 +91,7 @@ def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int
     require(0 <= reserve < 1 << 64, "--reserve", "must be below 2^64")
     console = Console(stderr=True)
     with console.status(f"sealed {mechanism} auction: {len(amounts)} bids, 2 parties (garbled circuit)…"):
-        with LocalPair() as pair:
+        with _pair(parties_file) as pair:
             r = pair.run(mechanism, amounts, reserve, k=min(k, len(amounts)))
     winner = labels[r.winner] if r.ok and r.winner is not None else None
     return {"format": "mevauction.sealed/1", "mechanism": mechanism, "backend": "2pc", "parties": 2,

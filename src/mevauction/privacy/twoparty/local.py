@@ -96,6 +96,53 @@ class LocalPair:
         return run_pair(self._chans, mechanism, bids, reserve, inputs, k)
 
 
+PARTIES_FORMAT = "mevauction.2pc-parties/1"
+
+
+class RemotePair:
+    """The auctioneer's links to a running garbler and evaluator (``sealed party serve``).
+
+    ``parties`` is a ``mevauction.2pc-parties/1`` document: ``tls_dir`` (the CA and the
+    auctioneer's certificate, identity 2), ``garbler`` and ``evaluator`` as ``host:port``.
+    Leaving closes the links only: the parties refuse a remote shutdown.
+    """
+
+    def __init__(self, parties: dict[str, Any], timeout: float = 60.0) -> None:
+        if parties.get("format") != PARTIES_FORMAT:
+            raise ValueError(f"format: expected {PARTIES_FORMAT!r}")
+        self.tls_dir = str(parties["tls_dir"])
+        self.addrs = [_addr(parties.get(name), name) for name in ("garbler", "evaluator")]
+        self.timeout = timeout
+        self._chans: list[party.Channel] = []
+
+    def __enter__(self) -> RemotePair:
+        try:
+            for (host, port), role in zip(self.addrs, (party.GARBLER, party.EVALUATOR), strict=True):
+                c = party.connect(self.tls_dir, party.AUCTIONEER, host, port, expect=role, timeout=self.timeout)
+                c.sock.settimeout(self.timeout)
+                self._chans.append(c)
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for c in self._chans:
+            c.close()
+        self._chans = []
+
+    def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close",
+            k: int = 1) -> PairResult:
+        return run_pair(self._chans, mechanism, bids, reserve, inputs, k)
+
+
+def _addr(value: object, field_name: str) -> tuple[str, int]:
+    host, _, port = str(value or "").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"{field_name}: expected host:port")
+    return host, int(port)
+
+
 def share(values: list[int]) -> tuple[list[str], list[str]]:
     masks = [secrets.randbits(64) for _ in values]
     return [f"{m:x}" for m in masks], [f"{m ^ v:x}" for m, v in zip(masks, values, strict=True)]

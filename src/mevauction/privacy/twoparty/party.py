@@ -241,12 +241,19 @@ def _inputs(role: int, state: tuple, link: Channel) -> np.ndarray | None:
     return evaluator_inputs(state, link)
 
 
-def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> None:
-    """Serve the auctioneer's jobs until it says ``shutdown``."""
-    listener = socket.create_server(("127.0.0.1", port))
+def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host: str = "127.0.0.1",
+          remote_shutdown: bool = True, close_timeout: float | None = None) -> None:
+    """Serve the auctioneer's jobs: until it says ``shutdown`` if ``remote_shutdown``, else forever.
+
+    A long-running party (``mevauction sealed party serve``) refuses ``shutdown``: only its
+    operator stops it. ``close_timeout`` bounds every wait on the auctioneer (job → close)
+    and on the peer, so a silent auctioneer or peer aborts the job instead of holding the party.
+    """
+    listener = socket.create_server((host, port))
     ctx = _ctx(tls_dir, role, server=True)
 
-    def accept(want: int) -> Channel:
+    def accept(want: int, timeout: float | None = None) -> Channel:
+        listener.settimeout(timeout)  # waiting for the garbler is bounded; waiting for a job is not
         while True:
             raw, _ = listener.accept()
             raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -263,10 +270,13 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> N
 
     while True:
         boss = accept(AUCTIONEER)
+        boss.sock.settimeout(close_timeout)
         try:
             while True:
                 msg = boss.recv_json()
                 if msg.get("op") == "shutdown":
+                    if not remote_shutdown:
+                        raise ValueError("remote shutdown is disabled: the operator stops this party")
                     boss.close()
                     return
                 if msg.get("op") != "job":
@@ -277,9 +287,10 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None) -> N
                 if role == GARBLER:
                     if peer is None:
                         raise ValueError("the garbler was started without --peer")
-                    link = connect(tls_dir, role, peer[0], peer[1], expect=EVALUATOR)
+                    link = connect(tls_dir, role, peer[0], peer[1], expect=EVALUATOR, timeout=close_timeout or 30.0)
                 else:
-                    link = accept(GARBLER)
+                    link = accept(GARBLER, close_timeout)
+                link.sock.settimeout(close_timeout)
                 try:
                     t0 = time.perf_counter()
                     state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)

@@ -1,0 +1,116 @@
+"""The two-party backend with long-running parties (``mevauction sealed party serve``):
+the auctioneer's ``sealed run --parties-file`` uses them for several auctions, and neither
+a remote shutdown nor another party's certificate nor a silent auctioneer stops them."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from mevauction.privacy.client import free_ports
+from mevauction.privacy.twoparty import party
+from mevauction.privacy.twoparty.local import PARTIES_FORMAT, RemotePair
+from repo_paths import ROOT, SRC
+
+ENV = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}
+
+
+def cli(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "mevauction", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=ENV, timeout=timeout)
+
+
+@pytest.fixture
+def pair(tmp_path):
+    tls_dir = tmp_path / "tls"
+    assert cli("sealed", "party", "certs", "--out", str(tls_dir)).returncode == 0
+    g_port, e_port = free_ports(2)
+    base = [sys.executable, "-m", "mevauction", "sealed", "party", "serve", "--tls-dir", str(tls_dir),
+            "--close-timeout", "3"]
+    procs = [subprocess.Popen([*base, "--role", "evaluator", "--listen", f"127.0.0.1:{e_port}"], env=ENV, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             subprocess.Popen([*base, "--role", "garbler", "--listen", f"127.0.0.1:{g_port}",
+                               "--peer", f"127.0.0.1:{e_port}"], env=ENV, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    parties = {"format": PARTIES_FORMAT, "tls_dir": str(tls_dir), "garbler": f"127.0.0.1:{g_port}",
+               "evaluator": f"127.0.0.1:{e_port}"}
+    path = tmp_path / "parties.json"
+    path.write_text(json.dumps(parties))
+    try:
+        yield path, parties, procs, (g_port, e_port)
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(timeout=10)
+
+
+def _bids(tmp_path, amounts):
+    path = tmp_path / "bids.json"
+    path.write_text(json.dumps({"format": "mevauction.bids/1", "bids": [
+        {"bidder": f"b{i}", "amount": str(a)} for i, a in enumerate(amounts)]}))
+    return path
+
+
+@pytest.mark.slow
+def test_sealed_run_uses_running_parties_for_several_auctions(tmp_path, pair):
+    path, parties, procs, _ = pair
+    out = tmp_path / "report.json"
+    for amounts, winner, price in (([120, 300, 250, 299, 7], "b1", 299), ([5, 9, 1], "b1", 5)):
+        proc = cli("sealed", "run", "--backend", "2pc", "--parties-file", str(path), "--bids",
+                   str(_bids(tmp_path, amounts)), "--mechanism", "second", "--json", str(out))
+        assert proc.returncode == 0, proc.stderr
+        report = json.loads(out.read_text())
+        assert (report["backend"], report["winner"], report["price"]) == ("2pc", winner, price)
+    # the auctioneer's own certificate cannot stop a long-running party
+    with RemotePair(parties) as remote:
+        for chan in remote._chans:
+            chan.send_json({"op": "shutdown"})
+            reply = chan.recv_json()
+            assert reply["status"] == "aborted" and "remote shutdown is disabled" in reply["reason"]
+    time.sleep(0.3)
+    assert all(p.poll() is None for p in procs)
+    with RemotePair(parties) as remote:
+        r = remote.run("first", [3, 8, 2])
+        assert r.ok and (r.winner, r.price) == (1, 8)
+
+
+@pytest.mark.slow
+def test_only_the_auctioneer_controls_and_a_silent_one_times_out(tmp_path, pair):
+    path, parties, procs, (g_port, e_port) = pair
+    tls_dir = parties["tls_dir"]
+    # the garbler's certificate (same CA) is not the auctioneer's: the evaluator takes no job from it
+    with pytest.raises((ConnectionError, OSError)):
+        fake = party.connect(tls_dir, party.GARBLER, "127.0.0.1", e_port, expect=party.EVALUATOR, timeout=10)
+        fake.sock.settimeout(10)
+        fake.send_json({"op": "job", "mechanism": "first", "n": 1, "shares": ["5"]})
+        fake.recv_json()
+    # a job opened and never closed is aborted by the parties' --close-timeout, not held forever
+    boss = party.connect(tls_dir, party.AUCTIONEER, "127.0.0.1", e_port, expect=party.EVALUATOR, timeout=10)
+    boss.sock.settimeout(20)
+    boss.send_json({"op": "job", "mechanism": "first", "n": 1, "shares": ["5"]})  # no garbler will come
+    t0 = time.monotonic()
+    reply = boss.recv_json()
+    assert reply["status"] == "aborted" and time.monotonic() - t0 < 15
+    boss.close()
+    # and the pair still serves the auctioneer
+    proc = cli("sealed", "run", "--backend", "2pc", "--parties-file", str(path), "--bids",
+               str(_bids(tmp_path, [4, 40, 30])), "--mechanism", "first", "--json", "-")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["price"] == 40
+    assert all(p.poll() is None for p in procs)
+    with socket.create_connection(("127.0.0.1", g_port), timeout=5):
+        pass  # still listening
+
+
+def test_parties_file_errors_name_the_field(tmp_path):
+    bad = tmp_path / "parties.json"
+    bad.write_text(json.dumps({"format": PARTIES_FORMAT, "tls_dir": str(tmp_path), "garbler": "nohost"}))
+    bids = _bids(tmp_path, [1, 2])
+    proc = cli("sealed", "run", "--backend", "2pc", "--parties-file", str(bad), "--bids", str(bids),
+               "--mechanism", "first")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --parties-file:"), proc.stderr
+    proc = cli("sealed", "party", "serve", "--role", "garbler", "--listen", "x", "--tls-dir", str(tmp_path))
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --listen:"), proc.stderr
