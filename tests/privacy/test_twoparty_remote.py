@@ -30,9 +30,11 @@ def pair(tmp_path):
     g_port, e_port = free_ports(2)
     base = [sys.executable, "-m", "mevauction", "sealed", "party", "serve", "--tls-dir", str(tls_dir),
             "--close-timeout", "3"]
-    procs = [subprocess.Popen([*base, "--role", "evaluator", "--listen", f"127.0.0.1:{e_port}"], env=ENV, cwd=ROOT,
+    procs = [subprocess.Popen([*base, "--role", "evaluator", "--listen", f"127.0.0.1:{e_port}",
+                               "--key-file", str(tmp_path / "evaluator.key")], env=ENV, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
              subprocess.Popen([*base, "--role", "garbler", "--listen", f"127.0.0.1:{g_port}",
+                               "--key-file", str(tmp_path / "garbler.key"),
                                "--peer", f"127.0.0.1:{e_port}"], env=ENV, cwd=ROOT,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     parties = {"format": PARTIES_FORMAT, "tls_dir": str(tls_dir), "garbler": f"127.0.0.1:{g_port}",
@@ -64,6 +66,16 @@ def test_sealed_run_uses_running_parties_for_several_auctions(tmp_path, pair):
         assert proc.returncode == 0, proc.stderr
         report = json.loads(out.read_text())
         assert (report["backend"], report["winner"], report["price"]) == ("2pc", winner, price)
+    # the operators publish the pair's key set; the last run's transcript verifies against it
+    keys = tmp_path / "pair.json"
+    for _ in range(100):  # the parties write their addresses as they start
+        if (tmp_path / "evaluator.key.signer.address").exists():
+            break
+        time.sleep(0.05)
+    assert cli("sealed", "party", "keyset", str(tmp_path / "garbler.key.signer.address"),
+               str(tmp_path / "evaluator.key.signer.address"), "--out", str(keys)).returncode == 0
+    ok = cli("sealed", "verify", str(out), "--committee-keys", str(keys))
+    assert ok.returncode == 0 and "transcript OK" in ok.stdout, ok.stdout
     # the auctioneer's own certificate cannot stop a long-running party
     with RemotePair(parties) as remote:
         for chan in remote._chans:
@@ -112,5 +124,48 @@ def test_parties_file_errors_name_the_field(tmp_path):
     proc = cli("sealed", "run", "--backend", "2pc", "--parties-file", str(bad), "--bids", str(bids),
                "--mechanism", "first")
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --parties-file:"), proc.stderr
-    proc = cli("sealed", "party", "serve", "--role", "garbler", "--listen", "x", "--tls-dir", str(tmp_path))
+    proc = cli("sealed", "party", "serve", "--role", "garbler", "--listen", "x", "--tls-dir", str(tmp_path),
+               "--key-file", str(tmp_path / "k"))
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --listen:"), proc.stderr
+
+
+@pytest.mark.slow
+def test_pair_transcripts_verify_and_forgeries_fail(tmp_path):
+    """A local pair's signed transcript verifies against its key set; one re-signed with
+    other keys, one for a run that never happened, an aborted one and an altered outcome fail."""
+    from mevauction.privacy import messages
+    from mevauction.privacy.transcript import verify
+
+    bids = _bids(tmp_path, [120, 300, 250])
+    out = tmp_path / "r.json"
+    proc = cli("sealed", "run", "--backend", "2pc", "--bids", str(bids), "--mechanism", "second", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    keys_path = tmp_path / "r.committee.json"
+    assert cli("sealed", "verify", str(out), "--committee-keys", str(keys_path)).returncode == 0
+    doc = json.loads((tmp_path / "r.transcript.json").read_text())
+    keys = json.loads(keys_path.read_text())
+    assert verify(doc, keys) == [] and (doc["outcome"]["winner"], doc["outcome"]["price"]) == ("b1", 250)
+    assert verify(doc, None)  # nothing pinned: never OK
+
+    def resign(statements, outcome=None):
+        out = []
+        for st in statements:
+            key = messages.new_key()
+            body = {k: v for k, v in st.items() if k != "signature"}
+            body.update(signer=messages.address(key), **({"outcome": outcome} if outcome else {}))
+            out.append({**body, "signature": messages.sign(messages.statement_digest(body), key)})
+        return out
+
+    forged = resign(doc["statements"])
+    members = [{**m, "signer": s["signer"]} for m, s in zip(keys["members"], forged, strict=True)]
+    resigned = {**doc, "statements": forged, "committee": {**keys, "members": members}}
+    assert "the servers' signing keys are not the pinned committee's" in verify(resigned, keys)
+    never_ran = {**resigned, "auction": "0x" + "ab" * 16, "statements": [
+        {**s, "auction": "0x" + "ab" * 16} for s in resign(doc["statements"], {"winner": 0, "price": 1})],
+        "outcome": {"winner": "b0", "price": 1, "winners": ["b0"]}}
+    assert verify(never_ran, keys)
+    assert verify({**doc, "status": "aborted", "reason": "evaluator: peer closed the link"}, keys)
+    cheaper = {**doc, "outcome": {**doc["outcome"], "price": 1}}
+    assert "the transcript's outcome is not the one the parties signed" in verify(cheaper, keys)
+    swapped = {**doc, "bidders": ["b1", "b0", "b2"]}
+    assert verify(swapped, keys)

@@ -222,9 +222,9 @@ def run(args: argparse.Namespace) -> int:
     if args.backend == "2pc":
         from mevauction.cli.sealed_2pc import run_bids
 
-        report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids], reserve, args.k,
-                          args.parties_file)
-        _emit(report, args.json)
+        keys, report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids], reserve,
+                                args.k, args.parties_file)
+        _emit(report, args.json, keys)
         return 0 if report["status"] == "ok" else 1
     if args.mechanism == "builder":
         from mevauction.privacy.builder_auction import RESERVE_LABEL
@@ -268,10 +268,10 @@ def replay(args: argparse.Namespace) -> int:
     if args.backend == "2pc":  # one first-price circuit over the whole slot at its end: no running updates
         from mevauction.cli.sealed_2pc import run_bids
 
-        report = run_bids("first", [b.bidder for b in bids], values, parties_file=args.parties_file)
+        keys, report = run_bids("first", [b.bidder for b in bids], values, parties_file=args.parties_file)
         report.update(mechanism="replay", plaintext=clear,
                       matches_plaintext=(report["winner"], report["price"]) == (clear["winner"], clear["price"]))
-        _emit(report, args.json)
+        _emit(report, args.json, keys)
         if args.json != "-":
             Console().print(f"matches plaintext: {report['matches_plaintext']}")
         return 0 if report["status"] == "ok" and report["matches_plaintext"] else 1

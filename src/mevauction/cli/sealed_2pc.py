@@ -2,7 +2,8 @@
 two-party garbled-circuit backend (``privacy.twoparty``) instead of the MPC committee.
 
 The report is ``mevauction.sealed/1`` with ``"backend": "2pc"`` and ``"parties": 2``; it
-has no signed transcript (the pair signs no statements yet): ``transcript`` is null.
+carries a transcript with both parties' signed statements (``sealed verify --committee-keys``:
+the pair's key set, written beside a local run's report, ``sealed party keyset`` for a running pair).
 With ``--parties-file F`` the run uses a running pair (``mevauction sealed party serve``,
 possibly on two hosts) instead of starting one; ``sealed party certs`` makes their TLS
 identities (garbler, evaluator, auctioneer) under one CA.
@@ -32,10 +33,16 @@ def register(ssub: argparse._SubParsersAction) -> None:
     s.add_argument("--peer", metavar="HOST:PORT", help="garbler: the evaluator's --listen address")
     s.add_argument("--close-timeout", type=float, default=300.0,
                    help="seconds a job may wait for the auctioneer's close or the peer (default 300)")
+    s.add_argument("--key-file", required=True, help="the party's signing key (hex), made if absent")
     s.set_defaults(func=serve)
     c = psub.add_parser("certs", help="make the CA and the three TLS identities (garbler, evaluator, auctioneer)")
     c.add_argument("--out", required=True, help="directory to write .config/ into")
     c.set_defaults(func=certs)
+    k = psub.add_parser("keyset", help="the pair's key set (mevauction.committee/1) from the parties' addresses")
+    k.add_argument("garbler", help="the garbler's KEY.signer.address file")
+    k.add_argument("evaluator", help="the evaluator's KEY.signer.address file")
+    k.add_argument("--out", default="-", help="where to write it (default stdout)")
+    k.set_defaults(func=keyset)
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
@@ -56,7 +63,9 @@ def serve(args: argparse.Namespace) -> int:
             f"needs .config/mpyc_ca.crt and .config/party_{role}.crt (see sealed party certs)")
     require(args.close_timeout > 0, "--close-timeout", "must be positive")
     Console(stderr=True).print(f"{args.role} listening on {host}:{port}")
-    party.serve(role, args.tls_dir, port, peer, host=host, remote_shutdown=False, close_timeout=args.close_timeout)
+    key = party.load_key(args.key_file)
+    party.serve(role, args.tls_dir, port, peer, host=host, remote_shutdown=False, close_timeout=args.close_timeout,
+                key=key)
     return 0
 
 
@@ -66,6 +75,16 @@ def certs(args: argparse.Namespace) -> int:
     tls.make_certificates(Path(args.out), 3)
     Console(stderr=True).print(f"wrote {Path(args.out) / '.config'}: party_0 garbler, party_1 evaluator, "
                                "party_2 auctioneer (give each host only its own key)")
+    return 0
+
+
+def keyset(args: argparse.Namespace) -> int:
+    from mevauction.cli.output import write_json
+    from mevauction.privacy.twoparty.local import pair_key_set
+
+    for name in ("garbler", "evaluator"):
+        require(Path(getattr(args, name)).is_file(), name, "no such file")
+    write_json(pair_key_set([Path(args.garbler), Path(args.evaluator)]), args.out)
     return 0
 
 
@@ -83,7 +102,12 @@ def _pair(parties_file: str | None):
 
 
 def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int = 0, k: int = 1,
-             parties_file: str | None = None) -> dict[str, Any]:
+             parties_file: str | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The report and, for a local pair, its key set (a running pair's operators publish theirs)."""
+    from mevauction.privacy.client import key_set
+    from mevauction.privacy.transcript import build_pair
+    from mevauction.privacy.twoparty.local import LocalPair
+
 
     require(mechanism in TWO_PARTY_MECHANISMS, "--mechanism",
             f"--backend 2pc runs {', '.join(TWO_PARTY_MECHANISMS)} only")
@@ -92,12 +116,18 @@ def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int
     console = Console(stderr=True)
     with console.status(f"sealed {mechanism} auction: {len(amounts)} bids, 2 parties (garbled circuit)…"):
         with _pair(parties_file) as pair:
-            r = pair.run(mechanism, amounts, reserve, k=min(k, len(amounts)))
+            r = pair.run(mechanism, amounts, reserve, k=min(k, len(amounts)), bidders=labels)
+            keys = pair.key_set() if isinstance(pair, LocalPair) else None
     winner = labels[r.winner] if r.ok and r.winner is not None else None
-    return {"format": "mevauction.sealed/1", "mechanism": mechanism, "backend": "2pc", "parties": 2,
+    outcome = {"winner": winner, "price": r.price, "winners": [labels[i] for i in r.winners]} if r.ok else None
+    # a running pair's keys, as its statements name them (the verifier pins the published set)
+    named = keys or (key_set([st["signer"] for st in r.statements], [""] * len(r.statements)) if r.ok else None)
+    transcript = build_pair(r.auction, mechanism, labels, "ok" if r.ok else "aborted", r.reason, outcome,
+                            r.statements, named)
+    return keys, {"format": "mevauction.sealed/1", "mechanism": mechanism, "backend": "2pc", "parties": 2,
             "status": "ok" if r.ok else "aborted", **({"reason": r.reason} if not r.ok else {}),
             "winner": winner, "price": r.price if r.ok else None,
             "winners": [labels[i] for i in r.winners] if r.ok else [],
             "n_bids": len(amounts), "elapsed_s": round(r.elapsed_s, 6), "preprocess_s": round(r.preprocess_s, 6),
             "bytes_sent_per_party": max(r.bytes_sent) if r.bytes_sent else None,
-            "bytes_sent_by_server": r.bytes_sent, "excluded": [], "rejected": [], "transcript": None}
+            "bytes_sent_by_server": r.bytes_sent, "excluded": [], "rejected": [], "transcript": transcript}

@@ -72,6 +72,8 @@ def verify(doc: object, committee: dict[str, Any] | None = None) -> list[str]:
     auction = doc.get("auction")
     if not isinstance(auction, str):
         return ["the transcript names no auction"]
+    if doc.get("backend") == "2pc":
+        return _verify_pair(doc, committee)
     problems: list[str] = []
     m, t = int(doc.get("parties", 0)), int(doc.get("threshold", 0))
     bits = doc.get("bits", DEFAULT_BITS)
@@ -132,6 +134,53 @@ def verify(doc: object, committee: dict[str, Any] | None = None) -> list[str]:
             continue
         problems += _check_opening(opened[w], auction, (m, t, bits), outcome, doc.get("mechanism"),
                                    {headers[d].bidder: headers[d] for d in admitted if d in headers})
+    return problems
+
+
+def build_pair(auction: str, mechanism: str, bidders: list[str], status: str, reason: str,
+               outcome: dict[str, Any] | None, statements: list[dict[str, Any]],
+               key_set: dict[str, Any] | None) -> dict[str, Any]:
+    """A two-party run's transcript: both parties' signed statements and the outcome with labels."""
+    return {"format": FORMAT, "backend": "2pc", "auction": auction, "mechanism": mechanism, "parties": 2,
+            "bidders": bidders, "status": status, "reason": reason, "outcome": outcome,
+            "statements": statements, "committee": key_set}
+
+
+def _verify_pair(doc: dict[str, Any], pinned: dict[str, Any] | None) -> list[str]:
+    """Both parties signed the same outcome of this auction over these bidders, with the
+    pinned keys. It rests on the pair being semi-honest: it cannot show the circuit was right."""
+    if doc.get("status") != "ok":
+        problems = [f"the auction was aborted ({doc.get('reason') or 'no reason given'}): no outcome"]
+        return problems + (["an aborted auction must not publish an outcome"] if doc.get("outcome") else [])
+    problems = _signer_problems({**doc, "parties": 2}, pinned)
+    statements = doc.get("statements") or []
+    if len(statements) != 2:
+        return [*problems, f"expected 2 party statements, found {len(statements)}"]
+    for j, st in enumerate(statements):
+        signer = messages.recover(messages.statement_digest(st), st.get("signature", ""))
+        if signer != str(st.get("signer", "")).lower():
+            problems.append(f"statements[{j}]: bad signature")
+        if st.get("server") != j or st.get("status") != "ok" or st.get("auction") != doc.get("auction"):
+            problems.append(f"statements[{j}]: not party {j}'s ok statement for auction {doc.get('auction')}")
+    signed = {json.dumps([st.get(k) for k in ("outcome", "bidders", "mechanism", "n", "k")], sort_keys=True)
+              for st in statements}
+    if len(signed) > 1:
+        problems.append("the two parties signed different outcomes")
+    if problems:
+        return problems
+    st, bidders, outcome = statements[0], statements[0]["bidders"], doc.get("outcome") or {}
+    if bidders != doc.get("bidders") or st["mechanism"] != doc.get("mechanism"):
+        problems.append("the transcript's bidders or mechanism are not the ones the parties signed")
+
+    def named(i: object) -> str | None:
+        return bidders[i] if isinstance(i, int) and 0 <= i < len(bidders) else None
+
+    signed_out = st["outcome"]
+    winners = [named(i) for i in signed_out.get("winners") or ([] if signed_out.get("winner") is None
+                                                               else [signed_out["winner"]])]
+    if (outcome.get("winner") != named(signed_out.get("winner")) or outcome.get("price") != signed_out.get("price")
+            or sorted(outcome.get("winners") or []) != sorted(w for w in winners if w is not None)):
+        problems.append("the transcript's outcome is not the one the parties signed")
     return problems
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mevauction.privacy import tls
-from mevauction.privacy.client import SRC_DIR, free_ports
+from mevauction.privacy.client import SRC_DIR, free_ports, key_set
 from mevauction.privacy.twoparty import party
 
 
@@ -38,6 +38,8 @@ class PairResult:
     elapsed_s: float = 0.0
     preprocess_s: float = 0.0
     bytes_sent: list[int] = field(default_factory=list)
+    auction: str = ""
+    statements: list[dict[str, Any]] = field(default_factory=list)  # each party's signed outcome
 
 
 class LocalPair:
@@ -54,9 +56,11 @@ class LocalPair:
         env = {**os.environ, "PYTHONPATH": SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
         mod = "mevauction.privacy.twoparty.party"
         g_port, e_port = self.ports
-        cmds = [[sys.executable, "-m", mod, "evaluator", "--tls-dir", self.tls_dir, "--port", str(e_port)],
+        keys = [str(self.key_file(r)) for r in (party.GARBLER, party.EVALUATOR)]
+        cmds = [[sys.executable, "-m", mod, "evaluator", "--tls-dir", self.tls_dir, "--port", str(e_port),
+                 "--key-file", keys[1]],
                 [sys.executable, "-m", mod, "garbler", "--tls-dir", self.tls_dir, "--port", str(g_port),
-                 "--peer", f"127.0.0.1:{e_port}"]]
+                 "--peer", f"127.0.0.1:{e_port}", "--key-file", keys[0]]]
         for cmd in cmds:
             self.procs.append(subprocess.Popen(cmd, env=env, start_new_session=True,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -70,6 +74,14 @@ class LocalPair:
             self.stop()
             raise
         return self
+
+    def key_file(self, role: int) -> Path:
+        return Path(self.tls_dir) / f"{party.NAMES[role]}.key"
+
+    def key_set(self) -> dict[str, Any]:
+        """The pair's published key set (``mevauction.committee/1``: garbler, evaluator)."""
+        return pair_key_set([self.key_file(r).with_name(self.key_file(r).name + ".signer.address")
+                             for r in (party.GARBLER, party.EVALUATOR)])
 
     def stop(self) -> None:
         for c in self._chans:
@@ -92,8 +104,8 @@ class LocalPair:
         self.stop()
 
     def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close",
-            k: int = 1) -> PairResult:
-        return run_pair(self._chans, mechanism, bids, reserve, inputs, k)
+            k: int = 1, bidders: list[str] | None = None) -> PairResult:
+        return run_pair(self._chans, mechanism, bids, reserve, inputs, k, bidders)
 
 
 PARTIES_FORMAT = "mevauction.2pc-parties/1"
@@ -132,8 +144,14 @@ class RemotePair:
         self._chans = []
 
     def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close",
-            k: int = 1) -> PairResult:
-        return run_pair(self._chans, mechanism, bids, reserve, inputs, k)
+            k: int = 1, bidders: list[str] | None = None) -> PairResult:
+        return run_pair(self._chans, mechanism, bids, reserve, inputs, k, bidders)
+
+
+def pair_key_set(address_files: list[Path]) -> dict[str, Any]:
+    """Key set of a pair from the parties' ``KEY.signer.address`` files (garbler first)."""
+    signers = [f.read_text().strip() for f in address_files]
+    return key_set(signers, [""] * len(signers))  # the pair encrypts to TLS, not to published keys
 
 
 def _addr(value: object, field_name: str) -> tuple[str, int]:
@@ -149,7 +167,7 @@ def share(values: list[int]) -> tuple[list[str], list[str]]:
 
 
 def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserve: int = 0,
-             inputs: str = "close", k: int = 1) -> PairResult:
+             inputs: str = "close", k: int = 1, bidders: list[str] | None = None) -> PairResult:
     """One auction on the pair (garbler, evaluator): only winner and price come back.
 
     ``inputs="close"`` moves the bids' labels (OT extension) after the deadline, inside the
@@ -159,9 +177,11 @@ def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserv
     if not bids:
         return PairResult(False, mechanism, reason="no bids")
     shares = share(rows)
+    auction = "0x" + secrets.token_hex(16)  # names the run in each party's signed statement
+    labels = list(bidders) if bidders is not None else [str(i) for i in range(len(bids))]
     for chan, mine in zip(chans, shares, strict=True):
         chan.send_json({"op": "job", "mechanism": mechanism, "n": len(bids), "shares": mine,
-                        "inputs": inputs, "k": k})
+                        "inputs": inputs, "k": k, "auction": auction, "bidders": labels})
     t0 = time.perf_counter()
     ready = [c.recv_json() for c in chans]
     preprocess = time.perf_counter() - t0
@@ -186,4 +206,5 @@ def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserv
     if any(not 0 <= i < len(bids) for i in winners):
         return PairResult(False, mechanism, reason="winner index out of range", elapsed_s=elapsed)
     return PairResult(True, mechanism, winner, out["price"], winners, elapsed_s=elapsed, preprocess_s=preprocess,
-                      bytes_sent=[int(r["bytes_sent"]) for r in done])
+                      bytes_sent=[int(r["bytes_sent"]) for r in done], auction=auction,
+                      statements=[r["statement"] for r in done if r.get("statement")])

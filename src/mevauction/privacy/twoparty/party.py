@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from mevauction.eth.keccak import keccak
+from mevauction.privacy import messages
 from mevauction.privacy.twoparty import circuits, garble, ot
 
 GARBLER, EVALUATOR, AUCTIONEER = 0, 1, 2
@@ -242,12 +244,13 @@ def _inputs(role: int, state: tuple, link: Channel) -> np.ndarray | None:
 
 
 def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host: str = "127.0.0.1",
-          remote_shutdown: bool = True, close_timeout: float | None = None) -> None:
+          remote_shutdown: bool = True, close_timeout: float | None = None, key: bytes | None = None) -> None:
     """Serve the auctioneer's jobs: until it says ``shutdown`` if ``remote_shutdown``, else forever.
 
     A long-running party (``mevauction sealed party serve``) refuses ``shutdown``: only its
     operator stops it. ``close_timeout`` bounds every wait on the auctioneer (job → close)
     and on the peer, so a silent auctioneer or peer aborts the job instead of holding the party.
+    With ``key`` the party signs each outcome (``statement``) for the transcript.
     """
     listener = socket.create_server((host, port))
     ctx = _ctx(tls_dir, role, server=True)
@@ -310,7 +313,7 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                         assert labels is not None
                         outcome = evaluator_finish(state, labels, link, mechanism)
                     boss.send_json({"status": "ok", "outcome": outcome, "close_s": time.perf_counter() - t1,
-                                    "bytes_sent": link.sent})
+                                    "bytes_sent": link.sent, "statement": statement(role, msg, outcome, key)})
                 finally:
                     link.close()
         except (ConnectionError, ValueError, KeyError, TypeError, json.JSONDecodeError, OSError) as exc:
@@ -321,18 +324,45 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
             boss.close()
 
 
+def statement(role: int, job: dict, outcome: dict, key: bytes | None) -> dict | None:
+    """What this party vouches for: the auction, the bidders' labels in order, a digest of
+    its own shares (so it cannot later claim other inputs) and the decoded outcome."""
+    if key is None:
+        return None
+    shares = messages.canonical({"shares": job["shares"]})
+    st = {"auction": str(job.get("auction", "")), "backend": "2pc", "server": role, "mechanism": job["mechanism"],
+          "n": int(job["n"]), "k": _k(job), "bidders": [str(b) for b in job.get("bidders", [])],
+          "shares_digest": "0x" + keccak(shares).hex(), "status": "ok", "outcome": outcome,
+          "signer": messages.address(key)}
+    return {**st, "signature": messages.sign(messages.statement_digest(st), key)}
+
+
+def load_key(path: str) -> bytes:
+    """The party's persistent signing key: read, or made (mode 0600) on first start, with its
+    address written beside it (``PATH.signer.address``) for the published key set."""
+    f = Path(path)
+    if not f.exists():
+        f.touch(mode=0o600)
+        f.write_text(messages.new_key().hex())
+    key = messages.key_from_hex(f.read_text().strip(), "--key-file")
+    f.with_name(f.name + ".signer.address").write_text(messages.address(key))
+    return key
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="mevauction-2pc-party")
     p.add_argument("role", choices=["garbler", "evaluator"])
     p.add_argument("--tls-dir", required=True)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--peer", help="garbler: the evaluator's host:port")
+    p.add_argument("--key-file", help="signing key (hex), made if absent")
     a = p.parse_args(argv)
     peer = None
     if a.peer:
         host, _, port = a.peer.rpartition(":")
         peer = (host, int(port))
-    serve(GARBLER if a.role == "garbler" else EVALUATOR, a.tls_dir, a.port, peer)
+    serve(GARBLER if a.role == "garbler" else EVALUATOR, a.tls_dir, a.port, peer,
+          key=load_key(a.key_file) if a.key_file else None)
 
 
 if __name__ == "__main__":
