@@ -1,4 +1,4 @@
-"""Default + refunds against mp-ordering on mainnet-profile amm blocks, fastest of N.
+"""Default + refunds against mp-ordering on generated amm or evm blocks, fastest of N.
 
 ``mevauction bench`` runs every algorithm once per block and times refunds once, so on
 a shared machine single load spikes set its p99. This script times, per block, the
@@ -24,7 +24,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(blocks: int, orders: int, seed: int, repeat: int) -> list[dict]:
+def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = "amm",
+            profile: str = "mainnet") -> list[dict]:
     from mevauction.building.default import DefaultBuilder
     from mevauction.building.registry import make_builder
     from mevauction.evaluation.harness import block_seed
@@ -34,8 +35,10 @@ def measure(blocks: int, orders: int, seed: int, repeat: int) -> list[dict]:
     rows = []
     for index in range(blocks):
         slot_seed = block_seed(seed, index)
-        world = build_world(workloads.generate("amm", orders, slot_seed,
-                                               **workloads.profile_options("amm", "mainnet")))
+        # evm: real Uniswap V2 contracts generated on a throwaway anvil (the uniswap
+        # workload), so the scenario is made outside the timed region
+        world = build_world(workloads.generate(world_kind, orders, slot_seed,
+                                               **workloads.profile_options(world_kind, profile)))
         ids = list(world.orders)
         mp = make_builder("mp-ordering", k_cutoff=8, seed=slot_seed, block_gas_limit=30_000_000)
         default_ms, mp_ms = [], []
@@ -66,6 +69,9 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--world", choices=("amm", "evm"), default="amm",
+                        help="evm: real-contract blocks from the uniswap workload (needs anvil)")
+    parser.add_argument("--profile", default="mainnet", choices=("mainnet", "contested"))
     parser.add_argument("--json", help="write per-block rows here")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="check two runs give the same o* and refunds, and compare times")
@@ -78,7 +84,7 @@ def main() -> None:
         print("before:", summary(before))
         print("after: ", summary(after))
         return
-    rows = measure(args.blocks, args.orders, args.seed, args.repeat)
+    rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile)
     print(summary(rows))
     if args.json:
         with open(args.json, "w") as fh:

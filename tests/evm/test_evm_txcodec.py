@@ -4,10 +4,11 @@ import pytest
 import rlp
 from eth_account import Account
 
+from conftest import signed, user_key
 from mevauction.errors import InputError
 from mevauction.eth.secp256k1 import N as SECP256K1_N
 from mevauction.eth.transactions import decode
-from mevauction.worlds.evm.world import from_scenario
+from mevauction.worlds.evm.world import decode_once, from_scenario
 
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 TO = "0x" + "35" * 20
@@ -72,3 +73,15 @@ def test_scenario_names_the_bad_transaction():
     doc["orders"][0]["raw_txs"] = ["0xzz"]
     with pytest.raises(InputError, match="not valid hex"):
         from_scenario(doc)
+
+
+def test_decode_once_is_decode_and_refusals_still_name_their_field():
+    """The fork path's decode cache returns what ``decode`` returns; a refused raw tx is
+    refused again every time, with the caller's field name (nothing wrong is remembered)."""
+    raw = bytes.fromhex(signed(user_key(1), "0x" + "22" * 20, value=5).removeprefix("0x"))
+    assert decode_once(raw, "a") == decode(raw) and decode_once(raw, "b") is decode_once(raw, "c")
+    broken = raw[:-3]
+    for where in ("txs[0]", "txs[1]"):
+        with pytest.raises(InputError) as exc:
+            decode_once(broken, where)
+        assert exc.value.field == where

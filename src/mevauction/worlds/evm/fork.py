@@ -32,11 +32,10 @@ from typing import Any
 from mevauction.chain.rpc import RpcClient
 from mevauction.chain.state import NextBlock, dump_accounts, next_block, read_keys
 from mevauction.errors import InputError
-from mevauction.eth.transactions import decode
 from mevauction.worlds.evm.callbundle import CallBundleRequest, StateAt, call_bundle
 from mevauction.worlds.evm.execution import BlockContext
 from mevauction.worlds.evm.state import AccountState, parse_state
-from mevauction.worlds.evm.world import EvmWorld, from_scenario
+from mevauction.worlds.evm.world import EvmWorld, decode_once, from_scenario
 
 
 class HotState:
@@ -66,7 +65,7 @@ class HotState:
             raws = order.get("raw_txs") or (order.get("bundle") or {}).get("txs") or []
             for raw in raws:
                 try:
-                    tx = decode(bytes.fromhex(raw.removeprefix("0x")))
+                    tx = decode_once(bytes.fromhex(raw.removeprefix("0x")))
                 except (ValueError, TypeError):
                     continue  # the world refuses it by name
                 addresses.add(tx.sender)

@@ -271,11 +271,32 @@ def parse_block(world: dict) -> tuple[BlockContext, bool]:
     return BlockContext(number, timestamp, base_fee, gas_limit, coinbase, chain_id, prevrandao), pinned
 
 
+def decode_once(raw: bytes, where: str = "tx") -> Transaction:
+    """``decode(raw, where)``, remembered by the raw bytes.
+
+    The fork path reads a slot's senders (``HotState.read``) and then builds its world
+    from the same raw transactions; a decoding (sender recovery included) depends on
+    the bytes alone. A refused transaction is not remembered: it raises each time,
+    naming ``where``.
+    """
+    tx = _DECODED.get(raw)
+    if tx is None:
+        tx = decode(raw, where)
+        if len(_DECODED) >= _DECODED_MAX:  # bounded: a long-running service sees new txs forever
+            _DECODED.clear()
+        _DECODED[raw] = tx
+    return tx
+
+
+_DECODED: dict[bytes, Transaction] = {}
+_DECODED_MAX = 8192
+
+
 def decode_raw(value: Any, where: str) -> Transaction:
     """A signed raw transaction of a type the EVM world executes."""
     raw = fields.data(value, where, max_length=MAX_TX_BYTES)
     try:
-        return refuse_unexecutable(decode(raw, where), where)
+        return refuse_unexecutable(decode_once(raw, where), where)
     except InputError as exc:
         raise InputError(exc.field, f"rejected: {exc.message}") from None
 
