@@ -27,9 +27,9 @@ The rules (docs/service.md, "Submitted algorithms"):
   and a label: the address of a key the worker derives for that slot and builder from the
   service's persistent seal secret, :func:`seal_key`); the algorithm seals its bid in the
   jail (``sandbox/guest/mevseal.py``) and returns the commitment, share hashes and
-  envelopes; the worker signs the header with that key and forwards it to the committee as the builder's sealed bid, capped by its free
-  deposit inside the MPC (:func:`sealing`). wasm modules are refused there (``runtime``):
-  they have no way to seal in their store.
+  envelopes; the worker signs the header with that key and forwards it to the committee
+  as the builder's sealed bid, capped by its free deposit inside the MPC (:func:`sealing`).
+  wasm modules are refused there (``runtime``): they have no way to seal in their store.
 """
 
 from __future__ import annotations
@@ -224,7 +224,8 @@ def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms |
     parties = len(committee.members)
 
     def one(builder: str) -> Sealing:
-        key = seal_key(committee.seal_secret, committee.auction, builder) if committee.seal_secret else messages.new_key()
+        secret = committee.seal_secret
+        key = seal_key(secret, committee.auction, builder) if secret else messages.new_key()
         label = messages.address(key)
         context = {"auction": committee.auction, "label": label, "members": list(committee.members),
                    "threshold": threshold_for(parties), "bits": BUILDER_BITS, "modulus": modulus_for(BUILDER_BITS)}
