@@ -190,7 +190,8 @@ class Jailed:
             # env={}: bwrap's own process is visible to nothing in the jail (--as-pid-1),
             # but it must not carry the service's environment either.
             return subprocess.Popen(
-                [*(self.group.enter_prefix() if self.group else []), *_limits_prefix(limits), *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                [*(self.group.enter_prefix() if self.group else []), *_limits_prefix(limits), *argv],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 close_fds=True, env={}, pass_fds=(self.seccomp_fd,) if self.seccomp_fd is not None else ())
 
     def kill(self) -> None:
