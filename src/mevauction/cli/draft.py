@@ -26,16 +26,13 @@ MAX_REPLY_BYTES = 1 << 20
 MAX_DESCRIPTION = 4000
 CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
 
+# The rules; the exact API is mevalgo's own source, sent beside them (one home for it).
 PROTOCOL = """\
-Protocol mevauction.algorithm/1 (the module mevalgo, already importable in the sandbox):
-- The script defines build(slot, sim) and ends with mevalgo.run(build).
-- slot.orders: tuple of Order(id, txs, gas, reads, writes) — the orders of M \\ S;
-  slot.block_gas_limit, slot.budget_ms, slot.deadline (time.monotonic() seconds).
-- sim.push(order_id) -> (ok, payment): append an order to the block being built;
-  sim.pop(): remove the last one; sim.simulate(ids) -> (successes, value) from the parent state.
-- build returns (sequence of order ids, bid): the bid an integer in wei, or "truthful".
-- Each order id at most once, only ids from slot.orders; stop before slot.deadline.
-- The sandbox has no network, no files, no environment: use only the Python standard library.
+Protocol mevauction.algorithm/1. The script defines build(slot, sim) and ends with
+mevalgo.run(build); mevalgo (its source follows) is the only non-standard module it may import.
+build returns (sequence of order ids, bid): the bid an integer in wei, or "truthful".
+Each order id at most once, only ids from slot.orders; return before slot.time_left() runs out.
+The sandbox has no network, no files, no environment: use only the Python standard library.
 """
 
 
@@ -50,11 +47,12 @@ def endpoint_url(endpoint: str | None) -> str:
 
 
 def messages(description: str) -> list[dict[str, str]]:
-    template = guest_file("template.py").decode()
+    template, library = guest_file("template.py").decode(), guest_file("mevalgo.py").decode()
     return [
         {"role": "system", "content": "You write block-building algorithms for the mevauction sandbox. "
                                       "Reply with one complete Python script in a single ```python code block.\n\n"
-                                      + PROTOCOL + "\nThe template:\n```python\n" + template + "```"},
+                                      + PROTOCOL + "\nmevalgo.py:\n```python\n" + library + "```"
+                                      + "\nThe template:\n```python\n" + template + "```"},
         {"role": "user", "content": description},
     ]
 
