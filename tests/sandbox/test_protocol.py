@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mevauction.building.conflicts import conflict_groups
@@ -57,6 +57,8 @@ ops = st.lists(st.one_of(st.just("pop"), st.integers(min_value=0, max_value=10_0
 
 @pytest.mark.slow  # the evm workload deploys its contracts on a real anvil (seconds)
 @given(ops=ops, other=ops)
+# The draws are trivial; on a loaded 2-core machine a draw beside the anvil world took 1.7 s.
+@settings(suppress_health_check=[HealthCheck.too_slow])
 def test_push_pop_answers_are_the_worlds_even_interleaved_on_one_live_cursor(evm, ops, other):
     check_interleaved(evm, ops, other)
 

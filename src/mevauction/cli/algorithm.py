@@ -31,6 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     new = actions.add_parser("new", help="write the template algorithm")
     new.add_argument("-o", "--output", default="my_algorithm.py", metavar="FILE",
                      help="file to write (default my_algorithm.py; never overwritten)")
+    new.add_argument("--draft", metavar="DESCRIPTION",
+                     help="ask an OpenAI-compatible endpoint to draft the script from this description, "
+                          "then check the draft in the jail (it never runs outside it)")
+    new.add_argument("--endpoint", metavar="URL",
+                     help="chat-completions base URL (e.g. http://127.0.0.1:8080/v1; default $MEVAUCTION_LLM_URL); "
+                          "the API key is read from $MEVAUCTION_LLM_KEY")
+    new.add_argument("--model", default=None, help="model name sent to the endpoint (default gpt-4o-mini)")
+    new.add_argument("--world", default="amm", choices=[w for w in WORLD_MODULES if w != "table"],
+                     help="world of the slot the draft is checked on (default amm)")
     new.set_defaults(func=run_new)
     check = actions.add_parser("check", help="run an algorithm on a generated slot, jailed, as the auction does")
     check.add_argument("file", help="the algorithm (.py, or .wasm)")
@@ -47,12 +56,24 @@ def run_new(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.exists():
         raise InputError("--output", f"{out} exists (not overwritten)")
+    if args.draft is None:
+        code = guest_file("template.py")
+    else:
+        from mevauction.cli.draft import draft
+
+        if not str(out).endswith(".py"):
+            raise InputError("--output", "a drafted script is written to a .py file")
+        code = draft(args.draft, args.endpoint, args.model)  # only written, never run here
     try:
-        out.write_bytes(guest_file("template.py"))
+        out.write_bytes(code)
     except OSError as exc:
         raise InputError("--output", f"cannot write {out}: {exc.strerror or exc}") from None
-    print(f"wrote {out}; try: mevauction algorithm check {out}")
-    return 0
+    if args.draft is None:
+        print(f"wrote {out}; try: mevauction algorithm check {out}")
+        return 0
+    print(f"wrote the draft to {out}; checking it in the jail (mevauction algorithm check {out}):")
+    checked = argparse.Namespace(file=str(out), world=args.world, orders=100, seed=0, budget_ms=1000, json=False)
+    return run_check(checked)
 
 
 def run_check(args: argparse.Namespace) -> int:

@@ -164,6 +164,8 @@ class SealedSlot:
     members: list[str]
     bids: dict[str, dict[str, Any]] = field(default_factory=dict)
     caps: dict[str, int] = field(default_factory=dict)
+    # The service's persistent secret its sealed-algorithm keys derive from (empty: fresh keys).
+    seal_secret: bytes = b""
 
 
 @dataclass

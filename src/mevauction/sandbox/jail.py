@@ -12,7 +12,9 @@ What the jailed process has (and why):
   no database, keys or other builders' code; an empty environment;
 - rlimits (hard = soft, set by prlimit before bwrap): CPU seconds, address space,
   processes, file size, open files, no core; the host adds the wall-clock budget and
-  kills the jail when it is spent.
+  kills the jail when it is spent;
+- where the host lets us, a per-run cgroup (:mod:`.cgroup`): one memory cap and one
+  task cap over the jail's whole process tree.
 
 Only stdin and stdout reach the host (stderr goes to a capped file the host reads
 for the reason it reports). On x86_64 a seccomp filter (:mod:`.seccomp`) also makes
@@ -33,6 +35,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+from mevauction.sandbox.cgroup import RunGroup, run_group
 from mevauction.sandbox.seccomp import filter_bytes
 
 BWRAP = "bwrap"
@@ -49,7 +52,8 @@ class Limits:
 
     budget_ms: int = 1000
     memory_bytes: int = 256 * MIB  # RLIMIT_AS of the interpreter
-    processes: int = 16  # RLIMIT_NPROC of the run's uid (threads count)
+    processes: int = 16  # RLIMIT_NPROC of the run's uid (threads count); the cgroup's pids.max
+    group_memory_bytes: int = 384 * MIB  # the whole jail's memory, where a cgroup can be made
     file_bytes: int = 1 * MIB  # RLIMIT_FSIZE: stderr file and anything in /tmp
     open_files: int = 32  # RLIMIT_NOFILE
     tmp_bytes: int = 4 * MIB  # size of the private /tmp
@@ -147,8 +151,14 @@ class Jailed:
         if bpf is not None:
             (self.workdir / "seccomp.bpf").write_bytes(bpf)
             self.seccomp_fd = os.open(self.workdir / "seccomp.bpf", os.O_RDONLY)
+        # One memory and task cap over the whole tree, where this host allows (sandbox/cgroup.py).
+        self.group: RunGroup | None = run_group(limits.group_memory_bytes, limits.processes)
         try:
             self.proc = self._start(self.argv(algo, limits), limits)
+        except BaseException:
+            if self.group is not None:
+                self.group.remove()
+            raise
         finally:
             if self.seccomp_fd is not None:
                 os.close(self.seccomp_fd)
@@ -180,7 +190,8 @@ class Jailed:
             # env={}: bwrap's own process is visible to nothing in the jail (--as-pid-1),
             # but it must not carry the service's environment either.
             return subprocess.Popen(
-                [*_limits_prefix(limits), *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
+                [*(self.group.enter_prefix() if self.group else []), *_limits_prefix(limits), *argv],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
                 close_fds=True, env={}, pass_fds=(self.seccomp_fd,) if self.seccomp_fd is not None else ())
 
     def kill(self) -> None:
@@ -216,4 +227,6 @@ class Jailed:
         return " | ".join(text[-lines:])[-300 * lines:]
 
     def cleanup(self) -> None:
+        if self.group is not None:
+            self.group.remove()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -24,12 +24,12 @@ The rules (docs/service.md, "Submitted algorithms"):
   run in that slot.
 - With ``--sealed`` the bid never reaches the service: the slot message tells the jail
   the committee's pinned member keys and what the envelopes bind (the slot's auction id
-  and a label: the address of a key the settlement worker makes for that one run); the
-  algorithm seals its bid in the jail (``sandbox/guest/mevseal.py``) and returns the
-  commitment, share hashes and envelopes; the worker signs the header with the one-run
-  key and forwards it to the committee as the builder's sealed bid, capped by its free
-  deposit inside the MPC (:func:`sealing`). wasm modules are refused there (``runtime``):
-  they have no way to seal in their store.
+  and a label: the address of a key the worker derives for that slot and builder from the
+  service's persistent seal secret, :func:`seal_key`); the algorithm seals its bid in the
+  jail (``sandbox/guest/mevseal.py``) and returns the commitment, share hashes and
+  envelopes; the worker signs the header with that key and forwards it to the committee
+  as the builder's sealed bid, capped by its free deposit inside the MPC (:func:`sealing`).
+  wasm modules are refused there (``runtime``): they have no way to seal in their store.
 """
 
 from __future__ import annotations
@@ -208,7 +208,8 @@ def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms |
     and what turns the jail's output into the builder's sealed bid on ``committee``
     (in the settlement worker; the bid's amount never passes here).
 
-    Each run gets a fresh key: its address labels the bid (the committee takes a bid
+    Each (slot's auction, builder) gets its own key, derived from the service's persistent
+    seal secret (:func:`seal_key`; fresh if there is none): its address labels the bid (the committee takes a bid
     only under its signer's address) and it signs the header over the jail's commitment
     and share hashes — the envelopes inside are bound to that header. The builder's
     free deposit (its scenario entry) is the bid's cap, checked inside the MPC."""
@@ -223,7 +224,8 @@ def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms |
     parties = len(committee.members)
 
     def one(builder: str) -> Sealing:
-        key = messages.new_key()
+        secret = committee.seal_secret
+        key = seal_key(secret, committee.auction, builder) if secret else messages.new_key()
         label = messages.address(key)
         context = {"auction": committee.auction, "label": label, "members": list(committee.members),
                    "threshold": threshold_for(parties), "bits": BUILDER_BITS, "modulus": modulus_for(BUILDER_BITS)}
@@ -242,6 +244,20 @@ def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms |
             return None
         return Sealing(context, accept)
     return {b: one(b) for b in slot_programs.programs if b in deposits}
+
+
+SEAL_KEY_DOMAIN = b"mevauction.algorithm-seal-key/1"
+
+
+def seal_key(secret: bytes, auction: str, builder: str) -> bytes:
+    """The key that signs ``builder``'s sealed-algorithm header in ``auction``: the same after
+    a restart (so a stored header still verifies under the same label), unguessable without
+    the service's secret, and different per slot and builder (no two bids share a label)."""
+    from mevauction.eth.keccak import keccak
+    from mevauction.eth.secp256k1 import private_key
+
+    body = SEAL_KEY_DOMAIN + b"\0" + auction.encode() + b"\0" + builder.encode()
+    return private_key(keccak(secret + body))
 
 
 def detach(scenario: dict, slot_programs: SlotPrograms | None) -> tuple[dict, list[tuple[int, BuilderSubmission]]]:

@@ -78,6 +78,7 @@ class ServiceCommittee:
         self._temp_keys = tempfile.TemporaryDirectory(prefix="mevauction-committee-") if key_dir is None else None
         self.key_dir = key_dir or (self._temp_keys.name if self._temp_keys else "")
         self.members: list[str] = []  # the servers' encryption keys, pinned at the first start
+        self._seal_secret: bytes | None = None  # read on first use (the key dir exists by then)
 
     def start(self) -> None:
         from mevauction.privacy.client import LocalCommittee
@@ -124,7 +125,19 @@ class ServiceCommittee:
 
         if self.local is None:
             raise CommitteeFailure("the committee is not running")
-        return SealedSlot(self.local.access(), self.auction_id(slot), list(self.members), bids, dict(caps or {}))
+        return SealedSlot(self.local.access(), self.auction_id(slot), list(self.members), bids, dict(caps or {}),
+                          self.seal_secret())
+
+    def seal_secret(self) -> bytes:
+        """The secret the keys that sign sealed-algorithm headers derive from: a 0600 file in
+        the committee's key dir (beside a SQLite DB, so it survives a restart; a temporary
+        dir otherwise), so a slot's header label is the same service's after a restart."""
+        from mevauction.service.seeds import load_secret
+
+        if self._seal_secret is None:
+            Path(self.key_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._seal_secret = load_secret(Path(self.key_dir) / "algorithm-seal.secret")
+        return self._seal_secret
 
     def alive(self) -> bool:
         """Every server process is still running (a server exits after an abort)."""
