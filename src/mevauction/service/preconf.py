@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,7 @@ from mevauction.service.store import Db, Store
 
 log = logging.getLogger("mevauction.service")
 
+PUBLIC_KEPT = 10_000  # public transactions kept for hash-only commitments (a few slots' worth)
 GAS_PER_TX = 21_000  # the provider's gas estimate per named transaction (bids carry no gas)
 TICK_SECONDS = 0.05
 # Rejects are signed this long before their deadline at the latest: two ticks, so one
@@ -187,6 +189,9 @@ class PreconfDesk:
         self.by_block: dict[int, list[str]] = {}  # block number → keys in self.bids
         self.settled: set[int] = set()  # blocks whose commitments are settled
         self.seq = 0
+        # Public transactions seen (hash → raw hex), newest last: a hash-only commitment is
+        # matched against them at its block's deadline (service/preconf_block.py).
+        self.public: OrderedDict[str, str] = OrderedDict()
         self._task: asyncio.Task | None = None
         self._settling = asyncio.Lock()
 
@@ -449,6 +454,13 @@ class PreconfDesk:
         """Gas sold as preconfirmations for a block so far: what its block must reserve."""
         book = self.engine.books.get(block_number)
         return book.sold_gas if book is not None else 0
+
+    def remember_public(self, tx_hash: str, raw: str) -> None:
+        """Keep a public transaction (bounded: the oldest go first) for hash-only commitments."""
+        self.public[tx_hash] = raw
+        self.public.move_to_end(tx_hash)
+        while len(self.public) > PUBLIC_KEPT:
+            self.public.popitem(last=False)
 
     def committed(self, block_number: int) -> list[dict]:
         """The commitments signed so far for a block (in memory), for the block builder."""

@@ -69,7 +69,8 @@ async def settle_block(desk: PreconfDesk, block_number: int, block_txs: list, wi
                                     desk.dispatch_window_ms)
         assert result.balanced(), "settlement ledger does not balance"
         report = result.to_json()
-        outcomes = [{**c, "bidKey": o.bid_key} for c, o in zip(report["commitments"], result.outcomes, strict=True)]
+        outcomes = [{**c, "bidKey": o.bid_key, "escrowed": str(r.escrowed)}
+                    for c, o, r in zip(report["commitments"], result.outcomes, recorded, strict=True)]
         now = int(time.time() * 1000)
         await desk.store.write(lambda db: dao.insert_preconf_settlement(db, block_number, outcomes,
                                                                         report["ledger"], now))
@@ -88,6 +89,18 @@ async def settle_block(desk: PreconfDesk, block_number: int, block_txs: list, wi
         return {**report, "commitments": outcomes}
 
 
+def balanced(outcomes: list[dict], ledger: list[dict]) -> bool:
+    """The stored block balances: what its entries take out of escrow is what the
+    commitments held, and out of the stake what their slashes took (rows stored before
+    ``escrowed`` was recorded are checked on the stake alone)."""
+    def out_of(prefix: str) -> int:
+        return sum(int(e["amount"]) for e in ledger if e["from"].startswith(prefix))
+    stake_ok = out_of("stake:") == sum(int(o["stake_taken"]) for o in outcomes)
+    if any("escrowed" not in o for o in outcomes):
+        return stake_ok
+    return stake_ok and out_of("escrow:") == sum(int(o["escrowed"]) for o in outcomes)
+
+
 async def settlement_report(desk: PreconfDesk, block_number: int) -> dict | None:
     """The stored settlement of one block (None: not settled yet)."""
     def read(db: Db) -> dict | None:
@@ -96,5 +109,5 @@ async def settlement_report(desk: PreconfDesk, block_number: int) -> dict | None
         outcomes = dao.preconf_outcomes_of(db, block_number)
         ledger = dao.preconf_ledger_of(db, block_number)
         return {"format": BLOCK_SETTLEMENT_FORMAT, "blockNumber": block_number, "commitments": outcomes,
-                "ledger": ledger}
+                "ledger": ledger, "balanced": balanced(outcomes, ledger)}
     return await desk.store.read(read)
