@@ -346,6 +346,11 @@ class Auctioneer:
         while True:
             if self.chain is not None:
                 await self._chain_turn()
+            if self.preconf is not None:  # a block whose only content is commitments is still built
+                floor = -1 if self.last_settled is None else self.last_settled
+                for b in list(self.preconf.by_block):
+                    if b > floor and b not in self.preconf.settled and self.preconf.committed(b):
+                        self.state(b)
             due = sorted(s for s in self.slots if self.clock.deadline(s) <= time.time())
             for slot in due:
                 try:
@@ -383,7 +388,7 @@ class Auctioneer:
             # One more turn of the loop: a request whose write just failed undoes its entry first.
             await asyncio.sleep(0)
         pending = [e for e in sorted(state.orders.values(), key=lambda e: e.seq) if e.status == "pending"]
-        if not pending:
+        if not pending and not (self.preconf is not None and self.preconf.committed(slot)):
             del self.slots[slot]
             self.builders.settled(slot, [])  # nothing to settle: release the bids' holds
             if self.chain is not None:  # no block: the same number opens again

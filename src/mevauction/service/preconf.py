@@ -188,6 +188,7 @@ class PreconfDesk:
         self.by_digest: dict[str, list[str]] = {}  # digest → keys in self.bids
         self.by_block: dict[int, list[str]] = {}  # block number → keys in self.bids
         self.settled: set[int] = set()  # blocks whose commitments are settled
+        self.settled_hash: dict[int, str] = {}  # ... against the block with this hash (on a chain)
         self.seq = 0
         # Public transactions seen (hash → raw hex), newest last: a hash-only commitment is
         # matched against them at its block's deadline (service/preconf_block.py).
@@ -221,6 +222,7 @@ class PreconfDesk:
             last_at[m.digest] = max(last_at.get(m.digest, 0), int(made_at))
         settled = {o["bidKey"]: o for o in outcomes}
         self.settled = {o["blockNumber"] for o in outcomes}
+        self.settled_hash = {o["blockNumber"]: o["blockHash"] for o in outcomes if "blockHash" in o}
         provider = self.signer.address
         for stored_bid in bids:
             self.seq = max(self.seq, stored_bid.seq)
@@ -442,10 +444,11 @@ class PreconfDesk:
         """A bid is decided by its block's last auction; streams end a little after it."""
         return max(0.0, self.block_time_ms(record.bid.block_number) / 1000 - time.time()) + 2.0
 
-    async def settle_block(self, block_number: int, block_txs: list, winner: str | None = None) -> dict:
+    async def settle_block(self, block_number: int, block_txs: list, winner: str | None = None,
+                           block_hash: str | None = None) -> dict:
         """The delivery hook: settle ``block_number``'s commitments against the mined block
-        (service/preconf_settle.py)."""
-        return await preconf_settle.settle_block(self, block_number, block_txs, winner)
+        (service/preconf_settle.py); with its hash, re-settled if that block was replaced."""
+        return await preconf_settle.settle_block(self, block_number, block_txs, winner, block_hash)
 
     async def settlement(self, block_number: int) -> dict | None:
         return await preconf_settle.settlement_report(self, block_number)

@@ -136,33 +136,44 @@ def with_commitments(scenario: dict, messages: list[dict], public: Mapping[str, 
     return {**scenario, "orders": [*scenario["orders"], *orders], "commitments": entries}
 
 
-def mined_txs(rpc: RpcClient, number: int) -> list[dict] | None:
-    """The block's transactions in order with each receipt's status and gas (None: no block)."""
+def mined_txs(rpc: RpcClient, number: int) -> tuple[dict, list[dict]] | None:
+    """The block and its transactions in order with each receipt's status and gas (None: no block)."""
     block = rpc.block(number)
     if block is None:
         return None
     hashes = list(block.get("transactions") or [])
     receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes]) if hashes else []
-    return [{"hash": h, "succeeded": int(r["status"], 16) == 1, "gasUsed": str(int(r["gasUsed"], 16))}
-            for h, r in zip(hashes, receipts, strict=True)]
+    return block, [{"hash": h, "succeeded": int(r["status"], 16) == 1, "gasUsed": str(int(r["gasUsed"], 16))}
+                   for h, r in zip(hashes, receipts, strict=True)]
 
 
 async def settle_mined(link: ChainLink, store: Store, desk: PreconfDesk) -> list[int]:
-    """Settle every recent mined block not settled yet (oldest first); the numbers settled."""
+    """Settle every recent mined block not settled yet (oldest first), and settle again
+    one reorganised away (``reorged``) against the block now canonical at its number: a
+    block this service did not deliver (another coinbase) binds none of its commitments
+    (void, as the oracle treats a block another builder won). The numbers settled."""
     recent = await store.read(lambda db: deliveries.recent(db, REORG_WINDOW))
     done = []
     for record in sorted(recent, key=lambda r: r.block_number):
-        if record.status not in (deliveries.MINED, deliveries.MISMATCH) or record.block_number in desk.settled:
+        number = record.block_number
+        if record.status == deliveries.REORGED:
+            if number not in desk.settled or number not in desk.settled_hash:
+                continue
+        elif record.status not in (deliveries.MINED, deliveries.MISMATCH) or number in desk.settled:
             continue
-        txs = await asyncio.to_thread(mined_txs, link.client, record.block_number)
-        if txs is None:
+        found = await asyncio.to_thread(mined_txs, link.client, number)
+        if found is None:
             continue
-        await desk.settle_block(record.block_number, txs)
-        done.append(record.block_number)
+        block, txs = found
+        if record.status == deliveries.REORGED and desk.settled_hash.get(number) == block["hash"]:
+            continue
+        ours = str(block.get("miner", "")).lower() == record.coinbase.lower()
+        await desk.settle_block(number, txs, None if ours else NO_BLOCK, block["hash"])
+        done.append(number)
     return done
 
 
-NO_BLOCK = "0x" + "00" * 20  # the winner of a slot that delivered nothing: no commitment of ours binds
+NO_BLOCK = "0x" + "00" * 20  # the winner of a block this service did not deliver: none of its commitments binds
 
 
 def block_hashes(scenario: dict, report: dict) -> list[str]:
