@@ -4,7 +4,10 @@ anvil, ``mevauction serve --chain URL`` with a provider key, bids signed by real
 One slot carries three commitments: one with its raw transaction (it must open the
 mined block and the provider is paid the decayed amount), one whose transaction's nonce
 another transaction consumed in an earlier block (it cannot execute: slashed), one never
-sent (no raw transaction: slashed). A registered builder's block that omits the committed
+sent (no raw transaction: slashed), and one hash-only (mev-commit bidders often send only
+``txHashes``) whose transaction the bidder sends publicly (``eth_sendRawTransaction``) after
+the commitment, while a bundle spending its nonce pays more: the service matches the hash
+and forces the committed one into the block. A registered builder's block that omits the committed
 bundle is invalid with the reason. The service is killed (SIGKILL) after the block is
 mined and verified, as it asks for the receipts to settle it; the restarted service
 settles it. The settlement ledger balances, escrow is spent or released, and a service
@@ -127,6 +130,16 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
                 kept = preconf(p, kept_hash, target, amount, [kept_raw])
                 stale = preconf(p, stale_hash, target, amount, [stale_raw])
                 never = preconf(p, "0x" + "77" * 32, target, amount, None)
+                public_key = bytes.fromhex("8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba")
+                public_raw = transfer(public_key, rpc.nonce(secp256k1.address_of(public_key)), "0x" + "24" * 20)
+                public_hash = transactions.decode(bytes.fromhex(public_raw[2:])).hash
+                hashed = preconf(p, public_hash, target, amount, None)
+                c.call("eth_sendRawTransaction", [public_raw])  # after the commitment: matched at the deadline
+                # a bundle spending the same nonce pays more: without the commitment it would win
+                rival_raw = transfer(public_key, rpc.nonce(secp256k1.address_of(public_key)), "0x" + "25" * 20,
+                                     tip=20 * 10**9)
+                rival_hash = transactions.decode(bytes.fromhex(rival_raw[2:])).hash
+                c.send_bundle([rival_raw], target)
                 # a regular bundle for the target, and a builder whose block leaves the commitment out
                 bundle = c.send_bundle([transfer(DEV_KEYS[0], rpc.nonce(secp256k1.address_of(DEV_KEYS[0])),
                                                  "0x" + "11" * 20, tip=5 * 10**9)], target)
@@ -138,15 +151,16 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
             doc = wait_for(lambda: slot_doc(srv.url, target))
             block = rpc.block(target, full=True)
             hashes = [t["hash"] for t in block["transactions"]]
-            assert hashes[0] == kept_hash, "the committed transaction opens the mined block"
+            assert set(hashes[:2]) == {kept_hash, public_hash}, "the committed transactions open the mined block"
             assert doc["delivery"]["verification"]["ok"], doc["delivery"]["verification"]
-            assert stale_hash not in hashes
+            assert stale_hash not in hashes and rival_hash not in hashes
             assert doc["winner"] == "default"
             [builder] = doc["builders"]
             assert not builder["valid"] and "omits committed bundle" in builder["reason"]
             committed = {m["order"]: m for m in doc["commitments"]}
-            assert sum(m["included"] for m in committed.values()) == 1
-            [mine] = [o for o, m in committed.items() if m["included"]]
+            assert sum(m["included"] for m in committed.values()) == 2
+            [mine] = [o for o, m in committed.items() if m["included"] and o.startswith("preconf:" +
+                      kept["messages"][0]["commitmentDigest"][:16])]
             paid = doc["searchers"][mine]
             assert int(paid["bid"]) == int(paid["refund"]) > 0, "its tip to the coinbase is paid back"
             with Client(srv.url) as c:
@@ -154,6 +168,7 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
                 outcome = {o["bidKey"]: o for o in report["commitments"]}
                 k = outcome[kept["bidDigest"] + kept["bidSignature"]]
                 assert k["outcome"] == "reward"
+                assert outcome[hashed["bidDigest"] + hashed["bidSignature"]]["outcome"] == "reward"
                 dispatch = kept["messages"][0]["dispatchTimestamp"]
                 bid = kept["messages"][0]["bid"]
                 share = residual(bid["decayStartTimeStamp"], bid["decayEndTimeStamp"], dispatch)
@@ -170,10 +185,13 @@ def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):
                         int(o["stake_taken"])
                 # the slot's published document shows each commitment's settled outcome
                 published = httpx.get(f"{srv.url}/v1/slots/{target}", timeout=5).json()["preconf_settlement"]
-                assert sorted(o["outcome"] for o in published["commitments"]) == ["reward", "slash", "slash"]
+                assert sorted(o["outcome"] for o in published["commitments"]) == ["reward", "reward", "slash", "slash"]
                 assert published["ledger"] == report["ledger"]
                 deposit = c.call("preconf_getDeposit", [BIDDER.address])
-                assert deposit["escrowed"] == "0" and int(deposit["available"]) == DEPOSIT - decayed
+                h = hashed["messages"][0]
+                decayed_h = amount * residual(h["bid"]["decayStartTimeStamp"], h["bid"]["decayEndTimeStamp"],
+                                              h["dispatchTimestamp"]) // ONE_HUNDRED_PERCENT
+                assert deposit["escrowed"] == "0" and int(deposit["available"]) == DEPOSIT - decayed - decayed_h
         finally:
             srv.stop()
             proxy.close()

@@ -67,6 +67,14 @@ class DepositLedger:
         entry.available += amount
         return amount
 
+    def reopen(self, key: bytes, bidder: str, provider: str, amount: int, paid: int) -> None:
+        """Undo a settled escrow (spent with ``paid``, or released: ``paid`` 0): held again,
+        as before settling — a block reorganised away is settled afresh."""
+        entry = self._deposits[(bidder, provider)]
+        entry.available -= amount - paid
+        entry.escrowed += amount
+        self._escrow[key] = (bidder, provider, amount)
+
     def charge(self, bidder: str, provider: str, paid: int) -> None:
         """Take ``paid`` from the available deposit: a settled payment, put back on restart."""
         self._deposits[(bidder, provider)].available -= paid

@@ -391,6 +391,12 @@ def preconf_outcomes_all(db: Db) -> list[dict]:
     return [{**json.loads(r["settlement"]), "blockNumber": int(r["block_number"])} for r in rows]
 
 
+def delete_preconf_settlement(db: Db, block_number: int) -> None:
+    """A block's stored settlement, removed to be replaced (it was reorganised away)."""
+    db.execute(preconf_outcomes.delete().where(preconf_outcomes.c.block_number == block_number))
+    db.execute(preconf_ledger.delete().where(preconf_ledger.c.block_number == block_number))
+
+
 def preconf_outcomes_of(db: Db, block_number: int) -> list[dict]:
     rows = db.rows(select(*preconf_outcomes.c).where(preconf_outcomes.c.block_number == block_number))
     return [json.loads(r["settlement"]) for r in rows]

@@ -346,6 +346,11 @@ class Auctioneer:
         while True:
             if self.chain is not None:
                 await self._chain_turn()
+            if self.preconf is not None:  # a block whose only content is commitments is still built
+                floor = -1 if self.last_settled is None else self.last_settled
+                for b in list(self.preconf.by_block):
+                    if b > floor and b not in self.preconf.settled and self.preconf.committed(b):
+                        self.state(b)
             due = sorted(s for s in self.slots if self.clock.deadline(s) <= time.time())
             for slot in due:
                 try:
@@ -383,7 +388,7 @@ class Auctioneer:
             # One more turn of the loop: a request whose write just failed undoes its entry first.
             await asyncio.sleep(0)
         pending = [e for e in sorted(state.orders.values(), key=lambda e: e.seq) if e.status == "pending"]
-        if not pending:
+        if not pending and not (self.preconf is not None and self.preconf.committed(slot)):
             del self.slots[slot]
             self.builders.settled(slot, [])  # nothing to settle: release the bids' holds
             if self.chain is not None:  # no block: the same number opens again
@@ -413,6 +418,8 @@ class Auctioneer:
             self.clock = dataclasses.replace(self.clock, ceiling=slot + 1)
         if settled.delivery is not None and self.chain is not None:
             await self._chain_turn()  # mines it (and any delivery before it that was cut short)
+        elif self.chain is None and self.preconf is not None:  # the delivered block is the report's
+            await preconf_block.settle_delivered(self.preconf, slot, settled.block_txs)
         report = settled.slot.report
         if report.get("failed"):
             self.health.slot_failed()
@@ -444,7 +451,7 @@ class Auctioneer:
         scenario = {**settle.build_scenario(self.world if sw is None else sw.world, admitted, builders, gas_limit),
                     "seed": self.seeds.seed(slot)}
         if self.preconf is not None:
-            scenario = preconf_block.with_commitments(scenario, self.preconf.committed(slot))
+            scenario = preconf_block.with_commitments(scenario, self.preconf.committed(slot), self.preconf.public)
         # Sealed: a bid above its builder's free deposit counts as 0, inside the MPC.
         caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
         penalties: dict[str, int] = {}
@@ -467,6 +474,8 @@ class Auctioneer:
             if sw is not None and self.chain is not None:
                 plan = self.chain.plan(slot, sw, scenario, report, settled.slot.fee_recipient)
                 settled = dataclasses.replace(settled, delivery=plan)
+            elif self.preconf is not None and "error" not in report:  # what no-chain settlement reads
+                settled = dataclasses.replace(settled, block_txs=preconf_block.block_hashes(scenario, report))
         except (InputError, KeyError, TypeError, ValueError) as exc:  # a report that does not check out
             return self._failed(slot, pending, f"the report could not be recorded: {type(exc).__name__}: {exc}")
         if "error" not in report:  # the seed the default ran with, now that intake is closed

@@ -43,6 +43,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,7 @@ from mevauction.service.store import Db, Store
 
 log = logging.getLogger("mevauction.service")
 
+PUBLIC_KEPT = 10_000  # public transactions kept for hash-only commitments (a few slots' worth)
 GAS_PER_TX = 21_000  # the provider's gas estimate per named transaction (bids carry no gas)
 TICK_SECONDS = 0.05
 # Rejects are signed this long before their deadline at the latest: two ticks, so one
@@ -186,7 +188,11 @@ class PreconfDesk:
         self.by_digest: dict[str, list[str]] = {}  # digest → keys in self.bids
         self.by_block: dict[int, list[str]] = {}  # block number → keys in self.bids
         self.settled: set[int] = set()  # blocks whose commitments are settled
+        self.settled_hash: dict[int, str] = {}  # ... against the block with this hash (on a chain)
         self.seq = 0
+        # Public transactions seen (hash → raw hex), newest last: a hash-only commitment is
+        # matched against them at its block's deadline (service/preconf_block.py).
+        self.public: OrderedDict[str, str] = OrderedDict()
         self._task: asyncio.Task | None = None
         self._settling = asyncio.Lock()
 
@@ -216,6 +222,7 @@ class PreconfDesk:
             last_at[m.digest] = max(last_at.get(m.digest, 0), int(made_at))
         settled = {o["bidKey"]: o for o in outcomes}
         self.settled = {o["blockNumber"] for o in outcomes}
+        self.settled_hash = {o["blockNumber"]: o["blockHash"] for o in outcomes if "blockHash" in o}
         provider = self.signer.address
         for stored_bid in bids:
             self.seq = max(self.seq, stored_bid.seq)
@@ -437,10 +444,11 @@ class PreconfDesk:
         """A bid is decided by its block's last auction; streams end a little after it."""
         return max(0.0, self.block_time_ms(record.bid.block_number) / 1000 - time.time()) + 2.0
 
-    async def settle_block(self, block_number: int, block_txs: list, winner: str | None = None) -> dict:
+    async def settle_block(self, block_number: int, block_txs: list, winner: str | None = None,
+                           block_hash: str | None = None) -> dict:
         """The delivery hook: settle ``block_number``'s commitments against the mined block
-        (service/preconf_settle.py)."""
-        return await preconf_settle.settle_block(self, block_number, block_txs, winner)
+        (service/preconf_settle.py); with its hash, re-settled if that block was replaced."""
+        return await preconf_settle.settle_block(self, block_number, block_txs, winner, block_hash)
 
     async def settlement(self, block_number: int) -> dict | None:
         return await preconf_settle.settlement_report(self, block_number)
@@ -449,6 +457,13 @@ class PreconfDesk:
         """Gas sold as preconfirmations for a block so far: what its block must reserve."""
         book = self.engine.books.get(block_number)
         return book.sold_gas if book is not None else 0
+
+    def remember_public(self, tx_hash: str, raw: str) -> None:
+        """Keep a public transaction (bounded: the oldest go first) for hash-only commitments."""
+        self.public[tx_hash] = raw
+        self.public.move_to_end(tx_hash)
+        while len(self.public) > PUBLIC_KEPT:
+            self.public.popitem(last=False)
 
     def committed(self, block_number: int) -> list[dict]:
         """The commitments signed so far for a block (in memory), for the block builder."""

@@ -5,8 +5,19 @@ At the deadline, :func:`with_commitments` adds the slot's committed bundles to i
 scenario — each commitment whose bid carried ``rawTransactions`` becomes an order
 ``preconf:<digest>`` and a ``commitments`` entry (mechanism/commitments.py: gas
 reserved, placed at the top, or at the bottom when its ``bidOptions`` anchor it there;
-every candidate block must keep it). A commitment whose transactions the service never
-received cannot be included: it stays out of the block and settlement slashes it.
+every candidate block must keep it). A hash-only commitment (mev-commit's ``txHashes``
+without ``rawTransactions``) is matched, by the exact hash as the oracle compares them,
+against the transactions the service holds at the deadline: public ones
+(``eth_sendRawTransaction``, kept by the desk) and those the slot's orders carry; matched in
+full, it is forced into the block like a raw one. One whose transactions the service still
+does not hold cannot be included: it stays out and settlement slashes it (the oracle's rule;
+docs/preconf.md says why that is kept).
+
+Without a chain the delivered block is the slot's final block as reported:
+:func:`settle_delivered` settles it at once by the same rule (every transaction counted as
+succeeded: the table world executes nothing); a slot that failed delivered no block, so
+its commitments are void (escrow released, no slash), as the oracle treats a block this
+provider did not build.
 
 After a block is mined (or found mined after a restart), :func:`settle_mined` settles its
 commitments by mev-commit's oracle rule (``PreconfDesk.settle_block``) with the mined
@@ -17,9 +28,11 @@ idempotent, so every turn simply settles each recent mined block not settled yet
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from mevauction.chain.rpc import RpcClient
+from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.eth.transactions import MAX_TX_BYTES, decode
 from mevauction.preconf import bidoptions
@@ -44,8 +57,32 @@ def _placement(bid: dict) -> tuple[str, int | None]:
     return "top", None
 
 
-def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[str] = frozenset()
-                      ) -> tuple[list[dict], list[dict]]:
+def held_transactions(orders: list[dict], public: Mapping[str, str] | None = None) -> dict[str, str]:
+    """hash → raw hex of every signed transaction the service holds for the slot: the public
+    ones and those its orders carry (evm world: ``raw_txs`` or ``bundle.txs``)."""
+    held = dict(public or {})
+    for order in orders:
+        bundle = order.get("bundle")
+        for raw in (bundle.get("txs") if isinstance(bundle, dict) else order.get("raw_txs")) or []:
+            try:
+                held.setdefault(decode(fields.data(raw, "raw_txs", max_length=MAX_TX_BYTES), "raw_txs").hash, raw)
+            except InputError:  # the world's parser judges it; it simply matches nothing here
+                continue
+    return held
+
+
+def _raws(bid: dict, held: Mapping[str, str]) -> list[str]:
+    """The bid's raw transactions, or for a hash-only bid the held transactions its hashes
+    name exactly (all of them, or none: a bundle is committed whole)."""
+    raws = bid.get("rawTransactions") or []
+    if raws:
+        return list(raws)
+    found = [held.get("0x" + h) for h in str(bid.get("txnHash", "")).split(",") if h]
+    return [r for r in found if r is not None] if found and None not in found else []
+
+
+def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[str] = frozenset(),
+                      held: Mapping[str, str] | None = None) -> tuple[list[dict], list[dict]]:
     """(scenario orders, scenario ``commitments``) of a slot's signed commitments, in the
     order they were signed. A later commitment naming a transaction an earlier one holds
     adds nothing to the block (the oracle finds the transaction for both). Ids already
@@ -57,7 +94,7 @@ def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[st
     taken: set[str] = set()
     for m in messages:
         bid = m["bid"]
-        raws = bid.get("rawTransactions") or []
+        raws = _raws(bid, held or {})
         if not raws:
             continue
         txs = [decode(fields.data(r, "rawTransactions", max_length=MAX_TX_BYTES), "rawTransactions") for r in raws]
@@ -88,36 +125,67 @@ def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[st
     return orders, entries
 
 
-def with_commitments(scenario: dict, messages: list[dict]) -> dict:
-    """The slot's scenario with its committed bundles as constraints (none: unchanged)."""
+def with_commitments(scenario: dict, messages: list[dict], public: Mapping[str, str] | None = None) -> dict:
+    """The slot's scenario with its committed bundles as constraints (none: unchanged);
+    ``public``: the public transactions the service holds (hash → raw hex)."""
     orders, entries = committed_bundles(messages, scenario["world"],
-                                        frozenset(o["id"] for o in scenario["orders"]))
+                                        frozenset(o["id"] for o in scenario["orders"]),
+                                        held_transactions(scenario["orders"], public))
     if not entries:
         return scenario
     return {**scenario, "orders": [*scenario["orders"], *orders], "commitments": entries}
 
 
-def mined_txs(rpc: RpcClient, number: int) -> list[dict] | None:
-    """The block's transactions in order with each receipt's status and gas (None: no block)."""
+def mined_txs(rpc: RpcClient, number: int) -> tuple[dict, list[dict]] | None:
+    """The block and its transactions in order with each receipt's status and gas (None: no block)."""
     block = rpc.block(number)
     if block is None:
         return None
     hashes = list(block.get("transactions") or [])
     receipts = rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes]) if hashes else []
-    return [{"hash": h, "succeeded": int(r["status"], 16) == 1, "gasUsed": str(int(r["gasUsed"], 16))}
-            for h, r in zip(hashes, receipts, strict=True)]
+    return block, [{"hash": h, "succeeded": int(r["status"], 16) == 1, "gasUsed": str(int(r["gasUsed"], 16))}
+                   for h, r in zip(hashes, receipts, strict=True)]
 
 
 async def settle_mined(link: ChainLink, store: Store, desk: PreconfDesk) -> list[int]:
-    """Settle every recent mined block not settled yet (oldest first); the numbers settled."""
+    """Settle every recent mined block not settled yet (oldest first), and settle again
+    one reorganised away (``reorged``) against the block now canonical at its number: a
+    block this service did not deliver (another coinbase) binds none of its commitments
+    (void, as the oracle treats a block another builder won). The numbers settled."""
     recent = await store.read(lambda db: deliveries.recent(db, REORG_WINDOW))
     done = []
     for record in sorted(recent, key=lambda r: r.block_number):
-        if record.status not in (deliveries.MINED, deliveries.MISMATCH) or record.block_number in desk.settled:
+        number = record.block_number
+        if record.status == deliveries.REORGED:
+            if number not in desk.settled or number not in desk.settled_hash:
+                continue
+        elif record.status not in (deliveries.MINED, deliveries.MISMATCH) or number in desk.settled:
             continue
-        txs = await asyncio.to_thread(mined_txs, link.client, record.block_number)
-        if txs is None:
+        found = await asyncio.to_thread(mined_txs, link.client, number)
+        if found is None:
             continue
-        await desk.settle_block(record.block_number, txs)
-        done.append(record.block_number)
+        block, txs = found
+        if record.status == deliveries.REORGED and desk.settled_hash.get(number) == block["hash"]:
+            continue
+        ours = str(block.get("miner", "")).lower() == record.coinbase.lower()
+        await desk.settle_block(number, txs, None if ours else NO_BLOCK, block["hash"])
+        done.append(number)
     return done
+
+
+NO_BLOCK = "0x" + "00" * 20  # the winner of a block this service did not deliver: none of its commitments binds
+
+
+def block_hashes(scenario: dict, report: dict) -> list[str]:
+    """The final block's transaction hashes in order (each order's ``txs``), as delivered
+    without a chain."""
+    orders = {o["id"]: o for o in scenario["orders"]}
+    return [h for oid in report.get("block") or [] for h in orders.get(oid, {}).get("txs") or []]
+
+
+async def settle_delivered(desk: PreconfDesk, slot: int, block_txs: list[str] | None) -> None:
+    """Settle a slot's commitments against the block delivered without a chain (None: the
+    slot failed, nothing was delivered, so they are void)."""
+    if slot in desk.settled or not desk.by_block.get(slot):
+        return
+    await desk.settle_block(slot, block_txs or [], None if block_txs is not None else NO_BLOCK)

@@ -38,6 +38,7 @@ class PreconfDesk(Protocol):
     stake: int
     dispatch_window_ms: int
     settled: set[int]
+    settled_hash: dict[int, str]
     _settling: asyncio.Lock
 
 
@@ -57,22 +58,36 @@ def _recorded(db: Db, desk: PreconfDesk, block_number: int) -> list[Recorded]:
     return out
 
 
-async def settle_block(desk: PreconfDesk, block_number: int, block_txs: list, winner: str | None = None) -> dict:
-    """Settle every commitment for ``block_number`` against the mined block; the report."""
+async def settle_block(desk: PreconfDesk, block_number: int, block_txs: list, winner: str | None = None,
+                       block_hash: str | None = None) -> dict:
+    """Settle every commitment for ``block_number`` against the mined block; the report.
+    Given the block's hash, a block already settled against another hash (reorganised
+    away) is settled again against this one: the earlier settlement is undone in memory
+    and replaced in the same write, so nothing is paid twice."""
     async with desk._settling:
-        if block_number in desk.settled:
+        replace = block_number in desk.settled and block_hash is not None \
+            and desk.settled_hash.get(block_number) not in (None, block_hash)
+        if block_number in desk.settled and not replace:
             stored = await settlement_report(desk, block_number)
             assert stored is not None
             return stored
+        if replace:
+            await _undo(desk, block_number)
         recorded = await desk.store.read(lambda db: _recorded(db, desk, block_number))
         result = settle_commitments(block_txs, recorded, block_number, winner or desk.signer.address, desk.stake,
                                     desk.dispatch_window_ms)
         assert result.balanced(), "settlement ledger does not balance"
         report = result.to_json()
-        outcomes = [{**c, "bidKey": o.bid_key} for c, o in zip(report["commitments"], result.outcomes, strict=True)]
+        outcomes = [{**c, "bidKey": o.bid_key, "escrowed": str(r.escrowed),
+                     **({"blockHash": block_hash} if block_hash else {})}
+                    for c, o, r in zip(report["commitments"], result.outcomes, recorded, strict=True)]
         now = int(time.time() * 1000)
-        await desk.store.write(lambda db: dao.insert_preconf_settlement(db, block_number, outcomes,
-                                                                        report["ledger"], now))
+
+        def write(db: Db) -> None:
+            if replace:
+                dao.delete_preconf_settlement(db, block_number)
+            dao.insert_preconf_settlement(db, block_number, outcomes, report["ledger"], now)
+        await desk.store.write(write)
         for o in result.outcomes:
             key = o.bid_key.encode()
             s = o.settlement
@@ -85,7 +100,34 @@ async def settle_block(desk: PreconfDesk, block_number: int, block_txs: list, wi
                              outcome=s.kind)
         desk.stake -= result.stake_in
         desk.settled.add(block_number)
-        return {**report, "commitments": outcomes}
+        if block_hash:
+            desk.settled_hash[block_number] = block_hash
+        return {**report, "commitments": outcomes, **({"blockHash": block_hash} if block_hash else {}),
+                "resettled": replace}
+
+
+async def _undo(desk: PreconfDesk, block_number: int) -> None:
+    """Put back, in memory, what a block's stored settlement moved: each escrow held again
+    (its payment or release undone), the stake's slashes returned."""
+    outcomes = await desk.store.read(lambda db: dao.preconf_outcomes_of(db, block_number))
+    provider = desk.signer.address
+    for o in outcomes:
+        paid = int(o["provider_payout"]) + int(o["protocol_fee"])
+        desk.ledger.reopen(o["bidKey"].encode(), o["bidder"], provider, int(o.get("escrowed", paid)), paid)
+        desk.stake += int(o["stake_taken"])
+    desk.settled.discard(block_number)
+
+
+def balanced(outcomes: list[dict], ledger: list[dict]) -> bool:
+    """The stored block balances: what its entries take out of escrow is what the
+    commitments held, and out of the stake what their slashes took (rows stored before
+    ``escrowed`` was recorded are checked on the stake alone)."""
+    def out_of(prefix: str) -> int:
+        return sum(int(e["amount"]) for e in ledger if e["from"].startswith(prefix))
+    stake_ok = out_of("stake:") == sum(int(o["stake_taken"]) for o in outcomes)
+    if any("escrowed" not in o for o in outcomes):
+        return stake_ok
+    return stake_ok and out_of("escrow:") == sum(int(o["escrowed"]) for o in outcomes)
 
 
 async def settlement_report(desk: PreconfDesk, block_number: int) -> dict | None:
@@ -95,6 +137,8 @@ async def settlement_report(desk: PreconfDesk, block_number: int) -> dict | None
             return None
         outcomes = dao.preconf_outcomes_of(db, block_number)
         ledger = dao.preconf_ledger_of(db, block_number)
+        hashes = {o["blockHash"] for o in outcomes if "blockHash" in o}
         return {"format": BLOCK_SETTLEMENT_FORMAT, "blockNumber": block_number, "commitments": outcomes,
-                "ledger": ledger}
+                "ledger": ledger, "balanced": balanced(outcomes, ledger),
+                **({"blockHash": hashes.pop()} if len(hashes) == 1 else {})}
     return await desk.store.read(read)

@@ -282,6 +282,8 @@ class JsonRpc:
                 await sink.submit(item, sender)
             except StorageError as exc:
                 raise RpcError(STORAGE, f"storage: not stored, retry ({exc})") from None
+            if self.desk is not None:  # a hash-only commitment may name it
+                self.desk.remember_public(item.id, item.params["txs"][0])
             return item.id
         if method == "eth_blockNumber" and self.chain is not None:  # the chain's head, as the node says
             return await self._node_read(method, params)
