@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,7 +37,7 @@ from mpyc import asyncoro, thresha
 from mpyc.finfields import GF
 
 from mevauction.privacy.authshare import Equivocation, InconsistentOpening, MacCheckFailed, Sh, cat, stack
-from mevauction.privacy.field import DEFAULT_BITS, SEC_PARAM, modulus_for
+from mevauction.privacy.field import DEFAULT_BITS, MASK_TERM_BOUND, comparison_fits, modulus_for
 
 DIGIT_BITS = 4
 BASE = 1 << DIGIT_BITS
@@ -150,6 +149,8 @@ class Engine:
         self.online_refills = 0  # comparison masks made after a deadline
         self._inv = {w: pow(1 << w, -1, self.p) for w in range(DIGIT_BITS, bits + 1, DIGIT_BITS)}
         self._check = self._consistency_matrix()
+        if not comparison_fits(bits, self.m, self.t, self.p):
+            raise ValueError(f"{self.m} parties: comparison masks would wrap around GF(p) at {bits} bits")
         prfs = self.mpc.prfs(self.field.order)
         self.key = int(thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                                      b"mac-key:" + bytes([bits]), 1).value[0])
@@ -158,13 +159,10 @@ class Engine:
 
     # -- pseudorandom secret sharing (local, no communication) --------------------
 
-    def _prss(self, n: int, bound: int | None = None) -> np.ndarray:
-        if bound is None:
-            prfs = self.mpc.prfs(self.field.order)
-        else:
-            # As MPyC does: each of the C(m, t) PRF outputs is below bound / C(m, t).
-            d = math.comb(self.m, self.t)
-            prfs = self.mpc.prfs(1 << max(0, (bound // d).bit_length() - 1))
+    def _prss(self, n: int, term_bound: int | None = None) -> np.ndarray:
+        # term_bound (a power of 2) bounds each of the C(m, t) PRF outputs, not their sum
+        # (field.MASK_TERM_BOUND: why that keeps the full k bits of hiding).
+        prfs = self.mpc.prfs(self.field.order if term_bound is None else term_bound)
         return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                              self.mpc._prss_uci(), n).value
 
@@ -380,7 +378,7 @@ class Engine:
                      self.key, self.p, axis=-1)
         self.digits.put(suffix)
         self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % self.p)
-        (divl,) = await self.authenticate(self._prss(n, 1 << SEC_PARAM))
+        (divl,) = await self.authenticate(self._prss(n, MASK_TERM_BOUND))
         self.divl.put(divl)
 
     async def _take_digits(self, n: int) -> tuple[Sh, Sh, Sh]:
@@ -396,8 +394,8 @@ class Engine:
         """[⌊x / 2^l⌋] for secret 0 ≤ x < 2^(l+1), l = ``width`` (≤ the engine's, default it);
         for any other x, a value ≠ 0, 1 may result.
 
-        The opened value c = x + r + 2^l·s hides x statistically (s has k = 30 bits);
-        c < 2^(l+k+2) ≤ p, so it does not wrap (``field``).
+        The opened value c = x + r + 2^l·s hides x up to 2^-29 (s: C(m, t) PRSS terms of
+        k = 30 bits each); it does not wrap (``field.comparison_fits``).
         """
         width = self.bits if width is None else width
         n = x.size
