@@ -36,7 +36,6 @@ import numpy as np
 from mpyc import asyncoro, thresha
 from mpyc.finfields import GF
 
-from mevauction.privacy import prss
 from mevauction.privacy.authshare import Equivocation, InconsistentOpening, MacCheckFailed, Sh, cat, stack
 from mevauction.privacy.field import DEFAULT_BITS, MASK_TERM_BOUND, comparison_fits, modulus_for
 
@@ -164,11 +163,13 @@ class Engine:
         # term_bound (a power of 2) bounds each of the C(m, t) PRF outputs, not their sum
         # (field.MASK_TERM_BOUND: why that keeps the full k bits of hiding).
         prfs = self.mpc.prfs(self.field.order if term_bound is None else term_bound)
-        return prss.share(self.field, self.m, self.pid, prfs, self.mpc._prss_uci(), n)
+        return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
+                                             self.mpc._prss_uci(), n).value
 
     def _prss_zero(self, n: int) -> np.ndarray:
         prfs = self.mpc.prfs(self.field.order)
-        return prss.share_zero(self.field, self.m, self.pid, prfs, self.mpc._prss_uci(), n)
+        return thresha.np_pseudorandom_share_0(self.field, self.m, self.pid, prfs,
+                                               self.mpc._prss_uci(), n).value
 
     def fill_masks(self, n: int) -> None:
         """Preprocess n product masks ([r]_t and [0]_2t); an authenticated product uses two."""
@@ -469,7 +470,8 @@ class Engine:
         arrived in, so it can be computed at intake, before the deadline.
         """
         prfs = self.mpc.prfs(self.field.order)
-        return prss.share(self.field, self.m, self.pid, prfs, b"consistency:" + digest, n)
+        return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
+                                             b"consistency:" + digest, n).value
 
     def zero_at_origin(self, w: np.ndarray) -> np.ndarray:
         """Per column of all m published degree-2t shares (rows = parties): is the secret 0?"""
