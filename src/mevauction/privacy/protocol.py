@@ -370,11 +370,16 @@ class Engine:
         b01, b23 = pair[0], pair[1]
         lo = stack([1 - b0 - b1 + b01, b0 - b01, b1 - b01, b01], axis=-1)
         hi = stack([1 - b2 - b3 + b23, b2 - b23, b3 - b23, b23], axis=-1)
-        # one_hot[v] for v = lo_index + 4·hi_index
-        one_hot = await self.mul(hi.reshape(n, D, 4, 1).broadcast_to((n, D, 4, 4)),
-                                 lo.reshape(n, D, 1, 4).broadcast_to((n, D, 4, 4)))
-        one_hot = one_hot.reshape(n, D, BASE)
-        suffix = cat([one_hot.flip(-1).cumsum(-1).flip(-1) % self.p, np.zeros((n, D, 1), dtype=object)],
+        # suffix[v] = [digit ≥ v] for v = 4a + b (a = hi index, b = lo index):
+        # [hi > a] + [hi = a]·[lo ≥ b], and [lo ≥ 0] = 1, so 12 products per digit (hi_a·[lo ≥ b]
+        # for b = 1..3) instead of the 16 of the full one-hot outer product hi ⊗ lo.
+        hi_ge = hi.flip(-1).cumsum(-1).flip(-1)  # [hi ≥ a]
+        lo_ge = lo.flip(-1).cumsum(-1).flip(-1)  # [lo ≥ b]
+        prod = await self.mul(hi.reshape(n, D, 4, 1).broadcast_to((n, D, 4, 3)),
+                              lo_ge[:, :, 1:].reshape(n, D, 1, 3).broadcast_to((n, D, 4, 3)))
+        hi_gt = (hi_ge - hi).reshape(n, D, 4, 1).broadcast_to((n, D, 4, 3))
+        by_hi = cat([hi_ge.reshape(n, D, 4, 1), hi_gt + prod], self.key, self.p, axis=-1)
+        suffix = cat([by_hi.reshape(n, D, BASE) % self.p, np.zeros((n, D, 1), dtype=object)],
                      self.key, self.p, axis=-1)
         self.digits.put(suffix)
         self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % self.p)
