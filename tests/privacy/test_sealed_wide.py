@@ -21,7 +21,18 @@ from mevauction.privacy.client import (
     run_on,
     seal,
 )
-from mevauction.privacy.field import MODULUS, SEC_PARAM, WIDTHS, bits_of, interpolate, modulus_for, share
+from mevauction.privacy.field import (
+    HIDING_LOG2,
+    MASK_TERM_BOUND,
+    MODULUS,
+    SEC_PARAM,
+    WIDTHS,
+    bits_of,
+    comparison_fits,
+    interpolate,
+    modulus_for,
+    share,
+)
 from mevauction.privacy.protocol import decode, encode, public_digits
 from mevauction.privacy.transcript import build, verify
 from repo_paths import ROOT, SRC
@@ -42,6 +53,29 @@ def test_each_width_has_a_field_where_the_comparison_cannot_wrap():
         assert (1 << (bits + 1)) + (1 << bits) + (1 << (bits + SEC_PARAM)) < p < 1 << (bits + SEC_PARAM + 4)
     with pytest.raises(ValueError, match="unsupported bid width 80"):
         modulus_for(80)
+
+
+def _shift_distance(term_bound: int, terms: int, shift: int) -> float:
+    """Exact statistical distance between S and S + shift, S a sum of uniforms below term_bound."""
+    dist = np.zeros(1)
+    for _ in range(terms):
+        dist = np.convolve(dist if dist.size > 1 else np.ones(1), np.full(term_bound, 1 / term_bound))
+    shifted = np.concatenate([np.zeros(shift), dist])
+    return 0.5 * float(np.abs(np.concatenate([dist, np.zeros(shift)]) - shifted).sum())
+
+
+def test_opened_comparisons_hide_up_to_2_to_the_minus_29():
+    # s is C(3, 1) = 3 PRSS terms; x + r carries at most 2 into it. Each term bounded by
+    # 2^k gives distance ≤ 2·2^-k; bounding the sum by 2^k (MPyC's way, terms of k − 2
+    # bits) gives 4× more — the 2^-27 issue 16 measured. Checked exactly at a small k:
+    small_k = 8
+    assert _shift_distance(1 << small_k, 3, 2) <= 2 * 2.0**-small_k
+    assert _shift_distance(1 << (small_k - 2), 3, 2) > 2 * 2.0**-small_k
+    assert MASK_TERM_BOUND == 1 << SEC_PARAM and HIDING_LOG2 <= -29
+    for bits in WIDTHS:  # the larger s still cannot wrap around p, for m = 3 and 5
+        p = modulus_for(bits)
+        assert comparison_fits(bits, 3, 1, p) and comparison_fits(bits, 5, 2, p)
+        assert not comparison_fits(bits, 7, 3, p)  # C(7, 3) = 35 terms would: refused by Engine
 
 
 def test_wide_field_sharing_and_wire_encoding_round_trip():

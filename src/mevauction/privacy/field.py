@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import secrets
 
 import gmpy2
@@ -46,6 +47,23 @@ def modulus_for(bits: int) -> int:
 
 
 MODULUS = modulus_for(DEFAULT_BITS)
+
+
+# A comparison's high mask s is drawn by pseudorandom secret sharing: the sum of C(m, t)
+# independent PRF outputs, each uniform below MASK_TERM_BOUND = 2^k. A sum of independent
+# uniforms moves under a shift of 1 by at most 1/2^k in statistical distance (as one term
+# does), and x + r carries at most 2 into s (x + r < 3·2^l), so an opened
+# c = x + r + 2^l·s hides x up to 2·2^-k = 2^-(k-1) = 2^-29. (Bounding the *sum* by 2^k
+# instead, as MPyC does, leaves each term k − log2 C(m, t) bits: 2^-27 for m = 3.) The
+# price is a larger s, up to C(m, t)·2^k; ``comparison_fits`` checks c still cannot wrap.
+MASK_TERM_BOUND = 1 << SEC_PARAM
+HIDING_LOG2 = 1 - SEC_PARAM  # log2 of one opened comparison's statistical distance
+
+
+def comparison_fits(bits: int, parties: int, threshold: int, p: int) -> bool:
+    """True when the largest opened c = x + r + 2^l·s stays below p (no wrap-around)."""
+    largest_s = math.comb(parties, threshold) * (MASK_TERM_BOUND - 1)
+    return (1 << (bits + 1)) + (1 << bits) + (largest_s << bits) < p
 
 
 def threshold_for(parties: int) -> int:

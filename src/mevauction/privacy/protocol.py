@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,7 +37,7 @@ from mpyc import asyncoro, thresha
 from mpyc.finfields import GF
 
 from mevauction.privacy.authshare import Equivocation, InconsistentOpening, MacCheckFailed, Sh, cat, stack
-from mevauction.privacy.field import DEFAULT_BITS, SEC_PARAM, modulus_for
+from mevauction.privacy.field import DEFAULT_BITS, MASK_TERM_BOUND, comparison_fits, modulus_for
 
 DIGIT_BITS = 4
 BASE = 1 << DIGIT_BITS
@@ -150,6 +149,8 @@ class Engine:
         self.online_refills = 0  # comparison masks made after a deadline
         self._inv = {w: pow(1 << w, -1, self.p) for w in range(DIGIT_BITS, bits + 1, DIGIT_BITS)}
         self._check = self._consistency_matrix()
+        if not comparison_fits(bits, self.m, self.t, self.p):
+            raise ValueError(f"{self.m} parties: comparison masks would wrap around GF(p) at {bits} bits")
         prfs = self.mpc.prfs(self.field.order)
         self.key = int(thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                                      b"mac-key:" + bytes([bits]), 1).value[0])
@@ -158,13 +159,10 @@ class Engine:
 
     # -- pseudorandom secret sharing (local, no communication) --------------------
 
-    def _prss(self, n: int, bound: int | None = None) -> np.ndarray:
-        if bound is None:
-            prfs = self.mpc.prfs(self.field.order)
-        else:
-            # As MPyC does: each of the C(m, t) PRF outputs is below bound / C(m, t).
-            d = math.comb(self.m, self.t)
-            prfs = self.mpc.prfs(1 << max(0, (bound // d).bit_length() - 1))
+    def _prss(self, n: int, term_bound: int | None = None) -> np.ndarray:
+        # term_bound (a power of 2) bounds each of the C(m, t) PRF outputs, not their sum
+        # (field.MASK_TERM_BOUND: why that keeps the full k bits of hiding).
+        prfs = self.mpc.prfs(self.field.order if term_bound is None else term_bound)
         return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                              self.mpc._prss_uci(), n).value
 
@@ -372,15 +370,20 @@ class Engine:
         b01, b23 = pair[0], pair[1]
         lo = stack([1 - b0 - b1 + b01, b0 - b01, b1 - b01, b01], axis=-1)
         hi = stack([1 - b2 - b3 + b23, b2 - b23, b3 - b23, b23], axis=-1)
-        # one_hot[v] for v = lo_index + 4·hi_index
-        one_hot = await self.mul(hi.reshape(n, D, 4, 1).broadcast_to((n, D, 4, 4)),
-                                 lo.reshape(n, D, 1, 4).broadcast_to((n, D, 4, 4)))
-        one_hot = one_hot.reshape(n, D, BASE)
-        suffix = cat([one_hot.flip(-1).cumsum(-1).flip(-1) % self.p, np.zeros((n, D, 1), dtype=object)],
+        # suffix[v] = [digit ≥ v] for v = 4a + b (a = hi index, b = lo index):
+        # [hi > a] + [hi = a]·[lo ≥ b], and [lo ≥ 0] = 1, so 12 products per digit (hi_a·[lo ≥ b]
+        # for b = 1..3) instead of the 16 of the full one-hot outer product hi ⊗ lo.
+        hi_ge = hi.flip(-1).cumsum(-1).flip(-1)  # [hi ≥ a]
+        lo_ge = lo.flip(-1).cumsum(-1).flip(-1)  # [lo ≥ b]
+        prod = await self.mul(hi.reshape(n, D, 4, 1).broadcast_to((n, D, 4, 3)),
+                              lo_ge[:, :, 1:].reshape(n, D, 1, 3).broadcast_to((n, D, 4, 3)))
+        hi_gt = (hi_ge - hi).reshape(n, D, 4, 1).broadcast_to((n, D, 4, 3))
+        by_hi = cat([hi_ge.reshape(n, D, 4, 1), hi_gt + prod], self.key, self.p, axis=-1)
+        suffix = cat([by_hi.reshape(n, D, BASE) % self.p, np.zeros((n, D, 1), dtype=object)],
                      self.key, self.p, axis=-1)
         self.digits.put(suffix)
         self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % self.p)
-        (divl,) = await self.authenticate(self._prss(n, 1 << SEC_PARAM))
+        (divl,) = await self.authenticate(self._prss(n, MASK_TERM_BOUND))
         self.divl.put(divl)
 
     async def _take_digits(self, n: int) -> tuple[Sh, Sh, Sh]:
@@ -396,8 +399,8 @@ class Engine:
         """[⌊x / 2^l⌋] for secret 0 ≤ x < 2^(l+1), l = ``width`` (≤ the engine's, default it);
         for any other x, a value ≠ 0, 1 may result.
 
-        The opened value c = x + r + 2^l·s hides x statistically (s has k = 30 bits);
-        c < 2^(l+k+2) ≤ p, so it does not wrap (``field``).
+        The opened value c = x + r + 2^l·s hides x up to 2^-29 (s: C(m, t) PRSS terms of
+        k = 30 bits each); it does not wrap (``field.comparison_fits``).
         """
         width = self.bits if width is None else width
         n = x.size
