@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 from service_harness import ServerProcess
+from test_service_preconf import settlement
 
 from chain_harness import DEV_KEYS, CuttingProxy, transfer
 from mevauction.chain.node import Anvil
@@ -90,13 +91,6 @@ def slot_doc(url: str, slot: int) -> dict | None:
     doc = r.json() if r.status_code == 200 else None
     d = (doc or {}).get("delivery") or {}
     return doc if d.get("status") == "mined" and d.get("verification") is not None else None
-
-
-def settlement(c: Client, block: int) -> dict | None:
-    try:
-        return c.call("preconf_getSettlement", [block])
-    except Exception:  # not settled yet
-        return None
 
 
 def test_commitments_bind_the_mined_block_and_settle_on_chain(tmp_path):

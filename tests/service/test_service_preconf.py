@@ -30,6 +30,14 @@ POOR = PreconfSigner.from_label("poor bidder")
 DEPOSIT = 10**15
 
 
+def settlement(c, block: int) -> dict | None:
+    """A block's stored preconf settlement, or None while it is not settled yet."""
+    try:
+        return c.call("preconf_getSettlement", [block])
+    except RpcError:
+        return None
+
+
 def preconf_env() -> dict[str, str]:
     return {
         "MEVAUCTION_PRECONF_KEY": PROVIDER_KEY.hex(),

@@ -9,7 +9,7 @@ import time
 
 import pytest
 from service_harness import ServerProcess
-from test_service_preconf import CHAIN_ID, CONTRACT, DEPOSIT, FUNDED, RESERVE_PER_GAS, preconf_env
+from test_service_preconf import CHAIN_ID, CONTRACT, DEPOSIT, FUNDED, RESERVE_PER_GAS, preconf_env, settlement
 
 from mevauction.client import Client
 from mevauction.client.sdk import signed_transfer
@@ -30,13 +30,6 @@ def bid_for(block: int, tx_hash: str, amount: int) -> dict:
     bid = Bid(txn_hash=tx_hash.removeprefix("0x"), bid_amt=amount, block_number=block, decay_start=now - 500,
               decay_end=now + 20_000, slash_amt=amount // 4, bidder_pk_x=public[0], bidder_pk_y=public[1])
     return SignedBid.sign(bid, FUNDED, CHAIN_ID, CONTRACT).to_json()
-
-
-def settled(c: Client, block: int) -> dict | None:
-    try:
-        return c.call("preconf_getSettlement", [block])
-    except Exception:  # not settled yet
-        return None
 
 
 def test_commitments_settle_against_the_delivered_block_and_escrow_does_not_grow(tmp_path):
@@ -63,7 +56,7 @@ def test_commitments_settle_against_the_delivered_block_and_escrow_does_not_grow
             deadline = time.monotonic() + 30
             reports = {}
             while time.monotonic() < deadline and len(reports) < SLOTS:
-                reports = {b: r for b in blocks if (r := settled(c, b)) is not None}
+                reports = {b: r for b in blocks if (r := settlement(c, b)) is not None}
                 time.sleep(0.2)
             assert len(reports) == SLOTS, "every slot's commitments are settled without a chain"
             spent = 0

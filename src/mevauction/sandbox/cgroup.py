@@ -17,6 +17,7 @@ removes the group after the jail is reaped.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -68,16 +69,16 @@ class RunGroup:
             d.mkdir(mode=0o700)
         if where.version == 2:
             (self.dirs[0] / "memory.max").write_text(str(memory_bytes))
-            (self.dirs[0] / "memory.swap.max").exists() and (self.dirs[0] / "memory.swap.max").write_text("0")
+            swap = self.dirs[0] / "memory.swap.max"
+            if swap.exists():
+                swap.write_text("0")  # no swapping past the cap
             (self.dirs[0] / "pids.max").write_text(str(tasks))
         else:
             (self.dirs[0] / "memory.limit_in_bytes").write_text(str(memory_bytes))
             memsw = self.dirs[0] / "memory.memsw.limit_in_bytes"
             if memsw.exists():
-                try:
+                with contextlib.suppress(OSError):  # swap accounting may be compiled out
                     memsw.write_text(str(memory_bytes))  # no swapping past the cap
-                except OSError:
-                    pass
             (self.dirs[1] / "pids.max").write_text(str(tasks))
         self.procs = [str(d / "cgroup.procs") for d in self.dirs]
 

@@ -44,6 +44,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from mevauction.errors import InputError, require
+from mevauction.eth.keccak import keccak
+from mevauction.eth.secp256k1 import private_key
 from mevauction.sandbox.jail import Limits, Program
 from mevauction.service.intake import single_params
 from mevauction.service.schema import algorithms as table
@@ -253,9 +255,6 @@ def seal_key(secret: bytes, auction: str, builder: str) -> bytes:
     """The key that signs ``builder``'s sealed-algorithm header in ``auction``: the same after
     a restart (so a stored header still verifies under the same label), unguessable without
     the service's secret, and different per slot and builder (no two bids share a label)."""
-    from mevauction.eth.keccak import keccak
-    from mevauction.eth.secp256k1 import private_key
-
     body = SEAL_KEY_DOMAIN + b"\0" + auction.encode() + b"\0" + builder.encode()
     return private_key(keccak(secret + body))
 

@@ -128,9 +128,12 @@ def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[st
 def with_commitments(scenario: dict, messages: list[dict], public: Mapping[str, str] | None = None) -> dict:
     """The slot's scenario with its committed bundles as constraints (none: unchanged);
     ``public``: the public transactions the service holds (hash → raw hex)."""
+    # Only a hash-only commitment needs the held transactions: decoding every order's
+    # transactions (sender recovery) at each deadline is not free.
+    hash_only = any(not m["bid"].get("rawTransactions") for m in messages)
     orders, entries = committed_bundles(messages, scenario["world"],
                                         frozenset(o["id"] for o in scenario["orders"]),
-                                        held_transactions(scenario["orders"], public))
+                                        held_transactions(scenario["orders"], public) if hash_only else None)
     if not entries:
         return scenario
     return {**scenario, "orders": [*scenario["orders"], *orders], "commitments": entries}
