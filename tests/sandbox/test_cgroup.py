@@ -52,12 +52,20 @@ def run(monkeypatch, grouped: bool):
 
 
 def test_group_caps_the_whole_tree(monkeypatch):
-    before = {p.name for p in cgroup.layout().memory.glob("mevalgo-*")}
+    made: list[cgroup.RunGroup] = []  # this run's groups only: other workers' jails make and remove theirs
+
+    def recording(*args):
+        group = cgroup.run_group(*args)
+        made.extend([group] if group else [])
+        return group
+
+    monkeypatch.setattr("mevauction.sandbox.jail.run_group", recording)
     capped = run(monkeypatch, grouped=True)
     seen = capped.submission.bid if capped.submission else f"no submission: {capped.reason}"
     print("with the cgroup, children that finished:", seen)
+    assert made, "the jail made no cgroup"
     assert capped.submission is None or capped.submission.bid < 4
-    assert {p.name for p in cgroup.layout().memory.glob("mevalgo-*")} == before  # removed
+    assert not [d for g in made for d in g.dirs if d.exists()]  # removed
     free = run(monkeypatch, grouped=False)
     print("rlimits only, children that finished:", free.submission and free.submission.bid, free.reason)
     assert free.submission is not None and free.submission.bid == 4  # the control arm: rlimits alone allow it

@@ -73,3 +73,21 @@ def test_fuel_is_deterministic_cpu(modules):
     sub = BuilderSubmission("loop", None, None, None, Program("wasm", modules["infinite_loop"]))
     report = run_auction(AuctionInput(world, [sub], 0, algorithm_limits=Limits(budget_ms=5000, wasm_fuel=1_000_000)))
     assert report.builders[0].reason.startswith("fuel limit (1000000 units)")
+
+
+def test_concurrent_traps_keep_their_own_reasons(modules):
+    """wasmtime-py keeps a host function's Python exception in one process-wide slot and
+    re-raises it at the next trap or failed instantiation in *any* thread; a module refused
+    by a host function must never lend its reason to a module running beside it."""
+    world = load_scenario(ROOT / "examples" / "table1.json").world
+    kinds = ("env_import", "unknown_index", "bad_pointer", "duplicate_ids")
+    subs = [BuilderSubmission(f"{kind}-{k}", None, None, None, Program("wasm", modules[kind], kind))
+            for k in range(6) for kind in kinds]
+    expected = {"env_import": "imports something other than the mev functions",
+                "unknown_index": "order index 1000000 out of range",
+                "bad_pointer": "outside the module's memory",
+                "duplicate_ids": "repeats order 'o1'"}
+    for _ in range(4):
+        report = run_auction(AuctionInput(world, subs, 0, algorithm_limits=Limits(budget_ms=BUDGET_MS)))
+        wrong = {c.id: c.reason for c in report.builders if expected[c.id.rsplit("-", 1)[0]] not in (c.reason or "")}
+        assert not wrong

@@ -41,7 +41,8 @@ except ImportError:  # optional extra: "wasm"
     wasmtime = None  # type: ignore[assignment]
 
 
-U64_MAX = (1 << 63) - 1
+U64_MAX = (1 << 63) - 1  # "saturated": the largest i64
+I32_MAX = (1 << 31) - 1
 
 
 def wasm_problem() -> str | None:
@@ -89,6 +90,7 @@ class WasmRun:
         self.last = 0
         self.submission: Submission | None = None
         self.reason: str | None = None
+        self.refusal: str | None = None  # why a host function refused the module
         self.ended: float | None = None
         self.store = wasmtime.Store(eng)
         self.store.set_limits(memory_size=limits.wasm_memory_bytes, instances=1, tables=1, memories=1)
@@ -103,7 +105,9 @@ class WasmRun:
         i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
 
         def define(name: str, params: list[Any], results: list[Any], fn: Callable[..., Any]) -> None:
-            linker.define_func("mev", name, wasmtime.FuncType(params, results), fn, access_caller=True)
+            bound = None if not results else U64_MAX if results == [i64] else I32_MAX
+            linker.define_func("mev", name, wasmtime.FuncType(params, results), self._guarded(fn, bound),
+                               access_caller=True)
 
         define("n_orders", [], [i32], lambda c: len(self.ids))
         define("conflicts", _i32(2), [i32], lambda c, i, j: int(self.conflict[self._index(i)].conflicts_with(
@@ -111,10 +115,31 @@ class WasmRun:
         define("push", _i32(1), [i32], self._push)
         define("pop", [], [i32], self._pop)
         define("simulate", _i32(2), [i32], self._simulate)
-        define("last_u64", [], [i64], lambda c: min(self.last, U64_MAX))
+        define("last_u64", [], [i64], lambda c: self.last)
         define("last_bid", _i32(1), [], lambda c, p: self._memory(c).write(c, self.last.to_bytes(32, "little"), p))
         define("submit", _i32(3), [], self._submit)
         return linker
+
+    def _guarded(self, fn: Callable[..., Any], bound: int | None) -> Callable[..., Any]:
+        """A host function that never raises into wasmtime.
+
+        wasmtime-py parks a host function's exception in one process-wide slot and
+        re-raises it at the next trap or failed instantiation in *any* thread, so with
+        modules running side by side one module's refusal would become another's
+        reason. A refusal is kept on this run instead, and the module is stopped by
+        taking its fuel: its next instruction traps inside wasm, which touches no
+        shared state.
+        """
+        def host(caller: Any, *args: int) -> Any:
+            if self.refusal is None:
+                try:
+                    result = fn(caller, *args)
+                    return None if bound is None else max(-1, min(result, bound))
+                except Exception as exc:  # a bad argument from the module: the module's fault
+                    self.refusal = f"trap: {type(exc).__name__}: {str(exc)[:200]}"
+            wasmtime.Store.set_fuel(caller, 0)  # the caller is the store's context inside a call
+            return None if bound is None else 0
+        return host
 
     def _index(self, i: int) -> int:
         if not 0 <= i < len(self.ids):
@@ -179,12 +204,11 @@ class WasmRun:
                 self.reason = "module exports no build function"
                 return
             build(self.store)
-        except wasmtime.WasmtimeError as exc:
-            self.reason = _reason(str(exc), self.limits)
-        except wasmtime.Trap as exc:
-            self.reason = _reason(str(exc), self.limits)
-        except Exception as exc:  # a host function refused a bad argument: the module's fault
-            self.reason = f"trap: {type(exc).__name__}: {str(exc)[:200]}"
+            self.reason = self.refusal  # refused in its last host call, before it could trap
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
+            self.reason = self.refusal or _reason(str(exc), self.limits)
+        except Exception as exc:  # not ours: another library's exception left in wasmtime's slot
+            self.reason = self.refusal or f"trap: {type(exc).__name__}: {str(exc)[:200]}"
         if self.submission is None and self.reason is None:
             self.reason = "build returned without submitting"
 
