@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -65,3 +66,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=10)
+
+
+def world_server(where: Path, generated: dict, slot_seconds: float = 4.0) -> ServerProcess:
+    """A started service whose slots run in the generated scenario's world."""
+    (where / "world.json").write_text(json.dumps({"world": generated["world"]}))
+    return ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=slot_seconds,
+                         world=str(where / "world.json")).start()

@@ -20,6 +20,7 @@ from service_harness import ServerProcess
 from chain_harness import DEV_KEYS, CuttingProxy, transfer
 from mevauction.chain import tools
 from mevauction.chain.node import Anvil
+from mevauction.cli.demo_chain import wait_delivered
 from mevauction.client import Client, Signer
 from mevauction.eth import secp256k1
 from mevauction.eth.keccak import keccak
@@ -32,17 +33,9 @@ SLOT = 1.5
 
 
 def wait_delivery(url: str, slot: int, timeout: float = 60.0, status: tuple[str, ...] = ("mined",)) -> dict:
-    give_up = time.monotonic() + timeout
-    doc: dict = {}
-    while time.monotonic() < give_up:
-        r = httpx.get(f"{url}/v1/slots/{slot}", timeout=5)
-        if r.status_code == 200:
-            doc = r.json()
-            d = doc.get("delivery") or {}
-            if d.get("status") in status and (d.get("verification") or d.get("status") != "mined"):
-                return doc
-        time.sleep(0.1)
-    raise AssertionError(f"slot {slot} not delivered: {doc}")
+    doc = wait_delivered(url, slot, timeout, status)
+    assert (doc.get("delivery") or {}).get("status") in status, f"slot {slot} not delivered: {doc}"
+    return doc
 
 
 def nonce_of(node: Anvil, key: bytes) -> int:

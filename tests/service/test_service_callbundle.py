@@ -5,11 +5,10 @@ simulation of the same transactions; unsigned calls, bad params and invalid
 transactions get JSON-RPC error objects naming what is wrong.
 """
 
-import json
 
 import httpx
 import pytest
-from service_harness import ServerProcess
+from service_harness import world_server
 
 from mevauction.client import Client, Signer
 from mevauction.client.sdk import RpcError as ClientRpcError
@@ -29,9 +28,7 @@ def generated():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, generated):
-    where = tmp_path_factory.mktemp("callbundle")
-    (where / "world.json").write_text(json.dumps({"world": generated["world"]}))
-    proc = ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=4.0, world=str(where / "world.json")).start()
+    proc = world_server(tmp_path_factory.mktemp("callbundle"), generated)
     yield proc
     proc.stop()
 

@@ -3,10 +3,9 @@ eth_sendBundle against a world from ``mevauction.intake.workloads.evm``, execute
 evm world at the deadline; the stored report equals running the auction on the same
 orders directly."""
 
-import json
 
 import pytest
-from service_harness import ServerProcess
+from service_harness import world_server
 
 from mevauction.client import Client, Signer
 from mevauction.eth.transactions import decode as decode_signed_tx
@@ -31,9 +30,7 @@ def generated():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, generated):
-    where = tmp_path_factory.mktemp("evm")
-    (where / "world.json").write_text(json.dumps({"world": generated["world"]}))
-    proc = ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=4.0, world=str(where / "world.json")).start()
+    proc = world_server(tmp_path_factory.mktemp("evm"), generated)
     yield proc
     proc.stop()
 

@@ -124,8 +124,9 @@ async def _play(url: str, rpc: RpcClient, slots: int, orders: int, seed: int, sl
     return played
 
 
-def wait_delivered(url: str, slot: int, timeout: float) -> dict:
-    """The slot's document once its delivery is final (mined and verified, or failed)."""
+def wait_delivered(url: str, slot: int, timeout: float, status: tuple[str, ...] | None = None) -> dict:
+    """The slot's document once its delivery is final (mined and verified, or failed), or
+    once it reaches one of ``status``; the last document seen if the timeout comes first."""
     give_up = time.monotonic() + timeout
     doc: dict = {}
     while time.monotonic() < give_up:
@@ -133,7 +134,8 @@ def wait_delivered(url: str, slot: int, timeout: float) -> dict:
         if r.status_code == 200:
             doc = r.json()
             d = doc.get("delivery") or {}
-            if d.get("status") not in (None, "planned") and (d.get("verification") or d.get("status") != "mined"):
+            reached = d.get("status") in status if status else d.get("status") not in (None, "planned")
+            if reached and (d.get("verification") or d.get("status") != "mined"):
                 return doc
         time.sleep(0.1)
     return doc
