@@ -1,15 +1,16 @@
 """Submitted builder algorithms: sandbox start + teardown, and 8 algorithms on a 400-order slot.
 
-    PYTHONPATH=src python benchmarks/algorithms.py [--repeats 30] [--orders 400] [--budget-ms 1000]
+    PYTHONPATH=src python benchmarks/algorithms.py [--repeats 30] [--orders 400] [--budget-ms 1000] [--world evm]
 
 1. Start + teardown: one algorithm that submits an empty block at once, run through
    ``run_algorithms`` (jail, slot message, submit, reap, clean up), median of N; beside
    it, the same interpreter started bare (no jail) in the same run, as the baseline.
    The same for a wasm module that submits at once (engine, compile, instantiate, run).
 2. Eight algorithms (2 template, 3 greedy-with-lookahead, 3 local search) on one
-   generated amm slot, all at once within the budget: how many submitted in time, the
-   wall time of the whole step, and the auction's deadline-to-result with and without
-   them (run_auction, same slot), i.e. how much the algorithms add.
+   generated slot (amm, or ``--world evm``: real contracts, where valuing a block costs
+   more), all at once within the budget: how many submitted in time, the wall time of
+   the whole step, and the auction's deadline-to-result with and without them
+   (run_auction, same slot), i.e. how much the algorithms add.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def start_teardown(repeats: int) -> tuple[float, float, float, float]:
     return ms[0], ms[1], ms[2], ms[3]
 
 
-def eight(orders: int, budget_ms: int) -> None:
-    doc = workloads.generate("amm", orders, 7, builders=[])
+def eight(world_kind: str, orders: int, budget_ms: int) -> None:
+    doc = workloads.generate(world_kind, orders, 7, builders=[])
     world = parse_scenario(doc).world
     code = {"template": guest_file("template.py"),
             "greedy_lookahead": (ROOT / "examples/algorithms/greedy_lookahead.py").read_bytes(),
@@ -84,7 +85,8 @@ def eight(orders: int, budget_ms: int) -> None:
     runs = run_programs(world, subs, rest, limits)
     step = time.perf_counter() - t
     in_time = [c for c in report.builders if c.valid]
-    print(f"8 algorithms, {orders}-order amm slot ({len(report.default.block.orders)} in o*), budget {budget_ms} ms, "
+    print(f"8 algorithms, {orders}-order {world_kind} slot ({len(report.default.block.orders)} in o*), "
+          f"budget {budget_ms} ms, "
           f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
     for c in report.builders:
         run = c.run
@@ -104,13 +106,18 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--orders", type=int, default=400)
     ap.add_argument("--budget-ms", type=int, default=1000)
+    ap.add_argument("--world", choices=("amm", "evm"), default="amm")
+    ap.add_argument("--skip-start", action="store_true", help="only the eight-algorithm slot")
     args = ap.parse_args()
+    if args.skip_start:
+        eight(args.world, args.orders, args.budget_ms)
+        return
     jailed, bare, wasm, first = start_teardown(args.repeats)
     print(f"sandbox start + teardown (Python, median of {args.repeats}): {jailed:.1f} ms jailed run "
           f"(target ≤ 50 ms); bare interpreter start {bare:.1f} ms; ratio {jailed / bare:.2f}×")
     print(f"sandbox start + teardown (wasm, median of {args.repeats}): {wasm:.1f} ms (target ≤ 10 ms) for a module "
           f"run before (compiled code cached); {first:.1f} ms for a module never seen (Cranelift compile)")
-    eight(args.orders, args.budget_ms)
+    eight(args.world, args.orders, args.budget_ms)
 
 
 if __name__ == "__main__":

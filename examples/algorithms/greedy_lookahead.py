@@ -17,18 +17,15 @@ K = 4  # candidates per step, and follow-ups per candidate
 def build(slot, sim):
     ids = [o.id for o in slot.orders]
     by_id = slot.by_id()
-    gain = {}
-    for oid in ids:
-        gain[oid] = sim.push(oid).bid
-        sim.pop()
+    gain = {o.id: o.alone.bid if o.alone.success else 0 for o in slot.orders}  # alone at the top
     block, value, used_txs = [], 0, set()
     reserve = 0.25 if slot.sealed is not None else 0.1  # seconds kept for sealing and submitting
     left = [i for i in ids if gain[i] > 0]
-    while left and slot.time_left() > reserve:
+    while left and not slot.nearly_out(sim, reserve):
         left.sort(key=lambda i: -gain[i])
         best, best_two, best_first = None, 0, 0
         for oid in left[:K]:
-            if slot.time_left() < reserve:
+            if slot.nearly_out(sim, reserve):
                 break
             first = sim.push(oid)
             if not first.success:

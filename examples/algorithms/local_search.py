@@ -19,15 +19,12 @@ def value_of(sim, seq):
 def build(slot, sim):
     rng = random.Random(0)
     by_id = slot.by_id()
-    alone = {}
-    for o in slot.orders:
-        alone[o.id] = sim.push(o.id).bid
-        sim.pop()
+    alone = {o.id: o.alone.bid if o.alone.success else 0 for o in slot.orders}  # alone at the top
     order = sorted(alone, key=lambda i: -alone[i])
-    block, best = value_of(sim, order)
     pool = [i for i in order if alone[i] > 0]
+    block, best = value_of(sim, pool)
     stale = 0
-    while slot.time_left() > 0.15 and stale < 200:
+    while not slot.nearly_out(sim, 0.15) and stale < 200:
         cand = list(block)
         move = rng.randrange(4)
         if move == 0 and len(cand) >= 2:  # swap two orders that conflict

@@ -17,7 +17,7 @@ from mevauction.building.conflicts import conflict_groups
 from mevauction.errors import InputError
 from mevauction.intake import workloads
 from mevauction.intake.scenario import parse_scenario
-from mevauction.sandbox.protocol import ProtocolViolation, Session, WorldHost, slot_message
+from mevauction.sandbox.protocol import ProtocolViolation, Session, WorldHost, slot_message, slot_orders
 from mevauction.worlds.base import World
 
 
@@ -126,11 +126,20 @@ def test_requests_it_cannot_serve_are_answered_not_fatal(amm):
 @pytest.mark.slow  # the evm workload starts anvil
 def test_the_slot_message_holds_m_minus_s_and_nothing_about_the_slot_or_other_builders(evm):
     world, ids = evm
-    msg = json.loads(slot_message(world, ids, 750, 123.5))
+    msg = json.loads(slot_message(world, slot_orders(WorldHost(world, ids)), 750, 123.5))
     assert msg["protocol"] == "mevauction.algorithm/1"
     assert [o["id"] for o in msg["slot"]["orders"]] == ids
     assert set(msg["slot"]) == {"orders", "block_gas_limit", "gas_metering", "budget_ms", "deadline"}
-    assert all(set(o) == {"id", "txs", "gas", "reads", "writes"} for o in msg["slot"]["orders"])
+    assert all(set(o) == {"id", "txs", "gas", "reads", "writes", "alone"} for o in msg["slot"]["orders"])
+    # "alone" is exactly what a first push on a fresh cursor gives (the evm world answers
+    # from its top-of-block traces, the generic path pushes): no hint beyond what one can ask.
+    cur = world.cursor()
+    for o in msg["slot"]["orders"]:
+        out = cur.push(o["id"])
+        cur.pop()
+        assert o["alone"] == {"success": out.success, "bid": str(out.bid), "gas_used": out.gas_used,
+                              "error": out.error}, o["id"]
+    assert World.top_outcomes(world, ids) == world.top_outcomes(ids)
     text = json.dumps(msg).lower()
     assert world.block.coinbase.lower() not in text  # the one-time fee recipient stays the host's
 

@@ -10,7 +10,6 @@ import pytest
 
 from mevauction.intake import workloads
 from mevauction.intake.scenario import parse_scenario
-from mevauction.sandbox import jail as jail_module
 from mevauction.sandbox.jail import Limits, Program, jail_problem
 from mevauction.sandbox.runner import run_algorithms, wait_teardown
 
@@ -42,11 +41,9 @@ def _jails_of_this_process() -> list[int]:
     return found
 
 
-def test_late_and_done_jails_are_reaped_and_removed_after_the_result():
+def test_late_and_done_jails_are_reaped_and_removed_after_the_result(jail_dirs):
     world = parse_scenario(workloads.generate("amm", 20, 0)).world
     ids = list(world.orders)
-    root = Path(jail_module._work_root() or "/tmp")
-    before = set(root.glob("mevalgo-*"))
     runs = run_algorithms(world, [("spin", Program("python", SPIN)), ("done", Program("python", SUBMIT))],
                           ids, Limits(budget_ms=600), evaluate=world.evaluate)
     assert runs["spin"].reason is not None and runs["spin"].reason.startswith("timeout")
@@ -55,4 +52,4 @@ def test_late_and_done_jails_are_reaped_and_removed_after_the_result():
     assert runs["done"].evaluated == world.evaluate(runs["done"].submission.sequence)
     assert wait_teardown(timeout=10.0)
     assert _jails_of_this_process() == [], "a jail outlived its teardown"
-    assert set(root.glob("mevalgo-*")) <= before, "a jail's directory was left behind"
+    assert len(jail_dirs) == 2 and not [d for d in jail_dirs if d.exists()], "a jail's directory was left behind"

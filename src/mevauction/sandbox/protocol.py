@@ -3,10 +3,13 @@
 Every message is one JSON object on one line. The host writes the slot first::
 
     {"protocol": "mevauction.algorithm/1", "slot": {"orders": [{"id", "txs", "gas",
-     "reads", "writes"}], "block_gas_limit", "gas_metering", "budget_ms", "deadline"}}
+     "reads", "writes", "alone"}], "block_gas_limit", "gas_metering", "budget_ms", "deadline"}}
 
 (``deadline``: the host's CLOCK_MONOTONIC, in seconds, at which the run is killed;
-the jail shares that clock.)
+the jail shares that clock. ``alone``: ``{"success", "bid", "gas_used", "error"}``, the
+order pushed alone on the parent state — what every algorithm's first pass would ask
+for, computed once for the slot, so eight algorithms do not spend their budget asking
+the same 2 × |M \\ S| questions of one world, one at a time.)
 
 then answers each request with one line:
 
@@ -86,15 +89,24 @@ def sealed_output(value: Any, members: int) -> dict[str, Any]:
             "ciphertexts": list(value["ciphertexts"])}
 
 
-def slot_message(world: World, order_ids: Sequence[str], budget_ms: int, deadline: float,
-                 sealed: dict[str, Any] | None = None) -> bytes:
-    """The first line an algorithm reads: the orders of M \\ S, nothing about who else runs."""
+def slot_orders(host: WorldHost) -> list[dict[str, Any]]:
+    """The orders of M \\ S as the slot message lists them (the same for every algorithm)."""
     orders = []
-    for oid in order_ids:
+    world = host.world
+    for oid in host.order:
         order = world.orders[oid]
         acc = world.access(oid)
+        top = host.alone[oid]
         orders.append({"id": oid, "txs": list(order.txs), "gas": order.gas,
-                       "reads": sorted(acc.reads), "writes": sorted(acc.writes)})
+                       "reads": sorted(acc.reads), "writes": sorted(acc.writes),
+                       "alone": {"success": top.success, "bid": str(top.bid), "gas_used": top.gas_used,
+                                 "error": top.error}})
+    return orders
+
+
+def slot_message(world: World, orders: list[dict[str, Any]], budget_ms: int, deadline: float,
+                 sealed: dict[str, Any] | None = None) -> bytes:
+    """The first line an algorithm reads: the orders of M \\ S, nothing about who else runs."""
     slot: dict[str, Any] = {"orders": orders, "block_gas_limit": world.block_gas_limit,
             "gas_metering": world.gas_metering, "budget_ms": budget_ms, "deadline": round(deadline, 6)}
     if sealed is not None:
@@ -114,6 +126,8 @@ class WorldHost:
         self.allowed = frozenset(order_ids)
         self.order = list(order_ids)  # the slot message's order: wasm modules name orders by index
         self.lock = threading.Lock()
+        # Each order alone at the top of the block, once for all the slot's algorithms.
+        self.alone = world.top_outcomes(self.order)
         # Which session's cursor is the live one, for worlds with one live cursor.
         self.live_owner: object = None
 

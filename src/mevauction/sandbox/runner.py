@@ -26,6 +26,7 @@ from mevauction.sandbox.protocol import (
     Submission,
     WorldHost,
     slot_message,
+    slot_orders,
 )
 from mevauction.sandbox.wasm import WasmRun, engine, start_ticker, wasm_problem
 from mevauction.worlds.base import World
@@ -289,7 +290,8 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
     # grows by no more than the budget. The jails are told this deadline, not the budget's.
     run_s = limits.budget_ms * (1 - HOST_MARGIN) / 1000
     deadline = start + run_s
-    slot = slot_message(world, order_ids, limits.budget_ms, deadline)
+    orders = slot_orders(host)
+    slot = slot_message(world, orders, limits.budget_ms, deadline)
     wasm_engine = engine() if any(p.runtime == "wasm" for _, p in programs) and wasm_problem() is None else None
     ticker = start_ticker(wasm_engine, run_s) if wasm_engine is not None else None
     runs = []
@@ -299,7 +301,7 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
             runs[-1].result.reason = f"sandbox unavailable: {problem}"
         else:
             own = sealing.get(rid)
-            message = slot if own is None else slot_message(world, order_ids, limits.budget_ms, deadline, own.context)
+            message = slot if own is None else slot_message(world, orders, limits.budget_ms, deadline, own.context)
             runs.append(_Run(rid, prog, host, limits, message, wasm_engine, own, evaluate))
     live = [r for r in runs if r.result.reason is None]
     for r in live:

@@ -8,6 +8,8 @@ message's list (M \\ S); amounts are 32-byte little-endian integers in its memor
 =========================  ====================================================
 ``n_orders() -> i32``      orders of M \\ S
 ``conflicts(i, j) -> i32`` 1 when orders i and j conflict (keys or a transaction)
+``alone(i) -> i32``        order i pushed alone on the parent state (computed once
+                           by the host): 1 succeeded, 0 failed; its bid to last_*
 ``push(i) -> i32``         1 succeeded, 0 failed (a frame either way), -1 refused
 ``pop() -> i32``           the new depth, or -1 on an empty block
 ``simulate(p, n) -> i32``  run the n order indices at p from the parent state;
@@ -112,6 +114,7 @@ class WasmRun:
         define("n_orders", [], [i32], lambda c: len(self.ids))
         define("conflicts", _i32(2), [i32], lambda c, i, j: int(self.conflict[self._index(i)].conflicts_with(
             self.conflict[self._index(j)])))
+        define("alone", _i32(1), [i32], self._alone)
         define("push", _i32(1), [i32], self._push)
         define("pop", [], [i32], self._pop)
         define("simulate", _i32(2), [i32], self._simulate)
@@ -160,6 +163,11 @@ class WasmRun:
         if len(raw) != 4 * n:
             raise ValueError("sequence outside the module's memory")
         return [self.ids[self._index(int.from_bytes(raw[k:k + 4], "little", signed=True))] for k in range(0, 4 * n, 4)]
+
+    def _alone(self, caller: Any, i: int) -> int:
+        out = self.session.host.alone[self.ids[self._index(i)]]
+        self.last = out.bid
+        return int(out.success)
 
     def _push(self, caller: Any, i: int) -> int:
         if not 0 <= i < len(self.ids):

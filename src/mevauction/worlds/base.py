@@ -235,6 +235,20 @@ class World(ABC):
         """
         return "bundle"
 
+    def top_outcomes(self, order_ids: Sequence[str]) -> dict[str, Outcome]:
+        """Each order alone at the top of the block, on one fresh cursor.
+
+        What an algorithm's first pass (push, pop, for every order) would find; the
+        sandbox hands it to every submitted algorithm with the slot, computed once. A
+        world that already has these outcomes (evm: its top-of-block traces) returns
+        them; a view computes them through its own cursor (its prefix, its cap)."""
+        cur = self.cursor()
+        outcomes = {}
+        for oid in order_ids:
+            outcomes[oid] = cur.push(oid)
+            cur.pop()
+        return outcomes
+
     def evaluate(self, sequence: Sequence[str]) -> Block:
         """Execute ``sequence`` on a fresh cursor; failed orders are left out (rule 6).
 

@@ -30,22 +30,6 @@ from typing import NamedTuple
 PROTOCOL = "mevauction.algorithm/1"
 
 
-class Order(NamedTuple):
-    """One order of M \\ S: ids of its transactions, declared gas, read/write keys."""
-
-    id: str
-    txs: tuple
-    gas: int
-    reads: frozenset
-    writes: frozenset
-
-    def conflicts_with(self, other: Order) -> bool:
-        # Transactions count as written keys: two bundles sharing one never fit together.
-        if set(self.txs) & set(other.txs):
-            return True
-        return bool(self.writes & other.writes or self.writes & other.reads or self.reads & other.writes)
-
-
 class Outcome(NamedTuple):
     """What one push (or one order of a simulated sequence) gave: payment in wei."""
 
@@ -54,6 +38,25 @@ class Outcome(NamedTuple):
     bid: int
     gas_used: int
     error: object
+
+
+class Order(NamedTuple):
+    """One order of M \\ S: ids of its transactions, declared gas, read/write keys, and
+    ``alone``: what it gives pushed alone on the parent state (computed once by the host
+    for every algorithm; the same as ``sim.push(id)`` then ``sim.pop()``, without the cost)."""
+
+    id: str
+    txs: tuple
+    gas: int
+    reads: frozenset
+    writes: frozenset
+    alone: Outcome
+
+    def conflicts_with(self, other: Order) -> bool:
+        # Transactions count as written keys: two bundles sharing one never fit together.
+        if set(self.txs) & set(other.txs):
+            return True
+        return bool(self.writes & other.writes or self.writes & other.reads or self.reads & other.writes)
 
 
 class Slot(NamedTuple):
@@ -74,6 +77,13 @@ class Slot(NamedTuple):
         # it counts the jail's start too, which the algorithm cannot see from inside.
         return self.deadline - time.monotonic()
 
+    def nearly_out(self, sim: Sim, reserve: float) -> bool:
+        """Whether to stop searching now: less than ``reserve`` seconds (kept for sealing
+        and submitting) plus two of the slowest request so far. Requests slow down when
+        the world is expensive (real contracts) or other algorithms share it; a fixed
+        reserve then lets the last request run past the deadline."""
+        return self.time_left() < reserve + 2 * sim.slowest
+
 
 class HostError(RuntimeError):
     """The host refused a request (unknown order, malformed request, ...)."""
@@ -86,11 +96,14 @@ class Sim:
         self._r, self._w = reader, writer
         self.depth = 0
         self.requests = 0
+        self.slowest = 0.0  # seconds: the longest round trip of a request so far
 
     def _call(self, msg: dict) -> dict:
+        sent = time.monotonic()
         self._w.write(json.dumps(msg, separators=(",", ":")) + "\n")
         self._w.flush()
         line = self._r.readline()
+        self.slowest = max(self.slowest, time.monotonic() - sent)
         if not line:
             raise SystemExit(0)  # the host is gone (budget over): nothing left to do
         reply = json.loads(line)
@@ -103,7 +116,7 @@ class Sim:
         """Execute the order on top of the block so far; one frame even if it fails."""
         r = self._call({"op": "push", "id": order_id})
         self.depth = r["depth"]
-        return Outcome(order_id, r["success"], int(r["bid"]), r["gas_used"], r.get("error"))
+        return _outcome(order_id, r)
 
     def pop(self) -> None:
         self.depth = self._call({"op": "pop"})["depth"]
@@ -114,9 +127,12 @@ class Sim:
         Returns (outcomes, value): failed orders are left out of the block and pay 0.
         """
         r = self._call({"op": "simulate", "sequence": list(sequence)})
-        outs = [Outcome(x["id"], x["success"], int(x["bid"]), x["gas_used"], x.get("error"))
-                for x in r["results"]]
+        outs = [_outcome(x["id"], x) for x in r["results"]]
         return outs, int(r["value"])
+
+
+def _outcome(oid: str, x: dict) -> Outcome:
+    return Outcome(oid, x["success"], int(x["bid"]), x["gas_used"], x.get("error"))
 
 
 def _read_slot(reader) -> Slot:
@@ -124,8 +140,8 @@ def _read_slot(reader) -> Slot:
     if first.get("protocol") != PROTOCOL:
         raise SystemExit(f"unexpected protocol {first.get('protocol')!r}")
     s = first["slot"]
-    orders = tuple(Order(o["id"], tuple(o["txs"]), o["gas"], frozenset(o["reads"]), frozenset(o["writes"]))
-                   for o in s["orders"])
+    orders = tuple(Order(o["id"], tuple(o["txs"]), o["gas"], frozenset(o["reads"]), frozenset(o["writes"]),
+                         _outcome(o["id"], o["alone"])) for o in s["orders"])
     return Slot(orders, s["block_gas_limit"], s["gas_metering"], s["budget_ms"], float(s["deadline"]),
                 s.get("sealed"))
 

@@ -14,16 +14,14 @@ import mevalgo
 
 
 def build(slot, sim):
-    # Each order alone on the parent state: what it pays at the top of the block.
-    alone = {}
-    for order in slot.orders:
-        alone[order.id] = sim.push(order.id).bid
-        sim.pop()
+    # Each order alone on the parent state: what it pays at the top of the block. The
+    # host computed it once for every algorithm (order.alone), so no budget goes on it.
+    alone = {order.id: order.alone.bid for order in slot.orders if order.alone.success}
     # Greedy: best payer first; keep an order only if it still succeeds and pays.
     block, value = [], 0
     reserve = 0.2 if slot.sealed is not None else 0.05  # seconds kept for sealing and submitting
     for oid in sorted(alone, key=lambda i: -alone[i]):
-        if slot.time_left() < reserve:
+        if slot.nearly_out(sim, reserve):  # the reserve, plus two of the slowest request so far
             break
         out = sim.push(oid)
         if out.success and out.bid > 0:

@@ -110,6 +110,12 @@ class EvmWorld(World):
     def access(self, order_id: str) -> Access:
         return self._access[order_id]
 
+    def top_outcomes(self, order_ids: Sequence[str]) -> dict[str, Outcome]:
+        # The traces made at construction ran each order exactly as a first push does
+        # (the parent state, the whole block gas limit).
+        return {oid: Outcome(r.coinbase_delta, r.success, r.gas_used, r.error)
+                for oid in order_ids for r in (self.top[oid],)}
+
     def commutative(self, order_ids: Sequence[str]) -> bool:
         """Verified from the decoded transactions and the top-of-block traces, never
         from ``kind``/``target`` labels: each order is one plain ``transfer(address,
