@@ -184,44 +184,37 @@ def quick_server(tmp_path):
     proc.stop()
 
 
-def test_headers_not_complete_in_time_are_cut_off(quick_server):
+def trickle_is_cut_off(port: int, opening: bytes, byte: bytes, count: int, wait: float) -> bool:
+    """Send ``opening``, then one ``byte`` every 0.25 s: is the connection closed within ``wait`` s?"""
     async def attack() -> bool:
-        reader, writer = await asyncio.open_connection("127.0.0.1", quick_server.port)
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(opening)
 
         async def trickle() -> None:
             with _quiet():
-                for _ in range(40):
+                for _ in range(count):
                     await asyncio.sleep(0.25)
-                    writer.write(b"X")
+                    writer.write(byte)
         feeder = asyncio.create_task(trickle())
-        closed = await is_closed(reader, 2 + 3)
+        closed = await is_closed(reader, wait)
         feeder.cancel()
         writer.close()
         return closed
 
-    assert asyncio.run(attack()), "a header trickle kept its connection past the header timeout"
+    return asyncio.run(attack())
+
+
+def test_headers_not_complete_in_time_are_cut_off(quick_server):
+    assert trickle_is_cut_off(quick_server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"X", 40, 2 + 3), \
+        "a header trickle kept its connection past the header timeout"
 
 
 @pytest.mark.parametrize("path", ["/", "/healthz"])
 def test_a_slow_body_is_cut_off(quick_server, path):
-    async def attack() -> bool:
-        reader, writer = await asyncio.open_connection("127.0.0.1", quick_server.port)
-        writer.write(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     f"Content-Length: 100000\r\n\r\n{{".encode())
-
-        async def trickle() -> None:
-            with _quiet():
-                for _ in range(60):
-                    await asyncio.sleep(0.25)
-                    writer.write(b" ")
-        feeder = asyncio.create_task(trickle())
-        closed = await is_closed(reader, 2 + 4)
-        feeder.cancel()
-        writer.close()
-        return closed
-
-    assert asyncio.run(attack()), f"a body trickled to {path} kept its connection past the body timeout"
+    opening = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+               f"Content-Length: 100000\r\n\r\n{{").encode()
+    assert trickle_is_cut_off(quick_server.port, opening, b" ", 60, 2 + 4), \
+        f"a body trickled to {path} kept its connection past the body timeout"
 
 
 class _quiet:
