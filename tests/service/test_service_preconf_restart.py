@@ -15,28 +15,19 @@ import time
 
 import pytest
 from service_harness import ServerProcess
-from test_service_preconf import CHAIN_ID, CONTRACT, DEPOSIT, FUNDED, RESERVE_PER_GAS, preconf_env, settlement
+from test_service_preconf import DEPOSIT, FUNDED, RESERVE_PER_GAS, preconf_env, settlement
+from test_service_preconf_nochain import bid_for
 
 from mevauction.client import Client
 from mevauction.client.sdk import signed_transfer
 from mevauction.eth import transactions
 from mevauction.eth.keccak import keccak as keccak256
 from mevauction.preconf.decay import ONE_HUNDRED_PERCENT, residual
-from mevauction.preconf.messages import Bid, SignedBid
-from mevauction.preconf.nike import keypair
 
 pytestmark = pytest.mark.slow  # starts service processes
 SENDER = keccak256(b"restart kept sender")
 HOLD = ("CREATE TRIGGER hold_settlement BEFORE INSERT ON preconf_outcomes "
         "BEGIN SELECT RAISE(ABORT, 'held by the test'); END")
-
-
-def bid_for(block: int, tx_hash: str, amount: int) -> dict:
-    _, public = keypair()
-    now = int(time.time() * 1000)
-    bid = Bid(txn_hash=tx_hash.removeprefix("0x"), bid_amt=amount, block_number=block, decay_start=now - 500,
-              decay_end=now + 20_000, slash_amt=amount // 4, bidder_pk_x=public[0], bidder_pk_y=public[1])
-    return SignedBid.sign(bid, FUNDED, CHAIN_ID, CONTRACT).to_json()
 
 
 def wait_for(fn, timeout: float = 30.0):
