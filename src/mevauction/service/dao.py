@@ -388,7 +388,7 @@ def insert_preconf_settlement(db: Db, block_number: int, outcomes: Sequence[dict
              "dest": e["to"], "amount": e["amount"], "kind": e["kind"]} for i, e in enumerate(entries)])
 
 
-def owe_preconf_settlement(db: Db, block_number: int, block_txs: Sequence[str] | None, stored_ms: int) -> None:
+def owe_preconf_settlement(db: Db, block_number: int, block_txs: Sequence[dict] | None, stored_ms: int) -> None:
     """Without a chain: the delivered block (None: none was) of a block with stored
     preconfirmation bids, in the transaction of the slot's report. Nothing when it has
     none: only a block with bids owes a settlement."""
@@ -398,8 +398,8 @@ def owe_preconf_settlement(db: Db, block_number: int, block_txs: Sequence[str] |
                                             "block_txs": None if block_txs is None else json.dumps(list(block_txs))})
 
 
-def preconf_settlements_owed(db: Db) -> list[tuple[int, list[str] | None]]:
-    """Delivered blocks whose settlement is still owed, oldest first: (number, tx hashes or None)."""
+def preconf_settlements_owed(db: Db) -> list[tuple[int, list[dict] | None]]:
+    """Delivered blocks whose settlement is still owed, oldest first: (number, txs or None)."""
     rows = db.rows(select(*preconf_delivered.c).order_by(preconf_delivered.c.block_number))
     return [(int(r["block_number"]), None if r["block_txs"] is None else json.loads(r["block_txs"])) for r in rows]
 
