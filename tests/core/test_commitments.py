@@ -162,13 +162,19 @@ def committed_slots(draw, builders=True):
         if txs & taken:
             continue
         taken |= txs
-        commitments.append({"order": oid, "anchor": draw(st.sampled_from(["top", "bottom"]))})
+        c = {"order": oid, "anchor": draw(st.sampled_from(["top", "bottom"]))}
+        if draw(st.booleans()):  # a position constraint, on any basis
+            c.update(position=draw(st.integers(0, 100)),
+                     basis=draw(st.sampled_from(["absolute", "percentile", "gas_percentile"])))
+        commitments.append(c)
     doc["commitments"] = commitments
     return doc
 
 
 def committed_layout_holds(doc, report):
-    top = [c["order"] for c in doc["commitments"] if c["anchor"] == "top"]
+    # commitment-first: those asking for a position open the block, in commitment order
+    top = [c["order"] for c in sorted((c for c in doc["commitments"] if c["anchor"] == "top"),
+                                      key=lambda c: "position" not in c)]
     bottom = [c["order"] for c in doc["commitments"] if c["anchor"] == "bottom"]
     included = {c.order for c in report.commitments if c.included}
     assert [o for o in report.block if o in top] == [o for o in top if o in included]

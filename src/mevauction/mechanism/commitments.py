@@ -10,14 +10,18 @@ bids in the auction — their price was the preconfirmation bid — so the rule 
 2. An order sharing a transaction with a committed bundle can never be in the block
    (the nonce is the commitment's) and is left out before the auction.
 3. Top-anchored committed bundles (the default, and any bundle without a bottom
-   position constraint) open the block in commitment order; bottom-anchored ones close
-   it. Every block on M \\ S — o* and each builder's — is searched and valued on the
-   state after the top bundles (:class:`AfterCommitted`), and the final block is
+   position constraint) open the block — first those asking for a position (absolute,
+   percentile or gas percentile: mev-commit's bases), then those asking for none, each
+   in commitment order (commitment-first layout); bottom-anchored ones close it. Every
+   block on M \\ S — o* and each builder's — is searched and valued on the state after
+   the top bundles (:class:`AfterCommitted`), and the final block is
    ``top ++ B ++ S ++ bottom``.
 4. A builder's explicit block must name every committed bundle, top ones before all its
-   other orders and in commitment order, bottom ones after them: otherwise it is
-   invalid with the reason. Built-in algorithms are given the layout (they plan the
-   rest of the block in the gas left).
+   other orders and in layout order, bottom ones after them: otherwise it is invalid
+   with the reason. Built-in algorithms are given the layout (they plan the rest of the
+   block in the gas left). A builder's block whose final block breaks a position that
+   the final block with o* keeps (a percentile of fewer transactions, of less gas) is
+   invalid too, as is one after which a bottom bundle fails.
 
 Everything here is fixed before any bid is read (which bundles, their order, anchors,
 gas), so the family of blocks the default searches is still bid-independent (Prop. 1
