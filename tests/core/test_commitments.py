@@ -79,9 +79,43 @@ def test_bottom_anchor_closes_the_block_after_the_conflict_free_orders():
 
 def test_position_constraint_that_the_layout_cannot_meet_is_reported():
     extra = [order("c2", ["k7"], 1)]
-    report = parse_scenario(slot([{"order": "c1"}, {"order": "c2", "position": 0}], extra=extra)).run_auction()
+    report = parse_scenario(slot([{"order": "c1", "position": 0}, {"order": "c2", "position": 0}],
+                                 extra=extra)).run_auction()
     assert report.block[:2] == ["c1", "c2"]
-    assert "index 1" in report.commitments[1].reason
+    assert report.commitments[0].reason is None and "index 1" in report.commitments[1].reason
+
+
+def test_a_bundle_asking_for_a_position_opens_the_block_before_one_asking_for_none():
+    extra = [order("c2", ["k7"], 1)]
+    report = parse_scenario(slot([{"order": "c1"}, {"order": "c2", "position": 0}], extra=extra)).run_auction()
+    assert report.block[:2] == ["c2", "c1"]
+    assert [c.reason for c in report.commitments] == [None, None]
+
+
+PERCENTILE_30 = [{"order": "c1", "position": 0}, {"order": "c2", "position": 30, "basis": "percentile"}]
+
+
+def test_a_builder_block_breaking_a_percentile_position_the_default_keeps_is_invalid():
+    # c2 opens the block second (index 1): top 30 % of n needs 1 ≤ n·30 // 100, n ≥ 4.
+    # o* fills the block (c1, c2, b/a, s: n ≥ 4); the thin builder's block is c1, c2, s (n = 3).
+    builders = [{"id": "thin", "block": ["c1", "c2"], "bid": 10_000},
+                {"id": "full", "block": ["c1", "c2", "b", "a"], "bid": 90}]
+    report = parse_scenario(slot(PERCENTILE_30, builders, extra=[order("c2", ["k7"], 1)])).run_auction()
+    by = {c.id: c for c in report.builders}
+    assert not by["thin"].valid and by["thin"].bid == 0
+    assert by["thin"].reason.startswith("breaks the position of committed bundle 'c2'")
+    assert by["full"].valid and report.winner == "full"
+    assert [c.reason for c in report.commitments] == [None, None]
+    check_accounting(report)
+
+
+def test_a_gas_percentile_position_is_judged_on_declared_gas():
+    # c2 second, after c1's 100k: top 50 % of the gas needs ≥ 200k in the block.
+    cs = [{"order": "c1", "position": 0}, {"order": "c2", "position": 50, "basis": "gas_percentile"}]
+    met = parse_scenario(slot(cs, extra=[order("c2", ["k7"], 1, gas=150_000)])).run_auction()
+    assert met.commitments[1].reason is None
+    broken = parse_scenario(slot(cs, extra=[order("c2", ["k7"], 1, gas=10_000)], limit=131_000)).run_auction()
+    assert "gas before it" in broken.commitments[1].reason and "gas_percentile" in broken.commitments[1].reason
 
 
 def test_orders_sharing_a_committed_transaction_are_left_out():
@@ -106,6 +140,7 @@ def test_committed_gas_is_reserved():
     ([{"order": "nope"}], "commitments[0].order"),
     ([{"order": "c1", "anchor": "middle"}], "commitments[0].anchor"),
     ([{"order": "c1", "position": -1}], "commitments[0].position"),
+    ([{"order": "c1", "position": 1, "basis": "median"}], "commitments[0].basis"),
     ([{"order": "c1"}, {"order": "c1"}], "commitments[1].order"),
     ("c1", "commitments"),
 ])
@@ -127,13 +162,19 @@ def committed_slots(draw, builders=True):
         if txs & taken:
             continue
         taken |= txs
-        commitments.append({"order": oid, "anchor": draw(st.sampled_from(["top", "bottom"]))})
+        c = {"order": oid, "anchor": draw(st.sampled_from(["top", "bottom"]))}
+        if draw(st.booleans()):  # a position constraint, on any basis
+            c.update(position=draw(st.integers(0, 100)),
+                     basis=draw(st.sampled_from(["absolute", "percentile", "gas_percentile"])))
+        commitments.append(c)
     doc["commitments"] = commitments
     return doc
 
 
 def committed_layout_holds(doc, report):
-    top = [c["order"] for c in doc["commitments"] if c["anchor"] == "top"]
+    # commitment-first: those asking for a position open the block, in commitment order
+    top = [c["order"] for c in sorted((c for c in doc["commitments"] if c["anchor"] == "top"),
+                                      key=lambda c: "position" not in c)]
     bottom = [c["order"] for c in doc["commitments"] if c["anchor"] == "bottom"]
     included = {c.order for c in report.commitments if c.included}
     assert [o for o in report.block if o in top] == [o for o in top if o in included]

@@ -200,3 +200,31 @@ def test_bid_options_bytes_equal_protobufs_own_marshalling():
     ours = (PositionConstraint(2, 3, -7), Shutterised("ab" * 32, 9, "ff00"))
     assert bidoptions.encode(ours) == m.SerializeToString()
     assert bidoptions.decode(m.SerializeToString()) == ours
+
+
+@settings(max_examples=examples(300), deadline=None)
+@given(st.lists(st.integers(1, 300_000), min_size=1, max_size=9), st.data())
+def test_the_auctions_position_check_agrees_with_the_oracle(gas, data):
+    """The auction plans and reports a position by the rule settlement judges it by: for a
+    block of single-transaction orders delivered with each order's declared gas (as the
+    service delivers without a chain), ``position_problem`` finds a problem exactly when
+    the oracle's check leaves the constraint unmet, on every anchor, basis and value."""
+    from mevauction.intake.scenario import parse_scenario
+    from mevauction.mechanism.commitments import BASES, CommittedBundle, position_problem
+    from mevauction.preconf.settlement import delivery_failure
+
+    hashes = [f"{i + 1:064x}" for i in range(len(gas))]
+    world = parse_scenario({"format": "mevauction.scenario/1", "world": {"kind": "table"}, "orders": [
+        {"id": f"o{i}", "reads": [], "writes": [], "txs": ["0x" + h], "gas": g, "bid": {"default": 0}}
+        for i, (h, g) in enumerate(zip(hashes, gas, strict=True))]}).world
+    order = data.draw(st.permutations(range(len(gas))))
+    committed = data.draw(st.sampled_from(order))
+    anchor = data.draw(st.sampled_from(["top", "bottom"]))
+    basis = data.draw(st.sampled_from(sorted(BASES)))
+    value = data.draw(st.integers(0, 150))
+    problem = position_problem(world, [f"o{i}" for i in order], CommittedBundle(f"o{committed}", anchor, value,
+                                                                                 basis=basis))
+    delivered = DeliveredBlock.from_txs(7, PROVIDER.address, [{"hash": "0x" + hashes[i], "gasUsed": gas[i]}
+                                                              for i in order])
+    options = bidoptions.encode([PositionConstraint(1 if anchor == "top" else 2, BASES[basis], value)])
+    assert (problem is None) == (delivery_failure(hashes[committed], "", delivered, options) is None)

@@ -5,8 +5,10 @@ so a bidder's held escrow does not grow slot after slot. Hash-only commitments a
 matched against the public transactions the service received (``eth_sendRawTransaction``),
 even when the transaction arrives after the commitment."""
 
+import dataclasses
 import time
 
+import httpx
 import pytest
 from service_harness import ServerProcess
 from test_service_preconf import CHAIN_ID, CONTRACT, DEPOSIT, FUNDED, RESERVE_PER_GAS, preconf_env, settlement
@@ -15,6 +17,7 @@ from mevauction.client import Client
 from mevauction.client.sdk import signed_transfer
 from mevauction.eth import transactions
 from mevauction.eth.keccak import keccak as keccak256
+from mevauction.preconf import bidoptions
 from mevauction.preconf.decay import ONE_HUNDRED_PERCENT, residual
 from mevauction.preconf.messages import Bid, SignedBid
 from mevauction.preconf.nike import keypair
@@ -72,5 +75,47 @@ def test_commitments_settle_against_the_delivered_block_and_escrow_does_not_grow
             deposit = c.call("preconf_getDeposit", [FUNDED.address])
             assert deposit["escrowed"] == "0", "escrow is spent or released, never held on"
             assert int(deposit["available"]) == DEPOSIT - spent
+    finally:
+        srv.stop()
+
+
+def test_position_constraints_are_planned_and_judged_by_the_oracle_rule(tmp_path):
+    """Four committed bundles for one block, each with its raw transaction; D (no position)
+    is signed first, then A (absolute: index 0), B (top 50 % of the transactions), C (top
+    10 %). Commitment-first layout: the bundles asking for a position open the block in
+    signing order, D after them — A 0, B 1, C 2, D 3 of n = 4. The block honours A
+    (0 ≤ 0), B (1 ≤ 4·50 // 100) and D, and breaks C (2 > 4·10 // 100): settlement, by
+    the oracle's rule on the delivered block, rewards A, B, D and slashes C, and the slot's
+    report names C's broken position."""
+    srv = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=1.5, env=preconf_env(),
+                        log=tmp_path / "svc.log").start()
+    amount = 21_000 * RESERVE_PER_GAS * 2
+    try:
+        with Client(srv.url) as c:
+            while (slot := c.slot())["slot"] < 1 or slot["deadline_ms"] / 1000 - time.time() < 0.9:
+                time.sleep(0.05)
+            block = slot["slot"]
+            records = {}
+            for name, basis, value in [("D", None, 0), ("A", 2, 0), ("B", 1, 50), ("C", 1, 10)]:
+                raw = signed_transfer(keccak256(b"position sender " + name.encode()), 0, "0x" + "51" * 20, tip=1)
+                doc = bid_for(block, transactions.decode(bytes.fromhex(raw[2:])).hash, amount)
+                if basis is not None:
+                    options = bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=basis, value=value)])
+                    bid = dataclasses.replace(SignedBid.from_json(doc, CHAIN_ID, CONTRACT).bid, bid_options=options)
+                    doc = SignedBid.sign(bid, FUNDED, CHAIN_ID, CONTRACT).to_json()
+                records[name] = c.send_preconf_bid({**doc, "rawTransactions": [raw]})
+                assert records[name]["status"] == "committed", records[name]
+            give_up = time.monotonic() + 30
+            while (report := settlement(c, block)) is None and time.monotonic() < give_up:
+                time.sleep(0.2)
+            assert report is not None and report["balanced"] is True
+            outcome = {o["bidKey"]: o["outcome"] for o in report["commitments"]}
+            got = {name: outcome[r["bidDigest"] + r["bidSignature"]] for name, r in records.items()}
+            assert got == {"A": "reward", "B": "reward", "C": "slash", "D": "reward"}
+            planned = {m["commitment"]: m for m in httpx.get(f"{srv.url}/v1/slots/{block}", timeout=5).json()
+                       ["commitments"]}
+            at = {name: planned[r["messages"][0]["commitmentDigest"]] for name, r in records.items()}
+            assert {name: m["index"] for name, m in at.items()} == {"A": 0, "B": 1, "C": 2, "D": 3}
+            assert [name for name, m in at.items() if m["reason"]] == ["C"]
     finally:
         srv.stop()

@@ -18,7 +18,7 @@ from mevauction.errors import InputError, as_wei, require
 from mevauction.mechanism.auction import BuilderAuction
 from mevauction.mechanism.boost import AuctionInput, Report, run_auction
 from mevauction.mechanism.builders import BuilderSubmission
-from mevauction.mechanism.commitments import BOTTOM, TOP, CommittedBundle
+from mevauction.mechanism.commitments import BASES, BOTTOM, TOP, CommittedBundle
 from mevauction.sandbox.jail import Limits, Program
 from mevauction.sandbox.protocol import Sealing
 from mevauction.worlds import World, build_world
@@ -139,9 +139,11 @@ def parse_commitments(raw: Any) -> tuple[CommittedBundle, ...]:
         require(position is None or (isinstance(position, int) and not isinstance(position, bool)
                                      and 0 <= position < 2**31), f"{where}.position",
                 "must be a non-negative integer below 2^31")
+        basis = obj.get("basis", "absolute")
+        require(basis in BASES, f"{where}.basis", f"must be one of {', '.join(BASES)}")
         digest = obj.get("commitment", "")
         require(isinstance(digest, str) and len(digest) <= 130, f"{where}.commitment", "must be a short string")
-        out.append(CommittedBundle(order, anchor, position, digest))
+        out.append(CommittedBundle(order, anchor, position, digest, basis))
     return tuple(out)
 
 

@@ -233,4 +233,15 @@ def _submission(base: World, world: World, sub: BuilderSubmission, rest: list[st
         if lost:
             cand.valid, cand.bid = False, 0
             cand.reason = f"breaks committed bundle {sorted(lost)[0]!r} (it fails after this block)"
+    if cand.valid and lay.constrained:  # a position the block with o* keeps and this block breaks
+        def misplaced(block: tuple[str, ...]) -> dict[str, str]:
+            executed = base.evaluate([*lay.top, *block, *s_included, *lay.bottom]).orders
+            return {c.order: why for c in lay.constrained
+                    if (why := committed.position_problem(base, executed, c)) is not None}
+        broken = misplaced(cand.block.orders)
+        kept_by_default = {o: why for o, why in broken.items() if o not in misplaced(default_block.orders)}
+        if kept_by_default:
+            order, why = sorted(kept_by_default.items())[0]
+            cand.valid, cand.bid = False, 0
+            cand.reason = f"breaks the position of committed bundle {order!r}: {why}"
     return cand

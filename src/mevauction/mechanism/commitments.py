@@ -10,14 +10,18 @@ bids in the auction — their price was the preconfirmation bid — so the rule 
 2. An order sharing a transaction with a committed bundle can never be in the block
    (the nonce is the commitment's) and is left out before the auction.
 3. Top-anchored committed bundles (the default, and any bundle without a bottom
-   position constraint) open the block in commitment order; bottom-anchored ones close
-   it. Every block on M \\ S — o* and each builder's — is searched and valued on the
-   state after the top bundles (:class:`AfterCommitted`), and the final block is
+   position constraint) open the block — first those asking for a position (absolute,
+   percentile or gas percentile: mev-commit's bases), then those asking for none, each
+   in commitment order (commitment-first layout); bottom-anchored ones close it. Every
+   block on M \\ S — o* and each builder's — is searched and valued on the state after
+   the top bundles (:class:`AfterCommitted`), and the final block is
    ``top ++ B ++ S ++ bottom``.
 4. A builder's explicit block must name every committed bundle, top ones before all its
-   other orders and in commitment order, bottom ones after them: otherwise it is
-   invalid with the reason. Built-in algorithms are given the layout (they plan the
-   rest of the block in the gas left).
+   other orders and in layout order, bottom ones after them: otherwise it is invalid
+   with the reason. Built-in algorithms are given the layout (they plan the rest of the
+   block in the gas left). A builder's block whose final block breaks a position that
+   the final block with o* keeps (a percentile of fewer transactions, of less gas) is
+   invalid too, as is one after which a bottom bundle fails.
 
 Everything here is fixed before any bid is read (which bundles, their order, anchors,
 gas), so the family of blocks the default searches is still bid-independent (Prop. 1
@@ -35,20 +39,53 @@ from mevauction.errors import InputError
 from mevauction.worlds.base import Outcome, World, WorldView
 
 TOP, BOTTOM = "top", "bottom"
+# mev-commit's PositionConstraint enums (bidderapi.proto): Anchor and Basis numbers.
+ANCHOR_TOP, ANCHOR_BOTTOM = 1, 2
+PERCENTILE, ABSOLUTE, GAS_PERCENTILE = 1, 2, 3
+BASES = {"percentile": PERCENTILE, "absolute": ABSOLUTE, "gas_percentile": GAS_PERCENTILE}
+
+
+def _go_div(a: int, b: int) -> int:
+    q = abs(a) // b
+    return q if a >= 0 else -q
+
+
+def position_met(anchor: int, basis: int, value: int, index: int, n: int,
+                 gas_before: int, gas_own: int, gas_total: int) -> bool:
+    """mev-commit's ``checkPositionConstraintSatisfied``, integer for integer (Go's
+    truncating division, uint64 wrap): a transaction at ``index`` of a block of ``n``
+    transactions, ``gas_before`` used before it, ``gas_own`` by it, ``gas_total`` in all.
+    The one home of the rule: the auction plans and checks by it, settlement judges by it."""
+    top, bottom = anchor == ANCHOR_TOP, anchor == ANCHOR_BOTTOM
+    if basis == ABSOLUTE:
+        return (top and index <= value) or (bottom and index >= n - value)
+    if basis == PERCENTILE:
+        return (top and index <= _go_div(n * value, 100)) or (bottom and index >= _go_div(n * (100 - value), 100))
+    if basis == GAS_PERCENTILE:
+        if gas_total == 0:
+            return False  # Go divides by zero here and the oracle fails; nothing is met
+        percentile = gas_before * 100 // gas_total
+        own = gas_own * 100 // gas_total
+        return (top and value >= 0 and percentile <= value) or \
+               (bottom and percentile + own >= (100 - value) % 2**64)
+    return False
 
 
 @dataclass(frozen=True, slots=True)
 class CommittedBundle:
     """One committed bundle: an order of the world; where it must sit.
 
-    ``position`` (optional) is mev-commit's absolute position constraint: the bundle's
-    first transaction at index ≤ position counted from the top (``anchor="top"``), or
-    at index ≥ n − position (``"bottom"``), n the block's transaction count."""
+    ``position`` (optional) is mev-commit's position constraint's value on ``basis``
+    (``"absolute"``: the bundle's first transaction at index ≤ position counted from the
+    top (``anchor="top"``), or ≥ n − position (``"bottom"``), n the block's transaction
+    count; ``"percentile"``: of n; ``"gas_percentile"``: of the block's gas, each order
+    counted at its declared gas), judged by :func:`position_met`."""
 
     order: str
     anchor: str = TOP
     position: int | None = None
     commitment: str = ""  # the commitment's digest, for the report
+    basis: str = "absolute"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +94,7 @@ class Layout:
     bottom: tuple[str, ...]
     shares_tx: dict[str, str]  # order id → why it is left out
     gas: int  # declared gas reserved for the committed bundles
+    constrained: tuple[CommittedBundle, ...] = ()  # those asking for a position
 
     @property
     def ids(self) -> frozenset[str]:
@@ -87,10 +125,13 @@ def layout(world: World, commitments: Sequence[CommittedBundle]) -> Layout:
         hit = next((txs[t] for t in order.txs if t in txs), None)
         if hit is not None:
             shares[oid] = f"shares a transaction with committed bundle {hit!r}"
-    top = tuple(c.order for c in commitments if c.anchor == TOP)
+    # Commitment-first: a top bundle that asks for a position opens the block before one
+    # that asks for none (which no position can break), in commitment order otherwise.
+    top = tuple(c.order for c in sorted((c for c in commitments if c.anchor == TOP),
+                                        key=lambda c: c.position is None))
     bottom = tuple(c.order for c in commitments if c.anchor == BOTTOM)
     gas = sum(world.orders[c.order].gas for c in commitments)
-    return Layout(top, bottom, shares, gas)
+    return Layout(top, bottom, shares, gas, tuple(c for c in commitments if c.position is not None))
 
 
 class _AfterCursor:
@@ -165,11 +206,18 @@ def position_problem(world: World, block: Sequence[str], c: CommittedBundle) -> 
         return None
     at = tx_index(world, block, c.order)
     n = sum(len(world.orders[o].txs) for o in block)
-    if c.anchor == TOP and at > c.position:
-        return f"first transaction at index {at}, asked ≤ {c.position} from the top"
-    if c.anchor == BOTTOM and at < n - c.position:
+    gas = [world.orders[o].gas for o in block]
+    k = list(block).index(c.order) if c.order in block else len(block)
+    anchor = ANCHOR_TOP if c.anchor == TOP else ANCHOR_BOTTOM
+    if at >= 0 and position_met(anchor, BASES[c.basis], c.position, at, n, sum(gas[:k]),
+                                gas[k] if k < len(gas) else 0, sum(gas)):
+        return None
+    if c.basis == "absolute":
+        if c.anchor == TOP:
+            return f"first transaction at index {at}, asked ≤ {c.position} from the top"
         return f"first transaction at index {at}, asked ≥ {n - c.position} (bottom {c.position})"
-    return None
+    return (f"first transaction at index {at} of {n} ({sum(gas[:k])} of {sum(gas)} gas before it), "
+            f"asked {c.anchor} {c.position} ({c.basis})")
 
 
 @dataclass(frozen=True, slots=True)

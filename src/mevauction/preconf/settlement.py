@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from mevauction.errors import InputError, require
 from mevauction.eth import fields
+from mevauction.mechanism.commitments import position_met
 from mevauction.preconf import bidoptions
 from mevauction.preconf.decay import ONE_HUNDRED_PERCENT, PRECISION, residual
 from mevauction.preconf.messages import Commitment, parse_uint, tx_hash_list
@@ -94,29 +95,11 @@ class DeliveredBlock:
 
 
 def _position_met(c: bidoptions.PositionConstraint, tx: IncludedTx, block: DeliveredBlock) -> bool:
-    """``checkPositionConstraintSatisfied``, integer for integer (Go's truncating division)."""
-    n = len(block.transactions)
-    top, bottom = c.anchor == 1, c.anchor == 2
-    if c.basis == 2:  # absolute
-        return (top and tx.position <= c.value) or (bottom and tx.position >= n - c.value)
-    if c.basis == 1:  # percentile of the transaction count
-        return (top and tx.position <= _go_div(n * c.value, 100)) or \
-               (bottom and tx.position >= _go_div(n * (100 - c.value), 100))
-    if c.basis == 3:  # percentile of the block's gas
-        if block.gas_used == 0:
-            return False  # Go divides by zero here and the oracle fails; nothing is met
-        before = sum(t.gas_used for t in block.transactions.values() if t.position < tx.position)
-        percentile = before * 100 // block.gas_used
-        own = tx.gas_used * 100 // block.gas_used
-        # uint64 arithmetic in Go: 100 - value wraps for value > 100.
-        return (top and c.value >= 0 and percentile <= c.value) or \
-               (bottom and percentile + own >= (100 - c.value) % 2**64)
-    return False
-
-
-def _go_div(a: int, b: int) -> int:
-    q = abs(a) // b
-    return q if a >= 0 else -q
+    """``checkPositionConstraintSatisfied`` on the delivered block (the rule's one home is
+    :func:`mevauction.mechanism.commitments.position_met`)."""
+    before = sum(t.gas_used for t in block.transactions.values() if t.position < tx.position)
+    return position_met(c.anchor, c.basis, c.value, tx.position, len(block.transactions), before, tx.gas_used,
+                        block.gas_used)
 
 
 def delivery_failure(txn_hash: str, reverting_tx_hashes: str, block: DeliveredBlock,

@@ -43,6 +43,7 @@ from mevauction.service.schema import (
     meta,
     orders,
     preconf_bids,
+    preconf_delivered,
     preconf_ledger,
     preconf_messages,
     preconf_outcomes,
@@ -373,7 +374,9 @@ def preconf_messages_about(db: Db, digest: str) -> list[PreconfMessageRecord]:
 
 def insert_preconf_settlement(db: Db, block_number: int, outcomes: Sequence[dict], entries: Sequence[dict],
                               settled_ms: int) -> None:
-    """One block's commitment outcomes and ledger entries, in one transaction (the caller's)."""
+    """One block's commitment outcomes and ledger entries, in one transaction (the caller's);
+    the settlement the block owed (:func:`owe_preconf_settlement`) is no longer owed."""
+    db.execute(preconf_delivered.delete().where(preconf_delivered.c.block_number == block_number))
     if outcomes:
         db.executemany(preconf_outcomes.insert(), [
             {"block_number": block_number, "bid_key": o["bidKey"], "commitment_digest": o["commitmentDigest"],
@@ -383,6 +386,22 @@ def insert_preconf_settlement(db: Db, block_number: int, outcomes: Sequence[dict
         db.executemany(preconf_ledger.insert(), [
             {"block_number": block_number, "seq": i, "commitment_digest": e["commitmentDigest"], "source": e["from"],
              "dest": e["to"], "amount": e["amount"], "kind": e["kind"]} for i, e in enumerate(entries)])
+
+
+def owe_preconf_settlement(db: Db, block_number: int, block_txs: Sequence[dict] | None, stored_ms: int) -> None:
+    """Without a chain: the delivered block (None: none was) of a block with stored
+    preconfirmation bids, in the transaction of the slot's report. Nothing when it has
+    none: only a block with bids owes a settlement."""
+    if db.first(select(preconf_bids.c.seq).where(preconf_bids.c.block_number == block_number)) is None:
+        return
+    db.execute(preconf_delivered.insert(), {"block_number": block_number, "stored_ms": stored_ms,
+                                            "block_txs": None if block_txs is None else json.dumps(list(block_txs))})
+
+
+def preconf_settlements_owed(db: Db) -> list[tuple[int, list[dict] | None]]:
+    """Delivered blocks whose settlement is still owed, oldest first: (number, txs or None)."""
+    rows = db.rows(select(*preconf_delivered.c).order_by(preconf_delivered.c.block_number))
+    return [(int(r["block_number"]), None if r["block_txs"] is None else json.loads(r["block_txs"])) for r in rows]
 
 
 def preconf_outcomes_all(db: Db) -> list[dict]:

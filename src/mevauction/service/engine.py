@@ -346,6 +346,8 @@ class Auctioneer:
         while True:
             if self.chain is not None:
                 await self._chain_turn()
+            if self.chain is None and self.preconf is not None:  # owed since before a crash or a failed write
+                await preconf_block.settle_owed(self.store, self.preconf)
             if self.preconf is not None:  # a block whose only content is commitments is still built
                 floor = -1 if self.last_settled is None else self.last_settled
                 for b in list(self.preconf.by_block):
@@ -406,20 +408,27 @@ class Auctioneer:
                 settled = self._failed(slot, pending, str(exc))
         if sw is not None or self.chain is None:
             settled = await self._settlement(slot, state, pending, sw)
+        owes = self.chain is None and self.preconf is not None  # its commitments settle against the report
+
+        def write(db: Db, settled: SettledSlot) -> None:
+            onchain.insert_settled(db, settled)
+            if owes:
+                dao.owe_preconf_settlement(db, slot, settled.block_txs, now_ms())
         try:
-            await self.store.write(lambda db: onchain.insert_settled(db, settled))
+            await self.store.write(lambda db: write(db, settled))
         except StorageError as exc:
             log.error("slot %d: its records were refused by the storage (%s); storing it as failed", slot, exc)
             self.health.write_failed()
             settled = self._failed(slot, pending, f"storage: the slot's records were refused ({exc})")
-            await self.store.write(lambda db: dao.insert_settled_slot(db, settled))
+            await self.store.write(lambda db: write(db, settled))
         self.builders.settled(slot, settled.deposits)
         if self.chain is not None and self.clock.ceiling == slot:  # closed: the next block is the open one now
             self.clock = dataclasses.replace(self.clock, ceiling=slot + 1)
         if settled.delivery is not None and self.chain is not None:
             await self._chain_turn()  # mines it (and any delivery before it that was cut short)
-        elif self.chain is None and self.preconf is not None:  # the delivered block is the report's
-            await preconf_block.settle_delivered(self.preconf, slot, settled.block_txs)
+        elif owes:  # the delivered block is the report's
+            assert self.preconf is not None
+            await preconf_block.settle_owed(self.store, self.preconf)
         report = settled.slot.report
         if report.get("failed"):
             self.health.slot_failed()

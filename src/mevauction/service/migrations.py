@@ -202,6 +202,14 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             kind TEXT NOT NULL,
             PRIMARY KEY (block_number, seq))""",
     ]),
+    (9, "preconfirmations without a chain: a delivered block whose commitments are not settled yet", [
+        # Written with the slot's report, deleted with its settlement: a row left after a
+        # crash is a settlement still owed (service/preconf_block.py).
+        """CREATE TABLE preconf_delivered (
+            block_number BIGINT PRIMARY KEY,
+            block_txs TEXT,
+            stored_ms BIGINT NOT NULL)""",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -13,11 +13,13 @@ full, it is forced into the block like a raw one. One whose transactions the ser
 does not hold cannot be included: it stays out and settlement slashes it (the oracle's rule;
 docs/preconf.md says why that is kept).
 
-Without a chain the delivered block is the slot's final block as reported:
-:func:`settle_delivered` settles it at once by the same rule (every transaction counted as
-succeeded: the table world executes nothing); a slot that failed delivered no block, so
-its commitments are void (escrow released, no slash), as the oracle treats a block this
-provider did not build.
+Without a chain the delivered block is the slot's final block as reported: its transaction
+hashes are stored with the report (``dao.owe_preconf_settlement``, same transaction), and
+:func:`settle_owed` settles it at once by the same rule (every transaction counted as
+succeeded: the table world executes nothing) and again at every turn of the slot clock
+until the settlement is written — so a service killed between the two settles it after
+its restart, once. A slot that failed delivered no block, so its commitments are void
+(escrow released, no slash), as the oracle treats a block this provider did not build.
 
 After a block is mined (or found mined after a restart), :func:`settle_mined` settles its
 commitments by mev-commit's oracle rule (``PreconfDesk.settle_block``) with the mined
@@ -28,6 +30,7 @@ idempotent, so every turn simply settles each recent mined block not settled yet
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -35,26 +38,34 @@ from mevauction.chain.rpc import RpcClient
 from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.eth.transactions import MAX_TX_BYTES, decode
+from mevauction.mechanism.commitments import ANCHOR_BOTTOM, BASES
 from mevauction.preconf import bidoptions
-from mevauction.service import deliveries
+from mevauction.service import dao, deliveries
 from mevauction.service.onchain import REORG_WINDOW, ChainLink
 from mevauction.service.store import Store
+from mevauction.worlds.orders import DEFAULT_GAS
 
 if TYPE_CHECKING:  # the desk imports the engine, which calls this module
     from mevauction.service.preconf import PreconfDesk
 
+log = logging.getLogger("mevauction.service")
+
 PREFIX = "preconf:"
 
 
-def _placement(bid: dict) -> tuple[str, int | None]:
-    """(anchor, absolute position or None) from the bid's first position constraint. Other
-    bases (percentiles) are only checked at settlement, by the oracle's rule."""
+def _placement(bid: dict) -> dict[str, Any]:
+    """Where the bid's first position constraint puts its bundle: anchor, and the basis and
+    value the block is planned and checked by (the oracle's rule; a further constraint is
+    judged at settlement only)."""
     raw = bytes.fromhex(str(bid.get("bidOptions", "0x"))[2:] or "")
+    names = {v: k for k, v in BASES.items()}
     for option in bidoptions.decode(raw):
+        if isinstance(option, bidoptions.PositionConstraint) and option.basis in names and option.value >= 0:
+            return {"anchor": "bottom" if option.anchor == ANCHOR_BOTTOM else "top",
+                    "position": option.value, "basis": names[option.basis]}
         if isinstance(option, bidoptions.PositionConstraint):
-            anchor = "bottom" if option.anchor == 2 else "top"
-            return anchor, option.value if option.basis == 2 and option.value >= 0 else None
-    return "top", None
+            return {"anchor": "bottom" if option.anchor == ANCHOR_BOTTOM else "top", "position": None}
+    return {"anchor": "top", "position": None}
 
 
 def held_transactions(orders: list[dict], public: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -118,10 +129,8 @@ def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[st
             reverting = [h for h in str(bid.get("revertingTxHashes", "")).split(",") if h]
             if reverting:
                 order["revertingTxHashes"] = ["0x" + h for h in reverting]
-        anchor, position = _placement(bid)
         orders.append(order)
-        entries.append({"order": oid, "anchor": anchor, "position": position,
-                        "commitment": m["commitmentDigest"]})
+        entries.append({"order": oid, **_placement(bid), "commitment": m["commitmentDigest"]})
     return orders, entries
 
 
@@ -179,16 +188,32 @@ async def settle_mined(link: ChainLink, store: Store, desk: PreconfDesk) -> list
 NO_BLOCK = "0x" + "00" * 20  # the winner of a block this service did not deliver: none of its commitments binds
 
 
-def block_hashes(scenario: dict, report: dict) -> list[str]:
-    """The final block's transaction hashes in order (each order's ``txs``), as delivered
-    without a chain."""
+def block_hashes(scenario: dict, report: dict) -> list[dict]:
+    """The final block's transactions in order (each order's ``txs``), as delivered without
+    a chain: every one succeeded, and an order's declared gas is its first transaction's
+    (the rest 0), so a gas-percentile constraint is judged at settlement on the gas the
+    auction planned the block by (mechanism/commitments.py ``position_problem``)."""
     orders = {o["id"]: o for o in scenario["orders"]}
-    return [h for oid in report.get("block") or [] for h in orders.get(oid, {}).get("txs") or []]
+    out = []
+    for oid in report.get("block") or []:
+        order = orders.get(oid, {})
+        for i, h in enumerate(order.get("txs") or []):
+            out.append({"hash": h, "succeeded": True, "gasUsed": str(order.get("gas", DEFAULT_GAS) if i == 0 else 0)})
+    return out
 
 
-async def settle_delivered(desk: PreconfDesk, slot: int, block_txs: list[str] | None) -> None:
-    """Settle a slot's commitments against the block delivered without a chain (None: the
-    slot failed, nothing was delivered, so they are void)."""
-    if slot in desk.settled or not desk.by_block.get(slot):
-        return
-    await desk.settle_block(slot, block_txs or [], None if block_txs is not None else NO_BLOCK)
+async def settle_owed(store: Store, desk: PreconfDesk) -> list[int]:
+    """Settle every block delivered without a chain whose settlement is still owed (oldest
+    first): the slot's just now, or one whose service was killed between the report and
+    the settlement. Each is settled against the block as stored with the report (None:
+    the slot failed, nothing was delivered, so its commitments are void); the settlement's
+    write clears what was owed, so each is settled exactly once. The numbers settled; a
+    storage failure is logged and the rest wait for the next turn."""
+    done = []
+    try:
+        for number, block_txs in await store.read(dao.preconf_settlements_owed):
+            await desk.settle_block(number, block_txs or [], None if block_txs is not None else NO_BLOCK)
+            done.append(number)
+    except Exception as exc:  # the storage refused a read or write: nothing was half-written (one transaction)
+        log.error("preconfirmation settlement failed, retried next turn: %s: %s", type(exc).__name__, exc)
+    return done

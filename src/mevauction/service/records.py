@@ -166,7 +166,7 @@ class SettledSlot:
     settlements: list[SettlementRecord]
     deposits: list[DepositEntry] = field(default_factory=list)
     delivery: Any = None  # on a chain: the block plan (service.deliveries.DeliveryRecord)
-    block_txs: list[str] | None = None  # without a chain: the delivered block's tx hashes, in order
+    block_txs: list[dict] | None = None  # without a chain: the delivered block's txs, in order
 
 
 @dataclass(frozen=True, slots=True)

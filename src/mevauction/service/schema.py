@@ -190,6 +190,16 @@ preconf_ledger = Table(
     Column("kind", Text, nullable=False),
 )
 
+# Without a chain: a slot's delivered block (its transaction hashes in order as JSON; NULL:
+# the slot failed, nothing was delivered) whose commitments are not settled yet. Written in
+# the transaction of the slot's report, deleted in the one of its settlement.
+preconf_delivered = Table(
+    "preconf_delivered", metadata,
+    Column("block_number", BigInteger, primary_key=True),
+    Column("block_txs", Text),
+    Column("stored_ms", BigInteger, nullable=False),
+)
+
 # A slot's block on a chain (serve --chain): planned in the transaction that stores the
 # slot's report, before anything is sent to the node; ``status`` planned → mined
 # (or mismatch, failed, reorged).
