@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from mevauction.mechanism.builders import BuilderSubmission
     from mevauction.privacy.builder_auction import SealedSlot
     from mevauction.sandbox.protocol import Sealing
+    from mevauction.service.builders import BuilderRegistry
     from mevauction.service.engine import Auctioneer
 
 MAX_CODE_BYTES = 256 * 1024  # decoded; as base64 it still fits the default 512 KiB body
@@ -190,19 +191,20 @@ def status(auctioneer: Auctioneer, signer: str) -> dict:
     return last.status() if last is not None else {"builder": signer, "version": None}
 
 
-def slot_programs(auctioneer: Auctioneer, slot: int, bids: Mapping[str, dict]) -> tuple[dict[str, dict], SlotPrograms]:
+def slot_programs(book: AlgorithmBook, registry: BuilderRegistry, budget_ms: int, slot: int,
+                  bids: Mapping[str, dict]) -> tuple[dict[str, dict], SlotPrograms]:
     """The slot's scenario entries for the algorithms that run in it, and their code.
 
     A builder with a bid for the slot, or no longer registered, is left out; each entry's
     ``deposit`` is the builder's free deposit (a bid above block value + that is refused)."""
     entries, programs = {}, {}
-    for builder, r in auctioneer.algorithms.for_slot(slot).items():
-        if builder in bids or builder not in auctioneer.builders.deposits:
+    for builder, r in book.for_slot(slot).items():
+        if builder in bids or builder not in registry.deposits:
             continue
-        free = max(0, auctioneer.builders.free(builder, except_slot=slot))
+        free = max(0, registry.free(builder, except_slot=slot))
         entries[builder] = {PROGRAM_KEY: f"{r.runtime}:{r.version}:{r.sha256}", "deposit": str(free)}
         programs[builder] = Program(r.runtime, r.code, f"{builder}-v{r.version}")
-    return entries, SlotPrograms(auctioneer.config.algorithm_budget_ms, programs)
+    return entries, SlotPrograms(budget_ms, programs)
 
 
 def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms | None) -> dict[str, Sealing]:
