@@ -7,7 +7,9 @@ What the jailed process has (and why):
 - a fresh, otherwise unused uid per run: RLIMIT_NPROC counts per uid, so a fork
   bomb exhausts only its own count, and no run can signal or ptrace another;
 - a read-only root: ``/usr`` (the system Python and its standard library) and
-  ``/algo`` (this run's copy of the algorithm, ``mevalgo``, ``mevseal`` and the boot script);
+  ``/algo`` (this run's copy of the algorithm, ``mevalgo``, ``mevseal`` and the boot script;
+  for a wasm module in a sealed slot, ``wasmhost`` and ``mevwasm`` run it, and ``/wasm``
+  is the service's wasmtime package, read-only);
   a small private ``/tmp`` that disappears with the run; no ``/etc``, no ``/work``,
   no database, keys or other builders' code; an empty environment;
 - rlimits (hard = soft, set by prlimit before bwrap): CPU seconds, address space,
@@ -24,6 +26,8 @@ keyrings, BPF, io_uring, module loading.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import secrets
 import shutil
@@ -77,6 +81,13 @@ class Program:
 
 def guest_file(name: str) -> bytes:
     return resources.files("mevauction.sandbox.guest").joinpath(name).read_bytes()
+
+
+@cache
+def wasmtime_dir() -> str | None:
+    """The wasmtime package's directory (bound read-only into a wasm jail), without importing it."""
+    spec = importlib.util.find_spec("wasmtime")
+    return next(iter(spec.submodule_search_locations or []), None) if spec else None
 
 
 def _work_root() -> str | None:
@@ -137,14 +148,20 @@ class Jailed:
         self.workdir.chmod(0o711)  # the jail's uid may traverse it to /algo, not list it
         algo = self.workdir / "algo"
         (algo / "lib").mkdir(parents=True)
-        (algo / "main.py").write_bytes(program.code)
-        (algo / "boot.py").write_bytes(guest_file("boot.py"))
-        (algo / "lib" / "mevalgo.py").write_bytes(guest_file("mevalgo.py"))
-        (algo / "lib" / "mevseal.py").write_bytes(guest_file("mevseal.py"))  # a sealed slot's bid sealing
+        files = {"boot.py": guest_file("boot.py"), "lib/mevalgo.py": guest_file("mevalgo.py"),
+                 "lib/mevseal.py": guest_file("mevseal.py")}  # mevseal: a sealed slot's bid sealing
+        self.wasm = program.runtime == "wasm"
+        if self.wasm:  # the module runs under its host program, with the store's limits
+            files.update({"main.py": guest_file("wasmhost.py"), "lib/mevwasm.py": guest_file("mevwasm.py"),
+                          "module.wasm": program.code, "limits.json": json.dumps(
+                              {"memory_bytes": limits.wasm_memory_bytes, "fuel": limits.wasm_fuel}).encode()})
+        else:
+            files["main.py"] = program.code
         for path in (algo, algo / "lib"):
             path.chmod(0o755)
-        for path in (algo / "main.py", algo / "boot.py", algo / "lib" / "mevalgo.py", algo / "lib" / "mevseal.py"):
-            path.chmod(0o644)
+        for name, data in files.items():
+            (algo / name).write_bytes(data)
+            (algo / name).chmod(0o644)
         self.stderr_path = self.workdir / "stderr"
         self.seccomp_fd: int | None = None
         bpf = filter_bytes()
@@ -176,6 +193,7 @@ class Jailed:
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
             "--ro-bind", str(algo), "/algo", "--chdir", "/algo",
+            *(["--ro-bind", str(wasmtime_dir()), "/wasm/wasmtime"] if self.wasm else []),
             "--remount-ro", "/",
             *(["--seccomp", str(self.seccomp_fd)] if self.seccomp_fd is not None else []),
             GUEST_PYTHON, "-I", "-S", "-B", "/algo/boot.py",

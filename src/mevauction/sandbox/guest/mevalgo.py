@@ -87,14 +87,18 @@ class Sim:
         self.depth = 0
         self.requests = 0
 
-    def _call(self, msg: dict) -> dict:
+    def request(self, msg: dict) -> dict:
+        """One request and its reply as the host sent it (a refusal is ``{"error": ...}``)."""
         self._w.write(json.dumps(msg, separators=(",", ":")) + "\n")
         self._w.flush()
         line = self._r.readline()
         if not line:
             raise SystemExit(0)  # the host is gone (budget over): nothing left to do
-        reply = json.loads(line)
         self.requests += 1
+        return json.loads(line)
+
+    def _call(self, msg: dict) -> dict:
+        reply = self.request(msg)
         if "error" in reply and "success" not in reply:
             raise HostError(reply["error"])
         return reply
