@@ -13,12 +13,16 @@ violation.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from test_sealed_jail import committee, opened, record_host_view
 
 from mevauction.intake.scenario import load_scenario
+from mevauction.sandbox import jail
 from mevauction.sandbox.jail import Limits, Program, jail_problem
 from mevauction.sandbox.protocol import Sealing
 from mevauction.sandbox.runner import run_algorithms
@@ -111,3 +115,22 @@ def test_a_python_script_cannot_speak_for_a_module():
     script = 'import sys, json\nsys.stdin.readline()\nprint(json.dumps({"op": "abort", "kind": "fuel"}), flush=True)\n'
     _, _, _, runs = sealed_run([("script", Program("python", script.encode()))], Limits(budget_ms=2000))
     assert runs["script"].reason == "protocol violation", runs["script"]
+
+
+def test_a_jail_where_wasmtime_does_not_load_is_reported_and_nothing_runs_unjailed(modules, monkeypatch):
+    # A wasmtime package that the jail can read but that fails to import.
+    broken = Path(tempfile.mkdtemp(dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
+    broken.chmod(0o755)
+    (broken / "__init__.py").write_text('raise ImportError("no libwasmtime for this interpreter")\n')
+    (broken / "__init__.py").chmod(0o644)
+    monkeypatch.setattr(jail, "wasmtime_dir", lambda: str(broken))
+    jail.wasm_jail_problem.cache_clear()
+    try:
+        _, _, taken, runs = sealed_run([("m", Program("wasm", modules["sealed_bidder"]))], Limits(budget_ms=2000))
+    finally:
+        jail.wasm_jail_problem.cache_clear()
+        shutil.rmtree(broken)
+    print(runs["m"].reason)
+    assert runs["m"].reason == ("sandbox unavailable: wasmtime does not load in the jail's /usr/bin/python3: "
+                                "ImportError: no libwasmtime for this interpreter"), runs["m"].reason
+    assert runs["m"].submission is None and not taken

@@ -105,16 +105,36 @@ def jail_problem() -> str | None:
             return f"{tool} is missing (Debian util-linux)"
     if not os.path.exists(GUEST_PYTHON):
         return f"{GUEST_PYTHON} is missing (the jail runs the system Python)"
+    problem = _probe([], "pass")
+    return problem and f"bwrap cannot create namespaces here (user namespaces disabled?): {problem}"
+
+
+@cache
+def wasm_jail_problem() -> str | None:
+    """Why a wasm module cannot run in the jail (a sealed slot), or None when it can:
+    the jail's Python must import the service's wasmtime through its read-only bind."""
+    problem = jail_problem()
+    if problem is not None:
+        return problem
+    where = wasmtime_dir()
+    if where is None:
+        return "wasmtime is not installed (pip install 'mevauction[wasm]')"
+    found = _probe(["--ro-bind", where, "/wasm/wasmtime"],
+                   "import sys; sys.path.insert(0, '/wasm'); import wasmtime; wasmtime.Engine()")
+    return found and f"wasmtime does not load in the jail's {GUEST_PYTHON}: {found}"
+
+
+def _probe(binds: list[str], code: str) -> str | None:
+    """Run ``code`` in a minimal jail under the default limits; None, or the last line of what went wrong."""
     try:
         probe = subprocess.run([*_limits_prefix(Limits()), BWRAP, "--unshare-all", "--ro-bind", "/usr", "/usr",
-                                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-                                GUEST_PYTHON, "-I", "-S", "-c", "pass"],
+                                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", *binds,
+                                GUEST_PYTHON, "-I", "-S", "-c", code],
                                capture_output=True, timeout=10, env={})
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap failed to start: {exc}"
     if probe.returncode != 0:
-        tail = probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-        return f"bwrap cannot create namespaces here (user namespaces disabled?): {tail[0]}"
+        return (probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"])[0]
     return None
 
 

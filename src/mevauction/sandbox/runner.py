@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem
+from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem, wasm_jail_problem
 from mevauction.sandbox.protocol import (
     MAX_LINE,
     Aborted,
@@ -288,6 +288,7 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
     def jailed(rid: str, prog: Program) -> bool:
         return prog.runtime == "python" or (prog.runtime == "wasm" and rid in sealing)
     problem = jail_problem() if any(jailed(rid, p) for rid, p in programs) else None
+    wasm_jail = wasm_jail_problem() if any(p.runtime == "wasm" and jailed(rid, p) for rid, p in programs) else None
     host = WorldHost(world, order_ids)
     start = time.monotonic()
     # The runs end a margin before the budget: what follows them (the mechanism's checks,
@@ -301,9 +302,10 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
     ticker = start_ticker(wasm_engine, run_s) if wasm_engine is not None else None
     runs = []
     for rid, prog in programs:
-        if jailed(rid, prog) and problem is not None:
+        unavailable = (wasm_jail if prog.runtime == "wasm" else problem) if jailed(rid, prog) else None
+        if unavailable is not None:
             runs.append(_Run(rid, Program("unavailable", b""), host, limits, slot))
-            runs[-1].result.reason = f"sandbox unavailable: {problem}"
+            runs[-1].result.reason = f"sandbox unavailable: {unavailable}"
         else:
             own = sealing.get(rid)
             message = slot if own is None else slot_message(world, order_ids, limits.budget_ms, deadline, own.context)
