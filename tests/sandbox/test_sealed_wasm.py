@@ -67,10 +67,12 @@ def test_a_modules_bid_is_sealed_in_the_jail_and_opens_to_its_amount(modules, mo
         sub = runs[name].submission
         assert sub is not None and sub.bid is None and sub.sealed is not None, runs[name]
         assert runs[name].requests > 1  # its pushes crossed the jail's pipe
-    # The same module, in the service process on a plaintext slot: the same block.
+    # Control arm: the same modules in the service process on a plaintext slot — the same
+    # block, and there the host does hold the bid, in the very form searched for below.
     world = load_scenario(ROOT / "examples" / "table1.json").world
-    plain = run_algorithms(world, [("greedy", Program("wasm", REFERENCE.read_bytes()))], list(world.orders))
+    plain = run_algorithms(world, programs, list(world.orders))
     assert runs["greedy"].submission.sequence == plain["greedy"].submission.sequence
+    assert plain["bidder"].submission.bid == SEALED_BID and str(SEALED_BID).encode() in repr(plain).encode()
     assert opened(keys, context, taken["bidder"]) == SEALED_BID
     # greedy.wasm bids "truthful": sealed as the block's value, simulated in the jail.
     assert opened(keys, context, taken["greedy"]) > 0
