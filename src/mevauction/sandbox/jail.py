@@ -34,7 +34,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -191,7 +191,10 @@ class Jailed:
         # One memory and task cap over the whole tree, where this host allows (sandbox/cgroup.py).
         self.group: RunGroup | None = run_group(limits.group_memory_bytes, limits.processes)
         try:
-            self.proc = self._start(self.argv(algo, limits), limits)
+            # A module's host program: the interpreter's address space plus the store's cap.
+            run_limits = (replace(limits, memory_bytes=limits.memory_bytes + limits.wasm_memory_bytes)
+                          if self.wasm else limits)
+            self.proc = self._start(self.argv(algo, limits), run_limits)
         except BaseException:
             if self.group is not None:
                 self.group.remove()
