@@ -83,9 +83,9 @@ def test_a_modules_bid_is_sealed_in_the_jail_and_opens_to_its_amount(modules, mo
 
 
 def test_hostile_modules_in_a_sealed_slot_are_contained_with_their_reasons(modules):
-    budget = 1500
+    budget = 3000  # eleven jails start at once, each importing wasmtime; the two that submit also seal
     hostile = ("infinite_loop", "env_import", "wasi_write", "bad_pointer", "unknown_index", "memory_bomb",
-               "host_call_flood")
+               "host_call_flood", "huge_bid")
     programs = [(n, Program("wasm", modules[n], n)) for n in hostile]
     programs += [("not_a_module", Program("wasm", b"\0asm garbage")),
                  ("bidder", Program("wasm", modules["sealed_bidder"]))]
@@ -104,6 +104,10 @@ def test_hostile_modules_in_a_sealed_slot_are_contained_with_their_reasons(modul
         assert runs[name].reason == "trap" and runs[name].submission is None, runs[name].reason
     assert "out of range" in runs["unknown_index"].stderr
     assert runs["not_a_module"].reason == "not a valid wasm module"
+    # 2**256 - 1 wei does not fit the committee's 128-bit width: it cannot be sealed, and the
+    # host program fails as a script's mevalgo would, with no bid.
+    assert runs["huge_bid"].reason == "crashed" and "huge_bid" not in taken, runs["huge_bid"]
+    assert "a sealed bid must be in [0, 2^128) wei" in runs["huge_bid"].stderr
     assert runs["memory_bomb"].submission is not None  # memory.grow is refused at the cap; it carries on
 
 
