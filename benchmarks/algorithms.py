@@ -117,6 +117,17 @@ def eight(orders: int, budget_ms: int) -> None:
           f"{sum(r.submission is not None for r in runs.values())}/8 submitted")
     print(f"  auction without algorithms {without * 1000:.0f} ms, with {with_algos * 1000:.0f} ms: "
           f"+{(with_algos - without) * 1000:.0f} ms (budget {budget_ms} ms)")
+    # The same step in a sealed slot (each bid sealed in its jail), and 8 copies of the
+    # reference wasm module in-process vs each in its jail under sealing.
+    module = (ROOT / "examples/algorithms/wasm/greedy.wasm").read_bytes()
+    wasm_subs = [BuilderSubmission(f"greedy.wasm-{k}", None, None, None, Program("wasm", module)) for k in range(8)]
+    for label, group in (("the 8 scripts", subs), ("8 greedy.wasm", wasm_subs)):
+        for sealing in (None, {b.id: _sealing() for b in group}):
+            t = time.perf_counter()
+            runs = run_programs(world, group, rest, limits, sealing)
+            took = time.perf_counter() - t
+            print(f"  {label}, {'sealed (in jails)' if sealing else 'plain':17s}: step {took * 1000:.0f} ms, "
+                  f"{sum(r.submission is not None for r in runs.values())}/8 submitted")
 
 
 def main() -> None:
