@@ -106,6 +106,16 @@ def record_host_view(monkeypatch) -> list[bytes]:
     return seen
 
 
+def test_guest_aes_gcm_through_libcrypto_matches_cryptography():
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    mevseal = guest_mevseal()
+    assert mevseal._libcrypto() is not None  # the system's libcrypto, not the fallback
+    for n in (0, 1, 15, 16, 17, 255, 5000):
+        key, nonce, data, aad = os.urandom(32), os.urandom(12), os.urandom(n), os.urandom(n % 41)
+        assert mevseal.aes_gcm(key, nonce, data, aad) == AESGCM(key).encrypt(nonce, data, aad), n
+
+
 BIDDER = f"""
 import mevalgo
 def build(slot, sim):
