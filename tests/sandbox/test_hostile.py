@@ -107,16 +107,23 @@ def connections(listener: socket.socket) -> list[bytes]:
         conn.close()
 
 
-def test_every_attack_is_contained_and_the_auction_completes(world, secrets_env, tmp_path):
+def test_every_attack_is_contained_and_the_auction_completes(world, secrets_env, tmp_path, monkeypatch):
     values, listener = secrets_env
     programs = {name: source(body, values) for name, body in ATTACKS.items()}
     programs["honest"] = source(HONEST, values)
-    work_root = Path(jail_module._work_root() or "/tmp")
-    before = set(work_root.glob("mevalgo-*"))
+    # This slot's jail directories only: another test worker's jails come and go beside it.
+    made: list[Path] = []
+    mkdtemp = jail_module.tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        made.append(Path(path := mkdtemp(*args, **kwargs)))
+        return path
+    monkeypatch.setattr(jail_module.tempfile, "mkdtemp", recording)
     cands, elapsed = run_slot(world, programs)
     show(cands, elapsed)
     assert wait_teardown(), "a jail's teardown did not finish"  # teardown runs off the critical path
-    assert set(work_root.glob("mevalgo-*")) <= before, "a jail's directory was left behind"
+    jails = [d for d in made if d.name.startswith("mevalgo-")]
+    assert len(jails) >= len(programs) and not [d for d in jails if d.exists()], "a jail's directory was left behind"
 
     # On time: the budget, plus killing and reaping (generous for a loaded 2-core CI machine).
     assert elapsed < BUDGET_MS / 1000 + 2.0
