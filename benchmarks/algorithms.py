@@ -5,7 +5,9 @@
 1. Start + teardown: one algorithm that submits an empty block at once, run through
    ``run_algorithms`` (jail, slot message, submit, reap, clean up), median of N; beside
    it, the same interpreter started bare (no jail) in the same run, as the baseline.
-   The same for a wasm module that submits at once (engine, compile, instantiate, run).
+   The same for a wasm module that submits at once (engine, compile, instantiate, run),
+   and, in a sealed slot, both again: the module then runs in a jail of its own (jail,
+   importing wasmtime, compile, run) and both seal their bid there to a 3-member committee.
 2. Eight algorithms (2 template, 3 greedy-with-lookahead, 3 local search) on one
    generated slot (amm, or ``--world evm``: real contracts, where valuing a block costs
    more), all at once within the budget: how many submitted in time, the wall time of
@@ -27,6 +29,7 @@ from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import AuctionInput, run_auction
 from mevauction.mechanism.builders import BuilderSubmission, run_programs
 from mevauction.sandbox.jail import GUEST_PYTHON, Limits, Program, guest_file
+from mevauction.sandbox.protocol import Sealing
 from mevauction.sandbox.runner import run_algorithms
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,12 +39,24 @@ NOOP_WAT = """(module (import "mev" "submit" (func $submit (param i32 i32 i32)))
   (func (export "build") (result i32) (call $submit (i32.const 0) (i32.const 0) (i32.const -1)) (i32.const 0)))"""
 
 
-def start_teardown(repeats: int) -> tuple[float, float, float, float]:
+def _sealing() -> Sealing:
+    from mevauction.privacy import envelope, field, messages
+
+    members = [envelope.public_key(messages.new_key()) for _ in range(3)]
+    context = {"auction": "bench", "label": messages.address(messages.new_key()), "members": members,
+               "threshold": field.threshold_for(3), "bits": 128, "modulus": field.modulus_for(128)}
+    return Sealing(context, lambda out: None)
+
+
+def start_teardown(repeats: int) -> tuple[list[float], list[float]]:
+    """Medians in ms: (Python jailed, bare interpreter, wasm cached, wasm compiled), and
+    in a sealed slot (wasm in its jail, Python in its jail)."""
     import wasmtime
 
     world = parse_scenario(workloads.generate("amm", 20, 0)).world
     ids = list(world.orders)
-    jailed, bare, wasm, first = [], [], [], []
+    jailed, bare, wasm, first, sealed_wasm, sealed_py = [], [], [], [], [], []
+    sealing = {"noop": _sealing()}
     noop_wasm = Program("wasm", wasmtime.wat2wasm(NOOP_WAT))
     for k in range(repeats):
         # A module never seen before (a distinct global): compiled in this run.
@@ -60,8 +75,13 @@ def start_teardown(repeats: int) -> tuple[float, float, float, float]:
         t = time.perf_counter()
         subprocess.run([GUEST_PYTHON, "-I", "-S", "-B", "-c", "import json"], check=True)
         bare.append(time.perf_counter() - t)
-    ms = [statistics.median(x) * 1000 for x in (jailed, bare, wasm, first)]
-    return ms[0], ms[1], ms[2], ms[3]
+        for prog, out in ((noop_wasm, sealed_wasm), (Program("python", NOOP), sealed_py)):
+            t = time.perf_counter()
+            res = run_algorithms(world, [("noop", prog)], ids, Limits(budget_ms=2000), sealing)
+            out.append(time.perf_counter() - t)
+            assert res["noop"].submission is not None and res["noop"].submission.sealed, res["noop"].reason
+    ms = [statistics.median(x) * 1000 for x in (jailed, bare, wasm, first, sealed_wasm, sealed_py)]
+    return ms[:4], ms[4:]
 
 
 def eight(world_kind: str, orders: int, budget_ms: int) -> None:
@@ -99,6 +119,17 @@ def eight(world_kind: str, orders: int, budget_ms: int) -> None:
           f"{sum(r.submission is not None for r in runs.values())}/8 submitted")
     print(f"  auction without algorithms {without * 1000:.0f} ms, with {with_algos * 1000:.0f} ms: "
           f"+{(with_algos - without) * 1000:.0f} ms (budget {budget_ms} ms)")
+    # The same step in a sealed slot (each bid sealed in its jail), and 8 copies of the
+    # reference wasm module in-process vs each in its jail under sealing.
+    module = (ROOT / "examples/algorithms/wasm/greedy.wasm").read_bytes()
+    wasm_subs = [BuilderSubmission(f"greedy.wasm-{k}", None, None, None, Program("wasm", module)) for k in range(8)]
+    for label, group in (("the 8 scripts", subs), ("8 greedy.wasm", wasm_subs)):
+        for sealing in (None, {b.id: _sealing() for b in group}):
+            t = time.perf_counter()
+            runs = run_programs(world, group, rest, limits, sealing)
+            took = time.perf_counter() - t
+            print(f"  {label}, {'sealed (in jails)' if sealing else 'plain':17s}: step {took * 1000:.0f} ms, "
+                  f"{sum(r.submission is not None for r in runs.values())}/8 submitted")
 
 
 def main() -> None:
@@ -112,11 +143,15 @@ def main() -> None:
     if args.skip_start:
         eight(args.world, args.orders, args.budget_ms)
         return
-    jailed, bare, wasm, first = start_teardown(args.repeats)
+    (jailed, bare, wasm, first), (sealed_wasm, sealed_py) = start_teardown(args.repeats)
     print(f"sandbox start + teardown (Python, median of {args.repeats}): {jailed:.1f} ms jailed run "
           f"(target ≤ 50 ms); bare interpreter start {bare:.1f} ms; ratio {jailed / bare:.2f}×")
     print(f"sandbox start + teardown (wasm, median of {args.repeats}): {wasm:.1f} ms (target ≤ 10 ms) for a module "
           f"run before (compiled code cached); {first:.1f} ms for a module never seen (Cranelift compile)")
+    print(f"sealed slot (median of {args.repeats}, bid sealed in the jail): wasm module in its jail "
+          f"{sealed_wasm:.1f} ms ({sealed_wasm / wasm:.1f}× the in-process cached run); "
+          f"Python script {sealed_py:.1f} ms; "
+          f"wasm − Python {sealed_wasm - sealed_py:+.1f} ms (importing wasmtime, compiling)")
     eight(args.world, args.orders, args.budget_ms)
 
 

@@ -19,6 +19,7 @@ from mevauction.mechanism.builders import BuilderSubmission
 from mevauction.sandbox.jail import Limits, Program
 from mevauction.sandbox.wasm import wasm_problem
 from repo_paths import ROOT
+from wasm_modules import build_test_modules
 
 pytestmark = [
     pytest.mark.slow,  # compiles C with clang and runs modules for up to a second
@@ -32,10 +33,7 @@ REFERENCE = ROOT / "examples" / "algorithms" / "wasm" / "greedy.wasm"
 
 @pytest.fixture(scope="module")
 def modules(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wasm")
-    subprocess.run([str(ROOT / "scripts" / "build_wasm.sh"), str(ROOT / "tests" / "sandbox" / "wasm"), str(out)],
-                   check=True)
-    return {p.stem: p.read_bytes() for p in out.glob("*.wasm")}
+    return build_test_modules(tmp_path_factory.mktemp("wasm"))
 
 
 def test_the_build_script_reproduces_the_committed_reference_module(tmp_path):

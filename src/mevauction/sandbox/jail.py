@@ -7,7 +7,9 @@ What the jailed process has (and why):
 - a fresh, otherwise unused uid per run: RLIMIT_NPROC counts per uid, so a fork
   bomb exhausts only its own count, and no run can signal or ptrace another;
 - a read-only root: ``/usr`` (the system Python and its standard library) and
-  ``/algo`` (this run's copy of the algorithm, ``mevalgo``, ``mevseal`` and the boot script);
+  ``/algo`` (this run's copy of the algorithm, ``mevalgo``, ``mevseal`` and the boot script;
+  for a wasm module in a sealed slot, ``wasmhost`` and ``mevwasm`` run it, and ``/wasm``
+  is the service's wasmtime package, read-only);
   a small private ``/tmp`` that disappears with the run; no ``/etc``, no ``/work``,
   no database, keys or other builders' code; an empty environment;
 - rlimits (hard = soft, set by prlimit before bwrap): CPU seconds, address space,
@@ -24,13 +26,15 @@ keyrings, BPF, io_uring, module loading.
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import secrets
 import shutil
 import signal
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -79,6 +83,13 @@ def guest_file(name: str) -> bytes:
     return resources.files("mevauction.sandbox.guest").joinpath(name).read_bytes()
 
 
+@cache
+def wasmtime_dir() -> str | None:
+    """The wasmtime package's directory (bound read-only into a wasm jail), without importing it."""
+    spec = importlib.util.find_spec("wasmtime")
+    return next(iter(spec.submodule_search_locations or []), None) if spec else None
+
+
 def _work_root() -> str | None:
     # Memory-backed when possible: each run writes three small files.
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -94,16 +105,36 @@ def jail_problem() -> str | None:
             return f"{tool} is missing (Debian util-linux)"
     if not os.path.exists(GUEST_PYTHON):
         return f"{GUEST_PYTHON} is missing (the jail runs the system Python)"
+    problem = _probe([], "pass")
+    return problem and f"bwrap cannot create namespaces here (user namespaces disabled?): {problem}"
+
+
+@cache
+def wasm_jail_problem() -> str | None:
+    """Why a wasm module cannot run in the jail (a sealed slot), or None when it can:
+    the jail's Python must import the service's wasmtime through its read-only bind."""
+    problem = jail_problem()
+    if problem is not None:
+        return problem
+    where = wasmtime_dir()
+    if where is None:
+        return "wasmtime is not installed (pip install 'mevauction[wasm]')"
+    found = _probe(["--ro-bind", where, "/wasm/wasmtime"],
+                   "import sys; sys.path.insert(0, '/wasm'); import wasmtime; wasmtime.Engine()")
+    return found and f"wasmtime does not load in the jail's {GUEST_PYTHON}: {found}"
+
+
+def _probe(binds: list[str], code: str) -> str | None:
+    """Run ``code`` in a minimal jail under the default limits; None, or the last line of what went wrong."""
     try:
         probe = subprocess.run([*_limits_prefix(Limits()), BWRAP, "--unshare-all", "--ro-bind", "/usr", "/usr",
-                                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
-                                GUEST_PYTHON, "-I", "-S", "-c", "pass"],
+                                "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", *binds,
+                                GUEST_PYTHON, "-I", "-S", "-c", code],
                                capture_output=True, timeout=10, env={})
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap failed to start: {exc}"
     if probe.returncode != 0:
-        tail = probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"]
-        return f"bwrap cannot create namespaces here (user namespaces disabled?): {tail[0]}"
+        return (probe.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["?"])[0]
     return None
 
 
@@ -137,14 +168,20 @@ class Jailed:
         self.workdir.chmod(0o711)  # the jail's uid may traverse it to /algo, not list it
         algo = self.workdir / "algo"
         (algo / "lib").mkdir(parents=True)
-        (algo / "main.py").write_bytes(program.code)
-        (algo / "boot.py").write_bytes(guest_file("boot.py"))
-        (algo / "lib" / "mevalgo.py").write_bytes(guest_file("mevalgo.py"))
-        (algo / "lib" / "mevseal.py").write_bytes(guest_file("mevseal.py"))  # a sealed slot's bid sealing
+        files = {"boot.py": guest_file("boot.py"), "lib/mevalgo.py": guest_file("mevalgo.py"),
+                 "lib/mevseal.py": guest_file("mevseal.py")}  # mevseal: a sealed slot's bid sealing
+        self.wasm = program.runtime == "wasm"
+        if self.wasm:  # the module runs under its host program, with the store's limits
+            files.update({"main.py": guest_file("wasmhost.py"), "lib/mevwasm.py": guest_file("mevwasm.py"),
+                          "module.wasm": program.code, "limits.json": json.dumps(
+                              {"memory_bytes": limits.wasm_memory_bytes, "fuel": limits.wasm_fuel}).encode()})
+        else:
+            files["main.py"] = program.code
         for path in (algo, algo / "lib"):
             path.chmod(0o755)
-        for path in (algo / "main.py", algo / "boot.py", algo / "lib" / "mevalgo.py", algo / "lib" / "mevseal.py"):
-            path.chmod(0o644)
+        for name, data in files.items():
+            (algo / name).write_bytes(data)
+            (algo / name).chmod(0o644)
         self.stderr_path = self.workdir / "stderr"
         self.seccomp_fd: int | None = None
         bpf = filter_bytes()
@@ -154,7 +191,10 @@ class Jailed:
         # One memory and task cap over the whole tree, where this host allows (sandbox/cgroup.py).
         self.group: RunGroup | None = run_group(limits.group_memory_bytes, limits.processes)
         try:
-            self.proc = self._start(self.argv(algo, limits), limits)
+            # A module's host program: the interpreter's address space plus the store's cap.
+            run_limits = (replace(limits, memory_bytes=limits.memory_bytes + limits.wasm_memory_bytes)
+                          if self.wasm else limits)
+            self.proc = self._start(self.argv(algo, limits), run_limits)
         except BaseException:
             if self.group is not None:
                 self.group.remove()
@@ -176,6 +216,7 @@ class Jailed:
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp",
             "--ro-bind", str(algo), "/algo", "--chdir", "/algo",
+            *(["--ro-bind", str(wasmtime_dir()), "/wasm/wasmtime"] if self.wasm else []),
             "--remount-ro", "/",
             *(["--seccomp", str(self.seccomp_fd)] if self.seccomp_fd is not None else []),
             GUEST_PYTHON, "-I", "-S", "-B", "/algo/boot.py",

@@ -18,7 +18,10 @@ then answers each request with one line:
 - ``{"op": "simulate", "sequence": [...]}`` → ``{"results": [{"id", "success", "bid",
   "gas_used", "error"}], "value"}`` — a fresh block from the parent state; the
   push/pop stack is unchanged;
-- ``{"op": "submit", "sequence": [...], "bid": "<wei>" | "truthful"}`` ends the run.
+- ``{"op": "submit", "sequence": [...], "bid": "<wei>" | "truthful"}`` ends the run;
+- ``{"op": "abort", "kind"}`` ends it without a submission: only a wasm module's host
+  program in the jail (``guest/wasmhost.py``) may send it, naming one of a fixed set of
+  failure kinds (fuel, imports, trap, ...), which the host words itself.
 
 In a sealed slot (``serve --sealed``) the slot carries ``"sealed"``: the committee's
 pinned member keys and what the bid's envelopes are bound to (auction id, the bid's
@@ -54,6 +57,14 @@ MAX_LINE = 1 << 20  # bytes in one request line
 
 class ProtocolViolation(Exception):
     """The algorithm broke the protocol; the message is the reason reported for it."""
+
+
+class Aborted(Exception):
+    """The jail ended its run without a submission; ``kind`` is what it said went wrong."""
+
+    def __init__(self, kind: object):
+        super().__init__(kind)
+        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +202,8 @@ class Session:
         op = msg.get("op")
         if op == "submit":
             return None, self._submission(msg)
+        if op == "abort":
+            raise Aborted(msg.get("kind"))
         with self.host.lock:
             if op == "push":
                 return self._push(msg.get("id")), None

@@ -17,9 +17,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem
+from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem, wasm_jail_problem
 from mevauction.sandbox.protocol import (
     MAX_LINE,
+    Aborted,
     ProtocolViolation,
     Sealing,
     Session,
@@ -28,7 +29,7 @@ from mevauction.sandbox.protocol import (
     slot_message,
     slot_orders,
 )
-from mevauction.sandbox.wasm import WasmRun, engine, start_ticker, wasm_problem
+from mevauction.sandbox.wasm import FAILURES, WasmRun, engine, reason, start_ticker, wasm_problem
 from mevauction.worlds.base import World
 
 
@@ -71,15 +72,13 @@ class _Run:
         self.over_limit: str | None = None
         self.closed = False  # finish() has run: a jail that starts after it must not run
         self.guard = threading.Lock()
-        if program.runtime == "wasm" and sealing is not None:
-            # A module has no sealing host function, and one the host ran would see the bid.
-            self.result.reason = "sealed slot: a wasm module cannot seal its bid inside its store (use python)"
-            return
+        self.program = program
         if program.runtime == "wasm":
             problem = wasm_problem()
             if problem:
                 self.result.reason = f"sandbox unavailable: {problem}"
                 return
+        if program.runtime == "wasm" and sealing is None:
             try:
                 self.wasm = WasmRun(wasm_engine, program, self.session, host.order,
                                     limits)
@@ -89,10 +88,11 @@ class _Run:
             self.thread = threading.Thread(target=self.wasm.run, args=(wasm_engine,), daemon=True,
                                            name=f"algorithm-{rid}")
             return
-        if program.runtime != "python":
+        if program.runtime not in ("python", "wasm"):
             self.result.reason = f"runtime {program.runtime!r} is not available"
             return
-        self.program = program
+        # A Python script, or a wasm module in a sealed slot: it runs in the jail, where its
+        # bid is sealed before it leaves (a module the host ran would show it its bid).
         self.thread = threading.Thread(target=self._spawn_and_serve, daemon=True, name=f"algorithm-{rid}")
 
     def _spawn_and_serve(self) -> None:
@@ -145,6 +145,10 @@ class _Run:
         except ProtocolViolation as exc:
             self.over_limit = "protocol violation"
             self.result.detail = str(exc)
+        except Aborted as exc:  # a module's failure, as its jailed host program saw it
+            wasm = self.program.runtime == "wasm" and exc.kind in FAILURES
+            self.over_limit = reason(str(exc.kind), "", self.limits) if wasm else "protocol violation"
+            self.result.detail = f"aborted: {str(exc.kind)[:40]}"
         except (BrokenPipeError, ValueError, OSError):
             return  # its pipes went away: it exited or was killed
         finally:
@@ -282,7 +286,10 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
     with the runs), its value kept as the run's ``evaluated``."""
     sealing = sealing or {}
     limits = limits or Limits()
-    problem = jail_problem() if any(p.runtime == "python" for _, p in programs) else None
+    def jailed(rid: str, prog: Program) -> bool:
+        return prog.runtime == "python" or (prog.runtime == "wasm" and rid in sealing)
+    problem = jail_problem() if any(jailed(rid, p) for rid, p in programs) else None
+    wasm_jail = wasm_jail_problem() if any(p.runtime == "wasm" and jailed(rid, p) for rid, p in programs) else None
     host = WorldHost(world, order_ids)
     start = time.monotonic()
     # The runs end a margin before the budget: what follows them (the mechanism's checks,
@@ -292,13 +299,15 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
     deadline = start + run_s
     orders = slot_orders(host)
     slot = slot_message(world, orders, limits.budget_ms, deadline)
-    wasm_engine = engine() if any(p.runtime == "wasm" for _, p in programs) and wasm_problem() is None else None
+    in_process = any(p.runtime == "wasm" and not jailed(rid, p) for rid, p in programs)
+    wasm_engine = engine() if in_process and wasm_problem() is None else None
     ticker = start_ticker(wasm_engine, run_s) if wasm_engine is not None else None
     runs = []
     for rid, prog in programs:
-        if prog.runtime == "python" and problem is not None:
+        unavailable = (wasm_jail if prog.runtime == "wasm" else problem) if jailed(rid, prog) else None
+        if unavailable is not None:
             runs.append(_Run(rid, Program("unavailable", b""), host, limits, slot))
-            runs[-1].result.reason = f"sandbox unavailable: {problem}"
+            runs[-1].result.reason = f"sandbox unavailable: {unavailable}"
         else:
             own = sealing.get(rid)
             message = slot if own is None else slot_message(world, orders, limits.budget_ms, deadline, own.context)

@@ -23,6 +23,12 @@ message's list (M \\ S); amounts are 32-byte little-endian integers in its memor
 Limits: fuel (a deterministic instruction budget), a memory cap on the store, and
 an epoch deadline that interrupts the module when the wall-clock budget is spent
 (host calls are not metered by fuel, so the clock still binds).
+
+The functions themselves are ``guest/mevwasm.py``, which turns each into a protocol
+request: here the requests go straight to the run's session. In a sealed slot the
+module runs in the jail instead (``guest/wasmhost.py``, started by :mod:`.jail`), where
+the same functions' requests cross the jail's pipe and its bid is sealed before it
+leaves; the host then hears only one of :data:`FAILURES` when it fails.
 """
 
 from __future__ import annotations
@@ -31,20 +37,13 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
+from mevauction.sandbox.guest.mevwasm import FAILURES, ModuleRun, config, wasmtime
 from mevauction.sandbox.jail import Limits, Program
 from mevauction.sandbox.protocol import Session, Submission
 
-try:
-    import wasmtime
-except ImportError:  # optional extra: "wasm"
-    wasmtime = None  # type: ignore[assignment]
-
-
-U64_MAX = (1 << 63) - 1  # "saturated": the largest i64
-I32_MAX = (1 << 31) - 1
+__all__ = ["FAILURES", "WasmRun", "compiled", "engine", "reason", "start_ticker", "wasm_problem"]
 
 
 def wasm_problem() -> str | None:
@@ -52,10 +51,7 @@ def wasm_problem() -> str | None:
 
 
 def engine() -> Any:
-    config = wasmtime.Config()
-    config.consume_fuel = True
-    config.epoch_interruption = True
-    return wasmtime.Engine(config)
+    return wasmtime.Engine(config())
 
 
 # Compiled code by module hash: an algorithm submitted once runs every slot, and
@@ -78,158 +74,52 @@ def compiled(eng: Any, code: bytes) -> Any:
     return module
 
 
-def _i32(n: int) -> list[Any]:
-    return [wasmtime.ValType.i32()] * n
+def reason(kind: str, detail: str, limits: Limits) -> str:
+    """The reported reason for a failure kind; ``detail`` is appended when it may be shown."""
+    text = {"fuel": f"fuel limit ({limits.wasm_fuel} units)",
+            "interrupt": f"timeout: no submission within the {limits.budget_ms} ms budget",
+            "imports": "imports something other than the mev functions",
+            "invalid": "not a valid wasm module", "no-build": "module exports no build function",
+            "no-submit": "build returned without submitting"}.get(kind, "trap")
+    return f"{text}: {detail}" if detail and kind not in ("interrupt", "no-build", "no-submit") else text
 
 
 class WasmRun:
-    """One module's run on a session; ``run()`` is the thread's body."""
+    """One module's run in the service process, on a session; ``run()`` is the thread's body."""
 
     def __init__(self, eng: Any, program: Program, session: Session, order_ids: list[str], limits: Limits):
         self.session = session
-        self.ids = order_ids
         self.limits = limits
-        self.last = 0
         self.submission: Submission | None = None
         self.reason: str | None = None
-        self.refusal: str | None = None  # why a host function refused the module
         self.ended: float | None = None
-        self.store = wasmtime.Store(eng)
-        self.store.set_limits(memory_size=limits.wasm_memory_bytes, instances=1, tables=1, memories=1)
-        self.store.set_fuel(limits.wasm_fuel)
-        self.store.set_epoch_deadline(1)
-        self.module = compiled(eng, program.code)
+        store = wasmtime.Store(eng)
+        store.set_limits(memory_size=limits.wasm_memory_bytes, instances=1, tables=1, memories=1)
+        store.set_fuel(limits.wasm_fuel)
+        store.set_epoch_deadline(1)
         world = session.host.world
-        self.conflict = [world.conflict_access(i) for i in order_ids]
+        access = [world.conflict_access(i) for i in order_ids]
+        alone = [session.host.alone[i] for i in order_ids]
+        self.module = ModuleRun(store, compiled(eng, program.code), order_ids, self._request,
+                                lambda i, j: access[i].conflicts_with(access[j]),
+                                [(o.success, o.bid) for o in alone])
 
-    def _linker(self, eng: Any) -> Any:
-        linker = wasmtime.Linker(eng)
-        i32, i64 = wasmtime.ValType.i32(), wasmtime.ValType.i64()
-
-        def define(name: str, params: list[Any], results: list[Any], fn: Callable[..., Any]) -> None:
-            bound = None if not results else U64_MAX if results == [i64] else I32_MAX
-            linker.define_func("mev", name, wasmtime.FuncType(params, results), self._guarded(fn, bound),
-                               access_caller=True)
-
-        define("n_orders", [], [i32], lambda c: len(self.ids))
-        define("conflicts", _i32(2), [i32], lambda c, i, j: int(self.conflict[self._index(i)].conflicts_with(
-            self.conflict[self._index(j)])))
-        define("alone", _i32(1), [i32], self._alone)
-        define("push", _i32(1), [i32], self._push)
-        define("pop", [], [i32], self._pop)
-        define("simulate", _i32(2), [i32], self._simulate)
-        define("last_u64", [], [i64], lambda c: self.last)
-        define("last_bid", _i32(1), [], lambda c, p: self._memory(c).write(c, self.last.to_bytes(32, "little"), p))
-        define("submit", _i32(3), [], self._submit)
-        return linker
-
-    def _guarded(self, fn: Callable[..., Any], bound: int | None) -> Callable[..., Any]:
-        """A host function that never raises into wasmtime.
-
-        wasmtime-py parks a host function's exception in one process-wide slot and
-        re-raises it at the next trap or failed instantiation in *any* thread, so with
-        modules running side by side one module's refusal would become another's
-        reason. A refusal is kept on this run instead, and the module is stopped by
-        taking its fuel: its next instruction traps inside wasm, which touches no
-        shared state.
-        """
-        def host(caller: Any, *args: int) -> Any:
-            if self.refusal is None:
-                try:
-                    result = fn(caller, *args)
-                    return None if bound is None else max(-1, min(result, bound))
-                except Exception as exc:  # a bad argument from the module: the module's fault
-                    self.refusal = f"trap: {type(exc).__name__}: {str(exc)[:200]}"
-            wasmtime.Store.set_fuel(caller, 0)  # the caller is the store's context inside a call
-            return None if bound is None else 0
-        return host
-
-    def _index(self, i: int) -> int:
-        if not 0 <= i < len(self.ids):
-            raise ValueError(f"order index {i} out of range")
-        return i
-
-    @staticmethod
-    def _memory(caller: Any) -> Any:
-        mem = caller.get("memory")
-        if not isinstance(mem, wasmtime.Memory):
-            raise ValueError("module exports no memory")
-        return mem
-
-    def _indices(self, caller: Any, p: int, n: int) -> list[str]:
-        if not 0 <= n <= 4 * len(self.ids) + 16:
-            raise ValueError(f"sequence length {n} out of range")
-        raw = self._memory(caller).read(caller, p, p + 4 * n)
-        if len(raw) != 4 * n:
-            raise ValueError("sequence outside the module's memory")
-        return [self.ids[self._index(int.from_bytes(raw[k:k + 4], "little", signed=True))] for k in range(0, 4 * n, 4)]
-
-    def _alone(self, caller: Any, i: int) -> int:
-        out = self.session.host.alone[self.ids[self._index(i)]]
-        self.last = out.bid
-        return int(out.success)
-
-    def _push(self, caller: Any, i: int) -> int:
-        if not 0 <= i < len(self.ids):
-            return -1
-        reply, _ = self.session.request({"op": "push", "id": self.ids[i]})
-        assert reply is not None
-        if "success" not in reply:
-            return -1
-        self.last = int(reply["bid"])
-        return 1 if reply["success"] else 0
-
-    def _pop(self, caller: Any) -> int:
-        reply, _ = self.session.request({"op": "pop"})
-        assert reply is not None
-        return int(reply.get("depth", -1))
-
-    def _simulate(self, caller: Any, p: int, n: int) -> int:
-        if n > len(self.ids):
-            return -1
-        reply, _ = self.session.request({"op": "simulate", "sequence": self._indices(caller, p, n)})
-        assert reply is not None
-        self.last = int(reply["value"])
-        return sum(1 for r in reply["results"] if r["success"])
-
-    def _submit(self, caller: Any, p: int, n: int, bid_p: int) -> None:
-        seq = self._indices(caller, p, n)
-        bid = None if bid_p == -1 else int.from_bytes(self._memory(caller).read(caller, bid_p, bid_p + 32), "little")
-        self.session.requests += 1
-        self.submission = Submission(tuple(seq), bid)
+    def _request(self, msg: dict[str, Any]) -> dict[str, Any]:
+        reply, _ = self.session.request(msg)
+        assert reply is not None  # the module's submit is not a request
+        return reply
 
     def run(self, eng: Any) -> None:
         try:
-            self._run(eng)
+            failed = self.module.run()
+            if self.module.submitted is not None:  # the last submit counts, whatever came after
+                self.session.requests += 1
+                seq, bid = self.module.submitted
+                self.submission = Submission(tuple(seq), bid)
+            if failed is not None:
+                self.reason = reason(*failed, self.limits)
         finally:
             self.ended = time.monotonic()
-
-    def _run(self, eng: Any) -> None:
-        try:
-            instance = self._linker(eng).instantiate(self.store, self.module)
-            build = instance.exports(self.store).get("build")
-            if not isinstance(build, wasmtime.Func):
-                self.reason = "module exports no build function"
-                return
-            build(self.store)
-            self.reason = self.refusal  # refused in its last host call, before it could trap
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as exc:
-            self.reason = self.refusal or _reason(str(exc), self.limits)
-        except Exception as exc:  # not ours: another library's exception left in wasmtime's slot
-            self.reason = self.refusal or f"trap: {type(exc).__name__}: {str(exc)[:200]}"
-        if self.submission is None and self.reason is None:
-            self.reason = "build returned without submitting"
-
-
-def _reason(text: str, limits: Limits) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else "trap"
-    if "fuel" in text:
-        return f"fuel limit ({limits.wasm_fuel} units): {first}"
-    if "interrupt" in text:
-        return f"timeout: no submission within the {limits.budget_ms} ms budget"
-    if "unknown import" in text:
-        return f"imports something other than the mev functions: {first}"
-    return f"trap: {first[:200]}"
 
 
 def start_ticker(eng: Any, deadline_s: float) -> threading.Timer:

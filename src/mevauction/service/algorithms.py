@@ -29,7 +29,8 @@ The rules (docs/service.md, "Submitted algorithms"):
   jail (``sandbox/guest/mevseal.py``) and returns the commitment, share hashes and
   envelopes; the worker signs the header with that key and forwards it to the committee
   as the builder's sealed bid, capped by its free deposit inside the MPC (:func:`sealing`).
-  wasm modules are refused there (``runtime``): they have no way to seal in their store.
+  A wasm module runs in the jail too there, under a host program that seals its bid
+  the same way (``sandbox/guest/wasmhost.py``).
 """
 
 from __future__ import annotations
@@ -163,9 +164,6 @@ async def submit(auctioneer: Auctioneer, params: Any, signer: str) -> dict:
             f"{signer} is not a registered builder (the operator registers builders with "
             f"serve --builder ADDRESS=DEPOSIT_WEI)")
     runtime, code, version = parse_submission(params)
-    require(not (auctioneer.config.sealed and runtime == "wasm"), "runtime",
-            "wasm is not available with --sealed: a module cannot seal its bid inside its store, and the "
-            "service must not read it (submit a python algorithm: it seals its bid in the jail)")
     book: AlgorithmBook = auctioneer.algorithms
     last = book.latest(signer)
     if last is not None and version <= last.version:

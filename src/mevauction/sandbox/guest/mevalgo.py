@@ -98,7 +98,8 @@ class Sim:
         self.requests = 0
         self.slowest = 0.0  # seconds: the longest round trip of a request so far
 
-    def _call(self, msg: dict) -> dict:
+    def request(self, msg: dict) -> dict:
+        """One request and its reply as the host sent it (a refusal is ``{"error": ...}``)."""
         sent = time.monotonic()
         self._w.write(json.dumps(msg, separators=(",", ":")) + "\n")
         self._w.flush()
@@ -106,8 +107,11 @@ class Sim:
         self.slowest = max(self.slowest, time.monotonic() - sent)
         if not line:
             raise SystemExit(0)  # the host is gone (budget over): nothing left to do
-        reply = json.loads(line)
         self.requests += 1
+        return json.loads(line)
+
+    def _call(self, msg: dict) -> dict:
+        reply = self.request(msg)
         if "error" in reply and "success" not in reply:
             raise HostError(reply["error"])
         return reply

@@ -9,8 +9,9 @@ AES-256-GCM bound to the header digest and the server's index. The host gets the
 commitment, the share hashes and the envelopes, signs the header with a one-run key
 whose address labels the bid, and forwards it; it never has the amount.
 
-Standard library plus the system's ``cryptography`` (Debian python3-cryptography,
-under /usr, read-only in the jail): the jail has no mevauction and no pip packages.
+Standard library plus the system's OpenSSL libcrypto for AES-GCM (by ctypes; the
+system's ``cryptography``, Debian python3-cryptography, when libcrypto does not load),
+both under /usr, read-only in the jail: the jail has no mevauction and no pip packages.
 Keccak-256 is here in pure Python (hashlib's sha3_256 pads differently).
 Tests: tests/sandbox/test_mevseal.py checks every value byte for byte against
 mevauction.privacy.
@@ -107,10 +108,6 @@ def header_digest(unsigned: dict) -> bytes:
 
 def encrypt(recipient: str, plaintext: bytes, context: bytes) -> str:
     """envelope.encrypt: ephemeral pub (33) ‖ nonce (12) ‖ AES-GCM ciphertext ‖ tag (16)."""
-    if DIST not in sys.path:
-        sys.path.append(DIST)
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
     to = bytes.fromhex(recipient.removeprefix("0x"))
     k = 1 + secrets.randbelow(_N - 1)
     eph_pub = _compress(_mul(k, _G))
@@ -118,7 +115,76 @@ def encrypt(recipient: str, plaintext: bytes, context: bytes) -> str:
     shared = hashlib.sha256(_compress(_mul(k, _decompress(to)))).digest()
     key = _hkdf(shared, eph_pub + to, ENVELOPE_DOMAIN)
     nonce = secrets.token_bytes(12)
-    return "0x" + (eph_pub + nonce + AESGCM(key).encrypt(nonce, plaintext, context)).hex()
+    return "0x" + (eph_pub + nonce + aes_gcm(key, nonce, plaintext, context)).hex()
+
+
+def aes_gcm(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+    """AES-256-GCM: ciphertext ‖ 16-byte tag. Through the system's libcrypto by ctypes
+    when it loads (importing ``cryptography`` costs ≈ 190 ms of a jail's start under
+    load, docs/benchmarks/algorithms.md); else through ``cryptography``."""
+    lib = _libcrypto()
+    if lib is None:
+        if DIST not in sys.path:
+            sys.path.append(DIST)
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        return AESGCM(key).encrypt(nonce, plaintext, aad)
+    import ctypes
+
+    ctx = lib.EVP_CIPHER_CTX_new()
+    if not ctx:
+        raise MemoryError("EVP_CIPHER_CTX_new")
+    try:
+        n = ctypes.c_int()
+        out = ctypes.create_string_buffer(len(plaintext) + 16)
+        tag = ctypes.create_string_buffer(16)
+        ok = (lib.EVP_EncryptInit_ex(ctx, lib.EVP_aes_256_gcm(), None, None, None) == 1
+              and lib.EVP_CIPHER_CTX_ctrl(ctx, _SET_IVLEN, len(nonce), None) == 1
+              and lib.EVP_EncryptInit_ex(ctx, None, None, key, nonce) == 1
+              and lib.EVP_EncryptUpdate(ctx, None, ctypes.byref(n), aad, len(aad)) == 1
+              and lib.EVP_EncryptUpdate(ctx, out, ctypes.byref(n), plaintext, len(plaintext)) == 1)
+        written = n.value
+        ok = ok and written == len(plaintext) and lib.EVP_EncryptFinal_ex(ctx, ctypes.byref(out, written),
+                                                                          ctypes.byref(n)) == 1
+        ok = ok and n.value == 0 and lib.EVP_CIPHER_CTX_ctrl(ctx, _GET_TAG, 16, tag) == 1
+        if not ok:
+            raise ValueError("libcrypto refused the AES-256-GCM encryption")
+        return out.raw[:written] + tag.raw
+    finally:
+        lib.EVP_CIPHER_CTX_free(ctx)
+
+
+_SET_IVLEN, _GET_TAG = 0x9, 0x10  # EVP_CTRL_GCM_SET_IVLEN, EVP_CTRL_GCM_GET_TAG
+_LIB: list = []
+
+
+def _libcrypto():
+    """OpenSSL's libcrypto with the prototypes used here, or None (then ``cryptography``)."""
+    if not _LIB:
+        _LIB.append(_load_libcrypto())
+    return _LIB[0]
+
+
+def _load_libcrypto():
+    import ctypes
+
+    for name in ("libcrypto.so.3", "libcrypto.so.1.1"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        p, i = ctypes.c_void_p, ctypes.c_int
+        lib.EVP_CIPHER_CTX_new.restype = p
+        lib.EVP_CIPHER_CTX_new.argtypes = []
+        lib.EVP_CIPHER_CTX_free.argtypes = [p]
+        lib.EVP_aes_256_gcm.restype = p
+        lib.EVP_aes_256_gcm.argtypes = []
+        lib.EVP_EncryptInit_ex.argtypes = [p, p, p, ctypes.c_char_p, ctypes.c_char_p]
+        lib.EVP_CIPHER_CTX_ctrl.argtypes = [p, i, i, p]
+        lib.EVP_EncryptUpdate.argtypes = [p, p, ctypes.POINTER(i), ctypes.c_char_p, i]
+        lib.EVP_EncryptFinal_ex.argtypes = [p, p, ctypes.POINTER(i)]
+        return lib
+    return None
 
 
 def _hkdf(ikm: bytes, salt: bytes, info: bytes) -> bytes:
