@@ -24,12 +24,32 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def scenario(world_kind: str, orders: int, slot_seed: int, profile: str,
+             slots: str | None) -> dict:
+    """A generated slot; with ``slots`` kept as JSON in that folder and read back on a
+    later run, so two code versions time the very same blocks (and an evm slot, which
+    takes ≈ 1 min of anvil work to generate, is made once)."""
+    import os
+
+    from mevauction.intake import workloads
+
+    path = os.path.join(slots, f"{world_kind}-{profile}-{orders}-{slot_seed}.json") if slots else None
+    if path and os.path.exists(path):
+        with open(path) as fh:
+            return json.load(fh)
+    made = workloads.generate(world_kind, orders, slot_seed, **workloads.profile_options(world_kind, profile))
+    if path:
+        os.makedirs(slots, exist_ok=True)  # type: ignore[arg-type]
+        with open(path, "w") as fh:
+            json.dump(made, fh)
+    return made
+
+
 def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = "amm",
-            profile: str = "mainnet") -> list[dict]:
+            profile: str = "mainnet", slots: str | None = None) -> list[dict]:
     from mevauction.building.default import DefaultBuilder
     from mevauction.building.registry import make_builder
     from mevauction.evaluation.harness import block_seed
-    from mevauction.intake import workloads
     from mevauction.worlds import build_world
 
     rows = []
@@ -37,8 +57,7 @@ def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = 
         slot_seed = block_seed(seed, index)
         # evm: real Uniswap V2 contracts generated on a throwaway anvil (the uniswap
         # workload), so the scenario is made outside the timed region
-        world = build_world(workloads.generate(world_kind, orders, slot_seed,
-                                               **workloads.profile_options(world_kind, profile)))
+        world = build_world(scenario(world_kind, orders, slot_seed, profile, slots))
         ids = list(world.orders)
         mp = make_builder("mp-ordering", k_cutoff=8, seed=slot_seed, block_gas_limit=30_000_000)
         default_ms, mp_ms = [], []
@@ -73,6 +92,7 @@ def main() -> None:
                         help="evm: real-contract blocks from the uniswap workload (needs anvil)")
     parser.add_argument("--profile", default="mainnet", choices=("mainnet", "contested"))
     parser.add_argument("--json", help="write per-block rows here")
+    parser.add_argument("--slots", help="keep generated slots in this folder and reuse them")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="check two runs give the same o* and refunds, and compare times")
     args = parser.parse_args()
@@ -84,7 +104,7 @@ def main() -> None:
         print("before:", summary(before))
         print("after: ", summary(after))
         return
-    rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile)
+    rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile, args.slots)
     print(summary(rows))
     if args.json:
         with open(args.json, "w") as fh:
