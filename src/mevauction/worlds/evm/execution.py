@@ -46,7 +46,7 @@ from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env, JournalCheckpoint
 from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import Transaction
 from mevauction.worlds.evm.access import CODE, DESTROYED, NONCE, journal_part
-from mevauction.worlds.evm.reuse import MAX_REMEMBERED, Reuse, entry_digest, gas_class
+from mevauction.worlds.evm.reuse import MAX_REMEMBERED, Digests, Reuse, gas_class
 from mevauction.worlds.evm.state import account_info
 
 ACCESS_LIST_ADDRESS_GAS = 2400  # EIP-2930
@@ -181,6 +181,7 @@ class Executor:
         # (reuse.py): the digest of the database now is ``prefix[-1]``.
         self.undo_log: list[tuple[str, AccountInfo | int, int, AccountInfo | int, int]] = []
         self.prefix: list[int] = [0]
+        self.digests = Digests()
         # Remembered pushes by (order key, gas class, state digest); None: never reuse.
         self.outcomes: dict[tuple[str, int, int], Reuse] | None = {}
         # A reused push not yet applied to the database (entry, its mark); applied
@@ -262,6 +263,7 @@ class Executor:
         coinbase_balance = None
         for entry in entries:
             self._log(entry)
+            self.digests.apply(entry)
             address, _, key, new, _ = entry
             if key >= 0:
                 slots[(address, key)] = new
@@ -294,7 +296,10 @@ class Executor:
             return
         accounts: dict[str, AccountInfo | int] = {}
         slots: dict[tuple[str, int], int] = {}
-        for address, previous, key, _, _ in log[mark:]:
+        apply = self.digests.apply
+        for entry in log[mark:]:
+            apply(entry)
+            address, previous, key, _, _ = entry
             if key >= 0 and isinstance(previous, int):  # a slot (key -1: an account)
                 slots.setdefault((address, key), previous)
             else:
@@ -361,7 +366,7 @@ class Executor:
             peek = evm.snapshot()
             before = {addr: evm.basic(addr) for addr in deltas}
             evm.revert(peek)
-        log = self._log
+        log, change = self._log, self.digests.change
         for addr, info in after.items():
             if addr == sender_address:  # message calls leave the caller's nonce
                 old = sender
@@ -374,16 +379,16 @@ class Executor:
                 old = account_info(info.balance - deltas[addr], info.nonce, info.code_hash)
             else:
                 continue
-            log((addr, old, -1, info, entry_digest(addr, -1, old, info)))
+            log((addr, old, -1, info, change(addr, -1, old, info)))
             evm.insert_account_info(addr, info)
         written = {slot: value for slot, value in new_values.items() if value != slots[slot]}
         for (addr, key), value in written.items():
             old_value = slots[(addr, key)]
-            log((addr, old_value, key, value, entry_digest(addr, key, old_value, value)))
+            log((addr, old_value, key, value, change(addr, key, old_value, value)))
         self._write_slots(written)
         if coinbase_after != coinbase_before:
             log((coinbase, coinbase_before, -1, coinbase_after,
-                 entry_digest(coinbase, -1, coinbase_before, coinbase_after)))
+                 change(coinbase, -1, coinbase_before, coinbase_after)))
         self._set_coinbase_balance(coinbase_after)  # a rollback does not restore it
 
     # --- one transaction --------------------------------------------------------

@@ -29,16 +29,37 @@ from typing import Any
 _KEY = secrets.token_bytes(32)  # per process: the digest is never shown to anyone
 
 
-def entry_digest(address: str, key: int, old: Any, new: Any) -> int:
-    """``h(key, old) ^ h(key, new)`` for one database write.
+class Digests:
+    """Each written key's ``h(key, current value)``, so a write hashes its new value
+    only (the old one's digest is known after the key's first write)."""
 
-    ``key`` is a slot key, or -1 for an account, whose value is a pyrevm account info
-    (the fee recipient's is its balance, an int).
-    """
-    return _value_digest(address, key, old) ^ _value_digest(address, key, new)
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now: dict[tuple[str, int], int] = {}
+
+    def change(self, address: str, key: int, old: Any, new: Any) -> int:
+        """``h(key, old) ^ h(key, new)`` for a write being logged. ``key`` is a slot
+        key, or -1 for an account, whose value is a pyrevm account info (the fee
+        recipient's is its balance, an int)."""
+        at = (address, key)
+        before = self.now.get(at)
+        if before is None:
+            before = value_digest(address, key, old)
+        after = self.now[at] = value_digest(address, key, new)
+        return before ^ after
+
+    def apply(self, entry: tuple) -> None:
+        """A logged entry applied again (replayed) or taken back (undone): XOR is its
+        own inverse."""
+        at = (entry[0], entry[2])
+        before = self.now.get(at)
+        if before is None:
+            before = value_digest(entry[0], entry[2], entry[1])
+        self.now[at] = before ^ entry[4]
 
 
-def _value_digest(address: str, key: int, value: Any) -> int:
+def value_digest(address: str, key: int, value: Any) -> int:
     if not isinstance(value, int):
         value = (value.balance, value.nonce, bytes(value.code_hash).hex())
     text = f"{address}:{key}:{value}".encode()
