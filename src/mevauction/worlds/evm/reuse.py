@@ -83,4 +83,4 @@ def gas_class(gas_left: int, txs: Any) -> int:
     return -1 if gas_left >= sum(tx.gas_limit for tx in txs) else gas_left
 
 
-MAX_REMEMBERED = 250_000  # pushes per world (one block); cleared when reached
+MAX_REMEMBERED = 50_000  # pushes per world (one block; ≈ 2,000 on a 400-order one); cleared when reached
