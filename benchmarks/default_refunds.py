@@ -3,13 +3,18 @@
 ``mevauction bench`` runs every algorithm once per block and times refunds once, so on
 a shared machine single load spikes set its p99. This script times, per block, the
 default algorithm with every refund (``DefaultBuilder.solve``) and mp-ordering's
-``build``, ``--repeat`` times each, and keeps the fastest. It also writes o*'s value
+``build``, ``--repeat`` times each, each on a newly built world (an evm world remembers
+outcomes), and keeps the fastest, in wall-clock and in CPU time (the second is what a
+loaded two-core machine distorts least). It also writes o*'s value
 and every refund r_i, so two code versions run side by side (each with its own
 ``PYTHONPATH``) can be checked equal block by block with ``--compare``:
 
     PYTHONPATH=/tmp/before/src python benchmarks/default_refunds.py --blocks 120 --json before.json &
     PYTHONPATH=src python benchmarks/default_refunds.py --blocks 120 --json after.json
     python benchmarks/default_refunds.py --compare before.json after.json
+
+``--slots DIR`` keeps each generated slot as JSON and reads it back on later runs, so
+both versions time the same blocks (an evm slot takes about a minute to generate).
 """
 
 from __future__ import annotations
@@ -24,12 +29,32 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def scenario(world_kind: str, orders: int, slot_seed: int, profile: str,
+             slots: str | None) -> dict:
+    """A generated slot; with ``slots`` kept as JSON in that folder and read back on a
+    later run, so two code versions time the very same blocks (and an evm slot, which
+    takes ≈ 1 min of anvil work to generate, is made once)."""
+    import os
+
+    from mevauction.intake import workloads
+
+    path = os.path.join(slots, f"{world_kind}-{profile}-{orders}-{slot_seed}.json") if slots else None
+    if path and os.path.exists(path):
+        with open(path) as fh:
+            return json.load(fh)
+    made = workloads.generate(world_kind, orders, slot_seed, **workloads.profile_options(world_kind, profile))
+    if path:
+        os.makedirs(slots, exist_ok=True)  # type: ignore[arg-type]
+        with open(path, "w") as fh:
+            json.dump(made, fh)
+    return made
+
+
 def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = "amm",
-            profile: str = "mainnet") -> list[dict]:
+            profile: str = "mainnet", slots: str | None = None) -> list[dict]:
     from mevauction.building.default import DefaultBuilder
     from mevauction.building.registry import make_builder
     from mevauction.evaluation.harness import block_seed
-    from mevauction.intake import workloads
     from mevauction.worlds import build_world
 
     rows = []
@@ -37,19 +62,24 @@ def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = 
         slot_seed = block_seed(seed, index)
         # evm: real Uniswap V2 contracts generated on a throwaway anvil (the uniswap
         # workload), so the scenario is made outside the timed region
-        world = build_world(workloads.generate(world_kind, orders, slot_seed,
-                                               **workloads.profile_options(world_kind, profile)))
-        ids = list(world.orders)
+        doc = scenario(world_kind, orders, slot_seed, profile, slots)
         mp = make_builder("mp-ordering", k_cutoff=8, seed=slot_seed, block_gas_limit=30_000_000)
-        default_ms, mp_ms = [], []
+        default_ms, mp_ms, default_cpu = [], [], []
         for _ in range(repeat):
-            start = time.perf_counter()
+            # A new world for every timed run: a world remembers outcomes (the evm
+            # world's reuse), which must help neither a repeat nor the other builder.
+            world = build_world(doc)
+            ids = list(world.orders)
+            start, cpu = time.perf_counter(), time.process_time()
             solution = DefaultBuilder(8, slot_seed).solve(world, ids)
             default_ms.append((time.perf_counter() - start) * 1000)
+            default_cpu.append((time.process_time() - cpu) * 1000)
+            world = build_world(doc)
             start = time.perf_counter()
             mp.build(world, ids)
             mp_ms.append((time.perf_counter() - start) * 1000)
         rows.append({"index": index, "refunds_ms": min(default_ms), "mp_ms": min(mp_ms),
+                     "refunds_cpu_ms": min(default_cpu),
                      "value": str(solution.value),
                      "refunds": {oid: str(r) for oid, r in sorted(solution.refunds.items())}})
     return rows
@@ -58,7 +88,9 @@ def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = 
 def summary(rows: list[dict]) -> str:
     ref = [r["refunds_ms"] for r in rows]
     mp = [r["mp_ms"] for r in rows]
-    return (f"default + refunds median {percentile(ref, 0.5):.1f} ms, p99 {percentile(ref, 0.99):.1f} ms; "
+    cpu = [r.get("refunds_cpu_ms", 0.0) for r in rows]  # CPU time: what load on other cores leaves out
+    return (f"default + refunds median {percentile(ref, 0.5):.1f} ms, p99 {percentile(ref, 0.99):.1f} ms "
+            f"(CPU {percentile(cpu, 0.5):.1f} / {percentile(cpu, 0.99):.1f} ms); "
             f"mp-ordering median {percentile(mp, 0.5):.2f} ms; ratio of medians "
             f"{percentile(ref, 0.5) / percentile(mp, 0.5):.1f}x")
 
@@ -73,6 +105,7 @@ def main() -> None:
                         help="evm: real-contract blocks from the uniswap workload (needs anvil)")
     parser.add_argument("--profile", default="mainnet", choices=("mainnet", "contested"))
     parser.add_argument("--json", help="write per-block rows here")
+    parser.add_argument("--slots", help="keep generated slots in this folder and reuse them")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="check two runs give the same o* and refunds, and compare times")
     args = parser.parse_args()
@@ -84,7 +117,7 @@ def main() -> None:
         print("before:", summary(before))
         print("after: ", summary(after))
         return
-    rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile)
+    rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile, args.slots)
     print(summary(rows))
     if args.json:
         with open(args.json, "w") as fh:

@@ -46,6 +46,7 @@ from pyrevm import EVM, AccountInfo, BlockEnv, CfgEnv, Env, JournalCheckpoint
 from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import Transaction
 from mevauction.worlds.evm.access import CODE, DESTROYED, NONCE, journal_part
+from mevauction.worlds.evm.reuse import MAX_REMEMBERED, Digests, Reuse, gas_class
 from mevauction.worlds.evm.state import account_info
 
 ACCESS_LIST_ADDRESS_GAS = 2400  # EIP-2930
@@ -174,9 +175,22 @@ class Executor:
     def __init__(self, evm: EVM, block: BlockContext):
         self.evm = evm
         self.block = block
-        # (address, previous slot value, key) or (address, previous info, -1); for
-        # the fee recipient the previous info is its balance.
-        self.undo_log: list[tuple[str, AccountInfo | int, int]] = []
+        # (address, previous slot value, key, new value, digest) or (address,
+        # previous info, -1, new info, digest); for the fee recipient the infos are
+        # its balances. ``prefix[i]`` is the state digest after ``undo_log[:i]``
+        # (reuse.py): the digest of the database now is ``prefix[-1]``.
+        self.undo_log: list[tuple[str, AccountInfo | int, int, AccountInfo | int, int]] = []
+        self.prefix: list[int] = [0]
+        self.digests = Digests()
+        # Remembered pushes by (order key, gas class, state digest); None: never reuse.
+        self.outcomes: dict[tuple[str, int, int], Reuse] | None = {}
+        # A reused push not yet applied to the database (entry, its mark); applied
+        # when the block goes on, dropped by an undo, like ``pending``.
+        self.deferred: Reuse | None = None
+        # A push executed for real whose last transaction is still open: its entries
+        # are known once that transaction is finalised.
+        self.recording: tuple[Reuse, int] | None = None
+        self.reused = 0  # pushes answered from ``outcomes`` (benchmarks print it)
         # Journal texts of the transactions run during a capture (access.py).
         self.captured: list[str] | None = None
         # revm loads the fee recipient outside the journal at every call (EIP-3651
@@ -189,12 +203,14 @@ class Executor:
 
     # --- reading without warming -------------------------------------------------
     def balance(self, address: str) -> int:
+        self.settle()
         checkpoint = self.evm.snapshot()
         value = self.evm.get_balance(address)
         self.evm.revert(checkpoint)
         return value
 
     def storage(self, address: str, key: int) -> int:
+        self.settle()
         checkpoint = self.evm.snapshot()
         value = self.evm.storage(address, key)
         self.evm.revert(checkpoint)
@@ -214,13 +230,56 @@ class Executor:
         return len(self.undo_log)
 
     def settle(self) -> None:
-        """Finalise the open transaction, if any."""
+        """Finalise the open transaction, if any, or apply a reused push."""
+        if self.deferred is not None:
+            entry, self.deferred = self.deferred, None
+            if entry.entries is not None:
+                self._replay(entry.entries)
+                return
+            # Reused before its entries were known (it was popped while open): run it
+            # for real now; the same state gives the same result.
+            mark = len(self.undo_log)
+            again = self._run_bundle(*entry.run)
+            if again != entry.result:
+                raise RuntimeError("a reused push gave a different result on the same state")
+            self._remember(entry, mark)
         if self.pending is not None:
             pending, self.pending = self.pending, None
             self.finalise(*pending)
+            if self.recording is not None:
+                entry, mark = self.recording
+                self.recording = None
+                entry.entries = tuple(self.undo_log[mark:])
+
+    def _log(self, entry: tuple[str, AccountInfo | int, int, AccountInfo | int, int]) -> None:
+        self.undo_log.append(entry)
+        self.prefix.append(self.prefix[-1] ^ entry[4])
+
+    def _replay(self, entries: tuple) -> None:
+        """Apply a remembered push's database writes (the last write of a key wins)."""
+        coinbase = self.block.coinbase
+        accounts: dict[str, AccountInfo] = {}
+        slots: dict[tuple[str, int], int] = {}
+        coinbase_balance = None
+        for entry in entries:
+            self._log(entry)
+            self.digests.apply(entry)
+            address, _, key, new, _ = entry
+            if key >= 0:
+                slots[(address, key)] = new
+            elif address == coinbase:
+                coinbase_balance = new
+            else:
+                accounts[address] = new
+        for address, info in accounts.items():
+            self.evm.insert_account_info(address, info)
+        self._write_slots(slots)
+        if coinbase_balance is not None:
+            self._set_coinbase_balance(coinbase_balance)
 
     def discard(self) -> None:
-        """Roll the open transaction back, if any."""
+        """Roll the open transaction back, if any (or drop a reused push)."""
+        self.deferred = self.recording = None
         if self.pending is not None:
             checkpoint, _, _, coinbase_before = self.pending
             self.pending = None
@@ -237,12 +296,16 @@ class Executor:
             return
         accounts: dict[str, AccountInfo | int] = {}
         slots: dict[tuple[str, int], int] = {}
-        for address, previous, key in log[mark:]:
+        apply = self.digests.apply
+        for entry in log[mark:]:
+            apply(entry)
+            address, previous, key, _, _ = entry
             if key >= 0 and isinstance(previous, int):  # a slot (key -1: an account)
                 slots.setdefault((address, key), previous)
             else:
                 accounts.setdefault(address, previous)
         del log[mark:]
+        del self.prefix[mark + 1:]
         for address, previous in accounts.items():
             if isinstance(previous, int):  # the fee recipient's balance
                 self._set_coinbase_balance(previous)
@@ -303,7 +366,7 @@ class Executor:
             peek = evm.snapshot()
             before = {addr: evm.basic(addr) for addr in deltas}
             evm.revert(peek)
-        log = self.undo_log
+        log, change = self._log, self.digests.change
         for addr, info in after.items():
             if addr == sender_address:  # message calls leave the caller's nonce
                 old = sender
@@ -316,13 +379,16 @@ class Executor:
                 old = account_info(info.balance - deltas[addr], info.nonce, info.code_hash)
             else:
                 continue
-            log.append((addr, old, -1))
+            log((addr, old, -1, info, change(addr, -1, old, info)))
             evm.insert_account_info(addr, info)
         written = {slot: value for slot, value in new_values.items() if value != slots[slot]}
-        log.extend((addr, slots[(addr, key)], key) for addr, key in written)
+        for (addr, key), value in written.items():
+            old_value = slots[(addr, key)]
+            log((addr, old_value, key, value, change(addr, key, old_value, value)))
         self._write_slots(written)
         if coinbase_after != coinbase_before:
-            log.append((coinbase, coinbase_before, -1))
+            log((coinbase, coinbase_before, -1, coinbase_after,
+                 change(coinbase, -1, coinbase_before, coinbase_after)))
         self._set_coinbase_balance(coinbase_after)  # a rollback does not restore it
 
     # --- one transaction --------------------------------------------------------
@@ -402,13 +468,44 @@ class Executor:
         return TxResult(tx.hash, status, gas_used, why, evm.get_balance(coinbase) - coinbase_before, bytes(output))
 
     # --- one order ---------------------------------------------------------------
-    def execute_bundle(self, txs: Iterable[Transaction], reverting: frozenset[str],
-                       dropping: frozenset[str], gas_left: int) -> tuple[BundleResult, int]:
+    def execute_bundle(self, txs: tuple[Transaction, ...], reverting: frozenset[str],
+                       dropping: frozenset[str], gas_left: int, key: str | None = None) -> tuple[BundleResult, int]:
         """Execute a bundle on top of the block so far.
 
         Returns the result and the undo mark that removes the whole bundle again
-        (``undo_to``). On failure the bundle is already undone.
+        (``undo_to``). On failure the bundle is already undone. With ``key`` (naming
+        the bundle: the same key, the same arguments) a push on a state seen before
+        reuses that outcome (reuse.py); its writes reach the database only when the
+        block goes on. Captures (``captured``) always execute.
         """
+        mark = self.mark()
+        outcomes = self.outcomes
+        if key is None or outcomes is None or self.captured is not None:
+            return self._run_bundle(txs, reverting, dropping, gas_left), mark
+        name = (key, gas_class(gas_left, txs), self.prefix[-1])
+        entry = outcomes.get(name)
+        if entry is None:
+            result = self._run_bundle(txs, reverting, dropping, gas_left)
+            if len(outcomes) >= MAX_REMEMBERED:
+                outcomes.clear()
+            outcomes[name] = entry = Reuse(result, (txs, reverting, dropping, gas_left))
+            self._remember(entry, mark)
+        else:
+            self.reused += 1
+            if entry.result.success:
+                self.deferred = entry
+        return entry.result, mark
+
+    def _remember(self, entry: Reuse, mark: int) -> None:
+        """Keep the writes of a push just executed from ``mark``: now if nothing is open
+        (it failed, or its last transaction was dropped), else once that is finalised."""
+        if self.pending is None:
+            entry.entries = tuple(self.undo_log[mark:])
+        else:
+            self.recording = (entry, mark)
+
+    def _run_bundle(self, txs: Iterable[Transaction], reverting: frozenset[str],
+                    dropping: frozenset[str], gas_left: int) -> BundleResult:
         mark = self.mark()
         results: list[TxResult] = []
         used = kept = delta = 0
@@ -430,5 +527,5 @@ class Executor:
         if error is not None or kept == 0:
             error = error or "every transaction was dropped"
             self.undo_to(mark)
-            return BundleResult(False, 0, used, tuple(results), error), mark
-        return BundleResult(True, delta, used, tuple(results)), mark
+            return BundleResult(False, 0, used, tuple(results), error)
+        return BundleResult(True, delta, used, tuple(results))

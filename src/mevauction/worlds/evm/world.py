@@ -184,7 +184,7 @@ class EvmWorld(World):
             return BundleResult(False, 0, 0, (), reason), self.executor.mark()
         order = self.orders.get(order_id)
         reverting = order.reverting_tx_hashes if order else frozenset()
-        return self.executor.execute_bundle(spec.txs, reverting, spec.dropping, gas_left)
+        return self.executor.execute_bundle(spec.txs, reverting, spec.dropping, gas_left, key=order_id)
 
     def simulate_top(self, order_id: str) -> tuple[BundleResult, Access]:
         """Run one order at the top of the block, capturing its read/write set."""
