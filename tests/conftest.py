@@ -19,7 +19,10 @@ full run (`pytest -q -n 2 --dist loadfile`) checks exactly what it always did.
 
 import os
 import sys
+import tempfile
 from pathlib import Path
+
+import pytest
 
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS.parent / "src"))
@@ -33,3 +36,22 @@ FAST_LOOP = "not slow"
 def pytest_configure(config):
     markexpr = (config.getoption("markexpr") or "").strip()
     property_settings.load(os.environ.get("HYPOTHESIS_PROFILE") or ("dev" if markexpr == FAST_LOOP else "ci"))
+
+
+# Here, not in tests/sandbox/conftest.py: tests of other directories import their own
+# ``conftest`` by name (``from conftest import ...``), and a second one would shadow it.
+@pytest.fixture
+def jail_dirs(monkeypatch) -> list[Path]:
+    """The jail directories this test makes, to check each is removed after it. Not a
+    snapshot of the shared work root: other test workers' jails come and go there."""
+    made: list[Path] = []
+    real = tempfile.mkdtemp
+
+    def recording(*args, **kwargs):
+        path = real(*args, **kwargs)
+        if str(kwargs.get("prefix", "")).startswith("mevalgo-"):
+            made.append(Path(path))
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", recording)
+    return made
