@@ -77,8 +77,9 @@ class DefaultBuilder:
             orders.extend(result.block.orders)
             bids.update(result.block.bids)
             if counterfactuals:
+                value = result.value  # r_i = V(o*) − best without b_i (``GroupResult.refund``)
                 for oid in members:
-                    solution.refunds[oid] = result.refund(oid)
+                    solution.refunds[oid] = value - result.best_without[oid]
                     solution.counterfactual[oid] = result.counterfactual[oid]
         solution.block = Block(tuple(orders), bids)
         return solution

@@ -246,8 +246,9 @@ def fixed_order(world: World, sequence: Sequence[str]) -> GroupResult:
     """
     block = world.evaluate(sequence)
     result = GroupResult(block)
+    value, bids = block.value, block.bids  # one sum, not one per order
     for oid in sequence:
-        result.best_without[oid] = block.value_without(oid)
+        result.best_without[oid] = value - bids.get(oid, 0)
         result.counterfactual[oid] = block.orders
     return result
 
