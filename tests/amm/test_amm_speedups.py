@@ -6,6 +6,9 @@ and every counterfactual block o_{-i} must be identical.
 
 - ``large.SeededShuffles`` draws the large groups' seeded shuffles without the
   standard library's per-draw method calls: plain is ``random.Random(s).shuffle``.
+- Conflict-free orders run on one cursor (``search.one_order_each``), pushed and
+  popped: plain is ``fixed_order`` of each on a fresh cursor.
+- The exhaustive search keeps o*'s bids from the walk: plain executes o* again.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mevauction.building import large, search
+from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import DefaultBuilder
 from mevauction.intake import workloads
 from mevauction.worlds import build_world
@@ -47,6 +51,8 @@ def plain_solution(world, seed, monkeypatch):
     ones too), restored afterwards."""
     with monkeypatch.context() as patch:
         patch.setattr(large, "SeededShuffles", LibraryShuffles)
+        patch.setattr(search, "one_order_each",
+                      lambda world, ids: {oid: search.fixed_order(world, [oid]) for oid in ids})
         patch.setattr(search, "BRANCH_AND_BOUND", False)
         patch.setattr(large, "FAST_SEQUENCES", False)
         patch.setattr(large, "PREFIX_SHARING", False)
@@ -103,3 +109,26 @@ def test_the_comparison_can_fail(monkeypatch):
     with monkeypatch.context() as patch:
         patch.setattr(large, "SeededShuffles", OffByOneShuffles)
         assert [solution(world, seed) for seed, world in worlds] != fast
+
+
+@SETTINGS
+@given(st.integers(0, 10**6), st.sampled_from(["mainnet", "contested"]))
+def test_conflict_free_orders_on_one_cursor_equal_each_alone(seed, profile):
+    """``search.one_order_each`` gives what ``fixed_order`` of each order alone gives
+    (successful and failing orders both occur on these slots)."""
+    world = slot(seed, 80, profile)
+    ids = list(world.orders)
+    together = search.one_order_each(world, ids)
+    assert [together[oid] for oid in ids] == [search.fixed_order(world, [oid]) for oid in ids]
+
+
+@SETTINGS
+@given(st.integers(0, 10**6))
+def test_exhaustive_block_equals_its_execution_afresh(seed):
+    """o* of every small group carries the bids its orders pay when the block is
+    executed again on a fresh cursor (what ``world_block`` did at the end)."""
+    world = slot(seed, 120, "mainnet")
+    for group in conflict_groups(list(world.orders), world.conflict_access):
+        if 2 <= len(group) < 8:
+            block = search.exhaustive(world, group).block
+            assert block == world.evaluate(block.orders)
