@@ -9,6 +9,8 @@ and every counterfactual block o_{-i} must be identical.
 - Conflict-free orders run on one cursor (``search.one_order_each``), pushed and
   popped: plain is ``fixed_order`` of each on a fresh cursor.
 - The exhaustive search keeps o*'s bids from the walk: plain executes o* again.
+- ``AmmWorld.conflict_access`` is made once per order when the world is built:
+  plain is ``World.conflict_access`` on every call.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from mevauction.building.conflicts import conflict_groups
 from mevauction.building.default import DefaultBuilder
 from mevauction.intake import workloads
 from mevauction.worlds import build_world
+from mevauction.worlds.amm.world import AmmWorld
+from mevauction.worlds.base import World
 from property_settings import examples
 
 SETTINGS = settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -51,6 +55,7 @@ def plain_solution(world, seed, monkeypatch):
     ones too), restored afterwards."""
     with monkeypatch.context() as patch:
         patch.setattr(large, "SeededShuffles", LibraryShuffles)
+        patch.setattr(AmmWorld, "conflict_access", World.conflict_access)
         patch.setattr(search, "one_order_each",
                       lambda world, ids: {oid: search.fixed_order(world, [oid]) for oid in ids})
         patch.setattr(search, "BRANCH_AND_BOUND", False)
@@ -132,3 +137,10 @@ def test_exhaustive_block_equals_its_execution_afresh(seed):
         if 2 <= len(group) < 8:
             block = search.exhaustive(world, group).block
             assert block == world.evaluate(block.orders)
+
+
+def test_conflict_access_made_once_equals_the_worlds_rule():
+    """The amm world's conflict access, made when the world is built, is
+    ``World.conflict_access`` (its keys plus each transaction as a written key)."""
+    world = slot(7, 200, "mainnet")
+    assert all(world.conflict_access(oid) == World.conflict_access(world, oid) for oid in world.orders)
