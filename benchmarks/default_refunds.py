@@ -41,26 +41,34 @@ def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = 
                                                **workloads.profile_options(world_kind, profile)))
         ids = list(world.orders)
         mp = make_builder("mp-ordering", k_cutoff=8, seed=slot_seed, block_gas_limit=30_000_000)
-        default_ms, mp_ms = [], []
+        default_ms, mp_ms, default_cpu = [], [], []
         for _ in range(repeat):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             solution = DefaultBuilder(8, slot_seed).solve(world, ids)
             default_ms.append((time.perf_counter() - start) * 1000)
+            default_cpu.append((time.process_time() - cpu) * 1000)
             start = time.perf_counter()
             mp.build(world, ids)
             mp_ms.append((time.perf_counter() - start) * 1000)
+        # CPU time too: on a shared machine it is less disturbed by other jobs than wall time
         rows.append({"index": index, "refunds_ms": min(default_ms), "mp_ms": min(mp_ms),
-                     "value": str(solution.value),
-                     "refunds": {oid: str(r) for oid, r in sorted(solution.refunds.items())}})
+                     "refunds_cpu_ms": min(default_cpu), "value": str(solution.value),
+                     "block": [[oid, str(solution.block.bids[oid])] for oid in solution.block.orders],
+                     "refunds": {oid: str(r) for oid, r in sorted(solution.refunds.items())},
+                     "counterfactual": {oid: list(o) for oid, o in sorted(solution.counterfactual.items())}})
     return rows
 
 
 def summary(rows: list[dict]) -> str:
     ref = [r["refunds_ms"] for r in rows]
     mp = [r["mp_ms"] for r in rows]
-    return (f"default + refunds median {percentile(ref, 0.5):.1f} ms, p99 {percentile(ref, 0.99):.1f} ms; "
+    cpu = [r["refunds_cpu_ms"] for r in rows if "refunds_cpu_ms" in r]
+    line = (f"default + refunds median {percentile(ref, 0.5):.1f} ms, p99 {percentile(ref, 0.99):.1f} ms; "
             f"mp-ordering median {percentile(mp, 0.5):.2f} ms; ratio of medians "
             f"{percentile(ref, 0.5) / percentile(mp, 0.5):.1f}x")
+    if cpu:
+        line += f"; default + refunds CPU median {percentile(cpu, 0.5):.1f} ms, p99 {percentile(cpu, 0.99):.1f} ms"
+    return line
 
 
 def main() -> None:
@@ -81,6 +89,14 @@ def main() -> None:
         same = len(before) == len(after) and all(
             b["value"] == a["value"] and b["refunds"] == a["refunds"] for b, a in zip(before, after))
         print(f"{len(before)} blocks; o* and every refund identical: {same}")
+        if all("block" in r for r in before + after):
+            blocks = all(b["block"] == a["block"] and b["counterfactual"] == a["counterfactual"]
+                         for b, a in zip(before, after))
+            print(f"o*'s orders and bids and every counterfactual block o_-i identical: {blocks}")
+        ratios = sorted(a["refunds_cpu_ms"] / b["refunds_cpu_ms"] for b, a in zip(before, after)
+                        if a.get("refunds_cpu_ms") and b.get("refunds_cpu_ms"))
+        if ratios:
+            print(f"per-block CPU after/before: median {percentile(ratios, 0.5):.3f}")
         print("before:", summary(before))
         print("after: ", summary(after))
         return
