@@ -81,6 +81,8 @@ def main() -> None:
                         help="evm: real-contract blocks from the uniswap workload (needs anvil)")
     parser.add_argument("--profile", default="mainnet", choices=("mainnet", "contested"))
     parser.add_argument("--json", help="write per-block rows here")
+    parser.add_argument("--cprofile", type=int, default=0, metavar="N",
+                        help="run under cProfile and print its N most expensive functions")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="check two runs give the same o* and refunds, and compare times")
     args = parser.parse_args()
@@ -100,7 +102,15 @@ def main() -> None:
         print("before:", summary(before))
         print("after: ", summary(after))
         return
-    rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile)
+    if args.cprofile:
+        # where the time goes (cProfile's overhead inflates small functions: read shares, not times)
+        import cProfile
+        import pstats
+        profiler = cProfile.Profile()
+        rows = profiler.runcall(measure, args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
+    else:
+        rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile)
     print(summary(rows))
     if args.json:
         with open(args.json, "w") as fh:
