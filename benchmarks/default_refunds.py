@@ -69,8 +69,9 @@ def summary(rows: list[dict]) -> str:
             f"{percentile(ref, 0.5) / percentile(mp, 0.5):.1f}x")
     mp_cpu = [r["mp_cpu_ms"] for r in rows if "mp_cpu_ms" in r]
     if cpu and mp_cpu:
+        ratio = percentile(cpu, 0.5) / percentile(mp_cpu, 0.5)
         line += (f"; CPU: default + refunds median {percentile(cpu, 0.5):.1f} ms, p99 {percentile(cpu, 0.99):.1f} ms, "
-                 f"mp-ordering median {percentile(mp_cpu, 0.5):.2f} ms, ratio {percentile(cpu, 0.5) / percentile(mp_cpu, 0.5):.1f}x")
+                 f"mp-ordering median {percentile(mp_cpu, 0.5):.2f} ms, ratio {ratio:.1f}x")
     return line
 
 
