@@ -72,13 +72,20 @@ class DefaultBuilder:
         bids: dict[str, int] = {}
         solution = DefaultSolution(Block(), groups)
         budgets = group_budgets(world, groups, self.block_gas_limit)
+        # Conflict-free orders without a gas cap: executed on one cursor, not one each.
+        alone = search.one_order_each(world, [g[0] for g, b in zip(groups, budgets) if len(g) == 1 and b is None])
         for members, budget in zip(groups, budgets):
-            result = self.solve_group(capped(world, budget), members, counterfactuals)
+            single = alone.get(members[0]) if len(members) == 1 else None
+            if single is not None:
+                result = single
+            else:
+                result = self.solve_group(capped(world, budget), members, counterfactuals)
             orders.extend(result.block.orders)
             bids.update(result.block.bids)
             if counterfactuals:
+                value = result.value  # r_i = V(o*) − best without b_i (``GroupResult.refund``)
                 for oid in members:
-                    solution.refunds[oid] = result.refund(oid)
+                    solution.refunds[oid] = value - result.best_without[oid]
                     solution.counterfactual[oid] = result.counterfactual[oid]
         solution.block = Block(tuple(orders), bids)
         return solution

@@ -144,7 +144,10 @@ def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = Tru
     push, pop = cursor.push, cursor.pop
     path: list[int] = []
     bid_of = [0] * n  # bid of each member in the current path, 0 when absent
-    best: list[Any] = [0, ()]  # value, path (indices): a mutable cell the recursion updates
+    # value, path (indices), the path's bids: a mutable cell the recursion updates. The
+    # bids are kept so that o* is not executed again at the end: the path ran on this
+    # cursor in this order, and executing it afresh gives the same bids (tested).
+    best: list[Any] = [0, (), ()]
     without = [0] * n  # empty block: value 0 without anyone
     without_path: list[tuple[int, ...]] = [()] * n
     # value − b_j ≤ value: no counterfactual can improve unless value > min(without).
@@ -189,7 +192,7 @@ def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = Tru
                 bid_of[idx] = out.bid
                 value = total + out.bid
                 if value > best[0]:
-                    best[0], best[1] = value, tuple(path)
+                    best[0], best[1], best[2] = value, tuple(path), tuple(bid_of[i] for i in path)
                 if floor[0] is not None and value > floor[0]:
                     for j in range(n):
                         v = value - bid_of[j]
@@ -204,8 +207,7 @@ def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = Tru
 
     visit(0, 0, 0)
     order = tuple(members[i] for i in best[1])
-    block = world_block(world, order)
-    result = GroupResult(block)
+    result = GroupResult(Block(order, dict(zip(order, best[2]))))
     if counterfactuals:
         for idx, oid in enumerate(members):
             result.best_without[oid] = without[idx]
@@ -246,10 +248,26 @@ def fixed_order(world: World, sequence: Sequence[str]) -> GroupResult:
     """
     block = world.evaluate(sequence)
     result = GroupResult(block)
+    value, bids = block.value, block.bids  # one sum, not one per order
     for oid in sequence:
-        result.best_without[oid] = block.value_without(oid)
+        result.best_without[oid] = value - bids.get(oid, 0)
         result.counterfactual[oid] = block.orders
     return result
+
+
+def one_order_each(world: World, order_ids: Sequence[str]) -> dict[str, GroupResult]:
+    """``fixed_order(world, [i])`` for every i (the conflict-free orders), on one
+    cursor instead of one each: an order is pushed at the top of the block and
+    popped, which restores the parent state exactly (World rule 1), so each is executed
+    where ``evaluate`` would execute it (tested equal)."""
+    cursor = world.cursor()
+    out: dict[str, GroupResult] = {}
+    for oid in order_ids:
+        outcome = cursor.push(oid)
+        cursor.pop()
+        block = Block((oid,), {oid: outcome.bid}) if outcome.success else Block()
+        out[oid] = GroupResult(block, {oid: 0}, {oid: block.orders})
+    return out
 
 
 def world_block(world: World, order: Sequence[str]) -> Block:

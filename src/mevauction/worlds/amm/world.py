@@ -54,13 +54,21 @@ class AmmWorld(World):
         self.initial_balances: dict[str, int] = {f"{t}:{o}": v for (t, o), v in self.balances.items()}
         self._fields = {k: dict(v) for k, v in order_fields.items()}
         self._access: dict[str, Access] = {}
+        # With each transaction as a written key (``World.conflict_access``): fixed per
+        # order like its keys, so made once here rather than on every call (grouping
+        # and the exhaustive search's reduction ask for it per order and per group).
+        self._conflict_access: dict[str, Access] = {}
         for oid, program in self.programs.items():
             keys = frozenset(program.keys)
             self._access[oid] = Access(keys, keys)
+            self._conflict_access[oid] = super().conflict_access(oid)
         self._exclusive = payment_couplings(self.orders, self.programs)
 
     def access(self, order_id: str) -> Access:
         return self._access[order_id]
+
+    def conflict_access(self, order_id: str) -> Access:
+        return self._conflict_access[order_id]
 
     def cursor(self) -> AmmCursor:
         return AmmCursor(self)
