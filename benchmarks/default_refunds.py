@@ -64,56 +64,35 @@ def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = 
         # workload), so the scenario is made outside the timed region
         doc = scenario(world_kind, orders, slot_seed, profile, slots)
         mp = make_builder("mp-ordering", k_cutoff=8, seed=slot_seed, block_gas_limit=30_000_000)
-<<<<<<< HEAD
-        default_ms, mp_ms, default_cpu = [], [], []
+        default_ms, mp_ms, default_cpu, mp_cpu = [], [], [], []
         for _ in range(repeat):
             # A new world for every timed run: a world remembers outcomes (the evm
             # world's reuse), which must help neither a repeat nor the other builder.
             world = build_world(doc)
             ids = list(world.orders)
-=======
-        default_ms, mp_ms, default_cpu, mp_cpu = [], [], [], []
-        for _ in range(repeat):
->>>>>>> h/amm
             start, cpu = time.perf_counter(), time.process_time()
             solution = DefaultBuilder(8, slot_seed).solve(world, ids)
             default_ms.append((time.perf_counter() - start) * 1000)
             default_cpu.append((time.process_time() - cpu) * 1000)
-<<<<<<< HEAD
             world = build_world(doc)
-            start = time.perf_counter()
-=======
             start, cpu = time.perf_counter(), time.process_time()
->>>>>>> h/amm
             mp.build(world, ids)
             mp_ms.append((time.perf_counter() - start) * 1000)
             mp_cpu.append((time.process_time() - cpu) * 1000)
         # CPU time too: on a shared machine it is less disturbed by other jobs than wall time
         rows.append({"index": index, "refunds_ms": min(default_ms), "mp_ms": min(mp_ms),
-<<<<<<< HEAD
-                     "refunds_cpu_ms": min(default_cpu),
-                     "value": str(solution.value),
-                     "refunds": {oid: str(r) for oid, r in sorted(solution.refunds.items())}})
-=======
                      "refunds_cpu_ms": min(default_cpu), "mp_cpu_ms": min(mp_cpu), "value": str(solution.value),
                      "block": [[oid, str(solution.block.bids[oid])] for oid in solution.block.orders],
                      "refunds": {oid: str(r) for oid, r in sorted(solution.refunds.items())},
                      "counterfactual": {oid: list(o) for oid, o in sorted(solution.counterfactual.items())}})
->>>>>>> h/amm
     return rows
 
 
 def summary(rows: list[dict]) -> str:
     ref = [r["refunds_ms"] for r in rows]
     mp = [r["mp_ms"] for r in rows]
-<<<<<<< HEAD
-    cpu = [r.get("refunds_cpu_ms", 0.0) for r in rows]  # CPU time: what load on other cores leaves out
-    return (f"default + refunds median {percentile(ref, 0.5):.1f} ms, p99 {percentile(ref, 0.99):.1f} ms "
-            f"(CPU {percentile(cpu, 0.5):.1f} / {percentile(cpu, 0.99):.1f} ms); "
-=======
-    cpu = [r["refunds_cpu_ms"] for r in rows if "refunds_cpu_ms" in r]
+    cpu = [r["refunds_cpu_ms"] for r in rows if "refunds_cpu_ms" in r]  # CPU: what load on other cores leaves out
     line = (f"default + refunds median {percentile(ref, 0.5):.1f} ms, p99 {percentile(ref, 0.99):.1f} ms; "
->>>>>>> h/amm
             f"mp-ordering median {percentile(mp, 0.5):.2f} ms; ratio of medians "
             f"{percentile(ref, 0.5) / percentile(mp, 0.5):.1f}x")
     mp_cpu = [r["mp_cpu_ms"] for r in rows if "mp_cpu_ms" in r]
@@ -134,12 +113,9 @@ def main() -> None:
                         help="evm: real-contract blocks from the uniswap workload (needs anvil)")
     parser.add_argument("--profile", default="mainnet", choices=("mainnet", "contested"))
     parser.add_argument("--json", help="write per-block rows here")
-<<<<<<< HEAD
     parser.add_argument("--slots", help="keep generated slots in this folder and reuse them")
-=======
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="run under cProfile and print its N most expensive functions")
->>>>>>> h/amm
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="check two runs give the same o* and refunds, and compare times")
     args = parser.parse_args()
@@ -159,19 +135,16 @@ def main() -> None:
         print("before:", summary(before))
         print("after: ", summary(after))
         return
-<<<<<<< HEAD
-    rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile, args.slots)
-=======
+    run = (args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile, args.slots)
     if args.cprofile:
         # where the time goes (cProfile's overhead inflates small functions: read shares, not times)
         import cProfile
         import pstats
         profiler = cProfile.Profile()
-        rows = profiler.runcall(measure, args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile)
+        rows = profiler.runcall(measure, *run)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
     else:
-        rows = measure(args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile)
->>>>>>> h/amm
+        rows = measure(*run)
     print(summary(rows))
     if args.json:
         with open(args.json, "w") as fh:
