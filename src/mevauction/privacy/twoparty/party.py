@@ -31,6 +31,7 @@ import numpy as np
 from mevauction.eth.keccak import keccak
 from mevauction.privacy import messages
 from mevauction.privacy.twoparty import circuits, garble, ot
+from mevauction.privacy.twoparty.intake import Intake, intake_job
 
 GARBLER, EVALUATOR, AUCTIONEER = 0, 1, 2
 NAMES = {GARBLER: "garbler", EVALUATOR: "evaluator", AUCTIONEER: "auctioneer"}
@@ -244,13 +245,16 @@ def _inputs(role: int, state: tuple, link: Channel) -> np.ndarray | None:
 
 
 def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host: str = "127.0.0.1",
-          remote_shutdown: bool = True, close_timeout: float | None = None, key: bytes | None = None) -> None:
+          remote_shutdown: bool = True, close_timeout: float | None = None, key: bytes | None = None,
+          intake: Intake | None = None) -> None:
     """Serve the auctioneer's jobs: until it says ``shutdown`` if ``remote_shutdown``, else forever.
 
     A long-running party (``mevauction sealed party serve``) refuses ``shutdown``: only its
     operator stops it. ``close_timeout`` bounds every wait on the auctioneer (job → close)
     and on the peer, so a silent auctioneer or peer aborts the job instead of holding the party.
-    With ``key`` the party signs each outcome (``statement``) for the transcript.
+    With ``key`` the party signs each outcome (``statement``) for the transcript. With
+    ``intake`` (already serving bidders) the auctioneer may ``open`` an auction and its
+    ``job`` with ``"intake": true`` runs on the shares the bidders submitted.
     """
     listener = socket.create_server((host, port))
     ctx = _ctx(tls_dir, role, server=True)
@@ -282,11 +286,18 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                         raise ValueError("remote shutdown is disabled: the operator stops this party")
                     boss.close()
                     return
+                if msg.get("op") == "open":  # an auction bidders submit their shares to (``intake``)
+                    if intake is None:
+                        raise ValueError("this party was started without a bidder intake")
+                    boss.send_json(intake.open(msg))
+                    continue
                 if msg.get("op") != "job":
                     raise ValueError(f"unknown op {msg.get('op')!r}")
-                mechanism = msg["mechanism"]
-                if mechanism not in ("first", "second", "builder", "topk"):
-                    raise ValueError(f"mechanism {mechanism!r} has no two-party circuit")
+                from_intake = msg.get("intake") is True
+                if from_intake and intake is None:
+                    raise ValueError("this party was started without a bidder intake")
+                if not from_intake and msg.get("mechanism") not in ("first", "second", "builder", "topk"):
+                    raise ValueError(f"mechanism {msg.get('mechanism')!r} has no two-party circuit")
                 if role == GARBLER:
                     if peer is None:
                         raise ValueError("the garbler was started without --peer")
@@ -296,11 +307,16 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                 link.sock.settimeout(close_timeout)
                 try:
                     t0 = time.perf_counter()
+                    if from_intake:
+                        assert intake is not None
+                        msg = intake_job(role, link, intake, msg)
+                    mechanism = msg["mechanism"]
                     state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
                     # "intake": the shares' labels move as the bids arrive; "close": only after the deadline
                     at_intake = msg.get("inputs", "close") == "intake"
                     labels = _inputs(role, state, link) if at_intake else None
-                    boss.send_json({"status": "ready", "preprocess_s": time.perf_counter() - t0})
+                    boss.send_json({"status": "ready", "preprocess_s": time.perf_counter() - t0,
+                                    "bidders": msg.get("bidders"), "excluded": msg.get("excluded", 0)})
                     if boss.recv_json().get("op") != "close":
                         raise ValueError("expected close")
                     t1 = time.perf_counter()
@@ -356,13 +372,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--peer", help="garbler: the evaluator's host:port")
     p.add_argument("--key-file", help="signing key (hex), made if absent")
+    p.add_argument("--intake-port", type=int, help="serve bidders' shares on this port (needs --key-file)")
     a = p.parse_args(argv)
     peer = None
     if a.peer:
         host, _, port = a.peer.rpartition(":")
         peer = (host, int(port))
-    serve(GARBLER if a.role == "garbler" else EVALUATOR, a.tls_dir, a.port, peer,
-          key=load_key(a.key_file) if a.key_file else None)
+    role = GARBLER if a.role == "garbler" else EVALUATOR
+    key = load_key(a.key_file) if a.key_file else None
+    intake = None
+    if a.intake_port and key is not None:
+        intake = Intake(role, key)
+        intake.serve("127.0.0.1", a.intake_port, a.tls_dir)
+    serve(role, a.tls_dir, a.port, peer, key=key, intake=intake)
 
 
 if __name__ == "__main__":
