@@ -254,3 +254,34 @@ def test_bid_without_a_pair_names_the_field(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --parties-file:"), proc.stderr
     proc = cli("sealed", "bid", "--auction", "0x01", "--amount", "5", "--opening", str(tmp_path / "o.json"))
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --committee:"), proc.stderr
+
+
+@pytest.mark.slow
+def test_cli_open_bid_close_and_verify(pair, tmp_path):
+    """The whole flow as separate processes: the auctioneer's ``sealed open``/``close``,
+    bidders' ``sealed bid``; the transcript verifies against the pair's published key set."""
+    spec_path, report = tmp_path / "spec.json", tmp_path / "report.json"
+    proc = cli("sealed", "open", "--backend", "2pc", "--parties-file", str(pair["file"]), "--mechanism", "builder",
+               "--max-bids", "8", "--spec", str(spec_path))
+    assert proc.returncode == 0, proc.stderr
+    auction = json.loads(spec_path.read_text())["auction"]
+    for i, amount in enumerate((500, 900, 700)):
+        proc = cli("sealed", "bid", "--backend", "2pc", "--parties-file", str(pair["bidder_file"]), "--auction",
+                   auction, "--amount", str(amount), "--opening", str(tmp_path / f"o{i}.json"))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    winner = json.loads((tmp_path / "o1.json").read_text())["bidder"]
+    proc = cli("sealed", "close", "--backend", "2pc", "--parties-file", str(pair["file"]), "--spec", str(spec_path),
+               "--reserve", "800", "--json", str(report))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(report.read_text())
+    assert (doc["backend"], doc["winner"], doc["price"], doc["n_bids"]) == ("2pc", winner, 800, 3)
+    keys = tmp_path / "keys.json"
+    tmp = pair["tmp"]
+    assert cli("sealed", "party", "keyset", str(tmp / "garbler.key.signer.address"),
+               str(tmp / "evaluator.key.signer.address"), "--out", str(keys)).returncode == 0
+    ok = cli("sealed", "verify", str(report), "--committee-keys", str(keys))
+    assert ok.returncode == 0 and "transcript OK" in ok.stdout, ok.stdout + ok.stderr
+    # the closed auction takes no more bids
+    proc = cli("sealed", "bid", "--backend", "2pc", "--parties-file", str(pair["bidder_file"]), "--auction",
+               auction, "--amount", "1000", "--opening", str(tmp_path / "late.json"))
+    assert proc.returncode == 1 and "late" in proc.stdout, proc.stdout

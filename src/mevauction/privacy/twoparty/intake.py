@@ -35,6 +35,7 @@ from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.privacy import messages
 from mevauction.privacy.twoparty import circuits
+from mevauction.privacy.twoparty.link import GARBLER, Channel
 
 MECHANISMS = ("first", "second", "builder", "topk")
 REQUEST_LIMIT = 1 << 16
@@ -170,8 +171,6 @@ class Intake:
         listener = socket.create_server((host, port))
 
         def one(raw: socket.socket) -> None:
-            from mevauction.privacy.twoparty.party import Channel
-
             raw.settimeout(10)  # a bidder that never finishes cannot hold a thread for long
             try:
                 chan = Channel(ctx.wrap_socket(raw, server_side=True))
@@ -196,8 +195,6 @@ class Intake:
 
 def agree(role: int, link: Any, a: OpenAuction) -> list[Accepted]:
     """The bids both parties accepted, in the garbler's arrival order (same list at both)."""
-    from mevauction.privacy.twoparty.party import GARBLER
-
     if role == GARBLER:
         link.send_json({"auction": a.auction, "digests": [b.digest for b in a.bids]})
         both = link.recv_json().get("digests")

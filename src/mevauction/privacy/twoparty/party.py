@@ -20,11 +20,9 @@ import json
 import secrets
 import socket
 import ssl
-import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -32,9 +30,8 @@ from mevauction.eth.keccak import keccak
 from mevauction.privacy import messages
 from mevauction.privacy.twoparty import circuits, garble, ot
 from mevauction.privacy.twoparty.intake import Intake, intake_job
+from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
 
-GARBLER, EVALUATOR, AUCTIONEER = 0, 1, 2
-NAMES = {GARBLER: "garbler", EVALUATOR: "evaluator", AUCTIONEER: "auctioneer"}
 POINT = 33  # a compressed secp256k1 point
 
 
@@ -49,52 +46,6 @@ def _ctx(tls_dir: str, me: int, server: bool) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED  # both ends show a certificate of the CA
     ctx.check_hostname = False  # peers are named by role in the certificate, checked below
     return ctx
-
-
-def peer_role(sock: ssl.SSLSocket) -> int | None:
-    cert: Any = sock.getpeercert() or {}
-    names = [str(pair[1]) for rdn in cert.get("subject", ()) for pair in rdn if pair[0] == "commonName"]
-    for role in NAMES:
-        if names == [f"MPyC party {role}"]:
-            return role
-    return None
-
-
-class Channel:
-    def __init__(self, sock: ssl.SSLSocket) -> None:
-        self.sock = sock
-        self.sent = 0
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(struct.pack(">Q", len(data)) + data)
-        self.sent += 8 + len(data)
-
-    def recv(self, limit: int = 1 << 31) -> bytes:
-        (size,) = struct.unpack(">Q", self._exact(8))
-        if size > limit:
-            raise ConnectionError(f"frame of {size} bytes is over the limit")
-        return self._exact(size)
-
-    def _exact(self, k: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < k:
-            chunk = self.sock.recv(min(k - len(buf), 1 << 20))
-            if not chunk:
-                raise ConnectionError("peer closed the link")
-            buf += chunk
-        return bytes(buf)
-
-    def send_json(self, obj: Any) -> None:
-        self.send(json.dumps(obj).encode())
-
-    def recv_json(self) -> Any:
-        return json.loads(self.recv(1 << 24))
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 def connect(tls_dir: str, me: int, host: str, port: int, expect: int, timeout: float = 30.0) -> Channel:
