@@ -154,6 +154,13 @@ class Intake:
             raise Refused("auction full")
         return a
 
+    def padded_job(self, auction: str) -> dict[str, Any]:
+        """The job for ``auction`` at max_bids rows of zero shares (what is garbled at open)."""
+        with self.lock:
+            a = self.open_auctions[auction]
+        rows = a.max_bids + (a.mechanism == "builder")
+        return {"mechanism": a.mechanism, "n": a.max_bids, "k": a.k, "shares": ["0"] * rows}
+
     def freeze(self, auction: str) -> OpenAuction:
         """The deadline: no bid is taken for ``auction`` from now on."""
         with self.lock:

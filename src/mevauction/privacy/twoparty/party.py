@@ -226,6 +226,18 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                 return chan
             chan.close()
 
+    def peer_link() -> Channel:
+        if role == GARBLER:
+            if peer is None:
+                raise ValueError("the garbler was started without --peer")
+            link = connect(tls_dir, role, peer[0], peer[1], expect=EVALUATOR, timeout=close_timeout or 30.0)
+        else:
+            link = accept(GARBLER, close_timeout)
+        link.sock.settimeout(close_timeout)
+        return link
+
+    # bidder intake: per open auction, the link and the circuit garbled for max_bids at open
+    prepared: dict[str, tuple[Channel, tuple, dict]] = {}
     while True:
         boss = accept(AUCTIONEER)
         boss.sock.settimeout(close_timeout)
@@ -240,7 +252,9 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                 if msg.get("op") == "open":  # an auction bidders submit their shares to (``intake``)
                     if intake is None:
                         raise ValueError("this party was started without a bidder intake")
-                    boss.send_json(intake.open(msg))
+                    reply = intake.open(msg)
+                    prepared[reply["auction"]] = _prepare_open(role, peer_link(), intake, reply["auction"])
+                    boss.send_json(reply)
                     continue
                 if msg.get("op") != "job":
                     raise ValueError(f"unknown op {msg.get('op')!r}")
@@ -249,20 +263,19 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                     raise ValueError("this party was started without a bidder intake")
                 if not from_intake and msg.get("mechanism") not in ("first", "second", "builder", "topk"):
                     raise ValueError(f"mechanism {msg.get('mechanism')!r} has no two-party circuit")
-                if role == GARBLER:
-                    if peer is None:
-                        raise ValueError("the garbler was started without --peer")
-                    link = connect(tls_dir, role, peer[0], peer[1], expect=EVALUATOR, timeout=close_timeout or 30.0)
-                else:
-                    link = accept(GARBLER, close_timeout)
-                link.sock.settimeout(close_timeout)
+                ready = prepared.pop(str(msg.get("auction")), None) if from_intake else None
+                link = ready[0] if ready else peer_link()
                 try:
                     t0 = time.perf_counter()
+                    state = None
                     if from_intake:
                         assert intake is not None
                         msg = intake_job(role, link, intake, msg)
+                        if ready and msg["k"] == ready[2]["k"] and msg["n"] <= ready[2]["n"]:
+                            state = _with_shares(role, ready[1], msg, ready[2])
                     mechanism = msg["mechanism"]
-                    state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
+                    if state is None:  # both parties decide alike: same agreed n and k
+                        state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
                     # "intake": the shares' labels move as the bids arrive; "close": only after the deadline
                     at_intake = msg.get("inputs", "close") == "intake"
                     labels = _inputs(role, state, link) if at_intake else None
@@ -289,6 +302,31 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
             except OSError:
                 pass
             boss.close()
+
+
+def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tuple[Channel, tuple, dict]:
+    """At ``open``: base OTs, extension and the circuit for max_bids rows, before any bid.
+
+    The rows the bidders do not fill are zeros at both parties (bid 0, after every real
+    bid): ties go to the earliest row, so a zero row never wins, never sets a second or
+    (k+1)-th price above a real one and never beats β0 — the outcome is the one for the
+    real bids (checked against the clear mechanisms in the tests)."""
+    try:
+        if role == GARBLER:
+            link.send_json({"auction": auction})
+        elif link.recv_json().get("auction") != auction:
+            raise ValueError("the garbler prepared another auction")
+        pad = intake.padded_job(auction)
+        return link, (garbler_prepare if role == GARBLER else evaluator_prepare)(pad, link), pad
+    except BaseException:
+        link.close()
+        raise
+
+
+def _with_shares(role: int, state: tuple, job: dict, pad: dict) -> tuple:
+    """The prepared state with the agreed shares in its first rows and zeros after them."""
+    rows = _bits([*job["shares"], *["0"] * (_rows(pad) - _rows(job))], _rows(pad))
+    return (*state[:2], rows, *state[3:]) if role == GARBLER else (rows, *state[1:])
 
 
 def statement(role: int, job: dict, outcome: dict, key: bytes | None) -> dict | None:
