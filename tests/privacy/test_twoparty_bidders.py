@@ -290,3 +290,64 @@ def test_cli_open_bid_close_and_verify(pair, tmp_path):
     proc = cli("sealed", "bid", "--backend", "2pc", "--parties-file", str(pair["bidder_file"]), "--auction",
                auction, "--amount", "1000", "--opening", str(tmp_path / "late.json"))
     assert proc.returncode == 1 and "late" in proc.stdout, proc.stdout
+
+
+class Tap:
+    """A TCP forwarder in front of one party's intake that keeps every byte it relays."""
+
+    def __init__(self, target):
+        import socket
+        import threading
+
+        self.seen = bytearray()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+
+        def pipe(src, dst):
+            try:
+                while data := src.recv(65536):
+                    self.seen += data
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        def loop():
+            while True:
+                try:
+                    client, _ = self.listener.accept()
+                except OSError:
+                    return
+                server = socket.create_connection(target)
+                threading.Thread(target=pipe, args=(client, server), daemon=True).start()
+                threading.Thread(target=pipe, args=(server, client), daemon=True).start()
+
+        threading.Thread(target=loop, daemon=True).start()
+
+
+@pytest.mark.slow
+def test_sniffing_a_bidders_links_yields_no_share(pair, tmp_path):
+    """Between a bidder process and each party sits a tap: TLS hides the share and amount."""
+    parties = json.loads(pair["bidder_file"].read_text())
+    taps = []
+    for name in ("garbler_intake", "evaluator_intake"):
+        host, _, port = parties[name].rpartition(":")
+        taps.append(Tap((host, int(port))))
+        parties[name] = f"127.0.0.1:{taps[-1].port}"
+    tapped = tmp_path / "tapped.json"
+    tapped.write_text(json.dumps(parties))
+    spec = _spec("first")
+    _open(pair, spec)
+    amount = 1234567890123456789
+    proc = cli("sealed", "bid", "--backend", "2pc", "--parties-file", str(tapped), "--auction", spec["auction"],
+               "--amount", str(amount), "--opening", str(tmp_path / "o.json"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    opening = json.loads((tmp_path / "o.json").read_text())
+    assert _close(pair, spec).price == amount
+    wire = bytes(taps[0].seen + taps[1].seen)
+    assert len(taps[0].seen) > 1000 and len(taps[1].seen) > 1000
+    for v in [amount, *(int(s[0], 16) for s in opening["shares"])]:
+        for form in _forms(v):
+            assert form not in wire
+    assert opening["bidder"].encode() not in wire  # even the header travels encrypted

@@ -11,6 +11,11 @@ go through the IKNP extension as correlated OTs, the garbler sends its share lab
 masked by the OT labels, the evaluator evaluates and returns the output labels; the
 garbler checks each is one of the wire's two labels (so a cheating evaluator cannot
 claim another result) and both report the decoded outcome to the auctioneer.
+
+With a bidder intake (``intake``) the auctioneer instead ``open``s an auction: the two
+parties do the bid-independent part (base OTs, extension, garbling) at once for max_bids
+rows, bidders send each party its own share, and the auctioneer's ``job`` (``"intake":
+true``) is the deadline: the parties agree on the bids both hold and fill the rows.
 """
 
 from __future__ import annotations
