@@ -209,7 +209,8 @@ def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
     """Wait for both parties' ``ready``, close, check the two outcomes agree.
 
     ``deadline`` (a ``perf_counter`` time): when the auction closed, if before the
-    ``ready`` (bidder intake: the job itself is the deadline); else the close is."""
+    ``ready`` (bidder intake: the job itself is the close, the parties go on without
+    waiting); else the close sent here is."""
     t0 = time.perf_counter()
     ready = [c.recv_json() for c in chans]
     preprocess = time.perf_counter() - t0
@@ -222,7 +223,8 @@ def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
     n = len(labels[0])
     t1 = time.perf_counter() if deadline is None else deadline
     for c in chans:
-        c.send_json({"op": "close"})
+        if deadline is None:  # a bidder-intake job was the close already
+            c.send_json({"op": "close"})
     done: list[dict[str, Any]] = [c.recv_json() for c in chans]
     elapsed = time.perf_counter() - t1
     if bad := [r for r in done if r.get("status") != "ok"]:

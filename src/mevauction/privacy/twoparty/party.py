@@ -286,7 +286,8 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                     labels = _inputs(role, state, link) if at_intake else None
                     boss.send_json({"status": "ready", "preprocess_s": time.perf_counter() - t0,
                                     "bidders": msg.get("bidders"), "excluded": msg.get("excluded", 0)})
-                    if boss.recv_json().get("op") != "close":
+                    # a bidder-intake job is itself the close: no second round trip to the auctioneer
+                    if not from_intake and boss.recv_json().get("op") != "close":
                         raise ValueError("expected close")
                     t1 = time.perf_counter()
                     if not at_intake:
