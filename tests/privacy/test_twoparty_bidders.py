@@ -270,20 +270,29 @@ def test_cli_open_bid_close_and_verify(pair, tmp_path):
                "--max-bids", "8", "--spec", str(spec_path))
     assert proc.returncode == 0, proc.stderr
     auction = json.loads(spec_path.read_text())["auction"]
-    for i, amount in enumerate((500, 900, 700)):
-        proc = cli("sealed", "bid", "--backend", "2pc", "--parties-file", str(pair["bidder_file"]), "--auction",
-                   auction, "--amount", str(amount), "--opening", str(tmp_path / f"o{i}.json"))
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-    winner = json.loads((tmp_path / "o1.json").read_text())["bidder"]
-    proc = cli("sealed", "close", "--backend", "2pc", "--parties-file", str(pair["file"]), "--spec", str(spec_path),
-               "--reserve", "800", "--json", str(report))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    doc = json.loads(report.read_text())
-    assert (doc["backend"], doc["winner"], doc["price"], doc["n_bids"]) == ("2pc", winner, 800, 3)
     keys = tmp_path / "keys.json"
     tmp = pair["tmp"]
     assert cli("sealed", "party", "keyset", str(tmp / "garbler.key.signer.address"),
                str(tmp / "evaluator.key.signer.address"), "--out", str(keys)).returncode == 0
+    for i, amount in enumerate((500, 900, 700)):
+        proc = cli("sealed", "bid", "--backend", "2pc", "--parties-file", str(pair["bidder_file"]), "--auction",
+                   auction, "--amount", str(amount), "--opening", str(tmp_path / f"o{i}.json"),
+                   "--committee-keys", str(keys))
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    winner = json.loads((tmp_path / "o1.json").read_text())["bidder"]
+    # receipts checked against a key set that is not the pair's: the bidder reports it (exit 1);
+    # the parties did take the bid (1 wei, it loses), as n_bids = 4 below shows
+    other = tmp_path / "other-keys.json"
+    other.write_text(json.dumps({"format": "mevauction.committee/1", "members": [
+        {"index": i, "signer": messages.address(messages.new_key()), "encryption_key": ""} for i in range(2)]}))
+    proc = cli("sealed", "bid", "--backend", "2pc", "--parties-file", str(pair["bidder_file"]), "--auction",
+               auction, "--amount", "1", "--opening", str(tmp_path / "x.json"), "--committee-keys", str(other))
+    assert proc.returncode == 1 and "not signed by the pair's published key" in proc.stdout, proc.stdout
+    proc = cli("sealed", "close", "--backend", "2pc", "--parties-file", str(pair["file"]), "--spec", str(spec_path),
+               "--reserve", "800", "--json", str(report))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    doc = json.loads(report.read_text())
+    assert (doc["backend"], doc["winner"], doc["price"], doc["n_bids"]) == ("2pc", winner, 800, 4)
     ok = cli("sealed", "verify", str(report), "--committee-keys", str(keys))
     assert ok.returncode == 0 and "transcript OK" in ok.stdout, ok.stdout + ok.stderr
     # the closed auction takes no more bids

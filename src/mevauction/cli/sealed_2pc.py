@@ -186,7 +186,15 @@ def bid_direct(args: argparse.Namespace, bid: Any) -> Any:
     except (KeyError, ValueError) as exc:
         require(False, "--parties-file", str(exc))
         raise
-    return submit_bid(access, args.auction, bid)
+    signers = None
+    if args.committee_keys:
+        keys = read_json(args.committee_keys)
+        members = keys.get("members") if isinstance(keys, dict) else None
+        ok = isinstance(members, list) and len(members) == 2 and all(isinstance(m, dict) and "signer" in m
+                                                                     for m in members)
+        require(ok, "--committee-keys", "expected the pair's mevauction.committee/1 key set (2 members)")
+        signers = [str(m["signer"]) for m in members or []]
+    return submit_bid(access, args.auction, bid, signers)
 
 
 def close_direct(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,8 @@ def register(ssub: argparse._SubParsersAction, report: Callable[..., dict], emit
     b.add_argument("--key-file", help="the bidder's secp256k1 private key (hex); default: a fresh one")
     b.add_argument("--bidder", help="label (default: the key's address)")
     b.add_argument("--opening", required=True, help="where to keep the opening (publish it if you win)")
+    b.add_argument("--committee-keys", metavar="FILE",
+                   help="2pc: the pair's published key set (mevauction.committee/1) the receipts must be signed with")
     b.set_defaults(func=bid_cmd)
     c = ssub.add_parser("close", help="auctioneer: close, gather the signed outcome and the transcript")
     _servers(c, control=True)

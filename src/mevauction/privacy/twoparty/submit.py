@@ -99,8 +99,9 @@ def send(access: PairAccess, role: int, payload: dict[str, Any], timeout: float 
     return reply if isinstance(reply, dict) else {"ok": False, "reason": "the party sent no object"}
 
 
-def submit_bid(access: PairAccess, auction: str, bid: SealedBid) -> Submission:
-    """Seal and send: each party gets its own share only; both receipts are checked."""
+def submit_bid(access: PairAccess, auction: str, bid: SealedBid, signers: list[str] | None = None) -> Submission:
+    """Seal and send: each party gets its own share only; both receipts are checked, against
+    ``signers`` (the pair's published signing addresses, garbler first) when given."""
     sealed = seal(auction, bid)
     refused, receipts = [], []
     for role in (party.GARBLER, party.EVALUATOR):
@@ -116,6 +117,9 @@ def submit_bid(access: PairAccess, auction: str, bid: SealedBid) -> Submission:
                                   str(reply.get("receipt", "")))
         if signer is None or signer != str(reply.get("signer", "")).lower():
             refused.append(f"{party.NAMES[role]}: its receipt is not signed by the key it names")
+            continue
+        if signers is not None and signer != signers[role].lower():
+            refused.append(f"{party.NAMES[role]}: its receipt is not signed by the pair's published key")
             continue
         receipts.append({"party": role, "signer": signer, "receipt": reply["receipt"]})
     return Submission(auction, sealed.digest, sealed.header.to_json(), sealed.opening, refused, [], receipts)
