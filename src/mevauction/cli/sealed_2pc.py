@@ -34,6 +34,8 @@ def register(ssub: argparse._SubParsersAction) -> None:
     s.add_argument("--close-timeout", type=float, default=300.0,
                    help="seconds a job may wait for the auctioneer's close or the peer (default 300)")
     s.add_argument("--key-file", required=True, help="the party's signing key (hex), made if absent")
+    s.add_argument("--intake", metavar="HOST:PORT",
+                   help="take bidders' own shares here (sealed bid --backend 2pc; TLS with this party's certificate)")
     s.set_defaults(func=serve)
     c = psub.add_parser("certs", help="make the CA and the three TLS identities (garbler, evaluator, auctioneer)")
     c.add_argument("--out", required=True, help="directory to write .config/ into")
@@ -64,8 +66,16 @@ def serve(args: argparse.Namespace) -> int:
     require(args.close_timeout > 0, "--close-timeout", "must be positive")
     Console(stderr=True).print(f"{args.role} listening on {host}:{port}")
     key = party.load_key(args.key_file)
+    intake = None
+    if args.intake:
+        from mevauction.privacy.twoparty.intake import Intake
+
+        i_host, i_port = _hostport(args.intake, "--intake")
+        intake = Intake(role, key)
+        intake.serve(i_host, i_port, args.tls_dir)
+        Console(stderr=True).print(f"{args.role} takes bidders' shares on {i_host}:{i_port}")
     party.serve(role, args.tls_dir, port, peer, host=host, remote_shutdown=False, close_timeout=args.close_timeout,
-                key=key)
+                key=key, intake=intake)
     return 0
 
 
@@ -89,25 +99,15 @@ def keyset(args: argparse.Namespace) -> int:
 
 
 def _pair(parties_file: str | None):
-    from mevauction.intake.scenario import read_json
-    from mevauction.privacy.twoparty.local import LocalPair, RemotePair
+    from mevauction.privacy.twoparty.local import LocalPair
 
-    if parties_file is None:
-        return LocalPair()
-    try:
-        return RemotePair(read_json(parties_file))
-    except (KeyError, ValueError) as exc:
-        require(False, "--parties-file", str(exc))
-        raise
+    return LocalPair() if parties_file is None else _remote(parties_file)
 
 
 def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int = 0, k: int = 1,
              parties_file: str | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The report and, for a local pair, its key set (a running pair's operators publish theirs)."""
-    from mevauction.privacy.client import key_set
-    from mevauction.privacy.transcript import build_pair
     from mevauction.privacy.twoparty.local import LocalPair
-
 
     require(mechanism in TWO_PARTY_MECHANISMS, "--mechanism",
             f"--backend 2pc runs {', '.join(TWO_PARTY_MECHANISMS)} only")
@@ -118,16 +118,92 @@ def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int
         with _pair(parties_file) as pair:
             r = pair.run(mechanism, amounts, reserve, k=min(k, len(amounts)), bidders=labels)
             keys = pair.key_set() if isinstance(pair, LocalPair) else None
+    return keys, pair_report(r, mechanism, labels, named_keys(r, keys))
+
+
+def named_keys(r: Any, keys: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A running pair's keys as its statements name them (the verifier pins the published set)."""
+    from mevauction.privacy.client import key_set
+
+    return keys or (key_set([st["signer"] for st in r.statements], [""] * len(r.statements)) if r.ok else None)
+
+
+def pair_report(r: Any, mechanism: str, labels: list[str], named: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``mevauction.sealed/1`` report of a pair's run (``PairResult`` r; labels in the parties' order)."""
+    from mevauction.privacy.transcript import build_pair
+
     winner = labels[r.winner] if r.ok and r.winner is not None else None
     outcome = {"winner": winner, "price": r.price, "winners": [labels[i] for i in r.winners]} if r.ok else None
-    # a running pair's keys, as its statements name them (the verifier pins the published set)
-    named = keys or (key_set([st["signer"] for st in r.statements], [""] * len(r.statements)) if r.ok else None)
     transcript = build_pair(r.auction, mechanism, labels, "ok" if r.ok else "aborted", r.reason, outcome,
                             r.statements, named)
-    return keys, {"format": "mevauction.sealed/1", "mechanism": mechanism, "backend": "2pc", "parties": 2,
+    return {"format": "mevauction.sealed/1", "mechanism": mechanism, "backend": "2pc", "parties": 2,
             "status": "ok" if r.ok else "aborted", **({"reason": r.reason} if not r.ok else {}),
             "winner": winner, "price": r.price if r.ok else None,
             "winners": [labels[i] for i in r.winners] if r.ok else [],
-            "n_bids": len(amounts), "elapsed_s": round(r.elapsed_s, 6), "preprocess_s": round(r.preprocess_s, 6),
+            "n_bids": len(labels), "elapsed_s": round(r.elapsed_s, 6), "preprocess_s": round(r.preprocess_s, 6),
             "bytes_sent_per_party": max(r.bytes_sent) if r.bytes_sent else None,
-            "bytes_sent_by_server": r.bytes_sent, "excluded": [], "rejected": [], "transcript": transcript}
+            "bytes_sent_by_server": r.bytes_sent, "excluded": [], "rejected": [], "transcript": transcript,
+            **({"left_out": r.excluded} if r.excluded else {})}
+
+
+# -- bidder-side submission (``sealed open|bid|close --backend 2pc``) -------------------
+
+def _remote(parties_file: str | None):
+    from mevauction.intake.scenario import read_json
+    from mevauction.privacy.twoparty.local import RemotePair
+
+    require(bool(parties_file), "--parties-file", "required with --backend 2pc")
+    try:
+        return RemotePair(read_json(str(parties_file)))
+    except (KeyError, ValueError) as exc:
+        require(False, "--parties-file", str(exc))
+        raise
+
+
+def open_direct(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any]:
+    """Open the auction at both parties; the spec (written for close) carries the registered labels."""
+    from mevauction.intake.scenario import read_json
+    from mevauction.privacy.twoparty.submit import open_auction
+
+    registered = read_json(args.registered) if args.registered else {}
+    require(isinstance(registered, dict), "--registered", "expected a JSON object {label: signer address}")
+    spec = {**spec, "backend": "2pc", "registered": registered}
+    with _remote(args.parties_file) as pair:
+        try:
+            open_auction(pair.chans, spec)
+        except (ConnectionError, ValueError) as exc:
+            require(False, "--parties-file", str(exc))
+    return spec
+
+
+def bid_direct(args: argparse.Namespace, bid: Any) -> Any:
+    from mevauction.intake.scenario import read_json
+    from mevauction.privacy.twoparty.submit import PairAccess, submit_bid
+
+    require(bool(args.parties_file), "--parties-file", "required with --backend 2pc")
+    try:
+        access = PairAccess.from_parties(read_json(args.parties_file))
+    except (KeyError, ValueError) as exc:
+        require(False, "--parties-file", str(exc))
+        raise
+    signers = None
+    if args.committee_keys:
+        keys = read_json(args.committee_keys)
+        members = keys.get("members") if isinstance(keys, dict) else None
+        ok = isinstance(members, list) and len(members) == 2 and all(isinstance(m, dict) and "signer" in m
+                                                                     for m in members)
+        require(ok, "--committee-keys", "expected the pair's mevauction.committee/1 key set (2 members)")
+        signers = [str(m["signer"]) for m in members or []]
+    return submit_bid(access, args.auction, bid, signers)
+
+
+def close_direct(args: argparse.Namespace, spec: dict[str, Any]) -> dict[str, Any]:
+    from mevauction.errors import as_wei
+    from mevauction.privacy.twoparty.submit import close_auction
+
+    require(spec.get("backend") == "2pc", "--spec", "not a spec from sealed open --backend 2pc")
+    reserve = as_wei(args.reserve, "--reserve")
+    require(reserve < 1 << 64, "--reserve", "must be below 2^64")
+    with _remote(args.parties_file) as pair:
+        r = close_auction(pair.chans, spec, reserve)
+    return pair_report(r, str(spec["mechanism"]), r.bidders, named_keys(r, None))

@@ -26,7 +26,10 @@ def register(ssub: argparse._SubParsersAction, report: Callable[..., dict], emit
     so the two CLI modules do not import each other)."""
     o = ssub.add_parser("open", help="auctioneer: open an auction bidders submit to directly")
     _servers(o, control=True)
-    o.add_argument("--mechanism", required=True, choices=DIRECT_MECHANISMS)
+    o.add_argument("--mechanism", required=True, choices=(*DIRECT_MECHANISMS, "builder"),
+                   help="builder: --backend 2pc only (the reserve comes with close --reserve)")
+    o.add_argument("--registered", metavar="FILE",
+                   help="2pc: JSON {label: signer address}, the only keys that may bid under non-address labels")
     o.add_argument("--max-bids", type=int, required=True)
     o.add_argument("--k", type=int, default=1, help="units for topk (default 1)")
     o.add_argument("--spec", required=True, help="write the auction's spec here (close reads it)")
@@ -38,25 +41,33 @@ def register(ssub: argparse._SubParsersAction, report: Callable[..., dict], emit
     b.add_argument("--key-file", help="the bidder's secp256k1 private key (hex); default: a fresh one")
     b.add_argument("--bidder", help="label (default: the key's address)")
     b.add_argument("--opening", required=True, help="where to keep the opening (publish it if you win)")
+    b.add_argument("--committee-keys", metavar="FILE",
+                   help="2pc: the pair's published key set (mevauction.committee/1) the receipts must be signed with")
     b.set_defaults(func=bid_cmd)
     c = ssub.add_parser("close", help="auctioneer: close, gather the signed outcome and the transcript")
     _servers(c, control=True)
     c.add_argument("--spec", required=True, help="the spec `sealed open` wrote")
     c.add_argument("--openings", nargs="*", default=[], help="the winners' published opening files")
+    c.add_argument("--reserve", default="0", help="2pc builder: the secret reserve β0 in wei")
     c.add_argument("--json", metavar="OUT", help="write the report to OUT; the transcript goes beside it")
     c.set_defaults(func=close_cmd, report=report, emit=emit)
 
 
 def _servers(p: argparse.ArgumentParser, control: bool) -> None:
-    p.add_argument("--committee", required=True, help="intake host:port of every server, comma-separated, in order")
+    p.add_argument("--committee", help="mpc: intake host:port of every server, comma-separated, in order")
     p.add_argument("--tls-dir", help="directory with .config/mpyc_ca.crt, the servers' TLS CA")
     if control:
-        p.add_argument("--control-key-file", required=True, help="the auctioneer's private key (hex)")
+        p.add_argument("--control-key-file", help="mpc: the auctioneer's private key (hex)")
+    p.add_argument("--backend", choices=("mpc", "2pc"), default="mpc",
+                   help="mpc: the committee (default); 2pc: the two parties of --parties-file")
+    p.add_argument("--parties-file", metavar="F",
+                   help="2pc: the pair (mevauction.2pc-parties/1, with garbler_intake and evaluator_intake)")
 
 
 def _intake(args: argparse.Namespace) -> list[tuple[str, int]]:
     from mevauction.cli.committee import _address
 
+    require(bool(args.committee), "--committee", "required with --backend mpc")
     return [_address(a, "--committee") for a in args.committee.split(",") if a]
 
 
@@ -64,6 +75,7 @@ def _control(args: argparse.Namespace):
     from mevauction.privacy.client import CommitteeAccess
     from mevauction.privacy.messages import key_from_hex
 
+    require(bool(args.control_key_file), "--control-key-file", "required with --backend mpc")
     key = key_from_hex(Path(args.control_key_file).read_text().strip(), "--control-key-file")
     return CommitteeAccess(_intake(args), key, args.tls_dir)
 
@@ -73,9 +85,15 @@ def open_cmd(args: argparse.Namespace) -> int:
     from mevauction.privacy.client import new_auction_id
 
     require(args.max_bids >= 1, "--max-bids", "must be at least 1")
+    require(args.mechanism != "builder" or args.backend == "2pc", "--mechanism", "builder needs --backend 2pc here")
     spec = {"auction": new_auction_id(), "mechanism": args.mechanism, "max_bids": args.max_bids,
             "k": args.k, "grid": [], "bits": 64}
-    asyncio.run(open_auction(_control(args), spec))
+    if args.backend == "2pc":
+        from mevauction.cli import sealed_2pc
+
+        spec = sealed_2pc.open_direct(args, spec)
+    else:
+        asyncio.run(open_auction(_control(args), spec))
     write_json(spec, args.spec)
     print(spec["auction"])
     return 0
@@ -91,12 +109,18 @@ def bid_cmd(args: argparse.Namespace) -> int:
     require(amount < 1 << BID_BITS, "--amount", f"must be below 2^{BID_BITS}")
     key = key_from_hex(Path(args.key_file).read_text().strip(), "--key-file") if args.key_file else new_key()
     bid = SealedBid(args.bidder or address(key), [amount], key=key)
-    result = asyncio.run(submit_bid(bidder_access(_intake(args), args.tls_dir), args.auction, bid))
+    if args.backend == "2pc":
+        from mevauction.cli import sealed_2pc
+
+        result = sealed_2pc.bid_direct(args, bid)
+    else:
+        result = asyncio.run(submit_bid(bidder_access(_intake(args), args.tls_dir), args.auction, bid))
     write_json({**result.opening, "auction": args.auction, "receipts": result.receipts}, args.opening)
     for line in result.refused + result.complaints:
         print(f"FAIL {line}")
     if result.ok:
-        print(f"bid {result.digest} accepted by every server; receipts checked")
+        print(f"bid {result.digest} accepted by every {'party' if args.backend == '2pc' else 'server'}; "
+              "receipts checked")
     return 0 if result.ok else 1
 
 
@@ -110,6 +134,12 @@ def close_cmd(args: argparse.Namespace) -> int:
         o = json.loads(Path(path).read_text())
         require(isinstance(o, dict) and o.get("auction") == spec["auction"], path, "not an opening of this auction")
         openings.append({k: v for k, v in o.items() if k not in ("auction", "receipts")})
+    if args.backend == "2pc":
+        from mevauction.cli import sealed_2pc
+
+        report = sealed_2pc.close_direct(args, spec)
+        args.emit(report, args.json)
+        return 0 if report["status"] == "ok" else 1
     result = asyncio.run(close_auction(_control(args), spec, openings))
     args.emit(args.report(result, len(_intake(args)), len(result.headers), {}), args.json)
     return 0 if result.ok else 1

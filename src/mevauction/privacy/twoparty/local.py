@@ -40,6 +40,8 @@ class PairResult:
     bytes_sent: list[int] = field(default_factory=list)
     auction: str = ""
     statements: list[dict[str, Any]] = field(default_factory=list)  # each party's signed outcome
+    bidders: list[str] = field(default_factory=list)  # the labels the winner indices name, as both parties hold them
+    excluded: int = 0  # bidder intake: bids that reached one party only (left out at both)
 
 
 class LocalPair:
@@ -48,6 +50,7 @@ class LocalPair:
         self._dir = tempfile.TemporaryDirectory(prefix="mevauction-2pc-")
         self.tls_dir = self._dir.name
         self.ports = free_ports(2)
+        self.intake_ports = free_ports(2)  # where bidders submit their own shares (``submit``)
         self.procs: list[subprocess.Popen[bytes]] = []
         self._chans: list[party.Channel] = []
 
@@ -57,10 +60,11 @@ class LocalPair:
         mod = "mevauction.privacy.twoparty.party"
         g_port, e_port = self.ports
         keys = [str(self.key_file(r)) for r in (party.GARBLER, party.EVALUATOR)]
+        g_in, e_in = self.intake_ports
         cmds = [[sys.executable, "-m", mod, "evaluator", "--tls-dir", self.tls_dir, "--port", str(e_port),
-                 "--key-file", keys[1]],
+                 "--key-file", keys[1], "--intake-port", str(e_in)],
                 [sys.executable, "-m", mod, "garbler", "--tls-dir", self.tls_dir, "--port", str(g_port),
-                 "--peer", f"127.0.0.1:{e_port}", "--key-file", keys[0]]]
+                 "--peer", f"127.0.0.1:{e_port}", "--key-file", keys[0], "--intake-port", str(g_in)]]
         for cmd in cmds:
             self.procs.append(subprocess.Popen(cmd, env=env, start_new_session=True,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -74,6 +78,17 @@ class LocalPair:
             self.stop()
             raise
         return self
+
+    def parties(self) -> dict[str, Any]:
+        """This pair as a ``mevauction.2pc-parties/1`` document, bidder intakes included."""
+        return {"format": PARTIES_FORMAT, "tls_dir": self.tls_dir,
+                **{name: f"127.0.0.1:{port}" for name, port in zip(("garbler", "evaluator"), self.ports, strict=True)},
+                **{f"{name}_intake": f"127.0.0.1:{port}"
+                   for name, port in zip(("garbler", "evaluator"), self.intake_ports, strict=True)}}
+
+    @property
+    def chans(self) -> list[party.Channel]:
+        return self._chans
 
     def key_file(self, role: int) -> Path:
         return Path(self.tls_dir) / f"{party.NAMES[role]}.key"
@@ -143,6 +158,10 @@ class RemotePair:
             c.close()
         self._chans = []
 
+    @property
+    def chans(self) -> list[party.Channel]:
+        return self._chans
+
     def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close",
             k: int = 1, bidders: list[str] | None = None) -> PairResult:
         return run_pair(self._chans, mechanism, bids, reserve, inputs, k, bidders)
@@ -182,14 +201,30 @@ def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserv
     for chan, mine in zip(chans, shares, strict=True):
         chan.send_json({"op": "job", "mechanism": mechanism, "n": len(bids), "shares": mine,
                         "inputs": inputs, "k": k, "auction": auction, "bidders": labels})
+    return finish_pair(chans, mechanism, auction)
+
+
+def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
+                deadline: float | None = None) -> PairResult:
+    """Wait for both parties' ``ready``, close, check the two outcomes agree.
+
+    ``deadline`` (a ``perf_counter`` time): when the auction closed, if before the
+    ``ready`` (bidder intake: the job itself is the close, the parties go on without
+    waiting); else the close sent here is."""
     t0 = time.perf_counter()
     ready = [c.recv_json() for c in chans]
     preprocess = time.perf_counter() - t0
     if bad := [r for r in ready if r.get("status") != "ready"]:
-        return PairResult(False, mechanism, reason=str(bad[0].get("reason")), preprocess_s=preprocess)
-    t1 = time.perf_counter()  # the deadline
+        return PairResult(False, mechanism, reason=str(bad[0].get("reason")), preprocess_s=preprocess,
+                          auction=auction)
+    labels = [r.get("bidders") for r in ready]
+    if labels[0] != labels[1] or not isinstance(labels[0], list):
+        return PairResult(False, mechanism, reason="the two parties hold different bidders", auction=auction)
+    n = len(labels[0])
+    t1 = time.perf_counter() if deadline is None else deadline
     for c in chans:
-        c.send_json({"op": "close"})
+        if deadline is None:  # a bidder-intake job was the close already
+            c.send_json({"op": "close"})
     done: list[dict[str, Any]] = [c.recv_json() for c in chans]
     elapsed = time.perf_counter() - t1
     if bad := [r for r in done if r.get("status") != "ok"]:
@@ -200,11 +235,12 @@ def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserv
         return PairResult(False, mechanism, reason="the two parties report different outcomes", elapsed_s=elapsed)
     out = done[0]["outcome"]
     winner = out["winner"]
-    if winner is not None and not 0 <= winner < len(bids):
+    if winner is not None and not 0 <= winner < n:
         return PairResult(False, mechanism, reason="winner index out of range", elapsed_s=elapsed)
     winners = [int(i) for i in out.get("winners", [] if winner is None else [winner])]
-    if any(not 0 <= i < len(bids) for i in winners):
+    if any(not 0 <= i < n for i in winners):
         return PairResult(False, mechanism, reason="winner index out of range", elapsed_s=elapsed)
     return PairResult(True, mechanism, winner, out["price"], winners, elapsed_s=elapsed, preprocess_s=preprocess,
                       bytes_sent=[int(r["bytes_sent"]) for r in done], auction=auction,
-                      statements=[r["statement"] for r in done if r.get("statement")])
+                      statements=[r["statement"] for r in done if r.get("statement")],
+                      bidders=[str(b) for b in labels[0]], excluded=int(ready[0].get("excluded") or 0))

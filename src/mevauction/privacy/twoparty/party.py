@@ -11,6 +11,11 @@ go through the IKNP extension as correlated OTs, the garbler sends its share lab
 masked by the OT labels, the evaluator evaluates and returns the output labels; the
 garbler checks each is one of the wire's two labels (so a cheating evaluator cannot
 claim another result) and both report the decoded outcome to the auctioneer.
+
+With a bidder intake (``intake``) the auctioneer instead ``open``s an auction: the two
+parties do the bid-independent part (base OTs, extension, garbling) at once for max_bids
+rows, bidders send each party its own share, and the auctioneer's ``job`` (``"intake":
+true``) is the deadline: the parties agree on the bids both hold and fill the rows.
 """
 
 from __future__ import annotations
@@ -20,20 +25,18 @@ import json
 import secrets
 import socket
 import ssl
-import struct
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from mevauction.eth.keccak import keccak
 from mevauction.privacy import messages
 from mevauction.privacy.twoparty import circuits, garble, ot
+from mevauction.privacy.twoparty.intake import Intake, intake_job
+from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
 
-GARBLER, EVALUATOR, AUCTIONEER = 0, 1, 2
-NAMES = {GARBLER: "garbler", EVALUATOR: "evaluator", AUCTIONEER: "auctioneer"}
 POINT = 33  # a compressed secp256k1 point
 
 
@@ -48,52 +51,6 @@ def _ctx(tls_dir: str, me: int, server: bool) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED  # both ends show a certificate of the CA
     ctx.check_hostname = False  # peers are named by role in the certificate, checked below
     return ctx
-
-
-def peer_role(sock: ssl.SSLSocket) -> int | None:
-    cert: Any = sock.getpeercert() or {}
-    names = [str(pair[1]) for rdn in cert.get("subject", ()) for pair in rdn if pair[0] == "commonName"]
-    for role in NAMES:
-        if names == [f"MPyC party {role}"]:
-            return role
-    return None
-
-
-class Channel:
-    def __init__(self, sock: ssl.SSLSocket) -> None:
-        self.sock = sock
-        self.sent = 0
-
-    def send(self, data: bytes) -> None:
-        self.sock.sendall(struct.pack(">Q", len(data)) + data)
-        self.sent += 8 + len(data)
-
-    def recv(self, limit: int = 1 << 31) -> bytes:
-        (size,) = struct.unpack(">Q", self._exact(8))
-        if size > limit:
-            raise ConnectionError(f"frame of {size} bytes is over the limit")
-        return self._exact(size)
-
-    def _exact(self, k: int) -> bytes:
-        buf = bytearray()
-        while len(buf) < k:
-            chunk = self.sock.recv(min(k - len(buf), 1 << 20))
-            if not chunk:
-                raise ConnectionError("peer closed the link")
-            buf += chunk
-        return bytes(buf)
-
-    def send_json(self, obj: Any) -> None:
-        self.send(json.dumps(obj).encode())
-
-    def recv_json(self) -> Any:
-        return json.loads(self.recv(1 << 24))
-
-    def close(self) -> None:
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 def connect(tls_dir: str, me: int, host: str, port: int, expect: int, timeout: float = 30.0) -> Channel:
@@ -244,13 +201,16 @@ def _inputs(role: int, state: tuple, link: Channel) -> np.ndarray | None:
 
 
 def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host: str = "127.0.0.1",
-          remote_shutdown: bool = True, close_timeout: float | None = None, key: bytes | None = None) -> None:
+          remote_shutdown: bool = True, close_timeout: float | None = None, key: bytes | None = None,
+          intake: Intake | None = None) -> None:
     """Serve the auctioneer's jobs: until it says ``shutdown`` if ``remote_shutdown``, else forever.
 
     A long-running party (``mevauction sealed party serve``) refuses ``shutdown``: only its
     operator stops it. ``close_timeout`` bounds every wait on the auctioneer (job → close)
     and on the peer, so a silent auctioneer or peer aborts the job instead of holding the party.
-    With ``key`` the party signs each outcome (``statement``) for the transcript.
+    With ``key`` the party signs each outcome (``statement``) for the transcript. With
+    ``intake`` (already serving bidders) the auctioneer may ``open`` an auction and its
+    ``job`` with ``"intake": true`` runs on the shares the bidders submitted.
     """
     listener = socket.create_server((host, port))
     ctx = _ctx(tls_dir, role, server=True)
@@ -271,6 +231,18 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                 return chan
             chan.close()
 
+    def peer_link() -> Channel:
+        if role == GARBLER:
+            if peer is None:
+                raise ValueError("the garbler was started without --peer")
+            link = connect(tls_dir, role, peer[0], peer[1], expect=EVALUATOR, timeout=close_timeout or 30.0)
+        else:
+            link = accept(GARBLER, close_timeout)
+        link.sock.settimeout(close_timeout)
+        return link
+
+    # bidder intake: per open auction, the link and the circuit garbled for max_bids at open
+    prepared: dict[str, tuple[Channel, tuple, dict]] = {}
     while True:
         boss = accept(AUCTIONEER)
         boss.sock.settimeout(close_timeout)
@@ -282,26 +254,40 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                         raise ValueError("remote shutdown is disabled: the operator stops this party")
                     boss.close()
                     return
+                if msg.get("op") == "open":  # an auction bidders submit their shares to (``intake``)
+                    if intake is None:
+                        raise ValueError("this party was started without a bidder intake")
+                    reply = intake.open(msg)
+                    prepared[reply["auction"]] = _prepare_open(role, peer_link(), intake, reply["auction"])
+                    boss.send_json(reply)
+                    continue
                 if msg.get("op") != "job":
                     raise ValueError(f"unknown op {msg.get('op')!r}")
-                mechanism = msg["mechanism"]
-                if mechanism not in ("first", "second", "builder", "topk"):
-                    raise ValueError(f"mechanism {mechanism!r} has no two-party circuit")
-                if role == GARBLER:
-                    if peer is None:
-                        raise ValueError("the garbler was started without --peer")
-                    link = connect(tls_dir, role, peer[0], peer[1], expect=EVALUATOR, timeout=close_timeout or 30.0)
-                else:
-                    link = accept(GARBLER, close_timeout)
-                link.sock.settimeout(close_timeout)
+                from_intake = msg.get("intake") is True
+                if from_intake and intake is None:
+                    raise ValueError("this party was started without a bidder intake")
+                if not from_intake and msg.get("mechanism") not in ("first", "second", "builder", "topk"):
+                    raise ValueError(f"mechanism {msg.get('mechanism')!r} has no two-party circuit")
+                ready = prepared.pop(str(msg.get("auction")), None) if from_intake else None
+                link = ready[0] if ready else peer_link()
                 try:
                     t0 = time.perf_counter()
-                    state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
+                    state = None
+                    if from_intake:
+                        assert intake is not None
+                        msg = intake_job(role, link, intake, msg)
+                        if ready and msg["k"] == ready[2]["k"] and msg["n"] <= ready[2]["n"]:
+                            state = _with_shares(role, ready[1], msg, ready[2])
+                    mechanism = msg["mechanism"]
+                    if state is None:  # both parties decide alike: same agreed n and k
+                        state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
                     # "intake": the shares' labels move as the bids arrive; "close": only after the deadline
                     at_intake = msg.get("inputs", "close") == "intake"
                     labels = _inputs(role, state, link) if at_intake else None
-                    boss.send_json({"status": "ready", "preprocess_s": time.perf_counter() - t0})
-                    if boss.recv_json().get("op") != "close":
+                    boss.send_json({"status": "ready", "preprocess_s": time.perf_counter() - t0,
+                                    "bidders": msg.get("bidders"), "excluded": msg.get("excluded", 0)})
+                    # a bidder-intake job is itself the close: no second round trip to the auctioneer
+                    if not from_intake and boss.recv_json().get("op") != "close":
                         raise ValueError("expected close")
                     t1 = time.perf_counter()
                     if not at_intake:
@@ -322,6 +308,31 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
             except OSError:
                 pass
             boss.close()
+
+
+def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tuple[Channel, tuple, dict]:
+    """At ``open``: base OTs, extension and the circuit for max_bids rows, before any bid.
+
+    The rows the bidders do not fill are zeros at both parties (bid 0, after every real
+    bid): ties go to the earliest row, so a zero row never wins, never sets a second or
+    (k+1)-th price above a real one and never beats β0 — the outcome is the one for the
+    real bids (checked against the clear mechanisms in the tests)."""
+    try:
+        if role == GARBLER:
+            link.send_json({"auction": auction})
+        elif link.recv_json().get("auction") != auction:
+            raise ValueError("the garbler prepared another auction")
+        pad = intake.padded_job(auction)
+        return link, (garbler_prepare if role == GARBLER else evaluator_prepare)(pad, link), pad
+    except BaseException:
+        link.close()
+        raise
+
+
+def _with_shares(role: int, state: tuple, job: dict, pad: dict) -> tuple:
+    """The prepared state with the agreed shares in its first rows and zeros after them."""
+    rows = _bits([*job["shares"], *["0"] * (_rows(pad) - _rows(job))], _rows(pad))
+    return (*state[:2], rows, *state[3:]) if role == GARBLER else (rows, *state[1:])
 
 
 def statement(role: int, job: dict, outcome: dict, key: bytes | None) -> dict | None:
@@ -356,13 +367,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--peer", help="garbler: the evaluator's host:port")
     p.add_argument("--key-file", help="signing key (hex), made if absent")
+    p.add_argument("--intake-port", type=int, help="serve bidders' shares on this port (needs --key-file)")
     a = p.parse_args(argv)
     peer = None
     if a.peer:
         host, _, port = a.peer.rpartition(":")
         peer = (host, int(port))
-    serve(GARBLER if a.role == "garbler" else EVALUATOR, a.tls_dir, a.port, peer,
-          key=load_key(a.key_file) if a.key_file else None)
+    role = GARBLER if a.role == "garbler" else EVALUATOR
+    key = load_key(a.key_file) if a.key_file else None
+    intake = None
+    if a.intake_port and key is not None:
+        intake = Intake(role, key)
+        intake.serve("127.0.0.1", a.intake_port, a.tls_dir)
+    serve(role, a.tls_dir, a.port, peer, key=key, intake=intake)
 
 
 if __name__ == "__main__":

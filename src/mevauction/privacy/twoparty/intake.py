@@ -1,0 +1,236 @@
+"""A party's bidder intake: bidders submit their own XOR share, no coordinator in between.
+
+Each party (garbler, evaluator) may listen on an intake port (``sealed party serve
+--intake``): TLS with the party's certificate, so a bidder that pins the pair's CA and
+the role named in the certificate talks to that party only; bidders show no certificate,
+they are authenticated by the secp256k1 signature on their bid header (``messages.BidHeader``
+with two share hashes). One request per connection:
+
+- ``bid`` {header, share, nonce}: refused when the auction is unknown or already closed
+  (late), the signature is bad, the label is an address not the signer's or a name not
+  registered to the signer at ``open`` (no label squatting), the header is not a plain bid
+  (a reserve comes from the auctioneer, inside its job), the share is not below 2^64 or
+  does not match this party's hash in the header (a share sent to the other party, or
+  altered), the header was seen (a replay) or the label already bid (duplicate), or the
+  auction is full. Accepted: a receipt signed by the party's key over (auction, digest, role).
+
+The auctioneer ``open``s an auction on its control link (``party.serve``) and its ``job``
+is the deadline: the intake freezes, and the two parties agree over their own pinned link
+on the bids both accepted (the garbler's arrival order, restricted to what the evaluator
+holds), so a bid that reached one party only is left out at both, and the run uses those
+shares. The auctioneer never holds a share.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mevauction.errors import InputError
+from mevauction.eth import fields
+from mevauction.privacy import messages
+from mevauction.privacy.twoparty import circuits
+from mevauction.privacy.twoparty.link import GARBLER, Channel
+
+MECHANISMS = ("first", "second", "builder", "topk")
+REQUEST_LIMIT = 1 << 16
+
+
+class Refused(Exception):
+    pass
+
+
+@dataclass
+class Accepted:
+    digest: str
+    bidder: str
+    share: int
+
+
+@dataclass
+class OpenAuction:
+    auction: str
+    mechanism: str
+    max_bids: int
+    k: int
+    registered: dict[str, str]  # non-address label -> the only signer allowed to bid under it
+    bids: list[Accepted] = field(default_factory=list)
+    digests: set[str] = field(default_factory=set)
+    labels: set[str] = field(default_factory=set)
+
+
+def parse_spec(msg: dict[str, Any]) -> OpenAuction:
+    auction = msg.get("auction")
+    if not isinstance(auction, str) or not 0 < len(auction) <= 66:
+        raise ValueError("open: auction must be a short string")
+    if msg.get("mechanism") not in MECHANISMS:
+        raise ValueError(f"open: mechanism {msg.get('mechanism')!r} has no two-party circuit")
+    max_bids, k = msg.get("max_bids"), msg.get("k", 1)
+    if not isinstance(max_bids, int) or not 1 <= max_bids <= 1 << 16:
+        raise ValueError("open: max_bids must be an integer in [1, 65536]")
+    if not isinstance(k, int) or not 1 <= k <= max_bids:
+        raise ValueError("open: k must be between 1 and max_bids")
+    registered = msg.get("registered") or {}
+    if not isinstance(registered, dict) or not all(isinstance(v, str) and messages.is_address(v)
+                                                   for v in registered.values()):
+        raise ValueError("open: registered must map labels to signer addresses")
+    return OpenAuction(auction, str(msg["mechanism"]), max_bids, k,
+                       {str(a): str(v).lower() for a, v in registered.items()})
+
+
+class Intake:
+    """The bids of the auctions this party has open; thread-safe (bidders are served on threads)."""
+
+    def __init__(self, role: int, key: bytes) -> None:
+        self.role, self.key = role, key
+        self.signer = messages.address(key)
+        self.open_auctions: dict[str, OpenAuction] = {}
+        self.closed: set[str] = set()
+        self.lock = threading.Lock()
+
+    def open(self, msg: dict[str, Any]) -> dict[str, Any]:
+        spec = parse_spec(msg)
+        with self.lock:
+            if spec.auction in self.open_auctions or spec.auction in self.closed:
+                raise ValueError("open: auction id already used")
+            self.open_auctions[spec.auction] = spec
+        return {"status": "open", "auction": spec.auction}
+
+    def accept(self, req: dict[str, Any]) -> dict[str, Any]:
+        try:
+            if req.get("op") != "bid":
+                raise Refused("expected op 'bid'")
+            raw = req.get("header")
+            header = messages.BidHeader.from_json(raw if isinstance(raw, dict) else {})
+            share = fields.uint(req.get("share"), "share", (1 << circuits.WIDTH) - 1)
+            nonce = fields.data(req.get("nonce"), "nonce", length=32)
+        except InputError as exc:
+            return {"ok": False, "reason": str(exc)}
+        except Refused as exc:
+            return {"ok": False, "reason": str(exc)}
+        digest = "0x" + header.digest().hex()
+        try:
+            with self.lock:
+                a = self._check(header, share, nonce, digest)
+                a.bids.append(Accepted(digest, header.bidder, share))
+                a.digests.add(digest)
+                a.labels.add(header.bidder)
+                seq = len(a.bids) - 1
+        except Refused as exc:
+            return {"ok": False, "reason": str(exc)}
+        receipt = messages.sign(messages.receipt_digest(header.auction, digest, self.role, []), self.key)
+        return {"ok": True, "seq": seq, "digest": digest, "receipt": receipt, "signer": self.signer}
+
+    def _check(self, header: messages.BidHeader, share: int, nonce: bytes, digest: str) -> OpenAuction:
+        if header.auction in self.closed:
+            raise Refused("late: the auction is closed")
+        a = self.open_auctions.get(header.auction)
+        if a is None:
+            raise Refused("unknown auction")
+        if not header.signature_valid():
+            raise Refused("bad signature on the bid header")
+        if header.side:
+            raise Refused("only plain bids here: the reserve comes from the auctioneer")
+        signer, label = header.signer.lower(), header.bidder
+        if messages.is_address(label):
+            if label.lower() != signer:
+                raise Refused(f"label {label} is an address: only its own key may bid under it")
+        elif a.registered.get(label) != signer:
+            raise Refused(f"label {label!r} is not registered to key {signer} for this auction")
+        if len(header.share_hashes) != 2:
+            raise Refused("expected 2 share hashes")
+        if messages.share_hash(header.auction, label, self.role, [share], nonce) != header.share_hashes[self.role]:
+            raise Refused("share does not match this party's hash in the header")
+        if digest in a.digests:
+            raise Refused("duplicate: this bid was already received")
+        if label in a.labels:
+            raise Refused(f"duplicate: {label} already bid in this auction")
+        if len(a.bids) >= a.max_bids:
+            raise Refused("auction full")
+        return a
+
+    def padded_job(self, auction: str) -> dict[str, Any]:
+        """The job for ``auction`` at max_bids rows of zero shares (what is garbled at open)."""
+        with self.lock:
+            a = self.open_auctions[auction]
+        rows = a.max_bids + (a.mechanism == "builder")
+        return {"mechanism": a.mechanism, "n": a.max_bids, "k": a.k, "shares": ["0"] * rows}
+
+    def freeze(self, auction: str) -> OpenAuction:
+        """The deadline: no bid is taken for ``auction`` from now on."""
+        with self.lock:
+            a = self.open_auctions.pop(auction, None)
+            if a is None:
+                raise ValueError(f"auction {auction!r} is not open here")
+            self.closed.add(auction)
+        return a
+
+    def serve(self, host: str, port: int, tls_dir: str) -> threading.Thread:
+        cfg = Path(tls_dir) / ".config"
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(cfg / f"party_{self.role}.crt", cfg / f"party_{self.role}.key")
+        listener = socket.create_server((host, port))
+
+        def one(raw: socket.socket) -> None:
+            raw.settimeout(10)  # a bidder that never finishes cannot hold a thread for long
+            try:
+                chan = Channel(ctx.wrap_socket(raw, server_side=True))
+                try:
+                    req = json.loads(chan.recv(REQUEST_LIMIT))
+                    chan.send_json(self.accept(req) if isinstance(req, dict) else
+                                   {"ok": False, "reason": "expected a JSON object"})
+                finally:
+                    chan.close()
+            except (OSError, ssl.SSLError, ConnectionError, ValueError):
+                raw.close()
+
+        def loop() -> None:
+            while True:
+                raw, _ = listener.accept()
+                threading.Thread(target=one, args=(raw,), daemon=True).start()
+
+        t = threading.Thread(target=loop, daemon=True, name="2pc-intake")
+        t.start()
+        return t
+
+
+def agree(role: int, link: Any, a: OpenAuction) -> list[Accepted]:
+    """The bids both parties accepted, in the garbler's arrival order (same list at both)."""
+    if role == GARBLER:
+        link.send_json({"auction": a.auction, "digests": [b.digest for b in a.bids]})
+        both = link.recv_json().get("digests")
+        mine = {b.digest: b for b in a.bids}
+        if not isinstance(both, list) or len(set(both)) != len(both) or any(d not in mine for d in both):
+            raise ValueError("the evaluator answered bids the garbler does not hold")
+        return [mine[d] for d in both]
+    theirs = link.recv_json()
+    if theirs.get("auction") != a.auction or not isinstance(theirs.get("digests"), list):
+        raise ValueError("the garbler agreed on another auction")
+    mine = {b.digest: b for b in a.bids}
+    both = [str(d) for d in dict.fromkeys(theirs["digests"]) if d in mine]
+    link.send_json({"digests": both})
+    return [mine[d] for d in both]
+
+
+def intake_job(role: int, link: Any, intake: Intake, msg: dict[str, Any]) -> dict[str, Any]:
+    """Freeze the auction, agree with the peer, and make the job of the agreed shares.
+
+    The mechanism and k are the ones ``open`` fixed; only the auctioneer's reserve share
+    (builder) comes with the job."""
+    a = intake.freeze(str(msg.get("auction")))
+    bids = agree(role, link, a)
+    if not bids:
+        raise ValueError("no bid reached both parties")
+    rows = [b.share for b in bids]
+    if a.mechanism == "builder":
+        reserve = fields.uint(msg.get("reserve", "0x0"), "reserve", (1 << circuits.WIDTH) - 1)
+        rows = [reserve, *rows]
+    return {"op": "job", "mechanism": a.mechanism, "n": len(bids), "k": min(a.k, len(bids)),
+            "shares": [f"{v:x}" for v in rows], "inputs": "close", "auction": a.auction,
+            "bidders": [b.bidder for b in bids], "excluded": len(a.bids) - len(bids)}

@@ -1,0 +1,148 @@
+"""Bidder-side submission to the two-party backend, and the auctioneer's open/close for it.
+
+``submit_bid`` runs on the bidder's machine: it XOR-splits the bid (a uniformly random
+64-bit mask to the garbler, bid ⊕ mask to the evaluator), commits to the bid and to each
+share (salted hashes in a header signed by the bidder's key, as the committee's
+``privacy.client.seal`` does), and sends each party only its own share over TLS pinned to
+the pair's CA and to that party's role. Each party checks the share against its hash and
+signs a receipt; the bid counts if both accepted it. The opening (value, salt, shares,
+nonces) stays with the bidder, to publish if it wins.
+
+The auctioneer (``open_auction`` / ``close_auction`` over its control links,
+``RemotePair.chans`` or ``LocalPair.chans``) names the auction, the mechanism and the
+registered labels, and later closes it: it never holds a share, only the outcome.
+"""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mevauction.privacy import messages
+from mevauction.privacy.bidder import Submission
+from mevauction.privacy.client import SealedBid
+from mevauction.privacy.twoparty import circuits, party
+from mevauction.privacy.twoparty.local import PARTIES_FORMAT, PairResult, _addr, finish_pair
+
+
+@dataclass(frozen=True)
+class PairAccess:
+    """What a bidder needs: the two intake addresses (garbler, evaluator) and the pair's CA."""
+
+    intake: tuple[tuple[str, int], tuple[str, int]]
+    ca_file: str
+
+    @classmethod
+    def from_parties(cls, parties: dict[str, Any]) -> PairAccess:
+        """From a ``mevauction.2pc-parties/1`` document with ``garbler_intake``/``evaluator_intake``
+        (its ``tls_dir`` needs only ``.config/mpyc_ca.crt`` for a bidder)."""
+        if parties.get("format") != PARTIES_FORMAT:
+            raise ValueError(f"format: expected {PARTIES_FORMAT!r}")
+        g, e = (_addr(parties.get(f"{n}_intake"), f"{n}_intake") for n in ("garbler", "evaluator"))
+        return cls((g, e), str(Path(str(parties["tls_dir"])) / ".config" / "mpyc_ca.crt"))
+
+
+@dataclass
+class PairSealed:
+    header: messages.BidHeader
+    payloads: list[dict[str, Any]]  # one per party: garbler, evaluator
+    opening: dict[str, Any]
+
+    @property
+    def digest(self) -> str:
+        return "0x" + self.header.digest().hex()
+
+
+def seal(auction: str, bid: SealedBid) -> PairSealed:
+    """Split, commit and sign one bid for the pair (nothing here leaves the bidder yet)."""
+    value = bid.values[0]
+    if not 0 <= value < 1 << circuits.WIDTH:
+        raise ValueError(f"amount: must be below 2^{circuits.WIDTH}")
+    key = bid.key or messages.new_key()
+    mask = secrets.randbits(circuits.WIDTH)
+    shares = [mask, mask ^ value]
+    salt, nonces = messages.random_salt(), [messages.random_salt() for _ in shares]
+    hashes = tuple(messages.share_hash(auction, bid.bidder, j, [shares[j]], nonces[j]) for j in range(2))
+    header = messages.BidHeader(auction=auction, bidder=bid.bidder, signer=messages.address(key), side="",
+                                commitment=messages.commitment(auction, bid.bidder, [value], salt),
+                                share_hashes=hashes)
+    header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
+    payloads = [{"op": "bid", "header": header.to_json(), "share": hex(shares[j]), "nonce": "0x" + nonces[j].hex()}
+                for j in range(2)]
+    opening = {"bidder": bid.bidder, "values": [value], "salt": "0x" + salt.hex(),
+               "shares": [[hex(s)] for s in shares], "nonces": ["0x" + n.hex() for n in nonces]}
+    return PairSealed(header, payloads, opening)
+
+
+def send(access: PairAccess, role: int, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
+    """One request to one party's intake, over TLS that only that party's certificate passes."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(access.ca_file)
+    ctx.check_hostname = False  # the party is named by its role in the certificate, checked below
+    host, port = access.intake[role]
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        sock = ctx.wrap_socket(raw)
+        chan = party.Channel(sock)
+        try:
+            if party.peer_role(sock) != role:
+                raise ConnectionError(f"the {party.NAMES[role]}'s intake showed another certificate")
+            chan.send_json(payload)
+            reply = chan.recv_json()
+        finally:
+            chan.close()
+    return reply if isinstance(reply, dict) else {"ok": False, "reason": "the party sent no object"}
+
+
+def submit_bid(access: PairAccess, auction: str, bid: SealedBid, signers: list[str] | None = None) -> Submission:
+    """Seal and send: each party gets its own share only; both receipts are checked, against
+    ``signers`` (the pair's published signing addresses, garbler first) when given."""
+    sealed = seal(auction, bid)
+    refused, receipts = [], []
+    for role in (party.GARBLER, party.EVALUATOR):
+        try:
+            reply = send(access, role, sealed.payloads[role])
+        except (OSError, ConnectionError, ValueError) as exc:
+            refused.append(f"{party.NAMES[role]}: unreachable ({exc})")
+            continue
+        if not reply.get("ok"):
+            refused.append(f"{party.NAMES[role]}: {reply.get('reason')}")
+            continue
+        signer = messages.recover(messages.receipt_digest(auction, sealed.digest, role, []),
+                                  str(reply.get("receipt", "")))
+        if signer is None or signer != str(reply.get("signer", "")).lower():
+            refused.append(f"{party.NAMES[role]}: its receipt is not signed by the key it names")
+            continue
+        if signers is not None and signer != signers[role].lower():
+            refused.append(f"{party.NAMES[role]}: its receipt is not signed by the pair's published key")
+            continue
+        receipts.append({"party": role, "signer": signer, "receipt": reply["receipt"]})
+    return Submission(auction, sealed.digest, sealed.header.to_json(), sealed.opening, refused, [], receipts)
+
+
+def open_auction(chans: list[party.Channel], spec: dict[str, Any]) -> None:
+    """Open ``spec`` (auction, mechanism, max_bids, k, registered) at both parties."""
+    msg: dict[str, Any] = {"op": "open", "registered": spec.get("registered") or {},
+                           **{k: spec[k] for k in ("auction", "mechanism", "max_bids", "k") if k in spec}}
+    for c in chans:
+        c.send_json(msg)
+    for c, name in zip(chans, ("garbler", "evaluator"), strict=True):
+        reply = c.recv_json()
+        if reply.get("status") != "open":
+            raise ConnectionError(f"{name} did not open the auction: {reply.get('reason')}")
+
+
+def close_auction(chans: list[party.Channel], spec: dict[str, Any], reserve: int = 0) -> PairResult:
+    """The deadline: both parties freeze their intake and run on the shares they agree on.
+
+    The elapsed time is from here (the close) to the outcome, preprocessing included."""
+    mask = secrets.randbits(circuits.WIDTH)
+    t0 = time.perf_counter()
+    for c, share in zip(chans, (mask, mask ^ reserve), strict=True):
+        c.send_json({"op": "job", "intake": True, "auction": spec["auction"], "reserve": hex(share)})
+    return finish_pair(chans, str(spec["mechanism"]), str(spec["auction"]), deadline=t0)
