@@ -33,3 +33,16 @@ def forged(auction: str, bidder: str, per_server: list[list[int]], headers_diffe
                  "shares": [hex(v) for v in s], "nonce": "0x" + n.hex()}
                 for j, (s, n) in enumerate(zip(per_server, nonces, strict=True))]
     return Sealed(h0, payloads, {})
+
+
+def assert_replay_matches_relay(report: dict, relay_file) -> int:
+    """A sealed replay of a relay trace: the winner and price are the trace's best bid
+    (earliest on ties) and the run says it matches the plaintext one; returns how many
+    bids the trace holds."""
+    import json
+
+    items = sorted(enumerate(json.loads(relay_file.read_text())), key=lambda p: (int(p[1]["timestamp_ms"]), p[0]))
+    best = max(items, key=lambda p: (int(p[1]["value"]), -items.index(p)))[1]
+    assert (report["winner"], report["price"]) == (best["builder_pubkey"], int(best["value"]))
+    assert report["matches_plaintext"] is True
+    return len(items)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from sealed_helpers import assert_replay_matches_relay
 
 from mevauction.eth.secp256k1 import address_of
 from mevauction.mechanism.auction import second_price_with_reserve
@@ -99,12 +100,9 @@ def test_replay_relay_matches_plaintext(tmp_path):
     proc = cli("sealed", "replay", str(relay), "--speed", "0", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
-    items = sorted(enumerate(json.loads(relay.read_text())), key=lambda p: (int(p[1]["timestamp_ms"]), p[0]))
-    best = max(items, key=lambda p: (int(p[1]["value"]), -items.index(p)))[1]
-    assert (report["winner"], report["price"]) == (best["builder_pubkey"], int(best["value"]))
-    assert report["matches_plaintext"] is True
+    updates = assert_replay_matches_relay(report, relay)
     latency = report["update_latency_ms"]
-    assert report["updates"] == len(items) and latency["p99"] >= latency["median"]
+    assert report["updates"] == updates and latency["p99"] >= latency["median"]
 
 
 def test_sealed_builder_auction_equals_clear():

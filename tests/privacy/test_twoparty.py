@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sealed_helpers import assert_replay_matches_relay
 
 from mevauction.privacy import mechanisms as M
 from mevauction.privacy import tls
@@ -241,7 +242,4 @@ def test_cli_run_and_relay_replay_with_2pc(tmp_path):
     proc = cli("sealed", "replay", str(relay), "--backend", "2pc", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
-    items = sorted(enumerate(json.loads(relay.read_text())), key=lambda p: (int(p[1]["timestamp_ms"]), p[0]))
-    best = max(items, key=lambda p: (int(p[1]["value"]), -items.index(p)))[1]
-    assert (report["winner"], report["price"]) == (best["builder_pubkey"], int(best["value"]))
-    assert report["matches_plaintext"] is True
+    assert_replay_matches_relay(report, relay)
