@@ -17,8 +17,8 @@ the service's compiled one, pycryptodome's raw C library, which the host binds
 read-only at ``KECCAK_LIB`` in a sealed run's jail and which ctypes loads (it has no
 Python ABI to match the jail's interpreter); in pure Python when it is absent or fails
 its known answer — ≈ 15–30 ms per 4 KB share hash under load, against microseconds.
-Tests: tests/sandbox/test_mevseal.py checks every value byte for byte against
-mevauction.privacy.
+Tests: tests/sandbox/test_sealed_jail.py checks every value byte for byte against
+mevauction.privacy, both Keccaks, in the jail and out.
 """
 
 from __future__ import annotations
