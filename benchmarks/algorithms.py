@@ -18,16 +18,19 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import subprocess
 import time
 from pathlib import Path
+from unittest import mock
 
 from mevauction.intake import workloads
 from mevauction.intake.scenario import parse_scenario
 from mevauction.mechanism.boost import AuctionInput, run_auction
 from mevauction.mechanism.builders import BuilderSubmission, run_programs
+from mevauction.sandbox import jail
 from mevauction.sandbox.jail import GUEST_PYTHON, Limits, Program, guest_file
 from mevauction.sandbox.protocol import Sealing
 from mevauction.sandbox.runner import run_algorithms
@@ -119,16 +122,20 @@ def eight(world_kind: str, orders: int, budget_ms: int) -> None:
           f"{sum(r.submission is not None for r in runs.values())}/8 submitted")
     print(f"  auction without algorithms {without * 1000:.0f} ms, with {with_algos * 1000:.0f} ms: "
           f"+{(with_algos - without) * 1000:.0f} ms (budget {budget_ms} ms)")
-    # The same step in a sealed slot (each bid sealed in its jail), and 8 copies of the
-    # reference wasm module in-process vs each in its jail under sealing.
+    # The same step in a sealed slot (each bid sealed in its jail; again with mevseal's
+    # pure-Python keccak, no compiled one bound: the code before issue 13's fix), and 8
+    # copies of the reference wasm module in-process vs each in its jail under sealing.
     module = (ROOT / "examples/algorithms/wasm/greedy.wasm").read_bytes()
     wasm_subs = [BuilderSubmission(f"greedy.wasm-{k}", None, None, None, Program("wasm", module)) for k in range(8)]
     for label, group in (("the 8 scripts", subs), ("8 greedy.wasm", wasm_subs)):
-        for sealing in (None, {b.id: _sealing() for b in group}):
-            t = time.perf_counter()
-            runs = run_programs(world, group, rest, limits, sealing)
-            took = time.perf_counter() - t
-            print(f"  {label}, {'sealed (in jails)' if sealing else 'plain':17s}: step {took * 1000:.0f} ms, "
+        for kind in ("plain", "sealed (in jails)", "sealed, py keccak"):
+            sealing = None if kind == "plain" else {b.id: _sealing() for b in group}
+            no_c = mock.patch.object(jail, "keccak_library", lambda: None)
+            with no_c if kind.endswith("keccak") else contextlib.nullcontext():
+                t = time.perf_counter()
+                runs = run_programs(world, group, rest, limits, sealing)
+                took = time.perf_counter() - t
+            print(f"  {label}, {kind:17s}: step {took * 1000:.0f} ms, "
                   f"{sum(r.submission is not None for r in runs.values())}/8 submitted")
 
 

@@ -21,7 +21,7 @@ import pytest
 from mevauction.eth.keccak import keccak
 from mevauction.intake.scenario import load_scenario
 from mevauction.sandbox import protocol
-from mevauction.sandbox.jail import Limits, Program, jail_problem
+from mevauction.sandbox.jail import Limits, Program, jail_problem, keccak_library
 from mevauction.sandbox.protocol import Sealing
 from mevauction.sandbox.runner import run_algorithms
 from repo_paths import ROOT
@@ -74,6 +74,36 @@ def test_guest_keccak_matches_the_projects():
     for n in (0, 1, 135, 136, 137, 271, 272, 1000, 4300):
         data = os.urandom(n)
         assert mevseal.keccak256(data) == keccak(data), n
+
+
+LENGTHS = (0, 1, 31, 32, 135, 136, 137, 271, 272, 273, 1000, 4160, 4300, 20000)  # empty, rate edges, multi-block
+
+
+def sample(n: int) -> bytes:
+    return bytes((i * 7 + n) % 256 for i in range(n))
+
+
+def test_guest_keccak_through_the_bound_library_matches_the_projects(monkeypatch):
+    mevseal = guest_mevseal()
+    where = keccak_library()
+    if where is None:
+        pytest.skip("pycryptodome's compiled keccak is not installed")
+    monkeypatch.setattr(mevseal, "KECCAK_LIB", where)
+    monkeypatch.setattr(mevseal, "_KECCAK", [])
+    assert mevseal._keccak_lib() is not None  # the compiled one, not the fallback
+    for n in LENGTHS:
+        for data in (sample(n), os.urandom(n)):
+            assert mevseal.keccak256(data) == keccak(data) == mevseal._keccak256_py(data), n
+    assert mevseal.keccak256(bytearray(b"abc")) == keccak(b"abc")
+
+
+def test_guest_keccak_falls_back_to_pure_python_without_the_library(monkeypatch):
+    mevseal = guest_mevseal()
+    for stand_in in ("/nonexistent/_keccak.so", "libc.so.6"):  # absent; a library without keccak_init
+        monkeypatch.setattr(mevseal, "KECCAK_LIB", stand_in)
+        monkeypatch.setattr(mevseal, "_KECCAK", [])
+        assert mevseal._keccak_lib() is None, stand_in
+        assert mevseal.keccak256(sample(300)) == keccak(sample(300))
 
 
 def test_guest_envelopes_open_with_envelope_decrypt_and_reconstruct_the_bid():
@@ -156,3 +186,38 @@ def test_in_the_jail_the_host_sees_no_amount(monkeypatch):
     view = b"\n".join(seen) + json.dumps(taken).encode() + repr(runs).encode()
     for form in (str(AMOUNT), f"{AMOUNT:x}", f"{AMOUNT:#x}"):
         assert form.encode() not in view, form
+
+
+# In the jail: a sealed run hashes with the bound library and gets the project's digests;
+# a plain run has no /keccak at all (the bind is only where a bid is sealed).
+KECCAK_CHECK = """
+import os, mevseal, mevalgo
+EXPECTED = {expected!r}
+def build(slot, sim):
+    if slot.sealed is None:
+        assert not os.path.exists("/keccak"), "a plain run sees /keccak"
+        return [], 1
+    assert mevseal._keccak_lib() is not None, "no compiled keccak in the sealed jail"
+    for n, digest in EXPECTED.items():
+        data = bytes((i * 7 + n) % 256 for i in range(n))
+        assert mevseal.keccak256(data).hex() == digest, n
+    return [], {amount}
+mevalgo.run(build)
+"""
+
+
+@pytest.mark.slow  # jailed processes
+@pytest.mark.skipif(jail_problem() is not None, reason=f"no jail here: {jail_problem()}")
+@pytest.mark.skipif(keccak_library() is None, reason="pycryptodome's compiled keccak is not installed")
+def test_in_the_jail_the_bound_keccak_matches_and_the_envelope_opens():
+    world = load_scenario(ROOT / "examples" / "table1.json").world
+    keys, context = committee()
+    taken: dict[str, dict] = {}
+    code = KECCAK_CHECK.format(expected={n: keccak(sample(n)).hex() for n in LENGTHS}, amount=AMOUNT).encode()
+    programs = [("sealed", Program("python", code)), ("plain", Program("python", code))]
+    runs = run_algorithms(world, programs, list(world.orders), Limits(budget_ms=3000),
+                          {"sealed": Sealing(context, lambda out: taken.setdefault("sealed", out) and None)})
+    print({n: (r.reason, r.wall_ms) for n, r in runs.items()})
+    assert runs["plain"].submission is not None and runs["plain"].submission.bid == 1, runs["plain"]
+    assert runs["sealed"].submission is not None and runs["sealed"].submission.bid is None, runs["sealed"]
+    assert opened(keys, context, taken["sealed"]) == AMOUNT

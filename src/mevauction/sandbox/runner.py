@@ -101,7 +101,7 @@ class _Run:
         # started it exits (a spawning pool's worker would kill its jails on shutdown).
         # Starting here also lets the jails of a slot start in parallel.
         try:
-            jail = Jailed(self.program, self.limits)
+            jail = Jailed(self.program, self.limits, sealed=self.sealing is not None)
         except OSError as exc:
             self.result.reason = f"sandbox failed to start: {exc}"
             return
