@@ -30,7 +30,8 @@ def laid_out(commitments: list[Commitment], gas: dict[str, int], filler: int) ->
     commitments asking for none, then ``filler`` 21,000-gas transactions."""
     asks = [c for c in commitments if c.signed_bid.bid.bid_options]
     rest = [c for c in commitments if not c.signed_bid.bid.bid_options]
-    txs = [{"hash": "0x" + c.signed_bid.bid.txn_hash, "gasUsed": gas[c.signed_bid.bid.txn_hash]} for c in asks + rest]
+    hashes = dict.fromkeys(c.signed_bid.bid.txn_hash for c in asks + rest)  # a copy's bundle is the same one
+    txs = [{"hash": "0x" + h, "gasUsed": gas[h]} for h in hashes]
     txs += [{"hash": f"0x{0xf111 + i:064x}", "gasUsed": 21_000} for i in range(filler)]
     return DeliveredBlock.from_txs(2, PROVIDER.address, txs)
 

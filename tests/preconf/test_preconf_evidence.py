@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from preconf_fixtures import ALICE, CAROL, CHAIN_ID, CONTRACT, PROVIDER, make_bid, make_engine
+from test_preconf_capacity import laid_out, slashed
 
 from mevauction.preconf import bidoptions
 from mevauction.preconf.evidence import REASONS, Equivocation, InvalidEvidence, Reject, find_equivocations
@@ -187,6 +188,11 @@ def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | No
 def test_an_honest_engine_is_never_convicted(mode, deposit, reject_within, steps):
     _, seen = _run(mode, deposit, reject_within, steps, None)
     assert find_equivocations(seen) == []
+    # What it committed, positions and all, is kept by the block the layout opens with them
+    # (filled to the gas limit): an honest engine is never slashed for a clash.
+    done = list({m.signed_bid.key: m for m in seen if isinstance(m, Commitment)}.values())  # retries: once
+    block = laid_out(done, {c.signed_bid.bid.txn_hash: 100 for c in done}, 30_000_000 // 21_000 - len(done))
+    assert slashed(done, block) == []
     commitments: dict[str, Commitment] = {}
     for c in (m for m in seen if isinstance(m, Commitment)):  # one commitment per signed bid, however often sent
         assert commitments.setdefault(c.signed_bid.key, c) == c
