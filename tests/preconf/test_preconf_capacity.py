@@ -108,3 +108,14 @@ def test_a_bid_that_would_push_a_committed_percentile_out_is_rejected():
     assert sum(isinstance(m, Commitment) for m in out) == 15
     assert [(m.bid_digest, m.reason) for m in out if not isinstance(m, Commitment)] == \
         [(big.digest, "position-unavailable")]
+
+
+def test_a_constraint_no_block_can_meet_is_refused_on_its_own():
+    """Anchor and basis unspecified (an empty PositionConstraint): the oracle's rule meets it
+    in no block, so committing it would be a certain slash."""
+    engine, _, _ = make_engine(mode="continuous")
+    empty = positioned("aa" * 32, 50_000, 0, 0)
+    empty = SignedBid.sign(dataclasses.replace(empty.bid, bid_options=bidoptions.encode(
+        [bidoptions.PositionConstraint(anchor=0, basis=0, value=0)])), ALICE, empty.chain_id, empty.contract)
+    out = engine.on_bid(arrive(empty, 21_000, 17_000))
+    assert [m.reason for m in out] == ["position-unavailable"]
