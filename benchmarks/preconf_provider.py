@@ -7,7 +7,11 @@ p99 ≤ 5 ms, ≥ 2,000 commitments/s on one core).
 Bids are made and signed beforehand (bidder side, not timed); each timed call is
 ``ProviderEngine.on_bid`` in continuous mode with a fixed reserve, so every bid that
 clears the reserve is committed at once and about one in ten stays pending until its
-reject deadline, keeping a live pool in the knapsack.
+reject deadline, keeping a live pool in the knapsack. ``--positions F``: that share of
+the bids carries a ``bidOptions`` position ask (absolute index 0-2, top 1-10 % of the
+transactions, or gas percentile 5-50), so the position-capacity check
+(preconf/capacity.py) runs on every decision of a block that holds one, and many of them
+clash (refused as ``position-unavailable``).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 
 from rich.progress import track
 
-from mevauction.preconf import nike
+from mevauction.preconf import bidoptions, nike
 from mevauction.preconf.deposits import DepositLedger
 from mevauction.preconf.keys import Signer
 from mevauction.preconf.messages import Bid, Commitment, SignedBid
@@ -38,6 +42,7 @@ def main() -> None:
     parser.add_argument("--bids", type=int, default=5000)
     parser.add_argument("--bidders", type=int, default=50)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--positions", type=float, default=0.0, help="share of bids with a position ask")
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
@@ -58,8 +63,12 @@ def main() -> None:
         gas = rng.choice((21_000, 60_000, 150_000, 300_000))
         per_gas = rng.choice((1, 3, 4, 5, 6, 8, 10, 12, 15, 20)) * GWEI  # ~10 % under the reserve
         _, pk = nike.keypair()
+        options = b""
+        if rng.random() < args.positions:
+            basis, value = rng.choice(((2, 0), (2, 1), (2, 2), (1, 1), (1, 5), (1, 10), (3, 5), (3, 20), (3, 50)))
+            options = bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=basis, value=value)])
         bid = Bid(txn_hash=f"{rng.getrandbits(256):064x}", bid_amt=per_gas * gas, block_number=block,
-                  decay_start=now, decay_end=now + 4000, bidder_pk_x=pk[0], bidder_pk_y=pk[1])
+                  decay_start=now, decay_end=now + 4000, bidder_pk_x=pk[0], bidder_pk_y=pk[1], bid_options=options)
         signer = rng.choice(bidders)
         arrivals.append(Arrival(SignedBid.sign(bid, signer, CHAIN_ID, CONTRACT), provider.address, gas, now,
                                 signer.address))
@@ -79,7 +88,9 @@ def main() -> None:
     latencies.sort()
     ms = [x / 1e6 for x in latencies]
     p99 = ms[min(len(ms) - 1, int(0.99 * len(ms)))]
-    print(f"bids: {len(ms)}  committed: {committed}  rejected: {len(engine.rejects)}")
+    refused = sum(r.reason == "position-unavailable" for r in engine.rejects)
+    print(f"bids: {len(ms)}  committed: {committed}  rejected: {len(engine.rejects)}  "
+          f"(position-unavailable: {refused})")
     print(f"per-bid decision  median {statistics.median(ms):.3f} ms   p99 {p99:.3f} ms   max {ms[-1]:.3f} ms")
     print(f"throughput        {committed / wall:,.0f} commitments/s   {len(ms) / wall:,.0f} bids/s (one core)")
     # CPU time of this process: what one core spends, however busy the machine is (on a

@@ -7,7 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from preconf_fixtures import ALICE, CAROL, CHAIN_ID, CONTRACT, PROVIDER, make_bid, make_engine
+from test_preconf_capacity import laid_out, slashed
 
+from mevauction.preconf import bidoptions
 from mevauction.preconf.evidence import REASONS, Equivocation, InvalidEvidence, Reject, find_equivocations
 from mevauction.preconf.keys import Signer
 from mevauction.preconf.messages import Bid, Commitment, SignedBid
@@ -114,9 +116,10 @@ PK = (1, 2)  # the BN254 generator: a valid NIKE key, and no cost per bid
 POOR = Signer.from_label("poor")
 
 
-def _bid(n: int, amount: int, signer: Signer) -> SignedBid:
+def _bid(n: int, amount: int, signer: Signer, options: bytes = b"") -> SignedBid:
     return SignedBid.sign(Bid(txn_hash=f"{n:064x}", bid_amt=amount, block_number=2, decay_start=10**12,
-                              decay_end=10**12 + 1, bidder_pk_x=PK[0], bidder_pk_y=PK[1]), signer, CHAIN_ID, CONTRACT)
+                              decay_end=10**12 + 1, bidder_pk_x=PK[0], bidder_pk_y=PK[1], bid_options=options),
+                          signer, CHAIN_ID, CONTRACT)
 
 
 def _variant(bid: SignedBid, kind: str) -> tuple[SignedBid, str | None]:
@@ -136,10 +139,20 @@ def _variant(bid: SignedBid, kind: str) -> tuple[SignedBid, str | None]:
 
 
 KINDS = ["genuine", "genuine", "authenticated", "copy", "unfunded-copy", "broken", "v01", "relay"]
+# Position asks (anchor top; basis, value): none, absolute index 0 or ≤ 1 (which clash),
+# top 1 % of the transactions, gas percentile 0 (only the block's first bundle keeps it).
+POSITIONS = [None, None, (2, 0), (2, 0), (2, 1), (1, 1), (3, 0)]
 actions = st.lists(st.one_of(
-    st.tuples(st.just("send"), st.integers(0, 3), st.integers(1, 4), st.sampled_from(KINDS)),
-    st.tuples(st.just("tick"), st.integers(0, 6), st.just(0), st.just("")),
+    st.tuples(st.just("send"), st.integers(0, 3), st.integers(1, 4), st.sampled_from(KINDS),
+              st.sampled_from(POSITIONS)),
+    st.tuples(st.just("tick"), st.integers(0, 6), st.just(0), st.just(""), st.none()),
 ), min_size=1, max_size=25)
+
+
+def _options(position: tuple[int, int] | None) -> bytes:
+    if position is None:
+        return b""
+    return bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=position[0], value=position[1])])
 
 
 def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | None):
@@ -148,7 +161,7 @@ def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | No
     engine.ledger.deposit(POOR.address, PROVIDER.address, 1)
     seen: list[Commitment | Reject] = []
     now = 12_500
-    for kind, a, b, variant in steps:
+    for kind, a, b, variant, position in steps:
         if kind == "tick":
             now += a * 700
             seen.extend(engine.tick(min(now, 24_000)))
@@ -156,7 +169,7 @@ def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | No
         now += 50
         if now >= 24_000 - engine.params.final_offset:
             break
-        sent, peer = _variant(_bid(a, b * 100, ALICE), variant)
+        sent, peer = _variant(_bid(a, b * 100, ALICE, _options(position)), variant)
         try:
             seen.extend(engine.on_bid(Arrival(sent, PROVIDER.address, 100, now, peer)))
         except Refusal:
@@ -175,6 +188,11 @@ def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | No
 def test_an_honest_engine_is_never_convicted(mode, deposit, reject_within, steps):
     _, seen = _run(mode, deposit, reject_within, steps, None)
     assert find_equivocations(seen) == []
+    # What it committed, positions and all, is kept by the block the layout opens with them
+    # (filled to the gas limit): an honest engine is never slashed for a clash.
+    done = list({m.signed_bid.key: m for m in seen if isinstance(m, Commitment)}.values())  # retries: once
+    block = laid_out(done, {c.signed_bid.bid.txn_hash: 100 for c in done}, 30_000_000 // 21_000 - len(done))
+    assert slashed(done, block) == []
     commitments: dict[str, Commitment] = {}
     for c in (m for m in seen if isinstance(m, Commitment)):  # one commitment per signed bid, however often sent
         assert commitments.setdefault(c.signed_bid.key, c) == c

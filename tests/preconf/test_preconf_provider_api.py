@@ -75,7 +75,10 @@ def test_engine_decides_behind_a_provider_node(mode):
         msg = api.Bid(tx_hashes=[b.txn_hash], bid_amount=str(b.bid_amt), block_number=5,
                       bid_digest=b.digest(CHAIN_ID, CONTRACT), decay_start_timestamp=now,
                       decay_end_timestamp=now + 60_000, bidder_address=ALICE.address)
-        msg.bid_options.options.add().position_constraint.value = 0
+        # Top 100 % of the block: kept wherever the bundle sits (an empty constraint, anchor
+        # and basis unspecified, is met by no block, so the engine refuses it: capacity.py).
+        option = msg.bid_options.options.add().position_constraint
+        option.anchor, option.basis, option.value = 1, 1, 100
         bids.append(msg)
     node = FakeNode(bids)
     server, port = node.server()

@@ -119,3 +119,38 @@ def test_position_constraints_are_planned_and_judged_by_the_oracle_rule(tmp_path
             assert [name for name, m in at.items() if m["reason"]] == ["C"]
     finally:
         srv.stop()
+
+
+def test_two_bids_for_index_0_the_second_is_refused_and_nothing_is_slashed(tmp_path):
+    """Two bundles for one block both ask for absolute index 0. Only one can open the block,
+    so the provider signs a ``position-unavailable`` reject for the second (before this it
+    committed both, and settlement slashed the one placed second); settlement by the
+    oracle's rule then rewards the one committed and slashes nothing."""
+    srv = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=1.5, env=preconf_env(),
+                        log=tmp_path / "svc.log").start()
+    amount = 21_000 * RESERVE_PER_GAS * 2
+    try:
+        with Client(srv.url) as c:
+            while (slot := c.slot())["slot"] < 1 or slot["deadline_ms"] / 1000 - time.time() < 0.9:
+                time.sleep(0.05)
+            block = slot["slot"]
+            records = []
+            for name in ("first", "second"):
+                raw = signed_transfer(keccak256(b"index 0 sender " + name.encode()), 0, "0x" + "52" * 20, tip=1)
+                doc = bid_for(block, transactions.decode(bytes.fromhex(raw[2:])).hash, amount)
+                options = bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=2, value=0)])
+                bid = dataclasses.replace(SignedBid.from_json(doc, CHAIN_ID, CONTRACT).bid, bid_options=options)
+                doc = SignedBid.sign(bid, FUNDED, CHAIN_ID, CONTRACT).to_json()
+                records.append(c.send_preconf_bid({**doc, "rawTransactions": [raw]}))
+            assert records[0]["status"] == "committed", records[0]
+            assert records[1]["status"] == "rejected", records[1]
+            assert records[1]["messages"][-1]["reason"] == "position-unavailable"
+            give_up = time.monotonic() + 30
+            while (report := settlement(c, block)) is None and time.monotonic() < give_up:
+                time.sleep(0.2)
+            assert report is not None and report["balanced"] is True
+            assert [o["outcome"] for o in report["commitments"]] == ["reward"]
+            deposit = c.call("preconf_getDeposit", [FUNDED.address])
+            assert deposit["escrowed"] == "0"
+    finally:
+        srv.stop()

@@ -61,6 +61,7 @@ REASONS = {
     "insufficient-deposit": "deposit does not cover the bid",
     "not-selected": "bid was not selected before the reject deadline",
     "superseded": "a higher bid from the same bidder for the same transactions replaced it",
+    "position-unavailable": "its bidOptions position cannot be kept together with the block's committed positions",
 }
 
 

@@ -25,6 +25,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mevauction.preconf.capacity import Ask, ask_of, unmet
 from mevauction.preconf.decay import decayed_amount
 from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
 from mevauction.preconf.evidence import NOBODY, Reject
@@ -63,6 +64,8 @@ class Pending:
     # Below the reserve at some round: values only decay and the reserve only rises
     # within a block, so it can never be accepted later and is left out of the knapsack.
     dormant: bool = False
+    ask: Ask | None = None  # its position constraints (None: it asks for no position)
+    txs: int = 1
 
     @property
     def key(self) -> str:
@@ -85,6 +88,30 @@ class BlockBook:
     # again instead of a second, contradicting message; and the keys still pending.
     decided: dict[str, Commitment | Reject] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)
+    # The committed position asks in commitment order, each with the transactions of the
+    # top bundles asking for none committed before it (capacity.unmet); all committed txs.
+    asks: list[tuple[Ask, int]] = field(default_factory=list)
+    free_top_txs: int = 0
+    committed_txs: int = 0
+
+    def placeable(self, p: Pending, gas_limit: int) -> bool:
+        """Whether the committed position asks plus ``p``'s can all be kept together."""
+        if p.ask is None and not self.asks:
+            return True
+        asks = self.asks if p.ask is None else [*self.asks, (p.ask, self.free_top_txs)]
+        return unmet(asks, self.committed_txs + p.txs, self.sold_gas + p.gas, gas_limit) is None
+
+    def book_commitment(self, p: Pending) -> None:
+        self.sold_gas += p.gas
+        self.committed_txs += p.txs
+        if p.ask is not None:
+            self.asks.append((p.ask, self.free_top_txs))
+        if p.ask is None or (not p.ask.planned and not p.ask.bottom):
+            self.free_top_txs += p.txs
+
+
+# Rejects of bids that were admitted (their (bidder, digest) counts for replays).
+ADMITTED_REJECTS = ("not-selected", "superseded", "position-unavailable")
 
 
 class Refusal(Exception):
@@ -103,7 +130,7 @@ class ProviderEngine:
     def __init__(self, signer: Signer, nike_secret: int, params: AuctionParameters, ledger: DepositLedger,
                  block_time: Callable[[int], int], registered: frozenset[str] = frozenset(),
                  rule: str = "committed", later_price_per_gas: int = 0, history: bool = True,
-                 reject_lead_ms: int = 0):
+                 reject_lead_ms: int = 0, block_gas_limit: int = 30_000_000):
         if params.provider.lower() != signer.address.lower():
             raise ValueError("parameters name another provider than the engine's key")
         if rule not in ("committed", "deferring"):
@@ -119,6 +146,8 @@ class ProviderEngine:
         # Rejects are signed this long before their deadline at the latest, so that a
         # caller ticking every ``reject_lead_ms`` sends each one in time.
         self.reject_lead_ms = reject_lead_ms
+        # Position asks are judged against a block of this much gas (capacity.py).
+        self.block_gas_limit = block_gas_limit
         self.books: dict[int, BlockBook] = {}
         # Every round, commitment and reject, for audits and simulations; a long-running
         # provider (the service, which stores its messages) runs without (history=False).
@@ -203,7 +232,7 @@ class ProviderEngine:
         book.seen.add((bidder.lower(), sb.digest))
         book.waiting.add(sb.key)
         arrived = previous.arrival if previous is not None else now
-        book.pending[group] = Pending(sb, bidder, arrival.gas, arrived, now + self.params.reject_within_ms)
+        book.pending[group] = _pending(sb, bidder, arrival.gas, arrived, now + self.params.reject_within_ms)
         heapq.heappush(book.deadlines, (now + self.params.reject_within_ms, group, sb.key))
         book.observed.append((sb.key, arrival.gas))
         book.observed_per_gas.append(bid.bid_amt // arrival.gas)
@@ -218,7 +247,7 @@ class ProviderEngine:
         when the bid that raised it returns."""
         book = self.books.setdefault(sb.bid.block_number, BlockBook())
         group, key = (bidder.lower(), sb.bid.txn_hash), sb.key
-        admitted = not isinstance(decision, Reject) or decision.reason in ("not-selected", "superseded")
+        admitted = not isinstance(decision, Reject) or decision.reason in ADMITTED_REJECTS
         if admitted:
             book.seen.add((bidder.lower(), sb.digest))
         if decision is not None:  # a str: decided by a message of an older format (rejected)
@@ -226,13 +255,13 @@ class ProviderEngine:
                 book.decided[key] = decision
             if isinstance(decision, Commitment):
                 book.committed_groups.add(group)
-                book.sold_gas += gas
+                book.book_commitment(_pending(sb, bidder, gas, arrival, arrival))
                 if escrow_open:
                     self.ledger.hold(key.encode(), bidder, self.signer.address, sb.bid.bid_amt)
             return
         self.ledger.hold(key.encode(), bidder, self.signer.address, sb.bid.bid_amt)
         book.waiting.add(key)
-        book.pending[group] = Pending(sb, bidder, gas, arrival, arrival + self.params.reject_within_ms)
+        book.pending[group] = _pending(sb, bidder, gas, arrival, arrival + self.params.reject_within_ms)
         heapq.heappush(book.deadlines, (arrival + self.params.reject_within_ms, group, key))
 
     def mark_rounds_done(self, block_number: int, until: int) -> None:
@@ -270,22 +299,46 @@ class ProviderEngine:
         offers = [Offer(key, decayed_amount(p.signed_bid.bid.bid_amt, p.signed_bid.bid.decay_start,
                                             p.signed_bid.bid.decay_end, now), p.gas, p.arrival)
                   for key, (_, p) in by_key.items()]
-        if self.rule == "committed" or final:
-            accepted = forward_greedy(offers, capacity, book.reserve)
-        else:
-            accepted = self._deferring_choice(offers, capacity, book.reserve, by_key, block_number, now)
+        out: list[Commitment | Reject] = []
+        refused: list[str] = []
+        while True:
+            if self.rule == "committed" or final:
+                accepted = forward_greedy(offers, capacity, book.reserve)
+            else:
+                accepted = self._deferring_choice(offers, capacity, book.reserve, by_key, block_number, now)
+            # Position capacity: the first accepted bid whose ask cannot be kept together
+            # with those committed and accepted before it is refused (it never could be
+            # later: commitments only accumulate), and the rule runs again without it, so
+            # the transcript's offers and accepted set still replay exactly (params.audit).
+            trial = BlockBook(sold_gas=book.sold_gas, asks=list(book.asks), free_top_txs=book.free_top_txs,
+                              committed_txs=book.committed_txs)
+            clash = None
+            for key in accepted:
+                pending = by_key[key][1]
+                if not trial.placeable(pending, self.block_gas_limit):
+                    clash = key
+                    break
+                trial.book_commitment(pending)
+            if clash is None:
+                break
+            group, pending = by_key.pop(clash)
+            offers = [o for o in offers if o.key != clash]
+            refused.append(clash)
+            self.ledger.release(clash.encode())
+            out.append(self._reject(pending.signed_bid, now, "position-unavailable", pending.bidder, book))
+            del book.pending[group]
         if self.history:
             self.transcript.append({
                 "block": block_number, "at": now, "blockTime": block_at, "reserve": book.reserve,
                 "capacity": capacity, "observed": list(book.observed),
                 "offers": [[o.key, o.gas, o.arrival] for o in offers], "accepted": accepted,
+                "refused": refused,
             })
         book.observed = []
-        out: list[Commitment | Reject] = []
         for key in accepted:
             group, pending = by_key[key]
             out.append(self._commit(pending, now))
-            book.sold_gas += pending.gas
+            book.book_commitment(pending)
             book.committed_groups.add(group)
             del book.pending[group]
         for offer in offers:
@@ -377,3 +430,9 @@ class ProviderEngine:
             else:
                 out.extend(self._expire(book, now))
         return out
+
+
+def _pending(sb: SignedBid, bidder: str, gas: int, arrival: int, deadline: int) -> Pending:
+    bid = sb.bid
+    return Pending(sb, bidder, gas, arrival, deadline, ask=ask_of(bid.bid_options, bid.txn_hash, gas),
+                   txs=max(1, bid.txn_hash.count(",") + 1))

@@ -183,7 +183,7 @@ class PreconfDesk:
         for bidder, amount in preconf_deposits(config).items():
             self.ledger.deposit(bidder, signer.address, amount)
         self.engine = ProviderEngine(signer, nike_secret, params, self.ledger, self.block_time_ms, history=False,
-                                     reject_lead_ms=REJECT_LEAD_MS)
+                                     reject_lead_ms=REJECT_LEAD_MS, block_gas_limit=config.block_gas_limit)
         self.bids: dict[str, BidRecord] = {}  # bid key (digest + signature) → record, for blocks not yet pruned
         self.by_digest: dict[str, list[str]] = {}  # digest → keys in self.bids
         self.by_block: dict[int, list[str]] = {}  # block number → keys in self.bids
