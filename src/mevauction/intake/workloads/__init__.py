@@ -41,8 +41,8 @@ PROFILES = ("mainnet", "contested")
 
 def profile_options(kind: str, profile: str, field: str = "--profile") -> dict[str, Any]:
     """The generator options of a workload profile: ``{"profile": ...}`` for a generator
-    that has profiles (amm); a generator without them (evm) makes its one shape
-    whatever the profile (docs/benchmarks.md says so next to its numbers)."""
+    that has profiles (amm, evm); one without them would make its one shape whatever
+    the profile."""
     if profile not in PROFILES:
         raise InputError(field, f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
     import inspect

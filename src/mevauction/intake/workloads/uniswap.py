@@ -28,6 +28,7 @@ Conflicts come from the storage slots the real bytecode touches.
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from mevauction.chain.contracts import calldata
@@ -47,12 +48,33 @@ ETHER = 10**18
 GENESIS_TIME = 1_700_000_000
 NO_COINBASE = "0x" + "00" * 20
 SWAP = "swapExactTokensForTokens(uint256,uint256,address[],address,uint256)"
-# Per profile, in per mille (integers keep contested slots identical to before): victim
-# swaps per order (each drawing its searchers) and token transfers paid to one of three
-# exchange deposit addresses (a commuting group per token). ``contested`` is the original
-# shape; ``mainnet`` follows seed 004 § 5.2 as the amm profile does: few MEV
-# opportunities, most orders conflict-free.
-PROFILES = {"contested": (300, 500), "mainnet": (20, 100)}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A workload shape. Integers (per mille, wei units) so that ``contested`` makes the
+    same draws, hence the same slots, as before profiles existed.
+
+    ``victims_per_mille``: victim swaps per order (each drawing 1..``searchers`` backruns
+    or sandwiches on its pair: the conflict groups); ``popular_per_mille``: token transfers
+    paid to one of three exchange deposit addresses (a commuting group per token);
+    victim swaps of ``victim_units`` × ``unit`` wei of WETH (the block's value: the
+    searchers' arb profits grow with the swap's size); ``hot_per_mille``: victims on the
+    first token's pairs (the one busy pair of a mainnet block), the rest uniform.
+    """
+
+    victims_per_mille: int
+    popular_per_mille: int
+    victim_units: tuple[int, int] = (1, 40)
+    unit: int = 10**18
+    searchers: int | None = None  # None: the caller's searchers_per_victim
+    hot_per_mille: int | None = None  # None: tokens drawn uniformly (contested's draws)
+
+
+# ``contested`` is the original shape; ``mainnet`` is calibrated to seed 004 § 5.2 as the
+# amm profile is (benchmarks/workload_shape.py --world evm; docs/benchmarks/issue15.md).
+PROFILES = {"contested": Profile(300, 500),
+            "mainnet": Profile(15, 100, victim_units=(1, 40), unit=10**17, hot_per_mille=750)}
 DEFAULT_BUILDERS = [{"id": "B1", "algorithm": "mgp-ordering", "bid": "truthful"},
                     {"id": "B2", "algorithm": "mp-ordering", "bid": "truthful"}]
 
@@ -148,22 +170,23 @@ def generate(orders: int = 200, seed: int = 0, *, chain_url: str | None = None, 
 
 
 def _generate(rpc: RpcClient, d: Deployment, orders: int, seed: int, builders: list | None,
-              searchers_per_victim: int, shape: tuple[int, int] = PROFILES["contested"]) -> dict[str, Any]:
+              searchers_per_victim: int, shape: Profile = PROFILES["contested"]) -> dict[str, Any]:
     rng = random.Random(seed)
     world = world_json(rpc, prefetch="dump")
     if "state" not in world:
         raise InputError("chain", f"{rpc.url} has no anvil_dumpState: a scenario needs the state embedded")
     slot = Slot(d, world, rng)
     out: list[dict[str, Any]] = []
-    n_victims = max(1, orders * shape[0] // 1000)
+    n_victims = max(1, orders * shape.victims_per_mille // 1000)
+    searchers = shape.searchers or searchers_per_victim
     victims = attempts = 0
     while len(out) < orders and victims < n_victims and attempts < 2 * n_victims:
         attempts += 1
-        t = rng.randrange(len(d.tokens))
+        t = _victim_token(rng, len(d.tokens), shape.hot_per_mille)
         pool = d.pools[t][rng.randrange(2)]
         other = d.pools[t][1 - ("AB".index(pool.venue))]
         weth_in = rng.random() < 0.6
-        amount = rng.randint(1, 40) * ETHER
+        amount = rng.randint(*shape.victim_units) * shape.unit
         if not weth_in:
             amount = slot.quote(pool, True, amount)  # about as much token as that much WETH buys
         slippage = rng.choice((30, 50, 100, 300))
@@ -174,7 +197,7 @@ def _generate(rpc: RpcClient, d: Deployment, orders: int, seed: int, builders: l
         out.append(_order(vid, "swap", pool.address, [victim]))
         victims += 1
         buy, sell = (other, pool) if weth_in else (pool, other)
-        for s in range(rng.randint(1, searchers_per_victim)):
+        for s in range(rng.randint(1, searchers)):
             if len(out) >= orders:
                 break
             if weth_in and slippage >= 100 and rng.random() < 0.4:
@@ -195,9 +218,15 @@ def _generate(rpc: RpcClient, d: Deployment, orders: int, seed: int, builders: l
             tx = slot.arb(next(slot.searchers), *direction, [])
             if tx is not None:
                 out.append(_order(f"arb{t}.{s}", "arbitrage", direction[0].address, [tx]))
-    _fill_transfers(slot, d, out, orders, seed, rng, shape[1])
+    _fill_transfers(slot, d, out, orders, seed, rng, shape.popular_per_mille)
     return {"format": SCENARIO_FORMAT, "world": world, "block_gas_limit": world["block"]["gas_limit"],
             "seed": seed, "orders": out, "builders": builders if builders is not None else DEFAULT_BUILDERS}
+
+
+def _victim_token(rng: random.Random, tokens: int, hot_per_mille: int | None) -> int:
+    if hot_per_mille is None:
+        return rng.randrange(tokens)
+    return 0 if rng.random() < hot_per_mille / 1000 else rng.randrange(1, tokens)
 
 
 def _sandwich(slot: Slot, bot: Party, pool: Pool, victim: Transaction, victim_in: int) -> list[Transaction] | None:
