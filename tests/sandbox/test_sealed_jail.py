@@ -83,13 +83,21 @@ def sample(n: int) -> bytes:
     return bytes((i * 7 + n) % 256 for i in range(n))
 
 
-def test_guest_keccak_through_the_bound_library_matches_the_projects(monkeypatch):
+@pytest.fixture
+def reloading_keccak():
+    """mevseal, its loaded-once Keccak library forgotten before and after the test."""
     mevseal = guest_mevseal()
+    mevseal._keccak_lib.cache_clear()
+    yield mevseal
+    mevseal._keccak_lib.cache_clear()
+
+
+def test_guest_keccak_through_the_bound_library_matches_the_projects(monkeypatch, reloading_keccak):
+    mevseal = reloading_keccak
     where = keccak_library()
     if where is None:
         pytest.skip("pycryptodome's compiled keccak is not installed")
     monkeypatch.setattr(mevseal, "KECCAK_LIB", where)
-    monkeypatch.setattr(mevseal, "_KECCAK", [])
     assert mevseal._keccak_lib() is not None  # the compiled one, not the fallback
     for n in LENGTHS:
         for data in (sample(n), os.urandom(n)):
@@ -97,11 +105,11 @@ def test_guest_keccak_through_the_bound_library_matches_the_projects(monkeypatch
     assert mevseal.keccak256(bytearray(b"abc")) == keccak(b"abc")
 
 
-def test_guest_keccak_falls_back_to_pure_python_without_the_library(monkeypatch):
-    mevseal = guest_mevseal()
+def test_guest_keccak_falls_back_to_pure_python_without_the_library(monkeypatch, reloading_keccak):
+    mevseal = reloading_keccak
     for stand_in in ("/nonexistent/_keccak.so", "libc.so.6"):  # absent; a library without keccak_init
         monkeypatch.setattr(mevseal, "KECCAK_LIB", stand_in)
-        monkeypatch.setattr(mevseal, "_KECCAK", [])
+        mevseal._keccak_lib.cache_clear()
         assert mevseal._keccak_lib() is None, stand_in
         assert mevseal.keccak256(sample(300)) == keccak(sample(300))
 

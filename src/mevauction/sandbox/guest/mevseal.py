@@ -23,6 +23,7 @@ mevauction.privacy, both Keccaks, in the jail and out.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -89,17 +90,9 @@ def _keccak256_c(lib, data: bytes) -> bytes:
         lib.keccak_destroy(state)
 
 
-_KECCAK: list = []
-
-
+@functools.cache
 def _keccak_lib():
-    """The bound C Keccak with its prototypes, or None (then pure Python)."""
-    if not _KECCAK:
-        _KECCAK.append(_load_keccak())
-    return _KECCAK[0]
-
-
-def _load_keccak():
+    """The bound C Keccak with its prototypes, or None (then pure Python); loaded once."""
     import ctypes
 
     try:
@@ -209,17 +202,11 @@ def aes_gcm(key: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
 
 
 _SET_IVLEN, _GET_TAG = 0x9, 0x10  # EVP_CTRL_GCM_SET_IVLEN, EVP_CTRL_GCM_GET_TAG
-_LIB: list = []
 
 
+@functools.cache
 def _libcrypto():
-    """OpenSSL's libcrypto with the prototypes used here, or None (then ``cryptography``)."""
-    if not _LIB:
-        _LIB.append(_load_libcrypto())
-    return _LIB[0]
-
-
-def _load_libcrypto():
+    """OpenSSL's libcrypto with the prototypes used here, or None (then ``cryptography``); loaded once."""
     import ctypes
 
     for name in ("libcrypto.so.3", "libcrypto.so.1.1"):
