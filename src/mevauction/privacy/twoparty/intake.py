@@ -28,12 +28,11 @@ import socket
 import ssl
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from mevauction.errors import InputError
 from mevauction.eth import fields
-from mevauction.privacy import messages
+from mevauction.privacy import messages, tls
 from mevauction.privacy.twoparty import circuits
 from mevauction.privacy.twoparty.link import GARBLER, Channel
 
@@ -42,7 +41,7 @@ REQUEST_LIMIT = 1 << 16
 
 
 class Refused(Exception):
-    pass
+    """A bid this party does not take; its message is the reason the bidder reads."""
 
 
 @dataclass
@@ -109,9 +108,7 @@ class Intake:
             header = messages.BidHeader.from_json(raw if isinstance(raw, dict) else {})
             share = fields.uint(req.get("share"), "share", (1 << circuits.WIDTH) - 1)
             nonce = fields.data(req.get("nonce"), "nonce", length=32)
-        except InputError as exc:
-            return {"ok": False, "reason": str(exc)}
-        except Refused as exc:
+        except (InputError, Refused) as exc:
             return {"ok": False, "reason": str(exc)}
         digest = "0x" + header.digest().hex()
         try:
@@ -171,10 +168,7 @@ class Intake:
         return a
 
     def serve(self, host: str, port: int, tls_dir: str) -> threading.Thread:
-        cfg = Path(tls_dir) / ".config"
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(cfg / f"party_{self.role}.crt", cfg / f"party_{self.role}.key")
+        ctx = tls.server_context(tls_dir, self.role)
         listener = socket.create_server((host, port))
 
         def one(raw: socket.socket) -> None:

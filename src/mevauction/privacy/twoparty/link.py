@@ -3,6 +3,7 @@ certificates name (party 0 the garbler, 1 the evaluator, 2 the auctioneer)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import struct
@@ -52,7 +53,5 @@ class Channel:
         return json.loads(self.recv(1 << 24))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):  # already closed by the peer
             self.sock.close()
-        except OSError:
-            pass

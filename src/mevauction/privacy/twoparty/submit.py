@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import secrets
 import socket
-import ssl
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from mevauction.privacy import messages
+from mevauction.privacy import messages, tls
 from mevauction.privacy.bidder import Submission
 from mevauction.privacy.client import SealedBid
-from mevauction.privacy.twoparty import circuits, party
+from mevauction.privacy.twoparty import circuits
+from mevauction.privacy.twoparty.link import EVALUATOR, GARBLER, NAMES, Channel, peer_role
 from mevauction.privacy.twoparty.local import PARTIES_FORMAT, PairResult, _addr, finish_pair
 
 
@@ -35,7 +34,7 @@ class PairAccess:
     """What a bidder needs: the two intake addresses (garbler, evaluator) and the pair's CA."""
 
     intake: tuple[tuple[str, int], tuple[str, int]]
-    ca_file: str
+    tls_dir: str  # holds .config/mpyc_ca.crt
 
     @classmethod
     def from_parties(cls, parties: dict[str, Any]) -> PairAccess:
@@ -44,7 +43,7 @@ class PairAccess:
         if parties.get("format") != PARTIES_FORMAT:
             raise ValueError(f"format: expected {PARTIES_FORMAT!r}")
         g, e = (_addr(parties.get(f"{n}_intake"), f"{n}_intake") for n in ("garbler", "evaluator"))
-        return cls((g, e), str(Path(str(parties["tls_dir"])) / ".config" / "mpyc_ca.crt"))
+        return cls((g, e), str(parties["tls_dir"]))
 
 
 @dataclass
@@ -81,17 +80,14 @@ def seal(auction: str, bid: SealedBid) -> PairSealed:
 
 def send(access: PairAccess, role: int, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
     """One request to one party's intake, over TLS that only that party's certificate passes."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_verify_locations(access.ca_file)
-    ctx.check_hostname = False  # the party is named by its role in the certificate, checked below
+    ctx = tls.client_context(access.tls_dir)  # the pair's CA only; the party's role is checked below
     host, port = access.intake[role]
     with socket.create_connection((host, port), timeout=timeout) as raw:
         sock = ctx.wrap_socket(raw)
-        chan = party.Channel(sock)
+        chan = Channel(sock)
         try:
-            if party.peer_role(sock) != role:
-                raise ConnectionError(f"the {party.NAMES[role]}'s intake showed another certificate")
+            if peer_role(sock) != role:
+                raise ConnectionError(f"the {NAMES[role]}'s intake showed another certificate")
             chan.send_json(payload)
             reply = chan.recv_json()
         finally:
@@ -104,28 +100,28 @@ def submit_bid(access: PairAccess, auction: str, bid: SealedBid, signers: list[s
     ``signers`` (the pair's published signing addresses, garbler first) when given."""
     sealed = seal(auction, bid)
     refused, receipts = [], []
-    for role in (party.GARBLER, party.EVALUATOR):
+    for role in (GARBLER, EVALUATOR):
         try:
             reply = send(access, role, sealed.payloads[role])
         except (OSError, ConnectionError, ValueError) as exc:
-            refused.append(f"{party.NAMES[role]}: unreachable ({exc})")
+            refused.append(f"{NAMES[role]}: unreachable ({exc})")
             continue
         if not reply.get("ok"):
-            refused.append(f"{party.NAMES[role]}: {reply.get('reason')}")
+            refused.append(f"{NAMES[role]}: {reply.get('reason')}")
             continue
         signer = messages.recover(messages.receipt_digest(auction, sealed.digest, role, []),
                                   str(reply.get("receipt", "")))
         if signer is None or signer != str(reply.get("signer", "")).lower():
-            refused.append(f"{party.NAMES[role]}: its receipt is not signed by the key it names")
+            refused.append(f"{NAMES[role]}: its receipt is not signed by the key it names")
             continue
         if signers is not None and signer != signers[role].lower():
-            refused.append(f"{party.NAMES[role]}: its receipt is not signed by the pair's published key")
+            refused.append(f"{NAMES[role]}: its receipt is not signed by the pair's published key")
             continue
         receipts.append({"party": role, "signer": signer, "receipt": reply["receipt"]})
     return Submission(auction, sealed.digest, sealed.header.to_json(), sealed.opening, refused, [], receipts)
 
 
-def open_auction(chans: list[party.Channel], spec: dict[str, Any]) -> None:
+def open_auction(chans: list[Channel], spec: dict[str, Any]) -> None:
     """Open ``spec`` (auction, mechanism, max_bids, k, registered) at both parties."""
     msg: dict[str, Any] = {"op": "open", "registered": spec.get("registered") or {},
                            **{k: spec[k] for k in ("auction", "mechanism", "max_bids", "k") if k in spec}}
@@ -137,7 +133,7 @@ def open_auction(chans: list[party.Channel], spec: dict[str, Any]) -> None:
             raise ConnectionError(f"{name} did not open the auction: {reply.get('reason')}")
 
 
-def close_auction(chans: list[party.Channel], spec: dict[str, Any], reserve: int = 0) -> PairResult:
+def close_auction(chans: list[Channel], spec: dict[str, Any], reserve: int = 0) -> PairResult:
     """The deadline: both parties freeze their intake and run on the shares they agree on.
 
     The elapsed time is from here (the close) to the outcome, preprocessing included."""
