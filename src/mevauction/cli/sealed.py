@@ -214,10 +214,9 @@ def run(args: argparse.Namespace) -> int:
     reserve = as_wei(args.reserve, "--reserve")
     require(args.parties_file is None or args.backend == "2pc", "--parties-file", "needs --backend 2pc")
     if args.backend == "2pc":
-        from mevauction.cli.sealed_2pc import TWO_PARTY_MECHANISMS
+        from mevauction.cli.sealed_2pc import check_mechanism
 
-        require(args.mechanism in TWO_PARTY_MECHANISMS, "--mechanism",
-                f"--backend 2pc runs {', '.join(TWO_PARTY_MECHANISMS)} only")
+        check_mechanism(args.mechanism)
     bids, grid = load_bids(args.bids, args.mechanism)
     if args.backend == "2pc":
         from mevauction.cli.sealed_2pc import run_bids

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 WIDTH = 64
+MECHANISMS = ("first", "second", "builder", "topk")  # the auctions with a circuit here
 
 
 def to_bits(values: list[int], width: int = WIDTH) -> np.ndarray:

@@ -36,7 +36,6 @@ from mevauction.privacy import messages, tls
 from mevauction.privacy.twoparty import circuits
 from mevauction.privacy.twoparty.link import GARBLER, Channel
 
-MECHANISMS = ("first", "second", "builder", "topk")
 REQUEST_LIMIT = 1 << 16
 
 
@@ -67,7 +66,7 @@ def parse_spec(msg: dict[str, Any]) -> OpenAuction:
     auction = msg.get("auction")
     if not isinstance(auction, str) or not 0 < len(auction) <= 66:
         raise ValueError("open: auction must be a short string")
-    if msg.get("mechanism") not in MECHANISMS:
+    if msg.get("mechanism") not in circuits.MECHANISMS:
         raise ValueError(f"open: mechanism {msg.get('mechanism')!r} has no two-party circuit")
     max_bids, k = msg.get("max_bids"), msg.get("k", 1)
     if not isinstance(max_bids, int) or not 1 <= max_bids <= 1 << 16:

@@ -266,7 +266,7 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                 from_intake = msg.get("intake") is True
                 if from_intake and intake is None:
                     raise ValueError("this party was started without a bidder intake")
-                if not from_intake and msg.get("mechanism") not in ("first", "second", "builder", "topk"):
+                if not from_intake and msg.get("mechanism") not in circuits.MECHANISMS:
                     raise ValueError(f"mechanism {msg.get('mechanism')!r} has no two-party circuit")
                 ready = prepared.pop(str(msg.get("auction")), None) if from_intake else None
                 link = ready[0] if ready else peer_link()
