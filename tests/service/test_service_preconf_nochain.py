@@ -5,7 +5,6 @@ so a bidder's held escrow does not grow slot after slot. Hash-only commitments a
 matched against the public transactions the service received (``eth_sendRawTransaction``),
 even when the transaction arrives after the commitment."""
 
-import dataclasses
 import time
 
 import httpx
@@ -27,12 +26,36 @@ SENDER = keccak256(b"no-chain public sender")
 SLOTS = 3
 
 
-def bid_for(block: int, tx_hash: str, amount: int) -> dict:
+def bid_for(block: int, tx_hash: str, amount: int, position: bidoptions.PositionConstraint | None = None) -> dict:
     _, public = keypair()
     now = int(time.time() * 1000)
+    options = bidoptions.encode([position]) if position is not None else b""
     bid = Bid(txn_hash=tx_hash.removeprefix("0x"), bid_amt=amount, block_number=block, decay_start=now - 500,
-              decay_end=now + 20_000, slash_amt=amount // 4, bidder_pk_x=public[0], bidder_pk_y=public[1])
+              decay_end=now + 20_000, slash_amt=amount // 4, bidder_pk_x=public[0], bidder_pk_y=public[1],
+              bid_options=options)
     return SignedBid.sign(bid, FUNDED, CHAIN_ID, CONTRACT).to_json()
+
+
+def positioned(block: int, sender: bytes, to: str, amount: int,
+               position: bidoptions.PositionConstraint | None) -> dict:
+    """A signed bid with its raw transaction (a transfer from ``sender``), asking for ``position``."""
+    raw = signed_transfer(sender, 0, to, tip=1)
+    doc = bid_for(block, transactions.decode(bytes.fromhex(raw[2:])).hash, amount, position)
+    return {**doc, "rawTransactions": [raw]}
+
+
+def open_block(c: Client) -> int:
+    """The open slot, with at least 0.9 s left to bid in it."""
+    while (slot := c.slot())["slot"] < 1 or slot["deadline_ms"] / 1000 - time.time() < 0.9:
+        time.sleep(0.05)
+    return slot["slot"]
+
+
+def settled(c: Client, block: int, timeout: float = 30.0) -> dict | None:
+    give_up = time.monotonic() + timeout
+    while (report := settlement(c, block)) is None and time.monotonic() < give_up:
+        time.sleep(0.2)
+    return report
 
 
 def test_commitments_settle_against_the_delivered_block_and_escrow_does_not_grow(tmp_path):
@@ -92,22 +115,14 @@ def test_position_constraints_are_planned_and_judged_by_the_oracle_rule(tmp_path
     amount = 21_000 * RESERVE_PER_GAS * 2
     try:
         with Client(srv.url) as c:
-            while (slot := c.slot())["slot"] < 1 or slot["deadline_ms"] / 1000 - time.time() < 0.9:
-                time.sleep(0.05)
-            block = slot["slot"]
+            block = open_block(c)
             records = {}
             for name, basis, value in [("D", None, 0), ("A", 2, 0), ("B", 1, 50), ("C", 1, 10)]:
-                raw = signed_transfer(keccak256(b"position sender " + name.encode()), 0, "0x" + "51" * 20, tip=1)
-                doc = bid_for(block, transactions.decode(bytes.fromhex(raw[2:])).hash, amount)
-                if basis is not None:
-                    options = bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=basis, value=value)])
-                    bid = dataclasses.replace(SignedBid.from_json(doc, CHAIN_ID, CONTRACT).bid, bid_options=options)
-                    doc = SignedBid.sign(bid, FUNDED, CHAIN_ID, CONTRACT).to_json()
-                records[name] = c.send_preconf_bid({**doc, "rawTransactions": [raw]})
+                position = None if basis is None else bidoptions.PositionConstraint(anchor=1, basis=basis, value=value)
+                records[name] = c.send_preconf_bid(positioned(block, keccak256(b"position sender " + name.encode()),
+                                                              "0x" + "51" * 20, amount, position))
                 assert records[name]["status"] == "committed", records[name]
-            give_up = time.monotonic() + 30
-            while (report := settlement(c, block)) is None and time.monotonic() < give_up:
-                time.sleep(0.2)
+            report = settled(c, block)
             assert report is not None and report["balanced"] is True
             outcome = {o["bidKey"]: o["outcome"] for o in report["commitments"]}
             got = {name: outcome[r["bidDigest"] + r["bidSignature"]] for name, r in records.items()}
@@ -131,23 +146,15 @@ def test_two_bids_for_index_0_the_second_is_refused_and_nothing_is_slashed(tmp_p
     amount = 21_000 * RESERVE_PER_GAS * 2
     try:
         with Client(srv.url) as c:
-            while (slot := c.slot())["slot"] < 1 or slot["deadline_ms"] / 1000 - time.time() < 0.9:
-                time.sleep(0.05)
-            block = slot["slot"]
-            records = []
-            for name in ("first", "second"):
-                raw = signed_transfer(keccak256(b"index 0 sender " + name.encode()), 0, "0x" + "52" * 20, tip=1)
-                doc = bid_for(block, transactions.decode(bytes.fromhex(raw[2:])).hash, amount)
-                options = bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=2, value=0)])
-                bid = dataclasses.replace(SignedBid.from_json(doc, CHAIN_ID, CONTRACT).bid, bid_options=options)
-                doc = SignedBid.sign(bid, FUNDED, CHAIN_ID, CONTRACT).to_json()
-                records.append(c.send_preconf_bid({**doc, "rawTransactions": [raw]}))
+            block = open_block(c)
+            index_0 = bidoptions.PositionConstraint(anchor=1, basis=2, value=0)
+            records = [c.send_preconf_bid(positioned(block, keccak256(b"index 0 sender " + name.encode()),
+                                                     "0x" + "52" * 20, amount, index_0))
+                       for name in ("first", "second")]
             assert records[0]["status"] == "committed", records[0]
             assert records[1]["status"] == "rejected", records[1]
             assert records[1]["messages"][-1]["reason"] == "position-unavailable"
-            give_up = time.monotonic() + 30
-            while (report := settlement(c, block)) is None and time.monotonic() < give_up:
-                time.sleep(0.2)
+            report = settled(c, block)
             assert report is not None and report["balanced"] is True
             assert [o["outcome"] for o in report["commitments"]] == ["reward"]
             deposit = c.call("preconf_getDeposit", [FUNDED.address])

@@ -16,11 +16,9 @@ import time
 import pytest
 from service_harness import ServerProcess
 from test_service_preconf import DEPOSIT, FUNDED, RESERVE_PER_GAS, preconf_env, settlement
-from test_service_preconf_nochain import bid_for
+from test_service_preconf_nochain import bid_for, open_block, positioned
 
 from mevauction.client import Client
-from mevauction.client.sdk import signed_transfer
-from mevauction.eth import transactions
 from mevauction.eth.keccak import keccak as keccak256
 from mevauction.preconf.decay import ONE_HUNDRED_PERCENT, residual
 
@@ -61,12 +59,8 @@ def test_kill_between_report_and_settlement_settles_exactly_once(tmp_path):
         with sqlite3.connect(path, timeout=10) as db:  # migrated by the service at start
             db.execute(HOLD)
         with Client(srv.url) as c:
-            while (slot := c.slot())["slot"] < 1 or slot["deadline_ms"] / 1000 - time.time() < 0.9:
-                time.sleep(0.05)
-            block = slot["slot"]
-            raw = signed_transfer(SENDER, 0, "0x" + "41" * 20, tip=1)
-            doc = bid_for(block, transactions.decode(bytes.fromhex(raw[2:])).hash, amount)
-            kept = c.send_preconf_bid({**doc, "rawTransactions": [raw]})
+            block = open_block(c)
+            kept = c.send_preconf_bid(positioned(block, SENDER, "0x" + "41" * 20, amount, None))
             never = c.send_preconf_bid(bid_for(block, "0x" + "42" * 32, amount))
             assert kept["status"] == never["status"] == "committed", (kept, never)
             # the report is durable, the settlement is not: the window
