@@ -102,7 +102,15 @@ def test_commitments_settle_against_the_delivered_block_and_escrow_does_not_grow
         srv.stop()
 
 
-def test_position_constraints_are_planned_and_judged_by_the_oracle_rule(tmp_path):
+@pytest.fixture
+def positions_server(tmp_path):
+    srv = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=1.5, env=preconf_env(),
+                        log=tmp_path / "svc.log").start()
+    yield srv
+    srv.stop()
+
+
+def test_position_constraints_are_planned_and_judged_by_the_oracle_rule(positions_server):
     """Four committed bundles for one block, each with its raw transaction; D (no position)
     is signed first, then A (absolute: index 0), B (top 50 % of the transactions), C (top
     10 %). Commitment-first layout: the bundles asking for a position open the block in
@@ -110,54 +118,44 @@ def test_position_constraints_are_planned_and_judged_by_the_oracle_rule(tmp_path
     (0 ≤ 0), B (1 ≤ 4·50 // 100) and D, and breaks C (2 > 4·10 // 100): settlement, by
     the oracle's rule on the delivered block, rewards A, B, D and slashes C, and the slot's
     report names C's broken position."""
-    srv = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=1.5, env=preconf_env(),
-                        log=tmp_path / "svc.log").start()
-    amount = 21_000 * RESERVE_PER_GAS * 2
-    try:
-        with Client(srv.url) as c:
-            block = open_block(c)
-            records = {}
-            for name, basis, value in [("D", None, 0), ("A", 2, 0), ("B", 1, 50), ("C", 1, 10)]:
-                position = None if basis is None else bidoptions.PositionConstraint(anchor=1, basis=basis, value=value)
-                records[name] = c.send_preconf_bid(positioned(block, keccak256(b"position sender " + name.encode()),
-                                                              "0x" + "51" * 20, amount, position))
-                assert records[name]["status"] == "committed", records[name]
-            report = settled(c, block)
-            assert report is not None and report["balanced"] is True
-            outcome = {o["bidKey"]: o["outcome"] for o in report["commitments"]}
-            got = {name: outcome[r["bidDigest"] + r["bidSignature"]] for name, r in records.items()}
-            assert got == {"A": "reward", "B": "reward", "C": "slash", "D": "reward"}
-            planned = {m["commitment"]: m for m in httpx.get(f"{srv.url}/v1/slots/{block}", timeout=5).json()
-                       ["commitments"]}
-            at = {name: planned[r["messages"][0]["commitmentDigest"]] for name, r in records.items()}
-            assert {name: m["index"] for name, m in at.items()} == {"A": 0, "B": 1, "C": 2, "D": 3}
-            assert [name for name, m in at.items() if m["reason"]] == ["C"]
-    finally:
-        srv.stop()
+    srv, amount = positions_server, 21_000 * RESERVE_PER_GAS * 2
+    with Client(srv.url) as c:
+        block = open_block(c)
+        records = {}
+        for name, basis, value in [("D", None, 0), ("A", 2, 0), ("B", 1, 50), ("C", 1, 10)]:
+            position = None if basis is None else bidoptions.PositionConstraint(anchor=1, basis=basis, value=value)
+            records[name] = c.send_preconf_bid(positioned(block, keccak256(b"position sender " + name.encode()),
+                                                          "0x" + "51" * 20, amount, position))
+            assert records[name]["status"] == "committed", records[name]
+        report = settled(c, block)
+        assert report is not None and report["balanced"] is True
+        outcome = {o["bidKey"]: o["outcome"] for o in report["commitments"]}
+        got = {name: outcome[r["bidDigest"] + r["bidSignature"]] for name, r in records.items()}
+        assert got == {"A": "reward", "B": "reward", "C": "slash", "D": "reward"}
+        planned = {m["commitment"]: m for m in httpx.get(f"{srv.url}/v1/slots/{block}", timeout=5).json()
+                   ["commitments"]}
+        at = {name: planned[r["messages"][0]["commitmentDigest"]] for name, r in records.items()}
+        assert {name: m["index"] for name, m in at.items()} == {"A": 0, "B": 1, "C": 2, "D": 3}
+        assert [name for name, m in at.items() if m["reason"]] == ["C"]
 
 
-def test_two_bids_for_index_0_the_second_is_refused_and_nothing_is_slashed(tmp_path):
+def test_two_bids_for_index_0_the_second_is_refused_and_nothing_is_slashed(positions_server):
     """Two bundles for one block both ask for absolute index 0. Only one can open the block,
     so the provider signs a ``position-unavailable`` reject for the second (before this it
     committed both, and settlement slashed the one placed second); settlement by the
     oracle's rule then rewards the one committed and slashes nothing."""
-    srv = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=1.5, env=preconf_env(),
-                        log=tmp_path / "svc.log").start()
-    amount = 21_000 * RESERVE_PER_GAS * 2
-    try:
-        with Client(srv.url) as c:
-            block = open_block(c)
-            index_0 = bidoptions.PositionConstraint(anchor=1, basis=2, value=0)
-            records = [c.send_preconf_bid(positioned(block, keccak256(b"index 0 sender " + name.encode()),
-                                                     "0x" + "52" * 20, amount, index_0))
-                       for name in ("first", "second")]
-            assert records[0]["status"] == "committed", records[0]
-            assert records[1]["status"] == "rejected", records[1]
-            assert records[1]["messages"][-1]["reason"] == "position-unavailable"
-            report = settled(c, block)
-            assert report is not None and report["balanced"] is True
-            assert [o["outcome"] for o in report["commitments"]] == ["reward"]
-            deposit = c.call("preconf_getDeposit", [FUNDED.address])
-            assert deposit["escrowed"] == "0"
-    finally:
-        srv.stop()
+    srv, amount = positions_server, 21_000 * RESERVE_PER_GAS * 2
+    with Client(srv.url) as c:
+        block = open_block(c)
+        index_0 = bidoptions.PositionConstraint(anchor=1, basis=2, value=0)
+        records = [c.send_preconf_bid(positioned(block, keccak256(b"index 0 sender " + name.encode()),
+                                                 "0x" + "52" * 20, amount, index_0))
+                   for name in ("first", "second")]
+        assert records[0]["status"] == "committed", records[0]
+        assert records[1]["status"] == "rejected", records[1]
+        assert records[1]["messages"][-1]["reason"] == "position-unavailable"
+        report = settled(c, block)
+        assert report is not None and report["balanced"] is True
+        assert [o["outcome"] for o in report["commitments"]] == ["reward"]
+        deposit = c.call("preconf_getDeposit", [FUNDED.address])
+        assert deposit["escrowed"] == "0"
