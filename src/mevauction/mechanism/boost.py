@@ -111,15 +111,29 @@ def case_of(winner: str) -> str:
     return "4a" if winner == "default" else "4b"
 
 
-def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
-                builder_auction: BuilderAuction | None = None) -> Report:
-    """Run Fig. 3 on one slot."""
-    world = slot.world
-    lay = committed.layout(world, slot.commitments)
-    # Committed bundles are not bids: they leave M, and so does any order holding one of
-    # their transactions (docs/mechanism.md "Departures" (f)).
-    ids = [i for i in world.orders if i not in lay.ids and i not in lay.shares_tx]
+# Why an order leaves M when the default block does not pay what it predicted for it
+# (docs/mechanism.md "Departures" (g)).
+HIDDEN_READS = "hidden-reads: its outcome in the default block differs from the one its read set predicts"
+HIDDEN_READS_ROUNDS = 3
 
+
+@dataclass(slots=True)
+class _Stages:
+    """Steps (0)–(2) on the orders left in M: S, its bids, the budget and o*."""
+
+    groups: list[list[str]]
+    conflict_free: list[str]
+    rest: list[str]
+    s_kept: list[str]
+    s_bids: dict[str, int]
+    s_included: list[str]
+    budget: int
+    world: World  # the state after the top committed bundles
+    default: DefaultSolution
+
+
+def _stages(slot: AuctionInput, lay: committed.Layout, ids: list[str], k_cutoff: int) -> _Stages:
+    world = slot.world
     # (0) Conflict-free orders S: alone in their conflict group (committed bundles
     # count as members, so an order touching what a commitment touches is not in S).
     groups = conflict_groups([*ids, *lay.top, *lay.bottom], world.conflict_access)
@@ -136,16 +150,45 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     s_kept = keep_conflict_free(world, conflict_free, limit)
     budget = limit - declared_gas(world, s_kept)
     # Every block on M \ S is searched and valued after the top committed bundles.
-    base = world
-    world = committed.after(world, lay)
+    after = committed.after(world, lay)
     # A conflict-free order pays the same anywhere; evaluate it alone.
-    alone = {i: world.evaluate([i]) for i in s_kept}
+    alone = {i: after.evaluate([i]) for i in s_kept}
     s_bids = {i: alone[i].bids.get(i, 0) for i in s_kept}
     s_included = [i for i in s_kept if alone[i].orders]
-
     # (1)–(2) Default block o*, β0, and every refund r_i.
-    default = DefaultBuilder(k_cutoff, slot.seed, budget).solve(world, rest)
-    beta0 = default.value
+    default = DefaultBuilder(k_cutoff, slot.seed, budget).solve(after, rest)
+    return _Stages(groups, conflict_free, rest, s_kept, s_bids, s_included, budget, after, default)
+
+
+def _mispaid(slot: AuctionInput, lay: committed.Layout, st: _Stages) -> list[str]:
+    """Orders of M that the executed default block o* ∪ S pays otherwise than predicted."""
+    executed = slot.world.evaluate([*lay.top, *st.default.block.orders, *st.s_included, *lay.bottom])
+    predicted = {**{i: st.default.block.bids.get(i, 0) for i in st.default.block.orders}, **st.s_bids}
+    return sorted(i for i, bid in predicted.items()
+                  if bid != (executed.bids.get(i, 0) if i in executed.orders else 0))
+
+
+def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
+                builder_auction: BuilderAuction | None = None) -> Report:
+    """Run Fig. 3 on one slot."""
+    base = slot.world
+    lay = committed.layout(base, slot.commitments)
+    # Committed bundles are not bids: they leave M, and so does any order holding one of
+    # their transactions (docs/mechanism.md "Departures" (f)).
+    ids = [i for i in base.orders if i not in lay.ids and i not in lay.shares_tx]
+    # Where read sets may be incomplete, o* ∪ S is executed before any builder runs; an
+    # order it pays otherwise than predicted read what its set does not list, leaves M,
+    # and (0)–(2) run again; after HIDDEN_READS_ROUNDS tries, all of M leaves ((g)).
+    left_out: dict[str, str] = {}
+    for attempt in range(HIDDEN_READS_ROUNDS + 1):
+        st = _stages(slot, lay, [i for i in ids if i not in left_out], k_cutoff)
+        wrong = [] if base.access_complete else _mispaid(slot, lay, st)
+        if not wrong:
+            break
+        left_out.update(dict.fromkeys(ids if attempt + 1 == HIDDEN_READS_ROUNDS else wrong, HIDDEN_READS))
+    world, rest, default, budget = st.world, st.rest, st.default, st.budget
+    conflict_free, in_s, s_included = st.conflict_free, set(st.conflict_free), st.s_included
+    groups, beta0 = st.groups, default.value
 
     # (3) Builder submissions on M \ S, each within the same gas budget; submitted
     # programs all at once, within one wall-clock budget (on the state after the top
@@ -171,8 +214,13 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     # committed bundle pays the coinbase is not a bid in the auction (its price was the
     # preconfirmation bid): like an order of S, it is paid back in full.
     block = [*lay.top, *final.orders, *s_included, *lay.bottom]
-    executed = base.evaluate(block) if lay.ids else None
+    executed = base.evaluate(block) if lay.ids or (winner is not None and not base.access_complete) else None
     c_bids = {i: executed.bids.get(i, 0) if i in executed.orders else 0 for i in lay.ids} if executed else {}
+    s_bids = st.s_bids
+    if executed is not None and not base.access_complete:
+        # After a builder's block, S pays what the executed block says: with incomplete
+        # read sets, "conflict-free" is a claim the winner's block was not checked for.
+        s_bids = {i: executed.bids.get(i, 0) if i in executed.orders else 0 for i in st.s_kept}
     if winner is not None:
         settlement[winner] = BuilderSettlement(chosen.bid + sum(s_bids.values()) + sum(c_bids.values()),
                                                chosen.bid - price)
@@ -185,8 +233,11 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     paid = {i: final.bids.get(i, 0) if i in in_final else 0 for i in rest}
     refunds = {i: min(default.refunds[i], paid[i]) for i in rest}
     proposer = price - sum(refunds.values())
-    searchers = {i: SearcherSettlement(c_bids.get(i, 0), c_bids.get(i, 0)) for i in (*lay.ids, *lay.shares_tx)}
+    searchers = {i: SearcherSettlement(c_bids.get(i, 0), c_bids.get(i, 0))
+                 for i in (*lay.ids, *lay.shares_tx, *left_out)}
     for i in ids:
+        if i in left_out:
+            continue
         if i in in_s:  # refunded its whole bid; 0 if the gas limit left it out
             searchers[i] = SearcherSettlement(s_bids.get(i, 0), s_bids.get(i, 0))
         else:
@@ -204,7 +255,7 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
         price=price,
         groups=[g for g in groups if len(g) > 1],
         commitments=kept,
-        excluded=dict(lay.shares_tx),
+        excluded={**lay.shares_tx, **left_out},
     )
 
 

@@ -173,6 +173,10 @@ class World(ABC):
     gas_metering: GasMetering = "declared"
     # Rule 5: the block gas limit the cursor enforces ("executed" worlds only).
     block_gas_limit: int | None = None
+    # Rule 7: whether ``access`` lists every key an order's outcome can depend on. A world
+    # that only observes accesses (evm: revm's journal loses what a reverted inner call
+    # read) says False, and the mechanism checks its final block by execution.
+    access_complete: bool = True
 
     def __init__(self, orders: Iterable[Order]):
         self.orders: dict[str, Order] = {}
@@ -292,6 +296,7 @@ class WorldView(World):
         self.max_live_cursors = inner.max_live_cursors
         self.gas_metering = inner.gas_metering
         self.block_gas_limit = inner.block_gas_limit
+        self.access_complete = inner.access_complete
 
     def access(self, order_id: str) -> Access:
         return self.inner.access(order_id)

@@ -75,6 +75,7 @@ class EvmWorld(World):
     # Every cursor executes on the world's one EVM, so a new cursor supersedes the last.
     max_live_cursors = 1
     gas_metering = "executed"
+    access_complete = False  # read sets come from revm's journal (access.py)
 
     def __init__(self, orders: Sequence[Order], exec_orders: dict[str, EvmOrder],
                  accounts: dict[str, AccountState], block: BlockContext, *,
