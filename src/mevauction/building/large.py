@@ -50,7 +50,7 @@ import hashlib
 import random
 from collections.abc import Sequence
 
-from mevauction.building import search
+from mevauction.building import forked, search
 from mevauction.building.conflicts import UnionFind
 from mevauction.building.sequences import SequenceRunner
 from mevauction.worlds.base import World
@@ -131,6 +131,18 @@ class UnionMaximum:
                     without[oid] = v
                     self.without_orders[oid] = orders
             self.floor = min(without.values())
+
+    def merge(self, later: UnionMaximum, counterfactuals: bool) -> None:
+        """What offering ``later``'s candidates one by one after these would give: each
+        maximum is taken from ``later`` only when strictly greater (first offered wins)."""
+        if later.value > self.value:
+            self.value, self.orders = later.value, later.orders
+        if counterfactuals:
+            for oid in self.members:
+                if later.without[oid] > self.without[oid]:
+                    self.without[oid] = later.without[oid]
+                    self.without_orders[oid] = later.without_orders[oid]
+            self.floor = min(self.without.values(), default=0)
 
     def offer_result(self, result: search.GroupResult, counterfactuals: bool) -> None:
         """A family already maximised elsewhere; members outside it bid 0 in all of it."""
@@ -390,8 +402,7 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
         else:
             sequences.append(runner.bundles_first(shuffled))
     if runner is not None:
-        for value, included, bids in runner.blocks(sequences):
-            best.offer(value, included, bids, counterfactuals)
+        forked.offer_blocks(runner, sequences, best, counterfactuals)
 
 
 class SeededShuffles:
