@@ -9,6 +9,7 @@ only by the fork). A child that fails must leave the result unchanged too.
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -79,6 +80,24 @@ def test_a_failing_child_leaves_the_result_unchanged(monkeypatch):
     forks: list[int] = []
     one, two = both_ways(amm_slot(4, 200), 4, monkeypatch, forks)
     assert forks and one == two
+
+
+def test_a_stuck_child_is_killed_and_its_half_done_here(monkeypatch):
+    parent = os.getpid()
+    real = forked._best_of
+
+    def hangs_in_the_child(*args):
+        if os.getpid() != parent:
+            time.sleep(3600)
+        return real(*args)
+
+    monkeypatch.setattr(forked, "_best_of", hangs_in_the_child)
+    monkeypatch.setattr(forked, "JOIN_SLACK_S", 0.2)
+    forks: list[int] = []
+    started = time.monotonic()
+    one, two = both_ways(amm_slot(4, 200), 4, monkeypatch, forks)
+    assert forks and one == two
+    assert time.monotonic() - started < 60  # not an hour
 
 
 @pytest.mark.slow  # an 80-order evm slot solved twice (≈ 4 s)

@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import select
+import signal
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
 # Pushes (members × sequences) below which a fork costs more than half the work saves.
 MIN_WORK = 6_000
+JOIN_SLACK_S = 2.0
 
 
 def enabled() -> bool:
@@ -72,13 +76,25 @@ class Forked:
                 os._exit(status)
         os.close(write)
 
-    def join(self) -> object | None:
-        with os.fdopen(self.read, "rb") as pipe:
-            data = pipe.read()  # the child may block on a full pipe until this reads
+    def join(self, timeout: float) -> object | None:
+        """The child's result, or None if it failed or is not done within ``timeout``
+        seconds (then it is killed: a child stuck on anything never stalls a slot)."""
+        chunks, deadline = [], time.monotonic() + timeout
+        with os.fdopen(self.read, "rb", buffering=0) as pipe:
+            while True:  # the child may block on a full pipe until this reads
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                    return None
+                chunk = pipe.read(1 << 20)
+                if not chunk:
+                    break
+                chunks.append(chunk)
         _, status = os.waitpid(self.pid, 0)
-        if status != 0 or not data:
+        if status != 0 or not chunks:
             return None
-        result: object = pickle.loads(data)
+        result: object = pickle.loads(b"".join(chunks))
         return result
 
 
@@ -90,11 +106,14 @@ def offer_blocks(runner: SequenceRunner, sequences: Sequence[Sequence[str]], bes
     child = None
     if half and len(sequences) * len(best.members) >= MIN_WORK and enabled():
         child = Forked(lambda: _best_of(runner, sequences[half:], best, counterfactuals))
+    started = time.perf_counter()
     for value, included, bids in runner.blocks(sequences[:half] if child else sequences):
         best.offer(value, included, bids, counterfactuals)
     if child is None:
         return
-    theirs = child.join()
+    # The child's half is as much work as this one: waiting 4× as long (and 2 s) for it
+    # only ends a child that is stuck, whatever the load.
+    theirs = child.join(JOIN_SLACK_S + 4 * (time.perf_counter() - started))
     if theirs is None:  # the child failed: its half here, as if it never forked
         for value, included, bids in runner.blocks(sequences[half:]):
             best.offer(value, included, bids, counterfactuals)
