@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 
 from mevauction.eth.keccak import keccak
-from mevauction.privacy import messages
+from mevauction.privacy import envelope, messages
+from mevauction.privacy.client import exit_with_parent
 from mevauction.privacy.twoparty import circuits, garble, ot
 from mevauction.privacy.twoparty.intake import Intake, intake_job
 from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
@@ -73,11 +74,18 @@ def connect(tls_dir: str, me: int, host: str, port: int, expect: int, timeout: f
 
 # -- the job ---------------------------------------------------------------------------
 
-def _bits(shares: list[str], rows: int) -> np.ndarray:
-    values = [int(s, 16) for s in shares]
-    if len(values) != rows or any(not 0 <= v < 1 << circuits.WIDTH for v in values):
-        raise ValueError(f"expected {rows} shares below 2^{circuits.WIDTH}")
-    return circuits.to_bits(values)
+def _width(job: dict) -> int:
+    width = job.get("bits", circuits.WIDTH)
+    if width not in circuits.WIDTHS:
+        raise ValueError(f"bits must be one of {circuits.WIDTHS}")
+    return int(width)
+
+
+def _bits(shares: list[str], job: dict) -> np.ndarray:
+    values, rows, width = [int(s, 16) for s in shares], _rows(job), _width(job)
+    if len(values) != rows or any(not 0 <= v < 1 << width for v in values):
+        raise ValueError(f"expected {rows} shares below 2^{width}")
+    return circuits.to_bits(values, width)
 
 
 def _k(job: dict) -> int:
@@ -88,7 +96,7 @@ def _k(job: dict) -> int:
 
 
 def _rows(job: dict) -> int:
-    return int(job["n"]) + (job["mechanism"] == "builder")
+    return circuits.rows(job["mechanism"], int(job["n"]), job.get("capped") is True)
 
 
 def _decode(mechanism: str, bits: dict[str, np.ndarray]) -> dict:
@@ -109,13 +117,13 @@ def garbler_prepare(job: dict, peer: Channel) -> tuple:
     precomputation), so at the deadline only b ⊕ r crosses, one bit per share bit.
     """
     h = garble.FixedKeyHash()
-    a = _bits(job["shares"], _rows(job))
+    a = _bits(job["shares"], job)
     sender = ot.ExtSender()
     peer.send(b"".join(sender.setup(peer.recv(POINT))))
     g = garble.Garbler(h)
     w, corrections = ot.correlated_send(h, sender.extend(peer.recv(), a.size), sender.s, g.delta)
     x = g.inputs(a.shape)  # zero labels of the bid wires (bid = the two shares XORed)
-    outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x), k=_k(job))
+    outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x), k=_k(job), capped=job.get("capped") is True)
     peer.send(corrections.tobytes() + g.zero.tobytes() + g.table_bytes())
     return g, x, a, outs, w
 
@@ -155,7 +163,7 @@ def check_outputs(outs: dict[str, np.ndarray], got: np.ndarray, delta: np.ndarra
 
 def evaluator_prepare(job: dict, peer: Channel) -> tuple:
     h = garble.FixedKeyHash()
-    b = _bits(job["shares"], _rows(job))
+    b = _bits(job["shares"], job)
     receiver = ot.ExtReceiver()
     peer.send(receiver.base.A_bytes)
     raw = peer.recv(ot.KAPPA * POINT)
@@ -170,7 +178,7 @@ def evaluator_prepare(job: dict, peer: Channel) -> tuple:
     if len(blob) < 2 * m + 2:
         raise ValueError("the garbler sent too short a circuit")
     held = ot.correlated_receive(h, t, r, blob[:2 * m].reshape(m, 2))
-    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _k(job)
+    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _k(job), job.get("capped") is True
 
 
 def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
@@ -183,9 +191,9 @@ def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
 
 
 def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel, mechanism: str) -> dict:
-    h, zero, tables, k = state[3:]
+    h, zero, tables, k, capped = state[3:]
     e = garble.Evaluator(tables, zero, h)
-    outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels), k=k)
+    outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels), k=k, capped=capped)
     if e.gates * 4 != len(tables):
         raise ValueError("the garbled circuit does not match the circuit evaluated")
     peer.send(b"".join(np.ascontiguousarray(v).reshape(-1, 2).tobytes() for v in outs.values()))
@@ -254,6 +262,19 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                         raise ValueError("remote shutdown is disabled: the operator stops this party")
                     boss.close()
                     return
+                if msg.get("op") == "info":  # the keys the auctioneer pins and relays seal to
+                    boss.send_json({"status": "info", "role": role,
+                                    "signer": None if key is None else messages.address(key),
+                                    "encryption_key": None if intake is None or intake.box_key is None
+                                    else envelope.public_key(intake.box_key)})
+                    continue
+                if msg.get("op") == "bids":  # sealed bids the auctioneer relays, taken in this order
+                    if intake is None or not isinstance(msg.get("bids"), list):
+                        raise ValueError("bids: needs a bidder intake and a list of bids")
+                    boss.send_json({"status": "ok", "replies": [intake.accept(b) if isinstance(b, dict) else
+                                                                {"ok": False, "reason": "expected an object"}
+                                                                for b in msg["bids"]]})
+                    continue
                 if msg.get("op") == "open":  # an auction bidders submit their shares to (``intake``)
                     if intake is None:
                         raise ValueError("this party was started without a bidder intake")
@@ -330,8 +351,13 @@ def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tup
 
 
 def _with_shares(role: int, state: tuple, job: dict, pad: dict) -> tuple:
-    """The prepared state with the agreed shares in its first rows and zeros after them."""
-    rows = _bits([*job["shares"], *["0"] * (_rows(pad) - _rows(job))], _rows(pad))
+    """The prepared state with the agreed shares in the first rows of each block (bids, and
+    caps if any) and zeros after them."""
+    shares, n, total = list(job["shares"]), int(job["n"]), int(pad["n"])
+    head = shares[:1] if job["mechanism"] == "builder" else []
+    body = shares[len(head):]
+    blocks = [body[:n], body[n:]] if job.get("capped") is True else [body]
+    rows = _bits(head + [x for b in blocks for x in [*b, *["0"] * (total - n)]], pad)
     return (*state[:2], rows, *state[3:]) if role == GARBLER else (rows, *state[1:])
 
 
@@ -350,7 +376,8 @@ def statement(role: int, job: dict, outcome: dict, key: bytes | None) -> dict | 
 
 def load_key(path: str) -> bytes:
     """The party's persistent signing key: read, or made (mode 0600) on first start, with its
-    address written beside it (``PATH.signer.address``) for the published key set."""
+    address written beside it (``PATH.signer.address``) for the published key set. Its
+    encryption key (for envelopes a relay forwards) is ``PATH.box``, public key in ``PATH.box.pub``."""
     f = Path(path)
     if not f.exists():
         f.touch(mode=0o600)
@@ -368,7 +395,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--peer", help="garbler: the evaluator's host:port")
     p.add_argument("--key-file", help="signing key (hex), made if absent")
     p.add_argument("--intake-port", type=int, help="serve bidders' shares on this port (needs --key-file)")
+    p.add_argument("--exit-with-parent", action="store_true", help="exit when the process that started it dies")
     a = p.parse_args(argv)
+    if a.exit_with_parent:
+        exit_with_parent()
     peer = None
     if a.peer:
         host, _, port = a.peer.rpartition(":")
@@ -377,7 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     key = load_key(a.key_file) if a.key_file else None
     intake = None
     if a.intake_port and key is not None:
-        intake = Intake(role, key)
+        intake = Intake(role, key, envelope.load_or_create_key(Path(a.key_file + ".box")))
         intake.serve("127.0.0.1", a.intake_port, a.tls_dir)
     serve(role, a.tls_dir, a.port, peer, key=key, intake=intake)
 
