@@ -23,6 +23,7 @@ from mevauction.service.api import amounts_as_text
 from mevauction.service.settle import build_scenario
 from mevauction.service.views import public_report
 from mevauction.settlement.report import ReportDocument
+from pair_procs import running_pair
 
 pytestmark = pytest.mark.slow  # every test starts a service process with an MPC committee
 
@@ -193,3 +194,26 @@ def test_a_stopped_party_does_not_stall_the_slot(tmp_path):
         assert new["alive"] and new["restarts"] == old["restarts"] + 1 and not set(new["pids"]) & set(old["pids"])
     finally:
         proc.stop()
+
+
+def test_a_remote_pair_settles_like_the_clear_auction_and_a_dead_party_fails_one_slot_only(tmp_path):
+    """``--parties-file``: the service runs on a pair it did not start. With one party
+    killed it cannot restart it: the slot is settled to an error report naming the failure
+    (after one re-check, bounded in time) — never a stall, never the clear auction."""
+    with running_pair(tmp_path) as (path, _, procs, _ports):
+        proc = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=3.0,
+                             extra=["--sealed", "--backend", "2pc", "--parties-file", str(path), *REGISTRY])
+        proc.backend = "2pc"
+        proc.start()
+        try:
+            assert pair_parties(proc) == []  # none of its own
+            report, clear = settle_one(proc, (230, 205))
+            assert_same(report, clear)
+            procs[0].kill()  # the evaluator dies
+            procs[0].wait()
+            t0 = time.monotonic()
+            failed, _ = settle_one(proc, (150, 240))
+            assert time.monotonic() - t0 < 60
+            assert failed.get("failed") is True and "committee failed" in failed["error"], failed
+        finally:
+            proc.stop()

@@ -64,12 +64,9 @@ def serve(args: argparse.Namespace) -> int:
     require(args.close_timeout > 0, "--close-timeout", "must be positive")
     Console(stderr=True).print(f"{args.role} listening on {host}:{port}")
     key = party.load_key(args.key_file)
-    intake = None
+    intake = party.make_intake(role, args.key_file, key)  # relayed envelopes (serve --sealed --backend 2pc)
     if args.intake:
-        from mevauction.privacy.twoparty.intake import Intake
-
         i_host, i_port = _hostport(args.intake, "--intake")
-        intake = Intake(role, key)
         intake.serve(i_host, i_port, args.tls_dir)
         Console(stderr=True).print(f"{args.role} takes bidders' shares on {i_host}:{i_port}")
     party.serve(role, args.tls_dir, port, peer, host=host, remote_shutdown=False, close_timeout=args.close_timeout,

@@ -387,6 +387,12 @@ def load_key(path: str) -> bytes:
     return key
 
 
+def make_intake(role: int, key_file: str, key: bytes) -> Intake:
+    """The party's bids of open auctions: relayed envelopes (the ``bids`` op) always, bidders'
+    own shares too once it serves a port (``Intake.serve``)."""
+    return Intake(role, key, envelope.load_or_create_key(Path(key_file + ".box")))
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="mevauction-2pc-party")
     p.add_argument("role", choices=["garbler", "evaluator"])
@@ -405,9 +411,8 @@ def main(argv: list[str] | None = None) -> None:
         peer = (host, int(port))
     role = GARBLER if a.role == "garbler" else EVALUATOR
     key = load_key(a.key_file) if a.key_file else None
-    intake = None
-    if a.intake_port and key is not None:
-        intake = Intake(role, key, envelope.load_or_create_key(Path(a.key_file + ".box")))
+    intake = None if key is None else make_intake(role, a.key_file, key)
+    if a.intake_port and intake is not None:
         intake.serve("127.0.0.1", a.intake_port, a.tls_dir)
     serve(role, a.tls_dir, a.port, peer, key=key, intake=intake)
 
