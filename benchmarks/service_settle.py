@@ -6,16 +6,22 @@ polls ``GET /v1/slots/{slot}`` every 5 ms after the deadline. Reported: the clie
 deadline→report time and the server's own measure (``mevauction_settlement_seconds``).
 
     PYTHONPATH=src python benchmarks/service_settle.py --orders 500 --rounds 3
-    PYTHONPATH=src python benchmarks/service_settle.py --orders 500 --rounds 3 --sealed
+    PYTHONPATH=src python benchmarks/service_settle.py --orders 500 --rounds 3 --backends clear mpc 2pc
 
-``--sealed`` serves with ``--sealed``: the builder bids are opened by the MPC committee.
+``--backends``: one service per entry, one after the other in the same run, on the same
+orders: ``clear`` (builders' bids in the clear), ``mpc`` (``--sealed``: the 3-server
+committee) and ``2pc`` (``--sealed --backend 2pc``: the garbler/evaluator pair). On a
+sealed service three builders send sealed bids (the SDK seals them); in the clear the
+same three amounts. The median per backend is printed, and its excess over ``clear``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -29,10 +35,11 @@ from service_harness import ServerProcess
 from mevauction.cli.demo_load import table_orders
 from mevauction.client import AsyncClient, Signer
 
-BUILDER = Signer(random.Random(4).randbytes(32))  # registered with the service
+BUILDERS = [Signer(random.Random(4 + i).randbytes(32)) for i in range(3)]  # registered with the service
+AMOUNTS = [7 * 10**18, 5 * 10**18, 3 * 10**18]  # wei; the first wins if its block is worth it
 
 
-async def one_round(url: str, orders: int, rng: random.Random) -> tuple[int, float, int]:
+async def one_round(url: str, orders: int, rng: random.Random, sealed: bool) -> tuple[int, float, int]:
     async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=32)) as http:
         info = await AsyncClient(url, http=http).slot()
         slot = info["slot"] + 1
@@ -40,7 +47,12 @@ async def one_round(url: str, orders: int, rng: random.Random) -> tuple[int, flo
         flow = table_orders(slot, orders, rng)
         for start in range(0, len(flow), 32):
             await asyncio.gather(*(searchers[i % 16].send_order(o, slot) for i, o in enumerate(flow[start:start + 32])))
-        await AsyncClient(url, BUILDER, http=http).send_builder_bid(slot, algorithm="default")
+        for signer, amount in zip(BUILDERS, AMOUNTS, strict=True):
+            builder = AsyncClient(url, signer, http=http)
+            if sealed:
+                await builder.send_sealed_builder_bid(slot, amount, algorithm="default")
+            else:
+                await builder.send_builder_bid(slot, bid=amount, algorithm="default")
         deadline = info["deadline_ms"] / 1000 + info["slot_seconds"]
         await asyncio.sleep(max(0.0, deadline - time.time()))
         while True:
@@ -50,26 +62,19 @@ async def one_round(url: str, orders: int, rng: random.Random) -> tuple[int, flo
             await asyncio.sleep(0.005)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=500)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--slot-seconds", type=float, default=6.0)
-    parser.add_argument("--sealed", action="store_true", help="serve with --sealed (the MPC committee)")
-    args = parser.parse_args()
-    workdir = Path(tempfile.mkdtemp(prefix="mevauction-settle-"))
+def serve(backend: str, args: argparse.Namespace, rng: random.Random) -> list[float]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"mevauction-settle-{backend}-"))
+    sealed = [] if backend == "clear" else ["--sealed", "--backend", backend]
+    registry = [a for b in BUILDERS for a in ("--builder", f"{b.address}={10**24}")]
     server = ServerProcess(f"sqlite:///{workdir / 's.db'}", slot_seconds=args.slot_seconds,
-                           log=workdir / "server.log", extra=[*(["--sealed"] if args.sealed else []),
-                                  "--builder", f"{BUILDER.address}={10**24}"]).start()
-    rng = random.Random(3)
+                           log=workdir / "server.log", extra=[*sealed, *registry]).start()
+    latencies = []
     try:
         for _ in range(args.rounds):
-            slot, latency, n = asyncio.run(one_round(server.url, args.orders, rng))
-            print(
-                f"slot {slot}: {n} orders{', sealed' if args.sealed else ''}, "
-                f"report {1000 * latency:.0f} ms after the deadline",
-                flush=True,
-            )
+            slot, latency, n = asyncio.run(one_round(server.url, args.orders, rng, bool(sealed)))
+            latencies.append(latency)
+            print(f"{backend:5s} slot {slot}: {n} orders, report {1000 * latency:.0f} ms after the deadline",
+                  flush=True)
         metrics = httpx.get(server.url + "/metrics").text
     finally:
         server.stop()
@@ -81,7 +86,25 @@ def main() -> int:
     }
     if total.get("mevauction_settlement_seconds_count"):
         mean = total["mevauction_settlement_seconds_sum"] / total["mevauction_settlement_seconds_count"]
-        print(f"server-side mean deadline→stored report: {1000 * mean:.0f} ms")
+        print(f"{backend:5s} server-side mean deadline→stored report: {1000 * mean:.0f} ms")
+    return latencies
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--slot-seconds", type=float, default=6.0)
+    parser.add_argument("--backends", nargs="+", default=["clear"], choices=["clear", "mpc", "2pc"])
+    args = parser.parse_args()
+    # the same seed for every backend: the same orders, round by round
+    medians = {b: statistics.median(serve(b, args, random.Random(3))) for b in args.backends}
+    print(f"load {os.getloadavg()[0]:.1f}; median deadline→report (client), {args.rounds} rounds, "
+          f"{args.orders} orders:")
+    for backend, m in medians.items():
+        over = "clear" in medians and backend != "clear"
+        extra = f" (+{1000 * (m - medians['clear']):.0f} ms over clear)" if over else ""
+        print(f"  {backend:5s} {1000 * m:.0f} ms{extra}")
     return 0
 
 

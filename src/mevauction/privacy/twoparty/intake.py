@@ -35,6 +35,7 @@ from mevauction.eth import fields
 from mevauction.privacy import envelope, messages, tls
 from mevauction.privacy.twoparty import circuits
 from mevauction.privacy.twoparty.link import GARBLER, Channel
+from mevauction.privacy.twoparty.store import IntakeStore
 
 REQUEST_LIMIT = 1 << 16
 
@@ -99,18 +100,30 @@ def parse_spec(msg: dict[str, Any]) -> OpenAuction:
 class Intake:
     """The bids of the auctions this party has open; thread-safe (bidders are served on threads)."""
 
-    def __init__(self, role: int, key: bytes, box_key: bytes | None = None) -> None:
+    def __init__(self, role: int, key: bytes, box_key: bytes | None = None, store: IntakeStore | None = None) -> None:
         self.role, self.key, self.box_key = role, key, box_key  # box_key: opens envelopes a relay forwards
         self.signer = messages.address(key)
         self.open_auctions: dict[str, OpenAuction] = {}
         self.closed: set[str] = set()
         self.lock = threading.Lock()
+        self.store = store  # with a store, what was acknowledged before a restart is still here
+        if store is not None:
+            open_, self.closed = store.load()
+            for raw, bids in open_:
+                a = parse_spec(raw)
+                for digest, bidder, share in bids:
+                    a.bids.append(Accepted(digest, bidder, share))
+                    a.digests.add(digest)
+                    a.labels.add(bidder)
+                self.open_auctions[a.auction] = a
 
     def open(self, msg: dict[str, Any]) -> dict[str, Any]:
         spec = parse_spec(msg)
         with self.lock:
             if spec.auction in self.open_auctions or spec.auction in self.closed:
                 raise ValueError("open: auction id already used")
+            if self.store is not None:
+                self.store.opened(spec.auction, {k: v for k, v in msg.items() if k != "op"})
             self.open_auctions[spec.auction] = spec
         return {"status": "open", "auction": spec.auction}
 
@@ -129,6 +142,8 @@ class Intake:
         try:
             with self.lock:
                 a = self._check(header, share, nonce, digest)
+                if self.store is not None:  # on disk before the receipt is signed
+                    self.store.accepted(a.auction, len(a.bids), digest, header.bidder, share)
                 a.bids.append(Accepted(digest, header.bidder, share))
                 a.digests.add(digest)
                 a.labels.add(header.bidder)
@@ -203,6 +218,8 @@ class Intake:
             a = self.open_auctions.pop(auction, None)
             if a is None:
                 raise ValueError(f"auction {auction!r} is not open here")
+            if self.store is not None:
+                self.store.closed(auction)
             self.closed.add(auction)
         return a
 

@@ -37,6 +37,7 @@ from mevauction.privacy.client import exit_with_parent
 from mevauction.privacy.twoparty import circuits, garble, ot
 from mevauction.privacy.twoparty.intake import Intake, intake_job
 from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
+from mevauction.privacy.twoparty.store import IntakeStore
 
 POINT = 33  # a compressed secp256k1 point
 
@@ -290,7 +291,10 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                 if not from_intake and msg.get("mechanism") not in circuits.MECHANISMS:
                     raise ValueError(f"mechanism {msg.get('mechanism')!r} has no two-party circuit")
                 ready = prepared.pop(str(msg.get("auction")), None) if from_intake else None
-                link = ready[0] if ready else peer_link()
+                if from_intake:
+                    link, ready = _job_link(role, ready, peer_link, str(msg.get("auction")))
+                else:
+                    link = peer_link()
                 try:
                     t0 = time.perf_counter()
                     state = None
@@ -329,6 +333,38 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
             except OSError:
                 pass
             boss.close()
+
+
+def _job_link(role: int, ready: tuple | None, peer_link, auction: str) -> tuple[Channel, tuple | None]:
+    """The peer link for a bidder-intake job, and the preparation made at ``open`` if both
+    parties still have it. A party restarted since ``open`` has none (only its acknowledged
+    shares, ``store``) and the survivor's prepared link is dead: then both take a fresh link
+    and garble at the close. The garbler says which it is on the link it uses."""
+    if role == GARBLER:
+        if ready is not None:
+            try:
+                ready[0].send_json({"job": auction, "prepared": True})
+                if ready[0].recv_json().get("prepared") is True:
+                    return ready[0], ready
+            except (OSError, ConnectionError, ValueError):
+                pass
+            ready[0].close()
+        link = peer_link()
+        link.send_json({"job": auction, "prepared": False})
+        return link, None
+    if ready is not None:
+        try:
+            if ready[0].recv_json() == {"job": auction, "prepared": True}:
+                ready[0].send_json({"prepared": True})
+                return ready[0], ready
+        except (OSError, ConnectionError, ValueError):
+            pass
+        ready[0].close()
+    link = peer_link()
+    if link.recv_json() != {"job": auction, "prepared": False}:
+        link.close()
+        raise ValueError("the garbler started another job")
+    return link, None
 
 
 def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tuple[Channel, tuple, dict]:
@@ -387,10 +423,12 @@ def load_key(path: str) -> bytes:
     return key
 
 
-def make_intake(role: int, key_file: str, key: bytes) -> Intake:
+def make_intake(role: int, key_file: str, key: bytes, state: str | None = None) -> Intake:
     """The party's bids of open auctions: relayed envelopes (the ``bids`` op) always, bidders'
-    own shares too once it serves a port (``Intake.serve``)."""
-    return Intake(role, key, envelope.load_or_create_key(Path(key_file + ".box")))
+    own shares too once it serves a port (``Intake.serve``); with ``state`` (a SQLite file)
+    they survive a restart (``store``)."""
+    return Intake(role, key, envelope.load_or_create_key(Path(key_file + ".box")),
+                  None if state is None else IntakeStore(state))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -401,6 +439,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--peer", help="garbler: the evaluator's host:port")
     p.add_argument("--key-file", help="signing key (hex), made if absent")
     p.add_argument("--intake-port", type=int, help="serve bidders' shares on this port (needs --key-file)")
+    p.add_argument("--state", help="keep the intake's open auctions and acknowledged shares in this SQLite file")
     p.add_argument("--exit-with-parent", action="store_true", help="exit when the process that started it dies")
     a = p.parse_args(argv)
     if a.exit_with_parent:
@@ -411,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
         peer = (host, int(port))
     role = GARBLER if a.role == "garbler" else EVALUATOR
     key = load_key(a.key_file) if a.key_file else None
-    intake = None if key is None else make_intake(role, a.key_file, key)
+    intake = None if key is None else make_intake(role, a.key_file, key, a.state)
     if a.intake_port and intake is not None:
         intake.serve("127.0.0.1", a.intake_port, a.tls_dir)
     serve(role, a.tls_dir, a.port, peer, key=key, intake=intake)
