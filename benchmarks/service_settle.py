@@ -12,7 +12,8 @@ deadline→report time and the server's own measure (``mevauction_settlement_sec
 orders: ``clear`` (builders' bids in the clear), ``mpc`` (``--sealed``: the 3-server
 committee) and ``2pc`` (``--sealed --backend 2pc``: the garbler/evaluator pair). On a
 sealed service three builders send sealed bids (the SDK seals them); in the clear the
-same three amounts. The median per backend is printed, and its excess over ``clear``.
+same three amounts. All services run at once and their rounds alternate (the same load for each); the
+median per backend is printed, and its excess over ``clear``.
 """
 
 from __future__ import annotations
@@ -62,32 +63,20 @@ async def one_round(url: str, orders: int, rng: random.Random, sealed: bool) -> 
             await asyncio.sleep(0.005)
 
 
-def serve(backend: str, args: argparse.Namespace, rng: random.Random) -> list[float]:
+def start(backend: str, args: argparse.Namespace) -> ServerProcess:
     workdir = Path(tempfile.mkdtemp(prefix=f"mevauction-settle-{backend}-"))
     sealed = [] if backend == "clear" else ["--sealed", "--backend", backend]
     registry = [a for b in BUILDERS for a in ("--builder", f"{b.address}={10**24}")]
-    server = ServerProcess(f"sqlite:///{workdir / 's.db'}", slot_seconds=args.slot_seconds,
-                           log=workdir / "server.log", extra=[*sealed, *registry]).start()
-    latencies = []
-    try:
-        for _ in range(args.rounds):
-            slot, latency, n = asyncio.run(one_round(server.url, args.orders, rng, bool(sealed)))
-            latencies.append(latency)
-            print(f"{backend:5s} slot {slot}: {n} orders, report {1000 * latency:.0f} ms after the deadline",
-                  flush=True)
-        metrics = httpx.get(server.url + "/metrics").text
-    finally:
-        server.stop()
-    total = {
-        line.split()[0]: float(line.split()[1])
-        for line in metrics.splitlines()
-        if line.startswith("mevauction_settlement_seconds_sum")
-        or line.startswith("mevauction_settlement_seconds_count")
-    }
-    if total.get("mevauction_settlement_seconds_count"):
-        mean = total["mevauction_settlement_seconds_sum"] / total["mevauction_settlement_seconds_count"]
-        print(f"{backend:5s} server-side mean deadline→stored report: {1000 * mean:.0f} ms")
-    return latencies
+    return ServerProcess(f"sqlite:///{workdir / 's.db'}", slot_seconds=args.slot_seconds,
+                         log=workdir / "server.log", extra=[*sealed, *registry]).start()
+
+
+def server_mean(url: str) -> float | None:
+    metrics = httpx.get(url + "/metrics").text
+    total = {line.split()[0]: float(line.split()[1]) for line in metrics.splitlines()
+             if line.startswith(("mevauction_settlement_seconds_sum", "mevauction_settlement_seconds_count"))}
+    count = total.get("mevauction_settlement_seconds_count")
+    return total["mevauction_settlement_seconds_sum"] / count if count else None
 
 
 def main() -> int:
@@ -97,14 +86,32 @@ def main() -> int:
     parser.add_argument("--slot-seconds", type=float, default=6.0)
     parser.add_argument("--backends", nargs="+", default=["clear"], choices=["clear", "mpc", "2pc"])
     args = parser.parse_args()
-    # the same seed for every backend: the same orders, round by round
-    medians = {b: statistics.median(serve(b, args, random.Random(3))) for b in args.backends}
-    print(f"load {os.getloadavg()[0]:.1f}; median deadline→report (client), {args.rounds} rounds, "
+    # all services up at once and their rounds interleaved, so each backend sees the same
+    # load; the same seed for every backend: the same orders, round by round
+    servers = {b: start(b, args) for b in args.backends}
+    rngs = {b: random.Random(3) for b in args.backends}
+    latencies: dict[str, list[float]] = {b: [] for b in args.backends}
+    try:
+        for _ in range(args.rounds):
+            for backend, server in servers.items():
+                slot, latency, n = asyncio.run(one_round(server.url, args.orders, rngs[backend], backend != "clear"))
+                latencies[backend].append(latency)
+                print(f"{backend:5s} slot {slot}: {n} orders, report {1000 * latency:.0f} ms after the deadline",
+                      flush=True)
+        means = {b: server_mean(s.url) for b, s in servers.items()}
+    finally:
+        for server in servers.values():
+            server.stop()
+    # the first round of each service includes its worker's warm-up: left out of the median
+    medians = {b: statistics.median(v[1:] or v) for b, v in latencies.items()}
+    print(f"load {os.getloadavg()[0]:.1f}; median deadline→report (client), rounds 2..{args.rounds}, "
           f"{args.orders} orders:")
     for backend, m in medians.items():
         over = "clear" in medians and backend != "clear"
-        extra = f" (+{1000 * (m - medians['clear']):.0f} ms over clear)" if over else ""
-        print(f"  {backend:5s} {1000 * m:.0f} ms{extra}")
+        extra = f" ({1000 * (m - medians['clear']):+.0f} ms over clear)" if over else ""
+        mean = means[backend]
+        server = f"; server-side mean {1000 * mean:.0f} ms (all rounds)" if mean is not None else ""
+        print(f"  {backend:5s} {1000 * m:.0f} ms{extra}{server}")
     return 0
 
 
