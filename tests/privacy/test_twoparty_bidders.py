@@ -9,6 +9,7 @@ uniform and fresh on every seal; the outcome equals the plaintext twin.
 import json
 import random
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -360,3 +361,37 @@ def test_sniffing_a_bidders_links_yields_no_share(pair, tmp_path):
         for form in _forms(v):
             assert form not in wire
     assert opening["bidder"].encode() not in wire  # even the header travels encrypted
+
+
+@pytest.mark.slow
+def test_a_restarted_party_keeps_the_shares_it_acknowledged(pair):
+    """kill -9 the evaluator while an auction is open: restarted on the same key, its
+    intake (``--state``, SQLite beside the key) still holds the two shares it receipted,
+    takes a third bid, and the close gives the outcome of all three (garbled at the close,
+    since the preparation made at open died with the process)."""
+    access = PairAccess.from_parties(json.loads(pair["bidder_file"].read_text()))
+    spec = _spec("second", max_bids=8)
+    _open(pair, spec)
+    labels = []
+    for amount in (700, 900):
+        label, key = _bidder()
+        assert submit.submit_bid(access, spec["auction"], SealedBid(label, [amount], key=key)).ok
+        labels.append(label)
+    old = pair["procs"][0]
+    old.kill()
+    old.wait()
+    pair["procs"][0] = subprocess.Popen(old.args, env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+    for _ in range(400):  # until the restarted evaluator's intake listens
+        try:
+            socket.create_connection(access.intake[1], timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    label, key = _bidder()
+    third = submit.submit_bid(access, spec["auction"], SealedBid(label, [800], key=key))
+    assert third.ok, third.refused
+    labels.append(label)
+    r = _close(pair, spec)
+    assert r.ok and r.bidders == labels, r.reason
+    assert (r.winner, r.price) == (1, 800)

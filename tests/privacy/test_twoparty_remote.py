@@ -4,49 +4,19 @@ a remote shutdown nor another party's certificate nor a silent auctioneer stops 
 
 import json
 import socket
-import subprocess
-import sys
 import time
 
 import pytest
 
-from mevauction.privacy.client import free_ports
 from mevauction.privacy.twoparty import party
 from mevauction.privacy.twoparty.local import PARTIES_FORMAT, RemotePair
-from repo_paths import ROOT, SRC
-
-ENV = {"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"}
-
-
-def cli(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "mevauction", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=ENV, timeout=timeout)
+from pair_procs import cli, running_pair
 
 
 @pytest.fixture
 def pair(tmp_path):
-    tls_dir = tmp_path / "tls"
-    assert cli("sealed", "party", "certs", "--out", str(tls_dir)).returncode == 0
-    g_port, e_port = free_ports(2)
-    base = [sys.executable, "-m", "mevauction", "sealed", "party", "serve", "--tls-dir", str(tls_dir),
-            "--close-timeout", "3"]
-    procs = [subprocess.Popen([*base, "--role", "evaluator", "--listen", f"127.0.0.1:{e_port}",
-                               "--key-file", str(tmp_path / "evaluator.key")], env=ENV, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-             subprocess.Popen([*base, "--role", "garbler", "--listen", f"127.0.0.1:{g_port}",
-                               "--key-file", str(tmp_path / "garbler.key"),
-                               "--peer", f"127.0.0.1:{e_port}"], env=ENV, cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
-    parties = {"format": PARTIES_FORMAT, "tls_dir": str(tls_dir), "garbler": f"127.0.0.1:{g_port}",
-               "evaluator": f"127.0.0.1:{e_port}"}
-    path = tmp_path / "parties.json"
-    path.write_text(json.dumps(parties))
-    try:
-        yield path, parties, procs, (g_port, e_port)
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=10)
+    with running_pair(tmp_path) as running:
+        yield running
 
 
 def _bids(tmp_path, amounts):

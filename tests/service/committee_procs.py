@@ -9,9 +9,8 @@ from pathlib import Path
 from service_harness import ServerProcess
 
 
-def committee_servers(server: ServerProcess) -> list[tuple[int, tuple[str, int]]]:
-    """(pid, intake address) of the service's committee servers, found as a local user can:
-    in /proc, among the service's descendants."""
+def descendants(server: ServerProcess) -> list[int]:
+    """The pids below the service process, in order, from /proc."""
     parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -26,8 +25,14 @@ def committee_servers(server: ServerProcess) -> list[tuple[int, tuple[str, int]]
             if pid == server.proc.pid:
                 return True
         return False
+    return sorted(p for p in parents if descends(p))
+
+
+def committee_servers(server: ServerProcess) -> list[tuple[int, tuple[str, int]]]:
+    """(pid, intake address) of the service's committee servers, found as a local user can:
+    in /proc, among the service's descendants."""
     found = []
-    for pid in sorted(p for p in parents if descends(p)):
+    for pid in descendants(server):
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
@@ -36,3 +41,17 @@ def committee_servers(server: ServerProcess) -> list[tuple[int, tuple[str, int]]
             host, port = argv[argv.index(b"--intake") + 1].decode().rsplit(":", 1)
             found.append((pid, (host, int(port))))
     return found
+
+
+def pair_parties(server: ServerProcess) -> list[tuple[int, str]]:
+    """(pid, role) of the 2PC parties of a ``serve --sealed --backend 2pc``, garbler first,
+    found the same way (in /proc, among the service's descendants)."""
+    found = []
+    for pid in descendants(server):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"mevauction.privacy.twoparty.party" in argv:
+            found.append((pid, argv[argv.index(b"mevauction.privacy.twoparty.party") + 1].decode()))
+    return sorted(found, key=lambda f: f[1] != "garbler")

@@ -1,4 +1,5 @@
-"""Attacks on ``serve --sealed`` (issue 11 § 3), against a real service process.
+"""Attacks on ``serve --sealed`` (issue 11 § 3), against a real service process, on the
+MPC committee and (``--backend 2pc``, issue 16 § 4) on the two-party garbled-circuit pair.
 
 Three builders bid for a slot through the SDK, which seals each bid for the committee
 on the builder's side. The highest bid wins and pays the second; the lowest (the losing
@@ -36,16 +37,36 @@ BUILDERS = [Signer.random() for _ in range(9)]  # registered with the service, e
 REGISTRY = [arg for b in BUILDERS for arg in ("--builder", f"{b.address}={10**24}")]
 SECRETS = {f"{name} {form}": text for name, amount in (("winning", WINNING), ("losing", LOSING))
            for form, text in (("decimal", str(amount)), ("hex", f"{amount:x}"))}
+RAW = {f"{name} {order}-endian 16 bytes": amount.to_bytes(16, order)  # a 128-bit share's width
+       for name, amount in (("winning", WINNING), ("losing", LOSING)) for order in ("big", "little")}
+
+
+def sealed_service(tmp_path_factory, backend: str):
+    where = tmp_path_factory.mktemp(f"sealed-attack-{backend}")
+    proc = ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=4.0,
+                         extra=["--sealed", "--backend", backend, *REGISTRY], log=where / "service.log").start()
+    proc.where = where
+    return proc
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    where = tmp_path_factory.mktemp("sealed-attack")
-    proc = ServerProcess(f"sqlite:///{where / 'svc.db'}", slot_seconds=4.0, extra=["--sealed", *REGISTRY],
-                         log=where / "service.log").start()
-    proc.where = where
+    proc = sealed_service(tmp_path_factory, "mpc")
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def pair_server(tmp_path_factory):
+    proc = sealed_service(tmp_path_factory, "2pc")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(params=["mpc", "2pc"])
+def any_server(request):
+    """The same attack on both backends' services (one process each for the module)."""
+    return request.getfixturevalue("server" if request.param == "mpc" else "pair_server")
 
 
 def public_responses(server, slot: int) -> dict[str, str]:
@@ -71,11 +92,12 @@ def stored_bytes(server) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in files}
 
 
-def assert_nothing_leaks(server, slot: int) -> None:
-    texts = {k: v.encode() for k, v in public_responses(server, slot).items()} | stored_bytes(server)
+def assert_nothing_leaks(server, slot: int, sent: dict[str, bytes] | None = None) -> None:
+    """``sent``: what the builders sent the service (their RPC request bodies)."""
+    texts = {k: v.encode() for k, v in public_responses(server, slot).items()} | stored_bytes(server) | (sent or {})
     for where, data in texts.items():
-        for what, secret in SECRETS.items():
-            assert secret.encode() not in data, f"the {what} form of a sealed bid is in {where}"
+        for what, secret in [*((w, t.encode()) for w, t in SECRETS.items()), *RAW.items()]:
+            assert secret not in data, f"the {what} form of a sealed bid is in {where}"
 
 
 def next_slot(client: Client) -> int:
@@ -89,17 +111,22 @@ def send_orders(searcher: Client, slot: int) -> None:
         searcher.send_order(order, slot)
 
 
-def test_no_sealed_amount_in_database_log_or_any_response(server):
+def test_no_sealed_amount_in_database_log_or_any_response(any_server):
+    server = any_server
     builders = {"winner": BUILDERS[0], "second": BUILDERS[1], "loser": BUILDERS[2]}
     amounts = {"winner": WINNING, "second": SECOND, "loser": LOSING}
+    sent: dict[str, bytes] = {}
     with Client(server.url, Signer.random()) as searcher:
         slot = next_slot(searcher)
         send_orders(searcher, slot)
         for name, signer in builders.items():
             with Client(server.url, signer) as builder:
-                ack = builder.send_sealed_builder_bid(slot, amounts[name], block=BLOCK)
+                params = builder.sealed_builder_params(builder.committee(slot), slot, amounts[name], None, BLOCK,
+                                                       None)
+                sent[f"{name}'s mev_sendBuilderBid"] = json.dumps(params).encode()
+                ack = builder.call("mev_sendBuilderBid", params)
                 assert ack["builder"] == signer.address
-        assert_nothing_leaks(server, slot)  # before the deadline
+        assert_nothing_leaks(server, slot, sent)  # before the deadline
         report = searcher.wait_report(slot, timeout=120)
     assert "error" not in report, report
     assert report["winner"] == builders["winner"].address and int(report["price"]) == SECOND
@@ -133,7 +160,8 @@ def test_a_bid_under_another_builders_address_is_refused(server):
         assert "sealedBid.header" in err.value.message
 
 
-def test_an_altered_envelope_is_refused_by_the_committee_not_opened_as_another_amount(server):
+def test_an_altered_envelope_is_refused_by_the_committee_not_opened_as_another_amount(any_server):
+    server = any_server
     tampered, honest = BUILDERS[6], BUILDERS[7]
     with Client(server.url, Signer.random()) as searcher:
         slot = next_slot(searcher)

@@ -12,6 +12,8 @@ the slot settles, and winner and price are those of the same slot on a plaintext
 A wasm module (tests/sandbox/wasm/sealed_bidder.c: greedy, then a bid of its own
 choosing, below the price) runs in its jail too and seals its bid there: its amount is
 nowhere either, its entry is valid, and the plaintext twin runs the same module.
+The same on the two-party backend (``--backend 2pc``), where the jail XOR-splits the bid
+for the garbler and the evaluator.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ SECOND = 2_918_336_027_451_190_843  # an ordinary sealed bid: sets the price, re
 BLOCK = ["o2", "o1", "o4", "o3"]  # the best block of M \ S
 MODULE_BID = 1_846_203_557_120_939_517  # sealed_bidder.c's bid: loses, never revealed
 FORMS = {"decimal": str(CHOSEN), "hex": f"{CHOSEN:x}", "module decimal": str(MODULE_BID),
-         "module hex": f"{MODULE_BID:x}", "module bytes": MODULE_BID.to_bytes(8, "little").hex()}
+         "module hex": f"{MODULE_BID:x}", "module bytes": MODULE_BID.to_bytes(8, "little").hex(),
+         "16 bytes": CHOSEN.to_bytes(16, "little").hex(), "module 16 bytes": MODULE_BID.to_bytes(16, "big").hex()}
 
 BIDDER = f'''
 import mevalgo
@@ -111,9 +114,10 @@ def run_slot(server: ServerProcess, sealed: bool, module: bytes) -> dict:
         return searcher.wait_report(slot, timeout=60)
 
 
-def test_an_algorithms_sealed_bid_reaches_the_committee_and_never_the_service(tmp_path, module):
+@pytest.mark.parametrize("backend", ["mpc", "2pc"])
+def test_an_algorithms_sealed_bid_reaches_the_committee_and_never_the_service(tmp_path, module, backend):
     sealed = ServerProcess(f"sqlite:///{tmp_path / 'sealed.db'}", slot_seconds=3.0,
-                           extra=["--sealed", *REGISTRY, *BUDGET], log=tmp_path / "sealed.log")
+                           extra=["--sealed", "--backend", backend, *REGISTRY, *BUDGET], log=tmp_path / "sealed.log")
     twin = ServerProcess(f"sqlite:///{tmp_path / 'plain.db'}", slot_seconds=2.0, extra=[*REGISTRY, *BUDGET])
     sealed.start()
     try:

@@ -36,6 +36,34 @@ def test_bad_world_and_env_values_are_one_line_errors():
 A, B = "0x" + "ab" * 20, "0x" + "cd" * 20
 
 
+@pytest.mark.parametrize("flags,field", [
+    ({"sealed": True, "sealed_backend": "3pc"}, "sealed_backend"),
+    ({"sealed_backend": "2pc"}, "sealed_backend"),  # a backend without --sealed
+    ({"sealed": True, "sealed_backend": "mpc", "sealed_parties_file": "pair.json"}, "sealed_parties_file"),
+    ({"sealed": True, "sealed_backend": "2pc", "sealed_parties_file": "/no/such/pair.json"}, "sealed_parties_file"),
+])
+def test_a_bad_sealed_backend_names_the_field(flags, field):
+    pytest.importorskip("mevauction.privacy.builder_auction")
+    with pytest.raises(InputError) as info:
+        load_config(flags, None, {})
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("doc,field", [
+    ("{", "sealed_parties_file"), ('{"format": "other"}', "sealed_parties_file"),
+    ('{"format": "mevauction.2pc-parties/1", "garbler": "nohost"}', "sealed_parties_file.garbler"),
+    ('{"format": "mevauction.2pc-parties/1", "garbler": "h:1", "evaluator": "h:2", "tls_dir": "/nowhere"}',
+     "sealed_parties_file.tls_dir"),
+])
+def test_a_bad_parties_file_names_the_field(tmp_path, doc, field):
+    pytest.importorskip("mevauction.privacy.builder_auction")
+    path = tmp_path / "pair.json"
+    path.write_text(doc)
+    with pytest.raises(InputError) as info:
+        load_config({"sealed": True, "sealed_backend": "2pc", "sealed_parties_file": str(path)}, None, {})
+    assert info.value.field == field
+
+
 def test_the_builder_registry_from_flags_toml_and_env(tmp_path):
     toml = tmp_path / "serve.toml"
     toml.write_text(f'[serve.builders]\n"{A.upper().replace("0X", "0x")}" = "1000000000000000000000"\n')

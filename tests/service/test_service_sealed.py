@@ -3,7 +3,9 @@ the service's one local MPC committee at each deadline. Slots with builder bids 
 the report of the auction run in the clear on the same orders and bids, except that no
 bid is revealed but the price (``as_sealed``: the documented deviation); the committee's
 processes stay the same from slot to slot, a killed committee is restarted for the next
-slot with the same keys, and nothing of it is left after the service stops."""
+slot with the same keys, and nothing of it is left after the service stops. The same on
+the two-party backend (``--backend 2pc``: a garbler and an evaluator), where a party
+killed or stopped gets the pair restarted and the slot still settles."""
 
 import os
 import signal
@@ -11,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from committee_procs import committee_servers
+from committee_procs import committee_servers, pair_parties
 from service_harness import ServerProcess
 
 from committee_wire import SEALED_ORDERS
@@ -21,6 +23,7 @@ from mevauction.service.api import amounts_as_text
 from mevauction.service.settle import build_scenario
 from mevauction.service.views import public_report
 from mevauction.settlement.report import ReportDocument
+from pair_procs import running_pair
 
 pytestmark = pytest.mark.slow  # every test starts a service process with an MPC committee
 
@@ -42,9 +45,13 @@ def running(pid: int) -> bool:
 
 
 def committee(server) -> dict:
-    """/healthz's committee entry (up, restarts) and the servers' pids, found in /proc."""
+    """/healthz's committee entry (up, restarts) and the servers' (or parties') pids, found in /proc."""
     health = httpx.get(server.url + "/healthz", timeout=10).json()["committee"]
-    return {**health, "pids": [pid for pid, _ in committee_servers(server)]}
+    found = pair_parties(server) if getattr(server, "backend", "mpc") == "2pc" else committee_servers(server)
+    return {**health, "pids": [pid for pid, _ in found]}
+
+
+SIZE = {"mpc": 3, "2pc": 2}
 
 
 def as_sealed(clear: dict) -> dict:
@@ -88,17 +95,23 @@ def assert_same(report: dict, clear: dict) -> None:
         assert report[key] == published[key], key
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    db = tmp_path_factory.mktemp("sealed") / "svc.db"
-    proc = ServerProcess(f"sqlite:///{db}", slot_seconds=3.0, extra=["--sealed", *REGISTRY]).start()
+def sealed_server(db, backend: str) -> ServerProcess:
+    proc = ServerProcess(db, slot_seconds=3.0, extra=["--sealed", "--backend", backend, *REGISTRY])
+    proc.backend = backend
+    return proc.start()
+
+
+@pytest.fixture(scope="module", params=["mpc", "2pc"])
+def server(tmp_path_factory, request):
+    db = tmp_path_factory.mktemp(f"sealed-{request.param}") / "svc.db"
+    proc = sealed_server(f"sqlite:///{db}", request.param)
     yield proc
     proc.stop()
 
 
 def test_consecutive_slots_settle_like_the_clear_auction_on_one_committee(server):
     before = committee(server)
-    assert before["alive"] and len(before["pids"]) == 3
+    assert before["alive"] and len(before["pids"]) == SIZE[server.backend]
     first, clear_first = settle_one(server, (230, 205))
     assert_same(first, clear_first)
     assert first["winner"] != "default"  # the committee picked a builder, as in the clear
@@ -122,11 +135,12 @@ def test_a_killed_committee_is_restarted_for_the_next_slot(server):
     assert not any(running(p) for p in old["pids"])  # the old committee's survivors were stopped
 
 
-def test_no_committee_process_is_left_after_the_service_stops(tmp_path):
-    proc = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=3.0, extra=["--sealed", *REGISTRY]).start()
+@pytest.mark.parametrize("backend", ["mpc", "2pc"])
+def test_no_committee_process_is_left_after_the_service_stops(tmp_path, backend):
+    proc = sealed_server(f"sqlite:///{tmp_path / 'svc.db'}", backend)
     try:
         pids = committee(proc)["pids"]
-        assert len(pids) == 3 and all(running(p) for p in pids)
+        assert len(pids) == SIZE[backend] and all(running(p) for p in pids)
     finally:
         proc.stop()
     assert proc.proc.returncode is not None
@@ -136,12 +150,13 @@ def test_no_committee_process_is_left_after_the_service_stops(tmp_path):
     assert not any(running(p) for p in pids)
 
 
-def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path):
-    """The servers keep their encryption keys beside the database and the slot's auction id
-    is fixed, so envelopes sealed before the service stopped still open after it restarts."""
+@pytest.mark.parametrize("backend", ["mpc", "2pc"])
+def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path, backend):
+    """The servers (parties) keep their encryption keys beside the database and the slot's
+    auction id is fixed, so envelopes sealed before the service stopped still open after it restarts."""
     db = f"sqlite:///{tmp_path / 'svc.db'}"
     winner, second = BUILDERS[0], BUILDERS[1]
-    first = ServerProcess(db, slot_seconds=3.0, extra=["--sealed", *REGISTRY]).start()
+    first = sealed_server(db, backend)
     try:
         with Client(first.url, Signer.random()) as searcher:
             slot = searcher.slot()["slot"] + 3
@@ -153,7 +168,7 @@ def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path):
                 b.send_sealed_builder_bid(slot, amount, block=["o2", "o1", "o3", "o4"], pinned_keys=keys)
     finally:
         first.stop()
-    again = ServerProcess(db, slot_seconds=3.0, extra=["--sealed", *REGISTRY]).start()
+    again = sealed_server(db, backend)
     try:
         with Client(again.url) as reader:
             assert reader.committee(reader.slot()["slot"])["members"] == keys  # the same keys
@@ -162,3 +177,43 @@ def test_sealed_bids_stored_before_a_restart_settle_after_it(tmp_path):
         again.stop()
     assert "error" not in report, report
     assert report["winner"] == winner.address and int(report["price"]) == 205
+
+
+def test_a_stopped_party_does_not_stall_the_slot(tmp_path):
+    """A party that hangs (SIGSTOP: its ports still take connections) costs the slot one
+    bounded wait (relay.TIMEOUT_S); the pair is restarted and the slot settles as in the clear."""
+    proc = sealed_server(f"sqlite:///{tmp_path / 'svc.db'}", "2pc")
+    try:
+        old = committee(proc)
+        os.kill(old["pids"][1], signal.SIGSTOP)  # the evaluator hangs before the deadline
+        t0 = time.monotonic()
+        report, clear = settle_one(proc, (230, 205))
+        assert time.monotonic() - t0 < 60
+        assert_same(report, clear)
+        new = committee(proc)
+        assert new["alive"] and new["restarts"] == old["restarts"] + 1 and not set(new["pids"]) & set(old["pids"])
+    finally:
+        proc.stop()
+
+
+def test_a_remote_pair_settles_like_the_clear_auction_and_a_dead_party_fails_one_slot_only(tmp_path):
+    """``--parties-file``: the service runs on a pair it did not start. With one party
+    killed it cannot restart it: the slot is settled to an error report naming the failure
+    (after one re-check, bounded in time) — never a stall, never the clear auction."""
+    with running_pair(tmp_path) as (path, _, procs, _ports):
+        proc = ServerProcess(f"sqlite:///{tmp_path / 'svc.db'}", slot_seconds=3.0,
+                             extra=["--sealed", "--backend", "2pc", "--parties-file", str(path), *REGISTRY])
+        proc.backend = "2pc"
+        proc.start()
+        try:
+            assert pair_parties(proc) == []  # none of its own
+            report, clear = settle_one(proc, (230, 205))
+            assert_same(report, clear)
+            procs[0].kill()  # the evaluator dies
+            procs[0].wait()
+            t0 = time.monotonic()
+            failed, _ = settle_one(proc, (150, 240))
+            assert time.monotonic() - t0 < 60
+            assert failed.get("failed") is True and "committee failed" in failed["error"], failed
+        finally:
+            proc.stop()

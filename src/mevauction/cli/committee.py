@@ -75,31 +75,12 @@ def serve(args: argparse.Namespace) -> int:
     from mevauction.privacy.server import serve as run_server
 
     if args.exit_with_parent:
+        from mevauction.privacy.client import exit_with_parent
         exit_with_parent()
 
     key_file = str(Path(args.key_file).resolve()) if args.key_file else None
     return run_server(ServerConfig(args.index, parties, intake[0], intake[1], args.timeout, args.ssl, args.tls_dir,
                                    controller, key_file))
-
-
-def exit_with_parent(poll_seconds: float = 0.5) -> None:
-    """Exit as soon as this process is orphaned (its parent died, even by SIGKILL).
-
-    A local committee's servers run in their own sessions, so a signal to the
-    parent's process group does not reach them; polling the parent id does.
-    """
-    import os
-    import threading
-    import time
-
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(poll_seconds)
-        os._exit(3)
-
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def serve_local(m: int, timeout: float, control_key_file: str) -> int:

@@ -34,6 +34,8 @@ def register(ssub: argparse._SubParsersAction) -> None:
     s.add_argument("--key-file", required=True, help="the party's signing key (hex), made if absent")
     s.add_argument("--intake", metavar="HOST:PORT",
                    help="take bidders' own shares here (sealed bid --backend 2pc; TLS with this party's certificate)")
+    s.add_argument("--state", help="SQLite file of the open auctions and the shares acknowledged for them, kept "
+                                   "across restarts (default KEY-FILE.intake.sqlite)")
     s.set_defaults(func=serve)
     c = psub.add_parser("certs", help="make the CA and the three TLS identities (garbler, evaluator, auctioneer)")
     c.add_argument("--out", required=True, help="directory to write .config/ into")
@@ -64,12 +66,10 @@ def serve(args: argparse.Namespace) -> int:
     require(args.close_timeout > 0, "--close-timeout", "must be positive")
     Console(stderr=True).print(f"{args.role} listening on {host}:{port}")
     key = party.load_key(args.key_file)
-    intake = None
+    # relayed envelopes (serve --sealed --backend 2pc) and bidders' shares, on disk (--state)
+    intake = party.make_intake(role, args.key_file, key, args.state or args.key_file + ".intake.sqlite")
     if args.intake:
-        from mevauction.privacy.twoparty.intake import Intake
-
         i_host, i_port = _hostport(args.intake, "--intake")
-        intake = Intake(role, key)
         intake.serve(i_host, i_port, args.tls_dir)
         Console(stderr=True).print(f"{args.role} takes bidders' shares on {i_host}:{i_port}")
     party.serve(role, args.tls_dir, port, peer, host=host, remote_shutdown=False, close_timeout=args.close_timeout,

@@ -22,6 +22,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--k-cutoff", type=int, help="exhaustive search below this group size (default 8)")
     p.add_argument("--sealed", action="store_true", default=None,
                    help="open sealed builder bids with a local MPC committee (mevauction.privacy)")
+    p.add_argument("--backend", dest="sealed_backend", choices=["mpc", "2pc"],
+                   help="with --sealed: the 3-server MPC committee (mpc, default) or a two-party garbled-circuit "
+                        "pair (2pc)")
+    p.add_argument("--parties-file", dest="sealed_parties_file",
+                   help="with --sealed --backend 2pc: a running pair (mevauction.2pc-parties/1) instead of a local one")
     p.add_argument("--builder", action="append", metavar="ADDRESS=DEPOSIT_WEI",
                    help="register a builder with its deposit (repeatable); only registered builders may bid")
     p.add_argument("--algorithm-budget-ms", type=int,
@@ -48,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     flags = {
         k: getattr(args, k) for k in ("host", "port", "db", "slot_seconds", "world", "chain", "k_cutoff", "acceptors",
                                       "sealed", "header_timeout", "max_connections", "max_connections_per_client",
-                                      "algorithm_budget_ms")
+                                      "algorithm_budget_ms", "sealed_backend", "sealed_parties_file")
     }
     flags["builders"] = builder_flags(args.builder)
     config = load_config(flags, args.config)

@@ -145,13 +145,16 @@ class _Calls:
                               block: list[str] | None, pinned: list[str] | None) -> list[dict]:
         """``mev_sendBuilderBid`` params with the bid sealed here, on the builder's side: the
         service receives the signed header and one envelope per committee server, never the
-        amount (``mevauction.privacy.builder_auction.seal_builder_bid``; needs the mpc extra)."""
+        amount (``mevauction.privacy.builder_auction.seal_builder_bid``, or for a service on
+        the two-party backend ``privacy.twoparty.relay.seal_pair_builder_bid``; needs the mpc extra)."""
         from mevauction.privacy.builder_auction import seal_builder_bid
+        from mevauction.privacy.twoparty.relay import seal_pair_builder_bid
 
         if self.signer is None:
             raise ValueError("a sealed bid is signed by the builder: give the client a Signer")
+        seal = seal_pair_builder_bid if committee.get("backend") == "2pc" else seal_builder_bid
         params: dict[str, Any] = {"blockNumber": hex(block_number), "timestamp": self.stamp(),
-                                  "sealedBid": seal_builder_bid(committee, self.signer.private_key, amount, pinned)}
+                                  "sealedBid": seal(committee, self.signer.private_key, amount, pinned)}
         params["algorithm" if algorithm is not None else "block"] = algorithm if algorithm is not None else block
         return [params]
 

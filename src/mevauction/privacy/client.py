@@ -108,6 +108,26 @@ def key_set(signers: list[str], encryption_keys: list[str]) -> dict[str, Any]:
                                                                                    strict=True))]}
 
 
+def exit_with_parent(poll_seconds: float = 0.5) -> None:
+    """Exit as soon as this process is orphaned (its parent died, even by SIGKILL).
+
+    A local committee's servers run in their own sessions, so a signal to the
+    parent's process group does not reach them; polling the parent id does.
+    """
+    import os
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def free_ports(n: int) -> list[int]:
     socks = []
     try:

@@ -56,7 +56,7 @@ from mevauction.service.store import Db
 if TYPE_CHECKING:
     from mevauction.intake.scenario import Scenario
     from mevauction.mechanism.builders import BuilderSubmission
-    from mevauction.privacy.builder_auction import SealedSlot
+    from mevauction.privacy.twoparty.relay import Slot
     from mevauction.sandbox.protocol import Sealing
     from mevauction.service.builders import BuilderRegistry
     from mevauction.service.engine import Auctioneer
@@ -205,7 +205,7 @@ def slot_programs(book: AlgorithmBook, registry: BuilderRegistry, budget_ms: int
     return entries, SlotPrograms(budget_ms, programs)
 
 
-def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms | None) -> dict[str, Sealing]:
+def sealing(committee: Slot, scenario: dict, slot_programs: SlotPrograms | None) -> dict[str, Sealing]:
     """A sealed slot's submitted algorithms: per builder, what its jail seals the bid to,
     and what turns the jail's output into the builder's sealed bid on ``committee``
     (in the settlement worker; the bid's amount never passes here).
@@ -214,10 +214,12 @@ def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms |
     seal secret (:func:`seal_key`; fresh if there is none): its address labels the bid (the committee takes a bid
     only under its signer's address) and it signs the header over the jail's commitment
     and share hashes — the envelopes inside are bound to that header. The builder's
-    free deposit (its scenario entry) is the bid's cap, checked inside the MPC."""
+    free deposit (its scenario entry) is the bid's cap, checked inside the MPC (or the
+    garbled circuit: with the pair the jail XOR-splits the bid, ``mevseal.seal``)."""
     from mevauction.privacy import messages
     from mevauction.privacy.builder_auction import BUILDER_BITS, check_sealed_bid
     from mevauction.privacy.field import modulus_for, threshold_for
+    from mevauction.privacy.twoparty.relay import PairSlot
     from mevauction.sandbox.protocol import Sealing
 
     if slot_programs is None:
@@ -230,7 +232,8 @@ def sealing(committee: SealedSlot, scenario: dict, slot_programs: SlotPrograms |
         key = seal_key(secret, committee.auction, builder) if secret else messages.new_key()
         label = messages.address(key)
         context = {"auction": committee.auction, "label": label, "members": list(committee.members),
-                   "threshold": threshold_for(parties), "bits": BUILDER_BITS, "modulus": modulus_for(BUILDER_BITS)}
+                   "threshold": threshold_for(parties), "bits": BUILDER_BITS, "modulus": modulus_for(BUILDER_BITS),
+                   "backend": "2pc" if isinstance(committee, PairSlot) else "mpc"}
 
         def accept(out: dict[str, Any]) -> str | None:
             header = messages.BidHeader(committee.auction, label, label, "builder", str(out["commitment"]),

@@ -32,8 +32,8 @@ from mevauction.eth.keccak import keccak
 from mevauction.service.metrics import Metrics
 
 if TYPE_CHECKING:  # the MPC extra is imported only when a committee starts
-    from mevauction.privacy.builder_auction import SealedSlot
     from mevauction.privacy.client import LocalCommittee
+    from mevauction.privacy.twoparty.relay import Slot
 
 log = logging.getLogger("mevauction.service")
 
@@ -54,17 +54,21 @@ class CommitteeFailure(RuntimeError):
     server dead, unreachable or aborted): restart and retry; never a clear fall-back."""
 
 
-def key_dir_for(db_url: str) -> str | None:
-    """Where the servers keep their keys: beside a SQLite database file (None: a temporary
-    directory for this run, e.g. with PostgreSQL or an in-memory database)."""
+def key_dir_for(db_url: str, suffix: str = ".committee") -> str | None:
+    """Where the servers (or the 2PC parties, ``.pair``) keep their keys: beside a SQLite
+    database file (None: a temporary directory for this run, e.g. with PostgreSQL or an
+    in-memory database)."""
     prefix = "sqlite:///"
     if db_url.startswith(prefix) and db_url[len(prefix):] not in ("", ":memory:"):
-        return db_url[len(prefix):] + ".committee"
+        return db_url[len(prefix):] + suffix
     return None
 
 
 class ServiceCommittee:
-    """Owns the local committee processes: start, health, restart, stop; the slot's auction id."""
+    """Owns the local committee processes: start, health, restart, stop; the slot's auction id.
+    (``service/pair.py`` is the two-party backend's, with the same interface.)"""
+
+    backend = "mpc"
 
     def __init__(self, parties: int, metrics: Metrics, identity: str = "mevauction", key_dir: str | None = None):
         from mevauction.privacy.messages import new_key
@@ -103,7 +107,7 @@ class ServiceCommittee:
         from mevauction.privacy.field import threshold_for
         from mevauction.privacy.messages import address
 
-        return {"slot": hex(slot), "auction": self.auction_id(slot), "parties": self.parties,
+        return {"slot": hex(slot), "auction": self.auction_id(slot), "backend": self.backend, "parties": self.parties,
                 "threshold": threshold_for(self.parties), "bits": BUILDER_BITS, "members": list(self.members),
                 "controller": address(self.control_key)}
 
@@ -118,7 +122,7 @@ class ServiceCommittee:
         out["sealed"] = check_sealed_bid(submission["sealedBid"], signer, self.auction_id(slot), self.parties)
         return out
 
-    def sealed_slot(self, slot: int, bids: dict[str, dict[str, Any]], caps: dict[str, int] | None = None) -> SealedSlot:
+    def sealed_slot(self, slot: int, bids: dict[str, dict[str, Any]], caps: dict[str, int] | None = None) -> Slot:
         """The slot's builder auction as the settlement worker runs it on this committee;
         ``caps``: each builder's largest allowed bid (its free deposit), checked in the MPC."""
         from mevauction.privacy.builder_auction import SealedSlot
@@ -176,7 +180,7 @@ class ServiceCommittee:
 
 
 async def sealed_report(committee: ServiceCommittee, slot: int, sealed: dict[str, dict], caps: dict[str, int] | None,
-                        run: Callable[[SealedSlot], Awaitable[dict]], metrics: Metrics,
+                        run: Callable[[Slot], Awaitable[dict]], metrics: Metrics,
                         failed: Callable[[str], dict]) -> dict:
     """The slot's report with the builders' auction in ``committee`` (``run`` runs the auction
     on a sealed slot).

@@ -62,6 +62,10 @@ class ServiceConfig:
     # Sealed builder bids are opened by a local MPC committee (mevauction.privacy).
     sealed: bool = False
     committee_parties: int = 3
+    # "mpc": the 3-server committee; "2pc": a garbler and an evaluator (service/pair.py),
+    # local processes, or running ones named by a mevauction.2pc-parties/1 file.
+    sealed_backend: str = "mpc"
+    sealed_parties_file: str = ""
     # The preconfirmation provider (off while no key is set): see service/preconf.py.
     preconf_key: str = ""  # hex secp256k1 private key that signs commitments and rejects
     preconf_nike_key: str = ""  # hex BN254 scalar; derived from preconf_key when empty
@@ -163,11 +167,34 @@ def load_config(flags: dict[str, Any], toml_path: str | None = None,
         from mevauction.service.committee import sealed_available
         require(sealed_available(), "sealed", "the sealed-bid committee (mevauction.privacy) is not installed")
         require(config.committee_parties >= 3, "committee_parties", "a committee needs at least 3 parties")
+    require(config.sealed_backend in ("mpc", "2pc"), "sealed_backend", "must be 'mpc' or '2pc'")
+    require(config.sealed or config.sealed_backend == "mpc", "sealed_backend",
+            "chooses a sealed backend: needs --sealed")
+    if config.sealed_parties_file:
+        require(config.sealed and config.sealed_backend == "2pc", "sealed_parties_file",
+                "names a running 2PC pair: only with --sealed --backend 2pc")
+        require(Path(config.sealed_parties_file).is_file(), "sealed_parties_file", "no such file")
+        check_parties_file(config.sealed_parties_file)
     if config.preconf_key:
         check_preconf(config)
     require(50 <= config.algorithm_budget_ms <= 60_000, "algorithm_budget_ms", "must be 50 to 60000 (milliseconds)")
     builder_deposits(config)
     return config
+
+
+def check_parties_file(path: str) -> None:
+    """A ``mevauction.2pc-parties/1`` document the service can run on, or an InputError naming the field."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError("sealed_parties_file", f"not a JSON file: {exc}") from None
+    require(isinstance(doc, dict) and doc.get("format") == "mevauction.2pc-parties/1", "sealed_parties_file",
+            "expected a mevauction.2pc-parties/1 document")
+    for name in ("garbler", "evaluator"):
+        host, _, port = str(doc.get(name) or "").rpartition(":")
+        require(bool(host) and port.isdigit(), f"sealed_parties_file.{name}", "expected host:port")
+    require(isinstance(doc.get("tls_dir"), str) and (Path(doc["tls_dir"]) / ".config" / "party_2.crt").is_file(),
+            "sealed_parties_file.tls_dir", "needs .config/ with the CA and the auctioneer's certificate (party_2)")
 
 
 # -- the builder registry ----------------------------------------------------------------

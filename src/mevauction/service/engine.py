@@ -133,7 +133,13 @@ class Auctioneer(SlotReports):
 
     def start(self) -> None:
         self.pool = start_pool()
-        if self.config.sealed:
+        if self.config.sealed and self.config.sealed_backend == "2pc":
+            from mevauction.service.pair import ServicePair
+
+            self.committee = ServicePair(self.metrics, self.config.identity, key_dir_for(self.config.db, ".pair"),
+                                         self.config.sealed_parties_file)
+            self.committee.start()
+        elif self.config.sealed:
             self.committee = ServiceCommittee(self.config.committee_parties, self.metrics, self.config.identity,
                                               key_dir_for(self.config.db))
             self.committee.start()

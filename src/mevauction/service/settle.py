@@ -49,7 +49,8 @@ from mevauction.settlement.ledger import PROPOSER, accounts
 from mevauction.settlement.report import ReportDocument
 
 if TYPE_CHECKING:  # the MPC extra is imported only in a sealed settlement
-    from mevauction.privacy.builder_auction import RelayOutcome, SealedSlot
+    from mevauction.privacy.builder_auction import RelayOutcome
+    from mevauction.privacy.twoparty.relay import Slot
 
 ZERO_HASH = "0x" + "00" * 32
 NOT_SETTLED = SearcherSettlement(0, 0)  # an order the report does not mention (an error report)
@@ -183,7 +184,7 @@ def build_scenario(world: dict, orders: list[dict], builders: dict[str, dict], g
     }
 
 
-def committee_auction(slot: SealedSlot, outcome: list[RelayOutcome]) -> BuilderAuction:
+def committee_auction(slot: Slot, outcome: list[RelayOutcome]) -> BuilderAuction:
     """The builder auction of step (4) run by the sealed-bid MPC committee (seed 000) on the
     builders' own sealed bids: the mechanism passes β0 and the builders whose blocks are
     valid (their bids are placeholders: the service has none); the committee gets β0 from
@@ -194,6 +195,7 @@ def committee_auction(slot: SealedSlot, outcome: list[RelayOutcome]) -> BuilderA
     import asyncio
 
     from mevauction.privacy.builder_auction import RelayOutcome, relay_builder_auction
+    from mevauction.privacy.twoparty.relay import PairSlot, relay_pair_auction
 
     def auction(reserve: int, bids: Sequence[tuple[str, int]]) -> tuple[str | None, int]:
         builders = [b for b, _ in bids if b in slot.bids]
@@ -201,7 +203,10 @@ def committee_auction(slot: SealedSlot, outcome: list[RelayOutcome]) -> BuilderA
             outcome.append(RelayOutcome(None, reserve, {}))
             return None, reserve
         try:
-            result = asyncio.run(relay_builder_auction(slot, reserve, builders))
+            if isinstance(slot, PairSlot):  # the two-party backend (service/pair.py)
+                result = relay_pair_auction(slot, reserve, builders)
+            else:
+                result = asyncio.run(relay_builder_auction(slot, reserve, builders))
         except InputError:
             raise
         except (OSError, RuntimeError, ValueError, KeyError) as exc:
@@ -234,7 +239,7 @@ def split_sealed(builders: dict[str, dict]) -> tuple[dict[str, dict], dict[str, 
     return entries, {b: sub["sealed"] for b, sub in builders.items() if "sealed" in sub}
 
 
-def run_scenario(scenario: dict, k_cutoff: int, committee: SealedSlot | None = None,
+def run_scenario(scenario: dict, k_cutoff: int, committee: Slot | None = None,
                  programs: algorithms.SlotPrograms | None = None) -> dict:
     """Worker-process entry: the report of the Boost+ auction, or ``{"error": ...}``.
 

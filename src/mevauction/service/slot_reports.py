@@ -35,7 +35,7 @@ from mevauction.service.slotstate import OrderEntry, SlotState, now_ms
 from mevauction.service.worker import start_pool
 
 if TYPE_CHECKING:  # the MPC extra is imported only when a committee starts
-    from mevauction.privacy.builder_auction import SealedSlot
+    from mevauction.privacy.twoparty.relay import Slot
     from mevauction.service.preconf import PreconfDesk
 
 log = logging.getLogger("mevauction.service")
@@ -118,7 +118,7 @@ class SlotReports:
             return await self._sealed_report(slot, scenario, sealed, caps, programs)
         return await self._report(scenario, None, programs)
 
-    async def _report(self, scenario: dict, committee: SealedSlot | None,
+    async def _report(self, scenario: dict, committee: Slot | None,
                       programs: SlotPrograms | None = None) -> dict:
         loop = asyncio.get_running_loop()
         try:

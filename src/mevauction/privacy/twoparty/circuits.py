@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-WIDTH = 64
+WIDTH = 64  # ``sealed run|open --backend 2pc``; the service's builder auction uses 128 (``WIDTHS``)
+WIDTHS = (64, 128)
 MECHANISMS = ("first", "second", "builder", "topk")  # the auctions with a circuit here
 
 
@@ -90,7 +91,7 @@ def top_k(B, bids, k: int):
     k rounds of a max tournament over (alive, bid) as a 65-bit number; the round's winner
     is flagged and no longer alive. Only the flags are opened, not the order of picking.
     """
-    n = bids.shape[0]
+    n, width = bids.shape[0], bids.shape[-2]
     L = index_bits(n)
     alive = B.const(np.ones((n, 1), dtype=np.uint8))
     flags = B.const(np.zeros((n, 1), dtype=np.uint8))
@@ -98,7 +99,7 @@ def top_k(B, bids, k: int):
     for _ in range(k + 1):
         v, i, _s = tournament(B, np.concatenate([bids, alive], axis=-2), second=False)
         if _ == k:
-            return flags, B.and_(v[:WIDTH], v[WIDTH:WIDTH + 1])  # a picked bid is no price: 0 then
+            return flags, B.and_(v[:width], v[width:width + 1])  # a picked bid is no price: 0 then
         same = B.not_(B.xor(mine, i[None]))  # bit j of the winner's index equals bit j of slot i
         while same.shape[-2] > 1:
             if same.shape[-2] % 2:
@@ -110,12 +111,25 @@ def top_k(B, bids, k: int):
     raise AssertionError("unreachable")
 
 
-def auction(B, mechanism: str, shares_a, shares_b, k: int = 1):
+def rows(mechanism: str, n: int, capped: bool = False) -> int:
+    """Input rows of an auction of n bids: ``builder`` adds β0 first and, if ``capped``,
+    one cap per bid after the bids."""
+    return n + (mechanism == "builder") * (1 + n * capped)
+
+
+def auction(B, mechanism: str, shares_a, shares_b, k: int = 1, capped: bool = False):
     """The outputs to open, as a dict of wire arrays; bids are shares_a ⊕ shares_b.
 
-    For ``builder`` row 0 is the auctioneer's reserve β0 and the rest are builders.
+    For ``builder`` row 0 is the auctioneer's reserve β0 and the rest are builders; with
+    ``capped`` the second half of those rows are the builders' caps (their free deposits):
+    a bid above its cap counts as 0 — it can neither win nor set the price.
     """
     bids = B.xor(shares_a, shares_b)
+    if mechanism == "builder" and capped:
+        n = (bids.shape[0] - 1) // 2
+        offers, caps = bids[1:1 + n], bids[1 + n:]
+        zero = B.const(np.zeros(offers.shape[:-1], dtype=np.uint8))
+        bids = np.concatenate([bids[:1], mux(B, gt(B, offers, caps), offers, zero)])
     if mechanism == "first":
         v, i, _ = tournament(B, bids, second=False)
         return {"winner": i, "price": v}

@@ -32,9 +32,10 @@ from typing import Any
 
 from mevauction.errors import InputError
 from mevauction.eth import fields
-from mevauction.privacy import messages, tls
+from mevauction.privacy import envelope, messages, tls
 from mevauction.privacy.twoparty import circuits
 from mevauction.privacy.twoparty.link import GARBLER, Channel
+from mevauction.privacy.twoparty.store import IntakeStore
 
 REQUEST_LIMIT = 1 << 16
 
@@ -57,6 +58,9 @@ class OpenAuction:
     max_bids: int
     k: int
     registered: dict[str, str]  # non-address label -> the only signer allowed to bid under it
+    bits: int = circuits.WIDTH
+    caps: dict[str, int] | None = None  # builder: label (lower case) -> its largest bid; others uncapped
+    admit: set[str] | None = None  # header digests the auctioneer forwards: no other bid is taken
     bids: list[Accepted] = field(default_factory=list)
     digests: set[str] = field(default_factory=set)
     labels: set[str] = field(default_factory=set)
@@ -77,25 +81,49 @@ def parse_spec(msg: dict[str, Any]) -> OpenAuction:
     if not isinstance(registered, dict) or not all(isinstance(v, str) and messages.is_address(v)
                                                    for v in registered.values()):
         raise ValueError("open: registered must map labels to signer addresses")
+    bits = msg.get("bits", circuits.WIDTH)
+    if bits not in circuits.WIDTHS:
+        raise ValueError(f"open: bits must be one of {circuits.WIDTHS}")
+    caps, admit = msg.get("caps"), msg.get("admit")
+    if caps is not None:
+        if msg["mechanism"] != "builder" or not isinstance(caps, dict):
+            raise ValueError("open: caps are a builder auction's {label: largest bid}")
+        # decimal wei as the committee takes them (evaluation.parse_caps), clamped to the width
+        caps = {str(a).lower(): min(fields.wei(v, f"open: caps.{a}"), (1 << bits) - 1) for a, v in caps.items()}
+    if admit is not None and not (isinstance(admit, list) and all(isinstance(d, str) for d in admit)):
+        raise ValueError("open: admit must be a list of header digests")
     return OpenAuction(auction, str(msg["mechanism"]), max_bids, k,
-                       {str(a): str(v).lower() for a, v in registered.items()})
+                       {str(a): str(v).lower() for a, v in registered.items()}, int(bits), caps,
+                       None if admit is None else {d.lower() for d in admit})
 
 
 class Intake:
     """The bids of the auctions this party has open; thread-safe (bidders are served on threads)."""
 
-    def __init__(self, role: int, key: bytes) -> None:
-        self.role, self.key = role, key
+    def __init__(self, role: int, key: bytes, box_key: bytes | None = None, store: IntakeStore | None = None) -> None:
+        self.role, self.key, self.box_key = role, key, box_key  # box_key: opens envelopes a relay forwards
         self.signer = messages.address(key)
         self.open_auctions: dict[str, OpenAuction] = {}
         self.closed: set[str] = set()
         self.lock = threading.Lock()
+        self.store = store  # with a store, what was acknowledged before a restart is still here
+        if store is not None:
+            open_, self.closed = store.load()
+            for raw, bids in open_:
+                a = parse_spec(raw)
+                for digest, bidder, share in bids:
+                    a.bids.append(Accepted(digest, bidder, share))
+                    a.digests.add(digest)
+                    a.labels.add(bidder)
+                self.open_auctions[a.auction] = a
 
     def open(self, msg: dict[str, Any]) -> dict[str, Any]:
         spec = parse_spec(msg)
         with self.lock:
             if spec.auction in self.open_auctions or spec.auction in self.closed:
                 raise ValueError("open: auction id already used")
+            if self.store is not None:
+                self.store.opened(spec.auction, {k: v for k, v in msg.items() if k != "op"})
             self.open_auctions[spec.auction] = spec
         return {"status": "open", "auction": spec.auction}
 
@@ -105,14 +133,17 @@ class Intake:
                 raise Refused("expected op 'bid'")
             raw = req.get("header")
             header = messages.BidHeader.from_json(raw if isinstance(raw, dict) else {})
-            share = fields.uint(req.get("share"), "share", (1 << circuits.WIDTH) - 1)
-            nonce = fields.data(req.get("nonce"), "nonce", length=32)
+            share, nonce = self._share_message(header, req)
+            share = fields.uint(share, "share", (1 << circuits.WIDTHS[-1]) - 1)
+            nonce = fields.data(nonce, "nonce", length=32)
         except (InputError, Refused) as exc:
             return {"ok": False, "reason": str(exc)}
         digest = "0x" + header.digest().hex()
         try:
             with self.lock:
                 a = self._check(header, share, nonce, digest)
+                if self.store is not None:  # on disk before the receipt is signed
+                    self.store.accepted(a.auction, len(a.bids), digest, header.bidder, share)
                 a.bids.append(Accepted(digest, header.bidder, share))
                 a.digests.add(digest)
                 a.labels.add(header.bidder)
@@ -122,16 +153,38 @@ class Intake:
         receipt = messages.sign(messages.receipt_digest(header.auction, digest, self.role, []), self.key)
         return {"ok": True, "seq": seq, "digest": digest, "receipt": receipt, "signer": self.signer}
 
+    def _share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
+        """(share, nonce): as sent over this intake's TLS, or opened from the envelope a relay
+        (the service) forwards — sealed to this party's key, bound to the header and role."""
+        if "ciphertext" not in req:
+            return req.get("share"), req.get("nonce")
+        if self.box_key is None:
+            raise Refused("this party has no encryption key: send the share itself")
+        try:
+            context = header.digest() + bytes([self.role])
+            message = json.loads(envelope.decrypt(self.box_key, req["ciphertext"], context))
+        except (envelope.EnvelopeError, ValueError):
+            raise Refused("the sealed share does not open with this party's key "
+                          "(altered, or sealed for another bid or party)") from None
+        shares = message.get("shares") if isinstance(message, dict) else None
+        if not isinstance(shares, list) or len(shares) != 1:
+            raise Refused("the sealed share message must hold one share")
+        return shares[0], message.get("nonce")
+
     def _check(self, header: messages.BidHeader, share: int, nonce: bytes, digest: str) -> OpenAuction:
         if header.auction in self.closed:
             raise Refused("late: the auction is closed")
         a = self.open_auctions.get(header.auction)
         if a is None:
             raise Refused("unknown auction")
+        if a.admit is not None and digest not in a.admit:
+            raise Refused("not a bid the auctioneer forwards for this auction")
         if not header.signature_valid():
             raise Refused("bad signature on the bid header")
-        if header.side:
+        if header.side not in ("", "builder") or (header.side and a.mechanism != "builder"):
             raise Refused("only plain bids here: the reserve comes from the auctioneer")
+        if share >> a.bits:
+            raise Refused(f"share: must be below 2^{a.bits}")
         signer, label = header.signer.lower(), header.bidder
         if messages.is_address(label):
             if label.lower() != signer:
@@ -154,8 +207,10 @@ class Intake:
         """The job for ``auction`` at max_bids rows of zero shares (what is garbled at open)."""
         with self.lock:
             a = self.open_auctions[auction]
-        rows = a.max_bids + (a.mechanism == "builder")
-        return {"mechanism": a.mechanism, "n": a.max_bids, "k": a.k, "shares": ["0"] * rows}
+        capped = a.caps is not None
+        rows = circuits.rows(a.mechanism, a.max_bids, capped)
+        return {"mechanism": a.mechanism, "n": a.max_bids, "k": a.k, "shares": ["0"] * rows, "bits": a.bits,
+                "capped": capped}
 
     def freeze(self, auction: str) -> OpenAuction:
         """The deadline: no bid is taken for ``auction`` from now on."""
@@ -163,6 +218,8 @@ class Intake:
             a = self.open_auctions.pop(auction, None)
             if a is None:
                 raise ValueError(f"auction {auction!r} is not open here")
+            if self.store is not None:
+                self.store.closed(auction)
             self.closed.add(auction)
         return a
 
@@ -222,8 +279,10 @@ def intake_job(role: int, link: Any, intake: Intake, msg: dict[str, Any]) -> dic
         raise ValueError("no bid reached both parties")
     rows = [b.share for b in bids]
     if a.mechanism == "builder":
-        reserve = fields.uint(msg.get("reserve", "0x0"), "reserve", (1 << circuits.WIDTH) - 1)
+        reserve = fields.uint(msg.get("reserve", "0x0"), "reserve", (1 << a.bits) - 1)
         rows = [reserve, *rows]
-    return {"op": "job", "mechanism": a.mechanism, "n": len(bids), "k": min(a.k, len(bids)),
-            "shares": [f"{v:x}" for v in rows], "inputs": "close", "auction": a.auction,
+    if a.caps is not None:  # public to both parties: the garbler inputs each cap, the evaluator 0
+        rows += [a.caps.get(b.bidder.lower(), (1 << a.bits) - 1) if role == GARBLER else 0 for b in bids]
+    return {"op": "job", "mechanism": a.mechanism, "n": len(bids), "k": min(a.k, len(bids)), "bits": a.bits,
+            "capped": a.caps is not None, "shares": [f"{v:x}" for v in rows], "inputs": "close", "auction": a.auction,
             "bidders": [b.bidder for b in bids], "excluded": len(a.bids) - len(bids)}

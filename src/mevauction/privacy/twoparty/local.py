@@ -45,10 +45,16 @@ class PairResult:
 
 
 class LocalPair:
-    def __init__(self, timeout: float = 60.0) -> None:
-        self.timeout = timeout
+    """``key_dir``: where the parties keep their signing and encryption keys (default: the
+    pair's temporary directory); the service keeps them beside its database, so a restarted
+    pair has the keys builders sealed to. ``hold=False`` releases the auctioneer's links
+    once both parties answer, for an auctioneer that connects per auction (the service)."""
+
+    def __init__(self, timeout: float = 60.0, key_dir: str | None = None, hold: bool = True) -> None:
+        self.timeout, self.hold = timeout, hold
         self._dir = tempfile.TemporaryDirectory(prefix="mevauction-2pc-")
         self.tls_dir = self._dir.name
+        self.key_dir = key_dir or self.tls_dir
         self.ports = free_ports(2)
         self.intake_ports = free_ports(2)  # where bidders submit their own shares (``submit``)
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -62,9 +68,10 @@ class LocalPair:
         keys = [str(self.key_file(r)) for r in (party.GARBLER, party.EVALUATOR)]
         g_in, e_in = self.intake_ports
         cmds = [[sys.executable, "-m", mod, "evaluator", "--tls-dir", self.tls_dir, "--port", str(e_port),
-                 "--key-file", keys[1], "--intake-port", str(e_in)],
+                 "--key-file", keys[1], "--intake-port", str(e_in), "--exit-with-parent"],
                 [sys.executable, "-m", mod, "garbler", "--tls-dir", self.tls_dir, "--port", str(g_port),
-                 "--peer", f"127.0.0.1:{e_port}", "--key-file", keys[0], "--intake-port", str(g_in)]]
+                 "--peer", f"127.0.0.1:{e_port}", "--key-file", keys[0], "--intake-port", str(g_in),
+                 "--exit-with-parent"]]
         for cmd in cmds:
             self.procs.append(subprocess.Popen(cmd, env=env, start_new_session=True,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -74,6 +81,10 @@ class LocalPair:
                            for port, role in ((g_port, party.GARBLER), (e_port, party.EVALUATOR))]
             for c in self._chans:
                 c.sock.settimeout(self.timeout)
+            if not self.hold:
+                for c in self._chans:
+                    c.close()
+                self._chans = []
         except BaseException:
             self.stop()
             raise
@@ -90,8 +101,13 @@ class LocalPair:
     def chans(self) -> list[party.Channel]:
         return self._chans
 
+    @property
+    def control(self) -> list[tuple[str, int]]:
+        """The parties' control addresses (garbler, evaluator), where the auctioneer connects."""
+        return [("127.0.0.1", port) for port in self.ports]
+
     def key_file(self, role: int) -> Path:
-        return Path(self.tls_dir) / f"{party.NAMES[role]}.key"
+        return Path(self.key_dir) / f"{party.NAMES[role]}.key"
 
     def key_set(self) -> dict[str, Any]:
         """The pair's published key set (``mevauction.committee/1``: garbler, evaluator)."""
@@ -106,6 +122,8 @@ class LocalPair:
                 pass
             c.close()
         for p in self.procs:
+            if not self.hold and p.poll() is None:  # no link to ask on: the party stops on SIGTERM
+                p.terminate()
             try:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:

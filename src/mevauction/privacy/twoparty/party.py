@@ -32,10 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from mevauction.eth.keccak import keccak
-from mevauction.privacy import messages
+from mevauction.privacy import envelope, messages
+from mevauction.privacy.client import exit_with_parent
 from mevauction.privacy.twoparty import circuits, garble, ot
 from mevauction.privacy.twoparty.intake import Intake, intake_job
 from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
+from mevauction.privacy.twoparty.store import IntakeStore
 
 POINT = 33  # a compressed secp256k1 point
 
@@ -73,11 +75,18 @@ def connect(tls_dir: str, me: int, host: str, port: int, expect: int, timeout: f
 
 # -- the job ---------------------------------------------------------------------------
 
-def _bits(shares: list[str], rows: int) -> np.ndarray:
-    values = [int(s, 16) for s in shares]
-    if len(values) != rows or any(not 0 <= v < 1 << circuits.WIDTH for v in values):
-        raise ValueError(f"expected {rows} shares below 2^{circuits.WIDTH}")
-    return circuits.to_bits(values)
+def _width(job: dict) -> int:
+    width = job.get("bits", circuits.WIDTH)
+    if width not in circuits.WIDTHS:
+        raise ValueError(f"bits must be one of {circuits.WIDTHS}")
+    return int(width)
+
+
+def _bits(shares: list[str], job: dict) -> np.ndarray:
+    values, rows, width = [int(s, 16) for s in shares], _rows(job), _width(job)
+    if len(values) != rows or any(not 0 <= v < 1 << width for v in values):
+        raise ValueError(f"expected {rows} shares below 2^{width}")
+    return circuits.to_bits(values, width)
 
 
 def _k(job: dict) -> int:
@@ -88,7 +97,7 @@ def _k(job: dict) -> int:
 
 
 def _rows(job: dict) -> int:
-    return int(job["n"]) + (job["mechanism"] == "builder")
+    return circuits.rows(job["mechanism"], int(job["n"]), job.get("capped") is True)
 
 
 def _decode(mechanism: str, bits: dict[str, np.ndarray]) -> dict:
@@ -109,13 +118,13 @@ def garbler_prepare(job: dict, peer: Channel) -> tuple:
     precomputation), so at the deadline only b ⊕ r crosses, one bit per share bit.
     """
     h = garble.FixedKeyHash()
-    a = _bits(job["shares"], _rows(job))
+    a = _bits(job["shares"], job)
     sender = ot.ExtSender()
     peer.send(b"".join(sender.setup(peer.recv(POINT))))
     g = garble.Garbler(h)
     w, corrections = ot.correlated_send(h, sender.extend(peer.recv(), a.size), sender.s, g.delta)
     x = g.inputs(a.shape)  # zero labels of the bid wires (bid = the two shares XORed)
-    outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x), k=_k(job))
+    outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x), k=_k(job), capped=job.get("capped") is True)
     peer.send(corrections.tobytes() + g.zero.tobytes() + g.table_bytes())
     return g, x, a, outs, w
 
@@ -155,7 +164,7 @@ def check_outputs(outs: dict[str, np.ndarray], got: np.ndarray, delta: np.ndarra
 
 def evaluator_prepare(job: dict, peer: Channel) -> tuple:
     h = garble.FixedKeyHash()
-    b = _bits(job["shares"], _rows(job))
+    b = _bits(job["shares"], job)
     receiver = ot.ExtReceiver()
     peer.send(receiver.base.A_bytes)
     raw = peer.recv(ot.KAPPA * POINT)
@@ -170,7 +179,7 @@ def evaluator_prepare(job: dict, peer: Channel) -> tuple:
     if len(blob) < 2 * m + 2:
         raise ValueError("the garbler sent too short a circuit")
     held = ot.correlated_receive(h, t, r, blob[:2 * m].reshape(m, 2))
-    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _k(job)
+    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _k(job), job.get("capped") is True
 
 
 def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
@@ -183,9 +192,9 @@ def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
 
 
 def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel, mechanism: str) -> dict:
-    h, zero, tables, k = state[3:]
+    h, zero, tables, k, capped = state[3:]
     e = garble.Evaluator(tables, zero, h)
-    outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels), k=k)
+    outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels), k=k, capped=capped)
     if e.gates * 4 != len(tables):
         raise ValueError("the garbled circuit does not match the circuit evaluated")
     peer.send(b"".join(np.ascontiguousarray(v).reshape(-1, 2).tobytes() for v in outs.values()))
@@ -254,6 +263,19 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                         raise ValueError("remote shutdown is disabled: the operator stops this party")
                     boss.close()
                     return
+                if msg.get("op") == "info":  # the keys the auctioneer pins and relays seal to
+                    boss.send_json({"status": "info", "role": role,
+                                    "signer": None if key is None else messages.address(key),
+                                    "encryption_key": None if intake is None or intake.box_key is None
+                                    else envelope.public_key(intake.box_key)})
+                    continue
+                if msg.get("op") == "bids":  # sealed bids the auctioneer relays, taken in this order
+                    if intake is None or not isinstance(msg.get("bids"), list):
+                        raise ValueError("bids: needs a bidder intake and a list of bids")
+                    boss.send_json({"status": "ok", "replies": [intake.accept(b) if isinstance(b, dict) else
+                                                                {"ok": False, "reason": "expected an object"}
+                                                                for b in msg["bids"]]})
+                    continue
                 if msg.get("op") == "open":  # an auction bidders submit their shares to (``intake``)
                     if intake is None:
                         raise ValueError("this party was started without a bidder intake")
@@ -269,7 +291,10 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                 if not from_intake and msg.get("mechanism") not in circuits.MECHANISMS:
                     raise ValueError(f"mechanism {msg.get('mechanism')!r} has no two-party circuit")
                 ready = prepared.pop(str(msg.get("auction")), None) if from_intake else None
-                link = ready[0] if ready else peer_link()
+                if from_intake:
+                    link, ready = _job_link(role, ready, peer_link, str(msg.get("auction")))
+                else:
+                    link = peer_link()
                 try:
                     t0 = time.perf_counter()
                     state = None
@@ -310,6 +335,38 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
             boss.close()
 
 
+def _job_link(role: int, ready: tuple | None, peer_link, auction: str) -> tuple[Channel, tuple | None]:
+    """The peer link for a bidder-intake job, and the preparation made at ``open`` if both
+    parties still have it. A party restarted since ``open`` has none (only its acknowledged
+    shares, ``store``) and the survivor's prepared link is dead: then both take a fresh link
+    and garble at the close. The garbler says which it is on the link it uses."""
+    if role == GARBLER:
+        if ready is not None:
+            try:
+                ready[0].send_json({"job": auction, "prepared": True})
+                if ready[0].recv_json().get("prepared") is True:
+                    return ready[0], ready
+            except (OSError, ConnectionError, ValueError):
+                pass
+            ready[0].close()
+        link = peer_link()
+        link.send_json({"job": auction, "prepared": False})
+        return link, None
+    if ready is not None:
+        try:
+            if ready[0].recv_json() == {"job": auction, "prepared": True}:
+                ready[0].send_json({"prepared": True})
+                return ready[0], ready
+        except (OSError, ConnectionError, ValueError):
+            pass
+        ready[0].close()
+    link = peer_link()
+    if link.recv_json() != {"job": auction, "prepared": False}:
+        link.close()
+        raise ValueError("the garbler started another job")
+    return link, None
+
+
 def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tuple[Channel, tuple, dict]:
     """At ``open``: base OTs, extension and the circuit for max_bids rows, before any bid.
 
@@ -330,8 +387,13 @@ def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tup
 
 
 def _with_shares(role: int, state: tuple, job: dict, pad: dict) -> tuple:
-    """The prepared state with the agreed shares in its first rows and zeros after them."""
-    rows = _bits([*job["shares"], *["0"] * (_rows(pad) - _rows(job))], _rows(pad))
+    """The prepared state with the agreed shares in the first rows of each block (bids, and
+    caps if any) and zeros after them."""
+    shares, n, total = list(job["shares"]), int(job["n"]), int(pad["n"])
+    head = shares[:1] if job["mechanism"] == "builder" else []
+    body = shares[len(head):]
+    blocks = [body[:n], body[n:]] if job.get("capped") is True else [body]
+    rows = _bits(head + [x for b in blocks for x in [*b, *["0"] * (total - n)]], pad)
     return (*state[:2], rows, *state[3:]) if role == GARBLER else (rows, *state[1:])
 
 
@@ -350,7 +412,8 @@ def statement(role: int, job: dict, outcome: dict, key: bytes | None) -> dict | 
 
 def load_key(path: str) -> bytes:
     """The party's persistent signing key: read, or made (mode 0600) on first start, with its
-    address written beside it (``PATH.signer.address``) for the published key set."""
+    address written beside it (``PATH.signer.address``) for the published key set. Its
+    encryption key (for envelopes a relay forwards) is ``PATH.box``, public key in ``PATH.box.pub``."""
     f = Path(path)
     if not f.exists():
         f.touch(mode=0o600)
@@ -358,6 +421,14 @@ def load_key(path: str) -> bytes:
     key = messages.key_from_hex(f.read_text().strip(), "--key-file")
     f.with_name(f.name + ".signer.address").write_text(messages.address(key))
     return key
+
+
+def make_intake(role: int, key_file: str, key: bytes, state: str | None = None) -> Intake:
+    """The party's bids of open auctions: relayed envelopes (the ``bids`` op) always, bidders'
+    own shares too once it serves a port (``Intake.serve``); with ``state`` (a SQLite file)
+    they survive a restart (``store``)."""
+    return Intake(role, key, envelope.load_or_create_key(Path(key_file + ".box")),
+                  None if state is None else IntakeStore(state))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -368,16 +439,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--peer", help="garbler: the evaluator's host:port")
     p.add_argument("--key-file", help="signing key (hex), made if absent")
     p.add_argument("--intake-port", type=int, help="serve bidders' shares on this port (needs --key-file)")
+    p.add_argument("--state", help="keep the intake's open auctions and acknowledged shares in this SQLite file")
+    p.add_argument("--exit-with-parent", action="store_true", help="exit when the process that started it dies")
     a = p.parse_args(argv)
+    if a.exit_with_parent:
+        exit_with_parent()
     peer = None
     if a.peer:
         host, _, port = a.peer.rpartition(":")
         peer = (host, int(port))
     role = GARBLER if a.role == "garbler" else EVALUATOR
     key = load_key(a.key_file) if a.key_file else None
-    intake = None
-    if a.intake_port and key is not None:
-        intake = Intake(role, key)
+    intake = None if key is None else make_intake(role, a.key_file, key, a.state)
+    if a.intake_port and intake is not None:
         intake.serve("127.0.0.1", a.intake_port, a.tls_dir)
     serve(role, a.tls_dir, a.port, peer, key=key, intake=intake)
 

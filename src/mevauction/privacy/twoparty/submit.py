@@ -57,17 +57,20 @@ class PairSealed:
         return "0x" + self.header.digest().hex()
 
 
-def seal(auction: str, bid: SealedBid) -> PairSealed:
-    """Split, commit and sign one bid for the pair (nothing here leaves the bidder yet)."""
+def seal(auction: str, bid: SealedBid, width: int = circuits.WIDTH, side: str = "") -> PairSealed:
+    """Split, commit and sign one bid for the pair (nothing here leaves the bidder yet).
+
+    ``width``: the auction's (128 for the service's builder auction, whose headers say
+    ``side="builder"``)."""
     value = bid.values[0]
-    if not 0 <= value < 1 << circuits.WIDTH:
-        raise ValueError(f"amount: must be below 2^{circuits.WIDTH}")
+    if not 0 <= value < 1 << width:
+        raise ValueError(f"amount: must be below 2^{width}")
     key = bid.key or messages.new_key()
-    mask = secrets.randbits(circuits.WIDTH)
+    mask = secrets.randbits(width)
     shares = [mask, mask ^ value]
     salt, nonces = messages.random_salt(), [messages.random_salt() for _ in shares]
     hashes = tuple(messages.share_hash(auction, bid.bidder, j, [shares[j]], nonces[j]) for j in range(2))
-    header = messages.BidHeader(auction=auction, bidder=bid.bidder, signer=messages.address(key), side="",
+    header = messages.BidHeader(auction=auction, bidder=bid.bidder, signer=messages.address(key), side=side,
                                 commitment=messages.commitment(auction, bid.bidder, [value], salt),
                                 share_hashes=hashes)
     header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
@@ -122,9 +125,10 @@ def submit_bid(access: PairAccess, auction: str, bid: SealedBid, signers: list[s
 
 
 def open_auction(chans: list[Channel], spec: dict[str, Any]) -> None:
-    """Open ``spec`` (auction, mechanism, max_bids, k, registered) at both parties."""
+    """Open ``spec`` (auction, mechanism, max_bids, k, registered; bits, caps, admit) at both parties."""
+    keys = ("auction", "mechanism", "max_bids", "k", "bits", "caps", "admit")
     msg: dict[str, Any] = {"op": "open", "registered": spec.get("registered") or {},
-                           **{k: spec[k] for k in ("auction", "mechanism", "max_bids", "k") if k in spec}}
+                           **{k: spec[k] for k in keys if k in spec}}
     for c in chans:
         c.send_json(msg)
     for c, name in zip(chans, ("garbler", "evaluator"), strict=True):
@@ -137,7 +141,7 @@ def close_auction(chans: list[Channel], spec: dict[str, Any], reserve: int = 0) 
     """The deadline: both parties freeze their intake and run on the shares they agree on.
 
     The elapsed time is from here (the close) to the outcome, preprocessing included."""
-    mask = secrets.randbits(circuits.WIDTH)
+    mask = secrets.randbits(int(spec.get("bits", circuits.WIDTH)))
     t0 = time.perf_counter()
     for c, share in zip(chans, (mask, mask ^ reserve), strict=True):
         c.send_json({"op": "job", "intake": True, "auction": spec["auction"], "reserve": hex(share)})

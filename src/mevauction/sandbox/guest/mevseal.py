@@ -299,16 +299,23 @@ def seal(context: dict, amount: int) -> dict:
 
     ``context`` is the slot message's ``sealed`` object: the auction id, the bid's label
     (the address of the host's one-run signing key), the servers' pinned keys, the
-    threshold, the width and its field modulus.
+    threshold, the width and its field modulus. With ``"backend": "2pc"`` the two members
+    are the garbler and the evaluator and the bid is XOR-split instead: a uniform mask
+    for the garbler, bid XOR mask for the evaluator (``privacy.twoparty.relay``).
     """
-    bits, p, t = int(context["bits"]), int(context["modulus"]), int(context["threshold"])
+    bits = int(context["bits"])
     members = list(context["members"])
     auction, label, m = str(context["auction"]), str(context["label"]), len(members)
     if not 0 <= amount < 1 << bits:
         raise ValueError(f"a sealed bid must be in [0, 2^{bits}) wei")
-    per_value = [share((amount >> j) & 1, m, t, p) for j in range(bits)]
-    per_value += [share(secrets.randbelow(p), m, t, p), share(0, m, 2 * t, p)]  # the check masks
-    per_server = [[s[j] for s in per_value] for j in range(m)]
+    if context.get("backend") == "2pc":
+        mask = secrets.randbits(bits)
+        per_server = [[mask], [mask ^ amount]]
+    else:
+        p, t = int(context["modulus"]), int(context["threshold"])
+        per_value = [share((amount >> j) & 1, m, t, p) for j in range(bits)]
+        per_value += [share(secrets.randbelow(p), m, t, p), share(0, m, 2 * t, p)]  # the check masks
+        per_server = [[s[j] for s in per_value] for j in range(m)]
     nonces = [secrets.token_bytes(32) for _ in range(m)]
     hashes = [share_hash(auction, label, j, per_server[j], nonces[j]) for j in range(m)]
     unsigned = {"auction": auction, "bidder": label, "signer": label, "side": "builder",
