@@ -188,6 +188,7 @@ class PreconfDesk:
         self.by_digest: dict[str, list[str]] = {}  # digest → keys in self.bids
         self.by_block: dict[int, list[str]] = {}  # block number → keys in self.bids
         self.settled: set[int] = set()  # blocks whose commitments are settled
+        self.abandoned: set[int] = set()  # blocks given up, their commitments still to void (preconf_block.py)
         self.settled_hash: dict[int, str] = {}  # ... against the block with this hash (on a chain)
         self.seq = 0
         # Public transactions seen (hash → raw hex), newest last: a hash-only commitment is
