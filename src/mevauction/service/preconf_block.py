@@ -54,18 +54,24 @@ PREFIX = "preconf:"
 
 
 def _placement(bid: dict) -> dict[str, Any]:
-    """Where the bid's first position constraint puts its bundle: anchor, and the basis and
-    value the block is planned and checked by (the oracle's rule; a further constraint is
-    judged at settlement only)."""
+    """Where the bid's position constraints put its bundle: the first one's anchor, and
+    every constraint the oracle can meet (a known basis, a value ≥ 0) as the basis and
+    value the block is planned and checked by — the first as ``position``/``basis``, the
+    rest as ``more_positions``. One the oracle can never meet plans nothing: settlement
+    slashes it whatever the block."""
     raw = bytes.fromhex(str(bid.get("bidOptions", "0x"))[2:] or "")
     names = {v: k for k, v in BASES.items()}
-    for option in bidoptions.decode(raw):
-        if isinstance(option, bidoptions.PositionConstraint) and option.basis in names and option.value >= 0:
-            return {"anchor": "bottom" if option.anchor == ANCHOR_BOTTOM else "top",
-                    "position": option.value, "basis": names[option.basis]}
-        if isinstance(option, bidoptions.PositionConstraint):
-            return {"anchor": "bottom" if option.anchor == ANCHOR_BOTTOM else "top", "position": None}
-    return {"anchor": "top", "position": None}
+    positions = [o for o in bidoptions.decode(raw) if isinstance(o, bidoptions.PositionConstraint)]
+    if not positions:
+        return {"anchor": "top", "position": None}
+    anchor = "bottom" if positions[0].anchor == ANCHOR_BOTTOM else "top"
+    planned = [{"anchor": "bottom" if o.anchor == ANCHOR_BOTTOM else "top", "position": o.value,
+                "basis": names[o.basis]} for o in positions if o.basis in names and o.value >= 0]
+    if not planned:
+        return {"anchor": anchor, "position": None}
+    first, *more = planned
+    return {"anchor": anchor, "position": first["position"], "basis": first["basis"],
+            **({"more_positions": more} if more else {})}
 
 
 def held_transactions(orders: list[dict], public: Mapping[str, str] | None = None) -> dict[str, str]:
