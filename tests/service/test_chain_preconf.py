@@ -63,11 +63,12 @@ def serve(tmp_path: Path, url: str, name: str = "svc") -> ServerProcess:
                          log=tmp_path / f"{name}.log")
 
 
-def preconf(c: Client, tx_hash: str, block: int, amount: int, raws: list[str] | None) -> dict:
+def preconf(c: Client, tx_hash: str, block: int, amount: int, raws: list[str] | None, options: bytes = b"") -> dict:
     _, public = keypair()
     now = int(time.time() * 1000)
     bid = Bid(txn_hash=tx_hash.removeprefix("0x"), bid_amt=amount, block_number=block, decay_start=now - 1000,
-              decay_end=now + 30_000, slash_amt=amount // 2, bidder_pk_x=public[0], bidder_pk_y=public[1])
+              decay_end=now + 30_000, slash_amt=amount // 2, bidder_pk_x=public[0], bidder_pk_y=public[1],
+              bid_options=options)
     doc = SignedBid.sign(bid, BIDDER, CHAIN_ID, CONTRACT).to_json()
     if raws:
         doc["rawTransactions"] = raws
