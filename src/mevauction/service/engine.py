@@ -96,12 +96,12 @@ class Auctioneer(SlotReports):
 
     # -- start-up and recovery -----------------------------------------------------------
     def recover_preconf(self) -> None:
-        """Without a chain, after :meth:`load` and the desk's load: blocks whose commitments
-        nothing would settle are owed or given up (service/preconf_block.py ``recover``)."""
-        if self.preconf is None or self.chain is not None:
+        """After :meth:`load` and the desk's load: blocks whose commitments nothing would
+        settle are owed or given up (service/preconf_block.py ``recover``)."""
+        if self.preconf is None:
             return
-        desk, alive = self.preconf, set(self.slots)
-        self.store.write_now(lambda db: preconf_block.recover(db, desk, self.last_settled, alive, now_ms()))
+        desk, alive, chain = self.preconf, set(self.slots), self.chain is not None
+        self.store.write_now(lambda db: preconf_block.recover(db, desk, self.last_settled, alive, now_ms(), chain))
     def load(self) -> None:
         """Resume from disk: clock, unsettled slots with their orders and builder bids."""
         def read(db: Db) -> tuple:

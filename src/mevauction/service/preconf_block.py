@@ -230,16 +230,24 @@ def reported_block(db: Db, number: int) -> list[dict] | None:
     return block_hashes({"orders": [*orders, *committed, *unmatched]}, report)
 
 
-def recover(db: Db, desk: PreconfDesk, last_settled: int | None, alive: Iterable[int], now: int) -> list[int]:
-    """At start without a chain, the blocks whose commitments nothing would settle: one
+def recover(db: Db, desk: PreconfDesk, last_settled: int | None, alive: Iterable[int], now: int,
+            chain: bool = False) -> list[int]:
+    """At start, the blocks whose commitments nothing would settle. Without a chain, one
     reported but owing nothing (a database from before migration 9, killed between the
-    report and the settlement) owes its reported block now; one never reported whose slot
-    will not run again (no orders restored for it, and already passed by a settled slot or
-    out of the desk's memory) is given up: void (:func:`settle_abandoned`). The numbers owed."""
+    report and the settlement) owes its reported block now; on a chain a reported block
+    with no delivery (its slot failed: another block took the number) delivered nothing.
+    One never reported whose slot will not run again (no orders restored for it, and
+    already passed by a settled slot or out of the desk's memory) is given up. Both are
+    void (:func:`settle_abandoned`). The numbers owed."""
     owed = []
     running = set(alive)
     for number in dao.preconf_blocks_unsettled(db):
+        if chain and deliveries.of_slot(db, number) is not None:
+            continue  # mined or still being delivered: settle_mined settles it
         if dao.slot_report(db, number) is not None:
+            if chain:
+                desk.abandoned.add(number)
+                continue
             dao.owe_preconf_settlement(db, number, reported_block(db, number), now)
             owed.append(number)
         elif number not in running and desk.block_time_ms(number) <= now and \
