@@ -87,6 +87,12 @@ def wait_for(fn, timeout: float = 60.0):
     raise AssertionError("timed out")
 
 
+def open_block(c: Client) -> int:
+    """The open slot (block number ≥ 1), with more than 2 s left to bid in it."""
+    wait_for(lambda: c.slot()["slot"] >= 1 and c.slot()["deadline_ms"] / 1000 - time.time() > 2.0)
+    return c.slot()["slot"]
+
+
 def slot_doc(url: str, slot: int) -> dict | None:
     r = httpx.get(f"{url}/v1/slots/{slot}", timeout=5)
     doc = r.json() if r.status_code == 200 else None

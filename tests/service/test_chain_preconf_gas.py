@@ -14,10 +14,8 @@ commitment, on the real anvil block.
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from test_chain_preconf import PER_GAS, preconf, serve, slot_doc, wait_for
+from test_chain_preconf import PER_GAS, open_block, preconf, serve, slot_doc, wait_for
 from test_service_preconf import settlement
 
 from chain_harness import DEV_KEYS, transfer
@@ -48,8 +46,7 @@ def test_a_gas_percentile_position_is_planned_on_the_gas_the_mined_block_uses(tm
             follower = transfer(first_key, nonce + 1, "0x" + "63" * 20, tip=2 * 10**9, gas=1_000_000)
             amount = 21_000 * PER_GAS * 10
             with Client(srv.url, Signer.random()) as c, Client(srv.url) as p:
-                wait_for(lambda: c.slot()["slot"] >= 1 and c.slot()["deadline_ms"] / 1000 - time.time() > 2.0)
-                target = c.slot()["slot"]
+                target = open_block(c)
                 top = preconf(p, tx_hash(c1), target, amount, [c1],
                               bidoptions.encode([bidoptions.PositionConstraint(ANCHOR_TOP, ABSOLUTE, 0)]))
                 tenth = preconf(p, tx_hash(c2), target, amount, [c2],

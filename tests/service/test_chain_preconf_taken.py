@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_chain_preconf import BIDDER, DEPOSIT, PER_GAS, preconf, serve, wait_for
+from test_chain_preconf import BIDDER, DEPOSIT, PER_GAS, open_block, preconf, serve, wait_for
 from test_service_preconf import settlement
 
 from chain_harness import DEV_KEYS, transfer
@@ -32,8 +32,7 @@ def test_a_block_number_taken_by_another_block_voids_its_commitments(tmp_path):
             raw = transfer(key, rpc.nonce(secp256k1.address_of(key)), "0x" + "71" * 20, gas=21_000)
             amount = 21_000 * PER_GAS * 10
             with Client(srv.url) as p:
-                wait_for(lambda: p.slot()["slot"] >= 1 and p.slot()["deadline_ms"] / 1000 - time.time() > 2.0)
-                target = p.slot()["slot"]
+                target = open_block(p)
                 kept = preconf(p, transactions.decode(bytes.fromhex(raw[2:])).hash, target, amount, [raw])
                 never = preconf(p, "0x" + "72" * 32, target, amount, None)
                 assert p.call("preconf_getDeposit", [BIDDER.address])["escrowed"] == str(2 * amount)
