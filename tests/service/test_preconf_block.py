@@ -120,3 +120,16 @@ def test_a_bottom_anchored_bid_is_refused_before_anything_is_signed(tmp_path):
             desk.parse([signed(2)])
         assert exc.value.field == "params[0].bidOptions" and "ANCHOR_BOTTOM" in exc.value.message
         assert desk.parse([signed(1)]) is not None
+
+
+def test_a_delivered_block_with_table_orders_can_be_settled():
+    """Table-world orders carry labels (``label:…``), never 0x hashes: the delivered block
+    still lists them (they count for positions) under hashes no commitment names, so the
+    settlement of a block with searchers' orders is not refused for ever."""
+    from mevauction.preconf.settlement import DeliveredBlock
+    from mevauction.service.preconf_block import block_hashes
+
+    orders = [{"id": "a", "txs": ["label:a"], "gas": 30_000}, {"id": "b", "txs": ["label:b", "label:b2"]}]
+    txs = block_hashes({"orders": orders}, {"block": ["a", "b"]})
+    block = DeliveredBlock.from_txs(5, "0x" + "11" * 20, txs)
+    assert len(block.transactions) == 3 and block.gas_used == 30_000 + 21_000

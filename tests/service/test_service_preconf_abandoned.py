@@ -112,3 +112,39 @@ def test_a_pre_migration_9_database_killed_after_the_report_settles_on_start(tmp
         assert stored(path, block) == rows
     finally:
         srv.stop()
+
+
+def test_a_slot_run_late_after_a_restart_still_carries_its_commitments(tmp_path):
+    """Killed before a slot's deadline, restarted after it (and after the desk would have
+    let the block go from memory): the slot's orders are restored and it runs late; its
+    committed transaction must be in that block (and paid), not left out and slashed."""
+    from mevauction.client import Signer
+
+    path = tmp_path / "svc.db"
+
+    def serve(name: str) -> ServerProcess:
+        return ServerProcess(f"sqlite:///{path}", slot_seconds=3.0, env=preconf_env(),
+                             log=tmp_path / f"{name}.log").start()
+    srv = serve("first")
+    try:
+        with Client(srv.url) as c, Client(srv.url, Signer.random()) as searcher:
+            while (slot := c.slot())["slot"] < 1 or slot["deadline_ms"] / 1000 - time.time() < 2.0:
+                time.sleep(0.05)
+            block, deadline = slot["slot"], slot["deadline_ms"] / 1000
+            kept = c.send_preconf_bid(positioned(block, SENDER, "0x" + "55" * 20, AMOUNT, None))
+            assert kept["status"] == "committed", kept
+            searcher.send_order({"id": "late", "reads": ["k"], "writes": ["k"], "bid": {"default": 5}}, block)
+        srv.kill9()
+        assert time.time() < deadline, "killed before the slot's deadline"
+    finally:
+        srv.stop()
+    time.sleep(max(0.0, deadline + 6.0 - time.time()))
+    srv = serve("second")
+    try:
+        with Client(srv.url) as c:
+            report = wait_for(lambda: settlement(c, block))
+            [o] = report["commitments"]
+            assert o["outcome"] == "reward", o
+            assert any(oid.startswith("preconf:") for oid in c.report(block)["block"])
+    finally:
+        srv.stop()
