@@ -39,7 +39,7 @@ from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import MAX_TX_BYTES, decode
-from mevauction.mechanism.commitments import ANCHOR_BOTTOM, BASES
+from mevauction.mechanism.commitments import ANCHOR_BOTTOM, NAMES
 from mevauction.preconf import bidoptions
 from mevauction.service import dao, deliveries
 from mevauction.service.intake import LABEL
@@ -62,13 +62,12 @@ def _placement(bid: dict) -> dict[str, Any]:
     rest as ``more_positions``. One the oracle can never meet plans nothing: settlement
     slashes it whatever the block."""
     raw = bytes.fromhex(str(bid.get("bidOptions", "0x"))[2:] or "")
-    names = {v: k for k, v in BASES.items()}
     positions = [o for o in bidoptions.decode(raw) if isinstance(o, bidoptions.PositionConstraint)]
     if not positions:
         return {"anchor": "top", "position": None}
     anchor = "bottom" if positions[0].anchor == ANCHOR_BOTTOM else "top"
     planned = [{"anchor": "bottom" if o.anchor == ANCHOR_BOTTOM else "top", "position": o.value,
-                "basis": names[o.basis]} for o in positions if o.basis in names and o.value >= 0]
+                "basis": NAMES[o.basis]} for o in positions if o.basis in NAMES and o.value >= 0]
     if not planned:
         return {"anchor": anchor, "position": None}
     first, *more = planned
