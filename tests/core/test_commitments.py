@@ -195,9 +195,14 @@ def committed_slots(draw, builders=True):
             continue
         taken |= txs
         c = {"order": oid, "anchor": draw(st.sampled_from(["top", "bottom"]))}
-        if draw(st.booleans()):  # a position constraint, on any basis
+        if draw(st.booleans()):  # a position constraint, on any basis, and maybe further ones
             c.update(position=draw(st.integers(0, 100)),
                      basis=draw(st.sampled_from(["absolute", "percentile", "gas_percentile"])))
+            more = draw(st.lists(st.fixed_dictionaries({
+                "anchor": st.sampled_from(["top", "bottom"]), "position": st.integers(0, 100),
+                "basis": st.sampled_from(["absolute", "percentile", "gas_percentile"])}), max_size=2))
+            if more:
+                c["more_positions"] = more
         commitments.append(c)
     doc["commitments"] = commitments
     return doc
