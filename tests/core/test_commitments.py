@@ -109,6 +109,38 @@ def test_a_builder_block_breaking_a_percentile_position_the_default_keeps_is_inv
     check_accounting(report)
 
 
+def test_every_position_constraint_of_a_bundle_binds_the_builders_block():
+    # c2 (two transactions, second at index 2) asks ≤ 5 from the top — its first
+    # transaction meets that — and the top 30 % of the transactions, which only its second
+    # can then meet (each transaction meets one constraint): 2 ≤ n·30 // 100 needs n ≥ 7.
+    # o* (c1, c2, a, b, then S: s, d, e) has 8; the thin builder's block (c1, c2, S) 6.
+    cs = [{"order": "c1", "position": 0},
+          {"order": "c2", "position": 5, "more_positions": [{"anchor": "top", "position": 30, "basis": "percentile"}]}]
+    extra = [order("c2", ["k7"], 1, txs=["0xc2a", "0xc2b"]), order("d", ["k8"], 2), order("e", ["k9"], 3)]
+    builders = [{"id": "thin", "block": ["c1", "c2"], "bid": 10_000}]
+    report = parse_scenario(slot(cs, builders, extra=extra)).run_auction()
+    thin = report.builders[0]
+    assert not thin.valid and "percentile" in thin.reason, thin.reason
+    assert report.winner == "default" and [c.reason for c in report.commitments] == [None, None]
+    check_accounting(report)
+    # the first constraint alone is met by the thin block: it wins
+    alone = parse_scenario(slot([cs[0], {"order": "c2", "position": 5}], builders, extra=extra)).run_auction()
+    assert alone.winner == "thin"
+
+
+def test_a_one_transaction_bundle_cannot_keep_two_position_constraints():
+    cs = [{"order": "c1", "position": 0, "more_positions": [{"anchor": "top", "position": 3}]}]
+    report = parse_scenario(slot(cs)).run_auction()
+    assert "≤ 3 from the top" in report.commitments[0].reason  # its one transaction took the first
+
+
+def test_more_positions_need_a_first_and_name_the_field():
+    with pytest.raises(InputError, match=r"commitments\[0\]\.more_positions"):
+        parse_scenario(slot([{"order": "c1", "more_positions": [{"anchor": "top", "position": 1}]}]))
+    with pytest.raises(InputError, match=r"more_positions\[0\]\.anchor"):
+        parse_scenario(slot([{"order": "c1", "position": 0, "more_positions": [{"position": 1}]}]))
+
+
 def test_a_gas_percentile_position_is_judged_on_declared_gas():
     # c2 second, after c1's 100k: top 50 % of the gas needs ≥ 200k in the block.
     cs = [{"order": "c1", "position": 0}, {"order": "c2", "position": 50, "basis": "gas_percentile"}]
@@ -163,9 +195,14 @@ def committed_slots(draw, builders=True):
             continue
         taken |= txs
         c = {"order": oid, "anchor": draw(st.sampled_from(["top", "bottom"]))}
-        if draw(st.booleans()):  # a position constraint, on any basis
+        if draw(st.booleans()):  # a position constraint, on any basis, and maybe further ones
             c.update(position=draw(st.integers(0, 100)),
                      basis=draw(st.sampled_from(["absolute", "percentile", "gas_percentile"])))
+            more = draw(st.lists(st.fixed_dictionaries({
+                "anchor": st.sampled_from(["top", "bottom"]), "position": st.integers(0, 100),
+                "basis": st.sampled_from(["absolute", "percentile", "gas_percentile"])}), max_size=2))
+            if more:
+                c["more_positions"] = more
         commitments.append(c)
     doc["commitments"] = commitments
     return doc

@@ -139,9 +139,10 @@ def _variant(bid: SignedBid, kind: str) -> tuple[SignedBid, str | None]:
 
 
 KINDS = ["genuine", "genuine", "authenticated", "copy", "unfunded-copy", "broken", "v01", "relay"]
-# Position asks (anchor top; basis, value): none, absolute index 0 or ≤ 1 (which clash),
-# top 1 % of the transactions, gas percentile 0 (only the block's first bundle keeps it).
-POSITIONS = [None, None, (2, 0), (2, 0), (2, 1), (1, 1), (3, 0)]
+# Position asks (anchor top; each (basis, value)): none, absolute index 0 or ≤ 1 (which
+# clash), top 1 % of the transactions, gas percentile 0 (only the block's first bundle
+# keeps it), and two constraints on one transaction (it can meet only one: never keepable).
+POSITIONS = [None, None, ((2, 0),), ((2, 0),), ((2, 1),), ((1, 1),), ((3, 0),), ((2, 1), (1, 1))]
 actions = st.lists(st.one_of(
     st.tuples(st.just("send"), st.integers(0, 3), st.integers(1, 4), st.sampled_from(KINDS),
               st.sampled_from(POSITIONS)),
@@ -149,10 +150,10 @@ actions = st.lists(st.one_of(
 ), min_size=1, max_size=25)
 
 
-def _options(position: tuple[int, int] | None) -> bytes:
+def _options(position: tuple[tuple[int, int], ...] | None) -> bytes:
     if position is None:
         return b""
-    return bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=position[0], value=position[1])])
+    return bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=b, value=v) for b, v in position])
 
 
 def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | None):

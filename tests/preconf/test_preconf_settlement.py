@@ -203,28 +203,31 @@ def test_bid_options_bytes_equal_protobufs_own_marshalling():
 
 
 @settings(max_examples=examples(300), deadline=None)
-@given(st.lists(st.integers(1, 300_000), min_size=1, max_size=9), st.data())
-def test_the_auctions_position_check_agrees_with_the_oracle(gas, data):
-    """The auction plans and reports a position by the rule settlement judges it by: for a
-    block of single-transaction orders delivered with each order's declared gas (as the
-    service delivers without a chain), ``position_problem`` finds a problem exactly when
-    the oracle's check leaves the constraint unmet, on every anchor, basis and value."""
+@given(st.lists(st.tuples(st.integers(1, 300_000), st.integers(1, 3)), min_size=1, max_size=9), st.data())
+def test_the_auctions_position_check_agrees_with_the_oracle(orders, data):
+    """The auction plans and reports positions by the rule settlement judges them by: for a
+    block of orders of one to three transactions delivered as the service delivers without
+    a chain (an order's gas on its first transaction), ``position_problem`` finds a problem
+    exactly when the oracle's check leaves a constraint unmet — with one to three
+    constraints on the bid (each met by a different transaction), on every anchor, basis
+    and value. (Before, only the first constraint was judged, on the first transaction.)"""
     from mevauction.intake.scenario import parse_scenario
-    from mevauction.mechanism.commitments import BASES, CommittedBundle, position_problem
+    from mevauction.mechanism.commitments import BASES, CommittedBundle, Position, position_problem
     from mevauction.preconf.settlement import delivery_failure
 
-    hashes = [f"{i + 1:064x}" for i in range(len(gas))]
+    hashes = [[f"{10 * i + j + 1:064x}" for j in range(k)] for i, (_, k) in enumerate(orders)]
     world = parse_scenario({"format": "mevauction.scenario/1", "world": {"kind": "table"}, "orders": [
-        {"id": f"o{i}", "reads": [], "writes": [], "txs": ["0x" + h], "gas": g, "bid": {"default": 0}}
-        for i, (h, g) in enumerate(zip(hashes, gas, strict=True))]}).world
-    order = data.draw(st.permutations(range(len(gas))))
+        {"id": f"o{i}", "reads": [], "writes": [], "txs": ["0x" + h for h in hs], "gas": g, "bid": {"default": 0}}
+        for i, (hs, (g, _)) in enumerate(zip(hashes, orders, strict=True))]}).world
+    order = data.draw(st.permutations(range(len(orders))))
     committed = data.draw(st.sampled_from(order))
-    anchor = data.draw(st.sampled_from(["top", "bottom"]))
-    basis = data.draw(st.sampled_from(sorted(BASES)))
-    value = data.draw(st.integers(0, 150))
-    problem = position_problem(world, [f"o{i}" for i in order], CommittedBundle(f"o{committed}", anchor, value,
-                                                                                 basis=basis))
-    delivered = DeliveredBlock.from_txs(7, PROVIDER.address, [{"hash": "0x" + hashes[i], "gasUsed": gas[i]}
-                                                              for i in order])
-    options = bidoptions.encode([PositionConstraint(1 if anchor == "top" else 2, BASES[basis], value)])
-    assert (problem is None) == (delivery_failure(hashes[committed], "", delivered, options) is None)
+    asks = data.draw(st.lists(st.tuples(st.sampled_from(["top", "bottom"]), st.sampled_from(sorted(BASES)),
+                                        st.integers(0, 150)), min_size=1, max_size=3))
+    (anchor, basis, value), *more = asks
+    bundle = CommittedBundle(f"o{committed}", anchor, value, basis=basis,
+                             more=tuple(Position(a, v, b) for a, b, v in more))
+    problem = position_problem(world, [f"o{i}" for i in order], bundle)
+    delivered = DeliveredBlock.from_txs(7, PROVIDER.address, [
+        {"hash": "0x" + h, "gasUsed": orders[i][0] if j == 0 else 0} for i in order for j, h in enumerate(hashes[i])])
+    options = bidoptions.encode([PositionConstraint(1 if a == "top" else 2, BASES[b], v) for a, b, v in asks])
+    assert (problem is None) == (delivery_failure(",".join(hashes[committed]), "", delivered, options) is None)

@@ -63,11 +63,12 @@ def serve(tmp_path: Path, url: str, name: str = "svc") -> ServerProcess:
                          log=tmp_path / f"{name}.log")
 
 
-def preconf(c: Client, tx_hash: str, block: int, amount: int, raws: list[str] | None) -> dict:
+def preconf(c: Client, tx_hash: str, block: int, amount: int, raws: list[str] | None, options: bytes = b"") -> dict:
     _, public = keypair()
     now = int(time.time() * 1000)
     bid = Bid(txn_hash=tx_hash.removeprefix("0x"), bid_amt=amount, block_number=block, decay_start=now - 1000,
-              decay_end=now + 30_000, slash_amt=amount // 2, bidder_pk_x=public[0], bidder_pk_y=public[1])
+              decay_end=now + 30_000, slash_amt=amount // 2, bidder_pk_x=public[0], bidder_pk_y=public[1],
+              bid_options=options)
     doc = SignedBid.sign(bid, BIDDER, CHAIN_ID, CONTRACT).to_json()
     if raws:
         doc["rawTransactions"] = raws
@@ -84,6 +85,12 @@ def wait_for(fn, timeout: float = 60.0):
             return got
         time.sleep(0.2)
     raise AssertionError("timed out")
+
+
+def open_block(c: Client) -> int:
+    """The open slot (block number ≥ 1), with more than 2 s left to bid in it."""
+    wait_for(lambda: c.slot()["slot"] >= 1 and c.slot()["deadline_ms"] / 1000 - time.time() > 2.0)
+    return c.slot()["slot"]
 
 
 def slot_doc(url: str, slot: int) -> dict | None:

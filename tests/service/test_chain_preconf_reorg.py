@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_chain_preconf import BIDDER, DEPOSIT, PER_GAS, preconf, serve, settlement, slot_doc, wait_for
+from test_chain_preconf import BIDDER, DEPOSIT, PER_GAS, open_block, preconf, serve, settlement, slot_doc, wait_for
 
 from chain_harness import DEV_KEYS, transfer
 from mevauction.chain.node import Anvil
@@ -30,8 +30,7 @@ def test_a_settled_block_reorganised_away_is_settled_again_once(tmp_path):
         srv = serve(tmp_path, node.url).start()
         try:
             with Client(srv.url) as p:
-                wait_for(lambda: p.slot()["deadline_ms"] / 1000 - time.time() > 2.0)
-                target = p.slot()["slot"]
+                target = open_block(p)
                 key = DEV_KEYS[2]
                 raw = transfer(key, rpc.nonce(secp256k1.address_of(key)), "0x" + "21" * 20)
                 tx_hash = transactions.decode(bytes.fromhex(raw[2:])).hash

@@ -40,6 +40,25 @@ def test_commitments_without_raw_transactions_and_repeated_transactions_add_noth
     assert with_commitments(scenario([]), [commitment("01" * 32, [])]) == scenario([])
 
 
+def test_every_position_constraint_of_a_bid_reaches_the_auction():
+    """A bid's ``bidOptions`` with three position constraints (mev-commit's ``repeated
+    BidOption``): the scenario plans and checks all three, not only the first."""
+    from mevauction.mechanism.commitments import ANCHOR_TOP, GAS_PERCENTILE, PERCENTILE
+    from mevauction.preconf import bidoptions
+
+    options = bidoptions.encode([bidoptions.PositionConstraint(ANCHOR_TOP, PERCENTILE, 40),
+                                 bidoptions.PositionConstraint(ANCHOR_TOP, GAS_PERCENTILE, 20),
+                                 bidoptions.PositionConstraint(ANCHOR_TOP, PERCENTILE, -1)])  # never met
+    raws = [signed_transfer(KEY, n, "0x" + "11" * 20, tip=1) for n in range(2)]
+    m = {"commitmentDigest": "cd" * 32, "bid": {"rawTransactions": raws, "bidOptions": "0x" + options.hex()}}
+    doc = with_commitments(scenario([]), [m])
+    [entry] = doc["commitments"]
+    assert (entry["position"], entry["basis"]) == (40, "percentile")
+    assert entry["more_positions"] == [{"anchor": "top", "position": 20, "basis": "gas_percentile"}]
+    [bundle] = parse_scenario(doc).commitments
+    assert bundle.constraints == ((ANCHOR_TOP, PERCENTILE, 40), (ANCHOR_TOP, GAS_PERCENTILE, 20))
+
+
 def test_a_bid_whose_raw_transaction_the_block_cannot_execute_is_refused(tmp_path):
     """Attack: a bidder buys a commitment for a blob transaction, which no block of this
     service can execute; committed, it would be left out and the provider slashed."""
@@ -101,3 +120,16 @@ def test_a_bottom_anchored_bid_is_refused_before_anything_is_signed(tmp_path):
             desk.parse([signed(2)])
         assert exc.value.field == "params[0].bidOptions" and "ANCHOR_BOTTOM" in exc.value.message
         assert desk.parse([signed(1)]) is not None
+
+
+def test_a_delivered_block_with_table_orders_can_be_settled():
+    """Table-world orders carry labels (``label:…``), never 0x hashes: the delivered block
+    still lists them (they count for positions) under hashes no commitment names, so the
+    settlement of a block with searchers' orders is not refused for ever."""
+    from mevauction.preconf.settlement import DeliveredBlock
+    from mevauction.service.preconf_block import block_hashes
+
+    orders = [{"id": "a", "txs": ["label:a"], "gas": 30_000}, {"id": "b", "txs": ["label:b", "label:b2"]}]
+    txs = block_hashes({"orders": orders}, {"block": ["a", "b"]})
+    block = DeliveredBlock.from_txs(5, "0x" + "11" * 20, txs)
+    assert len(block.transactions) == 3 and block.gas_used == 30_000 + 21_000

@@ -47,12 +47,9 @@ def stored(path, block: int) -> tuple[bool, int, int]:
     return bool(report), outcomes, ledger
 
 
-def test_kill_between_report_and_settlement_settles_exactly_once(tmp_path):
-    path = tmp_path / "svc.db"
-
-    def serve(name: str) -> ServerProcess:
-        return ServerProcess(f"sqlite:///{path}", slot_seconds=1.5, env=preconf_env(),
-                             log=tmp_path / f"{name}.log").start()
+def kill_in_window(serve, path, sender: bytes, fill: int) -> tuple[int, dict, dict]:
+    """Start a service, commit a kept and a never-sent bid for the open block, and kill -9
+    it after the block's report is stored and before its settlement is; (block, kept, never)."""
     srv = serve("first")
     amount = 21_000 * RESERVE_PER_GAS * 2
     try:
@@ -60,8 +57,8 @@ def test_kill_between_report_and_settlement_settles_exactly_once(tmp_path):
             db.execute(HOLD)
         with Client(srv.url) as c:
             block = open_block(c)
-            kept = c.send_preconf_bid(positioned(block, SENDER, "0x" + "41" * 20, amount, None))
-            never = c.send_preconf_bid(bid_for(block, "0x" + "42" * 32, amount))
+            kept = c.send_preconf_bid(positioned(block, sender, "0x" + f"{fill:02x}" * 20, amount, None))
+            never = c.send_preconf_bid(bid_for(block, "0x" + f"{fill + 1:02x}" * 32, amount))
             assert kept["status"] == never["status"] == "committed", (kept, never)
             # the report is durable, the settlement is not: the window
             wait_for(lambda: stored(path, block)[0])
@@ -73,21 +70,38 @@ def test_kill_between_report_and_settlement_settles_exactly_once(tmp_path):
         srv.stop()
     with sqlite3.connect(path, timeout=10) as db:
         db.execute("DROP TRIGGER hold_settlement")
+    return block, kept, never
 
+
+def settled_once(c: Client, block: int, kept: dict, never: dict) -> tuple[dict, dict]:
+    """The block's settlement once it is there: the kept bid rewarded at its decayed amount,
+    the never-sent one slashed, escrow empty; (report, deposit)."""
+    amount = 21_000 * RESERVE_PER_GAS * 2
+    report = wait_for(lambda: settlement(c, block))
+    assert report["balanced"] is True
+    outcome = {o["bidKey"]: o for o in report["commitments"]}
+    assert outcome[kept["bidDigest"] + kept["bidSignature"]]["outcome"] == "reward"
+    slashed = outcome[never["bidDigest"] + never["bidSignature"]]
+    assert slashed["outcome"] == "slash" and int(slashed["slash_to_bidder"]) == amount // 4
+    m = kept["messages"][0]
+    decayed = amount * residual(m["bid"]["decayStartTimeStamp"], m["bid"]["decayEndTimeStamp"],
+                                m["dispatchTimestamp"]) // ONE_HUNDRED_PERCENT
+    deposit = c.call("preconf_getDeposit", [FUNDED.address])
+    assert deposit == {**deposit, "escrowed": "0", "available": str(DEPOSIT - decayed)}
+    return report, deposit
+
+
+def test_kill_between_report_and_settlement_settles_exactly_once(tmp_path):
+    path = tmp_path / "svc.db"
+
+    def serve(name: str) -> ServerProcess:
+        return ServerProcess(f"sqlite:///{path}", slot_seconds=1.5, env=preconf_env(),
+                             log=tmp_path / f"{name}.log").start()
+    block, kept, never = kill_in_window(serve, path, SENDER, 0x41)
     srv = serve("second")
     try:
         with Client(srv.url) as c:
-            report = wait_for(lambda: settlement(c, block))
-            assert report["balanced"] is True
-            outcome = {o["bidKey"]: o for o in report["commitments"]}
-            assert outcome[kept["bidDigest"] + kept["bidSignature"]]["outcome"] == "reward"
-            slashed = outcome[never["bidDigest"] + never["bidSignature"]]
-            assert slashed["outcome"] == "slash" and int(slashed["slash_to_bidder"]) == amount // 4
-            m = kept["messages"][0]
-            decayed = amount * residual(m["bid"]["decayStartTimeStamp"], m["bid"]["decayEndTimeStamp"],
-                                        m["dispatchTimestamp"]) // ONE_HUNDRED_PERCENT
-            deposit = c.call("preconf_getDeposit", [FUNDED.address])
-            assert deposit == {**deposit, "escrowed": "0", "available": str(DEPOSIT - decayed)}
+            report, deposit = settled_once(c, block, kept, never)
             time.sleep(2 * 1.5)  # later slots come and go: nothing is settled again
             assert c.call("preconf_getDeposit", [FUNDED.address]) == deposit
         rows = stored(path, block)

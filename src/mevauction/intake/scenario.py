@@ -18,7 +18,7 @@ from mevauction.errors import InputError, as_wei, require
 from mevauction.mechanism.auction import BuilderAuction
 from mevauction.mechanism.boost import AuctionInput, Report, run_auction
 from mevauction.mechanism.builders import BuilderSubmission
-from mevauction.mechanism.commitments import BASES, BOTTOM, TOP, CommittedBundle
+from mevauction.mechanism.commitments import BASES, BOTTOM, TOP, CommittedBundle, Position
 from mevauction.sandbox.jail import Limits, Program
 from mevauction.sandbox.protocol import Sealing
 from mevauction.worlds import World, build_world
@@ -135,16 +135,33 @@ def parse_commitments(raw: Any) -> tuple[CommittedBundle, ...]:
         require(isinstance(order, str) and order != "", f"{where}.order", "missing or not a non-empty string")
         anchor = obj.get("anchor", TOP)
         require(anchor in (TOP, BOTTOM), f"{where}.anchor", "must be 'top' or 'bottom'")
-        position = obj.get("position")
-        require(position is None or (isinstance(position, int) and not isinstance(position, bool)
-                                     and 0 <= position < 2**31), f"{where}.position",
-                "must be a non-negative integer below 2^31")
-        basis = obj.get("basis", "absolute")
-        require(basis in BASES, f"{where}.basis", f"must be one of {', '.join(BASES)}")
+        position, basis = _position(obj, where)
+        more = obj.get("more_positions", [])
+        require(isinstance(more, list) and all(isinstance(m, dict) for m in more) and
+                (position is not None or not more), f"{where}.more_positions",
+                "must be a list of {anchor, position, basis} objects, after a first position")
+        further = []
+        for i, m in enumerate(more):
+            at = f"{where}.more_positions[{i}]"
+            require(m.get("anchor") in (TOP, BOTTOM), f"{at}.anchor", "must be 'top' or 'bottom'")
+            value, kind = _position(m, at)
+            require(value is not None, f"{at}.position", "is missing")
+            further.append(Position(m["anchor"], value, kind))  # type: ignore[arg-type]
         digest = obj.get("commitment", "")
         require(isinstance(digest, str) and len(digest) <= 130, f"{where}.commitment", "must be a short string")
-        out.append(CommittedBundle(order, anchor, position, digest, basis))
+        out.append(CommittedBundle(order, anchor, position, digest, basis, tuple(further)))
     return tuple(out)
+
+
+def _position(obj: dict, where: str) -> tuple[int | None, str]:
+    """A commitment's ``position`` (optional) and ``basis``."""
+    position = obj.get("position")
+    require(position is None or (isinstance(position, int) and not isinstance(position, bool)
+                                 and 0 <= position < 2**31), f"{where}.position",
+            "must be a non-negative integer below 2^31")
+    basis = obj.get("basis", "absolute")
+    require(basis in BASES, f"{where}.basis", f"must be one of {', '.join(BASES)}")
+    return position, basis
 
 
 def parse_scenario(doc: Any, base: Path | None = None) -> Scenario:

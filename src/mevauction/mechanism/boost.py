@@ -242,7 +242,7 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
             searchers[i] = SearcherSettlement(s_bids.get(i, 0), s_bids.get(i, 0))
         else:
             searchers[i] = SearcherSettlement(paid[i], refunds[i])
-    kept = committed.outcomes(base, executed.orders, slot.commitments) if executed else []
+    kept = committed.outcomes(base, executed, slot.commitments) if executed else []
     return Report(
         conflict_free=conflict_free,
         default=default,
@@ -286,9 +286,9 @@ def _submission(base: World, world: World, sub: BuilderSubmission, rest: list[st
             cand.reason = f"breaks committed bundle {sorted(lost)[0]!r} (it fails after this block)"
     if cand.valid and lay.constrained:  # a position the block with o* keeps and this block breaks
         def misplaced(block: tuple[str, ...]) -> dict[str, str]:
-            executed = base.evaluate([*lay.top, *block, *s_included, *lay.bottom]).orders
+            executed = base.evaluate([*lay.top, *block, *s_included, *lay.bottom])
             return {c.order: why for c in lay.constrained
-                    if (why := committed.position_problem(base, executed, c)) is not None}
+                    if (why := committed.position_problem(base, executed.orders, c, executed.gas)) is not None}
         broken = misplaced(cand.block.orders)
         kept_by_default = {o: why for o, why in broken.items() if o not in misplaced(default_block.orders)}
         if kept_by_default:

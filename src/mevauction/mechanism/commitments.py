@@ -31,18 +31,19 @@ tests/core/test_commitments.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from mevauction.errors import InputError
-from mevauction.worlds.base import Outcome, World, WorldView
+from mevauction.worlds.base import Block, Outcome, World, WorldView
 
 TOP, BOTTOM = "top", "bottom"
 # mev-commit's PositionConstraint enums (bidderapi.proto): Anchor and Basis numbers.
 ANCHOR_TOP, ANCHOR_BOTTOM = 1, 2
 PERCENTILE, ABSOLUTE, GAS_PERCENTILE = 1, 2, 3
 BASES = {"percentile": PERCENTILE, "absolute": ABSOLUTE, "gas_percentile": GAS_PERCENTILE}
+NAMES = {v: k for k, v in BASES.items()}
 
 
 def _go_div(a: int, b: int) -> int:
@@ -71,6 +72,32 @@ def position_met(anchor: int, basis: int, value: int, index: int, n: int,
     return False
 
 
+def positions_left(constraints: Sequence[tuple[int, int, int]], txs: Sequence[tuple[int, int, int]],
+                   n: int, gas_total: int) -> list[int]:
+    """The oracle's matching of a bundle's position constraints (``(anchor, basis, value)``,
+    in ``bidOptions`` order) to its transactions (``(index, gas_before, gas_own)``, in bundle
+    order): each transaction, in turn, takes the first constraint still left that it meets,
+    and meets no other. The indices of the constraints left unmet (empty: all kept)."""
+    left = list(range(len(constraints)))
+    for index, before, own in txs:
+        if not left:
+            break
+        for k, c in enumerate(left):
+            if position_met(*constraints[c], index, n, before, own, gas_total):
+                del left[k]
+                break
+    return left
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """One further position constraint of a committed bundle (as ``CommittedBundle``'s own)."""
+
+    anchor: str
+    value: int
+    basis: str = "absolute"
+
+
 @dataclass(frozen=True, slots=True)
 class CommittedBundle:
     """One committed bundle: an order of the world; where it must sit.
@@ -79,13 +106,23 @@ class CommittedBundle:
     (``"absolute"``: the bundle's first transaction at index ≤ position counted from the
     top (``anchor="top"``), or ≥ n − position (``"bottom"``), n the block's transaction
     count; ``"percentile"``: of n; ``"gas_percentile"``: of the block's gas, each order
-    counted at its declared gas), judged by :func:`position_met`."""
+    counted at the gas it uses at its place in the block), judged by :func:`position_met`.
+    ``more``: the bid's further constraints, all of which the block must keep too, each
+    met by a different transaction of the bundle (:func:`positions_left`)."""
 
     order: str
     anchor: str = TOP
     position: int | None = None
     commitment: str = ""  # the commitment's digest, for the report
     basis: str = "absolute"
+    more: tuple[Position, ...] = ()
+
+    @property
+    def constraints(self) -> tuple[tuple[int, int, int], ...]:
+        """Every position constraint, as ``(anchor, basis, value)`` in mev-commit's numbers."""
+        first = (Position(self.anchor, self.position, self.basis),) if self.position is not None else ()
+        return tuple((ANCHOR_TOP if p.anchor == TOP else ANCHOR_BOTTOM, BASES[p.basis], p.value)
+                     for p in (*first, *self.more))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +165,10 @@ def layout(world: World, commitments: Sequence[CommittedBundle]) -> Layout:
     # Commitment-first: a top bundle that asks for a position opens the block before one
     # that asks for none (which no position can break), in commitment order otherwise.
     top = tuple(c.order for c in sorted((c for c in commitments if c.anchor == TOP),
-                                        key=lambda c: c.position is None))
+                                        key=lambda c: not c.constraints))
     bottom = tuple(c.order for c in commitments if c.anchor == BOTTOM)
     gas = sum(world.orders[c.order].gas for c in commitments)
-    return Layout(top, bottom, shares, gas, tuple(c for c in commitments if c.position is not None))
+    return Layout(top, bottom, shares, gas, tuple(c for c in commitments if c.constraints))
 
 
 class _AfterCursor:
@@ -200,24 +237,32 @@ def tx_index(world: World, block: Sequence[str], order_id: str) -> int:
     return -1
 
 
-def position_problem(world: World, block: Sequence[str], c: CommittedBundle) -> str | None:
-    """Why the final block breaks the commitment's position (None: met or none asked)."""
-    if c.position is None:
+def position_problem(world: World, block: Sequence[str], c: CommittedBundle,
+                     gas: Mapping[str, int] | None = None) -> str | None:
+    """Why the final block breaks the commitment's positions (None: all met, or none asked).
+
+    ``gas``: what each order of the block uses at its place (``Block.gas`` of the block as
+    executed: the table world's declared gas, the evm world's executed gas — what the mined
+    block's receipts show); without it, each order's ``Order.gas``. As settlement counts a
+    delivered block, an order's gas is on its first transaction (the rest 0)."""
+    constraints = c.constraints
+    if not constraints:
         return None
+    used = [world.orders[o].gas if not gas else gas.get(o, 0) for o in block]
     at = tx_index(world, block, c.order)
     n = sum(len(world.orders[o].txs) for o in block)
-    gas = [world.orders[o].gas for o in block]
     k = list(block).index(c.order) if c.order in block else len(block)
-    anchor = ANCHOR_TOP if c.anchor == TOP else ANCHOR_BOTTOM
-    if at >= 0 and position_met(anchor, BASES[c.basis], c.position, at, n, sum(gas[:k]),
-                                gas[k] if k < len(gas) else 0, sum(gas)):
+    before, own, total = sum(used[:k]), used[k] if k < len(used) else 0, sum(used)
+    txs = [(at + j, before + (own if j else 0), own if j == 0 else 0) for j in range(len(world.orders[c.order].txs))]
+    left = positions_left(constraints, txs, n, total) if at >= 0 else list(range(len(constraints)))
+    if not left:
         return None
-    if c.basis == "absolute":
-        if c.anchor == TOP:
-            return f"first transaction at index {at}, asked ≤ {c.position} from the top"
-        return f"first transaction at index {at}, asked ≥ {n - c.position} (bottom {c.position})"
-    return (f"first transaction at index {at} of {n} ({sum(gas[:k])} of {sum(gas)} gas before it), "
-            f"asked {c.anchor} {c.position} ({c.basis})")
+    def asked(anchor: int, basis: int, value: int) -> str:
+        if basis == ABSOLUTE:
+            return f"≤ {value} from the top" if anchor == ANCHOR_TOP else f"≥ {n - value} (bottom {value})"
+        return f"{'top' if anchor == ANCHOR_TOP else 'bottom'} {value} ({NAMES[basis]})"
+    return (f"first transaction at index {at} of {n} ({before} of {total} gas before it), "
+            f"asked {', '.join(asked(*constraints[i]) for i in left)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,14 +278,14 @@ class CommitmentOutcome:
                 "index": self.index, "reason": self.reason}
 
 
-def outcomes(world: World, executed: Sequence[str],
-             commitments: Sequence[CommittedBundle]) -> list[CommitmentOutcome]:
-    """Each commitment against the final block as executed (a failing bundle is left out)."""
+def outcomes(world: World, executed: Block, commitments: Sequence[CommittedBundle]) -> list[CommitmentOutcome]:
+    """Each commitment against the final block as executed (a failing bundle is left out),
+    its positions judged on the gas each order uses there."""
     out = []
     for c in commitments:
-        if c.order not in executed:
+        if c.order not in executed.orders:
             out.append(CommitmentOutcome(c.order, c.commitment, False, -1, "fails where the rule places it"))
             continue
-        out.append(CommitmentOutcome(c.order, c.commitment, True, tx_index(world, executed, c.order),
-                                     position_problem(world, executed, c)))
+        out.append(CommitmentOutcome(c.order, c.commitment, True, tx_index(world, executed.orders, c.order),
+                                     position_problem(world, executed.orders, c, executed.gas)))
     return out

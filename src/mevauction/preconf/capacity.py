@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mevauction.mechanism.commitments import ANCHOR_BOTTOM, BASES, position_met
+from mevauction.mechanism.commitments import ANCHOR_BOTTOM, BASES, positions_left
 from mevauction.preconf import bidoptions
 
 MIN_TX_GAS = 21_000
@@ -35,8 +35,8 @@ _VALID_BASES = frozenset(BASES.values())
 class Ask:
     """One bid's position constraints, as the layout places its bundle.
 
-    ``bottom``: anchored at the bottom (its first constraint's anchor); ``planned``: its
-    first constraint has a basis and a value ≥ 0, so the layout opens the block with it
+    ``bottom``: anchored at the bottom (its first constraint's anchor); ``planned``: one of
+    its constraints has a basis and a value ≥ 0, so the layout opens the block with it
     (mechanism/commitments.py and service/preconf_block.py ``_placement``)."""
 
     options: tuple[bidoptions.PositionConstraint, ...]
@@ -55,24 +55,15 @@ def ask_of(bid_options: bytes, txn_hash: str, gas: int) -> Ask | None:
         return None
     if not options:
         return None
-    first = options[0]
-    return Ask(options, max(1, len([h for h in txn_hash.split(",") if h])), gas,
-               first.anchor == ANCHOR_BOTTOM, first.basis in _VALID_BASES and first.value >= 0)
+    return Ask(options, max(1, len([h for h in txn_hash.split(",") if h])), gas, options[0].anchor == ANCHOR_BOTTOM,
+               any(o.basis in _VALID_BASES and o.value >= 0 for o in options))
 
 
 def _met(ask: Ask, first: int, n: int, gas_before: int, gas_total: int) -> bool:
-    """Settlement's matching: each transaction of the bundle meets at most one option."""
-    left = list(ask.options)
-    for i in range(ask.txs):
-        own = ask.gas if i == 0 else 0
-        before = gas_before + (ask.gas if i else 0)
-        for k, o in enumerate(left):
-            if position_met(o.anchor, o.basis, o.value, first + i, n, before, own, gas_total):
-                del left[k]
-                break
-        if not left:
-            return True
-    return not left
+    """Settlement's matching (:func:`positions_left`): each transaction of the bundle meets
+    at most one option."""
+    txs = [(first + i, gas_before + (ask.gas if i else 0), ask.gas if i == 0 else 0) for i in range(ask.txs)]
+    return not positions_left([(o.anchor, o.basis, o.value) for o in ask.options], txs, n, gas_total)
 
 
 def unmet(asks: Sequence[tuple[Ask, int]], committed_txs: int, committed_gas: int,

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from mevauction.errors import InputError, require
 from mevauction.eth import fields
-from mevauction.mechanism.commitments import position_met
+from mevauction.mechanism.commitments import positions_left
 from mevauction.preconf import bidoptions
 from mevauction.preconf.decay import ONE_HUNDRED_PERCENT, PRECISION, residual
 from mevauction.preconf.messages import Commitment, parse_uint, tx_hash_list
@@ -94,12 +94,18 @@ class DeliveredBlock:
         return cls.from_txs(number, data.get("winner"), txs, f"{where}.transactions")  # type: ignore[arg-type]
 
 
-def _position_met(c: bidoptions.PositionConstraint, tx: IncludedTx, block: DeliveredBlock) -> bool:
-    """``checkPositionConstraintSatisfied`` on the delivered block (the rule's one home is
-    :func:`mevauction.mechanism.commitments.position_met`)."""
-    before = sum(t.gas_used for t in block.transactions.values() if t.position < tx.position)
-    return position_met(c.anchor, c.basis, c.value, tx.position, len(block.transactions), before, tx.gas_used,
-                        block.gas_used)
+def _positions_left(options: list, bundle: list[IncludedTx], block: DeliveredBlock) -> list:
+    """The options the bundle's transactions leave unmet, by the oracle's matching
+    (:func:`mevauction.mechanism.commitments.positions_left`, the one home of the rule with
+    ``position_met``): each transaction takes the first position constraint left that it
+    meets; any other option (a shutterised one) is never met."""
+    positions = [o for o in options if isinstance(o, bidoptions.PositionConstraint)]
+    others = [o for o in options if not isinstance(o, bidoptions.PositionConstraint)]
+    txs = [(t.position, sum(u.gas_used for u in block.transactions.values() if u.position < t.position), t.gas_used)
+           for t in bundle]
+    left = positions_left([(c.anchor, c.basis, c.value) for c in positions], txs, len(block.transactions),
+                          block.gas_used)
+    return [*(positions[i] for i in left), *others]
 
 
 def delivery_failure(txn_hash: str, reverting_tx_hashes: str, block: DeliveredBlock,
@@ -113,6 +119,7 @@ def delivery_failure(txn_hash: str, reverting_tx_hashes: str, block: DeliveredBl
     may_revert = set(reverting_tx_hashes.split(","))
     options = list(bidoptions.decode(bid_options)) if options_enabled else []
     first = block.transactions.get(wanted[0]) if wanted else None
+    bundle: list[IncludedTx] = []
     for i, tx_hash in enumerate(wanted or [""]):
         found = block.transactions.get(tx_hash)
         expected = (first.position if first is not None else 0) + i
@@ -124,12 +131,10 @@ def delivery_failure(txn_hash: str, reverting_tx_hashes: str, block: DeliveredBl
             if found.position != expected:
                 return f"transaction {tx_hash} at position {found.position}, expected {expected} (out of order)"
             return f"transaction {tx_hash} reverted and is not in revertingTxHashes"
-        for idx, option in enumerate(options):
-            if isinstance(option, bidoptions.PositionConstraint) and _position_met(option, found, block):
-                del options[idx]
-                break
-    if options:
-        return f"{len(options)} bid option(s) not satisfied (position constraints unmet)"
+        bundle.append(found)
+    left = _positions_left(options, bundle, block)
+    if left:
+        return f"{len(left)} bid option(s) not satisfied (position constraints unmet)"
     return None
 
 

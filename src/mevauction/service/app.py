@@ -54,6 +54,7 @@ class Service:
             desk = PreconfDesk(self.config, lambda: engine.clock, self.store, self.metrics)
             desk.load()
             self.engine.preconf = desk
+            self.engine.recover_preconf()
         self.rpc = JsonRpc(self.engine, self.metrics, self.config.max_body_bytes, self.config.body_timeout,
                            RateLimiter(self.config.rate_per_signer, self.config.burst_per_signer), desk,
                            slots=self.engine, replay=ReplayGuard(self.config.request_window))

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, literal, select
+from sqlalchemy import ColumnElement, Select, bindparam, exists, func, literal, select
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.dml import Insert
@@ -391,8 +391,12 @@ def insert_preconf_settlement(db: Db, block_number: int, outcomes: Sequence[dict
 def owe_preconf_settlement(db: Db, block_number: int, block_txs: Sequence[dict] | None, stored_ms: int) -> None:
     """Without a chain: the delivered block (None: none was) of a block with stored
     preconfirmation bids, in the transaction of the slot's report. Nothing when it has
-    none: only a block with bids owes a settlement."""
+    none: only a block with bids owes a settlement, and nothing when it is settled already
+    (its commitments were voided when its slot was given up, and the slot ran again after
+    a restart: it delivers a block, but its commitments are done)."""
     if db.first(select(preconf_bids.c.seq).where(preconf_bids.c.block_number == block_number)) is None:
+        return
+    if db.first(select(preconf_outcomes.c.bid_key).where(preconf_outcomes.c.block_number == block_number)):
         return
     db.execute(preconf_delivered.insert(), {"block_number": block_number, "stored_ms": stored_ms,
                                             "block_txs": None if block_txs is None else json.dumps(list(block_txs))})
@@ -402,6 +406,29 @@ def preconf_settlements_owed(db: Db) -> list[tuple[int, list[dict] | None]]:
     """Delivered blocks whose settlement is still owed, oldest first: (number, txs or None)."""
     rows = db.rows(select(*preconf_delivered.c).order_by(preconf_delivered.c.block_number))
     return [(int(r["block_number"]), None if r["block_txs"] is None else json.loads(r["block_txs"])) for r in rows]
+
+
+def preconf_blocks_unsettled(db: Db) -> list[int]:
+    """Blocks with a stored commitment but no stored settlement and none owed, oldest first."""
+    number = preconf_bids.c.block_number
+    stmt = (select(number).distinct()
+            .select_from(preconf_bids.join(preconf_messages, preconf_messages.c.digest == preconf_bids.c.digest))
+            .where(preconf_messages.c.kind == "commitment",
+                   ~exists().where(preconf_outcomes.c.block_number == number),
+                   ~exists().where(preconf_delivered.c.block_number == number))
+            .order_by(number))
+    return [int(r["block_number"]) for r in db.rows(stmt)]
+
+
+def slot_orders(db: Db, slot: int) -> list[OrderRecord]:
+    """Every order stored for ``slot`` (any status), in arrival order."""
+    return [_order(r) for r in db.rows(select(*orders.c).where(orders.c.slot == slot).order_by(orders.c.seq))]
+
+
+def slot_world(db: Db, slot: int) -> dict | None:
+    """The world object a settled slot's records were made in (None: no records)."""
+    row = db.first(select(slots.c.world).where(slots.c.slot == slot))
+    return json.loads(row["world"]) if row else None
 
 
 def preconf_outcomes_all(db: Db) -> list[dict]:

@@ -95,6 +95,13 @@ class Auctioneer(SlotReports):
         self.algorithms = algorithms.AlgorithmBook()  # builders' submitted algorithms (service/algorithms.py)
 
     # -- start-up and recovery -----------------------------------------------------------
+    def recover_preconf(self) -> None:
+        """After :meth:`load` and the desk's load: blocks whose commitments nothing would
+        settle are owed or given up (service/preconf_block.py ``recover``)."""
+        if self.preconf is None:
+            return
+        desk, alive, chain = self.preconf, set(self.slots), self.chain is not None
+        self.store.write_now(lambda db: preconf_block.recover(db, desk, self.last_settled, alive, now_ms(), chain))
     def load(self) -> None:
         """Resume from disk: clock, unsettled slots with their orders and builder bids."""
         def read(db: Db) -> tuple:
@@ -355,9 +362,11 @@ class Auctioneer(SlotReports):
             if self.chain is None and self.preconf is not None:  # owed since before a crash or a failed write
                 await preconf_block.settle_owed(self.store, self.preconf)
             if self.preconf is not None:  # a block whose only content is commitments is still built
+                await preconf_block.settle_abandoned(self.preconf)
                 floor = -1 if self.last_settled is None else self.last_settled
                 for b in list(self.preconf.by_block):
-                    if b > floor and b not in self.preconf.settled and self.preconf.committed(b):
+                    if b > floor and b not in self.preconf.settled and b not in self.preconf.abandoned \
+                            and self.preconf.committed(b):
                         self.state(b)
             due = sorted(s for s in self.slots if self.clock.deadline(s) <= time.time())
             for slot in due:
@@ -384,6 +393,8 @@ class Auctioneer(SlotReports):
             self.slots.pop(slot, None)
             self.attempts.pop(slot, None)
             self.health.slot_failed()
+            if self.preconf is not None and self.chain is None:  # no block delivered: its commitments are void
+                self.preconf.abandoned.add(slot)  # (on a chain the number opens again: they bind that block)
 
     async def settle_slot(self, slot: int) -> dict | None:
         """Close ``slot``, wait for its in-flight writes, run the auction, store the records.
@@ -412,6 +423,8 @@ class Auctioneer(SlotReports):
                 return None
             except BlockTaken as exc:
                 settled = self._failed(slot, pending, str(exc))
+                if self.preconf is not None:  # another block has the number: this provider's commitments are void
+                    self.preconf.abandoned.add(slot)
         if sw is not None or self.chain is None:
             settled = await self._settlement(slot, state, pending, sw)
         owes = self.chain is None and self.preconf is not None  # its commitments settle against the report

@@ -25,8 +25,8 @@ What the service adds:
   address with no deposit with this provider, a block whose last auction has passed or
   beyond the horizon. Rate limits apply to the request's authenticated identity (the
   request signer, else the bid signer);
-- per-block state is dropped from memory ``PRUNE_AFTER_MS`` after the block's time; a
-  pruned bid is read from the database;
+- per-block state is dropped from memory ``PRUNE_AFTER_MS`` after the block's time, once
+  its commitments (if any) are settled; a pruned bid is read from the database;
 - decisions are pushed to the bidder as they are made (server-sent events on the
   JSON-RPC request or on ``POST /v1/bidder/bid``, or a long poll with ``preconf_getBid``);
 - on restart each stored bid is put back with its stored decision
@@ -188,6 +188,7 @@ class PreconfDesk:
         self.by_digest: dict[str, list[str]] = {}  # digest → keys in self.bids
         self.by_block: dict[int, list[str]] = {}  # block number → keys in self.bids
         self.settled: set[int] = set()  # blocks whose commitments are settled
+        self.abandoned: set[int] = set()  # blocks given up, their commitments still to void (preconf_block.py)
         self.settled_hash: dict[int, str] = {}  # ... against the block with this hash (on a chain)
         self.seq = 0
         # Public transactions seen (hash → raw hex), newest last: a hash-only commitment is
@@ -252,7 +253,10 @@ class PreconfDesk:
 
     def prune(self, now: int) -> None:
         """Drop from memory every block ``PRUNE_AFTER_MS`` past its time (its rows stay)."""
-        past = [b for b in self.by_block if self.block_time_ms(b) + PRUNE_AFTER_MS <= now]
+        # A block whose commitments are not settled yet stays: its slot may still run (late,
+        # after a restart, or retried), and its block must carry them.
+        past = [b for b in self.by_block if self.block_time_ms(b) + PRUNE_AFTER_MS <= now
+                and (b in self.settled or b in self.abandoned or not self.committed(b))]
         for block_number in past:
             for key in self.by_block.pop(block_number):
                 record = self.bids.pop(key)

@@ -31,18 +31,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mevauction.chain.rpc import RpcClient
 from mevauction.errors import InputError
 from mevauction.eth import fields
+from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import MAX_TX_BYTES, decode
-from mevauction.mechanism.commitments import ANCHOR_BOTTOM, BASES
+from mevauction.mechanism.commitments import ANCHOR_BOTTOM, NAMES
 from mevauction.preconf import bidoptions
 from mevauction.service import dao, deliveries
+from mevauction.service.intake import LABEL
 from mevauction.service.onchain import REORG_WINDOW, ChainLink
-from mevauction.service.store import Store
+from mevauction.service.store import Db, Store
 from mevauction.worlds.orders import DEFAULT_GAS
 
 if TYPE_CHECKING:  # the desk imports the engine, which calls this module
@@ -54,18 +56,23 @@ PREFIX = "preconf:"
 
 
 def _placement(bid: dict) -> dict[str, Any]:
-    """Where the bid's first position constraint puts its bundle: anchor, and the basis and
-    value the block is planned and checked by (the oracle's rule; a further constraint is
-    judged at settlement only)."""
+    """Where the bid's position constraints put its bundle: the first one's anchor, and
+    every constraint the oracle can meet (a known basis, a value ≥ 0) as the basis and
+    value the block is planned and checked by — the first as ``position``/``basis``, the
+    rest as ``more_positions``. One the oracle can never meet plans nothing: settlement
+    slashes it whatever the block."""
     raw = bytes.fromhex(str(bid.get("bidOptions", "0x"))[2:] or "")
-    names = {v: k for k, v in BASES.items()}
-    for option in bidoptions.decode(raw):
-        if isinstance(option, bidoptions.PositionConstraint) and option.basis in names and option.value >= 0:
-            return {"anchor": "bottom" if option.anchor == ANCHOR_BOTTOM else "top",
-                    "position": option.value, "basis": names[option.basis]}
-        if isinstance(option, bidoptions.PositionConstraint):
-            return {"anchor": "bottom" if option.anchor == ANCHOR_BOTTOM else "top", "position": None}
-    return {"anchor": "top", "position": None}
+    positions = [o for o in bidoptions.decode(raw) if isinstance(o, bidoptions.PositionConstraint)]
+    if not positions:
+        return {"anchor": "top", "position": None}
+    anchor = "bottom" if positions[0].anchor == ANCHOR_BOTTOM else "top"
+    planned = [{"anchor": "bottom" if o.anchor == ANCHOR_BOTTOM else "top", "position": o.value,
+                "basis": NAMES[o.basis]} for o in positions if o.basis in NAMES and o.value >= 0]
+    if not planned:
+        return {"anchor": anchor, "position": None}
+    first, *more = planned
+    return {"anchor": anchor, "position": first["position"], "basis": first["basis"],
+            **({"more_positions": more} if more else {})}
 
 
 def held_transactions(orders: list[dict], public: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -198,8 +205,82 @@ def block_hashes(scenario: dict, report: dict) -> list[dict]:
     for oid in report.get("block") or []:
         order = orders.get(oid, {})
         for i, h in enumerate(order.get("txs") or []):
-            out.append({"hash": h, "succeeded": True, "gasUsed": str(order.get("gas", DEFAULT_GAS) if i == 0 else 0)})
+            out.append({"hash": h if not str(h).startswith(LABEL) else label_hash(h), "succeeded": True,
+                        "gasUsed": str(order.get("gas", DEFAULT_GAS) if i == 0 else 0)})
     return out
+
+
+def label_hash(label: str) -> str:
+    """A table/amm transaction label (``label:…``, never a 0x hash) as the delivered block
+    lists it: it counts for every position, and no committed hash is it — a committed hash
+    is the keccak of a signed transaction, this the keccak of the label."""
+    return "0x" + keccak(label.encode()).hex()
+
+
+def reported_block(db: Db, number: int) -> list[dict] | None:
+    """The block a stored slot report delivered without a chain, made again from what is
+    stored (the slot's orders, its commitments' bids) as :func:`block_hashes` made it
+    (None: the slot failed, no block). A hash-only commitment's transactions are found
+    among the slot's orders; one matched to a public transaction (memory only) counts at
+    the default gas."""
+    report = dao.slot_report(db, number)
+    if report is None or report.get("failed") or "error" in report:
+        return None
+    orders = [o.scenario_order for o in dao.slot_orders(db, number)]
+    messages = [m.message for bid in dao.preconf_bids_in_order_for_block(db, number)
+                for m in dao.preconf_messages_about(db, bid.digest)
+                if m.kind == "commitment" and m.bid_key in (None, bid.digest + bid.signature)]
+    held = held_transactions(orders)
+    committed, _ = committed_bundles(messages, dao.slot_world(db, number) or {}, frozenset(o["id"] for o in orders),
+                                     held)
+    made = {o["id"] for o in committed}
+    unmatched = [{"id": oid, "txs": ["0x" + h for h in m["bid"]["txnHash"].split(",")]} for m in messages
+                 if (oid := PREFIX + m["commitmentDigest"][:16]) not in made and not m["bid"].get("rawTransactions")]
+    return block_hashes({"orders": [*orders, *committed, *unmatched]}, report)
+
+
+def recover(db: Db, desk: PreconfDesk, last_settled: int | None, alive: Iterable[int], now: int,
+            chain: bool = False) -> list[int]:
+    """At start, the blocks whose commitments nothing would settle. Without a chain, one
+    reported but owing nothing (a database from before migration 9, killed between the
+    report and the settlement) owes its reported block now; on a chain a reported block
+    with no delivery (its slot failed: another block took the number) delivered nothing.
+    One never reported whose slot will not run again (no orders restored for it, and
+    already passed by a settled slot or out of the desk's memory) is given up. Both are
+    void (:func:`settle_abandoned`). The numbers owed."""
+    owed = []
+    running = set(alive)
+    for number in dao.preconf_blocks_unsettled(db):
+        if chain and deliveries.of_slot(db, number) is not None:
+            continue  # mined or still being delivered: settle_mined settles it
+        if dao.slot_report(db, number) is not None:
+            if chain:
+                desk.abandoned.add(number)
+                continue
+            dao.owe_preconf_settlement(db, number, reported_block(db, number), now)
+            owed.append(number)
+        elif number not in running and desk.block_time_ms(number) <= now and \
+                ((last_settled is not None and number <= last_settled) or number not in desk.by_block):
+            desk.abandoned.add(number)
+    return owed
+
+
+async def settle_abandoned(desk: PreconfDesk) -> list[int]:
+    """Settle the commitments of every block the service gave up (its slot's records could
+    not be written, or another block took its number): no block of this provider's was
+    delivered, so each is void as the oracle leaves a commitment whose committer did not
+    win the block — its escrow released, no slash. Retried each turn until written."""
+    done = []
+    for number in sorted(desk.abandoned):
+        try:
+            await desk.settle_block(number, [], NO_BLOCK)
+        except Exception as exc:  # the storage refused it: nothing half-written; next turn
+            log.error("preconfirmation settlement of given-up block %d failed, retried next turn: %s: %s",
+                      number, type(exc).__name__, exc)
+            continue
+        desk.abandoned.discard(number)
+        done.append(number)
+    return done
 
 
 async def settle_owed(store: Store, desk: PreconfDesk) -> list[int]:

@@ -149,6 +149,9 @@ class Block:
 
     orders: tuple[str, ...] = ()
     bids: Mapping[str, int] = field(default_factory=dict)
+    # Gas each order used at its place (rule 5), as :meth:`World.evaluate` measured it; not
+    # part of what a block is (equality), and empty for a block made otherwise.
+    gas: Mapping[str, int] = field(default_factory=dict, compare=False)
 
     @property
     def value(self) -> int:
@@ -262,6 +265,7 @@ class World(ABC):
         cur = self.cursor()
         included: list[str] = []
         bids: dict[str, int] = {}
+        gas: dict[str, int] = {}
         seen: set[str] = set()
         for oid in sequence:
             txs = self.orders[oid].txs
@@ -271,10 +275,11 @@ class World(ABC):
             if out.success:
                 included.append(oid)
                 bids[oid] = out.bid
+                gas[oid] = out.gas_used
                 seen.update(txs)
             else:
                 cur.pop()
-        return Block(tuple(included), bids)
+        return Block(tuple(included), bids, gas)
 
     def to_json(self) -> dict[str, Any]:
         """The ``world`` object of a scenario file that recreates this world."""

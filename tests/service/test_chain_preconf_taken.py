@@ -1,0 +1,58 @@
+"""On a chain, a block number another block takes settles this provider's commitments
+for it (issue 14): the service did not build the block, so — as mev-commit's oracle
+leaves a commitment whose committer is not the block's winner (never opened: no escrow
+is taken) — each is void, its escrow released to the bidder, no slash, and the block's
+settlement report shows each one. Before, the slot was stored as failed and its
+commitments were never settled: the bidder's escrow stayed held. A restarted service
+settles nothing again."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from test_chain_preconf import BIDDER, DEPOSIT, PER_GAS, open_block, preconf, serve, wait_for
+from test_service_preconf import settlement
+
+from chain_harness import DEV_KEYS, transfer
+from mevauction.chain.node import Anvil
+from mevauction.client import Client
+from mevauction.eth import secp256k1, transactions
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("pyrevm")
+
+
+def test_a_block_number_taken_by_another_block_voids_its_commitments(tmp_path):
+    with Anvil() as node:
+        rpc = node.client()
+        srv = serve(tmp_path, node.url).start()
+        try:
+            key = DEV_KEYS[2]
+            raw = transfer(key, rpc.nonce(secp256k1.address_of(key)), "0x" + "71" * 20, gas=21_000)
+            amount = 21_000 * PER_GAS * 10
+            with Client(srv.url) as p:
+                target = open_block(p)
+                kept = preconf(p, transactions.decode(bytes.fromhex(raw[2:])).hash, target, amount, [raw])
+                never = preconf(p, "0x" + "72" * 32, target, amount, None)
+                assert p.call("preconf_getDeposit", [BIDDER.address])["escrowed"] == str(2 * amount)
+                rpc.call("evm_mine")  # someone else's block at the target number, before the deadline
+                assert int(rpc.block(target)["number"], 16) == target
+                report = wait_for(lambda: settlement(p, target), timeout=30)
+                assert report["balanced"] is True
+                outcomes = {o["bidKey"]: o for o in report["commitments"]}
+                assert set(outcomes) == {r["bidDigest"] + r["bidSignature"] for r in (kept, never)}
+                assert all(o["outcome"] == "void" and o["stake_taken"] == "0" for o in outcomes.values())
+                assert sorted(e["kind"] for e in report["ledger"]) == ["unlock", "unlock"]
+                deposit = p.call("preconf_getDeposit", [BIDDER.address])
+                assert deposit["escrowed"] == "0" and deposit["available"] == str(DEPOSIT)
+        finally:
+            srv.stop()
+        srv = serve(tmp_path, node.url, "again").start()
+        try:
+            with Client(srv.url) as p:
+                time.sleep(2.0)
+                assert p.call("preconf_getSettlement", [target])["commitments"] == report["commitments"]
+                assert p.call("preconf_getDeposit", [BIDDER.address]) == deposit
+        finally:
+            srv.stop()
