@@ -103,7 +103,7 @@ def test_half_gates_and_truth_table():
 
 
 def _outcome(mechanism, bits):
-    return party._decode(mechanism, bits)
+    return party._decode({"mechanism": mechanism}, bits)
 
 
 @settings(max_examples=30, deadline=None)

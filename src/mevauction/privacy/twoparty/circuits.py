@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 WIDTH = 64
-MECHANISMS = ("first", "second", "builder", "topk")  # the auctions with a circuit here
+MECHANISMS = ("first", "second", "builder", "topk", "double")  # the auctions with a circuit (double: double.py)
 
 
 def to_bits(values: list[int], width: int = WIDTH) -> np.ndarray:
