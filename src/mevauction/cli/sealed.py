@@ -213,10 +213,6 @@ def run(args: argparse.Namespace) -> int:
         require(args.k >= 1, "--k", "must be at least 1")
     reserve = as_wei(args.reserve, "--reserve")
     require(args.parties_file is None or args.backend == "2pc", "--parties-file", "needs --backend 2pc")
-    if args.backend == "2pc":
-        from mevauction.cli.sealed_2pc import check_mechanism
-
-        check_mechanism(args.mechanism)
     bids, grid = load_bids(args.bids, args.mechanism)
     if args.backend == "2pc":
         from mevauction.cli.sealed_2pc import run_bids, run_curves

@@ -102,18 +102,11 @@ def _pair(parties_file: str | None):
     return LocalPair() if parties_file is None else _remote(parties_file)
 
 
-def check_mechanism(mechanism: str) -> None:
-    from mevauction.privacy.twoparty.circuits import MECHANISMS  # numpy: only when 2PC runs
-
-    require(mechanism in MECHANISMS, "--mechanism", f"--backend 2pc runs {', '.join(MECHANISMS)} only")
-
-
 def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int = 0, k: int = 1,
              parties_file: str | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The report and, for a local pair, its key set (a running pair's operators publish theirs)."""
     from mevauction.privacy.twoparty.local import LocalPair
 
-    check_mechanism(mechanism)
     require(bool(amounts), "bids", "the two-party backend needs at least one bid")
     require(0 <= reserve < 1 << 64, "--reserve", "must be below 2^64")
     console = Console(stderr=True)
