@@ -142,6 +142,7 @@ def valid_curves(B, curves, buy: np.ndarray):
 
 
 def zero_invalid(B, curves, valid):
+    """Rule 2: an invalid curve's every value ANDed to 0, as if the trader had sent no order."""
     return B.and_(curves, valid[:, None, None, :])
 
 
