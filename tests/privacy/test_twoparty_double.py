@@ -13,6 +13,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from mevauction.privacy import mechanisms as M
+from mevauction.privacy.field import QUANTITY_BITS
 from mevauction.privacy.twoparty import double as D
 from mevauction.privacy.twoparty import garble as G
 from mevauction.privacy.twoparty import party
@@ -20,7 +21,7 @@ from mevauction.privacy.twoparty.local import LocalPair, run_double
 from property_settings import examples
 from repo_paths import ROOT, SRC
 
-TOP = (1 << M.QUANTITY_BITS) - 1  # the largest step the format allows
+TOP = (1 << QUANTITY_BITS) - 1  # the largest step the format allows
 
 
 @st.composite
@@ -137,8 +138,8 @@ def test_largest_steps_do_not_wrap():
 
 def test_widths_follow_the_bound_and_refuse_beyond_it():
     w = D.widths(128, 256)
-    assert (w.curve, w.level) == (M.QUANTITY_BITS + 8, 8)
-    assert D.widths(1, 1).curve == M.QUANTITY_BITS
+    assert (w.curve, w.level) == (QUANTITY_BITS + 8, 8)
+    assert D.widths(1, 1).curve == QUANTITY_BITS
     D.widths(255, 257)  # 65,535 points: the largest size
     for n, levels in ((256, 256), (1 << 16, 1), (2, 1 << 15)):
         with pytest.raises(ValueError, match="traders × price levels must be below 65536"):
@@ -150,8 +151,8 @@ def test_widths_follow_the_bound_and_refuse_beyond_it():
 def test_a_party_refuses_jobs_beyond_the_bound_or_with_wide_shares():
     job = {"mechanism": "double", "n": 2, "sides": ["buy", "sell"], "grid": ["1", "2"],
            "shares": [["0", "0"], ["0", "0"]]}
-    assert party._input_bits(job).shape == (2, 2, M.QUANTITY_BITS + 1)
-    wide = {**job, "shares": [["0", f"{1 << (M.QUANTITY_BITS + 1):x}"], ["0", "0"]]}
+    assert party._input_bits(job).shape == (2, 2, QUANTITY_BITS + 1)
+    wide = {**job, "shares": [["0", f"{1 << (QUANTITY_BITS + 1):x}"], ["0", "0"]]}
     with pytest.raises(ValueError, match="below 2\\^49"):
         party._input_bits(wide)
     with pytest.raises(ValueError, match="must be below 65536"):
@@ -247,3 +248,14 @@ def test_cli_double_beyond_the_bound_is_one_line(tmp_path):
     proc = cli("sealed", "run", "--backend", "2pc", "--bids", str(path), "--mechanism", "double")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert proc.stderr.startswith("error: bids:") and "65536" in proc.stderr
+
+
+def test_the_two_party_modules_do_not_import_mpyc():
+    """MPyC parses sys.argv when imported: a party or a CLI command of the pair importing it
+    (through the committee's mechanisms) would take its own options for MPyC's."""
+    code = ("import sys; sys.argv = ['x', '--out', 'y']\n"
+            "import mevauction.privacy.twoparty.party, mevauction.privacy.twoparty.local, mevauction.cli.sealed_2pc\n"
+            "assert not any(m.startswith('mpyc') for m in sys.modules), 'mpyc imported'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr

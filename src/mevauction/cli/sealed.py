@@ -80,8 +80,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def load_bids(path: str, mechanism: str):
     from mevauction.privacy.client import SealedBid
-    from mevauction.privacy.field import BID_BITS
-    from mevauction.privacy.mechanisms import MAX_CURVE_POINTS, QUANTITY_BITS
+    from mevauction.privacy.field import BID_BITS, MAX_CURVE_POINTS, QUANTITY_BITS
     from mevauction.privacy.messages import key_from_hex
 
     doc = read_json(path)

@@ -30,11 +30,15 @@ import functools
 import itertools
 import secrets
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mevauction.privacy.mechanisms import MAX_CURVE_POINTS, QUANTITY_BITS, Outcome, clear_double
+from mevauction.privacy.field import MAX_CURVE_POINTS, QUANTITY_BITS
 from mevauction.privacy.twoparty.circuits import from_bits, gt, index_bits
+
+if TYPE_CHECKING:
+    from mevauction.privacy.mechanisms import Outcome
 
 SIDES = ("buy", "sell")
 
@@ -84,6 +88,10 @@ def increments(side: str, values: list[int]) -> list[int] | None:
 
 def clear_curves(grid: list[int], sides: list[str], curves: list[list[int]]) -> Outcome:
     """The plaintext twin of ``auction``: invalid curves count as zero, then ``clear_double``."""
+    # here, not at the top: mechanisms imports MPyC, which parses sys.argv on import (a party's
+    # or the CLI's own options would then be MPyC's), and no party needs the twin
+    from mevauction.privacy.mechanisms import clear_double
+
     steps = [increments(s, c) or [0] * len(grid) for s, c in zip(sides, curves, strict=True)]
     return clear_double(grid, sides, steps)
 
