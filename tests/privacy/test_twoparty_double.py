@@ -136,6 +136,17 @@ def test_largest_steps_do_not_wrap():
     assert _expected(grid, sides, curves)["price"] is not None
 
 
+@pytest.mark.slow
+def test_the_largest_market_the_bound_allows_is_exact():
+    """255 traders × 257 levels (n·G = 65,535) with every step at 2^48 − 1: the buyers' total
+    at the lowest level is 128 · 257 · (2^48 − 1) ≈ 2^63, the full width the bound gives;
+    the price and every quantity are still the twin's (a total cut short would wrap)."""
+    grid, sides = list(range(1, 258)), ["buy"] * 128 + ["sell"] * 127
+    curves = [D.curve(s, [TOP] * len(grid)) for s in sides]
+    assert D.widths(len(sides), len(grid)).curve + (128 - 1).bit_length() == 64
+    assert _plain(grid, sides, curves) == _expected(grid, sides, curves)
+
+
 def test_widths_follow_the_bound_and_refuse_beyond_it():
     w = D.widths(128, 256)
     assert (w.curve, w.level) == (QUANTITY_BITS + 8, 8)
