@@ -18,6 +18,15 @@ is the deadline; the parties garble for max_bids = n rows at ``open`` (its time 
 row's preprocessing). Every result is checked against the clear mechanism.
 
     PYTHONPATH=src python benchmarks/sealed_2pc.py --sizes 128 1024 --repeat 5 [--bidders]
+
+With ``--double BxSxG ...`` the double auction instead: B buyers and S sellers over G
+public price levels (``market``), the same market to the pair (``close``: every curve
+value's input labels after the deadline; ``intake``: before; the garbling of the whole
+circuit — every curve validated, both sides' totals, the clearing level, the quantities —
+is preprocessing) and to the committee's ``double``; checked against
+``mechanisms.clear_double``. The issue's size:
+
+    PYTHONPATH=src python benchmarks/sealed_2pc.py --double 64x64x256 --repeat 3 --no-mpc
 """
 
 from __future__ import annotations
@@ -47,47 +56,20 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--no-mpc", action="store_true", help="skip the 3-party committee baseline")
     ap.add_argument("--bidders", action="store_true", help="also run with bidder-side submission")
-    ap.add_argument("--json", default="docs/benchmarks/sealed_2pc.json")
+    ap.add_argument("--double", nargs="+", metavar="BxSxG",
+                    help="the double auction instead: B buyers and S sellers over G price levels (--sizes unused)")
+    ap.add_argument("--json", help="default docs/benchmarks/sealed_2pc.json (sealed_2pc_double.json with --double)")
     args = ap.parse_args()
     rng = random.Random(args.seed)
-    rows = []
     load = [os.getloadavg()[0]]
     committee = None
     if not args.no_mpc:
-        from mevauction.privacy.client import LocalCommittee, SealedBid, run_on
+        from mevauction.privacy.client import LocalCommittee
 
-        committee = LocalCommittee(3, timeout=600).__enter__()
+        committee = LocalCommittee(3, timeout=1200).__enter__()
     try:
-        with LocalPair(timeout=600) as pair:
-            for n in args.sizes:
-                for mechanism in args.mechanisms:
-                    runs: dict[str, list[dict]] = {"2pc close": [], "2pc intake": [], "2pc bidders": [], "mpc": []}
-                    for _ in range(args.repeat):
-                        bids = [rng.randrange(1 << 64) for _ in range(n)]
-                        clear = CLEAR[mechanism](bids)
-                        for mode in ("close", "intake"):
-                            r = pair.run(mechanism, bids, inputs=mode)
-                            assert r.ok and (r.winner, r.price) == (clear.winner, clear.price), r.reason
-                            runs[f"2pc {mode}"].append({"elapsed_s": r.elapsed_s, "preprocess_s": r.preprocess_s,
-                                                        "bytes": max(r.bytes_sent)})
-                        if args.bidders:
-                            runs["2pc bidders"].append(_bidders(pair, mechanism, bids, clear))
-                        if committee is not None:
-                            sealed = [SealedBid(f"b{i:05d}", [v]) for i, v in enumerate(bids)]
-                            res = asyncio.run(run_on(committee.access(), mechanism, sealed))
-                            assert res.ok and res.outcome["price"] == clear.price, res.reason
-                            runs["mpc"].append({"elapsed_s": res.elapsed_s, "preprocess_s": res.preprocess_s,
-                                                "bytes": max(s["bytes_sent"] for s in res.statements)})
-                    for name, rs in runs.items():
-                        if rs:
-                            el = sorted(r["elapsed_s"] for r in rs)
-                            rows.append({"n": n, "mechanism": mechanism, "backend": name,
-                                         "median_ms": statistics.median(el) * 1e3, "min_ms": el[0] * 1e3,
-                                         "max_ms": el[-1] * 1e3,
-                                         "preprocess_ms": statistics.median(r["preprocess_s"] for r in rs) * 1e3,
-                                         "bytes_per_party": max(r["bytes"] for r in rs),
-                                         **({"submit_ms": statistics.median(r["submit_s"] for r in rs) * 1e3}
-                                            if "submit_s" in rs[0] else {})})
+        with LocalPair(timeout=1200) as pair:
+            rows = double_rows(pair, committee, args, rng) if args.double else single_rows(pair, committee, args, rng)
     finally:
         if committee is not None:
             committee.__exit__(None, None, None)
@@ -101,9 +83,100 @@ def main() -> None:
         table.add_row(str(r["n"]), r["mechanism"], r["backend"], f"{r['median_ms']:.1f}", f"{r['min_ms']:.1f}",
                       f"{r['max_ms']:.1f}", f"{r['preprocess_ms']:.0f}", f"{r['bytes_per_party'] / 1e6:.2f}",
                       f"{r['submit_ms']:.0f}" if "submit_ms" in r else "")
-    Console().print(table)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps({"rows": rows, "load": load, "repeat": args.repeat}, indent=1))
+    Console(width=140).print(table)
+    out = Path(args.json or f"docs/benchmarks/sealed_2pc{'_double' if args.double else ''}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"rows": rows, "load": load, "repeat": args.repeat}, indent=1))
+
+
+def _row(n: int | str, mechanism: str, backend: str, rs: list[dict]) -> dict:
+    el = sorted(r["elapsed_s"] for r in rs)
+    return {"n": n, "mechanism": mechanism, "backend": backend, "median_ms": statistics.median(el) * 1e3,
+            "min_ms": el[0] * 1e3, "max_ms": el[-1] * 1e3,
+            "preprocess_ms": statistics.median(r["preprocess_s"] for r in rs) * 1e3,
+            "bytes_per_party": max(r["bytes"] for r in rs),
+            **({"submit_ms": statistics.median(r["submit_s"] for r in rs) * 1e3} if "submit_s" in rs[0] else {})}
+
+
+def _committee_run(committee, mechanism: str, sealed: list, **kwargs) -> tuple[dict, dict]:
+    from mevauction.privacy.client import run_on
+
+    res = asyncio.run(run_on(committee.access(), mechanism, sealed, **kwargs))
+    assert res.ok, res.reason
+    return res.outcome, {"elapsed_s": res.elapsed_s, "preprocess_s": res.preprocess_s,
+                         "bytes": max(s["bytes_sent"] for s in res.statements)}
+
+
+def single_rows(pair: LocalPair, committee, args: argparse.Namespace, rng: random.Random) -> list[dict]:
+    from mevauction.privacy.client import SealedBid
+
+    rows = []
+    for n in args.sizes:
+        for mechanism in args.mechanisms:
+            runs: dict[str, list[dict]] = {"2pc close": [], "2pc intake": [], "2pc bidders": [], "mpc": []}
+            for _ in range(args.repeat):
+                bids = [rng.randrange(1 << 64) for _ in range(n)]
+                clear = CLEAR[mechanism](bids)
+                for mode in ("close", "intake"):
+                    r = pair.run(mechanism, bids, inputs=mode)
+                    assert r.ok and (r.winner, r.price) == (clear.winner, clear.price), r.reason
+                    runs[f"2pc {mode}"].append({"elapsed_s": r.elapsed_s, "preprocess_s": r.preprocess_s,
+                                                "bytes": max(r.bytes_sent)})
+                if args.bidders:
+                    runs["2pc bidders"].append(_bidders(pair, mechanism, bids, clear))
+                if committee is not None:
+                    sealed = [SealedBid(f"b{i:05d}", [v]) for i, v in enumerate(bids)]
+                    outcome, run = _committee_run(committee, mechanism, sealed)
+                    assert outcome["price"] == clear.price
+                    runs["mpc"].append(run)
+            rows += [_row(n, mechanism, name, rs) for name, rs in runs.items() if rs]
+    return rows
+
+
+def market(rng: random.Random, buyers: int, sellers: int, levels: int):
+    """(grid, sides, steps per level): 1–4 steps per trader, quantities below 2^30; buyers'
+    steps mostly in the upper part of the grid and sellers' in the lower, so the sides cross."""
+    grid = [10**15 * (g + 1) for g in range(levels)]
+    sides = ["buy"] * buyers + ["sell"] * sellers
+    steps = []
+    for side in sides:
+        inc = [0] * levels
+        for _ in range(rng.randint(1, 4)):
+            g = min(levels - 1, max(0, int(rng.gauss(0.6 if side == "buy" else 0.4, 0.2) * levels)))
+            inc[g] += rng.randrange(1, 1 << 30)
+        steps.append(inc)
+    return grid, sides, steps
+
+
+def double_rows(pair: LocalPair, committee, args: argparse.Namespace, rng: random.Random) -> list[dict]:
+    """The same market to the pair (``2pc close``/``intake``) and to the committee's ``double``."""
+    from mevauction.privacy.client import SealedBid
+    from mevauction.privacy.twoparty import double
+    from mevauction.privacy.twoparty.local import run_double
+
+    rows = []
+    for shape in args.double:
+        buyers, sellers, levels = (int(x) for x in shape.split("x"))
+        runs: dict[str, list[dict]] = {"2pc close": [], "2pc intake": [], "mpc": []}
+        for _ in range(args.repeat):
+            grid, sides, steps = market(rng, buyers, sellers, levels)
+            clear = M.clear_double(grid, sides, steps)
+            curves = [double.curve(side, inc) for side, inc in zip(sides, steps, strict=True)]
+            for mode in ("close", "intake"):
+                r = run_double(pair.chans, grid, sides, curves, inputs=mode)
+                assert r.ok, r.reason
+                assert (r.price, r.winners, r.quantities) == (clear.price, clear.winners, clear.quantities)
+                runs[f"2pc {mode}"].append({"elapsed_s": r.elapsed_s, "preprocess_s": r.preprocess_s,
+                                            "bytes": max(r.bytes_sent)})
+            if committee is not None:
+                sealed = [SealedBid(f"t{i:04d}", inc, side=side)
+                          for i, (side, inc) in enumerate(zip(sides, steps, strict=True))]
+                outcome, run = _committee_run(committee, "double", sealed, grid=grid)
+                assert outcome["price"] == clear.price
+                runs["mpc"].append(run)
+            print(shape, {k: round(v[-1]["elapsed_s"], 3) for k, v in runs.items() if v}, flush=True)
+        rows += [_row(shape, "double", name, rs) for name, rs in runs.items() if rs]
+    return rows
 
 
 def _bidders(pair: LocalPair, mechanism: str, bids: list[int], clear: M.Outcome) -> dict:

@@ -68,7 +68,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls-dir", help="with --committee: directory with .config/mpyc_ca.crt, the servers' TLS CA")
     p.add_argument("--backend", choices=("mpc", "2pc"), default="mpc",
                    help="mpc: the MPyC committee (default); 2pc: two parties, garbled circuits "
-                        "(first/second/builder/topk)")
+                        "(first/second/builder/topk/double)")
     p.add_argument("--parties-file", metavar="F",
                    help="with --backend 2pc: a running pair (mevauction.2pc-parties/1) instead of a local one")
     p.add_argument(
@@ -80,8 +80,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def load_bids(path: str, mechanism: str):
     from mevauction.privacy.client import SealedBid
-    from mevauction.privacy.field import BID_BITS
-    from mevauction.privacy.mechanisms import MAX_CURVE_POINTS, QUANTITY_BITS
+    from mevauction.privacy.field import BID_BITS, MAX_CURVE_POINTS, QUANTITY_BITS
     from mevauction.privacy.messages import key_from_hex
 
     doc = read_json(path)
@@ -213,16 +212,15 @@ def run(args: argparse.Namespace) -> int:
         require(args.k >= 1, "--k", "must be at least 1")
     reserve = as_wei(args.reserve, "--reserve")
     require(args.parties_file is None or args.backend == "2pc", "--parties-file", "needs --backend 2pc")
-    if args.backend == "2pc":
-        from mevauction.cli.sealed_2pc import check_mechanism
-
-        check_mechanism(args.mechanism)
     bids, grid = load_bids(args.bids, args.mechanism)
     if args.backend == "2pc":
-        from mevauction.cli.sealed_2pc import run_bids
+        from mevauction.cli.sealed_2pc import run_bids, run_curves
 
-        keys, report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids], reserve,
-                                args.k, args.parties_file)
+        if args.mechanism == "double":
+            keys, report = run_curves(bids, grid, args.parties_file)
+        else:
+            keys, report = run_bids(args.mechanism, [b.bidder for b in bids], [b.values[0] for b in bids],
+                                    reserve, args.k, args.parties_file)
         _emit(report, args.json, keys)
         return 0 if report["status"] == "ok" else 1
     if args.mechanism == "builder":

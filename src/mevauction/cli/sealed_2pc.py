@@ -102,18 +102,11 @@ def _pair(parties_file: str | None):
     return LocalPair() if parties_file is None else _remote(parties_file)
 
 
-def check_mechanism(mechanism: str) -> None:
-    from mevauction.privacy.twoparty.circuits import MECHANISMS  # numpy: only when 2PC runs
-
-    require(mechanism in MECHANISMS, "--mechanism", f"--backend 2pc runs {', '.join(MECHANISMS)} only")
-
-
 def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int = 0, k: int = 1,
              parties_file: str | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """The report and, for a local pair, its key set (a running pair's operators publish theirs)."""
     from mevauction.privacy.twoparty.local import LocalPair
 
-    check_mechanism(mechanism)
     require(bool(amounts), "bids", "the two-party backend needs at least one bid")
     require(0 <= reserve < 1 << 64, "--reserve", "must be below 2^64")
     console = Console(stderr=True)
@@ -122,6 +115,27 @@ def run_bids(mechanism: str, labels: list[str], amounts: list[int], reserve: int
             r = pair.run(mechanism, amounts, reserve, k=min(k, len(amounts)), bidders=labels)
             keys = pair.key_set() if isinstance(pair, LocalPair) else None
     return keys, pair_report(r, mechanism, labels, named_keys(r, keys))
+
+
+def run_curves(bids: list[Any], grid: list[int],
+               parties_file: str | None = None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A double auction on the pair: ``bids`` as ``sealed.load_bids`` gives them (side, steps per level)."""
+    from mevauction.privacy.twoparty import double
+    from mevauction.privacy.twoparty.local import LocalPair, run_double
+
+    require(bool(bids), "bids", "the two-party backend needs at least one bid")
+    try:
+        double.widths(len(bids), len(grid))
+    except ValueError as exc:
+        require(False, "bids", str(exc))
+    labels, sides = [b.bidder for b in bids], [b.side for b in bids]
+    curves = [double.curve(b.side, b.values) for b in bids]
+    console = Console(stderr=True)
+    with console.status(f"sealed double auction: {len(bids)} traders × {len(grid)} prices, 2 parties…"):
+        with _pair(parties_file) as pair:
+            r = run_double(pair.chans, grid, sides, curves, bidders=labels)
+            keys = pair.key_set() if isinstance(pair, LocalPair) else None
+    return keys, pair_report(r, "double", labels, named_keys(r, keys))
 
 
 def named_keys(r: Any, keys: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -136,13 +150,18 @@ def pair_report(r: Any, mechanism: str, labels: list[str], named: dict[str, Any]
     from mevauction.privacy.transcript import build_pair
 
     winner = labels[r.winner] if r.ok and r.winner is not None else None
-    outcome = {"winner": winner, "price": r.price, "winners": [labels[i] for i in r.winners]} if r.ok else None
+    outcome: dict[str, Any] | None = None
+    if r.ok:
+        outcome = {"winner": winner, "price": r.price, "winners": [labels[i] for i in r.winners]}
+        if mechanism == "double":  # each trader's quantity at the price, as decimal strings; never a curve
+            outcome["quantities"] = {labels[i]: str(q) for i, q in r.quantities.items()}
     transcript = build_pair(r.auction, mechanism, labels, "ok" if r.ok else "aborted", r.reason, outcome,
                             r.statements, named)
     return {"format": "mevauction.sealed/1", "mechanism": mechanism, "backend": "2pc", "parties": 2,
             "status": "ok" if r.ok else "aborted", **({"reason": r.reason} if not r.ok else {}),
             "winner": winner, "price": r.price if r.ok else None,
             "winners": [labels[i] for i in r.winners] if r.ok else [],
+            **({"quantities": outcome["quantities"]} if outcome and "quantities" in outcome else {}),
             "n_bids": len(labels), "elapsed_s": round(r.elapsed_s, 6), "preprocess_s": round(r.preprocess_s, 6),
             "bytes_sent_per_party": max(r.bytes_sent) if r.bytes_sent else None,
             "bytes_sent_by_server": r.bytes_sent, "excluded": [], "rejected": [], "transcript": transcript,

@@ -33,7 +33,7 @@ from mevauction.eth import fields
 from mevauction.privacy import mechanisms as mech
 from mevauction.privacy import messages
 from mevauction.privacy.authshare import Sh
-from mevauction.privacy.field import DEFAULT_BITS, WIDTHS, bit_checks
+from mevauction.privacy.field import DEFAULT_BITS, MAX_CURVE_POINTS, QUANTITY_BITS, WIDTHS, bit_checks
 from mevauction.privacy.protocol import Engine, obj
 
 MECHANISMS = ("first", "second", "builder", "topk", "double", "stream", "baseline")
@@ -117,8 +117,8 @@ class Auction:
         if bits not in WIDTHS:
             raise ValueError(f"unsupported bid width {bits}; supported: {', '.join(map(str, WIDTHS))}")
         max_bids, grid = int(req["max_bids"]), [int(g) for g in req.get("grid") or []]
-        if mechanism == "double" and max_bids * len(grid) >= mech.MAX_CURVE_POINTS:
-            raise ValueError(f"max_bids × grid prices must be below {mech.MAX_CURVE_POINTS}, "
+        if mechanism == "double" and max_bids * len(grid) >= MAX_CURVE_POINTS:
+            raise ValueError(f"max_bids × grid prices must be below {MAX_CURVE_POINTS}, "
                              "or the aggregates could pass 2^64 and clear at a wrong price")
         return cls(id=str(req["auction"]), mechanism=mechanism, max_bids=max_bids,
                    parties=parties, index=index, k=int(req.get("k") or 1),
@@ -366,7 +366,7 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
     if a.mechanism == "double":
         raw = np.array([b.shares for b in admitted], dtype=object).reshape(len(admitted), len(a.grid))
         (shares,) = await e.authenticate(raw)
-        ok = np.all((await e.in_range(shares.reshape(-1), mech.QUANTITY_BITS)).reshape(shares.shape), axis=1)
+        ok = np.all((await e.in_range(shares.reshape(-1), QUANTITY_BITS)).reshape(shares.shape), axis=1)
         excluded += _excluded(admitted, ok, "value out of range")
         admitted, shares = [b for b, good in zip(admitted, ok, strict=True) if good], shares[ok]
     t1 = time.perf_counter()

@@ -27,6 +27,8 @@ import gmpy2
 
 DEFAULT_BITS = 64
 BID_BITS = DEFAULT_BITS  # the width of ``sealed run`` bids (spec/sealed.md)
+QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64 (any width)
+MAX_CURVE_POINTS = 1 << 16  # bids × grid prices of one double auction: its aggregates then stay below 2^64
 WIDTHS = (64, 96, 128)   # supported bid widths (multiples of the 4-bit comparison digit)
 SEC_PARAM = 30
 

@@ -12,7 +12,7 @@ the tie-break order: ties go to the earliest bid) and opens only its stated outp
 - ``double``: the clearing price of sealed buy and sell curves over a public price grid
   (the sugar-beet design: aggregate locally, compare demand and supply at every grid
   price in one parallel step, open only how many grid prices clear), who trades and
-  each trader's quantity at that price — never a curve. n·G < 2^16 (``MAX_CURVE_POINTS``)
+  each trader's quantity at that price — never a curve. n·G < 2^16 (``field.MAX_CURVE_POINTS``)
   keeps every aggregate below 2^64, the width the comparison is exact at.
 
 Tournaments keep the left (earlier) element unless the right one is strictly greater.
@@ -27,9 +27,6 @@ import numpy as np
 
 from mevauction.privacy.authshare import Sh
 from mevauction.privacy.protocol import Engine, obj
-
-QUANTITY_BITS = 48  # double-auction quantities: sums of up to 2^16 curves stay below 2^64 (any width)
-MAX_CURVE_POINTS = 1 << 16  # bids × grid prices of one double auction: its aggregates then stay below 2^64
 
 
 @dataclass

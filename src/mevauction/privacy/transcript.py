@@ -181,6 +181,9 @@ def _verify_pair(doc: dict[str, Any], pinned: dict[str, Any] | None) -> list[str
     if (outcome.get("winner") != named(signed_out.get("winner")) or outcome.get("price") != signed_out.get("price")
             or sorted(outcome.get("winners") or []) != sorted(w for w in winners if w is not None)):
         problems.append("the transcript's outcome is not the one the parties signed")
+    signed_q = {named(int(i)) if str(i).isdigit() else None: q for i, q in (signed_out.get("quantities") or {}).items()}
+    if (outcome.get("quantities") or {}) != signed_q:  # double: the traders' quantities at the price
+        problems.append("the transcript's quantities are not the ones the parties signed")
     return problems
 
 

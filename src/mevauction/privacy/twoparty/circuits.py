@@ -15,7 +15,7 @@ import numpy as np
 
 WIDTH = 64  # ``sealed run|open --backend 2pc``; the service's builder auction uses 128 (``WIDTHS``)
 WIDTHS = (64, 128)
-MECHANISMS = ("first", "second", "builder", "topk")  # the auctions with a circuit here
+MECHANISMS = ("first", "second", "builder", "topk", "double")  # the auctions with a circuit (double: double.py)
 
 
 def to_bits(values: list[int], width: int = WIDTH) -> np.ndarray:

@@ -72,6 +72,8 @@ def parse_spec(msg: dict[str, Any]) -> OpenAuction:
         raise ValueError("open: auction must be a short string")
     if msg.get("mechanism") not in circuits.MECHANISMS:
         raise ValueError(f"open: mechanism {msg.get('mechanism')!r} has no two-party circuit")
+    if msg.get("mechanism") == "double":  # a curve is G shares, not one: only through ``sealed run``
+        raise ValueError("open: double has no bidder-side submission on the two-party backend")
     max_bids, k = msg.get("max_bids"), msg.get("k", 1)
     if not isinstance(max_bids, int) or not 1 <= max_bids <= 1 << 16:
         raise ValueError("open: max_bids must be an integer in [1, 65536]")

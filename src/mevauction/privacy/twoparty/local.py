@@ -24,7 +24,7 @@ from typing import Any
 
 from mevauction.privacy import tls
 from mevauction.privacy.client import SRC_DIR, free_ports, key_set
-from mevauction.privacy.twoparty import party
+from mevauction.privacy.twoparty import double, party
 
 
 @dataclass
@@ -34,6 +34,7 @@ class PairResult:
     winner: int | None = None  # index into the bids
     price: int | None = None
     winners: list[int] = field(default_factory=list)  # topk: the k winners' indices
+    quantities: dict[int, int] = field(default_factory=dict)  # double: each trader's quantity at the price
     reason: str = ""
     elapsed_s: float = 0.0
     preprocess_s: float = 0.0
@@ -213,12 +214,32 @@ def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserv
     rows = [reserve, *bids] if mechanism == "builder" else list(bids)
     if not bids:
         return PairResult(False, mechanism, reason="no bids")
-    shares = share(rows)
+    return _jobs(chans, mechanism, share(rows), bidders, inputs, {"n": len(bids), "k": k})
+
+
+def run_double(chans: list[party.Channel], grid: list[int], sides: list[str], curves: list[list[int]],
+               bidders: list[str] | None = None, inputs: str = "close") -> PairResult:
+    """A double auction on the pair: each trader's curve per level (``double.curve``), XOR-shared.
+
+    Only the clearing price and the traders' quantities there come back; beyond the bound
+    (``double.widths``) it raises ValueError before anything is sent."""
+    if not curves:
+        return PairResult(False, "double", reason="no bids")
+    width = double.widths(len(curves), len(grid)).curve
+    if any(len(c) != len(grid) or not all(0 <= v < 1 << width for v in c) for c in curves):
+        raise ValueError(f"curves: {len(grid)} values below 2^{width} per trader")
+    return _jobs(chans, "double", double.share_curves(curves, width), bidders, inputs,
+                 {"n": len(curves), "sides": list(sides), "grid": [str(p) for p in grid]})
+
+
+def _jobs(chans: list[party.Channel], mechanism: str, shares: tuple[list, list], bidders: list[str] | None,
+          inputs: str, public: dict[str, Any]) -> PairResult:
+    """Send each party its shares and the job's public fields, then ``finish_pair``."""
     auction = "0x" + secrets.token_hex(16)  # names the run in each party's signed statement
-    labels = list(bidders) if bidders is not None else [str(i) for i in range(len(bids))]
+    labels = list(bidders) if bidders is not None else [str(i) for i in range(public["n"])]
     for chan, mine in zip(chans, shares, strict=True):
-        chan.send_json({"op": "job", "mechanism": mechanism, "n": len(bids), "shares": mine,
-                        "inputs": inputs, "k": k, "auction": auction, "bidders": labels})
+        chan.send_json({"op": "job", "mechanism": mechanism, "shares": mine, "inputs": inputs,
+                        "auction": auction, "bidders": labels, **public})
     return finish_pair(chans, mechanism, auction)
 
 
@@ -258,7 +279,11 @@ def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
     winners = [int(i) for i in out.get("winners", [] if winner is None else [winner])]
     if any(not 0 <= i < n for i in winners):
         return PairResult(False, mechanism, reason="winner index out of range", elapsed_s=elapsed)
-    return PairResult(True, mechanism, winner, out["price"], winners, elapsed_s=elapsed, preprocess_s=preprocess,
+    quantities = {int(i): int(q) for i, q in (out.get("quantities") or {}).items()}
+    if any(not 0 <= i < n for i in quantities):
+        return PairResult(False, mechanism, reason="winner index out of range", elapsed_s=elapsed)
+    return PairResult(True, mechanism, winner, out["price"], winners, quantities, elapsed_s=elapsed,
+                      preprocess_s=preprocess,
                       bytes_sent=[int(r["bytes_sent"]) for r in done], auction=auction,
                       statements=[r["statement"] for r in done if r.get("statement")],
                       bidders=[str(b) for b in labels[0]], excluded=int(ready[0].get("excluded") or 0))

@@ -34,7 +34,7 @@ import numpy as np
 from mevauction.eth.keccak import keccak
 from mevauction.privacy import envelope, messages
 from mevauction.privacy.client import exit_with_parent
-from mevauction.privacy.twoparty import circuits, garble, ot
+from mevauction.privacy.twoparty import circuits, double, garble, ot
 from mevauction.privacy.twoparty.intake import Intake, intake_job
 from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
 from mevauction.privacy.twoparty.store import IntakeStore
@@ -100,7 +100,29 @@ def _rows(job: dict) -> int:
     return circuits.rows(job["mechanism"], int(job["n"]), job.get("capped") is True)
 
 
-def _decode(mechanism: str, bits: dict[str, np.ndarray]) -> dict:
+def _input_bits(job: dict) -> np.ndarray:
+    if job["mechanism"] == "double":
+        return double.job_bits(job)
+    return _bits(job["shares"], job)
+
+
+def _circuit(B, job: dict, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The job's circuit on its input wires (each party's shares XORed in: one wire per bit)."""
+    if job["mechanism"] == "double":
+        return double.auction(B, job["sides"], labels, np.zeros_like(labels))
+    return circuits.auction(B, job["mechanism"], labels, np.zeros_like(labels), k=_k(job),
+                            capped=job.get("capped") is True)
+
+
+def _public(job: dict) -> dict:
+    """What the circuit and the decoding need besides the shares (the evaluator keeps it)."""
+    return {k: job[k] for k in ("mechanism", "n", "k", "capped", "sides", "grid") if k in job}
+
+
+def _decode(job: dict, bits: dict[str, np.ndarray]) -> dict:
+    mechanism = job["mechanism"]
+    if mechanism == "double":
+        return double.decode(job, bits)
     if mechanism == "topk":
         return {"winner": None, "price": circuits.from_bits(bits["price"]),
                 "winners": [i for i, f in enumerate(bits["winners"].reshape(-1)) if f]}
@@ -118,13 +140,13 @@ def garbler_prepare(job: dict, peer: Channel) -> tuple:
     precomputation), so at the deadline only b ⊕ r crosses, one bit per share bit.
     """
     h = garble.FixedKeyHash()
-    a = _bits(job["shares"], job)
+    a = _input_bits(job)
     sender = ot.ExtSender()
     peer.send(b"".join(sender.setup(peer.recv(POINT))))
     g = garble.Garbler(h)
     w, corrections = ot.correlated_send(h, sender.extend(peer.recv(), a.size), sender.s, g.delta)
     x = g.inputs(a.shape)  # zero labels of the bid wires (bid = the two shares XORed)
-    outs = circuits.auction(g, job["mechanism"], x, np.zeros_like(x), k=_k(job), capped=job.get("capped") is True)
+    outs = _circuit(g, job, x)
     peer.send(corrections.tobytes() + g.zero.tobytes() + g.table_bytes())
     return g, x, a, outs, w
 
@@ -139,9 +161,9 @@ def garbler_inputs(state: tuple, peer: Channel) -> None:
     peer.send(mine.tobytes())
 
 
-def garbler_finish(state: tuple, peer: Channel, mechanism: str) -> dict:
+def garbler_finish(state: tuple, peer: Channel, job: dict) -> dict:
     g, outs = state[0], state[3]
-    return _decode(mechanism, check_outputs(outs, np.frombuffer(peer.recv(), dtype=np.uint64), g.delta))
+    return _decode(job, check_outputs(outs, np.frombuffer(peer.recv(), dtype=np.uint64), g.delta))
 
 
 def check_outputs(outs: dict[str, np.ndarray], got: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
@@ -164,7 +186,7 @@ def check_outputs(outs: dict[str, np.ndarray], got: np.ndarray, delta: np.ndarra
 
 def evaluator_prepare(job: dict, peer: Channel) -> tuple:
     h = garble.FixedKeyHash()
-    b = _bits(job["shares"], job)
+    b = _input_bits(job)
     receiver = ot.ExtReceiver()
     peer.send(receiver.base.A_bytes)
     raw = peer.recv(ot.KAPPA * POINT)
@@ -179,7 +201,7 @@ def evaluator_prepare(job: dict, peer: Channel) -> tuple:
     if len(blob) < 2 * m + 2:
         raise ValueError("the garbler sent too short a circuit")
     held = ot.correlated_receive(h, t, r, blob[:2 * m].reshape(m, 2))
-    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _k(job), job.get("capped") is True
+    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _public(job)
 
 
 def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
@@ -191,15 +213,15 @@ def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
     return (mine ^ held).reshape(*b.shape, 2)
 
 
-def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel, mechanism: str) -> dict:
-    h, zero, tables, k, capped = state[3:]
+def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel) -> dict:
+    h, zero, tables, public = state[3:]
     e = garble.Evaluator(tables, zero, h)
-    outs = circuits.auction(e, mechanism, labels, np.zeros_like(labels), k=k, capped=capped)
+    outs = _circuit(e, public, labels)
     if e.gates * 4 != len(tables):
         raise ValueError("the garbled circuit does not match the circuit evaluated")
     peer.send(b"".join(np.ascontiguousarray(v).reshape(-1, 2).tobytes() for v in outs.values()))
     # the evaluator learns the outcome from the garbler's report (it cannot decode alone)
-    return json.loads(peer.recv(1 << 16))
+    return json.loads(peer.recv(1 << 24))
 
 
 def _inputs(role: int, state: tuple, link: Channel) -> np.ndarray | None:
@@ -303,7 +325,6 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                         msg = intake_job(role, link, intake, msg)
                         if ready and msg["k"] == ready[2]["k"] and msg["n"] <= ready[2]["n"]:
                             state = _with_shares(role, ready[1], msg, ready[2])
-                    mechanism = msg["mechanism"]
                     if state is None:  # both parties decide alike: same agreed n and k
                         state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
                     # "intake": the shares' labels move as the bids arrive; "close": only after the deadline
@@ -318,11 +339,11 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                     if not at_intake:
                         labels = _inputs(role, state, link)
                     if role == GARBLER:
-                        outcome = garbler_finish(state, link, mechanism)
+                        outcome = garbler_finish(state, link, msg)
                         link.send(json.dumps(outcome).encode())
                     else:
                         assert labels is not None
-                        outcome = evaluator_finish(state, labels, link, mechanism)
+                        outcome = evaluator_finish(state, labels, link)
                     boss.send_json({"status": "ok", "outcome": outcome, "close_s": time.perf_counter() - t1,
                                     "bytes_sent": link.sent, "statement": statement(role, msg, outcome, key)})
                 finally:
