@@ -61,6 +61,15 @@ class AmmCursor:
     def pop(self) -> None:
         self._undo(self.marks.pop())
 
+    def snapshot(self) -> tuple[list[int], dict[str, int]]:
+        """The state now: every reserve (``res``) and the non-zero balances (a balance
+        first written inside a popped frame is back at 0, which is absent)."""
+        return list(self.res), {key: value for key, value in self.bal.items() if value}
+
+    def depth(self) -> tuple[int, int]:
+        """(frames, undo-log entries)."""
+        return len(self.marks), len(self.log)
+
     def _undo(self, mark: int) -> None:
         log = self.log
         if len(log) > mark:
