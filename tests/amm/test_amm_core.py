@@ -22,7 +22,7 @@ from mevauction.intake import workloads
 from mevauction.worlds import build_world
 from mevauction.worlds.amm import compiled, from_scenario
 from mevauction.worlds.amm.state import AmmCursor
-from mevauction.worlds.amm.uniswap import MAX_RESERVE, SwapError, get_amount_in, get_amount_out
+from mevauction.worlds.amm.uniswap import MAX_RESERVE, SwapError, chain_coefficients, get_amount_in, get_amount_out
 from property_settings import examples
 
 pytestmark = pytest.mark.skipif(not compiled.available(), reason=f"amm world runs {compiled.PATH}")
@@ -183,20 +183,30 @@ def test_arbitrage_sized_beyond_every_reserve_reverts_as_in_python(monkeypatch, 
     so the core's path for an input above 2¹¹² is reached here by sizing every
     arbitrage at ``size``, in the specification and in the core alike: had such an
     order succeeded, the first pool would hold more than every token there is, so it
-    reverts — with the error the specification's hop-by-hop checks give."""
+    reverts — with the error the specification's hop-by-hop checks give. (Still 0
+    where A ≤ B, as the real sizing: the core decides that case itself.)"""
     from mevauction.worlds.amm import orders
 
-    monkeypatch.setattr(orders, "optimal_cycle_input", lambda hops: size)
-    monkeypatch.setattr(compiled, "optimal_cycle_input", lambda hops: size)
+    def sizing(hops):
+        a, b, _ = chain_coefficients(hops)
+        return size if a > b else 0
+
+    monkeypatch.setattr(orders, "optimal_cycle_input", sizing)
+    monkeypatch.setattr(compiled, "optimal_cycle_input", sizing)
     doc = {"format": "mevauction.scenario/1", "world": {"kind": "amm", "pools": [
         {"id": "p0", "token0": "WETH", "token1": "A", "reserve0": 2**107, "reserve1": 2**107},
         {"id": "p1", "token0": "A", "token1": "WETH", "reserve0": 1, "reserve1": 2**107},
-        {"id": "p2", "token0": "A", "token1": "WETH", "reserve0": 2**100, "reserve1": 1}], "balances": {}},
+        {"id": "p2", "token0": "A", "token1": "WETH", "reserve0": 2**100, "reserve1": 1},
+        # 1 wei of A out of p3 for any input: the first hop's output rounds to 0
+        {"id": "p3", "token0": "WETH", "token1": "A", "reserve0": 1, "reserve1": 1},
+        {"id": "p4", "token0": "A", "token1": "WETH", "reserve0": 1, "reserve1": 2**107}], "balances": {}},
         "orders": [{"id": "a", "kind": "arbitrage", "searcher": "0xa", "path": ["p0", "p1"], "share_bps": 5000},
                    {"id": "b", "kind": "arbitrage", "searcher": "0xa", "path": ["p1", "p0"], "share_bps": 5000},
                    {"id": "c", "kind": "arbitrage", "searcher": "0xa", "path": ["p2", "p0"], "share_bps": 5000},
-                   {"id": "d", "kind": "arbitrage", "searcher": "0xa", "path": ["p0", "p2"], "share_bps": 5000}]}
-    run_both(doc, [("push", 0), ("push", 1), ("push", 2), ("push", 3), ("try", 0), ("try", 1), ("try", 2)])
+                   {"id": "d", "kind": "arbitrage", "searcher": "0xa", "path": ["p0", "p2"], "share_bps": 5000},
+                   {"id": "e", "kind": "arbitrage", "searcher": "0xa", "path": ["p3", "p4"], "share_bps": 5000}]}
+    run_both(doc, [("push", 0), ("push", 1), ("push", 2), ("push", 3), ("push", 4), ("try", 0), ("try", 1),
+                   ("try", 2), ("try", 4)])
     world = from_scenario(doc)
     errors = {world.pure_cursor().push(oid).error for oid in world.orders}
     assert errors == {"unprofitable", "INSUFFICIENT_OUTPUT_AMOUNT"}
@@ -245,7 +255,7 @@ def test_default_and_refunds_equal_on_generated_slots(seed):
     for pure in (False, True):
         world = build_world(doc)
         if pure:
-            world._core, world._core_made = None, True
+            world.use_pure_cursor()
         assert isinstance(world.cursor(), AmmCursor) == pure
         sol = DefaultBuilder(8, seed).solve(world, list(world.orders))
         results.append((sol.block.orders, dict(sol.block.bids), sol.refunds, sol.counterfactual, sol.value))

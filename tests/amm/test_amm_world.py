@@ -31,7 +31,7 @@ def load(request):
     def make(doc):
         world = from_scenario(doc)
         if request.param == "pure":
-            world._core, world._core_made = None, True  # cursor() is then AmmCursor
+            world.use_pure_cursor()
         assert (type(world.cursor()).__name__ == "AmmCursor") == (request.param == "pure")
         return world
     return make

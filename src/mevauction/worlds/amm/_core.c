@@ -136,6 +136,37 @@ static int amount_in(u128 amount_out_, u128 reserve_in, u128 reserve_out, u128 *
     return OK;
 }
 
+/* A > B in uniswap.chain_coefficients, i.e. optimal_cycle_input is not 0 (it is 0
+ * exactly when A <= B): 997^n * prod(R_out) against 1000^n * prod(R_in), each factor
+ * < 2^126 and n <= 3, so both fit 384 bits; schoolbook on 64-bit limbs. Three in four
+ * sizings in a search find the cycle unprofitable: those need no Python call. */
+#define LIMBS 6
+static void limbs_mul(u64 x[LIMBS], u128 v) {
+    u64 out[LIMBS] = {0}, half[2] = {(u64)v, (u64)(v >> 64)};
+    for (int i = 0; i < LIMBS; i++) {
+        if (!x[i]) continue;
+        u128 carry = 0;
+        for (int k = i; k < LIMBS; k++) {
+            u128 t = (u128)out[k] + carry;
+            if (k - i < 2) t += (u128)x[i] * half[k - i];
+            out[k] = (u64)t;
+            carry = t >> 64;
+        }
+    }
+    memcpy(x, out, sizeof out);
+}
+
+static int cycle_profitable(const u128 *rin, const u128 *rout, int n) {
+    u64 a[LIMBS] = {1}, b[LIMBS] = {1};
+    for (int k = 0; k < n; k++) {
+        limbs_mul(a, rout[k] * FEE_NUM);
+        limbs_mul(b, rin[k] * FEE_DEN);
+    }
+    for (int i = LIMBS - 1; i >= 0; i--)
+        if (a[i] != b[i]) return a[i] > b[i];
+    return 0;
+}
+
 /* --- conversions ---------------------------------------------------------------- */
 
 static PyObject *from_u128(u128 v) {
@@ -326,13 +357,18 @@ static int run_swap(CursorObject *c, const SwapP *p) {
 
 /* orders.Arbitrage.run; *bid is the share paid */
 static int run_arbitrage(CursorObject *c, const ArbP *p, u128 *bid) {
+    u128 rin[3], rout[3];
+    for (int k = 0; k < p->n; k++) {
+        rin[k] = c->state[in_slot(p->pool[k], p->zfo[k])];
+        rout[k] = c->state[out_slot(p->pool[k], p->zfo[k])];
+    }
+    if (!cycle_profitable(rin, rout, p->n)) return E_UNPROFITABLE;
     PyObject *hops = PyList_New(p->n);
     if (!hops) return -1;
     for (int k = 0; k < p->n; k++) {
-        PyObject *rin = from_u128(c->state[in_slot(p->pool[k], p->zfo[k])]);
-        PyObject *rout = from_u128(c->state[out_slot(p->pool[k], p->zfo[k])]);
-        PyObject *pair = (rin && rout) ? PyTuple_Pack(2, rin, rout) : NULL;
-        Py_XDECREF(rin); Py_XDECREF(rout);
+        PyObject *r0 = from_u128(rin[k]), *r1 = from_u128(rout[k]);
+        PyObject *pair = (r0 && r1) ? PyTuple_Pack(2, r0, r1) : NULL;
+        Py_XDECREF(r0); Py_XDECREF(r1);
         if (!pair) { Py_DECREF(hops); return -1; }
         PyList_SET_ITEM(hops, k, pair);
     }
@@ -620,12 +656,40 @@ static Py_ssize_t parse_arb(PyObject *t, Py_ssize_t at, ArbP *a) {
         a->pool[k] = (int)item_long(t, at + 1 + 2 * k);
         a->zfo[k] = (int)item_long(t, at + 2 + 2 * k);
     }
+    /* distinct pools, or one pool there and back (whose optimal input is always 0):
+     * the proof that an input above 2^112 reverts needs it */
+    for (int i = 0; i < a->n; i++)
+        for (int j = i + 1; j < a->n; j++)
+            if (a->pool[i] == a->pool[j] && !(a->n == 2 && a->zfo[0] != a->zfo[1])) {
+                PyErr_SetString(PyExc_ValueError, "amm core: a cycle visits a pool twice");
+                return -1;
+            }
     at += 1 + 2 * a->n;
     a->profit_slot = (int)item_long(t, at);
     long share = item_long(t, at + 1);
     if (!PyErr_Occurred() && (share < 0 || share > BPS)) PyErr_SetString(PyExc_ValueError, "amm core: share_bps");
     a->share = (u128)share;
     return PyErr_Occurred() ? -1 : at + 2;
+}
+
+/* Every pool and balance slot a program names is inside the state (never trusted). */
+static int indices_ok(const CoreObject *core, const Program *p) {
+    Py_ssize_t nkeys = core->nstate - 2 * core->npools;
+#define POOL_OK(x) ((x) >= 0 && (x) < core->npools)
+#define SLOT_OK(x) ((x) >= 0 && (x) < nkeys)
+    int ok = 1;
+    if (p->kind == SWAP || p->kind == BACKRUN || p->kind == SANDWICH)
+        ok = POOL_OK(p->swap.pool) && SLOT_OK(p->swap.in_slot) && SLOT_OK(p->swap.out_slot);
+    if (p->kind == ARBITRAGE || p->kind == BACKRUN) {
+        ok = ok && SLOT_OK(p->arb.profit_slot);
+        for (int k = 0; k < p->arb.n; k++) ok = ok && POOL_OK(p->arb.pool[k]);
+    }
+    if (p->kind == TRANSFER) ok = SLOT_OK(p->from_slot) && SLOT_OK(p->to_slot);
+    if (p->kind == SANDWICH) ok = ok && SLOT_OK(p->capital_slot);
+#undef POOL_OK
+#undef SLOT_OK
+    if (!ok) PyErr_SetString(PyExc_ValueError, "amm core: a pool or balance index outside the state");
+    return ok;
 }
 
 static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
@@ -706,7 +770,7 @@ static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
             PyErr_SetString(PyExc_ValueError, "amm core: unknown program kind");
             bad = 1;
         }
-        if (bad) { Py_DECREF(core); return NULL; }
+        if (bad || !indices_ok(core, p)) { Py_DECREF(core); return NULL; }
     }
     return (PyObject *)core;
 }

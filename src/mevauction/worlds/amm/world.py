@@ -87,6 +87,11 @@ class AmmWorld(World):
         """The specification's cursor, whatever ``cursor`` runs."""
         return AmmCursor(self)
 
+    def use_pure_cursor(self) -> AmmWorld:
+        """From now on ``cursor`` is ``AmmCursor`` (tests and the benchmark's baseline)."""
+        self._core, self._core_made = None, True
+        return self
+
     def __getstate__(self) -> dict[str, Any]:
         # the compiled core is a C object: not pickled, made again by the receiver
         return {**self.__dict__, "_core": None, "_core_made": False}
