@@ -17,7 +17,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from mevauction.building import sequences as sequences_module
 from mevauction.building.default import DefaultBuilder
+from mevauction.building.sequences import SequenceRunner
 from mevauction.intake import workloads
 from mevauction.worlds import build_world
 from mevauction.worlds.amm import compiled, from_scenario
@@ -250,7 +252,7 @@ test_slot.__test__ = False  # a helper, not a test
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_default_and_refunds_equal_on_generated_slots(seed):
-    doc = test_slot(120, seed)
+    doc = test_slot(400, seed)
     results = []
     for pure in (False, True):
         world = build_world(doc)
@@ -260,3 +262,36 @@ def test_default_and_refunds_equal_on_generated_slots(seed):
         sol = DefaultBuilder(8, seed).solve(world, list(world.orders))
         results.append((sol.block.orders, dict(sol.block.bids), sol.refunds, sol.counterfactual, sol.value))
     assert results[0] == results[1]
+
+
+# --- the sequences loop (building.sequences.SequenceRunner.blocks) ----------------
+
+TX_KEYS = st.frozensets(st.sampled_from(["t0", "t1", "t2", "t3"]), min_size=1, max_size=2)
+
+
+@SETTINGS
+@given(worlds(), st.data())
+def test_sequence_blocks_equal_the_runners_loop(monkeypatch_module, doc, data):
+    """The core's ``sequence_blocks`` against ``SequenceRunner.blocks``'s Python loop
+    on the pure cursor: random sequences (with shared prefixes and repeats) and
+    random shared exclusive keys."""
+    world = from_scenario(doc)
+    ids = list(world.orders)
+    members = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=6, unique=True))
+    sequences = data.draw(st.lists(st.lists(st.sampled_from(members), max_size=8, unique=True), max_size=12))
+    sequences += [s[: len(s) // 2] for s in sequences[:3]]  # prefixes of earlier ones
+    shared = {oid: data.draw(TX_KEYS) for oid in members if data.draw(st.booleans())}
+    runner = SequenceRunner(world, members, {}, set())
+    runner.shared = shared
+    got = runner.blocks(sequences)
+    assert runner.cursor.depth() == (0, 0)
+    with monkeypatch_module.context() as patch:
+        patch.setattr(sequences_module, "FAST_CURSOR_LOOP", False)
+        runner.cursor = world.pure_cursor()
+        assert runner.blocks(sequences) == got
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch

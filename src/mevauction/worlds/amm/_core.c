@@ -571,6 +571,8 @@ static PyObject *Cursor_depth(CursorObject *c, PyObject *Py_UNUSED(ignored)) {
     return Py_BuildValue("(nn)", c->nmarks, c->nlog);
 }
 
+#include "_core_sequences.h"
+
 static void Cursor_dealloc(CursorObject *c) {
     PyMem_Free(c->state);
     PyMem_Free(c->log);
@@ -586,6 +588,8 @@ static PyMethodDef Cursor_methods[] = {
     {"pop", (PyCFunction)Cursor_pop, METH_NOARGS, "Undo the top frame."},
     {"snapshot", (PyCFunction)Cursor_snapshot, METH_NOARGS, "(reserves, the non-zero balances by key)."},
     {"depth", (PyCFunction)Cursor_depth, METH_NOARGS, "(frames, undo-log entries)."},
+    {"sequence_blocks", (PyCFunction)Cursor_sequence_blocks, METH_VARARGS,
+     "SequenceRunner.blocks's loop: (value, included, bids) per sequence (sorted by shared prefix)."},
     {NULL, NULL, 0, NULL},
 };
 
