@@ -6,5 +6,7 @@ its pure-Python cursor (mevauction.worlds.amm.compiled says which path runs and 
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("mevauction.worlds.amm._core", ["src/mevauction/worlds/amm/_core.c"],
+CORE = "src/mevauction/worlds/amm/"
+setup(ext_modules=[Extension("mevauction.worlds.amm._core", [CORE + "_core.c"],
+                             depends=[CORE + h for h in ("_core_arith.h", "_core_exec.h", "_core_sequences.h")],
                              extra_compile_args=["-O2", "-Wall"], optional=True)])
