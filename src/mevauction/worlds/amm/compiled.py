@@ -17,6 +17,7 @@ world's programs into the core's tables and decides per world which path runs:
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -27,8 +28,7 @@ from mevauction.worlds.base import Outcome
 
 _core: Any
 try:
-    from mevauction.worlds.amm import _core  # type: ignore[attr-defined,no-redef]
-
+    _core = importlib.import_module("mevauction.worlds.amm._core")
     _missing = ""
 except ImportError as exc:  # not built: no compiler when the package was installed
     _core, _missing = None, str(exc)
