@@ -295,3 +295,24 @@ def test_sequence_blocks_equal_the_runners_loop(monkeypatch_module, doc, data):
 def monkeypatch_module():
     with pytest.MonkeyPatch.context() as patch:
         yield patch
+
+
+def test_the_core_refuses_what_its_proof_does_not_cover():
+    """Hand-made programs the parser would refuse: compile_world gives None (the pure
+    cursor runs); tables of the wrong shape or with indices outside the state are
+    refused by the core itself, never read out of bounds."""
+    from dataclasses import replace
+
+    world = from_scenario(test_slot(40, 3))
+    oid = next(o for o, p in world.programs.items() if hasattr(p, "share_bps"))
+    args = (world.initial_reserves, world.initial_balances)
+    assert compiled.compile_world(world.programs, *args) is not None
+    for bad in (replace(world.programs[oid], share_bps=10_001), replace(world.programs[oid], share_bps=-1)):
+        assert compiled.compile_world({**world.programs, oid: bad}, *args) is None
+    core_args = {"initial": [1, 1, 5], "npools": 1, "keys": ["WETH:0xa"], "index": {"t": 0},
+                 "outcome": compiled.Outcome, "optimal": compiled.optimal_cycle_input,
+                 "get_amount_out": get_amount_out, "get_amount_in": get_amount_in}
+    assert compiled._core.Core(programs=[(1, 0, 0, 0, 1, 0)], **core_args).cursor().push("t").success
+    for table in ([(1, 0, 0, 1, 1, 0)], [(1, 0, 0, 0, 1)], [(0, 0, 1, 1, 0, 0, 1, 1, 0, 0)], [(1, 0, 0, 0, -1, 0)]):
+        with pytest.raises(ValueError):
+            compiled._core.Core(programs=table, **core_args)

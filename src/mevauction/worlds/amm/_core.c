@@ -33,7 +33,12 @@ static int find(CursorObject *c, PyObject *oid, const Program **out) {
         if (!PyErr_Occurred()) PyErr_SetObject(PyExc_KeyError, oid);
         return -1;
     }
-    *out = &c->core->programs[PyLong_AsSsize_t(n)];
+    Py_ssize_t i = PyLong_AsSsize_t(n);
+    if (i < 0 || i >= c->core->nprograms) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_IndexError, "amm core: program number out of range");
+        return -1;
+    }
+    *out = &c->core->programs[i];
     return 0;
 }
 
@@ -303,6 +308,18 @@ static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
             return NULL;
         }
         p->kind = (int)item_long(t, 0);
+        /* items each kind's tuple must have (an arbitrage's hops are counted below) */
+        static const Py_ssize_t sizes[] = {10, 6, 5, 13, 13};
+        Py_ssize_t size = PyTuple_GET_SIZE(t), hops = 0;
+        if (p->kind == ARBITRAGE || p->kind == BACKRUN) {
+            Py_ssize_t at = p->kind == ARBITRAGE ? 2 : 10;
+            hops = size > at ? item_long(t, at) : 0;
+        }
+        if (p->kind < SWAP || p->kind > SANDWICH || hops < 0 || hops > 3 || size != sizes[p->kind] + 2 * hops) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "amm core: a program tuple of the wrong shape");
+            Py_DECREF(core);
+            return NULL;
+        }
         p->gas = PyTuple_GET_ITEM(t, 1);
         Py_INCREF(p->gas);
         int bad = 0;

@@ -120,6 +120,7 @@ static int swap_exact_in(CursorObject *c, int pool, int zfo, u128 amount, u128 *
 static int python_failure(CursorObject *c) {
     PyObject *type, *value, *tb;
     PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
     PyObject *text = value ? PyObject_Str(value) : NULL;
     Py_XDECREF(type); Py_XDECREF(value); Py_XDECREF(tb);
     if (!text) return -1;
