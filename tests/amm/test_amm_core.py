@@ -316,3 +316,16 @@ def test_the_core_refuses_what_its_proof_does_not_cover():
     for table in ([(1, 0, 0, 1, 1, 0)], [(1, 0, 0, 0, 1)], [(0, 0, 1, 1, 0, 0, 1, 1, 0, 0)], [(1, 0, 0, 0, -1, 0)]):
         with pytest.raises(ValueError):
             compiled._core.Core(programs=table, **core_args)
+
+
+def test_a_pickled_world_compiles_its_core_again():
+    """The core is a C object: a world crosses a process boundary without it and
+    makes it again at its first cursor."""
+    import pickle
+
+    world = from_scenario(test_slot(40, 3))
+    assert not isinstance(world.cursor(), AmmCursor)
+    again = pickle.loads(pickle.dumps(world))
+    assert not isinstance(again.cursor(), AmmCursor)
+    ids = list(world.orders)
+    assert again.evaluate(ids) == world.evaluate(ids)
