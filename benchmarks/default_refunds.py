@@ -15,6 +15,12 @@ and every refund r_i, so two code versions run side by side (each with its own
 
 ``--slots DIR`` keeps each generated slot as JSON and reads it back on later runs, so
 both versions time the same blocks (an evm slot takes about a minute to generate).
+
+``--paths`` (amm): every timed run is made twice, on the compiled core and on the
+pure-Python cursor (``AmmWorld.use_pure_cursor``), interleaved block by block, so
+load on the machine hits both alike; both must give the same o*, refunds and
+counterfactual blocks (checked), and both are printed with their ratio to
+mp-ordering on the same path.
 """
 
 from __future__ import annotations
@@ -51,7 +57,7 @@ def scenario(world_kind: str, orders: int, slot_seed: int, profile: str,
 
 
 def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = "amm",
-            profile: str = "mainnet", slots: str | None = None) -> list[dict]:
+            profile: str = "mainnet", slots: str | None = None, paths: bool = False) -> list[dict]:
     from mevauction.building.default import DefaultBuilder
     from mevauction.building.registry import make_builder
     from mevauction.evaluation.harness import block_seed
@@ -64,31 +70,45 @@ def measure(blocks: int, orders: int, seed: int, repeat: int, world_kind: str = 
         # workload), so the scenario is made outside the timed region
         doc = scenario(world_kind, orders, slot_seed, profile, slots)
         mp = make_builder("mp-ordering", k_cutoff=8, seed=slot_seed, block_gas_limit=30_000_000)
-        default_ms, mp_ms, default_cpu, mp_cpu = [], [], [], []
+        row: dict = {"index": index}
+        times: dict[str, list[float]] = {}
+        results = {}
         for _ in range(repeat):
-            # A new world for every timed run: a world remembers outcomes (the evm
-            # world's reuse), which must help neither a repeat nor the other builder.
-            world = build_world(doc)
-            ids = list(world.orders)
-            start, cpu = time.perf_counter(), time.process_time()
-            solution = DefaultBuilder(8, slot_seed).solve(world, ids)
-            default_ms.append((time.perf_counter() - start) * 1000)
-            default_cpu.append((time.process_time() - cpu) * 1000)
-            world = build_world(doc)
-            start, cpu = time.perf_counter(), time.process_time()
-            mp.build(world, ids)
-            mp_ms.append((time.perf_counter() - start) * 1000)
-            mp_cpu.append((time.process_time() - cpu) * 1000)
+            for prefix in ("", "pure_") if paths else ("",):
+                def world_now():
+                    # A new world for every timed run: a world remembers outcomes (the evm
+                    # world's reuse), which must help neither a repeat nor the other builder.
+                    made = build_world(doc)
+                    return made.use_pure_cursor() if prefix else made
+                world = world_now()
+                ids = list(world.orders)
+                start, cpu = time.perf_counter(), time.process_time()
+                results[prefix] = DefaultBuilder(8, slot_seed).solve(world, ids)
+                times.setdefault(f"{prefix}refunds_ms", []).append((time.perf_counter() - start) * 1000)
+                times.setdefault(f"{prefix}refunds_cpu_ms", []).append((time.process_time() - cpu) * 1000)
+                world = world_now()
+                start, cpu = time.perf_counter(), time.process_time()
+                mp.build(world, ids)
+                times.setdefault(f"{prefix}mp_ms", []).append((time.perf_counter() - start) * 1000)
+                times.setdefault(f"{prefix}mp_cpu_ms", []).append((time.process_time() - cpu) * 1000)
         # CPU time too: on a shared machine it is less disturbed by other jobs than wall time
-        rows.append({"index": index, "refunds_ms": min(default_ms), "mp_ms": min(mp_ms),
-                     "refunds_cpu_ms": min(default_cpu), "mp_cpu_ms": min(mp_cpu), "value": str(solution.value),
-                     "block": [[oid, str(solution.block.bids[oid])] for oid in solution.block.orders],
-                     "refunds": {oid: str(r) for oid, r in sorted(solution.refunds.items())},
-                     "counterfactual": {oid: list(o) for oid, o in sorted(solution.counterfactual.items())}})
+        row |= {key: min(values) for key, values in times.items()}
+        solution = results[""]
+        row |= {"value": str(solution.value),
+                "block": [[oid, str(solution.block.bids[oid])] for oid in solution.block.orders],
+                "refunds": {oid: str(r) for oid, r in sorted(solution.refunds.items())},
+                "counterfactual": {oid: list(o) for oid, o in sorted(solution.counterfactual.items())}}
+        if paths:
+            pure = results["pure_"]
+            row["paths_equal"] = (pure.block.orders, pure.block.bids, pure.refunds, pure.counterfactual) == (
+                solution.block.orders, solution.block.bids, solution.refunds, solution.counterfactual)
+        rows.append(row)
     return rows
 
 
-def summary(rows: list[dict]) -> str:
+def summary(rows: list[dict], prefix: str = "") -> str:
+    if prefix:
+        rows = [{key[len(prefix):]: value for key, value in r.items() if key.startswith(prefix)} for r in rows]
     ref = [r["refunds_ms"] for r in rows]
     mp = [r["mp_ms"] for r in rows]
     cpu = [r["refunds_cpu_ms"] for r in rows if "refunds_cpu_ms" in r]  # CPU: what load on other cores leaves out
@@ -116,6 +136,8 @@ def main() -> None:
     parser.add_argument("--slots", help="keep generated slots in this folder and reuse them")
     parser.add_argument("--cprofile", type=int, default=0, metavar="N",
                         help="run under cProfile and print its N most expensive functions")
+    parser.add_argument("--paths", action="store_true",
+                        help="amm: time the compiled core and the pure-Python cursor, interleaved, in this run")
     parser.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
                         help="check two runs give the same o* and refunds, and compare times")
     args = parser.parse_args()
@@ -135,7 +157,9 @@ def main() -> None:
         print("before:", summary(before))
         print("after: ", summary(after))
         return
-    run = (args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile, args.slots)
+    if args.paths and args.world != "amm":
+        parser.error("--paths: only the amm world has a compiled core")
+    run = (args.blocks, args.orders, args.seed, args.repeat, args.world, args.profile, args.slots, args.paths)
     if args.cprofile:
         # where the time goes (cProfile's overhead inflates small functions: read shares, not times)
         import cProfile
@@ -145,7 +169,18 @@ def main() -> None:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(args.cprofile)
     else:
         rows = measure(*run)
+    if args.world == "amm":
+        from mevauction.worlds.amm import compiled
+
+        print(f"amm world: {compiled.PATH}")
     print(summary(rows))
+    if args.paths:
+        print("pure Python:", summary(rows, "pure_"))
+        speed = sorted(r["pure_refunds_cpu_ms"] / r["refunds_cpu_ms"] for r in rows)
+        mp_speed = sorted(r["pure_mp_cpu_ms"] / r["mp_cpu_ms"] for r in rows)
+        print(f"per-block CPU pure/compiled: default + refunds median {percentile(speed, 0.5):.2f}x, "
+              f"mp-ordering median {percentile(mp_speed, 0.5):.2f}x; same o*, refunds and counterfactual "
+              f"blocks on both paths in {sum(r['paths_equal'] for r in rows)}/{len(rows)} blocks")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh)

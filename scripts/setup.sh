@@ -9,6 +9,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[all]'
+# The amm world's compiled core is built in place by that install (setup.py; optional:
+# without a C compiler the pure-Python cursor runs). Say which one this checkout has.
+.venv/bin/python -c 'from mevauction.worlds.amm import compiled; print("setup: amm world:", compiled.PATH)'
 # Chain tools from npm, pinned by tools/chain/package-lock.json (integrity-checked by
 # npm ci): anvil and cast from Foundry, the real contract build artifacts (Uniswap V2
 # core and periphery, canonical WETH9, OpenZeppelin) and the JavaScript Flashbots client

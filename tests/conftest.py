@@ -38,6 +38,13 @@ def pytest_configure(config):
     property_settings.load(os.environ.get("HYPOTHESIS_PROFILE") or ("dev" if markexpr == FAST_LOOP else "ci"))
 
 
+def pytest_report_header(config):
+    # which execution path the amm world's tests and benchmarks exercise here
+    from mevauction.worlds.amm import compiled
+
+    return f"amm world: {compiled.PATH}"
+
+
 # Here, not in tests/sandbox/conftest.py: tests of other directories import their own
 # ``conftest`` by name (``from conftest import ...``), and a second one would shadow it.
 @pytest.fixture

@@ -1,4 +1,9 @@
-"""The amm world: state-dependent bids, slippage, bundles sharing a victim, conflicts, undo."""
+"""The amm world: state-dependent bids, slippage, bundles sharing a victim, conflicts, undo.
+
+Every test that executes orders runs twice, on the compiled core and on the pure-Python
+cursor (the ``load`` fixture); the compiled run is skipped, saying why, when the core is
+not built or ``MEVAUCTION_PURE_AMM`` is set.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,26 @@ from amm_fixtures import ETH, two_venues
 
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.large import share_one_transaction
-from mevauction.worlds.amm import from_scenario
+from mevauction.worlds.amm import compiled, from_scenario
 from mevauction.worlds.amm.uniswap import cycle_output, get_amount_out, optimal_cycle_input
 
 P0 = (100 * ETH, 200_000 * ETH)  # (WETH, USDC) reserves of p0
 P1 = (100 * ETH, 204_000 * ETH)
+
+
+@pytest.fixture(params=["compiled", "pure"])
+def load(request):
+    """``from_scenario`` on one execution path: the compiled core or ``AmmCursor``."""
+    if request.param == "compiled" and not compiled.available():
+        pytest.skip(f"amm world runs {compiled.PATH}")
+
+    def make(doc):
+        world = from_scenario(doc)
+        if request.param == "pure":
+            world.use_pure_cursor()
+        assert (type(world.cursor()).__name__ == "AmmCursor") == (request.param == "pure")
+        return world
+    return make
 
 
 def arb_profit(p1_weth_usdc, p0_weth_usdc):
@@ -24,18 +44,19 @@ def arb_profit(p1_weth_usdc, p0_weth_usdc):
     return cycle_output(x, hops) - x
 
 
-def test_user_swap_pays_its_tip_and_moves_reserves():
-    world = from_scenario(two_venues())
+def test_user_swap_pays_its_tip_and_moves_reserves(load):
+    world = load(two_venues())
     cur = world.cursor()
     out = cur.push("victim")
     assert out.success and out.bid == 10**15
     usdc = get_amount_out(5 * ETH, *P0)
-    assert cur.res[0:2] == [P0[0] + 5 * ETH, P0[1] - usdc]
-    assert cur.bal["USDC:0xa11ce"] == usdc and cur.bal["WETH:0xa11ce"] == 5 * ETH
+    reserves, balances = cur.snapshot()
+    assert reserves[0:2] == [P0[0] + 5 * ETH, P0[1] - usdc]
+    assert balances["USDC:0xa11ce"] == usdc and balances["WETH:0xa11ce"] == 5 * ETH
 
 
-def test_arbitrage_bid_is_share_of_realised_profit_example_1():
-    world = from_scenario(two_venues())
+def test_arbitrage_bid_is_share_of_realised_profit_example_1(load):
+    world = load(two_venues())
     profit = arb_profit(P1, P0)
     assert profit > 0
     assert world.evaluate(["arb"]).bids["arb"] == profit * 8000 // 10_000
@@ -48,46 +69,46 @@ def test_arbitrage_bid_is_share_of_realised_profit_example_1():
     assert world.evaluate(["arb", "victim"]).bids["arb"] != in_order.bids["arb"]
 
 
-def test_unprofitable_arbitrage_pays_nothing_and_has_no_effect():
+def test_unprofitable_arbitrage_pays_nothing_and_has_no_effect(load):
     doc = two_venues()
     doc["orders"].append({"id": "arb2", "kind": "arbitrage", "searcher": "0x2", "path": ["p1", "p0"],
                           "share_bps": 9900})
-    world = from_scenario(doc)
+    world = load(doc)
     cur = world.cursor()
     assert cur.push("arb").success
-    before = (list(cur.res), dict(cur.bal))
+    before = cur.snapshot()
     out = cur.push("arb2")  # the first searcher took the opportunity
-    assert (out.success, out.bid) == (False, 0)
-    assert (cur.res, cur.bal) == before
+    assert (out.success, out.bid, out.error) == (False, 0, "unprofitable")
+    assert cur.snapshot() == before
     assert world.evaluate(["arb", "arb2"]).orders == ("arb",)
 
 
-def test_slippage_limit_fails_the_swap():
+def test_slippage_limit_fails_the_swap(load):
     doc = two_venues()
     quote = get_amount_out(5 * ETH, *P0)
     doc["orders"][0]["min_out"] = quote + 1
-    world = from_scenario(doc)
+    world = load(doc)
     out = world.cursor().push("victim")
     assert not out.success and out.bid == 0 and "INSUFFICIENT_OUTPUT_AMOUNT" in out.error
     doc["orders"][0]["min_out"] = quote
-    assert from_scenario(doc).cursor().push("victim").success
+    assert load(doc).cursor().push("victim").success
 
 
-def test_exact_output_swap_uses_get_amount_in():
+def test_exact_output_swap_uses_get_amount_in(load):
     doc = two_venues()
     doc["orders"][4] = {"id": "dai", "kind": "swap", "sender": "0xb0b", "pool": "p2", "token_in": "WETH",
                         "amount_out": 1_000 * ETH, "max_in": ETH, "tip": 7}
-    cur = from_scenario(doc).cursor()
+    cur = load(doc).cursor()
     assert cur.push("dai").bid == 7
     # 50e18·1000e18·1000 / ((100,000e18 − 1,000e18)·997) + 1
     spent = 50 * ETH * 1_000 * ETH * 1000 // ((100_000 - 1_000) * ETH * 997) + 1
-    assert cur.bal["WETH:0xb0b"] == ETH - spent
+    assert cur.snapshot()[1]["WETH:0xb0b"] == ETH - spent
     doc["orders"][4]["max_in"] = spent - 1
-    assert not from_scenario(doc).cursor().push("dai").success
+    assert not load(doc).cursor().push("dai").success
 
 
-def test_sandwich_front_runs_within_the_victims_limit_and_pays_share_plus_tip():
-    world = from_scenario(two_venues())
+def test_sandwich_front_runs_within_the_victims_limit_and_pays_share_plus_tip(load):
+    world = load(two_venues())
     out = world.cursor().push("sand")
     assert out.success
     bought = get_amount_out(2 * ETH, *P0)
@@ -98,18 +119,18 @@ def test_sandwich_front_runs_within_the_victims_limit_and_pays_share_plus_tip():
     assert out.bid == (back - 2 * ETH) * 7000 // 10_000 + 10**15
 
 
-def test_sandwich_that_breaks_the_victims_limit_fails_whole():
+def test_sandwich_that_breaks_the_victims_limit_fails_whole(load):
     doc = two_venues()
     doc["orders"][3]["amount_in"] = 15 * ETH
-    world = from_scenario(doc)
+    world = load(doc)
     cur = world.cursor()
     out = cur.push("sand")
     assert not out.success and out.bid == 0
-    assert cur.res == world.initial_reserves and cur.bal == world.initial_balances
+    assert cur.snapshot() == (world.initial_reserves, world.initial_balances)
 
 
-def test_sandwich_and_backrun_share_the_victim_transaction():
-    world = from_scenario(two_venues())
+def test_sandwich_and_backrun_share_the_victim_transaction(load):
+    world = load(two_venues())
     assert share_one_transaction(world, ["victim", "back", "sand"])
     assert world.conflict_access("back").conflicts_with(world.conflict_access("sand"))
     # Executing both would spend the victim's WETH twice: the second one fails.
@@ -131,20 +152,20 @@ def test_kind_and_target_are_structural():
                    "sand": ("sandwich", "p0"), "dai": ("swap", "p2"), "pay": ("transfer", "USDC")}
 
 
-def test_transfers_commute_only_when_every_sender_is_covered():
+def test_transfers_commute_only_when_every_sender_is_covered(load):
     doc = two_venues()
     doc["orders"] = [{"id": f"t{k}", "kind": "transfer", "token": "USDC", "from": "0xb0b", "to": f"0x{k}",
                       "amount": 20_000 * ETH, "tip": k} for k in range(2)]
-    assert from_scenario(doc).commutative(["t0", "t1"])
+    assert load(doc).commutative(["t0", "t1"])
     doc["orders"].append({"id": "t2", "kind": "transfer", "token": "USDC", "from": "0xb0b", "to": "0x9",
                           "amount": 20_000 * ETH, "tip": 5})
-    world = from_scenario(doc)
+    world = load(doc)
     assert not world.commutative(["t0", "t1", "t2"])  # 60,000 > Bob's 50,000: order matters
     assert world.evaluate(["t0", "t1", "t2"]).orders != world.evaluate(["t2", "t1", "t0"]).orders
 
 
-def test_push_pop_restores_the_parent_state_exactly():
-    world = from_scenario(two_venues())
+def test_push_pop_restores_the_parent_state_exactly(load):
+    world = load(two_venues())
     cur = world.cursor()
     rng = random.Random(4)
     ids = list(world.orders)
@@ -159,8 +180,7 @@ def test_push_pop_restores_the_parent_state_exactly():
     for _ in range(depth):
         cur.pop()
     # A balance first written inside a popped frame is restored to 0 (= absent).
-    balances = {key: value for key, value in cur.bal.items() if value}
-    assert cur.res == world.initial_reserves and balances == world.initial_balances and not cur.log
+    assert cur.snapshot() == (world.initial_reserves, world.initial_balances) and cur.depth() == (0, 0)
 
 
 def test_scenario_round_trips_through_to_json():

@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from mevauction.building.large import UnionMaximum
 
 
+# False: the loop in ``SequenceRunner.blocks`` even where the cursor offers it compiled
+# (``sequence_blocks``); kept so tests can check both give the same blocks.
+FAST_CURSOR_LOOP = True
+
+
 class SequenceRunner:
     """``offer_sequence`` and ``bundles_before_bare_swaps`` for many sequences of one
     group, with what they look up per order computed once (issue 15, item 4).
@@ -111,13 +116,21 @@ class SequenceRunner:
         try_push = getattr(cursor, "try_push", None)
         shared, index = self.shared, self.index
         out: list[tuple[int, tuple[str, ...], dict[str, int]]] = [(0, (), {})] * len(sequences)
+        ordered = sorted(range(len(sequences)), key=lambda k: [index[o] for o in sequences[k]])
+        # A cursor may run this very loop itself (the compiled amm core: no Python call
+        # per order; tests/amm/test_amm_core.py checks it gives what the loop below gives).
+        fast = getattr(cursor, "sequence_blocks", None)
+        if fast is not None and FAST_CURSOR_LOOP:
+            for s, block in zip(ordered, fast([list(sequences[k]) for k in ordered], shared)):
+                out[s] = block
+            return out
         current: Sequence[str] = ()
         frames: list[int | None] = []  # per position of ``current``: its bid, None if not in the block
         included: list[str] = []
         bids: dict[str, int] = {}
         seen: set[str] = set()
         value = 0
-        for s in sorted(range(len(sequences)), key=lambda k: [index[o] for o in sequences[k]]):
+        for s in ordered:
             sequence = sequences[s]
             common, limit = 0, min(len(sequence), len(current))
             while common < limit and sequence[common] == current[common]:

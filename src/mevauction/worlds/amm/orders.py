@@ -21,6 +21,9 @@ is worth 1 wei per unit.
 
 Bundles that contain a victim pay the victim's tip too (its priority fee is in the
 bundle), and revert as a whole when the victim's slippage limit is violated.
+
+The compiled core mirrors these programs step for step (``_core_exec.h``: same checks
+in the same order, so the same error texts); ``tests/amm/test_amm_core.py`` compares them.
 """
 
 from __future__ import annotations

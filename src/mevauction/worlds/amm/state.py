@@ -6,6 +6,10 @@ push remembers the log length, and a pop (or a failed push) truncates the log ba
 to it, restoring old values in reverse. Reserves live in one flat list
 (``res[2p]`` = reserve0 of pool p, ``res[2p+1]`` = reserve1); ERC-20 balances in a
 dict keyed ``"<token>:<owner>"``.
+
+This cursor is the specification; ``_core_exec.h`` mirrors it (and ``orders.py``,
+``uniswap.py``) in C, and ``compiled.py`` picks which one a world runs. A change here
+needs the same change there: ``tests/amm/test_amm_core.py`` fails until both agree.
 """
 
 from __future__ import annotations
@@ -60,6 +64,15 @@ class AmmCursor:
 
     def pop(self) -> None:
         self._undo(self.marks.pop())
+
+    def snapshot(self) -> tuple[list[int], dict[str, int]]:
+        """The state now: every reserve (``res``) and the non-zero balances (a balance
+        first written inside a popped frame is back at 0, which is absent)."""
+        return list(self.res), {key: value for key, value in self.bal.items() if value}
+
+    def depth(self) -> tuple[int, int]:
+        """(frames, undo-log entries)."""
+        return len(self.marks), len(self.log)
 
     def _undo(self, mark: int) -> None:
         log = self.log

@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from mevauction.worlds.amm import compiled
 from mevauction.worlds.amm.orders import Arbitrage, Backrun, Program, Sandwich, Swap, Transfer
 from mevauction.worlds.amm.state import AmmCursor
-from mevauction.worlds.base import Access, Order, World
+from mevauction.worlds.base import Access, Cursor, Order, World
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ class AmmWorld(World):
             self._access[oid] = Access(keys, keys)
             self._conflict_access[oid] = super().conflict_access(oid)
         self._exclusive = payment_couplings(self.orders, self.programs)
+        self._core: Any | None = None  # the compiled core, made at the first cursor (compiled.py)
+        self._core_made = False
 
     def access(self, order_id: str) -> Access:
         return self._access[order_id]
@@ -70,8 +73,28 @@ class AmmWorld(World):
     def conflict_access(self, order_id: str) -> Access:
         return self._conflict_access[order_id]
 
-    def cursor(self) -> AmmCursor:
+    def cursor(self) -> Cursor:
+        """The compiled core's cursor where it runs (``compiled.py``), else ``AmmCursor``:
+        the same outcomes, bids and states (``tests/amm/test_amm_core.py``)."""
+        if not self._core_made:
+            self._core = compiled.compile_world(self.programs, self.initial_reserves, self.initial_balances)
+            self._core_made = True
+        if self._core is None:
+            return AmmCursor(self)
+        return self._core.cursor()  # type: ignore[no-any-return]
+
+    def pure_cursor(self) -> AmmCursor:
+        """The specification's cursor, whatever ``cursor`` runs."""
         return AmmCursor(self)
+
+    def use_pure_cursor(self) -> AmmWorld:
+        """From now on ``cursor`` is ``AmmCursor`` (tests and the benchmark's baseline)."""
+        self._core, self._core_made = None, True
+        return self
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the compiled core is a C object: not pickled, made again by the receiver
+        return {**self.__dict__, "_core": None, "_core_made": False}
 
     def commutative(self, order_ids: Sequence[str]) -> bool:
         """Transfers of one token commute when every sender can cover all its transfers.
