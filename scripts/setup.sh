@@ -9,6 +9,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[all]'
+# The TFHE parties' own venv (concrete-python needs numpy<2 and a CPU torch): .venv-fhe.
+scripts/setup-fhe.sh
 # Chain tools from npm, pinned by tools/chain/package-lock.json (integrity-checked by
 # npm ci): anvil and cast from Foundry, the real contract build artifacts (Uniswap V2
 # core and periphery, canonical WETH9, OpenZeppelin) and the JavaScript Flashbots client
