@@ -123,7 +123,7 @@ def _agree(k_out: dict, e_out: dict, k_ready: dict, e_ready: dict, sides: list[s
     opened = k_out["opened"]
     level = int(opened["clearing"]) - 1
     rejected = {int(i): str(r) for i, r in {**k_out["rejected"], **e_out["rejected"]}.items()}
-    info = dict(elapsed_s=elapsed, setup_s=setup_s, rejected=rejected, keyholder={**k_ready, **k_out},
+    info: dict[str, Any] = dict(elapsed_s=elapsed, setup_s=setup_s, rejected=rejected, keyholder={**k_ready, **k_out},
                 evaluator={**e_ready, **e_out})
     if level != e_out["level"] or opened.get("quantities") != e_out["quantities"]:
         return TfheResult(False, reason="the key holder and the evaluator report different outcomes", **info)

@@ -15,7 +15,7 @@ import argparse
 import socket
 import sys
 import time
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 import numpy as np
 from concrete import fhe
@@ -26,7 +26,7 @@ from mevauction.privacy.tfhe import circuit, shares, wire
 class Channel:
     """Frames over a binary stream pair, optionally recording what comes in."""
 
-    def __init__(self, inp: BinaryIO, out: BinaryIO, record: BinaryIO | None) -> None:
+    def __init__(self, inp: IO[bytes], out: IO[bytes], record: IO[bytes] | None) -> None:
         self.inp, self.out, self.record, self.sent = inp, out, record, 0
 
     def send(self, header: dict[str, Any], blobs: list[bytes] = ()) -> None:  # type: ignore[assignment]
@@ -73,7 +73,7 @@ def _array(got: list, rejected: dict[int, str] | set[int], levels: int, bits: in
     return arr
 
 
-def keyholder(aux: Channel, record: BinaryIO | None) -> None:
+def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
     opening, _ = aux.recv("open")
     sides, levels, bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
     host, port = opening["evaluator"]
@@ -112,7 +112,7 @@ def keyholder(aux: Channel, record: BinaryIO | None) -> None:
               "encrypt_s": encrypt_s, "input_bytes": [len(b) for b in blobs], "bytes_sent": peer.sent})
 
 
-def evaluator(aux: Channel, record: BinaryIO | None) -> None:
+def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
     opening, _ = aux.recv("open")
     sides, levels, bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
     n = len(sides)
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("role", choices=("keyholder", "evaluator"))
     ap.add_argument("--record", help="append every frame received to this file")
     args = ap.parse_args(argv)
-    record = open(args.record, "ab") if args.record else None  # noqa: SIM115 — open for the process's life
+    record = open(args.record, "ab") if args.record else None  # open for the process's life
     aux = Channel(sys.stdin.buffer, sys.stdout.buffer, record)
     try:
         (keyholder if args.role == "keyholder" else evaluator)(aux, record)

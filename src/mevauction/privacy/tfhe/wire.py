@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import struct
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 _LEN = struct.Struct(">Q")
 MAX_FRAME = 1 << 33  # evaluation keys of the largest circuits run to several hundred MB
 
 
-def send(out: BinaryIO, header: dict[str, Any], blobs: list[bytes] = ()) -> int:  # type: ignore[assignment]
+def send(out: IO[bytes], header: dict[str, Any], blobs: list[bytes] = ()) -> int:  # type: ignore[assignment]
     """Write one frame; returns the bytes written."""
     head = json.dumps({**header, "blobs": [len(b) for b in blobs]}).encode()
     out.write(_LEN.pack(len(head)) + head)
@@ -21,7 +21,7 @@ def send(out: BinaryIO, header: dict[str, Any], blobs: list[bytes] = ()) -> int:
     return _LEN.size + len(head) + sum(len(b) for b in blobs)
 
 
-def _exact(inp: BinaryIO, n: int) -> bytes:
+def _exact(inp: IO[bytes], n: int) -> bytes:
     chunks, left = [], n
     while left:
         chunk = inp.read(min(left, 1 << 24))
@@ -32,7 +32,7 @@ def _exact(inp: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def recv(inp: BinaryIO) -> tuple[dict[str, Any], list[bytes]]:
+def recv(inp: IO[bytes]) -> tuple[dict[str, Any], list[bytes]]:
     (n,) = _LEN.unpack(_exact(inp, _LEN.size))
     if n > MAX_FRAME:
         raise ValueError("frame header too large")
