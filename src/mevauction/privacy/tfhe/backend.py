@@ -121,7 +121,7 @@ def run(sides: list[str], increments: list[list[int]], bits: int, record_dir: st
 def _agree(k_out: dict, e_out: dict, k_ready: dict, e_ready: dict, sides: list[str], elapsed: float,
            setup_s: float) -> TfheResult:
     opened = k_out["opened"]
-    level = int(opened["clearing"]) - 1
+    level = int(opened["level"])
     rejected = {int(i): str(r) for i, r in {**k_out["rejected"], **e_out["rejected"]}.items()}
     info: dict[str, Any] = dict(elapsed_s=elapsed, setup_s=setup_s, rejected=rejected, keyholder={**k_ready, **k_out},
                 evaluator={**e_ready, **e_out})

@@ -5,11 +5,14 @@ and ``t`` (same shape), the evaluator's clear share bits b as s = b and t = 1 �
 a rejected trader or a level masked out), so that a ⊕ b = s + a·t stays a leveled
 operation: no bootstrapping is spent on recombining shares.
 
-- ``clearing``: demand D[g] (buy increments at g and above) and supply S[g] (sell
-  increments at g and below) by clear-matrix sums, one comparison D ≥ S per level, and
-  their count — the only bootstrapped step; the clearing level is count − 1.
-- ``supply``: total supply at the clearing level (the evaluator masks the levels), so
-  that the key holder learns "no trade" without any quantity when it is 0.
+- ``compare``: whether demand ≥ supply at one grid level (the evaluator masks each
+  trader's levels: a buy order counts its increments at and above the level, a sell
+  order at and below) — one bootstrapped comparison. Demand − supply never increases
+  with the level, so a binary search over the G levels finds the clearing level (the
+  highest at which demand ≥ supply) in ⌈log2(G + 1)⌉ comparisons, and every comparison
+  bit it opens follows from the clearing level itself;
+- ``supply``: total supply at the clearing level, so that the key holder learns "no
+  trade" without any quantity when it is 0;
 - ``quantities``: each trader's quantity at the clearing level.
 
 Only in ``.venv-fhe`` (concrete-python).
@@ -22,33 +25,37 @@ from concrete import fhe
 from concrete.compiler import ClientProgram
 from concrete.compiler import Value as RawValue
 
-NAMES = ("clearing", "supply", "quantities")
+NAMES = ("compare", "supply", "quantities")
 CONFIG = dict(compress_input_ciphertexts=True, compress_evaluation_keys=True)
 
 
-def _functions(sides: list[str], levels: int, bits: int):
+def _functions(sides: list[str], bits: int):
     buy = np.array([1 if s == "buy" else 0 for s in sides], dtype=np.int64)
-    sell = 1 - buy
+    sign = 2 * buy - 1
     weights = 1 << np.arange(bits, dtype=np.int64)
-    above = np.triu(np.ones((levels, levels), dtype=np.int64))  # row g sums levels ≥ g
-    below = above.T.copy()                                      # row g sums levels ≤ g
 
-    def increments(ka, s, t):
-        return np.sum((s + ka * t) * weights, axis=2)
+    def quantities(ka, s, t):  # a ⊕ b = s + a·t bit by bit, weighted, summed over the unmasked levels
+        return np.sum(np.sum((s + ka * t) * weights, axis=2), axis=1)
 
-    def clearing(ka, s, t):
-        d = increments(ka, s, t)
-        demand = above @ np.sum(d * buy.reshape(-1, 1), axis=0)
-        supply = below @ np.sum(d * sell.reshape(-1, 1), axis=0)
-        return np.sum((demand - supply) >= 0)
+    def compare(ka, s, t):
+        return np.sum(quantities(ka, s, t) * sign) >= 0
 
     def supply(ka, s, t):
-        return np.sum(np.sum(increments(ka, s, t), axis=1) * sell)
+        return np.sum(quantities(ka, s, t) * (1 - buy))
 
-    def quantities(ka, s, t):
-        return np.sum(increments(ka, s, t), axis=1)
+    return {"compare": compare, "supply": supply, "quantities": quantities}
 
-    return {"clearing": clearing, "supply": supply, "quantities": quantities}
+
+def probes(levels: int) -> int:
+    """Comparisons the binary search over ``levels`` grid levels takes."""
+    return levels.bit_length()
+
+
+def mask(sides: list[str], levels: int, level: int) -> np.ndarray:
+    """(n, G, 1): which increments count at ``level`` — buy at and above it, sell at and below."""
+    buy = np.array([x == "buy" for x in sides]).reshape(-1, 1)
+    g = np.arange(levels).reshape(1, -1)
+    return np.where(buy, g >= level, g <= level).astype(np.int64)[:, :, None]
 
 
 def _inputset(sides: list[str], levels: int, bits: int, rng: np.random.Generator):
@@ -71,7 +78,7 @@ def _inputset(sides: list[str], levels: int, bits: int, rng: np.random.Generator
 
 
 def compile_all(sides: list[str], levels: int, bits: int) -> dict[str, fhe.Circuit]:
-    fns = _functions(sides, levels, bits)
+    fns = _functions(sides, bits)
     inputset = _inputset(sides, levels, bits, np.random.default_rng(0))
     spec = {"ka": "encrypted", "s": "clear", "t": "clear"}
     return {name: fhe.Compiler(fns[name], spec).compile(inputset, fhe.Configuration(**CONFIG)) for name in NAMES}

@@ -5,8 +5,9 @@ Runs in ``.venv-fhe``. The auctioneer (``backend``) talks to each party over its
 and E talk over TCP directly. ``--record FILE`` appends every frame the party receives
 (headers and blobs), so tests can read exactly what each party saw.
 
-The key holder decrypts only, and in this order: the clearing count (once); the supply at
-that level (once, if a level clears); the quantities (once, if that supply is positive).
+The key holder decrypts only, and in this order: the comparisons of the binary search over
+the grid (it checks each is at the level the previous bits call for), the supply at the
+clearing level (if one clears), the quantities (if that supply is positive).
 """
 
 from __future__ import annotations
@@ -80,36 +81,48 @@ def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
     sock = socket.create_connection((host, int(port)))
     peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
     _, specs = peer.recv("specs")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     clients = {}
     for name, blob in zip(circuit.NAMES, specs, strict=True):
         clients[name] = fhe.Client(fhe.ClientSpecs.deserialize(blob))
         clients[name].keygen()
-    keygen_s = time.perf_counter() - t0
+    keygen_s, keygen_cpu = time.perf_counter() - t0, time.process_time() - c0
     keys = [clients[name].evaluation_keys.serialize() for name in circuit.NAMES]
     peer.send({"type": "evaluation_keys"}, keys)
     aux.send({"type": "ready", "keygen_s": keygen_s, "evaluation_key_bytes": [len(k) for k in keys]})
     got, rejected = _shares_until_close(aux, len(sides), levels, bits)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     ka = _array(got, rejected, levels, bits)
     blobs = [clients[name].encrypt(ka, None, None)[0].serialize() for name in circuit.NAMES]
     encrypt_s = time.perf_counter() - t0
     peer.send({"type": "inputs", "rejected": {str(i): r for i, r in rejected.items()}}, blobs)
     opened: dict[str, Any] = {}
-    for name in circuit.NAMES:  # the only order K decrypts in; E stops asking when there is nothing to settle
-        try:
-            header, blobs = peer.recv("decrypt")
-        except EOFError:
-            break
-        if header.get("circuit") != name or len(blobs) != 1:
-            raise RuntimeError(f"out-of-order decryption request {header.get('circuit')!r}")
-        value = clients[name].decrypt(fhe.Value.deserialize(blobs[0]))
-        opened[name] = np.asarray(value).tolist()
-        peer.send({"type": "opened", "circuit": name, "value": opened[name]})
-        if (name == "clearing" and opened[name] == 0) or (name == "supply" and opened[name] == 0):
-            break
+    cpu = {"keygen": keygen_cpu, "encrypt": time.process_time() - c0}
+
+    def decrypt(name: str, **expect: Any) -> Any:
+        header, blobs = peer.recv("decrypt")
+        asked = {k: header.get(k) for k in ("circuit", *expect)}
+        if asked != {"circuit": name, **expect} or len(blobs) != 1:
+            raise RuntimeError(f"refused an out-of-protocol decryption request {asked}")
+        value = np.asarray(clients[name].decrypt(fhe.Value.deserialize(blobs[0]))).tolist()
+        peer.send({"type": "opened", "circuit": name, "value": value})
+        return value
+
+    lo, hi = -1, levels  # demand ≥ supply holds below hi and at lo (−1: nothing clears)
+    bits_seen = []
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        bit = bool(decrypt("compare", level=mid))
+        bits_seen.append(bit)
+        lo, hi = (mid, hi) if bit else (lo, mid)
+    opened.update(level=lo, compare=bits_seen)
+    if lo >= 0:
+        opened["supply"] = decrypt("supply", level=lo)
+        if opened["supply"] > 0:
+            opened["quantities"] = decrypt("quantities", level=lo)
     aux.send({"type": "outcome", "opened": opened, "rejected": {str(i): r for i, r in rejected.items()},
-              "encrypt_s": encrypt_s, "input_bytes": [len(b) for b in blobs], "bytes_sent": peer.sent})
+              "encrypt_s": encrypt_s, "cpu_s": cpu, "input_bytes": [len(b) for b in blobs],
+              "bytes_sent": peer.sent})
 
 
 def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
@@ -118,9 +131,9 @@ def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
     n = len(sides)
     listener = socket.create_server(("127.0.0.1", 0))
     aux.send({"type": "listening", "port": listener.getsockname()[1]})
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     circuits = circuit.compile_all(sides, levels, bits)
-    compile_s = time.perf_counter() - t0
+    compile_s, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
     sock, _ = listener.accept()
     listener.close()
     peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
@@ -138,29 +151,32 @@ def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
     live = np.array([i not in out for i in range(n)], dtype=np.int64).reshape(-1, 1, 1)
     s, t = b * live, (1 - 2 * b) * live
     timings: dict[str, float] = {}
+    c1 = time.process_time()
 
-    def run(name: str, s: np.ndarray, t: np.ndarray) -> Any:
+    def run(name: str, level: int) -> Any:
         t1 = time.perf_counter()
+        m = circuit.mask(sides, levels, level)
         server = circuits[name].server
-        cs, ct = circuit.clear_inputs(server, s, t)
+        cs, ct = circuit.clear_inputs(server, s * m, t * m)
         result = server.run(fhe.Value.deserialize(inputs[circuit.NAMES.index(name)]), cs, ct,
                             evaluation_keys=evaluation[name])
-        timings[name] = time.perf_counter() - t1
-        peer.send({"type": "decrypt", "circuit": name}, [result.serialize()])
+        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t1
+        peer.send({"type": "decrypt", "circuit": name, "level": level}, [result.serialize()])
         return peer.recv("opened")[0]["value"]
 
-    count = run("clearing", s, t)
-    level, supply, quantities = int(count) - 1, None, None
-    if level >= 0:
-        buy = np.array([x == "buy" for x in sides]).reshape(-1, 1)
-        g = np.arange(levels).reshape(1, -1)
-        mask = np.where(buy, g >= level, g <= level).astype(np.int64)[:, :, None]  # what counts at the level
-        supply = int(run("supply", s * mask, t * mask))
+    lo, hi = -1, levels
+    while hi - lo > 1:  # the same binary search the key holder checks
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if run("compare", mid) else (lo, mid)
+    supply, quantities = None, None
+    if lo >= 0:
+        supply = int(run("supply", lo))
         if supply > 0:
-            quantities = [int(q) for q in run("quantities", s * mask, t * mask)]
+            quantities = [int(q) for q in run("quantities", lo)]
     sock.shutdown(socket.SHUT_WR)
-    aux.send({"type": "outcome", "level": level, "supply": supply, "quantities": quantities,
+    aux.send({"type": "outcome", "level": lo, "supply": supply, "quantities": quantities,
               "rejected": {str(i): r for i, r in out.items()}, "evaluate_s": timings,
+              "cpu_s": {"compile": compile_cpu, "evaluate": time.process_time() - c1},
               "result_s": time.perf_counter() - t_start, "bytes_sent": peer.sent})
 
 
