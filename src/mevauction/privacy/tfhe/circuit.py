@@ -7,7 +7,7 @@ operation: no bootstrapping is spent on recombining shares.
 
 - ``compare``: whether demand ≥ supply at one grid level (the evaluator masks each
   trader's levels: a buy order counts its increments at and above the level, a sell
-  order at and below) — one bootstrapped comparison. Demand − supply never increases
+  order at and below) — its sign bit by bit extraction. Demand − supply never increases
   with the level, so a binary search over the G levels finds the clearing level (the
   highest at which demand ≥ supply) in ⌈log2(G + 1)⌉ comparisons, and every comparison
   bit it opens follows from the clearing level itself;
@@ -29,16 +29,22 @@ NAMES = ("compare", "supply", "quantities")
 CONFIG = dict(compress_input_ciphertexts=True, compress_evaluation_keys=True)
 
 
-def _functions(sides: list[str], bits: int):
+def _functions(sides: list[str], levels: int, bits: int):
     buy = np.array([1 if s == "buy" else 0 for s in sides], dtype=np.int64)
     sign = 2 * buy - 1
     weights = 1 << np.arange(bits, dtype=np.int64)
+    # demand − supply lies in [−2^(w−1), 2^(w−1)): shifted by 2^(w−1), its top bit is "demand ≥ supply".
+    bound = max(int(buy.sum()), int((1 - buy).sum())) * levels * ((1 << bits) - 1)
+    width = bound.bit_length() + 1
 
     def quantities(ka, s, t):  # a ⊕ b = s + a·t bit by bit, weighted, summed over the unmasked levels
         return np.sum(np.sum((s + ka * t) * weights, axis=2), axis=1)
 
     def compare(ka, s, t):
-        return np.sum(quantities(ka, s, t) * sign) >= 0
+        # Bit extraction, not a table lookup on the whole difference: w small bootstraps
+        # (one bit each, from the lowest) instead of one at w bits plus the noise of n·G·bits
+        # fresh ciphertexts — which needed 2^15-coefficient polynomials and GB-sized keys.
+        return fhe.bits(np.sum(quantities(ka, s, t) * sign) + (1 << (width - 1)))[width - 1]
 
     def supply(ka, s, t):
         return np.sum(quantities(ka, s, t) * (1 - buy))
@@ -78,7 +84,7 @@ def _inputset(sides: list[str], levels: int, bits: int, rng: np.random.Generator
 
 
 def compile_all(sides: list[str], levels: int, bits: int) -> dict[str, fhe.Circuit]:
-    fns = _functions(sides, bits)
+    fns = _functions(sides, levels, bits)
     inputset = _inputset(sides, levels, bits, np.random.default_rng(0))
     spec = {"ka": "encrypted", "s": "clear", "t": "clear"}
     return {name: fhe.Compiler(fns[name], spec).compile(inputset, fhe.Configuration(**CONFIG)) for name in NAMES}
