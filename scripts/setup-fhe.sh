@@ -18,4 +18,4 @@ if ! .venv-fhe/bin/python -m pip install --quiet --no-deps 'torch==2.13.0+cpu'; 
   exit 0
 fi
 .venv-fhe/bin/python -m pip install --quiet -r scripts/fhe-requirements.txt
-.venv-fhe/bin/python -c 'import concrete.fhe'
+.venv-fhe/bin/python -W ignore -c 'import concrete.fhe'
