@@ -146,3 +146,34 @@ def test_twin_on_random_instances_including_no_trade():
     assert expected.winners == [] and r.trade is False
     _agree(r, expected)
     assert "quantities" not in r.keyholder["opened"]  # supply 0 at the clearing level: no quantity decrypted
+
+
+def test_quantity_above_the_bound_is_refused_before_any_party_starts(tmp_path):
+    bids = tmp_path / "bids.json"
+    bids.write_text(json.dumps({"format": "mevauction.bids/1", "bids": [
+        {"bidder": "b", "side": "buy", "curve": [[5, 4]]}, {"bidder": "s", "side": "sell", "curve": [[3, 1]]}]}))
+    # Any executable passes the venv check; the bound is checked before it would be started.
+    proc = cli("sealed", "run", "--backend", "tfhe", "--bids", str(bids), "--mechanism", "double",
+               "--quantity-bits", "2", env={"MEVAUCTION_FHE_PYTHON": "/bin/false"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().startswith("error: bids[0].curve:") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@needs_fhe
+def test_cli_report_matches_the_committee_format(tmp_path):
+    bids = tmp_path / "bids.json"
+    bids.write_text(json.dumps({"format": "mevauction.bids/1", "bids": [
+        {"bidder": "b1", "side": "buy", "curve": [[30, 1], [20, 2]]},
+        {"bidder": "b2", "side": "buy", "curve": [[25, 1]]},
+        {"bidder": "s1", "side": "sell", "curve": [[10, 1], [20, 1]]},
+        {"bidder": "s2", "side": "sell", "curve": [[25, 2]]}]}))
+    out = tmp_path / "report.json"
+    proc = cli("sealed", "run", "--backend", "tfhe", "--bids", str(bids), "--mechanism", "double", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    # Grid 10, 20, 25, 30: demand 4, 4, 2, 1 and supply 1, 2, 4, 4 — clears at 20.
+    assert (report["format"], report["backend"], report["status"], report["price"]) == (
+        "mevauction.sealed/1", "tfhe", "ok", 20)
+    assert report["quantities"] == {"b1": 3, "b2": 1, "s1": 2} and report["winners"] == ["b1", "b2", "s1"]
+    assert report["elapsed_s"] > 0 and report["evaluation_key_bytes"] > 0 and report["excluded"] == []
