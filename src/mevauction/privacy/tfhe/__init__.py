@@ -10,9 +10,10 @@ between two servers that must not collude:
 
 A trader XOR-splits every bit of its per-level increments (``shares``): one share to K,
 one to E, no key at all. K encrypts its shares; E combines each ciphertext bit with its
-clear bit homomorphically (a ⊕ b = b + a·(1 − 2b), leveled), aggregates demand and
-supply, compares them at every grid level in TFHE and sends K only the encrypted
-clearing count, then the supply at the clearing price, then each trader's quantity.
+clear bit homomorphically (a ⊕ b = b + a·(1 − 2b), leveled), and finds the clearing
+level by a binary search over the grid: each step one TFHE comparison of demand and
+supply that K decrypts (each bit follows from the clearing level); then K decrypts the
+supply at that level and, if it is positive, each trader's quantity — nothing else.
 
 Modules: ``shares`` (the trader's split and the parties' share checks; plain Python),
 ``wire`` (framing), ``circuit`` and ``party`` (run in ``.venv-fhe``, where concrete

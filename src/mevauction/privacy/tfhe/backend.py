@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +133,3 @@ def _agree(k_out: dict, e_out: dict, k_ready: dict, e_ready: dict, sides: list[s
     trade = any(sides[i] == "buy" for i in trading) and any(sides[i] == "sell" for i in trading)
     return TfheResult(True, level, trading if trade else {}, trade, **info)
 
-
-if __name__ == "__main__":  # pragma: no cover — a manual smoke run
-    print(run(["buy", "sell"], [[1, 1], [1, 0]], 1), file=sys.stderr)
