@@ -12,6 +12,8 @@ fi
 # The amm world's compiled core is built in place by that install (setup.py; optional:
 # without a C compiler the pure-Python cursor runs). Say which one this checkout has.
 .venv/bin/python -c 'from mevauction.worlds.amm import compiled; print("setup: amm world:", compiled.PATH)'
+# The TFHE parties' own venv (concrete-python needs numpy<2 and a CPU torch): .venv-fhe.
+scripts/setup-fhe.sh
 # Chain tools from npm, pinned by tools/chain/package-lock.json (integrity-checked by
 # npm ci): anvil and cast from Foundry, the real contract build artifacts (Uniswap V2
 # core and periphery, canonical WETH9, OpenZeppelin) and the JavaScript Flashbots client

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(r)
     r.add_argument("--k", type=int, default=1, help="units for topk (default 1)")
     r.add_argument("--reserve", default="0", help="secret reserve β0 in wei for builder (default 0)")
+    r.add_argument("--quantity-bits", type=int, default=2,
+                   help="with --backend tfhe: a trader's quantity at one price is below 2^BITS (default 2)")
     r.set_defaults(func=run)
     rp = ssub.add_parser("replay", help="replay relay builder bids as sealed bids, in time order")
     rp.add_argument("relay", help="relay builder_blocks_received JSON")
@@ -66,9 +68,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--committee", help="intake host:port of running servers, comma-separated (default: start locally)")
     p.add_argument("--control-key-file", help="with --committee: the auctioneer's private key (hex) the servers pinned")
     p.add_argument("--tls-dir", help="with --committee: directory with .config/mpyc_ca.crt, the servers' TLS CA")
-    p.add_argument("--backend", choices=("mpc", "2pc"), default="mpc",
+    p.add_argument("--backend", choices=("mpc", "2pc", "tfhe"), default="mpc",
                    help="mpc: the MPyC committee (default); 2pc: two parties, garbled circuits "
-                        "(first/second/builder/topk/double)")
+                        "(first/second/builder/topk/double); tfhe: key holder + evaluator, TFHE (double)")
     p.add_argument("--parties-file", metavar="F",
                    help="with --backend 2pc: a running pair (mevauction.2pc-parties/1) instead of a local one")
     p.add_argument(
@@ -212,7 +214,15 @@ def run(args: argparse.Namespace) -> int:
         require(args.k >= 1, "--k", "must be at least 1")
     reserve = as_wei(args.reserve, "--reserve")
     require(args.parties_file is None or args.backend == "2pc", "--parties-file", "needs --backend 2pc")
+    if args.backend == "tfhe":
+        from mevauction.cli import sealed_tfhe
+
+        sealed_tfhe.check(args)
     bids, grid = load_bids(args.bids, args.mechanism)
+    if args.backend == "tfhe":
+        report = sealed_tfhe.run_double(bids, grid, args.quantity_bits)
+        _emit(report, args.json)
+        return 0 if report["status"] == "ok" else 1
     if args.backend == "2pc":
         from mevauction.cli.sealed_2pc import run_bids, run_curves
 
@@ -257,6 +267,7 @@ def load_relay(path: str) -> tuple[list, list[float]]:
 
 def replay(args: argparse.Namespace) -> int:
     require(args.speed >= 0, "--speed", "must be non-negative")
+    require(args.backend != "tfhe", "--backend", "tfhe runs `sealed run --mechanism double` only")
     bids, arrivals = load_relay(args.relay)
     arrival_s = [t / args.speed for t in arrivals] if args.speed > 0 else None
     values = [b.values[0] for b in bids]

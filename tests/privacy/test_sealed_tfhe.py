@@ -1,0 +1,179 @@
+"""The TFHE double auction (``--backend tfhe``): the trader's split, the plaintext twin on
+real key holder / evaluator processes, what each party sees, and the missing-venv error."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mevauction.privacy.mechanisms import clear_double
+from mevauction.privacy.tfhe import backend, shares, wire
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
+HAVE_FHE = (ROOT / ".venv-fhe" / "bin" / "python").is_file()
+needs_fhe = pytest.mark.skipif(not HAVE_FHE, reason="no .venv-fhe (scripts/setup-fhe.sh)")
+
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "mevauction", *args], capture_output=True, text=True, cwd=ROOT,
+                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin", **(env or {})}, timeout=900)
+
+
+def test_split_is_random_and_recombines():
+    rng = random.Random(1)
+    inc = [rng.randrange(4) for _ in range(200)]
+    a, b = shares.split(inc, 2)
+    assert shares.combine(a, b) == inc
+    assert shares.check(a, 200, 2) is None and shares.check(b, 200, 2) is None
+    bits = [x for row in shares.to_bits(inc, 2) for x in row]
+    agree = sum(x == y for x, y in zip(bits, [x for row in a for x in row], strict=True))
+    assert 120 < agree < 280  # 400 bits: the key holder's share is independent of the value
+    with pytest.raises(ValueError):
+        shares.split([4], 2)
+
+
+def test_check_names_what_is_malformed():
+    assert shares.check([[0, 1]], 2, 2) == "expected 2 levels"
+    assert shares.check([[0, 2], [1, 1]], 2, 2) == "every level must be 2 bits of 0/1"
+    assert shares.check([[0, True], [1, 1]], 2, 2) is not None
+    assert shares.check([[0, 1], [1]], 2, 2) is not None
+
+
+def test_missing_venv_is_one_line_error(tmp_path):
+    bids = tmp_path / "bids.json"
+    bids.write_text(json.dumps({"format": "mevauction.bids/1", "bids": [
+        {"bidder": "b", "side": "buy", "curve": [[5, 1]]}, {"bidder": "s", "side": "sell", "curve": [[3, 1]]}]}))
+    proc = cli("sealed", "run", "--backend", "tfhe", "--bids", str(bids), "--mechanism", "double",
+               env={"MEVAUCTION_FHE_PYTHON": str(tmp_path / "none" / "python")})
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("error: --backend: tfhe needs the concrete-python venv")
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    proc = cli("sealed", "run", "--backend", "tfhe", "--bids", str(bids), "--mechanism", "second")
+    assert proc.returncode == 2 and proc.stderr.strip().startswith("error: --mechanism:")
+
+
+def _frames(path: Path) -> list[tuple[dict, list[bytes]]]:
+    out = []
+    with path.open("rb") as f:
+        while True:
+            try:
+                out.append(wire.recv(f))
+            except EOFError:
+                return out
+
+
+def _instance(rng: random.Random, n: int, levels: int, bits: int) -> tuple[list[str], list[list[int]]]:
+    sides = ["buy" if i % 2 == 0 else "sell" for i in range(n)]
+    rng.shuffle(sides)
+    incs = []
+    for s in sides:
+        inc = [0] * levels
+        lo, hi = (levels // 3, levels) if s == "buy" else (0, 2 * levels // 3)
+        for _ in range(rng.randrange(1, 4)):
+            inc[rng.randrange(lo, hi)] = rng.randrange(1, 1 << bits)
+        incs.append(inc)
+    return sides, incs
+
+
+def _expect(sides, incs, dropped=()):
+    zeroed = [[0] * len(inc) if i in dropped else inc for i, inc in enumerate(incs)]
+    return clear_double(list(range(len(incs[0]))), sides, zeroed)
+
+
+def _agree(result, expected):
+    assert result.ok, result.reason
+    assert result.level == expected.price
+    assert result.quantities == expected.quantities
+
+
+@pytest.mark.slow
+@needs_fhe
+def test_twin_with_a_malformed_order_and_what_each_party_sees(tmp_path):
+    rng = random.Random(16)
+    bits, levels = 2, 12
+    sides, incs = _instance(rng, 6, levels, bits)
+    pairs = [shares.split(inc, bits) for inc in incs]
+    bad_k, bad_e = list(pairs[2][0]), list(pairs[2][1])
+    bad_e[0] = [2, 0]  # trader 2 sends the evaluator a non-bit: it must trade nothing, the rest unchanged
+    pairs[2] = (bad_k, bad_e)
+    r = backend.run(sides, incs, bits, record_dir=str(tmp_path), submissions=pairs)
+    expected = _expect(sides, incs, dropped={2})
+    _agree(r, expected)
+    assert set(r.rejected) == {2}
+    assert expected.price is not None and expected.quantities  # the instance trades: quantities were decrypted
+    assert _expect(sides, incs) != expected or incs[2] == [0] * levels  # the dropped order mattered, or was empty
+    value_bits = [[x for row in shares.to_bits(inc, bits) for x in row] for inc in incs]
+    for role, seen_index in (("keyholder", 0), ("evaluator", 1)):
+        frames = _frames(tmp_path / f"{role}.frames")
+        got = {h["trader"]: h["share"] for h, _ in frames if h.get("type") == "share"}
+        assert set(got) == set(range(6))
+        for i in range(6):
+            assert got[i] == pairs[i][seen_index]  # a party receives exactly its share, nothing of the other one
+        seen = [x for i in range(6) if i != 2 for row in got[i] for x in row]
+        truth = [x for i in range(6) if i != 2 for x in value_bits[i]]
+        agree = sum(x == y for x, y in zip(seen, truth, strict=True))
+        assert 0.3 * len(truth) < agree < 0.7 * len(truth), (role, agree, len(truth))
+        text = b"".join(json.dumps(h).encode() + b"".join(bl) for h, bl in frames)
+        for inc in incs:
+            assert json.dumps(inc).encode() not in text and json.dumps(inc, separators=(",", ":")).encode() not in text
+    k_types = [h["type"] for h, _ in _frames(tmp_path / "keyholder.frames")]
+    e_types = [h["type"] for h, _ in _frames(tmp_path / "evaluator.frames")]
+    # K: shares from traders, circuit specs and decryption requests (outputs only) from E.
+    # The binary search's comparisons (each implied by the clearing level), the supply, the quantities.
+    assert set(k_types) == {"open", "share", "close", "specs", "decrypt"}
+    assert k_types.count("decrypt") == len(r.keyholder["opened"]["compare"]) + 2 <= 4 + 2
+    # E: shares, evaluation keys (no secret key leaves K), K's ciphertexts and the opened outputs.
+    assert set(e_types) == {"open", "share", "close", "evaluation_keys", "inputs", "opened"}
+
+
+@pytest.mark.slow
+@needs_fhe
+def test_twin_on_random_instances_including_no_trade():
+    rng = random.Random(3)
+    sides, incs = _instance(rng, 8, 16, 2)
+    _agree(backend.run(sides, incs, 2), _expect(sides, incs))
+    # Every ask above every bid: a level clears (demand ≥ supply = 0 at the bottom) but nobody trades.
+    sides = ["buy", "sell", "buy", "sell"]
+    incs = [[1, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 1, 0], [0, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 1]]
+    r = backend.run(sides, incs, 1)
+    expected = _expect(sides, incs)
+    assert expected.winners == [] and r.trade is False
+    _agree(r, expected)
+    assert "quantities" not in r.keyholder["opened"]  # supply 0 at the clearing level: no quantity decrypted
+
+
+def test_quantity_above_the_bound_is_refused_before_any_party_starts(tmp_path):
+    bids = tmp_path / "bids.json"
+    bids.write_text(json.dumps({"format": "mevauction.bids/1", "bids": [
+        {"bidder": "b", "side": "buy", "curve": [[5, 4]]}, {"bidder": "s", "side": "sell", "curve": [[3, 1]]}]}))
+    # Any executable passes the venv check; the bound is checked before it would be started.
+    proc = cli("sealed", "run", "--backend", "tfhe", "--bids", str(bids), "--mechanism", "double",
+               "--quantity-bits", "2", env={"MEVAUCTION_FHE_PYTHON": "/bin/false"})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().startswith("error: bids[0].curve:") and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+@needs_fhe
+def test_cli_report_matches_the_committee_format(tmp_path):
+    bids = tmp_path / "bids.json"
+    bids.write_text(json.dumps({"format": "mevauction.bids/1", "bids": [
+        {"bidder": "b1", "side": "buy", "curve": [[30, 1], [20, 2]]},
+        {"bidder": "b2", "side": "buy", "curve": [[25, 1]]},
+        {"bidder": "s1", "side": "sell", "curve": [[10, 1], [20, 1]]},
+        {"bidder": "s2", "side": "sell", "curve": [[25, 2]]}]}))
+    out = tmp_path / "report.json"
+    proc = cli("sealed", "run", "--backend", "tfhe", "--bids", str(bids), "--mechanism", "double", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    # Grid 10, 20, 25, 30: demand 4, 4, 2, 1 and supply 1, 2, 4, 4 — clears at 20.
+    assert (report["format"], report["backend"], report["status"], report["price"]) == (
+        "mevauction.sealed/1", "tfhe", "ok", 20)
+    assert report["quantities"] == {"b1": 3, "b2": 1, "s1": 2} and report["winners"] == ["b1", "b2", "s1"]
+    assert report["elapsed_s"] > 0 and report["evaluation_key_bytes"] > 0 and report["excluded"] == []
