@@ -90,6 +90,12 @@ def _keccak256_c(lib, data: bytes) -> bytes:
         lib.keccak_destroy(state)
 
 
+def preload() -> None:
+    """Load the compiled libraries now, not in the first seal (the run's budget)."""
+    _keccak_lib()
+    _libcrypto()
+
+
 @functools.cache
 def _keccak_lib():
     """The bound C Keccak with its prototypes, or None (then pure Python); loaded once."""
