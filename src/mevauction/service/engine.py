@@ -82,6 +82,7 @@ class Auctioneer(SlotReports):
         self.seq = 0
         self.clock: SlotClock = SlotClock(time.time(), config.slot_seconds)
         self.pool: ProcessPoolExecutor | None = None
+        self._prestarted: tuple | None = None  # the last slot whose jails were asked to start ahead
         self.last_settled: int | None = None
         self.parent_hash = settle.ZERO_HASH
         self.settle_seconds: dict[int, float] = {}
@@ -373,6 +374,11 @@ class Auctioneer(SlotReports):
         """Start the jails of ``slot``'s algorithms now, in the process that will run them, so
         their start is not in its deadline's budget (service/algorithms.py ``prestart``)."""
         programs = algorithms.upcoming(self.algorithms, self.builders, self.config.algorithm_budget_ms, slot)
+        # Asked once per slot, pool and set of versions (the loop may turn more than once a slot).
+        asked = (id(self.pool), slot, tuple((b, p.name) for b, p in sorted(programs.programs.items())))
+        if asked == self._prestarted:
+            return
+        self._prestarted = asked
         if self.pool is None:
             algorithms.prestart(programs, self.committee is not None)
         else:  # queued before the slot's auction in the one worker; its result is not awaited
