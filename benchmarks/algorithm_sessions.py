@@ -12,8 +12,10 @@ greedy-with-lookahead alone. Every request is timed in the host (the session's
 - *wait*: time a request waited for the host lock (other sessions holding it);
 - *held*: time it held the lock — the world's own work (push, pop, simulate, and the
   replay of a session's stack when another session's cursor superseded its own);
-- *host CPU*: the CPU time of the host thread while it held the lock: held − CPU is
-  time the thread held the lock but was not running (the GIL, or the core taken);
+- *host CPU*: the CPU time of the host thread while it served the request, and of the
+  time it was off the CPU, how much it sat runnable in the kernel's run queue
+  (``/proc/thread-self/schedstat``: the cores were taken) — the rest it slept (waiting
+  for the GIL, or blocked);
 - per run: requests, wall until it submitted, and the rest of its wall (its own
   compute in the jail, the pipe, its thread waiting for the GIL to read and reply).
 
@@ -69,13 +71,23 @@ STATS: dict[int, dict[str, Any]] = defaultdict(lambda: defaultdict(float))
 real_request = protocol.Session.request
 
 
+def _queued() -> float:
+    """Seconds this thread has waited runnable on a run queue (Linux schedstat), else 0."""
+    try:
+        with open("/proc/thread-self/schedstat") as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def timed_request(self: protocol.Session, msg: dict[str, Any]) -> Any:
     op = str(msg.get("op"))
-    t, c = time.perf_counter(), time.thread_time()
+    t, c, q = time.perf_counter(), time.thread_time(), _queued()
     try:
         return real_request(self, msg)
     finally:
         total, cpu = time.perf_counter() - t, time.thread_time() - c
+        STATS[id(self)]["queued"] += _queued() - q
         s = STATS[id(self)]
         wait = getattr(self.host.lock.local, "wait", 0.0) if op in ("push", "pop", "simulate") else 0.0
         s["wait"] += wait
@@ -128,7 +140,8 @@ def report(label: str, out: dict[str, Any]) -> None:
     held = sum(s.get("held", 0.0) for s in stats.values())
     print(f"  host lock held {held * 1000:.0f} ms in all ({held / wall:.0%} of the step), "
           f"waited for {sum(s.get('wait', 0.0) for s in stats.values()) * 1000:.0f} ms in all; "
-          f"CPU while in the host {sum(s.get('cpu', 0.0) for s in stats.values()) * 1000:.0f} ms")
+          f"CPU while in the host {sum(s.get('cpu', 0.0) for s in stats.values()) * 1000:.0f} ms, runnable but "
+          f"not running {sum(s.get('queued', 0.0) for s in stats.values()) * 1000:.0f} ms")
     ops: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
     for s in stats.values():
         for k, v in s.items():
