@@ -10,6 +10,8 @@ from chain data.
 
 from __future__ import annotations
 
+import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,9 @@ OUTBID = 10**15  # wei above its block's value, from its deposit
 # (here: a second transaction with the same nonce) is popped. It outbids the default.
 # Its jail must have been started ahead of the deadline (its clock is the host's: the run
 # began 90 % of the budget before the deadline it is told), else its block repeats an id.
+TOKEN = secrets.token_hex(8)  # names this test's jails: none may be left once the service stops
 SCRIPT = f'''
+# {TOKEN}
 import time
 import mevalgo
 
@@ -102,3 +106,25 @@ def test_submitted_algorithms_run_on_the_chain_and_the_winners_block_is_mined(tm
         assert int(d["funding"]) > 0, "the script's bid beyond what its block paid came from its deposit"
     finally:
         srv.stop()
+    # The next slot's jails were waiting (started ahead) when it stopped: they are torn down.
+    left = left_behind()
+    give_up = time.monotonic() + 10
+    while left and time.monotonic() < give_up:
+        time.sleep(0.1)
+        left = left_behind()
+    assert not left, f"jails started ahead were left behind by a stopped service: {left}"
+
+
+def left_behind() -> list[Path]:
+    """This test's jail directories still on disk (jail.py makes them under /dev/shm or the temp dir)."""
+    import tempfile
+
+    found = []
+    for root in {Path("/dev/shm"), Path(tempfile.gettempdir())}:
+        for d in root.glob("mevalgo-*"):
+            try:
+                if TOKEN in (d / "algo" / "main.py").read_text():
+                    found.append(d)
+            except OSError:
+                continue
+    return found
