@@ -10,8 +10,8 @@ import pytest
 
 from mevauction.intake.scenario import load_scenario
 from mevauction.sandbox import cgroup
-from mevauction.sandbox.jail import Limits, Program, jail_problem
-from mevauction.sandbox.runner import run_algorithms, wait_teardown
+from mevauction.sandbox.jail import Limits, Program, jail_problem, wait_teardown
+from mevauction.sandbox.runner import run_algorithms
 from repo_paths import ROOT
 
 pytestmark = [

@@ -22,8 +22,7 @@ from mevauction.intake.scenario import load_scenario
 from mevauction.mechanism.boost import AuctionInput, run_auction
 from mevauction.mechanism.builders import BuilderSubmission, Candidate
 from mevauction.sandbox import jail as jail_module
-from mevauction.sandbox.jail import GUEST_PYTHON, Jailed, Limits, Program, jail_problem
-from mevauction.sandbox.runner import wait_teardown
+from mevauction.sandbox.jail import GUEST_PYTHON, Jailed, Limits, Program, jail_problem, wait_teardown
 from mevauction.sandbox.seccomp import filter_bytes
 from repo_paths import ROOT
 

@@ -10,8 +10,8 @@ import pytest
 
 from mevauction.intake import workloads
 from mevauction.intake.scenario import parse_scenario
-from mevauction.sandbox.jail import Limits, Program, jail_problem
-from mevauction.sandbox.runner import run_algorithms, wait_teardown
+from mevauction.sandbox.jail import Limits, Program, jail_problem, wait_teardown
+from mevauction.sandbox.runner import run_algorithms
 
 pytestmark = [
     pytest.mark.slow,

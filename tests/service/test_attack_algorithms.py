@@ -8,6 +8,8 @@
   wins, and no stderr of theirs reaches the report;
 - a replayed submission, an older version and oversize code are refused naming the field;
 - an acknowledged version survives kill -9 and runs after the restart;
+- the service starts a slot's jails ahead of its deadline (sandbox/warm.py): an algorithm
+  that checks when its jail started submits a valid block only if it was well before;
 - (with ``--sealed``: tests/service/test_attack_sealed_algorithms.py).
 """
 
@@ -64,7 +66,24 @@ def build(slot, sim):
 mevalgo.run(build)
 '''
 
-ALICE, BOB, WASM, JUNK = Signer.random(), Signer.random(), Signer.random(), Signer.random()
+# Started when? Its jail's clock is the host's (CLOCK_MONOTONIC): the run began a budget's
+# worth (less the host's 10 % margin) before the deadline it is told. Only a jail started
+# ahead of the slot's deadline submits a valid block; one started in the budget repeats an id.
+EARLY = '''
+import time
+import mevalgo
+
+STARTED = time.monotonic()
+
+def build(slot, sim):
+    ahead = slot.deadline - 0.9 * slot.budget_ms / 1000 - STARTED
+    ids = [o.id for o in slot.orders]
+    return (ids if ahead > 0.1 else ids + ids[:1]), "truthful"
+
+mevalgo.run(build)
+'''
+
+ALICE, BOB, WASM, JUNK, WARM = (Signer.random() for _ in range(5))
 GREEDY_WASM = Path(__file__).resolve().parents[2] / "examples" / "algorithms" / "wasm" / "greedy.wasm"
 ATTACKERS = {name: Signer.random() for name in HOSTILE}
 BUDGET_MS = 1000  # the service default; 400 ms left no room for nine jails to start on a loaded 2-core CI
@@ -105,7 +124,7 @@ def entry(report: dict, builder: Signer) -> dict | None:
 
 
 def start(db: Path, log: Path) -> ServerProcess:
-    builders = (ALICE, BOB, WASM, JUNK, *ATTACKERS.values())
+    builders = (ALICE, BOB, WASM, JUNK, WARM, *ATTACKERS.values())
     extra = [arg for s in builders for arg in ("--builder", f"{s.address}={10**18}")]
     return ServerProcess(f"sqlite:///{db}", slot_seconds=SLOT_SECONDS,
                          extra=[*extra, "--algorithm-budget-ms", str(BUDGET_MS)], log=log).start()
@@ -232,3 +251,16 @@ def test_an_acknowledged_version_survives_kill_9_and_runs_after_restart(service,
         assert ran is not None and ran["valid"] and report["block"] == [f"{p}2", f"{p}1"], ran
     finally:
         proc.stop()
+
+
+def test_the_service_starts_a_slots_jails_before_its_deadline(service):
+    """Last in this file: its algorithm then runs in no other test's slot."""
+    with Client(service.url, WARM) as c:
+        runs_from = int(c.submit_algorithm("python", EARLY, 1)["fromSlot"], 16)
+        slot = max(fresh_slot(c), runs_from)
+        p = f"w{next(_prefix)}-"
+        send_orders(service.url, slot, paper_orders(p))
+        report = c.wait_report(slot, timeout=20)
+    got = entry(report, WARM)
+    print(f"\nslot {slot}: the early-start check's entry {got}")
+    assert got is not None and got["valid"], f"its jail was started in the slot's budget, not ahead: {got}"

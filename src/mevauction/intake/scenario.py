@@ -21,6 +21,7 @@ from mevauction.mechanism.builders import BuilderSubmission
 from mevauction.mechanism.commitments import BASES, BOTTOM, TOP, CommittedBundle, Position
 from mevauction.sandbox.jail import Limits, Program
 from mevauction.sandbox.protocol import Sealing
+from mevauction.sandbox.warm import WarmJails
 from mevauction.worlds import World, build_world
 from mevauction.worlds.base import Order
 
@@ -48,12 +49,13 @@ class Scenario:
 
     def run_auction(self, k_cutoff: int = K_CUTOFF, builder_auction: BuilderAuction | None = None,
                     algorithm_limits: Limits | None = None,
-                    algorithm_sealing: Mapping[str, Sealing] | None = None) -> Report:
+                    algorithm_sealing: Mapping[str, Sealing] | None = None,
+                    algorithm_warm: WarmJails | None = None) -> Report:
         """The Boost+ auction (seed 004 Fig. 3) of this slot; submitted algorithms within ``algorithm_limits``
-        (``algorithm_sealing``: a sealed slot's, per algorithm)."""
+        (``algorithm_sealing``: a sealed slot's, per algorithm; ``algorithm_warm``: its jails started ahead)."""
         slot = AuctionInput(self.world, tuple(self.builders), self.seed, self.block_gas_limit,
                             algorithm_limits=algorithm_limits, commitments=self.commitments,
-                            algorithm_sealing=algorithm_sealing)
+                            algorithm_sealing=algorithm_sealing, algorithm_warm=algorithm_warm)
         return run_auction(slot, k_cutoff=k_cutoff, builder_auction=builder_auction)
 
 

@@ -37,6 +37,7 @@ from mevauction.mechanism.commitments import CommitmentOutcome, CommittedBundle
 from mevauction.sandbox.jail import Limits
 from mevauction.sandbox.protocol import Sealing
 from mevauction.sandbox.runner import RunResult
+from mevauction.sandbox.warm import WarmJails
 from mevauction.worlds.base import Block, World
 
 DEFAULT_BLOCK_GAS_LIMIT = 30_000_000
@@ -62,6 +63,8 @@ class AuctionInput:
     # A sealed slot: per submitted algorithm, what it seals its bid to (its bid here is a
     # placeholder 0; the amount goes to the committee, which the builder auction runs on).
     algorithm_sealing: Mapping[str, Sealing] | None = None
+    # The slot's jails started before the deadline (sandbox/warm.py): a run takes its own.
+    algorithm_warm: WarmJails | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,7 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     # (3) Builder submissions on M \ S, each within the same gas budget; submitted
     # programs all at once, within one wall-clock budget (on the state after the top
     # committed bundles, like every block on M \ S).
-    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits, slot.algorithm_sealing)
+    runs = run_programs(world, slot.builders, rest, slot.algorithm_limits, slot.algorithm_sealing, slot.algorithm_warm)
     candidates = [_submission(base, world, sub, rest, in_s, k_cutoff, slot.seed, default.block, budget, lay,
                               s_included, runs.get(sub.id)) for sub in slot.builders]
     valid = [(c.id, c.bid) for c in candidates if c.valid]

@@ -17,6 +17,7 @@ from mevauction.errors import InputError
 from mevauction.sandbox.jail import Limits, Program
 from mevauction.sandbox.protocol import Sealing
 from mevauction.sandbox.runner import RunResult, run_algorithms
+from mevauction.sandbox.warm import WarmJails
 from mevauction.worlds.base import Block, World
 
 
@@ -72,13 +73,14 @@ def permutation_violation(world: World, block: Sequence[str], allowed: Collectio
 
 
 def run_programs(world: World, subs: Sequence[BuilderSubmission], allowed: Sequence[str],
-                 limits: Limits | None = None, sealing: Mapping[str, Sealing] | None = None) -> dict[str, RunResult]:
+                 limits: Limits | None = None, sealing: Mapping[str, Sealing] | None = None,
+                 warm: WarmJails | None = None) -> dict[str, RunResult]:
     """Run every submitted program of the slot in parallel on M \\ S, within the budget
-    (``sealing``: a sealed slot's, per program)."""
+    (``sealing``: a sealed slot's, per program; ``warm``: its jails started ahead)."""
     programs = [(s.id, s.program) for s in subs if s.program is not None]
     # Each block is valued as it arrives, while the others still run: the auction does
     # not wait for eight evaluations after the budget (run_submission reuses them).
-    return run_algorithms(world, programs, allowed, limits, sealing, world.evaluate) if programs else {}
+    return run_algorithms(world, programs, allowed, limits, sealing, world.evaluate, warm) if programs else {}
 
 
 def run_submission(world: World, sub: BuilderSubmission, allowed: Sequence[str],

@@ -36,6 +36,8 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -287,3 +289,41 @@ class Jailed:
         if self.group is not None:
             self.group.remove()
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_pending: set[threading.Thread] = set()
+_pending_lock = threading.Lock()
+
+
+def teardown(jail: Jailed) -> None:
+    """Kill, reap and remove a jail (here and now; teardown_later: in the background)."""
+    try:
+        jail.kill()
+        jail.reap()
+    finally:
+        jail.cleanup()
+        with _pending_lock:
+            _pending.discard(threading.current_thread())
+
+
+def teardown_later(jail: Jailed) -> None:
+    # Not a daemon: the interpreter waits for it at exit, so no jail or directory is left.
+    t = threading.Thread(target=teardown, args=(jail,), name="jail-teardown")
+    with _pending_lock:
+        _pending.add(t)
+    t.start()
+
+
+def wait_teardown(timeout: float = 10.0) -> bool:
+    """Wait for the jails being torn down in the background; True when none is left."""
+    end = time.monotonic() + timeout
+    while True:
+        with _pending_lock:
+            left = list(_pending)
+        if not left:
+            return True
+        for t in left:
+            t.join(timeout=max(0.0, end - time.monotonic()))
+        if time.monotonic() >= end:
+            with _pending_lock:
+                return not _pending

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem, wasm_jail_problem
+from mevauction.sandbox.jail import Jailed, Limits, Program, jail_problem, teardown_later, wasm_jail_problem
 from mevauction.sandbox.protocol import (
     MAX_LINE,
     Aborted,
@@ -29,6 +29,7 @@ from mevauction.sandbox.protocol import (
     slot_message,
     slot_orders,
 )
+from mevauction.sandbox.warm import WarmJails, jailed_in
 from mevauction.sandbox.wasm import FAILURES, WasmRun, engine, reason, start_ticker, wasm_problem
 from mevauction.worlds.base import World
 
@@ -51,6 +52,8 @@ class RunResult:
     # What the caller's ``evaluate`` made of the submitted sequence, computed on the
     # serving thread as soon as it arrived (inside the budget, beside the runs still going).
     evaluated: object = None
+    # It ran in a jail started before the deadline (sandbox/warm.py), not one started in its budget.
+    warm: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {"wall_ms": round(self.wall_ms, 1), "requests": self.requests}
@@ -59,8 +62,9 @@ class RunResult:
 class _Run:
     def __init__(self, rid: str, program: Program, host: WorldHost, limits: Limits, slot: bytes,
                  wasm_engine: Any = None, sealing: Sealing | None = None,
-                 evaluate: Callable[[Sequence[str]], object] | None = None):
+                 evaluate: Callable[[Sequence[str]], object] | None = None, warm: WarmJails | None = None):
         self.result = RunResult(rid)
+        self.warm = warm
         self.evaluate = evaluate
         self.limits = limits
         self.sealing = sealing
@@ -100,8 +104,12 @@ class _Run:
         # --die-with-parent is PR_SET_PDEATHSIG, which fires when the *thread* that
         # started it exits (a spawning pool's worker would kill its jails on shutdown).
         # Starting here also lets the jails of a slot start in parallel.
+        sealed = self.sealing is not None
+        # A jail started before the deadline for exactly this run (sandbox/warm.py), else a new one.
+        claimed = self.warm.claim(self.result.id, self.program, self.limits, sealed) if self.warm else None
+        self.result.warm = claimed is not None
         try:
-            jail = Jailed(self.program, self.limits, sealed=self.sealing is not None)
+            jail = claimed or Jailed(self.program, self.limits, sealed=sealed)
         except OSError as exc:
             self.result.reason = f"sandbox failed to start: {exc}"
             return
@@ -208,7 +216,7 @@ class _Run:
             # directory happen off the auction's critical path.
             if res.submission is None and res.reason is None:
                 res.reason = self._reason(timed_out, jail)
-            _teardown_later(jail)
+            teardown_later(jail)
             return res
         jail.reap()
         if res.reason is None:
@@ -238,56 +246,22 @@ class _Run:
 # The share of the budget kept for what comes after the runs (see run_algorithms).
 HOST_MARGIN = 0.1
 
-_pending: set[threading.Thread] = set()
-_pending_lock = threading.Lock()
-
-
-def _teardown(jail: Jailed) -> None:
-    try:
-        jail.kill()
-        jail.reap()
-    finally:
-        jail.cleanup()
-        with _pending_lock:
-            _pending.discard(threading.current_thread())
-
-
-def _teardown_later(jail: Jailed) -> None:
-    # Not a daemon: the interpreter waits for it at exit, so no jail or directory is left.
-    t = threading.Thread(target=_teardown, args=(jail,), name="jail-teardown")
-    with _pending_lock:
-        _pending.add(t)
-    t.start()
-
-
-def wait_teardown(timeout: float = 10.0) -> bool:
-    """Wait for the jails being torn down in the background; True when none is left."""
-    end = time.monotonic() + timeout
-    while True:
-        with _pending_lock:
-            left = list(_pending)
-        if not left:
-            return True
-        for t in left:
-            t.join(timeout=max(0.0, end - time.monotonic()))
-        if time.monotonic() >= end:
-            with _pending_lock:
-                return not _pending
-
 
 def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_ids: Sequence[str],
                    limits: Limits | None = None, sealing: Mapping[str, Sealing] | None = None,
-                   evaluate: Callable[[Sequence[str]], object] | None = None) -> dict[str, RunResult]:
+                   evaluate: Callable[[Sequence[str]], object] | None = None,
+                   warm: WarmJails | None = None) -> dict[str, RunResult]:
     """Run every program on M \\ S in parallel; return within the wall-clock budget.
 
     ``sealing`` (a sealed slot): per program, what it seals its bid to; each such run
     gets its own slot message and must submit envelopes, not an amount. ``evaluate``:
     called on each submitted sequence as soon as it arrives (world access serialised
-    with the runs), its value kept as the run's ``evaluated``."""
+    with the runs), its value kept as the run's ``evaluated``. ``warm``: the slot's jails
+    started ahead (sandbox/warm.py); a run takes the one started for it, if any."""
     sealing = sealing or {}
     limits = limits or Limits()
     def jailed(rid: str, prog: Program) -> bool:
-        return prog.runtime == "python" or (prog.runtime == "wasm" and rid in sealing)
+        return jailed_in(prog, rid in sealing)
     problem = jail_problem() if any(jailed(rid, p) for rid, p in programs) else None
     wasm_jail = wasm_jail_problem() if any(p.runtime == "wasm" and jailed(rid, p) for rid, p in programs) else None
     host = WorldHost(world, order_ids)
@@ -311,7 +285,7 @@ def run_algorithms(world: World, programs: Sequence[tuple[str, Program]], order_
         else:
             own = sealing.get(rid)
             message = slot if own is None else slot_message(world, orders, limits.budget_ms, deadline, own.context)
-            runs.append(_Run(rid, prog, host, limits, message, wasm_engine, own, evaluate))
+            runs.append(_Run(rid, prog, host, limits, message, wasm_engine, own, evaluate, warm))
     live = [r for r in runs if r.result.reason is None]
     for r in live:
         r.thread.start()

@@ -48,6 +48,7 @@ from mevauction.errors import InputError, require
 from mevauction.eth.keccak import keccak
 from mevauction.eth.secp256k1 import private_key
 from mevauction.sandbox.jail import Limits, Program
+from mevauction.sandbox.warm import WarmJails
 from mevauction.service.intake import single_params
 from mevauction.service.schema import algorithms as table
 from mevauction.service.slotstate import now_ms
@@ -77,6 +78,9 @@ class AlgorithmRecord:
     from_slot: int
     received_ms: int
 
+    def program(self) -> Program:
+        return Program(self.runtime, self.code, f"{self.builder}-v{self.version}")
+
     def status(self) -> dict:
         return {"builder": self.builder, "version": self.version, "runtime": self.runtime, "sha256": self.sha256,
                 "bytes": len(self.code), "fromSlot": hex(self.from_slot)}
@@ -88,6 +92,10 @@ class SlotPrograms:
 
     budget_ms: int
     programs: dict[str, Program] = field(default_factory=dict)  # builder → its code
+    slot: int | None = None  # the slot they run in (the warm jails started for it: prestart)
+
+    def limits(self) -> Limits:
+        return Limits(budget_ms=self.budget_ms)
 
 
 def parse_submission(params: Any) -> tuple[str, bytes, int]:
@@ -132,15 +140,16 @@ class AlgorithmBook:
         found = self.versions.get(builder)
         return found[-1] if found else None
 
-    def for_slot(self, slot: int) -> dict[str, AlgorithmRecord]:
-        """Per builder, its newest version that runs in ``slot``; versions superseded by one
-        that runs there are dropped (slots settle in increasing order)."""
+    def for_slot(self, slot: int, prune: bool = True) -> dict[str, AlgorithmRecord]:
+        """Per builder, its newest version that runs in ``slot``; with ``prune``, versions
+        superseded by one that runs there are dropped (slots settle in increasing order)."""
         out = {}
         for builder, found in self.versions.items():
             ready = [i for i, r in enumerate(found) if r.from_slot <= slot]
             if ready:
-                del found[:ready[-1]]
-                out[builder] = found[0]
+                out[builder] = found[ready[-1]]
+                if prune:
+                    del found[:ready[-1]]
         return out
 
 
@@ -201,8 +210,44 @@ def slot_programs(book: AlgorithmBook, registry: BuilderRegistry, budget_ms: int
             continue
         free = max(0, registry.free(builder, except_slot=slot))
         entries[builder] = {PROGRAM_KEY: f"{r.runtime}:{r.version}:{r.sha256}", "deposit": str(free)}
-        programs[builder] = Program(r.runtime, r.code, f"{builder}-v{r.version}")
-    return entries, SlotPrograms(budget_ms, programs)
+        programs[builder] = r.program()
+    return entries, SlotPrograms(budget_ms, programs, slot)
+
+
+def upcoming(book: AlgorithmBook, registry: BuilderRegistry, budget_ms: int, slot: int) -> SlotPrograms:
+    """What will run at ``slot``'s deadline as far as is known before it (for its warm jails):
+    every registered builder's newest version for that slot. Builders who send a bid for
+    the slot meanwhile do not run; their jails are torn down unused."""
+    return SlotPrograms(budget_ms, {b: r.program() for b, r in book.for_slot(slot, prune=False).items()
+                                    if b in registry.deposits}, slot)
+
+
+# The warm jails of the next slot to settle, in the process that runs the auction (the
+# settlement worker): (its slot, its jails, what they were started with).
+_warm: tuple[int, WarmJails, dict[str, Program], bool] | None = None
+
+
+def prestart(programs: SlotPrograms, sealed: bool) -> None:
+    """Start the jails of ``programs.slot``'s algorithms now, ahead of its deadline (in the
+    settlement worker, whose main thread outlives them; sandbox/warm.py). Any set started
+    for another slot, or for other programs, is torn down first: none outlives its slot."""
+    global _warm
+    if _warm is not None and _warm[0] == programs.slot and _warm[2] == programs.programs and _warm[3] == sealed:
+        return  # the same slot again (on a chain, a slot with no orders re-opens): its jails never ran
+    if _warm is not None:
+        _warm[1].close()
+    _warm = (programs.slot, WarmJails(programs.programs, programs.limits(), sealed),
+             dict(programs.programs), sealed) if programs.programs and programs.slot is not None else None
+
+
+def claim_warm(programs: SlotPrograms | None) -> WarmJails | None:
+    """The warm jails started for this slot, taken once: a second run of the slot (an order
+    left out, a winner that could not pay) starts its jails at its own deadline."""
+    global _warm
+    if programs is None or _warm is None or _warm[0] != programs.slot:
+        return None
+    found, _warm = _warm[1], None
+    return found
 
 
 def sealing(committee: Slot, scenario: dict, slot_programs: SlotPrograms | None) -> dict[str, Sealing]:
@@ -290,4 +335,4 @@ def parsed(scenario: dict, slot_programs: SlotPrograms | None) -> tuple[Scenario
     out = parse_scenario(clean)
     for index, sub in subs:
         out.builders.insert(index, sub)
-    return out, (Limits(budget_ms=slot_programs.budget_ms) if subs and slot_programs is not None else None)
+    return out, (slot_programs.limits() if subs and slot_programs is not None else None)

@@ -28,6 +28,7 @@ import dataclasses
 import logging
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING
 
 from mevauction.chain.rpc import NodeUnavailable, RpcError
@@ -81,6 +82,7 @@ class Auctioneer(SlotReports):
         self.seq = 0
         self.clock: SlotClock = SlotClock(time.time(), config.slot_seconds)
         self.pool: ProcessPoolExecutor | None = None
+        self._prestarted: tuple | None = None  # the last slot whose jails were asked to start ahead
         self.last_settled: int | None = None
         self.parent_hash = settle.ZERO_HASH
         self.settle_seconds: dict[int, float] = {}
@@ -380,7 +382,25 @@ class Auctioneer(SlotReports):
                 self.clock = await asyncio.to_thread(self.chain.follow, self.clock, floor)
             current = self.clock.current()
             self.metrics.set("mevauction_current_slot", current, help="The slot open for orders")
+            self._prestart(current)
             await asyncio.sleep(max(0.0, self.clock.deadline(current) - time.time()) + 0.001)
+
+    def _prestart(self, slot: int) -> None:
+        """Start the jails of ``slot``'s algorithms now, in the process that will run them, so
+        their start is not in its deadline's budget (service/algorithms.py ``prestart``)."""
+        programs = algorithms.upcoming(self.algorithms, self.builders, self.config.algorithm_budget_ms, slot)
+        # Asked once per slot, pool and set of versions (the loop may turn more than once a slot).
+        asked = (id(self.pool), slot, tuple((b, p.name) for b, p in sorted(programs.programs.items())))
+        if asked == self._prestarted:
+            return
+        self._prestarted = asked
+        if self.pool is None:
+            algorithms.prestart(programs, self.committee is not None)
+        else:  # queued before the slot's auction in the one worker; its result is not awaited
+            try:
+                self.pool.submit(algorithms.prestart, programs, self.committee is not None)
+            except (BrokenProcessPool, RuntimeError) as exc:  # the deadline's run replaces the pool
+                log.error("could not start the next slot's jails ahead: %s", exc)
 
     def _settle_attempt_failed(self, slot: int, exc: Exception) -> None:
         """Count a failed attempt; after ``MAX_SETTLE_ATTEMPTS`` the slot is given up."""

@@ -24,6 +24,7 @@ why; it is stored like any other, so it stays failed across a restart.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -255,8 +256,10 @@ def run_scenario(scenario: dict, k_cutoff: int, committee: Slot | None = None,
         parsed, limits = algorithms.parsed(scenario, programs)
         # Sealed: the algorithms seal their own bids in their jails, for this committee.
         sealing = algorithms.sealing(committee, scenario, programs) if committee is not None else None
-        outcome = parsed.run_auction(k_cutoff=k_cutoff, builder_auction=auction, algorithm_limits=limits,
-                                     algorithm_sealing=sealing)
+        # Their jails, where they were started ahead of the deadline (algorithms.prestart).
+        with algorithms.claim_warm(programs) or contextlib.nullcontext() as warm:
+            outcome = parsed.run_auction(k_cutoff=k_cutoff, builder_auction=auction, algorithm_limits=limits,
+                                         algorithm_sealing=sealing, algorithm_warm=warm)
         if opened:
             reveal_only_outcome(outcome, opened[0])
         return ReportDocument.of(outcome).to_json()

@@ -34,7 +34,13 @@ def start_pool(warm: bool = True) -> ProcessPoolExecutor:
 
 
 def die_with_parent(parent: int) -> None:
-    """Worker initializer: exit when ``parent`` (the service) exits, however it exits."""
+    """Worker initializer: exit when ``parent`` (the service) exits, however it exits.
+
+    SIGTERM (a stop sent to the service's process group reaches the worker too) ends it
+    through the interpreter's normal exit, so its exit handlers run: the jails started
+    ahead for the next slot (sandbox/warm.py) are torn down, their directories and
+    control groups removed, instead of left behind by the default action."""
+    signal.signal(signal.SIGTERM, _exit_on_term)
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
@@ -42,6 +48,10 @@ def die_with_parent(parent: int) -> None:
                 os._exit(1)
             return
     threading.Thread(target=_watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _watch_parent(parent: int) -> None:

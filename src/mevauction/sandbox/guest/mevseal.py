@@ -90,6 +90,21 @@ def _keccak256_c(lib, data: bytes) -> bytes:
         lib.keccak_destroy(state)
 
 
+def preload(ephemeral: int = 8) -> None:
+    """Before the slot (the run's budget): load the compiled libraries, and make
+    ``ephemeral`` envelope keys — half of an envelope's curve arithmetic is k·G, which
+    needs no recipient; each key is used once (:func:`encrypt`)."""
+    _keccak_lib()
+    _libcrypto()
+    while len(_EPHEMERAL) < ephemeral:
+        k = 1 + secrets.randbelow(_N - 1)
+        _EPHEMERAL.append((k, _compress(_mul(k, _G))))
+
+
+# Envelope keys made ahead (preload): (k, compressed k·G), each taken once.
+_EPHEMERAL: list = []
+
+
 @functools.cache
 def _keccak_lib():
     """The bound C Keccak with its prototypes, or None (then pure Python); loaded once."""
@@ -156,8 +171,11 @@ def header_digest(unsigned: dict) -> bytes:
 def encrypt(recipient: str, plaintext: bytes, context: bytes) -> str:
     """envelope.encrypt: ephemeral pub (33) ‖ nonce (12) ‖ AES-GCM ciphertext ‖ tag (16)."""
     to = bytes.fromhex(recipient.removeprefix("0x"))
-    k = 1 + secrets.randbelow(_N - 1)
-    eph_pub = _compress(_mul(k, _G))
+    if _EPHEMERAL:
+        k, eph_pub = _EPHEMERAL.pop()
+    else:
+        k = 1 + secrets.randbelow(_N - 1)
+        eph_pub = _compress(_mul(k, _G))
     # coincurve's ecdh (what the committee opens with) is sha256 of the compressed shared point.
     shared = hashlib.sha256(_compress(_mul(k, _decompress(to)))).digest()
     key = _hkdf(shared, eph_pub + to, ENVELOPE_DOMAIN)

@@ -8,6 +8,10 @@ read-only at /wasm), runs the module with the same ``mev`` host functions
 the bid exactly as it does a Python algorithm's. When the module fails, the host
 hears only the failure's kind (``mevwasm.FAILURES``); its details go to stderr, which
 reaches the builder's own check and never a report.
+
+Importing wasmtime and compiling the module happen before the slot message is read:
+in a jail started ahead of the deadline (sandbox/warm.py) they are done by then, and
+the run only instantiates the module.
 """
 
 import json
@@ -28,7 +32,8 @@ def fail(kind: str, detail: str) -> None:
     raise SystemExit(0)
 
 
-def build(slot, sim):
+def load():
+    """The store (with its limits) and the compiled module, or the reason it does not compile."""
     wasmtime = mevwasm.wasmtime
     with open(os.path.join(HERE, "limits.json")) as f:
         limits = json.load(f)
@@ -40,11 +45,19 @@ def build(slot, sim):
     store.set_limits(memory_size=limits["memory_bytes"], instances=1, tables=1, memories=1)
     store.set_fuel(limits["fuel"])
     try:
-        module = wasmtime.Module(eng, code)
+        return store, wasmtime.Module(eng, code), None
     except Exception as exc:  # wasmtime refuses the bytes: not a module, or a bad one
-        fail("invalid", str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "")
+        return store, None, str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+
+
+STORE, MODULE, INVALID = load()
+
+
+def build(slot, sim):
+    if MODULE is None:  # reported only now: the host hears of it in the slot's run
+        fail("invalid", INVALID)
     orders = slot.orders
-    run = mevwasm.ModuleRun(store, module, [o.id for o in orders], sim.request,
+    run = mevwasm.ModuleRun(STORE, MODULE, [o.id for o in orders], sim.request,
                             lambda i, j: orders[i].conflicts_with(orders[j]),
                             [(o.alone.success, o.alone.bid) for o in orders])
     failed = run.run()
