@@ -156,9 +156,11 @@ def _options(position: tuple[tuple[int, int], ...] | None) -> bytes:
     return bidoptions.encode([bidoptions.PositionConstraint(anchor=1, basis=b, value=v) for b, v in position])
 
 
-def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | None):
+def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | None, holds: bool = False):
     engine, _, _ = make_engine(mode=mode, deposit=deposit, reject_within_ms=reject_within,
                                reserve=ReservePolicy("fixed", 2))
+    if holds:  # a provider that holds only some of the transactions (``preconf_hash_only = "held"``)
+        engine.holds = lambda sb: sb.bid.txn_hash[-1] in "02468ace"
     engine.ledger.deposit(POOR.address, PROVIDER.address, 1)
     seen: list[Commitment | Reject] = []
     now = 12_500
@@ -185,9 +187,9 @@ def _run(mode: str, deposit: int, reject_within: int, steps, dishonest: str | No
 
 @settings(max_examples=examples(60), deadline=None)
 @given(mode=st.sampled_from(["periodic", "continuous"]), deposit=st.sampled_from([150, 10**18]),
-       reject_within=st.sampled_from([300, 5000]), steps=actions)
-def test_an_honest_engine_is_never_convicted(mode, deposit, reject_within, steps):
-    _, seen = _run(mode, deposit, reject_within, steps, None)
+       reject_within=st.sampled_from([300, 5000]), steps=actions, holds=st.booleans())
+def test_an_honest_engine_is_never_convicted(mode, deposit, reject_within, steps, holds):
+    _, seen = _run(mode, deposit, reject_within, steps, None, holds)
     assert find_equivocations(seen) == []
     # What it committed, positions and all, is kept by the block the layout opens with them
     # (filled to the gas limit): an honest engine is never slashed for a clash.

@@ -62,6 +62,7 @@ REASONS = {
     "not-selected": "bid was not selected before the reject deadline",
     "superseded": "a higher bid from the same bidder for the same transactions replaced it",
     "position-unavailable": "its bidOptions position cannot be kept together with the block's committed positions",
+    "unknown-transaction": "a hash-only bid names a transaction the provider does not hold",
 }
 
 

@@ -111,7 +111,7 @@ class BlockBook:
 
 
 # Rejects of bids that were admitted (their (bidder, digest) counts for replays).
-ADMITTED_REJECTS = ("not-selected", "superseded", "position-unavailable")
+ADMITTED_REJECTS = ("not-selected", "superseded", "position-unavailable", "unknown-transaction")
 
 
 class Refusal(Exception):
@@ -130,7 +130,8 @@ class ProviderEngine:
     def __init__(self, signer: Signer, nike_secret: int, params: AuctionParameters, ledger: DepositLedger,
                  block_time: Callable[[int], int], registered: frozenset[str] = frozenset(),
                  rule: str = "committed", later_price_per_gas: int = 0, history: bool = True,
-                 reject_lead_ms: int = 0, block_gas_limit: int = 30_000_000):
+                 reject_lead_ms: int = 0, block_gas_limit: int = 30_000_000,
+                 holds: Callable[[SignedBid], bool] | None = None):
         if params.provider.lower() != signer.address.lower():
             raise ValueError("parameters name another provider than the engine's key")
         if rule not in ("committed", "deferring"):
@@ -143,6 +144,9 @@ class ProviderEngine:
         self.registered = frozenset(a.lower() for a in registered) | {signer.address.lower()}
         self.rule = rule
         self.later_price_per_gas = later_price_per_gas
+        # Whether the provider holds a hash-only bid's transactions (None: not asked, as
+        # mev-commit); a bid it cannot include is refused before its escrow is held.
+        self.holds = holds
         # Rejects are signed this long before their deadline at the latest, so that a
         # caller ticking every ``reject_lead_ms`` sends each one in time.
         self.reject_lead_ms = reject_lead_ms
@@ -212,6 +216,8 @@ class ProviderEngine:
         group = (bidder.lower(), bid.txn_hash)
         if group in book.committed_groups:
             return [self._reject(sb, now, "already-committed", bidder, book)]
+        if self.holds is not None and not sb.raw_transactions and not self.holds(sb):
+            return [self._reject(sb, now, "unknown-transaction", bidder, book)]
         previous = book.pending.get(group)
         if previous is not None and bid.bid_amt <= previous.signed_bid.bid.bid_amt:
             return [self._reject(sb, now, "not-an-increment", bidder, book)]

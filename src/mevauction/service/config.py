@@ -72,6 +72,11 @@ class ServiceConfig:
     preconf_chain_id: int = 17864  # mev-commit chain
     preconf_contract: str = ""  # the PreconfManager address the bids are signed for
     preconf_mode: str = "continuous"
+    # Hash-only bids (txHashes, no rawTransactions): "any" commits them as mev-commit does
+    # (a bidder may broadcast after the commitment); "held" only when every named transaction
+    # already reached the service, else a signed `unknown-transaction` reject: a bidder who
+    # withholds its own transaction cannot collect the slash (docs/preconf.md).
+    preconf_hash_only: str = "any"
     preconf_capacity_gas: int = 15_000_000  # gas per block sold as preconfirmations
     preconf_reserve_per_gas: int = 1  # wei per gas
     preconf_reject_within_ms: int = 2000
@@ -267,6 +272,9 @@ def preconf_deposits(config: ServiceConfig) -> dict[str, int]:
     return deposits
 
 
+HASH_ONLY = ("any", "held")
+
+
 def check_preconf(config: ServiceConfig) -> None:
     """Every ``preconf_*`` value parses and the values fit together."""
     require(bool(config.preconf_contract), "preconf_contract", "is required with preconf_key")
@@ -274,5 +282,6 @@ def check_preconf(config: ServiceConfig) -> None:
     preconf_nike_secret(config)
     preconf_schedule(config)
     require(config.preconf_mode in MODES, "preconf_mode", f"must be one of {MODES}")
+    require(config.preconf_hash_only in HASH_ONLY, "preconf_hash_only", f"must be one of {HASH_ONLY}")
     preconf_deposits(config)
     as_wei(config.preconf_stake, "preconf_stake")

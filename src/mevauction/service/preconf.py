@@ -183,7 +183,8 @@ class PreconfDesk:
         for bidder, amount in preconf_deposits(config).items():
             self.ledger.deposit(bidder, signer.address, amount)
         self.engine = ProviderEngine(signer, nike_secret, params, self.ledger, self.block_time_ms, history=False,
-                                     reject_lead_ms=REJECT_LEAD_MS, block_gas_limit=config.block_gas_limit)
+                                     reject_lead_ms=REJECT_LEAD_MS, block_gas_limit=config.block_gas_limit,
+                                     holds=self.holds if config.preconf_hash_only == "held" else None)
         self.bids: dict[str, BidRecord] = {}  # bid key (digest + signature) → record, for blocks not yet pruned
         self.by_digest: dict[str, list[str]] = {}  # digest → keys in self.bids
         self.by_block: dict[int, list[str]] = {}  # block number → keys in self.bids
@@ -461,6 +462,11 @@ class PreconfDesk:
         """Gas sold as preconfirmations for a block so far: what its block must reserve."""
         book = self.engine.books.get(block_number)
         return book.sold_gas if book is not None else 0
+
+    def holds(self, sb: SignedBid) -> bool:
+        """Whether every transaction a hash-only bid names reached the service publicly."""
+        hashes = [h for h in sb.bid.txn_hash.split(",") if h]
+        return bool(hashes) and all("0x" + h.lower() in self.public for h in hashes)
 
     def remember_public(self, tx_hash: str, raw: str) -> None:
         """Keep a public transaction (bounded: the oldest go first) for hash-only commitments."""
