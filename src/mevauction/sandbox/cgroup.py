@@ -22,6 +22,7 @@ import os
 import secrets
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -62,7 +63,7 @@ class RunGroup:
     """One jail's control group (both controllers); ``procs`` are the files to join."""
 
     def __init__(self, where: Layout, memory_bytes: int, tasks: int):
-        self.name = "mevalgo-" + secrets.token_hex(8)
+        self.name = f"mevalgo-{os.getpid()}-{secrets.token_hex(8)}"  # the maker's pid: jail.sweep_orphans
         self.dirs = [where.memory / self.name] if where.version == 2 else [where.memory / self.name,
                                                                             where.pids / self.name]
         for d in self.dirs:
@@ -127,3 +128,21 @@ def run_group(memory_bytes: int, tasks: int) -> RunGroup | None:
         return RunGroup(where, memory_bytes, tasks)
     except OSError:
         return None
+
+
+def sweep_orphans(orphaned: Callable[[str], bool]) -> int:
+    """Remove the empty run groups whose name ``orphaned`` accepts (rmdir refuses a group
+    with a process still in it, so nothing running is touched)."""
+    where = layout()
+    if where is None:
+        return 0
+    gone = 0
+    for base in {where.memory, where.pids}:
+        for group in base.glob("mevalgo-*-*"):
+            if orphaned(group.name):
+                try:
+                    group.rmdir()
+                    gone += 1
+                except OSError:
+                    pass
+    return gone

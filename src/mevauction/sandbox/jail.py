@@ -106,6 +106,43 @@ def keccak_library() -> str | None:
     return None
 
 
+def owned_prefix() -> str:
+    """``mevalgo-<pid>-``: what this process makes (jail directories, control groups) names
+    its maker, so a later process can remove what a killed one left (:func:`sweep_orphans`)."""
+    return f"mevalgo-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def sweep_orphans() -> int:
+    """Remove the jail directories and (empty) control groups whose maker is no longer
+    running: a service killed with SIGKILL runs no clean-up. Names without a maker's pid
+    (older code) and those of live processes are left alone. Returns how many went."""
+    from mevauction.sandbox import cgroup
+
+    gone = 0
+    root = _work_root()
+    for path in Path(root or tempfile.gettempdir()).glob("mevalgo-*-*"):
+        pid = _maker(path.name)
+        if pid is not None and not _alive(pid) and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+            gone += not path.exists()
+    return gone + cgroup.sweep_orphans(lambda name: (pid := _maker(name)) is not None and not _alive(pid))
+
+
+def _maker(name: str) -> int | None:
+    parts = name.split("-")
+    return int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else None
+
+
 def _work_root() -> str | None:
     # Memory-backed when possible: each run writes three small files.
     return "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
@@ -180,7 +217,7 @@ class Jailed:
     """One running jail: its process, its pipes, and the directory to remove after."""
 
     def __init__(self, program: Program, limits: Limits, sealed: bool = False):
-        self.workdir = Path(tempfile.mkdtemp(prefix="mevalgo-", dir=_work_root()))
+        self.workdir = Path(tempfile.mkdtemp(prefix=owned_prefix(), dir=_work_root()))
         self.workdir.chmod(0o711)  # the jail's uid may traverse it to /algo, not list it
         algo = self.workdir / "algo"
         (algo / "lib").mkdir(parents=True)

@@ -61,10 +61,14 @@ def _watch_parent(parent: int) -> None:
 
 
 def warm_worker() -> bool:
-    """Import the auction code in the worker; False if the mechanism is not installed."""
+    """Import the auction code in the worker; False if the mechanism is not installed.
+    Also removes what the jails of a killed earlier worker left (sandbox/jail.py)."""
     import importlib
     try:
         importlib.import_module("mevauction.mechanism.boost")
     except ImportError:
         return False
+    from mevauction.sandbox.jail import sweep_orphans
+
+    sweep_orphans()
     return True
