@@ -35,6 +35,7 @@ def both_ways(doc, seed, monkeypatch, forks: list[int]):
     monkeypatch.setenv("MEVAUCTION_FORK_FAMILY", "0")
     one = solution(build_world(doc), seed)
     monkeypatch.setenv("MEVAUCTION_FORK_FAMILY", "1")
+    monkeypatch.setattr(forked, "MIN_HALF_S", 0)  # fork every large group, however fast its shuffles
     real = forked.Forked
 
     def counted(work):
@@ -62,7 +63,6 @@ def test_contested_slots_equal_with_the_fork(seed, monkeypatch):
 @given(st.integers(0, 10**6), st.integers(20, 120), st.sampled_from(["mainnet", "contested"]))
 def test_random_slots_equal_with_the_fork(seed, orders, profile):
     with pytest.MonkeyPatch.context() as monkeypatch:
-        monkeypatch.setattr(forked, "MIN_WORK", 0)  # fork every large group, however small
         one, two = both_ways(amm_slot(seed, orders, profile), seed, monkeypatch, [])
         assert one == two
 
@@ -106,7 +106,6 @@ def test_an_evm_slot_equals_with_the_fork(monkeypatch):
     block of equal value taken from the child's half): amm slots rarely tie."""
     from mevauction.intake.workloads.evm import generate
 
-    monkeypatch.setattr(forked, "MIN_WORK", 0)
     forks: list[int] = []
     one, two = both_ways(generate(80, seed=3), 3, monkeypatch, forks)
     assert forks and one == two and one[2]
