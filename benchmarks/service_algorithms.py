@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from service_harness import ServerProcess  # noqa: E402
 
 from mevauction.client import Client, Signer  # noqa: E402
-from service_settle import BUILDER, one_round  # noqa: E402
+from service_settle import BUILDERS, one_round  # noqa: E402
 
 EXAMPLES = [ROOT / "examples" / "algorithms" / name for name in ("greedy_lookahead.py", "local_search.py")]
 
@@ -37,9 +37,10 @@ EXAMPLES = [ROOT / "examples" / "algorithms" / name for name in ("greedy_lookahe
 def rounds(url: str, n: int, orders: int, rng: random.Random, label: str) -> list[float]:
     out = []
     for _ in range(n):
-        slot, latency, searchers = asyncio.run(one_round(url, orders, rng))
+        slot, latency, searchers = asyncio.run(one_round(url, orders, rng, sealed=False))
         report = httpx.get(f"{url}/v1/slots/{slot}").json()
-        valid = sum(1 for b in report["builders"] if b.get("valid")) - 1  # less the default-algorithm bid
+        # less the fixed bids of service_settle's builders (each names the default algorithm)
+        valid = sum(1 for b in report["builders"] if b.get("valid")) - len(BUILDERS)
         print(f"{label}: slot {slot}: {searchers} searchers settled, "
               f"report {1000 * latency:.0f} ms after the deadline, {max(valid, 0)} submitted algorithms valid",
               flush=True)
@@ -58,7 +59,7 @@ def main() -> int:
     builders = [Signer(random.Random(100 + i).randbytes(32)) for i in range(args.algorithms)]
     workdir = Path(tempfile.mkdtemp(prefix="mevauction-algos-"))
     extra = ["--algorithm-budget-ms", str(args.budget_ms)]
-    for s in (BUILDER, *builders):
+    for s in (*BUILDERS, *builders):
         extra += ["--builder", f"{s.address}={10**24}"]
     server = ServerProcess(f"sqlite:///{workdir / 's.db'}", slot_seconds=args.slot_seconds,
                            log=workdir / "server.log", extra=extra).start()
