@@ -241,3 +241,22 @@ def test_cli_run_and_relay_replay_with_2pc(tmp_path):
     assert proc.returncode == 0, proc.stderr
     report = json.loads(out.read_text())
     assert_replay_matches_relay(report, relay)
+
+
+@pytest.mark.slow  # starts the pair's processes (twice)
+def test_a_port_taken_before_a_party_binds_it_is_retried_on_new_ones():
+    """Ports are chosen free, then bound by the party processes a moment later; another
+    process can take one in between (this happened under CI's parallel tests: the service
+    then failed to start). The pair starts again on new ports instead."""
+    p = LocalPair(timeout=20)
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind(("127.0.0.1", p.ports[0]))  # the garbler's port, as another process would
+    taken.listen()
+    try:
+        with p:
+            assert p.ports[0] != taken.getsockname()[1]  # it moved
+            r = p.run("second", [5, 9, 7], 0)
+            assert (r.winner, r.price) == (1, 7)
+    finally:
+        taken.close()

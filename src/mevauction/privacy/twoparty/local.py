@@ -45,6 +45,9 @@ class PairResult:
     excluded: int = 0  # bidder intake: bids that reached one party only (left out at both)
 
 
+START_ATTEMPTS = 3  # tries, each on new ports, before a local pair's start fails
+
+
 class LocalPair:
     """``key_dir``: where the parties keep their signing and encryption keys (default: the
     pair's temporary directory); the service keeps them beside its database, so a restarted
@@ -63,6 +66,21 @@ class LocalPair:
 
     def __enter__(self) -> LocalPair:
         tls.make_certificates(Path(self.tls_dir), 3)
+        for attempt in range(START_ATTEMPTS):
+            try:
+                self._start_once()
+                return self
+            except BaseException as exc:
+                # The ports were free when chosen, not necessarily when a party binds them:
+                # another process may take one in between. New ports, as the committee does.
+                if not isinstance(exc, OSError) or attempt == START_ATTEMPTS - 1:
+                    self.stop()
+                    raise
+                self._stop_processes(terminate=True)
+                self.ports, self.intake_ports = free_ports(2), free_ports(2)
+        return self
+
+    def _start_once(self) -> None:
         env = {**os.environ, "PYTHONPATH": SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
         mod = "mevauction.privacy.twoparty.party"
         g_port, e_port = self.ports
@@ -76,20 +94,28 @@ class LocalPair:
         for cmd in cmds:
             self.procs.append(subprocess.Popen(cmd, env=env, start_new_session=True,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        try:
-            self._chans = [party.connect(self.tls_dir, party.AUCTIONEER, "127.0.0.1", port, expect=role,
-                                         timeout=self.timeout)
-                           for port, role in ((g_port, party.GARBLER), (e_port, party.EVALUATOR))]
+        evaluator, garbler = self.procs
+        self._chans = [self._connect(g_port, party.GARBLER, garbler), self._connect(e_port, party.EVALUATOR, evaluator)]
+        for c in self._chans:
+            c.sock.settimeout(self.timeout)
+        if not self.hold:
             for c in self._chans:
-                c.sock.settimeout(self.timeout)
-            if not self.hold:
-                for c in self._chans:
-                    c.close()
-                self._chans = []
-        except BaseException:
-            self.stop()
-            raise
-        return self
+                c.close()
+            self._chans = []
+
+    def _connect(self, port: int, role: int, proc: subprocess.Popen[bytes]) -> party.Channel:
+        """The auctioneer's link to a party, failing at once if the party has exited
+        (e.g. its port was taken) instead of waiting out the whole timeout."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            if proc.poll() is not None:
+                raise ConnectionError(f"the {party.NAMES[role]} exited with {proc.returncode} (port {port} taken?)")
+            try:
+                return party.connect(self.tls_dir, party.AUCTIONEER, "127.0.0.1", port, expect=role, timeout=0.5)
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def parties(self) -> dict[str, Any]:
         """This pair as a ``mevauction.2pc-parties/1`` document, bidder intakes included."""
@@ -116,6 +142,10 @@ class LocalPair:
                              for r in (party.GARBLER, party.EVALUATOR)])
 
     def stop(self) -> None:
+        self._stop_processes(terminate=not self.hold)
+        self._dir.cleanup()
+
+    def _stop_processes(self, terminate: bool) -> None:
         for c in self._chans:
             try:
                 c.send_json({"op": "shutdown"})
@@ -123,7 +153,7 @@ class LocalPair:
                 pass
             c.close()
         for p in self.procs:
-            if not self.hold and p.poll() is None:  # no link to ask on: the party stops on SIGTERM
+            if terminate and p.poll() is None:  # no link to ask on: the party stops on SIGTERM
                 p.terminate()
             try:
                 p.wait(timeout=5)
@@ -132,7 +162,6 @@ class LocalPair:
                 p.wait()
         self.procs = []
         self._chans = []
-        self._dir.cleanup()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
