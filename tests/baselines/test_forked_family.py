@@ -67,31 +67,18 @@ def test_random_slots_equal_with_the_fork(seed, orders, profile):
         assert one == two
 
 
-def test_a_failing_child_leaves_the_result_unchanged(monkeypatch):
+@pytest.mark.parametrize("misbehaves", [lambda: os._exit(3), lambda: time.sleep(3600)], ids=["dies", "hangs"])
+def test_a_child_that_dies_or_hangs_leaves_the_result_unchanged(monkeypatch, misbehaves):
+    """Its half is done here instead: a dead child at once, a stuck one once killed."""
     parent = os.getpid()
     real = forked._best_of
 
-    def dies_in_the_child(*args):
+    def in_the_child(*args):
         if os.getpid() != parent:
-            os._exit(3)
+            misbehaves()
         return real(*args)
 
-    monkeypatch.setattr(forked, "_best_of", dies_in_the_child)
-    forks: list[int] = []
-    one, two = both_ways(amm_slot(4, 200), 4, monkeypatch, forks)
-    assert forks and one == two
-
-
-def test_a_stuck_child_is_killed_and_its_half_done_here(monkeypatch):
-    parent = os.getpid()
-    real = forked._best_of
-
-    def hangs_in_the_child(*args):
-        if os.getpid() != parent:
-            time.sleep(3600)
-        return real(*args)
-
-    monkeypatch.setattr(forked, "_best_of", hangs_in_the_child)
+    monkeypatch.setattr(forked, "_best_of", in_the_child)
     monkeypatch.setattr(forked, "JOIN_SLACK_S", 0.2)
     forks: list[int] = []
     started = time.monotonic()

@@ -28,15 +28,19 @@ def descendants(server: ServerProcess) -> list[int]:
     return sorted(p for p in parents if descends(p))
 
 
-def committee_servers(server: ServerProcess) -> list[tuple[int, tuple[str, int]]]:
-    """(pid, intake address) of the service's committee servers, found as a local user can:
-    in /proc, among the service's descendants."""
-    found = []
+def _argvs(server: ServerProcess):
+    """(pid, argv) of each of the service's descendants, read from /proc as a local user can."""
     for pid in descendants(server):
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            yield pid, Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
+
+
+def committee_servers(server: ServerProcess) -> list[tuple[int, tuple[str, int]]]:
+    """(pid, intake address) of the service's committee servers, among its descendants."""
+    found = []
+    for pid, argv in _argvs(server):
         if b"committee" in argv and b"--intake" in argv:
             host, port = argv[argv.index(b"--intake") + 1].decode().rsplit(":", 1)
             found.append((pid, (host, int(port))))
@@ -45,13 +49,7 @@ def committee_servers(server: ServerProcess) -> list[tuple[int, tuple[str, int]]
 
 def pair_parties(server: ServerProcess) -> list[tuple[int, str]]:
     """(pid, role) of the 2PC parties of a ``serve --sealed --backend 2pc``, garbler first,
-    found the same way (in /proc, among the service's descendants)."""
-    found = []
-    for pid in descendants(server):
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"mevauction.privacy.twoparty.party" in argv:
-            found.append((pid, argv[argv.index(b"mevauction.privacy.twoparty.party") + 1].decode()))
+    among the service's descendants."""
+    module = b"mevauction.privacy.twoparty.party"
+    found = [(pid, argv[argv.index(module) + 1].decode()) for pid, argv in _argvs(server) if module in argv]
     return sorted(found, key=lambda f: f[1] != "garbler")

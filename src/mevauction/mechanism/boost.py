@@ -163,10 +163,8 @@ def _stages(slot: AuctionInput, lay: committed.Layout, ids: list[str], k_cutoff:
     return _Stages(groups, conflict_free, rest, s_kept, s_bids, s_included, budget, after, default)
 
 
-def _mispaid(slot: AuctionInput, lay: committed.Layout, st: _Stages) -> list[str]:
-    """Orders of M that the executed default block o* ∪ S pays otherwise than predicted."""
-    executed = slot.world.evaluate([*lay.top, *st.default.block.orders, *st.s_included, *lay.bottom])
-    predicted = {**{i: st.default.block.bids.get(i, 0) for i in st.default.block.orders}, **st.s_bids}
+def _mispaid(predicted: Mapping[str, int], executed: Block) -> list[str]:
+    """Orders whose payment in the ``executed`` block is not the ``predicted`` one."""
     return sorted(i for i, bid in predicted.items()
                   if bid != (executed.bids.get(i, 0) if i in executed.orders else 0))
 
@@ -185,7 +183,11 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     left_out: dict[str, str] = {}
     for attempt in range(HIDDEN_READS_ROUNDS + 1):
         st = _stages(slot, lay, [i for i in ids if i not in left_out], k_cutoff)
-        wrong = [] if base.access_complete else _mispaid(slot, lay, st)
+        # o* ∪ S as executed, kept: case (4a) delivers exactly this block
+        checked = None if base.access_complete else base.evaluate(
+            [*lay.top, *st.default.block.orders, *st.s_included, *lay.bottom])
+        wrong = [] if checked is None else _mispaid(
+            {**{i: st.default.block.bids.get(i, 0) for i in st.default.block.orders}, **st.s_bids}, checked)
         if not wrong:
             break
         left_out.update(dict.fromkeys(ids if attempt + 1 == HIDDEN_READS_ROUNDS else wrong, HIDDEN_READS))
@@ -217,7 +219,11 @@ def run_auction(slot: AuctionInput, k_cutoff: int = K_CUTOFF,
     # committed bundle pays the coinbase is not a bid in the auction (its price was the
     # preconfirmation bid): like an order of S, it is paid back in full.
     block = [*lay.top, *final.orders, *s_included, *lay.bottom]
-    executed = base.evaluate(block) if lay.ids or (winner is not None and not base.access_complete) else None
+    executed = None
+    if winner is None and checked is not None:
+        executed = checked  # the same sequence, executed before the builders ran
+    elif lay.ids or (winner is not None and not base.access_complete):
+        executed = base.evaluate(block)
     c_bids = {i: executed.bids.get(i, 0) if i in executed.orders else 0 for i in lay.ids} if executed else {}
     s_bids = st.s_bids
     if executed is not None and not base.access_complete:

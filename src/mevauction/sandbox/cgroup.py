@@ -144,5 +144,5 @@ def sweep_orphans(orphaned: Callable[[str], bool]) -> int:
                     group.rmdir()
                     gone += 1
                 except OSError:
-                    pass
+                    pass  # not empty (a process still in it) or gone meanwhile: leave it
     return gone

@@ -368,7 +368,7 @@ def _job_link(role: int, ready: tuple | None, peer_link, auction: str) -> tuple[
                 if ready[0].recv_json().get("prepared") is True:
                     return ready[0], ready
             except (OSError, ConnectionError, ValueError):
-                pass
+                pass  # the prepared link is dead or stale: both fall back to a fresh link below
             ready[0].close()
         link = peer_link()
         link.send_json({"job": auction, "prepared": False})
@@ -379,7 +379,7 @@ def _job_link(role: int, ready: tuple | None, peer_link, auction: str) -> tuple[
                 ready[0].send_json({"prepared": True})
                 return ready[0], ready
         except (OSError, ConnectionError, ValueError):
-            pass
+            pass  # as on the garbler's side: a fresh link below
         ready[0].close()
     link = peer_link()
     if link.recv_json() != {"job": auction, "prepared": False}:
