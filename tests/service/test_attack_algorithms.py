@@ -155,15 +155,23 @@ def test_a_submission_during_slot_n_runs_from_n_plus_1_only(service):
     with Client(service.url, BOB) as bob:
         slot = fresh_slot(bob)
         p = f"n{next(_prefix)}-"
-        send_orders(service.url, slot, paper_orders(p))
-        send_orders(service.url, slot + 1, paper_orders(p + "next"))
+        # Orders for several slots, so that a loaded machine moving the clock on before the
+        # submission lands still leaves the slot open at submission and the next with orders.
+        ahead = range(slot, slot + 5)
+        for s in ahead:
+            send_orders(service.url, s, paper_orders(f"{p}{s}-"))
+        before = bob.slot()["slot"]
         ack = bob.submit_algorithm("python", OUTBID, 1)
-        assert int(ack["fromSlot"], 16) == slot + 1
-        now = bob.wait_report(slot, timeout=20)
-        later = bob.wait_report(slot + 1, timeout=20)
+        after = bob.slot()["slot"]
+        start_at = int(ack["fromSlot"], 16)
+        # The slot open when the service took it is between the two readings; it runs from the next.
+        assert before + 1 <= start_at <= after + 1, (before, ack, after)
+        assert start_at in ahead and start_at - 1 in ahead, f"the clock ran {start_at - slot} slots during setup"
+        now = bob.wait_report(start_at - 1, timeout=20)
+        later = bob.wait_report(start_at, timeout=20)
     assert entry(now, BOB) is None, "ran in the slot open when it was submitted"
     ran = entry(later, BOB)
-    assert ran is not None and ran["valid"] and later["block"] == [f"{p}next2", f"{p}next1"], ran
+    assert ran is not None and ran["valid"] and later["block"] == [f"{p}{start_at}-2", f"{p}{start_at}-1"], ran
     # It won the slot, and pays like any builder: β* = 160 plus nothing from S, less the surplus over β0 = 150.
     assert later["winner"].lower() == BOB.address.lower(), later
     assert later["builder_settlement"][later["winner"]] == {"paid": "160", "refund": "10"}, later
