@@ -25,7 +25,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mevauction.preconf.capacity import Ask, ask_of, unmet
+from mevauction.preconf.capacity import Ask, arrange, ask_of
 from mevauction.preconf.decay import decayed_amount
 from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
 from mevauction.preconf.evidence import NOBODY, Reject
@@ -89,7 +89,7 @@ class BlockBook:
     decided: dict[str, Commitment | Reject] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)
     # The committed position asks in commitment order, each with the transactions of the
-    # top bundles asking for none committed before it (capacity.unmet); all committed txs.
+    # top bundles asking for none committed before it (capacity.arrange); all committed txs.
     asks: list[tuple[Ask, int]] = field(default_factory=list)
     free_top_txs: int = 0
     committed_txs: int = 0
@@ -99,7 +99,7 @@ class BlockBook:
         if p.ask is None and not self.asks:
             return True
         asks = self.asks if p.ask is None else [*self.asks, (p.ask, self.free_top_txs)]
-        return unmet(asks, self.committed_txs + p.txs, self.sold_gas + p.gas, gas_limit) is None
+        return arrange(asks, self.committed_txs + p.txs, self.sold_gas + p.gas, gas_limit) is not None
 
     def book_commitment(self, p: Pending) -> None:
         self.sold_gas += p.gas
