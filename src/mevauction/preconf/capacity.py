@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mevauction.mechanism.commitments import ANCHOR_BOTTOM, BASES, positions_left
+from mevauction.mechanism.commitments import ANCHOR_BOTTOM, BASES, position_met, positions_left
 from mevauction.preconf import bidoptions
 
 MIN_TX_GAS = 21_000
@@ -69,7 +69,11 @@ def ask_of(bid_options: bytes, txn_hash: str, gas: int) -> Ask | None:
 
 def _met(ask: Ask, first: int, n: int, gas_before: int, gas_total: int) -> bool:
     """Settlement's matching (:func:`positions_left`): each transaction of the bundle meets
-    at most one option."""
+    at most one option. (One transaction, one option: that option's check, the common case
+    and the arrangement's inner loop.)"""
+    if ask.txs == 1 and len(ask.options) == 1:
+        o = ask.options[0]
+        return position_met(o.anchor, o.basis, o.value, first, n, gas_before, ask.gas, gas_total)
     txs = [(first + i, gas_before + (ask.gas if i else 0), ask.gas if i == 0 else 0) for i in range(ask.txs)]
     return not positions_left([(o.anchor, o.basis, o.value) for o in ask.options], txs, n, gas_total)
 

@@ -94,17 +94,24 @@ class BlockBook:
     free_top_txs: int = 0
     committed_txs: int = 0
 
-    def placeable(self, p: Pending, gas_limit: int) -> bool:
-        """Whether the committed position asks plus ``p``'s can all be kept together."""
+    def placeable(self, p: Pending, gas_limit: int) -> list[tuple[Ask, int]] | None:
+        """The committed position asks plus ``p``'s in an order that keeps them all
+        (capacity.arrange), or None when no order does."""
         if p.ask is None and not self.asks:
-            return True
+            return []
         asks = self.asks if p.ask is None else [*self.asks, (p.ask, self.free_top_txs)]
-        return arrange(asks, self.committed_txs + p.txs, self.sold_gas + p.gas, gas_limit) is not None
+        order = arrange(asks, self.committed_txs + p.txs, self.sold_gas + p.gas, gas_limit)
+        return None if order is None else [asks[k] for k in order]
 
-    def book_commitment(self, p: Pending) -> None:
+    def book_commitment(self, p: Pending, arranged: list[tuple[Ask, int]] | None = None) -> None:
+        """Count ``p`` as committed; ``arranged``: the asks in the order ``placeable`` found,
+        kept so that the next check tries that order first (a set that needed reordering
+        is then not searched again from commitment order at every bid)."""
         self.sold_gas += p.gas
         self.committed_txs += p.txs
-        if p.ask is not None:
+        if arranged is not None:
+            self.asks = arranged
+        elif p.ask is not None:
             self.asks.append((p.ask, self.free_top_txs))
         if p.ask is None or (not p.ask.planned and not p.ask.bottom):
             self.free_top_txs += p.txs
@@ -321,10 +328,11 @@ class ProviderEngine:
             clash = None
             for key in accepted:
                 pending = by_key[key][1]
-                if not trial.placeable(pending, self.block_gas_limit):
+                arranged = trial.placeable(pending, self.block_gas_limit)
+                if arranged is None:
                     clash = key
                     break
-                trial.book_commitment(pending)
+                trial.book_commitment(pending, arranged)
             if clash is None:
                 break
             group, pending = by_key.pop(clash)
@@ -344,7 +352,7 @@ class ProviderEngine:
         for key in accepted:
             group, pending = by_key[key]
             out.append(self._commit(pending, now))
-            book.book_commitment(pending)
+            book.book_commitment(pending, trial.asks)  # the asks in the order the check found
             book.committed_groups.add(group)
             del book.pending[group]
         for offer in offers:
