@@ -184,3 +184,12 @@ def test_arrange_refuses_exactly_when_no_order_of_the_bundles_keeps_them_all(ask
     assert (found is not None) == any(kept(p) for p in itertools.permutations(range(len(bids))))
     if found is not None:
         assert kept(found)
+
+
+def test_the_layout_prefers_an_order_that_the_thinnest_block_keeps():
+    """B (index ≤ 5) committed before C (top 10 %): in a full block either order keeps both,
+    but if the block holds only these two, C must be first (1 > 2·10 // 100)."""
+    b = ask_of(bidoptions.encode([bidoptions.PositionConstraint(1, 2, 5)]), "bb" * 32, 21_000)
+    c = ask_of(bidoptions.encode([bidoptions.PositionConstraint(1, 1, 10)]), "cc" * 32, 21_000)
+    assert arrange([(b, 0), (c, 0)], 2, 42_000, FULL) == [0, 1]  # the full block: commitment order
+    assert layout_order([(b, 1, 21_000), (c, 1, 21_000)], FULL) == [1, 0]

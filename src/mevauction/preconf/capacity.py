@@ -149,9 +149,16 @@ def arrange(asks: Sequence[tuple[Ask, int]], committed_txs: int, committed_gas: 
 def layout_order(commitments: Sequence[tuple[Ask | None, int, int]], gas_limit: int) -> list[int]:
     """The block's commitments (``(ask or None, transactions, gas)`` in commitment order) in
     the order the layout places them: each position ask in the place :func:`arrange` found
-    for it, every other commitment where commitment order has it — the order the capacity
-    check judged, so a commitment checked as keepable is laid out where it is kept. A set no
-    order keeps (never committed by the engine) stays in commitment order."""
+    for it, every other commitment where commitment order has it — an order the capacity
+    check judges keepable, so a commitment checked as keepable is laid out where it is kept.
+
+    The block may turn out thin (few orders besides the commitments), and a thin block is
+    the least favourable for every top and bottom constraint (fewer transactions, less
+    gas). So an order that keeps every ask in the thinnest block — the commitments alone —
+    is preferred: it is kept in any block that holds them. Only when none exists is the
+    order for the full block used (a thin block may then break a percentile ask, and
+    settlement slashes it). A set no order keeps (never committed by the engine) stays in
+    commitment order."""
     asks: list[tuple[Ask, int]] = []
     slots: list[int] = []
     free = 0
@@ -163,7 +170,8 @@ def layout_order(commitments: Sequence[tuple[Ask | None, int, int]], gas_limit: 
         slots.append(k)
         if not ask.planned and not ask.bottom:
             free += txs
-    order = arrange(asks, sum(c[1] for c in commitments), sum(c[2] for c in commitments), gas_limit)
+    txs, gas = sum(c[1] for c in commitments), sum(c[2] for c in commitments)
+    order = arrange(asks, txs, gas, gas) or arrange(asks, txs, gas, gas_limit)  # thin block first, then full
     out = list(range(len(commitments)))
     if order is not None:
         # Only planned top asks move among themselves, and bottom ones among themselves:

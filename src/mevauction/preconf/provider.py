@@ -88,8 +88,9 @@ class BlockBook:
     # again instead of a second, contradicting message; and the keys still pending.
     decided: dict[str, Commitment | Reject] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)
-    # The committed position asks in commitment order, each with the transactions of the
-    # top bundles asking for none committed before it (capacity.arrange); all committed txs.
+    # The committed position asks, in the order the last check kept them (capacity.arrange),
+    # each with the transactions of the top bundles asking for none committed before it;
+    # all committed txs.
     asks: list[tuple[Ask, int]] = field(default_factory=list)
     free_top_txs: int = 0
     committed_txs: int = 0
