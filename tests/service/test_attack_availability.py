@@ -244,6 +244,7 @@ def preconf_server(tmp_path, slot_seconds: float) -> ServerProcess:
         "MEVAUCTION_PRECONF_REJECT_WITHIN_MS": "300",
         "MEVAUCTION_PRECONF_FINAL_MS": "200",
         "MEVAUCTION_PRECONF_CAPACITY_GAS": str(10**12),
+        "MEVAUCTION_PRECONF_HASH_ONLY": "any",  # bids for hashes never sent (mev-commit's flow)
         "MEVAUCTION_PRECONF_DEPOSITS": json.dumps({POOR.address: "5", FUNDED.address: str(10**30)}),
         "MEVAUCTION_RATE_PER_SIGNER": "100000", "MEVAUCTION_BURST_PER_SIGNER": "100000",
     }

@@ -54,6 +54,8 @@ def env() -> dict[str, str]:
     return {"MEVAUCTION_PRECONF_KEY": PROVIDER_KEY.hex(), "MEVAUCTION_PRECONF_CONTRACT": CONTRACT,
             "MEVAUCTION_PRECONF_RESERVE_PER_GAS": str(PER_GAS), "MEVAUCTION_PRECONF_FINAL_MS": "300",
             "MEVAUCTION_PRECONF_STAKE": str(STAKE),
+            # mev-commit's flow: a public transaction may arrive after its commitment
+            "MEVAUCTION_PRECONF_HASH_ONLY": "any",
             "MEVAUCTION_PRECONF_DEPOSITS": json.dumps({BIDDER.address: str(DEPOSIT)})}
 
 

@@ -46,6 +46,9 @@ def preconf_env() -> dict[str, str]:
         "MEVAUCTION_PRECONF_RESERVE_PER_GAS": str(RESERVE_PER_GAS),
         "MEVAUCTION_PRECONF_REJECT_WITHIN_MS": "400",
         "MEVAUCTION_PRECONF_FINAL_MS": "200",
+        # mev-commit's flow (hash-only bids for transactions never sent here); the default
+        # `held` is tested in test_service_preconf_withholding.py
+        "MEVAUCTION_PRECONF_HASH_ONLY": "any",
         "MEVAUCTION_PRECONF_DEPOSITS": json.dumps({FUNDED.address.lower(): str(DEPOSIT), POOR.address: "5",
                                                    OTHER.address: str(DEPOSIT)}),
     }

@@ -143,7 +143,12 @@ def test_two_bids_for_index_0_the_second_is_refused_and_nothing_is_slashed(posit
     """Two bundles for one block both ask for absolute index 0. Only one can open the block,
     so the provider signs a ``position-unavailable`` reject for the second (before this it
     committed both, and settlement slashed the one placed second); settlement by the
-    oracle's rule then rewards the one committed and slashes nothing."""
+    oracle's rule then rewards the one committed and slashes nothing. In the next block A
+    asks index ≤ 5 first, then B index 0: both are committed (the capacity check was greedy
+    in acceptance order and refused B) and the block opens B, A — both rewarded. In a third
+    block, thin (its two commitments only), B (index ≤ 5) is signed before C (top 10 %):
+    in signing order C sits at index 1 > 2·10 // 100 and was slashed; the layout prefers an
+    order the thinnest block keeps, C, B — both rewarded."""
     srv, amount = positions_server, 21_000 * RESERVE_PER_GAS * 2
     with Client(srv.url) as c:
         block = open_block(c)
@@ -159,3 +164,24 @@ def test_two_bids_for_index_0_the_second_is_refused_and_nothing_is_slashed(posit
         assert [o["outcome"] for o in report["commitments"]] == ["reward"]
         deposit = c.call("preconf_getDeposit", [FUNDED.address])
         assert deposit["escrowed"] == "0"
+        block = open_block(c)
+        asks = [("A", bidoptions.PositionConstraint(anchor=1, basis=2, value=5)),
+                ("B", bidoptions.PositionConstraint(anchor=1, basis=2, value=0))]
+        records = {name: c.send_preconf_bid(positioned(block, keccak256(b"reorder sender " + name.encode()),
+                                                       "0x" + "53" * 20, amount, ask)) for name, ask in asks}
+        assert [r["status"] for r in records.values()] == ["committed", "committed"], records["B"]
+        report = settled(c, block)
+        assert report is not None and report["balanced"] is True
+        assert [o["outcome"] for o in report["commitments"]] == ["reward", "reward"]
+        planned = {m["commitment"]: m["index"] for m in httpx.get(f"{srv.url}/v1/slots/{block}", timeout=5).json()
+                   ["commitments"]}
+        assert {n: planned[r["messages"][0]["commitmentDigest"]] for n, r in records.items()} == {"A": 1, "B": 0}
+        block = open_block(c)
+        asks = [("B", bidoptions.PositionConstraint(anchor=1, basis=2, value=5)),
+                ("C", bidoptions.PositionConstraint(anchor=1, basis=1, value=10))]
+        records = {name: c.send_preconf_bid(positioned(block, keccak256(b"thin sender " + name.encode()),
+                                                       "0x" + "54" * 20, amount, ask)) for name, ask in asks}
+        assert [r["status"] for r in records.values()] == ["committed", "committed"], records
+        report = settled(c, block)
+        assert report is not None and report["balanced"] is True
+        assert [o["outcome"] for o in report["commitments"]] == ["reward", "reward"]

@@ -25,7 +25,7 @@ PER_GAS = 10
 
 def config(**extra) -> ServiceConfig:
     return ServiceConfig(preconf_key=PROVIDER_KEY, preconf_contract=CONTRACT, preconf_reserve_per_gas=PER_GAS,
-                         preconf_reject_within_ms=60_000, preconf_stake="1000000",
+                         preconf_reject_within_ms=60_000, preconf_stake="1000000", preconf_hash_only="any",
                          preconf_deposits={ALICE.address: "10000000", BOB.address: "300000"}, **extra)
 
 

@@ -27,12 +27,12 @@ import grpc
 from mevauction.client import providerapi as api
 from mevauction.errors import InputError
 from mevauction.preconf import bidoptions
+from mevauction.preconf.capacity import GAS_PER_TX
 from mevauction.preconf.messages import Bid, Commitment, SignedBid
 from mevauction.preconf.provider import Arrival, ProviderEngine, Refusal
 from mevauction.preconf.rules import MAX_TXS
 
 log = logging.getLogger("mevauction.preconf")
-GAS_PER_TX = 21_000
 
 
 def bid_of(msg, chain_id: int, contract: str) -> SignedBid:

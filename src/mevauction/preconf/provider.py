@@ -25,7 +25,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from mevauction.preconf.capacity import Ask, ask_of, unmet
+from mevauction.preconf.capacity import Ask, arrange, ask_of
 from mevauction.preconf.decay import decayed_amount
 from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
 from mevauction.preconf.evidence import NOBODY, Reject
@@ -88,23 +88,31 @@ class BlockBook:
     # again instead of a second, contradicting message; and the keys still pending.
     decided: dict[str, Commitment | Reject] = field(default_factory=dict)
     waiting: set[str] = field(default_factory=set)
-    # The committed position asks in commitment order, each with the transactions of the
-    # top bundles asking for none committed before it (capacity.unmet); all committed txs.
+    # The committed position asks, in the order the last check kept them (capacity.arrange),
+    # each with the transactions of the top bundles asking for none committed before it;
+    # all committed txs.
     asks: list[tuple[Ask, int]] = field(default_factory=list)
     free_top_txs: int = 0
     committed_txs: int = 0
 
-    def placeable(self, p: Pending, gas_limit: int) -> bool:
-        """Whether the committed position asks plus ``p``'s can all be kept together."""
+    def placeable(self, p: Pending, gas_limit: int) -> list[tuple[Ask, int]] | None:
+        """The committed position asks plus ``p``'s in an order that keeps them all
+        (capacity.arrange), or None when no order does."""
         if p.ask is None and not self.asks:
-            return True
+            return []
         asks = self.asks if p.ask is None else [*self.asks, (p.ask, self.free_top_txs)]
-        return unmet(asks, self.committed_txs + p.txs, self.sold_gas + p.gas, gas_limit) is None
+        order = arrange(asks, self.committed_txs + p.txs, self.sold_gas + p.gas, gas_limit)
+        return None if order is None else [asks[k] for k in order]
 
-    def book_commitment(self, p: Pending) -> None:
+    def book_commitment(self, p: Pending, arranged: list[tuple[Ask, int]] | None = None) -> None:
+        """Count ``p`` as committed; ``arranged``: the asks in the order ``placeable`` found,
+        kept so that the next check tries that order first (a set that needed reordering
+        is then not searched again from commitment order at every bid)."""
         self.sold_gas += p.gas
         self.committed_txs += p.txs
-        if p.ask is not None:
+        if arranged is not None:
+            self.asks = arranged
+        elif p.ask is not None:
             self.asks.append((p.ask, self.free_top_txs))
         if p.ask is None or (not p.ask.planned and not p.ask.bottom):
             self.free_top_txs += p.txs
@@ -321,10 +329,11 @@ class ProviderEngine:
             clash = None
             for key in accepted:
                 pending = by_key[key][1]
-                if not trial.placeable(pending, self.block_gas_limit):
+                arranged = trial.placeable(pending, self.block_gas_limit)
+                if arranged is None:
                     clash = key
                     break
-                trial.book_commitment(pending)
+                trial.book_commitment(pending, arranged)
             if clash is None:
                 break
             group, pending = by_key.pop(clash)
@@ -344,7 +353,7 @@ class ProviderEngine:
         for key in accepted:
             group, pending = by_key[key]
             out.append(self._commit(pending, now))
-            book.book_commitment(pending)
+            book.book_commitment(pending, trial.asks)  # the asks in the order the check found
             book.committed_groups.add(group)
             del book.pending[group]
         for offer in offers:

@@ -72,11 +72,12 @@ class ServiceConfig:
     preconf_chain_id: int = 17864  # mev-commit chain
     preconf_contract: str = ""  # the PreconfManager address the bids are signed for
     preconf_mode: str = "continuous"
-    # Hash-only bids (txHashes, no rawTransactions): "any" commits them as mev-commit does
-    # (a bidder may broadcast after the commitment); "held" only when every named transaction
-    # already reached the service, else a signed `unknown-transaction` reject: a bidder who
-    # withholds its own transaction cannot collect the slash (docs/preconf.md).
-    preconf_hash_only: str = "any"
+    # Hash-only bids (txHashes, no rawTransactions): "held" (default) commits them only when
+    # every named transaction already reached the service, else a signed `unknown-transaction`
+    # reject: a bidder who withholds its own transaction cannot collect the slash; "any" commits
+    # them as mev-commit does (a bidder may broadcast after the commitment) and takes that risk
+    # (docs/preconf.md).
+    preconf_hash_only: str = "held"
     preconf_capacity_gas: int = 15_000_000  # gas per block sold as preconfirmations
     preconf_reserve_per_gas: int = 1  # wei per gas
     preconf_reject_within_ms: int = 2000

@@ -53,6 +53,7 @@ from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import decode as decode_tx
 from mevauction.eth.transactions import refuse_unexecutable
 from mevauction.preconf import bidoptions, rules
+from mevauction.preconf.capacity import GAS_PER_TX
 from mevauction.preconf.deposits import DepositLedger, InsufficientDeposit
 from mevauction.preconf.evidence import REJECT_FORMAT, Reject
 from mevauction.preconf.keys import Signer
@@ -80,7 +81,6 @@ from mevauction.service.store import Db, Store
 log = logging.getLogger("mevauction.service")
 
 PUBLIC_KEPT = 10_000  # public transactions kept for hash-only commitments (a few slots' worth)
-GAS_PER_TX = 21_000  # the provider's gas estimate per named transaction (bids carry no gas)
 TICK_SECONDS = 0.05
 # Rejects are signed this long before their deadline at the latest: two ticks, so one
 # late tick still sends them in time.

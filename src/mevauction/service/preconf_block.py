@@ -40,7 +40,7 @@ from mevauction.eth import fields
 from mevauction.eth.keccak import keccak
 from mevauction.eth.transactions import MAX_TX_BYTES, decode
 from mevauction.mechanism.commitments import ANCHOR_BOTTOM, NAMES
-from mevauction.preconf import bidoptions
+from mevauction.preconf import bidoptions, capacity
 from mevauction.service import dao, deliveries
 from mevauction.service.intake import LABEL
 from mevauction.service.onchain import REORG_WINDOW, ChainLink
@@ -141,9 +141,26 @@ def committed_bundles(messages: list[dict], world: dict, taken_ids: frozenset[st
     return orders, entries
 
 
-def with_commitments(scenario: dict, messages: list[dict], public: Mapping[str, str] | None = None) -> dict:
+def in_layout_order(messages: list[dict], gas_limit: int) -> list[dict]:
+    """The block's commitments in the order the capacity check judged them
+    (:func:`mevauction.preconf.capacity.layout_order`): position asks where the exact
+    arrangement put them, each judged on the engine's gas estimate as when it was decided."""
+    if not any(m["bid"].get("bidOptions", "0x") not in ("", "0x") for m in messages):
+        return messages
+    described = []
+    for m in messages:
+        hashes, raw = str(m["bid"].get("txnHash", "")), bytes.fromhex(str(m["bid"].get("bidOptions", "0x"))[2:])
+        txs = max(1, len([h for h in hashes.split(",") if h]))
+        described.append((capacity.ask_of(raw, hashes, capacity.GAS_PER_TX * txs), txs, capacity.GAS_PER_TX * txs))
+    return [messages[k] for k in capacity.layout_order(described, gas_limit)]
+
+
+def with_commitments(scenario: dict, messages: list[dict], public: Mapping[str, str] | None = None,
+                     gas_limit: int = 30_000_000) -> dict:
     """The slot's scenario with its committed bundles as constraints (none: unchanged);
-    ``public``: the public transactions the service holds (hash → raw hex)."""
+    ``public``: the public transactions the service holds (hash → raw hex); ``gas_limit``:
+    the block's, which the capacity check judged position asks by."""
+    messages = in_layout_order(messages, gas_limit)
     # Only a hash-only commitment needs the held transactions: decoding every order's
     # transactions (sender recovery) at each deadline is not free.
     hash_only = any(not m["bid"].get("rawTransactions") for m in messages)

@@ -72,7 +72,8 @@ class SlotReports:
         scenario = {**settle.build_scenario(self.world if sw is None else sw.world, admitted, builders, gas_limit),
                     "seed": self.seeds.seed(slot)}
         if self.preconf is not None and slot not in self.preconf.settled:  # settled: given up before, done
-            scenario = preconf_block.with_commitments(scenario, self.preconf.committed(slot), self.preconf.public)
+            scenario = preconf_block.with_commitments(scenario, self.preconf.committed(slot), self.preconf.public,
+                                                      gas_limit)
         # Sealed: a bid above its builder's free deposit counts as 0, inside the MPC.
         caps = {b: max(0, self.builders.free(b, except_slot=slot)) for b in sealed}
         penalties: dict[str, int] = {}
