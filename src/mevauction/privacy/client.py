@@ -400,8 +400,8 @@ class Coordinator:
             ready = [r for r in replies if isinstance(r, dict) and r.get("ready")]
             if len(ready) == len(replies):
                 return max(r["preprocess_s"] for r in ready)
-            if any(isinstance(r, Exception) for r in replies) or time.monotonic() > deadline:
-                return -1.0
+            if any(isinstance(r, Exception) or r.get("aborted") for r in replies) or time.monotonic() > deadline:
+                return -1.0  # the close then collects each server's statement (an aborted one says why)
             await asyncio.sleep(0.05)
 
     async def close(self, auction: str) -> tuple[list[dict[str, Any] | Exception], float]:

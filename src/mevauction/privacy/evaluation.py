@@ -95,6 +95,7 @@ class Auction:
     admit: frozenset[str] | None = None  # header digests the auctioneer forwards; None: any bidder may bid
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
+    opened_cpu: float = 0.0  # this server's process CPU time when the auction was opened
     receipts: dict[str, list[Any]] = field(default_factory=dict)  # digest → forwarded receipts, unchecked
     receipted: dict[str, list[list[int]]] = field(default_factory=dict)  # digest → every server's signed values
     signers: list[str] = field(default_factory=list)  # every server's signing address, in server order
@@ -105,7 +106,7 @@ class Auction:
         self.closed = asyncio.Event()
         self.arrived = asyncio.Event()
         self.result: asyncio.Future[dict[str, Any]] = loop.create_future()  # this server's signed statement
-        self._digests: set[str] = set()
+        self._digests: dict[str, Submission] = {}  # the bids taken, by header digest
         self._bidders: set[str] = set()
 
     @classmethod
@@ -150,6 +151,9 @@ class Auction:
             if values is not None:
                 self.receipted[digest] = values
 
+    def has_bid(self, digest: str) -> bool:
+        return digest in self._digests
+
     def check_identity(self, header: messages.BidHeader) -> None:
         """Who may bid under a label: a reserve only the auctioneer; an address only its key."""
         signer = header.signer.lower()
@@ -175,7 +179,7 @@ class Auction:
         if not isinstance(shares, list) or len(shares) != self.shares_per_bid:
             raise Rejected(f"expected {self.shares_per_bid} share(s)")
         try:
-            values = [fields.uint(s, f"shares[{k}]") for k, s in enumerate(shares)]
+            values = fields.uints(shares, "shares")
             nonce_bytes = fields.data(nonce, "nonce", max_length=64)
         except InputError as exc:
             raise Rejected(f"shares must be integers and the nonce hex ({exc})") from None
@@ -197,7 +201,6 @@ class Auction:
         if self.mechanism == "builder" and header.side == "reserve" and any(
                 b.header.side == "reserve" for b in self.bids):
             raise Rejected("duplicate: the reserve was already submitted")
-        self._digests.add(digest)
         self._bidders.add(header.bidder)
         if self.bit_shared:
             published = bit_checks(header.digest(), values, engine.p)
@@ -205,6 +208,7 @@ class Auction:
             rho = engine.digest_masks(header.digest(), len(values))
             published = [(v + int(r)) % engine.p for v, r in zip(values, rho, strict=True)]
         self.bids.append(Submission(header, digest, values, len(self.bids), published))
+        self._digests[digest] = self.bids[-1]
         self.arrived.set()
         return len(self.bids) - 1
 
@@ -280,13 +284,21 @@ class Culprit(ConnectionAbortedError):
 
 def signed_values(a: Auction, digest: str, bundle: object) -> list[list[int]] | None:
     """Every server's check values for a bid from a forwarded bundle of receipts, or None
-    unless each receipt is signed by its server (the addresses exchanged between servers)."""
+    unless each receipt is signed by its server (the addresses exchanged between servers).
+    This server's own receipt must carry the values it published (no signature to check:
+    it knows them)."""
     if not isinstance(bundle, list) or len(bundle) != len(a.signers):
         return None
     values = []
     for j, r in enumerate(bundle):
         try:
             published = [int(v) for v in r["published"]]
+            if j == a.index:
+                mine = a._digests.get(digest)
+                if mine is None or published != mine.published:
+                    return None
+                values.append(published)
+                continue
             signer = messages.recover(messages.receipt_digest(a.id, digest, j, published), str(r["signature"]))
         except (KeyError, TypeError, ValueError):
             return None
