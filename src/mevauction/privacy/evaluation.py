@@ -77,6 +77,7 @@ class Submission:
     shares: list[int]
     seq: int
     published: list[int]  # masked check values this server publishes at the deadline
+    value: int = 0  # bit-shared bids: this server's share of the bid, Σ 2^j [b_j] (made at intake)
 
 
 @dataclass
@@ -207,7 +208,8 @@ class Auction:
         else:
             rho = engine.digest_masks(header.digest(), len(values))
             published = [(v + int(r)) % engine.p for v, r in zip(values, rho, strict=True)]
-        self.bids.append(Submission(header, digest, values, len(self.bids), published))
+        value = sum(b << j for j, b in enumerate(values[:self.bits])) % engine.p if self.bit_shared else 0
+        self.bids.append(Submission(header, digest, values, len(self.bids), published, value))
         self._digests[digest] = self.bids[-1]
         self.arrived.set()
         return len(self.bids) - 1
@@ -359,10 +361,10 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
 
 
 def raw_values(e: Engine, bids: list[Submission]) -> np.ndarray:
-    """[bid] for bit-shared bids: Σ 2^j [b_j], local."""
+    """[bid] for bit-shared bids: Σ 2^j [b_j], local (summed at intake, off the deadline's path)."""
     if not bids:
         return np.zeros(0, dtype=object)
-    return e.from_bits(np.array([b.shares[:-2] for b in bids], dtype=object))
+    return np.array([b.value for b in bids], dtype=object)
 
 
 async def bid_values(e: Engine, bids: list[Submission]) -> Sh:

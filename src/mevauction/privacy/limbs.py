@@ -146,25 +146,27 @@ class LimbField:
             return self.neg(self.mul_small(a, self.p - c))
         return self.mul(a, self.const(c))
 
-    def combine(self, coefficients: list[int], rows: list[np.ndarray]) -> np.ndarray:
-        """Σ c_k·rows_k for public constants c_k (small ones, of either sign, without products)."""
-        pos: np.ndarray | int = 0
-        neg: np.ndarray | int = 0
-        general = []
+    def combine(self, coefficients: list[int], rows: list[np.ndarray], extra: np.ndarray | None = None) -> np.ndarray:
+        """Σ c_k·rows_k (+ ``extra``, limbs < 2^(R+2)) for public constants c_k, one carry at the end.
+
+        A small c multiplies the limbs; a small negative one (p − c small) multiplies
+        pad − row instead, which has no negative limb; only other constants take a product.
+        Each term stays below 2^50, so a handful sum without overflow.
+        """
+        acc = None if extra is None else extra.copy()
         for c, row in zip(coefficients, rows, strict=True):
             c %= self.p
+            if c == 1:
+                acc = row.copy() if acc is None else acc + row  # never the caller's array, carried in place
+                continue
             if c < SMALL:
-                pos = pos + row * U64(c)  # < 2^47 each: a few of them sum without overflow
+                term = row * U64(c)
             elif self.p - c < SMALL:
-                neg = neg + row * U64(self.p - c)
+                term = (self.pad - row) * U64(self.p - c)
             else:
-                general.append(self.mul(row, self.const(c)))
-        out = self._carry(np.asarray(pos, dtype=U64) + np.zeros_like(rows[0]))
-        for g in general:
-            out = self.add(out, g)
-        if not isinstance(neg, int):
-            out = self.sub(out, self._carry(neg))
-        return out
+                term = self.mul(row, self.const(c))
+            acc = term if acc is None else acc + term
+        return self._carry(np.zeros_like(rows[0]) if acc is None else acc)
 
     def sum(self, a: np.ndarray) -> int:
         """Σ of all elements of a (L, n) array, as an int in [0, p)."""
@@ -263,12 +265,12 @@ class Prss:
         """Shares of n uniformly random secrets, degree t."""
         return self.f.combine([g for _, g in self.terms], [self._stream(k, uci, n) for k, _ in self.terms])
 
-    def zero(self, uci: bytes, n: int) -> np.ndarray:
-        """Shares of n sharings of 0, degree 2t: Σ_S Σ_{k=1..t} u_{S,k}·x^k·g_S(x)."""
+    def zero(self, uci: bytes, n: int, extra: np.ndarray | None = None) -> np.ndarray:
+        """Shares of n sharings of 0, degree 2t: Σ_S Σ_{k=1..t} u_{S,k}·x^k·g_S(x) (+ ``extra``)."""
         if self.t == 0:
-            return self.f.zeros(n)
+            return self.f.zeros(n) if extra is None else self.f._carry(extra.copy())
         coefficients, rows = [], []
         for (key, g), k in itertools.product(self.terms, range(1, self.t + 1)):
             rows.append(self._stream(key, uci + bytes([k]), n))
             coefficients.append(g * self.x ** k)
-        return self.f.combine(coefficients, rows)
+        return self.f.combine(coefficients, rows, extra)

@@ -88,8 +88,8 @@ class Material:
         flat = np.concatenate(local, axis=1)
         total = flat.shape[1]
         r = e.prss.random(e.mpc._prss_uci(), total)
-        zero = e.prss.zero(e.mpc._prss_uci(), total)
-        opened = await self.open(f.add(f.add(flat, r), zero), 2 * e.t)
+        masked = e.prss.zero(e.mpc._prss_uci(), total, extra=flat + r)  # x·y + [r]_t + [0]_2t
+        opened = await self.open(masked, 2 * e.t)
         out = f.sub(opened, r)
         return list(np.split(out, np.cumsum(sizes)[:-1], axis=1))
 

@@ -233,11 +233,6 @@ class Engine:
                                "published values: a server sent different values to different peers")
         return views
 
-    def from_bits(self, bits: np.ndarray) -> np.ndarray:
-        """[Σ_j 2^j b_j] from bit shares (n, l): linear, local."""
-        weights = np.array([1 << j for j in range(bits.shape[1])], dtype=object)
-        return (bits * weights).sum(axis=1) % self.p
-
     def _lagrange(self, xs: tuple[int, ...]) -> list[int]:
         if xs not in self._lagrange_cache:
             coeffs = []
