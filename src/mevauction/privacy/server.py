@@ -72,6 +72,7 @@ class ServerConfig:
 
 
 CONTROL_OPS = ("open", "close", "shutdown")
+MAX_RECEIPT_BUNDLES = 4  # per bid: its bidder's, and room for a few more (each checked only in a dispute)
 
 
 class CommitteeServer:
@@ -215,8 +216,10 @@ class CommitteeServer:
             return {"ok": False, "reason": "not a bid this server accepted"}
         if not isinstance(receipts, list) or len(receipts) != len(self.mpc.parties):
             return {"ok": False, "reason": f"expected {len(self.mpc.parties)} receipts"}
-        a.receipts[digest] = receipts
-        a.check_receipts()  # before the deadline, so agreement costs no signature checks
+        bundles = a.receipts.setdefault(digest, [])
+        if len(bundles) >= MAX_RECEIPT_BUNDLES:  # anyone may confirm: a bid's list stays short
+            return {"ok": False, "reason": "too many receipt bundles for this bid"}
+        bundles.append(receipts)
         return {"ok": True}
 
     def share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
