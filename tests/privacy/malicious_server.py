@@ -9,6 +9,9 @@ It patches, in this process alone, the engine of an otherwise real ``committee s
   last comparison, scaled so every server reconstructs the shifted value (the runner-up
   price drops by δ);
 - ``forge-open``: sends a share off by one in the outcome's opening (2 values);
+- ``shift-pre`` / ``forge-pre``: the same two in the preprocessing (``material``, before any
+  bid): δ added to its share of the first product, or a share off by one in the first
+  degree-t opening (the random bits' squares);
 - ``equivocate``: in the agreement round, sends peer 0 a view without the last bid.
 - ``censor``: signs (in its receipt) and publishes a wrong check value for bidder
   ``victim``'s shares, so its bid looks inconsistent;
@@ -24,7 +27,7 @@ import sys
 import numpy as np
 
 from mevauction.cli import main
-from mevauction.privacy import evaluation, protocol, server
+from mevauction.privacy import evaluation, material, protocol, server
 
 ATTACK = sys.argv[1]
 DELTA = int(os.environ.get("MEVAUCTION_TEST_DELTA", "20"))
@@ -33,6 +36,8 @@ armed = False
 orig_ge = protocol.Engine.ge
 orig_open_flat = protocol.Engine._open_flat
 orig_send = None
+orig_material_open = material.Material.open
+pre_armed = True
 
 
 async def ge(self, a, b, width=None):
@@ -58,6 +63,18 @@ async def open_flat(self, flat, threshold):
         flat = flat.copy()
         flat[1] = (flat[1] + 1) % self.p
     return await orig_open_flat(self, flat, threshold)
+
+
+async def material_open(self, flat, threshold):
+    global pre_armed
+    e, f = self.e, self.f
+    wanted = 2 * e.t if ATTACK == "shift-pre" else e.t
+    if pre_armed and threshold == wanted:
+        pre_armed = False
+        error = DELTA * pow(lagrange_at_zero(e), -1, e.p) if ATTACK == "shift-pre" else 1
+        flat = flat.copy()
+        flat[:, :1] = f.add(flat[:, :1], f.const(error))
+    return await orig_material_open(self, flat, threshold)
 
 
 def patch_send(mpc) -> None:
@@ -86,6 +103,8 @@ def accept(self, header, shares, nonce, engine):
 if ATTACK in ("shift", "forge-open"):
     protocol.Engine.ge = ge
     protocol.Engine._open_flat = open_flat
+elif ATTACK in ("shift-pre", "forge-pre"):
+    material.Material.open = material_open
 elif ATTACK == "equivocate":
     orig_init = protocol.Engine.__init__
 

@@ -57,6 +57,8 @@ def assert_aborted(result, reason: str) -> None:
 @pytest.mark.parametrize("attack, reason", [
     ("shift", "MAC check failed"),
     ("forge-open", "not its own"),
+    ("shift-pre", "MAC check failed on the preprocessed material"),
+    ("forge-pre", "not its own"),
     ("equivocate", "different values to different peers"),
 ])
 def test_a_cheating_server_is_caught_and_nothing_is_output(attack, reason):

@@ -14,6 +14,8 @@ skips spaces, and a 10,000-digit decimal costs quadratic time or raises
 
 from __future__ import annotations
 
+import re
+
 from mevauction.eth.errors import InputError
 from mevauction.eth.keccak import keccak
 
@@ -23,6 +25,7 @@ UINT256_MAX = 2**256 - 1
 MAX_DATA_BYTES = 1 << 20
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+_QUANTITY = re.compile(r"0x(?:0|[1-9a-fA-F][0-9a-fA-F]{0,63})")  # canonical hex, at most 2^256 − 1
 _DEC = frozenset("0123456789")
 
 
@@ -93,6 +96,15 @@ def uint(value: object, field: str, maximum: int = UINT256_MAX) -> int:
     if isinstance(value, int) and not isinstance(value, bool):
         return integer(value, field, maximum)
     raise InputError(field, f"must be an unsigned integer or a 0x quantity, got {type(value).__name__}")
+
+
+def uints(values: list[object], field: str, maximum: int = UINT256_MAX) -> list[int]:
+    """``uint`` of every item (``field[k]`` in errors); canonical 0x quantities by one compiled
+    pattern each (a committee server parses ~66 per bid it takes)."""
+    match = _QUANTITY.fullmatch
+    if maximum == UINT256_MAX and all(type(v) is str and match(v) for v in values):
+        return [int(str(v), 16) for v in values]
+    return [uint(v, f"{field}[{k}]", maximum) for k, v in enumerate(values)]
 
 
 def wei(value: object, field: str, maximum: int = UINT256_MAX) -> int:

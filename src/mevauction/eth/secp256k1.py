@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import coincurve
 
 from mevauction.eth.errors import InputError
@@ -56,9 +58,16 @@ def address_of(key: bytes) -> str:
     return public_key_address(coincurve.PrivateKey(key).public_key)
 
 
+@functools.lru_cache(maxsize=64)
+def _signer(key: bytes) -> coincurve.PrivateKey:
+    """A key object made once per key: making one derives the public key (a scalar
+    multiplication), and a committee server signs a receipt for every bid."""
+    return coincurve.PrivateKey(key)
+
+
 def sign(digest: bytes, key: bytes) -> bytes:
     """``r ‖ s ‖ v`` (v = 27/28) over a 32-byte digest; deterministic, low s."""
-    raw = coincurve.PrivateKey(key).sign_recoverable(digest, hasher=None)
+    raw = _signer(key).sign_recoverable(digest, hasher=None)
     return raw[:64] + bytes((raw[64] + 27,))
 
 

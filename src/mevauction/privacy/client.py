@@ -400,8 +400,8 @@ class Coordinator:
             ready = [r for r in replies if isinstance(r, dict) and r.get("ready")]
             if len(ready) == len(replies):
                 return max(r["preprocess_s"] for r in ready)
-            if any(isinstance(r, Exception) for r in replies) or time.monotonic() > deadline:
-                return -1.0
+            if any(isinstance(r, Exception) or r.get("aborted") for r in replies) or time.monotonic() > deadline:
+                return -1.0  # the close then collects each server's statement (an aborted one says why)
             await asyncio.sleep(0.05)
 
     async def close(self, auction: str) -> tuple[list[dict[str, Any] | Exception], float]:
@@ -469,6 +469,7 @@ class RunResult:
     preprocess_s: float
     spec: dict[str, Any] = field(default_factory=dict)
     committee: dict[str, Any] = field(default_factory=dict)  # the key set the servers announced (info)
+    ready_s: float = 0.0  # open → all bids submitted and confirmed and every server ready (sealing included)
 
     @property
     def ok(self) -> bool:
@@ -495,6 +496,7 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
     async with Coordinator(access) as co:
         info = await co.info()
         recipients = [str(i["encryption_key"]) for i in info]
+        opened = time.perf_counter()
         await co.open(spec)
         sealed = [seal(auction, b, parties, bits=mechanism != "double", width=bits, recipients=recipients)
                   for b in bids]
@@ -510,6 +512,7 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
             reasons = await co.submit(sealed)
             complaints = await co.confirm([s for s, r in zip(sealed, reasons, strict=True) if r is None])
             preprocess_s = await co.wait_ready(auction)
+        ready_s = time.perf_counter() - opened  # open → every bid taken and every server ready
         statements, elapsed = await co.close(auction)
     outcome, reason = agreed_outcome(statements)
     if mechanism != "stream" and complaints:  # a server cheated at intake: no outcome counts
@@ -523,7 +526,8 @@ async def run_on(access: CommitteeAccess, mechanism: str, bids: list[SealedBid],
                      [s.header.to_json() for s in accepted],
                      [{"bidder": s.header.bidder, "reason": r}
                       for s, r in zip(sealed, reasons, strict=True) if r is not None],
-                     openings, elapsed, preprocess_s, spec, key_set([str(i["signer"]) for i in info], recipients))
+                     openings, elapsed, preprocess_s, spec, key_set([str(i["signer"]) for i in info], recipients),
+                     ready_s)
 
 
 def run_local(mechanism: str, bids: list[SealedBid], parties: int = 3, **kwargs: Any) -> RunResult:

@@ -15,14 +15,16 @@ Layout: ephemeral public key (33 bytes, compressed) ‖ nonce (12) ‖ ciphertex
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from pathlib import Path
 
 import coincurve
-from Crypto.Cipher import AES
-from Crypto.Hash import SHA256
-from Crypto.Protocol.KDF import HKDF
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from mevauction.eth import fields
 from mevauction.privacy.messages import new_key
@@ -53,9 +55,15 @@ def parse_public_key(text: str, field: str) -> bytes:
 
 
 def _aes_key(shared: bytes, ephemeral: bytes, recipient: bytes) -> bytes:
-    key = HKDF(shared, 32, salt=ephemeral + recipient, hashmod=SHA256, context=DOMAIN)
-    assert isinstance(key, bytes)  # one key asked for
-    return key
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=ephemeral + recipient, info=DOMAIN).derive(shared)
+
+
+@functools.lru_cache(maxsize=16)
+def _member(private_key: bytes) -> tuple[coincurve.PrivateKey, bytes]:
+    """A member's key object and compressed public key: made once, not per envelope (each
+    costs a scalar multiplication, and a server opens one envelope per bid)."""
+    me = coincurve.PrivateKey(private_key)
+    return me, me.public_key.format(compressed=True)
 
 
 def encrypt(recipient: str, plaintext: bytes, context: bytes) -> str:
@@ -64,10 +72,8 @@ def encrypt(recipient: str, plaintext: bytes, context: bytes) -> str:
     ephemeral = coincurve.PrivateKey()
     eph_pub = ephemeral.public_key.format(compressed=True)
     nonce = secrets.token_bytes(NONCE_BYTES)
-    cipher = AES.new(_aes_key(ephemeral.ecdh(to), eph_pub, to), AES.MODE_GCM, nonce=nonce)
-    cipher.update(context)
-    body, tag = cipher.encrypt_and_digest(plaintext)
-    return "0x" + (eph_pub + nonce + body + tag).hex()
+    sealed = AESGCM(_aes_key(ephemeral.ecdh(to), eph_pub, to)).encrypt(nonce, plaintext, context)
+    return "0x" + (eph_pub + nonce + sealed).hex()  # sealed = ciphertext ‖ 16-byte tag
 
 
 def decrypt(private_key: bytes, envelope: object, context: bytes) -> bytes:
@@ -82,16 +88,14 @@ def decrypt(private_key: bytes, envelope: object, context: bytes) -> bytes:
         raise EnvelopeError("the envelope is too short")
     eph_pub, nonce = raw[:PUBLIC_KEY_BYTES], raw[PUBLIC_KEY_BYTES:PUBLIC_KEY_BYTES + NONCE_BYTES]
     body, tag = raw[PUBLIC_KEY_BYTES + NONCE_BYTES:-TAG_BYTES], raw[-TAG_BYTES:]
-    me = coincurve.PrivateKey(private_key)
+    me, mine = _member(private_key)
     try:
         shared = me.ecdh(eph_pub)
     except Exception:  # not a point on the curve
         raise EnvelopeError("the envelope's ephemeral key is not a secp256k1 point") from None
-    cipher = AES.new(_aes_key(shared, eph_pub, me.public_key.format(compressed=True)), AES.MODE_GCM, nonce=nonce)
-    cipher.update(context)
     try:
-        return cipher.decrypt_and_verify(body, tag)
-    except ValueError:
+        return AESGCM(_aes_key(shared, eph_pub, mine)).decrypt(nonce, body + tag, context)
+    except InvalidTag:
         raise EnvelopeError("the envelope does not open with this member's key (altered or not for it)") from None
 
 

@@ -77,6 +77,7 @@ class Submission:
     shares: list[int]
     seq: int
     published: list[int]  # masked check values this server publishes at the deadline
+    value: int = 0  # bit-shared bids: this server's share of the bid, Σ 2^j [b_j] (made at intake)
 
 
 @dataclass
@@ -95,8 +96,8 @@ class Auction:
     admit: frozenset[str] | None = None  # header digests the auctioneer forwards; None: any bidder may bid
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
-    receipts: dict[str, list[Any]] = field(default_factory=dict)  # digest → forwarded receipts, unchecked
-    receipted: dict[str, list[list[int]]] = field(default_factory=dict)  # digest → every server's signed values
+    opened_cpu: float = 0.0  # this server's process CPU time when the auction was opened
+    receipts: dict[str, list[list[Any]]] = field(default_factory=dict)  # digest → forwarded bundles, unchecked
     signers: list[str] = field(default_factory=list)  # every server's signing address, in server order
 
     def __post_init__(self) -> None:
@@ -105,7 +106,7 @@ class Auction:
         self.closed = asyncio.Event()
         self.arrived = asyncio.Event()
         self.result: asyncio.Future[dict[str, Any]] = loop.create_future()  # this server's signed statement
-        self._digests: set[str] = set()
+        self._digests: dict[str, Submission] = {}  # the bids taken, by header digest
         self._bidders: set[str] = set()
 
     @classmethod
@@ -139,16 +140,8 @@ class Auction:
         self.closed.set()
         self.arrived.set()
 
-    def check_receipts(self) -> None:
-        """Move forwarded receipt bundles whose every signature is its server's into
-        ``receipted`` (done at ``confirm`` once the signers are known, else at agreement)."""
-        if not self.signers:
-            return
-        for digest, bundle in list(self.receipts.items()):
-            del self.receipts[digest]
-            values = signed_values(self, digest, bundle)
-            if values is not None:
-                self.receipted[digest] = values
+    def has_bid(self, digest: str) -> bool:
+        return digest in self._digests
 
     def check_identity(self, header: messages.BidHeader) -> None:
         """Who may bid under a label: a reserve only the auctioneer; an address only its key."""
@@ -175,7 +168,7 @@ class Auction:
         if not isinstance(shares, list) or len(shares) != self.shares_per_bid:
             raise Rejected(f"expected {self.shares_per_bid} share(s)")
         try:
-            values = [fields.uint(s, f"shares[{k}]") for k, s in enumerate(shares)]
+            values = fields.uints(shares, "shares")
             nonce_bytes = fields.data(nonce, "nonce", max_length=64)
         except InputError as exc:
             raise Rejected(f"shares must be integers and the nonce hex ({exc})") from None
@@ -197,14 +190,15 @@ class Auction:
         if self.mechanism == "builder" and header.side == "reserve" and any(
                 b.header.side == "reserve" for b in self.bids):
             raise Rejected("duplicate: the reserve was already submitted")
-        self._digests.add(digest)
         self._bidders.add(header.bidder)
         if self.bit_shared:
             published = bit_checks(header.digest(), values, engine.p)
         else:
             rho = engine.digest_masks(header.digest(), len(values))
             published = [(v + int(r)) % engine.p for v, r in zip(values, rho, strict=True)]
-        self.bids.append(Submission(header, digest, values, len(self.bids), published))
+        value = sum(b << j for j, b in enumerate(values[:self.bits])) % engine.p if self.bit_shared else 0
+        self.bids.append(Submission(header, digest, values, len(self.bids), published, value))
+        self._digests[digest] = self.bids[-1]
         self.arrived.set()
         return len(self.bids) - 1
 
@@ -278,37 +272,38 @@ class Culprit(ConnectionAbortedError):
     """A server proven to have cheated by its own signature: the run aborts naming it."""
 
 
-def signed_values(a: Auction, digest: str, bundle: object) -> list[list[int]] | None:
-    """Every server's check values for a bid from a forwarded bundle of receipts, or None
-    unless each receipt is signed by its server (the addresses exchanged between servers)."""
-    if not isinstance(bundle, list) or len(bundle) != len(a.signers):
-        return None
-    values = []
-    for j, r in enumerate(bundle):
-        try:
-            published = [int(v) for v in r["published"]]
-            signer = messages.recover(messages.receipt_digest(a.id, digest, j, published), str(r["signature"]))
-        except (KeyError, TypeError, ValueError):
-            return None
-        if signer is None or signer != a.signers[j].lower():
-            return None
-        values.append(published)
-    return values
+def receipt_signed(a: Auction, digest: str, server: int, published: list[int], signature: object) -> bool:
+    """Whether ``signature`` is server ``server``'s receipt of these check values for this bid
+    (its address exchanged between the servers, ``Auction.signers``)."""
+    signer = messages.recover(messages.receipt_digest(a.id, digest, server, published), str(signature))
+    return signer is not None and server < len(a.signers) and signer == a.signers[server].lower()
 
 
 def hold_to_receipts(a: Auction, views: list[Any]) -> None:
     """Abort naming the server if it left out or changed a bid it signed a receipt for.
 
-    Each server holds others only to the receipts *it* was forwarded and checked (the
-    signatures are checked before the deadline, ``Auction.receipted``), so no server can
-    frame another with a bundle of its own making.
+    Each server holds others only to the receipts *it* was forwarded. A receipt whose
+    values are the ones its server published needs no check; only one that differs (or
+    whose bid is missing) has its signature checked — and only a valid one blames, so no
+    bidder or server can frame another with a receipt of its own making. Honest runs
+    thus check no receipt signature at all.
     """
     per_server = [{d: w for d, _, _, w in view} for view in views]
-    for digest, values in a.receipted.items():
-        for j, published in enumerate(per_server):
-            if digest not in published:
-                raise Culprit(f"server {j} cheated: it signed a receipt for bid {digest} and then left it out")
-            if [int(v) for v in published[digest]] != values[j]:
+    for digest, bundles in a.receipts.items():
+        for bundle in bundles:
+            for j, r in enumerate(bundle[: len(per_server)]):
+                try:
+                    values = [int(v) for v in r["published"]]
+                    signature = r["signature"]
+                except (KeyError, TypeError, ValueError):
+                    continue  # malformed: proves nothing
+                published = per_server[j].get(digest)
+                if published is not None and [int(v) for v in published] == values:
+                    continue
+                if not receipt_signed(a, digest, j, values, signature):
+                    continue
+                if published is None:
+                    raise Culprit(f"server {j} cheated: it signed a receipt for bid {digest} and then left it out")
                 raise Culprit(f"server {j} cheated: it published check values for bid {digest} "
                               "other than those it signed")
 
@@ -321,7 +316,6 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
     """
     local = [[b.digest, b.seq, b.header.bidder, b.published] for b in bids]
     views = await e.exchange(local)
-    a.check_receipts()
     hold_to_receipts(a, views)
     seqs: dict[str, list[int]] = {}
     published: dict[str, list[list[int]]] = {}
@@ -347,10 +341,10 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
 
 
 def raw_values(e: Engine, bids: list[Submission]) -> np.ndarray:
-    """[bid] for bit-shared bids: Σ 2^j [b_j], local."""
+    """[bid] for bit-shared bids: Σ 2^j [b_j], local (summed at intake, off the deadline's path)."""
     if not bids:
         return np.zeros(0, dtype=object)
-    return e.from_bits(np.array([b.shares[:-2] for b in bids], dtype=object))
+    return np.array([b.value for b in bids], dtype=object)
 
 
 async def bid_values(e: Engine, bids: list[Submission]) -> Sh:

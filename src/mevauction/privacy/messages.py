@@ -11,10 +11,11 @@ being found by hashing guesses; the nonces do the same for the shares.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from mevauction.errors import InputError
@@ -65,8 +66,8 @@ class BidHeader:
     signature: str = ""
 
     def unsigned(self) -> dict[str, Any]:
-        d = asdict(self)
-        d.pop("signature")
+        # Not dataclasses.asdict, which deep-copies: a server digests every bid it takes.
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "signature"}
         d["share_hashes"] = list(self.share_hashes)
         return d
 

@@ -31,13 +31,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-import gmpy2
 import numpy as np
 from mpyc import asyncoro, thresha
 from mpyc.finfields import GF
 
 from mevauction.privacy.authshare import Equivocation, InconsistentOpening, MacCheckFailed, Sh, cat, stack
 from mevauction.privacy.field import DEFAULT_BITS, MASK_TERM_BOUND, comparison_fits, modulus_for
+from mevauction.privacy.limbs import LimbField, Prss
+from mevauction.privacy.material import Material
 
 DIGIT_BITS = 4
 BASE = 1 << DIGIT_BITS
@@ -156,20 +157,24 @@ class Engine:
                                                      b"mac-key:" + bytes([bits]), 1).value[0])
         self.unchecked: list[tuple[np.ndarray, np.ndarray]] = []  # (z, r·z) made since the last check
         self.checks = 0
+        self.limbs = LimbField(self.p)
+        self.prss = Prss(self.limbs, self.m, self.t, self.pid, self.mpc._prss_keys)
+        self.material = Material(self)  # the comparison masks, made in the limb domain
 
     # -- pseudorandom secret sharing (local, no communication) --------------------
 
     def _prss(self, n: int, term_bound: int | None = None) -> np.ndarray:
-        # term_bound (a power of 2) bounds each of the C(m, t) PRF outputs, not their sum
-        # (field.MASK_TERM_BOUND: why that keeps the full k bits of hiding).
-        prfs = self.mpc.prfs(self.field.order if term_bound is None else term_bound)
+        """n random shares [r]_t (``limbs.Prss``); with ``term_bound`` (a power of 2) MPyC's
+        PRSS, each of its C(m, t) PRF outputs below the bound, not their sum
+        (``field.MASK_TERM_BOUND``: why that keeps the full k bits of hiding)."""
+        if term_bound is None:
+            return self.limbs.to_ints(self.prss.random(self.mpc._prss_uci(), n))  # type: ignore[no-any-return]
+        prfs = self.mpc.prfs(term_bound)
         return thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                              self.mpc._prss_uci(), n).value
 
     def _prss_zero(self, n: int) -> np.ndarray:
-        prfs = self.mpc.prfs(self.field.order)
-        return thresha.np_pseudorandom_share_0(self.field, self.m, self.pid, prfs,
-                                               self.mpc._prss_uci(), n).value
+        return self.limbs.to_ints(self.prss.zero(self.mpc._prss_uci(), n))  # type: ignore[no-any-return]
 
     def fill_masks(self, n: int) -> None:
         """Preprocess n product masks ([r]_t and [0]_2t); an authenticated product uses two."""
@@ -227,11 +232,6 @@ class Engine:
             raise Equivocation(f"server(s) {', '.join(map(str, differ))} received a different set of "
                                "published values: a server sent different values to different peers")
         return views
-
-    def from_bits(self, bits: np.ndarray) -> np.ndarray:
-        """[Σ_j 2^j b_j] from bit shares (n, l): linear, local."""
-        weights = np.array([1 << j for j in range(bits.shape[1])], dtype=object)
-        return (bits * weights).sum(axis=1) % self.p
 
     def _lagrange(self, xs: tuple[int, ...]) -> list[int]:
         if xs not in self._lagrange_cache:
@@ -317,18 +317,27 @@ class Engine:
         if not self.unchecked:
             return
         pending, self.unchecked = self.unchecked, []
-        seed = int((await self._open_flat(self._prss(1), self.t))[0])
-        rng = np.random.Generator(np.random.PCG64(seed % (1 << 128)))
+        rng = np.random.Generator(np.random.PCG64(await self.check_seed()))
         u = w = 0
         for z, rz in pending:
             alpha = rng.integers(0, 1 << 63, size=np.size(z), dtype=np.int64).astype(object)
             w += int(np.dot(alpha, np.asarray(z, dtype=object).reshape(-1)))
             u += int(np.dot(alpha, np.asarray(rz, dtype=object).reshape(-1)))
-        (t_value,) = await self._products([(np.array([self.key], dtype=object), np.array([w % self.p], dtype=object))])
+        await self.mac_check(w % self.p, u % self.p)
+
+    async def check_seed(self) -> int:
+        """A fresh public random seed for a MAC check's coefficients, opened only once the
+        pairs it checks are fixed."""
+        return int((await self._open_flat(self._prss(1), self.t))[0]) % (1 << 128)
+
+    async def mac_check(self, w: int, u: int, what: str = "") -> None:
+        """Open T = u − [r]·w for w = Σ α_k·z_k, u = Σ α_k·(r·z)_k (this party's shares): 0 iff
+        (w.h.p.) no pair was changed; else abort (``what`` says of which pairs), nothing is output."""
+        (t_value,) = await self._products([(np.array([self.key], dtype=object), np.array([w], dtype=object))])
         opened = await self._open_flat((t_value - u) % self.p, self.t)
         self.checks += 1
         if int(opened[0]) != 0:
-            raise MacCheckFailed("the MAC check failed: a server added an error to a product or an input; "
+            raise MacCheckFailed(f"the MAC check failed{what}: a server added an error to a product or an input; "
                                  "nothing is output")
 
     async def select(self, c: Sh, a: Any, b: Any) -> Sh:
@@ -344,45 +353,14 @@ class Engine:
 
     # -- comparison material ------------------------------------------------------
 
-    async def random_bits(self, n: int) -> Sh:
-        """n authenticated random bits: b = (a/√(a²) + 1)/2 for random a (p ≡ 3 mod 4).
-
-        Made with the engine's own products so the MAC check covers them (MPyC's random
-        bits use its unauthenticated products).
-        """
-        (a,) = await self.authenticate(self._prss(n))
-        square = await self.open(await self.mul(a, a))
-        if not np.all(square):
-            raise ConnectionAbortedError("a random bit's square was 0; retry")  # probability n/p
-        roots = np.array([int(gmpy2.powmod(s, (self.p + 1) // 4, self.p)) for s in square], dtype=object)
-        inv_roots = np.array([int(gmpy2.invert(s, self.p)) for s in roots], dtype=object)
-        half = pow(2, -1, self.p)
-        return ((a * inv_roots + 1) * half) % self.p
-
     async def fill_digits(self, n: int) -> None:
-        """Preprocess n comparison masks: l/4 random hexadecimal digits each, as one-hot suffix sums."""
+        """Preprocess n comparison masks: l/4 random hexadecimal digits each, as one-hot
+        suffix sums, and a k-bit high part (``material``; checked before they are pooled)."""
         if n <= 0:
             return
-        D = self.n_digits
-        bits = (await self.random_bits(n * D * DIGIT_BITS)).reshape(n, D, DIGIT_BITS)
-        b0, b1, b2, b3 = (bits[:, :, j] for j in range(DIGIT_BITS))
-        pair = await self.mul(stack([b0, b2]), stack([b1, b3]))
-        b01, b23 = pair[0], pair[1]
-        lo = stack([1 - b0 - b1 + b01, b0 - b01, b1 - b01, b01], axis=-1)
-        hi = stack([1 - b2 - b3 + b23, b2 - b23, b3 - b23, b23], axis=-1)
-        # suffix[v] = [digit ≥ v] for v = 4a + b (a = hi index, b = lo index):
-        # [hi > a] + [hi = a]·[lo ≥ b], and [lo ≥ 0] = 1, so 12 products per digit (hi_a·[lo ≥ b]
-        # for b = 1..3) instead of the 16 of the full one-hot outer product hi ⊗ lo.
-        hi_ge = hi.flip(-1).cumsum(-1).flip(-1)  # [hi ≥ a]
-        lo_ge = lo.flip(-1).cumsum(-1).flip(-1)  # [lo ≥ b]
-        prod = await self.mul(hi.reshape(n, D, 4, 1).broadcast_to((n, D, 4, 3)),
-                              lo_ge[:, :, 1:].reshape(n, D, 1, 3).broadcast_to((n, D, 4, 3)))
-        hi_gt = (hi_ge - hi).reshape(n, D, 4, 1).broadcast_to((n, D, 4, 3))
-        by_hi = cat([hi_ge.reshape(n, D, 4, 1), hi_gt + prod], self.key, self.p, axis=-1)
-        suffix = cat([by_hi.reshape(n, D, BASE) % self.p, np.zeros((n, D, 1), dtype=object)],
-                     self.key, self.p, axis=-1)
+        suffix, values = await self.material.digits(n, self.n_digits)
         self.digits.put(suffix)
-        self.digit_values.put((b0 + 2 * b1 + 4 * b2 + 8 * b3) % self.p)
+        self.digit_values.put(values)
         (divl,) = await self.authenticate(self._prss(n, MASK_TERM_BOUND))
         self.divl.put(divl)
 

@@ -72,6 +72,7 @@ class ServerConfig:
 
 
 CONTROL_OPS = ("open", "close", "shutdown")
+MAX_RECEIPT_BUNDLES = 4  # per bid: its bidder's, and room for a few more (each checked only in a dispute)
 
 
 class CommitteeServer:
@@ -160,7 +161,9 @@ class CommitteeServer:
         if op == "status":
             if auction is None:
                 return {"ok": False, "reason": "unknown auction"}
-            return {"ok": True, "ready": auction.ready.is_set(), "preprocess_s": auction.preprocess_s}
+            aborted = auction.result.done() and auction.result.result().get("status") == "aborted"
+            return {"ok": True, "ready": auction.ready.is_set(), "aborted": aborted,
+                    "preprocess_s": auction.preprocess_s}
         if op == "headers":  # public commitments, once the auction is decided (bidder-side submissions)
             if auction is None or not auction.result.done():
                 return {"ok": False, "reason": "unknown auction, or not closed yet"}
@@ -182,6 +185,7 @@ class CommitteeServer:
         a = Auction.from_request(req, parties=len(self.mpc.parties), index=self.config.index,
                                  controller=self.config.controller)
         a.signers = self.signers or []
+        a.opened_cpu = time.process_time()
         self.auctions[auction_id] = a
         self.jobs.put_nowait(a)
         return {"ok": True}
@@ -208,12 +212,14 @@ class CommitteeServer:
         receipts = req.get("receipts")
         if a is None or a.closed.is_set():
             return {"ok": False, "reason": "unknown or closed auction"}
-        if digest not in {b.digest for b in a.bids}:
+        if not a.has_bid(digest):
             return {"ok": False, "reason": "not a bid this server accepted"}
         if not isinstance(receipts, list) or len(receipts) != len(self.mpc.parties):
             return {"ok": False, "reason": f"expected {len(self.mpc.parties)} receipts"}
-        a.receipts[digest] = receipts
-        a.check_receipts()  # before the deadline, so agreement costs no signature checks
+        bundles = a.receipts.setdefault(digest, [])
+        if len(bundles) >= MAX_RECEIPT_BUNDLES:  # anyone may confirm: a bid's list stays short
+            return {"ok": False, "reason": "too many receipt bundles for this bid"}
+        bundles.append(receipts)
         return {"ok": True}
 
     def share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
@@ -274,14 +280,16 @@ class CommitteeServer:
         a.preprocess_s = time.perf_counter() - t0
         a.ready.set()
         refills0 = e.online_refills
-        bytes0, t1 = self.bytes_sent(), time.perf_counter()
+        bytes0, t1, cpu1 = self.bytes_sent(), time.perf_counter(), time.process_time()
         if a.mechanism == "stream":  # folds bids in as they arrive, opens at close
             result = await self.guarded(stream(e, a))
         else:
             await a.closed.wait()
-            bytes0, t1 = self.bytes_sent(), time.perf_counter()
+            bytes0, t1, cpu1 = self.bytes_sent(), time.perf_counter(), time.process_time()
             result = await self.guarded(evaluate(e, a))
+        # This process's CPU time (load-independent): open → close is bid intake + preprocessing.
         timing = {"preprocess_s": a.preprocess_s, "online_s": time.perf_counter() - t1,
+                  "open_to_close_cpu_s": cpu1 - a.opened_cpu, "online_cpu_s": time.process_time() - cpu1,
                   "online_refilled_comparisons": e.online_refills - refills0, **result["timing"]}
         self.publish(a, {"status": "ok", **result, "timing": timing, "bytes_sent": self.bytes_sent() - bytes0})
 
@@ -311,6 +319,10 @@ class CommitteeServer:
                     reason = str(exc) if isinstance(exc, ConnectionAbortedError) else f"internal error: {exc!r}"
                     log.exception("auction %s aborted", job.id)
                     self.publish(job, {"status": "aborted", "reason": reason})
+                    # Aborted before the deadline (preprocessing): stay for the close, whose
+                    # reply is the aborted statement, rather than leave it "unreachable".
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(job.closed.wait(), self.config.timeout)
                     await asyncio.sleep(0.2)  # let the reply reach the coordinator
                     status = 3
                     break
