@@ -240,3 +240,56 @@ def test_cli_report_matches_the_committee_format(tmp_path):
         "mevauction.sealed/1", "tfhe", "ok", 20)
     assert report["quantities"] == {"b1": 3, "b2": 1, "s1": 2} and report["winners"] == ["b1", "b2", "s1"]
     assert report["elapsed_s"] > 0 and report["evaluation_key_bytes"] > 0 and report["excluded"] == []
+
+
+# A cheating key holder: K's real steps (``party.KeyHolder``), then one request out of protocol.
+_CHEATING_K = """
+import sys
+from mevauction.privacy.tfhe import party
+aux = party.Channel(sys.stdin.buffer, sys.stdout.buffer, None)
+k = party.KeyHolder(aux, None)
+k.convert()
+try:
+    if sys.argv[1] == "probe":  # a comparison at a level the binary search does not call for
+        k.compare(k.levels // 2 + 1)
+    else:  # every trader's quantity at a level that is not the clearing one
+        lo, _ = k.search()
+        k.open("quantities", lo + 1)
+    aux.send({"type": "attack", "got": "an answer"})
+except (EOFError, RuntimeError) as exc:
+    aux.send({"type": "attack", "got": type(exc).__name__})
+"""
+
+
+@pytest.mark.slow
+@needs_fhe
+@pytest.mark.parametrize("request_", ["probe", "opening"])
+def test_the_evaluator_refuses_a_key_holder_that_leaves_the_search(request_):
+    rng = random.Random(11)
+    sides, incs = _instance(rng, 6, 12, 2)
+    assert _expect(sides, incs).price not in (None, 11)  # level + 1 exists and is not the clearing one
+    python = backend.fhe_python()
+    evaluator = backend._Party(python, "evaluator", None)
+    env = {**__import__("os").environ, "PYTHONPATH": str(SRC), "PYTHONWARNINGS": "ignore"}
+    cheat = subprocess.Popen([str(python), "-c", _CHEATING_K, request_], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env)
+    try:
+        opening = {"type": "open", "sides": sides, "levels": 12, "bits": 2}
+        evaluator.send(opening)
+        port = evaluator.recv("listening")["port"]
+        wire.send(cheat.stdin, {**opening, "evaluator": ["127.0.0.1", port]})
+        assert wire.recv(cheat.stdout)[0]["type"] == "ready"
+        evaluator.recv("ready")
+        for i, inc in enumerate(incs):
+            to_k, to_e = shares.split(inc, 2)
+            wire.send(cheat.stdin, {"type": "share", "trader": i, "share": to_k})
+            evaluator.send({"type": "share", "trader": i, "share": to_e})
+        wire.send(cheat.stdin, {"type": "close"})
+        evaluator.send({"type": "close"})
+        with pytest.raises(RuntimeError, match="evaluator: RuntimeError: refused an out-of-protocol"):
+            evaluator.recv("outcome")
+        assert wire.recv(cheat.stdout)[0] == {"type": "attack", "got": "EOFError"}  # E answered nothing
+    finally:
+        evaluator.stop()
+        cheat.kill()
+        cheat.wait()

@@ -118,72 +118,102 @@ def _u64(blob: bytes, count: int, what: str) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.uint64)
 
 
-def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
-    opening, _ = aux.recv("open")
-    sides, levels, bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
-    buy = _buy(sides)
-    w = circuit.width(int(buy.sum()), int((~buy).sum()), levels, bits)
-    host, port = opening["evaluator"]
-    sock = socket.create_connection((host, int(port)))
-    peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
-    header, blobs = peer.recv("specs")
-    clock = Clock()
-    client = fhe.Client(fhe.ClientSpecs.deserialize(blobs[0]))
-    client.keygen()
-    clock.lap("keygen")
-    ext = ot.ExtSender()
-    points = ext.setup(blobs[1])
-    clock.lap("base_ot")
-    keys = client.evaluation_keys.serialize()
-    warm = client.encrypt(circuit.digits(0, w), None)[0].serialize()
-    peer.send({"type": "evaluation_keys"}, [keys, b"".join(points), warm])
-    aux.send({"type": "ready", "keygen_s": clock.wall["keygen"], "evaluation_key_bytes": len(keys),
-              "setup": clock.report()})
-    got, rejected = _shares_until_close(aux, len(sides), levels, bits)
-    clock = Clock()  # the deadline
-    a, rejected = _swap_rejections(peer, got, rejected, levels, bits)
-    clock.lap("rejections")
-    m = a.size
-    _, (u,) = peer.recv("ot")
-    q = ext.extend(u, m)
-    mine, y = convert.sender(FixedKeyHash(), q, ext.s, a.ravel())
-    peer.send({"type": "ot_corrections"}, [y.tobytes()])
-    clock.lap("ot")
-    diff, supply, cum = convert.sums(mine.reshape(a.shape), buy)
-    clock.lap("sums")
-    opened: dict[str, Any] = {}
-    cipher_bytes = 0
-    lo, hi = -1, levels  # demand ≥ supply holds below hi and at lo (−1: nothing clears)
-    bits_seen = []
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        ct = client.encrypt(circuit.digits(int(diff[mid]), w), None)[0].serialize()
-        cipher_bytes += len(ct)
-        clock.lap("encrypt")
-        peer.send({"type": "probe", "level": mid}, [ct])
-        header, blobs = peer.recv("compared")
-        clock.lap("compare_wait")
-        if header.get("level") != mid or len(blobs) != 1:
+class KeyHolder:
+    """K's steps, one method each (``keyholder`` runs them in order; a test can run them
+    out of order, as a cheating K would)."""
+
+    def __init__(self, aux: Channel, record: IO[bytes] | None) -> None:
+        """Up to ``ready``: connect to E, generate the keys, send the evaluation keys, base OTs."""
+        self.aux = aux
+        opening, _ = aux.recv("open")
+        self.sides, self.levels, self.bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
+        self.buy = _buy(self.sides)
+        self.w = circuit.width(int(self.buy.sum()), int((~self.buy).sum()), self.levels, self.bits)
+        host, port = opening["evaluator"]
+        sock = socket.create_connection((host, int(port)))
+        self.peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
+        _, blobs = self.peer.recv("specs")
+        clock = Clock()
+        self.client = fhe.Client(fhe.ClientSpecs.deserialize(blobs[0]))
+        self.client.keygen()
+        clock.lap("keygen")
+        self.ext = ot.ExtSender()
+        points = self.ext.setup(blobs[1])
+        clock.lap("base_ot")
+        keys = self.client.evaluation_keys.serialize()
+        warm = self.client.encrypt(circuit.digits(0, self.w), None)[0].serialize()
+        self.peer.send({"type": "evaluation_keys"}, [keys, b"".join(points), warm])
+        aux.send({"type": "ready", "keygen_s": clock.wall["keygen"], "evaluation_key_bytes": len(keys),
+                  "setup": clock.report()})
+        self.cipher_bytes = 0
+
+    def convert(self) -> None:
+        """The traders' shares up to the deadline, then the rejections swap, the OTs and the sums."""
+        got, rejected = _shares_until_close(self.aux, len(self.sides), self.levels, self.bits)
+        self.clock = Clock()  # the deadline
+        a, self.rejected = _swap_rejections(self.peer, got, rejected, self.levels, self.bits)
+        self.clock.lap("rejections")
+        _, (u,) = self.peer.recv("ot")
+        q = self.ext.extend(u, a.size)
+        mine, y = convert.sender(FixedKeyHash(), q, self.ext.s, a.ravel())
+        self.peer.send({"type": "ot_corrections"}, [y.tobytes()])
+        self.clock.lap("ot")
+        self.diff, self.supply, self.cum = convert.sums(mine.reshape(a.shape), self.buy)
+        self.clock.lap("sums")
+
+    def compare(self, level: int) -> bool:
+        """One comparison: is demand ≥ supply at ``level``?"""
+        ct = self.client.encrypt(circuit.digits(int(self.diff[level]), self.w), None)[0].serialize()
+        self.cipher_bytes += len(ct)
+        self.clock.lap("encrypt")
+        self.peer.send({"type": "probe", "level": level}, [ct])
+        header, blobs = self.peer.recv("compared")
+        self.clock.lap("compare_wait")
+        if header.get("level") != level or len(blobs) != 1:
             raise RuntimeError(f"refused an out-of-protocol comparison result {header}")
-        bit = bool(client.decrypt(fhe.Value.deserialize(blobs[0])))
-        peer.send({"type": "bit", "level": mid, "value": bit})
-        clock.lap("decrypt")
-        bits_seen.append(bit)
-        lo, hi = (mid, hi) if bit else (lo, mid)
-    opened.update(level=lo, compare=bits_seen)
+        bit = bool(self.client.decrypt(fhe.Value.deserialize(blobs[0])))
+        self.peer.send({"type": "bit", "level": level, "value": bit})
+        self.clock.lap("decrypt")
+        return bit
+
+    def search(self) -> tuple[int, list[bool]]:
+        """The clearing level (−1: none) by binary search, and the comparison bits on the way."""
+        lo, hi = -1, self.levels  # demand ≥ supply holds below hi and at lo
+        seen = []
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            seen.append(self.compare(mid))
+            lo, hi = (mid, hi) if seen[-1] else (lo, mid)
+        return lo, seen
+
+    def open(self, what: str, level: int) -> Any:
+        """E's share of the supply (an int) or of the quantities (n ints) at ``level``, added to K's."""
+        self.peer.send({"type": "open", "what": what, "level": level})
+        if what == "supply":
+            header, _ = self.peer.recv("supply_share")
+            return convert.opened(self.supply[level], header["value"])
+        _, (blob,) = self.peer.recv("shares")
+        theirs = _u64(blob, len(self.sides), "quantity shares")
+        return [convert.opened(x, e) for x, e in zip(self.cum[:, level], theirs, strict=True)]
+
+    def finish(self, opened: dict[str, Any]) -> None:
+        self.peer.send({"type": "opened", **opened})
+        self.aux.send({"type": "outcome", "opened": opened, "rejected": {str(i): r for i, r in self.rejected.items()},
+                       "width": self.w, "input_bytes": self.cipher_bytes, "bytes_sent": self.peer.sent,
+                       "after_deadline": self.clock.report()})
+
+
+def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
+    k = KeyHolder(aux, record)
+    k.convert()
+    lo, seen = k.search()
+    opened: dict[str, Any] = {"level": lo, "compare": seen}
     if lo >= 0:
-        peer.send({"type": "open", "what": "supply", "level": lo})
-        header, _ = peer.recv("supply_share")
-        opened["supply"] = convert.opened(supply[lo], header["value"])
+        opened["supply"] = k.open("supply", lo)
         if opened["supply"] > 0:
-            peer.send({"type": "open", "what": "quantities", "level": lo})
-            _, (blob,) = peer.recv("shares")
-            theirs = _u64(blob, len(sides), "quantity shares")
-            opened["quantities"] = [convert.opened(x, e) for x, e in zip(cum[:, lo], theirs, strict=True)]
-        clock.lap("open")
-    peer.send({"type": "opened", **opened})
-    aux.send({"type": "outcome", "opened": opened, "rejected": {str(i): r for i, r in rejected.items()},
-              "width": w, "input_bytes": cipher_bytes, "bytes_sent": peer.sent, "after_deadline": clock.report()})
+            opened["quantities"] = k.open("quantities", lo)
+        k.clock.lap("open")
+    k.finish(opened)
 
 
 def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
