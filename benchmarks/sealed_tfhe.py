@@ -55,6 +55,7 @@ def one(shape: str, bits: int, seed: int) -> dict:
             "ratio_vs_plaintext": round(r.elapsed_s / clear_s) if clear_s else None,
             "comparisons": len(k["opened"]["compare"]), "width_bits": k["width"],
             # after the deadline, per step: wall seconds (CPU beside), each party's own clock
+            "close_read_after_s": {"keyholder": k["close_read_after_s"], "evaluator": e["close_read_after_s"]},
             "keyholder_after_deadline": _steps(kd), "evaluator_after_deadline": _steps(ed),
             "setup_s": round(r.setup_s, 2),
             "setup": {"keyholder": _steps(k["setup"]), "evaluator": _steps(e["setup"])},

@@ -57,6 +57,7 @@ class Clock:
         self.wall: dict[str, float] = {}
         self.cpu: dict[str, float] = {}
         self._at = (time.perf_counter(), time.process_time())
+        self.started = time.time()  # epoch seconds: the auctioneer compares them with its deadline
 
     def lap(self, step: str) -> None:
         now = (time.perf_counter(), time.process_time())
@@ -65,7 +66,7 @@ class Clock:
         self._at = now
 
     def report(self) -> dict[str, Any]:
-        return {"wall_s": {k: round(v, 4) for k, v in self.wall.items()},
+        return {"started": self.started, "wall_s": {k: round(v, 4) for k, v in self.wall.items()},
                 "cpu_s": {k: round(v, 4) for k, v in self.cpu.items()}}
 
 
