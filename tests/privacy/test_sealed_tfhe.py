@@ -293,3 +293,38 @@ def test_the_evaluator_refuses_a_key_holder_that_leaves_the_search(request_):
         evaluator.stop()
         cheat.kill()
         cheat.wait()
+
+
+# demand − supply at the edges: a tie (0 must count as "demand ≥ supply"), −1, ± the bound,
+# from random additive shares mod 2^64 digitised as the parties do; the plain function for
+# three widths, the compiled circuit on real ciphertexts for one.
+_EDGES = """
+import json, secrets, sys
+from mevauction.privacy.tfhe import circuit
+out = []
+for w, real in ((3, False), (9, True), (16, False)):
+    bound = (1 << (w - 1)) - 1
+    compiled = circuit.compile_compare(w) if real else None
+    if compiled is not None:
+        compiled.keygen()
+    for diff in (0, -1, 1, bound, -bound, bound // 2, -(bound // 2)):
+        k = secrets.randbits(64)
+        e = (diff - k) % (1 << 64)
+        kd, ed = circuit.digits(k, w), circuit.evaluator_digits(e, w)  # as K and E make them
+        got = int(circuit._compare(w)(kd, ed))
+        enc = int(compiled.encrypt_run_decrypt(kd, ed)) if compiled is not None else got
+        out.append([w, diff, got, enc])
+print(json.dumps(out), flush=True)  # flushed: the process may leave by os._exit (concrete)
+"""
+
+
+@pytest.mark.slow
+@needs_fhe
+def test_the_comparison_is_exact_at_ties_and_at_the_width_bound():
+    proc = subprocess.run([str(backend.fhe_python()), "-c", _EDGES], capture_output=True, text=True, timeout=600,
+                          env={"PYTHONPATH": str(SRC), "PYTHONWARNINGS": "ignore", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(rows) == 21
+    for w, diff, plain, encrypted in rows:
+        assert plain == encrypted == int(diff >= 0), (w, diff, plain, encrypted)

@@ -42,6 +42,12 @@ def digits(x: int, w: int) -> np.ndarray:
     return np.array([(x >> (DIGIT * d)) & ((1 << DIGIT) - 1) for d in range(n_digits(w))], dtype=np.int64)
 
 
+def evaluator_digits(share: int, w: int) -> np.ndarray:
+    """E's clear digits: its share of demand − supply plus 2^(w−1), so that K's share plus
+    this lies in [0, 2^w) mod 2^w and its top bit is "demand − supply ≥ 0"."""
+    return digits(share + (1 << (w - 1)), w)
+
+
 def _compare(w: int):
     d_count = n_digits(w)
     top = w - (d_count - 1) * DIGIT  # bits of the top digit

@@ -263,7 +263,7 @@ def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
         clock.lap("probe_wait")
         if header.get("level") != mid or len(blobs) != 1:
             raise RuntimeError(f"refused an out-of-protocol probe {header}")
-        mine_digits = circuit.digits(int(diff[mid]) + (1 << (w - 1)), w)
+        mine_digits = circuit.evaluator_digits(int(diff[mid]), w)
         result = server.run(fhe.Value.deserialize(blobs[0]), circuit.clear_input(server, mine_digits),
                             evaluation_keys=evaluation)
         peer.send({"type": "compared", "level": mid}, [result.serialize()])
