@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mevauction.privacy.mechanisms import clear_double
-from mevauction.privacy.tfhe import backend, shares, wire
+from mevauction.privacy.tfhe import backend, convert, shares, wire
+from mevauction.privacy.twoparty import ot
+from mevauction.privacy.twoparty.garble import FixedKeyHash
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "src"
@@ -124,12 +127,18 @@ def test_twin_with_a_malformed_order_and_what_each_party_sees(tmp_path):
             assert json.dumps(inc).encode() not in text and json.dumps(inc, separators=(",", ":")).encode() not in text
     k_types = [h["type"] for h, _ in _frames(tmp_path / "keyholder.frames")]
     e_types = [h["type"] for h, _ in _frames(tmp_path / "evaluator.frames")]
-    # K: shares from traders, circuit specs and decryption requests (outputs only) from E.
-    # The binary search's comparisons (each implied by the clearing level), the supply, the quantities.
-    assert set(k_types) == {"open", "share", "close", "specs", "decrypt"}
-    assert k_types.count("decrypt") == len(r.keyholder["opened"]["compare"]) + 2 <= 4 + 2
-    # E: shares, evaluation keys (no secret key leaves K), K's ciphertexts and the opened outputs.
-    assert set(e_types) == {"open", "share", "close", "evaluation_keys", "inputs", "opened"}
+    # K: shares from traders; from E the circuit's specs, E's rejections, its OT matrix (which
+    # hides E's bits), one comparison result per step of the binary search (each implied by
+    # the clearing level), E's share of the supply there and of the quantities — nothing else.
+    assert set(k_types) == {"open", "share", "close", "specs", "rejected", "ot", "compared", "supply_share", "shares"}
+    assert k_types.count("compared") == len(r.keyholder["opened"]["compare"]) <= 4
+    assert k_types.count("ot") == 1
+    assert k_types.count("supply_share") == k_types.count("shares") == 1
+    # E: shares, evaluation keys (no secret key leaves K), K's rejections and OT corrections,
+    # K's encrypted digits per probe, the comparison bits and the requests for its shares.
+    assert set(e_types) == {"open", "share", "close", "evaluation_keys", "rejected", "ot_corrections", "probe",
+                            "bit", "opened"}
+    assert e_types.count("probe") == e_types.count("bit") == len(r.keyholder["opened"]["compare"])
 
 
 @pytest.mark.slow
@@ -145,7 +154,61 @@ def test_twin_on_random_instances_including_no_trade():
     expected = _expect(sides, incs)
     assert expected.winners == [] and r.trade is False
     _agree(r, expected)
-    assert "quantities" not in r.keyholder["opened"]  # supply 0 at the clearing level: no quantity decrypted
+    assert "quantities" not in r.keyholder["opened"]  # supply 0 at the clearing level: no quantity opened
+    # Supply above demand at every level (sellers at the bottom, a small buyer): nothing clears,
+    # nothing is opened. Uneven sides and 3-bit increments: the width follows the larger side.
+    sides, incs = ["sell", "buy", "sell"], [[7, 0, 0, 0, 0], [0, 0, 0, 0, 6], [0, 5, 0, 0, 0]]
+    r = backend.run(sides, incs, 3)
+    assert _expect(sides, incs).price is None
+    assert r.ok and r.level is None and r.quantities == {}
+    assert set(r.keyholder["opened"]) == {"level", "compare"} and r.keyholder["opened"]["compare"] == [False, False]
+
+
+def _ot_pair():
+    """A real base OT + IKNP extension between a sender (K) and a receiver (E) with choices b."""
+    k, e = ot.ExtSender(), ot.ExtReceiver()
+    e.setup(k.setup(e.base.A_bytes))
+    return k, e
+
+
+def test_ot_conversion_gives_additive_shares_of_every_bit_and_of_the_auction_sums():
+    rng = random.Random(7)
+    sides, incs = _instance(rng, 10, 24, 3)
+    pairs = [shares.split(inc, 3) for inc in incs]
+    a = np.array([p[0] for p in pairs], dtype=np.int64)
+    b = np.array([p[1] for p in pairs], dtype=np.int64)
+    k_ot, e_ot = _ot_pair()
+    u, t = e_ot.extend(b.ravel())
+    q = k_ot.extend(u, a.size)
+    k_share, y = convert.sender(FixedKeyHash(), q, k_ot.s, a.ravel())
+    e_share = convert.receiver(FixedKeyHash(), t, b.ravel(), y)
+    assert np.array_equal(k_share + e_share, (a ^ b).ravel().astype(np.uint64))
+    buy = np.array([s == "buy" for s in sides])
+    dk, sk, ck = convert.sums(k_share.reshape(a.shape), buy)
+    de, se, ce = convert.sums(e_share.reshape(b.shape), buy)
+    demand = [sum(sum(inc[g:]) for s, inc in zip(sides, incs, strict=True) if s == "buy") for g in range(24)]
+    supply = [sum(sum(inc[: g + 1]) for s, inc in zip(sides, incs, strict=True) if s == "sell") for g in range(24)]
+    assert [convert.opened(x, z) for x, z in zip(sk, se, strict=True)] == supply
+    assert [(convert.opened(x, z) + (1 << 63)) % (1 << 64) - (1 << 63) for x, z in zip(dk, de, strict=True)] == [
+        d - s for d, s in zip(demand, supply, strict=True)]
+    want = clear_double(list(range(24)), sides, incs)
+    level = want.price
+    assert level is not None
+    for i in want.quantities:
+        assert convert.opened(ck[i, level], ce[i, level]) == want.quantities[i]
+    # Each share alone is uniform: neither K's corrections nor E's shares follow the bits.
+    v = (a ^ b).ravel()
+    for mine in (y, e_share, k_share):
+        agree = int(np.sum((mine & np.uint64(1)).astype(np.int64) == v))
+        assert 0.4 * v.size < agree < 0.6 * v.size
+
+
+def test_a_wrong_number_of_ot_corrections_is_refused():
+    _, e_ot = _ot_pair()
+    b = np.array([0, 1, 1, 0, 1, 0, 0, 1])
+    _, t = e_ot.extend(b)
+    with pytest.raises(ValueError, match="expected 8 OT corrections"):
+        convert.receiver(FixedKeyHash(), t, b, np.zeros(7, dtype=np.uint64))
 
 
 def test_quantity_above_the_bound_is_refused_before_any_party_starts(tmp_path):
@@ -177,3 +240,91 @@ def test_cli_report_matches_the_committee_format(tmp_path):
         "mevauction.sealed/1", "tfhe", "ok", 20)
     assert report["quantities"] == {"b1": 3, "b2": 1, "s1": 2} and report["winners"] == ["b1", "b2", "s1"]
     assert report["elapsed_s"] > 0 and report["evaluation_key_bytes"] > 0 and report["excluded"] == []
+
+
+# A cheating key holder: K's real steps (``party.KeyHolder``), then one request out of protocol.
+_CHEATING_K = """
+import sys
+from mevauction.privacy.tfhe import party
+aux = party.Channel(sys.stdin.buffer, sys.stdout.buffer, None)
+k = party.KeyHolder(aux, None)
+k.convert()
+try:
+    if sys.argv[1] == "probe":  # a comparison at a level the binary search does not call for
+        k.compare(k.levels // 2 + 1)
+    else:  # every trader's quantity at a level that is not the clearing one
+        lo, _ = k.search()
+        k.open("quantities", lo + 1)
+    aux.send({"type": "attack", "got": "an answer"})
+except (EOFError, RuntimeError) as exc:
+    aux.send({"type": "attack", "got": type(exc).__name__})
+"""
+
+
+@pytest.mark.slow
+@needs_fhe
+@pytest.mark.parametrize("request_", ["probe", "opening"])
+def test_the_evaluator_refuses_a_key_holder_that_leaves_the_search(request_):
+    rng = random.Random(11)
+    sides, incs = _instance(rng, 6, 12, 2)
+    assert _expect(sides, incs).price not in (None, 11)  # level + 1 exists and is not the clearing one
+    python = backend.fhe_python()
+    evaluator = backend._Party(python, "evaluator", None)
+    env = {**__import__("os").environ, "PYTHONPATH": str(SRC), "PYTHONWARNINGS": "ignore"}
+    cheat = subprocess.Popen([str(python), "-c", _CHEATING_K, request_], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env)
+    try:
+        opening = {"type": "open", "sides": sides, "levels": 12, "bits": 2}
+        evaluator.send(opening)
+        port = evaluator.recv("listening")["port"]
+        wire.send(cheat.stdin, {**opening, "evaluator": ["127.0.0.1", port]})
+        assert wire.recv(cheat.stdout)[0]["type"] == "ready"
+        evaluator.recv("ready")
+        for i, inc in enumerate(incs):
+            to_k, to_e = shares.split(inc, 2)
+            wire.send(cheat.stdin, {"type": "share", "trader": i, "share": to_k})
+            evaluator.send({"type": "share", "trader": i, "share": to_e})
+        wire.send(cheat.stdin, {"type": "close"})
+        evaluator.send({"type": "close"})
+        with pytest.raises(RuntimeError, match="evaluator: RuntimeError: refused an out-of-protocol"):
+            evaluator.recv("outcome")
+        assert wire.recv(cheat.stdout)[0] == {"type": "attack", "got": "EOFError"}  # E answered nothing
+    finally:
+        evaluator.stop()
+        cheat.kill()
+        cheat.wait()
+
+
+# demand − supply at the edges: a tie (0 must count as "demand ≥ supply"), −1, ± the bound,
+# from random additive shares mod 2^64 digitised as the parties do; the plain function for
+# three widths, the compiled circuit on real ciphertexts for one.
+_EDGES = """
+import json, secrets, sys
+from mevauction.privacy.tfhe import circuit
+out = []
+for w, real in ((3, False), (9, True), (16, False)):
+    bound = (1 << (w - 1)) - 1
+    compiled = circuit.compile_compare(w) if real else None
+    if compiled is not None:
+        compiled.keygen()
+    for diff in (0, -1, 1, bound, -bound, bound // 2, -(bound // 2)):
+        k = secrets.randbits(64)
+        e = (diff - k) % (1 << 64)
+        kd, ed = circuit.digits(k, w), circuit.evaluator_digits(e, w)  # as K and E make them
+        got = int(circuit._compare(w)(kd, ed))
+        enc = int(compiled.encrypt_run_decrypt(kd, ed)) if compiled is not None else got
+        out.append([w, diff, got, enc])
+print(json.dumps(out), flush=True)  # flushed: the process may leave by os._exit (concrete)
+"""
+
+
+@pytest.mark.slow
+@needs_fhe
+def test_the_comparison_is_exact_at_ties_and_at_the_width_bound():
+    proc = subprocess.run([str(backend.fhe_python()), "-c", _EDGES], capture_output=True, text=True, timeout=600,
+                          env={"PYTHONPATH": str(SRC), "PYTHONWARNINGS": "ignore", "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert len(rows) == 21
+    for w, diff, plain, encrypted in rows:
+        assert plain == encrypted == int(diff >= 0), (w, diff, plain, encrypted)

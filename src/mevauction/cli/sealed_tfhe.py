@@ -4,7 +4,7 @@ trader's ciphertext and an evaluator that never holds a decryption key.
 
 Same ``mevauction.bids/1`` input and ``mevauction.sealed/1`` report as the other backends,
 with ``"backend": "tfhe"``, each trader's quantity at the clearing price, and the setup
-(compile, key generation, key transfer) reported apart from deadline → result.
+(compile, key generation, key transfer, base OTs) reported apart from deadline → result.
 """
 
 from __future__ import annotations
@@ -42,10 +42,11 @@ def run_double(bids: list[Any], grid: list[int], bits: int) -> dict[str, Any]:
             "quantities": {labels[i]: q for i, q in sorted(r.quantities.items())},
             "n_bids": len(bids), "levels": len(grid), "quantity_bits": bits,
             "elapsed_s": round(r.elapsed_s, 6), "preprocess_s": round(r.setup_s, 6),
-            "compile_s": e.get("compile_s"), "keygen_s": k.get("keygen_s"), "encrypt_s": k.get("encrypt_s"),
-            "evaluate_s": e.get("evaluate_s"),
-            "evaluation_key_bytes": sum(k.get("evaluation_key_bytes", [])) or None,
-            "input_ciphertext_bytes": sum(k.get("input_bytes", [])) or None,
+            "compile_s": e.get("compile_s"), "keygen_s": k.get("keygen_s"),
+            "after_deadline_s": {"keyholder": k.get("after_deadline", {}).get("wall_s"),
+                                 "evaluator": e.get("after_deadline", {}).get("wall_s")},
+            "evaluation_key_bytes": k.get("evaluation_key_bytes"),
+            "input_ciphertext_bytes": k.get("input_bytes"),
             "bootstraps": {name: c.get("bootstraps") for name, c in circuits.items()},
             "bytes_sent_per_party": max(k.get("bytes_sent", 0), e.get("bytes_sent", 0)) or None,
             "bytes_sent_by_server": [k.get("bytes_sent"), e.get("bytes_sent")],

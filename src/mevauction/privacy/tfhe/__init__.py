@@ -3,19 +3,24 @@
 concrete-python has no public-key and no threshold decryption, so the trust is split
 between two servers that must not collude:
 
-- the **key holder** K generates the circuits' keys, keeps the secret key and hands the
-  evaluator only evaluation keys; it sees its own random shares and the outputs it decrypts;
-- the **evaluator** E compiles and runs the circuits; it sees its own random shares and
-  ciphertexts, never a key that decrypts.
+- the **key holder** K generates the comparison circuit's keys, keeps the secret key and
+  hands the evaluator only evaluation keys; it sees its own random shares, what the
+  conversion's OTs send it, and the outputs it decrypts or opens;
+- the **evaluator** E compiles and runs the circuit; it sees its own random shares, K's
+  ciphertexts and OT corrections, never a key that decrypts.
 
 A trader XOR-splits every bit of its per-level increments (``shares``): one share to K,
-one to E, no key at all. K encrypts its shares; E combines each ciphertext bit with its
-clear bit homomorphically (a ⊕ b = b + a·(1 − 2b), leveled), and finds the clearing
-level by a binary search over the grid: each step one TFHE comparison of demand and
-supply that K decrypts (each bit follows from the clearing level); then K decrypts the
-supply at that level and, if it is positive, each trader's quantity — nothing else.
+one to E, no key at all, and any pair of bits is a valid order. After the deadline one
+OT per bit turns the bits into additive shares mod 2^64 (``convert``), each server sums
+its own in the clear (demand − supply and supply per level, each trader's quantity per
+level), and the clearing level is found by a binary search over the grid whose every
+step is one TFHE comparison (``circuit``): K encrypts its share of demand − supply at the
+probed level in 2-bit digits, E adds its clear digits and propagates the carry, K
+decrypts the bit (each follows from the clearing level). Then E opens to K its share of
+the supply at that level and, if it is positive, of each trader's quantity — nothing else.
 
 Modules: ``shares`` (the trader's split and the parties' share checks; plain Python),
-``wire`` (framing), ``circuit`` and ``party`` (run in ``.venv-fhe``, where concrete
-lives), ``backend`` (the auctioneer side in the main venv: starts both parties).
+``convert`` (OT conversion and the sums; numpy), ``wire`` (framing), ``circuit`` and
+``party`` (run in ``.venv-fhe``, where concrete lives), ``backend`` (the auctioneer side
+in the main venv: starts both parties).
 """

@@ -103,7 +103,7 @@ def run(sides: list[str], increments: list[list[int]], bits: int, record_dir: st
         for i, (to_k, to_e) in enumerate(pairs):  # each trader: one share to each party
             keyholder.send({"type": "share", "trader": i, "share": to_k})
             evaluator.send({"type": "share", "trader": i, "share": to_e})
-        t_deadline = time.perf_counter()
+        t_deadline, epoch_deadline = time.perf_counter(), time.time()
         keyholder.send({"type": "close"})
         evaluator.send({"type": "close"})
         k_out, e_out = keyholder.recv("outcome"), evaluator.recv("outcome")
@@ -114,6 +114,9 @@ def run(sides: list[str], increments: list[list[int]], bits: int, record_dir: st
         for p in (keyholder, evaluator):
             if p is not None:
                 p.stop()
+    for out in (k_out, e_out):  # how long after the deadline each party had read its last share and the close
+        started = out.get("after_deadline", {}).get("started", epoch_deadline)
+        out["close_read_after_s"] = round(started - epoch_deadline, 4)
     return _agree(k_out, e_out, k_ready, e_ready, sides, elapsed, setup_s)
 
 

@@ -5,9 +5,13 @@ Runs in ``.venv-fhe``. The auctioneer (``backend``) talks to each party over its
 and E talk over TCP directly. ``--record FILE`` appends every frame the party receives
 (headers and blobs), so tests can read exactly what each party saw.
 
-The key holder decrypts only, and in this order: the comparisons of the binary search over
-the grid (it checks each is at the level the previous bits call for), the supply at the
-clearing level (if one clears), the quantities (if that supply is positive).
+Before the deadline: E compiles the comparison circuit and sends its client specs; K
+generates the keys and sends E the evaluation keys; the 128 base OTs run; E runs the
+circuit once on a ciphertext of zeros (the first run loads the keys). After it: the
+parties swap rejections, convert the shares by one OT per bit (``convert``), and run the
+binary search — K encrypts its digits at the level its own search calls for, E compares,
+K decrypts the bit and tells E. Then E opens its share of the supply at the clearing level
+to K and, only if that is positive, its shares of the traders' quantities there.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from typing import IO, Any
 import numpy as np
 from concrete import fhe
 
-from mevauction.privacy.tfhe import circuit, shares, wire
+from mevauction.privacy.tfhe import circuit, convert, shares, wire
+from mevauction.privacy.twoparty import ot
+from mevauction.privacy.twoparty.garble import FixedKeyHash
+
+_POINT = 33  # a compressed secp256k1 point (base OT)
 
 
 class Channel:
@@ -33,13 +41,33 @@ class Channel:
     def send(self, header: dict[str, Any], blobs: list[bytes] = ()) -> None:  # type: ignore[assignment]
         self.sent += wire.send(self.out, header, blobs)
 
-    def recv(self, expect: str) -> tuple[dict[str, Any], list[bytes]]:
+    def recv(self, expect: str | tuple[str, ...]) -> tuple[dict[str, Any], list[bytes]]:
         header, blobs = wire.recv(self.inp)
         if self.record is not None:
             wire.send(self.record, header, blobs)
-        if header.get("type") != expect:
+        if header.get("type") not in ((expect,) if isinstance(expect, str) else expect):
             raise RuntimeError(f"expected {expect!r}, got {header.get('type')!r}")
         return header, blobs
+
+
+class Clock:
+    """Wall and CPU seconds per step, for the benchmark's breakdown."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._at = (time.perf_counter(), time.process_time())
+        self.started = time.time()  # epoch seconds: the auctioneer compares them with its deadline
+
+    def lap(self, step: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.wall[step] = self.wall.get(step, 0.0) + now[0] - self._at[0]
+        self.cpu[step] = self.cpu.get(step, 0.0) + now[1] - self._at[1]
+        self._at = now
+
+    def report(self) -> dict[str, Any]:
+        return {"started": self.started, "wall_s": {k: round(v, 4) for k, v in self.wall.items()},
+                "cpu_s": {k: round(v, 4) for k, v in self.cpu.items()}}
 
 
 def _shares_until_close(aux: Channel, n: int, levels: int, bits: int) -> tuple[list, dict[int, str]]:
@@ -66,118 +94,200 @@ def _shares_until_close(aux: Channel, n: int, levels: int, bits: int) -> tuple[l
     return got, rejected
 
 
-def _array(got: list, rejected: dict[int, str] | set[int], levels: int, bits: int) -> np.ndarray:
-    arr = np.zeros((len(got), levels, bits), dtype=np.int64)
+def _swap_rejections(peer: Channel, got: list, rejected: dict[int, str], levels: int,
+                     bits: int) -> tuple[np.ndarray, dict[int, str]]:
+    """This party's share bits (n, G, bits), zero for every trader either party rejected
+    (a rejected trader then contributes nothing), and all rejections."""
+    n = len(got)
+    peer.send({"type": "rejected", "rejected": {str(i): r for i, r in rejected.items()}})
+    theirs = peer.recv("rejected")[0].get("rejected", {})
+    out = {**{int(i): str(r) for i, r in theirs.items() if str(i).isdigit() and 0 <= int(i) < n}, **rejected}
+    arr = np.zeros((n, levels, bits), dtype=np.int64)
     for i, sh in enumerate(got):
-        if sh is not None and i not in rejected:
+        if sh is not None and i not in out:
             arr[i] = sh
-    return arr
+    return arr, out
+
+
+def _buy(sides: list[str]) -> np.ndarray:
+    return np.array([s == "buy" for s in sides])
+
+
+def _u64(blob: bytes, count: int, what: str) -> np.ndarray:
+    if len(blob) != 8 * count:
+        raise RuntimeError(f"expected {count} {what}, got {len(blob)} bytes")
+    return np.frombuffer(blob, dtype=np.uint64)
+
+
+class KeyHolder:
+    """K's steps, one method each (``keyholder`` runs them in order; a test can run them
+    out of order, as a cheating K would)."""
+
+    def __init__(self, aux: Channel, record: IO[bytes] | None) -> None:
+        """Up to ``ready``: connect to E, generate the keys, send the evaluation keys, base OTs."""
+        self.aux = aux
+        opening, _ = aux.recv("open")
+        self.sides, self.levels, self.bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
+        self.buy = _buy(self.sides)
+        self.w = circuit.width(int(self.buy.sum()), int((~self.buy).sum()), self.levels, self.bits)
+        host, port = opening["evaluator"]
+        sock = socket.create_connection((host, int(port)))
+        self.peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
+        _, blobs = self.peer.recv("specs")
+        clock = Clock()
+        self.client = fhe.Client(fhe.ClientSpecs.deserialize(blobs[0]))
+        self.client.keygen()
+        clock.lap("keygen")
+        self.ext = ot.ExtSender()
+        points = self.ext.setup(blobs[1])
+        clock.lap("base_ot")
+        keys = self.client.evaluation_keys.serialize()
+        warm = self.client.encrypt(circuit.digits(0, self.w), None)[0].serialize()
+        self.peer.send({"type": "evaluation_keys"}, [keys, b"".join(points), warm])
+        aux.send({"type": "ready", "keygen_s": clock.wall["keygen"], "evaluation_key_bytes": len(keys),
+                  "setup": clock.report()})
+        self.cipher_bytes = 0
+
+    def convert(self) -> None:
+        """The traders' shares up to the deadline, then the rejections swap, the OTs and the sums."""
+        got, rejected = _shares_until_close(self.aux, len(self.sides), self.levels, self.bits)
+        self.clock = Clock()  # the deadline
+        a, self.rejected = _swap_rejections(self.peer, got, rejected, self.levels, self.bits)
+        self.clock.lap("rejections")
+        _, (u,) = self.peer.recv("ot")
+        q = self.ext.extend(u, a.size)
+        mine, y = convert.sender(FixedKeyHash(), q, self.ext.s, a.ravel())
+        self.peer.send({"type": "ot_corrections"}, [y.tobytes()])
+        self.clock.lap("ot")
+        self.diff, self.supply, self.cum = convert.sums(mine.reshape(a.shape), self.buy)
+        self.clock.lap("sums")
+
+    def compare(self, level: int) -> bool:
+        """One comparison: is demand ≥ supply at ``level``?"""
+        ct = self.client.encrypt(circuit.digits(int(self.diff[level]), self.w), None)[0].serialize()
+        self.cipher_bytes += len(ct)
+        self.clock.lap("encrypt")
+        self.peer.send({"type": "probe", "level": level}, [ct])
+        header, blobs = self.peer.recv("compared")
+        self.clock.lap("compare_wait")
+        if header.get("level") != level or len(blobs) != 1:
+            raise RuntimeError(f"refused an out-of-protocol comparison result {header}")
+        bit = bool(self.client.decrypt(fhe.Value.deserialize(blobs[0])))
+        self.peer.send({"type": "bit", "level": level, "value": bit})
+        self.clock.lap("decrypt")
+        return bit
+
+    def search(self) -> tuple[int, list[bool]]:
+        """The clearing level (−1: none) by binary search, and the comparison bits on the way."""
+        lo, hi = -1, self.levels  # demand ≥ supply holds below hi and at lo
+        seen = []
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            seen.append(self.compare(mid))
+            lo, hi = (mid, hi) if seen[-1] else (lo, mid)
+        return lo, seen
+
+    def open(self, what: str, level: int) -> Any:
+        """E's share of the supply (an int) or of the quantities (n ints) at ``level``, added to K's."""
+        self.peer.send({"type": "open", "what": what, "level": level})
+        if what == "supply":
+            header, _ = self.peer.recv("supply_share")
+            return convert.opened(self.supply[level], header["value"])
+        _, (blob,) = self.peer.recv("shares")
+        theirs = _u64(blob, len(self.sides), "quantity shares")
+        return [convert.opened(x, e) for x, e in zip(self.cum[:, level], theirs, strict=True)]
+
+    def finish(self, opened: dict[str, Any]) -> None:
+        self.peer.send({"type": "opened", **opened})
+        self.aux.send({"type": "outcome", "opened": opened, "rejected": {str(i): r for i, r in self.rejected.items()},
+                       "width": self.w, "input_bytes": self.cipher_bytes, "bytes_sent": self.peer.sent,
+                       "after_deadline": self.clock.report()})
 
 
 def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
-    opening, _ = aux.recv("open")
-    sides, levels, bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
-    host, port = opening["evaluator"]
-    sock = socket.create_connection((host, int(port)))
-    peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
-    _, specs = peer.recv("specs")
-    t0, c0 = time.perf_counter(), time.process_time()
-    clients = {}
-    for name, blob in zip(circuit.NAMES, specs, strict=True):
-        clients[name] = fhe.Client(fhe.ClientSpecs.deserialize(blob))
-        clients[name].keygen()
-    keygen_s, keygen_cpu = time.perf_counter() - t0, time.process_time() - c0
-    keys = [clients[name].evaluation_keys.serialize() for name in circuit.NAMES]
-    peer.send({"type": "evaluation_keys"}, keys)
-    aux.send({"type": "ready", "keygen_s": keygen_s, "evaluation_key_bytes": [len(k) for k in keys]})
-    got, rejected = _shares_until_close(aux, len(sides), levels, bits)
-    t0, c0 = time.perf_counter(), time.process_time()
-    ka = _array(got, rejected, levels, bits)
-    blobs = [clients[name].encrypt(ka, None, None)[0].serialize() for name in circuit.NAMES]
-    encrypt_s = time.perf_counter() - t0
-    peer.send({"type": "inputs", "rejected": {str(i): r for i, r in rejected.items()}}, blobs)
-    opened: dict[str, Any] = {}
-    cpu = {"keygen": keygen_cpu, "encrypt": time.process_time() - c0}
-
-    def decrypt(name: str, **expect: Any) -> Any:
-        header, blobs = peer.recv("decrypt")
-        asked = {k: header.get(k) for k in ("circuit", *expect)}
-        if asked != {"circuit": name, **expect} or len(blobs) != 1:
-            raise RuntimeError(f"refused an out-of-protocol decryption request {asked}")
-        value = np.asarray(clients[name].decrypt(fhe.Value.deserialize(blobs[0]))).tolist()
-        peer.send({"type": "opened", "circuit": name, "value": value})
-        return value
-
-    lo, hi = -1, levels  # demand ≥ supply holds below hi and at lo (−1: nothing clears)
-    bits_seen = []
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        bit = bool(decrypt("compare", level=mid))
-        bits_seen.append(bit)
-        lo, hi = (mid, hi) if bit else (lo, mid)
-    opened.update(level=lo, compare=bits_seen)
+    k = KeyHolder(aux, record)
+    k.convert()
+    lo, seen = k.search()
+    opened: dict[str, Any] = {"level": lo, "compare": seen}
     if lo >= 0:
-        opened["supply"] = decrypt("supply", level=lo)
+        opened["supply"] = k.open("supply", lo)
         if opened["supply"] > 0:
-            opened["quantities"] = decrypt("quantities", level=lo)
-    aux.send({"type": "outcome", "opened": opened, "rejected": {str(i): r for i, r in rejected.items()},
-              "encrypt_s": encrypt_s, "cpu_s": cpu, "input_bytes": [len(b) for b in blobs],
-              "bytes_sent": peer.sent})
+            opened["quantities"] = k.open("quantities", lo)
+        k.clock.lap("open")
+    k.finish(opened)
 
 
 def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
     opening, _ = aux.recv("open")
     sides, levels, bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
-    n = len(sides)
+    buy = _buy(sides)
+    w = circuit.width(int(buy.sum()), int((~buy).sum()), levels, bits)
     listener = socket.create_server(("127.0.0.1", 0))
     aux.send({"type": "listening", "port": listener.getsockname()[1]})
-    t0, c0 = time.perf_counter(), time.process_time()
-    circuits = circuit.compile_all(sides, levels, bits)
-    compile_s, compile_cpu = time.perf_counter() - t0, time.process_time() - c0
+    clock = Clock()
+    compare = circuit.compile_compare(w)
+    server = compare.server
+    clock.lap("compile")
+    ext = ot.ExtReceiver()
     sock, _ = listener.accept()
     listener.close()
     peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
-    peer.send({"type": "specs"}, [circuits[name].server.client_specs.serialize() for name in circuit.NAMES])
-    _, keys = peer.recv("evaluation_keys")
-    evaluation = {name: fhe.EvaluationKeys.deserialize(k) for name, k in zip(circuit.NAMES, keys, strict=True)}
-    aux.send({"type": "ready", "compile_s": compile_s,
-              "circuits": {name: circuit.statistics(c) for name, c in circuits.items()}})
-    got, rejected = _shares_until_close(aux, n, levels, bits)
-    header, inputs = peer.recv("inputs")
-    t_start = time.perf_counter()
-    theirs = header.get("rejected", {})
-    out = {**{int(i): str(r) for i, r in theirs.items()}, **rejected}
-    b = _array(got, out, levels, bits)
-    live = np.array([i not in out for i in range(n)], dtype=np.int64).reshape(-1, 1, 1)
-    s, t = b * live, (1 - 2 * b) * live
-    timings: dict[str, float] = {}
-    c1 = time.process_time()
-
-    def run(name: str, level: int) -> Any:
-        t1 = time.perf_counter()
-        m = circuit.mask(sides, levels, level)
-        server = circuits[name].server
-        cs, ct = circuit.clear_inputs(server, s * m, t * m)
-        result = server.run(fhe.Value.deserialize(inputs[circuit.NAMES.index(name)]), cs, ct,
-                            evaluation_keys=evaluation[name])
-        timings[name] = timings.get(name, 0.0) + time.perf_counter() - t1
-        peer.send({"type": "decrypt", "circuit": name, "level": level}, [result.serialize()])
-        return peer.recv("opened")[0]["value"]
-
+    peer.send({"type": "specs"}, [server.client_specs.serialize(), ext.base.A_bytes])
+    _, (keys, points, warm) = peer.recv("evaluation_keys")
+    clock.lap("keygen_wait")
+    if len(points) != _POINT * ot.KAPPA:
+        raise RuntimeError("expected 128 base-OT points")
+    ext.setup([points[i:i + _POINT] for i in range(0, len(points), _POINT)])
+    clock.lap("base_ot")
+    evaluation = fhe.EvaluationKeys.deserialize(keys)
+    server.run(fhe.Value.deserialize(warm), circuit.clear_input(server, circuit.digits(0, w)),
+               evaluation_keys=evaluation)  # the first run loads the keys: ≈ 2 s, off the deadline path
+    clock.lap("warm_up")
+    aux.send({"type": "ready", "compile_s": clock.wall["compile"], "setup": clock.report(),
+              "circuits": {"compare": circuit.statistics(compare)}})
+    got, rejected = _shares_until_close(aux, len(sides), levels, bits)
+    clock = Clock()  # the deadline
+    b, rejected = _swap_rejections(peer, got, rejected, levels, bits)
+    clock.lap("rejections")
+    u, t = ext.extend(b.ravel())
+    peer.send({"type": "ot"}, [u])
+    _, (blob,) = peer.recv("ot_corrections")
+    mine = convert.receiver(FixedKeyHash(), t, b.ravel(), _u64(blob, b.size, "OT corrections"))
+    clock.lap("ot")
+    diff, supply, cum = convert.sums(mine.reshape(b.shape), buy)
+    clock.lap("sums")
     lo, hi = -1, levels
-    while hi - lo > 1:  # the same binary search the key holder checks
+    while hi - lo > 1:  # the same binary search as the key holder's
         mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if run("compare", mid) else (lo, mid)
-    supply, quantities = None, None
-    if lo >= 0:
-        supply = int(run("supply", lo))
-        if supply > 0:
-            quantities = [int(q) for q in run("quantities", lo)]
+        header, blobs = peer.recv("probe")
+        clock.lap("probe_wait")
+        if header.get("level") != mid or len(blobs) != 1:
+            raise RuntimeError(f"refused an out-of-protocol probe {header}")
+        mine_digits = circuit.evaluator_digits(int(diff[mid]), w)
+        result = server.run(fhe.Value.deserialize(blobs[0]), circuit.clear_input(server, mine_digits),
+                            evaluation_keys=evaluation)
+        peer.send({"type": "compared", "level": mid}, [result.serialize()])
+        clock.lap("compare")
+        header, _ = peer.recv("bit")
+        clock.lap("bit_wait")
+        lo, hi = (mid, hi) if header.get("value") is True else (lo, mid)
+    while True:  # the openings K asks for, at the clearing level only; then K's outcome
+        header, _ = peer.recv(("open", "opened"))
+        if header["type"] == "opened":
+            break
+        if lo < 0 or header.get("level") != lo or header.get("what") not in ("supply", "quantities"):
+            raise RuntimeError(f"refused an out-of-protocol opening {header}")
+        if header["what"] == "supply":
+            peer.send({"type": "supply_share", "value": int(supply[lo])})
+        else:
+            peer.send({"type": "shares"}, [np.ascontiguousarray(cum[:, lo]).tobytes()])
+    clock.lap("open")
     sock.shutdown(socket.SHUT_WR)
-    aux.send({"type": "outcome", "level": lo, "supply": supply, "quantities": quantities,
-              "rejected": {str(i): r for i, r in out.items()}, "evaluate_s": timings,
-              "cpu_s": {"compile": compile_cpu, "evaluate": time.process_time() - c1},
-              "result_s": time.perf_counter() - t_start, "bytes_sent": peer.sent})
+    if header.get("level") != lo:
+        raise RuntimeError("the key holder reports another clearing level")
+    aux.send({"type": "outcome", "level": lo, "supply": header.get("supply"), "quantities": header.get("quantities"),
+              "rejected": {str(i): r for i, r in rejected.items()}, "bytes_sent": peer.sent,
+              "after_deadline": clock.report()})
 
 
 def main(argv: list[str] | None = None) -> int:

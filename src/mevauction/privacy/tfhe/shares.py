@@ -7,7 +7,8 @@ below), each below 2^bits. Sent as bits, every pair of shares that passes ``chec
 negative and never reach 2^bits, so demand is non-increasing, supply non-decreasing and
 both bounded by G·(2^bits − 1). A malformed submission is therefore either rejected by
 the party that receives it (and the trader then trades nothing) or is an order the
-trader could have placed — the circuit needs no range or monotonicity check of its own.
+trader could have placed — neither the conversion nor the circuit needs a range or
+monotonicity check of its own.
 Plain Python: imported by the auctioneer's venv and by the parties' ``.venv-fhe``.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import secrets
 
-MAX_BITS = 4  # bits of one increment; wider ones make the comparisons' precision (and keys) grow
+MAX_BITS = 4  # bits of one increment: each adds one OT per level and trader, and widens demand − supply
 
 
 def to_bits(increments: list[int], bits: int) -> list[list[int]]:

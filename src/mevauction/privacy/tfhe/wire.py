@@ -8,7 +8,7 @@ import struct
 from typing import IO, Any
 
 _LEN = struct.Struct(">Q")
-MAX_FRAME = 1 << 33  # evaluation keys of the largest circuits run to several hundred MB
+MAX_FRAME = 1 << 30  # the largest blobs: evaluation keys (12–25 MB) and the OT matrix (16 bytes per share bit)
 
 
 def send(out: IO[bytes], header: dict[str, Any], blobs: list[bytes] = ()) -> int:  # type: ignore[assignment]
