@@ -21,8 +21,8 @@ from mevauction.privacy import mechanisms as M
 from mevauction.privacy import tls
 from mevauction.privacy.client import free_ports
 from mevauction.privacy.twoparty import circuits as C
+from mevauction.privacy.twoparty import execution, ot, party
 from mevauction.privacy.twoparty import garble as G
-from mevauction.privacy.twoparty import ot, party
 from mevauction.privacy.twoparty.local import LocalPair, share
 from repo_paths import DATA, ROOT, SRC
 
@@ -103,7 +103,7 @@ def test_half_gates_and_truth_table():
 
 
 def _outcome(mechanism, bits):
-    return party._decode({"mechanism": mechanism}, bits)
+    return execution._decode({"mechanism": mechanism}, bits)
 
 
 @settings(max_examples=30, deadline=None)
@@ -114,7 +114,7 @@ def test_garbled_circuit_equals_clear_mechanism(mechanism, bids, reserve, k):
     rows = [reserve, *bids] if mechanism == "builder" else bids
     k = min(k, len(bids))
     g, outs, got = _garbled(mechanism, rows, k)
-    decoded = _outcome(mechanism, party.check_outputs(
+    decoded = _outcome(mechanism, execution.check_outputs(
         outs, np.concatenate([v.reshape(-1) for v in got.values()]), g.delta))
     clear = M.clear_topk(bids, k) if mechanism == "topk" else CLEAR[mechanism](reserve, bids)
     assert (decoded["winner"], decoded["price"]) == (clear.winner, clear.price)
@@ -141,10 +141,10 @@ def test_tampered_table_is_caught_by_the_garbler():
     got = C.auction(G.Evaluator(tables, g.zero), "second", g.encode(x, C.to_bits(bids)), np.zeros_like(x))
     flat = np.concatenate([v.reshape(-1) for v in got.values()])
     with pytest.raises(ValueError, match="not on its output wire"):
-        party.check_outputs(outs, flat, g.delta)
+        execution.check_outputs(outs, flat, g.delta)
     honest = C.auction(G.Evaluator(np.concatenate(g.tables), g.zero), "second", g.encode(x, C.to_bits(bids)),
                        np.zeros_like(x))
-    bits = party.check_outputs(outs, np.concatenate([v.reshape(-1) for v in honest.values()]), g.delta)
+    bits = execution.check_outputs(outs, np.concatenate([v.reshape(-1) for v in honest.values()]), g.delta)
     assert C.from_bits(bits["price"]) == M.clear_second(bids).price
 
 
