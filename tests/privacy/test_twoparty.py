@@ -81,6 +81,47 @@ def test_iknp_extension_and_correlated_labels(m):
     assert not (got == zero ^ delta * (1 - r)[:, None].astype(np.uint64)).all(axis=1).any()
 
 
+def _extension(m):
+    receiver, sender = ot.ExtReceiver(), ot.ExtSender()
+    receiver.setup(sender.setup(receiver.base.A_bytes))
+    r = np.random.randint(0, 2, m).astype(np.uint8)
+    u, _ = receiver.extend(r)
+    return receiver, sender, u
+
+
+def test_clmul_is_polynomial_multiplication_over_gf2():
+    assert ot.clmul(0b11, 0b11) == 0b101  # (x + 1)^2 = x^2 + 1
+    a, b, c = (secrets.randbits(128) for _ in range(3))
+    assert ot.clmul(a, b ^ c) == ot.clmul(a, b) ^ ot.clmul(a, c) and ot.clmul(a, b) == ot.clmul(b, a)
+
+
+@pytest.mark.parametrize("m", [1, 1000 + ot.KOS_EXTRA])
+def test_kos_check_passes_an_honest_receiver(m):
+    receiver, sender, u = _extension(m)
+    sender.extend(u, m)
+    seed = secrets.token_bytes(16)
+    assert sender.check(seed, receiver.answer(seed))
+    assert not sender.check(seed, receiver.answer(secrets.token_bytes(16)))  # an answer for another challenge
+
+
+@pytest.mark.parametrize("columns", ["where s is 1", "64 at random"])
+def test_kos_check_catches_a_receiver_using_other_choices_in_some_columns(columns):
+    """IKNP alone lets such a receiver learn bits of s (then both labels, then Δ); the check
+    fails with certainty in the columns where s_j = 1, and for 64 random columns unless all
+    their s_j are 0 (2^-64)."""
+    m = 1000 + ot.KOS_EXTRA
+    receiver, sender, u = _extension(m)
+    nb = len(u) // ot.KAPPA
+    cheat = bytearray(u)
+    cols = [j for j in range(ot.KAPPA) if sender.s_bits[j]][:1] if columns == "where s is 1" else \
+        secrets.SystemRandom().sample(range(ot.KAPPA), 64)
+    for j in cols:
+        cheat[j * nb + 3] ^= 0x10  # choice bit 28 differs in column j
+    sender.extend(bytes(cheat), m)
+    seed = secrets.token_bytes(16)
+    assert not sender.check(seed, receiver.answer(seed))
+
+
 def _garbled(mechanism, rows, k=1):
     g = G.Garbler()
     x = g.inputs((len(rows), C.WIDTH))

@@ -121,27 +121,32 @@ def transpose(cols: np.ndarray, m: int) -> np.ndarray:
 
 
 KOS_EXTRA = KAPPA + 64  # κ + s random OTs sacrificed to the check (s = 64 statistical bits)
-_CHUNK = 1 << 15  # rows per matrix product in the check: bounds its memory to a few MB
 
 
-def _chi(seed: bytes, nbits: int) -> np.ndarray:
-    """The check's coefficients χ_i ∈ GF(2^128), one per OT, as bits (nbits, 128)."""
-    return np.unpackbits(prg(seed, 16 * nbits).reshape(nbits, 16), axis=1, bitorder="little")
+def _chi(seed: bytes, n: int) -> np.ndarray:
+    """The check's coefficients χ_i ∈ GF(2^128), one per OT, as (n, 2) uint64."""
+    return prg(seed, 16 * n).view(np.uint64).reshape(n, 2)
 
 
 def _combine(cols: np.ndarray, chi: np.ndarray) -> int:
-    """Σ_i χ_i·row_i (carry-less) for the rows whose bits are the κ columns ``cols``.
+    """Σ_i χ_i·row_i (carry-less) for the rows whose bits are the columns ``cols`` (bytes).
 
     Row i's bit j is bit i of column j, so Σ_i χ_i·row_i = Σ_j X^j·y_j with
-    y_j = ⊕_{i: bit i of column j} χ_i: a GF(2) matrix product (exact in float32 per chunk)."""
-    bits = np.unpackbits(cols, axis=1, bitorder="little")
-    y = np.zeros((cols.shape[0], KAPPA), dtype=np.int64)
-    for at in range(0, bits.shape[1], _CHUNK):
-        y += (bits[:, at:at + _CHUNK].astype(np.float32) @ chi[at:at + _CHUNK].astype(np.float32)).astype(np.int64)
-    packed = np.packbits((y & 1).astype(np.uint8), axis=1, bitorder="little")
+    y_j = ⊕ of the χ_i where column j has bit i set. Four Russians: per byte position, the
+    256 XORs of its 8 χ_i in a table, so each y_j is one lookup per byte of its column
+    (numpy only: BLAS threads stall when two parties share a loaded machine)."""
+    blocks = cols.shape[1]
+    c = chi[:8 * blocks].reshape(blocks, 8, 2)
+    table = np.zeros((blocks, 256, 2), dtype=np.uint64)
+    for k in range(8):
+        table[:, 1 << k:2 << k] = table[:, :1 << k] ^ c[:, k:k + 1]
+    at = cols.astype(np.int64) + (np.arange(blocks, dtype=np.int64) << 8)  # flat rows of the table
+    flat = table.reshape(-1, 2)
+    lo = np.bitwise_xor.reduce(np.take(np.ascontiguousarray(flat[:, 0]), at), axis=1)
+    hi = np.bitwise_xor.reduce(np.take(np.ascontiguousarray(flat[:, 1]), at), axis=1)
     out = 0
-    for j, row in enumerate(packed):
-        out ^= int.from_bytes(row.tobytes(), "little") << j
+    for j, (low, high) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+        out ^= (low | high << 64) << j
     return out
 
 
@@ -179,7 +184,7 @@ class ExtReceiver:
         if len(seed) != 16:
             raise ValueError("OT extension check: the seed must be 16 bytes")
         chi = _chi(seed, len(self._r))
-        x = _combine(np.packbits(self._r, bitorder="little")[None, :], chi)  # one "column": the choices
+        x = _combine(np.packbits(self._r, bitorder="little")[None, :], chi)  # one column: the choices
         return x.to_bytes(16, "little") + _combine(self._cols, chi).to_bytes(32, "little")
 
 

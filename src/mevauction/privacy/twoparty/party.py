@@ -39,7 +39,7 @@ from mevauction.privacy.twoparty.intake import Intake, intake_job
 from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
 from mevauction.privacy.twoparty.store import IntakeStore
 
-SECURITY = ("malicious", "semi-honest")  # a job's ``security``: dual execution (default), or one execution
+SECURITY = execution.SECURITY
 
 
 # -- authenticated framed channel ------------------------------------------------------
@@ -73,16 +73,9 @@ def connect(tls_dir: str, me: int, host: str, port: int, expect: int, timeout: f
     return Channel(sock)
 
 
-def security(job: dict) -> str:
-    mode = job.get("security", SECURITY[0])
-    if mode not in SECURITY:
-        raise ValueError(f"security must be one of {SECURITY}")
-    return str(mode)
-
-
 def prepare(role: int, job: dict, link: Channel) -> tuple | dualex.Dual:
     """The bid-independent part of the job: both executions, or the semi-honest one."""
-    if security(job) == "malicious":
+    if execution.security(job) == "malicious":
         return dualex.prepare(role, job, link)
     return (execution.garbler_prepare if role == GARBLER else execution.evaluator_prepare)(job, link)
 
