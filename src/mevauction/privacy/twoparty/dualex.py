@@ -77,13 +77,18 @@ def prepare(role: int, job: dict, link: Channel) -> Dual:
 
 
 def inputs(role: int, state: Dual, link: Channel) -> np.ndarray:
-    """The shares' labels of both executions; returns those of the one this party evaluates."""
+    """The shares' labels of both executions; returns those of the one this party evaluates.
+
+    Three flights: both d's cross at once (small), then execution 0's labels, then
+    execution 1's (party 1 reads before it sends, so two large sends never meet)."""
     try:
+        link.send(execution.evaluator_choices(state.evaluated))
         if role == GARBLER:
-            execution.garbler_inputs(state.garbled, link)
-            return execution.evaluator_inputs(state.evaluated, link)
-        labels = execution.evaluator_inputs(state.evaluated, link)
-        execution.garbler_inputs(state.garbled, link)
+            link.send(execution.garbler_labels(state.garbled, link.recv()))
+            return execution.evaluator_labels(state.evaluated, link.recv())
+        mine = execution.garbler_labels(state.garbled, link.recv())
+        labels = execution.evaluator_labels(state.evaluated, link.recv())
+        link.send(mine)
         return labels
     except ValueError as exc:
         raise Cheating(f"from the {_peer(role)}: {exc}") from exc

@@ -116,13 +116,17 @@ def garbler_prepare(job: dict, peer: Channel, checked: bool = False) -> tuple:
 
 
 def garbler_inputs(state: tuple, peer: Channel) -> None:
+    peer.send(garbler_labels(state, peer.recv()))
+
+
+def garbler_labels(state: tuple, raw: bytes) -> bytes:
     """The evaluator holds w ⊕ r·Δ and sends d = b ⊕ r; x ⊕ w ⊕ (a ⊕ d)·Δ completes the bid's label."""
     g, x, a, _, w = state
-    d = np.unpackbits(np.frombuffer(peer.recv(), dtype=np.uint8), bitorder="little")
+    d = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
     if len(d) < a.size:
         raise ValueError("too few input bits")
     mine = x.reshape(-1, 2) ^ w ^ garble._mask(a.reshape(-1) ^ d[:a.size], np.broadcast_to(g.delta, w.shape))
-    peer.send(mine.tobytes())
+    return mine.tobytes()
 
 
 def garbler_finish(state: tuple, peer: Channel, job: dict) -> dict:
@@ -176,9 +180,19 @@ def evaluator_prepare(job: dict, peer: Channel, checked: bool = False) -> tuple:
 
 
 def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
-    b, r, held = state[:3]
-    peer.send(np.packbits(b.reshape(-1) ^ r, bitorder="little").tobytes())
-    mine = np.frombuffer(peer.recv(), dtype=np.uint64).reshape(-1, 2)
+    peer.send(evaluator_choices(state))
+    return evaluator_labels(state, peer.recv())
+
+
+def evaluator_choices(state: tuple) -> bytes:
+    """d = b ⊕ r: the shares' bits masked by the precomputed OTs' random choices."""
+    b, r = state[:2]
+    return np.packbits(b.reshape(-1) ^ r, bitorder="little").tobytes()
+
+
+def evaluator_labels(state: tuple, raw: bytes) -> np.ndarray:
+    b, held = state[0], state[2]
+    mine = np.frombuffer(raw, dtype=np.uint64).reshape(-1, 2)
     if mine.shape != held.shape:
         raise ValueError("the wrong number of input labels")
     return (mine ^ held).reshape(*b.shape, 2)
