@@ -12,10 +12,10 @@ executions gave the same v and neither party deviated in decoding; a party that 
 another function, evaluated with other shares than it garbled with, or misreports its v,
 makes them differ unless the wrong execution happens to give the right outcome.
 
-The test: party 0 commits to H(its string) (salted hash), party 1 sends H(its string),
-party 0 opens. A party can only compute the other's string for the one v it decoded (the
-other execution's labels for any other value are unknown to it), so the hashes say whether
-the outcomes agree and nothing else. On a mismatch both parties abort and name the other:
+The test: each commits to H(its string) (salted hash), then both open. A party can only
+compute the other's string for the one v it decoded (the other execution's labels for any
+other value are unknown to it), so the hashes say whether the outcomes agree and nothing
+else. On a mismatch both parties abort and name the other:
 each knows it ran honestly. Then each signs the agreed outcome for the other
 (``endorse``); a party that reports another outcome to the auctioneer contradicts a
 signature its peer holds, and the auctioneer names it (``local.finish_pair``).
@@ -103,15 +103,12 @@ def _digest(role: int, state: Dual, active: dict[str, np.ndarray], bits: dict[st
 
 
 def equal(role: int, digest: bytes, link: Channel) -> bool:
-    """Party 0 commits, party 1 shows, party 0 opens: neither can answer after seeing the other's."""
-    if role == GARBLER:
-        salt = secrets.token_bytes(16)
-        link.send(hashlib.sha256(salt + digest).digest())
-        theirs = link.recv(64)
-        link.send(salt + digest)
-        return theirs == digest
+    """Both commit (salted hash) at once, then both open: neither can answer after seeing
+    the other's hash. Two flights; a party that will not open only stops the run."""
+    salt = secrets.token_bytes(16)
+    link.send(hashlib.sha256(salt + digest).digest())
     commitment = link.recv(64)
-    link.send(digest)
+    link.send(salt + digest)
     opened = link.recv(64)
     if len(opened) != 48 or hashlib.sha256(opened).digest() != commitment:
         raise Cheating(f"the {_peer(role)} opened another value than it committed to")

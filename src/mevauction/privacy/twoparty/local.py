@@ -312,8 +312,10 @@ def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
     elapsed = time.perf_counter() - t1
     if bad := [r for r in done if r.get("status") != "ok"]:
         # each party that aborted says why; after a failed equality test each names the other
-        return PairResult(False, mechanism, reason="; ".join(str(r.get("reason")) for r in bad), elapsed_s=elapsed,
-                          preprocess_s=preprocess)
+        reason = "; ".join(str(r.get("reason")) for r in bad)
+        if len(bad) == 2 and all("equality check failed" in str(r.get("reason")) for r in bad):
+            reason = f"the two executions disagree, one party cheated (each names the other): {reason}"
+        return PairResult(False, mechanism, reason=reason, elapsed_s=elapsed, preprocess_s=preprocess)
     outcomes = [json.dumps(r["outcome"], sort_keys=True) for r in done]
     if outcomes[0] != outcomes[1]:
         return PairResult(False, mechanism, reason=_equivocation(done, outcomes), elapsed_s=elapsed)
