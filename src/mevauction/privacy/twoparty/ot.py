@@ -128,6 +128,9 @@ def _chi(seed: bytes, n: int) -> np.ndarray:
     return prg(seed, 16 * n).view(np.uint64).reshape(n, 2)
 
 
+_BLOCKS = 4096  # byte positions per table: 16 MB of table at a time, whatever the OT count
+
+
 def _combine(cols: np.ndarray, chi: np.ndarray) -> int:
     """Σ_i χ_i·row_i (carry-less) for the rows whose bits are the columns ``cols`` (bytes).
 
@@ -135,15 +138,18 @@ def _combine(cols: np.ndarray, chi: np.ndarray) -> int:
     y_j = ⊕ of the χ_i where column j has bit i set. Four Russians: per byte position, the
     256 XORs of its 8 χ_i in a table, so each y_j is one lookup per byte of its column
     (numpy only: BLAS threads stall when two parties share a loaded machine)."""
-    blocks = cols.shape[1]
-    c = chi[:8 * blocks].reshape(blocks, 8, 2)
-    table = np.zeros((blocks, 256, 2), dtype=np.uint64)
-    for k in range(8):
-        table[:, 1 << k:2 << k] = table[:, :1 << k] ^ c[:, k:k + 1]
-    at = cols.astype(np.int64) + (np.arange(blocks, dtype=np.int64) << 8)  # flat rows of the table
-    flat = table.reshape(-1, 2)
-    lo = np.bitwise_xor.reduce(np.take(np.ascontiguousarray(flat[:, 0]), at), axis=1)
-    hi = np.bitwise_xor.reduce(np.take(np.ascontiguousarray(flat[:, 1]), at), axis=1)
+    lo = np.zeros(cols.shape[0], dtype=np.uint64)
+    hi = np.zeros(cols.shape[0], dtype=np.uint64)
+    for start in range(0, cols.shape[1], _BLOCKS):
+        part = cols[:, start:start + _BLOCKS]
+        blocks = part.shape[1]
+        c = chi[8 * start:8 * (start + blocks)].reshape(blocks, 8, 2)
+        at = (part + (np.arange(blocks, dtype=np.int64) << 8)).ravel()  # flat rows of the tables
+        for word, acc in ((0, lo), (1, hi)):
+            table = np.zeros((blocks, 256), dtype=np.uint64)
+            for k in range(8):
+                table[:, 1 << k:2 << k] = table[:, :1 << k] ^ c[:, k, word:word + 1]
+            acc ^= np.bitwise_xor.reduce(table.ravel()[at].reshape(part.shape), axis=1)
     out = 0
     for j, (low, high) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
         out ^= (low | high << 64) << j
