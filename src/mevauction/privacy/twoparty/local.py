@@ -147,6 +147,8 @@ class LocalPair:
         self._dir.cleanup()
 
     def _stop_processes(self, terminate: bool) -> None:
+        # the processes start evaluator first, the links are garbler first
+        dropped = {id(p) for p, c in zip(self.procs[::-1], self._chans, strict=False) if c.dropped}
         for c in self._chans:
             try:
                 c.send_json({"op": "shutdown"})
@@ -154,7 +156,7 @@ class LocalPair:
                 pass
             c.close()
         for p in self.procs:
-            if terminate and p.poll() is None:  # no link to ask on: the party stops on SIGTERM
+            if (terminate or id(p) in dropped) and p.poll() is None:  # no link to ask on: SIGTERM
                 p.terminate()
             try:
                 p.wait(timeout=5)
@@ -214,6 +216,13 @@ class RemotePair:
     def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close",
             k: int = 1, bidders: list[str] | None = None, security: str = party.SECURITY[0]) -> PairResult:
         return run_pair(self._chans, mechanism, bids, reserve, inputs, k, bidders, security)
+
+
+def _mark_dropped(chans: list[party.Channel], replies: list[dict[str, Any]], good: str) -> None:
+    """A party that aborts a job closes its side of our link: no shutdown can reach it then."""
+    for c, r in zip(chans, replies, strict=True):
+        if r.get("status") != good:
+            c.dropped = True
 
 
 def _equivocation(done: list[dict[str, Any]], outcomes: list[str]) -> str:
@@ -297,6 +306,7 @@ def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
     t0 = time.perf_counter()
     ready = [c.recv_json() for c in chans]
     preprocess = time.perf_counter() - t0
+    _mark_dropped(chans, ready, "ready")
     if bad := [r for r in ready if r.get("status") != "ready"]:
         return PairResult(False, mechanism, reason=str(bad[0].get("reason")), preprocess_s=preprocess,
                           auction=auction)
@@ -310,6 +320,7 @@ def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
             c.send_json({"op": "close"})
     done: list[dict[str, Any]] = [c.recv_json() for c in chans]
     elapsed = time.perf_counter() - t1
+    _mark_dropped(chans, done, "ok")
     if bad := [r for r in done if r.get("status") != "ok"]:
         # each party that aborted says why; after a failed equality test each names the other
         reason = "; ".join(str(r.get("reason")) for r in bad)
