@@ -56,6 +56,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--no-mpc", action="store_true", help="skip the 3-party committee baseline")
     ap.add_argument("--bidders", action="store_true", help="also run with bidder-side submission")
+    ap.add_argument("--security", nargs="+", default=["semi-honest", "malicious"], choices=["semi-honest", "malicious"],
+                    help="2PC modes to run on the same bids: one execution, or dual execution (the default)")
     ap.add_argument("--double", nargs="+", metavar="BxSxG",
                     help="the double auction instead: B buyers and S sellers over G price levels (--sizes unused)")
     ap.add_argument("--json", help="default docs/benchmarks/sealed_2pc.json (sealed_2pc_double.json with --double)")
@@ -113,17 +115,20 @@ def single_rows(pair: LocalPair, committee, args: argparse.Namespace, rng: rando
     rows = []
     for n in args.sizes:
         for mechanism in args.mechanisms:
-            runs: dict[str, list[dict]] = {"2pc close": [], "2pc intake": [], "2pc bidders": [], "mpc": []}
+            runs: dict[str, list[dict]] = {f"2pc {sec} {mode}": [] for sec in args.security
+                                           for mode in ("close", "intake", "bidders")}
+            runs["mpc"] = []
             for _ in range(args.repeat):
                 bids = [rng.randrange(1 << 64) for _ in range(n)]
                 clear = CLEAR[mechanism](bids)
-                for mode in ("close", "intake"):
-                    r = pair.run(mechanism, bids, inputs=mode)
-                    assert r.ok and (r.winner, r.price) == (clear.winner, clear.price), r.reason
-                    runs[f"2pc {mode}"].append({"elapsed_s": r.elapsed_s, "preprocess_s": r.preprocess_s,
-                                                "bytes": max(r.bytes_sent)})
-                if args.bidders:
-                    runs["2pc bidders"].append(_bidders(pair, mechanism, bids, clear))
+                for sec in args.security:
+                    for mode in ("close", "intake"):
+                        r = pair.run(mechanism, bids, inputs=mode, security=sec)
+                        assert r.ok and (r.winner, r.price) == (clear.winner, clear.price), r.reason
+                        runs[f"2pc {sec} {mode}"].append({"elapsed_s": r.elapsed_s, "preprocess_s": r.preprocess_s,
+                                                          "bytes": max(r.bytes_sent)})
+                    if args.bidders:
+                        runs[f"2pc {sec} bidders"].append(_bidders(pair, mechanism, bids, clear, sec))
                 if committee is not None:
                     sealed = [SealedBid(f"b{i:05d}", [v]) for i, v in enumerate(bids)]
                     outcome, run = _committee_run(committee, mechanism, sealed)
@@ -157,17 +162,19 @@ def double_rows(pair: LocalPair, committee, args: argparse.Namespace, rng: rando
     rows = []
     for shape in args.double:
         buyers, sellers, levels = (int(x) for x in shape.split("x"))
-        runs: dict[str, list[dict]] = {"2pc close": [], "2pc intake": [], "mpc": []}
+        runs: dict[str, list[dict]] = {f"2pc {sec} {mode}": [] for sec in args.security for mode in ("close", "intake")}
+        runs["mpc"] = []
         for _ in range(args.repeat):
             grid, sides, steps = market(rng, buyers, sellers, levels)
             clear = M.clear_double(grid, sides, steps)
             curves = [double.curve(side, inc) for side, inc in zip(sides, steps, strict=True)]
-            for mode in ("close", "intake"):
-                r = run_double(pair.chans, grid, sides, curves, inputs=mode)
-                assert r.ok, r.reason
-                assert (r.price, r.winners, r.quantities) == (clear.price, clear.winners, clear.quantities)
-                runs[f"2pc {mode}"].append({"elapsed_s": r.elapsed_s, "preprocess_s": r.preprocess_s,
-                                            "bytes": max(r.bytes_sent)})
+            for sec in args.security:
+                for mode in ("close", "intake"):
+                    r = run_double(pair.chans, grid, sides, curves, inputs=mode, security=sec)
+                    assert r.ok, r.reason
+                    assert (r.price, r.winners, r.quantities) == (clear.price, clear.winners, clear.quantities)
+                    runs[f"2pc {sec} {mode}"].append({"elapsed_s": r.elapsed_s, "preprocess_s": r.preprocess_s,
+                                                      "bytes": max(r.bytes_sent)})
             if committee is not None:
                 sealed = [SealedBid(f"t{i:04d}", inc, side=side)
                           for i, (side, inc) in enumerate(zip(sides, steps, strict=True))]
@@ -179,7 +186,7 @@ def double_rows(pair: LocalPair, committee, args: argparse.Namespace, rng: rando
     return rows
 
 
-def _bidders(pair: LocalPair, mechanism: str, bids: list[int], clear: M.Outcome) -> dict:
+def _bidders(pair: LocalPair, mechanism: str, bids: list[int], clear: M.Outcome, security: str) -> dict:
     """Bidders seal and submit their own shares; the close is the deadline."""
     import secrets
     import time
@@ -189,7 +196,8 @@ def _bidders(pair: LocalPair, mechanism: str, bids: list[int], clear: M.Outcome)
     from mevauction.privacy.twoparty import submit
 
     access = submit.PairAccess.from_parties(pair.parties())
-    spec = {"auction": "0x" + secrets.token_hex(16), "mechanism": mechanism, "max_bids": len(bids), "k": 1}
+    spec = {"auction": "0x" + secrets.token_hex(16), "mechanism": mechanism, "max_bids": len(bids), "k": 1,
+            "security": security}
     t_open = time.perf_counter()
     submit.open_auction(pair.chans, spec)  # base OTs, extension, garbling for max_bids rows
     open_s = time.perf_counter() - t_open

@@ -21,8 +21,8 @@ from mevauction.privacy import mechanisms as M
 from mevauction.privacy import tls
 from mevauction.privacy.client import free_ports
 from mevauction.privacy.twoparty import circuits as C
+from mevauction.privacy.twoparty import execution, ot, party
 from mevauction.privacy.twoparty import garble as G
-from mevauction.privacy.twoparty import ot, party
 from mevauction.privacy.twoparty.local import LocalPair, share
 from repo_paths import DATA, ROOT, SRC
 
@@ -81,6 +81,47 @@ def test_iknp_extension_and_correlated_labels(m):
     assert not (got == zero ^ delta * (1 - r)[:, None].astype(np.uint64)).all(axis=1).any()
 
 
+def _extension(m):
+    receiver, sender = ot.ExtReceiver(), ot.ExtSender()
+    receiver.setup(sender.setup(receiver.base.A_bytes))
+    r = np.random.randint(0, 2, m).astype(np.uint8)
+    u, _ = receiver.extend(r)
+    return receiver, sender, u
+
+
+def test_clmul_is_polynomial_multiplication_over_gf2():
+    assert ot.clmul(0b11, 0b11) == 0b101  # (x + 1)^2 = x^2 + 1
+    a, b, c = (secrets.randbits(128) for _ in range(3))
+    assert ot.clmul(a, b ^ c) == ot.clmul(a, b) ^ ot.clmul(a, c) and ot.clmul(a, b) == ot.clmul(b, a)
+
+
+@pytest.mark.parametrize("m", [1, 1000 + ot.KOS_EXTRA])
+def test_kos_check_passes_an_honest_receiver(m):
+    receiver, sender, u = _extension(m)
+    sender.extend(u, m)
+    seed = secrets.token_bytes(16)
+    assert sender.check(seed, receiver.answer(seed))
+    assert not sender.check(seed, receiver.answer(secrets.token_bytes(16)))  # an answer for another challenge
+
+
+@pytest.mark.parametrize("columns", ["where s is 1", "64 at random"])
+def test_kos_check_catches_a_receiver_using_other_choices_in_some_columns(columns):
+    """IKNP alone lets such a receiver learn bits of s (then both labels, then Δ); the check
+    fails with certainty in the columns where s_j = 1, and for 64 random columns unless all
+    their s_j are 0 (2^-64)."""
+    m = 1000 + ot.KOS_EXTRA
+    receiver, sender, u = _extension(m)
+    nb = len(u) // ot.KAPPA
+    cheat = bytearray(u)
+    cols = [j for j in range(ot.KAPPA) if sender.s_bits[j]][:1] if columns == "where s is 1" else \
+        secrets.SystemRandom().sample(range(ot.KAPPA), 64)
+    for j in cols:
+        cheat[j * nb + 3] ^= 0x10  # choice bit 28 differs in column j
+    sender.extend(bytes(cheat), m)
+    seed = secrets.token_bytes(16)
+    assert not sender.check(seed, receiver.answer(seed))
+
+
 def _garbled(mechanism, rows, k=1):
     g = G.Garbler()
     x = g.inputs((len(rows), C.WIDTH))
@@ -103,7 +144,7 @@ def test_half_gates_and_truth_table():
 
 
 def _outcome(mechanism, bits):
-    return party._decode({"mechanism": mechanism}, bits)
+    return execution._decode({"mechanism": mechanism}, bits)
 
 
 @settings(max_examples=30, deadline=None)
@@ -114,7 +155,7 @@ def test_garbled_circuit_equals_clear_mechanism(mechanism, bids, reserve, k):
     rows = [reserve, *bids] if mechanism == "builder" else bids
     k = min(k, len(bids))
     g, outs, got = _garbled(mechanism, rows, k)
-    decoded = _outcome(mechanism, party.check_outputs(
+    decoded = _outcome(mechanism, execution.check_outputs(
         outs, np.concatenate([v.reshape(-1) for v in got.values()]), g.delta))
     clear = M.clear_topk(bids, k) if mechanism == "topk" else CLEAR[mechanism](reserve, bids)
     assert (decoded["winner"], decoded["price"]) == (clear.winner, clear.price)
@@ -141,10 +182,10 @@ def test_tampered_table_is_caught_by_the_garbler():
     got = C.auction(G.Evaluator(tables, g.zero), "second", g.encode(x, C.to_bits(bids)), np.zeros_like(x))
     flat = np.concatenate([v.reshape(-1) for v in got.values()])
     with pytest.raises(ValueError, match="not on its output wire"):
-        party.check_outputs(outs, flat, g.delta)
+        execution.check_outputs(outs, flat, g.delta)
     honest = C.auction(G.Evaluator(np.concatenate(g.tables), g.zero), "second", g.encode(x, C.to_bits(bids)),
                        np.zeros_like(x))
-    bits = party.check_outputs(outs, np.concatenate([v.reshape(-1) for v in honest.values()]), g.delta)
+    bits = execution.check_outputs(outs, np.concatenate([v.reshape(-1) for v in honest.values()]), g.delta)
     assert C.from_bits(bits["price"]) == M.clear_second(bids).price
 
 
@@ -168,16 +209,17 @@ _bid = st.one_of(st.integers(0, 3), st.integers(0, (1 << 64) - 1))
 @pytest.mark.slow
 @settings(max_examples=12, deadline=None)
 @given(bids=st.lists(_bid, min_size=1, max_size=10), reserve=_bid, k=st.integers(1, 4),
-       inputs=st.sampled_from(["close", "intake"]))
-def test_pair_of_processes_equals_clear_on_random_inputs(pair, bids, reserve, k, inputs):
-    """The two real processes (mutual TLS, XOR-shared bids) give the plaintext twin's outcome."""
+       inputs=st.sampled_from(["close", "intake"]), security=st.sampled_from(party.SECURITY))
+def test_pair_of_processes_equals_clear_on_random_inputs(pair, bids, reserve, k, inputs, security):
+    """The two real processes (mutual TLS, XOR-shared bids) give the plaintext twin's outcome,
+    by dual execution (the default) and by one semi-honest execution."""
     for mechanism in ("first", "second", "builder"):
-        r = pair.run(mechanism, bids, reserve, inputs=inputs)
+        r = pair.run(mechanism, bids, reserve, inputs=inputs, security=security)
         clear = CLEAR[mechanism](reserve, bids)
         assert r.ok, r.reason
         assert (r.winner, r.price) == (clear.winner, clear.price)
     k = min(k, len(bids))
-    r = pair.run("topk", bids, k=k, inputs=inputs)
+    r = pair.run("topk", bids, k=k, inputs=inputs, security=security)
     clear = M.clear_topk(bids, k)
     assert r.ok and (sorted(r.winners), r.price) == (clear.winners, clear.price)
 

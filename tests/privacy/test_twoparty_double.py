@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from mevauction.privacy import mechanisms as M
 from mevauction.privacy.field import QUANTITY_BITS
 from mevauction.privacy.twoparty import double as D
+from mevauction.privacy.twoparty import execution
 from mevauction.privacy.twoparty import garble as G
-from mevauction.privacy.twoparty import party
 from mevauction.privacy.twoparty.local import LocalPair, run_double
 from property_settings import examples
 from repo_paths import ROOT, SRC
@@ -58,7 +58,7 @@ def _garbled(grid, sides, curves):
     outs = D.auction(g, sides, x, np.zeros_like(x))
     tables = np.concatenate(g.tables)
     got = D.auction(G.Evaluator(tables, g.zero), sides, g.encode(x, bits), np.zeros_like(x))
-    decoded = party.check_outputs(outs, np.concatenate([v.reshape(-1) for v in got.values()]), g.delta)
+    decoded = execution.check_outputs(outs, np.concatenate([v.reshape(-1) for v in got.values()]), g.delta)
     return D.decode({"n": len(curves), "grid": [str(p) for p in grid]}, decoded)
 
 
@@ -162,16 +162,16 @@ def test_widths_follow_the_bound_and_refuse_beyond_it():
 def test_a_party_refuses_jobs_beyond_the_bound_or_with_wide_shares():
     job = {"mechanism": "double", "n": 2, "sides": ["buy", "sell"], "grid": ["1", "2"],
            "shares": [["0", "0"], ["0", "0"]]}
-    assert party._input_bits(job).shape == (2, 2, QUANTITY_BITS + 1)
+    assert execution._input_bits(job).shape == (2, 2, QUANTITY_BITS + 1)
     wide = {**job, "shares": [["0", f"{1 << (QUANTITY_BITS + 1):x}"], ["0", "0"]]}
     with pytest.raises(ValueError, match="below 2\\^49"):
-        party._input_bits(wide)
+        execution._input_bits(wide)
     with pytest.raises(ValueError, match="must be below 65536"):
-        party._input_bits({**job, "n": 1 << 15, "sides": ["buy"] * (1 << 15)})
+        execution._input_bits({**job, "n": 1 << 15, "sides": ["buy"] * (1 << 15)})
     with pytest.raises(ValueError, match="sides"):
-        party._input_bits({**job, "sides": ["buy", "reserve"]})
+        execution._input_bits({**job, "sides": ["buy", "reserve"]})
     with pytest.raises(ValueError, match="grid"):
-        party._input_bits({**job, "grid": ["2", "1"]})
+        execution._input_bits({**job, "grid": ["2", "1"]})
 
 
 def test_shares_hide_the_curve():

@@ -19,9 +19,11 @@ MECHANISMS = ("first", "second", "builder", "topk", "double")  # the auctions wi
 
 
 def to_bits(values: list[int], width: int = WIDTH) -> np.ndarray:
-    """(n, width) uint8, least significant bit first."""
-    v = np.array([[(x >> i) & 1 for i in range(width)] for x in values], dtype=np.uint8)
-    return v.reshape(len(values), width)
+    """(n, width) uint8, least significant bit first (one bytes join, not a loop per bit:
+    at the close this runs on every share row)."""
+    nbytes = (width + 7) // 8
+    raw = np.frombuffer(b"".join(x.to_bytes(nbytes, "little") for x in values), dtype=np.uint8)
+    return np.unpackbits(raw.reshape(len(values), nbytes), axis=1, bitorder="little")[:, :width].copy()
 
 
 def from_bits(bits: np.ndarray) -> int:

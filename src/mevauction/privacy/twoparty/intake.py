@@ -33,7 +33,7 @@ from typing import Any
 from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.privacy import envelope, messages, tls
-from mevauction.privacy.twoparty import circuits
+from mevauction.privacy.twoparty import circuits, execution
 from mevauction.privacy.twoparty.link import GARBLER, Channel
 from mevauction.privacy.twoparty.store import IntakeStore
 
@@ -61,6 +61,7 @@ class OpenAuction:
     bits: int = circuits.WIDTH
     caps: dict[str, int] | None = None  # builder: label (lower case) -> its largest bid; others uncapped
     admit: set[str] | None = None  # header digests the auctioneer forwards: no other bid is taken
+    security: str = execution.SECURITY[0]  # dual execution unless the auctioneer asks for one (benchmarks)
     bids: list[Accepted] = field(default_factory=list)
     digests: set[str] = field(default_factory=set)
     labels: set[str] = field(default_factory=set)
@@ -94,9 +95,13 @@ def parse_spec(msg: dict[str, Any]) -> OpenAuction:
         caps = {str(a).lower(): min(fields.wei(v, f"open: caps.{a}"), (1 << bits) - 1) for a, v in caps.items()}
     if admit is not None and not (isinstance(admit, list) and all(isinstance(d, str) for d in admit)):
         raise ValueError("open: admit must be a list of header digests")
+    try:
+        security = execution.security(msg)
+    except ValueError as exc:
+        raise ValueError(f"open: {exc}") from None
     return OpenAuction(auction, str(msg["mechanism"]), max_bids, k,
                        {str(a): str(v).lower() for a, v in registered.items()}, int(bits), caps,
-                       None if admit is None else {d.lower() for d in admit})
+                       None if admit is None else {d.lower() for d in admit}, security=security)
 
 
 class Intake:
@@ -212,7 +217,7 @@ class Intake:
         capped = a.caps is not None
         rows = circuits.rows(a.mechanism, a.max_bids, capped)
         return {"mechanism": a.mechanism, "n": a.max_bids, "k": a.k, "shares": ["0"] * rows, "bits": a.bits,
-                "capped": capped}
+                "capped": capped, "security": a.security}
 
     def freeze(self, auction: str) -> OpenAuction:
         """The deadline: no bid is taken for ``auction`` from now on."""
@@ -287,4 +292,4 @@ def intake_job(role: int, link: Any, intake: Intake, msg: dict[str, Any]) -> dic
         rows += [a.caps.get(b.bidder.lower(), (1 << a.bits) - 1) if role == GARBLER else 0 for b in bids]
     return {"op": "job", "mechanism": a.mechanism, "n": len(bids), "k": min(a.k, len(bids)), "bits": a.bits,
             "capped": a.caps is not None, "shares": [f"{v:x}" for v in rows], "inputs": "close", "auction": a.auction,
-            "bidders": [b.bidder for b in bids], "excluded": len(a.bids) - len(bids)}
+            "bidders": [b.bidder for b in bids], "excluded": len(a.bids) - len(bids), "security": a.security}

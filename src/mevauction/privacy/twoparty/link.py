@@ -26,6 +26,7 @@ class Channel:
     def __init__(self, sock: ssl.SSLSocket) -> None:
         self.sock = sock
         self.sent = 0
+        self.dropped = False  # the peer closed its side after an abort (``local.finish_pair``)
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(struct.pack(">Q", len(data)) + data)

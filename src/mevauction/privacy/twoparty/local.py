@@ -24,7 +24,7 @@ from typing import Any
 
 from mevauction.privacy import tls
 from mevauction.privacy.client import SRC_DIR, free_ports, key_set
-from mevauction.privacy.twoparty import double, party
+from mevauction.privacy.twoparty import double, dualex, party
 
 
 @dataclass
@@ -80,18 +80,19 @@ class LocalPair:
                 self.ports, self.intake_ports = free_ports(2), free_ports(2)
         return self
 
+    def command(self, role: int) -> list[str]:
+        """The party process's command line (an attack test swaps in a cheating one)."""
+        e_port = self.ports[party.EVALUATOR]
+        args = ["--tls-dir", self.tls_dir, "--port", str(self.ports[role]), "--key-file", str(self.key_file(role)),
+                "--intake-port", str(self.intake_ports[role]), "--exit-with-parent"]
+        if role == party.GARBLER:
+            args += ["--peer", f"127.0.0.1:{e_port}"]
+        return [sys.executable, "-m", "mevauction.privacy.twoparty.party", party.NAMES[role], *args]
+
     def _start_once(self) -> None:
         env = {**os.environ, "PYTHONPATH": SRC_DIR + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        mod = "mevauction.privacy.twoparty.party"
         g_port, e_port = self.ports
-        keys = [str(self.key_file(r)) for r in (party.GARBLER, party.EVALUATOR)]
-        g_in, e_in = self.intake_ports
-        cmds = [[sys.executable, "-m", mod, "evaluator", "--tls-dir", self.tls_dir, "--port", str(e_port),
-                 "--key-file", keys[1], "--intake-port", str(e_in), "--exit-with-parent"],
-                [sys.executable, "-m", mod, "garbler", "--tls-dir", self.tls_dir, "--port", str(g_port),
-                 "--peer", f"127.0.0.1:{e_port}", "--key-file", keys[0], "--intake-port", str(g_in),
-                 "--exit-with-parent"]]
-        for cmd in cmds:
+        for cmd in (self.command(party.EVALUATOR), self.command(party.GARBLER)):
             self.procs.append(subprocess.Popen(cmd, env=env, start_new_session=True,
                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         evaluator, garbler = self.procs
@@ -146,6 +147,8 @@ class LocalPair:
         self._dir.cleanup()
 
     def _stop_processes(self, terminate: bool) -> None:
+        # the processes start evaluator first, the links are garbler first
+        dropped = {id(p) for p, c in zip(self.procs[::-1], self._chans, strict=False) if c.dropped}
         for c in self._chans:
             try:
                 c.send_json({"op": "shutdown"})
@@ -153,7 +156,7 @@ class LocalPair:
                 pass
             c.close()
         for p in self.procs:
-            if terminate and p.poll() is None:  # no link to ask on: the party stops on SIGTERM
+            if (terminate or id(p) in dropped) and p.poll() is None:  # no link to ask on: SIGTERM
                 p.terminate()
             try:
                 p.wait(timeout=5)
@@ -167,8 +170,8 @@ class LocalPair:
         self.stop()
 
     def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close",
-            k: int = 1, bidders: list[str] | None = None) -> PairResult:
-        return run_pair(self._chans, mechanism, bids, reserve, inputs, k, bidders)
+            k: int = 1, bidders: list[str] | None = None, security: str = party.SECURITY[0]) -> PairResult:
+        return run_pair(self._chans, mechanism, bids, reserve, inputs, k, bidders, security)
 
 
 PARTIES_FORMAT = "mevauction.2pc-parties/1"
@@ -211,8 +214,26 @@ class RemotePair:
         return self._chans
 
     def run(self, mechanism: str, bids: list[int], reserve: int = 0, inputs: str = "close",
-            k: int = 1, bidders: list[str] | None = None) -> PairResult:
-        return run_pair(self._chans, mechanism, bids, reserve, inputs, k, bidders)
+            k: int = 1, bidders: list[str] | None = None, security: str = party.SECURITY[0]) -> PairResult:
+        return run_pair(self._chans, mechanism, bids, reserve, inputs, k, bidders, security)
+
+
+def _mark_dropped(chans: list[party.Channel], replies: list[dict[str, Any]], good: str) -> None:
+    """A party that aborts a job closes its side of our link: no shutdown can reach it then."""
+    for c, r in zip(chans, replies, strict=True):
+        if r.get("status") != good:
+            c.dropped = True
+
+
+def _equivocation(done: list[dict[str, Any]], outcomes: list[str]) -> str:
+    """Who lied, if a party reports another outcome than it signed for its peer (dual execution)."""
+    for i in (party.GARBLER, party.EVALUATOR):
+        held, own = done[1 - i].get("peer_statement"), done[i].get("statement")
+        if (isinstance(held, dict) and isinstance(own, dict) and dualex.endorses(held, i) and dualex.endorses(own, i)
+                and held["signer"] == own["signer"] and not dualex.endorses(held, i, outcomes[i])):
+            return (f"{party.NAMES[1 - i]}: holds the {party.NAMES[i]}'s signed outcome, which is not the one "
+                    f"the {party.NAMES[i]} reported")
+    return "the two parties report different outcomes"
 
 
 def pair_key_set(address_files: list[Path]) -> dict[str, Any]:
@@ -234,20 +255,23 @@ def share(values: list[int]) -> tuple[list[str], list[str]]:
 
 
 def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserve: int = 0,
-             inputs: str = "close", k: int = 1, bidders: list[str] | None = None) -> PairResult:
+             inputs: str = "close", k: int = 1, bidders: list[str] | None = None,
+             security: str = party.SECURITY[0]) -> PairResult:
     """One auction on the pair (garbler, evaluator): only winner and price come back.
 
     ``inputs="close"`` moves the bids' labels (OT extension) after the deadline, inside the
     measured time; ``"intake"`` moves them before, as a streaming intake would per bid.
+    ``security``: ``"malicious"`` (dual execution) or ``"semi-honest"`` (one execution).
     """
     rows = [reserve, *bids] if mechanism == "builder" else list(bids)
     if not bids:
         return PairResult(False, mechanism, reason="no bids")
-    return _jobs(chans, mechanism, share(rows), bidders, inputs, {"n": len(bids), "k": k})
+    return _jobs(chans, mechanism, share(rows), bidders, inputs, {"n": len(bids), "k": k, "security": security})
 
 
 def run_double(chans: list[party.Channel], grid: list[int], sides: list[str], curves: list[list[int]],
-               bidders: list[str] | None = None, inputs: str = "close") -> PairResult:
+               bidders: list[str] | None = None, inputs: str = "close",
+               security: str = party.SECURITY[0]) -> PairResult:
     """A double auction on the pair: each trader's curve per level (``double.curve``), XOR-shared.
 
     Only the clearing price and the traders' quantities there come back; beyond the bound
@@ -258,7 +282,7 @@ def run_double(chans: list[party.Channel], grid: list[int], sides: list[str], cu
     if any(len(c) != len(grid) or not all(0 <= v < 1 << width for v in c) for c in curves):
         raise ValueError(f"curves: {len(grid)} values below 2^{width} per trader")
     return _jobs(chans, "double", double.share_curves(curves, width), bidders, inputs,
-                 {"n": len(curves), "sides": list(sides), "grid": [str(p) for p in grid]})
+                 {"n": len(curves), "sides": list(sides), "grid": [str(p) for p in grid], "security": security})
 
 
 def _jobs(chans: list[party.Channel], mechanism: str, shares: tuple[list, list], bidders: list[str] | None,
@@ -282,6 +306,7 @@ def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
     t0 = time.perf_counter()
     ready = [c.recv_json() for c in chans]
     preprocess = time.perf_counter() - t0
+    _mark_dropped(chans, ready, "ready")
     if bad := [r for r in ready if r.get("status") != "ready"]:
         return PairResult(False, mechanism, reason=str(bad[0].get("reason")), preprocess_s=preprocess,
                           auction=auction)
@@ -295,12 +320,16 @@ def finish_pair(chans: list[party.Channel], mechanism: str, auction: str,
             c.send_json({"op": "close"})
     done: list[dict[str, Any]] = [c.recv_json() for c in chans]
     elapsed = time.perf_counter() - t1
+    _mark_dropped(chans, done, "ok")
     if bad := [r for r in done if r.get("status") != "ok"]:
-        return PairResult(False, mechanism, reason=str(bad[0].get("reason")), elapsed_s=elapsed,
-                          preprocess_s=preprocess)
+        # each party that aborted says why; after a failed equality test each names the other
+        reason = "; ".join(str(r.get("reason")) for r in bad)
+        if len(bad) == 2 and all("equality check failed" in str(r.get("reason")) for r in bad):
+            reason = f"the two executions disagree, one party cheated (each names the other): {reason}"
+        return PairResult(False, mechanism, reason=reason, elapsed_s=elapsed, preprocess_s=preprocess)
     outcomes = [json.dumps(r["outcome"], sort_keys=True) for r in done]
     if outcomes[0] != outcomes[1]:
-        return PairResult(False, mechanism, reason="the two parties report different outcomes", elapsed_s=elapsed)
+        return PairResult(False, mechanism, reason=_equivocation(done, outcomes), elapsed_s=elapsed)
     out = done[0]["outcome"]
     winner = out["winner"]
     if winner is not None and not 0 <= winner < n:

@@ -12,6 +12,15 @@ rows are q_i = t_i ⊕ r_i·s. With the correlation-robust hash H the sender's p
 H(q_i), H(q_i ⊕ s) and the receiver's H(t_i) form m random OTs. ``correlated`` turns them
 into OTs of (W_i, W_i ⊕ Δ), the form the garbler's free-XOR labels need: one 16-byte
 correction per OT.
+
+IKNP alone is secure against a semi-honest receiver only: one that sends columns u^j for
+different choice vectors learns bits of s, and with s both labels of a wire (so Δ). The
+correlation check of Keller–Orsini–Scholl (CRYPTO 2015, "Actively secure OT extension with
+optimal overhead", Fig. 7) catches that: after u, the sender picks random χ_i ∈ GF(2^128)
+(a seed), the receiver answers x = Σ χ_i·r_i and t = Σ χ_i·t_i, and the sender checks
+Σ χ_i·q_i = t ⊕ x·s. KOS_EXTRA extra OTs on random choices, thrown away, hide the real
+choices in x. Products are carry-less (polynomials over GF(2), unreduced: an equality
+of unreduced products implies the reduced one, so the check is at least as strict).
 """
 
 from __future__ import annotations
@@ -111,6 +120,51 @@ def transpose(cols: np.ndarray, m: int) -> np.ndarray:
     return np.ascontiguousarray(rows).view(np.uint64).reshape(m, 2)
 
 
+KOS_EXTRA = KAPPA + 64  # κ + s random OTs sacrificed to the check (s = 64 statistical bits)
+
+
+def _chi(seed: bytes, n: int) -> np.ndarray:
+    """The check's coefficients χ_i ∈ GF(2^128), one per OT, as (n, 2) uint64."""
+    return prg(seed, 16 * n).view(np.uint64).reshape(n, 2)
+
+
+_BLOCKS = 4096  # byte positions per table: 16 MB of table at a time, whatever the OT count
+
+
+def _combine(cols: np.ndarray, chi: np.ndarray) -> int:
+    """Σ_i χ_i·row_i (carry-less) for the rows whose bits are the columns ``cols`` (bytes).
+
+    Row i's bit j is bit i of column j, so Σ_i χ_i·row_i = Σ_j X^j·y_j with
+    y_j = ⊕ of the χ_i where column j has bit i set. Four Russians: per byte position, the
+    256 XORs of its 8 χ_i in a table, so each y_j is one lookup per byte of its column
+    (numpy only: BLAS threads stall when two parties share a loaded machine)."""
+    lo = np.zeros(cols.shape[0], dtype=np.uint64)
+    hi = np.zeros(cols.shape[0], dtype=np.uint64)
+    for start in range(0, cols.shape[1], _BLOCKS):
+        part = cols[:, start:start + _BLOCKS]
+        blocks = part.shape[1]
+        c = chi[8 * start:8 * (start + blocks)].reshape(blocks, 8, 2)
+        at = (part + (np.arange(blocks, dtype=np.int64) << 8)).ravel()  # flat rows of the tables
+        for word, acc in ((0, lo), (1, hi)):
+            table = np.zeros((blocks, 256), dtype=np.uint64)
+            for k in range(8):
+                table[:, 1 << k:2 << k] = table[:, :1 << k] ^ c[:, k, word:word + 1]
+            acc ^= np.bitwise_xor.reduce(table.ravel()[at].reshape(part.shape), axis=1)
+    out = 0
+    for j, (low, high) in enumerate(zip(lo.tolist(), hi.tolist(), strict=True)):
+        out ^= (low | high << 64) << j
+    return out
+
+
+def clmul(a: int, b: int) -> int:
+    out = 0
+    while b:
+        low = b & -b
+        out ^= a << (low.bit_length() - 1)
+        b ^= low
+    return out
+
+
 class ExtReceiver:
     """The evaluator: base-OT sender, then the extension receiver of its input bits."""
 
@@ -124,10 +178,20 @@ class ExtReceiver:
         """The u matrix to send, and the rows t_i."""
         m = len(r)
         nbytes = _pad_bits(m) // 8
-        rb = np.packbits(np.pad(r.astype(np.uint8), (0, _pad_bits(m) - m)), bitorder="little")
+        self._r = np.pad(r.astype(np.uint8), (0, _pad_bits(m) - m))
+        rb = np.packbits(self._r, bitorder="little")
         t = np.stack([prg(k0, nbytes) for k0, _ in self.seeds])
         u = t ^ np.stack([prg(k1, nbytes) for _, k1 in self.seeds]) ^ rb
+        self._cols = t
         return u.tobytes(), transpose(t, m)
+
+    def answer(self, seed: bytes) -> bytes:
+        """KOS: x = Σ χ_i·r_i (16 bytes) and t = Σ χ_i·t_i (32 bytes) for the sender's seed."""
+        if len(seed) != 16:
+            raise ValueError("OT extension check: the seed must be 16 bytes")
+        chi = _chi(seed, len(self._r))
+        x = _combine(np.packbits(self._r, bitorder="little")[None, :], chi)  # one column: the choices
+        return x.to_bytes(16, "little") + _combine(self._cols, chi).to_bytes(32, "little")
 
 
 class ExtSender:
@@ -150,7 +214,16 @@ class ExtSender:
         u = np.frombuffer(u_bytes, dtype=np.uint8).reshape(KAPPA, nbytes)
         q = np.stack([prg(k, nbytes) for k in self.seeds])
         q[np.array(self.s_bits, dtype=bool)] ^= u[np.array(self.s_bits, dtype=bool)]
+        self._cols = q
         return transpose(q, m)
+
+    def check(self, seed: bytes, reply: bytes) -> bool:
+        """KOS: Σ χ_i·q_i = t ⊕ x·s, i.e. every column of u was made with the same choices."""
+        if len(reply) != 48:
+            return False
+        x, t = int.from_bytes(reply[:16], "little"), int.from_bytes(reply[16:], "little")
+        s = sum(bit << j for j, bit in enumerate(self.s_bits))
+        return _combine(self._cols, _chi(seed, self._cols.shape[1] * 8)) == t ^ clmul(x, s)
 
 
 def correlated_send(h: FixedKeyHash, q: np.ndarray, s: np.ndarray, delta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

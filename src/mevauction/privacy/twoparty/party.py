@@ -22,24 +22,24 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import socket
 import ssl
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from mevauction.eth.keccak import keccak
 from mevauction.privacy import envelope, messages
 from mevauction.privacy.client import exit_with_parent
-from mevauction.privacy.twoparty import circuits, double, garble, ot
+from mevauction.privacy.twoparty import circuits, dualex, execution
 from mevauction.privacy.twoparty.intake import Intake, intake_job
 from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
 from mevauction.privacy.twoparty.store import IntakeStore
 
-POINT = 33  # a compressed secp256k1 point
+SECURITY = execution.SECURITY
 
 
 # -- authenticated framed channel ------------------------------------------------------
@@ -73,162 +73,35 @@ def connect(tls_dir: str, me: int, host: str, port: int, expect: int, timeout: f
     return Channel(sock)
 
 
-# -- the job ---------------------------------------------------------------------------
-
-def _width(job: dict) -> int:
-    width = job.get("bits", circuits.WIDTH)
-    if width not in circuits.WIDTHS:
-        raise ValueError(f"bits must be one of {circuits.WIDTHS}")
-    return int(width)
+def prepare(role: int, job: dict, link: Channel) -> tuple | dualex.Dual:
+    """The bid-independent part of the job: both executions, or the semi-honest one."""
+    if execution.security(job) == "malicious":
+        return dualex.prepare(role, job, link)
+    return (execution.garbler_prepare if role == GARBLER else execution.evaluator_prepare)(job, link)
 
 
-def _bits(shares: list[str], job: dict) -> np.ndarray:
-    values, rows, width = [int(s, 16) for s in shares], _rows(job), _width(job)
-    if len(values) != rows or any(not 0 <= v < 1 << width for v in values):
-        raise ValueError(f"expected {rows} shares below 2^{width}")
-    return circuits.to_bits(values, width)
-
-
-def _k(job: dict) -> int:
-    k = int(job.get("k", 1))
-    if not 1 <= k <= int(job["n"]):
-        raise ValueError("k must be between 1 and the number of bids")
-    return k
-
-
-def _rows(job: dict) -> int:
-    return circuits.rows(job["mechanism"], int(job["n"]), job.get("capped") is True)
-
-
-def _input_bits(job: dict) -> np.ndarray:
-    if job["mechanism"] == "double":
-        return double.job_bits(job)
-    return _bits(job["shares"], job)
-
-
-def _circuit(B, job: dict, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """The job's circuit on its input wires (each party's shares XORed in: one wire per bit)."""
-    if job["mechanism"] == "double":
-        return double.auction(B, job["sides"], labels, np.zeros_like(labels))
-    return circuits.auction(B, job["mechanism"], labels, np.zeros_like(labels), k=_k(job),
-                            capped=job.get("capped") is True)
-
-
-def _public(job: dict) -> dict:
-    """What the circuit and the decoding need besides the shares (the evaluator keeps it)."""
-    return {k: job[k] for k in ("mechanism", "n", "k", "capped", "sides", "grid") if k in job}
-
-
-def _decode(job: dict, bits: dict[str, np.ndarray]) -> dict:
-    mechanism = job["mechanism"]
-    if mechanism == "double":
-        return double.decode(job, bits)
-    if mechanism == "topk":
-        return {"winner": None, "price": circuits.from_bits(bits["price"]),
-                "winners": [i for i, f in enumerate(bits["winners"].reshape(-1)) if f]}
-    out: dict[str, int | None] = {"winner": circuits.from_bits(bits["winner"]),
-                                  "price": circuits.from_bits(bits["price"])}
-    if mechanism == "builder" and not int(bits["won"].reshape(-1)[0]):
-        out["winner"] = None
-    return out
-
-
-def garbler_prepare(job: dict, peer: Channel) -> tuple:
-    """Base OTs, the OT extension on random choices and the garbled circuit for n bids.
-
-    Nothing here depends on a bid: the evaluator's OTs use random bits r (Beaver's OT
-    precomputation), so at the deadline only b ⊕ r crosses, one bit per share bit.
-    """
-    h = garble.FixedKeyHash()
-    a = _input_bits(job)
-    sender = ot.ExtSender()
-    peer.send(b"".join(sender.setup(peer.recv(POINT))))
-    g = garble.Garbler(h)
-    w, corrections = ot.correlated_send(h, sender.extend(peer.recv(), a.size), sender.s, g.delta)
-    x = g.inputs(a.shape)  # zero labels of the bid wires (bid = the two shares XORed)
-    outs = _circuit(g, job, x)
-    peer.send(corrections.tobytes() + g.zero.tobytes() + g.table_bytes())
-    return g, x, a, outs, w
-
-
-def garbler_inputs(state: tuple, peer: Channel) -> None:
-    """The evaluator holds w ⊕ r·Δ and sends d = b ⊕ r; x ⊕ w ⊕ (a ⊕ d)·Δ completes the bid's label."""
-    g, x, a, _, w = state
-    d = np.unpackbits(np.frombuffer(peer.recv(), dtype=np.uint8), bitorder="little")
-    if len(d) < a.size:
-        raise ValueError("the evaluator sent too few input bits")
-    mine = x.reshape(-1, 2) ^ w ^ garble._mask(a.reshape(-1) ^ d[:a.size], np.broadcast_to(g.delta, w.shape))
-    peer.send(mine.tobytes())
-
-
-def garbler_finish(state: tuple, peer: Channel, job: dict) -> dict:
-    g, outs = state[0], state[3]
-    return _decode(job, check_outputs(outs, np.frombuffer(peer.recv(), dtype=np.uint64), g.delta))
-
-
-def check_outputs(outs: dict[str, np.ndarray], got: np.ndarray, delta: np.ndarray) -> dict[str, np.ndarray]:
-    """Decode the evaluator's output labels, refusing any that is neither of a wire's two labels."""
-    bits, offset = {}, 0
-    for name, zero in outs.items():
-        z = zero.reshape(-1, 2)
-        labels = got[offset:offset + z.size].reshape(-1, 2)
-        offset += z.size
-        if labels.shape != z.shape:
-            raise ValueError("the evaluator returned too few output labels")
-        is0, is1 = (labels == z).all(axis=1), (labels == (z ^ delta)).all(axis=1)
-        if not (is0 | is1).all():
-            raise ValueError("the evaluator returned a label that is not on its output wire")
-        bits[name] = is1.astype(np.uint8)
-    if offset != got.size:
-        raise ValueError("the evaluator returned too many output labels")
-    return bits
-
-
-def evaluator_prepare(job: dict, peer: Channel) -> tuple:
-    h = garble.FixedKeyHash()
-    b = _input_bits(job)
-    receiver = ot.ExtReceiver()
-    peer.send(receiver.base.A_bytes)
-    raw = peer.recv(ot.KAPPA * POINT)
-    if len(raw) != ot.KAPPA * POINT:
-        raise ValueError("base OT: wrong number of points")
-    receiver.setup([raw[i:i + POINT] for i in range(0, len(raw), POINT)])
-    r = np.frombuffer(secrets.token_bytes(b.size), dtype=np.uint8) & 1  # random choices, not the shares
-    u, t = receiver.extend(r)
-    peer.send(u)
-    blob = np.frombuffer(peer.recv(), dtype=np.uint64)
-    m = b.size
-    if len(blob) < 2 * m + 2:
-        raise ValueError("the garbler sent too short a circuit")
-    held = ot.correlated_receive(h, t, r, blob[:2 * m].reshape(m, 2))
-    return b, r, held, h, blob[2 * m:2 * m + 2].copy(), blob[2 * m + 2:], _public(job)
-
-
-def evaluator_inputs(state: tuple, peer: Channel) -> np.ndarray:
-    b, r, held = state[:3]
-    peer.send(np.packbits(b.reshape(-1) ^ r, bitorder="little").tobytes())
-    mine = np.frombuffer(peer.recv(), dtype=np.uint64).reshape(-1, 2)
-    if mine.shape != held.shape:
-        raise ValueError("the garbler sent the wrong number of input labels")
-    return (mine ^ held).reshape(*b.shape, 2)
-
-
-def evaluator_finish(state: tuple, labels: np.ndarray, peer: Channel) -> dict:
-    h, zero, tables, public = state[3:]
-    e = garble.Evaluator(tables, zero, h)
-    outs = _circuit(e, public, labels)
-    if e.gates * 4 != len(tables):
-        raise ValueError("the garbled circuit does not match the circuit evaluated")
-    peer.send(b"".join(np.ascontiguousarray(v).reshape(-1, 2).tobytes() for v in outs.values()))
-    # the evaluator learns the outcome from the garbler's report (it cannot decode alone)
-    return json.loads(peer.recv(1 << 24))
-
-
-def _inputs(role: int, state: tuple, link: Channel) -> np.ndarray | None:
+def _inputs(role: int, state: tuple | dualex.Dual, link: Channel) -> np.ndarray | None:
+    if isinstance(state, dualex.Dual):
+        return dualex.inputs(role, state, link)
     if role == GARBLER:
-        garbler_inputs(state, link)
+        execution.garbler_inputs(state, link)
         return None
-    return evaluator_inputs(state, link)
+    return execution.evaluator_inputs(state, link)
+
+
+def _finish(role: int, state: tuple | dualex.Dual, labels: np.ndarray | None, link: Channel, job: dict,
+            key: bytes | None) -> tuple[dict, dict | None, dict | None]:
+    """The outcome, this party's signed statement and (dual execution) the peer's."""
+    if isinstance(state, dualex.Dual):
+        assert labels is not None
+        return dualex.finish(role, state, labels, link, job, lambda o: statement(role, job, o, key))
+    if role == GARBLER:
+        outcome = execution.garbler_finish(state, link, job)
+        link.send(json.dumps(outcome).encode())
+    else:
+        assert labels is not None
+        outcome = execution.evaluator_finish(state, labels, link)
+    return outcome, statement(role, job, outcome, key), None
 
 
 def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host: str = "127.0.0.1",
@@ -273,7 +146,7 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
         return link
 
     # bidder intake: per open auction, the link and the circuit garbled for max_bids at open
-    prepared: dict[str, tuple[Channel, tuple, dict]] = {}
+    prepared: dict[str, tuple[Channel, Any, dict]] = {}
     while True:
         boss = accept(AUCTIONEER)
         boss.sock.settimeout(close_timeout)
@@ -326,7 +199,7 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                         if ready and msg["k"] == ready[2]["k"] and msg["n"] <= ready[2]["n"]:
                             state = _with_shares(role, ready[1], msg, ready[2])
                     if state is None:  # both parties decide alike: same agreed n and k
-                        state = (garbler_prepare if role == GARBLER else evaluator_prepare)(msg, link)
+                        state = prepare(role, msg, link)
                     # "intake": the shares' labels move as the bids arrive; "close": only after the deadline
                     at_intake = msg.get("inputs", "close") == "intake"
                     labels = _inputs(role, state, link) if at_intake else None
@@ -338,14 +211,9 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                     t1 = time.perf_counter()
                     if not at_intake:
                         labels = _inputs(role, state, link)
-                    if role == GARBLER:
-                        outcome = garbler_finish(state, link, msg)
-                        link.send(json.dumps(outcome).encode())
-                    else:
-                        assert labels is not None
-                        outcome = evaluator_finish(state, labels, link)
+                    outcome, signed, peer_signed = _finish(role, state, labels, link, msg, key)
                     boss.send_json({"status": "ok", "outcome": outcome, "close_s": time.perf_counter() - t1,
-                                    "bytes_sent": link.sent, "statement": statement(role, msg, outcome, key)})
+                                    "bytes_sent": link.sent, "statement": signed, "peer_statement": peer_signed})
                 finally:
                     link.close()
         except (ConnectionError, ValueError, KeyError, TypeError, json.JSONDecodeError, OSError) as exc:
@@ -388,7 +256,7 @@ def _job_link(role: int, ready: tuple | None, peer_link, auction: str) -> tuple[
     return link, None
 
 
-def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tuple[Channel, tuple, dict]:
+def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tuple[Channel, Any, dict]:
     """At ``open``: base OTs, extension and the circuit for max_bids rows, before any bid.
 
     The rows the bidders do not fill are zeros at both parties (bid 0, after every real
@@ -401,20 +269,22 @@ def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tup
         elif link.recv_json().get("auction") != auction:
             raise ValueError("the garbler prepared another auction")
         pad = intake.padded_job(auction)
-        return link, (garbler_prepare if role == GARBLER else evaluator_prepare)(pad, link), pad
+        return link, prepare(role, pad, link), pad
     except BaseException:
         link.close()
         raise
 
 
-def _with_shares(role: int, state: tuple, job: dict, pad: dict) -> tuple:
+def _with_shares(role: int, state: Any, job: dict, pad: dict) -> Any:
     """The prepared state with the agreed shares in the first rows of each block (bids, and
     caps if any) and zeros after them."""
     shares, n, total = list(job["shares"]), int(job["n"]), int(pad["n"])
     head = shares[:1] if job["mechanism"] == "builder" else []
     body = shares[len(head):]
     blocks = [body[:n], body[n:]] if job.get("capped") is True else [body]
-    rows = _bits(head + [x for b in blocks for x in [*b, *["0"] * (total - n)]], pad)
+    rows = execution._bits(head + [x for b in blocks for x in [*b, *["0"] * (total - n)]], pad)
+    if isinstance(state, dualex.Dual):
+        return state.with_rows(rows)
     return (*state[:2], rows, *state[3:]) if role == GARBLER else (rows, *state[1:])
 
 
@@ -425,7 +295,7 @@ def statement(role: int, job: dict, outcome: dict, key: bytes | None) -> dict | 
         return None
     shares = messages.canonical({"shares": job["shares"]})
     st = {"auction": str(job.get("auction", "")), "backend": "2pc", "server": role, "mechanism": job["mechanism"],
-          "n": int(job["n"]), "k": _k(job), "bidders": [str(b) for b in job.get("bidders", [])],
+          "n": int(job["n"]), "k": execution._k(job), "bidders": [str(b) for b in job.get("bidders", [])],
           "shares_digest": "0x" + keccak(shares).hex(), "status": "ok", "outcome": outcome,
           "signer": messages.address(key)}
     return {**st, "signature": messages.sign(messages.statement_digest(st), key)}

@@ -125,8 +125,8 @@ def submit_bid(access: PairAccess, auction: str, bid: SealedBid, signers: list[s
 
 
 def open_auction(chans: list[Channel], spec: dict[str, Any]) -> None:
-    """Open ``spec`` (auction, mechanism, max_bids, k, registered; bits, caps, admit) at both parties."""
-    keys = ("auction", "mechanism", "max_bids", "k", "bits", "caps", "admit")
+    """Open ``spec`` (auction, mechanism, max_bids, k, registered; bits, caps, admit, security) at both parties."""
+    keys = ("auction", "mechanism", "max_bids", "k", "bits", "caps", "admit", "security")
     msg: dict[str, Any] = {"op": "open", "registered": spec.get("registered") or {},
                            **{k: spec[k] for k in keys if k in spec}}
     for c in chans:
