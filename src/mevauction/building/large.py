@@ -18,10 +18,16 @@ greedy builders include. So the family Ω searched for such a group here is the
    seeded order. All combinations are enumerated while their number stays within a
    budget; sets beyond it keep their first option (seeded order);
 3. a few *template* blocks: every order, sorted by kind and then by seeded rank;
-4. ``SHUFFLES`` seeded shuffles of every order (like the random orders of rbuilder's
-   parallel builder, but drawn from the slot seed only), where within each
+4. ``shuffle_count`` seeded shuffles of every order (like the random orders of
+   rbuilder's parallel builder, but drawn from the slot seed only, one generator
+   per group). Every other one is executed as drawn; in the rest, within each
    exclusive set the bundles take the set's earliest places and the victim's bare
-   swap the last.
+   swap the last. (That rule alone never offers a victim's bare swap while one of
+   its bundles would run earlier, nor a bundle late in the block, after the user
+   swaps that widen its arbitrage: rbuilder's shuffles found such blocks);
+5. the *parts family* (:mod:`mevauction.building.parts`): the orders that fail
+   alone at the top of the block set aside, the rest falls apart into smaller
+   groups, each searched on its own, the blocks concatenated.
 
 In 3 an order sharing a transaction with an earlier one is left out, so the first
 of a victim's bundles in the sequence is the one that runs. In 4 the sequence is
@@ -31,7 +37,9 @@ next bundle may run.
 
 Why this keeps Prop. 1: every rule looks only at the orders' structure — their
 transactions, kind and accessed keys — the group size and the slot seed; none
-reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)). Which bundle of
+reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)); in 5, whether
+an order fails alone at the top of the block is decided by its program and the
+parent state, not by its bid. Which bundle of
 a victim runs in 4 depends on which ones revert — a property of the orders'
 programs and the state, not of their bids: an order's bid never decides whether it reverts, and where
 one order's bid could decide another's (one amm sender's payment and its other
@@ -50,7 +58,7 @@ import hashlib
 import random
 from collections.abc import Sequence
 
-from mevauction.building import forked, search
+from mevauction.building import forked, parts, search
 from mevauction.building.conflicts import UnionFind
 from mevauction.building.sequences import SequenceRunner
 from mevauction.worlds.base import World
@@ -62,6 +70,12 @@ CHOICE_BUDGET = 384
 # 300: best share 83 % → 94 % over 150 at about the same runtime as 150 before the
 # exhaustive search's reduction (docs/building.md, "Decisions and measurements").
 SHUFFLES = 300
+# ... or PER_ORDER per order of the group where that is more (groups of 6 or more):
+# the orderings to sample grow with the group. 60 with one generator per group costs
+# what 300 reseeded shuffles did (docs/building.md, "Decisions and measurements").
+PER_ORDER = 60
+# The parts family (``mevauction.building.parts``); False: off, for comparisons.
+PARTS = True
 # Kinds of user orders (not searchers' bundles).
 PLAIN_KINDS = frozenset({"swap", "transfer"})
 # Number of layouts of the choice family (see ``layouts``).
@@ -392,15 +406,15 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
             runner.offer(without_shared_transactions(world, sequence), best, counterfactuals)
     base = seeded_order(members, seed)
     sequences = []
-    shuffles = SeededShuffles(len(base))
-    for shift in range(SHUFFLES):
-        shuffled = shuffles.shuffled(base, seed * 7919 + shift)
+    for shift, shuffled in enumerate(SeededShuffles(len(base)).many(base, seed * 7919, shuffle_count(len(base)))):
+        raw = shift % 2 == 1  # every other shuffle as drawn (module docstring, 4)
         if runner is None:
-            offer_sequence(world, bundles_before_bare_swaps(world, shuffled, set_of), best, counterfactuals)
+            sequence = shuffled if raw else bundles_before_bare_swaps(world, shuffled, set_of)
+            offer_sequence(world, sequence, best, counterfactuals)
         elif not PREFIX_SHARING:
-            runner.offer(runner.bundles_first(shuffled), best, counterfactuals)
+            runner.offer(shuffled if raw else runner.bundles_first(shuffled), best, counterfactuals)
         else:
-            sequences.append(runner.bundles_first(shuffled))
+            sequences.append(shuffled if raw else runner.bundles_first(shuffled))
     if runner is not None:
         forked.offer_blocks(runner, sequences, best, counterfactuals)
 
@@ -419,16 +433,29 @@ class SeededShuffles:
         self.rng = random.Random()
         self.draws = [(i, (i + 1).bit_length()) for i in range(size - 1, 0, -1)]
 
-    def shuffled(self, items: Sequence[str], seed: int) -> list[str]:
-        out = list(items)
+    def many(self, items: Sequence[str], seed: int, count: int) -> list[list[str]]:
+        """``count`` shuffles of ``items``: ``random.Random(seed)`` shuffling a fresh
+        copy of ``items`` each time (one generator: seeding one costs more than
+        drawing a shuffle)."""
         self.rng.seed(seed)
         getrandbits = self.rng.getrandbits
-        for i, bits in self.draws:
-            j = getrandbits(bits)
-            while j > i:
+        draws = self.draws
+        shuffles = []
+        for _ in range(count):
+            out = list(items)
+            for i, bits in draws:
                 j = getrandbits(bits)
-            out[i], out[j] = out[j], out[i]
-        return out
+                while j > i:
+                    j = getrandbits(bits)
+                out[i], out[j] = out[j], out[i]
+            shuffles.append(out)
+        return shuffles
+
+
+def shuffle_count(size: int) -> int:
+    """Seeded shuffles for a group of ``size`` orders: SHUFFLES, and PER_ORDER per
+    order in groups large enough for that to be more."""
+    return max(SHUFFLES, PER_ORDER * size)
 
 
 def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,
@@ -443,4 +470,21 @@ def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed:
                       counterfactuals)
     choice_family(world, members, seed, best, counterfactuals)
     template_blocks(world, members, seed, best, counterfactuals)
+    if PARTS:
+        def solve(part_world: World, part: Sequence[str]) -> search.GroupResult:
+            return solve_group(part_world, part, k_cutoff, seed, counterfactuals)
+        found = parts.parts_family(world, members, solve, counterfactuals)
+        if found is not None:
+            best.offer_result(found, counterfactuals)
     return best.result(world, counterfactuals)
+
+
+def solve_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,
+                counterfactuals: bool = True) -> search.GroupResult:
+    """Alg. 1 on one conflict group: alone, exhaustive below ``k_cutoff``, else the
+    large-group union."""
+    if len(members) == 1:
+        return search.fixed_order(world, members)
+    if len(members) < k_cutoff:
+        return search.exhaustive(world, members, counterfactuals)
+    return solve_large_group(world, members, k_cutoff, seed, counterfactuals)
