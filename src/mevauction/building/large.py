@@ -70,10 +70,15 @@ CHOICE_BUDGET = 384
 # 300: best share 83 % → 94 % over 150 at about the same runtime as 150 before the
 # exhaustive search's reduction (docs/building.md, "Decisions and measurements").
 SHUFFLES = 300
-# ... or PER_ORDER per order of the group where that is more (groups of 6 or more):
-# the orderings to sample grow with the group. 60 with one generator per group costs
-# what 300 reseeded shuffles did (docs/building.md, "Decisions and measurements").
-PER_ORDER = 60
+# ... or, per world kind, this many per order of the group where that is more: the
+# orderings to sample grow with the group. Only where a push is cheap: the amm world's
+# compiled core (≈ 0.1 µs a push; 60 per order from one generator cost what 300
+# reseeded shuffles did), not evm (30–100 µs a push: its p99 would exceed 1 s).
+# docs/building.md, "Decisions and measurements".
+PER_ORDER = {"amm": 60}
+# ... but at most this many: groups of more than 20 orders were already won by 300
+# (docs/building.md), and they set the p99.
+MOST_SHUFFLES = 1_200
 # The parts family (``mevauction.building.parts``); False: off, for comparisons.
 PARTS = True
 # Kinds of user orders (not searchers' bundles).
@@ -406,7 +411,8 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
             runner.offer(without_shared_transactions(world, sequence), best, counterfactuals)
     base = seeded_order(members, seed)
     sequences = []
-    for shift, shuffled in enumerate(SeededShuffles(len(base)).many(base, seed * 7919, shuffle_count(len(base)))):
+    drawn = SeededShuffles(len(base)).many(base, seed * 7919, shuffle_count(world, len(base)))
+    for shift, shuffled in enumerate(drawn):
         raw = shift % 2 == 1  # every other shuffle as drawn (module docstring, 4)
         if runner is None:
             sequence = shuffled if raw else bundles_before_bare_swaps(world, shuffled, set_of)
@@ -452,10 +458,11 @@ class SeededShuffles:
         return shuffles
 
 
-def shuffle_count(size: int) -> int:
-    """Seeded shuffles for a group of ``size`` orders: SHUFFLES, and PER_ORDER per
-    order in groups large enough for that to be more."""
-    return max(SHUFFLES, PER_ORDER * size)
+def shuffle_count(world: World, size: int) -> int:
+    """Seeded shuffles for a group of ``size`` orders: SHUFFLES, or the world kind's
+    PER_ORDER per order up to MOST_SHUFFLES where that is more (structure only: never
+    a bid)."""
+    return max(SHUFFLES, min(MOST_SHUFFLES, PER_ORDER.get(world.kind, 0) * size))
 
 
 def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,
