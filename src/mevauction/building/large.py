@@ -80,8 +80,6 @@ PER_ORDER = {"amm": 60}
 # of the contested profile's ≈ 90): the largest groups set the runtime's tail; half
 # this budget lost contested blocks (best 97.5 → 92.5 %, docs/building.md).
 PUSH_BUDGET = 48_000
-# The parts family (``mevauction.building.parts``); False: off, for comparisons.
-PARTS = True
 # Kinds of user orders (not searchers' bundles).
 PLAIN_KINDS = frozenset({"swap", "transfer"})
 # Number of layouts of the choice family (see ``layouts``).
@@ -427,13 +425,13 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
 
 
 class SeededShuffles:
-    """``random.Random(s).shuffle`` of a list of ``size`` items for many seeds s.
+    """Successive ``random.Random(s).shuffle`` calls on fresh copies of a list of
+    ``size`` items.
 
     The same Fisher–Yates draws as the standard library's ``shuffle`` (each
     j < i + 1 drawn from ``getrandbits`` of (i + 1)'s bit length, redrawn while too
-    large), written out so that a draw is not two method calls: one seeded
-    generator and the draws' bit lengths serve every shuffle (tested equal to
-    ``random.Random(s).shuffle``).
+    large), written out so that a draw is not two method calls; the draws' bit
+    lengths are computed once (tested equal to ``random.Random(s).shuffle``).
     """
 
     def __init__(self, size: int):
@@ -478,12 +476,11 @@ def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed:
                       counterfactuals)
     choice_family(world, members, seed, best, counterfactuals)
     template_blocks(world, members, seed, best, counterfactuals)
-    if PARTS:
-        def solve(part_world: World, part: Sequence[str]) -> search.GroupResult:
-            return solve_group(part_world, part, k_cutoff, seed, counterfactuals)
-        found = parts.parts_family(world, members, solve, counterfactuals)
-        if found is not None:
-            best.offer_result(found, counterfactuals)
+    def solve(part_world: World, part: Sequence[str]) -> search.GroupResult:
+        return solve_group(part_world, part, k_cutoff, seed, counterfactuals)
+    found = parts.parts_family(world, members, solve, counterfactuals)
+    if found is not None:
+        best.offer_result(found, counterfactuals)
     return best.result(world, counterfactuals)
 
 
