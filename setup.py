@@ -8,5 +8,5 @@ from setuptools import Extension, setup
 
 CORE = "src/mevauction/worlds/amm/"
 setup(ext_modules=[Extension("mevauction.worlds.amm._core", [CORE + "_core.c"],
-                             depends=[CORE + h for h in ("_core_arith.h", "_core_exec.h", "_core_sequences.h")],
+                             depends=[CORE + h for h in ("_core_arith.h", "_core_exec.h", "_core_sequences.h", "_core_walk.h")],
                              extra_compile_args=["-O2", "-Wall"], optional=True)])

@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from mevauction.building import search
 from mevauction.building import sequences as sequences_module
 from mevauction.building.default import DefaultBuilder
 from mevauction.building.sequences import SequenceRunner
@@ -289,6 +290,21 @@ def test_sequence_blocks_equal_the_runners_loop(monkeypatch_module, doc, data):
         patch.setattr(sequences_module, "FAST_CURSOR_LOOP", False)
         runner.cursor = world.pure_cursor()
         assert runner.blocks(sequences) == got
+
+
+@SETTINGS
+@given(worlds(), st.data())
+def test_exhaustive_walk_equals_the_python_walk(monkeypatch_module, doc, data):
+    """The core's ``exhaustive_walk`` against ``search.exhaustive``'s Python walk on the
+    same compiled cursor: o* and its bids, every best value without b_i and its block,
+    with and without branch and bound and counterfactuals, on random member lists."""
+    world = from_scenario(doc)
+    members = data.draw(st.lists(st.sampled_from(list(world.orders)), min_size=1, max_size=7, unique=True))
+    bound, counterfactuals = data.draw(st.booleans()), data.draw(st.booleans())
+    got = search.exhaustive(world, members, counterfactuals, bound)
+    with monkeypatch_module.context() as patch:
+        patch.setattr(search, "FAST_WALK", False)
+        assert search.exhaustive(world, members, counterfactuals, bound) == got
 
 
 @pytest.fixture(scope="module")

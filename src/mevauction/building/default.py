@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from mevauction.building import search
 from mevauction.building.conflicts import conflict_groups
 from mevauction.building.gas import capped, group_budgets
-from mevauction.building.large import solve_large_group
+from mevauction.building.large import solve_group
 from mevauction.worlds.base import Block, World
 
 K_CUTOFF = 8
@@ -59,11 +59,7 @@ class DefaultBuilder:
         self.block_gas_limit = block_gas_limit
 
     def solve_group(self, world: World, members: Sequence[str], counterfactuals: bool = True) -> search.GroupResult:
-        if len(members) == 1:
-            return search.fixed_order(world, members)
-        if len(members) < self.k_cutoff:
-            return search.exhaustive(world, members, counterfactuals)
-        return solve_large_group(world, members, self.k_cutoff, self.seed, counterfactuals)
+        return solve_group(world, members, self.k_cutoff, self.seed, counterfactuals)
 
     def solve(self, world: World, order_ids: Sequence[str], counterfactuals: bool = True) -> DefaultSolution:
         """o* over ``order_ids`` and, unless disabled, every refund r_i."""

@@ -18,10 +18,16 @@ greedy builders include. So the family Ω searched for such a group here is the
    seeded order. All combinations are enumerated while their number stays within a
    budget; sets beyond it keep their first option (seeded order);
 3. a few *template* blocks: every order, sorted by kind and then by seeded rank;
-4. ``SHUFFLES`` seeded shuffles of every order (like the random orders of rbuilder's
-   parallel builder, but drawn from the slot seed only), where within each
+4. ``shuffle_count`` seeded shuffles of every order (like the random orders of
+   rbuilder's parallel builder, but drawn from the slot seed only, one generator
+   per group). Every other one is executed as drawn; in the rest, within each
    exclusive set the bundles take the set's earliest places and the victim's bare
-   swap the last.
+   swap the last. (That rule alone never offers a victim's bare swap while one of
+   its bundles would run earlier, nor a bundle late in the block, after the user
+   swaps that widen its arbitrage: rbuilder's shuffles found such blocks);
+5. the *parts family* (:mod:`mevauction.building.parts`): the orders that fail
+   alone at the top of the block set aside, the rest falls apart into smaller
+   groups, each searched on its own, the blocks concatenated.
 
 In 3 an order sharing a transaction with an earlier one is left out, so the first
 of a victim's bundles in the sequence is the one that runs. In 4 the sequence is
@@ -31,7 +37,9 @@ next bundle may run.
 
 Why this keeps Prop. 1: every rule looks only at the orders' structure — their
 transactions, kind and accessed keys — the group size and the slot seed; none
-reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)). Which bundle of
+reads a bid, so Ω is the same whatever anybody bids (Prop. 1 (i)); in 5, whether
+an order fails alone at the top of the block is decided by its program and the
+parent state, not by its bid. Which bundle of
 a victim runs in 4 depends on which ones revert — a property of the orders'
 programs and the state, not of their bids: an order's bid never decides whether it reverts, and where
 one order's bid could decide another's (one amm sender's payment and its other
@@ -50,7 +58,7 @@ import hashlib
 import random
 from collections.abc import Sequence
 
-from mevauction.building import forked, search
+from mevauction.building import forked, parts, search
 from mevauction.building.conflicts import UnionFind
 from mevauction.building.sequences import SequenceRunner
 from mevauction.worlds.base import World
@@ -62,6 +70,16 @@ CHOICE_BUDGET = 384
 # 300: best share 83 % → 94 % over 150 at about the same runtime as 150 before the
 # exhaustive search's reduction (docs/building.md, "Decisions and measurements").
 SHUFFLES = 300
+# ... or, per world kind, this many per order of the group where that is more: the
+# orderings to sample grow with the group. Only where a push is cheap: the amm world's
+# compiled core (≈ 0.1 µs a push; 60 per order from one generator cost what 300
+# reseeded shuffles did), not evm (30–100 µs a push: its p99 would exceed 1 s).
+# docs/building.md, "Decisions and measurements".
+PER_ORDER = {"amm": 60}
+# ... but at most PUSH_BUDGET pushes (shuffles × size: 1,200 shuffles of 40 orders, 530
+# of the contested profile's ≈ 90): the largest groups set the runtime's tail; half
+# this budget lost contested blocks (best 97.5 → 92.5 %, docs/building.md).
+PUSH_BUDGET = 48_000
 # Kinds of user orders (not searchers' bundles).
 PLAIN_KINDS = frozenset({"swap", "transfer"})
 # Number of layouts of the choice family (see ``layouts``).
@@ -392,43 +410,58 @@ def template_blocks(world: World, members: Sequence[str], seed: int, best: Union
             runner.offer(without_shared_transactions(world, sequence), best, counterfactuals)
     base = seeded_order(members, seed)
     sequences = []
-    shuffles = SeededShuffles(len(base))
-    for shift in range(SHUFFLES):
-        shuffled = shuffles.shuffled(base, seed * 7919 + shift)
+    drawn = SeededShuffles(len(base)).many(base, seed * 7919, shuffle_count(world, len(base)))
+    for shift, shuffled in enumerate(drawn):
+        raw = shift % 2 == 1  # every other shuffle as drawn (module docstring, 4)
         if runner is None:
-            offer_sequence(world, bundles_before_bare_swaps(world, shuffled, set_of), best, counterfactuals)
+            sequence = shuffled if raw else bundles_before_bare_swaps(world, shuffled, set_of)
+            offer_sequence(world, sequence, best, counterfactuals)
         elif not PREFIX_SHARING:
-            runner.offer(runner.bundles_first(shuffled), best, counterfactuals)
+            runner.offer(shuffled if raw else runner.bundles_first(shuffled), best, counterfactuals)
         else:
-            sequences.append(runner.bundles_first(shuffled))
+            sequences.append(shuffled if raw else runner.bundles_first(shuffled))
     if runner is not None:
         forked.offer_blocks(runner, sequences, best, counterfactuals)
 
 
 class SeededShuffles:
-    """``random.Random(s).shuffle`` of a list of ``size`` items for many seeds s.
+    """Successive ``random.Random(s).shuffle`` calls on fresh copies of a list of
+    ``size`` items.
 
     The same Fisher–Yates draws as the standard library's ``shuffle`` (each
     j < i + 1 drawn from ``getrandbits`` of (i + 1)'s bit length, redrawn while too
-    large), written out so that a draw is not two method calls: one seeded
-    generator and the draws' bit lengths serve every shuffle (tested equal to
-    ``random.Random(s).shuffle``).
+    large), written out so that a draw is not two method calls; the draws' bit
+    lengths are computed once (tested equal to ``random.Random(s).shuffle``).
     """
 
     def __init__(self, size: int):
         self.rng = random.Random()
         self.draws = [(i, (i + 1).bit_length()) for i in range(size - 1, 0, -1)]
 
-    def shuffled(self, items: Sequence[str], seed: int) -> list[str]:
-        out = list(items)
+    def many(self, items: Sequence[str], seed: int, count: int) -> list[list[str]]:
+        """``count`` shuffles of ``items``: ``random.Random(seed)`` shuffling a fresh
+        copy of ``items`` each time (one generator: seeding one costs more than
+        drawing a shuffle)."""
         self.rng.seed(seed)
         getrandbits = self.rng.getrandbits
-        for i, bits in self.draws:
-            j = getrandbits(bits)
-            while j > i:
+        draws = self.draws
+        shuffles = []
+        for _ in range(count):
+            out = list(items)
+            for i, bits in draws:
                 j = getrandbits(bits)
-            out[i], out[j] = out[j], out[i]
-        return out
+                while j > i:
+                    j = getrandbits(bits)
+                out[i], out[j] = out[j], out[i]
+            shuffles.append(out)
+        return shuffles
+
+
+def shuffle_count(world: World, size: int) -> int:
+    """Seeded shuffles for a group of ``size`` orders: SHUFFLES, or the world kind's
+    PER_ORDER per order, within PUSH_BUDGET pushes, where that is more (structure
+    only: never a bid)."""
+    return max(SHUFFLES, min(PER_ORDER.get(world.kind, 0) * size, PUSH_BUDGET // max(size, 1)))
 
 
 def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,
@@ -443,4 +476,20 @@ def solve_large_group(world: World, members: Sequence[str], k_cutoff: int, seed:
                       counterfactuals)
     choice_family(world, members, seed, best, counterfactuals)
     template_blocks(world, members, seed, best, counterfactuals)
+    def solve(part_world: World, part: Sequence[str]) -> search.GroupResult:
+        return solve_group(part_world, part, k_cutoff, seed, counterfactuals)
+    found = parts.parts_family(world, members, solve, counterfactuals)
+    if found is not None:
+        best.offer_result(found, counterfactuals)
     return best.result(world, counterfactuals)
+
+
+def solve_group(world: World, members: Sequence[str], k_cutoff: int, seed: int,
+                counterfactuals: bool = True) -> search.GroupResult:
+    """Alg. 1 on one conflict group: alone, exhaustive below ``k_cutoff``, else the
+    large-group union."""
+    if len(members) == 1:
+        return search.fixed_order(world, members)
+    if len(members) < k_cutoff:
+        return search.exhaustive(world, members, counterfactuals)
+    return solve_large_group(world, members, k_cutoff, seed, counterfactuals)

@@ -94,6 +94,9 @@ def _commuting_below(world: World, members: Sequence[str]) -> list[int]:
 # Branch and bound in ``exhaustive`` (issue 15, item 4). False walks every block of
 # the reduced enumeration, as before; kept so tests can check both give equal results.
 BRANCH_AND_BOUND = True
+# False: the walk in Python (``visit``) even where the cursor offers it compiled
+# (``exhaustive_walk``); kept so tests can check both give the same results.
+FAST_WALK = True
 
 
 def _bound_sums(bounds: list[int | None]) -> tuple[int, list[int]]:
@@ -205,6 +208,21 @@ def exhaustive(world: World, members: Sequence[str], counterfactuals: bool = Tru
                 bid_of[idx] = 0
             pop()
 
+    # A cursor may run this very walk itself (the compiled amm core: no Python call per
+    # block; tests/amm/test_amm_core.py checks it gives what ``visit`` gives).
+    walk = getattr(cursor, "exhaustive_walk", None)
+    if walk is not None and FAST_WALK and n <= 63:
+        # Its sums are 128-bit: bounds beyond any balance (a tip no sender can pay) are
+        # left out, which prunes less and so changes no result.
+        fits = not known or sums[-1] < 1 << 120
+        walked = walk(members, exclude, skip_after, ub, known if fits else 0, sums, counterfactuals)
+        if walked is not None:  # None: a bid beyond 2^120, walked below
+            _, order, bids, values, blocks = walked
+            result = GroupResult(Block(order, dict(zip(order, bids))))
+            if counterfactuals:
+                result.best_without = dict(zip(members, values))
+                result.counterfactual = dict(zip(members, blocks))
+            return result
     visit(0, 0, 0)
     order = tuple(members[i] for i in best[1])
     result = GroupResult(Block(order, dict(zip(order, best[2]))))

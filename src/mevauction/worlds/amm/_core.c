@@ -140,6 +140,7 @@ static PyObject *Cursor_depth(CursorObject *c, PyObject *Py_UNUSED(ignored)) {
 }
 
 #include "_core_sequences.h"
+#include "_core_walk.h"
 
 static void Cursor_dealloc(CursorObject *c) {
     PyMem_Free(c->state);
@@ -158,6 +159,8 @@ static PyMethodDef Cursor_methods[] = {
     {"depth", (PyCFunction)Cursor_depth, METH_NOARGS, "(frames, undo-log entries)."},
     {"sequence_blocks", (PyCFunction)Cursor_sequence_blocks, METH_VARARGS,
      "SequenceRunner.blocks's loop: (value, included, bids) per sequence (sorted by shared prefix)."},
+    {"exhaustive_walk", (PyCFunction)Cursor_exhaustive_walk, METH_VARARGS,
+     "search.exhaustive's walk: (value, o*, its bids, best value without each b_i, its block)."},
     {NULL, NULL, 0, NULL},
 };
 
