@@ -142,3 +142,49 @@ def test_traders_seal_their_own_curves(tmp_path):
             truth += [x for row in shares.to_bits(inc, BITS) for x in row]
         agree = sum(x == y for x, y in zip(seen, truth, strict=True))
         assert 0.3 * len(truth) < agree < 0.7 * len(truth), (name, agree, len(truth))
+
+
+@pytest.mark.slow
+@needs_fhe
+def test_cli_open_bid_close(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    env = {"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "mevauction", "sealed", *args, "--backend", "tfhe"],
+                              capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+
+    spec = tmp_path / "spec.json"
+    opener = subprocess.Popen([sys.executable, "-m", "mevauction", "sealed", "open", "--backend", "tfhe",
+                               "--mechanism", "double", "--grid", "100,200,300,400", "--max-bids", "4",
+                               "--spec", str(spec)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    try:
+        for _ in range(240):
+            if spec.is_file() or opener.poll() is not None:
+                break
+            time.sleep(0.5)
+        auction = json.loads(spec.read_text())["auction"]
+        orders = [("buy", '[["300", 2]]', [0, 0, 2, 0]), ("sell", '[["100", 1], ["200", 1]]', [1, 1, 0, 0])]
+        for i, (side, curve, _) in enumerate(orders):
+            p = cli("bid", "--parties-file", str(spec), "--auction", auction, "--side", side, "--curve", curve,
+                    "--opening", f"o{i}.json")  # a fresh key each, its address the label
+            assert p.returncode == 0, p.stderr + p.stdout
+        p = cli("bid", "--parties-file", str(spec), "--auction", auction, "--side", "sell", "--curve", '[["150", 1]]',
+                "--opening", "bad.json")
+        assert p.returncode == 2 and p.stderr.strip() == "error: --curve[0][0]: not a price of the auction's grid"
+        p = cli("close", "--spec", str(spec), "--json", "out.json")
+        assert p.returncode == 0, p.stderr
+    finally:
+        try:
+            opener.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a failed step above never closed it
+            opener.kill()
+            opener.wait()
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["format"] == "mevauction.sealed/1" and out["backend"] == "tfhe" and out["n_bids"] == 2
+    expected = clear_double([100, 200, 300, 400], [s for s, _, _ in orders], [inc for _, _, inc in orders])
+    assert out["price"] == expected.price and len(out["quantities"]) == len(expected.quantities) > 0
