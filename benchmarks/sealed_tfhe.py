@@ -12,7 +12,12 @@ CPU seconds are the parties' process time (all threads): on a loaded machine the
 wall clock, tell what the run would take on two free cores. A party's "…_wait" step is
 time spent waiting for the other party (its work shows in the other one's steps).
 
-    PYTHONPATH=src python benchmarks/sealed_tfhe.py --shapes 64x64x256 [--bits 1] [--json OUT]
+With ``--intake`` each shape also runs with traders submitting their own shares
+(``TfheAuction`` + ``trader.submit_curve``, one trader after another, each to both
+parties' TLS intakes), in the same run: its row says ``"intake": true`` and the mean
+seconds per trader's submission.
+
+    PYTHONPATH=src python benchmarks/sealed_tfhe.py --shapes 64x64x256 [--bits 1] [--intake] [--json OUT]
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ import json
 import random
 import time
 
+from mevauction.privacy import messages
 from mevauction.privacy.mechanisms import clear_double
-from mevauction.privacy.tfhe import backend
+from mevauction.privacy.tfhe import backend, trader
 
 
 def orders(rng: random.Random, nb: int, ns: int, levels: int, bits: int) -> tuple[list[str], list[list[int]]]:
@@ -39,18 +45,39 @@ def orders(rng: random.Random, nb: int, ns: int, levels: int, bits: int) -> tupl
     return sides, incs
 
 
-def one(shape: str, bits: int, seed: int) -> dict:
+def submitted(sides: list[str], incs: list[list[int]], bits: int) -> tuple[backend.TfheResult, list[int], float]:
+    """The auction with each trader sealing its own curve: (result, the traders' indices in
+    the parties' order, mean seconds per submission)."""
+    keys = [messages.new_key() for _ in sides]
+    with backend.TfheAuction(len(incs[0]), bits, max_bids=len(sides)) as auction:
+        t0 = time.perf_counter()
+        for side, inc, key in zip(sides, incs, keys, strict=True):
+            sub = trader.submit_curve(auction.access, auction.auction, side, inc, bits, key, signers=auction.signers)
+            assert sub.ok, sub.refused
+        per_trader = (time.perf_counter() - t0) / len(sides)
+        r = auction.close()
+    index = {messages.address(k): i for i, k in enumerate(keys)}
+    return r, [index[b] for b in r.bidders], per_trader
+
+
+def one(shape: str, bits: int, seed: int, intake: bool = False) -> dict:
     nb, ns, levels = (int(x) for x in shape.split("x"))
     sides, incs = orders(random.Random(seed), nb, ns, levels, bits)
+    per_trader = None
+    if intake:
+        r, order, per_trader = submitted(sides, incs, bits)
+        sides, incs = [sides[i] for i in order], [incs[i] for i in order]
     t0 = time.perf_counter()
     want = clear_double(list(range(levels)), sides, incs)
     clear_s = time.perf_counter() - t0
-    r = backend.run(sides, incs, bits)
+    if not intake:
+        r = backend.run(sides, incs, bits)
     assert r.ok, r.reason
     k, e = r.keyholder, r.evaluator
     correct = (r.level, r.quantities) == (want.price, want.quantities)
     kd, ed = k["after_deadline"], e["after_deadline"]
-    return {"shape": shape, "bits": bits, "correct": correct, "clearing_level": r.level, "traders": len(r.quantities),
+    return {"shape": shape, "bits": bits, "intake": intake, "submit_s_per_trader": per_trader and round(per_trader, 4),
+            "correct": correct, "clearing_level": r.level, "traders": len(r.quantities),
             "deadline_to_result_s": round(r.elapsed_s, 3), "plaintext_s": round(clear_s, 6),
             "ratio_vs_plaintext": round(r.elapsed_s / clear_s) if clear_s else None,
             "comparisons": len(k["opened"]["compare"]), "width_bits": k["width"],
@@ -73,15 +100,17 @@ def main() -> None:
     ap.add_argument("--shapes", nargs="+", default=["64x64x256"], help="BUYxSELLxLEVELS")
     ap.add_argument("--bits", type=int, default=1, help="bits of one increment (default 1)")
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--intake", action="store_true", help="also run each shape with traders submitting directly")
     ap.add_argument("--json", help="also write the rows here")
     args = ap.parse_args()
     rows = []
     for shape in args.shapes:
-        row = one(shape, args.bits, args.seed)
-        rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "circuits"}), flush=True)
-        for name, c in row["circuits"].items():
-            print(f"  {name}: {c}", flush=True)
+        for intake in (False, True) if args.intake else (False,):
+            row = one(shape, args.bits, args.seed, intake)
+            rows.append(row)
+            print(json.dumps({k: v for k, v in row.items() if k != "circuits"}), flush=True)
+            for name, c in row["circuits"].items():
+                print(f"  {name}: {c}", flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

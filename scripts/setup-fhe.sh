@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if .venv-fhe/bin/python -c 'import concrete.fhe, coincurve, cryptography' >/dev/null 2>&1; then
+if .venv-fhe/bin/python -c 'import concrete.fhe, coincurve, cryptography, sha3' >/dev/null 2>&1; then
   exit 0
 fi
 [ -x .venv-fhe/bin/python ] || "$PY" -m venv .venv-fhe
@@ -18,4 +18,4 @@ if ! .venv-fhe/bin/python -m pip install --quiet --no-deps 'torch==2.13.0+cpu'; 
   exit 0
 fi
 .venv-fhe/bin/python -m pip install --quiet -r scripts/fhe-requirements.txt
-.venv-fhe/bin/python -W ignore -c 'import concrete.fhe, coincurve, cryptography'
+.venv-fhe/bin/python -W ignore -c 'import concrete.fhe, coincurve, cryptography, sha3'

@@ -1,6 +1,14 @@
-"""``mevauction sealed run --backend tfhe --mechanism double``: the double auction in TFHE
-between two non-colluding servers (``privacy.tfhe``): a key holder that never sees a single
-trader's ciphertext and an evaluator that never holds a decryption key.
+"""``mevauction sealed run|open|bid|close --backend tfhe --mechanism double``: the double
+auction in TFHE between two non-colluding servers (``privacy.tfhe``): a key holder that never
+sees a single trader's ciphertext and an evaluator that never holds a decryption key.
+
+``run`` plays every trader from a bids file. ``open`` starts both parties with a trader
+intake each and stays in the foreground as the auctioneer (it holds the parties'
+processes) until ``close`` (or ``--close-after``) calls the deadline; it writes the spec
+traders read (``SPEC``: auction id, grid, the parties' intake addresses, their CA in
+``SPEC.ca/``, their receipt keys) and, after the close, ``SPEC.report.json``. ``bid`` runs
+on the trader's machine and sends one share to each party; ``close`` signals the ``open``
+process (same host and user: the OS authenticates the auctioneer) and prints the report.
 
 Same ``mevauction.bids/1`` input and ``mevauction.sealed/1`` report as the other backends,
 with ``"backend": "tfhe"``, each trader's quantity at the clearing price, and the setup
@@ -9,11 +17,17 @@ with ``"backend": "tfhe"``, each trader's quantity at the clearing price, and th
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from mevauction.errors import require
+from mevauction.errors import as_wei, require
 
 
 def check(args: Any) -> None:
@@ -33,6 +47,11 @@ def run_double(bids: list[Any], grid: list[int], bits: int) -> dict[str, Any]:
     with Console(stderr=True).status(f"sealed double auction: {len(bids)} orders × {len(grid)} levels, "
                                      "TFHE key holder + evaluator…"):
         r = run([b.side for b in bids], [list(b.values) for b in bids], bits)
+    return report(r, labels, grid, bits)
+
+
+def report(r: Any, labels: list[str], grid: list[int], bits: int) -> dict[str, Any]:
+    """The ``mevauction.sealed/1`` report of a ``TfheResult`` (``labels``: the traders it indexes)."""
     k, e = r.keyholder, r.evaluator
     circuits = e.get("circuits", {})
     return {"format": "mevauction.sealed/1", "mechanism": "double", "backend": "tfhe", "parties": 2,
@@ -40,7 +59,7 @@ def run_double(bids: list[Any], grid: list[int], bits: int) -> dict[str, Any]:
             "winner": None, "price": grid[r.level] if r.ok and r.level is not None else None,
             "winners": [labels[i] for i in sorted(r.quantities)],
             "quantities": {labels[i]: q for i, q in sorted(r.quantities.items())},
-            "n_bids": len(bids), "levels": len(grid), "quantity_bits": bits,
+            "n_bids": len(labels), "levels": len(grid), "quantity_bits": bits,
             "elapsed_s": round(r.elapsed_s, 6), "preprocess_s": round(r.setup_s, 6),
             "compile_s": e.get("compile_s"), "keygen_s": k.get("keygen_s"),
             "after_deadline_s": {"keyholder": k.get("after_deadline", {}).get("wall_s"),
@@ -52,3 +71,95 @@ def run_double(bids: list[Any], grid: list[int], bits: int) -> dict[str, Any]:
             "bytes_sent_by_server": [k.get("bytes_sent"), e.get("bytes_sent")],
             "excluded": [{"bidder": labels[i], "reason": why} for i, why in sorted(r.rejected.items())],
             "rejected": [], "transcript": None}
+
+
+SPEC_FORMAT = "mevauction.tfhe-auction/1"
+
+
+def open_direct(args: Any) -> int:
+    from mevauction.cli.output import write_json
+    from mevauction.intake.scenario import read_json
+    from mevauction.privacy.tfhe.backend import TfheAuction, fhe_python
+
+    fhe_python()
+    require(bool(args.grid), "--grid", "required with --backend tfhe: the public price levels")
+    grid = [as_wei(p.strip(), "--grid") for p in str(args.grid).split(",") if p.strip()]
+    require(grid == sorted(set(grid)), "--grid", "prices must be distinct and ascending")
+    require(args.close_after > 0, "--close-after", "must be positive")
+    registered = read_json(args.registered) if args.registered else {}
+    require(isinstance(registered, dict), "--registered", "expected a JSON object {label: signer address}")
+    spec_path = Path(args.spec)
+    closing = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: closing.set())  # ``sealed close``
+    with TfheAuction(len(grid), args.quantity_bits, args.max_bids, registered) as auction:
+        ca = spec_path.with_name(spec_path.name + ".ca")  # the CA only: what a trader pins
+        (ca / ".config").mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(auction.access.tls_dir) / ".config" / "mpyc_ca.crt", ca / ".config" / "mpyc_ca.crt")
+        (k_host, k_port), (e_host, e_port) = auction.access.intake
+        spec = {"format": SPEC_FORMAT, "backend": "tfhe", "mechanism": "double", "auction": auction.auction,
+                "grid": [str(p) for p in grid], "quantity_bits": args.quantity_bits, "max_bids": args.max_bids,
+                "registered": registered, "keyholder_intake": f"{k_host}:{k_port}",
+                "evaluator_intake": f"{e_host}:{e_port}", "tls_dir": str(ca), "signers": auction.signers,
+                "pid": os.getpid()}
+        write_json(spec, args.spec)
+        print(auction.auction, flush=True)
+        closing.wait(args.close_after)
+        r = auction.close()
+    out = report(r, r.bidders, grid, args.quantity_bits)
+    write_json(out, str(spec_path) + ".report.json")
+    return 0 if r.ok else 1
+
+
+def _spec(path: str | None, flag: str) -> dict[str, Any]:
+    from mevauction.intake.scenario import read_json
+
+    require(bool(path), flag, "required with --backend tfhe: the spec `sealed open --backend tfhe` wrote")
+    spec = read_json(str(path))
+    require(isinstance(spec, dict) and spec.get("format") == SPEC_FORMAT, flag, f"expected {SPEC_FORMAT!r}")
+    return spec
+
+
+def bid_direct(args: Any, key: bytes) -> Any:
+    from mevauction.privacy.tfhe.trader import submit_curve
+    from mevauction.privacy.twoparty.local import _addr
+    from mevauction.privacy.twoparty.submit import PairAccess
+
+    spec = _spec(args.parties_file, "--parties-file")
+    require(args.auction == spec["auction"], "--auction", "not the auction of --parties-file")
+    require(args.side is not None, "--side", "required with --backend tfhe")
+    grid, bits = [int(p) for p in spec["grid"]], int(spec["quantity_bits"])
+    try:
+        steps = json.loads(args.curve or "")
+    except ValueError:
+        steps = None
+    require(isinstance(steps, list) and bool(steps), "--curve", "expected JSON [[price, quantity], ...]")
+    inc = [0] * len(grid)
+    for j, step in enumerate(steps):
+        require(isinstance(step, list) and len(step) == 2, f"--curve[{j}]", "expected [price, quantity]")
+        price, qty = as_wei(step[0], f"--curve[{j}][0]"), as_wei(step[1], f"--curve[{j}][1]")
+        require(price in grid, f"--curve[{j}][0]", "not a price of the auction's grid")
+        inc[grid.index(price)] += qty
+    require(all(v < 1 << bits for v in inc), "--curve", f"quantities at one price must sum below 2^{bits}")
+    access = PairAccess((_addr(spec["keyholder_intake"], "keyholder_intake"),
+                         _addr(spec["evaluator_intake"], "evaluator_intake")), str(spec["tls_dir"]))
+    return submit_curve(access, spec["auction"], args.side, inc, bits, key, args.bidder, list(spec["signers"]))
+
+
+def close_direct(args: Any, spec: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    from mevauction.intake.scenario import read_json
+
+    require(spec.get("format") == SPEC_FORMAT, "--spec", "not a spec from sealed open --backend tfhe")
+    done = Path(str(args.spec) + ".report.json")
+    try:
+        os.kill(int(spec["pid"]), signal.SIGUSR1)
+    except (ProcessLookupError, PermissionError):
+        require(done.is_file(), "--spec", "its `sealed open` process is gone and left no report")
+    for _ in range(6000):  # the parties run the auction: seconds at most for a small market
+        if done.is_file():
+            out = read_json(str(done))
+            return out if isinstance(out, dict) else {}
+        time.sleep(0.1)
+    require(False, "--spec", "no report from the `sealed open` process after 600 s")
+    return {}

@@ -20,7 +20,9 @@ decrypts the bit (each follows from the clearing level). Then E opens to K its s
 the supply at that level and, if it is positive, of each trader's quantity — nothing else.
 
 Modules: ``shares`` (the trader's split and the parties' share checks; plain Python),
-``convert`` (OT conversion and the sums; numpy), ``wire`` (framing), ``circuit`` and
-``party`` (run in ``.venv-fhe``, where concrete lives), ``backend`` (the auctioneer side
-in the main venv: starts both parties).
+``convert`` (OT conversion and the sums; numpy), ``wire`` (framing), ``circuit``,
+``intake`` (each party's TLS intake for traders' own shares) and ``party`` (run in
+``.venv-fhe``, where concrete lives), ``backend`` (the auctioneer side in the main venv:
+starts both parties; ``run`` pipes the shares, ``TfheAuction`` lets traders send them) and
+``trader`` (a trader seals and submits its own curve; main venv).
 """

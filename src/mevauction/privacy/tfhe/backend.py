@@ -1,23 +1,30 @@
 """The auctioneer's side of the TFHE double auction (main venv): start the key holder and
-the evaluator in ``.venv-fhe``, hand each trader's two shares to them, call the deadline and
-read the outcome both report.
+the evaluator in ``.venv-fhe``, call the deadline and read the outcome both report.
 
-``sealed run --backend tfhe`` plays every trader from a plaintext bids file, as the other
-backends' ``run`` does; a trader of its own would call ``shares.split`` and send one share
-to each party — it holds no key. The auctioneer never sees a ciphertext or a key.
+Two ways in: ``run`` (``sealed run --backend tfhe``) plays every trader from a plaintext
+bids file and pipes each trader's two shares to K and E, as the other backends' ``run``
+does — so that auctioneer sees every curve; ``TfheAuction`` opens an auction whose
+traders split their curves themselves and send one share to each party's intake
+(``trader.submit_curve``), so the auctioneer holds no share. It never sees a ciphertext
+or a key either way.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import secrets
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mevauction.errors import require
+from mevauction.privacy import tls
 from mevauction.privacy.tfhe import shares, wire
+from mevauction.privacy.twoparty.submit import PairAccess
 
 _SRC = Path(__file__).resolve().parents[3]
 
@@ -43,6 +50,7 @@ class TfheResult:
     setup_s: float = 0.0                   # process start → both ready (compile, keygen, key transfer)
     keyholder: dict[str, Any] = field(default_factory=dict)
     evaluator: dict[str, Any] = field(default_factory=dict)
+    bidders: list[str] = field(default_factory=list)  # the traders the quantities index, as both parties hold them
 
 
 class _Party:
@@ -51,17 +59,20 @@ class _Party:
         cmd = [str(python), "-m", "mevauction.privacy.tfhe.party", role] + (["--record", record] if record else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.role = role
+        self.traffic = io.BytesIO()  # every frame the auctioneer sent this party or received from it (tests)
 
     def send(self, header: dict[str, Any]) -> None:
         assert self.proc.stdin is not None
         wire.send(self.proc.stdin, header)
+        wire.send(self.traffic, header)
 
     def recv(self, expect: str) -> dict[str, Any]:
         assert self.proc.stdout is not None
         try:
-            header, _ = wire.recv(self.proc.stdout)
+            header, blobs = wire.recv(self.proc.stdout)
         except EOFError:
             raise RuntimeError(f"the {self.role} exited (code {self.proc.wait()})") from None
+        wire.send(self.traffic, header, blobs)
         if header.get("type") == "error":
             raise RuntimeError(f"{self.role}: {header.get('reason')}")
         if header.get("type") != expect:
@@ -79,60 +90,154 @@ class _Party:
             self.proc.wait()
 
 
-def run(sides: list[str], increments: list[list[int]], bits: int, record_dir: str | None = None,
-        submissions: list[tuple[Any, Any]] | None = None) -> TfheResult:
-    """One auction. ``submissions`` (tests: a trader's own, possibly malformed, share pair per
-    trader) replaces the honest split of ``increments``."""
-    python = fhe_python()
-    levels = len(increments[0]) if increments else 0
-    require(len(sides) > 0 and levels > 0, "bids", "the tfhe backend needs at least one order and one price level")
-    require(1 <= bits <= shares.MAX_BITS, "--quantity-bits", f"must be between 1 and {shares.MAX_BITS}")
-    rec = (lambda role: str(Path(record_dir) / f"{role}.frames")) if record_dir else (lambda role: None)
-    evaluator = _Party(python, "evaluator", rec("evaluator"))
-    keyholder = None
-    try:
+class _Parties:
+    """K and E, started and set up (everything before the deadline), then closed."""
+
+    def __init__(self, opening: dict[str, Any], record_dir: str | None) -> None:
+        python = fhe_python()
+        rec = (lambda role: str(Path(record_dir) / f"{role}.frames")) if record_dir else (lambda role: None)
+        self.keyholder: _Party | None = None
+        self.evaluator = _Party(python, "evaluator", rec("evaluator"))
         t0 = time.perf_counter()
-        opening = {"type": "open", "sides": sides, "levels": levels, "bits": bits}
-        evaluator.send(opening)
-        port = evaluator.recv("listening")["port"]
-        keyholder = _Party(python, "keyholder", rec("keyholder"))
-        keyholder.send({**opening, "evaluator": ["127.0.0.1", port]})
-        k_ready, e_ready = keyholder.recv("ready"), evaluator.recv("ready")
-        setup_s = time.perf_counter() - t0
-        pairs = submissions if submissions is not None else [shares.split(inc, bits) for inc in increments]
-        for i, (to_k, to_e) in enumerate(pairs):  # each trader: one share to each party
-            keyholder.send({"type": "share", "trader": i, "share": to_k})
-            evaluator.send({"type": "share", "trader": i, "share": to_e})
+        try:
+            self.evaluator.send(opening)
+            port = self.evaluator.recv("listening")["port"]
+            self.keyholder = _Party(python, "keyholder", rec("keyholder"))
+            self.keyholder.send({**opening, "evaluator": ["127.0.0.1", port]})
+            self.ready = self.keyholder.recv("ready"), self.evaluator.recv("ready")
+        except BaseException:
+            self.stop()
+            raise
+        self.setup_s = time.perf_counter() - t0
+
+    @property
+    def both(self) -> tuple[_Party, _Party]:
+        assert self.keyholder is not None
+        return self.keyholder, self.evaluator
+
+    def close(self) -> TfheResult:
+        """The deadline: both parties go on to the outcome, which must agree."""
+        k, e = self.both
         t_deadline, epoch_deadline = time.perf_counter(), time.time()
-        keyholder.send({"type": "close"})
-        evaluator.send({"type": "close"})
-        k_out, e_out = keyholder.recv("outcome"), evaluator.recv("outcome")
+        try:
+            k.send({"type": "close"})
+            e.send({"type": "close"})
+            k_out, e_out = k.recv("outcome"), e.recv("outcome")
+        except RuntimeError as exc:
+            return TfheResult(False, reason=str(exc))
         elapsed = time.perf_counter() - t_deadline
-    except RuntimeError as exc:
-        return TfheResult(False, reason=str(exc))
-    finally:
-        for p in (keyholder, evaluator):
+        for out in (k_out, e_out):  # how long after the deadline each party had read its last share and the close
+            started = out.get("after_deadline", {}).get("started", epoch_deadline)
+            out["close_read_after_s"] = round(started - epoch_deadline, 4)
+        return _agree(k_out, e_out, *self.ready, elapsed, self.setup_s)
+
+    def stop(self) -> None:
+        for p in (self.keyholder, self.evaluator):
             if p is not None:
                 p.stop()
-    for out in (k_out, e_out):  # how long after the deadline each party had read its last share and the close
-        started = out.get("after_deadline", {}).get("started", epoch_deadline)
-        out["close_read_after_s"] = round(started - epoch_deadline, 4)
-    return _agree(k_out, e_out, k_ready, e_ready, sides, elapsed, setup_s)
 
 
-def _agree(k_out: dict, e_out: dict, k_ready: dict, e_ready: dict, sides: list[str], elapsed: float,
-           setup_s: float) -> TfheResult:
+def _check_shape(levels: int, bits: int) -> None:
+    require(levels > 0, "bids", "the tfhe backend needs at least one order and one price level")
+    require(1 <= bits <= shares.MAX_BITS, "--quantity-bits", f"must be between 1 and {shares.MAX_BITS}")
+
+
+def run(sides: list[str], increments: list[list[int]], bits: int, record_dir: str | None = None,
+        submissions: list[tuple[Any, Any]] | None = None, traffic: list[bytes] | None = None) -> TfheResult:
+    """One auction whose every trader the auctioneer plays (it splits each curve, so it sees
+    both shares). ``submissions`` (tests: a trader's own, possibly malformed, share pair per
+    trader) replaces the honest split of ``increments``; ``traffic`` (tests) gets the bytes
+    the auctioneer exchanged with K and with E."""
+    fhe_python()
+    _check_shape(len(increments[0]) if increments and sides else 0, bits)
+    opening = {"type": "open", "sides": sides, "levels": len(increments[0]), "bits": bits}
+    try:
+        parties = _Parties(opening, record_dir)
+    except RuntimeError as exc:
+        return TfheResult(False, reason=str(exc))
+    try:
+        keyholder, evaluator = parties.both
+        pairs = submissions if submissions is not None else [shares.split(inc, bits) for inc in increments]
+        try:
+            for i, (to_k, to_e) in enumerate(pairs):  # each trader: one share to each party
+                keyholder.send({"type": "share", "trader": i, "share": to_k})
+                evaluator.send({"type": "share", "trader": i, "share": to_e})
+        except OSError as exc:
+            return TfheResult(False, reason=f"a party stopped reading: {exc}")
+        return parties.close()
+    finally:
+        parties.stop()
+        if traffic is not None:
+            traffic += [p.traffic.getvalue() for p in (parties.keyholder, parties.evaluator) if p is not None]
+
+
+class TfheAuction:
+    """A double auction whose traders seal their own curves (``trader.submit_curve``): the
+    auctioneer starts K and E with a trader intake each (TLS under a fresh CA, K identity 0,
+    E identity 1), publishes ``access`` and ``signers``, and ``close`` is the deadline. It
+    never holds a share: its only traffic with the parties is the opening, the close and
+    their reports (``traffic``, for tests).
+
+    ``registered``: {label: signer address}, the only key that may trade under a label that
+    is not an address; ``max_bids`` sets the circuit's width (it is compiled at open)."""
+
+    def __init__(self, levels: int, bits: int, max_bids: int, registered: dict[str, str] | None = None,
+                 record_dir: str | None = None) -> None:
+        _check_shape(levels, bits)
+        require(1 <= max_bids <= 1 << 12, "--max-bids", "must be between 1 and 4096")
+        self.levels, self.bits, self.max_bids = levels, bits, max_bids
+        self.registered, self.record_dir = dict(registered or {}), record_dir
+        self.auction = "0x" + secrets.token_hex(16)
+        self._parties: _Parties | None = None
+
+    def __enter__(self) -> TfheAuction:
+        self._dir = tempfile.TemporaryDirectory(prefix="mevauction-tfhe-")
+        tls.make_certificates(Path(self._dir.name), 3)  # party_0 K, party_1 E (party_2 unused)
+        intake = {"auction": self.auction, "registered": self.registered, "max_bids": self.max_bids,
+                  "tls_dir": self._dir.name}
+        try:
+            self._parties = _Parties({"type": "open", "levels": self.levels, "bits": self.bits, "intake": intake},
+                                     self.record_dir)
+        except BaseException:
+            self._dir.cleanup()
+            raise
+        k_ready, e_ready = self._parties.ready
+        self.access = PairAccess((_local(k_ready["intake"]), _local(e_ready["intake"])), self._dir.name)
+        self.signers = [str(k_ready["signer"]), str(e_ready["signer"])]
+        return self
+
+    def close(self) -> TfheResult:
+        assert self._parties is not None, "use TfheAuction as a context manager"
+        return self._parties.close()
+
+    @property
+    def traffic(self) -> list[bytes]:
+        return [p.traffic.getvalue() for p in self._parties.both] if self._parties else []
+
+    def __exit__(self, *exc: object) -> None:
+        if self._parties is not None:
+            self._parties.stop()
+        self._dir.cleanup()
+
+
+def _local(addr: Any) -> tuple[str, int]:
+    return str(addr[0]), int(addr[1])
+
+
+def _agree(k_out: dict, e_out: dict, k_ready: dict, e_ready: dict, elapsed: float, setup_s: float) -> TfheResult:
     opened = k_out["opened"]
     level = int(opened["level"])
     rejected = {int(i): str(r) for i, r in {**k_out["rejected"], **e_out["rejected"]}.items()}
     info: dict[str, Any] = dict(elapsed_s=elapsed, setup_s=setup_s, rejected=rejected, keyholder={**k_ready, **k_out},
-                evaluator={**e_ready, **e_out})
+                                evaluator={**e_ready, **e_out}, bidders=list(k_out.get("bidders") or []))
     if level != e_out["level"] or opened.get("quantities") != e_out["quantities"]:
         return TfheResult(False, reason="the key holder and the evaluator report different outcomes", **info)
+    if k_out.get("bidders") != e_out.get("bidders") or k_out.get("sides") != e_out.get("sides"):
+        return TfheResult(False, reason="the key holder and the evaluator hold different traders", **info)
+    sides = list(k_out.get("sides") or [])
     if level < 0:
         return TfheResult(True, None, **info)
     q = opened.get("quantities") or []
     trading = {i: int(v) for i, v in enumerate(q) if v > 0}
     trade = any(sides[i] == "buy" for i in trading) and any(sides[i] == "sell" for i in trading)
     return TfheResult(True, level, trading if trade else {}, trade, **info)
-

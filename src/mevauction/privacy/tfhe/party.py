@@ -26,8 +26,10 @@ import numpy as np
 from concrete import fhe
 
 from mevauction.privacy.tfhe import circuit, convert, shares, wire
+from mevauction.privacy.tfhe import intake as trader_intake
 from mevauction.privacy.twoparty import ot
 from mevauction.privacy.twoparty.garble import FixedKeyHash
+from mevauction.privacy.twoparty.intake import Intake
 
 _POINT = 33  # a compressed secp256k1 point (base OT)
 
@@ -110,7 +112,48 @@ def _swap_rejections(peer: Channel, got: list, rejected: dict[int, str], levels:
 
 
 def _buy(sides: list[str]) -> np.ndarray:
-    return np.array([s == "buy" for s in sides])
+    return np.array([s == "buy" for s in sides], dtype=bool)
+
+
+class Market:
+    """The public shape of the auction: from the opening (``sides``: the auctioneer pipes the
+    shares), or, with a trader intake (``intake``: traders send their own), known only at
+    the close — the circuit's width is then set by ``max_bids`` on each side."""
+
+    def __init__(self, opening: dict[str, Any], role: int) -> None:
+        self.levels, self.bits, self.role = int(opening["levels"]), int(opening["bits"]), role
+        self.intake: Intake | None = None
+        self.info: dict[str, Any] = {}
+        if "intake" in opening:
+            self.intake, self.info = trader_intake.start(opening, role)
+        if self.intake is None:
+            self.sides: list[str] = list(opening["sides"])
+            buyers = int(_buy(self.sides).sum())
+            counts = (buyers, len(self.sides) - buyers)
+        else:
+            self.sides, counts = [], (opening["intake"]["max_bids"],) * 2
+        self.labels = [str(i) for i in range(len(self.sides))]
+        self.w = circuit.width(counts[0], counts[1], self.levels, self.bits)
+
+    def until_close(self, aux: Channel) -> tuple[list, dict[int, str]]:
+        if self.intake is None:
+            return _shares_until_close(aux, len(self.sides), self.levels, self.bits)
+        aux.recv("close")
+        return [], {}
+
+    def agree(self, peer: Channel, got: list, rejected: dict[int, str],
+              record: IO[bytes] | None) -> tuple[np.ndarray, dict[int, str]]:
+        """After the deadline: the traders both parties hold, this party's bits for them."""
+        if self.intake is not None:
+            got, self.sides, self.labels = trader_intake.close(self.intake, peer, self.role, record)
+        return _swap_rejections(peer, got, rejected, self.levels, self.bits)
+
+    @property
+    def buy(self) -> np.ndarray:
+        return _buy(self.sides)
+
+    def public(self) -> dict[str, Any]:
+        return {"bidders": self.labels, "sides": self.sides}
 
 
 def _u64(blob: bytes, count: int, what: str) -> np.ndarray:
@@ -125,11 +168,10 @@ class KeyHolder:
 
     def __init__(self, aux: Channel, record: IO[bytes] | None) -> None:
         """Up to ``ready``: connect to E, generate the keys, send the evaluation keys, base OTs."""
-        self.aux = aux
+        self.aux, self.record = aux, record
         opening, _ = aux.recv("open")
-        self.sides, self.levels, self.bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
-        self.buy = _buy(self.sides)
-        self.w = circuit.width(int(self.buy.sum()), int((~self.buy).sum()), self.levels, self.bits)
+        self.market = Market(opening, trader_intake.KEYHOLDER)
+        self.levels, self.bits, self.w = self.market.levels, self.market.bits, self.market.w
         host, port = opening["evaluator"]
         sock = socket.create_connection((host, int(port)))
         self.peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
@@ -145,14 +187,15 @@ class KeyHolder:
         warm = self.client.encrypt(circuit.digits(0, self.w), None)[0].serialize()
         self.peer.send({"type": "evaluation_keys"}, [keys, b"".join(points), warm])
         aux.send({"type": "ready", "keygen_s": clock.wall["keygen"], "evaluation_key_bytes": len(keys),
-                  "setup": clock.report()})
+                  "setup": clock.report(), **self.market.info})
         self.cipher_bytes = 0
 
     def convert(self) -> None:
         """The traders' shares up to the deadline, then the rejections swap, the OTs and the sums."""
-        got, rejected = _shares_until_close(self.aux, len(self.sides), self.levels, self.bits)
+        got, rejected = self.market.until_close(self.aux)
         self.clock = Clock()  # the deadline
-        a, self.rejected = _swap_rejections(self.peer, got, rejected, self.levels, self.bits)
+        a, self.rejected = self.market.agree(self.peer, got, rejected, self.record)
+        self.sides, self.buy = self.market.sides, self.market.buy
         self.clock.lap("rejections")
         _, (u,) = self.peer.recv("ot")
         q = self.ext.extend(u, a.size)
@@ -200,7 +243,8 @@ class KeyHolder:
     def finish(self, opened: dict[str, Any]) -> None:
         self.peer.send({"type": "opened", **opened})
         self.aux.send({"type": "outcome", "opened": opened, "rejected": {str(i): r for i, r in self.rejected.items()},
-                       "width": self.w, "input_bytes": self.cipher_bytes, "bytes_sent": self.peer.sent,
+                       **self.market.public(), "width": self.w, "input_bytes": self.cipher_bytes,
+                       "bytes_sent": self.peer.sent,
                        "after_deadline": self.clock.report()})
 
 
@@ -219,9 +263,8 @@ def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
 
 def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
     opening, _ = aux.recv("open")
-    sides, levels, bits = opening["sides"], int(opening["levels"]), int(opening["bits"])
-    buy = _buy(sides)
-    w = circuit.width(int(buy.sum()), int((~buy).sum()), levels, bits)
+    market = Market(opening, trader_intake.EVALUATOR)
+    levels, w = market.levels, market.w
     listener = socket.create_server(("127.0.0.1", 0))
     aux.send({"type": "listening", "port": listener.getsockname()[1]})
     clock = Clock()
@@ -244,10 +287,11 @@ def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
                evaluation_keys=evaluation)  # the first run loads the keys: ≈ 2 s, off the deadline path
     clock.lap("warm_up")
     aux.send({"type": "ready", "compile_s": clock.wall["compile"], "setup": clock.report(),
-              "circuits": {"compare": circuit.statistics(compare)}})
-    got, rejected = _shares_until_close(aux, len(sides), levels, bits)
+              "circuits": {"compare": circuit.statistics(compare)}, **market.info})
+    got, rejected = market.until_close(aux)
     clock = Clock()  # the deadline
-    b, rejected = _swap_rejections(peer, got, rejected, levels, bits)
+    b, rejected = market.agree(peer, got, rejected, record)
+    buy = market.buy
     clock.lap("rejections")
     u, t = ext.extend(b.ravel())
     peer.send({"type": "ot"}, [u])
@@ -286,6 +330,7 @@ def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
     if header.get("level") != lo:
         raise RuntimeError("the key holder reports another clearing level")
     aux.send({"type": "outcome", "level": lo, "supply": header.get("supply"), "quantities": header.get("quantities"),
+              **market.public(),
               "rejected": {str(i): r for i, r in rejected.items()}, "bytes_sent": peer.sent,
               "after_deadline": clock.report()})
 
@@ -302,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the auctioneer reports it in one line
         aux.send({"type": "error", "reason": f"{type(exc).__name__}: {exc}"})
         return 1
+    # A trader intake keeps answering (a late order is refused, not unreachable) until the
+    # auctioneer lets go of this process.
+    while sys.stdin.buffer.read(1 << 16):
+        pass
     return 0
 
 

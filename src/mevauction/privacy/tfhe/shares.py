@@ -37,6 +37,12 @@ def combine(a: list[list[int]], b: list[list[int]]) -> list[int]:
     return [sum((x ^ y) << k for k, (x, y) in enumerate(zip(ra, rb, strict=True))) for ra, rb in zip(a, b, strict=True)]
 
 
+def pack(share: list[list[int]]) -> list[int]:
+    """A share as sent to a party's intake: one integer below 2^bits per level (its bits, low
+    first; ``to_bits`` reverses it)."""
+    return [sum(b << k for k, b in enumerate(row)) for row in share]
+
+
 def check(share: object, levels: int, bits: int) -> str | None:
     """Why ``share`` is not a levels × bits array of 0/1, or None when it is."""
     if not isinstance(share, list) or len(share) != levels:

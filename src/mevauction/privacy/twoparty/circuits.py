@@ -148,3 +148,13 @@ def auction(B, mechanism: str, shares_a, shares_b, k: int = 1, capped: bool = Fa
         flags, price = top_k(B, bids, k)
         return {"winners": flags, "price": price}
     raise ValueError(f"mechanism {mechanism!r} has no two-party circuit")
+
+
+SECURITY = ("malicious", "semi-honest")  # a job's ``security``: dual execution (default), or one execution
+
+
+def security(job: dict) -> str:
+    mode = job.get("security", SECURITY[0])
+    if mode not in SECURITY:
+        raise ValueError(f"security must be one of {SECURITY}")
+    return str(mode)

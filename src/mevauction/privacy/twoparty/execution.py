@@ -18,16 +18,6 @@ from mevauction.privacy.twoparty import circuits, double, garble, ot
 from mevauction.privacy.twoparty.link import Channel
 
 POINT = 33  # a compressed secp256k1 point
-SECURITY = ("malicious", "semi-honest")  # a job's ``security``: dual execution (default), or one execution
-
-
-def security(job: dict) -> str:
-    mode = job.get("security", SECURITY[0])
-    if mode not in SECURITY:
-        raise ValueError(f"security must be one of {SECURITY}")
-    return str(mode)
-
-
 def _width(job: dict) -> int:
     width = job.get("bits", circuits.WIDTH)
     if width not in circuits.WIDTHS:

@@ -33,7 +33,7 @@ from typing import Any
 from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.privacy import envelope, messages, tls
-from mevauction.privacy.twoparty import circuits, execution
+from mevauction.privacy.twoparty import circuits
 from mevauction.privacy.twoparty.link import GARBLER, Channel
 from mevauction.privacy.twoparty.store import IntakeStore
 
@@ -48,7 +48,8 @@ class Refused(Exception):
 class Accepted:
     digest: str
     bidder: str
-    share: int
+    share: Any  # one value below 2^bits, or (a curve, ``levels`` > 0) one per level
+    side: str = ""
 
 
 @dataclass
@@ -61,7 +62,8 @@ class OpenAuction:
     bits: int = circuits.WIDTH
     caps: dict[str, int] | None = None  # builder: label (lower case) -> its largest bid; others uncapped
     admit: set[str] | None = None  # header digests the auctioneer forwards: no other bid is taken
-    security: str = execution.SECURITY[0]  # dual execution unless the auctioneer asks for one (benchmarks)
+    security: str = circuits.SECURITY[0]  # dual execution unless the auctioneer asks for one (benchmarks)
+    levels: int = 0  # > 0: each share is a curve, ``levels`` values below 2^bits (the TFHE double auction)
     bids: list[Accepted] = field(default_factory=list)
     digests: set[str] = field(default_factory=set)
     labels: set[str] = field(default_factory=set)
@@ -80,10 +82,7 @@ def parse_spec(msg: dict[str, Any]) -> OpenAuction:
         raise ValueError("open: max_bids must be an integer in [1, 65536]")
     if not isinstance(k, int) or not 1 <= k <= max_bids:
         raise ValueError("open: k must be between 1 and max_bids")
-    registered = msg.get("registered") or {}
-    if not isinstance(registered, dict) or not all(isinstance(v, str) and messages.is_address(v)
-                                                   for v in registered.values()):
-        raise ValueError("open: registered must map labels to signer addresses")
+    registered = parse_registered(msg)
     bits = msg.get("bits", circuits.WIDTH)
     if bits not in circuits.WIDTHS:
         raise ValueError(f"open: bits must be one of {circuits.WIDTHS}")
@@ -96,12 +95,37 @@ def parse_spec(msg: dict[str, Any]) -> OpenAuction:
     if admit is not None and not (isinstance(admit, list) and all(isinstance(d, str) for d in admit)):
         raise ValueError("open: admit must be a list of header digests")
     try:
-        security = execution.security(msg)
+        security = circuits.security(msg)
     except ValueError as exc:
         raise ValueError(f"open: {exc}") from None
-    return OpenAuction(auction, str(msg["mechanism"]), max_bids, k,
-                       {str(a): str(v).lower() for a, v in registered.items()}, int(bits), caps,
+    return OpenAuction(auction, str(msg["mechanism"]), max_bids, k, registered, int(bits), caps,
                        None if admit is None else {d.lower() for d in admit}, security=security)
+
+
+def parse_registered(msg: dict[str, Any]) -> dict[str, str]:
+    """``registered``: {label: the only signer address that may bid under it}."""
+    registered = msg.get("registered") or {}
+    if not isinstance(registered, dict) or not all(isinstance(v, str) and messages.is_address(v)
+                                                   for v in registered.values()):
+        raise ValueError("open: registered must map labels to signer addresses")
+    return {str(a): str(v).lower() for a, v in registered.items()}
+
+
+def _values(a: OpenAuction, raw: object) -> list[int]:
+    """The share as the values its hash covers: [one value], or a curve's one per level."""
+    if a.levels:
+        ok = isinstance(raw, list) and len(raw) == a.levels and all(type(v) is int and 0 <= v < 1 << a.bits
+                                                                     for v in raw)
+        if not ok:
+            raise Refused(f"share: expected {a.levels} integers below 2^{a.bits}, one per level")
+        return [int(v) for v in raw]  # type: ignore[attr-defined]
+    try:
+        share = fields.uint(raw, "share", (1 << circuits.WIDTHS[-1]) - 1)
+    except InputError as exc:
+        raise Refused(str(exc)) from None
+    if share >> a.bits:
+        raise Refused(f"share: must be below 2^{a.bits}")
+    return [share]
 
 
 class Intake:
@@ -110,6 +134,7 @@ class Intake:
     def __init__(self, role: int, key: bytes, box_key: bytes | None = None, store: IntakeStore | None = None) -> None:
         self.role, self.key, self.box_key = role, key, box_key  # box_key: opens envelopes a relay forwards
         self.signer = messages.address(key)
+        self.address: tuple[str, int] = ("", 0)  # where ``serve`` listens
         self.open_auctions: dict[str, OpenAuction] = {}
         self.closed: set[str] = set()
         self.lock = threading.Lock()
@@ -140,18 +165,18 @@ class Intake:
                 raise Refused("expected op 'bid'")
             raw = req.get("header")
             header = messages.BidHeader.from_json(raw if isinstance(raw, dict) else {})
-            share, nonce = self._share_message(header, req)
-            share = fields.uint(share, "share", (1 << circuits.WIDTHS[-1]) - 1)
+            raw, nonce = self._share_message(header, req)
             nonce = fields.data(nonce, "nonce", length=32)
         except (InputError, Refused) as exc:
             return {"ok": False, "reason": str(exc)}
         digest = "0x" + header.digest().hex()
         try:
             with self.lock:
-                a = self._check(header, share, nonce, digest)
-                if self.store is not None:  # on disk before the receipt is signed
+                a, values = self._check(header, raw, nonce, digest)
+                share: Any = values if a.levels else values[0]
+                if self.store is not None:  # on disk before the receipt is signed (a curve auction has no store)
                     self.store.accepted(a.auction, len(a.bids), digest, header.bidder, share)
-                a.bids.append(Accepted(digest, header.bidder, share))
+                a.bids.append(Accepted(digest, header.bidder, share, header.side))
                 a.digests.add(digest)
                 a.labels.add(header.bidder)
                 seq = len(a.bids) - 1
@@ -178,7 +203,8 @@ class Intake:
             raise Refused("the sealed share message must hold one share")
         return shares[0], message.get("nonce")
 
-    def _check(self, header: messages.BidHeader, share: int, nonce: bytes, digest: str) -> OpenAuction:
+    def _check(self, header: messages.BidHeader, raw: object, nonce: bytes,
+               digest: str) -> tuple[OpenAuction, list[int]]:
         if header.auction in self.closed:
             raise Refused("late: the auction is closed")
         a = self.open_auctions.get(header.auction)
@@ -188,10 +214,12 @@ class Intake:
             raise Refused("not a bid the auctioneer forwards for this auction")
         if not header.signature_valid():
             raise Refused("bad signature on the bid header")
-        if header.side not in ("", "builder") or (header.side and a.mechanism != "builder"):
+        if a.levels:  # a curve's side is public (the double auction's order book shape)
+            if header.side not in ("buy", "sell"):
+                raise Refused("side: must be buy or sell")
+        elif header.side not in ("", "builder") or (header.side and a.mechanism != "builder"):
             raise Refused("only plain bids here: the reserve comes from the auctioneer")
-        if share >> a.bits:
-            raise Refused(f"share: must be below 2^{a.bits}")
+        values = _values(a, raw)
         signer, label = header.signer.lower(), header.bidder
         if messages.is_address(label):
             if label.lower() != signer:
@@ -200,7 +228,7 @@ class Intake:
             raise Refused(f"label {label!r} is not registered to key {signer} for this auction")
         if len(header.share_hashes) != 2:
             raise Refused("expected 2 share hashes")
-        if messages.share_hash(header.auction, label, self.role, [share], nonce) != header.share_hashes[self.role]:
+        if messages.share_hash(header.auction, label, self.role, values, nonce) != header.share_hashes[self.role]:
             raise Refused("share does not match this party's hash in the header")
         if digest in a.digests:
             raise Refused("duplicate: this bid was already received")
@@ -208,7 +236,7 @@ class Intake:
             raise Refused(f"duplicate: {label} already bid in this auction")
         if len(a.bids) >= a.max_bids:
             raise Refused("auction full")
-        return a
+        return a, values
 
     def padded_job(self, auction: str) -> dict[str, Any]:
         """The job for ``auction`` at max_bids rows of zero shares (what is garbled at open)."""
@@ -233,6 +261,7 @@ class Intake:
     def serve(self, host: str, port: int, tls_dir: str) -> threading.Thread:
         ctx = tls.server_context(tls_dir, self.role)
         listener = socket.create_server((host, port))
+        self.address = listener.getsockname()[:2]  # port 0: the one the system chose
 
         def one(raw: socket.socket) -> None:
             raw.settimeout(10)  # a bidder that never finishes cannot hold a thread for long

@@ -39,7 +39,7 @@ from mevauction.privacy.twoparty.intake import Intake, intake_job
 from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
 from mevauction.privacy.twoparty.store import IntakeStore
 
-SECURITY = execution.SECURITY
+SECURITY = circuits.SECURITY
 
 
 # -- authenticated framed channel ------------------------------------------------------
@@ -75,7 +75,7 @@ def connect(tls_dir: str, me: int, host: str, port: int, expect: int, timeout: f
 
 def prepare(role: int, job: dict, link: Channel) -> tuple | dualex.Dual:
     """The bid-independent part of the job: both executions, or the semi-honest one."""
-    if execution.security(job) == "malicious":
+    if circuits.security(job) == "malicious":
         return dualex.prepare(role, job, link)
     return (execution.garbler_prepare if role == GARBLER else execution.evaluator_prepare)(job, link)
 

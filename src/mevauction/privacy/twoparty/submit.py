@@ -18,6 +18,7 @@ from __future__ import annotations
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,19 +66,25 @@ def seal(auction: str, bid: SealedBid, width: int = circuits.WIDTH, side: str = 
     value = bid.values[0]
     if not 0 <= value < 1 << width:
         raise ValueError(f"amount: must be below 2^{width}")
-    key = bid.key or messages.new_key()
     mask = secrets.randbits(width)
-    shares = [mask, mask ^ value]
+    return seal_shares(auction, bid.bidder, bid.key or messages.new_key(), side, [value], [[mask], [mask ^ value]],
+                       lambda share: hex(share[0]))
+
+
+def seal_shares(auction: str, bidder: str, key: bytes, side: str, values: list[int], shares: list[list[int]],
+                encode: Callable[[list[int]], Any]) -> PairSealed:
+    """Commit to ``values`` and to each party's ``shares`` (salted hashes), sign the header,
+    and make each party's payload (its share as ``encode`` writes it) and the bidder's opening."""
     salt, nonces = messages.random_salt(), [messages.random_salt() for _ in shares]
-    hashes = tuple(messages.share_hash(auction, bid.bidder, j, [shares[j]], nonces[j]) for j in range(2))
-    header = messages.BidHeader(auction=auction, bidder=bid.bidder, signer=messages.address(key), side=side,
-                                commitment=messages.commitment(auction, bid.bidder, [value], salt),
+    hashes = tuple(messages.share_hash(auction, bidder, j, shares[j], nonces[j]) for j in range(2))
+    header = messages.BidHeader(auction=auction, bidder=bidder, signer=messages.address(key), side=side,
+                                commitment=messages.commitment(auction, bidder, values, salt),
                                 share_hashes=hashes)
     header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
-    payloads = [{"op": "bid", "header": header.to_json(), "share": hex(shares[j]), "nonce": "0x" + nonces[j].hex()}
+    payloads = [{"op": "bid", "header": header.to_json(), "share": encode(shares[j]), "nonce": "0x" + nonces[j].hex()}
                 for j in range(2)]
-    opening = {"bidder": bid.bidder, "values": [value], "salt": "0x" + salt.hex(),
-               "shares": [[hex(s)] for s in shares], "nonces": ["0x" + n.hex() for n in nonces]}
+    opening = {"bidder": bidder, **({"side": side} if side else {}), "values": values, "salt": "0x" + salt.hex(),
+               "shares": [[hex(s) for s in sh] for sh in shares], "nonces": ["0x" + n.hex() for n in nonces]}
     return PairSealed(header, payloads, opening)
 
 
@@ -101,24 +108,30 @@ def send(access: PairAccess, role: int, payload: dict[str, Any], timeout: float 
 def submit_bid(access: PairAccess, auction: str, bid: SealedBid, signers: list[str] | None = None) -> Submission:
     """Seal and send: each party gets its own share only; both receipts are checked, against
     ``signers`` (the pair's published signing addresses, garbler first) when given."""
-    sealed = seal(auction, bid)
+    return deliver(access, seal(auction, bid), signers)
+
+
+def deliver(access: PairAccess, sealed: PairSealed, signers: list[str] | None = None,
+            names: dict[int, str] = NAMES) -> Submission:
+    """Send each party its own payload and check its signed receipt (``names``: what to call them)."""
+    auction = sealed.header.auction
     refused, receipts = [], []
     for role in (GARBLER, EVALUATOR):
         try:
             reply = send(access, role, sealed.payloads[role])
         except (OSError, ConnectionError, ValueError) as exc:
-            refused.append(f"{NAMES[role]}: unreachable ({exc})")
+            refused.append(f"{names[role]}: unreachable ({exc})")
             continue
         if not reply.get("ok"):
-            refused.append(f"{NAMES[role]}: {reply.get('reason')}")
+            refused.append(f"{names[role]}: {reply.get('reason')}")
             continue
         signer = messages.recover(messages.receipt_digest(auction, sealed.digest, role, []),
                                   str(reply.get("receipt", "")))
         if signer is None or signer != str(reply.get("signer", "")).lower():
-            refused.append(f"{NAMES[role]}: its receipt is not signed by the key it names")
+            refused.append(f"{names[role]}: its receipt is not signed by the key it names")
             continue
         if signers is not None and signer != signers[role].lower():
-            refused.append(f"{NAMES[role]}: its receipt is not signed by the pair's published key")
+            refused.append(f"{names[role]}: its receipt is not signed by the pair's published key")
             continue
         receipts.append({"party": role, "signer": signer, "receipt": reply["receipt"]})
     return Submission(auction, sealed.digest, sealed.header.to_json(), sealed.opening, refused, [], receipts)
