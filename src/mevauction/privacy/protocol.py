@@ -63,13 +63,14 @@ def encode(x: np.ndarray, p: int) -> bytes:
 
 
 def decode(payload: bytes, n: int, p: int) -> np.ndarray:
+    """``encode``'s inverse, top limb first: one shift and one OR per further limb."""
     limbs, top = limb_layout(p)
-    value = np.zeros(n, dtype=object)
-    for k in range(limbs - 1):
-        value += np.frombuffer(payload, dtype="<u8", count=n, offset=8 * n * k).astype(object) << (64 * k)
     high = np.zeros((n, 8), dtype=np.uint8)
     high[:, :top] = np.frombuffer(payload, dtype=np.uint8, offset=8 * n * (limbs - 1)).reshape(n, top)
-    return value + (high.view("<u8").reshape(n).astype(object) << (64 * (limbs - 1)))
+    value = high.view("<u8").reshape(n).astype(object)
+    for k in range(limbs - 2, -1, -1):
+        value = (value << 64) | np.frombuffer(payload, dtype="<u8", count=n, offset=8 * n * k).astype(object)
+    return value
 
 
 def obj(values: Iterable[object]) -> np.ndarray:
@@ -233,6 +234,12 @@ class Engine:
                                "published values: a server sent different values to different peers")
         return views
 
+    def _small(self, c: int) -> int:
+        """c's representative in (−p/2, p/2]: Lagrange constants are small integers (2, −1; 3, −3, 1
+        for 3 servers), and a product by a small int costs far less than by a 98-bit one; every
+        use reduces mod p after summing."""
+        return c - self.p if c > self.p // 2 else c
+
     def _lagrange(self, xs: tuple[int, ...]) -> list[int]:
         if xs not in self._lagrange_cache:
             coeffs = []
@@ -241,7 +248,7 @@ class Engine:
                 for k, xk in enumerate(xs):
                     if k != i:
                         num, den = num * -xk % self.p, den * (xi - xk) % self.p
-                coeffs.append(num * pow(den, -1, self.p) % self.p)
+                coeffs.append(self._small(num * pow(den, -1, self.p) % self.p))
             self._lagrange_cache[xs] = coeffs
         return self._lagrange_cache[xs]
 
@@ -257,13 +264,12 @@ class Engine:
         rows: list[np.ndarray] = [flat] * self.m
         for j, b in zip(senders, payloads, strict=True):
             rows[j] = decode(b, flat.size, self.p)
-        w = np.array(rows, dtype=object).reshape(self.m, flat.size)
-        if threshold < self.m - 1 and not np.all(self.consistent_columns(w[: self.m])):
+        if threshold < self.m - 1 and not np.all(self.consistent_columns(np.array(rows, dtype=object))):
             raise InconsistentOpening("an opened value's shares do not lie on one polynomial: "
                                       "a server sent a share that is not its own")
         coeffs = self._lagrange(tuple(range(1, threshold + 2)))
-        out = np.zeros(flat.size, dtype=object)
-        for c, y in zip(coeffs, w[: threshold + 1], strict=True):
+        out = coeffs[0] * rows[0]
+        for c, y in zip(coeffs[1:], rows[1: threshold + 1], strict=True):
             out += c * y
         return out % self.p
 
@@ -442,7 +448,7 @@ class Engine:
                 for k, xk in enumerate(xs):
                     if k != i:
                         num, den = num * (xj - xk) % self.p, den * (xi - xk) % self.p
-                row.append(num * pow(den, -1, self.p) % self.p)
+                row.append(self._small(num * pow(den, -1, self.p) % self.p))
             rows.append(row)
         return np.array(rows, dtype=object).reshape(self.m - self.t - 1, self.t + 1)
 
