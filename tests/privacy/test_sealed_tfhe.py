@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mevauction.privacy import tls
 from mevauction.privacy.mechanisms import clear_double
 from mevauction.privacy.tfhe import backend, convert, shares, wire
 from mevauction.privacy.twoparty import ot
@@ -264,7 +265,7 @@ except (EOFError, RuntimeError) as exc:
 @pytest.mark.slow
 @needs_fhe
 @pytest.mark.parametrize("request_", ["probe", "opening"])
-def test_the_evaluator_refuses_a_key_holder_that_leaves_the_search(request_):
+def test_the_evaluator_refuses_a_key_holder_that_leaves_the_search(request_, tmp_path):
     rng = random.Random(11)
     sides, incs = _instance(rng, 6, 12, 2)
     assert _expect(sides, incs).price not in (None, 11)  # level + 1 exists and is not the clearing one
@@ -274,7 +275,8 @@ def test_the_evaluator_refuses_a_key_holder_that_leaves_the_search(request_):
     cheat = subprocess.Popen([str(python), "-c", _CHEATING_K, request_], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                              env=env)
     try:
-        opening = {"type": "open", "sides": sides, "levels": 12, "bits": 2}
+        opening = {"type": "open", "sides": sides, "levels": 12, "bits": 2,
+                   "link_tls": str(tls.make_certificates(tmp_path, 2))}
         evaluator.send(opening)
         port = evaluator.recv("listening")["port"]
         wire.send(cheat.stdin, {**opening, "evaluator": ["127.0.0.1", port]})
@@ -328,3 +330,44 @@ def test_the_comparison_is_exact_at_ties_and_at_the_width_bound():
     assert len(rows) == 21
     for w, diff, plain, encrypted in rows:
         assert plain == encrypted == int(diff >= 0), (w, diff, plain, encrypted)
+
+
+@pytest.mark.slow
+@needs_fhe
+def test_a_local_process_that_reaches_the_evaluator_first_neither_poses_as_k_nor_locks_it_out(monkeypatch, tmp_path):
+    """The attacker connects to E's link port as soon as E announces it, before K starts:
+    one stranger stays silent, one sends plain bytes, one completes TLS with a certificate
+    of its own CA. On the old link (E accepted one plain TCP connection and closed the
+    listener) the first stranger became "K" and the real K's connect was refused."""
+    import socket
+    import ssl
+
+    strangers: list[socket.socket] = []
+    rogue_ca = tls.make_certificates(tmp_path, 1)  # "MPyC party 0" under another CA
+    real_recv = backend._Party.recv
+
+    def recv(self, expect):
+        header = real_recv(self, expect)
+        if expect == "listening":
+            port = header["port"]
+            strangers.append(socket.create_connection(("127.0.0.1", port)))
+            junk = socket.create_connection(("127.0.0.1", port))
+            junk.sendall(b"GET / HTTP/1.0\r\n\r\n" * 4)
+            strangers.append(junk)
+            ctx = tls.mutual_client_context(str(rogue_ca), 0)
+            ctx.verify_mode = ssl.CERT_NONE  # the stranger does not care whom it reaches
+            try:
+                strangers.append(ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5)))
+            except OSError:
+                pass  # refused during the handshake: fine, that is the point
+        return header
+
+    monkeypatch.setattr(backend._Party, "recv", recv)
+    rng = random.Random(5)
+    sides, incs = _instance(rng, 4, 8, 1)
+    try:
+        _agree(backend.run(sides, incs, 1), _expect(sides, incs))
+    finally:
+        for s in strangers:
+            s.close()
+    assert len(strangers) >= 2

@@ -58,7 +58,25 @@ def client_context(directory: str) -> ssl.SSLContext:
 
 def check_peer(ssl_object: object, index: int) -> None:
     """Refuse a TLS peer whose certificate is not the one of committee server ``index``."""
-    cert = ssl_object.getpeercert() if isinstance(ssl_object, ssl.SSLObject) else None
+    cert = ssl_object.getpeercert() if isinstance(ssl_object, ssl.SSLObject | ssl.SSLSocket) else None
     names = [str(pair[1]) for rdn in (cert or {}).get("subject", ()) for pair in rdn if pair[0] == "commonName"]
     if names != [f"MPyC party {index}"]:
         raise ConnectionError(f"committee server {index} presented a certificate for {names or 'nobody'}")
+
+
+# -- a link between two parties: both ends show their certificate -------------------------
+
+def mutual_server_context(directory: str, index: int) -> ssl.SSLContext:
+    """Party ``index`` accepting a peer that must show a certificate from the same CA."""
+    ctx = server_context(directory, index)
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cafile=str(Path(directory) / ".config" / "mpyc_ca.crt"))
+    return ctx
+
+
+def mutual_client_context(directory: str, index: int) -> ssl.SSLContext:
+    """Party ``index`` connecting to a pinned peer, showing its own certificate."""
+    ctx = client_context(directory)
+    config = Path(directory) / ".config"
+    ctx.load_cert_chain(config / f"party_{index}.crt", config / f"party_{index}.key")
+    return ctx

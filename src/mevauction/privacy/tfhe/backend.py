@@ -97,8 +97,17 @@ class _Parties:
         python = fhe_python()
         rec = (lambda role: str(Path(record_dir) / f"{role}.frames")) if record_dir else (lambda role: None)
         self.keyholder: _Party | None = None
-        self.evaluator = _Party(python, "evaluator", rec("evaluator"))
         t0 = time.perf_counter()
+        # The K–E link is mutual TLS (party_0 K, party_1 E): the intake's certificates when
+        # traders submit, else a pair made for this auction.
+        self._link: tempfile.TemporaryDirectory[str] | None = None
+        if "intake" in opening:
+            link = str(opening["intake"]["tls_dir"])
+        else:
+            self._link = tempfile.TemporaryDirectory(prefix="mevauction-tfhe-link-")
+            link = str(tls.make_certificates(Path(self._link.name), 2))
+        opening = {**opening, "link_tls": link}
+        self.evaluator = _Party(python, "evaluator", rec("evaluator"))
         try:
             self.evaluator.send(opening)
             port = self.evaluator.recv("listening")["port"]
@@ -135,6 +144,8 @@ class _Parties:
         for p in (self.keyholder, self.evaluator):
             if p is not None:
                 p.stop()
+        if self._link is not None:
+            self._link.cleanup()
 
 
 def _check_shape(levels: int, bits: int) -> None:

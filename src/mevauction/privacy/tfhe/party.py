@@ -2,8 +2,11 @@
 
 Runs in ``.venv-fhe``. The auctioneer (``backend``) talks to each party over its stdin/stdout
 (``wire`` frames: the opening, the traders' shares, the deadline; the party's report); K
-and E talk over TCP directly. ``--record FILE`` appends every frame the party receives
-(headers and blobs), so tests can read exactly what each party saw.
+and E talk over TCP directly, under mutual TLS with the certificates in the opening's
+``link_tls`` (K shows party 0's, E party 1's): E keeps accepting until a peer proves it is
+K, so a local process that connects first can neither pose as K nor lock K out.
+``--record FILE`` appends every frame the party receives (headers and blobs), so tests
+can read exactly what each party saw.
 
 Before the deadline: E compiles the comparison circuit and sends its client specs; K
 generates the keys and sends E the evaluation keys; the 128 base OTs run; E runs the
@@ -17,14 +20,18 @@ to K and, only if that is positive, its shares of the traders' quantities there.
 from __future__ import annotations
 
 import argparse
+import queue
 import socket
+import ssl
 import sys
+import threading
 import time
 from typing import IO, Any
 
 import numpy as np
 from concrete import fhe
 
+from mevauction.privacy import tls
 from mevauction.privacy.tfhe import circuit, convert, shares, wire
 from mevauction.privacy.tfhe import intake as trader_intake
 from mevauction.privacy.twoparty import ot
@@ -173,7 +180,9 @@ class KeyHolder:
         self.market = Market(opening, trader_intake.KEYHOLDER)
         self.levels, self.bits, self.w = self.market.levels, self.market.bits, self.market.w
         host, port = opening["evaluator"]
-        sock = socket.create_connection((host, int(port)))
+        link = str(opening["link_tls"])
+        sock = tls.mutual_client_context(link, KEYHOLDER_CERT).wrap_socket(socket.create_connection((host, int(port))))
+        tls.check_peer(sock, EVALUATOR_CERT)
         self.peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
         _, blobs = self.peer.recv("specs")
         clock = Clock()
@@ -261,6 +270,37 @@ def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
     k.finish(opened)
 
 
+KEYHOLDER_CERT, EVALUATOR_CERT = 0, 1  # certificate indices in ``link_tls``
+
+
+def _accept_keyholder(listener: socket.socket, link: str) -> ssl.SSLSocket:
+    """The first connection that completes the TLS handshake with K's certificate. Each
+    connection's handshake runs on its own thread, so a stranger (no certificate, another
+    one, plain bytes, or silence) is dropped without delaying K's."""
+    ctx = tls.mutual_server_context(link, EVALUATOR_CERT)
+    found: queue.Queue[ssl.SSLSocket] = queue.Queue()
+
+    def handshake(raw: socket.socket) -> None:
+        raw.settimeout(10)  # a silent stranger's thread ends; it never held up the others
+        try:
+            sock = ctx.wrap_socket(raw, server_side=True)
+            tls.check_peer(sock, KEYHOLDER_CERT)
+        except (OSError, ConnectionError):  # ssl.SSLError is an OSError: a stranger, dropped
+            raw.close()
+            return
+        sock.settimeout(None)
+        found.put(sock)
+
+    listener.settimeout(0.1)
+    while found.empty():
+        try:
+            raw, _ = listener.accept()
+        except TimeoutError:
+            continue
+        threading.Thread(target=handshake, args=(raw,), daemon=True).start()
+    return found.get()
+
+
 def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
     opening, _ = aux.recv("open")
     market = Market(opening, trader_intake.EVALUATOR)
@@ -272,7 +312,7 @@ def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
     server = compare.server
     clock.lap("compile")
     ext = ot.ExtReceiver()
-    sock, _ = listener.accept()
+    sock = _accept_keyholder(listener, str(opening["link_tls"]))
     listener.close()
     peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
     peer.send({"type": "specs"}, [server.client_specs.serialize(), ext.base.A_bytes])
@@ -326,7 +366,7 @@ def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
         else:
             peer.send({"type": "shares"}, [np.ascontiguousarray(cum[:, lo]).tobytes()])
     clock.lap("open")
-    sock.shutdown(socket.SHUT_WR)
+    sock.close()
     if header.get("level") != lo:
         raise RuntimeError("the key holder reports another clearing level")
     aux.send({"type": "outcome", "level": lo, "supply": header.get("supply"), "quantities": header.get("quantities"),
