@@ -23,39 +23,57 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("pyrevm")
 
 
+AMOUNT = 21_000 * PER_GAS * 10
+
+
+def commit_two(p: Client, rpc, key: str, to: str, missing: str) -> tuple[int, dict, dict]:
+    """The open block, a commitment to a real transfer (sent with the bid) and one to a
+    transaction that never exists, both for it."""
+    raw = transfer(key, rpc.nonce(secp256k1.address_of(key)), to, gas=21_000)
+    target = open_block(p)
+    kept = preconf(p, transactions.decode(bytes.fromhex(raw[2:])).hash, target, AMOUNT, [raw])
+    never = preconf(p, missing, target, AMOUNT, None)
+    return target, kept, never
+
+
+def settled_void(p: Client, target: int, kept: dict, never: dict) -> dict:
+    """The block's settlement report, balanced, both commitments void with no stake taken."""
+    report = wait_for(lambda: settlement(p, target), timeout=30)
+    assert report["balanced"] is True
+    outcomes = {o["bidKey"]: o for o in report["commitments"]}
+    assert set(outcomes) == {r["bidDigest"] + r["bidSignature"] for r in (kept, never)}
+    assert all(o["outcome"] == "void" and o["stake_taken"] == "0" for o in outcomes.values())
+    return report
+
+
+def restart_moves_nothing(tmp_path, node: Anvil, target: int, report: dict, deposit: dict) -> None:
+    srv = serve(tmp_path, node.url, "again").start()
+    try:
+        with Client(srv.url) as p:
+            time.sleep(2.0)
+            assert p.call("preconf_getSettlement", [target])["commitments"] == report["commitments"]
+            assert p.call("preconf_getDeposit", [BIDDER.address]) == deposit
+    finally:
+        srv.stop()
+
+
 def test_a_block_number_taken_by_another_block_voids_its_commitments(tmp_path):
     with Anvil() as node:
         rpc = node.client()
         srv = serve(tmp_path, node.url).start()
         try:
-            key = DEV_KEYS[2]
-            raw = transfer(key, rpc.nonce(secp256k1.address_of(key)), "0x" + "71" * 20, gas=21_000)
-            amount = 21_000 * PER_GAS * 10
             with Client(srv.url) as p:
-                target = open_block(p)
-                kept = preconf(p, transactions.decode(bytes.fromhex(raw[2:])).hash, target, amount, [raw])
-                never = preconf(p, "0x" + "72" * 32, target, amount, None)
-                assert p.call("preconf_getDeposit", [BIDDER.address])["escrowed"] == str(2 * amount)
+                target, kept, never = commit_two(p, rpc, DEV_KEYS[2], "0x" + "71" * 20, "0x" + "72" * 32)
+                assert p.call("preconf_getDeposit", [BIDDER.address])["escrowed"] == str(2 * AMOUNT)
                 rpc.call("evm_mine")  # someone else's block at the target number, before the deadline
                 assert int(rpc.block(target)["number"], 16) == target
-                report = wait_for(lambda: settlement(p, target), timeout=30)
-                assert report["balanced"] is True
-                outcomes = {o["bidKey"]: o for o in report["commitments"]}
-                assert set(outcomes) == {r["bidDigest"] + r["bidSignature"] for r in (kept, never)}
-                assert all(o["outcome"] == "void" and o["stake_taken"] == "0" for o in outcomes.values())
+                report = settled_void(p, target, kept, never)
                 assert sorted(e["kind"] for e in report["ledger"]) == ["unlock", "unlock"]
                 deposit = p.call("preconf_getDeposit", [BIDDER.address])
                 assert deposit["escrowed"] == "0" and deposit["available"] == str(DEPOSIT)
         finally:
             srv.stop()
-        srv = serve(tmp_path, node.url, "again").start()
-        try:
-            with Client(srv.url) as p:
-                time.sleep(2.0)
-                assert p.call("preconf_getSettlement", [target])["commitments"] == report["commitments"]
-                assert p.call("preconf_getDeposit", [BIDDER.address]) == deposit
-        finally:
-            srv.stop()
+        restart_moves_nothing(tmp_path, node, target, report, deposit)
 
 
 def test_a_number_taken_while_the_service_is_down_voids_its_commitments_after_restart(tmp_path):
@@ -69,13 +87,8 @@ def test_a_number_taken_while_the_service_is_down_voids_its_commitments_after_re
         rpc = node.client()
         srv = serve(tmp_path, node.url).start()
         try:
-            key = DEV_KEYS[3]
-            raw = transfer(key, rpc.nonce(secp256k1.address_of(key)), "0x" + "73" * 20, gas=21_000)
-            amount = 21_000 * PER_GAS * 10
             with Client(srv.url) as p:
-                target = open_block(p)
-                kept = preconf(p, transactions.decode(bytes.fromhex(raw[2:])).hash, target, amount, [raw])
-                never = preconf(p, "0x" + "74" * 32, target, amount, None)
+                target, kept, never = commit_two(p, rpc, DEV_KEYS[3], "0x" + "73" * 20, "0x" + "74" * 32)
         finally:
             srv.kill9()
         rpc.call("evm_mine")  # someone else's block at the target number, while the service is down
@@ -84,20 +97,9 @@ def test_a_number_taken_while_the_service_is_down_voids_its_commitments_after_re
         srv = serve(tmp_path, node.url, "restarted").start()
         try:
             with Client(srv.url) as p:
-                report = wait_for(lambda: settlement(p, target), timeout=30)
-                assert report["balanced"] is True
-                outcomes = {o["bidKey"]: o for o in report["commitments"]}
-                assert set(outcomes) == {r["bidDigest"] + r["bidSignature"] for r in (kept, never)}
-                assert all(o["outcome"] == "void" and o["stake_taken"] == "0" for o in outcomes.values())
+                report = settled_void(p, target, kept, never)
                 deposit = p.call("preconf_getDeposit", [BIDDER.address])
                 assert deposit == {**deposit, "escrowed": "0", "available": str(DEPOSIT)}
         finally:
             srv.stop()
-        srv = serve(tmp_path, node.url, "again").start()
-        try:
-            with Client(srv.url) as p:
-                time.sleep(2.0)
-                assert p.call("preconf_getSettlement", [target])["commitments"] == report["commitments"]
-                assert p.call("preconf_getDeposit", [BIDDER.address]) == deposit
-        finally:
-            srv.stop()
+        restart_moves_nothing(tmp_path, node, target, report, deposit)
