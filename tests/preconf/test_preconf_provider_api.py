@@ -111,7 +111,9 @@ def test_decide_command_behind_a_provider_node(tmp_path):
     from mevauction.eth.keccak import keccak
     from repo_paths import SRC
     now = int(time.time() * 1000)
-    params = AuctionParameters(PROVIDER.address, CHAIN_ID, CONTRACT, ((4000, 21_000 * 3), (200, 21_000 * 3)),
+    # Block 5 opens 10 s from now and takes commitments from 20 s before it: the decider may take
+    # up to ≈ 10 s to start on a loaded machine and the bids are still on time.
+    params = AuctionParameters(PROVIDER.address, CHAIN_ID, CONTRACT, ((20_000, 21_000 * 3), (200, 21_000 * 3)),
                                ReservePolicy("fixed", 10), 600, "continuous")
     (tmp_path / "params.json").write_text(json.dumps(params.to_json()))
     (tmp_path / "provider.key").write_text(keccak(b"bob").hex() + "\n")
@@ -128,7 +130,7 @@ def test_decide_command_behind_a_provider_node(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "mevauction", "preconf", "decide", "--node", f"127.0.0.1:{port}",
                              "--params", str(tmp_path / "params.json"), "--key-file", str(tmp_path / "provider.key"),
                              "--nike-key-file", str(tmp_path / "nike.key"), "--deposits",
-                             str(tmp_path / "deposits.json"), "--anchor-block", "5", "--anchor-ms", str(now + 3000)],
+                             str(tmp_path / "deposits.json"), "--anchor-block", "5", "--anchor-ms", str(now + 10_000)],
                             env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
