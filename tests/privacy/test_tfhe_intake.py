@@ -16,7 +16,7 @@ from mevauction.privacy import messages
 from mevauction.privacy.mechanisms import clear_double
 from mevauction.privacy.tfhe import backend, shares, trader, wire
 from mevauction.privacy.twoparty.submit import send
-from tfhe_procs import orders
+from tfhe_helpers import orders
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_fhe = pytest.mark.skipif(not (ROOT / ".venv-fhe" / "bin" / "python").is_file(),

@@ -20,9 +20,9 @@ import pytest
 from mevauction.privacy import messages, tls
 from mevauction.privacy.mechanisms import clear_double
 from mevauction.privacy.tfhe import pair, trader, wire
-from mevauction.privacy.tfhe.remote import ServedPair
+from mevauction.privacy.tfhe.remote import LocalServedPair, ServedPair
 from mevauction.privacy.twoparty.submit import PairAccess
-from tfhe_procs import RunningPair, cli, orders
+from tfhe_helpers import cli, orders
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not (ROOT / ".venv-fhe" / "bin" / "python").is_file(),
@@ -33,13 +33,8 @@ GRID = [100 * (g + 1) for g in range(LEVELS)]
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
-    p = RunningPair(tmp_path_factory.mktemp("tfhe-pair"))
-    try:
-        p.start(1)
-        p.start(0)
+    with LocalServedPair(tmp_path_factory.mktemp("tfhe-pair")) as p:
         yield p
-    finally:
-        p.stop()
 
 
 def _orders(seed: int, n: int) -> list[tuple[str, list[int]]]:
