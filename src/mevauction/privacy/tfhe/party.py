@@ -6,7 +6,8 @@ and E talk over TCP directly, under mutual TLS with the certificates in the open
 ``link_tls`` (K shows party 0's, E party 1's): E keeps accepting until a peer proves it is
 K, so a local process that connects first can neither pose as K nor lock K out.
 ``--record FILE`` appends every frame the party receives (headers and blobs), so tests
-can read exactly what each party saw.
+can read exactly what each party saw. A long-lived party (``served``) runs the same steps
+on a thread per auction, with its own peer link and intake in place of the opening's.
 
 Before the deadline: E compiles the comparison circuit and sends its client specs; K
 generates the keys and sends E the evaluation keys; the 128 base OTs run; E runs the
