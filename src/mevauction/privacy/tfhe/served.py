@@ -35,7 +35,7 @@ import time
 from typing import Any
 
 from mevauction.privacy import messages, tls
-from mevauction.privacy.tfhe import outcome, pair, party, wire
+from mevauction.privacy.tfhe import outcome, pair, party, shares, wire
 from mevauction.privacy.twoparty.intake import Intake, parse_curve_spec
 from mevauction.privacy.twoparty.store import IntakeStore
 
@@ -49,6 +49,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.inbox: queue.Queue[dict[str, Any]] = queue.Queue()
         self.outbox: queue.Queue[dict[str, Any]] = queue.Queue()
+        self.ready: dict[str, Any] = {}  # the setup's report, repeated with the outcome
 
     def recv(self, expect: str) -> tuple[dict[str, Any], list[bytes]]:
         header = self.inbox.get()
@@ -66,6 +67,8 @@ class Mailbox:
             raise SessionError(f"no {expect} within {timeout:.0f} s", link=True) from None
         if header.get("type") == "error":
             raise SessionError(str(header.get("reason")), link=bool(header.get("link")))
+        if expect == "ready":
+            self.ready = header
         return header
 
 
@@ -179,8 +182,11 @@ class Party:
         spec = {k: v for k, v in req.items() if k not in ("op", "auth")}
         if op == "open":
             grid = spec.get("grid")
-            if not isinstance(grid, list) or len(grid) != spec.get("levels"):
-                raise ValueError("open: grid must list one price per level")
+            if (not isinstance(grid, list) or len(grid) != spec.get("levels")
+                    or not all(isinstance(p, str) and p.isdigit() for p in grid)):
+                raise ValueError("open: grid must list one price per level, decimal strings")
+            if spec.get("bits") not in range(1, shares.MAX_BITS + 1):
+                raise ValueError(f"open: bits must be between 1 and {shares.MAX_BITS}")
             self.intake.open(spec, parse_curve_spec)
             with self.lock:
                 self.specs[str(spec["auction"])] = spec
@@ -223,7 +229,7 @@ class Party:
                 box.wait("ready", self.timeout)
             box.inbox.put({"type": "close"})
             try:
-                out = box.wait("outcome", self.timeout)
+                out = {**box.ready, **box.wait("outcome", self.timeout)}
                 break
             except SessionError as exc:
                 if not exc.link or attempt:
