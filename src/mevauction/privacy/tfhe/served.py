@@ -96,6 +96,7 @@ class Party:
         self.sessions: dict[str, Mailbox] = {}
         self.links: dict[str, queue.Queue[ssl.SSLSocket]] = {}
         self.failed: set[str] = set()  # auctions whose session failed: a link arriving for one is closed
+        self.closing: set[str] = set()  # one close at a time per auction (a second would start a second session)
 
     # -- ports ---------------------------------------------------------------------------
 
@@ -164,7 +165,9 @@ class Party:
 
     def _control(self, sock: ssl.SSLSocket) -> None:
         inp, out = sock.makefile("rb"), sock.makefile("wb")
+        sock.settimeout(30)  # a client that never sends its request holds a thread for 30 s at most
         header, _ = wire.recv(inp)
+        sock.settimeout(None)  # the answer may wait for the setup or the whole close
         try:
             reply = self.handle(header)
         except (SessionError, ValueError, RuntimeError, KeyError, TypeError) as exc:
@@ -220,9 +223,20 @@ class Party:
 
     def close(self, auction: str) -> dict[str, Any]:
         with self.lock:
+            if auction in self.closing:
+                raise ValueError(f"close: auction {auction!r} is closing already")
             spec, box = self.specs.get(auction), self.sessions.pop(auction, None)
+            if spec is not None:
+                self.closing.add(auction)
         if spec is None:
             raise ValueError(f"close: auction {auction!r} is not open here")
+        try:
+            return self._close(auction, spec, box)
+        finally:
+            with self.lock:
+                self.closing.discard(auction)
+
+    def _close(self, auction: str, spec: dict[str, Any], box: Mailbox | None) -> dict[str, Any]:
         for attempt in range(2):
             if box is None:  # restarted since open, or the first try lost the peer: set up again now
                 box = self._session(spec)
@@ -257,7 +271,6 @@ def _listen(addr: tuple[str, int], handle: Any, name: str, block: bool = False,
                 handle(raw)
                 return
             sock = ctx.wrap_socket(raw, server_side=True)
-            sock.settimeout(None)
             try:
                 handle(sock)
             finally:
