@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
     if args.mechanism == "topk":
         require(args.k >= 1, "--k", "must be at least 1")
     reserve = as_wei(args.reserve, "--reserve")
-    require(args.parties_file is None or args.backend == "2pc", "--parties-file", "needs --backend 2pc")
+    require(args.parties_file is None or args.backend == "2pc", "--parties-file",
+            "needs --backend 2pc here (a running TFHE pair takes sealed open|bid|close)")
     if args.backend == "tfhe":
         from mevauction.cli import sealed_tfhe
 

@@ -37,9 +37,11 @@ def register(ssub: argparse._SubParsersAction) -> None:
     s.add_argument("--peer", metavar="HOST:PORT", help="garbler: the evaluator's --listen address")
     s.add_argument("--close-timeout", type=float, default=300.0,
                    help="seconds a job may wait for the auctioneer's close or the peer (default 300)")
-    s.add_argument("--key-file", required=True, help="the party's signing key (hex), made if absent")
+    s.add_argument("--key-file", required=True,
+                   help="the party's signing key (hex); 2pc: made if absent; tfhe: made by sealed party init")
     s.add_argument("--intake", metavar="HOST:PORT",
-                   help="take bidders' own shares here (sealed bid --backend 2pc; TLS with this party's certificate)")
+                   help="2pc: take bidders' own shares here (sealed bid --backend 2pc; TLS with this party's "
+                        "certificate); tfhe: the parties file names the intake")
     s.add_argument("--state", help="SQLite file of the open auctions and the shares acknowledged for them, kept "
                                    "across restarts (default KEY-FILE.intake.sqlite)")
     s.set_defaults(func=serve)
