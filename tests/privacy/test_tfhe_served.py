@@ -99,6 +99,7 @@ def test_cli_open_bid_close_verify_and_an_altered_transcript_fails(running, tmp_
     assert p.returncode == 0, p.stderr
     report = json.loads(out.read_text())
     assert report["price"] == 300 and len(report["quantities"]) == 2
+    assert report["preprocess_s"] > 0 and report["keygen_s"] > 0 and report["evaluation_key_bytes"] > 0  # at open
     ok = cli("sealed", "verify", str(out), "--committee-keys", pf)
     assert ok.returncode == 0 and ok.stdout.startswith("transcript OK"), ok.stdout + ok.stderr
     tpath = Path(report["transcript"])

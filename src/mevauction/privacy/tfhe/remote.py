@@ -89,7 +89,9 @@ class ServedPair:
         elapsed = time.perf_counter() - t0
         if bad := [r for r in (k, e) if r.get("status") != "ok"]:
             return TfheResult(False, reason="; ".join(str(r.get("reason")) for r in bad), elapsed_s=elapsed)
-        r = agree(k["outcome"], e["outcome"], {}, {}, elapsed, 0.0)
+        # the setup ran at open (or, after a restart, at this close): each party's own clock of it
+        setup_s = max(sum((rep["outcome"].get("setup") or {}).get("wall_s", {}).values()) for rep in (k, e))
+        r = agree(k["outcome"], e["outcome"], {}, {}, elapsed, setup_s)
         statements = [k.get("statement"), e.get("statement")]
         for role, st in enumerate(statements):
             if not isinstance(st, dict) or messages.recover(messages.statement_digest(st), str(st.get("signature"))) \
