@@ -371,3 +371,33 @@ def test_a_local_process_that_reaches_the_evaluator_first_neither_poses_as_k_nor
         for s in strangers:
             s.close()
     assert len(strangers) >= 2
+
+
+@pytest.mark.slow
+def test_party_init_and_pair_make_a_parties_file_each_identity_its_own(tmp_path):
+    """``sealed party init`` keeps a party's keys across runs; ``pair`` checks the two
+    entries; ``serve --backend tfhe`` refuses a key the parties file does not publish."""
+    k, e = tmp_path / "K.key", tmp_path / "E.key"
+    init_k = ("sealed", "party", "init", "--role", "K", "--key-file", str(k), "--control", "127.0.0.1:7001",
+              "--intake", "127.0.0.1:7002")
+    assert cli(*init_k).returncode == 0
+    first = json.loads(Path(f"{k}.public.json").read_text())
+    assert cli(*init_k).returncode == 0 and json.loads(Path(f"{k}.public.json").read_text()) == first
+    assert first["role"] == "keyholder" and "BEGIN CERTIFICATE" in first["tls_cert"] and first["link"] is None
+    init_e = ("sealed", "party", "init", "--role", "E", "--key-file", str(e), "--control", "127.0.0.1:7011",
+              "--intake", "127.0.0.1:7012")
+    p = cli(*init_e)
+    assert p.returncode == 2 and p.stderr.strip() == "error: --link: required for the evaluator"
+    assert cli(*init_e, "--link", "127.0.0.1:7013").returncode == 0
+    out = tmp_path / "parties.json"
+    p = cli("sealed", "party", "pair", f"{e}.public.json", f"{k}.public.json", "--out", str(out))
+    assert p.returncode == 2 and p.stderr.strip() == "error: entries: keyholder: expected the keyholder's entry"
+    assert cli("sealed", "party", "pair", f"{k}.public.json", f"{e}.public.json", "--out", str(out)).returncode == 0
+    doc = json.loads(out.read_text())
+    assert doc["format"] == "mevauction.tfhe-parties/1" and doc["keyholder"]["tls_cert"] != doc["evaluator"]["tls_cert"]
+    serve = ("sealed", "party", "serve", "--backend", "tfhe", "--parties-file", str(out), "--control-key",
+             "0x" + "11" * 20)
+    p = cli(*serve, "--role", "E", "--key-file", str(k))
+    assert p.returncode == 2 and p.stderr.strip() == "error: --key-file: not the evaluator's key in the parties file"
+    p = cli(*serve[:-2], "--role", "K", "--key-file", str(k))
+    assert p.returncode == 2 and p.stderr.strip().startswith("error: --control-key: required with --backend tfhe")

@@ -16,6 +16,7 @@ from mevauction.privacy import messages
 from mevauction.privacy.mechanisms import clear_double
 from mevauction.privacy.tfhe import backend, shares, trader, wire
 from mevauction.privacy.twoparty.submit import send
+from tfhe_helpers import orders
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_fhe = pytest.mark.skipif(not (ROOT / ".venv-fhe" / "bin" / "python").is_file(),
@@ -24,15 +25,7 @@ BITS, LEVELS = 2, 10
 
 
 def _orders(rng: random.Random, n: int) -> list[tuple[str, list[int]]]:
-    out = []
-    for i in range(n):
-        side = "buy" if i % 2 == 0 else "sell"
-        inc = [0] * LEVELS
-        lo, hi = (LEVELS // 3, LEVELS) if side == "buy" else (0, 2 * LEVELS // 3)
-        for _ in range(rng.randrange(1, 4)):
-            inc[rng.randrange(lo, hi)] = rng.randrange(1, 1 << BITS)
-        out.append((side, inc))
-    return out
+    return orders(rng, n, LEVELS, BITS)
 
 
 def _holds(traffic: list[bytes], share_bits: list[list[int]]) -> bool:

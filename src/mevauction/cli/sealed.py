@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("transcript", help="mevauction.transcript/1 file, or a mevauction.sealed/1 report")
     v.add_argument("--committee-keys", metavar="FILE",
                    help="the committee's published key set (mevauction.committee/1) the servers' statements "
-                        "must be signed with; required for OK")
+                        "must be signed with, or a TFHE pair's parties file; required for OK")
     v.set_defaults(func=verify)
     from mevauction.cli import sealed_direct
 
@@ -213,7 +213,8 @@ def run(args: argparse.Namespace) -> int:
     if args.mechanism == "topk":
         require(args.k >= 1, "--k", "must be at least 1")
     reserve = as_wei(args.reserve, "--reserve")
-    require(args.parties_file is None or args.backend == "2pc", "--parties-file", "needs --backend 2pc")
+    require(args.parties_file is None or args.backend == "2pc", "--parties-file",
+            "needs --backend 2pc here (a running TFHE pair takes sealed open|bid|close)")
     if args.backend == "tfhe":
         from mevauction.cli import sealed_tfhe
 
@@ -317,8 +318,16 @@ def verify(args: argparse.Namespace) -> int:
             t = read_json(path)
         doc = t
     pinned = read_json(args.committee_keys) if args.committee_keys else None
+    if isinstance(pinned, dict) and pinned.get("format") == "mevauction.tfhe-parties/1":  # a TFHE pair's keys
+        from mevauction.privacy.client import key_set
+        from mevauction.privacy.tfhe import pair
+
+        try:
+            pinned = key_set([e.signer for e in pair.parties(pinned)], ["", ""])
+        except ValueError as exc:
+            require(False, "--committee-keys", str(exc))
     require(pinned is None or (isinstance(pinned, dict) and pinned.get("format") == "mevauction.committee/1"),
-            "--committee-keys", "not a mevauction.committee/1 key set")
+            "--committee-keys", "not a mevauction.committee/1 key set (or a TFHE parties file)")
     problems = check(doc, pinned)
     if problems:
         for p in problems:

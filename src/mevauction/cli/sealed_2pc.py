@@ -21,22 +21,33 @@ from mevauction.errors import require
 
 
 def register(ssub: argparse._SubParsersAction) -> None:
-    p = ssub.add_parser("party", help="run one party of the two-party backend (garbler or evaluator)")
+    p = ssub.add_parser("party", help="run one party of the two-party backend (garbler or evaluator) "
+                                      "or of the TFHE pair (key holder K or evaluator E)")
     psub = p.add_subparsers(dest="party_command", metavar="ACTION")
     s = psub.add_parser("serve", help="serve the auctioneer's jobs until stopped (no remote shutdown)")
-    s.add_argument("--role", required=True, choices=("garbler", "evaluator"))
-    s.add_argument("--listen", required=True, metavar="HOST:PORT",
-                   help="where the auctioneer (and the garbler) connect to")
-    s.add_argument("--tls-dir", required=True, help="directory with .config/: the CA and this party's certificate")
+    s.add_argument("--backend", choices=("2pc", "tfhe"), default="2pc")
+    s.add_argument("--role", required=True, choices=("garbler", "evaluator", "keyholder", "K", "E"),
+                   help="2pc: garbler or evaluator; tfhe: K (keyholder) or E (evaluator)")
+    s.add_argument("--listen", metavar="HOST:PORT", help="2pc: where the auctioneer (and the garbler) connect to")
+    s.add_argument("--tls-dir", help="2pc: directory with .config/: the CA and this party's certificate")
+    s.add_argument("--parties-file", metavar="F",
+                   help="tfhe: the pair's published parties file (mevauction.tfhe-parties/1, sealed party pair)")
+    s.add_argument("--control-key", metavar="ADDRESS",
+                   help="tfhe: the auctioneer's address, the only signer of open and close")
     s.add_argument("--peer", metavar="HOST:PORT", help="garbler: the evaluator's --listen address")
     s.add_argument("--close-timeout", type=float, default=300.0,
                    help="seconds a job may wait for the auctioneer's close or the peer (default 300)")
-    s.add_argument("--key-file", required=True, help="the party's signing key (hex), made if absent")
+    s.add_argument("--key-file", required=True,
+                   help="the party's signing key (hex); 2pc: made if absent; tfhe: made by sealed party init")
     s.add_argument("--intake", metavar="HOST:PORT",
-                   help="take bidders' own shares here (sealed bid --backend 2pc; TLS with this party's certificate)")
+                   help="2pc: take bidders' own shares here (sealed bid --backend 2pc; TLS with this party's "
+                        "certificate); tfhe: the parties file names the intake")
     s.add_argument("--state", help="SQLite file of the open auctions and the shares acknowledged for them, kept "
                                    "across restarts (default KEY-FILE.intake.sqlite)")
     s.set_defaults(func=serve)
+    from mevauction.cli import sealed_tfhe
+
+    sealed_tfhe.register_party(psub)
     c = psub.add_parser("certs", help="make the CA and the three TLS identities (garbler, evaluator, auctioneer)")
     c.add_argument("--out", required=True, help="directory to write .config/ into")
     c.set_defaults(func=certs)
@@ -57,6 +68,12 @@ def _hostport(value: str | None, name: str) -> tuple[str, int]:
 def serve(args: argparse.Namespace) -> int:
     from mevauction.privacy.twoparty import party
 
+    if args.backend == "tfhe":
+        from mevauction.cli import sealed_tfhe
+
+        return sealed_tfhe.serve(args)
+    require(args.role in ("garbler", "evaluator"), "--role", "2pc: garbler or evaluator")
+    require(bool(args.tls_dir), "--tls-dir", "required with --backend 2pc")
     host, port = _hostport(args.listen, "--listen")
     role = party.GARBLER if args.role == "garbler" else party.EVALUATOR
     peer = _hostport(args.peer, "--peer") if role == party.GARBLER else None

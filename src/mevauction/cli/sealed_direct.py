@@ -48,6 +48,8 @@ def register(ssub: argparse._SubParsersAction, report: Callable[..., dict], emit
     b.add_argument("--key-file", help="the bidder's secp256k1 private key (hex); default: a fresh one")
     b.add_argument("--bidder", help="label (default: the key's address)")
     b.add_argument("--opening", required=True, help="where to keep the opening (publish it if you win)")
+    b.add_argument("--spec", help="tfhe with a running pair (--parties-file its parties file): the spec "
+                                  "`sealed open` wrote (auction grid and quantity bits)")
     b.add_argument("--committee-keys", metavar="FILE",
                    help="2pc: the pair's published key set (mevauction.committee/1) the receipts must be signed with")
     b.set_defaults(func=bid_cmd)
@@ -64,13 +66,14 @@ def _servers(p: argparse.ArgumentParser, control: bool) -> None:
     p.add_argument("--committee", help="mpc: intake host:port of every server, comma-separated, in order")
     p.add_argument("--tls-dir", help="directory with .config/mpyc_ca.crt, the servers' TLS CA")
     if control:
-        p.add_argument("--control-key-file", help="mpc: the auctioneer's private key (hex)")
+        p.add_argument("--control-key-file", help="mpc, tfhe with a running pair: the auctioneer's private key (hex)")
     p.add_argument("--backend", choices=("mpc", "2pc", "tfhe"), default="mpc",
                    help="mpc: the committee (default); 2pc: the two parties of --parties-file; "
-                        "tfhe: the double auction's key holder and evaluator, started by `open`")
+                        "tfhe: the double auction's key holder and evaluator (a running pair, or started by `open`)")
     p.add_argument("--parties-file", metavar="F",
                    help="2pc: the pair (mevauction.2pc-parties/1, with garbler_intake and evaluator_intake); "
-                        "tfhe: the spec `sealed open --backend tfhe` wrote")
+                        "tfhe: a running pair's parties file (mevauction.tfhe-parties/1), or for bid without one "
+                        "the spec `sealed open --backend tfhe` wrote")
 
 
 def _intake(args: argparse.Namespace) -> list[tuple[str, int]]:

@@ -152,6 +152,32 @@ def control_signer(request: dict[str, Any]) -> tuple[str | None, str, int]:
     return signer, auth["nonce"], time_ms
 
 
+class ControlGate:
+    """A server's check of control requests: signed by the pinned auctioneer's key
+    (``controller``, an address), within ``CONTROL_WINDOW_MS`` of now, nonce never seen.
+    Not thread-safe: callers serialise (the committee's event loop, a TFHE party's lock)."""
+
+    def __init__(self, controller: str) -> None:
+        self.controller = controller.lower()
+        self.seen: dict[str, int] = {}  # nonce → time of the control requests accepted
+
+    def refusal(self, request: dict[str, Any]) -> str | None:
+        """Why ``request`` is refused (None: signed by the auctioneer, fresh, new)."""
+        signer, nonce, time_ms = control_signer(request)
+        if signer is None or signer != self.controller:
+            return f"{request.get('op')} refused: not signed by the auctioneer's key"
+        now = int(time.time() * 1000)
+        if abs(now - time_ms) > CONTROL_WINDOW_MS:
+            return f"{request.get('op')} refused: signed at a time too far from now"
+        for seen, at in list(self.seen.items()):  # forget what can no longer be replayed
+            if abs(now - at) > CONTROL_WINDOW_MS:
+                del self.seen[seen]
+        if nonce in self.seen:
+            return f"{request.get('op')} refused: a replayed control request"
+        self.seen[nonce] = time_ms
+        return None
+
+
 def is_address(label: str) -> bool:
     """Whether a bidder label is an Ethereum address (then only that key may bid under it)."""
     return len(label) == 42 and label[:2] == "0x" and all(c in "0123456789abcdefABCDEF" for c in label[2:])

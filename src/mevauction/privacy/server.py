@@ -89,7 +89,7 @@ class CommitteeServer:
             Path(config.key_file + ".signer.address").write_text(self.signer + "\n")
         self.box_key = (envelope.load_or_create_key(Path(config.key_file)) if config.key_file
                         else messages.new_key())
-        self.controls_seen: dict[str, int] = {}  # nonce → time of the control requests accepted
+        self.control = messages.ControlGate(config.controller)
         self.auctions: dict[str, Auction] = {}
         self.jobs: asyncio.Queue[Auction | None] = asyncio.Queue()  # None: shut down
         self.stopping = asyncio.Event()
@@ -122,25 +122,9 @@ class CommitteeServer:
         finally:
             writer.close()
 
-    def control_refusal(self, req: dict[str, Any]) -> str | None:
-        """Why a control request is refused (None: signed by the auctioneer, fresh, new)."""
-        signer, nonce, time_ms = messages.control_signer(req)
-        if signer is None or signer != self.config.controller.lower():
-            return f"{req.get('op')} refused: not signed by the auctioneer's key"
-        now = int(time.time() * 1000)
-        if abs(now - time_ms) > messages.CONTROL_WINDOW_MS:
-            return f"{req.get('op')} refused: signed at a time too far from now"
-        for seen, at in list(self.controls_seen.items()):  # forget what can no longer be replayed
-            if abs(now - at) > messages.CONTROL_WINDOW_MS:
-                del self.controls_seen[seen]
-        if nonce in self.controls_seen:
-            return f"{req.get('op')} refused: a replayed control request"
-        self.controls_seen[nonce] = time_ms
-        return None
-
     async def dispatch(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
-        if op in CONTROL_OPS and (refusal := self.control_refusal(req)) is not None:
+        if op in CONTROL_OPS and (refusal := self.control.refusal(req)) is not None:
             log.warning("refused an unauthenticated %s request", op)
             return {"ok": False, "reason": refusal}
         if op == "info":

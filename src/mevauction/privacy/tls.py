@@ -80,3 +80,52 @@ def mutual_client_context(directory: str, index: int) -> ssl.SSLContext:
     config = Path(directory) / ".config"
     ctx.load_cert_chain(config / f"party_{index}.crt", config / f"party_{index}.key")
     return ctx
+
+
+# -- pinned identities: each party's own key and self-signed certificate ------------------
+# A party that runs on its own (``sealed party serve --backend tfhe``) makes its TLS key
+# itself and publishes the certificate; whoever talks to it trusts that one certificate
+# and no CA, so nobody else (the auctioneer included) can issue a certificate that passes.
+
+def make_identity(crt: Path, key: Path, name: str, days: int = 3650) -> None:
+    """A fresh P-256 key (mode 0600) and a self-signed certificate for it."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("a party's TLS identity needs the openssl command")
+    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(key), "-out", str(crt), "-days", str(days), "-subj", f"/CN={name}"],
+                   check=True, capture_output=True)
+    key.chmod(0o600)
+
+
+def _pin(ctx: ssl.SSLContext, peer_pem: str) -> None:
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=peer_pem)  # the peer's own certificate is the only anchor
+
+
+def pinned_server_context(crt: Path, key: Path, peer_pem: str | None = None) -> ssl.SSLContext:
+    """Serve with this party's certificate; with ``peer_pem`` the client must show that one."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(crt, key)
+    if peer_pem is not None:
+        _pin(ctx, peer_pem)
+    return ctx
+
+
+def pinned_client_context(peer_pem: str, own: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+    """Connect to the party whose certificate is ``peer_pem`` (showing ``own`` (crt, key) if given)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False  # the certificate itself is pinned, not a name
+    _pin(ctx, peer_pem)
+    if own is not None:
+        ctx.load_cert_chain(*own)
+    return ctx
+
+
+def check_pinned(sock: ssl.SSLSocket | ssl.SSLObject, peer_pem: str, who: str) -> None:
+    """Refuse a peer whose certificate is not byte for byte the pinned one (a certificate
+    merely signed by the pinned key, which a self-signed CA certificate would allow, fails)."""
+    if sock.getpeercert(binary_form=True) != ssl.PEM_cert_to_DER_cert(peer_pem):
+        raise ConnectionError(f"the {who} showed another certificate than its published one")

@@ -72,7 +72,7 @@ def verify(doc: object, committee: dict[str, Any] | None = None) -> list[str]:
     auction = doc.get("auction")
     if not isinstance(auction, str):
         return ["the transcript names no auction"]
-    if doc.get("backend") == "2pc":
+    if doc.get("backend") in ("2pc", "tfhe"):
         return _verify_pair(doc, committee)
     problems: list[str] = []
     m, t = int(doc.get("parties", 0)), int(doc.get("threshold", 0))
@@ -139,9 +139,10 @@ def verify(doc: object, committee: dict[str, Any] | None = None) -> list[str]:
 
 def build_pair(auction: str, mechanism: str, bidders: list[str], status: str, reason: str,
                outcome: dict[str, Any] | None, statements: list[dict[str, Any]],
-               key_set: dict[str, Any] | None) -> dict[str, Any]:
-    """A two-party run's transcript: both parties' signed statements and the outcome with labels."""
-    return {"format": FORMAT, "backend": "2pc", "auction": auction, "mechanism": mechanism, "parties": 2,
+               key_set: dict[str, Any] | None, backend: str = "2pc") -> dict[str, Any]:
+    """A two-party run's transcript (2PC pair or TFHE pair): both parties' signed statements
+    and the outcome with labels."""
+    return {"format": FORMAT, "backend": backend, "auction": auction, "mechanism": mechanism, "parties": 2,
             "bidders": bidders, "status": status, "reason": reason, "outcome": outcome,
             "statements": statements, "committee": key_set}
 
@@ -162,11 +163,18 @@ def _verify_pair(doc: dict[str, Any], pinned: dict[str, Any] | None) -> list[str
             problems.append(f"statements[{j}]: bad signature")
         if st.get("server") != j or st.get("status") != "ok" or st.get("auction") != doc.get("auction"):
             problems.append(f"statements[{j}]: not party {j}'s ok statement for auction {doc.get('auction')}")
-    signed = {json.dumps([st.get(k) for k in ("outcome", "bidders", "mechanism", "n", "k")], sort_keys=True)
-              for st in statements}
+    fields_ = ("outcome", "bidders", "mechanism", "n", "k", "sides", "grid", "bids_digest")
+    signed = {json.dumps([st.get(k) for k in fields_], sort_keys=True) for st in statements}
     if len(signed) > 1:
         problems.append("the two parties signed different outcomes")
     if problems:
+        return problems
+    if doc.get("backend") == "tfhe":  # the signed outcome is the published one: price and quantities, decimal
+        st = statements[0]
+        if st.get("backend") != "tfhe" or st.get("mechanism") != "double" or st.get("bidders") != doc.get("bidders"):
+            problems.append("the transcript's bidders or mechanism are not the ones the parties signed")
+        if st.get("outcome") != doc.get("outcome"):
+            problems.append("the transcript's outcome is not the one the parties signed")
         return problems
     st, bidders, outcome = statements[0], statements[0]["bidders"], doc.get("outcome") or {}
     if bidders != doc.get("bidders") or st["mechanism"] != doc.get("mechanism"):

@@ -24,5 +24,10 @@ Modules: ``shares`` (the trader's split and the parties' share checks; plain Pyt
 ``intake`` (each party's TLS intake for traders' own shares) and ``party`` (run in
 ``.venv-fhe``, where concrete lives), ``backend`` (the auctioneer side in the main venv:
 starts both parties; ``run`` pipes the shares, ``TfheAuction`` lets traders send them) and
-``trader`` (a trader seals and submits its own curve; main venv).
+``trader`` (a trader seals and submits its own curve; main venv). A pair run by two
+operators: ``pair`` (each party's own identity and the published parties file; both
+venvs), ``served`` (one long-lived party in ``.venv-fhe``: control, intake, link, a
+session per auction running ``party``'s steps), ``remote`` (the auctioneer's signed
+control of it; main venv) and ``outcome`` (the trade rule and the statement each party
+signs; both venvs).
 """

@@ -24,15 +24,16 @@ from typing import Any
 from mevauction.errors import require
 from mevauction.privacy import tls
 from mevauction.privacy.tfhe import shares, wire
+from mevauction.privacy.tfhe.outcome import cleared
 from mevauction.privacy.twoparty.submit import PairAccess
 
-_SRC = Path(__file__).resolve().parents[3]
+SRC = Path(__file__).resolve().parents[3]
 
 
 def fhe_python() -> Path:
     """The ``.venv-fhe`` interpreter (``MEVAUCTION_FHE_PYTHON`` overrides), or a one-line InputError."""
     override = os.environ.get("MEVAUCTION_FHE_PYTHON")
-    path = Path(override) if override else _SRC.parent / ".venv-fhe" / "bin" / "python"
+    path = Path(override) if override else SRC.parent / ".venv-fhe" / "bin" / "python"
     require(path.is_file() and os.access(path, os.X_OK), "--backend",
             f"tfhe needs the concrete-python venv {path} (run scripts/setup-fhe.sh)")
     return path
@@ -51,11 +52,13 @@ class TfheResult:
     keyholder: dict[str, Any] = field(default_factory=dict)
     evaluator: dict[str, Any] = field(default_factory=dict)
     bidders: list[str] = field(default_factory=list)  # the traders the quantities index, as both parties hold them
+    statements: list[dict[str, Any]] = field(default_factory=list)  # a running pair's signed outcomes (K, E)
+    auction: str = ""
 
 
 class _Party:
     def __init__(self, python: Path, role: str, record: str | None) -> None:
-        env = {**os.environ, "PYTHONPATH": str(_SRC), "PYTHONWARNINGS": "ignore"}
+        env = {**os.environ, "PYTHONPATH": str(SRC), "PYTHONWARNINGS": "ignore"}
         cmd = [str(python), "-m", "mevauction.privacy.tfhe.party", role] + (["--record", record] if record else [])
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         self.role = role
@@ -138,7 +141,7 @@ class _Parties:
         for out in (k_out, e_out):  # how long after the deadline each party had read its last share and the close
             started = out.get("after_deadline", {}).get("started", epoch_deadline)
             out["close_read_after_s"] = round(started - epoch_deadline, 4)
-        return _agree(k_out, e_out, *self.ready, elapsed, self.setup_s)
+        return agree(k_out, e_out, *self.ready, elapsed, self.setup_s)
 
     def stop(self) -> None:
         for p in (self.keyholder, self.evaluator):
@@ -235,7 +238,7 @@ def _local(addr: Any) -> tuple[str, int]:
     return str(addr[0]), int(addr[1])
 
 
-def _agree(k_out: dict, e_out: dict, k_ready: dict, e_ready: dict, elapsed: float, setup_s: float) -> TfheResult:
+def agree(k_out: dict, e_out: dict, k_ready: dict, e_ready: dict, elapsed: float, setup_s: float) -> TfheResult:
     opened = k_out["opened"]
     level = int(opened["level"])
     rejected = {int(i): str(r) for i, r in {**k_out["rejected"], **e_out["rejected"]}.items()}
@@ -245,10 +248,4 @@ def _agree(k_out: dict, e_out: dict, k_ready: dict, e_ready: dict, elapsed: floa
         return TfheResult(False, reason="the key holder and the evaluator report different outcomes", **info)
     if k_out.get("bidders") != e_out.get("bidders") or k_out.get("sides") != e_out.get("sides"):
         return TfheResult(False, reason="the key holder and the evaluator hold different traders", **info)
-    sides = list(k_out.get("sides") or [])
-    if level < 0:
-        return TfheResult(True, None, **info)
-    q = opened.get("quantities") or []
-    trading = {i: int(v) for i, v in enumerate(q) if v > 0}
-    trade = any(sides[i] == "buy" for i in trading) and any(sides[i] == "sell" for i in trading)
-    return TfheResult(True, level, trading if trade else {}, trade, **info)
+    return TfheResult(True, *cleared(level, opened.get("quantities"), list(k_out.get("sides") or [])), **info)

@@ -17,6 +17,9 @@ Only in ``.venv-fhe`` (concrete-python).
 
 from __future__ import annotations
 
+import importlib
+import threading
+
 import numpy as np
 from concrete import fhe
 from concrete.compiler import ClientProgram
@@ -62,13 +65,32 @@ def _compare(w: int):
     return compare
 
 
+_COMPILING = threading.Lock()  # a long-lived party compiles on each auction's thread: one at a time
+
+
+def _tracing_on_this_thread() -> None:
+    """concrete keeps its tracing state in thread-locals set up on the thread that imported
+    it; a long-lived party (``served``) compiles on an auction's own thread."""
+    ext = "concrete.fhe.extensions."  # the modules: the package's names are the functions
+    tags = importlib.import_module(ext + "tag").tag_context
+    if not hasattr(tags, "stack"):
+        tags.stack = []
+    for name in ("round_bit_pattern", "truncate_bit_pattern"):
+        local = importlib.import_module(ext + name).local
+        if not hasattr(local, "_is_adjusting"):
+            local._is_adjusting = False
+
+
 def compile_compare(w: int) -> fhe.Circuit:
     """Compiled for every pair of digit vectors: the inputset holds the extremes and random ones."""
     rng = np.random.default_rng(0)
     hi = digits((1 << w) - 1, w)
     inputset = [(hi, hi), (0 * hi, 0 * hi), (hi, 0 * hi), (0 * hi, hi)]
     inputset += [(digits(int(x), w), digits(int(y), w)) for x, y in rng.integers(0, 1 << w, (16, 2))]
-    return fhe.Compiler(_compare(w), {"k": "encrypted", "e": "clear"}).compile(inputset, fhe.Configuration(**CONFIG))
+    with _COMPILING:
+        _tracing_on_this_thread()
+        return fhe.Compiler(_compare(w), {"k": "encrypted", "e": "clear"}).compile(inputset,
+                                                                                   fhe.Configuration(**CONFIG))
 
 
 def clear_input(server: fhe.Server, e: np.ndarray) -> fhe.Value:

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from mevauction.privacy import messages
 from mevauction.privacy.tfhe import shares, wire
-from mevauction.privacy.twoparty.intake import Intake, OpenAuction, agree, parse_registered
+from mevauction.privacy.twoparty.intake import Intake, agree, parse_curve_spec
 
 KEYHOLDER, EVALUATOR = 0, 1  # TLS identities under the auction's CA (0 and 1, as garbler and evaluator)
 
@@ -26,12 +26,8 @@ KEYHOLDER, EVALUATOR = 0, 1  # TLS identities under the auction's CA (0 and 1, a
 def start(opening: dict[str, Any], role: int) -> tuple[Intake, dict[str, Any]]:
     """Open the auction of ``opening["intake"]`` and listen; returns what ``ready`` reports."""
     spec = opening["intake"]
-    max_bids = spec.get("max_bids")
-    if type(max_bids) is not int or not 1 <= max_bids <= 1 << 12:
-        raise ValueError("open: max_bids must be an integer in [1, 4096]")
     intake = Intake(role, messages.new_key())
-    a = OpenAuction(str(spec["auction"]), "double", max_bids, 1, parse_registered(spec), bits=int(opening["bits"]),
-                    levels=int(opening["levels"]))
+    a = parse_curve_spec({**spec, "bits": opening["bits"], "levels": opening["levels"]})
     intake.open_auctions[a.auction] = a  # before serve: no lock needed yet
     intake.serve("127.0.0.1", int(spec.get("port", 0)), str(spec["tls_dir"]))
     return intake, {"intake": list(intake.address), "signer": intake.signer, "auction": a.auction}
@@ -50,10 +46,11 @@ class _Link:
         return self.peer.recv("agree")[0].get("body") or {}
 
 
-def close(intake: Intake, peer: Any, role: int, record: IO[bytes] | None) -> tuple[list, list[str], list[str]]:
-    """The deadline: freeze, agree with the peer; (share bits per trader, sides, labels), in
-    the agreed order. ``record`` gets one frame per agreed share, as a piped share would."""
-    (auction,) = list(intake.open_auctions)
+def close(intake: Intake, auction: str, peer: Any, role: int,
+          record: IO[bytes] | None) -> tuple[list, list[str], list[str], list[str]]:
+    """The deadline: freeze, agree with the peer; (share bits per trader, sides, labels,
+    header digests), in the agreed order. ``record`` gets one frame per agreed share, as a
+    piped share would."""
     a = intake.freeze(auction)
     bids = agree(role, _Link(peer), a)
     if not bids:
@@ -62,4 +59,4 @@ def close(intake: Intake, peer: Any, role: int, record: IO[bytes] | None) -> tup
     if record is not None:
         for i, (b, share) in enumerate(zip(bids, got, strict=True)):
             wire.send(record, {"type": "share", "trader": i, "bidder": b.bidder, "share": share})
-    return got, [b.side for b in bids], [b.bidder for b in bids]
+    return got, [b.side for b in bids], [b.bidder for b in bids], [b.digest for b in bids]

@@ -6,7 +6,8 @@ and E talk over TCP directly, under mutual TLS with the certificates in the open
 ``link_tls`` (K shows party 0's, E party 1's): E keeps accepting until a peer proves it is
 K, so a local process that connects first can neither pose as K nor lock K out.
 ``--record FILE`` appends every frame the party receives (headers and blobs), so tests
-can read exactly what each party saw.
+can read exactly what each party saw. A long-lived party (``served``) runs the same steps
+on a thread per auction, with its own peer link and intake in place of the opening's.
 
 Before the deadline: E compiles the comparison circuit and sends its client specs; K
 generates the keys and sends E the evaluation keys; the 128 base OTs run; E runs the
@@ -26,6 +27,7 @@ import ssl
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO, Any
 
 import numpy as np
@@ -127,11 +129,12 @@ class Market:
     shares), or, with a trader intake (``intake``: traders send their own), known only at
     the close — the circuit's width is then set by ``max_bids`` on each side."""
 
-    def __init__(self, opening: dict[str, Any], role: int) -> None:
+    def __init__(self, opening: dict[str, Any], role: int, intake: Intake | None = None) -> None:
         self.levels, self.bits, self.role = int(opening["levels"]), int(opening["bits"]), role
-        self.intake: Intake | None = None
+        self.intake = intake  # a long-lived party's (``served``): the auction is open in it already
         self.info: dict[str, Any] = {}
-        if "intake" in opening:
+        self.digests: list[str] = []  # the agreed traders' header digests (with an intake)
+        if "intake" in opening and intake is None:
             self.intake, self.info = trader_intake.start(opening, role)
         if self.intake is None:
             self.sides: list[str] = list(opening["sides"])
@@ -139,6 +142,7 @@ class Market:
             counts = (buyers, len(self.sides) - buyers)
         else:
             self.sides, counts = [], (opening["intake"]["max_bids"],) * 2
+            self.auction = str(opening["intake"]["auction"])
         self.labels = [str(i) for i in range(len(self.sides))]
         self.w = circuit.width(counts[0], counts[1], self.levels, self.bits)
 
@@ -152,7 +156,8 @@ class Market:
               record: IO[bytes] | None) -> tuple[np.ndarray, dict[int, str]]:
         """After the deadline: the traders both parties hold, this party's bits for them."""
         if self.intake is not None:
-            got, self.sides, self.labels = trader_intake.close(self.intake, peer, self.role, record)
+            got, self.sides, self.labels, self.digests = trader_intake.close(self.intake, self.auction, peer,
+                                                                             self.role, record)
         return _swap_rejections(peer, got, rejected, self.levels, self.bits)
 
     @property
@@ -160,7 +165,7 @@ class Market:
         return _buy(self.sides)
 
     def public(self) -> dict[str, Any]:
-        return {"bidders": self.labels, "sides": self.sides}
+        return {"bidders": self.labels, "sides": self.sides, "digests": self.digests}
 
 
 def _u64(blob: bytes, count: int, what: str) -> np.ndarray:
@@ -173,16 +178,15 @@ class KeyHolder:
     """K's steps, one method each (``keyholder`` runs them in order; a test can run them
     out of order, as a cheating K would)."""
 
-    def __init__(self, aux: Channel, record: IO[bytes] | None) -> None:
-        """Up to ``ready``: connect to E, generate the keys, send the evaluation keys, base OTs."""
+    def __init__(self, aux: Any, record: IO[bytes] | None, link: Link | None = None,
+                 intake: Intake | None = None) -> None:
+        """Up to ``ready``: connect to E, generate the keys, send the evaluation keys, base OTs.
+        ``link``/``intake``: a long-lived party's (``served``); by default the opening's."""
         self.aux, self.record = aux, record
         opening, _ = aux.recv("open")
-        self.market = Market(opening, trader_intake.KEYHOLDER)
+        self.market = Market(opening, trader_intake.KEYHOLDER, intake)
         self.levels, self.bits, self.w = self.market.levels, self.market.bits, self.market.w
-        host, port = opening["evaluator"]
-        link = str(opening["link_tls"])
-        sock = tls.mutual_client_context(link, KEYHOLDER_CERT).wrap_socket(socket.create_connection((host, int(port))))
-        tls.check_peer(sock, EVALUATOR_CERT)
+        sock = link() if link is not None else _connect_evaluator(opening)
         self.peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
         _, blobs = self.peer.recv("specs")
         clock = Clock()
@@ -257,8 +261,8 @@ class KeyHolder:
                        "after_deadline": self.clock.report()})
 
 
-def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
-    k = KeyHolder(aux, record)
+def keyholder(aux: Any, record: IO[bytes] | None, link: Link | None = None, intake: Intake | None = None) -> None:
+    k = KeyHolder(aux, record, link, intake)
     k.convert()
     lo, seen = k.search()
     opened: dict[str, Any] = {"level": lo, "compare": seen}
@@ -271,6 +275,15 @@ def keyholder(aux: Channel, record: IO[bytes] | None) -> None:
 
 
 KEYHOLDER_CERT, EVALUATOR_CERT = 0, 1  # certificate indices in ``link_tls``
+Link = Callable[[], ssl.SSLSocket]  # a long-lived party's way to its peer for one auction
+
+
+def _connect_evaluator(opening: dict[str, Any]) -> ssl.SSLSocket:
+    host, port = opening["evaluator"]
+    link = str(opening["link_tls"])
+    sock = tls.mutual_client_context(link, KEYHOLDER_CERT).wrap_socket(socket.create_connection((host, int(port))))
+    tls.check_peer(sock, EVALUATOR_CERT)
+    return sock
 
 
 def _accept_keyholder(listener: socket.socket, link: str) -> ssl.SSLSocket:
@@ -301,19 +314,25 @@ def _accept_keyholder(listener: socket.socket, link: str) -> ssl.SSLSocket:
     return found.get()
 
 
-def evaluator(aux: Channel, record: IO[bytes] | None) -> None:
+def evaluator(aux: Any, record: IO[bytes] | None, link: Link | None = None, intake: Intake | None = None) -> None:
     opening, _ = aux.recv("open")
-    market = Market(opening, trader_intake.EVALUATOR)
+    market = Market(opening, trader_intake.EVALUATOR, intake)
     levels, w = market.levels, market.w
-    listener = socket.create_server(("127.0.0.1", 0))
-    aux.send({"type": "listening", "port": listener.getsockname()[1]})
+    listener = None
+    if link is None:
+        listener = socket.create_server(("127.0.0.1", 0))
+        aux.send({"type": "listening", "port": listener.getsockname()[1]})
     clock = Clock()
     compare = circuit.compile_compare(w)
     server = compare.server
     clock.lap("compile")
     ext = ot.ExtReceiver()
-    sock = _accept_keyholder(listener, str(opening["link_tls"]))
-    listener.close()
+    if listener is not None:
+        sock = _accept_keyholder(listener, str(opening["link_tls"]))
+        listener.close()
+    else:
+        assert link is not None
+        sock = link()
     peer = Channel(sock.makefile("rb"), sock.makefile("wb"), record)
     peer.send({"type": "specs"}, [server.client_specs.serialize(), ext.base.A_bytes])
     _, (keys, points, warm) = peer.recv("evaluation_keys")

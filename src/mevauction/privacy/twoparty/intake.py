@@ -27,6 +27,7 @@ import json
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,21 @@ def parse_spec(msg: dict[str, Any]) -> OpenAuction:
                        None if admit is None else {d.lower() for d in admit}, security=security)
 
 
+def parse_curve_spec(msg: dict[str, Any]) -> OpenAuction:
+    """An auction whose shares are curves (the TFHE double auction): ``levels`` values
+    below 2^``bits`` per share, one order per trader, sides public."""
+    auction, max_bids, levels, bits = (msg.get(k) for k in ("auction", "max_bids", "levels", "bits"))
+    if not isinstance(auction, str) or not 0 < len(auction) <= 66:
+        raise ValueError("open: auction must be a short string")
+    if type(max_bids) is not int or not 1 <= max_bids <= 1 << 12:
+        raise ValueError("open: max_bids must be an integer in [1, 4096]")
+    if type(levels) is not int or not 1 <= levels <= 1 << 12:
+        raise ValueError("open: levels must be an integer in [1, 4096]")
+    if type(bits) is not int or not 1 <= bits <= 8:
+        raise ValueError("open: bits must be an integer in [1, 8]")
+    return OpenAuction(auction, "double", max_bids, 1, parse_registered(msg), bits=bits, levels=levels)
+
+
 def parse_registered(msg: dict[str, Any]) -> dict[str, str]:
     """``registered``: {label: the only signer address that may bid under it}."""
     registered = msg.get("registered") or {}
@@ -137,20 +153,21 @@ class Intake:
         self.address: tuple[str, int] = ("", 0)  # where ``serve`` listens
         self.open_auctions: dict[str, OpenAuction] = {}
         self.closed: set[str] = set()
+        self.frozen: dict[str, OpenAuction] = {}  # curve auctions closed since this process started
         self.lock = threading.Lock()
         self.store = store  # with a store, what was acknowledged before a restart is still here
         if store is not None:
             open_, self.closed = store.load()
             for raw, bids in open_:
-                a = parse_spec(raw)
-                for digest, bidder, share in bids:
-                    a.bids.append(Accepted(digest, bidder, share))
+                a = parse_curve_spec(raw) if raw.get("levels") else parse_spec(raw)
+                for digest, bidder, share, side in bids:
+                    a.bids.append(Accepted(digest, bidder, share, side))
                     a.digests.add(digest)
                     a.labels.add(bidder)
                 self.open_auctions[a.auction] = a
 
-    def open(self, msg: dict[str, Any]) -> dict[str, Any]:
-        spec = parse_spec(msg)
+    def open(self, msg: dict[str, Any], parse: Callable[[dict[str, Any]], OpenAuction] = parse_spec) -> dict[str, Any]:
+        spec = parse(msg)
         with self.lock:
             if spec.auction in self.open_auctions or spec.auction in self.closed:
                 raise ValueError("open: auction id already used")
@@ -174,8 +191,8 @@ class Intake:
             with self.lock:
                 a, values = self._check(header, raw, nonce, digest)
                 share: Any = values if a.levels else values[0]
-                if self.store is not None:  # on disk before the receipt is signed (a curve auction has no store)
-                    self.store.accepted(a.auction, len(a.bids), digest, header.bidder, share)
+                if self.store is not None:  # on disk before the receipt is signed
+                    self.store.accepted(a.auction, len(a.bids), digest, header.bidder, share, header.side)
                 a.bids.append(Accepted(digest, header.bidder, share, header.side))
                 a.digests.add(digest)
                 a.labels.add(header.bidder)
@@ -248,18 +265,28 @@ class Intake:
                 "capped": capped, "security": a.security}
 
     def freeze(self, auction: str) -> OpenAuction:
-        """The deadline: no bid is taken for ``auction`` from now on."""
+        """The deadline: no bid is taken for ``auction`` from now on. Again for the same curve
+        auction (a TFHE close retried after the peer restarted): the bids frozen the first
+        time — the auctioneer adds no input there, so a re-run reveals nothing new; a 2PC
+        auction is never run twice (its reserve comes with each close)."""
         with self.lock:
+            if auction in self.frozen:
+                return self.frozen[auction]
             a = self.open_auctions.pop(auction, None)
             if a is None:
                 raise ValueError(f"auction {auction!r} is not open here")
             if self.store is not None:
                 self.store.closed(auction)
             self.closed.add(auction)
+            if a.levels:
+                self.frozen[auction] = a
         return a
 
-    def serve(self, host: str, port: int, tls_dir: str) -> threading.Thread:
-        ctx = tls.server_context(tls_dir, self.role)
+    def serve(self, host: str, port: int, tls_dir: str | None = None,
+              context: ssl.SSLContext | None = None) -> threading.Thread:
+        """Serve bidders with this party's certificate under the pair's CA (``tls_dir``) or
+        with ``context`` (a party's own pinned identity, ``tls.pinned_server_context``)."""
+        ctx = context or tls.server_context(str(tls_dir), self.role)
         listener = socket.create_server((host, port))
         self.address = listener.getsockname()[:2]  # port 0: the one the system chose
 

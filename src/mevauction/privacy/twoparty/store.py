@@ -1,6 +1,7 @@
 """A party's intake on disk: open auctions and the shares it acknowledged, in SQLite.
 
-A receipt is signed only after the bid is committed here, so a party killed and restarted
+A receipt is signed only after the bid is committed here (a value, or a TFHE trader's
+curve share with its side), so a party killed and restarted
 (``sealed party serve --state FILE``, by default beside its key file) still holds every
 share it acknowledged for an auction that is open, and still refuses bids for one that was
 closed. What is not kept: the bid-independent preparation (OTs and garbled circuit made at
@@ -21,8 +22,10 @@ from typing import Any
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS auctions (auction TEXT PRIMARY KEY, spec TEXT NOT NULL, closed INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bids (auction TEXT NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL,
-                                 bidder TEXT NOT NULL, share TEXT NOT NULL, PRIMARY KEY (auction, seq));
+                                 bidder TEXT NOT NULL, share TEXT NOT NULL, side TEXT NOT NULL DEFAULT '',
+                                 PRIMARY KEY (auction, seq));
 """
+Share = int | list[int]  # one value, or a curve's one per level (the TFHE double auction)
 
 
 class IntakeStore:
@@ -35,24 +38,28 @@ class IntakeStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged share survives a power cut too
         self.db.executescript(SCHEMA)
+        if "side" not in {row[1] for row in self.db.execute("PRAGMA table_info(bids)")}:  # a file from before curves
+            self.db.execute("ALTER TABLE bids ADD COLUMN side TEXT NOT NULL DEFAULT ''")
 
     def opened(self, auction: str, spec: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO auctions VALUES (?, ?, 0)", (auction, json.dumps(spec)))
 
-    def accepted(self, auction: str, seq: int, digest: str, bidder: str, share: int) -> None:
-        self.db.execute("INSERT INTO bids VALUES (?, ?, ?, ?, ?)", (auction, seq, digest, bidder, hex(share)))
+    def accepted(self, auction: str, seq: int, digest: str, bidder: str, share: Share, side: str = "") -> None:
+        text = json.dumps(share) if isinstance(share, list) else hex(share)
+        self.db.execute("INSERT INTO bids VALUES (?, ?, ?, ?, ?, ?)", (auction, seq, digest, bidder, text, side))
 
     def closed(self, auction: str) -> None:
         self.db.execute("UPDATE auctions SET closed = 1 WHERE auction = ?", (auction,))
 
-    def load(self) -> tuple[list[tuple[dict[str, Any], list[tuple[str, str, int]]]], set[str]]:
-        """([(open auction's spec, its bids (digest, bidder, share) in order)], closed ids)."""
+    def load(self) -> tuple[list[tuple[dict[str, Any], list[tuple[str, str, Share, str]]]], set[str]]:
+        """([(open auction's spec, its bids (digest, bidder, share, side) in order)], closed ids)."""
         open_, closed = [], set()
         for auction, spec, is_closed in self.db.execute("SELECT auction, spec, closed FROM auctions"):
             if is_closed:
                 closed.add(auction)
                 continue
-            bids = [(d, b, int(s, 16)) for d, b, s in self.db.execute(
-                "SELECT digest, bidder, share FROM bids WHERE auction = ? ORDER BY seq", (auction,))]
+            rows = self.db.execute("SELECT digest, bidder, share, side FROM bids WHERE auction = ? ORDER BY seq",
+                                   (auction,))
+            bids = [(d, b, json.loads(s) if s.startswith("[") else int(s, 16), side) for d, b, s, side in rows]
             open_.append((json.loads(spec), bids))
         return open_, closed

@@ -32,10 +32,12 @@ from mevauction.privacy.twoparty.local import PARTIES_FORMAT, PairResult, _addr,
 
 @dataclass(frozen=True)
 class PairAccess:
-    """What a bidder needs: the two intake addresses (garbler, evaluator) and the pair's CA."""
+    """What a bidder needs: the two intake addresses (garbler or key holder first) and
+    either the pair's CA or each party's own published certificate."""
 
     intake: tuple[tuple[str, int], tuple[str, int]]
-    tls_dir: str  # holds .config/mpyc_ca.crt
+    tls_dir: str = ""  # holds .config/mpyc_ca.crt
+    pins: tuple[str, str] | None = None  # each party's own certificate (PEM), pinned instead of a CA
 
     @classmethod
     def from_parties(cls, parties: dict[str, Any]) -> PairAccess:
@@ -90,13 +92,17 @@ def seal_shares(auction: str, bidder: str, key: bytes, side: str, values: list[i
 
 def send(access: PairAccess, role: int, payload: dict[str, Any], timeout: float = 10.0) -> dict[str, Any]:
     """One request to one party's intake, over TLS that only that party's certificate passes."""
-    ctx = tls.client_context(access.tls_dir)  # the pair's CA only; the party's role is checked below
+    pin = access.pins[role] if access.pins else None
+    # the pair's CA only, the party's role checked below; or that party's certificate only
+    ctx = tls.client_context(access.tls_dir) if pin is None else tls.pinned_client_context(pin)
     host, port = access.intake[role]
     with socket.create_connection((host, port), timeout=timeout) as raw:
         sock = ctx.wrap_socket(raw)
         chan = Channel(sock)
         try:
-            if peer_role(sock) != role:
+            if pin is not None:
+                tls.check_pinned(sock, pin, NAMES[role])
+            elif peer_role(sock) != role:
                 raise ConnectionError(f"the {NAMES[role]}'s intake showed another certificate")
             chan.send_json(payload)
             reply = chan.recv_json()
