@@ -95,7 +95,10 @@ class Party:
         self.intake = Intake(role, self.key, None, store)
         self.sessions: dict[str, Mailbox] = {}
         self.links: dict[str, queue.Queue[ssl.SSLSocket]] = {}
-        self.failed: set[str] = set()  # auctions whose session failed: a link arriving for one is closed
+        # E: the link each auction's session took, closed when the session fails so that the
+        # key holder on the other end learns at once (links still queued are left alone: they
+        # may be a restarted key holder's, for the session the close starts next)
+        self.current: dict[str, ssl.SSLSocket] = {}
         self.closing: set[str] = set()  # one close at a time per auction (a second would start a second session)
 
     # -- ports ---------------------------------------------------------------------------
@@ -123,15 +126,12 @@ class Party:
             raise ConnectionError("expected the key holder's hello")
         sock.settimeout(self.timeout)
         self._queue(hello["auction"]).put(sock)
-        with self.lock:
-            dead = hello["auction"] in self.failed
-        if dead:
-            self._drop_links(hello["auction"])
 
-    def _drop_links(self, auction: str) -> None:
-        q = self._queue(auction)
-        while not q.empty():
-            q.get_nowait().close()
+    def _close_current(self, auction: str) -> None:
+        with self.lock:
+            sock = self.current.pop(auction, None)
+        if sock is not None:
+            sock.close()
 
     def _link(self, auction: str) -> party.Link:
         if self.role == 0:  # K connects to E's link port, retrying while E comes up
@@ -154,11 +154,20 @@ class Party:
             return connect
 
         def accepted() -> ssl.SSLSocket:
+            q = self._queue(auction)
             try:
-                return self._queue(auction).get(timeout=self.timeout)
+                sock = q.get(timeout=self.timeout)
             except queue.Empty:
                 raise ConnectionError(f"the key holder did not connect for {auction} "
                                       f"within {self.timeout:.0f} s") from None
+            # K runs one session per auction at a time, so its newest connection is the live
+            # one; older ones queued are from sessions it gave up (e.g. before a restart)
+            while not q.empty():
+                sock.close()
+                sock = q.get_nowait()
+            with self.lock:
+                self.current[auction] = sock
+            return sock
         return accepted
 
     # -- control -------------------------------------------------------------------------
@@ -209,13 +218,10 @@ class Party:
             except Exception as exc:  # reported to the close; EOF or a socket error: the peer link
                 box.send({"type": "error", "reason": f"{type(exc).__name__}: {exc}",
                           "link": isinstance(exc, EOFError | OSError | ConnectionError)})
-                with self.lock:
-                    self.failed.add(auction)
-                self._drop_links(auction)  # a key holder waiting on one learns at once
+                self._close_current(auction)  # a key holder waiting on it learns at once
 
         with self.lock:
             self.sessions[auction] = box
-            self.failed.discard(auction)
         threading.Thread(target=go, daemon=True, name=f"tfhe-{auction[:10]}").start()
         box.inbox.put({"type": "open", "levels": spec["levels"], "bits": spec["bits"],
                        "intake": {k: spec.get(k) for k in ("auction", "max_bids", "registered")}})
@@ -252,6 +258,10 @@ class Party:
         with self.lock:
             self.sessions.pop(auction, None)
             self.specs.pop(auction, None)
+            self.current.pop(auction, None)
+            stale = self.links.pop(auction, None)  # nothing queued now is for a session of this auction
+        while stale is not None and not stale.empty():
+            stale.get_nowait().close()
         level = int(out["opened"]["level"] if self.role == 0 else out["level"])
         quantities = out["opened"].get("quantities") if self.role == 0 else out.get("quantities")
         st = outcome.statement(self.role, auction, [str(p) for p in spec["grid"]], out, level, quantities, self.key)
