@@ -13,6 +13,9 @@ It patches, in this process alone, the engine of an otherwise real ``committee s
   bid): δ added to its share of the first product, or a share off by one in the first
   degree-t opening (the random bits' squares);
 - ``equivocate``: in the agreement round, sends peer 0 a view without the last bid.
+- ``equivocate-order``: in the agreement round, sends peer 0 a view with the first and
+  last bids' arrival numbers swapped — no receipt covers those, so only the check that
+  every server received the same views can catch it (it changes the bid order at peer 0).
 - ``censor``: signs (in its receipt) and publishes a wrong check value for bidder
   ``victim``'s shares, so its bid looks inconsistent;
 - ``censor-agree``: signs the right receipt, then publishes a wrong value at agreement.
@@ -83,8 +86,11 @@ def patch_send(mpc) -> None:
     def send(peer, data):
         if peer == 0 and isinstance(data, bytes) and data.startswith(b'[["0x'):
             views = json.loads(data)
-            if views:
+            if views and ATTACK == "equivocate":
                 data = json.dumps(views[:-1], sort_keys=True).encode()
+            elif len(views) > 1:
+                views[0][1], views[-1][1] = views[-1][1], views[0][1]
+                data = json.dumps(views, sort_keys=True).encode()
         return original(peer, data)
 
     mpc._send_message = send
@@ -105,7 +111,7 @@ if ATTACK in ("shift", "forge-open"):
     protocol.Engine._open_flat = open_flat
 elif ATTACK in ("shift-pre", "forge-pre"):
     material.Material.open = material_open
-elif ATTACK == "equivocate":
+elif ATTACK in ("equivocate", "equivocate-order"):
     orig_init = protocol.Engine.__init__
 
     def init(self, mpc, bits=64):

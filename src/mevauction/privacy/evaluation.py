@@ -316,7 +316,10 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
     """
     local = [[b.digest, b.seq, b.header.bidder, b.published] for b in bids]
     views = await e.exchange(local)
-    hold_to_receipts(a, views)
+    try:
+        hold_to_receipts(a, views)
+    except Culprit as exc:  # raised once the views are known to be the same everywhere (Engine.defer)
+        e.defer(exc)
     seqs: dict[str, list[int]] = {}
     published: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
@@ -373,6 +376,7 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
     if a.mechanism == "double":
         out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
     elif a.mechanism == "baseline":
+        await e.settle()  # MPyC's own rounds do not carry the agreement's digest
         out = await baseline_second(e, raw_values(e, admitted))
     else:
         values = await bid_values(e, admitted)
@@ -389,6 +393,7 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
             out = await mech.finish_first(e, await mech.tournament(e, values))
         else:
             out = await mech.finish_second(e, await mech.tournament(e, values, second=True))
+    await e.settle()  # no statement before every server is known to hold the same views
     await e.verify()  # whatever was opened after the last check: no server signs it unchecked
     label = lambda i: admitted[i].header.bidder
     outcome: PublicOutcome = {"winner": None if out.winner is None else label(out.winner), "price": out.price,
@@ -471,6 +476,7 @@ async def stream(e: Engine, a: Auction) -> Evaluation:
             left = [b for d, b in sorted(mine.items()) if d not in done]
             excluded += _excluded(left, [False] * len(left), "shares did not reach every server with the same header")
             break
+    await e.settle()
     outcome: PublicOutcome
     if leader is None:
         outcome = {"winner": None, "price": None, "winners": []}

@@ -273,6 +273,7 @@ class CommitteeServer:
         await self.guarded(e.fill_digits(comparisons - e.digits.available))
         await self.guarded(e.verify())  # the material is checked before any bid touches it
         e.fill_masks(masks - e.randoms.available)
+        await self.guarded(e.settle())  # the signers' exchange is checked before any bid is taken
         # Millions of preprocessed shares: collect once now and freeze them out of the
         # cyclic collector, so no full collection walks them after the deadline.
         gc.collect()
