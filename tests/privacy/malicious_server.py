@@ -16,6 +16,9 @@ It patches, in this process alone, the engine of an otherwise real ``committee s
 - ``equivocate-order``: in the agreement round, sends peer 0 a view with the first and
   last bids' arrival numbers swapped — no receipt covers those, so only the check that
   every server received the same views can catch it (it changes the bid order at peer 0).
+- ``root-pre``: one inverse square root of its share of the random bits' squares off by one;
+- ``root-sign``: its share of those roots negated towards peer 0 only (each still a root,
+  so only the check that every server uses the same roots can catch it);
 - ``censor``: signs (in its receipt) and publishes a wrong check value for bidder
   ``victim``'s shares, so its bid looks inconsistent;
 - ``censor-agree``: signs the right receipt, then publishes a wrong value at agreement.
@@ -96,6 +99,33 @@ def patch_send(mpc) -> None:
     mpc._send_message = send
 
 
+orig_own_roots = material.Material.own_roots
+roots_next = False
+
+
+def own_roots(self, squares):
+    global roots_next
+    roots = orig_own_roots(self, squares)
+    if ATTACK == "root-pre":
+        roots = roots.copy()
+        roots[:, :1] = self.f.add(roots[:, :1], self.f.const(1))
+    roots_next = True  # root-sign: the next message to peer 0 is these roots
+    return roots
+
+
+def patch_roots_send(mpc, f) -> None:
+    original = mpc._send_message
+
+    def send(peer, data):
+        global roots_next
+        if peer == 0 and roots_next and isinstance(data, bytes):
+            roots_next = False
+            data = f.pack(f.neg(f.unpack(data, len(data) // (4 * f.L))))
+        return original(peer, data)
+
+    mpc._send_message = send
+
+
 orig_accept = evaluation.Auction.accept
 
 
@@ -121,6 +151,18 @@ elif ATTACK in ("equivocate", "equivocate-order"):
             mpc._patched = True
 
     protocol.Engine.__init__ = init
+elif ATTACK in ("root-pre", "root-sign"):
+    material.Material.own_roots = own_roots
+    if ATTACK == "root-sign":
+        orig_material_init = material.Material.__init__
+
+        def material_init(self, engine):
+            orig_material_init(self, engine)
+            if not getattr(engine.mpc, "_patched", False):
+                patch_roots_send(engine.mpc, self.f)
+                engine.mpc._patched = True
+
+        material.Material.__init__ = material_init
 elif ATTACK == "censor":
     evaluation.Auction.accept = accept
 elif ATTACK == "censor-agree":

@@ -61,6 +61,8 @@ def assert_aborted(result, reason: str) -> None:
     ("forge-pre", "not its own"),
     ("equivocate", "different values to different peers"),
     ("equivocate-order", "different values to different peers"),
+    ("root-pre", "wrong inverse square root"),
+    ("root-sign", "different values to different peers"),
 ])
 def test_a_cheating_server_is_caught_and_nothing_is_output(attack, reason):
     bids = [SealedBid("alice", [30]), SealedBid("bob", [90]), SealedBid("carol", [60])]

@@ -254,8 +254,12 @@ class Engine:
         views[self.pid] = obj
         for j, b in zip(senders, payloads, strict=True):
             views[j] = json.loads(b)
-        self._echo = hashlib.sha256(json.dumps(views, sort_keys=True).encode()).digest()
+        self.echo(json.dumps(views, sort_keys=True).encode())
         return views
+
+    def echo(self, public: bytes) -> None:
+        """Have the next round check that every party holds these same public bytes."""
+        self._echo = hashlib.sha256(public).digest()
 
     async def settle(self) -> None:
         """Check a pending ``exchange`` digest now, in a round of its own if no round carried it."""
