@@ -97,7 +97,7 @@ class Auction:
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
     opened_cpu: float = 0.0  # this server's process CPU time when the auction was opened
-    receipts: dict[str, list[list[Any]]] = field(default_factory=dict)  # digest → forwarded bundles, unchecked
+    receipts: dict[str, list[list[Receipt | None]]] = field(default_factory=dict)  # digest → bundles, unchecked
     signers: list[str] = field(default_factory=list)  # every server's signing address, in server order
 
     def __post_init__(self) -> None:
@@ -268,6 +268,21 @@ def checks(e: Engine, a: Auction, columns: np.ndarray) -> tuple[np.ndarray, np.n
     return np.all(e.consistent_columns(flat).reshape(n, -1), axis=1), np.ones(n, dtype=bool)
 
 
+Receipt = tuple[list[int], object]  # the check values a server signed, and its signature
+
+
+def parse_receipts(bundle: list[Any]) -> list[Receipt | None]:
+    """A forwarded bundle read at ``confirm`` (before the deadline, off the agreement's
+    path); a malformed receipt proves nothing and becomes None."""
+    out: list[Receipt | None] = []
+    for r in bundle:
+        try:
+            out.append(([int(v) for v in r["published"]], r["signature"]))
+        except (KeyError, TypeError, ValueError):
+            out.append(None)
+    return out
+
+
 class Culprit(ConnectionAbortedError):
     """A server proven to have cheated by its own signature: the run aborts naming it."""
 
@@ -292,11 +307,9 @@ def hold_to_receipts(a: Auction, views: list[Any]) -> None:
     for digest, bundles in a.receipts.items():
         for bundle in bundles:
             for j, r in enumerate(bundle[: len(per_server)]):
-                try:
-                    values = [int(v) for v in r["published"]]
-                    signature = r["signature"]
-                except (KeyError, TypeError, ValueError):
-                    continue  # malformed: proves nothing
+                if r is None:
+                    continue
+                values, signature = r
                 published = per_server[j].get(digest)
                 if published is not None and [int(v) for v in published] == values:
                     continue
