@@ -45,7 +45,7 @@ def commitment(auction: str, bidder: str, values: list[int], salt: bytes) -> str
 def share_hash(auction: str, bidder: str, index: int, shares: list[int], nonce: bytes) -> str:
     """Salted hash of the shares server ``index`` receives from ``bidder``."""
     payload = SHARE_DOMAIN + auction.encode() + b"\0" + bidder.encode() + b"\0" + bytes([index])
-    payload += b"".join(_word(s) for s in shares) + nonce
+    payload += b"".join([s.to_bytes(32, "big") for s in shares]) + nonce  # _word, inlined: 66 a bid
     return "0x" + keccak(payload).hex()
 
 
