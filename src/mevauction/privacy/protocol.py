@@ -249,12 +249,15 @@ class Engine:
         r fresh and uniform) or a PRSS seed in every caller — and nothing is output
         before it (``settle``).
         """
-        senders, payloads = await self._swap(json.dumps(obj, sort_keys=True).encode(), self.m - 1)
+        mine = json.dumps(obj, sort_keys=True).encode()
+        senders, payloads = await self._swap(mine, self.m - 1)
         views: list[Any] = [None] * self.m
+        raw = [mine] * self.m
         views[self.pid] = obj
         for j, b in zip(senders, payloads, strict=True):
-            views[j] = json.loads(b)
-        self.echo(json.dumps(views, sort_keys=True).encode())
+            views[j], raw[j] = json.loads(b), b
+        # The bytes received, in party order, length-prefixed: the same bytes give the same views.
+        self.echo(b"".join(len(b).to_bytes(8, "big") + b for b in raw))
         return views
 
     def echo(self, public: bytes) -> None:
