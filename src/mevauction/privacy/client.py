@@ -88,7 +88,7 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
     header = messages.BidHeader(auction=auction, bidder=bid.bidder, signer=messages.address(key), side=bid.side,
                                 commitment=messages.commitment(auction, bid.bidder, bid.values, salt),
                                 share_hashes=hashes)
-    header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
+    header = header.signed(key)
     hexes = [[hex(s) for s in per_server[j]] for j in range(parties)]
     plain = [{"shares": hexes[j], "nonce": "0x" + nonces[j].hex()} for j in range(parties)]
     if recipients is None:
