@@ -13,6 +13,12 @@ It patches, in this process alone, the engine of an otherwise real ``committee s
   bid): δ added to its share of the first product, or a share off by one in the first
   degree-t opening (the random bits' squares);
 - ``equivocate``: in the agreement round, sends peer 0 a view without the last bid.
+- ``equivocate-order``: in the agreement round, sends peer 0 a view with the first and
+  last bids' arrival numbers swapped — no receipt covers those, so only the check that
+  every server received the same views can catch it (it changes the bid order at peer 0).
+- ``root-pre``: one inverse square root of its share of the random bits' squares off by one;
+- ``root-sign``: its share of those roots negated towards peer 0 only (each still a root,
+  so only the check that every server uses the same roots can catch it);
 - ``censor``: signs (in its receipt) and publishes a wrong check value for bidder
   ``victim``'s shares, so its bid looks inconsistent;
 - ``censor-agree``: signs the right receipt, then publishes a wrong value at agreement.
@@ -83,8 +89,38 @@ def patch_send(mpc) -> None:
     def send(peer, data):
         if peer == 0 and isinstance(data, bytes) and data.startswith(b'[["0x'):
             views = json.loads(data)
-            if views:
+            if views and ATTACK == "equivocate":
                 data = json.dumps(views[:-1], sort_keys=True).encode()
+            elif len(views) > 1:
+                views[0][1], views[-1][1] = views[-1][1], views[0][1]
+                data = json.dumps(views, sort_keys=True).encode()
+        return original(peer, data)
+
+    mpc._send_message = send
+
+
+orig_own_roots = material.Material.own_roots
+roots_next = False
+
+
+def own_roots(self, squares):
+    global roots_next
+    roots = orig_own_roots(self, squares)
+    if ATTACK == "root-pre":
+        roots = roots.copy()
+        roots[:, :1] = self.f.add(roots[:, :1], self.f.const(1))
+    roots_next = True  # root-sign: the next message to peer 0 is these roots
+    return roots
+
+
+def patch_roots_send(mpc, f) -> None:
+    original = mpc._send_message
+
+    def send(peer, data):
+        global roots_next
+        if peer == 0 and roots_next and isinstance(data, bytes):
+            roots_next = False
+            data = f.pack(f.neg(f.unpack(data, len(data) // (4 * f.L))))
         return original(peer, data)
 
     mpc._send_message = send
@@ -105,7 +141,7 @@ if ATTACK in ("shift", "forge-open"):
     protocol.Engine._open_flat = open_flat
 elif ATTACK in ("shift-pre", "forge-pre"):
     material.Material.open = material_open
-elif ATTACK == "equivocate":
+elif ATTACK in ("equivocate", "equivocate-order"):
     orig_init = protocol.Engine.__init__
 
     def init(self, mpc, bits=64):
@@ -115,6 +151,18 @@ elif ATTACK == "equivocate":
             mpc._patched = True
 
     protocol.Engine.__init__ = init
+elif ATTACK in ("root-pre", "root-sign"):
+    material.Material.own_roots = own_roots
+    if ATTACK == "root-sign":
+        orig_material_init = material.Material.__init__
+
+        def material_init(self, engine):
+            orig_material_init(self, engine)
+            if not getattr(engine.mpc, "_patched", False):
+                patch_roots_send(engine.mpc, self.f)
+                engine.mpc._patched = True
+
+        material.Material.__init__ = material_init
 elif ATTACK == "censor":
     evaluation.Auction.accept = accept
 elif ATTACK == "censor-agree":

@@ -25,7 +25,7 @@ def forged(auction: str, bidder: str, per_server: list[list[int]], headers_diffe
     def header(commit_salt: bytes) -> messages.BidHeader:
         commitment = messages.commitment(auction, bidder, [0], commit_salt)
         h = messages.BidHeader(auction, bidder, messages.address(key), "", commitment, hashes)
-        return messages.BidHeader(**{**h.__dict__, "signature": messages.sign(h.digest(), key)})
+        return h.signed(key)
 
     h0 = header(b"a" * 32)
     h_last = header(b"b" * 32) if headers_differ else h0

@@ -60,9 +60,12 @@ def assert_aborted(result, reason: str) -> None:
     ("shift-pre", "MAC check failed on the preprocessed material"),
     ("forge-pre", "not its own"),
     ("equivocate", "different values to different peers"),
+    ("equivocate-order", "different values to different peers"),
+    ("root-pre", "wrong inverse square root"),
+    ("root-sign", "different values to different peers"),
 ])
 def test_a_cheating_server_is_caught_and_nothing_is_output(attack, reason):
-    bids = [SealedBid("alice", [30]), SealedBid("bob", [90])]
+    bids = [SealedBid("alice", [30]), SealedBid("bob", [90]), SealedBid("carol", [60])]
     with CommitteeWithCheat(attack) as committee:
         result = run(committee, "second", bids)
     assert_aborted(result, reason)

@@ -1,5 +1,6 @@
 """Bidder-side pieces without a committee: Shamir sharing, signatures, clear twins."""
 
+import dataclasses
 import random
 
 from mevauction.privacy import mechanisms as clear
@@ -21,10 +22,10 @@ def test_shamir_shares_reconstruct_from_any_two_of_three():
 def test_header_signature_binds_every_field():
     key = messages.new_key()
     h = messages.BidHeader("a1", "alice", messages.address(key), "", "0x" + "11" * 32, ("0x01", "0x02", "0x03"))
-    signed = messages.BidHeader(**{**h.__dict__, "signature": messages.sign(h.digest(), key)})
+    signed = h.signed(key)
     assert signed.signature_valid()
     for change in ({"bidder": "bob"}, {"commitment": "0x" + "22" * 32}, {"share_hashes": ("0x01", "0x02", "0x04")}):
-        assert not messages.BidHeader(**{**signed.__dict__, **change}).signature_valid()
+        assert not dataclasses.replace(signed, **change).signature_valid()
 
 
 def test_clear_twins_on_small_cases():

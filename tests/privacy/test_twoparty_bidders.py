@@ -6,6 +6,7 @@ misdirected, altered, late and squatting bids are refused; one party's share of 
 uniform and fresh on every seal; the outcome equals the plaintext twin.
 """
 
+import dataclasses
 import json
 import random
 import secrets
@@ -181,8 +182,8 @@ def test_replayed_relabelled_misdirected_late_and_squatting_bids_are_refused(pai
     assert named.ok, named.refused
     # a reserve is the auctioneer's, not a bidder's
     fresh = submit.seal(spec["auction"], SealedBid(mallory, [1], key=mallory_key))
-    h = messages.BidHeader(**{**fresh.header.__dict__, "side": "reserve", "signature": ""})
-    h = messages.BidHeader(**{**h.__dict__, "signature": messages.sign(h.digest(), mallory_key)})
+    h = dataclasses.replace(fresh.header, side="reserve", signature="")
+    h = h.signed(mallory_key)
     refused(party.GARBLER, {**fresh.payloads[0], "header": h.to_json()}, "the reserve comes from the auctioneer")
     r = _close(pair, spec)
     assert r.ok and (r.bidders, r.winner, r.price) == ([alice, "builder-x"], 1, 900)

@@ -47,7 +47,7 @@ def test_header_signed_before_restart_verifies_after(tmp_path):
     key = seal_key(svc.seal_secret(), svc.auction_id(3), "alice")
     label = messages.address(key)
     header = messages.BidHeader(svc.auction_id(3), label, label, "builder", "0x" + "11" * 32, ("0x" + "22" * 32,))
-    header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
+    header = header.signed(key)
     again = ServiceCommittee(3, Metrics(), "svc", key_dir=key_dir)
     assert labels(again, 3)["alice"] == header.signer  # the restarted service names the same signer
     assert header.signature_valid()

@@ -29,7 +29,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from mevauction.privacy import envelope, messages
-from mevauction.privacy.field import DEFAULT_BITS, bit_checks, bits_of, modulus_for, share, threshold_for
+from mevauction.privacy.field import (
+    DEFAULT_BITS,
+    bit_checks,
+    bits_of,
+    check_coefficients,
+    modulus_for,
+    share,
+    share_many,
+    threshold_for,
+)
 
 SRC_DIR = str(Path(__file__).resolve().parents[2])
 
@@ -70,18 +79,18 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
     salt = messages.random_salt()
     secret = bits_of(bid.values[0], width) if bits else bid.values
     p = modulus_for(width)
-    per_value = [share(v, parties, p=p) for v in secret]
-    if bits:  # the check masks (field.bit_checks): a random ρ at degree t, 0 at degree 2t
-        t = threshold_for(parties)
-        per_value += [share(secrets.randbelow(p), parties, p=p), share(0, parties, 2 * t, p=p)]
+    per_value = share_many([*secret, secrets.randbelow(p)] if bits else secret, parties, p=p)
+    if bits:  # the check masks (field.bit_checks): a random ρ at degree t (above), 0 at degree 2t
+        per_value.append(share(0, parties, 2 * threshold_for(parties), p=p))
     per_server = [[shares[j] for shares in per_value] for j in range(parties)]
     nonces = [messages.random_salt() for _ in range(parties)]
     hashes = tuple(messages.share_hash(auction, bid.bidder, j, per_server[j], nonces[j]) for j in range(parties))
     header = messages.BidHeader(auction=auction, bidder=bid.bidder, signer=messages.address(key), side=bid.side,
                                 commitment=messages.commitment(auction, bid.bidder, bid.values, salt),
                                 share_hashes=hashes)
-    header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
-    plain = [{"shares": [hex(s) for s in per_server[j]], "nonce": "0x" + nonces[j].hex()} for j in range(parties)]
+    header = header.signed(key)
+    hexes = [[hex(s) for s in per_server[j]] for j in range(parties)]
+    plain = [{"shares": hexes[j], "nonce": "0x" + nonces[j].hex()} for j in range(parties)]
     if recipients is None:
         payloads = [{"op": "bid", "header": header.to_json(), **plain[j]} for j in range(parties)]
     else:
@@ -91,9 +100,12 @@ def seal(auction: str, bid: SealedBid, parties: int, bits: bool = True, width: i
                      "ciphertext": envelope.encrypt(recipients[j], messages.canonical(plain[j]),
                                                     header.digest() + bytes([j]))} for j in range(parties)]
     opening = {"bidder": bid.bidder, "values": list(bid.values), "salt": "0x" + salt.hex(),
-               "shares": [[hex(s) for s in per_server[j]] for j in range(parties)],
+               "shares": [list(h) for h in hexes],
                "nonces": ["0x" + n.hex() for n in nonces]}
-    checks = [bit_checks(header.digest(), per_server[j], p) for j in range(parties)] if bits else None
+    checks = None
+    if bits:
+        coefficients = check_coefficients(header.digest(), width, p)
+        checks = [bit_checks(header.digest(), per_server[j], p, coefficients) for j in range(parties)]
     return Sealed(header, payloads, opening, checks)
 
 

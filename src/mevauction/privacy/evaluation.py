@@ -97,7 +97,7 @@ class Auction:
     bids: list[Submission] = field(default_factory=list)
     preprocess_s: float = 0.0
     opened_cpu: float = 0.0  # this server's process CPU time when the auction was opened
-    receipts: dict[str, list[list[Any]]] = field(default_factory=dict)  # digest → forwarded bundles, unchecked
+    receipts: dict[str, list[list[Receipt | None]]] = field(default_factory=dict)  # digest → bundles, unchecked
     signers: list[str] = field(default_factory=list)  # every server's signing address, in server order
 
     def __post_init__(self) -> None:
@@ -268,6 +268,21 @@ def checks(e: Engine, a: Auction, columns: np.ndarray) -> tuple[np.ndarray, np.n
     return np.all(e.consistent_columns(flat).reshape(n, -1), axis=1), np.ones(n, dtype=bool)
 
 
+Receipt = tuple[list[int], object]  # the check values a server signed, and its signature
+
+
+def parse_receipts(bundle: list[Any]) -> list[Receipt | None]:
+    """A forwarded bundle read at ``confirm`` (before the deadline, off the agreement's
+    path); a malformed receipt proves nothing and becomes None."""
+    out: list[Receipt | None] = []
+    for r in bundle:
+        try:
+            out.append(([int(v) for v in r["published"]], r["signature"]))
+        except (KeyError, TypeError, ValueError):
+            out.append(None)
+    return out
+
+
 class Culprit(ConnectionAbortedError):
     """A server proven to have cheated by its own signature: the run aborts naming it."""
 
@@ -292,11 +307,9 @@ def hold_to_receipts(a: Auction, views: list[Any]) -> None:
     for digest, bundles in a.receipts.items():
         for bundle in bundles:
             for j, r in enumerate(bundle[: len(per_server)]):
-                try:
-                    values = [int(v) for v in r["published"]]
-                    signature = r["signature"]
-                except (KeyError, TypeError, ValueError):
-                    continue  # malformed: proves nothing
+                if r is None:
+                    continue
+                values, signature = r
                 published = per_server[j].get(digest)
                 if published is not None and [int(v) for v in published] == values:
                     continue
@@ -316,7 +329,10 @@ async def agree(e: Engine, a: Auction, bids: list[Submission]) -> tuple[list[Sub
     """
     local = [[b.digest, b.seq, b.header.bidder, b.published] for b in bids]
     views = await e.exchange(local)
-    hold_to_receipts(a, views)
+    try:
+        hold_to_receipts(a, views)
+    except Culprit as exc:  # raised once the views are known to be the same everywhere (Engine.defer)
+        e.defer(exc)
     seqs: dict[str, list[int]] = {}
     published: dict[str, list[list[int]]] = {}
     who: dict[str, str] = {}
@@ -373,6 +389,7 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
     if a.mechanism == "double":
         out = await mech.secure_double(e, a.grid, [b.header.side for b in admitted], shares)
     elif a.mechanism == "baseline":
+        await e.settle()  # MPyC's own rounds do not carry the agreement's digest
         out = await baseline_second(e, raw_values(e, admitted))
     else:
         values = await bid_values(e, admitted)
@@ -389,6 +406,7 @@ async def evaluate(e: Engine, a: Auction) -> Evaluation:
             out = await mech.finish_first(e, await mech.tournament(e, values))
         else:
             out = await mech.finish_second(e, await mech.tournament(e, values, second=True))
+    await e.settle()  # no statement before every server is known to hold the same views
     await e.verify()  # whatever was opened after the last check: no server signs it unchecked
     label = lambda i: admitted[i].header.bidder
     outcome: PublicOutcome = {"winner": None if out.winner is None else label(out.winner), "price": out.price,
@@ -471,6 +489,7 @@ async def stream(e: Engine, a: Auction) -> Evaluation:
             left = [b for d, b in sorted(mine.items()) if d not in done]
             excluded += _excluded(left, [False] * len(left), "shares did not reach every server with the same header")
             break
+    await e.settle()
     outcome: PublicOutcome
     if leader is None:
         outcome = {"winner": None, "price": None, "winners": []}

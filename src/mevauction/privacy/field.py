@@ -75,9 +75,19 @@ def threshold_for(parties: int) -> int:
 
 def share(value: int, parties: int, threshold: int | None = None, p: int = MODULUS) -> list[int]:
     """Shamir shares of ``value`` in GF(p): a random polynomial of degree t evaluated at 1..m."""
+    return share_many([value], parties, threshold, p)[0]
+
+
+def share_many(values: list[int], parties: int, threshold: int | None = None, p: int = MODULUS) -> list[list[int]]:
+    """``share`` for each of ``values``, their random coefficients from one ``secrets`` call
+    (a bidder shares 66 values a bid): each coefficient is 128 bits longer than p, reduced
+    mod p — within 2^-128 of uniform."""
     t = threshold_for(parties) if threshold is None else threshold
-    coefficients = [value % p] + [secrets.randbelow(p) for _ in range(t)]
-    return [_evaluate(coefficients, x, p) for x in range(1, parties + 1)]
+    width = (p.bit_length() + 7) // 8 + 16
+    raw = secrets.token_bytes(width * t * len(values))
+    randoms = [int.from_bytes(raw[i * width:(i + 1) * width], "little") % p for i in range(t * len(values))]
+    xs = range(1, parties + 1)
+    return [[_evaluate([v % p, *randoms[k * t:(k + 1) * t]], x, p) for x in xs] for k, v in enumerate(values)]
 
 
 def _evaluate(coefficients: list[int], x: int, p: int) -> int:
@@ -126,7 +136,13 @@ def challenges(digest: bytes, label: bytes, n: int, p: int = MODULUS) -> list[in
     return [int.from_bytes(stream[16 * i:16 * i + 16], "little") % p for i in range(n)]
 
 
-def bit_checks(digest: bytes, values: list[int], p: int) -> list[int]:
+def check_coefficients(digest: bytes, n: int, p: int) -> tuple[list[int], list[int]]:
+    """(λ, μ) of ``bit_checks`` for a bid of n bits."""
+    return challenges(digest, b"consistency", n, p), challenges(digest, b"bits", n, p)
+
+
+def bit_checks(digest: bytes, values: list[int], p: int,
+               coefficients: tuple[list[int], list[int]] | None = None) -> list[int]:
     """The two masked check values one server publishes for a bit-shared bid, from its
     share message alone: ``values`` = its l bit shares, then its share of the bidder's
     random mask ρ (degree t) and of the bidder's zero sharing z (degree 2t):
@@ -138,11 +154,11 @@ def bit_checks(digest: bytes, values: list[int], p: int) -> list[int]:
     λ, μ are Fiat–Shamir challenges of the header digest, which commits the share
     hashes, so the masks were fixed before them. The masks come from the bidder (not the
     servers' PRSS) so the bidder can compute every server's values and hold a server
-    that signs other ones to account.
+    that signs other ones to account. ``coefficients``: (λ, μ) if already derived
+    (``check_coefficients``; a bidder needs them for every server).
     """
     bits, rho, zero = values[:-2], values[-2], values[-1]
-    lam = challenges(digest, b"consistency", len(bits), p)
-    mu = challenges(digest, b"bits", len(bits), p)
+    lam, mu = coefficients or check_coefficients(digest, len(bits), p)
     combo = sum(c * b for c, b in zip(lam, bits, strict=True)) + rho
     check = sum(u * b * (1 - b) for u, b in zip(mu, bits, strict=True)) + zero
     return [combo % p, check % p]

@@ -107,16 +107,55 @@ class Material:
         (ra,) = await self.products([(self.key, a)])
         self.pending.append((a, ra))
         ((square, _),) = await self.mul([((a, ra), (a, ra))])  # its MAC half is in ``pending``
-        opened = f.to_ints(await self.open(square, e.t))
-        if not np.all(opened):
-            raise ConnectionAbortedError("a random bit's square was 0; retry")  # probability n/p
-        exponent = (e.p - 1) - (e.p + 1) // 4  # s^exponent = 1/√s for a square s (p ≡ 3 mod 4)
-        roots = gmpy2.powmod_base_list(list(opened), gmpy2.mpz(exponent), gmpy2.mpz(e.p))
-        inv_roots = f.from_ints(np.array(list(map(int, roots)), dtype=object))
+        inv_roots = await self.inverse_roots(await self.open(square, e.t))
         half = (e.p + 1) // 2
         value = f.scale(f.add(f.mul(a, inv_roots), f.const(1)), half)
         mac = f.scale(f.add(f.mul(ra, inv_roots), self.key), half)
         return value, mac
+
+    def own_roots(self, squares: np.ndarray) -> np.ndarray:
+        """1/√s for this party's share of the public squares s (``chunk``): one batched
+        exponentiation, s^((p−3)/4) = ±1/√s for p ≡ 3 mod 4."""
+        e = self.e
+        opened = self.f.to_ints(squares)
+        if not np.all(opened):
+            raise ConnectionAbortedError("a random bit's square was 0; retry")  # probability n/p
+        exponent = (e.p - 1) - (e.p + 1) // 4
+        roots = gmpy2.powmod_base_list(list(opened), gmpy2.mpz(exponent), gmpy2.mpz(e.p))
+        return self.f.from_ints(np.array(list(map(int, roots)), dtype=object))
+
+    def chunk(self, n: int, j: int) -> slice:
+        return slice(j * n // self.e.m, (j + 1) * n // self.e.m)
+
+    async def inverse_roots(self, squares: np.ndarray) -> np.ndarray:
+        """y = ±1/√s for every public square s, each party computing one m-th (one round).
+
+        Every party checks each y it receives by y²·s = 1, so a wrong root aborts; the
+        sign is the sender's choice, which turns a bit b into 1 − b — still uniform and
+        secret, since nothing the sender sees depends on the sign of a. All must use the
+        *same* signs: the digest of all roots rides on the next round (``Engine._swap``),
+        which opens only masked products, so a server sending peers different signs is
+        caught before any bit is used for anything but a masked opening.
+        """
+        e, f = self.e, self.f
+        n = squares.shape[1]
+        mine = self.own_roots(squares[:, self.chunk(n, e.pid)])
+        packed = [f.pack(mine)] * e.m
+        senders, payloads = await e._swap(packed[0], e.m - 1)
+        parts = [mine] * e.m
+        for j, payload in zip(senders, payloads, strict=True):
+            packed[j] = payload
+            part = self.chunk(n, j)
+            try:
+                parts[j] = f.unpack(payload, part.stop - part.start)
+            except ValueError as exc:
+                raise InconsistentOpening(f"server {j} sent malformed inverse square roots: {exc}") from None
+            check = f.canonical(f.mul(f.mul(parts[j], parts[j]), squares[:, part]))
+            if not (np.all(check[0] == 1) and not np.any(check[1:])):
+                raise InconsistentOpening(f"server {j} sent a wrong inverse square root of a random bit's "
+                                          "square")
+        e.echo(b"".join(packed))
+        return np.concatenate(parts, axis=1)
 
     # -- comparison masks -------------------------------------------------------------
 

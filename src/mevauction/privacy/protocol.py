@@ -157,6 +157,8 @@ class Engine:
         self.key = int(thresha.np_pseudorandom_share(self.field, self.m, self.pid, prfs,
                                                      b"mac-key:" + bytes([bits]), 1).value[0])
         self.unchecked: list[tuple[np.ndarray, np.ndarray]] = []  # (z, r·z) made since the last check
+        self._echo: bytes | None = None  # the last exchange's digest, until a round checked it
+        self._deferred: Exception | None = None  # raised after that check (``defer``)
         self.checks = 0
         self.limbs = LimbField(self.p)
         self.prss = Prss(self.limbs, self.m, self.t, self.pid, self.mpc._prss_keys)
@@ -201,7 +203,7 @@ class Engine:
     # No return annotation: mpc_coro takes one as the placeholder type of its result (the
     # returnType call below declares a Future instead). It yields (senders, their payloads).
     @asyncoro.mpc_coro
-    async def _swap(self, payload: bytes, threshold: int):
+    async def _send_receive(self, payload: bytes, threshold: int):
         """Send ``payload`` to the next ``threshold`` parties, receive from the previous ones.
 
         The exchange pattern of MPyC's ``output`` (tagged with MPyC's program counter),
@@ -214,25 +216,58 @@ class Engine:
         senders = [(self.pid - threshold + j) % self.m for j in range(threshold)]
         return senders, await self.mpc.gather([self.mpc._receive_message(j) for j in senders])
 
+    async def _swap(self, payload: bytes, threshold: int) -> tuple[list[int], list[bytes]]:
+        """One round (``_send_receive``) carrying, in front of ``payload``, the digest of the
+        last ``exchange``'s views if it is not checked yet (``echo``): every peer's must be
+        ours, else a server sent different values to different peers and the run aborts."""
+        echo, self._echo = self._echo, None
+        if echo is None:
+            return await self._send_receive(payload, threshold)  # type: ignore[no-any-return]
+        senders, payloads = await self._send_receive(echo + payload, threshold)
+        differ = [j for j, b in zip(senders, payloads, strict=True) if b[:len(echo)] != echo]
+        if differ:
+            raise Equivocation(f"server(s) {', '.join(map(str, differ))} received a different set of "
+                               "published values: a server sent different values to different peers")
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            raise deferred
+        return senders, [b[len(echo):] for b in payloads]
+
+    def defer(self, exc: Exception) -> None:
+        """Raise ``exc`` (a verdict drawn from the last exchange's views) only after the round
+        that checks every server holds those views: an equivocating server is named as such,
+        and honest servers, all on the same code path until then, stay in step."""
+        self._deferred = exc
+
     async def exchange(self, obj: Any) -> list[Any]:
         """Every party's JSON value, in party order, one round — MPyC's ``transfer``
         unpickles what peers send, so a malicious server could run code in the others.
 
-        Then one more round of digests: every party must have received the same list,
-        else a server sent different values to different peers and the run aborts.
+        Every party must have received the same list: the digest of the views rides on
+        the next round (``_swap``; no round of its own), which must therefore reveal
+        nothing about values computed from the views — it is a masked opening (x·y + r,
+        r fresh and uniform) or a PRSS seed in every caller — and nothing is output
+        before it (``settle``).
         """
-        senders, payloads = await self._swap(json.dumps(obj, sort_keys=True).encode(), self.m - 1)
+        mine = json.dumps(obj, sort_keys=True).encode()
+        senders, payloads = await self._swap(mine, self.m - 1)
         views: list[Any] = [None] * self.m
+        raw = [mine] * self.m
         views[self.pid] = obj
         for j, b in zip(senders, payloads, strict=True):
-            views[j] = json.loads(b)
-        digest = hashlib.sha256(json.dumps(views, sort_keys=True).encode()).digest()
-        senders, digests = await self._swap(digest, self.m - 1)
-        differ = [j for j, d in zip(senders, digests, strict=True) if d != digest]
-        if differ:
-            raise Equivocation(f"server(s) {', '.join(map(str, differ))} received a different set of "
-                               "published values: a server sent different values to different peers")
+            views[j], raw[j] = json.loads(b), b
+        # The bytes received, in party order, length-prefixed: the same bytes give the same views.
+        self.echo(b"".join(len(b).to_bytes(8, "big") + b for b in raw))
         return views
+
+    def echo(self, public: bytes) -> None:
+        """Have the next round check that every party holds these same public bytes."""
+        self._echo = hashlib.sha256(public).digest()
+
+    async def settle(self) -> None:
+        """Check a pending ``exchange`` digest now, in a round of its own if no round carried it."""
+        if self._echo is not None:
+            await self._swap(b"", self.m - 1)
 
     def _small(self, c: int) -> int:
         """c's representative in (−p/2, p/2]: Lagrange constants are small integers (2, −1; 3, −3, 1
@@ -281,6 +316,7 @@ class Engine:
 
     async def open_output(self, x: Sh) -> np.ndarray:
         """What an auction publishes: only after every product so far passed the MAC check."""
+        await self.settle()
         await self.verify()
         return await self.open(x)
 

@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mevauction.privacy import envelope, messages
-from mevauction.privacy.evaluation import Auction, Rejected, evaluate, plan_material, stream
+from mevauction.privacy.evaluation import Auction, Rejected, evaluate, parse_receipts, plan_material, stream
 from mevauction.privacy.field import DEFAULT_BITS, WIDTHS
 from mevauction.privacy.protocol import Engine
 
@@ -203,7 +203,7 @@ class CommitteeServer:
         bundles = a.receipts.setdefault(digest, [])
         if len(bundles) >= MAX_RECEIPT_BUNDLES:  # anyone may confirm: a bid's list stays short
             return {"ok": False, "reason": "too many receipt bundles for this bid"}
-        bundles.append(receipts)
+        bundles.append(parse_receipts(receipts))
         return {"ok": True}
 
     def share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
@@ -257,6 +257,7 @@ class CommitteeServer:
         await self.guarded(e.fill_digits(comparisons - e.digits.available))
         await self.guarded(e.verify())  # the material is checked before any bid touches it
         e.fill_masks(masks - e.randoms.available)
+        await self.guarded(e.settle())  # the signers' exchange is checked before any bid is taken
         # Millions of preprocessed shares: collect once now and freeze them out of the
         # cyclic collector, so no full collection walks them after the deadline.
         gc.collect()

@@ -283,7 +283,7 @@ def sealing(committee: Slot, scenario: dict, slot_programs: SlotPrograms | None)
         def accept(out: dict[str, Any]) -> str | None:
             header = messages.BidHeader(committee.auction, label, label, "builder", str(out["commitment"]),
                                         tuple(str(h) for h in out["share_hashes"]))
-            header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
+            header = header.signed(key)
             try:
                 checked = check_sealed_bid({"header": header.to_json(), "ciphertexts": out["ciphertexts"]},
                                            label, committee.auction, parties)

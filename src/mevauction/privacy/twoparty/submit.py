@@ -82,7 +82,7 @@ def seal_shares(auction: str, bidder: str, key: bytes, side: str, values: list[i
     header = messages.BidHeader(auction=auction, bidder=bidder, signer=messages.address(key), side=side,
                                 commitment=messages.commitment(auction, bidder, values, salt),
                                 share_hashes=hashes)
-    header = messages.BidHeader(**{**header.__dict__, "signature": messages.sign(header.digest(), key)})
+    header = header.signed(key)
     payloads = [{"op": "bid", "header": header.to_json(), "share": encode(shares[j]), "nonce": "0x" + nonces[j].hex()}
                 for j in range(2)]
     opening = {"bidder": bidder, **({"side": side} if side else {}), "values": values, "salt": "0x" + salt.hex(),
