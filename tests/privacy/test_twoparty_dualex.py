@@ -15,9 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mevauction.privacy import mechanisms as M
-from mevauction.privacy.twoparty import dualex, execution
+from mevauction.privacy.twoparty import binding, circuits, dualex, execution
 from mevauction.privacy.twoparty.link import EVALUATOR, GARBLER, NAMES, Channel
-from mevauction.privacy.twoparty.local import share
 
 CLEAR = {"first": lambda r, b, k: M.clear_first(b), "second": lambda r, b, k: M.clear_second(b),
          "builder": lambda r, b, k: M.clear_builder(r, b), "topk": lambda r, b, k: M.clear_topk(b, k)}
@@ -26,13 +25,13 @@ CLEAR = {"first": lambda r, b, k: M.clear_first(b), "second": lambda r, b, k: M.
 def run(mechanism: str, bids: list[int], reserve: int = 0, k: int = 1) -> list:
     """Both parties' (outcome or exception)."""
     rows = [reserve, *bids] if mechanism == "builder" else bids
-    shares = share(rows)
+    shares, macs = binding.split(rows, circuits.WIDTH)
     a, b = socket.socketpair()
     links = [Channel(a), Channel(b)]  # type: ignore[arg-type]
     out: list = [None, None]
 
     def party(role: int) -> None:
-        job = {"mechanism": mechanism, "n": len(bids), "k": k, "shares": shares[role]}
+        job = {"mechanism": mechanism, "n": len(bids), "k": k, "shares": shares[role], "macs": macs[role]}
         try:
             state = dualex.prepare(role, job, links[role])
             labels = dualex.inputs(role, state, links[role])
