@@ -3,7 +3,8 @@
 A receipt is signed only after the bid is committed here, so a party killed and restarted
 (``sealed party serve --state FILE``, by default beside its key file) still holds every
 share it acknowledged for an auction that is open, and still refuses bids for one that was
-closed. What is not kept: the bid-independent preparation (OTs and garbled circuit made at
+closed — each share with the MACs its bidder dealt (``binding``), without which the share
+could not take part in a run. What is not kept: the bid-independent preparation (OTs and garbled circuit made at
 ``open``) and the link to the peer — a restarted party's pair garbles at the close instead
 (``party._job_link``). The file holds this party's shares: alone each is uniformly random,
 but it must be kept like the key (mode 0600), since the two parties' files together are
@@ -21,7 +22,8 @@ from typing import Any
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS auctions (auction TEXT PRIMARY KEY, spec TEXT NOT NULL, closed INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS bids (auction TEXT NOT NULL, seq INTEGER NOT NULL, digest TEXT NOT NULL,
-                                 bidder TEXT NOT NULL, share TEXT NOT NULL, PRIMARY KEY (auction, seq));
+                                 bidder TEXT NOT NULL, share TEXT NOT NULL, bind TEXT NOT NULL DEFAULT '',
+                                 PRIMARY KEY (auction, seq));
 """
 
 
@@ -35,24 +37,29 @@ class IntakeStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged share survives a power cut too
         self.db.executescript(SCHEMA)
+        if "bind" not in {row[1] for row in self.db.execute("PRAGMA table_info(bids)")}:  # a file from before the MACs
+            self.db.execute("ALTER TABLE bids ADD COLUMN bind TEXT NOT NULL DEFAULT ''")
 
     def opened(self, auction: str, spec: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO auctions VALUES (?, ?, 0)", (auction, json.dumps(spec)))
 
-    def accepted(self, auction: str, seq: int, digest: str, bidder: str, share: int) -> None:
-        self.db.execute("INSERT INTO bids VALUES (?, ?, ?, ?, ?)", (auction, seq, digest, bidder, hex(share)))
+    def accepted(self, auction: str, seq: int, digest: str, bidder: str, share: int,
+                 bind: dict[str, str] | None = None) -> None:
+        """One acknowledged share, with the MACs its bidder dealt (they outlive a restart too)."""
+        self.db.execute("INSERT INTO bids VALUES (?, ?, ?, ?, ?, ?)",
+                        (auction, seq, digest, bidder, hex(share), "" if bind is None else json.dumps(bind)))
 
     def closed(self, auction: str) -> None:
         self.db.execute("UPDATE auctions SET closed = 1 WHERE auction = ?", (auction,))
 
-    def load(self) -> tuple[list[tuple[dict[str, Any], list[tuple[str, str, int]]]], set[str]]:
-        """([(open auction's spec, its bids (digest, bidder, share) in order)], closed ids)."""
+    def load(self) -> tuple[list[tuple[dict[str, Any], list[tuple[str, str, int, dict | None]]]], set[str]]:
+        """([(open auction's spec, its bids (digest, bidder, share, MACs) in order)], closed ids)."""
         open_, closed = [], set()
         for auction, spec, is_closed in self.db.execute("SELECT auction, spec, closed FROM auctions"):
             if is_closed:
                 closed.add(auction)
                 continue
-            bids = [(d, b, int(s, 16)) for d, b, s in self.db.execute(
-                "SELECT digest, bidder, share FROM bids WHERE auction = ? ORDER BY seq", (auction,))]
+            bids = [(d, b, int(s, 16), json.loads(m) if m else None) for d, b, s, m in self.db.execute(
+                "SELECT digest, bidder, share, bind FROM bids WHERE auction = ? ORDER BY seq", (auction,))]
             open_.append((json.loads(spec), bids))
         return open_, closed
