@@ -51,11 +51,13 @@ class Cheating(ValueError):
 class Dual:
     garbled: tuple  # the execution this party garbled (execution.garbler_prepare's state)
     evaluated: tuple  # the one it evaluates (execution.evaluator_prepare's state)
+    bind: binding.Rows | None = None  # the job's MACs, parsed before the deadline when they came with it
 
     def with_rows(self, rows: np.ndarray) -> Dual:
-        """The same preparation with this party's shares replaced (bidder intake)."""
+        """The same preparation with this party's shares replaced (bidder intake; their MACs
+        are parsed at the close)."""
         return replace(self, garbled=(*self.garbled[:2], rows, *self.garbled[3:]),
-                       evaluated=(rows, *self.evaluated[1:]))
+                       evaluated=(rows, *self.evaluated[1:]), bind=None)
 
 
 def _peer(role: int) -> str:
@@ -67,13 +69,17 @@ def prepare(role: int, job: dict, link: Channel) -> Dual:
     try:
         if role == GARBLER:
             g = execution.garbler_prepare(job, link, checked=True)
-            return Dual(g, execution.evaluator_prepare(job, link, checked=True))
-        e = execution.evaluator_prepare(job, link, checked=True)
-        return Dual(execution.garbler_prepare(job, link, checked=True), e)
+            e = execution.evaluator_prepare(job, link, checked=True)
+        else:
+            e = execution.evaluator_prepare(job, link, checked=True)
+            g = execution.garbler_prepare(job, link, checked=True)
     except Cheating:
         raise
     except ValueError as exc:
         raise Cheating(f"from the {_peer(role)}: {exc}") from exc
+    own = g[2]
+    bind = binding.parse(job, len(own), own.shape[1] - binding.SKETCH) if execution.bound(job) else None
+    return Dual(g, e, bind)
 
 
 @dataclass(frozen=True)
@@ -143,7 +149,7 @@ def _sketch_send(role: int, state: Dual, inp: Inputs, link: Channel, job: dict) 
     x, own = state.garbled[1], state.garbled[2]
     rows, length = own.shape
     w = length - binding.SKETCH
-    r = binding.parse(job, rows, w)
+    r = state.bind if state.bind is not None else binding.parse(job, rows, w)
     m = binding.matrix(inp.seed, rows, w)
     words = np.stack([x[..., 0], inp.labels[..., 0], r.tags, r.keys], axis=2)
     zero, active, tags, key_sketch = binding.sketch(m, words).T
