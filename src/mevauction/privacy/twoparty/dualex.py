@@ -23,8 +23,11 @@ signature its peer holds, and the auctioneer names it (``local.finish_pair``).
 Leakage: a cheater learns the true outcome (from the honest party's circuit) and, from
 whether the run aborts, one bit: whether its deviation left the outcome unchanged on the
 real bids (a predicate it chose). It cannot change the published outcome. It can still
-abort after learning it (no fairness) and, as in any 2PC, feed other shares than the
-bidders' in *both* executions alike (see docs/privacy.md, *Against a malicious party*).
+abort after learning it (no fairness). Feeding other shares than the bidders' in *both*
+executions alike is caught by ``binding``: after the inputs a coin toss fixes a sketch
+matrix, both circuits also output the masked sketch σ of the bids (XOR only), and each
+party proves its part of σ with the MACs the bidders dealt (``_sketch_send`` /
+``_sketch_check``; docs/privacy.md, *Against a malicious party*).
 """
 
 from __future__ import annotations
