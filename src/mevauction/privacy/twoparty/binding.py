@@ -8,8 +8,9 @@ bits ‖ s mask bits r (L = w + s bits); the peer holds keys K_l (64-bit, l < L)
 per-row α (64-bit, all from a 32-byte seed), party p the tags T_l = K_l ⊕ x_l·α. Alone,
 the tags are uniform to p and the keys are independent of x.
 
-After both executions' input labels are fixed, a coin toss fixes a public random matrix
-M (s rows; per input row i its own s × w block M_i, and the identity on the mask bits).
+Once the inputs are fixed, a coin toss fixes a public random matrix M (s rows; per
+input row i its own s × w block M_i, and the identity on the mask bits; the halves ride
+on the input flights, ``dualex.inputs``).
 Each circuit also outputs σ = ⊕_i M_i·bid_i ⊕ r_i (XOR only: no garbled table; the
 garbler sends its decoding bits after the toss), so σ is masked by the mask shares and
 says nothing about a bid. Each party then claims c_i = M_i·share_i ⊕ r_i for each of its
@@ -122,13 +123,29 @@ class Rows:
     peer_bits: np.ndarray  # (rows, L) bits: the peer's inputs on public rows (zero elsewhere)
 
 
+@dataclass(frozen=True)
+class Dealt:
+    """One dealt row's material, parsed (an intake parses each bid's when it takes it)."""
+
+    mask: int
+    tags: np.ndarray  # (L,) uint64
+    keys: np.ndarray  # (L,) uint64: on the peer's bits
+    alpha: np.uint64
+
+
+def dealt(material: object, w: int) -> Dealt:
+    m = check(material, w)
+    k, alpha = keys(bytes.fromhex(m["key"]), w + SKETCH)
+    return Dealt(int(m["mask"], 16), np.frombuffer(bytes.fromhex(m["tags"]), np.uint64), k, alpha)
+
+
 def parse(job: dict, rows: int, w: int) -> Rows:
+    """A job's ``macs``, one per input row: a public row {peer}, a dealt row's material, or it parsed."""
     macs = job.get("macs")
     if not isinstance(macs, list) or len(macs) != rows:
         raise ValueError(f"macs: expected one per input row ({rows})")
     length = w + SKETCH
     pub = np.array([isinstance(m, dict) and set(m) == {"peer"} for m in macs], bool)
-    dealt = [check(m, w) for m, p in zip(macs, pub, strict=True) if not p]
     peer = np.zeros((rows, length), np.uint8)
     try:
         peer_values = [int(str(m["peer"]), 16) for m, p in zip(macs, pub, strict=True) if p]
@@ -140,12 +157,11 @@ def parse(job: dict, rows: int, w: int) -> Rows:
         peer[pub, :w] = _row_bits(peer_values, w)
     tags, ks = np.zeros((rows, length), np.uint64), np.zeros((rows, length), np.uint64)
     alphas = np.zeros(rows, np.uint64)
-    if dealt:
-        own = ~pub
-        tags[own] = np.frombuffer(bytes.fromhex("".join(m["tags"] for m in dealt)), np.uint64).reshape(-1, length)
-        derived = np.frombuffer(b"".join(hashlib.shake_256(_KEY_DOMAIN + bytes.fromhex(m["key"])).digest(
-            8 * (length + 1)) for m in dealt), np.uint64).reshape(-1, length + 1)
-        ks[own], alphas[own] = derived[:, :length], derived[:, length]
+    for i in np.flatnonzero(~pub):
+        d = macs[i] if isinstance(macs[i], Dealt) else dealt(macs[i], w)
+        if len(d.tags) != length:
+            raise ValueError(f"macs: row {i} was dealt for another width")
+        tags[i], ks[i], alphas[i] = d.tags, d.keys, d.alpha
     return Rows(tags, ks, alphas, pub, peer)
 
 
@@ -154,17 +170,14 @@ def parse_masks(job: dict, rows: int) -> np.ndarray:
     macs = job.get("macs")
     if not isinstance(macs, list) or len(macs) != rows:
         raise ValueError(f"macs: expected one per input row ({rows})")
-    masks = np.zeros((rows, SKETCH), np.uint8)
-    for i, m in enumerate(macs):
-        if isinstance(m, dict) and "mask" in m:
-            try:
-                value = int(str(m["mask"]), 16)
-            except ValueError:
-                raise ValueError("macs: mask is not hex") from None
-            if not 0 <= value < 1 << SKETCH:
-                raise ValueError(f"macs: a mask must be below 2^{SKETCH}")
-            masks[i] = _hex_bits(value, SKETCH)
-    return masks
+    try:
+        values = [m.mask if isinstance(m, Dealt) else int(str(m["mask"]), 16) if isinstance(m, dict) and "mask" in m
+                  else 0 for m in macs]
+    except ValueError:
+        raise ValueError("macs: mask is not hex") from None
+    if any(not 0 <= v < 1 << SKETCH for v in values):
+        raise ValueError(f"macs: a mask must be below 2^{SKETCH}")
+    return _row_bits(values, 64)[:, :SKETCH]
 
 
 def coin() -> tuple[bytes, bytes]:

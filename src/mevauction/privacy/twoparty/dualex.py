@@ -92,12 +92,14 @@ class Inputs:
 
 
 def inputs(role: int, state: Dual, link: Channel) -> Inputs:
-    """The shares' labels of both executions, then the coin toss for the sketch.
+    """The shares' labels of both executions, with the coin toss for the sketch riding on them.
 
     Three flights: both d's cross at once (small, each with a commitment to a coin half),
     then execution 0's labels, then execution 1's (party 1 reads before it sends, so two
-    large sends never meet). Party 1 opens its coin half after its last input, party 0
-    after receiving it: M is fixed only once neither can change an input."""
+    large sends never meet). Each party opens its half with its labels: party 0's opens
+    after party 1's d, party 1's after party 0's labels, so M is fixed once every input of
+    execution 0 and of party 0 is — party 1's labels for execution 1 may follow M, but the
+    equality test makes that execution's sketch equal to execution 0's (``binding``)."""
     seed, commitment = binding.coin()
     try:
         link.send(execution.evaluator_choices(state.evaluated))
@@ -106,16 +108,16 @@ def inputs(role: int, state: Dual, link: Channel) -> Inputs:
             theirs = link.recv()
             committed = link.recv(64)
             link.send(execution.garbler_labels(state.garbled, theirs))
+            link.send(seed)
             labels = execution.evaluator_labels(state.evaluated, link.recv())
             peer_seed = link.recv(64)
-            link.send(seed)
         else:
             mine = execution.garbler_labels(state.garbled, link.recv())
             committed = link.recv(64)
             labels = execution.evaluator_labels(state.evaluated, link.recv())
+            peer_seed = link.recv(64)
             link.send(mine)
             link.send(seed)
-            peer_seed = link.recv(64)
     except ValueError as exc:
         raise Cheating(f"from the {_peer(role)}: {exc}") from exc
     if not binding.opens(peer_seed, committed):

@@ -52,7 +52,7 @@ class Accepted:
     bidder: str
     share: Any  # one value below 2^bits, or (a curve, ``levels`` > 0) one per level
     side: str = ""
-    bind: dict[str, str] | None = None  # the MACs the bidder dealt with it (``binding``; a curve has none)
+    bind: binding.Dealt | None = None  # the MACs the bidder dealt with it, parsed (``binding``; a curve has none)
 
 
 @dataclass
@@ -147,7 +147,8 @@ class Intake:
             for raw, bids in open_:
                 a = parse_spec(raw)
                 for digest, bidder, share, bind in bids:
-                    a.bids.append(Accepted(digest, bidder, share, bind=bind))
+                    a.bids.append(Accepted(digest, bidder, share, bind=None if bind is None else
+                                           binding.dealt(bind, a.bits)))
                     a.digests.add(digest)
                     a.labels.add(bidder)
                 self.open_auctions[a.auction] = a
@@ -179,7 +180,8 @@ class Intake:
                 share: Any = values if a.levels else values[0]
                 if self.store is not None:  # on disk before the receipt is signed (a curve auction has no store)
                     self.store.accepted(a.auction, len(a.bids), digest, header.bidder, share, bind)
-                a.bids.append(Accepted(digest, header.bidder, share, header.side, bind))
+                a.bids.append(Accepted(digest, header.bidder, share, header.side,
+                                       None if bind is None else binding.dealt(bind, a.bits)))
                 a.digests.add(digest)
                 a.labels.add(header.bidder)
                 seq = len(a.bids) - 1
@@ -324,7 +326,7 @@ def intake_job(role: int, link: Any, intake: Intake, msg: dict[str, Any]) -> dic
     if not bids:
         raise ValueError("no bid reached both parties")
     rows = [b.share for b in bids]
-    macs: list[dict[str, str]] = [b.bind or {} for b in bids]
+    macs: list[Any] = [b.bind or {} for b in bids]
     if a.mechanism == "builder":
         reserve = fields.uint(msg.get("reserve", "0x0"), "reserve", (1 << a.bits) - 1)
         rows, macs = [reserve, *rows], [msg.get("reserve_bind") or {}, *macs]  # β0's MACs: the auctioneer's
