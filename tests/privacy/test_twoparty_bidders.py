@@ -169,6 +169,11 @@ def test_replayed_relabelled_misdirected_late_and_squatting_bids_are_refused(pai
     refused(party.GARBLER, g, "duplicate: this bid was already received")  # replayed as is
     refused(party.EVALUATOR, {**g}, "share does not match")  # the garbler's share sent to the evaluator
     refused(party.GARBLER, {**g, "share": hex(int(g["share"], 16) ^ 1)}, "share does not match")
+    # the MACs that bind the other party's share: required, and under the share hash too
+    refused(party.GARBLER, {k: v for k, v in g.items() if k != "bind"}, "bind: expected")
+    tags = bytearray(bytes.fromhex(g["bind"]["tags"]))
+    tags[0] ^= 1
+    refused(party.GARBLER, {**g, "bind": {**g["bind"], "tags": tags.hex()}}, "share does not match")
     relabelled = {**g, "header": {**g["header"], "bidder": mallory}}
     refused(party.GARBLER, relabelled, "bad signature")
     # Mallory re-signs Alice's share under Alice's address, or under her registered name

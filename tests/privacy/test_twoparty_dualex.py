@@ -142,3 +142,17 @@ def test_the_sketch_is_masked_and_the_mac_check_is_tight():
                 bad[t % rows, t % binding.SKETCH] ^= 1
                 assert (binding.expected_tags(r[1], keys, bad) != tags).any()
         assert (abs(ones - 150) < 5 * 75 ** 0.5).all(), ones
+
+
+@pytest.mark.parametrize("rows,w", [(3, 64), (40, 64), (33, 128)])
+def test_the_bit_sliced_sketch_is_the_xor_of_the_selected_words(rows, w):
+    """``binding.sketch`` (a float product over slices, two bits per float) against its
+    definition, row by row of M, across slice boundaries and for both widths."""
+    rng = np.random.default_rng(rows)
+    words = rng.integers(0, 2**64 - 1, size=(rows, w + binding.SKETCH, 3), dtype=np.uint64, endpoint=True)
+    m = binding.matrix(bytes(32), rows, w)
+    select = np.unpackbits(m.packed.reshape(binding.SKETCH, -1), axis=1, bitorder="little").astype(bool)
+    dense = words[:, :w].reshape(rows * w, 3)
+    want = np.array([np.bitwise_xor.reduce(dense[select[j]], axis=0) for j in range(binding.SKETCH)])
+    want ^= np.bitwise_xor.reduce(words[:, w:], axis=0)  # the identity on the mask bits
+    assert (binding.sketch(m, words) == want).all()

@@ -192,17 +192,14 @@ def opens(seed: bytes, commitment: bytes) -> bool:
 
 @dataclass(frozen=True)
 class Matrix:
-    dense: np.ndarray  # (s, rows·w) uint8 0/1: M_i side by side (for the label/tag sketches)
-    packed: np.ndarray  # (s, rows, w/8) uint8: the same bits, for the per-row claims
+    packed: np.ndarray  # (s, rows, w/8) uint8: per sketch row, the blocks M_i side by side, bit-packed
     w: int
 
 
 def matrix(seed: bytes, rows: int, w: int) -> Matrix:
     """The public sketch matrix from both coin halves (garbler's first)."""
     raw = hashlib.shake_256(_SKETCH_DOMAIN + seed).digest(SKETCH * rows * w // 8)
-    packed = np.frombuffer(raw, dtype=np.uint8).reshape(SKETCH, rows, w // 8)
-    dense = np.unpackbits(packed.reshape(SKETCH, -1), axis=1, bitorder="little")
-    return Matrix(dense, packed, w)
+    return Matrix(np.frombuffer(raw, dtype=np.uint8).reshape(SKETCH, rows, w // 8), w)
 
 
 BLOCK = 2048  # input bits per slice of the bit-sliced product: each sum fits a 12-bit field
@@ -217,12 +214,14 @@ def sketch(m: Matrix, words: np.ndarray) -> np.ndarray:
     rows, _, c = words.shape
     w, half = m.w, 32 * c
     dense = np.ascontiguousarray(words[:, :w]).reshape(rows * w, c)
+    packed = m.packed.reshape(SKETCH, rows * w // 8)  # unpacked slice by slice: never all of M at once
     parity = np.zeros((SKETCH, 64 * c), np.int64)
     for at in range(0, rows * w, BLOCK):
         part = dense[at:at + BLOCK]
         bits = np.unpackbits(part.view(np.uint8).reshape(len(part), 8 * c), axis=1, bitorder="little")
         both = bits[:, :half].astype(np.float32) + np.float32(4096) * bits[:, half:]
-        sums = (m.dense[:, at:at + len(part)].astype(np.float32) @ both).astype(np.int64)
+        block = np.unpackbits(packed[:, at // 8:(at + len(part)) // 8], axis=1, bitorder="little")
+        sums = (block.astype(np.float32) @ both).astype(np.int64)
         parity[:, :half] ^= sums
         parity[:, half:] ^= sums >> 12
     out = np.packbits((parity & 1).astype(np.uint8), axis=1, bitorder="little").view(np.uint64).reshape(SKETCH, c)
