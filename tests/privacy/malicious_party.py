@@ -13,6 +13,11 @@ It patches, in this process alone, an otherwise real party:
 - ``other-input``: evaluates with the top bit of its last row's share flipped (with bids
   [30, 90, 60] the last bid jumps past the winner's), garbles with its true shares:
   different inputs in the two executions.
+- ``substitute``: flips the top bit of its first row's share in *both* executions (with
+  bids [30, 90, 60] bidder 0 jumps past the winner: it wins at price 90), and claims the
+  sketch of the share it was dealt (its tags verify, the sum with the circuits' σ does not);
+- ``forge-tag``: the same substitution, but it claims the sketch of what it fed (so the
+  claims add up to σ) and adds a guessed α to the tags of the sketch rows that changed.
 
 Each deviation is the garbler's or the evaluator's half of the real code with one change:
 the circuit's output wires relabelled (free XOR: the same tables, another function), or
@@ -36,6 +41,7 @@ honest_circuit = execution._circuit
 honest_input_bits = execution._input_bits
 honest_evaluator_prepare = execution.evaluator_prepare
 honest_statement = party.statement
+binding = getattr(execution, "binding", None)  # absent before the shares were bound (the attack still runs)
 honest_send_json = link.Channel.send_json
 
 
@@ -75,6 +81,49 @@ def cheating_input_bits(job):
     return bits
 
 
+def substituted_input_bits(job):
+    bits = honest_input_bits(job).copy()
+    bits[0, execution._width(job) - 1] ^= 1  # the same flip in both executions
+    return bits
+
+
+def _dealt(bits, w):
+    bits = bits.copy()
+    bits[0, w - 1] ^= 1
+    return bits
+
+
+if binding is not None:
+    honest_claims, honest_send = binding.claims, link.Channel.send
+
+    def dealt_claims(m, bits):  # what the tags support: the sketch of the dealt share
+        return honest_claims(m, _dealt(bits, m.w))
+
+    def forging_send(self, data):
+        """The sketch message: its claims are of the fed bits; where they differ from the dealt
+        bits' claims, the tags get a guessed α (it cannot know the real one)."""
+        frame = getattr(forging_send, "expect", None)
+        if frame is not None and len(data) == frame[0]:
+            m, bits = frame[1], frame[2]
+            s, rows = binding.SKETCH, len(bits)
+            nd, nc = (s + 7) // 8, (rows * s + 7) // 8
+            diff = np.bitwise_xor.reduce(honest_claims(m, bits) ^ honest_claims(m, _dealt(bits, m.w)), axis=0)
+            tags = np.frombuffer(data[nd + nc:], np.uint64).copy()
+            guess = np.frombuffer(os.urandom(8), np.uint64)[0]
+            tags[diff.astype(bool)] ^= guess
+            data = data[:nd + nc] + tags.tobytes()
+            forging_send.expect = None
+        honest_send(self, data)
+
+    honest_matrix = binding.matrix
+
+    def watching_matrix(seed, rows, w):
+        m = honest_matrix(seed, rows, w)
+        forging_send.expect = ((binding.SKETCH + 7) // 8 + (rows * binding.SKETCH + 7) // 8 + 8 * binding.SKETCH,
+                               m, watching_matrix.bits)
+        return m
+
+
 def _lower(outcome: dict) -> None:
     if isinstance(outcome.get("price"), int) and outcome["price"] > 0:
         outcome["price"] -= 1
@@ -97,6 +146,21 @@ if ATTACK in ("second-as-winner", "price-minus"):
 elif ATTACK == "other-input":
     execution._input_bits = cheating_input_bits
     execution.evaluator_prepare = cheating_evaluator_prepare
+elif ATTACK in ("substitute", "forge-tag"):
+    execution._input_bits = substituted_input_bits
+    if binding is not None and ATTACK == "substitute":
+        binding.claims = dealt_claims
+    elif binding is not None:
+        honest_prepare = execution.garbler_prepare
+
+        def remembering_prepare(job, peer, *args, **kw):  # the fed bits, for the forged claims
+            state = honest_prepare(job, peer, *args, **kw)
+            watching_matrix.bits = state[2]
+            return state
+
+        execution.garbler_prepare = remembering_prepare
+        binding.matrix = watching_matrix
+        link.Channel.send = forging_send  # type: ignore[method-assign]
 elif ATTACK == "lie-to-peer":
     party.statement = cheating_statement
 elif ATTACK == "lie-to-auctioneer":

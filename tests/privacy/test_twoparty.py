@@ -20,10 +20,10 @@ from sealed_helpers import assert_replay_matches_relay
 from mevauction.privacy import mechanisms as M
 from mevauction.privacy import tls
 from mevauction.privacy.client import free_ports
+from mevauction.privacy.twoparty import binding, execution, ot, party
 from mevauction.privacy.twoparty import circuits as C
-from mevauction.privacy.twoparty import execution, ot, party
 from mevauction.privacy.twoparty import garble as G
-from mevauction.privacy.twoparty.local import LocalPair, share
+from mevauction.privacy.twoparty.local import LocalPair
 from repo_paths import DATA, ROOT, SRC
 
 CLEAR = {"first": lambda r, b: M.clear_first(b), "second": lambda r, b: M.clear_second(b),
@@ -162,7 +162,7 @@ def test_garbled_circuit_equals_clear_mechanism(mechanism, bids, reserve, k):
     if mechanism == "topk":
         assert decoded["winners"] == clear.winners
     plain = G.Plain()
-    pa, pb = share(rows)
+    (pa, pb), _ = binding.split(rows, C.WIDTH)
     twin = C.auction(plain, mechanism, plain.const(C.to_bits([int(s, 16) for s in pa])),
                      plain.const(C.to_bits([int(s, 16) for s in pb])), k=k)
     assert _outcome(mechanism, {k: v[..., 0] for k, v in twin.items()}) == decoded
@@ -190,7 +190,7 @@ def test_tampered_table_is_caught_by_the_garbler():
 
 
 def test_shares_hide_the_bid():
-    a1, b1 = share([10**18] * 64)
+    (a1, b1), _ = binding.split([10**18] * 64, C.WIDTH)
     assert len(set(a1)) == 64 and len(set(b1)) == 64  # fresh masks: neither party's share repeats
     assert all(int(x, 16) ^ int(y, 16) == 10**18 for x, y in zip(a1, b1, strict=True))
 

@@ -15,12 +15,13 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from mevauction.privacy import mechanisms as M
 from mevauction.privacy import messages
 from mevauction.privacy.client import SealedBid, free_ports
-from mevauction.privacy.twoparty import party, submit
+from mevauction.privacy.twoparty import binding, party, submit
 from mevauction.privacy.twoparty.local import PARTIES_FORMAT, RemotePair
 from mevauction.privacy.twoparty.submit import PairAccess
 from repo_paths import ROOT, SRC
@@ -169,6 +170,11 @@ def test_replayed_relabelled_misdirected_late_and_squatting_bids_are_refused(pai
     refused(party.GARBLER, g, "duplicate: this bid was already received")  # replayed as is
     refused(party.EVALUATOR, {**g}, "share does not match")  # the garbler's share sent to the evaluator
     refused(party.GARBLER, {**g, "share": hex(int(g["share"], 16) ^ 1)}, "share does not match")
+    # the MACs that bind the other party's share: required, and under the share hash too
+    refused(party.GARBLER, {k: v for k, v in g.items() if k != "bind"}, "bind: expected")
+    tags = bytearray(bytes.fromhex(g["bind"]["tags"]))
+    tags[0] ^= 1
+    refused(party.GARBLER, {**g, "bind": {**g["bind"], "tags": tags.hex()}}, "share does not match")
     relabelled = {**g, "header": {**g["header"], "bidder": mallory}}
     refused(party.GARBLER, relabelled, "bad signature")
     # Mallory re-signs Alice's share under Alice's address, or under her registered name
@@ -221,6 +227,37 @@ def test_one_partys_share_is_uniform_and_fresh_on_every_seal():
     s = submit.seal(auction, SealedBid(label, [12345], key=key))
     a, b = (int(p["share"], 16) for p in s.payloads)
     assert a ^ b == 12345 and s.header.signature_valid()
+
+
+def test_a_partys_mac_material_reveals_nothing_about_the_bid_or_the_other_share():
+    """All a party gets besides its share (``binding``): its sketch mask, the tags on its own
+    bits and the keys (K_l, α from its seed) on the other party's bits. Each of those bits is
+    balanced whatever the bid, and the keys do not follow the other party's share: the
+    fraction of key bits equal to the share bit they key is 1/2 (a key made from the share,
+    e.g. K_l = a_l·α, or tags that leak a_l, fail here)."""
+    auction = "0x" + secrets.token_hex(16)
+    label, key = _bidder()
+    n, bound = 1000, lambda count: 5 * (count / 4) ** 0.5
+    for value in (0, 2**64 - 1):
+        for role in (0, 1):
+            sealed = [submit.seal(auction, SealedBid(label, [value], key=key)) for _ in range(n)]
+            other = [int(s.payloads[1 - role]["share"], 16) for s in sealed]
+            binds = [s.payloads[role]["bind"] for s in sealed]
+            keys = [binding.keys(bytes.fromhex(b["key"]), 64 + binding.SKETCH) for b in binds]
+            tags = [np.frombuffer(bytes.fromhex(b["tags"]), np.uint64) for b in binds]
+            masks = [int(b["mask"], 16) for b in binds]
+            assert len({b["key"] for b in binds}) == n and len(set(masks)) == n  # fresh every seal
+            for bit in range(binding.SKETCH):
+                assert abs(sum(m >> bit & 1 for m in masks) - n / 2) < bound(n), ("mask", value, role, bit)
+            alphas = np.array([a for _, a in keys], np.uint64)
+            views = (("key", np.array([k[:64] for k, _ in keys])), ("tag", np.array([t[:64] for t in tags])))
+            for name, words in views:
+                ones = np.unpackbits(words.view(np.uint8), axis=1).sum(axis=0)  # every bit of every word
+                assert (abs(ones - n / 2) < bound(n)).all(), (name, value, role)
+            assert (abs(np.unpackbits(alphas.view(np.uint8)).reshape(n, 64).sum(axis=0) - n / 2) < bound(n)).all()
+            for bit in range(64):  # K_l's low bit against the other party's share bit l, over all seals
+                same = sum((int(k[bit]) & 1) == (o >> bit & 1) for (k, _), o in zip(keys, other, strict=True))
+                assert abs(same - n / 2) < bound(n), ("key follows the share", value, role, bit)
 
 
 @pytest.mark.slow

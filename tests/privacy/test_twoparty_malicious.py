@@ -58,6 +58,27 @@ def test_an_evaluator_reporting_a_wrong_output_is_caught(attack):
         assert_caught(pair.run("second", BIDS), party.EVALUATOR)
 
 
+@pytest.mark.parametrize("cheater", [party.GARBLER, party.EVALUATOR])
+def test_a_party_substituting_a_share_in_both_executions_is_caught(cheater):
+    """The top bit of bidder 0's share flipped alike in both executions: dual execution alone
+    let bidder 0 win at price 90 (both executions agree); the bidder-dealt MACs over the
+    sketch catch it — the cheater's authenticated sketch is not the circuits'."""
+    with PairWithCheat("substitute", cheater) as pair:
+        r = pair.run("second", BIDS)
+        assert_caught(r, cheater)
+        assert "fed other shares than the bidders dealt it" in r.reason
+
+
+@pytest.mark.parametrize("cheater", [party.GARBLER, party.EVALUATOR])
+def test_a_party_forging_its_sketch_tags_is_caught(cheater):
+    """The same substitution, with claims that add up to the circuits' sketch and tags
+    shifted by a guessed α: the MAC check at the honest party fails."""
+    with PairWithCheat("forge-tag", cheater) as pair:
+        r = pair.run("second", BIDS)
+        assert_caught(r, cheater)
+        assert "fail the MACs the bidders dealt" in r.reason
+
+
 def test_a_party_using_other_inputs_in_the_two_executions_is_caught():
     with PairWithCheat("other-input", party.EVALUATOR) as pair:
         assert_caught(pair.run("second", BIDS), party.EVALUATOR)

@@ -14,10 +14,17 @@ import secrets
 
 import numpy as np
 
-from mevauction.privacy.twoparty import circuits, double, garble, ot
+from mevauction.privacy.twoparty import binding, circuits, double, garble, ot
 from mevauction.privacy.twoparty.link import Channel
 
 POINT = 33  # a compressed secp256k1 point
+
+
+def bound(job: dict) -> bool:
+    """Whether the job's inputs are bound to the dealt shares (``binding``): every dual-execution
+    job but ``double`` (whose curves are shared by ``sealed run`` alone, without MACs)."""
+    return job["mechanism"] != "double" and circuits.security(job) == "malicious"
+
 def _width(job: dict) -> int:
     width = job.get("bits", circuits.WIDTH)
     if width not in circuits.WIDTHS:
@@ -44,13 +51,20 @@ def _rows(job: dict) -> int:
 
 
 def _input_bits(job: dict) -> np.ndarray:
+    """This party's input bits: its shares, and if ``bound`` its rows' sketch masks after them."""
     if job["mechanism"] == "double":
         return double.job_bits(job)
-    return _bits(job["shares"], job)
+    bits = _bits(job["shares"], job)
+    if not bound(job):
+        return bits
+    return np.concatenate([bits, binding.parse_masks(job, len(bits))], axis=1)
 
 
 def _circuit(B, job: dict, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """The job's circuit on its input wires (each party's shares XORed in: one wire per bit)."""
+    """The job's circuit on its input wires (each party's shares XORed in: one wire per bit;
+    the mask wires of a bound job feed only the sketch, ``binding``)."""
+    if job.get("bound"):
+        labels = labels[:, :_width(job)]
     if job["mechanism"] == "double":
         return double.auction(B, job["sides"], labels, np.zeros_like(labels))
     return circuits.auction(B, job["mechanism"], labels, np.zeros_like(labels), k=_k(job),
@@ -59,7 +73,8 @@ def _circuit(B, job: dict, labels: np.ndarray) -> dict[str, np.ndarray]:
 
 def _public(job: dict) -> dict:
     """What the circuit and the decoding need besides the shares (the evaluator keeps it)."""
-    return {k: job[k] for k in ("mechanism", "n", "k", "capped", "sides", "grid") if k in job}
+    return {**{k: job[k] for k in ("mechanism", "n", "k", "capped", "sides", "grid", "bits") if k in job},
+            "bound": bound(job)}
 
 
 def _decode(job: dict, bits: dict[str, np.ndarray]) -> dict:
@@ -97,7 +112,7 @@ def garbler_prepare(job: dict, peer: Channel, checked: bool = False) -> tuple:
             raise ValueError("its OT extension failed the correlation check (KOS)")
     w, corrections = ot.correlated_send(h, q[:a.size], sender.s, g.delta)
     x = g.inputs(a.shape)  # zero labels of the bid wires (bid = the two shares XORed)
-    outs = _circuit(g, job, x)
+    outs = _circuit(g, {**job, "bound": bound(job)}, x)
     peer.send(corrections.tobytes() + g.zero.tobytes() + g.table_bytes())
     if checked:
         peer.send(np.packbits(np.concatenate([garble.lsb(v).reshape(-1) for v in outs.values()]),

@@ -11,8 +11,10 @@ with two share hashes). One request per connection:
   registered to the signer at ``open`` (no label squatting), the header is not a plain bid
   (a reserve comes from the auctioneer, inside its job), the share is not below 2^64 or
   does not match this party's hash in the header (a share sent to the other party, or
-  altered), the header was seen (a replay) or the label already bid (duplicate), or the
-  auction is full. Accepted: a receipt signed by the party's key over (auction, digest, role).
+  altered), the MACs the bidder dealt with it (``binding``: they bind the other party's
+  share) are missing or malformed, the header was seen (a replay) or the label already bid
+  (duplicate), or the auction is full. The share hash covers the MACs too. Accepted: a
+  receipt signed by the party's key over (auction, digest, role).
 
 The auctioneer ``open``s an auction on its control link (``party.serve``) and its ``job``
 is the deadline: the intake freezes, and the two parties agree over their own pinned link
@@ -34,7 +36,7 @@ from typing import Any
 from mevauction.errors import InputError
 from mevauction.eth import fields
 from mevauction.privacy import envelope, messages, tls
-from mevauction.privacy.twoparty import circuits
+from mevauction.privacy.twoparty import binding, circuits
 from mevauction.privacy.twoparty.link import GARBLER, Channel
 from mevauction.privacy.twoparty.store import IntakeStore
 
@@ -51,6 +53,7 @@ class Accepted:
     bidder: str
     share: Any  # one value below 2^bits, or (a curve, ``levels`` > 0) one per level
     side: str = ""
+    bind: binding.Dealt | None = None  # the MACs the bidder dealt with it, parsed (``binding``; a curve has none)
 
 
 @dataclass
@@ -160,8 +163,9 @@ class Intake:
             open_, self.closed = store.load()
             for raw, bids in open_:
                 a = parse_curve_spec(raw) if raw.get("levels") else parse_spec(raw)
-                for digest, bidder, share, side in bids:
-                    a.bids.append(Accepted(digest, bidder, share, side))
+                for digest, bidder, share, side, bind in bids:
+                    a.bids.append(Accepted(digest, bidder, share, side,
+                                           None if bind is None else binding.dealt(bind, a.bits)))
                     a.digests.add(digest)
                     a.labels.add(bidder)
                 self.open_auctions[a.auction] = a
@@ -182,18 +186,19 @@ class Intake:
                 raise Refused("expected op 'bid'")
             raw = req.get("header")
             header = messages.BidHeader.from_json(raw if isinstance(raw, dict) else {})
-            raw, nonce = self._share_message(header, req)
+            raw, nonce, bind = self._share_message(header, req)
             nonce = fields.data(nonce, "nonce", length=32)
         except (InputError, Refused) as exc:
             return {"ok": False, "reason": str(exc)}
         digest = "0x" + header.digest().hex()
         try:
             with self.lock:
-                a, values = self._check(header, raw, nonce, digest)
+                a, values, bind = self._check(header, raw, nonce, digest, bind)
                 share: Any = values if a.levels else values[0]
                 if self.store is not None:  # on disk before the receipt is signed
-                    self.store.accepted(a.auction, len(a.bids), digest, header.bidder, share, header.side)
-                a.bids.append(Accepted(digest, header.bidder, share, header.side))
+                    self.store.accepted(a.auction, len(a.bids), digest, header.bidder, share, header.side, bind)
+                a.bids.append(Accepted(digest, header.bidder, share, header.side,
+                                       None if bind is None else binding.dealt(bind, a.bits)))
                 a.digests.add(digest)
                 a.labels.add(header.bidder)
                 seq = len(a.bids) - 1
@@ -202,11 +207,11 @@ class Intake:
         receipt = messages.sign(messages.receipt_digest(header.auction, digest, self.role, []), self.key)
         return {"ok": True, "seq": seq, "digest": digest, "receipt": receipt, "signer": self.signer}
 
-    def _share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object]:
-        """(share, nonce): as sent over this intake's TLS, or opened from the envelope a relay
-        (the service) forwards — sealed to this party's key, bound to the header and role."""
+    def _share_message(self, header: messages.BidHeader, req: dict[str, Any]) -> tuple[object, object, object]:
+        """(share, nonce, MACs): as sent over this intake's TLS, or opened from the envelope a
+        relay (the service) forwards — sealed to this party's key, bound to the header and role."""
         if "ciphertext" not in req:
-            return req.get("share"), req.get("nonce")
+            return req.get("share"), req.get("nonce"), req.get("bind")
         if self.box_key is None:
             raise Refused("this party has no encryption key: send the share itself")
         try:
@@ -218,10 +223,10 @@ class Intake:
         shares = message.get("shares") if isinstance(message, dict) else None
         if not isinstance(shares, list) or len(shares) != 1:
             raise Refused("the sealed share message must hold one share")
-        return shares[0], message.get("nonce")
+        return shares[0], message.get("nonce"), message.get("bind")
 
-    def _check(self, header: messages.BidHeader, raw: object, nonce: bytes,
-               digest: str) -> tuple[OpenAuction, list[int]]:
+    def _check(self, header: messages.BidHeader, raw: object, nonce: bytes, digest: str,
+               raw_bind: object) -> tuple[OpenAuction, list[int], dict[str, str] | None]:
         if header.auction in self.closed:
             raise Refused("late: the auction is closed")
         a = self.open_auctions.get(header.auction)
@@ -245,7 +250,14 @@ class Intake:
             raise Refused(f"label {label!r} is not registered to key {signer} for this auction")
         if len(header.share_hashes) != 2:
             raise Refused("expected 2 share hashes")
-        if messages.share_hash(header.auction, label, self.role, values, nonce) != header.share_hashes[self.role]:
+        bind = None
+        if not a.levels:  # a bid for the pair's circuit: with the MACs that bind the other party's share
+            try:
+                bind = binding.check(raw_bind, a.bits)
+            except ValueError as exc:
+                raise Refused(str(exc)) from None
+        hashed = values if bind is None else [*values, binding.digest(bind)]
+        if messages.share_hash(header.auction, label, self.role, hashed, nonce) != header.share_hashes[self.role]:
             raise Refused("share does not match this party's hash in the header")
         if digest in a.digests:
             raise Refused("duplicate: this bid was already received")
@@ -253,7 +265,7 @@ class Intake:
             raise Refused(f"duplicate: {label} already bid in this auction")
         if len(a.bids) >= a.max_bids:
             raise Refused("auction full")
-        return a, values
+        return a, values, bind
 
     def padded_job(self, auction: str) -> dict[str, Any]:
         """The job for ``auction`` at max_bids rows of zero shares (what is garbled at open)."""
@@ -262,7 +274,7 @@ class Intake:
         capped = a.caps is not None
         rows = circuits.rows(a.mechanism, a.max_bids, capped)
         return {"mechanism": a.mechanism, "n": a.max_bids, "k": a.k, "shares": ["0"] * rows, "bits": a.bits,
-                "capped": capped, "security": a.security}
+                "capped": capped, "security": a.security, "macs": [binding.public(0)] * rows}
 
     def freeze(self, auction: str) -> OpenAuction:
         """The deadline: no bid is taken for ``auction`` from now on. Again for the same curve
@@ -341,11 +353,15 @@ def intake_job(role: int, link: Any, intake: Intake, msg: dict[str, Any]) -> dic
     if not bids:
         raise ValueError("no bid reached both parties")
     rows = [b.share for b in bids]
+    macs: list[Any] = [b.bind or {} for b in bids]
     if a.mechanism == "builder":
         reserve = fields.uint(msg.get("reserve", "0x0"), "reserve", (1 << a.bits) - 1)
-        rows = [reserve, *rows]
+        rows, macs = [reserve, *rows], [msg.get("reserve_bind") or {}, *macs]  # β0's MACs: the auctioneer's
     if a.caps is not None:  # public to both parties: the garbler inputs each cap, the evaluator 0
-        rows += [a.caps.get(b.bidder.lower(), (1 << a.bits) - 1) if role == GARBLER else 0 for b in bids]
+        caps = [a.caps.get(b.bidder.lower(), (1 << a.bits) - 1) for b in bids]
+        rows += [c if role == GARBLER else 0 for c in caps]
+        macs += [binding.public(0 if role == GARBLER else c) for c in caps]  # each side knows the other's
     return {"op": "job", "mechanism": a.mechanism, "n": len(bids), "k": min(a.k, len(bids)), "bits": a.bits,
             "capped": a.caps is not None, "shares": [f"{v:x}" for v in rows], "inputs": "close", "auction": a.auction,
-            "bidders": [b.bidder for b in bids], "excluded": len(a.bids) - len(bids), "security": a.security}
+            "bidders": [b.bidder for b in bids], "excluded": len(a.bids) - len(bids), "security": a.security,
+            "macs": macs}

@@ -24,7 +24,7 @@ from typing import Any
 
 from mevauction.privacy import tls
 from mevauction.privacy.client import SRC_DIR, free_ports, key_set
-from mevauction.privacy.twoparty import double, dualex, party
+from mevauction.privacy.twoparty import binding, circuits, double, dualex, party
 
 
 @dataclass
@@ -249,11 +249,6 @@ def _addr(value: object, field_name: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def share(values: list[int]) -> tuple[list[str], list[str]]:
-    masks = [secrets.randbits(64) for _ in values]
-    return [f"{m:x}" for m in masks], [f"{m ^ v:x}" for m, v in zip(masks, values, strict=True)]
-
-
 def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserve: int = 0,
              inputs: str = "close", k: int = 1, bidders: list[str] | None = None,
              security: str = party.SECURITY[0]) -> PairResult:
@@ -266,7 +261,8 @@ def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserv
     rows = [reserve, *bids] if mechanism == "builder" else list(bids)
     if not bids:
         return PairResult(False, mechanism, reason="no bids")
-    return _jobs(chans, mechanism, share(rows), bidders, inputs, {"n": len(bids), "k": k, "security": security})
+    shares, macs = binding.split(rows, circuits.WIDTH)  # each party's MACs too: its inputs are checked
+    return _jobs(chans, mechanism, shares, bidders, inputs, {"n": len(bids), "k": k, "security": security}, macs)
 
 
 def run_double(chans: list[party.Channel], grid: list[int], sides: list[str], curves: list[list[int]],
@@ -286,13 +282,14 @@ def run_double(chans: list[party.Channel], grid: list[int], sides: list[str], cu
 
 
 def _jobs(chans: list[party.Channel], mechanism: str, shares: tuple[list, list], bidders: list[str] | None,
-          inputs: str, public: dict[str, Any]) -> PairResult:
-    """Send each party its shares and the job's public fields, then ``finish_pair``."""
+          inputs: str, public: dict[str, Any], macs: tuple[list, list] | None = None) -> PairResult:
+    """Send each party its shares (and MACs, ``binding``) and the job's public fields, then ``finish_pair``."""
     auction = "0x" + secrets.token_hex(16)  # names the run in each party's signed statement
     labels = list(bidders) if bidders is not None else [str(i) for i in range(public["n"])]
-    for chan, mine in zip(chans, shares, strict=True):
+    for role, (chan, mine) in enumerate(zip(chans, shares, strict=True)):
         chan.send_json({"op": "job", "mechanism": mechanism, "shares": mine, "inputs": inputs,
-                        "auction": auction, "bidders": labels, **public})
+                        "auction": auction, "bidders": labels, **public,
+                        **({} if macs is None else {"macs": macs[role]})})
     return finish_pair(chans, mechanism, auction)
 
 

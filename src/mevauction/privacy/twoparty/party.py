@@ -34,7 +34,7 @@ import numpy as np
 from mevauction.eth.keccak import keccak
 from mevauction.privacy import envelope, messages
 from mevauction.privacy.client import exit_with_parent
-from mevauction.privacy.twoparty import circuits, dualex, execution
+from mevauction.privacy.twoparty import binding, circuits, dualex, execution
 from mevauction.privacy.twoparty.intake import Intake, intake_job
 from mevauction.privacy.twoparty.link import AUCTIONEER, EVALUATOR, GARBLER, NAMES, Channel, peer_role
 from mevauction.privacy.twoparty.store import IntakeStore
@@ -80,7 +80,7 @@ def prepare(role: int, job: dict, link: Channel) -> tuple | dualex.Dual:
     return (execution.garbler_prepare if role == GARBLER else execution.evaluator_prepare)(job, link)
 
 
-def _inputs(role: int, state: tuple | dualex.Dual, link: Channel) -> np.ndarray | None:
+def _inputs(role: int, state: tuple | dualex.Dual, link: Channel) -> dualex.Inputs | np.ndarray | None:
     if isinstance(state, dualex.Dual):
         return dualex.inputs(role, state, link)
     if role == GARBLER:
@@ -89,11 +89,11 @@ def _inputs(role: int, state: tuple | dualex.Dual, link: Channel) -> np.ndarray 
     return execution.evaluator_inputs(state, link)
 
 
-def _finish(role: int, state: tuple | dualex.Dual, labels: np.ndarray | None, link: Channel, job: dict,
+def _finish(role: int, state: tuple | dualex.Dual, labels: Any, link: Channel, job: dict,
             key: bytes | None) -> tuple[dict, dict | None, dict | None]:
     """The outcome, this party's signed statement and (dual execution) the peer's."""
     if isinstance(state, dualex.Dual):
-        assert labels is not None
+        assert isinstance(labels, dualex.Inputs)
         return dualex.finish(role, state, labels, link, job, lambda o: statement(role, job, o, key))
     if role == GARBLER:
         outcome = execution.garbler_finish(state, link, job)
@@ -197,7 +197,7 @@ def serve(role: int, tls_dir: str, port: int, peer: tuple[str, int] | None, host
                         assert intake is not None
                         msg = intake_job(role, link, intake, msg)
                         if ready and msg["k"] == ready[2]["k"] and msg["n"] <= ready[2]["n"]:
-                            state = _with_shares(role, ready[1], msg, ready[2])
+                            state, msg = _with_shares(role, ready[1], msg, ready[2])
                     if state is None:  # both parties decide alike: same agreed n and k
                         state = prepare(role, msg, link)
                     # "intake": the shares' labels move as the bids arrive; "close": only after the deadline
@@ -275,17 +275,25 @@ def _prepare_open(role: int, link: Channel, intake: Intake, auction: str) -> tup
         raise
 
 
-def _with_shares(role: int, state: Any, job: dict, pad: dict) -> Any:
+def _with_shares(role: int, state: Any, job: dict, pad: dict) -> tuple[Any, dict]:
     """The prepared state with the agreed shares in the first rows of each block (bids, and
-    caps if any) and zeros after them."""
-    shares, n, total = list(job["shares"]), int(job["n"]), int(pad["n"])
-    head = shares[:1] if job["mechanism"] == "builder" else []
-    body = shares[len(head):]
-    blocks = [body[:n], body[n:]] if job.get("capped") is True else [body]
-    rows = execution._bits(head + [x for b in blocks for x in [*b, *["0"] * (total - n)]], pad)
-    if isinstance(state, dualex.Dual):
-        return state.with_rows(rows)
-    return (*state[:2], rows, *state[3:]) if role == GARBLER else (rows, *state[1:])
+    caps if any) and zeros after them; the job with its MACs padded alike (a padding row
+    is public: zero at both parties)."""
+    n, total = int(job["n"]), int(pad["n"])
+    head = 1 if job["mechanism"] == "builder" else 0
+
+    def padded(column: list, filler: Any) -> list:
+        body = column[head:]
+        blocks = [body[:n], body[n:]] if job.get("capped") is True else [body]
+        return column[:head] + [x for b in blocks for x in [*b, *[filler] * (total - n)]]
+
+    full = {**job, "n": total, "shares": padded(list(job["shares"]), "0")}
+    if execution.bound(job):
+        full["macs"] = padded(list(job["macs"]), binding.public(0))
+    rows = execution._input_bits(full)
+    ready = state.with_rows(rows) if isinstance(state, dualex.Dual) else \
+        (*state[:2], rows, *state[3:]) if role == GARBLER else (rows, *state[1:])
+    return ready, {**job, **({"macs": full["macs"]} if "macs" in full else {})}
 
 
 def statement(role: int, job: dict, outcome: dict, key: bytes | None) -> dict | None:

@@ -64,7 +64,7 @@ def seal_pair_builder_bid(info: dict[str, Any], key: bytes, amount: int,
                          width=BUILDER_BITS, side="builder")
     digest = sealed.header.digest()
     ciphertexts = [envelope.encrypt(members[role], messages.canonical(
-        {"shares": [p["share"]], "nonce": p["nonce"]}), digest + bytes([role]))
+        {"shares": [p["share"]], "nonce": p["nonce"], "bind": p["bind"]}), digest + bytes([role]))
         for role, p in enumerate(sealed.payloads)]
     return {"header": sealed.header.to_json(), "ciphertexts": ciphertexts}
 

@@ -1,8 +1,9 @@
 """Bidder-side submission to the two-party backend, and the auctioneer's open/close for it.
 
 ``submit_bid`` runs on the bidder's machine: it XOR-splits the bid (a uniformly random
-64-bit mask to the garbler, bid ⊕ mask to the evaluator), commits to the bid and to each
-share (salted hashes in a header signed by the bidder's key, as the committee's
+64-bit mask to the garbler, bid ⊕ mask to the evaluator) and deals each party the MACs
+that bind the other's share (``binding``), commits to the bid and to each share
+(salted hashes in a header signed by the bidder's key, as the committee's
 ``privacy.client.seal`` does), and sends each party only its own share over TLS pinned to
 the pair's CA and to that party's role. Each party checks the share against its hash and
 signs a receipt; the bid counts if both accepted it. The opening (value, salt, shares,
@@ -15,7 +16,6 @@ registered labels, and later closes it: it never holds a share, only the outcome
 
 from __future__ import annotations
 
-import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -25,7 +25,7 @@ from typing import Any
 from mevauction.privacy import messages, tls
 from mevauction.privacy.bidder import Submission
 from mevauction.privacy.client import SealedBid
-from mevauction.privacy.twoparty import circuits
+from mevauction.privacy.twoparty import binding, circuits
 from mevauction.privacy.twoparty.link import EVALUATOR, GARBLER, NAMES, Channel, peer_role
 from mevauction.privacy.twoparty.local import PARTIES_FORMAT, PairResult, _addr, finish_pair
 
@@ -68,23 +68,27 @@ def seal(auction: str, bid: SealedBid, width: int = circuits.WIDTH, side: str = 
     value = bid.values[0]
     if not 0 <= value < 1 << width:
         raise ValueError(f"amount: must be below 2^{width}")
-    mask = secrets.randbits(width)
-    return seal_shares(auction, bid.bidder, bid.key or messages.new_key(), side, [value], [[mask], [mask ^ value]],
-                       lambda share: hex(share[0]))
+    (split, binds) = binding.split([value], width)  # each party's share and the MACs on it (``binding``)
+    return seal_shares(auction, bid.bidder, bid.key or messages.new_key(), side, [value],
+                       [[int(split[0][0], 16)], [int(split[1][0], 16)]], lambda share: hex(share[0]),
+                       [binds[0][0], binds[1][0]])
 
 
 def seal_shares(auction: str, bidder: str, key: bytes, side: str, values: list[int], shares: list[list[int]],
-                encode: Callable[[list[int]], Any]) -> PairSealed:
+                encode: Callable[[list[int]], Any], binds: list[dict[str, str]] | None = None) -> PairSealed:
     """Commit to ``values`` and to each party's ``shares`` (salted hashes), sign the header,
-    and make each party's payload (its share as ``encode`` writes it) and the bidder's opening."""
+    and make each party's payload (its share as ``encode`` writes it) and the bidder's opening.
+    ``binds``: each party's MAC material (``binding.deal``), under its share hash too, so the
+    header the bidder signs commits to it."""
     salt, nonces = messages.random_salt(), [messages.random_salt() for _ in shares]
-    hashes = tuple(messages.share_hash(auction, bidder, j, shares[j], nonces[j]) for j in range(2))
+    hashed = shares if binds is None else [[*shares[j], binding.digest(binds[j])] for j in range(2)]
+    hashes = tuple(messages.share_hash(auction, bidder, j, hashed[j], nonces[j]) for j in range(2))
     header = messages.BidHeader(auction=auction, bidder=bidder, signer=messages.address(key), side=side,
                                 commitment=messages.commitment(auction, bidder, values, salt),
                                 share_hashes=hashes)
     header = header.signed(key)
-    payloads = [{"op": "bid", "header": header.to_json(), "share": encode(shares[j]), "nonce": "0x" + nonces[j].hex()}
-                for j in range(2)]
+    payloads = [{"op": "bid", "header": header.to_json(), "share": encode(shares[j]), "nonce": "0x" + nonces[j].hex(),
+                 **({} if binds is None else {"bind": binds[j]})} for j in range(2)]
     opening = {"bidder": bidder, **({"side": side} if side else {}), "values": values, "salt": "0x" + salt.hex(),
                "shares": [[hex(s) for s in sh] for sh in shares], "nonces": ["0x" + n.hex() for n in nonces]}
     return PairSealed(header, payloads, opening)
@@ -160,8 +164,9 @@ def close_auction(chans: list[Channel], spec: dict[str, Any], reserve: int = 0) 
     """The deadline: both parties freeze their intake and run on the shares they agree on.
 
     The elapsed time is from here (the close) to the outcome, preprocessing included."""
-    mask = secrets.randbits(int(spec.get("bits", circuits.WIDTH)))
+    shares, binds = binding.split([reserve], int(spec.get("bits", circuits.WIDTH)))  # β0 is bound as a bid is
     t0 = time.perf_counter()
-    for c, share in zip(chans, (mask, mask ^ reserve), strict=True):
-        c.send_json({"op": "job", "intake": True, "auction": spec["auction"], "reserve": hex(share)})
+    for role, c in enumerate(chans):
+        c.send_json({"op": "job", "intake": True, "auction": spec["auction"], "reserve": "0x" + shares[role][0],
+                     "reserve_bind": binds[role][0]})
     return finish_pair(chans, str(spec["mechanism"]), str(spec["auction"]), deadline=t0)

@@ -35,6 +35,9 @@ HEADER_DOMAIN = b"mevauction.sealed.header/1"
 COMMIT_DOMAIN = b"mevauction.sealed.commit/1"
 SHARE_DOMAIN = b"mevauction.sealed.share/1"
 ENVELOPE_DOMAIN = b"mevauction.sealed.envelope/1"
+BIND_SKETCH = 40  # privacy.twoparty.binding: the sketch rows, the MAC key domain, the digest domain
+BIND_KEY_DOMAIN = b"mevauction/2pc/mac-key/1"
+BIND_DIGEST_DOMAIN = b"mevauction/2pc/binding/1"
 
 _RC = [0x0000000000000001, 0x0000000000008082, 0x800000000000808A, 0x8000000080008000, 0x000000000000808B,
        0x0000000080000001, 0x8000000080008081, 0x8000000000008009, 0x000000000000008A, 0x0000000000000088,
@@ -312,6 +315,27 @@ def _mul(k: int, point):
     return x * zi * zi % _P, y * pow(zi, 3, _P) % _P
 
 
+def _bind(shares: list[int], bits: int) -> list[dict]:
+    """Each party's MACs on the other's share, as ``privacy.twoparty.binding.deal`` makes them:
+    party p's bits are its share then a 40-bit mask; the other party's seed gives the keys
+    K_l and α (SHAKE-256), party p gets T_l = K_l XOR bit_l·α."""
+    length = bits + BIND_SKETCH
+    masks, seeds = [secrets.randbits(BIND_SKETCH) for _ in shares], [secrets.token_bytes(32) for _ in shares]
+    out = []
+    for p, share in enumerate(shares):
+        x = share | masks[p] << bits
+        raw = hashlib.shake_256(BIND_KEY_DOMAIN + seeds[1 - p]).digest(8 * (length + 1))
+        words = [int.from_bytes(raw[8 * i:8 * i + 8], "little") for i in range(length + 1)]
+        tags = b"".join((words[i] ^ (words[length] if x >> i & 1 else 0)).to_bytes(8, "little") for i in range(length))
+        out.append({"mask": f"{masks[p]:x}", "tags": tags.hex(), "key": seeds[p].hex()})
+    return out
+
+
+def _bind_digest(material: dict) -> int:
+    body = "|".join(material[k] for k in ("mask", "tags", "key")).encode()
+    return int.from_bytes(keccak256(BIND_DIGEST_DOMAIN + body), "big")
+
+
 def seal(context: dict, amount: int) -> dict:
     """What the host forwards for ``amount`` wei: {commitment, share_hashes, ciphertexts}.
 
@@ -319,27 +343,33 @@ def seal(context: dict, amount: int) -> dict:
     (the address of the host's one-run signing key), the servers' pinned keys, the
     threshold, the width and its field modulus. With ``"backend": "2pc"`` the two members
     are the garbler and the evaluator and the bid is XOR-split instead: a uniform mask
-    for the garbler, bid XOR mask for the evaluator (``privacy.twoparty.relay``).
+    for the garbler, bid XOR mask for the evaluator, each with the MACs that bind the
+    other's share (``privacy.twoparty.relay``, ``binding``).
     """
     bits = int(context["bits"])
     members = list(context["members"])
     auction, label, m = str(context["auction"]), str(context["label"]), len(members)
     if not 0 <= amount < 1 << bits:
         raise ValueError(f"a sealed bid must be in [0, 2^{bits}) wei")
+    binds = None
     if context.get("backend") == "2pc":
         mask = secrets.randbits(bits)
         per_server = [[mask], [mask ^ amount]]
+        binds = _bind([mask, mask ^ amount], bits)  # the MACs that bind each party's share
     else:
         p, t = int(context["modulus"]), int(context["threshold"])
         per_value = [share((amount >> j) & 1, m, t, p) for j in range(bits)]
         per_value += [share(secrets.randbelow(p), m, t, p), share(0, m, 2 * t, p)]  # the check masks
         per_server = [[s[j] for s in per_value] for j in range(m)]
     nonces = [secrets.token_bytes(32) for _ in range(m)]
-    hashes = [share_hash(auction, label, j, per_server[j], nonces[j]) for j in range(m)]
+    hashed = per_server if binds is None else [[*per_server[j], _bind_digest(binds[j])] for j in range(m)]
+    hashes = [share_hash(auction, label, j, hashed[j], nonces[j]) for j in range(m)]
     unsigned = {"auction": auction, "bidder": label, "signer": label, "side": "builder",
                 "commitment": commitment(auction, label, [amount], secrets.token_bytes(32)), "share_hashes": hashes}
     digest = header_digest(unsigned)
     ciphertexts = [encrypt(members[j], canonical({"shares": [hex(s) for s in per_server[j]],
-                                                  "nonce": "0x" + nonces[j].hex()}), digest + bytes([j]))
+                                                  "nonce": "0x" + nonces[j].hex(),
+                                                  **({} if binds is None else {"bind": binds[j]})}),
+                           digest + bytes([j]))
                    for j in range(m)]
     return {"commitment": unsigned["commitment"], "share_hashes": hashes, "ciphertexts": ciphertexts}
