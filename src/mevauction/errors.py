@@ -12,13 +12,21 @@ from __future__ import annotations
 from mevauction.eth import fields
 from mevauction.eth.errors import InputError
 
-__all__ = ["InputError", "as_wei", "require"]
+__all__ = ["InputError", "as_wei", "host_port", "require"]
 
 
 def require(condition: object, field: str, message: str) -> None:
     """Raise InputError(field, message) unless ``condition`` is truthy."""
     if not condition:
         raise InputError(field, message)
+
+
+def host_port(value: object, field: str) -> tuple[str, int]:
+    """An address ``host:port`` (a port 1–65535), as the CLI flags and the parties files give it."""
+    host, sep, port = str(value or "").rpartition(":")
+    require(bool(sep and host) and port.isascii() and port.isdigit() and 0 < int(port) < 65536, field,
+            f"expected host:port, got {value!r}")
+    return host, int(port)
 
 
 def as_wei(value: object, field: str) -> int:

@@ -16,7 +16,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from mevauction.errors import InputError
+from mevauction.errors import InputError, host_port
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,23 +45,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
-def _address(text: str, field: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise InputError(field, f"expected host:port, got {text!r}")
-    return host, int(port)
-
-
 def serve(args: argparse.Namespace) -> int:
     if args.local is not None:
         return serve_local(args.local, args.timeout, args.control_key_file)
     if args.parties is None or args.index is None:
         raise InputError("--parties", "give --index and --parties (or --local)")
-    parties = [_address(a, "--parties") for a in args.parties.split(",") if a]
+    parties = [host_port(a, "--parties") for a in args.parties.split(",") if a]
     if not 0 <= args.index < len(parties):
         raise InputError("--index", f"must be in 0..{len(parties) - 1}")
     if args.intake:
-        intake = _address(args.intake, "--intake")
+        intake = host_port(args.intake, "--intake")
     else:
         intake = (parties[args.index][0], parties[args.index][1] + 1000)
     if args.timeout <= 0:

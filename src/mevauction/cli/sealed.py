@@ -130,14 +130,14 @@ def _access(args):
     """The named running committee with the auctioneer's key, or None (start a local one)."""
     if not args.committee:
         return None
-    from mevauction.cli.committee import _address
+    from mevauction.errors import host_port
     from mevauction.privacy.client import CommitteeAccess
     from mevauction.privacy.messages import key_from_hex
 
     require(args.control_key_file is not None, "--control-key-file",
             "a running committee takes control requests signed by its auctioneer's key only")
     key = key_from_hex(Path(args.control_key_file).read_text().strip(), "--control-key-file")
-    return CommitteeAccess([_address(a, "--committee") for a in args.committee.split(",") if a], key, args.tls_dir)
+    return CommitteeAccess([host_port(a, "--committee") for a in args.committee.split(",") if a], key, args.tls_dir)
 
 
 def _execute(args, mechanism: str, bids, **kwargs):

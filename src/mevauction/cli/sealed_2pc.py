@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from mevauction.errors import require
+from mevauction.errors import host_port, require
 
 
 def register(ssub: argparse._SubParsersAction) -> None:
@@ -59,12 +59,6 @@ def register(ssub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda args: p.print_help() or 2)
 
 
-def _hostport(value: str | None, name: str) -> tuple[str, int]:
-    host, _, port = (value or "").rpartition(":")
-    require(bool(host) and port.isdigit() and 0 < int(port) < 65536, name, "expected HOST:PORT")
-    return host, int(port)
-
-
 def serve(args: argparse.Namespace) -> int:
     from mevauction.privacy.twoparty import party
 
@@ -74,9 +68,9 @@ def serve(args: argparse.Namespace) -> int:
         return sealed_tfhe.serve(args)
     require(args.role in ("garbler", "evaluator"), "--role", "2pc: garbler or evaluator")
     require(bool(args.tls_dir), "--tls-dir", "required with --backend 2pc")
-    host, port = _hostport(args.listen, "--listen")
+    host, port = host_port(args.listen, "--listen")
     role = party.GARBLER if args.role == "garbler" else party.EVALUATOR
-    peer = _hostport(args.peer, "--peer") if role == party.GARBLER else None
+    peer = host_port(args.peer, "--peer") if role == party.GARBLER else None
     cfg = Path(args.tls_dir) / ".config"
     require((cfg / f"party_{role}.crt").is_file() and (cfg / "mpyc_ca.crt").is_file(), "--tls-dir",
             f"needs .config/mpyc_ca.crt and .config/party_{role}.crt (see sealed party certs)")
@@ -86,7 +80,7 @@ def serve(args: argparse.Namespace) -> int:
     # relayed envelopes (serve --sealed --backend 2pc) and bidders' shares, on disk (--state)
     intake = party.make_intake(role, args.key_file, key, args.state or args.key_file + ".intake.sqlite")
     if args.intake:
-        i_host, i_port = _hostport(args.intake, "--intake")
+        i_host, i_port = host_port(args.intake, "--intake")
         intake.serve(i_host, i_port, args.tls_dir)
         Console(stderr=True).print(f"{args.role} takes bidders' shares on {i_host}:{i_port}")
     party.serve(role, args.tls_dir, port, peer, host=host, remote_shutdown=False, close_timeout=args.close_timeout,

@@ -77,10 +77,10 @@ def _servers(p: argparse.ArgumentParser, control: bool) -> None:
 
 
 def _intake(args: argparse.Namespace) -> list[tuple[str, int]]:
-    from mevauction.cli.committee import _address
+    from mevauction.errors import host_port
 
     require(bool(args.committee), "--committee", "required with --backend mpc")
-    return [_address(a, "--committee") for a in args.committee.split(",") if a]
+    return [host_port(a, "--committee") for a in args.committee.split(",") if a]
 
 
 def _control(args: argparse.Namespace):

@@ -27,7 +27,7 @@ from typing import Any
 
 from rich.console import Console
 
-from mevauction.errors import as_wei, require
+from mevauction.errors import as_wei, host_port, require
 
 
 def check(args: Any) -> None:
@@ -117,8 +117,8 @@ def init(args: Any) -> int:
     require(role == 1 or args.link is None, "--link", "only the evaluator listens for the key holder")
     require(role == 0 or args.link is not None, "--link", "required for the evaluator")
     try:
-        addrs = [pair.hostport(v, n) for v, n in ((args.control, "--control"), (args.intake, "--intake"))]
-        link = pair.hostport(args.link, "--link") if args.link else None
+        addrs = [host_port(v, n) for v, n in ((args.control, "--control"), (args.intake, "--intake"))]
+        link = host_port(args.link, "--link") if args.link else None
         entry = pair.init(role, args.key_file, addrs[0], addrs[1], link)
     except ValueError as exc:
         require(False, str(exc).split(":")[0], str(exc).split(": ", 1)[-1])
@@ -251,7 +251,6 @@ def _pair_doc(path: str | None) -> dict[str, Any] | None:
 
 def bid_direct(args: Any, key: bytes) -> Any:
     from mevauction.privacy.tfhe.trader import submit_curve
-    from mevauction.privacy.twoparty.local import _addr
     from mevauction.privacy.twoparty.submit import PairAccess
 
     pair_doc = _pair_doc(args.parties_file)
@@ -281,8 +280,8 @@ def bid_direct(args: Any, key: bytes) -> Any:
             require(False, "--parties-file", str(exc))
         access, signers = PairAccess((k.intake, e.intake), pins=(k.tls_cert, e.tls_cert)), [k.signer, e.signer]
     else:
-        access = PairAccess((_addr(spec["keyholder_intake"], "keyholder_intake"),
-                             _addr(spec["evaluator_intake"], "evaluator_intake")), str(spec["tls_dir"]))
+        access = PairAccess((host_port(spec["keyholder_intake"], "keyholder_intake"),
+                             host_port(spec["evaluator_intake"], "evaluator_intake")), str(spec["tls_dir"]))
         signers = list(spec["signers"])
     return submit_curve(access, spec["auction"], args.side, inc, bits, key, args.bidder, signers)
 

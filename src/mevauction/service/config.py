@@ -15,7 +15,7 @@ from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from mevauction.errors import InputError, as_wei, require
+from mevauction.errors import InputError, as_wei, host_port, require
 from mevauction.eth import fields as eth_fields  # (dataclasses.fields is used here too)
 from mevauction.eth import secp256k1
 from mevauction.preconf.nike import GROUP_R
@@ -197,8 +197,7 @@ def check_parties_file(path: str) -> None:
     require(isinstance(doc, dict) and doc.get("format") == "mevauction.2pc-parties/1", "sealed_parties_file",
             "expected a mevauction.2pc-parties/1 document")
     for name in ("garbler", "evaluator"):
-        host, _, port = str(doc.get(name) or "").rpartition(":")
-        require(bool(host) and port.isdigit(), f"sealed_parties_file.{name}", "expected host:port")
+        host_port(doc.get(name), f"sealed_parties_file.{name}")
     require(isinstance(doc.get("tls_dir"), str) and (Path(doc["tls_dir"]) / ".config" / "party_2.crt").is_file(),
             "sealed_parties_file.tls_dir", "needs .config/ with the CA and the auctioneer's certificate (party_2)")
 

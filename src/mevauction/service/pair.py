@@ -23,6 +23,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mevauction.errors import host_port
 from mevauction.service.committee import CommitteeFailure, ServiceCommittee
 from mevauction.service.metrics import Metrics
 
@@ -44,13 +45,13 @@ class ServicePair(ServiceCommittee):
         self.pair: LocalPair | None = None
         self.remote: dict[str, Any] | None = None
         if parties_file:
-            from mevauction.privacy.twoparty.local import PARTIES_FORMAT, _addr
+            from mevauction.privacy.twoparty.local import PARTIES_FORMAT
 
             doc = json.loads(Path(parties_file).read_text())
             if not isinstance(doc, dict) or doc.get("format") != PARTIES_FORMAT:
                 raise ValueError(f"parties_file: expected a {PARTIES_FORMAT} document")
             self.remote = {"tls_dir": str(doc["tls_dir"]),
-                           "control": [_addr(doc.get(n), f"parties_file.{n}") for n in ("garbler", "evaluator")]}
+                           "control": [host_port(doc.get(n), f"parties_file.{n}") for n in ("garbler", "evaluator")]}
         self.signers: list[str] = []
 
     def _where(self) -> tuple[str, list[tuple[str, int]]]:

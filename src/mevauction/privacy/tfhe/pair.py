@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mevauction.errors import host_port
 from mevauction.privacy import messages, tls
 
 FORMAT = "mevauction.tfhe-parties/1"
@@ -37,13 +38,6 @@ class Entry:
         addr = lambda a: None if a is None else f"{a[0]}:{a[1]}"
         return {"role": ROLES[self.role], "control": addr(self.control), "intake": addr(self.intake),
                 "link": addr(self.link), "signer": self.signer, "tls_cert": self.tls_cert}
-
-
-def hostport(value: object, name: str) -> tuple[str, int]:
-    host, _, port = str(value or "").rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{name}: expected host:port")
-    return host, int(port)
 
 
 def tls_paths(key_file: str | Path) -> tuple[Path, Path]:
@@ -85,8 +79,8 @@ def entry(doc: object, role: int) -> Entry:
         raise ValueError(f"{name}.signer: expected an address")
     if not isinstance(pem, str) or "BEGIN CERTIFICATE" not in pem:
         raise ValueError(f"{name}.tls_cert: expected a PEM certificate")
-    link = hostport(doc.get("link"), f"{name}.link") if role == 1 else None
-    return Entry(role, hostport(doc.get("control"), f"{name}.control"), hostport(doc.get("intake"), f"{name}.intake"),
+    link = host_port(doc.get("link"), f"{name}.link") if role == 1 else None
+    return Entry(role, host_port(doc.get("control"), f"{name}.control"), host_port(doc.get("intake"), f"{name}.intake"),
                  link, signer.lower(), pem)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mevauction.errors import host_port
 from mevauction.privacy import tls
 from mevauction.privacy.client import SRC_DIR, free_ports, key_set
 from mevauction.privacy.twoparty import binding, circuits, double, dualex, party
@@ -189,7 +190,7 @@ class RemotePair:
         if parties.get("format") != PARTIES_FORMAT:
             raise ValueError(f"format: expected {PARTIES_FORMAT!r}")
         self.tls_dir = str(parties["tls_dir"])
-        self.addrs = [_addr(parties.get(name), name) for name in ("garbler", "evaluator")]
+        self.addrs = [host_port(parties.get(name), name) for name in ("garbler", "evaluator")]
         self.timeout = timeout
         self._chans: list[party.Channel] = []
 
@@ -240,13 +241,6 @@ def pair_key_set(address_files: list[Path]) -> dict[str, Any]:
     """Key set of a pair from the parties' ``KEY.signer.address`` files (garbler first)."""
     signers = [f.read_text().strip() for f in address_files]
     return key_set(signers, [""] * len(signers))  # the pair encrypts to TLS, not to published keys
-
-
-def _addr(value: object, field_name: str) -> tuple[str, int]:
-    host, _, port = str(value or "").rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"{field_name}: expected host:port")
-    return host, int(port)
 
 
 def run_pair(chans: list[party.Channel], mechanism: str, bids: list[int], reserve: int = 0,

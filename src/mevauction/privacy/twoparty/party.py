@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from mevauction.errors import host_port
 from mevauction.eth.keccak import keccak
 from mevauction.privacy import envelope, messages
 from mevauction.privacy.client import exit_with_parent
@@ -345,8 +346,7 @@ def main(argv: list[str] | None = None) -> None:
         exit_with_parent()
     peer = None
     if a.peer:
-        host, _, port = a.peer.rpartition(":")
-        peer = (host, int(port))
+        peer = host_port(a.peer, "--peer")
     role = GARBLER if a.role == "garbler" else EVALUATOR
     key = load_key(a.key_file) if a.key_file else None
     intake = None if key is None else make_intake(role, a.key_file, key, a.state)

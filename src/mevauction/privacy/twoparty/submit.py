@@ -22,12 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mevauction.errors import host_port
 from mevauction.privacy import messages, tls
 from mevauction.privacy.bidder import Submission
 from mevauction.privacy.client import SealedBid
 from mevauction.privacy.twoparty import binding, circuits
 from mevauction.privacy.twoparty.link import EVALUATOR, GARBLER, NAMES, Channel, peer_role
-from mevauction.privacy.twoparty.local import PARTIES_FORMAT, PairResult, _addr, finish_pair
+from mevauction.privacy.twoparty.local import PARTIES_FORMAT, PairResult, finish_pair
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class PairAccess:
         (its ``tls_dir`` needs only ``.config/mpyc_ca.crt`` for a bidder)."""
         if parties.get("format") != PARTIES_FORMAT:
             raise ValueError(f"format: expected {PARTIES_FORMAT!r}")
-        g, e = (_addr(parties.get(f"{n}_intake"), f"{n}_intake") for n in ("garbler", "evaluator"))
+        g, e = (host_port(parties.get(f"{n}_intake"), f"{n}_intake") for n in ("garbler", "evaluator"))
         return cls((g, e), str(parties["tls_dir"]))
 
 
